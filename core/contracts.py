@@ -1,0 +1,174 @@
+"""Message contracts between devices and the server (see docs/contracts.md).
+
+The decoder is the server's gate: it turns any bytes into either a valid, frozen message or a
+:class:`PayloadError` whose reason is stored in the dead-letter table. It never raises anything else.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from dataclasses import dataclass
+from typing import Any
+
+SCHEMA_VERSION = 1
+TOPIC_ROOT = "qf/v1"
+MAX_PAYLOAD_BYTES = 256 * 1024
+MAX_READINGS_PER_MESSAGE = 10_000
+# Timestamps before 2000 or beyond this horizon in the future are device clock faults, not data.
+MIN_TS_MS = 946_684_800_000
+MAX_FUTURE_MS = 24 * 3600 * 1000
+_SIGNAL_RE = re.compile(r"^[a-z0-9_]{1,48}$")
+_DEVICE_RE = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
+
+
+class PayloadError(ValueError):
+    """A message that cannot be accepted; ``reason`` is short and stable enough to group dead letters by."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+@dataclass(frozen=True, slots=True)
+class Sample:
+    t_ms: int
+    values: tuple[tuple[str, float], ...]
+
+
+@dataclass(frozen=True, slots=True)
+class TelemetryBatch:
+    device_id: str
+    seq: int
+    samples: tuple[Sample, ...]
+
+    @property
+    def reading_count(self) -> int:
+        return sum(len(s.values) for s in self.samples)
+
+
+@dataclass(frozen=True, slots=True)
+class StatusMessage:
+    device_id: str
+    online: bool
+    t_ms: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class CommandResult:
+    device_id: str
+    command_id: str
+    ok: bool
+    result: dict[str, Any]
+    t_ms: int | None
+
+
+def topic(device_id: str, kind: str) -> str:
+    return f"{TOPIC_ROOT}/{device_id}/{kind}"
+
+
+def parse_topic(topic_name: str) -> tuple[str, str]:
+    """Split ``qf/v1/{device}/{kind...}`` into (device_id, kind)."""
+    parts = topic_name.split("/")
+    if len(parts) < 4 or "/".join(parts[:2]) != TOPIC_ROOT:
+        raise PayloadError("topic outside qf/v1 tree")
+    device_id, kind = parts[2], "/".join(parts[3:])
+    if not _DEVICE_RE.match(device_id):
+        raise PayloadError("invalid device id in topic")
+    return device_id, kind
+
+
+def _load_object(payload: bytes) -> dict[str, Any]:
+    if len(payload) > MAX_PAYLOAD_BYTES:
+        raise PayloadError(f"payload too large ({len(payload)} bytes > {MAX_PAYLOAD_BYTES})")
+    try:
+        obj = json.loads(payload)
+    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
+        raise PayloadError(f"not JSON: {type(exc).__name__}") from None
+    if not isinstance(obj, dict):
+        raise PayloadError("payload is not a JSON object")
+    if obj.get("v") != SCHEMA_VERSION:
+        raise PayloadError(f"unsupported schema version {obj.get('v')!r}")
+    return obj
+
+
+def _int_field(obj: dict[str, Any], name: str) -> int:
+    value = obj.get(name)
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise PayloadError(f"field '{name}' must be an integer")
+    return value
+
+
+def decode_telemetry(topic_device: str, payload: bytes, now_ms: int | None = None) -> TelemetryBatch:
+    obj = _load_object(payload)
+    device_id = obj.get("device_id")
+    if device_id != topic_device:
+        raise PayloadError("device_id does not match topic")
+    seq = _int_field(obj, "seq")
+    if seq < 0 or seq > 2**62:
+        raise PayloadError("seq out of range")
+    raw_samples = obj.get("samples")
+    if not isinstance(raw_samples, list) or not raw_samples:
+        raise PayloadError("samples must be a non-empty list")
+    samples: list[Sample] = []
+    readings = 0
+    for raw in raw_samples:
+        if not isinstance(raw, dict):
+            raise PayloadError("sample is not an object")
+        t_ms = _int_field(raw, "t")
+        if t_ms < MIN_TS_MS:
+            raise PayloadError("sample timestamp before 2000")
+        if now_ms is not None and t_ms > now_ms + MAX_FUTURE_MS:
+            raise PayloadError("sample timestamp in the future")
+        values = raw.get("m")
+        if not isinstance(values, dict) or not values:
+            raise PayloadError("sample 'm' must be a non-empty object")
+        pairs: list[tuple[str, float]] = []
+        for name, value in values.items():
+            if not isinstance(name, str) or not _SIGNAL_RE.match(name):
+                raise PayloadError("invalid signal name")
+            if isinstance(value, bool) or not isinstance(value, (int, float)):
+                raise PayloadError(f"signal '{name}' value is not a number")
+            fvalue = float(value)
+            if not math.isfinite(fvalue):
+                raise PayloadError(f"signal '{name}' value is not finite")
+            pairs.append((name, fvalue))
+        readings += len(pairs)
+        if readings > MAX_READINGS_PER_MESSAGE:
+            raise PayloadError("too many readings in one message")
+        samples.append(Sample(t_ms=t_ms, values=tuple(pairs)))
+    return TelemetryBatch(device_id=device_id, seq=seq, samples=tuple(samples))
+
+
+def decode_status(topic_device: str, payload: bytes) -> StatusMessage:
+    obj = _load_object(payload)
+    state = obj.get("state")
+    if state not in ("online", "offline"):
+        raise PayloadError("status state must be 'online' or 'offline'")
+    t = obj.get("t")
+    t_ms = t if isinstance(t, int) and not isinstance(t, bool) else None
+    return StatusMessage(device_id=topic_device, online=state == "online", t_ms=t_ms)
+
+
+def decode_command_result(topic_device: str, payload: bytes) -> CommandResult:
+    obj = _load_object(payload)
+    cid = obj.get("id")
+    if not isinstance(cid, str) or not cid:
+        raise PayloadError("command result without id")
+    result = obj.get("result")
+    t = obj.get("t")
+    return CommandResult(
+        device_id=topic_device,
+        command_id=cid,
+        ok=bool(obj.get("ok")),
+        result=result if isinstance(result, dict) else {},
+        t_ms=t if isinstance(t, int) and not isinstance(t, bool) else None,
+    )
+
+
+def encode_command(command_id: str, cmd: str, args: dict[str, Any], issued_at_ms: int, expires_at_ms: int,
+                   issued_by: str) -> bytes:
+    return json.dumps({"v": SCHEMA_VERSION, "id": command_id, "cmd": cmd, "args": args,
+                       "issued_at": issued_at_ms, "expires_at": expires_at_ms,
+                       "issued_by": issued_by}).encode()
