@@ -6,8 +6,13 @@ Nested groups use a double underscore, e.g. ``QUIETFIX_INGEST__BATCH_MAX_MESSAGE
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from pydantic import BaseModel, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
 
 
 class IngestSettings(BaseModel):
@@ -18,6 +23,10 @@ class IngestSettings(BaseModel):
     # A device silent for this long is marked offline even if its last-will never arrived (e.g. broker restart).
     offline_after_s: float = 120.0
     shared_group: str = "ingest"
+    # How long the broker keeps a disconnected worker's session and queue (a day covers a night's outage).
+    session_expiry_s: int = 24 * 3600
+    # Stable client id: the broker keeps this persistent session (and its queued messages) across restarts.
+    worker_id: str = "ingest-0"
 
 
 class DiagnosticsSettings(BaseModel):
@@ -53,6 +62,8 @@ class Settings(BaseSettings):
     # Credentials of server-side processes; devices each have their own (see `quietfix provision`).
     mqtt_username: str = "qf-service"
     mqtt_password: str = "qf-service-dev"
+    # Where the local broker keeps its password file, ACL and pid (rendered by scripts/setup.sh).
+    broker_dir: Path = PROJECT_ROOT / ".run" / "mosquitto"
     log_level: str = "INFO"
     log_json: bool = True
     ingest: IngestSettings = Field(default_factory=IngestSettings)

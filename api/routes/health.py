@@ -1,0 +1,48 @@
+from __future__ import annotations
+
+import socket
+
+import psycopg
+from fastapi import APIRouter, Request, Response, status
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+from api import repository as repo
+from api.schemas import Health
+from core.mqtt import BrokerAddress
+
+router = APIRouter(tags=["operations"])
+
+
+def _broker_up(url: str) -> bool:
+    address = BrokerAddress.from_url(url)
+    try:
+        with socket.create_connection((address.host, address.port), timeout=1.0):
+            return True
+    except OSError:
+        return False
+
+
+@router.get("/healthz", response_model=Health)
+def healthz(request: Request) -> Health:
+    """Liveness plus what a newcomer wants to know: is the database there, and which storage path ran."""
+    try:
+        with request.app.state.pool.connection(timeout=2.0) as conn:
+            return Health(status="ok", database=True, storage=repo.storage_mode(conn),
+                          counts={k: int(v) for k, v in repo.counts(conn).items()})
+    except (psycopg.Error, Exception):  # pool timeout raises its own error type
+        return Health(status="degraded", database=False)
+
+
+@router.get("/readyz", response_model=Health)
+def readyz(request: Request, response: Response) -> Health:
+    health = healthz(request)
+    health.broker = _broker_up(request.app.state.settings.mqtt_url)
+    if not (health.database and health.broker):
+        response.status_code = status.HTTP_503_SERVICE_UNAVAILABLE
+        health.status = "not ready"
+    return health
+
+
+@router.get("/metrics")
+def metrics() -> Response:
+    return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)

@@ -1,0 +1,35 @@
+"""The two things every domain writes beside its own rows: a timeline event and a customer notification.
+
+Both are written in the caller's transaction (outbox pattern): the event that causes them and the record that
+they happened commit or vanish together.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+import psycopg
+from psycopg.types.json import Jsonb
+
+from core.sql import Queries
+
+Q = Queries(__file__)
+
+
+def record_timeline(conn: psycopg.Connection, *, customer_id: int, at: datetime, kind: str, summary: str,
+                    device_id: str | None = None, incident_id: int | None = None,
+                    work_order_id: int | None = None, data: dict[str, Any] | None = None) -> None:
+    conn.execute(Q.insert_timeline, {
+        "device_id": device_id, "customer_id": customer_id, "at": at, "kind": kind, "summary": summary,
+        "incident_id": incident_id, "work_order_id": work_order_id, "data": Jsonb(data or {})})
+
+
+def queue_notification(conn: psycopg.Connection, *, customer_id: int, at: datetime, kind: str, subject: str,
+                       body: str, device_id: str | None = None, incident_id: int | None = None,
+                       channel: str = "email") -> int:
+    row = conn.execute(Q.insert_notification, {
+        "customer_id": customer_id, "device_id": device_id, "incident_id": incident_id, "kind": kind,
+        "channel": channel, "subject": subject, "body": body, "created_at": at}).fetchone()
+    assert row is not None
+    return int(row[0])

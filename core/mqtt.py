@@ -1,0 +1,128 @@
+"""The server side's one paho adapter: MQTT 5, persistent sessions, manual acknowledgement.
+
+Domain code never sees paho: it gets frozen :class:`InboundMessage` objects and acknowledges them with
+:meth:`ServerMqtt.ack` once their effects are committed. A handler that raises is logged and the client lives on.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from urllib.parse import urlparse
+
+import paho.mqtt.client as mqtt
+from paho.mqtt.enums import CallbackAPIVersion
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
+
+log = logging.getLogger(__name__)
+
+# Keep-alive: the broker declares us dead after 1.5x this; 30 s notices a dead worker quickly yet costs nothing.
+KEEPALIVE_S = 30
+# Reconnect back-off: start fast (a broker restart takes ~1 s) and cap at 30 s so an outage is not hammered.
+RECONNECT_MIN_S = 1
+RECONNECT_MAX_S = 30
+# Session survives a worker restart for a day: what arrives while it is down waits in the broker for it.
+SESSION_EXPIRY_S = 24 * 3600
+# How many unacknowledged messages the broker may push to us (MQTT 5 Receive Maximum). It must exceed one COPY
+# batch, or the broker would stall waiting for acks we hold until the batch commits.
+RECEIVE_MAXIMUM = 4000
+
+
+@dataclass(frozen=True, slots=True)
+class InboundMessage:
+    topic: str
+    payload: bytes
+    mid: int
+    qos: int
+    retain: bool
+
+
+@dataclass(frozen=True)
+class BrokerAddress:
+    host: str
+    port: int
+    tls: bool
+
+    @classmethod
+    def from_url(cls, url: str) -> "BrokerAddress":
+        parsed = urlparse(url)
+        tls = parsed.scheme in ("mqtts", "ssl")
+        return cls(parsed.hostname or "127.0.0.1", parsed.port or (8883 if tls else 1883), tls)
+
+
+class ServerMqtt:
+    def __init__(self, url: str, client_id: str, *, username: str | None, password: str | None,
+                 subscriptions: Sequence[tuple[str, int]], on_message: Callable[[InboundMessage], None],
+                 manual_ack: bool = True, persistent: bool = True, ca_file: str | None = None,
+                 session_expiry_s: int = SESSION_EXPIRY_S) -> None:
+        self.address = BrokerAddress.from_url(url)
+        self._subscriptions = list(subscriptions)
+        self._on_message = on_message
+        self._persistent = persistent
+        self._session_expiry_s = session_expiry_s
+        self.connected = threading.Event()
+        self._client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=client_id,
+                                   protocol=mqtt.MQTTv5, manual_ack=manual_ack)
+        if username:
+            self._client.username_pw_set(username, password)
+        if self.address.tls:
+            self._client.tls_set(ca_certs=ca_file)
+        self._client.reconnect_delay_set(RECONNECT_MIN_S, RECONNECT_MAX_S)
+        self._client.on_connect = self._handle_connect
+        self._client.on_disconnect = self._handle_disconnect
+        self._client.on_message = self._handle_message
+        self._client.on_subscribe = self._handle_subscribe
+
+    def start(self) -> None:
+        props = Properties(PacketTypes.CONNECT)
+        props.SessionExpiryInterval = self._session_expiry_s if self._persistent else 0
+        props.ReceiveMaximum = RECEIVE_MAXIMUM
+        self._client.connect_async(self.address.host, self.address.port, keepalive=KEEPALIVE_S,
+                                   clean_start=not self._persistent, properties=props)
+        self._client.loop_start()
+
+    def stop(self) -> None:
+        self._client.disconnect()
+        self._client.loop_stop()
+
+    def ack(self, message: InboundMessage) -> None:
+        if message.qos > 0:
+            self._client.ack(message.mid, message.qos)
+
+    def publish(self, topic: str, payload: bytes, qos: int = 1, retain: bool = False) -> None:
+        self._client.publish(topic, payload, qos=qos, retain=retain)
+
+    def _handle_connect(self, client: mqtt.Client, userdata: object, flags: object, reason: object,
+                        properties: object) -> None:
+        if getattr(reason, "is_failure", False):
+            log.error("mqtt connect refused", extra={"reason": str(reason)})
+            return
+        if not self._subscriptions:
+            self.connected.set()
+        else:
+            # "connected" means subscribed: set once the broker's SUBACK arrives, so nothing published after
+            # start-up can be missed by a caller that waited for it.
+            client.subscribe([(topic, qos) for topic, qos in self._subscriptions])
+        log.info("mqtt connected", extra={"host": self.address.host, "port": self.address.port})
+
+    def _handle_subscribe(self, client: mqtt.Client, userdata: object, mid: int, reason_codes: list,
+                          properties: object) -> None:
+        failed = [str(rc) for rc in reason_codes if getattr(rc, "is_failure", False)]
+        if failed:
+            log.error("mqtt subscription refused", extra={"reasons": failed})
+            return
+        self.connected.set()
+
+    def _handle_disconnect(self, client: mqtt.Client, userdata: object, flags: object, reason: object,
+                           properties: object) -> None:
+        self.connected.clear()
+        log.warning("mqtt disconnected", extra={"reason": str(reason)})
+
+    def _handle_message(self, client: mqtt.Client, userdata: object, msg: mqtt.MQTTMessage) -> None:
+        try:
+            self._on_message(InboundMessage(msg.topic, bytes(msg.payload), msg.mid, msg.qos, bool(msg.retain)))
+        except Exception:  # a handler bug must never kill the network loop
+            log.exception("mqtt message handler failed", extra={"topic": msg.topic})

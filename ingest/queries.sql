@@ -1,0 +1,52 @@
+-- name: known_devices
+SELECT id FROM devices;
+
+-- name: claim_batches
+-- Record each (device, seq) once; the RETURNING rows are the batches not seen before, the only ones to COPY.
+INSERT INTO ingest_batches (device_id, seq, readings, first_ts, last_ts, received_at)
+SELECT * FROM unnest(%s::text[], %s::bigint[], %s::integer[], %s::timestamptz[], %s::timestamptz[],
+                     %s::timestamptz[])
+ON CONFLICT ON CONSTRAINT ingest_batches_pk DO NOTHING
+RETURNING device_id, seq;
+
+-- name: copy_telemetry
+COPY telemetry (device_id, signal, ts, value) FROM STDIN (FORMAT BINARY);
+
+-- name: upsert_latest
+INSERT INTO telemetry_latest (device_id, signal, ts, value)
+SELECT * FROM unnest(%s::text[], %s::text[], %s::timestamptz[], %s::double precision[])
+ON CONFLICT ON CONSTRAINT telemetry_latest_pk DO UPDATE
+    SET ts = excluded.ts, value = excluded.value
+    WHERE telemetry_latest.ts < excluded.ts;
+
+-- name: insert_dead_letters
+INSERT INTO dead_letters (received_at, topic, device_id, reason, payload)
+SELECT * FROM unnest(%s::timestamptz[], %s::text[], %s::text[], %s::text[], %s::bytea[]);
+
+-- name: mark_seen
+-- Telemetry proves a device is alive: it is online and last seen now (server clock, not the device's).
+UPDATE devices d SET last_seen = s.seen,
+                     online = true,
+                     status_changed_at = CASE WHEN d.online THEN d.status_changed_at ELSE s.seen END
+FROM unnest(%s::text[], %s::timestamptz[]) AS s(id, seen)
+WHERE d.id = s.id AND (d.last_seen IS NULL OR d.last_seen < s.seen);
+
+-- name: set_status
+UPDATE devices SET online = %(online)s, status_changed_at = %(at)s,
+                   last_seen = CASE WHEN %(online)s THEN %(at)s ELSE last_seen END
+WHERE id = %(device_id)s AND online IS DISTINCT FROM %(online)s
+RETURNING id, customer_id;
+
+-- name: mark_stale_offline
+-- A device silent for longer than the timeout is offline even when no last-will arrived (broker restart,
+-- half-open TCP). Exactly at last_seen + timeout, not "eventually".
+UPDATE devices SET online = false, status_changed_at = last_seen + %(timeout)s
+WHERE online AND last_seen <= %(now)s - %(timeout)s
+RETURNING id, customer_id, status_changed_at;
+
+
+-- name: ensure_partitions
+SELECT quietfix_ensure_partitions(%s, %s);
+
+-- name: storage_mode
+SELECT value FROM quietfix_meta WHERE key = 'storage';

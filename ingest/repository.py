@@ -1,0 +1,103 @@
+"""Ingest's SQL: the idempotent batch write (claim, COPY, latest values) and device liveness."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+import psycopg
+
+from core.contracts import TelemetryBatch
+from core.events import record_timeline
+from core.sql import Queries
+
+Q = Queries(__file__)
+
+
+@dataclass(frozen=True, slots=True)
+class DeadLetter:
+    received_at: datetime
+    topic: str
+    device_id: str | None
+    reason: str
+    payload: bytes
+
+
+def known_devices(conn: psycopg.Connection) -> set[str]:
+    return {row[0] for row in conn.execute(Q.known_devices)}
+
+
+def write_batches(conn: psycopg.Connection, batches: Sequence[TelemetryBatch], received_at: datetime) -> int:
+    """Store the batches not stored before; returns the number of readings written. Caller commits."""
+    unique: dict[tuple[str, int], TelemetryBatch] = {}
+    for b in batches:
+        unique.setdefault((b.device_id, b.seq), b)
+    if not unique:
+        return 0
+    items = list(unique.values())
+    firsts = [datetime.fromtimestamp(min(s.t_ms for s in b.samples) / 1000, tz=received_at.tzinfo) for b in items]
+    lasts = [datetime.fromtimestamp(max(s.t_ms for s in b.samples) / 1000, tz=received_at.tzinfo) for b in items]
+    with conn.cursor() as cur:
+        cur.execute(Q.claim_batches, (
+            [b.device_id for b in items], [b.seq for b in items], [b.reading_count for b in items],
+            firsts, lasts, [received_at] * len(items)))
+        new = {(d, s) for d, s in cur.fetchall()}
+        if not new:
+            return 0
+        latest: dict[tuple[str, str], tuple[int, float]] = {}
+        written = 0
+        tz = received_at.tzinfo
+        with cur.copy(Q.copy_telemetry) as copy:
+            copy.set_types(["text", "text", "timestamptz", "float8"])
+            for b in items:
+                if (b.device_id, b.seq) not in new:
+                    continue
+                for sample in b.samples:
+                    ts = datetime.fromtimestamp(sample.t_ms / 1000, tz=tz)
+                    for signal, value in sample.values:
+                        copy.write_row((b.device_id, signal, ts, value))
+                        key = (b.device_id, signal)
+                        prev = latest.get(key)
+                        if prev is None or prev[0] < sample.t_ms:
+                            latest[key] = (sample.t_ms, value)
+                    written += len(sample.values)
+        keys = list(latest)
+        cur.execute(Q.upsert_latest, (
+            [k[0] for k in keys], [k[1] for k in keys],
+            [datetime.fromtimestamp(latest[k][0] / 1000, tz=tz) for k in keys], [latest[k][1] for k in keys]))
+        devices = sorted({b.device_id for b in items})
+        cur.execute(Q.mark_seen, (devices, [received_at] * len(devices)))
+    return written
+
+
+def insert_dead_letters(conn: psycopg.Connection, letters: Sequence[DeadLetter]) -> None:
+    if not letters:
+        return
+    conn.execute(Q.insert_dead_letters, (
+        [d.received_at for d in letters], [d.topic for d in letters], [d.device_id for d in letters],
+        [d.reason for d in letters], [d.payload for d in letters]))
+
+
+def set_status(conn: psycopg.Connection, device_id: str, online: bool, at: datetime) -> None:
+    row = conn.execute(Q.set_status, {"device_id": device_id, "online": online, "at": at}).fetchone()
+    if row:
+        record_timeline(conn, device_id=row[0], customer_id=row[1], at=at, kind="device_status",
+                        summary=f"{device_id} is {'online' if online else 'offline'}", data={"online": online})
+
+
+def mark_stale_offline(conn: psycopg.Connection, now: datetime, timeout: timedelta) -> list[str]:
+    rows = conn.execute(Q.mark_stale_offline, {"now": now, "timeout": timeout}).fetchall()
+    for device_id, customer_id, at in rows:
+        record_timeline(conn, device_id=device_id, customer_id=customer_id, at=at, kind="device_status",
+                        summary=f"{device_id} is offline (silent for {timeout.total_seconds():.0f} s)",
+                        data={"online": False, "reason": "stale"})
+    return [r[0] for r in rows]
+
+
+def ensure_partitions(conn: psycopg.Connection, start: datetime, end: datetime) -> int:
+    mode = conn.execute(Q.storage_mode).fetchone()
+    if not mode or mode[0] != "plain":
+        return 0  # TimescaleDB creates chunks itself
+    row = conn.execute(Q.ensure_partitions, (start, end)).fetchone()
+    return int(row[0]) if row else 0

@@ -1,0 +1,52 @@
+"""Wires the ingest worker to the broker: a shared subscription so N worker processes split the load."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from dataclasses import dataclass
+
+from core.clock import Clock
+from core.db import connect
+from core.mqtt import ServerMqtt
+from core.settings import Settings
+from ingest.service import IngestWorker
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class RunningIngest:
+    worker: IngestWorker
+    mqtt: ServerMqtt
+
+    def stop(self) -> None:
+        # Stop taking messages first, then drain what was received; unacked ones stay with the broker.
+        self.mqtt.stop()
+        self.worker.stop()
+
+
+def start_ingest(settings: Settings, clock: Clock, *, worker_id: str | None = None) -> RunningIngest:
+    worker_id = worker_id or settings.ingest.worker_id
+    group = settings.ingest.shared_group
+    holder: dict[str, ServerMqtt] = {}
+    worker = IngestWorker(lambda: connect(settings.database_url, autocommit=True), settings.ingest, clock,
+                          ack=lambda m: holder["mqtt"].ack(m))
+    mqtt = ServerMqtt(settings.mqtt_url, worker_id, username=settings.mqtt_username,
+                      password=settings.mqtt_password,
+                      subscriptions=[(f"$share/{group}/qf/v1/+/telemetry", 1),
+                                     (f"$share/{group}/qf/v1/+/status", 1)],
+                      on_message=worker.submit, session_expiry_s=settings.ingest.session_expiry_s)
+    holder["mqtt"] = mqtt
+    worker.start()
+    mqtt.start()
+    log.info("ingest started", extra={"worker_id": worker_id})
+    return RunningIngest(worker, mqtt)
+
+
+def run_ingest(settings: Settings, clock: Clock, stop: threading.Event) -> None:
+    running = start_ingest(settings, clock)
+    try:
+        stop.wait()
+    finally:
+        running.stop()

@@ -1,0 +1,193 @@
+"""The ingest worker: MQTT messages in, committed rows out, acknowledgement last.
+
+A message is acknowledged to the broker only after the transaction holding its rows (or its dead letter) has
+committed. If the database is down the batch is retried with back-off and nothing is acknowledged, so the broker
+keeps every message (persistent session) until it can be stored. Redelivery is harmless: (device, seq) is
+claimed once in the same transaction as the COPY.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import timedelta
+
+import psycopg
+
+from core.clock import Clock, to_datetime
+from core.contracts import PayloadError, TelemetryBatch, decode_status, decode_telemetry, parse_topic
+from core.mqtt import InboundMessage
+from core.settings import IngestSettings
+from ingest import repository as repo
+
+log = logging.getLogger(__name__)
+
+# Back-off while the database is unreachable: fast first retry, capped so recovery is noticed within 5 s.
+DB_RETRY_MIN_S = 0.2
+DB_RETRY_MAX_S = 5.0
+# Partitions are created this far ahead (plain PostgreSQL path) so inserts never hit the default partition.
+PARTITIONS_AHEAD = timedelta(days=3)
+# How often (clock time) liveness and partition upkeep run.
+MAINTENANCE_EVERY_S = 5.0
+
+
+@dataclass
+class IngestStats:
+    messages: int = 0
+    readings: int = 0
+    duplicates: int = 0
+    dead_letters: int = 0
+    batches_committed: int = 0
+    db_errors: int = 0
+    last_commit_wall: float = field(default=0.0)
+
+
+class IngestWorker:
+    """Batches inbound messages into one transaction each; ``ack`` is called per message after commit."""
+
+    def __init__(self, connect: Callable[[], psycopg.Connection], settings: IngestSettings, clock: Clock,
+                 ack: Callable[[InboundMessage], None]) -> None:
+        """``connect`` must return an autocommit connection: each batch is one explicit transaction."""
+        self._connect = connect
+        self._settings = settings
+        self._clock = clock
+        self._ack = ack
+        self._queue: queue.Queue[InboundMessage] = queue.Queue()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._conn: psycopg.Connection | None = None
+        self._known: set[str] = set()
+        self._next_maintenance = 0.0
+        self.stats = IngestStats()
+
+    # -- wiring -------------------------------------------------------------------------------------------
+    def submit(self, message: InboundMessage) -> None:
+        self._queue.put(message)
+
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self._run, name="ingest-writer", daemon=True)
+        self._thread.start()
+
+    def stop(self, timeout_s: float = 10.0) -> None:
+        self._stop.set()
+        if self._thread:
+            self._thread.join(timeout_s)
+        if self._conn is not None:
+            self._conn.close()
+
+    @property
+    def backlog(self) -> int:
+        return self._queue.qsize()
+
+    # -- loop ---------------------------------------------------------------------------------------------
+    def _run(self) -> None:
+        pending: list[InboundMessage] = []
+        delay = DB_RETRY_MIN_S
+        while not self._stop.is_set() or pending or not self._queue.empty():
+            if not pending:
+                pending = self._collect()
+            try:
+                self._maintain()
+                if pending:
+                    self._process(pending)
+                    pending = []
+                delay = DB_RETRY_MIN_S
+            except psycopg.Error as exc:
+                self.stats.db_errors += 1
+                log.warning("database unavailable; batch kept for retry",
+                            extra={"messages": len(pending), "error": str(exc).strip()[:200]})
+                self._reset_connection()
+                if self._stop.is_set():
+                    return  # unacknowledged messages stay with the broker for the next worker
+                time.sleep(delay)
+                delay = min(delay * 2, DB_RETRY_MAX_S)
+
+    def _collect(self) -> list[InboundMessage]:
+        batch: list[InboundMessage] = []
+        try:
+            batch.append(self._queue.get(timeout=0.2))
+        except queue.Empty:
+            return batch
+        deadline = time.monotonic() + self._settings.batch_max_wait_s
+        while len(batch) < self._settings.batch_max_messages:
+            remaining = deadline - time.monotonic()
+            try:
+                batch.append(self._queue.get(timeout=max(0.0, remaining)) if remaining > 0
+                             else self._queue.get_nowait())
+            except queue.Empty:
+                break
+        return batch
+
+    def _connection(self) -> psycopg.Connection:
+        if self._conn is None or self._conn.closed:
+            self._conn = self._connect()
+            self._known = repo.known_devices(self._conn)
+        return self._conn
+
+    def _reset_connection(self) -> None:
+        if self._conn is not None:
+            try:
+                self._conn.close()
+            except psycopg.Error:
+                pass
+        self._conn = None
+
+    def _maintain(self) -> None:
+        now = self._clock.now()
+        if now < self._next_maintenance:
+            return
+        conn = self._connection()
+        with conn.transaction():
+            repo.ensure_partitions(conn, to_datetime(now) - timedelta(days=1), to_datetime(now) + PARTITIONS_AHEAD)
+            gone = repo.mark_stale_offline(conn, to_datetime(now), timedelta(seconds=self._settings.offline_after_s))
+        for device_id in gone:
+            log.info("device offline (stale)", extra={"device_id": device_id})
+        self._next_maintenance = now + MAINTENANCE_EVERY_S
+
+    def _process(self, messages: list[InboundMessage]) -> None:
+        conn = self._connection()
+        now = self._clock.now()
+        received = to_datetime(now)
+        now_ms = int(now * 1000)
+        batches: list[TelemetryBatch] = []
+        dead: list[repo.DeadLetter] = []
+        statuses: list[tuple[str, bool]] = []
+        unknown_seen = False
+        for msg in messages:
+            device_id: str | None = None
+            try:
+                device_id, kind = parse_topic(msg.topic)
+                if device_id not in self._known and not unknown_seen:
+                    self._known = repo.known_devices(conn)  # a device provisioned since the last refresh
+                    unknown_seen = True
+                if device_id not in self._known:
+                    raise PayloadError("unknown device")
+                if kind == "telemetry":
+                    batches.append(decode_telemetry(device_id, msg.payload, now_ms=now_ms))
+                elif kind == "status":
+                    status = decode_status(device_id, msg.payload)
+                    statuses.append((device_id, status.online))
+                else:
+                    raise PayloadError(f"unexpected topic kind '{kind}'")
+            except PayloadError as exc:
+                dead.append(repo.DeadLetter(received, msg.topic, device_id, exc.reason, msg.payload))
+        with conn.transaction():
+            repo.insert_dead_letters(conn, dead)
+            written = repo.write_batches(conn, batches, received)
+            for device_id, online in statuses:
+                repo.set_status(conn, device_id, online, received)
+        for msg in messages:
+            self._ack(msg)
+        total = sum(b.reading_count for b in batches)
+        self.stats.messages += len(messages)
+        self.stats.readings += written
+        self.stats.duplicates += total - written
+        self.stats.dead_letters += len(dead)
+        self.stats.batches_committed += 1
+        self.stats.last_commit_wall = time.time()
+        if dead:
+            log.warning("messages dead-lettered", extra={"count": len(dead), "reason": dead[0].reason})

@@ -1,0 +1,153 @@
+"""The `quietfix` command: one subcommand per long-running process, plus set-up and the demo."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import signal
+import sys
+import threading
+
+from core.clock import ScaledClock, SystemClock
+from core.db import connect, ensure_database
+from core.logs import setup_logging
+from core.migrate import migrate
+from core.settings import Settings, load_settings
+from core.sql import Queries
+
+log = logging.getLogger("quietfix")
+
+
+def _stop_on_signals() -> threading.Event:
+    stop = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stop.set())
+    return stop
+
+
+def cmd_migrate(settings: Settings, args: argparse.Namespace) -> int:
+    created = ensure_database(settings.database_url)
+    report = migrate(settings.database_url)
+    print(json.dumps({"database_created": created, "storage": report.storage, "schema_version": report.version,
+                      "applied": list(report.applied)}))
+    return 0
+
+
+def cmd_demo(settings: Settings, args: argparse.Namespace) -> int:
+    from quietfix.demo import DemoOptions, print_result, run_demo
+
+    options = DemoOptions(seconds=args.for_seconds, speed=args.speed, devices=args.devices,
+                          technicians=args.technicians, seed=args.seed,
+                          fault_rate_per_device_hour=args.fault_rate, api=not args.no_api)
+    stop = _stop_on_signals()
+    print_result(run_demo(settings, options, stop))
+    return 0
+
+
+def _clock(args: argparse.Namespace) -> SystemClock | ScaledClock:
+    return ScaledClock(args.speed) if args.speed != 1.0 else SystemClock()
+
+
+def cmd_ingest(settings: Settings, args: argparse.Namespace) -> int:
+    from ingest import run_ingest
+
+    if args.worker_id:
+        settings.ingest.worker_id = args.worker_id
+    run_ingest(settings, _clock(args), _stop_on_signals())
+    return 0
+
+
+def cmd_diagnose(settings: Settings, args: argparse.Namespace) -> int:
+    from diagnostics import DiagnoseLoop
+
+    DiagnoseLoop(lambda: connect(settings.database_url, autocommit=True), settings.diagnostics, _clock(args)).run(_stop_on_signals())
+    return 0
+
+
+def cmd_dispatch(settings: Settings, args: argparse.Namespace) -> int:
+    from dispatch import DispatchLoop
+
+    DispatchLoop(lambda: connect(settings.database_url, autocommit=True), settings.dispatch, _clock(args)).run(_stop_on_signals())
+    return 0
+
+
+def cmd_api(settings: Settings, args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from api.app import create_app
+
+    uvicorn.run(create_app(settings), host=args.host or settings.api.host, port=args.port or settings.api.port,
+                log_level="warning")
+    return 0
+
+
+def cmd_simulate(settings: Settings, args: argparse.Namespace) -> int:
+    """Run a fleet for the devices already in the database (credentials are provisioned afresh)."""
+    from core.mqtt import BrokerAddress
+    from edge_agent import Fleet
+    from quietfix.demo import provision_devices
+    from quietfix.seed import SeededDevice
+
+    with connect(settings.database_url) as conn:
+        rows = conn.execute(Queries(__file__).fleet_devices).fetchall()
+    specs = provision_devices(settings, [SeededDevice(*r) for r in rows])
+    address = BrokerAddress.from_url(settings.mqtt_url)
+    fleet = Fleet(specs, host=address.host, port=address.port, clock=_clock(args).now, seed=args.seed,
+                  fault_rate_per_device_hour=args.fault_rate)
+    stop = _stop_on_signals()
+    fleet.start()
+    stop.wait(args.for_seconds)
+    fleet.stop()
+    print(json.dumps({"devices": len(specs), "faults_injected": len(fleet.ground_truth), **fleet.stats()}))
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="quietfix", description=__doc__)
+    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    sub = parser.add_subparsers(dest="command", required=True)
+    sub.add_parser("migrate", help="create the database if needed and apply migrations").set_defaults(func=cmd_migrate)
+
+    demo = sub.add_parser("demo", help="run the whole system on a simulated fleet")
+    demo.add_argument("--for", dest="for_seconds", type=float, default=None, help="stop after N seconds")
+    demo.add_argument("--speed", type=float, default=60.0, help="simulated seconds per real second")
+    demo.add_argument("--devices", type=int, default=60)
+    demo.add_argument("--technicians", type=int, default=12)
+    demo.add_argument("--seed", type=int, default=7)
+    demo.add_argument("--fault-rate", type=float, default=0.05, help="faults per device per simulated hour")
+    demo.add_argument("--no-api", action="store_true", help="do not start the web server")
+    demo.set_defaults(func=cmd_demo)
+
+    for name, func, help_text in (("ingest", cmd_ingest, "MQTT → database worker (run N of them)"),
+                                  ("diagnose", cmd_diagnose, "detectors → incidents and work orders"),
+                                  ("dispatch", cmd_dispatch, "assign technicians to work orders")):
+        p = sub.add_parser(name, help=help_text)
+        p.add_argument("--speed", type=float, default=1.0, help="clock speed (must match the fleet's)")
+        if name == "ingest":
+            p.add_argument("--worker-id", default=None, help="stable MQTT client id of this worker")
+        p.set_defaults(func=func)
+
+    api = sub.add_parser("api", help="REST API and web pages")
+    api.add_argument("--host", default=None)
+    api.add_argument("--port", type=int, default=None)
+    api.set_defaults(func=cmd_api)
+
+    sim = sub.add_parser("simulate", help="simulated fleet for the devices in the database")
+    sim.add_argument("--for", dest="for_seconds", type=float, default=None)
+    sim.add_argument("--speed", type=float, default=1.0)
+    sim.add_argument("--seed", type=int, default=7)
+    sim.add_argument("--fault-rate", type=float, default=0.05)
+    sim.set_defaults(func=cmd_simulate)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    settings = load_settings()
+    setup_logging("DEBUG" if args.verbose else settings.log_level, settings.log_json)
+    return int(args.func(settings, args))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,133 @@
+"""`quietfix demo`: the whole loop in one process, on a simulated region and fleet, on local defaults.
+
+Everything runs as threads sharing one scaled clock: the fleet publishes over MQTT to the real broker, ingest
+stores it in the real database, diagnostics opens incidents, dispatch assigns technicians, the field simulator
+plays the technicians, and the API serves the page. Each component is the same code its own subcommand runs.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import secrets
+import threading
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import uvicorn
+from psycopg.rows import dict_row
+
+from core import broker
+from core.clock import ScaledClock
+from core.db import connect, ensure_database
+from core.migrate import migrate
+from core.mqtt import BrokerAddress
+from core.settings import Settings
+from core.sql import Queries
+from diagnostics import DiagnoseLoop
+from dispatch import DispatchLoop
+from edge_agent import DeviceSpec, Fleet
+from ingest import start_ingest
+from quietfix import seed as seeding
+from quietfix.fieldsim import FieldSimulator
+
+log = logging.getLogger(__name__)
+Q = Queries(__file__)
+
+# Seconds to let the broker re-read its password file after SIGHUP before devices connect.
+BROKER_RELOAD_WAIT_S = 0.5
+# After the fleet stops, give ingest this long to commit what is still in flight before counting.
+DRAIN_TIMEOUT_S = 15.0
+
+
+@dataclass(frozen=True)
+class DemoOptions:
+    seconds: float | None
+    speed: float = 60.0
+    devices: int = 60
+    technicians: int = 12
+    seed: int = 7
+    fault_rate_per_device_hour: float = 0.05
+    api: bool = True
+
+
+def provision_devices(settings: Settings, devices: list[seeding.SeededDevice]) -> list[DeviceSpec]:
+    """Fresh per-device credentials in the broker's password file (username == device id)."""
+    specs = [DeviceSpec(d.device_id, d.equipment_type, d.device_id, secrets.token_urlsafe(18)) for d in devices]
+    broker.upsert_credentials(settings.broker_dir / "passwd", [(s.username, s.password) for s in specs])
+    if broker.reload_broker(settings.broker_dir / "mosquitto.pid"):
+        time.sleep(BROKER_RELOAD_WAIT_S)
+    return specs
+
+
+def counts(settings: Settings) -> dict[str, int]:
+    with connect(settings.database_url) as conn, conn.cursor(row_factory=dict_row) as cur:
+        row = cur.execute(Q.demo_counts).fetchone()
+    assert row is not None
+    return {k: int(v) for k, v in row.items()}
+
+
+def run_demo(settings: Settings, options: DemoOptions, stop: threading.Event | None = None) -> dict[str, Any]:
+    stop = stop or threading.Event()
+    ensure_database(settings.database_url)
+    report = migrate(settings.database_url)
+    with connect(settings.database_url) as conn:
+        seeding.reset(conn)
+        devices = seeding.seed(conn, devices=options.devices, technicians=options.technicians, seed=options.seed)
+        conn.commit()
+    specs = provision_devices(settings, devices)
+    clock = ScaledClock(options.speed)
+    db = lambda: connect(settings.database_url, autocommit=True)  # noqa: E731 - one factory shared by the loops
+
+    ingest = start_ingest(settings, clock)
+    threads: list[threading.Thread] = []
+    address = BrokerAddress.from_url(settings.mqtt_url)
+    fleet = Fleet(specs, host=address.host, port=address.port, clock=clock.now, seed=options.seed,
+                  fault_rate_per_device_hour=options.fault_rate_per_device_hour)
+    field = FieldSimulator(db, clock, on_repaired=getattr(fleet, "repair", None))
+    for name, target in (("diagnose", DiagnoseLoop(db, settings.diagnostics, clock).run),
+                         ("dispatch", DispatchLoop(db, settings.dispatch, clock).run),
+                         ("field", field.run)):
+        thread = threading.Thread(target=target, args=(stop,), name=name, daemon=True)
+        thread.start()
+        threads.append(thread)
+    server: uvicorn.Server | None = None
+    if options.api:
+        from api.app import create_app
+
+        server = uvicorn.Server(uvicorn.Config(create_app(settings), host=settings.api.host, port=settings.api.port,
+                                               log_level="warning"))
+        threads.append(threading.Thread(target=server.run, name="api", daemon=True))
+        threads[-1].start()
+        log.info("api listening", extra={"url": f"http://{settings.api.host}:{settings.api.port}/",
+                                         "login": "dispatcher", "password": seeding.DEMO_PASSWORD})
+    fleet.start()
+    log.info("demo running", extra={"devices": len(specs), "speed": options.speed, "storage": report.storage})
+    try:
+        stop.wait(options.seconds)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        fleet.stop()
+        deadline = time.monotonic() + DRAIN_TIMEOUT_S
+        while ingest.worker.backlog and time.monotonic() < deadline:
+            time.sleep(0.1)
+        time.sleep(2 * settings.diagnostics.poll_interval_s)  # one more detection/dispatch pass on the tail
+        stop.set()
+        if server is not None:
+            server.should_exit = True
+        for thread in threads:
+            thread.join(10)
+        ingest.stop()
+    result: dict[str, Any] = counts(settings)
+    result["faults_injected"] = len(fleet.ground_truth)
+    result["storage"] = report.storage
+    result["simulated_hours"] = round(options.speed * (options.seconds or 0) / 3600, 2)
+    ordered = ("devices", "readings_stored", "faults_injected", "incidents", "work_orders", "assigned",
+               "notifications", "dead_letters", "storage", "simulated_hours")
+    return {k: result[k] for k in ordered}
+
+
+def print_result(result: dict[str, Any]) -> None:
+    print(json.dumps(result), flush=True)

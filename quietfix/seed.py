@@ -1,0 +1,90 @@
+"""Demo and test data: customers with tiers, their assets at known locations, technicians with skills, users.
+
+Generated from a seed so every demo run (and every test) sees the same region.
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass
+
+import psycopg
+
+from api.auth import hash_password
+
+# A 40 km × 40 km service region around a city centre (Rotterdam area); any region works.
+CENTER = (51.92, 4.48)
+SPAN_DEG = (0.18, 0.29)
+EQUIPMENT = ("pump", "chiller", "compressor")
+TIERS = ("key", "gold", "standard", "standard", "bronze")
+SKILL_SETS = (("mechanical", "electrical"), ("mechanical",), ("refrigeration", "electrical"),
+              ("refrigeration", "mechanical"), ("electrical", "instrumentation"),
+              ("mechanical", "electrical", "refrigeration"))
+# Local development password for every seeded user; `quietfix demo` prints it. Never used in production seeds.
+DEMO_PASSWORD = "quietfix-demo"
+
+
+@dataclass(frozen=True)
+class SeededDevice:
+    device_id: str
+    equipment_type: str
+    customer_id: int
+    lat: float
+    lon: float
+
+
+def _point(rng: random.Random) -> tuple[float, float]:
+    return (CENTER[0] + rng.uniform(-SPAN_DEG[0], SPAN_DEG[0]) / 2,
+            CENTER[1] + rng.uniform(-SPAN_DEG[1], SPAN_DEG[1]) / 2)
+
+
+def seed(conn: psycopg.Connection, *, devices: int = 60, technicians: int = 12, seed: int = 7,
+         users: bool = True) -> list[SeededDevice]:
+    """Insert a region's worth of data; the caller commits. Returns the devices for the fleet simulator."""
+    rng = random.Random(seed)
+    n_customers = max(1, devices // 3)
+    customer_ids: list[int] = []
+    for i in range(n_customers):
+        lat, lon = _point(rng)
+        tier = TIERS[i % len(TIERS)]
+        row = conn.execute(
+            "INSERT INTO customers (name, tier, email, region, lat, lon) VALUES (%s, %s, %s, %s, %s, %s) RETURNING id",
+            (f"Customer {i + 1:03d}", tier, f"ops{i + 1:03d}@customer.example", "rotterdam", lat, lon)).fetchone()
+        assert row is not None
+        customer_ids.append(int(row[0]))
+    out: list[SeededDevice] = []
+    for i in range(devices):
+        customer_id = customer_ids[i % n_customers]
+        eq = EQUIPMENT[i % len(EQUIPMENT)]
+        device_id = f"{eq}-{i + 1:04d}"
+        lat, lon = _point(rng)
+        conn.execute("INSERT INTO devices (id, customer_id, equipment_type, name, region, lat, lon) "
+                     "VALUES (%s, %s, %s, %s, %s, %s, %s)",
+                     (device_id, customer_id, eq, f"{eq.title()} {i + 1:04d}", "rotterdam", lat, lon))
+        out.append(SeededDevice(device_id, eq, customer_id, lat, lon))
+    tech_ids: list[int] = []
+    for i in range(technicians):
+        lat, lon = _point(rng)
+        skills = list(SKILL_SETS[i % len(SKILL_SETS)])
+        row = conn.execute(
+            "INSERT INTO technicians (code, name, skills, region, home_lat, home_lon, lat, lon) "
+            "VALUES (%s, %s, %s, %s, %s, %s, %s, %s) RETURNING id",
+            (f"T{i + 1:02d}", f"Technician {i + 1:02d}", skills, "rotterdam", lat, lon, lat, lon)).fetchone()
+        assert row is not None
+        tech_ids.append(int(row[0]))
+    if users:
+        hashed = hash_password(DEMO_PASSWORD)
+        rows = [("admin", "admin", None, None), ("dispatcher", "dispatcher", None, None)]
+        rows += [(f"tech{i + 1:02d}", "technician", None, t) for i, t in enumerate(tech_ids)]
+        rows += [(f"customer{i + 1:03d}", "customer", c, None) for i, c in enumerate(customer_ids)]
+        with conn.cursor() as cur:
+            cur.executemany("INSERT INTO users (username, password_hash, role, customer_id, technician_id) "
+                            "VALUES (%s, %s, %s, %s, %s)", [(u, hashed, r, c, t) for u, r, c, t in rows])
+    return out
+
+
+def reset(conn: psycopg.Connection) -> None:
+    """Empty the operational tables (the demo starts from a clean region each run)."""
+    conn.execute("TRUNCATE users, notifications, timeline_events, work_orders, incidents, technicians, "
+                 "telemetry, telemetry_latest, ingest_batches, dead_letters, devices, customers "
+                 "RESTART IDENTITY CASCADE")

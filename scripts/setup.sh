@@ -1,0 +1,72 @@
+#!/usr/bin/env bash
+# Idempotent set-up used by both README commands: virtual environment, PostgreSQL, quietfix's own Mosquitto,
+# the database and its migrations. Safe to run again and again; it only does what is missing.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ROOT=$(pwd)
+RUN="$ROOT/.run"
+VENV="$ROOT/.venv"
+MQTT_PORT="${QUIETFIX_BROKER_PORT:-18830}"
+SERVICE_USER="${QUIETFIX_MQTT_USERNAME:-qf-service}"
+SERVICE_PASSWORD="${QUIETFIX_MQTT_PASSWORD:-qf-service-dev}"
+say() { echo "[setup] $*" >&2; }
+as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
+apt_ready=0
+apt_install() {
+  if [ "$apt_ready" = 0 ]; then as_root apt-get update -qq >/dev/null; apt_ready=1; fi
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$@" >/dev/null
+}
+
+# 1. Python environment (re-installs only when pyproject.toml changed).
+PY=${PYTHON:-python3}
+if [ ! -x "$VENV/bin/python" ]; then say "creating virtualenv"; "$PY" -m venv "$VENV"; fi
+stamp="$VENV/.quietfix-installed"
+if [ ! -f "$stamp" ] || ! cmp -s pyproject.toml "$stamp"; then
+  say "installing python dependencies"
+  "$VENV/bin/pip" install -q --upgrade pip >/dev/null
+  "$VENV/bin/pip" install -q -e '.[dev]'
+  cp pyproject.toml "$stamp"
+fi
+
+# 2. PostgreSQL (15+): start it if it is installed but down, install it if missing.
+if ! command -v pg_ctlcluster >/dev/null 2>&1 && ! command -v postgres >/dev/null 2>&1; then
+  say "installing postgresql"; apt_install postgresql postgresql-contrib
+fi
+if ! pg_isready -q -h 127.0.0.1 -p 5432 2>/dev/null; then
+  say "starting postgresql"
+  ver=$(ls /etc/postgresql 2>/dev/null | sort -V | tail -1)
+  as_root pg_ctlcluster --skip-systemctl-redirect "$ver" main start || true
+  for _ in $(seq 1 30); do pg_isready -q -h 127.0.0.1 -p 5432 && break; sleep 1; done
+fi
+
+# 3. Mosquitto with quietfix's own configuration on its own port (not the machine's default broker).
+if ! command -v mosquitto >/dev/null 2>&1 && [ ! -x /usr/sbin/mosquitto ]; then
+  say "installing mosquitto"; apt_install mosquitto mosquitto-clients
+fi
+MOSQUITTO=$(command -v mosquitto || echo /usr/sbin/mosquitto)
+mkdir -p "$RUN/mosquitto/data"
+sed -e "s#@RUN@#$RUN/mosquitto#g" -e "s#@PORT@#$MQTT_PORT#g" deploy/mosquitto/quietfix.conf.in > "$RUN/mosquitto/mosquitto.conf"
+"$VENV/bin/python" - "$RUN/mosquitto" "$SERVICE_USER" "$SERVICE_PASSWORD" <<'PYEOF'
+import sys
+from pathlib import Path
+from core import broker
+run, user, password = Path(sys.argv[1]), sys.argv[2], sys.argv[3]
+broker.write_acl(run / "acl", user)
+entries = broker.read_passwd(run / "passwd")
+if user not in entries:
+    broker.upsert_credentials(run / "passwd", [(user, password)])
+PYEOF
+if [ "$(id -u)" = 0 ]; then chown -R "$(stat -c %U "$RUN/mosquitto/data" )" "$RUN/mosquitto" 2>/dev/null || true; fi
+port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+if ! port_open "$MQTT_PORT"; then
+  say "starting mosquitto on port $MQTT_PORT"
+  # Running as root, Mosquitto drops to user 'mosquitto' unless told otherwise; keep files readable for it.
+  if [ "$(id -u)" = 0 ]; then echo "user root" >> "$RUN/mosquitto/mosquitto.conf"; fi
+  "$MOSQUITTO" -d -c "$RUN/mosquitto/mosquitto.conf"
+  for _ in $(seq 1 30); do port_open "$MQTT_PORT" && break; sleep 0.2; done
+else
+  kill -HUP "$(cat "$RUN/mosquitto/mosquitto.pid" 2>/dev/null)" 2>/dev/null || true
+fi
+
+# 4. Database and migrations.
+"$VENV/bin/quietfix" migrate

@@ -1,0 +1,104 @@
+import json
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from core.contracts import (MAX_PAYLOAD_BYTES, PayloadError, TelemetryBatch, decode_command_result, decode_status,
+                            decode_telemetry, parse_topic, topic)
+
+T0 = 1_767_225_600_000  # 2026-01-01 in ms
+
+
+def payload(**over: object) -> bytes:
+    obj = {"v": 1, "device_id": "pump-0001", "seq": 7,
+           "samples": [{"t": T0, "m": {"pressure_bar": 4.2, "flow_lpm": 120}},
+                       {"t": T0 + 1000, "m": {"pressure_bar": 4.1}}]}
+    obj.update(over)
+    return json.dumps(obj).encode()
+
+
+def test_valid_batch_decodes_to_readings() -> None:
+    batch = decode_telemetry("pump-0001", payload())
+    assert batch.seq == 7
+    assert batch.reading_count == 3
+    assert batch.samples[0].values == (("pressure_bar", 4.2), ("flow_lpm", 120.0))
+
+
+@pytest.mark.parametrize(("raw", "reason"), [
+    (b"\xff\xfe", "not JSON"),
+    (b"[1, 2]", "not a JSON object"),
+    (payload(v=2), "unsupported schema version"),
+    (payload(device_id="pump-0002"), "does not match topic"),
+    (payload(seq=-1), "seq out of range"),
+    (payload(seq="7"), "must be an integer"),
+    (payload(samples=[]), "non-empty list"),
+    (payload(samples=[{"t": 5, "m": {"a": 1}}]), "before 2000"),
+    (payload(samples=[{"t": T0, "m": {"Bad Name": 1}}]), "invalid signal name"),
+    (payload(samples=[{"t": T0, "m": {"a": "x"}}]), "not a number"),
+    (payload(samples=[{"t": T0, "m": {"a": True}}]), "not a number"),
+    (b'{"v":1,"device_id":"pump-0001","seq":1,"samples":[{"t":1767225600000,"m":{"a":NaN}}]}', "not finite"),
+])
+def test_invalid_payloads_give_a_reason(raw: bytes, reason: str) -> None:
+    with pytest.raises(PayloadError) as err:
+        decode_telemetry("pump-0001", raw)
+    assert reason in err.value.reason
+
+
+def test_future_timestamps_are_rejected_only_with_a_clock() -> None:
+    raw = payload(samples=[{"t": T0 + 3 * 86_400_000, "m": {"a": 1}}])
+    assert decode_telemetry("pump-0001", raw).reading_count == 1
+    with pytest.raises(PayloadError, match="future"):
+        decode_telemetry("pump-0001", raw, now_ms=T0)
+
+
+def test_oversized_payload_is_rejected_before_parsing() -> None:
+    with pytest.raises(PayloadError, match="too large"):
+        decode_telemetry("pump-0001", b" " * (MAX_PAYLOAD_BYTES + 1))
+
+
+def test_too_many_readings() -> None:
+    samples = [{"t": T0 + i, "m": {f"s{j}": 1.0 for j in range(100)}} for i in range(101)]
+    with pytest.raises(PayloadError, match="too many readings"):
+        decode_telemetry("pump-0001", payload(samples=samples))
+
+
+def test_topics_round_trip() -> None:
+    assert parse_topic(topic("pump-0001", "cmd/result")) == ("pump-0001", "cmd/result")
+    with pytest.raises(PayloadError):
+        parse_topic("other/v1/pump/telemetry")
+    with pytest.raises(PayloadError):
+        parse_topic("qf/v1/bad device/telemetry")
+
+
+def test_status_and_command_result() -> None:
+    assert decode_status("d1", b'{"v":1,"state":"offline"}').online is False
+    assert decode_status("d1", b'{"v":1,"state":"online","t":5}').t_ms == 5
+    with pytest.raises(PayloadError):
+        decode_status("d1", b'{"v":1,"state":"sleeping"}')
+    result = decode_command_result("d1", b'{"v":1,"id":"c1","ok":true,"result":{"pong":1}}')
+    assert result.ok and result.result == {"pong": 1}
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.binary(max_size=2048))
+def test_any_bytes_give_a_batch_or_a_reason(raw: bytes) -> None:
+    try:
+        assert isinstance(decode_telemetry("pump-0001", raw), TelemetryBatch)
+    except PayloadError as exc:
+        assert exc.reason
+
+
+json_values = st.recursive(st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=8),
+                           lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner,
+                                                                                      max_size=4), max_leaves=20)
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.dictionaries(st.sampled_from(["v", "device_id", "seq", "samples", "x"]), json_values))
+def test_any_json_object_gives_a_batch_or_a_reason(obj: dict) -> None:
+    raw = json.dumps(obj).encode()
+    try:
+        decode_telemetry("pump-0001", raw)
+    except PayloadError as exc:
+        assert exc.reason

@@ -1,0 +1,45 @@
+"""Small helpers shared by integration tests: a device's MQTT publisher and polling for a condition."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable
+from typing import TypeVar
+
+import paho.mqtt.client as mqtt
+from paho.mqtt.enums import CallbackAPIVersion
+
+from core.mqtt import BrokerAddress
+
+T = TypeVar("T")
+
+
+def wait_for(check: Callable[[], T], timeout_s: float = 20.0, interval_s: float = 0.1) -> T:
+    """Poll until ``check`` returns something truthy; fail with the last value after the timeout."""
+    deadline = time.monotonic() + timeout_s
+    value = check()
+    while not value and time.monotonic() < deadline:
+        time.sleep(interval_s)
+        value = check()
+    assert value, f"condition not met within {timeout_s} s (last value {value!r})"
+    return value
+
+
+class DevicePublisher:
+    """A bare MQTT 5 device for tests: publishes exactly what it is told, QoS 1, and waits for PUBACK."""
+
+    def __init__(self, address: BrokerAddress, username: str, password: str) -> None:
+        self.client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=f"test-{username}", protocol=mqtt.MQTTv5)
+        self.client.username_pw_set(username, password)
+        self.client.connect(address.host, address.port)
+        self.client.loop_start()
+
+    def publish(self, topic: str, payload: bytes | dict, retain: bool = False) -> None:
+        data = json.dumps(payload).encode() if isinstance(payload, dict) else payload
+        info = self.client.publish(topic, data, qos=1, retain=retain)
+        info.wait_for_publish(5)
+
+    def close(self) -> None:
+        self.client.disconnect()
+        self.client.loop_stop()
