@@ -50,7 +50,7 @@ class ApiSettings(BaseModel):
     host: str = "127.0.0.1"
     port: int = 8000
     # Signs API tokens; the default is for local development only and is refused by `quietfix api --production`.
-    secret_key: str = "dev-insecure-change-me"
+    secret_key: str = "dev-insecure-local-only-change-me-in-production"
 
 
 class Settings(BaseSettings):

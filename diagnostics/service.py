@@ -67,7 +67,6 @@ class DiagnoseLoop:
         self._settings = settings
         self._clock = clock
         self._rules = rules
-        self._signals = sorted({r.signal for r in rules})
         self.incidents_opened = 0
 
     def run(self, stop: threading.Event) -> None:
@@ -89,14 +88,16 @@ class DiagnoseLoop:
     def tick(self, conn: psycopg.Connection) -> int:
         """One detection pass; returns the number of incidents opened. Commits its own transaction."""
         now = self._clock.now()
-        longest = max(r.min_duration_s for r in self._rules)
+        opened = 0
         with conn.transaction():
-            stats = repo.window_stats(conn, to_datetime(now - longest), to_datetime(now), self._signals)
-            opened = 0
-            for stat in stats:
-                for rule in self._rules:
-                    if self._rule_fires(rule, stat, now):
-                        opened += self._open(conn, rule, stat, now)
+            # Each rule is judged over exactly its own minimum duration, one query per distinct duration.
+            for duration in sorted({r.min_duration_s for r in self._rules}):
+                rules = [r for r in self._rules if r.min_duration_s == duration]
+                signals = sorted({r.signal for r in rules})
+                for stat in repo.window_stats(conn, to_datetime(now - duration), to_datetime(now), signals):
+                    for rule in rules:
+                        if self._rule_fires(rule, stat, now):
+                            opened += self._open(conn, rule, stat, now)
         self.incidents_opened += opened
         return opened
 

@@ -1,0 +1,15 @@
+# The two commands: `make demo` runs the whole system on a simulated fleet; `make test` runs the tests.
+# Both set up what is missing first (virtualenv, PostgreSQL, quietfix's Mosquitto, database, migrations).
+.PHONY: demo test setup lint bench-ingest
+
+setup:
+	@bash scripts/setup.sh
+
+demo: setup
+	.venv/bin/quietfix demo $(ARGS)
+
+test: setup
+	.venv/bin/python -m pytest $(ARGS)
+
+lint:
+	.venv/bin/ruff check core edge_agent ingest diagnostics dispatch spares api quietfix bench tests

@@ -1,0 +1,59 @@
+"""Dispatch and visits on the real database: nearest qualified free technician, ETA, outbox, lifecycle."""
+
+from datetime import timedelta
+
+import psycopg
+import pytest
+
+from core.clock import ManualClock, to_datetime
+from core.settings import DispatchSettings
+from dispatch import DispatchLoop, complete, mark_arrived
+from quietfix.seed import seed
+
+pytestmark = pytest.mark.integration
+
+
+def open_work_order(conn: psycopg.Connection, device_id: str, skills: list[str], at) -> int:
+    customer_id, lat, lon = conn.execute("SELECT customer_id, lat, lon FROM devices WHERE id = %s",
+                                         (device_id,)).fetchone()
+    incident = conn.execute(
+        "INSERT INTO incidents (device_id, customer_id, fault_mode, detector, severity, status, summary, "
+        "opened_at, response_due, onsite_due, repair_due) VALUES (%s, %s, 'bearing_wear', 'test', 2, "
+        "'work_order', 'test', %s, %s, %s, %s) RETURNING id",
+        (device_id, customer_id, at, at, at + timedelta(hours=2), at + timedelta(hours=24))).fetchone()[0]
+    return conn.execute(
+        "INSERT INTO work_orders (incident_id, device_id, customer_id, required_skills, lat, lon, created_at, "
+        "onsite_due) VALUES (%s, %s, %s, %s, %s, %s, %s, %s) RETURNING id",
+        (incident, device_id, customer_id, skills, lat, lon, at, at + timedelta(hours=2))).fetchone()[0]
+
+
+def test_assigns_nearest_qualified_free_technician_then_visit_lifecycle(db_url, conn) -> None:
+    devices = seed(conn, devices=3, technicians=6, users=False)
+    clock = ManualClock()
+    at = to_datetime(clock.now())
+    wo_refrig = open_work_order(conn, devices[1].device_id, ["refrigeration"], at)
+    wo_nobody = open_work_order(conn, devices[2].device_id, ["welding"], at)
+    conn.commit()
+    with psycopg.connect(db_url, autocommit=True) as c:
+        assert DispatchLoop(lambda: c, DispatchSettings(), clock).tick(c) == 1
+    tech_id, status, eta = conn.execute("SELECT technician_id, status, eta FROM work_orders WHERE id = %s",
+                                        (wo_refrig,)).fetchone()
+    assert status == "assigned" and eta > at
+    skills, state = conn.execute("SELECT skills, state FROM technicians WHERE id = %s", (tech_id,)).fetchone()
+    assert "refrigeration" in skills and state == "travelling"
+    assert conn.execute("SELECT status FROM work_orders WHERE id = %s", (wo_nobody,)).fetchone()[0] == "open"
+    notes = [r[0] for r in conn.execute("SELECT kind FROM notifications")]
+    assert notes == ["technician_assigned"]
+    conn.commit()
+
+    with psycopg.connect(db_url, autocommit=True) as c:
+        with c.transaction():
+            assert mark_arrived(c, wo_refrig, eta)
+            assert not mark_arrived(c, wo_refrig, eta)  # a retried report changes nothing
+        with c.transaction():
+            assert complete(c, wo_refrig, eta + timedelta(hours=1), fix="valve replaced") == devices[1].device_id
+            assert complete(c, wo_refrig, eta + timedelta(hours=1)) is None
+    assert conn.execute("SELECT state FROM technicians WHERE id = %s", (tech_id,)).fetchone()[0] == "free"
+    inc_status = conn.execute("SELECT i.status FROM incidents i JOIN work_orders w ON w.incident_id = i.id "
+                              "WHERE w.id = %s", (wo_refrig,)).fetchone()[0]
+    assert inc_status == "resolved_onsite"
