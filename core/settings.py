@@ -6,6 +6,7 @@ Nested groups use a double underscore, e.g. ``QUIETFIX_INGEST__BATCH_MAX_MESSAGE
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 from pydantic import BaseModel, Field
@@ -62,8 +63,9 @@ class Settings(BaseSettings):
     # Credentials of server-side processes; devices each have their own (see `quietfix provision`).
     mqtt_username: str = "qf-service"
     mqtt_password: str = "qf-service-dev"
-    # Where the local broker keeps its password file, ACL and pid (rendered by scripts/setup.sh).
-    broker_dir: Path = PROJECT_ROOT / ".run" / "mosquitto"
+    # Where the local broker keeps its password file, ACL and pid (rendered by scripts/setup.sh). Per user,
+    # not per checkout: every clone on a machine talks to the same local broker on the same port.
+    broker_dir: Path = Path(os.environ.get("XDG_STATE_HOME") or Path.home() / ".local" / "state") / "quietfix" / "mosquitto"
     log_level: str = "INFO"
     log_json: bool = True
     ingest: IngestSettings = Field(default_factory=IngestSettings)

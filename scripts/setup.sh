@@ -4,7 +4,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$(pwd)
-RUN="$ROOT/.run"
+STATE="${XDG_STATE_HOME:-$HOME/.local/state}/quietfix"
+BROKER_DIR="${QUIETFIX_BROKER_DIR:-$STATE/mosquitto}"
 VENV="$ROOT/.venv"
 MQTT_PORT="${QUIETFIX_BROKER_PORT:-18830}"
 SERVICE_USER="${QUIETFIX_MQTT_USERNAME:-qf-service}"
@@ -44,9 +45,9 @@ if ! command -v mosquitto >/dev/null 2>&1 && [ ! -x /usr/sbin/mosquitto ]; then
   say "installing mosquitto"; apt_install mosquitto mosquitto-clients
 fi
 MOSQUITTO=$(command -v mosquitto || echo /usr/sbin/mosquitto)
-mkdir -p "$RUN/mosquitto/data"
-sed -e "s#@RUN@#$RUN/mosquitto#g" -e "s#@PORT@#$MQTT_PORT#g" deploy/mosquitto/quietfix.conf.in > "$RUN/mosquitto/mosquitto.conf"
-"$VENV/bin/python" - "$RUN/mosquitto" "$SERVICE_USER" "$SERVICE_PASSWORD" <<'PYEOF'
+mkdir -p "$BROKER_DIR/data"
+sed -e "s#@RUN@#$BROKER_DIR#g" -e "s#@PORT@#$MQTT_PORT#g" deploy/mosquitto/quietfix.conf.in > "$BROKER_DIR/mosquitto.conf"
+"$VENV/bin/python" - "$BROKER_DIR" "$SERVICE_USER" "$SERVICE_PASSWORD" <<'PYEOF'
 import sys
 from pathlib import Path
 from core import broker
@@ -56,16 +57,15 @@ entries = broker.read_passwd(run / "passwd")
 if user not in entries:
     broker.upsert_credentials(run / "passwd", [(user, password)])
 PYEOF
-if [ "$(id -u)" = 0 ]; then chown -R "$(stat -c %U "$RUN/mosquitto/data" )" "$RUN/mosquitto" 2>/dev/null || true; fi
 port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 if ! port_open "$MQTT_PORT"; then
   say "starting mosquitto on port $MQTT_PORT"
   # Running as root, Mosquitto drops to user 'mosquitto' unless told otherwise; keep files readable for it.
-  if [ "$(id -u)" = 0 ]; then echo "user root" >> "$RUN/mosquitto/mosquitto.conf"; fi
-  "$MOSQUITTO" -d -c "$RUN/mosquitto/mosquitto.conf"
+  if [ "$(id -u)" = 0 ]; then echo "user root" >> "$BROKER_DIR/mosquitto.conf"; fi
+  "$MOSQUITTO" -d -c "$BROKER_DIR/mosquitto.conf"
   for _ in $(seq 1 30); do port_open "$MQTT_PORT" && break; sleep 0.2; done
 else
-  kill -HUP "$(cat "$RUN/mosquitto/mosquitto.pid" 2>/dev/null)" 2>/dev/null || true
+  kill -HUP "$(cat "$BROKER_DIR/mosquitto.pid" 2>/dev/null)" 2>/dev/null || true
 fi
 
 # 4. Database and migrations.
