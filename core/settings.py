@@ -30,6 +30,17 @@ class IngestSettings(BaseModel):
     worker_id: str = "ingest-0"
 
 
+class StorageSettings(BaseModel):
+    # Rollups are refreshed this often (clock time); a minute matches the finest rollup.
+    rollup_every_s: float = 60.0
+    # Buffered devices deliver late: buckets this far behind the watermark are recomputed on each refresh.
+    rollup_lateness_s: float = 3600.0
+    # Raw readings are kept this long; rollups (1 min / 1 h) outlive them for trends and forecasting.
+    raw_retention_days: int = 90
+    # TimescaleDB only: chunks older than this are compressed (~10x smaller, still queryable).
+    compress_after_days: int = 7
+
+
 class DiagnosticsSettings(BaseModel):
     # How often the diagnose loop scans fresh telemetry; detection latency is bounded by this plus query time.
     poll_interval_s: float = 1.0
@@ -69,6 +80,7 @@ class Settings(BaseSettings):
     log_level: str = "INFO"
     log_json: bool = True
     ingest: IngestSettings = Field(default_factory=IngestSettings)
+    storage: StorageSettings = Field(default_factory=StorageSettings)
     diagnostics: DiagnosticsSettings = Field(default_factory=DiagnosticsSettings)
     dispatch: DispatchSettings = Field(default_factory=DispatchSettings)
     api: ApiSettings = Field(default_factory=ApiSettings)

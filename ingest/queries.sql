@@ -50,3 +50,21 @@ SELECT quietfix_ensure_partitions(%s, %s);
 
 -- name: storage_mode
 SELECT value FROM quietfix_meta WHERE key = 'storage';
+
+-- name: try_lifecycle_lock
+-- Only one ingest worker runs the lifecycle job at a time; the others skip it (transaction-scoped lock).
+SELECT pg_try_advisory_xact_lock(7305119100);
+
+-- name: refresh_rollups
+SELECT quietfix_refresh_rollups(%s, %s);
+
+-- name: drop_partitions
+SELECT quietfix_drop_partitions(%s);
+
+-- name: timescale_retention
+SELECT remove_retention_policy('telemetry', if_exists => true),
+       add_retention_policy('telemetry', %s::interval);
+
+-- name: timescale_compression
+SELECT remove_compression_policy('telemetry', if_exists => true),
+       add_compression_policy('telemetry', %s::interval);

@@ -31,7 +31,7 @@ def start_ingest(settings: Settings, clock: Clock, *, worker_id: str | None = No
     group = settings.ingest.shared_group
     holder: dict[str, ServerMqtt] = {}
     worker = IngestWorker(lambda: connect(settings.database_url, autocommit=True), settings.ingest, clock,
-                          ack=lambda m: holder["mqtt"].ack(m))
+                          ack=lambda m: holder["mqtt"].ack(m), storage=settings.storage)
     mqtt = ServerMqtt(settings.mqtt_url, worker_id, username=settings.mqtt_username,
                       password=settings.mqtt_password,
                       subscriptions=[(f"$share/{group}/qf/v1/+/telemetry", 1),

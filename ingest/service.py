@@ -21,8 +21,9 @@ import psycopg
 from core.clock import Clock, to_datetime
 from core.contracts import PayloadError, TelemetryBatch, decode_status, decode_telemetry, parse_topic
 from core.mqtt import InboundMessage
-from core.settings import IngestSettings
+from core.settings import IngestSettings, StorageSettings
 from ingest import repository as repo
+from ingest.lifecycle import apply_timescale_policies, run_lifecycle, storage_mode
 
 log = logging.getLogger(__name__)
 
@@ -50,8 +51,11 @@ class IngestWorker:
     """Batches inbound messages into one transaction each; ``ack`` is called per message after commit."""
 
     def __init__(self, connect: Callable[[], psycopg.Connection], settings: IngestSettings, clock: Clock,
-                 ack: Callable[[InboundMessage], None]) -> None:
+                 ack: Callable[[InboundMessage], None], storage: StorageSettings | None = None) -> None:
         """``connect`` must return an autocommit connection: each batch is one explicit transaction."""
+        self._storage = storage or StorageSettings()
+        self._next_lifecycle = 0.0
+        self._policies_applied = False
         self._connect = connect
         self._settings = settings
         self._clock = clock
@@ -147,6 +151,15 @@ class IngestWorker:
         for device_id in gone:
             log.info("device offline (stale)", extra={"device_id": device_id})
         self._next_maintenance = now + MAINTENANCE_EVERY_S
+        if now >= self._next_lifecycle:
+            with conn.transaction():
+                if not self._policies_applied and storage_mode(conn) == "timescale":
+                    apply_timescale_policies(conn, self._storage)
+                self._policies_applied = True
+                result = run_lifecycle(conn, to_datetime(now), self._storage)
+            if result.partitions_dropped:
+                log.info("partitions dropped", extra={"count": result.partitions_dropped})
+            self._next_lifecycle = now + self._storage.rollup_every_s
 
     def _process(self, messages: list[InboundMessage]) -> None:
         conn = self._connection()
