@@ -23,6 +23,10 @@ class IngestSettings(BaseModel):
     batch_max_wait_s: float = 0.05
     # A device silent for this long is marked offline even if its last-will never arrived (e.g. broker restart).
     offline_after_s: float = 120.0
+    # N workers share the load through `$share/<group>/...`. Mosquitto 2.0 does not restore shared
+    # subscriptions after a broker restart, so messages published before the workers resubscribe are lost;
+    # a single worker can set this to "" for an exclusive persistent subscription, which survives restarts.
+    # See docs/contracts.md, "Guarantees".
     shared_group: str = "ingest"
     # How long the broker keeps a disconnected worker's session and queue (a day covers a night's outage).
     session_expiry_s: int = 24 * 3600

@@ -29,13 +29,13 @@ class RunningIngest:
 def start_ingest(settings: Settings, clock: Clock, *, worker_id: str | None = None) -> RunningIngest:
     worker_id = worker_id or settings.ingest.worker_id
     group = settings.ingest.shared_group
+    prefix = f"$share/{group}/" if group else ""
     holder: dict[str, ServerMqtt] = {}
     worker = IngestWorker(lambda: connect(settings.database_url, autocommit=True), settings.ingest, clock,
                           ack=lambda m: holder["mqtt"].ack(m), storage=settings.storage)
     mqtt = ServerMqtt(settings.mqtt_url, worker_id, username=settings.mqtt_username,
                       password=settings.mqtt_password,
-                      subscriptions=[(f"$share/{group}/qf/v1/+/telemetry", 1),
-                                     (f"$share/{group}/qf/v1/+/status", 1)],
+                      subscriptions=[(f"{prefix}qf/v1/+/telemetry", 1), (f"{prefix}qf/v1/+/status", 1)],
                       on_message=worker.submit, session_expiry_s=settings.ingest.session_expiry_s)
     holder["mqtt"] = mqtt
     worker.start()
