@@ -136,7 +136,7 @@ def quantile(pmf: np.ndarray, level: float) -> int:
     if not 0.0 < level < 1.0:
         raise ValueError("level must be in (0, 1)")
     cdf = np.cumsum(pmf)
-    return int(min(np.searchsorted(cdf, level - 1e-12), len(pmf) - 1))
+    return min(int(np.searchsorted(cdf, level - 1e-12)), len(pmf) - 1)
 
 
 def fill_rate(pmf: np.ndarray, stock: int) -> float:
@@ -159,12 +159,17 @@ def base_stock_for_fill_rate(pmf: np.ndarray, target: float) -> int:
 
 def plan_target(location_id: int, sku: str, daily_history: Sequence[float], lead_time_days: float,
                 review_days: float, predicted: Sequence[PredictedFailure] = (), *, fill_target: float = 0.95,
-                halflife_days: float = EWMA_HALFLIFE_DAYS) -> StockTarget:
+                measure: str = "fill", halflife_days: float = EWMA_HALFLIFE_DAYS) -> StockTarget:
     """Reorder point (lead-time demand) and base stock (lead time + review) for one location and SKU.
 
     ``daily_history`` is the background (unpredicted) consumption per day, oldest first. ``predicted`` lists the
-    failures expected within ``lead_time_days + review_days``.
+    failures expected within ``lead_time_days + review_days``. ``measure`` is "fill" (share of units served,
+    which asks for at least one unit of anything with demand) or "cycle" (probability of no shortage, which lets
+    a van carry nothing of a part it will very likely not need before its next restock).
     """
+    if measure not in ("fill", "cycle"):
+        raise ValueError("measure must be 'fill' or 'cycle'")
+    level_of = base_stock_for_fill_rate if measure == "fill" else quantile
     rate = ewma_rate(daily_history, halflife_days)
     hist = np.asarray(daily_history, dtype=float)
     # Over-dispersion from history (variance/mean of daily counts), never below Poisson's 1.
@@ -175,8 +180,7 @@ def plan_target(location_id: int, sku: str, daily_history: Sequence[float], lead
     pmf_s = demand_pmf(bg_s, pred, bg_s * dispersion if dispersion > 1.0 else None)
     pmf_r = demand_pmf(bg_r, pred, bg_r * dispersion if dispersion > 1.0 else None)
     mean = float(np.dot(np.arange(len(pmf_s)), pmf_s))
-    return StockTarget(location_id, sku, mean, base_stock_for_fill_rate(pmf_r, fill_target),
-                       base_stock_for_fill_rate(pmf_s, fill_target))
+    return StockTarget(location_id, sku, mean, level_of(pmf_r, fill_target), level_of(pmf_s, fill_target))
 
 
 def suggest_transfers(positions: Mapping[tuple[int, str], int], targets: Mapping[tuple[int, str], int],

@@ -20,8 +20,20 @@ import psycopg
 from core.clock import to_datetime
 from spares.errors import InsufficientStock, InvalidMovement, NotFound
 from spares.ledger import deltas
-from spares.models import (SHIPMENT_STEPS, GeoPoint, LocationKind, Movement, MovementKind, Part, Reservation,
-                           ReservationStatus, Shipment, ShipmentStatus, StockLevel, StockLocation)
+from spares.models import (
+    SHIPMENT_STEPS,
+    GeoPoint,
+    LocationKind,
+    Movement,
+    MovementKind,
+    Part,
+    Reservation,
+    ReservationStatus,
+    Shipment,
+    ShipmentStatus,
+    StockLevel,
+    StockLocation,
+)
 
 log = logging.getLogger(__name__)
 

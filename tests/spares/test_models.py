@@ -2,8 +2,17 @@ from __future__ import annotations
 
 import pytest
 
-from spares.models import (SHIPMENT_STEPS, EquipmentType, GeoPoint, LocationKind, Part, Shipment,
-                           ShipmentStatus, StockLevel, StockLocation)
+from spares.models import (
+    SHIPMENT_STEPS,
+    EquipmentType,
+    GeoPoint,
+    LocationKind,
+    Part,
+    Shipment,
+    ShipmentStatus,
+    StockLevel,
+    StockLocation,
+)
 
 P = GeoPoint(52.0, 4.0)
 

@@ -1,13 +1,29 @@
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
 import pytest
 from scipy import stats
 
-from spares.replenishment import (PredictedFailure, RestockLine, StockAlert, Transfer, base_stock_for_fill_rate,
-                                  bernoulli_sum_pmf, demand_pmf, ewma_rate, fill_rate, negbin_pmf,
-                                  out_of_stock_alerts, plan_target, poisson_pmf, quantile, suggest_transfers,
-                                  van_restock_list)
+from spares.replenishment import (
+    PredictedFailure,
+    RestockLine,
+    StockAlert,
+    Transfer,
+    base_stock_for_fill_rate,
+    bernoulli_sum_pmf,
+    demand_pmf,
+    ewma_rate,
+    fill_rate,
+    negbin_pmf,
+    out_of_stock_alerts,
+    plan_target,
+    poisson_pmf,
+    quantile,
+    suggest_transfers,
+    van_restock_list,
+)
 
 
 @pytest.mark.parametrize("mean", [0.05, 0.4, 1.0, 3.7, 12.0, 55.0])
@@ -70,7 +86,7 @@ def test_fill_rate_formula() -> None:
 def test_fill_rate_grows_with_stock() -> None:
     pmf = poisson_pmf(4.0)
     rates = [fill_rate(pmf, s) for s in range(12)]
-    assert all(b >= a for a, b in zip(rates, rates[1:]))
+    assert all(b >= a for a, b in itertools.pairwise(rates))
 
 
 def test_ewma_weights_recent_days() -> None:
@@ -129,3 +145,13 @@ def test_out_of_stock_alerts_earlier_jobs_claim_first() -> None:
     available = {(1, "A"): 1, (2, "A"): 0, (2, "B"): 2}
     jobs = [(100, {"A": 1}, [1, 2]), (101, {"A": 1, "B": 1}, [1, 2]), (102, {"B": 1}, [1])]
     assert out_of_stock_alerts(jobs, available) == [StockAlert(101, "A", 1, 0), StockAlert(102, "B", 1, 0)]
+
+
+def test_plan_target_cycle_measure_skips_rare_parts() -> None:
+    rare = [0.0] * 29 + [1.0]  # about 0.03 a day
+    assert plan_target(1, "A", rare, 0, 1, fill_target=0.9, measure="fill").base_stock == 1
+    assert plan_target(1, "A", rare, 0, 1, fill_target=0.9, measure="cycle").base_stock == 0
+    likely = plan_target(1, "A", rare, 0, 1, [PredictedFailure("p", "A", 1, 0.7)], fill_target=0.9, measure="cycle")
+    assert likely.base_stock == 1
+    with pytest.raises(ValueError):
+        plan_target(1, "A", rare, 0, 1, measure="other")

@@ -3,8 +3,20 @@ from __future__ import annotations
 import math
 
 from spares.models import GeoPoint
-from spares.sourcing import (DAY_S, DEPOT_PICK_S, CourierLane, Job, PartNeed, SourceKind, StockPoint,
-                             TechnicianState, best_source, courier_eta, covers, propose_sources)
+from spares.sourcing import (
+    DAY_S,
+    DEPOT_PICK_S,
+    CourierLane,
+    Job,
+    PartNeed,
+    SourceKind,
+    StockPoint,
+    TechnicianState,
+    best_source,
+    courier_eta,
+    covers,
+    propose_sources,
+)
 
 SPEED = 1.0  # one coordinate unit per second keeps the arithmetic readable
 
