@@ -14,6 +14,7 @@ through every policy:
   with predictive pre-positioning on the van of the territory technician, and spares.sourcing at each job (van,
   depot pick-up on the way, same-day courier) within the 2-hour on-site promise.
 * ``static_sourcing`` (ablation): static stock levels with quietfix's sourcing, to show what each half brings.
+* ``quietfix_no_signals`` (ablation): quietfix without the RUL signals (consumption forecast + sourcing only).
 
 Run: ``python -m bench.spares_month --seed 1``. Progress goes to stderr; one JSON line last on stdout.
 """
@@ -217,7 +218,8 @@ class Sim:
         if self.policy in ("static", "static_sourcing"):
             return {k: v[1] for k, v in self.static.items()}
         horizon_van, horizon_depot = self.cfg.predict_horizon_days * DAY, (DEPOT_LEAD_DAYS + 1) * DAY
-        live = [s for s in self.signals if s.issued <= now and now - DAY < s.est_t and
+        signals = [] if self.policy == "quietfix_no_signals" else self.signals
+        live = [s for s in signals if s.issued <= now and now - DAY < s.est_t and
                 (s.asset, s.sku) not in self._done]
         pred: dict[tuple[int, str], list[PredictedFailure]] = defaultdict(list)
         for s in live:
@@ -282,7 +284,7 @@ class Sim:
         site = _pt(self.w.asset_xy[f.asset])
         self.m["jobs"] += 1
         self.m["units"] += f.qty
-        sourcing = self.policy in ("quietfix", "static_sourcing")
+        sourcing = self.policy != "static"
         fixed, src = False, None
         if self.avail(van, f.sku) >= f.qty:
             fixed, src = True, van
@@ -337,8 +339,10 @@ class Sim:
                     today[(van, f.sku)] += f.qty
                     today[(self.w.vans[van][1], f.sku)] += f.qty
                 fi += 1
-            for key in set(self.history) | set(today):
-                self.consumed_unannounced[key].append(today.get(key, 0.0))
+            for key in set(self.history) | set(self.consumed_unannounced) | set(today):
+                series = self.consumed_unannounced[key]
+                series.extend([0.0] * (day - len(series)))  # a key first seen today had zero on earlier days
+                series.append(today.get(key, 0.0))
             self.night(day)
         m = self.m
         return {"first_visit_fix_rate": round(m["first_visit_fixes"] / m["jobs"], 4),
@@ -350,7 +354,10 @@ class Sim:
                 "jobs": int(m["jobs"])}
 
 
-def run_month(cfg: Config, policies: tuple[str, ...] = ("static", "quietfix", "static_sourcing")
+POLICIES = ("static", "quietfix", "static_sourcing", "quietfix_no_signals")
+
+
+def run_month(cfg: Config, policies: tuple[str, ...] = POLICIES
               ) -> dict[str, dict[str, float]]:
     rng = np.random.default_rng(cfg.seed)
     world = build_world(cfg, rng)

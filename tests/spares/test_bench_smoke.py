@@ -11,7 +11,7 @@ TINY = Config(seed=3, days=4, techs=4, depots=3, assets=200, skus_per_type=4, jo
 
 def test_month_core_runs_every_policy_on_the_same_stream() -> None:
     result = run_month(TINY)
-    assert set(result) == {"static", "quietfix", "static_sourcing"}
+    assert set(result) == {"static", "quietfix", "static_sourcing", "quietfix_no_signals"}
     jobs = {r["jobs"] for r in result.values()}
     assert len(jobs) == 1 and jobs.pop() > 0
     for r in result.values():
