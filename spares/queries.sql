@@ -80,3 +80,7 @@ FROM shipments WHERE id = %(id)s FOR UPDATE;
 UPDATE shipments SET status = %(status)s,
        delivered_at = CASE WHEN %(status)s = 'delivered' THEN %(at)s::timestamptz ELSE delivered_at END
 WHERE id = %(id)s;
+
+-- A hold the stock could not back is removed again in the same transaction.
+-- name: delete_reservation
+DELETE FROM reservations WHERE id = %(id)s;

@@ -132,7 +132,7 @@ class SparesRepository:
             self.post(mv, reservation_id=res_id)
         except InsufficientStock:
             # The reservation row must not survive a refused hold; the caller's transaction stays usable.
-            self.conn.execute("DELETE FROM reservations WHERE id = %s", (res_id,))
+            self.conn.execute(self.q["delete_reservation"], {"id": res_id})  # type: ignore[arg-type]
             raise
         log.info("part reserved", extra={"work_order_id": work_order_id, "sku": sku, "qty": qty})
         return Reservation(res_id, work_order_id, location_id, sku, qty)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import threading
 import uuid
 from collections.abc import Iterator
@@ -18,7 +19,7 @@ from spares.repository import SparesRepository
 
 pytestmark = pytest.mark.integration
 
-ADMIN_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
+ADMIN_URL = os.environ.get("QUIETFIX_TEST_ADMIN_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
 MIGRATION = Path(__file__).resolve().parents[2] / "core" / "migrations" / "0400_spares.sql"
 T0 = 1_767_225_600.0
 PART = Part("SEAL-01", "mechanical seal", frozenset({EquipmentType.PUMP}), 120.0, 0.4)
@@ -151,3 +152,17 @@ def test_cancelled_shipment_returns_stock(db_url: str) -> None:
         repo.advance_shipment(ship.id, ShipmentStatus.CANCELLED, T0 + 120)
         assert repo.level(depot, PART.sku).on_hand == 1
 
+
+
+def test_migration_names_its_constraints_and_indexes(db_url: str) -> None:
+    with psycopg.connect(db_url) as conn:
+        constraints = {r[0] for r in conn.execute(
+            "SELECT conname FROM pg_constraint WHERE connamespace = 'public'::regnamespace").fetchall()}
+        indexes = {r[0] for r in conn.execute("SELECT indexname FROM pg_indexes WHERE schemaname = 'public'")}
+    assert {"stock_levels_on_hand_ck", "stock_levels_reserved_ck", "stock_levels_reserved_le_on_hand_ck",
+            "stock_levels_in_transit_ck", "stock_locations_van_owner_ck", "shipments_one_destination_ck",
+            "stock_ledger_level_fk", "reservations_status_ck"} <= constraints
+    assert {"stock_levels_pk", "stock_locations_van_technician_uq", "stock_ledger_level_ix",
+            "reservations_work_order_ix", "shipments_open_ix"} <= indexes
+    # No generated names: every constraint and index follows <table>_<what>_<kind>.
+    assert all(name.endswith(("_pk", "_fk", "_ck", "_uq", "_ix")) for name in constraints | indexes)
