@@ -52,6 +52,9 @@ class Job:
     site: GeoPoint
     deadline: float  # epoch s by which the technician must be on site with the part
     needs: tuple[PartNeed, ...]
+    # When dispatch has already planned the visit, its arrival time (epoch s); else the technician drives there
+    # directly from ``TechnicianState.position`` once free.
+    planned_arrival: float | None = None
 
 
 @dataclass(frozen=True)
@@ -128,9 +131,9 @@ def propose_sources(job: Job, tech: TechnicianState, stock_points: Sequence[Stoc
                     travel_time: TravelTime, now: float, *,
                     max_detour_s: float = MAX_DETOUR_S) -> list[SourcingOption]:
     """All ways to have the job's parts on site, best first (see the module docstring for the order)."""
-    start = max(now, tech.free_at)
     direct = travel_time(tech.position, job.site)
-    arrival = start + direct
+    arrival = job.planned_arrival if job.planned_arrival is not None else max(now, tech.free_at) + direct
+    start = arrival - direct  # when the technician leaves ``position`` for the site
     options: list[SourcingOption] = []
     if covers(tech.van_stock, job.needs):
         options.append(_option(SourceKind.VAN, tech.van_location_id, arrival, 0.0, 0.0, job.deadline))

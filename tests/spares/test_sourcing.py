@@ -129,3 +129,10 @@ def test_van_missing_one_of_two_parts_is_not_offered() -> None:
     opts = propose_sources(job(needs=(PartNeed("A"), PartNeed("B"))), tech({"A": 1}),
                            [depot(1, GeoPoint(0, 1500), {"A": 1, "B": 1})], travel, NOW)
     assert [o.kind for o in opts] == [SourceKind.DEPOT_PICKUP]
+
+
+def test_planned_arrival_from_dispatch_is_respected() -> None:
+    planned = Job(1, SITE, NOW + 7200.0, (PartNeed("A"),), planned_arrival=NOW + 5000.0)
+    opts = propose_sources(planned, tech({"A": 1}), [depot(1, GeoPoint(0, 1500), {"A": 1})], travel, NOW)
+    assert [(o.kind, o.eta) for o in opts] == [(SourceKind.VAN, NOW + 5000.0),
+                                               (SourceKind.DEPOT_PICKUP, NOW + 5000.0 + DEPOT_PICK_S)]
