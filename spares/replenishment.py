@@ -1,0 +1,245 @@
+"""Replenishment: how many of each part to hold where, from past consumption and predicted failures.
+
+Demand for one SKU at one location over a horizon (the replenishment lead time plus the review period) is
+modelled as the sum of two independent parts:
+
+* background demand: Poisson (or negative binomial, when history is over-dispersed) with mean
+  ``rate * horizon``, where ``rate`` is an exponentially weighted mean of past daily consumption that was *not*
+  announced by a prediction (so predicted jobs are not counted twice);
+* predicted demand: each asset whose remaining-useful-life estimate falls within the horizon contributes ``qty``
+  units with probability ``p`` (a Bernoulli term); the sum of those is a Poisson-binomial.
+
+The base stock (order-up-to level) is the smallest S whose fill rate, or cycle service level, meets the target.
+Quantiles are computed here with numpy (no scipy needed at run time); tests check them against scipy.stats.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+# The tail probability below which a pmf is cut: far below any service target anyone sets.
+_PMF_TAIL = 1e-12
+# Half-life of the consumption average in days: two weeks reacts to a season, not to one busy day.
+EWMA_HALFLIFE_DAYS = 14.0
+
+
+@dataclass(frozen=True)
+class PredictedFailure:
+    """An asset expected to need ``qty`` of ``sku`` within the horizon with probability ``probability``."""
+
+    asset_id: str
+    sku: str
+    qty: int
+    probability: float
+
+
+@dataclass(frozen=True)
+class StockTarget:
+    location_id: int
+    sku: str
+    mean_demand: float  # expected units over lead time + review period
+    reorder_point: int  # order when the position falls to or below this
+    base_stock: int  # order up to this
+
+
+@dataclass(frozen=True)
+class Transfer:
+    from_location_id: int
+    to_location_id: int
+    sku: str
+    qty: int
+
+
+@dataclass(frozen=True)
+class RestockLine:
+    sku: str
+    qty: int
+    from_location_id: int
+
+
+@dataclass(frozen=True)
+class StockAlert:
+    """A part an open job needs that no stock point within reach can supply."""
+
+    work_order_id: int
+    sku: str
+    needed: int
+    available_within_reach: int
+
+
+def ewma_rate(daily: Sequence[float], halflife_days: float = EWMA_HALFLIFE_DAYS) -> float:
+    """Exponentially weighted mean of daily counts, oldest first; 0 for no history."""
+    if not daily:
+        return 0.0
+    decay = 0.5 ** (1.0 / halflife_days)
+    weights = decay ** np.arange(len(daily) - 1, -1, -1, dtype=float)
+    return float(np.dot(weights, np.asarray(daily, dtype=float)) / weights.sum())
+
+
+def poisson_pmf(mean: float) -> np.ndarray:
+    """Poisson pmf 0..n, cut where the remaining tail is below ``_PMF_TAIL``."""
+    if mean < 0:
+        raise ValueError("mean must be non-negative")
+    if mean == 0:
+        return np.array([1.0])
+    n_max = int(mean + 12.0 * math.sqrt(mean) + 20)
+    k = np.arange(n_max + 1, dtype=float)
+    logp = k * math.log(mean) - mean - np.array([math.lgamma(x + 1.0) for x in k])
+    return _trim(np.exp(logp))
+
+
+def negbin_pmf(mean: float, variance: float) -> np.ndarray:
+    """Negative binomial pmf with the given mean and variance (> mean); Poisson when variance <= mean."""
+    if variance <= mean or mean == 0:
+        return poisson_pmf(mean)
+    r = mean * mean / (variance - mean)
+    p = r / (r + mean)  # success probability in scipy's (n, p) parameterisation
+    n_max = int(mean + 15.0 * math.sqrt(variance) + 20)
+    k = np.arange(n_max + 1, dtype=float)
+    logp = (np.array([math.lgamma(x + r) - math.lgamma(r) - math.lgamma(x + 1.0) for x in k])
+            + r * math.log(p) + k * math.log1p(-p))
+    return _trim(np.exp(logp))
+
+
+def _trim(pmf: np.ndarray) -> np.ndarray:
+    cdf = np.cumsum(pmf)
+    last = int(np.searchsorted(cdf, 1.0 - _PMF_TAIL)) + 1
+    return pmf[: max(1, min(last, len(pmf)))]
+
+
+def bernoulli_sum_pmf(predicted: Iterable[tuple[float, int]]) -> np.ndarray:
+    """Pmf of the sum of independent ``qty`` * Bernoulli(``p``) terms (exact convolution)."""
+    pmf = np.array([1.0])
+    for p, qty in predicted:
+        if not 0.0 <= p <= 1.0 or qty <= 0:
+            raise ValueError("probability in [0, 1] and positive quantity required")
+        term = np.zeros(qty + 1)
+        term[0], term[qty] = 1.0 - p, p
+        pmf = np.convolve(pmf, term)
+    return pmf
+
+
+def demand_pmf(background_mean: float, predicted: Iterable[tuple[float, int]] = (),
+               background_variance: float | None = None) -> np.ndarray:
+    """Pmf of background (Poisson / negative binomial) plus predicted (Bernoulli) demand."""
+    bg = (negbin_pmf(background_mean, background_variance) if background_variance is not None
+          else poisson_pmf(background_mean))
+    return np.convolve(bg, bernoulli_sum_pmf(predicted))
+
+
+def quantile(pmf: np.ndarray, level: float) -> int:
+    """Smallest k with P(D <= k) >= level (the cycle-service-level base stock)."""
+    if not 0.0 < level < 1.0:
+        raise ValueError("level must be in (0, 1)")
+    cdf = np.cumsum(pmf)
+    return min(int(np.searchsorted(cdf, level - 1e-12)), len(pmf) - 1)
+
+
+def fill_rate(pmf: np.ndarray, stock: int) -> float:
+    """Share of demand met from stock when ``stock`` units face demand ``pmf`` (1 when no demand expected)."""
+    k = np.arange(len(pmf))
+    mean = float(np.dot(k, pmf))
+    if mean == 0.0:
+        return 1.0
+    short = float(np.dot(np.maximum(k - stock, 0), pmf))
+    return 1.0 - short / mean
+
+
+def base_stock_for_fill_rate(pmf: np.ndarray, target: float) -> int:
+    """Smallest S with ``fill_rate(pmf, S) >= target``."""
+    for s in range(len(pmf)):
+        if fill_rate(pmf, s) >= target - 1e-12:
+            return s
+    return len(pmf) - 1
+
+
+def plan_target(location_id: int, sku: str, daily_history: Sequence[float], lead_time_days: float,
+                review_days: float, predicted: Sequence[PredictedFailure] = (), *, fill_target: float = 0.95,
+                measure: str = "fill", halflife_days: float = EWMA_HALFLIFE_DAYS) -> StockTarget:
+    """Reorder point (lead-time demand) and base stock (lead time + review) for one location and SKU.
+
+    ``daily_history`` is the background (unpredicted) consumption per day, oldest first. ``predicted`` lists the
+    failures expected within ``lead_time_days + review_days``. ``measure`` is "fill" (share of units served,
+    which asks for at least one unit of anything with demand) or "cycle" (probability of no shortage, which lets
+    a van carry nothing of a part it will very likely not need before its next restock).
+    """
+    if measure not in ("fill", "cycle"):
+        raise ValueError("measure must be 'fill' or 'cycle'")
+    level_of = base_stock_for_fill_rate if measure == "fill" else quantile
+    rate = ewma_rate(daily_history, halflife_days)
+    hist = np.asarray(daily_history, dtype=float)
+    # Over-dispersion from history (variance/mean of daily counts), never below Poisson's 1.
+    dispersion = max(1.0, float(hist.var() / hist.mean())) if len(hist) > 1 and hist.mean() > 0 else 1.0
+    pred = [(f.probability, f.qty) for f in predicted if f.sku == sku]
+    horizon = lead_time_days + review_days
+    bg_s, bg_r = rate * horizon, rate * lead_time_days
+    pmf_s = demand_pmf(bg_s, pred, bg_s * dispersion if dispersion > 1.0 else None)
+    pmf_r = demand_pmf(bg_r, pred, bg_r * dispersion if dispersion > 1.0 else None)
+    mean = float(np.dot(np.arange(len(pmf_s)), pmf_s))
+    return StockTarget(location_id, sku, mean, level_of(pmf_r, fill_target), level_of(pmf_s, fill_target))
+
+
+def suggest_transfers(positions: Mapping[tuple[int, str], int], targets: Mapping[tuple[int, str], int],
+                      distance: Callable[[int, int], float] | None = None) -> list[Transfer]:
+    """Move excess (position above target) to deficits (below target) of the same SKU, nearest source first.
+
+    Only true excess is moved, so a transfer never pushes the source below its own target.
+    """
+    transfers: list[Transfer] = []
+    skus = sorted({sku for _, sku in targets})
+    for sku in skus:
+        keys = sorted({k for k in list(positions) + list(targets) if k[1] == sku})
+        excess = {loc: positions.get((loc, s), 0) - targets.get((loc, s), 0) for loc, s in keys}
+        deficits = sorted(((-e, loc) for loc, e in excess.items() if e < 0), reverse=True)
+        for _, to_loc in deficits:
+            need = -excess[to_loc]
+            sources = [loc for loc, e in excess.items() if e > 0]
+            sources.sort(key=lambda loc: (distance(loc, to_loc) if distance else 0.0, -excess[loc], loc))
+            for src in sources:
+                if need == 0:
+                    break
+                qty = min(need, excess[src])
+                transfers.append(Transfer(src, to_loc, sku, qty))
+                excess[src] -= qty
+                need -= qty
+            excess[to_loc] = -need
+    return transfers
+
+
+def van_restock_list(van_stock: Mapping[str, int], van_targets: Mapping[str, int], depot_location_id: int,
+                     depot_available: Mapping[str, int]) -> list[RestockLine]:
+    """End-of-day list: bring the van back up to its targets from what its depot can give (SKU order)."""
+    lines: list[RestockLine] = []
+    for sku in sorted(van_targets):
+        short = van_targets[sku] - van_stock.get(sku, 0)
+        qty = min(short, depot_available.get(sku, 0))
+        if qty > 0:
+            lines.append(RestockLine(sku, qty, depot_location_id))
+    return lines
+
+
+def out_of_stock_alerts(open_jobs: Sequence[tuple[int, Mapping[str, int], Sequence[int]]],
+                        available: Mapping[tuple[int, str], int]) -> list[StockAlert]:
+    """Alerts for parts that open jobs need but no location within reach holds enough of.
+
+    ``open_jobs`` holds (work_order_id, {sku: qty}, ids of locations within reach of the job's deadline);
+    jobs are taken in the given order (most urgent first) and earlier jobs claim stock first.
+    """
+    left = dict(available)
+    alerts: list[StockAlert] = []
+    for wo, needs, reach in open_jobs:
+        for sku, qty in sorted(needs.items()):
+            have = sum(left.get((loc, sku), 0) for loc in reach)
+            if have < qty:
+                alerts.append(StockAlert(wo, sku, qty, have))
+            take = min(qty, have)
+            for loc in reach:
+                got = min(take, left.get((loc, sku), 0))
+                if got:
+                    left[(loc, sku)] -= got
+                    take -= got
+    return alerts
