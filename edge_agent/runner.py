@@ -1,0 +1,131 @@
+"""Event loop that drives many device connections from one thread (no paho thread per device).
+
+paho's external-loop hooks tell the worker when a socket opens, closes or has data to write; one selector
+(epoll on Linux, no 1024-fd limit) multiplexes all of them.
+"""
+
+from __future__ import annotations
+
+import logging
+import selectors
+import threading
+import time
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from edge_agent.agent import Agent
+from edge_agent.mqtt import MqttConnection
+
+log = logging.getLogger(__name__)
+
+SELECT_TIMEOUT_S = 0.02  # upper bound on added latency for reads; short enough for acks, cheap when idle
+TICK_INTERVAL_S = 0.05  # wall seconds between sampling ticks: 20 Hz keeps batches timely at 60x speed
+MISC_INTERVAL_S = 1.0  # paho keep-alive bookkeeping needs second resolution only
+STOP_POLL_S = 0.05  # wall seconds between checks while waiting for acks on stop
+
+
+class Worker(threading.Thread):
+    """Owns a slice of the fleet: its agents, their connections and the one selector over their sockets."""
+
+    def __init__(self, name: str, *, on_error: Callable[[BaseException], None] | None = None) -> None:
+        super().__init__(name=name, daemon=True)
+        self.sel = selectors.DefaultSelector()
+        self.pairs: list[tuple[Agent, MqttConnection]] = []
+        self._stop_evt = threading.Event()
+        self._stopping = False
+        self._drained = threading.Event()
+        self._on_error = on_error
+        self.setup: list[Callable[[], None]] = []  # run in the worker thread before the loop (e.g. open buffers)
+
+    def add(self, agent: Agent, conn: MqttConnection) -> None:
+        self.pairs.append((agent, conn))
+
+    # SocketHooks ------------------------------------------------------------------------------------------
+    def socket_open(self, conn: MqttConnection, sock: Any) -> None:
+        self.sel.register(sock, selectors.EVENT_READ, conn)
+
+    def socket_close(self, conn: MqttConnection, sock: Any) -> None:
+        try:
+            self.sel.unregister(sock)
+        except (KeyError, ValueError):
+            pass
+
+    def want_write(self, conn: MqttConnection, sock: Any, on: bool) -> None:
+        events = selectors.EVENT_READ | (selectors.EVENT_WRITE if on else 0)
+        try:
+            self.sel.modify(sock, events, conn)
+        except (KeyError, ValueError):
+            pass
+
+    # loop --------------------------------------------------------------------------------------------------
+    def run(self) -> None:
+        try:
+            for fn in self.setup:
+                fn()
+            self._loop()
+        except BaseException as exc:  # noqa: BLE001 - reported to the owner, never silently lost
+            log.exception("fleet worker crashed")
+            if self._on_error:
+                self._on_error(exc)
+        finally:
+            self._drained.set()
+
+    def _loop(self) -> None:
+        next_tick = next_misc = 0.0
+        while True:
+            now = time.monotonic()
+            if self._stop_evt.is_set() and not self._stopping:
+                self._stopping = True
+                for agent, _ in self.pairs:
+                    agent.flush()
+            if self._stopping and self._idle():
+                break
+            for _, conn in self.pairs:
+                conn.maybe_connect(now)
+            if now >= next_tick:
+                next_tick = now + TICK_INTERVAL_S
+                for agent, _ in self.pairs:
+                    if self._stopping:
+                        agent.pump()
+                    else:
+                        agent.tick()
+            if now >= next_misc:
+                next_misc = now + MISC_INTERVAL_S
+                for _, conn in self.pairs:
+                    conn.loop_misc()
+            for key, events in self.sel.select(SELECT_TIMEOUT_S):
+                conn = key.data
+                if events & selectors.EVENT_READ:
+                    conn.loop_read()
+                if events & selectors.EVENT_WRITE and conn.client.socket() is not None:
+                    conn.loop_write()
+        for agent, conn in self.pairs:
+            if conn.connected:
+                agent.announce_offline()  # a clean DISCONNECT suppresses the will, so say it ourselves
+                conn.disconnect()
+                conn.loop_write()
+
+    def _idle(self) -> bool:
+        return all(a.buffer.rows == 0 and a.inflight == 0 for a, _ in self.pairs) or self._give_up
+
+    _give_up = False
+
+    def request_stop(self) -> None:
+        self._stop_evt.set()
+
+    def abandon(self) -> None:
+        """Stop waiting for acks (stop timeout reached); unacked batches stay in the disk buffer."""
+        self._give_up = True
+
+
+def run_workers(workers: Sequence[Worker], timeout_s: float) -> None:
+    """Ask every worker to stop and wait up to timeout_s for their buffers to drain."""
+    for w in workers:
+        w.request_stop()
+    deadline = time.monotonic() + timeout_s
+    for w in workers:
+        w.join(max(0.0, deadline - time.monotonic()))
+    for w in workers:
+        if w.is_alive():
+            w.abandon()
+            w.join(5.0)
