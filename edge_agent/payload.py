@@ -34,7 +34,8 @@ def _dumps(obj: Any) -> bytes:
 
 
 def encode_batch(device_id: str, seq: int, samples: Sequence[Sample]) -> bytes:
-    """A telemetry batch. Non-finite values are dropped (the contract allows finite floats only)."""
+    """A telemetry batch. Non-finite values (and samples left empty) are dropped: the contract allows finite
+    floats only, and one bad reading must not cost the whole batch."""
     if seq < 0:
         raise ValueError("seq must be >= 0")
     out = []
@@ -47,8 +48,11 @@ def encode_batch(device_id: str, seq: int, samples: Sequence[Sample]) -> bytes:
             f = float(value)
             if math.isfinite(f):
                 vals[name] = f
-        readings += len(vals)
-        out.append({"t": int(t_ms), "m": vals})
+        if vals:  # the contract requires a non-empty 'm'
+            readings += len(vals)
+            out.append({"t": int(t_ms), "m": vals})
+    if not out:
+        raise ValueError("a batch needs at least one sample with a finite value")
     if readings > MAX_READINGS_PER_MESSAGE:
         raise ValueError(f"{readings} readings exceed the per-message limit")
     body = _dumps({"v": SCHEMA_VERSION, "device_id": device_id, "seq": seq, "samples": out})

@@ -65,6 +65,7 @@ DEFAULT_DEVELOP_S: dict[str, float] = {
     "overheating": 2 * 3600.0, "refrigerant_leak": 4 * 3600.0, "motor_trip": 0.0, "sensor_stuck": 0.0,
     "sensor_spike": 1800.0, "sensor_drift": 3 * 3600.0,
 }
+SIGNAL_DECIMALS = 3  # resolution of a typical 16-bit transmitter at these ranges; keeps payloads small
 SPIKE_FACTOR = 4.0  # a spike reads 4x nominal: physically implausible, clearly above every high limit
 SPIKE_P_MIN, SPIKE_P_MAX = 0.02, 0.3  # per-sample spike probability at onset and at failure stage
 
@@ -152,21 +153,23 @@ class Equipment:
         """Signals at simulated time t (epoch s)."""
         load = daily_load(t)
         v = {name: nom * (1.0 + _LOAD_GAIN[name] * (load - MEAN_LOAD)) for name, nom in self.nominal.items()}
+        for name in v:
+            v[name] += self._rng.gauss(0.0, NOISE_REL * self.nominal[name])
         sensors = []
         for a in self._active:
-            s = a.severity(t)
             if t < a.label.onset_s:
                 continue
+            s = a.severity(t)
             if a.label.mode in SENSOR_FAULTS:
                 sensors.append((a, s))
             else:
                 self._apply_process_fault(v, a.label, s, t)
         for name in v:
-            v[name] += self._rng.gauss(0.0, NOISE_REL * self.nominal[name])
             if name != "supply_temp_c":  # chilled water may legitimately approach 0 C but no signal goes negative
                 v[name] = max(0.0, v[name])
         for a, s in sensors:
             self._apply_sensor_fault(v, a, s)
+        v = {name: round(x, SIGNAL_DECIMALS) for name, x in v.items()}
         self.last = v
         return v
 
@@ -203,7 +206,7 @@ class Equipment:
             else:
                 v["motor_temp_c"] += 50.0 * s
                 if et == "compressor":
-                    v["discharge_temp_c"] += 30.0 * s
+                    v["discharge_temp_c"] += 40.0 * s
         elif mode == "refrigerant_leak":
             v["supply_temp_c"] += 8.0 * s
             v["compressor_current_a"] *= 1.0 + 0.5 * s
