@@ -9,5 +9,19 @@ from edge_agent.fleet import Fleet
 from edge_agent.models import Command, CommandResult, DeviceSpec, FaultLabel
 from edge_agent.simulator import ALARM_LIMITS, EQUIPMENT_TYPES, FAULT_MODES, NOMINAL, Equipment
 
-__all__ = ["ALARM_LIMITS", "EQUIPMENT_TYPES", "FAULT_MODES", "NOMINAL", "Agent", "AgentConfig", "BufferStore",
-           "Command", "CommandResult", "DeviceSpec", "DiskBuffer", "Equipment", "FaultLabel", "Fleet"]
+__all__ = [
+    "ALARM_LIMITS",
+    "EQUIPMENT_TYPES",
+    "FAULT_MODES",
+    "NOMINAL",
+    "Agent",
+    "AgentConfig",
+    "BufferStore",
+    "Command",
+    "CommandResult",
+    "DeviceSpec",
+    "DiskBuffer",
+    "Equipment",
+    "FaultLabel",
+    "Fleet",
+]

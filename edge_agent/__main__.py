@@ -33,8 +33,9 @@ def make_devices(n: int, password_template: str) -> list[DeviceSpec]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m edge_agent", description=__doc__,
-                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = argparse.ArgumentParser(
+        prog="python -m edge_agent", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     ap.add_argument("--devices", type=int, default=10)
     ap.add_argument("--host", default="127.0.0.1")
     ap.add_argument("--port", type=int, default=1883)
@@ -44,7 +45,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--sample-interval", type=float, default=1.0, help="simulated seconds between samples")
     ap.add_argument("--batch-interval", type=float, default=10.0, help="simulated seconds per batch")
-    ap.add_argument("--fault-rate", type=float, default=0.0, help="random faults per device per simulated hour")
+    ap.add_argument(
+        "--fault-rate", type=float, default=0.0, help="random faults per device per simulated hour"
+    )
     ap.add_argument("--buffer-dir", type=Path, default=None)
     ap.add_argument("--tls-ca", default=None)
     ap.add_argument("--start", type=float, default=None, help="simulated start, epoch s (default: now)")
@@ -59,12 +62,23 @@ def main(argv: list[str] | None = None) -> int:
     def clock() -> float:
         return sim0 + (time.time() - wall0) * speed
 
-    fleet = Fleet(make_devices(args.devices, args.password_template), host=args.host, port=args.port,
-                  clock=clock, seed=args.seed, sample_interval_s=args.sample_interval,
-                  batch_interval_s=args.batch_interval, fault_rate_per_device_hour=args.fault_rate,
-                  buffer_dir=args.buffer_dir, tls_ca=args.tls_ca)
-    print(f"edge_agent: {args.devices} devices -> {args.host}:{args.port}, speed {speed}x, "
-          f"{args.seconds}s wall", file=sys.stderr)
+    fleet = Fleet(
+        make_devices(args.devices, args.password_template),
+        host=args.host,
+        port=args.port,
+        clock=clock,
+        seed=args.seed,
+        sample_interval_s=args.sample_interval,
+        batch_interval_s=args.batch_interval,
+        fault_rate_per_device_hour=args.fault_rate,
+        buffer_dir=args.buffer_dir,
+        tls_ca=args.tls_ca,
+    )
+    print(
+        f"edge_agent: {args.devices} devices -> {args.host}:{args.port}, speed {speed}x, "
+        f"{args.seconds}s wall",
+        file=sys.stderr,
+    )
     fleet.start()
     end = time.monotonic() + args.seconds
     try:
@@ -77,9 +91,12 @@ def main(argv: list[str] | None = None) -> int:
     fleet.stop()
     wall = time.time() - wall0
     stats = fleet.stats()
-    stats.update(wall_s=round(wall, 2), speed=speed,
-                 readings_per_s=round(stats["published_readings"] / wall, 1),
-                 ground_truth=[asdict(f) for f in truth])
+    stats.update(
+        wall_s=round(wall, 2),
+        speed=speed,
+        readings_per_s=round(stats["published_readings"] / wall, 1),
+        ground_truth=[asdict(f) for f in truth],
+    )
     print(json.dumps(stats))
     return 0
 

@@ -21,8 +21,14 @@ from edge_agent.buffer import DEFAULT_MAX_BYTES, DEFAULT_MAX_ROWS, DiskBuffer
 from edge_agent.commands import CommandGate
 from edge_agent.models import DeviceSpec, FaultLabel
 from edge_agent.mqtt import Transport
-from edge_agent.payload import (MAX_READINGS_PER_MESSAGE, decode_command, encode_batch, encode_cmd_result,
-                                encode_status, topic)
+from edge_agent.payload import (
+    MAX_READINGS_PER_MESSAGE,
+    decode_command,
+    encode_batch,
+    encode_cmd_result,
+    encode_status,
+    topic,
+)
 from edge_agent.simulator import Equipment
 
 log = logging.getLogger(__name__)
@@ -46,9 +52,15 @@ class AgentConfig:
 class Agent:
     """One device. Call ``attach`` with its transport, then ``tick`` regularly from the driving thread."""
 
-    def __init__(self, spec: DeviceSpec, equipment: Equipment, buffer: DiskBuffer, clock: Callable[[], float],
-                 config: AgentConfig = AgentConfig(),
-                 on_fault: Callable[[FaultLabel], None] | None = None) -> None:
+    def __init__(
+        self,
+        spec: DeviceSpec,
+        equipment: Equipment,
+        buffer: DiskBuffer,
+        clock: Callable[[], float],
+        config: AgentConfig = AgentConfig(),
+        on_fault: Callable[[FaultLabel], None] | None = None,
+    ) -> None:
         self.spec, self.equipment, self.buffer, self.clock = spec, equipment, buffer, clock
         self.config = config
         self.sample_interval_s = config.sample_interval_s
@@ -60,13 +72,20 @@ class Agent:
         self._samples: list[tuple[int, Mapping[str, float]]] = []
         self._batch_start = 0.0
         self._next_t: float | None = None
-        self._max_samples = max(1, min(config.max_samples_per_batch,
-                                       MAX_READINGS_PER_MESSAGE // len(equipment.nominal)))
+        self._max_samples = max(
+            1, min(config.max_samples_per_batch, MAX_READINGS_PER_MESSAGE // len(equipment.nominal))
+        )
         self.published_messages = 0
         self.published_readings = 0
         self.acked_messages = 0
-        self.gate = CommandGate({"ping": self._cmd_ping, "snapshot": self._cmd_snapshot,
-                                 "set_interval": self._cmd_set_interval, "reset": self._cmd_reset})
+        self.gate = CommandGate(
+            {
+                "ping": self._cmd_ping,
+                "snapshot": self._cmd_snapshot,
+                "set_interval": self._cmd_set_interval,
+                "reset": self._cmd_reset,
+            }
+        )
 
     @property
     def device_id(self) -> str:
@@ -89,13 +108,14 @@ class Agent:
                     self._close_batch()
                 if not self._samples:
                     self._batch_start = t
-                self._samples.append((int(round(t * 1000)), self.equipment.sample(t)))
+                self._samples.append((round(t * 1000), self.equipment.sample(t)))
                 if len(self._samples) >= self._max_samples:
                     self._close_batch()
                 self._next_t = t + self.sample_interval_s
             if self.config.fault_rate_per_device_hour > 0 and now > prev:
-                label = self.equipment.maybe_random_fault(prev, now, self.config.fault_rate_per_device_hour,
-                                                          self.config.fault_modes)
+                label = self.equipment.maybe_random_fault(
+                    prev, now, self.config.fault_rate_per_device_hour, self.config.fault_modes
+                )
                 if label is not None and self._on_fault:
                     self._on_fault(label)
         if self._samples and now - self._batch_start >= self.config.batch_interval_s:
@@ -137,20 +157,31 @@ class Agent:
         the highest of those.
         """
         assert self.transport is not None
-        self.transport.publish(topic(self.device_id, "status"), encode_status("online", self._now_ms()),
-                               retain=True)
+        self.transport.publish(
+            topic(self.device_id, "status"), encode_status("online", self._now_ms()), retain=True
+        )
         self.transport.subscribe(topic(self.device_id, "cmd"))
         self._sent_upto = max(self._inflight.values(), default=-1)
-        log.info("connected", extra={"device_id": self.device_id, "buffered": self.buffer.rows})
+        log.info(
+            "%s connected, %d batches buffered",
+            self.device_id,
+            self.buffer.rows,
+            extra={"device_id": self.device_id, "buffered": self.buffer.rows},
+        )
         self.pump()
 
     def announce_offline(self) -> None:
         if self.transport is not None and self.transport.connected:
-            self.transport.publish(topic(self.device_id, "status"), encode_status("offline", self._now_ms()),
-                                   retain=True)
+            self.transport.publish(
+                topic(self.device_id, "status"), encode_status("offline", self._now_ms()), retain=True
+            )
 
     def on_disconnected(self) -> None:
-        log.info("offline, buffering", extra={"device_id": self.device_id, "buffered": self.buffer.rows})
+        log.info(
+            "%s offline, buffering",
+            self.device_id,
+            extra={"device_id": self.device_id, "buffered": self.buffer.rows},
+        )
 
     def on_acked(self, mid: int) -> None:
         seq = self._inflight.pop(mid, None)
@@ -164,18 +195,25 @@ class Agent:
         try:
             cmd = decode_command(payload)
         except ValueError as exc:
-            log.warning("bad command payload", extra={"device_id": self.device_id, "error": str(exc)})
+            log.warning(
+                "%s: bad command payload: %s",
+                self.device_id,
+                exc,
+                extra={"device_id": self.device_id, "error": str(exc)},
+            )
             return
         res = self.gate.handle(cmd, self._now_ms())
         if res is not None and self.transport is not None:
-            self.transport.publish(topic(self.device_id, "cmd/result"), encode_cmd_result(res, self._now_ms()))
+            self.transport.publish(
+                topic(self.device_id, "cmd/result"), encode_cmd_result(res, self._now_ms())
+            )
 
     @property
     def inflight(self) -> int:
         return len(self._inflight)
 
     def _now_ms(self) -> int:
-        return int(round(self.clock() * 1000))
+        return round(self.clock() * 1000)
 
     # ---- commands -----------------------------------------------------------------------------------------
     def _cmd_ping(self, _args: Mapping[str, Any]) -> dict[str, Any]:
@@ -185,10 +223,16 @@ class Agent:
         with self.lock:
             faults = [{"mode": f.mode, "onset_s": f.onset_s} for f in self.equipment.active_faults]
             signals = dict(self.equipment.last)
-        return {"equipment_type": self.equipment.equipment_type, "signals": signals, "active_faults": faults,
-                "sample_interval_s": self.sample_interval_s, "buffered": self.buffer.rows,
-                "dropped": self.buffer.dropped, "next_seq": self.buffer.next_seq,
-                "connected": bool(self.transport and self.transport.connected)}
+        return {
+            "equipment_type": self.equipment.equipment_type,
+            "signals": signals,
+            "active_faults": faults,
+            "sample_interval_s": self.sample_interval_s,
+            "buffered": self.buffer.rows,
+            "dropped": self.buffer.dropped,
+            "next_seq": self.buffer.next_seq,
+            "connected": bool(self.transport and self.transport.connected),
+        }
 
     def _cmd_set_interval(self, args: Mapping[str, Any]) -> dict[str, Any]:
         value = float(args["interval_s"])

@@ -51,8 +51,14 @@ class BufferStore:
 class DiskBuffer:
     """The buffer of one device inside a store. Not thread-safe: use from the thread that drives the agent."""
 
-    def __init__(self, store: BufferStore, device_id: str, *, max_rows: int = DEFAULT_MAX_ROWS,
-                 max_bytes: int = DEFAULT_MAX_BYTES) -> None:
+    def __init__(
+        self,
+        store: BufferStore,
+        device_id: str,
+        *,
+        max_rows: int = DEFAULT_MAX_ROWS,
+        max_bytes: int = DEFAULT_MAX_BYTES,
+    ) -> None:
         if max_rows < 1 or max_bytes < 1:
             raise ValueError("buffer bounds must be positive")
         self.store, self.device_id = store, device_id
@@ -60,7 +66,8 @@ class DiskBuffer:
         c = store.conn
         c.execute("INSERT OR IGNORE INTO meta VALUES (?, 0, 0, 0, 0)", (device_id,))
         self._next_seq, self.dropped, self.rows, self.bytes = c.execute(
-            "SELECT next_seq, dropped, rows, bytes FROM meta WHERE device_id=?", (device_id,)).fetchone()
+            "SELECT next_seq, dropped, rows, bytes FROM meta WHERE device_id=?", (device_id,)
+        ).fetchone()
 
     @property
     def next_seq(self) -> int:
@@ -76,33 +83,46 @@ class DiskBuffer:
             c.execute("INSERT INTO batches VALUES (?, ?, ?)", (self.device_id, seq, payload))
             rows, nbytes, dropped = self.rows + 1, self.bytes + len(payload), self.dropped
             while rows > self.max_rows or (nbytes > self.max_bytes and rows > 1):
-                oseq, olen = c.execute("SELECT seq, length(payload) FROM batches WHERE device_id=? "
-                                       "ORDER BY seq LIMIT 1", (self.device_id,)).fetchone()
+                oseq, olen = c.execute(
+                    "SELECT seq, length(payload) FROM batches WHERE device_id=? ORDER BY seq LIMIT 1",
+                    (self.device_id,),
+                ).fetchone()
                 c.execute("DELETE FROM batches WHERE device_id=? AND seq=?", (self.device_id, oseq))
                 rows, nbytes, dropped = rows - 1, nbytes - olen, dropped + 1
-            c.execute("UPDATE meta SET next_seq=?, dropped=?, rows=?, bytes=? WHERE device_id=?",
-                      (seq + 1, dropped, rows, nbytes, self.device_id))
+            c.execute(
+                "UPDATE meta SET next_seq=?, dropped=?, rows=?, bytes=? WHERE device_id=?",
+                (seq + 1, dropped, rows, nbytes, self.device_id),
+            )
             c.execute("COMMIT")
         except BaseException:
             c.execute("ROLLBACK")
             raise
         if dropped > self.dropped:
-            log.warning("buffer full, dropped oldest batches", extra={"device_id": self.device_id,
-                                                                      "dropped": dropped - self.dropped})
+            log.warning(
+                "%s: buffer full, dropped %d oldest batches",
+                self.device_id,
+                dropped - self.dropped,
+                extra={"device_id": self.device_id, "dropped": dropped - self.dropped},
+            )
         self._next_seq, self.rows, self.bytes, self.dropped = seq + 1, rows, nbytes, dropped
         return seq
 
     def pending(self, after_seq: int, limit: int) -> list[tuple[int, bytes]]:
         """Oldest-first batches with seq > after_seq (replay order)."""
-        return [(int(s), bytes(p)) for s, p in self.store.conn.execute(
-            "SELECT seq, payload FROM batches WHERE device_id=? AND seq>? ORDER BY seq LIMIT ?",
-            (self.device_id, after_seq, limit))]
+        return [
+            (int(s), bytes(p))
+            for s, p in self.store.conn.execute(
+                "SELECT seq, payload FROM batches WHERE device_id=? AND seq>? ORDER BY seq LIMIT ?",
+                (self.device_id, after_seq, limit),
+            )
+        ]
 
     def ack(self, seq: int) -> bool:
         """Delete an acknowledged batch; False if it was already gone (dropped or a duplicate ack)."""
         c = self.store.conn
-        row = c.execute("SELECT length(payload) FROM batches WHERE device_id=? AND seq=?",
-                        (self.device_id, seq)).fetchone()
+        row = c.execute(
+            "SELECT length(payload) FROM batches WHERE device_id=? AND seq=?", (self.device_id, seq)
+        ).fetchone()
         if row is None:
             return False
         c.execute("BEGIN")

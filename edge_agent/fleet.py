@@ -32,13 +32,26 @@ MAX_WORKERS = 4  # the GIL caps useful threads; more only adds switching
 class Fleet:
     """Simulated devices publishing to one broker. ``clock`` is simulated time in epoch seconds."""
 
-    def __init__(self, devices: Sequence[DeviceSpec], *, host: str, port: int,
-                 clock: Callable[[], float] = time.time, seed: int = 0, sample_interval_s: float = 1.0,
-                 batch_interval_s: float = 1.0, fault_rate_per_device_hour: float = 0.0,
-                 fault_modes: Sequence[str] | None = None, buffer_dir: Path | None = None,
-                 tls_ca: str | None = None, max_samples_per_batch: int = 100, inflight_window: int = 20,
-                 max_buffer_rows: int = DEFAULT_MAX_ROWS, max_buffer_bytes: int = DEFAULT_MAX_BYTES,
-                 workers: int | None = None) -> None:
+    def __init__(
+        self,
+        devices: Sequence[DeviceSpec],
+        *,
+        host: str,
+        port: int,
+        clock: Callable[[], float] = time.time,
+        seed: int = 0,
+        sample_interval_s: float = 1.0,
+        batch_interval_s: float = 1.0,
+        fault_rate_per_device_hour: float = 0.0,
+        fault_modes: Sequence[str] | None = None,
+        buffer_dir: Path | None = None,
+        tls_ca: str | None = None,
+        max_samples_per_batch: int = 100,
+        inflight_window: int = 20,
+        max_buffer_rows: int = DEFAULT_MAX_ROWS,
+        max_buffer_bytes: int = DEFAULT_MAX_BYTES,
+        workers: int | None = None,
+    ) -> None:
         ids = [d.device_id for d in devices]
         if len(set(ids)) != len(ids):
             raise ValueError("device ids must be unique")
@@ -46,11 +59,16 @@ class Fleet:
         self._tmp = None if buffer_dir is not None else tempfile.mkdtemp(prefix="qf-edge-")
         self.buffer_dir = Path(buffer_dir if buffer_dir is not None else self._tmp)  # type: ignore[arg-type]
         self.buffer_dir.mkdir(parents=True, exist_ok=True)
-        cfg = AgentConfig(sample_interval_s=sample_interval_s, batch_interval_s=batch_interval_s,
-                          max_samples_per_batch=max_samples_per_batch, inflight_window=inflight_window,
-                          max_buffer_rows=max_buffer_rows, max_buffer_bytes=max_buffer_bytes,
-                          fault_rate_per_device_hour=fault_rate_per_device_hour,
-                          fault_modes=tuple(fault_modes) if fault_modes else None)
+        cfg = AgentConfig(
+            sample_interval_s=sample_interval_s,
+            batch_interval_s=batch_interval_s,
+            max_samples_per_batch=max_samples_per_batch,
+            inflight_window=inflight_window,
+            max_buffer_rows=max_buffer_rows,
+            max_buffer_bytes=max_buffer_bytes,
+            fault_rate_per_device_hour=fault_rate_per_device_hour,
+            fault_modes=tuple(fault_modes) if fault_modes else None,
+        )
         n = workers or max(1, min(MAX_WORKERS, math.ceil(len(devices) / DEVICES_PER_WORKER)))
         self._errors: list[BaseException] = []
         self._workers = [Worker(f"qf-edge-{i}", on_error=self._errors.append) for i in range(n)]
@@ -60,10 +78,13 @@ class Fleet:
         self._random_labels: list[FaultLabel] = []
         for i, spec in enumerate(devices):
             w = i % n
-            buf = DiskBuffer(self._stores[w], spec.device_id, max_rows=max_buffer_rows, max_bytes=max_buffer_bytes)
+            buf = DiskBuffer(
+                self._stores[w], spec.device_id, max_rows=max_buffer_rows, max_bytes=max_buffer_bytes
+            )
             agent = Agent(spec, Equipment(spec.device_id, spec.equipment_type, seed=seed), buf, clock, cfg)
-            conn = MqttConnection(spec, host, port, agent, self._workers[w], inflight=inflight_window,
-                                  tls_ca=tls_ca)
+            conn = MqttConnection(
+                spec, host, port, agent, self._workers[w], inflight=inflight_window, tls_ca=tls_ca
+            )
             agent.attach(conn)
             self._workers[w].add(agent, conn)
             self._agents[spec.device_id] = agent
@@ -77,7 +98,7 @@ class Fleet:
             w.start()
 
     def stop(self, timeout_s: float = 10) -> None:
-        """Flush open batches, wait up to timeout_s for every buffered batch to be acknowledged, disconnect."""
+        """Flush open batches, wait up to timeout_s for every buffered batch to be acked, disconnect."""
         if self._stopped:
             return
         self._stopped = True
@@ -98,8 +119,9 @@ class Fleet:
         assert isinstance(tr, MqttConnection)
         return tr
 
-    def inject_fault(self, device_id: str, mode: str, *, develop_s: float | None = None,
-                     signal: str | None = None) -> FaultLabel:
+    def inject_fault(
+        self, device_id: str, mode: str, *, develop_s: float | None = None, signal: str | None = None
+    ) -> FaultLabel:
         """Start a fault now (simulated time); develop_s is onset -> functional failure in simulated s."""
         agent = self._agents[device_id]
         with agent.lock:
@@ -115,10 +137,12 @@ class Fleet:
 
     def stats(self) -> dict[str, Any]:
         agents = list(self._agents.values())
-        return {"devices": len(agents),
-                "connected": sum(1 for a in agents if a.transport is not None and a.transport.connected),
-                "published_messages": sum(a.published_messages for a in agents),
-                "published_readings": sum(a.published_readings for a in agents),
-                "acked_messages": sum(a.acked_messages for a in agents),
-                "buffered": sum(a.buffer.rows for a in agents),
-                "dropped": sum(a.buffer.dropped for a in agents)}
+        return {
+            "devices": len(agents),
+            "connected": sum(1 for a in agents if a.transport is not None and a.transport.connected),
+            "published_messages": sum(a.published_messages for a in agents),
+            "published_readings": sum(a.published_readings for a in agents),
+            "acked_messages": sum(a.acked_messages for a in agents),
+            "buffered": sum(a.buffer.rows for a in agents),
+            "dropped": sum(a.buffer.dropped for a in agents),
+        }

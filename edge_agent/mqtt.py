@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import logging
 import random
-import time
 import socket
 import ssl
+import time
 from typing import Any, Protocol
 
 import paho.mqtt.client as paho
@@ -26,7 +26,9 @@ log = logging.getLogger(__name__)
 QOS = 1  # at-least-once: the server dedups on (device_id, seq), so duplicates are harmless and loss is not
 KEEPALIVE_S = 30  # detect a dead broker/NAT path within ~45 s (1.5x) without flooding a big fleet with pings
 RECONNECT_MIN_S = 1.0  # first retry soon: most outages are a broker restart of a few seconds
-RECONNECT_MAX_S = 30.0  # cap: a fleet of thousands must not hammer a recovering broker, yet recovers in < 30 s
+RECONNECT_MAX_S = (
+    30.0  # cap: a fleet of thousands must not hammer a recovering broker, yet recovers in < 30 s
+)
 CONNECT_TIMEOUT_S = 5.0  # TCP/TLS connect; a LAN broker answers in milliseconds, 5 s covers a slow uplink
 EXTRA_INFLIGHT = 4  # paho in-flight slots beyond the telemetry window, for status and cmd results
 
@@ -60,11 +62,22 @@ class SocketHooks(Protocol):
 class MqttConnection:
     """One device's paho client with back-off reconnect and a bounded paho in-flight queue."""
 
-    def __init__(self, spec: DeviceSpec, host: str, port: int, listener: Listener, hooks: SocketHooks, *,
-                 inflight: int, tls_ca: str | None = None) -> None:
+    def __init__(
+        self,
+        spec: DeviceSpec,
+        host: str,
+        port: int,
+        listener: Listener,
+        hooks: SocketHooks,
+        *,
+        inflight: int,
+        tls_ca: str | None = None,
+    ) -> None:
         self.spec, self.host, self.port = spec, host, port
         self.listener = listener
-        self._rng = random.Random(spec.device_id)  # jitter differs per device so a fleet does not reconnect in step
+        self._rng = random.Random(
+            spec.device_id
+        )  # jitter differs per device so a fleet does not reconnect in step
         self._failures = 0
         self._next_attempt = 0.0
         self._ever_connected = False
@@ -101,9 +114,14 @@ class MqttConnection:
             else:
                 self.client.connect(self.host, self.port, keepalive=KEEPALIVE_S, clean_start=True)
                 self._ever_connected = True
-        except (OSError, ssl.SSLError, socket.timeout) as exc:
+        except (TimeoutError, OSError, ssl.SSLError) as exc:
             self._schedule_retry(now_mono)
-            log.debug("connect failed", extra={"device_id": self.spec.device_id, "error": str(exc)})
+            log.debug(
+                "%s: connect failed: %s",
+                self.spec.device_id,
+                exc,
+                extra={"device_id": self.spec.device_id, "error": str(exc)},
+            )
             return
         self._next_attempt = now_mono + RECONNECT_MIN_S  # a socket without CONNACK is retried after this
 
@@ -116,7 +134,12 @@ class MqttConnection:
         info = self.client.publish(topic, payload, qos=QOS, retain=retain)
         if info.rc in (MQTTErrorCode.MQTT_ERR_SUCCESS, MQTTErrorCode.MQTT_ERR_NO_CONN):
             return int(info.mid)  # paho keeps QoS 1 messages and resends them after a reconnect
-        log.warning("publish refused by paho", extra={"device_id": self.spec.device_id, "rc": int(info.rc)})
+        log.warning(
+            "%s: publish refused by paho (rc %s)",
+            self.spec.device_id,
+            info.rc,
+            extra={"device_id": self.spec.device_id, "rc": int(info.rc)},
+        )
         return None
 
     def subscribe(self, topic: str) -> None:
@@ -135,14 +158,19 @@ class MqttConnection:
         self.client.disconnect()
 
     def kill_socket(self) -> None:
-        """Tests: cut the TCP connection without an MQTT DISCONNECT, as a power loss would (fires the will)."""
+        """Tests: cut TCP without an MQTT DISCONNECT, as a power loss would (fires the will)."""
         sock = self.client.socket()
-        if sock is not None:
+        if isinstance(sock, socket.socket):  # also covers ssl.SSLSocket
             sock.shutdown(socket.SHUT_RDWR)
 
     def _on_connect(self, _c: paho.Client, _u: Any, _flags: Any, reason: ReasonCode, _p: Any) -> None:
         if reason.is_failure:
-            log.warning("connection refused", extra={"device_id": self.spec.device_id, "reason": str(reason)})
+            log.warning(
+                "%s: connection refused: %s",
+                self.spec.device_id,
+                reason,
+                extra={"device_id": self.spec.device_id, "reason": str(reason)},
+            )
             return
         self._failures = 0
         self._connected = True
@@ -153,11 +181,16 @@ class MqttConnection:
         self._connected = False
         self._schedule_retry(time.monotonic())
         if was:
-            log.info("disconnected", extra={"device_id": self.spec.device_id, "reason": str(reason)})
+            log.info(
+                "%s disconnected: %s",
+                self.spec.device_id,
+                reason,
+                extra={"device_id": self.spec.device_id, "reason": str(reason)},
+            )
             self.listener.on_disconnected()
 
     def _on_publish(self, _c: paho.Client, _u: Any, mid: int, _rc: Any, _p: Any) -> None:
         self.listener.on_acked(mid)
 
     def _on_message(self, _c: paho.Client, _u: Any, msg: paho.MQTTMessage) -> None:
-        self.listener.on_message(msg.topic, msg.payload)
+        self.listener.on_message(msg.topic, bytes(msg.payload))

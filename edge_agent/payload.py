@@ -89,5 +89,11 @@ def decode_command(payload: bytes) -> Command:
     issued_at, expires_at = obj.get("issued_at", 0), obj.get("expires_at", 0)
     if not isinstance(issued_at, int) or not isinstance(expires_at, int):
         raise ValueError("issued_at/expires_at must be integer epoch ms")
-    return Command(id=cid, cmd=cmd, args=args, issued_at=issued_at, expires_at=expires_at,
-                   issued_by=str(obj.get("issued_by", "")))
+    return Command(
+        id=cid,
+        cmd=cmd,
+        args=args,
+        issued_at=issued_at,
+        expires_at=expires_at,
+        issued_by=str(obj.get("issued_by", "")),
+    )

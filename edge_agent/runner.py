@@ -34,8 +34,11 @@ class Worker(threading.Thread):
         self._stop_evt = threading.Event()
         self._stopping = False
         self._drained = threading.Event()
+        self._give_up = False
         self._on_error = on_error
-        self.setup: list[Callable[[], None]] = []  # run in the worker thread before the loop (e.g. open buffers)
+        self.setup: list[
+            Callable[[], None]
+        ] = []  # run in the worker thread before the loop (e.g. open buffers)
 
     def add(self, agent: Agent, conn: MqttConnection) -> None:
         self.pairs.append((agent, conn))
@@ -63,7 +66,7 @@ class Worker(threading.Thread):
             for fn in self.setup:
                 fn()
             self._loop()
-        except BaseException as exc:  # noqa: BLE001 - reported to the owner, never silently lost
+        except BaseException as exc:
             log.exception("fleet worker crashed")
             if self._on_error:
                 self._on_error(exc)
@@ -107,8 +110,6 @@ class Worker(threading.Thread):
 
     def _idle(self) -> bool:
         return all(a.buffer.rows == 0 and a.inflight == 0 for a, _ in self.pairs) or self._give_up
-
-    _give_up = False
 
     def request_stop(self) -> None:
         self._stop_evt.set()

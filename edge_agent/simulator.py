@@ -15,21 +15,44 @@ from dataclasses import dataclass
 from edge_agent.models import FaultLabel
 
 NOMINAL: dict[str, dict[str, float]] = {
-    "pump": {"pressure_bar": 4.0, "flow_lpm": 120.0, "motor_temp_c": 55.0, "vibration_mm_s": 2.0,
-             "current_a": 12.0},
-    "chiller": {"supply_temp_c": 7.0, "return_temp_c": 12.0, "compressor_current_a": 40.0,
-                "condenser_pressure_bar": 14.0, "vibration_mm_s": 1.5},
-    "compressor": {"discharge_pressure_bar": 8.0, "discharge_temp_c": 85.0, "motor_temp_c": 70.0,
-                   "current_a": 60.0, "vibration_mm_s": 2.5},
+    "pump": {
+        "pressure_bar": 4.0,
+        "flow_lpm": 120.0,
+        "motor_temp_c": 55.0,
+        "vibration_mm_s": 2.0,
+        "current_a": 12.0,
+    },
+    "chiller": {
+        "supply_temp_c": 7.0,
+        "return_temp_c": 12.0,
+        "compressor_current_a": 40.0,
+        "condenser_pressure_bar": 14.0,
+        "vibration_mm_s": 1.5,
+    },
+    "compressor": {
+        "discharge_pressure_bar": 8.0,
+        "discharge_temp_c": 85.0,
+        "motor_temp_c": 70.0,
+        "current_a": 60.0,
+        "vibration_mm_s": 2.5,
+    },
 }
 EQUIPMENT_TYPES: tuple[str, ...] = tuple(NOMINAL)
 
 # How strongly each signal follows load (relative change per unit of load above/below MEAN_LOAD).
 # Chosen so that healthy equipment over its full load range stays well inside ALARM_LIMITS.
 _LOAD_GAIN: dict[str, float] = {
-    "pressure_bar": 0.2, "flow_lpm": 0.5, "motor_temp_c": 0.25, "vibration_mm_s": 0.2, "current_a": 0.6,
-    "supply_temp_c": 0.05, "return_temp_c": 0.15, "compressor_current_a": 0.6, "condenser_pressure_bar": 0.2,
-    "discharge_pressure_bar": 0.15, "discharge_temp_c": 0.15,
+    "pressure_bar": 0.2,
+    "flow_lpm": 0.5,
+    "motor_temp_c": 0.25,
+    "vibration_mm_s": 0.2,
+    "current_a": 0.6,
+    "supply_temp_c": 0.05,
+    "return_temp_c": 0.15,
+    "compressor_current_a": 0.6,
+    "condenser_pressure_bar": 0.2,
+    "discharge_pressure_bar": 0.15,
+    "discharge_temp_c": 0.15,
 }
 MEAN_LOAD = 0.65  # mid-point of the daily load cycle (fraction of rated load)
 DAILY_SWING = 0.3  # +-30 % load between night (~02:00) and afternoon (~14:00) peak
@@ -42,28 +65,58 @@ COOLDOWN_S = 900.0  # thermal time constant of a stopped motor (15 min)
 # Typical alarm limits (low, high); None = no limit. A fault at its failure stage crosses these clearly, so a
 # threshold detector with a minimum duration finds it. vibration 7.1 mm/s is ISO 10816 zone C/D for class II.
 ALARM_LIMITS: dict[str, dict[str, tuple[float | None, float | None]]] = {
-    "pump": {"pressure_bar": (2.0, 6.0), "flow_lpm": (60.0, None), "motor_temp_c": (None, 90.0),
-             "vibration_mm_s": (None, 7.1), "current_a": (3.0, 16.8)},
-    "chiller": {"supply_temp_c": (None, 11.0), "return_temp_c": (None, 18.0),
-                "compressor_current_a": (10.0, 56.0), "condenser_pressure_bar": (None, 18.0),
-                "vibration_mm_s": (None, 7.1)},
-    "compressor": {"discharge_pressure_bar": (4.0, 10.0), "discharge_temp_c": (None, 110.0),
-                   "motor_temp_c": (None, 90.0), "current_a": (15.0, 84.0), "vibration_mm_s": (None, 7.1)},
+    "pump": {
+        "pressure_bar": (2.0, 6.0),
+        "flow_lpm": (60.0, None),
+        "motor_temp_c": (None, 90.0),
+        "vibration_mm_s": (None, 7.1),
+        "current_a": (3.0, 16.8),
+    },
+    "chiller": {
+        "supply_temp_c": (None, 11.0),
+        "return_temp_c": (None, 18.0),
+        "compressor_current_a": (10.0, 56.0),
+        "condenser_pressure_bar": (None, 18.0),
+        "vibration_mm_s": (None, 7.1),
+    },
+    "compressor": {
+        "discharge_pressure_bar": (4.0, 10.0),
+        "discharge_temp_c": (None, 110.0),
+        "motor_temp_c": (None, 90.0),
+        "current_a": (15.0, 84.0),
+        "vibration_mm_s": (None, 7.1),
+    },
 }
 
-FAULT_MODES: tuple[str, ...] = ("bearing_wear", "seal_leak", "clogged_filter", "overheating", "refrigerant_leak",
-                                "motor_trip", "sensor_stuck", "sensor_spike", "sensor_drift")
+FAULT_MODES: tuple[str, ...] = (
+    "bearing_wear",
+    "seal_leak",
+    "clogged_filter",
+    "overheating",
+    "refrigerant_leak",
+    "motor_trip",
+    "sensor_stuck",
+    "sensor_spike",
+    "sensor_drift",
+)
 SENSOR_FAULTS = frozenset({"sensor_stuck", "sensor_spike", "sensor_drift"})
-APPLICABLE_TYPES: dict[str, frozenset[str]] = {
-    m: frozenset(EQUIPMENT_TYPES) for m in FAULT_MODES
-} | {"seal_leak": frozenset({"pump"}), "refrigerant_leak": frozenset({"chiller"})}
+APPLICABLE_TYPES: dict[str, frozenset[str]] = {m: frozenset(EQUIPMENT_TYPES) for m in FAULT_MODES} | {
+    "seal_leak": frozenset({"pump"}),
+    "refrigerant_leak": frozenset({"chiller"}),
+}
 # A remote reset restarts a tripped motor and recalibrates a drifting sensor; everything else needs a visit.
 REMOTE_FIXABLE: dict[str, bool] = {m: m in ("motor_trip", "sensor_drift") for m in FAULT_MODES}
 # Default onset -> functional failure time in simulated seconds; hours for wear, zero for sudden events.
 DEFAULT_DEVELOP_S: dict[str, float] = {
-    "bearing_wear": 8 * 3600.0, "seal_leak": 3 * 3600.0, "clogged_filter": 4 * 3600.0,
-    "overheating": 2 * 3600.0, "refrigerant_leak": 4 * 3600.0, "motor_trip": 0.0, "sensor_stuck": 0.0,
-    "sensor_spike": 1800.0, "sensor_drift": 3 * 3600.0,
+    "bearing_wear": 8 * 3600.0,
+    "seal_leak": 3 * 3600.0,
+    "clogged_filter": 4 * 3600.0,
+    "overheating": 2 * 3600.0,
+    "refrigerant_leak": 4 * 3600.0,
+    "motor_trip": 0.0,
+    "sensor_stuck": 0.0,
+    "sensor_spike": 1800.0,
+    "sensor_drift": 3 * 3600.0,
 }
 SIGNAL_DECIMALS = 3  # resolution of a typical 16-bit transmitter at these ranges; keeps payloads small
 SPIKE_FACTOR = 4.0  # a spike reads 4x nominal: physically implausible, clearly above every high limit
@@ -86,10 +139,13 @@ class _Active:
 
 
 def daily_load(t: float) -> float:
-    """Fraction of rated load at simulated time t: low at night, peak in the afternoon, short process cycle."""
+    """Fraction of rated load at time t: low at night, afternoon peak, plus a short process cycle."""
     hour = (t % 86400.0) / 3600.0
-    return (MEAN_LOAD - DAILY_SWING * math.cos(2 * math.pi * (hour - 2.0) / 24.0)
-            + DUTY_SWING * math.sin(2 * math.pi * t / DUTY_PERIOD_S))
+    return (
+        MEAN_LOAD
+        - DAILY_SWING * math.cos(2 * math.pi * (hour - 2.0) / 24.0)
+        + DUTY_SWING * math.sin(2 * math.pi * t / DUTY_PERIOD_S)
+    )
 
 
 class Equipment:
@@ -111,8 +167,9 @@ class Equipment:
     def active_faults(self) -> list[FaultLabel]:
         return [a.label for a in self._active]
 
-    def inject(self, mode: str, onset_s: float, *, develop_s: float | None = None,
-               signal: str | None = None) -> FaultLabel:
+    def inject(
+        self, mode: str, onset_s: float, *, develop_s: float | None = None, signal: str | None = None
+    ) -> FaultLabel:
         """Start a fault at ``onset_s``; failure comes ``develop_s`` later (mode default if None)."""
         if mode not in FAULT_MODES:
             raise ValueError(f"unknown fault mode {mode!r}")
@@ -128,9 +185,10 @@ class Equipment:
         self.labels.append(label)
         return label
 
-    def maybe_random_fault(self, t0: float, t1: float, rate_per_hour: float,
-                           modes: tuple[str, ...] | None = None) -> FaultLabel | None:
-        """Poisson fault arrivals over (t0, t1]. At most one fault at a time keeps ground truth unambiguous."""
+    def maybe_random_fault(
+        self, t0: float, t1: float, rate_per_hour: float, modes: tuple[str, ...] | None = None
+    ) -> FaultLabel | None:
+        """Poisson fault arrivals over (t0, t1]; one fault at a time keeps the ground truth unambiguous."""
         if rate_per_hour <= 0 or t1 <= t0 or self._active:
             return None
         if self._fault_rng.random() >= 1.0 - math.exp(-rate_per_hour * (t1 - t0) / 3600.0):
@@ -165,7 +223,9 @@ class Equipment:
             else:
                 self._apply_process_fault(v, a.label, s, t)
         for name in v:
-            if name != "supply_temp_c":  # chilled water may legitimately approach 0 C but no signal goes negative
+            if (
+                name != "supply_temp_c"
+            ):  # chilled water may legitimately approach 0 C but no signal goes negative
                 v[name] = max(0.0, v[name])
         for a, s in sensors:
             self._apply_sensor_fault(v, a, s)
@@ -177,7 +237,7 @@ class Equipment:
         et, mode = self.equipment_type, label.mode
         temp = "motor_temp_c" if "motor_temp_c" in v else None
         if mode == "bearing_wear":
-            v["vibration_mm_s"] += 8.0 * s ** 1.5  # gradual rise, +8 mm/s at failure (> 7.1)
+            v["vibration_mm_s"] += 8.0 * s**1.5  # gradual rise, +8 mm/s at failure (> 7.1)
             late = max(0.0, (s - 0.4) / 0.6)  # temperature follows once wear is advanced
             if temp:
                 v[temp] += 45.0 * late
@@ -213,7 +273,11 @@ class Equipment:
         elif mode == "motor_trip" and t >= label.failure_s:
             cool = math.exp(-(t - label.failure_s) / COOLDOWN_S)
             for name in v:
-                if name.endswith("current_a") or name in ("flow_lpm", "pressure_bar", "discharge_pressure_bar"):
+                if name.endswith("current_a") or name in (
+                    "flow_lpm",
+                    "pressure_bar",
+                    "discharge_pressure_bar",
+                ):
                     v[name] = 0.0
                 elif name == "vibration_mm_s":
                     v[name] = 0.05

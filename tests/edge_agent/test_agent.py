@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 from pathlib import Path
 
@@ -50,8 +51,13 @@ class FakeTransport:
 
 def _agent(tmp_path: Path, clock: FakeClock, **cfg: object) -> tuple[Agent, FakeTransport]:
     store = BufferStore(tmp_path / "buf.sqlite")
-    agent = Agent(SPEC, Equipment(SPEC.device_id, "pump", seed=1), DiskBuffer(store, SPEC.device_id), clock,
-                  AgentConfig(**cfg))  # type: ignore[arg-type]
+    agent = Agent(
+        SPEC,
+        Equipment(SPEC.device_id, "pump", seed=1),
+        DiskBuffer(store, SPEC.device_id),
+        clock,
+        AgentConfig(**cfg),
+    )  # type: ignore[arg-type]
     tr = FakeTransport()
     agent.attach(tr)
     return agent, tr
@@ -91,7 +97,9 @@ def test_fast_clock_produces_one_sample_per_sample_interval(tmp_path: Path) -> N
 
 def test_batch_closes_at_max_samples(tmp_path: Path) -> None:
     clock = FakeClock()
-    agent, tr = _agent(tmp_path, clock, sample_interval_s=1.0, batch_interval_s=1000.0, max_samples_per_batch=7)
+    agent, tr = _agent(
+        tmp_path, clock, sample_interval_s=1.0, batch_interval_s=1000.0, max_samples_per_batch=7
+    )
     _connect(agent, tr)
     agent.tick()
     clock.t += 20
@@ -175,15 +183,23 @@ def test_seq_continues_after_restart_and_unacked_batches_are_replayed(tmp_path: 
 
 
 def test_unknown_ack_is_ignored(tmp_path: Path) -> None:
-    agent, tr = _agent(tmp_path, FakeClock())
+    agent, _tr = _agent(tmp_path, FakeClock())
     agent.on_acked(12345)
     assert agent.acked_messages == 0
 
 
 def _cmd(cid: str, cmd: str, args: dict | None = None, expires_at: int | None = None) -> bytes:
-    return json.dumps({"v": 1, "id": cid, "cmd": cmd, "args": args or {}, "issued_at": int(T0 * 1000),
-                       "expires_at": expires_at if expires_at is not None else int((T0 + 60) * 1000),
-                       "issued_by": "test"}).encode()
+    return json.dumps(
+        {
+            "v": 1,
+            "id": cid,
+            "cmd": cmd,
+            "args": args or {},
+            "issued_at": int(T0 * 1000),
+            "expires_at": expires_at if expires_at is not None else int((T0 + 60) * 1000),
+            "issued_by": "test",
+        }
+    ).encode()
 
 
 def test_ping_is_answered_once(tmp_path: Path) -> None:
@@ -191,7 +207,9 @@ def test_ping_is_answered_once(tmp_path: Path) -> None:
     _connect(agent, tr)
     agent.on_message("qf/v1/pump-0001/cmd", _cmd("c1", "ping"))
     agent.on_message("qf/v1/pump-0001/cmd", _cmd("c1", "ping"))
-    assert tr.on("/cmd/result") == [{"v": 1, "id": "c1", "ok": True, "result": {"pong": True}, "t": int(T0 * 1000)}]
+    assert tr.on("/cmd/result") == [
+        {"v": 1, "id": "c1", "ok": True, "result": {"pong": True}, "t": int(T0 * 1000)}
+    ]
 
 
 def test_expired_command_is_answered_not_executed(tmp_path: Path) -> None:
@@ -235,7 +253,7 @@ def test_set_interval_changes_sampling_and_validates(tmp_path: Path) -> None:
     agent.tick()
     agent.flush()
     times = [s["t"] for _, b in tr.telemetry() for s in b["samples"]]
-    assert [b - a for a, b in zip(times, times[1:])] == [1000] + [10_000] * 4
+    assert [b - a for a, b in itertools.pairwise(times)] == [1000] + [10_000] * 4
 
 
 def test_snapshot_reports_signals_faults_and_buffer(tmp_path: Path) -> None:
@@ -264,8 +282,14 @@ def test_random_faults_are_reported(tmp_path: Path) -> None:
     clock = FakeClock()
     seen = []
     store = BufferStore(tmp_path / "b.sqlite")
-    agent = Agent(SPEC, Equipment(SPEC.device_id, "pump", seed=1), DiskBuffer(store, SPEC.device_id), clock,
-                  AgentConfig(fault_rate_per_device_hour=50.0, fault_modes=("seal_leak",)), on_fault=seen.append)
+    agent = Agent(
+        SPEC,
+        Equipment(SPEC.device_id, "pump", seed=1),
+        DiskBuffer(store, SPEC.device_id),
+        clock,
+        AgentConfig(fault_rate_per_device_hour=50.0, fault_modes=("seal_leak",)),
+        on_fault=seen.append,
+    )
     agent.tick()
     clock.t += 3600
     agent.tick()

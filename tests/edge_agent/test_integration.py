@@ -41,13 +41,17 @@ def _wait(cond: Callable[[], bool], what: str, timeout: float = WAIT_S) -> None:
 class Sub:
     """A test subscriber collecting messages by topic suffix."""
 
-    def __init__(self, host: str, port: int, topic: str, *, client_id: str | None = None,
-                 persistent: bool = False) -> None:
+    def __init__(
+        self, host: str, port: int, topic: str, *, client_id: str | None = None, persistent: bool = False
+    ) -> None:
         self.msgs: list[tuple[str, dict[str, Any], bool]] = []
         self.lock = threading.Lock()
         self.subscribed = threading.Event()
-        self.c = paho.Client(CallbackAPIVersion.VERSION2, client_id=client_id or f"t-{uuid.uuid4().hex[:8]}",
-                             protocol=paho.MQTTv5)
+        self.c = paho.Client(
+            CallbackAPIVersion.VERSION2,
+            client_id=client_id or f"t-{uuid.uuid4().hex[:8]}",
+            protocol=paho.MQTTv5,
+        )
         self.c.on_message = self._on_message
         self.c.on_connect = lambda c, u, f, rc, p: c.subscribe(topic, qos=1)
         self.c.on_subscribe = lambda *a: self.subscribed.set()
@@ -55,6 +59,7 @@ class Sub:
         if persistent:
             from paho.mqtt.packettypes import PacketTypes
             from paho.mqtt.properties import Properties
+
             props = Properties(PacketTypes.CONNECT)
             props.SessionExpiryInterval = 300  # survive the broker restarts of the test
         self.c.reconnect_delay_set(0.1, 0.5)
@@ -105,8 +110,9 @@ def broker_up() -> None:
 def test_batches_arrive_with_increasing_seq_and_retained_status(broker_up: None, tmp_path: Path) -> None:
     spec = _spec()
     sub = Sub(*BROKER, f"qf/v1/{spec.device_id}/#")
-    fleet = Fleet([spec], host=BROKER[0], port=BROKER[1], clock=_fast_clock(), batch_interval_s=5.0,
-                  buffer_dir=tmp_path)
+    fleet = Fleet(
+        [spec], host=BROKER[0], port=BROKER[1], clock=_fast_clock(), batch_interval_s=5.0, buffer_dir=tmp_path
+    )
     try:
         fleet.start()
         _wait(lambda: len(sub.on("/telemetry")) >= 5, "5 batches")
@@ -155,10 +161,20 @@ def test_command_gets_result(broker_up: None, tmp_path: Path) -> None:
         _wait(lambda: fleet.stats()["connected"] == 1 and fleet.stats()["acked_messages"] > 0, "connected")
         fleet.inject_fault(spec.device_id, "motor_trip")
         now_ms = int(time.time() * 1000)
-        for cid, cmd, exp in [("c-ping", "ping", now_ms + 10**9), ("c-old", "ping", now_ms - 10**7),
-                              ("c-reset", "reset", now_ms + 10**9)]:
-            body = {"v": 1, "id": cid, "cmd": cmd, "args": {}, "issued_at": now_ms - 1, "expires_at": exp,
-                    "issued_by": "it"}
+        for cid, cmd, exp in [
+            ("c-ping", "ping", now_ms + 10**9),
+            ("c-old", "ping", now_ms - 10**7),
+            ("c-reset", "reset", now_ms + 10**9),
+        ]:
+            body = {
+                "v": 1,
+                "id": cid,
+                "cmd": cmd,
+                "args": {},
+                "issued_at": now_ms - 1,
+                "expires_at": exp,
+                "issued_by": "it",
+            }
             sub.c.publish(f"qf/v1/{spec.device_id}/cmd", json.dumps(body), qos=1)
         _wait(lambda: len(sub.on("/cmd/result")) >= 3, "3 results")
     finally:
@@ -185,13 +201,16 @@ class OwnBroker:
         self.dir = tmp / "mosq"
         self.dir.mkdir()
         self.conf = tmp / "mosq.conf"
-        self.conf.write_text(f"listener {self.port} 127.0.0.1\nallow_anonymous true\nuser root\n"
-                             f"persistence true\npersistence_location {self.dir}/\nmax_queued_messages 0\n")
+        self.conf.write_text(
+            f"listener {self.port} 127.0.0.1\nallow_anonymous true\nuser root\n"
+            f"persistence true\npersistence_location {self.dir}/\nmax_queued_messages 0\n"
+        )
         self.proc: subprocess.Popen[bytes] | None = None
 
     def start(self) -> None:
-        self.proc = subprocess.Popen([MOSQUITTO, "-c", str(self.conf)], stdout=subprocess.DEVNULL,
-                                     stderr=subprocess.DEVNULL)
+        self.proc = subprocess.Popen(
+            [MOSQUITTO, "-c", str(self.conf)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+        )
 
         def accepting() -> bool:
             try:
@@ -199,6 +218,7 @@ class OwnBroker:
                 return True
             except OSError:
                 return False
+
         _wait(accepting, "own broker")
 
     def stop(self) -> None:
@@ -220,11 +240,18 @@ def own_broker(tmp_path: Path) -> Iterator[OwnBroker]:
 def test_buffers_through_outages_and_delivers_every_batch(own_broker: OwnBroker, tmp_path: Path) -> None:
     spec = _spec()
     own_broker.start()
-    sub = Sub("127.0.0.1", own_broker.port, f"qf/v1/{spec.device_id}/telemetry", client_id="it-sub",
-              persistent=True)
+    sub = Sub(
+        "127.0.0.1", own_broker.port, f"qf/v1/{spec.device_id}/telemetry", client_id="it-sub", persistent=True
+    )
     own_broker.stop()  # broker down before the agent ever connects: it must buffer
-    fleet = Fleet([spec], host="127.0.0.1", port=own_broker.port, clock=_fast_clock(), batch_interval_s=5.0,
-                  buffer_dir=tmp_path / "buf")
+    fleet = Fleet(
+        [spec],
+        host="127.0.0.1",
+        port=own_broker.port,
+        clock=_fast_clock(),
+        batch_interval_s=5.0,
+        buffer_dir=tmp_path / "buf",
+    )
     try:
         fleet.start()
         _wait(lambda: fleet.stats()["buffered"] >= 5, "buffering while broker down")
@@ -234,8 +261,13 @@ def test_buffers_through_outages_and_delivers_every_batch(own_broker: OwnBroker,
         mark = fleet.stats()["buffered"]
         _wait(lambda: fleet.stats()["buffered"] >= mark + 3, "buffering in second outage")
         own_broker.start()
-        _wait(lambda: fleet.stats()["acked_messages"] >= fleet.stats()["published_messages"] > 0
-              and fleet.stats()["connected"] == 1, "recovery")
+        _wait(
+            lambda: (
+                fleet.stats()["acked_messages"] >= fleet.stats()["published_messages"] > 0
+                and fleet.stats()["connected"] == 1
+            ),
+            "recovery",
+        )
     finally:
         fleet.stop()
     stats = fleet.stats()

@@ -11,14 +11,14 @@ import pytest
 
 from core import contracts as server  # test-only cross-check; edge_agent itself never imports core
 from edge_agent.models import CommandResult
-from edge_agent.payload import (decode_command, encode_batch, encode_cmd_result, encode_status, topic)
+from edge_agent.payload import decode_command, encode_batch, encode_cmd_result, encode_status, topic
 
 CONTRACTS = Path(__file__).resolve().parents[2] / "docs" / "contracts.md"
 
 
 def _contract_example() -> dict:
     text = CONTRACTS.read_text()
-    block = re.search(r"## Telemetry batch\n```json\n(.*?)```", text, re.S)
+    block = re.search(r"## Telemetry batch\n```json\n(.*?)```", text, re.DOTALL)
     assert block is not None
     return json.loads(block.group(1))
 
@@ -32,8 +32,14 @@ def test_batch_matches_contract_example_exactly() -> None:
 
 
 def test_batch_is_accepted_by_server_decoder() -> None:
-    body = encode_batch("pump-0001", 7, [(1_732_370_000_123, {"pressure_bar": 4.2, "flow_lpm": 120}),
-                                         (1_732_370_001_123, {"pressure_bar": 4.1})])
+    body = encode_batch(
+        "pump-0001",
+        7,
+        [
+            (1_732_370_000_123, {"pressure_bar": 4.2, "flow_lpm": 120}),
+            (1_732_370_001_123, {"pressure_bar": 4.1}),
+        ],
+    )
     batch = server.decode_telemetry("pump-0001", body)
     assert (batch.device_id, batch.seq, batch.reading_count) == ("pump-0001", 7, 3)
     assert batch.samples[0].values == (("pressure_bar", 4.2), ("flow_lpm", 120.0))
@@ -77,13 +83,28 @@ def test_cmd_result_payload_round_trips_through_server_decoder() -> None:
 
 def test_decode_server_command() -> None:
     cmd = decode_command(server.encode_command("c-2", "set_interval", {"interval_s": 5}, 10, 20, "ops"))
-    assert (cmd.id, cmd.cmd, cmd.args, cmd.issued_at, cmd.expires_at, cmd.issued_by) == \
-        ("c-2", "set_interval", {"interval_s": 5}, 10, 20, "ops")
+    assert (cmd.id, cmd.cmd, cmd.args, cmd.issued_at, cmd.expires_at, cmd.issued_by) == (
+        "c-2",
+        "set_interval",
+        {"interval_s": 5},
+        10,
+        20,
+        "ops",
+    )
 
 
-@pytest.mark.parametrize("payload", [b"not json", b"[]", b'{"v":2,"id":"a","cmd":"ping"}',
-                                     b'{"v":1,"cmd":"ping"}', b'{"v":1,"id":"a","cmd":"ping","args":[]}',
-                                     b'{"v":1,"id":"a","cmd":"ping","expires_at":"soon"}', b"\xff"])
+@pytest.mark.parametrize(
+    "payload",
+    [
+        b"not json",
+        b"[]",
+        b'{"v":2,"id":"a","cmd":"ping"}',
+        b'{"v":1,"cmd":"ping"}',
+        b'{"v":1,"id":"a","cmd":"ping","args":[]}',
+        b'{"v":1,"id":"a","cmd":"ping","expires_at":"soon"}',
+        b"\xff",
+    ],
+)
 def test_decode_command_rejects_malformed(payload: bytes) -> None:
     with pytest.raises(ValueError):
         decode_command(payload)

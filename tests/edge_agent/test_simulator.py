@@ -4,8 +4,17 @@ from __future__ import annotations
 
 import pytest
 
-from edge_agent.simulator import (ALARM_LIMITS, APPLICABLE_TYPES, DEFAULT_DEVELOP_S, EQUIPMENT_TYPES,
-                                  FAULT_MODES, NOMINAL, REMOTE_FIXABLE, Equipment, daily_load)
+from edge_agent.simulator import (
+    ALARM_LIMITS,
+    APPLICABLE_TYPES,
+    DEFAULT_DEVELOP_S,
+    EQUIPMENT_TYPES,
+    FAULT_MODES,
+    NOMINAL,
+    REMOTE_FIXABLE,
+    Equipment,
+    daily_load,
+)
 
 T0 = 1_732_320_000.0  # 2024-11-23 00:00 UTC: a day boundary, so hours are easy to read
 HOUR = 3600.0
@@ -154,7 +163,7 @@ def test_sensor_spike_is_intermittent_and_implausible() -> None:
 @pytest.mark.parametrize("et", EQUIPMENT_TYPES)
 def test_sensor_drift_crosses_a_limit_and_reset_recalibrates(et: str) -> None:
     eq = Equipment(f"{et}-1", et, seed=0)
-    sig = sorted(NOMINAL[et])[0]
+    sig = min(NOMINAL[et])
     label = eq.inject("sensor_drift", T0, develop_s=HOUR, signal=sig)
     assert _breaches(et, sig, eq.sample(label.failure_s)[sig])
     assert [f.mode for f in eq.reset()] == ["sensor_drift"]
@@ -179,8 +188,9 @@ def test_remote_fixable_flags() -> None:
     assert set(DEFAULT_DEVELOP_S) == set(FAULT_MODES)
 
 
-@pytest.mark.parametrize(("et", "mode"), [("chiller", "seal_leak"), ("pump", "refrigerant_leak"),
-                                          ("pump", "no_such_fault")])
+@pytest.mark.parametrize(
+    ("et", "mode"), [("chiller", "seal_leak"), ("pump", "refrigerant_leak"), ("pump", "no_such_fault")]
+)
 def test_inapplicable_fault_is_refused(et: str, mode: str) -> None:
     with pytest.raises(ValueError):
         Equipment(f"{et}-1", et).inject(mode, T0)
