@@ -96,7 +96,16 @@ class Agent:
 
     # ---- sampling and batching -------------------------------------------------------------------------
     def tick(self) -> None:
-        """Produce every sample due up to now (catch-up for a fast clock), close due batches, publish."""
+        """Produce every sample due up to now, close due batches, publish."""
+        self.produce()
+        self.pump()
+
+    def produce(self) -> None:
+        """Sample everything due up to now (catch-up for a fast clock) and buffer the batches that are due.
+
+        Separate from ``pump`` so a driver can commit a whole round of buffered batches before any of them
+        is published: a batch must be durable (with its seq) before it can be acknowledged.
+        """
         now = self.clock()
         if self._next_t is None:
             self._next_t = now
@@ -120,13 +129,11 @@ class Agent:
                     self._on_fault(label)
         if self._samples and now - self._batch_start >= self.config.batch_interval_s:
             self._close_batch()
-        self.pump()
 
     def flush(self) -> None:
         """Close the open batch now (on stop), so every sample taken is in the durable buffer."""
         if self._samples:
             self._close_batch()
-        self.pump()
 
     def _close_batch(self) -> None:
         samples, self._samples = self._samples, []

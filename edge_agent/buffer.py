@@ -16,7 +16,8 @@ from __future__ import annotations
 
 import logging
 import sqlite3
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 log = logging.getLogger(__name__)
@@ -43,6 +44,23 @@ class BufferStore:
         self.conn.execute("PRAGMA journal_mode=WAL")
         self.conn.execute("PRAGMA synchronous=NORMAL")
         self.conn.executescript(_SCHEMA)
+
+    @contextmanager
+    def tx(self) -> Iterator[None]:
+        """A transaction that nests: the outermost one commits.
+
+        A fleet worker wraps a whole round of appends (and of acks) in one outer transaction, turning thousands
+        of commits per second into tens, while each append stays atomic on its own (inner savepoint).
+        """
+        c = self.conn
+        c.execute("SAVEPOINT qf")
+        try:
+            yield
+        except BaseException:
+            c.execute("ROLLBACK TO qf")
+            c.execute("RELEASE qf")
+            raise
+        c.execute("RELEASE qf")
 
     def close(self) -> None:
         self.conn.close()
@@ -74,12 +92,11 @@ class DiskBuffer:
         return int(self._next_seq)
 
     def append(self, make_payload: Callable[[int], bytes]) -> int:
-        """Allocate the next seq, store ``make_payload(seq)`` and enforce the bounds, all in one commit."""
+        """Allocate the next seq, store ``make_payload(seq)`` and enforce the bounds, atomically."""
         seq = self._next_seq
         payload = make_payload(seq)
         c = self.store.conn
-        c.execute("BEGIN")
-        try:
+        with self.store.tx():
             c.execute("INSERT INTO batches VALUES (?, ?, ?)", (self.device_id, seq, payload))
             rows, nbytes, dropped = self.rows + 1, self.bytes + len(payload), self.dropped
             while rows > self.max_rows or (nbytes > self.max_bytes and rows > 1):
@@ -93,10 +110,6 @@ class DiskBuffer:
                 "UPDATE meta SET next_seq=?, dropped=?, rows=?, bytes=? WHERE device_id=?",
                 (seq + 1, dropped, rows, nbytes, self.device_id),
             )
-            c.execute("COMMIT")
-        except BaseException:
-            c.execute("ROLLBACK")
-            raise
         if dropped > self.dropped:
             log.warning(
                 "%s: buffer full, dropped %d oldest batches",
@@ -125,10 +138,11 @@ class DiskBuffer:
         ).fetchone()
         if row is None:
             return False
-        c.execute("BEGIN")
-        c.execute("DELETE FROM batches WHERE device_id=? AND seq=?", (self.device_id, seq))
-        c.execute("UPDATE meta SET rows=rows-1, bytes=bytes-? WHERE device_id=?", (row[0], self.device_id))
-        c.execute("COMMIT")
+        with self.store.tx():
+            c.execute("DELETE FROM batches WHERE device_id=? AND seq=?", (self.device_id, seq))
+            c.execute(
+                "UPDATE meta SET rows=rows-1, bytes=bytes-? WHERE device_id=?", (row[0], self.device_id)
+            )
         self.rows -= 1
         self.bytes -= int(row[0])
         return True

@@ -71,8 +71,10 @@ class Fleet:
         )
         n = workers or max(1, min(MAX_WORKERS, math.ceil(len(devices) / DEVICES_PER_WORKER)))
         self._errors: list[BaseException] = []
-        self._workers = [Worker(f"qf-edge-{i}", on_error=self._errors.append) for i in range(n)]
         self._stores = [BufferStore(self.buffer_dir / f"buffer-{i}.sqlite") for i in range(n)]
+        self._workers = [
+            Worker(f"qf-edge-{i}", st, on_error=self._errors.append) for i, st in enumerate(self._stores)
+        ]
         self._agents: dict[str, Agent] = {}
         self._labels_lock = threading.Lock()
         self._random_labels: list[FaultLabel] = []
@@ -104,9 +106,12 @@ class Fleet:
         self._stopped = True
         if self._started:
             run_workers(self._workers, timeout_s)
-        for s in self._stores:
-            s.close()
-        if self._tmp:
+        for w in self._workers:
+            if w.is_alive():  # closing SQLite under a running thread would crash the process
+                log.error("fleet worker %s did not stop; its buffer stays open", w.name)
+            else:
+                w.store.close()
+        if self._tmp and not any(w.is_alive() for w in self._workers):
             shutil.rmtree(self._tmp, ignore_errors=True)
         if self._errors:
             raise RuntimeError(f"{len(self._errors)} fleet worker(s) crashed") from self._errors[0]
@@ -145,4 +150,6 @@ class Fleet:
             "acked_messages": sum(a.acked_messages for a in agents),
             "buffered": sum(a.buffer.rows for a in agents),
             "dropped": sum(a.buffer.dropped for a in agents),
+            # wall seconds per sampling round of the slowest worker; far above 0.05 s = fleet overloaded
+            "tick_round_s": round(max((w.round_s for w in self._workers), default=0.0), 3),
         }

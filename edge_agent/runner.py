@@ -14,12 +14,14 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from edge_agent.agent import Agent
+from edge_agent.buffer import BufferStore
 from edge_agent.mqtt import MqttConnection
 
 log = logging.getLogger(__name__)
 
 SELECT_TIMEOUT_S = 0.02  # upper bound on added latency for reads; short enough for acks, cheap when idle
-TICK_INTERVAL_S = 0.05  # wall seconds between sampling ticks: 20 Hz keeps batches timely at 60x speed
+TICK_INTERVAL_S = 0.05  # wall seconds between sampling rounds: 20 Hz keeps batches timely at 60x speed
+TICK_BUDGET_S = 0.02  # wall seconds of sampling before the loop services sockets again (acks, keep-alive)
 MISC_INTERVAL_S = 1.0  # paho keep-alive bookkeeping needs second resolution only
 STOP_POLL_S = 0.05  # wall seconds between checks while waiting for acks on stop
 
@@ -27,8 +29,12 @@ STOP_POLL_S = 0.05  # wall seconds between checks while waiting for acks on stop
 class Worker(threading.Thread):
     """Owns a slice of the fleet: its agents, their connections and the one selector over their sockets."""
 
-    def __init__(self, name: str, *, on_error: Callable[[BaseException], None] | None = None) -> None:
+    def __init__(
+        self, name: str, store: BufferStore, *, on_error: Callable[[BaseException], None] | None = None
+    ) -> None:
         super().__init__(name=name, daemon=True)
+        self.store = store
+        self.round_s = 0.0  # wall time of the last full tick round; >> TICK_INTERVAL_S means overloaded
         self.sel = selectors.DefaultSelector()
         self.pairs: list[tuple[Agent, MqttConnection]] = []
         self._stop_evt = threading.Event()
@@ -66,7 +72,7 @@ class Worker(threading.Thread):
             for fn in self.setup:
                 fn()
             self._loop()
-        except BaseException as exc:
+        except BaseException as exc:  # noqa: BLE001 - reported to the owner, never silently lost
             log.exception("fleet worker crashed")
             if self._on_error:
                 self._on_error(exc)
@@ -74,42 +80,65 @@ class Worker(threading.Thread):
             self._drained.set()
 
     def _loop(self) -> None:
-        next_tick = next_misc = 0.0
+        next_round = next_misc = 0.0
+        cursor = 0  # round-robin position: a round of ticks is spread over several loop iterations
+        round_start = 0.0
         while True:
             now = time.monotonic()
             if self._stop_evt.is_set() and not self._stopping:
                 self._stopping = True
+                with self.store.tx():
+                    for agent, _ in self.pairs:
+                        agent.flush()
                 for agent, _ in self.pairs:
-                    agent.flush()
+                    agent.pump()
             if self._stopping and self._idle():
                 break
             for _, conn in self.pairs:
                 conn.maybe_connect(now)
-            if now >= next_tick:
-                next_tick = now + TICK_INTERVAL_S
-                for agent, _ in self.pairs:
-                    if self._stopping:
-                        agent.pump()
-                    else:
-                        agent.tick()
+            if cursor or now >= next_round:
+                if cursor == 0:
+                    round_start = now
+                cursor = self._tick_slice(cursor)
+                if cursor >= len(self.pairs):
+                    cursor = 0
+                    self.round_s = time.monotonic() - round_start
+                    next_round = round_start + TICK_INTERVAL_S
             if now >= next_misc:
                 next_misc = now + MISC_INTERVAL_S
                 for _, conn in self.pairs:
                     conn.loop_misc()
-            for key, events in self.sel.select(SELECT_TIMEOUT_S):
-                conn = key.data
-                if events & selectors.EVENT_READ:
-                    conn.loop_read()
-                if events & selectors.EVENT_WRITE and conn.client.socket() is not None:
-                    conn.loop_write()
+            with self.store.tx():  # acks of this iteration are committed together
+                for key, events in self.sel.select(0 if cursor else SELECT_TIMEOUT_S):
+                    conn = key.data
+                    if events & selectors.EVENT_READ:
+                        conn.loop_read()
+                    if events & selectors.EVENT_WRITE and conn.client.socket() is not None:
+                        conn.loop_write()
         for agent, conn in self.pairs:
             if conn.connected:
                 agent.announce_offline()  # a clean DISCONNECT suppresses the will, so say it ourselves
                 conn.disconnect()
                 conn.loop_write()
 
+    def _tick_slice(self, cursor: int) -> int:
+        """Tick agents from ``cursor`` for at most TICK_BUDGET_S, so socket I/O (acks) is never starved.
+
+        The slice's new batches are committed in one transaction *before* any of them is published.
+        """
+        deadline = time.monotonic() + TICK_BUDGET_S
+        start = cursor
+        with self.store.tx():
+            while cursor < len(self.pairs) and (cursor == start or time.monotonic() < deadline):
+                if not self._stopping:
+                    self.pairs[cursor][0].produce()
+                cursor += 1
+        for agent, _ in self.pairs[start:cursor]:
+            agent.pump()
+        return cursor
+
     def _idle(self) -> bool:
-        return all(a.buffer.rows == 0 and a.inflight == 0 for a, _ in self.pairs) or self._give_up
+        return self._give_up or all(a.buffer.rows == 0 and a.inflight == 0 for a, _ in self.pairs)
 
     def request_stop(self) -> None:
         self._stop_evt.set()

@@ -87,6 +87,7 @@ def test_fast_clock_produces_one_sample_per_sample_interval(tmp_path: Path) -> N
     clock.t += 59.5  # one wall tick of a 60x clock
     agent.tick()
     agent.flush()
+    agent.pump()
     batches = [b for _, b in tr.telemetry()]
     times = [s["t"] for b in batches for s in b["samples"]]
     assert times == [int((T0 + i) * 1000) for i in range(60)]
@@ -252,6 +253,7 @@ def test_set_interval_changes_sampling_and_validates(tmp_path: Path) -> None:
     clock.t += 50
     agent.tick()
     agent.flush()
+    agent.pump()
     times = [s["t"] for _, b in tr.telemetry() for s in b["samples"]]
     assert [b - a for a, b in itertools.pairwise(times)] == [1000] + [10_000] * 4
 
