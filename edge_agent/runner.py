@@ -22,6 +22,7 @@ log = logging.getLogger(__name__)
 SELECT_TIMEOUT_S = 0.02  # upper bound on added latency for reads; short enough for acks, cheap when idle
 TICK_INTERVAL_S = 0.05  # wall seconds between sampling rounds: 20 Hz keeps batches timely at 60x speed
 TICK_BUDGET_S = 0.02  # wall seconds of sampling before the loop services sockets again (acks, keep-alive)
+CONNECT_CHECK_S = 0.1  # back-off is >= 0.5 s, so checking 10x a second adds no visible reconnect delay
 MISC_INTERVAL_S = 1.0  # paho keep-alive bookkeeping needs second resolution only
 STOP_POLL_S = 0.05  # wall seconds between checks while waiting for acks on stop
 
@@ -80,7 +81,7 @@ class Worker(threading.Thread):
             self._drained.set()
 
     def _loop(self) -> None:
-        next_round = next_misc = 0.0
+        next_round = next_misc = next_connect = 0.0
         cursor = 0  # round-robin position: a round of ticks is spread over several loop iterations
         round_start = 0.0
         while True:
@@ -94,8 +95,10 @@ class Worker(threading.Thread):
                     agent.pump()
             if self._stopping and self._idle():
                 break
-            for _, conn in self.pairs:
-                conn.maybe_connect(now)
+            if now >= next_connect:
+                next_connect = now + CONNECT_CHECK_S
+                for _, conn in self.pairs:
+                    conn.maybe_connect(now)
             if cursor or now >= next_round:
                 if cursor == 0:
                     round_start = now
