@@ -51,7 +51,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--buffer-dir", type=Path, default=None)
     ap.add_argument("--tls-ca", default=None)
     ap.add_argument("--start", type=float, default=None, help="simulated start, epoch s (default: now)")
-    ap.add_argument("--workers", type=int, default=None, help="driver threads (default: 1 per 250 devices, max 4)")
+    ap.add_argument(
+        "--workers", type=int, default=None, help="driver threads (default: 1 per 250 devices, max 4)"
+    )
     ap.add_argument("-v", "--verbose", action="store_true")
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, stream=sys.stderr)

@@ -73,7 +73,7 @@ class Worker(threading.Thread):
             for fn in self.setup:
                 fn()
             self._loop()
-        except BaseException as exc:  # noqa: BLE001 - reported to the owner, never silently lost
+        except BaseException as exc:
             log.exception("fleet worker crashed")
             if self._on_error:
                 self._on_error(exc)
