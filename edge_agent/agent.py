@@ -72,6 +72,7 @@ class Agent:
         self._samples: list[tuple[int, Mapping[str, float]]] = []
         self._batch_start = 0.0
         self._next_t: float | None = None
+        self._fault_t = 0.0  # random faults are drawn over (previous tick, now] of clock time
         self._max_samples = max(
             1, min(config.max_samples_per_batch, MAX_READINGS_PER_MESSAGE // len(equipment.nominal))
         )
@@ -108,9 +109,9 @@ class Agent:
         """
         now = self.clock()
         if self._next_t is None:
-            self._next_t = now
+            self._next_t = self._fault_t = now
         with self.lock:
-            prev = self._next_t
+            prev, self._fault_t = self._fault_t, max(self._fault_t, now)
             while self._next_t <= now:
                 t = self._next_t
                 if self._samples and t - self._batch_start >= self.config.batch_interval_s:
