@@ -1,0 +1,255 @@
+"""Edge agent: samples equipment on the injected clock, batches, buffers on disk, publishes with QoS 1.
+
+Delivery rule: a batch is written to the disk buffer (with its seq) *before* it is published, and deleted only
+when its PUBACK arrives. Anything unacknowledged at a disconnect is resent (by paho within the process, from the
+buffer after a restart), so a reading is never lost; the server dedups the resulting duplicates on
+(device_id, seq).
+
+The agent is single-threaded by design: the thread that drives its connection also calls ``tick``, so there are
+no races between publish and acknowledgement.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from edge_agent.buffer import DEFAULT_MAX_BYTES, DEFAULT_MAX_ROWS, DiskBuffer
+from edge_agent.commands import CommandGate
+from edge_agent.models import DeviceSpec, FaultLabel
+from edge_agent.mqtt import Transport
+from edge_agent.payload import (
+    MAX_READINGS_PER_MESSAGE,
+    decode_command,
+    encode_batch,
+    encode_cmd_result,
+    encode_status,
+    topic,
+)
+from edge_agent.simulator import Equipment
+
+log = logging.getLogger(__name__)
+
+MIN_SAMPLE_INTERVAL_S = 0.01  # set_interval lower bound: 100 Hz is beyond any process signal we simulate
+MAX_SAMPLE_INTERVAL_S = 3600.0  # set_interval upper bound: slower than hourly is not monitoring any more
+
+
+@dataclass(frozen=True)
+class AgentConfig:
+    sample_interval_s: float = 1.0  # clock seconds between samples
+    batch_interval_s: float = 1.0  # clock seconds a batch may span before it is closed
+    max_samples_per_batch: int = 100  # 100 x 5 signals ~ 10 kB of JSON: well inside the 256 KiB limit
+    inflight_window: int = 20  # unacknowledged telemetry messages per device; enough to fill a LAN round trip
+    max_buffer_rows: int = DEFAULT_MAX_ROWS
+    max_buffer_bytes: int = DEFAULT_MAX_BYTES
+    fault_rate_per_device_hour: float = 0.0
+    fault_modes: tuple[str, ...] | None = None
+
+
+class Agent:
+    """One device. Call ``attach`` with its transport, then ``tick`` regularly from the driving thread."""
+
+    def __init__(
+        self,
+        spec: DeviceSpec,
+        equipment: Equipment,
+        buffer: DiskBuffer,
+        clock: Callable[[], float],
+        config: AgentConfig = AgentConfig(),
+        on_fault: Callable[[FaultLabel], None] | None = None,
+    ) -> None:
+        self.spec, self.equipment, self.buffer, self.clock = spec, equipment, buffer, clock
+        self.config = config
+        self.sample_interval_s = config.sample_interval_s
+        self._on_fault = on_fault
+        self.transport: Transport | None = None
+        self.lock = threading.Lock()  # guards the equipment against inject_fault from other threads
+        self._inflight: dict[int, int] = {}  # paho mid -> seq
+        self._sent_upto = -1  # highest seq handed to the transport since the last (re)connect
+        self._samples: list[tuple[int, Mapping[str, float]]] = []
+        self._batch_start = 0.0
+        self._next_t: float | None = None
+        self._fault_t = 0.0  # random faults are drawn over (previous tick, now] of clock time
+        self._max_samples = max(
+            1, min(config.max_samples_per_batch, MAX_READINGS_PER_MESSAGE // len(equipment.nominal))
+        )
+        self.published_messages = 0
+        self.published_readings = 0
+        self.acked_messages = 0
+        self.gate = CommandGate(
+            {
+                "ping": self._cmd_ping,
+                "snapshot": self._cmd_snapshot,
+                "set_interval": self._cmd_set_interval,
+                "reset": self._cmd_reset,
+            }
+        )
+
+    @property
+    def device_id(self) -> str:
+        return self.spec.device_id
+
+    def attach(self, transport: Transport) -> None:
+        self.transport = transport
+
+    # ---- sampling and batching -------------------------------------------------------------------------
+    def tick(self) -> None:
+        """Produce every sample due up to now, close due batches, publish."""
+        self.produce()
+        self.pump()
+
+    def produce(self) -> None:
+        """Sample everything due up to now (catch-up for a fast clock) and buffer the batches that are due.
+
+        Separate from ``pump`` so a driver can commit a whole round of buffered batches before any of them
+        is published: a batch must be durable (with its seq) before it can be acknowledged.
+        """
+        now = self.clock()
+        if self._next_t is None:
+            self._next_t = self._fault_t = now
+        with self.lock:
+            prev, self._fault_t = self._fault_t, max(self._fault_t, now)
+            while self._next_t <= now:
+                t = self._next_t
+                if self._samples and t - self._batch_start >= self.config.batch_interval_s:
+                    self._close_batch()
+                if not self._samples:
+                    self._batch_start = t
+                self._samples.append((round(t * 1000), self.equipment.sample(t)))
+                if len(self._samples) >= self._max_samples:
+                    self._close_batch()
+                self._next_t = t + self.sample_interval_s
+            if self.config.fault_rate_per_device_hour > 0 and now > prev:
+                label = self.equipment.maybe_random_fault(
+                    prev, now, self.config.fault_rate_per_device_hour, self.config.fault_modes
+                )
+                if label is not None and self._on_fault:
+                    self._on_fault(label)
+        if self._samples and now - self._batch_start >= self.config.batch_interval_s:
+            self._close_batch()
+
+    def flush(self) -> None:
+        """Close the open batch now (on stop), so every sample taken is in the durable buffer."""
+        if self._samples:
+            self._close_batch()
+
+    def _close_batch(self) -> None:
+        samples, self._samples = self._samples, []
+        self.buffer.append(lambda seq: encode_batch(self.device_id, seq, samples))
+        self.published_readings += sum(len(m) for _, m in samples)
+
+    # ---- delivery ---------------------------------------------------------------------------------------
+    def pump(self) -> None:
+        """Hand buffered batches, oldest first, to the transport while the in-flight window has room."""
+        tr = self.transport
+        if tr is None or not tr.connected:
+            return
+        room = self.config.inflight_window - len(self._inflight)
+        if room <= 0:
+            return
+        for seq, payload in self.buffer.pending(self._sent_upto, room):
+            mid = tr.publish(topic(self.device_id, "telemetry"), payload)
+            if mid is None:
+                break
+            self._inflight[mid] = seq
+            self._sent_upto = seq
+            self.published_messages += 1
+
+    def on_connected(self) -> None:
+        """(Re)connected: announce online, subscribe to commands, replay from the oldest unacked batch.
+
+        Batches in flight at the disconnect are resent by paho itself (same mid), so replay continues after
+        the highest of those.
+        """
+        assert self.transport is not None
+        self.transport.publish(
+            topic(self.device_id, "status"), encode_status("online", self._now_ms()), retain=True
+        )
+        self.transport.subscribe(topic(self.device_id, "cmd"))
+        self._sent_upto = max(self._inflight.values(), default=-1)
+        log.info(
+            "%s connected, %d batches buffered",
+            self.device_id,
+            self.buffer.rows,
+            extra={"device_id": self.device_id, "buffered": self.buffer.rows},
+        )
+        self.pump()
+
+    def announce_offline(self) -> None:
+        if self.transport is not None and self.transport.connected:
+            self.transport.publish(
+                topic(self.device_id, "status"), encode_status("offline", self._now_ms()), retain=True
+            )
+
+    def on_disconnected(self) -> None:
+        log.info(
+            "%s offline, buffering",
+            self.device_id,
+            extra={"device_id": self.device_id, "buffered": self.buffer.rows},
+        )
+
+    def on_acked(self, mid: int) -> None:
+        seq = self._inflight.pop(mid, None)
+        if seq is None:
+            return  # status or cmd result
+        self.buffer.ack(seq)
+        self.acked_messages += 1
+        self.pump()
+
+    def on_message(self, topic_: str, payload: bytes) -> None:
+        try:
+            cmd = decode_command(payload)
+        except ValueError as exc:
+            log.warning(
+                "%s: bad command payload: %s",
+                self.device_id,
+                exc,
+                extra={"device_id": self.device_id, "error": str(exc)},
+            )
+            return
+        res = self.gate.handle(cmd, self._now_ms())
+        if res is not None and self.transport is not None:
+            self.transport.publish(
+                topic(self.device_id, "cmd/result"), encode_cmd_result(res, self._now_ms())
+            )
+
+    @property
+    def inflight(self) -> int:
+        return len(self._inflight)
+
+    def _now_ms(self) -> int:
+        return round(self.clock() * 1000)
+
+    # ---- commands -----------------------------------------------------------------------------------------
+    def _cmd_ping(self, _args: Mapping[str, Any]) -> dict[str, Any]:
+        return {"pong": True}
+
+    def _cmd_snapshot(self, _args: Mapping[str, Any]) -> dict[str, Any]:
+        with self.lock:
+            faults = [{"mode": f.mode, "onset_s": f.onset_s} for f in self.equipment.active_faults]
+            signals = dict(self.equipment.last)
+        return {
+            "equipment_type": self.equipment.equipment_type,
+            "signals": signals,
+            "active_faults": faults,
+            "sample_interval_s": self.sample_interval_s,
+            "buffered": self.buffer.rows,
+            "dropped": self.buffer.dropped,
+            "next_seq": self.buffer.next_seq,
+            "connected": bool(self.transport and self.transport.connected),
+        }
+
+    def _cmd_set_interval(self, args: Mapping[str, Any]) -> dict[str, Any]:
+        value = float(args["interval_s"])
+        if not MIN_SAMPLE_INTERVAL_S <= value <= MAX_SAMPLE_INTERVAL_S:
+            raise ValueError(f"interval_s must be within [{MIN_SAMPLE_INTERVAL_S}, {MAX_SAMPLE_INTERVAL_S}]")
+        old, self.sample_interval_s = self.sample_interval_s, value
+        return {"interval_s": value, "previous_s": old}
+
+    def _cmd_reset(self, args: Mapping[str, Any]) -> dict[str, Any]:
+        with self.lock:
+            cleared = self.equipment.reset()
+        return {"subsystem": str(args.get("subsystem", "all")), "cleared": [f.mode for f in cleared]}
