@@ -8,11 +8,13 @@ milliseconds instead of one ``mosquitto_passwd`` process each.
 from __future__ import annotations
 
 import base64
+import fcntl
 import hashlib
 import os
 import secrets
 import signal
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 # Mosquitto 2.0's own default iteration count for $7$ hashes; it verifies whatever count the line states.
@@ -56,21 +58,33 @@ def write_passwd(path: Path, entries: dict[str, str]) -> None:
     tmp.replace(path)
 
 
+@contextmanager
+def _locked(path: Path) -> Iterator[None]:
+    """Serialise read-modify-write of the password file across processes (tests, demo, provisioning)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path.with_suffix(".lock"), "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
+
+
 def upsert_credentials(path: Path, credentials: Iterable[tuple[str, str]]) -> int:
     """Add or replace users; returns how many entries changed."""
-    entries = read_passwd(path)
-    changed = 0
-    for user, password in credentials:
-        entries[user] = hash_password(password)
-        changed += 1
-    write_passwd(path, entries)
-    return changed
+    hashed = [(user, hash_password(password)) for user, password in credentials]
+    with _locked(path):
+        entries = read_passwd(path)
+        entries.update(hashed)
+        write_passwd(path, entries)
+    return len(hashed)
 
 
 def revoke(path: Path, users: Iterable[str]) -> int:
-    entries = read_passwd(path)
-    removed = sum(1 for user in list(users) if entries.pop(user, None) is not None)
-    write_passwd(path, entries)
+    with _locked(path):
+        entries = read_passwd(path)
+        removed = sum(1 for user in list(users) if entries.pop(user, None) is not None)
+        write_passwd(path, entries)
     return removed
 
 

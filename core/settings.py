@@ -48,8 +48,9 @@ class StorageSettings(BaseModel):
 class DiagnosticsSettings(BaseModel):
     # How often the diagnose loop scans fresh telemetry; detection latency is bounded by this plus query time.
     poll_interval_s: float = 1.0
-    # Look-back window the threshold detector evaluates on each pass.
-    window_s: float = 600.0
+    # Signals silent for longer are not judged by thresholds (the silence detector owns them). Generous, because
+    # a device batches readings (and a simulated clock at 300x turns one real second of lag into five minutes).
+    stale_after_s: float = 3600.0
 
 
 class DispatchSettings(BaseModel):

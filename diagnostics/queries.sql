@@ -1,9 +1,14 @@
 -- name: window_stats
--- Per device and signal over [since, now]: enough to decide "all readings above/below a limit for D seconds".
+-- Per device and signal, over the last %(duration)s *ending at that signal's latest reading*: data arrives in
+-- batches (seconds to minutes late), so windows anchored at "now" would never see a complete span. Signals
+-- silent for longer than %(stale)s are left to the silence detector. One index range scan per device/signal.
 SELECT t.device_id, d.equipment_type, t.signal, count(*) AS n, min(t.value) AS lo, max(t.value) AS hi,
        min(t.ts) AS first_ts, max(t.ts) AS last_ts
-FROM telemetry t JOIN devices d ON d.id = t.device_id
-WHERE t.ts > %(since)s AND t.ts <= %(now)s AND t.signal = ANY(%(signals)s)
+FROM telemetry_latest l
+JOIN devices d ON d.id = l.device_id
+JOIN telemetry t ON t.device_id = l.device_id AND t.signal = l.signal
+                AND t.ts > l.ts - %(duration)s AND t.ts <= l.ts
+WHERE l.signal = ANY(%(signals)s) AND l.ts > %(now)s - %(stale)s
 GROUP BY t.device_id, d.equipment_type, t.signal;
 
 -- name: device_context

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 import psycopg
 from psycopg.rows import class_row, dict_row
@@ -38,9 +38,11 @@ class DeviceContext:
     customer_name: str
 
 
-def window_stats(conn: psycopg.Connection, since: datetime, now: datetime, signals: list[str]) -> list[WindowStat]:
+def window_stats(conn: psycopg.Connection, now: datetime, duration: timedelta, stale: timedelta,
+                 signals: list[str]) -> list[WindowStat]:
     with conn.cursor(row_factory=class_row(WindowStat)) as cur:
-        return cur.execute(Q.window_stats, {"since": since, "now": now, "signals": signals}).fetchall()
+        return cur.execute(Q.window_stats, {"now": now, "duration": duration, "stale": stale,
+                                            "signals": signals}).fetchall()
 
 
 def device_context(conn: psycopg.Connection, device_id: str) -> DeviceContext | None:

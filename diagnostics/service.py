@@ -94,21 +94,21 @@ class DiagnoseLoop:
             for duration in sorted({r.min_duration_s for r in self._rules}):
                 rules = [r for r in self._rules if r.min_duration_s == duration]
                 signals = sorted({r.signal for r in rules})
-                for stat in repo.window_stats(conn, to_datetime(now - duration), to_datetime(now), signals):
+                stale = timedelta(seconds=self._settings.stale_after_s)
+                for stat in repo.window_stats(conn, to_datetime(now), timedelta(seconds=duration), stale, signals):
                     for rule in rules:
-                        if self._rule_fires(rule, stat, now):
+                        if self._rule_fires(rule, stat):
                             opened += self._open(conn, rule, stat, now)
         self.incidents_opened += opened
         return opened
 
     @staticmethod
-    def _rule_fires(rule: ThresholdRule, stat: repo.WindowStat, now: float) -> bool:
+    def _rule_fires(rule: ThresholdRule, stat: repo.WindowStat) -> bool:
         if rule.signal != stat.signal or stat.equipment_type not in rule.equipment_types or stat.n < 3:
             return False
-        # The readings must span (almost) the whole minimum duration: 80 % tolerates one late batch.
-        covered = now - stat.first_ts.timestamp() >= 0.8 * rule.min_duration_s
-        recent = now - stat.last_ts.timestamp() <= 0.25 * rule.min_duration_s
-        return covered and recent and rule.fires(stat.lo, stat.hi)
+        # The readings must span (almost) the whole minimum duration: 80 % tolerates a missing sample at the edge.
+        covered = (stat.last_ts - stat.first_ts).total_seconds() >= 0.8 * rule.min_duration_s
+        return covered and rule.fires(stat.lo, stat.hi)
 
     def _open(self, conn: psycopg.Connection, rule: ThresholdRule, stat: repo.WindowStat, now: float) -> int:
         ctx = repo.device_context(conn, stat.device_id)

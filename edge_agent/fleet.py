@@ -132,6 +132,12 @@ class Fleet:
         with agent.lock:
             return agent.equipment.inject(mode, self.clock(), develop_s=develop_s, signal=signal)
 
+    def repair(self, device_id: str) -> list[FaultLabel]:
+        """Clear every fault of the device, as a completed on-site visit does."""
+        agent = self._agents[device_id]
+        with agent.lock:
+            return agent.equipment.repair()
+
     @property
     def ground_truth(self) -> list[FaultLabel]:
         out: list[FaultLabel] = []

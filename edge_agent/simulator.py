@@ -202,6 +202,12 @@ class Equipment:
         develop = DEFAULT_DEVELOP_S[mode] * self._fault_rng.uniform(0.5, 1.5)  # spread around the typical
         return self.inject(mode, onset, develop_s=develop)
 
+    def repair(self) -> list[FaultLabel]:
+        """A technician's repair on site: clears every active fault, remote-fixable or not."""
+        cleared = [a.label for a in self._active]
+        self._active = []
+        return cleared
+
     def reset(self) -> list[FaultLabel]:
         """Remote reset/recalibration: clears the faults a reset fixes and returns them."""
         cleared = [a.label for a in self._active if a.label.remote_fixable]

@@ -37,7 +37,8 @@ def cmd_migrate(settings: Settings, args: argparse.Namespace) -> int:
 def cmd_demo(settings: Settings, args: argparse.Namespace) -> int:
     from quietfix.demo import DemoOptions, print_result, run_demo
 
-    options = DemoOptions(seconds=args.for_seconds, speed=args.speed, devices=args.devices,
+    options = DemoOptions(seconds=args.for_seconds, speed=args.speed, sample_interval_s=args.sample_interval,
+                          devices=args.devices,
                           technicians=args.technicians, seed=args.seed,
                           fault_rate_per_device_hour=args.fault_rate, api=not args.no_api)
     stop = _stop_on_signals()
@@ -111,7 +112,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     demo = sub.add_parser("demo", help="run the whole system on a simulated fleet")
     demo.add_argument("--for", dest="for_seconds", type=float, default=None, help="stop after N seconds")
-    demo.add_argument("--speed", type=float, default=60.0, help="simulated seconds per real second")
+    demo.add_argument("--speed", type=float, default=300.0, help="simulated seconds per real second")
+    demo.add_argument("--sample-interval", type=float, default=10.0, help="simulated seconds between samples")
     demo.add_argument("--devices", type=int, default=60)
     demo.add_argument("--technicians", type=int, default=12)
     demo.add_argument("--seed", type=int, default=7)

@@ -14,9 +14,11 @@ pytestmark = pytest.mark.integration
 
 
 def write_series(conn: psycopg.Connection, device_id: str, signal: str, start: float, values: list[float]) -> None:
+    """What ingest writes: the readings and the latest value per signal."""
+    rows = [(device_id, signal, to_datetime(start + i), v) for i, v in enumerate(values)]
     with conn.cursor() as cur:
-        cur.executemany("INSERT INTO telemetry (device_id, signal, ts, value) VALUES (%s, %s, %s, %s)",
-                        [(device_id, signal, to_datetime(start + i), v) for i, v in enumerate(values)])
+        cur.executemany("INSERT INTO telemetry (device_id, signal, ts, value) VALUES (%s, %s, %s, %s)", rows)
+        cur.execute("INSERT INTO telemetry_latest VALUES (%s, %s, %s, %s)", rows[-1])
 
 
 @pytest.fixture()
