@@ -104,6 +104,11 @@ class MqttConnection:
     def connected(self) -> bool:
         return self._connected
 
+    @property
+    def connect_failures(self) -> int:
+        """Consecutive failed attempts (drives the back-off); 0 after a successful CONNACK."""
+        return self._failures
+
     def maybe_connect(self, now_mono: float) -> None:
         """Start a connection attempt if there is no socket and the back-off has elapsed."""
         if self.client.socket() is not None or now_mono < self._next_attempt:

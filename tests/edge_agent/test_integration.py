@@ -277,3 +277,55 @@ def test_buffers_through_outages_and_delivers_every_batch(own_broker: OwnBroker,
     sub.close()
     seqs = [b["seq"] for b in sub.on("/telemetry")]
     assert set(seqs) == set(range(last + 1))  # none missing; duplicates allowed (server dedups)
+
+
+def test_tls_connection_with_ca_file(tmp_path: Path) -> None:
+    """The agent verifies the broker certificate against ``tls_ca`` and delivers over TLS."""
+    openssl = shutil.which("openssl")
+    if openssl is None or shutil.which(MOSQUITTO) is None:
+        pytest.skip("openssl or mosquitto not installed")
+    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
+    subprocess.run(
+        [
+            openssl,
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-keyout",
+            str(key),
+            "-out",
+            str(cert),
+            "-days",
+            "1",
+            "-subj",
+            "/CN=127.0.0.1",
+            "-addext",
+            "subjectAltName=IP:127.0.0.1",
+        ],
+        check=True,
+        capture_output=True,
+    )
+    broker = OwnBroker(tmp_path)
+    broker.conf.write_text(
+        f"listener {broker.port} 127.0.0.1\nallow_anonymous true\nuser root\ncertfile {cert}\nkeyfile {key}\n"
+    )
+    broker.start()
+    spec = _spec()
+    fleet = Fleet(
+        [spec],
+        host="127.0.0.1",
+        port=broker.port,
+        clock=_fast_clock(),
+        batch_interval_s=5.0,
+        buffer_dir=tmp_path / "buf",
+        tls_ca=str(cert),
+    )
+    try:
+        fleet.start()
+        _wait(lambda: fleet.stats()["acked_messages"] >= 3, "acks over TLS")
+    finally:
+        fleet.stop()
+        broker.stop()
+    assert fleet.stats()["buffered"] == 0
