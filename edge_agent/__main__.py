@@ -10,6 +10,8 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import math
+import signal
 import sys
 import time
 from dataclasses import asdict
@@ -40,7 +42,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--host", default="127.0.0.1")
     ap.add_argument("--port", type=int, default=1883)
     ap.add_argument("--speed", type=float, default=1.0, help="simulated seconds per wall second")
-    ap.add_argument("--seconds", type=float, default=60.0, help="wall seconds to run")
+    ap.add_argument(
+        "--seconds", type=float, default=60.0, help="wall seconds to run; <= 0 runs until SIGINT/SIGTERM"
+    )
     ap.add_argument("--password-template", default="{device_id}-secret")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--sample-interval", type=float, default=1.0, help="simulated seconds between samples")
@@ -83,11 +87,16 @@ def main(argv: list[str] | None = None) -> int:
         f"{args.seconds}s wall",
         file=sys.stderr,
     )
+
+    def on_term(_sig: int, _frame: object) -> None:
+        raise KeyboardInterrupt  # SIGTERM (e.g. from a demo script) flushes like Ctrl-C
+
+    signal.signal(signal.SIGTERM, on_term)
     fleet.start()
-    end = time.monotonic() + args.seconds
+    end = time.monotonic() + args.seconds if args.seconds > 0 else math.inf
     try:
         while (left := end - time.monotonic()) > 0:
-            time.sleep(min(PROGRESS_EVERY_S, left))
+            time.sleep(min(PROGRESS_EVERY_S, left))  # until Ctrl-C/SIGTERM when --seconds <= 0
             print(f"edge_agent: {json.dumps(fleet.stats())}", file=sys.stderr)
     except KeyboardInterrupt:
         print("edge_agent: interrupted, flushing", file=sys.stderr)

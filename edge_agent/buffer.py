@@ -35,6 +35,18 @@ CREATE TABLE IF NOT EXISTS meta (
 """
 
 
+def fresh_seq_base(wall_time_s: float) -> int:
+    """First seq for a device whose buffer is new: wall-clock microseconds.
+
+    The server stores each (device_id, seq) once, so a device that lost its buffer (a fresh simulator run with a
+    temporary buffer, a replaced SD card) and restarted at 0 would have its new batches discarded as duplicates.
+    Starting a new buffer at the current time in microseconds stays above every seq an earlier buffer of the
+    same device can have issued (it would need more than one batch per microsecond), and fits easily in the
+    server's bigint (about 1.8e15 today; the contract allows up to 2**62).
+    """
+    return int(wall_time_s * 1_000_000)
+
+
 class BufferStore:
     """One SQLite file. WAL + synchronous=NORMAL: a commit survives a process crash without an fsync each."""
 
@@ -76,13 +88,17 @@ class DiskBuffer:
         *,
         max_rows: int = DEFAULT_MAX_ROWS,
         max_bytes: int = DEFAULT_MAX_BYTES,
+        initial_seq: int = 0,
     ) -> None:
+        """``initial_seq`` is used only when this device has no buffer yet (see ``fresh_seq_base``)."""
         if max_rows < 1 or max_bytes < 1:
             raise ValueError("buffer bounds must be positive")
+        if initial_seq < 0:
+            raise ValueError("initial_seq must be >= 0")
         self.store, self.device_id = store, device_id
         self.max_rows, self.max_bytes = max_rows, max_bytes
         c = store.conn
-        c.execute("INSERT OR IGNORE INTO meta VALUES (?, 0, 0, 0, 0)", (device_id,))
+        c.execute("INSERT OR IGNORE INTO meta VALUES (?, ?, 0, 0, 0)", (device_id, initial_seq))
         self._next_seq, self.dropped, self.rows, self.bytes = c.execute(
             "SELECT next_seq, dropped, rows, bytes FROM meta WHERE device_id=?", (device_id,)
         ).fetchone()

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from edge_agent.agent import Agent, AgentConfig
-from edge_agent.buffer import DEFAULT_MAX_BYTES, DEFAULT_MAX_ROWS, BufferStore, DiskBuffer
+from edge_agent.buffer import DEFAULT_MAX_BYTES, DEFAULT_MAX_ROWS, BufferStore, DiskBuffer, fresh_seq_base
 from edge_agent.models import DeviceSpec, FaultLabel
 from edge_agent.mqtt import MqttConnection
 from edge_agent.runner import Worker, run_workers
@@ -51,6 +51,7 @@ class Fleet:
         max_buffer_rows: int = DEFAULT_MAX_ROWS,
         max_buffer_bytes: int = DEFAULT_MAX_BYTES,
         workers: int | None = None,
+        seq_base: int | None = None,
     ) -> None:
         ids = [d.device_id for d in devices]
         if len(set(ids)) != len(ids):
@@ -76,12 +77,19 @@ class Fleet:
             Worker(f"qf-edge-{i}", st, on_error=self._errors.append) for i, st in enumerate(self._stores)
         ]
         self._agents: dict[str, Agent] = {}
+        base = (
+            fresh_seq_base(time.time()) if seq_base is None else seq_base
+        )  # only for devices without a buffer
         self._labels_lock = threading.Lock()
         self._random_labels: list[FaultLabel] = []
         for i, spec in enumerate(devices):
             w = i % n
             buf = DiskBuffer(
-                self._stores[w], spec.device_id, max_rows=max_buffer_rows, max_bytes=max_buffer_bytes
+                self._stores[w],
+                spec.device_id,
+                max_rows=max_buffer_rows,
+                max_bytes=max_buffer_bytes,
+                initial_seq=base,
             )
             agent = Agent(spec, Equipment(spec.device_id, spec.equipment_type, seed=seed), buf, clock, cfg)
             conn = MqttConnection(

@@ -12,6 +12,7 @@ import random
 import socket
 import ssl
 import time
+from collections.abc import Callable
 from typing import Any, Protocol
 
 import paho.mqtt.client as paho
@@ -104,6 +105,11 @@ class MqttConnection:
     def connected(self) -> bool:
         return self._connected
 
+    @property
+    def connect_failures(self) -> int:
+        """Consecutive failed attempts (drives the back-off); 0 after a successful CONNACK."""
+        return self._failures
+
     def maybe_connect(self, now_mono: float) -> None:
         """Start a connection attempt if there is no socket and the back-off has elapsed."""
         if self.client.socket() is not None or now_mono < self._next_attempt:
@@ -174,7 +180,7 @@ class MqttConnection:
             return
         self._failures = 0
         self._connected = True
-        self.listener.on_connected()
+        self._guard(self.listener.on_connected)
 
     def _on_disconnect(self, _c: paho.Client, _u: Any, _f: Any, reason: ReasonCode, _p: Any) -> None:
         was = self._connected
@@ -187,10 +193,22 @@ class MqttConnection:
                 reason,
                 extra={"device_id": self.spec.device_id, "reason": str(reason)},
             )
-            self.listener.on_disconnected()
+            self._guard(self.listener.on_disconnected)
 
     def _on_publish(self, _c: paho.Client, _u: Any, mid: int, _rc: Any, _p: Any) -> None:
-        self.listener.on_acked(mid)
+        self._guard(self.listener.on_acked, mid)
 
     def _on_message(self, _c: paho.Client, _u: Any, msg: paho.MQTTMessage) -> None:
-        self.listener.on_message(msg.topic, bytes(msg.payload))
+        self._guard(self.listener.on_message, msg.topic, bytes(msg.payload))
+
+    def _guard(self, fn: Callable[..., None], *args: Any) -> None:
+        """A handler's exception is logged and never kills the connection (or the worker driving hundreds)."""
+        try:
+            fn(*args)
+        except Exception:
+            log.exception(
+                "%s: handler %s failed",
+                self.spec.device_id,
+                getattr(fn, "__name__", fn),
+                extra={"device_id": self.spec.device_id},
+            )

@@ -96,7 +96,7 @@ def decode_command(payload: bytes) -> Command:
         raise ValueError("command needs string id, string cmd and object args")
     issued_at, expires_at = obj.get("issued_at", 0), obj.get("expires_at", 0)
     if not isinstance(issued_at, int) or not isinstance(expires_at, int):
-        raise ValueError("issued_at/expires_at must be integer epoch ms")
+        raise ValueError("issued_at/expires_at must be integer epoch ms")  # noqa: TRY004 - one error type per bad payload
     return Command(
         id=cid,
         cmd=cmd,

@@ -278,7 +278,7 @@ class Equipment:
             v["compressor_current_a"] *= 1.0 + 0.5 * s
         elif mode == "motor_trip" and t >= label.failure_s:
             cool = math.exp(-(t - label.failure_s) / COOLDOWN_S)
-            for name in v:
+            for name, x in list(v.items()):
                 if name.endswith("current_a") or name in (
                     "flow_lpm",
                     "pressure_bar",
@@ -288,7 +288,7 @@ class Equipment:
                 elif name == "vibration_mm_s":
                     v[name] = 0.05
                 elif name in ("motor_temp_c", "discharge_temp_c"):
-                    v[name] = AMBIENT_C + (v[name] - AMBIENT_C) * cool
+                    v[name] = AMBIENT_C + (x - AMBIENT_C) * cool
                 elif name == "supply_temp_c":
                     v[name] = v["return_temp_c"]  # no cooling: supply water warms to return temperature
                 elif name == "condenser_pressure_bar":

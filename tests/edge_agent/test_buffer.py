@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from edge_agent.buffer import BufferStore, DiskBuffer
+from edge_agent.buffer import BufferStore, DiskBuffer, fresh_seq_base
 
 
 def _payload(seq: int, size: int = 10) -> bytes:
@@ -105,3 +105,18 @@ def test_failed_payload_builder_allocates_no_seq(tmp_path: Path) -> None:
 def test_bounds_must_be_positive(tmp_path: Path) -> None:
     with pytest.raises(ValueError):
         DiskBuffer(BufferStore(tmp_path / "b.sqlite"), "d", max_rows=0)
+
+
+def test_initial_seq_applies_only_to_a_new_buffer(tmp_path: Path) -> None:
+    store = BufferStore(tmp_path / "b.sqlite")
+    buf = DiskBuffer(store, "d", initial_seq=500)
+    assert buf.append(_payload) == 500
+    assert DiskBuffer(store, "d", initial_seq=10**9).append(_payload) == 501
+    with pytest.raises(ValueError):
+        DiskBuffer(store, "e", initial_seq=-1)
+
+
+def test_fresh_seq_base_is_above_what_an_earlier_buffer_could_issue() -> None:
+    earlier, later = fresh_seq_base(1_732_370_000.0), fresh_seq_base(1_732_370_000.5)
+    assert later - earlier == 500_000  # half a second: room for 500k batches of the earlier buffer
+    assert later < 2**62  # contract upper bound for seq

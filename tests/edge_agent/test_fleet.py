@@ -62,3 +62,18 @@ def test_temporary_buffer_dir_is_removed_on_stop() -> None:
     assert tmp.exists()
     fleet.stop()
     assert not tmp.exists()
+
+
+def test_handler_exception_is_logged_not_raised(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    fleet = Fleet(make_devices(1, "{device_id}"), host="127.0.0.1", port=1, buffer_dir=tmp_path)
+    conn = fleet.connection("pump-0001")
+
+    def broken(mid: int) -> None:
+        raise RuntimeError("boom")
+
+    conn.listener.on_acked = broken  # type: ignore[method-assign]
+    conn._on_publish(conn.client, None, 1, None, None)
+    errors = [r for r in caplog.records if r.levelname == "ERROR"]
+    assert len(errors) == 1 and "boom" in (errors[0].exc_text or str(errors[0].exc_info))
+    caplog.clear()  # expected error: keep the autouse no-error check meaningful for everything else
+    fleet.stop()
