@@ -102,7 +102,7 @@ class IngestWorker:
                 delay = DB_RETRY_MIN_S
             except psycopg.Error as exc:
                 self.stats.db_errors += 1
-                log.warning("database unavailable; batch kept for retry",
+                log.warning("database unavailable; batch kept for retry: %s", str(exc).strip()[:300],
                             extra={"messages": len(pending), "error": str(exc).strip()[:200]})
                 self._reset_connection()
                 if self._stop.is_set():

@@ -84,7 +84,8 @@ def run_demo(settings: Settings, options: DemoOptions, stop: threading.Event | N
     db = lambda: connect(settings.database_url, autocommit=True)  # noqa: E731 - one factory shared by the loops
 
     # The demo's region is new each run: its ingest session must not inherit a previous run's queue.
-    settings.ingest.worker_id = f"demo-{secrets.token_hex(4)}"
+    # (A shared group also hands messages to offline members' sessions, so the group is the run's own too.)
+    settings.ingest.worker_id = settings.ingest.shared_group = f"demo-{secrets.token_hex(4)}"
     settings.ingest.session_expiry_s = 60
     ingest = start_ingest(settings, clock)
     threads: list[threading.Thread] = []

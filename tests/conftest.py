@@ -6,12 +6,14 @@ fixtures fail loudly (never skip) when they are not, because integration tests a
 
 from __future__ import annotations
 
+import hashlib
 import itertools
 import logging
 import os
 import socket
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
 
 import psycopg
 import pytest
@@ -22,8 +24,10 @@ from core.mqtt import BrokerAddress
 from core.settings import Settings, load_settings
 
 BASE = load_settings()
-TEMPLATE_URL = os.environ.get("QUIETFIX_TEST_TEMPLATE_URL",
-                              psycopg.conninfo.make_conninfo(BASE.database_url, dbname="quietfix_test_template"))
+# Several checkouts may share one PostgreSQL: each gets its own template and test databases.
+CHECKOUT = hashlib.sha1(str(Path(__file__).resolve().parents[1]).encode()).hexdigest()[:8]
+TEMPLATE_URL = os.environ.get("QUIETFIX_TEST_TEMPLATE_URL", psycopg.conninfo.make_conninfo(
+    BASE.database_url, dbname=f"quietfix_test_template_{CHECKOUT}"))
 _counter = itertools.count()
 
 
@@ -38,7 +42,7 @@ def migrated_template() -> Iterator[MigrationReport]:
 
 @pytest.fixture()
 def db_url(migrated_template: MigrationReport) -> Iterator[str]:
-    name = f"quietfix_test_{os.getpid()}_{next(_counter)}"
+    name = f"quietfix_test_{CHECKOUT}_{os.getpid()}_{next(_counter)}"
     url = clone_database(TEMPLATE_URL, name)
     yield url
     drop_database(url)
