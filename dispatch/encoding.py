@@ -216,6 +216,10 @@ def encode(problem: Problem, travel: TravelTimeProvider) -> Encoding:
         bs = [(max(0, _rel(a, now) + 1), _rel(b, now) - max(0, _rel(a, now) + 1)) for a, b in t.breaks if b > now]
         if any(d > 0 for _, d in bs):
             breaks[v] = [(a, d) for a, d in bs if d > 0]
+    for v, node in first.items():  # a committed job is finished even if that runs past the overtime cap
+        finish = start_win[v][0] + travel_int[starts[v]][node] + service[node] + travel_int[node][ends[v]]
+        end_max[v] = max(end_max[v], finish)
+        start_win[v] = (start_win[v][0], end_max[v])
     horizon = max(end_max + [hi for _, hi in windows.values()] + [1])
 
     ordered: list[tuple[int, int]] = []

@@ -81,7 +81,10 @@ def check_plan(problem: Problem, plan: Plan, travel: TravelTimeProvider | None =
             clock, here = s.end, loc
         if stops:
             back = clock + travel.matrix([here, tech.home], problem.now)[0][1]
-            if back > tech.shift_end + p.max_overtime_s + TOLERANCE_S:
+            limit = tech.shift_end + p.max_overtime_s
+            if len(stops) == 1 and stops[0].job_id in jobs and jobs[stops[0].job_id].in_progress_by == tech_id:
+                limit = max(limit, back)  # a committed job is finished even past the overtime cap
+            if back > limit + TOLERANCE_S:
                 v.append(f"{tech_id}: back home {back - tech.shift_end:.0f}s after shift end (cap exceeded)")
         if tech.capacity is not None and load > tech.capacity:
             v.append(f"{tech_id}: load {load} over capacity {tech.capacity}")

@@ -160,10 +160,12 @@ def add_pickups(m: RoutingModel) -> None:
 
 
 def add_first_stops(m: RoutingModel) -> None:
-    """In-progress jobs: the committed job is the vehicle's first stop."""
+    """In-progress jobs: when served, the committed job is the vehicle's first stop (it is only left out when
+    the commitment became impossible, which the drop reason then shows)."""
     solver = m.routing.solver()
     for v, node in m.data.first_stop.items():
-        solver.Add(m.routing.NextVar(m.routing.Start(v)) == m.manager.NodeToIndex(node))
+        index = m.manager.NodeToIndex(node)
+        solver.Add(m.routing.ActiveVar(index) <= (m.routing.NextVar(m.routing.Start(v)) == index))
 
 
 def add_ordering(m: RoutingModel) -> None:

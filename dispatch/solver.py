@@ -56,7 +56,8 @@ def solve(
     solution = None
     if problem.previous_plan is not None and any(enc.warm_routes):
         model.routing.CloseModelWithParameters(params)
-        initial = model.routing.ReadAssignmentFromRoutes(enc.warm_routes, True)
+        routes = [[model.manager.NodeToIndex(n) for n in r] for r in enc.warm_routes]
+        initial = model.routing.ReadAssignmentFromRoutes(routes, True)
         if initial is not None:
             solution = model.routing.SolveFromAssignmentWithParameters(initial, params)
         else:
