@@ -48,8 +48,10 @@ class Config:
 
 def point(rng: random.Random, size_km: float) -> Location:
     dy, dx = (rng.random() - 0.5) * size_km, (rng.random() - 0.5) * size_km
-    return Location(CENTER.lat + dy / KM_PER_DEG_LAT,
-                    CENTER.lon + dx / (KM_PER_DEG_LAT * math.cos(math.radians(CENTER.lat))))
+    return Location(
+        CENTER.lat + dy / KM_PER_DEG_LAT,
+        CENTER.lon + dx / (KM_PER_DEG_LAT * math.cos(math.radians(CENTER.lat))),
+    )
 
 
 def scenario(cfg: Config) -> tuple[list[Technician], list[Job]]:
@@ -66,8 +68,17 @@ def scenario(cfg: Config) -> tuple[list[Technician], list[Job]]:
             break
         tier = rng.choices(TIERS, TIER_P)[0]
         dur = rng.uniform(cfg.min_duration_min, cfg.max_duration_min) * 60
-        jobs.append(Job(f"J{len(jobs):04d}", point(rng, cfg.size_km), frozenset({rng.choice(SKILLS)}), dur,
-                        tier=tier, created_at=t, onsite_deadline=t + 2 * 3600))
+        jobs.append(
+            Job(
+                f"J{len(jobs):04d}",
+                point(rng, cfg.size_km),
+                frozenset({rng.choice(SKILLS)}),
+                dur,
+                tier=tier,
+                created_at=t,
+                onsite_deadline=t + 2 * 3600,
+            )
+        )
     return techs, jobs
 
 
@@ -127,9 +138,18 @@ def simulate(cfg: Config, policy: str) -> dict[str, float]:
         open_jobs = [by_id[j] for j in sorted(waiting)]
         open_jobs += [Job(**{**_fields(j), "in_progress_by": tid}) for j, tid in committed]
         techs_now = tuple(
-            Technician(s.tech.id, s.tech.skills, s.tech.home, s.position(now), s.tech.shift_start, s.tech.shift_end,
-                       state=s.state, busy_until=s.busy_until)  # type: ignore[arg-type]
-            for s in sims.values())
+            Technician(
+                s.tech.id,
+                s.tech.skills,
+                s.tech.home,
+                s.position(now),
+                s.tech.shift_start,
+                s.tech.shift_end,
+                state=s.state,
+                busy_until=s.busy_until,
+            )  # type: ignore[arg-type]
+            for s in sims.values()
+        )
         problem = Problem(now, tuple(open_jobs), techs_now, previous_plan=plan)
         if policy == "baseline":
             plan = nearest_free(problem, travel)
@@ -157,20 +177,28 @@ def _fields(job: Job) -> dict:
     return {f: getattr(job, f) for f in Job.__dataclass_fields__}
 
 
-def summarise(cfg: Config, jobs: list[Job], sims: dict[str, TechSim], res: Result,
-              travel: StraightLineProvider) -> dict[str, float]:
+def summarise(
+    cfg: Config, jobs: list[Job], sims: dict[str, TechSim], res: Result, travel: StraightLineProvider
+) -> dict[str, float]:
     to_site = sorted((res.arrival[j.id] - j.created_at) / 60 for j in jobs if j.id in res.arrival)
     km = sum(s.km + travel.road_km(s.pos, s.tech.home) for s in sims.values())
-    overtime = sum(max(0.0, s.last_end + travel.matrix([s.pos, s.tech.home], s.last_end)[0][1] - s.tech.shift_end)
-                   for s in sims.values() if s.last_end)
+    overtime = sum(
+        max(0.0, s.last_end + travel.matrix([s.pos, s.tech.home], s.last_end)[0][1] - s.tech.shift_end)
+        for s in sims.values()
+        if s.last_end
+    )
     within = sum(1 for j in jobs if j.id in res.arrival and res.arrival[j.id] <= j.created_at + 2 * 3600)
-    p95 = lambda xs: xs[min(len(xs) - 1, int(math.ceil(0.95 * len(xs))) - 1)] if xs else float("nan")  # noqa: E731
+    p95 = lambda xs: xs[min(len(xs) - 1, math.ceil(0.95 * len(xs)) - 1)] if xs else float("nan")
     return {
-        "jobs": len(jobs), "onsite_2h_rate": round(within / max(1, len(jobs)), 4),
-        "p95_time_to_site_min": round(p95(to_site), 1), "km_per_job": round(km / max(1, len(to_site)), 2),
-        "overtime_h": round(overtime / 3600, 2), "dropped": len(jobs) - len(to_site),
+        "jobs": len(jobs),
+        "onsite_2h_rate": round(within / max(1, len(jobs)), 4),
+        "p95_time_to_site_min": round(p95(to_site), 1),
+        "km_per_job": round(km / max(1, len(to_site)), 2),
+        "overtime_h": round(overtime / 3600, 2),
+        "dropped": len(jobs) - len(to_site),
         "replan_p95_s": round(p95(sorted(res.replan_s)), 3) if res.replan_s else None,
-        "replans": len(res.replan_s), "checker_violations": res.violations,
+        "replans": len(res.replan_s),
+        "checker_violations": res.violations,
     }
 
 
@@ -184,9 +212,14 @@ def scale_check(seconds: float, seed: int) -> dict[str, float]:
     t0 = time.perf_counter()
     plan = solve(problem, seconds, seed=seed)
     wall = time.perf_counter() - t0
-    return {"scale_jobs": len(jobs), "scale_technicians": 50, "scale_budget_s": seconds,
-            "scale_wall_s": round(wall, 2), "scale_assigned": plan.kpis.get("assigned", 0.0),
-            "scale_violations": len(check_plan(problem, plan))}
+    return {
+        "scale_jobs": len(jobs),
+        "scale_technicians": 50,
+        "scale_budget_s": seconds,
+        "scale_wall_s": round(wall, 2),
+        "scale_assigned": plan.kpis.get("assigned", 0.0),
+        "scale_violations": len(check_plan(problem, plan)),
+    }
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -199,8 +232,13 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--scale-check", action="store_true", help="also time one 50-tech/300-job re-plan")
     ap.add_argument("--scale-seconds", type=float, default=5.0)
     a = ap.parse_args(argv)
-    cfg = Config(technicians=a.technicians, seed=a.seed, rate_per_h=a.rate, arrival_hours=a.hours,
-                 replan_seconds=a.replan_seconds)
+    cfg = Config(
+        technicians=a.technicians,
+        seed=a.seed,
+        rate_per_h=a.rate,
+        arrival_hours=a.hours,
+        replan_seconds=a.replan_seconds,
+    )
     print(f"dispatch_day: {cfg}", file=sys.stderr)
     out: dict[str, object] = {"config": cfg.__dict__}
     for policy in ("baseline", "optimiser"):

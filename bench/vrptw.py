@@ -31,6 +31,7 @@ def datasets_dir() -> Path:
             return base.parent / "shared" / "datasets"
     return REPO / "../shared/datasets"
 
+
 SCALE = 1000  # 3 decimals: rounding error per arc ≤ 0.0005, far below the 0.01 precision of the BKS table
 # Cost of opening a vehicle in distance units: larger than any detour saved by an extra route, so the search
 # reduces vehicles first (the BKS objective) — a Solomon route rarely saves more than ~200 distance units.
@@ -70,16 +71,23 @@ def dist(a: tuple, b: tuple) -> float:
 def to_data(inst: Instance, fixed_cost: float) -> RoutingData:
     n, k = len(inst.rows), inst.vehicles
     d = [[dist(a, b) for b in inst.rows] for a in inst.rows]
-    return RoutingData(
-        travel=[[math.ceil(x * SCALE - 1e-9) for x in row] for row in d],
-        cost=[[round(x * SCALE) for x in row] for row in d],
-        service=[r[5] * SCALE for r in inst.rows],
-        starts=[0] * k, ends=[0] * k, horizon=inst.rows[0][4] * SCALE,
-        windows={i: (r[3] * SCALE, r[4] * SCALE) for i, r in enumerate(inst.rows) if i > 0},
-        demand=[r[2] for r in inst.rows], capacity=[inst.capacity] * k,
-        vehicle_end_max=[inst.rows[0][4] * SCALE] * k,
-        vehicle_fixed_cost=int(fixed_cost * SCALE),
-    ) if n else RoutingData([], [], [], [], [], 0)
+    return (
+        RoutingData(
+            travel=[[math.ceil(x * SCALE - 1e-9) for x in row] for row in d],
+            cost=[[round(x * SCALE) for x in row] for row in d],
+            service=[r[5] * SCALE for r in inst.rows],
+            starts=[0] * k,
+            ends=[0] * k,
+            horizon=inst.rows[0][4] * SCALE,
+            windows={i: (r[3] * SCALE, r[4] * SCALE) for i, r in enumerate(inst.rows) if i > 0},
+            demand=[r[2] for r in inst.rows],
+            capacity=[inst.capacity] * k,
+            vehicle_end_max=[inst.rows[0][4] * SCALE] * k,
+            vehicle_fixed_cost=int(fixed_cost * SCALE),
+        )
+        if n
+        else RoutingData([], [], [], [], [], 0)
+    )
 
 
 def solve_instance(inst: Instance, seconds: float, fixed_cost: float) -> list[list[int]]:
@@ -135,7 +143,9 @@ def main(argv: list[str] | None = None) -> None:
     bks = {r["instance"]: (int(r["vehicles"]), float(r["distance"])) for r in csv.DictReader(args.bks.open())}
     only = {s.strip() for s in args.only.split(",") if s.strip()}
     files = sorted(p for p in args.instances.glob("*.txt") if not only or p.stem in only)
-    print(f"vrptw: {len(files)} instances, {args.seconds}s each, fixed cost {args.fixed_cost}", file=sys.stderr)
+    print(
+        f"vrptw: {len(files)} instances, {args.seconds}s each, fixed cost {args.fixed_cost}", file=sys.stderr
+    )
     feasible, gaps, all_gaps, excess, t0 = 0, [], [], [], time.time()
     for path in files:
         inst = parse(path)
@@ -151,16 +161,28 @@ def main(argv: list[str] | None = None) -> None:
             all_gaps.append(gap)
             if len(routes) == bv:
                 gaps.append(gap)
-        print(f"{inst.name}: feasible={ok} vehicles={len(routes)}/{bv} distance={total:.2f}/{bd:.2f} "
-              f"gap={gap:.2f}% {time.time() - t:.1f}s {viol[:2] if viol else ''}", file=sys.stderr)
+        print(
+            f"{inst.name}: feasible={ok} vehicles={len(routes)}/{bv} distance={total:.2f}/{bd:.2f} "
+            f"gap={gap:.2f}% {time.time() - t:.1f}s {viol[:2] if viol else ''}",
+            file=sys.stderr,
+        )
     n = len(files)
-    mean = lambda xs: round(sum(xs) / len(xs), 3) if xs else None  # noqa: E731
-    print(json.dumps({
-        "instances": n, "feasible": feasible, "mean_gap_pct": mean(gaps), "gap_instances": len(gaps),
-        "mean_gap_pct_all": mean(all_gaps), "mean_vehicle_excess": mean(excess),
-        "seconds_per_instance": round((time.time() - t0) / max(1, n), 2), "time_limit_s": args.seconds,
-        "fixed_cost": args.fixed_cost,
-    }))
+    mean = lambda xs: round(sum(xs) / len(xs), 3) if xs else None
+    print(
+        json.dumps(
+            {
+                "instances": n,
+                "feasible": feasible,
+                "mean_gap_pct": mean(gaps),
+                "gap_instances": len(gaps),
+                "mean_gap_pct_all": mean(all_gaps),
+                "mean_vehicle_excess": mean(excess),
+                "seconds_per_instance": round((time.time() - t0) / max(1, n), 2),
+                "time_limit_s": args.seconds,
+                "fixed_cost": args.fixed_cost,
+            }
+        )
+    )
 
 
 if __name__ == "__main__":

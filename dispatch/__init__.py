@@ -8,7 +8,21 @@ from dispatch.solver import solve
 from dispatch.travel import OsrmTableProvider, StraightLineProvider, TravelTimeProvider, haversine_km
 
 __all__ = [
-    "Depot", "Job", "Location", "OsrmTableProvider", "Params", "Plan", "Problem", "RoutingData", "Stop",
-    "StraightLineProvider", "Technician", "TravelTimeProvider", "build_model", "check_plan", "haversine_km",
-    "nearest_free", "solve",
+    "Depot",
+    "Job",
+    "Location",
+    "OsrmTableProvider",
+    "Params",
+    "Plan",
+    "Problem",
+    "RoutingData",
+    "Stop",
+    "StraightLineProvider",
+    "Technician",
+    "TravelTimeProvider",
+    "build_model",
+    "check_plan",
+    "haversine_km",
+    "nearest_free",
+    "solve",
 ]

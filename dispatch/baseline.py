@@ -27,18 +27,40 @@ def nearest_free(problem: Problem, travel: TravelTimeProvider | None = None) -> 
         if job.in_progress_by in by_id:  # committed: keep it where it is
             tech = by_id[job.in_progress_by]
             eta = now + travel.matrix([tech.position, job.location], now)[0][1]
-            end = max(eta + job.duration_s, tech.busy_until or 0.0) if tech.state == "on_site" else eta + job.duration_s
-            routes[tech.id].append(Stop("job", job.id, None, (), eta if tech.state != "on_site" else now,
-                                        eta if tech.state != "on_site" else now, end))
+            end = (
+                max(eta + job.duration_s, tech.busy_until or 0.0)
+                if tech.state == "on_site"
+                else eta + job.duration_s
+            )
+            routes[tech.id].append(
+                Stop(
+                    "job",
+                    job.id,
+                    None,
+                    (),
+                    eta if tech.state != "on_site" else now,
+                    eta if tech.state != "on_site" else now,
+                    end,
+                )
+            )
             busy.add(tech.id)
             continue
         bound = committed_tech(job, problem)
-        cands = [t for t in problem.technicians
-                 if qualified(job, t) and t.id not in busy and t.state == "free"
-                 and t.shift_start <= now < t.shift_end and (bound is None or t.id == bound)]
+        cands = [
+            t
+            for t in problem.technicians
+            if qualified(job, t)
+            and t.id not in busy
+            and t.state == "free"
+            and t.shift_start <= now < t.shift_end
+            and (bound is None or t.id == bound)
+        ]
         if not cands:
-            dropped[job.id] = REASON_NO_SKILL if not any(qualified(job, t) for t in problem.technicians) \
+            dropped[job.id] = (
+                REASON_NO_SKILL
+                if not any(qualified(job, t) for t in problem.technicians)
                 else REASON_NONE_FREE
+            )
             continue
         best, best_t, stops = None, float("inf"), []
         for tech in cands:
@@ -49,8 +71,17 @@ def nearest_free(problem: Problem, travel: TravelTimeProvider | None = None) -> 
                     continue
                 d = min(depots, key=lambda d: travel.matrix([here, d.location], now)[0][1])
                 arrive = clock + travel.matrix([here, d.location], now)[0][1]
-                stops_t.append(Stop("pickup", job.id, d.id, job.required_parts, arrive, arrive,
-                                    arrive + p.pickup_duration_s))
+                stops_t.append(
+                    Stop(
+                        "pickup",
+                        job.id,
+                        d.id,
+                        job.required_parts,
+                        arrive,
+                        arrive,
+                        arrive + p.pickup_duration_s,
+                    )
+                )
                 here, clock = d.location, arrive + p.pickup_duration_s
             eta = clock + travel.matrix([here, job.location], now)[0][1]
             start = max(eta, job.window[0]) if job.window else eta
@@ -70,5 +101,9 @@ def nearest_free(problem: Problem, travel: TravelTimeProvider | None = None) -> 
         routes[best.id].extend(stops)
         busy.add(best.id)
     served = sum(1 for r in routes.values() for s in r if s.kind == "job")
-    return Plan(MappingProxyType({k: tuple(v) for k, v in routes.items()}), MappingProxyType(dropped), 0.0,
-                MappingProxyType({"assigned": float(served), "dropped": float(len(dropped))}))
+    return Plan(
+        MappingProxyType({k: tuple(v) for k, v in routes.items()}),
+        MappingProxyType(dropped),
+        0.0,
+        MappingProxyType({"assigned": float(served), "dropped": float(len(dropped))}),
+    )

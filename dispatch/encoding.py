@@ -9,6 +9,7 @@ checked per job, not consumed across jobs of one route (a known simplification).
 
 from __future__ import annotations
 
+import itertools
 import math
 from dataclasses import dataclass, field
 
@@ -68,14 +69,14 @@ def committed_tech(job: Job, problem: Problem) -> str | None:
 
 
 def _rel(t: float, now: float) -> int:
-    return int(math.floor(t - now))
+    return math.floor(t - now)
 
 
 def _service(job: Job, problem: Problem, techs: dict[str, Technician]) -> int:
     tech = techs.get(job.in_progress_by or "")
     if tech is not None and tech.state == "on_site" and tech.busy_until is not None:
-        return max(0, int(math.ceil(tech.busy_until - problem.now)))
-    return int(math.ceil(job.duration_s))
+        return max(0, math.ceil(tech.busy_until - problem.now))
+    return math.ceil(job.duration_s)
 
 
 def unservable_reason(
@@ -191,7 +192,9 @@ def encode(problem: Problem, travel: TravelTimeProvider) -> Encoding:
         penalty = COMMITTED_PENALTY if bound is not None else p.drop_penalty_s * weight
         disj.append(([n for n, _ in copies], penalty))
         job_nodes[job.id] = [n for n, _ in copies]
-        deadline = job.onsite_deadline if job.onsite_deadline is not None else job.created_at + p.default_onsite_s
+        deadline = (
+            job.onsite_deadline if job.onsite_deadline is not None else job.created_at + p.default_onsite_s
+        )
         on_site_now = job.in_progress_by in by_id and by_id[job.in_progress_by].state == "on_site"
         for n, vs in copies:
             if len(vs) < nv:
@@ -204,7 +207,7 @@ def encode(problem: Problem, travel: TravelTimeProvider) -> Encoding:
             first[tech_index[job.in_progress_by]] = job_nodes[job.id][0]
 
     n = len(node_loc)
-    travel_int = [[int(math.ceil(raw[node_loc[i]][node_loc[j]])) for j in range(n)] for i in range(n)]
+    travel_int = [[math.ceil(raw[node_loc[i]][node_loc[j]]) for j in range(n)] for i in range(n)]
     start_win, end_max, soft_end, breaks = [], [], [], {}
     for v, t in enumerate(techs):
         lo = max(0, _rel(t.shift_start, now) + 1)
@@ -213,7 +216,11 @@ def encode(problem: Problem, travel: TravelTimeProvider) -> Encoding:
         end_max.append(max(lo, _rel(t.shift_end + p.max_overtime_s, now)))
         start_win.append((lo, end_max[-1]))
         soft_end.append((max(0, _rel(t.shift_end, now)), p.overtime_per_s))
-        bs = [(max(0, _rel(a, now) + 1), _rel(b, now) - max(0, _rel(a, now) + 1)) for a, b in t.breaks if b > now]
+        bs = [
+            (max(0, _rel(a, now) + 1), _rel(b, now) - max(0, _rel(a, now) + 1))
+            for a, b in t.breaks
+            if b > now
+        ]
         if any(d > 0 for _, d in bs):
             breaks[v] = [(a, d) for a, d in bs if d > 0]
     for v, node in first.items():  # a committed job is finished even if that runs past the overtime cap
@@ -231,19 +238,39 @@ def encode(problem: Problem, travel: TravelTimeProvider) -> Encoding:
             if tech_id not in tech_index:
                 continue
             tv = tech_index[tech_id]
-            locked = [s.job_id for s in stops if s.kind == "job" and s.job_id in job_nodes and _is_locked(problem, s.job_id)]
-            for a, b in zip(locked, locked[1:]):
+            locked = [
+                s.job_id
+                for s in stops
+                if s.kind == "job" and s.job_id in job_nodes and _is_locked(problem, s.job_id)
+            ]
+            for a, b in itertools.pairwise(locked):
                 ordered += [(x, y) for x in job_nodes[a] for y in job_nodes[b]]
             for s in stops:
                 if s.kind == "job" and s.job_id in job_nodes:
                     for v in range(nv):
                         if v != tv:
-                            reassign.setdefault(v, {}).update({node: p.reassign_penalty_s for node in job_nodes[s.job_id]})
+                            reassign.setdefault(v, {}).update(
+                                {node: p.reassign_penalty_s for node in job_nodes[s.job_id]}
+                            )
     data = RoutingData(
-        travel=travel_int, cost=travel_int, service=service, starts=starts, ends=ends, horizon=horizon,
-        windows=windows, soft_deadlines=soft, vehicle_start_window=start_win, vehicle_end_max=end_max,
-        vehicle_soft_end=soft_end, breaks=breaks, allowed=allowed, disjunctions=disj, pickup_pairs=pairs,
-        first_stop=first, ordered=ordered, reassign=reassign,
+        travel=travel_int,
+        cost=travel_int,
+        service=service,
+        starts=starts,
+        ends=ends,
+        horizon=horizon,
+        windows=windows,
+        soft_deadlines=soft,
+        vehicle_start_window=start_win,
+        vehicle_end_max=end_max,
+        vehicle_soft_end=soft_end,
+        breaks=breaks,
+        allowed=allowed,
+        disjunctions=disj,
+        pickup_pairs=pairs,
+        first_stop=first,
+        ordered=ordered,
+        reassign=reassign,
     )
     enc = Encoding(data, meta, [t.id for t in techs], enc_reasons, job_nodes, pickup_of, warm)
     if prev is not None:

@@ -30,20 +30,28 @@ def check_plan(problem: Problem, plan: Plan, travel: TravelTimeProvider | None =
         tech = techs[tech_id]
         here = tech.position
         clock = max(problem.now, tech.shift_start)
-        if tech.state == "on_site" and tech.busy_until and not (stops and stops[0].job_id in jobs
-                                                               and jobs[stops[0].job_id].in_progress_by == tech_id):
+        if (
+            tech.state == "on_site"
+            and tech.busy_until
+            and not (stops and stops[0].job_id in jobs and jobs[stops[0].job_id].in_progress_by == tech_id)
+        ):
             clock = max(clock, tech.busy_until)
         picked: set[tuple[str, str]] = set()  # (job id, depot id) picked up so far
         load = 0
         for k, s in enumerate(stops):
-            loc = jobs[s.job_id].location if s.kind == "job" and s.job_id in jobs else (
-                depots[s.depot_id].location if s.depot_id in depots else None)
+            loc = (
+                jobs[s.job_id].location
+                if s.kind == "job" and s.job_id in jobs
+                else (depots[s.depot_id].location if s.depot_id in depots else None)
+            )
             if loc is None:
                 v.append(f"{tech_id}: stop {k} refers to unknown job/depot")
                 continue
             drive = travel.matrix([here, loc], problem.now)[0][1]
             if s.eta + TOLERANCE_S < clock + drive:
-                v.append(f"{tech_id}: stop {k} ({s.job_id}) reached too early ({s.eta - clock:.0f}s < {drive:.0f}s)")
+                v.append(
+                    f"{tech_id}: stop {k} ({s.job_id}) reached too early ({s.eta - clock:.0f}s < {drive:.0f}s)"
+                )
             if s.start + TOLERANCE_S < s.eta:
                 v.append(f"{tech_id}: stop {k} starts before arrival")
             for a, b in tech.breaks:
@@ -67,22 +75,28 @@ def check_plan(problem: Problem, plan: Plan, travel: TravelTimeProvider | None =
                 bound = committed_tech(job, problem)
                 if bound is not None and bound != tech_id:
                     v.append(f"{job.id}: pinned/locked to {bound} but on {tech_id}")
-                if job.window is not None and not (job.window[0] - TOLERANCE_S <= s.start <= job.window[1] + TOLERANCE_S):
+                if job.window is not None and not (
+                    job.window[0] - TOLERANCE_S <= s.start <= job.window[1] + TOLERANCE_S
+                ):
                     v.append(f"{job.id}: start outside window")
                 service = job.duration_s
                 if in_progress and tech.state == "on_site" and tech.busy_until is not None:
                     service = max(0.0, tech.busy_until - problem.now)
                 if s.end + TOLERANCE_S < s.start + service:
                     v.append(f"{job.id}: service too short")
-                if job.required_parts and not in_progress and not has_parts(tech.van_stock, job.required_parts):
-                    if not any(j == job.id for j, _ in picked):
-                        v.append(f"{job.id}: parts not in van and not picked up before")
+                lacks = job.required_parts and not has_parts(tech.van_stock, job.required_parts)
+                if lacks and not in_progress and not any(j == job.id for j, _ in picked):
+                    v.append(f"{job.id}: parts not in van and not picked up before")
                 load += job.demand
             clock, here = s.end, loc
         if stops:
             back = clock + travel.matrix([here, tech.home], problem.now)[0][1]
             limit = tech.shift_end + p.max_overtime_s
-            if len(stops) == 1 and stops[0].job_id in jobs and jobs[stops[0].job_id].in_progress_by == tech_id:
+            if (
+                len(stops) == 1
+                and stops[0].job_id in jobs
+                and jobs[stops[0].job_id].in_progress_by == tech_id
+            ):
                 limit = max(limit, back)  # a committed job is finished even past the overtime cap
             if back > limit + TOLERANCE_S:
                 v.append(f"{tech_id}: back home {back - tech.shift_end:.0f}s after shift end (cap exceeded)")

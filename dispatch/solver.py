@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import logging
 import random
+import time
 from types import MappingProxyType
 
 from ortools.constraint_solver import pywrapcp, routing_enums_pb2
@@ -26,8 +27,13 @@ from dispatch.travel import StraightLineProvider, TravelTimeProvider
 
 log = logging.getLogger(__name__)
 
+MIN_SEARCH_S = 0.05  # always leave the search enough time to find a first solution on small problems
+EXTRACT_RESERVE_S = 0.05  # reading the plan back takes a few ms even at 50 technicians × 300 jobs
 
-def search_parameters(time_limit_s: float, solution_limit: int | None = None) -> pywrapcp.DefaultRoutingSearchParameters:
+
+def search_parameters(
+    time_limit_s: float, solution_limit: int | None = None
+) -> pywrapcp.DefaultRoutingSearchParameters:
     params = pywrapcp.DefaultRoutingSearchParameters()
     params.first_solution_strategy = routing_enums_pb2.FirstSolutionStrategy.PARALLEL_CHEAPEST_INSERTION
     params.local_search_metaheuristic = routing_enums_pb2.LocalSearchMetaheuristic.GUIDED_LOCAL_SEARCH
@@ -44,15 +50,19 @@ def solve(
     travel: TravelTimeProvider | None = None,
     solution_limit: int | None = None,
 ) -> Plan:
-    """Optimised plan for ``problem`` within about ``time_limit_s`` of search (model building comes on top)."""
+    """Optimised plan for ``problem`` within ``time_limit_s`` of wall time in total: model building is measured
+    and subtracted from the search budget, so the call returns within the budget (plus plan extraction)."""
+    started = time.perf_counter()
     travel = travel or StraightLineProvider()
     jobs = list(problem.jobs)
     random.Random(seed).shuffle(jobs)
-    shuffled = Problem(problem.now, tuple(jobs), problem.technicians, problem.depots, problem.previous_plan,
-                       problem.params)
+    shuffled = Problem(
+        problem.now, tuple(jobs), problem.technicians, problem.depots, problem.previous_plan, problem.params
+    )
     enc = encode(shuffled, travel)
     model = build_model(enc.data)
-    params = search_parameters(time_limit_s, solution_limit)
+    search_s = max(MIN_SEARCH_S, time_limit_s - (time.perf_counter() - started) - EXTRACT_RESERVE_S)
+    params = search_parameters(search_s, solution_limit)
     solution = None
     if problem.previous_plan is not None and any(enc.warm_routes):
         model.routing.CloseModelWithParameters(params)
@@ -66,8 +76,11 @@ def solve(
         solution = model.routing.SolveWithParameters(params)
     if solution is None:
         log.warning("no solution found", extra={"jobs": len(problem.jobs)})
-        return Plan({t.id: () for t in problem.technicians},
-                    {**{j.id: REASON_CAPACITY for j in problem.jobs}, **enc.reasons}, float("inf"))
+        return Plan(
+            {t.id: () for t in problem.technicians},
+            {**{j.id: REASON_CAPACITY for j in problem.jobs}, **enc.reasons},
+            float("inf"),
+        )
     return extract_plan(problem, enc, model, solution)
 
 
@@ -98,8 +111,17 @@ def extract_plan(problem: Problem, enc: Encoding, model: RoutingModel, solution:
             meta = enc.meta[node]
             if meta.kind == "job" and node in d.soft_deadlines and start > d.soft_deadlines[node][0]:
                 late += 1
-            stops.append(Stop(meta.kind, meta.job_id, meta.depot_id, meta.skus,  # type: ignore[arg-type]
-                              problem.now + eta, problem.now + start, problem.now + start + d.service[node]))
+            stops.append(
+                Stop(
+                    meta.kind,
+                    meta.job_id,
+                    meta.depot_id,
+                    meta.skus,  # type: ignore[arg-type]
+                    problem.now + eta,
+                    problem.now + start,
+                    problem.now + start + d.service[node],
+                )
+            )
             if meta.kind == "job" and meta.job_id is not None:
                 served.add(meta.job_id)
             prev_end = start + d.service[node]
@@ -109,7 +131,16 @@ def extract_plan(problem: Problem, enc: Encoding, model: RoutingModel, solution:
     for job in problem.jobs:
         if job.id not in served and job.id not in dropped:
             dropped[job.id] = REASON_CAPACITY
-    kpis = {"assigned": float(len(served)), "dropped": float(len(dropped)), "travel_s": float(travel_s),
-            "late_jobs": float(late), "overtime_s": overtime_s}
-    return Plan(MappingProxyType(routes), MappingProxyType(dropped), float(solution.ObjectiveValue()),
-                MappingProxyType(kpis))
+    kpis = {
+        "assigned": float(len(served)),
+        "dropped": float(len(dropped)),
+        "travel_s": float(travel_s),
+        "late_jobs": float(late),
+        "overtime_s": overtime_s,
+    }
+    return Plan(
+        MappingProxyType(routes),
+        MappingProxyType(dropped),
+        float(solution.ObjectiveValue()),
+        MappingProxyType(kpis),
+    )

@@ -14,18 +14,31 @@ KM_LAT = 111.2
 
 
 def at(east_km: float, north_km: float = 0.0) -> Location:
-    return Location(ORIGIN.lat + north_km / KM_LAT, ORIGIN.lon + east_km / (KM_LAT * math.cos(math.radians(48.0))))
+    return Location(
+        ORIGIN.lat + north_km / KM_LAT, ORIGIN.lon + east_km / (KM_LAT * math.cos(math.radians(48.0)))
+    )
 
 
 def tech(tid: str, east_km: float = 0.0, skills: tuple[str, ...] = ("hvac",), **kw: object) -> Technician:
     loc = at(east_km)
-    base = dict(skills=frozenset(skills), home=loc, position=loc, shift_start=NOW - 3600, shift_end=NOW + 8 * 3600)
+    base = {
+        "skills": frozenset(skills),
+        "home": loc,
+        "position": loc,
+        "shift_start": NOW - 3600,
+        "shift_end": NOW + 8 * 3600,
+    }
     base.update(kw)
     return Technician(tid, **base)  # type: ignore[arg-type]
 
 
 def job(jid: str, east_km: float, skills: tuple[str, ...] = ("hvac",), **kw: object) -> Job:
-    base = dict(location=at(east_km), required_skills=frozenset(skills), duration_s=1800.0, created_at=NOW)
+    base = {
+        "location": at(east_km),
+        "required_skills": frozenset(skills),
+        "duration_s": 1800.0,
+        "created_at": NOW,
+    }
     base.update(kw)
     return Job(jid, **base)  # type: ignore[arg-type]
 

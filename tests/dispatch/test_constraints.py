@@ -3,7 +3,13 @@
 from __future__ import annotations
 
 from dispatch import Depot, Params, Problem
-from dispatch.encoding import REASON_CAPACITY, REASON_NO_SHIFT, REASON_NO_SKILL, REASON_SHIFT_TIME, REASON_WINDOW
+from dispatch.encoding import (
+    REASON_CAPACITY,
+    REASON_NO_SHIFT,
+    REASON_NO_SKILL,
+    REASON_SHIFT_TIME,
+    REASON_WINDOW,
+)
 from tests.dispatch.conftest import NOW, job, order, solved, tech
 
 
@@ -80,8 +86,7 @@ def test_overtime_hard_cap_drops_with_reason() -> None:
 
 
 def test_drop_reasons_for_skill_shift_and_window() -> None:
-    jobs = (job("skill", 1, ("roofing",)), job("shift", 1, ("gas",)),
-            job("win", 30, window=(NOW, NOW + 300)))
+    jobs = (job("skill", 1, ("roofing",)), job("shift", 1, ("gas",)), job("win", 30, window=(NOW, NOW + 300)))
     techs = (tech("t", 0), tech("g", 0, ("gas",), shift_start=NOW - 9 * 3600, shift_end=NOW - 3 * 3600))
     plan = solved(Problem(NOW, jobs, techs))
     assert plan.dropped == {"skill": REASON_NO_SKILL, "shift": REASON_NO_SHIFT, "win": REASON_WINDOW}

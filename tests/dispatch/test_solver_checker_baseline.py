@@ -17,8 +17,16 @@ def _random_problem(seed: int, n_jobs: int = 12, n_techs: int = 3) -> Problem:
     rng = random.Random(seed)
     skills = ("hvac", "electrical")
     techs = tuple(tech(f"t{i}", rng.uniform(0, 20), (skills[i % 2], "hvac")) for i in range(n_techs))
-    jobs = tuple(job(f"j{k}", rng.uniform(0, 20), (rng.choice(skills),), duration_s=rng.uniform(900, 3600),
-                     tier=rng.choice(("key", "gold", "standard", "bronze"))) for k in range(n_jobs))
+    jobs = tuple(
+        job(
+            f"j{k}",
+            rng.uniform(0, 20),
+            (rng.choice(skills),),
+            duration_s=rng.uniform(900, 3600),
+            tier=rng.choice(("key", "gold", "standard", "bronze")),
+        )
+        for k in range(n_jobs)
+    )
     return Problem(NOW, jobs, techs)
 
 
@@ -41,7 +49,9 @@ def test_warm_start_from_previous_plan_stays_feasible_and_stable() -> None:
     p = _random_problem(11)
     first = solved(p)
     again = solved(replace(p, previous_plan=first))
-    assert {j.id: again.technician_of(j.id) for j in p.jobs} == {j.id: first.technician_of(j.id) for j in p.jobs}
+    assert {j.id: again.technician_of(j.id) for j in p.jobs} == {
+        j.id: first.technician_of(j.id) for j in p.jobs
+    }
 
 
 def test_checker_flags_skill_window_and_missing_reason() -> None:
@@ -61,8 +71,12 @@ def test_checker_flags_too_fast_travel_and_missing_pickup() -> None:
 
 
 def test_baseline_sends_nearest_free_qualified_technician() -> None:
-    techs = (tech("busy", 0, state="on_site", busy_until=NOW + 3600), tech("mid", 5),
-             tech("far", 10), tech("unq", 1, ("electrical",)))
+    techs = (
+        tech("busy", 0, state="on_site", busy_until=NOW + 3600),
+        tech("mid", 5),
+        tech("far", 10),
+        tech("unq", 1, ("electrical",)),
+    )
     p = Problem(NOW, (job("j", 1),), techs)
     plan = nearest_free(p)
     assert plan.technician_of("j") == "mid" and check_plan(p, plan) == []
@@ -82,8 +96,13 @@ def test_optimiser_chains_jobs_the_baseline_leaves_waiting() -> None:
 
 
 def _tiny_instance() -> Instance:
-    rows = [(0, 0, 0, 0, 400, 0), (10, 0, 1, 0, 400, 5), (10, 10, 1, 0, 400, 5),
-            (0, 10, 1, 30, 60, 5), (5, 5, 1, 0, 400, 5)]
+    rows = [
+        (0, 0, 0, 0, 400, 0),
+        (10, 0, 1, 0, 400, 5),
+        (10, 10, 1, 0, 400, 5),
+        (0, 10, 1, 30, 60, 5),
+        (5, 5, 1, 0, 400, 5),
+    ]
     return Instance("tiny", 2, 10, [(float(x), float(y), d, a, b, s) for x, y, d, a, b, s in rows])
 
 

@@ -6,6 +6,7 @@ import json
 import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, HTTPServer
+from typing import ClassVar
 
 import pytest
 
@@ -30,7 +31,9 @@ def test_straight_line_applies_road_factor_and_speed() -> None:
 def test_rush_hour_slows_travel_by_the_factor() -> None:
     a, b = Location(48.0, 11.0), Location(48.1, 11.0)
     provider = StraightLineProvider(rush_factor=1.5)
-    assert provider.matrix([a, b], EIGHT_UTC)[0][1] == pytest.approx(1.5 * provider.matrix([a, b], NINE_UTC)[0][1])
+    assert provider.matrix([a, b], EIGHT_UTC)[0][1] == pytest.approx(
+        1.5 * provider.matrix([a, b], NINE_UTC)[0][1]
+    )
 
 
 def test_rush_hours_follow_the_local_offset() -> None:
@@ -39,10 +42,10 @@ def test_rush_hours_follow_the_local_offset() -> None:
 
 
 class _Osrm(BaseHTTPRequestHandler):
-    body: dict = {}
-    paths: list[str] = []
+    body: ClassVar[dict] = {}
+    paths: ClassVar[list[str]] = []
 
-    def do_GET(self) -> None:  # noqa: N802 (http.server API)
+    def do_GET(self) -> None:
         _Osrm.paths.append(self.path)
         data = json.dumps(_Osrm.body).encode()
         self.send_response(200)
