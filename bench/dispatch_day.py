@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 
 from dispatch.baseline import nearest_free
 from dispatch.feasibility import check_plan
-from dispatch.models import TIERS, Job, Location, Plan, Problem, Technician
+from dispatch.models import TIERS, Job, Location, Plan, Problem, Technician, TechState
 from dispatch.solver import solve
 from dispatch.travel import StraightLineProvider
 
@@ -61,7 +61,8 @@ def scenario(cfg: Config) -> tuple[list[Technician], list[Job]]:
         home = point(rng, cfg.size_km)
         skills = frozenset(rng.sample(SKILLS, cfg.skills_per_tech))
         techs.append(Technician(f"T{i:03d}", skills, home, home, DAY0, DAY0 + cfg.shift_h * 3600))
-    jobs, t = [], DAY0
+    jobs: list[Job] = []
+    t = DAY0
     while True:
         t += rng.expovariate(cfg.rate_per_h / 3600.0)
         if t > DAY0 + cfg.arrival_hours * 3600:
@@ -86,7 +87,7 @@ def scenario(cfg: Config) -> tuple[list[Technician], list[Job]]:
 class TechSim:
     tech: Technician
     pos: Location
-    state: str = "free"
+    state: TechState = "free"
     job: Job | None = None
     leg: tuple[float, Location, float, Location] | None = None  # depart time/pos, arrive time/pos
     busy_until: float | None = None
@@ -108,7 +109,7 @@ class Result:
     violations: int = 0
 
 
-def simulate(cfg: Config, policy: str) -> dict[str, float]:
+def simulate(cfg: Config, policy: str) -> dict[str, float | None]:
     techs, jobs = scenario(cfg)
     travel = StraightLineProvider()
     sims = {t.id: TechSim(t, t.home) for t in techs}
@@ -179,7 +180,7 @@ def _fields(job: Job) -> dict:
 
 def summarise(
     cfg: Config, jobs: list[Job], sims: dict[str, TechSim], res: Result, travel: StraightLineProvider
-) -> dict[str, float]:
+) -> dict[str, float | None]:
     to_site = sorted((res.arrival[j.id] - j.created_at) / 60 for j in jobs if j.id in res.arrival)
     km = sum(s.km + travel.road_km(s.pos, s.tech.home) for s in sims.values())
     overtime = sum(

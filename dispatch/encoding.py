@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import itertools
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from dispatch.models import TIER_WEIGHT, Job, Location, Problem, Technician
@@ -53,8 +54,8 @@ def qualified(job: Job, tech: Technician) -> bool:
     return job.required_skills <= tech.skills
 
 
-def has_parts(stock: dict[str, int] | object, parts: tuple[tuple[str, int], ...]) -> bool:
-    return all(stock.get(sku, 0) >= qty for sku, qty in parts)  # type: ignore[attr-defined]
+def has_parts(stock: Mapping[str, int], parts: tuple[tuple[str, int], ...]) -> bool:
+    return all(stock.get(sku, 0) >= qty for sku, qty in parts)
 
 
 def committed_tech(job: Job, problem: Problem) -> str | None:
