@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 
 from dispatch.baseline import nearest_free
 from dispatch.feasibility import check_plan
-from dispatch.models import TIERS, Job, Location, Plan, Problem, Technician, TechState
+from dispatch.models import TIERS, Job, Location, Params, Plan, Problem, Technician, TechState
 from dispatch.solver import solve
 from dispatch.travel import StraightLineProvider
 
@@ -44,6 +44,7 @@ class Config:
     max_duration_min: float = 90.0
     skills_per_tech: int = 2
     replan_seconds: float = 1.0
+    lateness_per_s: int = Params().lateness_per_s
 
 
 def point(rng: random.Random, size_km: float) -> Location:
@@ -151,7 +152,13 @@ def simulate(cfg: Config, policy: str) -> dict[str, float | None]:
             )  # type: ignore[arg-type]
             for s in sims.values()
         )
-        problem = Problem(now, tuple(open_jobs), techs_now, previous_plan=plan)
+        problem = Problem(
+            now,
+            tuple(open_jobs),
+            techs_now,
+            previous_plan=plan,
+            params=Params(lateness_per_s=cfg.lateness_per_s),
+        )
         if policy == "baseline":
             plan = nearest_free(problem, travel)
         else:
@@ -230,6 +237,9 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--rate", type=float, default=12.0, help="incidents per hour")
     ap.add_argument("--hours", type=float, default=8.0, help="hours over which incidents arrive")
     ap.add_argument("--replan-seconds", type=float, default=1.0, help="solver budget per re-plan")
+    ap.add_argument(
+        "--lateness-per-s", type=int, default=Params().lateness_per_s, help="lateness cost weight"
+    )
     ap.add_argument("--scale-check", action="store_true", help="also time one 50-tech/300-job re-plan")
     ap.add_argument("--scale-seconds", type=float, default=5.0)
     a = ap.parse_args(argv)
@@ -239,6 +249,7 @@ def main(argv: list[str] | None = None) -> None:
         rate_per_h=a.rate,
         arrival_hours=a.hours,
         replan_seconds=a.replan_seconds,
+        lateness_per_s=a.lateness_per_s,
     )
     print(f"dispatch_day: {cfg}", file=sys.stderr)
     out: dict[str, object] = {"config": cfg.__dict__}
