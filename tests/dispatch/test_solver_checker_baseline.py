@@ -125,3 +125,15 @@ def test_vrptw_checker_accepts_cvrplib_solution_of_c101() -> None:
     routes = [[int(x) for x in line.split(":")[1].split()] for line in sol if line.startswith("Route")]
     viol, dist = check(inst, routes)
     assert viol == [] and len(inst.rows) == 101 and len(routes) == 10 and dist > 820
+
+
+def test_capacity_binding_splits_routes() -> None:
+    inst = _tiny_instance()
+    tight = Instance("tight", 2, 2, inst.rows)
+    routes = solve_instance(tight, 0.3, fixed_cost=1000.0)
+    assert check(tight, routes)[0] == [] and len(routes) == 2
+
+
+def test_capacity_not_binding_uses_one_route() -> None:
+    routes = solve_instance(_tiny_instance(), 0.3, fixed_cost=1000.0)
+    assert len(routes) == 1
