@@ -45,6 +45,7 @@ class Config:
     skills_per_tech: int = 2
     replan_seconds: float = 1.0
     lateness_per_s: int = Params().lateness_per_s
+    deadline_margin_s: float = Params().deadline_margin_s
 
 
 def point(rng: random.Random, size_km: float) -> Location:
@@ -157,7 +158,7 @@ def simulate(cfg: Config, policy: str) -> dict[str, float | None]:
             tuple(open_jobs),
             techs_now,
             previous_plan=plan,
-            params=Params(lateness_per_s=cfg.lateness_per_s),
+            params=Params(lateness_per_s=cfg.lateness_per_s, deadline_margin_s=cfg.deadline_margin_s),
         )
         if policy == "baseline":
             plan = nearest_free(problem, travel)
@@ -240,6 +241,9 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument(
         "--lateness-per-s", type=int, default=Params().lateness_per_s, help="lateness cost weight"
     )
+    ap.add_argument(
+        "--margin-s", type=float, default=Params().deadline_margin_s, help="plan-ahead margin (s)"
+    )
     ap.add_argument("--scale-check", action="store_true", help="also time one 50-tech/300-job re-plan")
     ap.add_argument("--scale-seconds", type=float, default=5.0)
     a = ap.parse_args(argv)
@@ -250,6 +254,7 @@ def main(argv: list[str] | None = None) -> None:
         arrival_hours=a.hours,
         replan_seconds=a.replan_seconds,
         lateness_per_s=a.lateness_per_s,
+        deadline_margin_s=a.margin_s,
     )
     print(f"dispatch_day: {cfg}", file=sys.stderr)
     out: dict[str, object] = {"config": cfg.__dict__}

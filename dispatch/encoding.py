@@ -203,7 +203,12 @@ def encode(problem: Problem, travel: TravelTimeProvider) -> Encoding:
             if job.window is not None:
                 windows[n] = (max(0, _rel(job.window[0], now) + 1), max(0, _rel(job.window[1], now)))
             if not on_site_now:
-                soft[n] = (max(0, _rel(deadline, now)), p.lateness_per_s * weight)
+                coeff = p.lateness_per_s * weight
+                if (
+                    deadline - p.deadline_margin_s <= now
+                ):  # promise already broken: don't let it make other jobs late too
+                    coeff = max(1, coeff // p.broken_promise_discount)
+                soft[n] = (max(0, _rel(deadline - p.deadline_margin_s, now)), coeff)
         if job.in_progress_by in tech_index:
             first[tech_index[job.in_progress_by]] = job_nodes[job.id][0]
 
