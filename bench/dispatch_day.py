@@ -245,6 +245,7 @@ def main(argv: list[str] | None = None) -> None:
         "--margin-s", type=float, default=Params().deadline_margin_s, help="plan-ahead margin (s)"
     )
     ap.add_argument("--scale-check", action="store_true", help="also time one 50-tech/300-job re-plan")
+    ap.add_argument("--scale-only", action="store_true", help="only the scale check, no simulated day")
     ap.add_argument("--scale-seconds", type=float, default=5.0)
     a = ap.parse_args(argv)
     cfg = Config(
@@ -258,11 +259,11 @@ def main(argv: list[str] | None = None) -> None:
     )
     print(f"dispatch_day: {cfg}", file=sys.stderr)
     out: dict[str, object] = {"config": cfg.__dict__}
-    for policy in ("baseline", "optimiser"):
+    for policy in () if a.scale_only else ("baseline", "optimiser"):
         t0 = time.perf_counter()
         out[policy] = simulate(cfg, policy)
         print(f"{policy}: {out[policy]} ({time.perf_counter() - t0:.0f}s)", file=sys.stderr)
-    if a.scale_check:
+    if a.scale_check or a.scale_only:
         out["scale"] = scale_check(a.scale_seconds, a.seed)
         print(f"scale: {out['scale']}", file=sys.stderr)
     print(json.dumps(out))

@@ -162,3 +162,16 @@ def test_reassignment_penalty_zero_lets_the_job_move() -> None:
     prev = solved(Problem(NOW, (job("j", 1.2),), (tech("a", 0),)))
     p = Problem(NOW, (job("j", 1.3),), techs, previous_plan=prev, params=Params(reassign_penalty_s=0))
     assert solved(p).technician_of("j") == "b"
+
+
+def test_lateness_alone_never_drops_a_job_that_fits_the_shift() -> None:
+    jobs = tuple(job(f"j{k}", 1 + k * 0.1, duration_s=7200.0, onsite_deadline=NOW + 1800) for k in range(4))
+    plan = solved(Problem(NOW, jobs, (tech("t", 0),)))
+    assert plan.dropped == {} and plan.kpis["late_jobs"] >= 3
+
+
+def test_drop_when_the_shift_cannot_hold_all_jobs() -> None:
+    jobs = tuple(job(f"j{k}", 1 + k * 0.1, duration_s=7200.0) for k in range(6))
+    plan = solved(Problem(NOW, jobs, (tech("t", 0),)))
+    # 10 h until the overtime cap: four 2-hour jobs plus driving fit, a fifth does not.
+    assert set(plan.dropped.values()) == {REASON_CAPACITY} and len(plan.dropped) == 2
