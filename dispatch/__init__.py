@@ -1,6 +1,40 @@
-"""Dispatch: who goes where, when. The foundation assigns the nearest qualified free technician."""
+"""dispatch: technician routing that reaches the site within 2 hours.
 
+Pure logic (models, travel, routing model, solver, checker, baseline) plus the database loop and visit lifecycle.
+"""
+
+from dispatch.baseline import nearest_free
+from dispatch.feasibility import check_plan
+from dispatch.models import Depot, Job, Location, Params, Plan, Problem, Stop, Technician
+from dispatch.routing_model import RoutingData, build_model
 from dispatch.service import DispatchLoop, FreeTechnician, nearest_qualified
+from dispatch.solver import solve
+from dispatch.travel import OsrmTableProvider, StraightLineProvider, TravelTimeProvider, haversine_km
 from dispatch.visits import complete, due_arrivals, due_completions, mark_arrived
 
-__all__ = ["DispatchLoop", "FreeTechnician", "complete", "due_arrivals", "due_completions", "mark_arrived", "nearest_qualified"]
+__all__ = [
+    "DispatchLoop",
+    "FreeTechnician",
+    "complete",
+    "due_arrivals",
+    "due_completions",
+    "mark_arrived",
+    "nearest_qualified",
+    "Depot",
+    "Job",
+    "Location",
+    "OsrmTableProvider",
+    "Params",
+    "Plan",
+    "Problem",
+    "RoutingData",
+    "Stop",
+    "StraightLineProvider",
+    "Technician",
+    "TravelTimeProvider",
+    "build_model",
+    "check_plan",
+    "haversine_km",
+    "nearest_free",
+    "solve",
+]

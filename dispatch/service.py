@@ -20,7 +20,8 @@ from core.clock import Clock, to_datetime
 from core.events import queue_notification, record_timeline
 from core.settings import DispatchSettings
 from core.sql import Queries
-from dispatch.geo import travel_seconds
+from dispatch.models import Location
+from dispatch.travel import haversine_km
 
 log = logging.getLogger(__name__)
 Q = Queries(__file__)
@@ -44,7 +45,7 @@ def nearest_qualified(required: Sequence[str], lat: float, lon: float, technicia
     for tech in technicians:
         if not need <= tech.skills:
             continue
-        t = travel_seconds(tech.lat, tech.lon, lat, lon, road_factor=road_factor, speed_kmh=speed_kmh)
+        t = haversine_km(Location(tech.lat, tech.lon), Location(lat, lon)) * road_factor / speed_kmh * 3600.0
         if best is None or t < best[1] or (t == best[1] and tech.id < best[0].id):
             best = (tech, t)
     return best

@@ -1,0 +1,109 @@
+"""The comparison baseline: "send the nearest qualified free technician" (what simple dispatchers do).
+
+Jobs are taken first-come-first-served; each goes to the closest qualified technician who is free now (no
+current job, on shift). A technician lacking the parts drives to the nearest depot that has them first. Jobs for
+which nobody is free wait (they are reported as dropped *for this round* with the reason).
+"""
+
+from __future__ import annotations
+
+from types import MappingProxyType
+
+from dispatch.encoding import REASON_NO_SKILL, committed_tech, has_parts, qualified
+from dispatch.models import Plan, Problem, Stop
+from dispatch.travel import StraightLineProvider, TravelTimeProvider
+
+REASON_NONE_FREE = "no qualified technician free"
+
+
+def nearest_free(problem: Problem, travel: TravelTimeProvider | None = None) -> Plan:
+    travel = travel or StraightLineProvider()
+    now, p = problem.now, problem.params
+    routes: dict[str, list[Stop]] = {t.id: [] for t in problem.technicians}
+    dropped: dict[str, str] = {}
+    busy: set[str] = set()
+    by_id = {t.id: t for t in problem.technicians}
+    for job in sorted(problem.jobs, key=lambda j: (j.in_progress_by is None, j.created_at, j.id)):
+        if job.in_progress_by in by_id:  # committed: keep it where it is
+            tech = by_id[job.in_progress_by]
+            eta = now + travel.matrix([tech.position, job.location], now)[0][1]
+            end = (
+                max(eta + job.duration_s, tech.busy_until or 0.0)
+                if tech.state == "on_site"
+                else eta + job.duration_s
+            )
+            routes[tech.id].append(
+                Stop(
+                    "job",
+                    job.id,
+                    None,
+                    (),
+                    eta if tech.state != "on_site" else now,
+                    eta if tech.state != "on_site" else now,
+                    end,
+                )
+            )
+            busy.add(tech.id)
+            continue
+        bound = committed_tech(job, problem)
+        cands = [
+            t
+            for t in problem.technicians
+            if qualified(job, t)
+            and t.id not in busy
+            and t.state == "free"
+            and t.shift_start <= now < t.shift_end
+            and (bound is None or t.id == bound)
+        ]
+        if not cands:
+            dropped[job.id] = (
+                REASON_NO_SKILL
+                if not any(qualified(job, t) for t in problem.technicians)
+                else REASON_NONE_FREE
+            )
+            continue
+        best, best_t, stops = None, float("inf"), []
+        for tech in cands:
+            stops_t, here, clock = [], tech.position, now
+            if job.required_parts and not has_parts(tech.van_stock, job.required_parts):
+                depots = [d for d in problem.depots if has_parts(d.stock, job.required_parts)]
+                if not depots:
+                    continue
+                d = min(depots, key=lambda d: travel.matrix([here, d.location], now)[0][1])
+                arrive = clock + travel.matrix([here, d.location], now)[0][1]
+                stops_t.append(
+                    Stop(
+                        "pickup",
+                        job.id,
+                        d.id,
+                        job.required_parts,
+                        arrive,
+                        arrive,
+                        arrive + p.pickup_duration_s,
+                    )
+                )
+                here, clock = d.location, arrive + p.pickup_duration_s
+            eta = clock + travel.matrix([here, job.location], now)[0][1]
+            start = max(eta, job.window[0]) if job.window else eta
+            if job.window and start > job.window[1]:
+                continue
+            for a, b in tech.breaks:  # take the break before starting rather than interrupting the job
+                if start < b and start + job.duration_s > a:
+                    start = max(start, b)
+            if start + job.duration_s > tech.shift_end + p.max_overtime_s:
+                continue
+            stops_t.append(Stop("job", job.id, None, (), eta, start, start + job.duration_s))
+            if eta < best_t:
+                best, best_t, stops = tech, eta, stops_t
+        if best is None:
+            dropped[job.id] = REASON_NONE_FREE
+            continue
+        routes[best.id].extend(stops)
+        busy.add(best.id)
+    served = sum(1 for r in routes.values() for s in r if s.kind == "job")
+    return Plan(
+        MappingProxyType({k: tuple(v) for k, v in routes.items()}),
+        MappingProxyType(dropped),
+        0.0,
+        MappingProxyType({"assigned": float(served), "dropped": float(len(dropped))}),
+    )

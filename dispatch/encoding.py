@@ -1,0 +1,316 @@
+"""Problem -> RoutingData: nodes, allowed vehicles, penalties, and the reasons for jobs that cannot be served.
+
+Parts formulation (documented choice): a job needing parts gets one node per way of serving it — a "stocked"
+copy for technicians whose van holds the parts, and per nearby depot a copy paired with an optional pick-up
+node at that depot (pick-up-and-delivery pair: same vehicle, pick-up first) for technicians who lack them.
+All copies of a job share one disjunction, so exactly one is served or the drop penalty is paid. Van stock is
+checked per job, not consumed across jobs of one route (a known simplification).
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+from dispatch.models import TIER_WEIGHT, Job, Location, Problem, Technician
+from dispatch.routing_model import RoutingData
+from dispatch.travel import TravelTimeProvider
+
+# Penalty for dropping an in-progress, pinned or locked job: effectively mandatory, yet the model stays
+# solvable (and the drop visible) if the commitment has become impossible.
+COMMITTED_PENALTY = 10**9
+
+REASON_NO_SKILL = "no qualified technician"
+REASON_NO_SHIFT = "no qualified technician on shift"
+REASON_PIN = "pinned technician unavailable or not qualified"
+REASON_WINDOW = "window unreachable"
+REASON_SHIFT_TIME = "no qualified technician can reach it before shift end"
+REASON_PARTS = "parts unavailable (no van or depot stock)"
+REASON_CAPACITY = "capacity/time: no room in a qualified technician's route"
+
+
+@dataclass(frozen=True)
+class NodeMeta:
+    kind: str  # "start", "end", "job", "pickup"
+    job_id: str | None = None
+    depot_id: str | None = None
+    skus: tuple[tuple[str, int], ...] = ()
+
+
+@dataclass
+class Encoding:
+    data: RoutingData
+    meta: list[NodeMeta]
+    tech_ids: list[str]
+    reasons: dict[str, str]  # job id -> reason, for jobs left out of the model
+    job_nodes: dict[str, list[int]] = field(default_factory=dict)
+    pickup_of: dict[int, int] = field(default_factory=dict)  # job copy node -> its pick-up node
+    warm_routes: list[list[int]] = field(default_factory=list)
+
+
+def qualified(job: Job, tech: Technician) -> bool:
+    return job.required_skills <= tech.skills
+
+
+def has_parts(stock: Mapping[str, int], parts: tuple[tuple[str, int], ...]) -> bool:
+    return all(stock.get(sku, 0) >= qty for sku, qty in parts)
+
+
+def committed_tech(job: Job, problem: Problem) -> str | None:
+    """Technician a job is bound to: in progress, pinned, or locked to its previous technician."""
+    if job.in_progress_by:
+        return job.in_progress_by
+    if job.pinned_to:
+        return job.pinned_to
+    if job.locked and problem.previous_plan is not None:
+        return problem.previous_plan.technician_of(job.id)
+    return None
+
+
+def _rel(t: float, now: float) -> int:
+    return math.floor(t - now)
+
+
+def _service(job: Job, problem: Problem, techs: dict[str, Technician]) -> int:
+    tech = techs.get(job.in_progress_by or "")
+    if tech is not None and tech.state == "on_site" and tech.busy_until is not None:
+        return max(0, math.ceil(tech.busy_until - problem.now))
+    return math.ceil(job.duration_s)
+
+
+def unservable_reason(
+    job: Job, problem: Problem, candidates: list[int], t_job: list[float], t_home: list[float]
+) -> str | None:
+    """Why no candidate technician can serve the job at all (None = at least one could)."""
+    p, now = problem.params, problem.now
+    on_shift = [v for v in candidates if problem.technicians[v].shift_end + p.max_overtime_s > now]
+    if not on_shift:
+        return REASON_NO_SHIFT
+    window_miss = False
+    for v in on_shift:
+        tech = problem.technicians[v]
+        depart = max(now, tech.shift_start, tech.busy_until or now)
+        start = depart + t_job[v]
+        if job.window is not None:
+            start = max(start, job.window[0])
+            if start > job.window[1]:
+                window_miss = True
+                continue
+        if start + job.duration_s + t_home[v] <= tech.shift_end + p.max_overtime_s:
+            return None
+    return REASON_WINDOW if window_miss else REASON_SHIFT_TIME
+
+
+def encode(problem: Problem, travel: TravelTimeProvider) -> Encoding:
+    """Translate the snapshot into model data (times are integer seconds after ``problem.now``)."""
+    p, now = problem.params, problem.now
+    techs = list(problem.technicians)
+    tech_index = {t.id: v for v, t in enumerate(techs)}
+    by_id = {t.id: t for t in techs}
+    nv, nj = len(techs), len(problem.jobs)
+    locs: list[Location] = [t.position for t in techs] + [t.home for t in techs]
+    locs += [j.location for j in problem.jobs] + [d.location for d in problem.depots]
+    raw = travel.matrix(locs, now)
+    job_loc = {j.id: 2 * nv + k for k, j in enumerate(problem.jobs)}
+    depot_loc = {d.id: 2 * nv + nj + k for k, d in enumerate(problem.depots)}
+
+    node_loc: list[int] = []
+    meta: list[NodeMeta] = []
+    service: list[int] = []
+
+    def add_node(loc: int, m: NodeMeta, svc: int) -> int:
+        node_loc.append(loc)
+        meta.append(m)
+        service.append(svc)
+        return len(node_loc) - 1
+
+    starts = [add_node(v, NodeMeta("start"), 0) for v in range(nv)]
+    ends = [add_node(nv + v, NodeMeta("end"), 0) for v in range(nv)]
+    enc_reasons: dict[str, str] = {}
+    windows: dict[int, tuple[int, int]] = {}
+    soft: dict[int, tuple[int, int]] = {}
+    allowed: dict[int, list[int]] = {}
+    disj: list[tuple[list[int], int]] = []
+    pairs: list[tuple[int, int]] = []
+    first: dict[int, int] = {}
+    job_nodes: dict[str, list[int]] = {}
+    pickup_of: dict[int, int] = {}
+
+    for job in problem.jobs:
+        jl = job_loc[job.id]
+        bound = committed_tech(job, problem)
+        if job.in_progress_by in tech_index:
+            cands = [tech_index[job.in_progress_by]]
+        else:
+            cands = [v for v, t in enumerate(techs) if qualified(job, t)]
+            if not cands:
+                enc_reasons[job.id] = REASON_NO_SKILL
+                continue
+            if bound is not None:
+                cands = [v for v in cands if techs[v].id == bound]
+                if not cands:
+                    enc_reasons[job.id] = REASON_PIN
+                    continue
+            reason = unservable_reason(
+                job, problem, cands, [raw[v][jl] for v in range(nv)], [raw[jl][nv + v] for v in range(nv)]
+            )
+            if reason is not None:
+                enc_reasons[job.id] = reason
+                continue
+        svc = _service(job, problem, by_id)
+        m = NodeMeta("job", job.id)
+        copies: list[tuple[int, list[int]]] = []  # (node, allowed vehicles)
+        if job.required_parts and not job.in_progress_by:
+            stocked = [v for v in cands if has_parts(techs[v].van_stock, job.required_parts)]
+            lacking = [v for v in cands if v not in stocked]
+            if stocked:
+                copies.append((add_node(jl, m, svc), stocked))
+            depots = sorted(
+                (d for d in problem.depots if has_parts(d.stock, job.required_parts)),
+                key=lambda d: raw[depot_loc[d.id]][jl],
+            )[: p.pickup_depots_per_job]
+            if lacking:
+                for d in depots:
+                    jn = add_node(jl, m, svc)
+                    pn = add_node(
+                        depot_loc[d.id],
+                        NodeMeta("pickup", job.id, d.id, job.required_parts),
+                        int(p.pickup_duration_s),
+                    )
+                    allowed[pn] = lacking
+                    disj.append(([pn], 0))
+                    pairs.append((pn, jn))
+                    pickup_of[jn] = pn
+                    copies.append((jn, lacking))
+            if not copies:
+                enc_reasons[job.id] = REASON_PARTS
+                continue
+        else:
+            copies.append((add_node(jl, m, svc), cands))
+        weight = TIER_WEIGHT.get(job.tier, 1) * max(1, job.priority)
+        penalty = COMMITTED_PENALTY if bound is not None else p.drop_penalty_s * weight
+        disj.append(([n for n, _ in copies], penalty))
+        job_nodes[job.id] = [n for n, _ in copies]
+        deadline = (
+            job.onsite_deadline if job.onsite_deadline is not None else job.created_at + p.default_onsite_s
+        )
+        on_site_now = job.in_progress_by in by_id and by_id[job.in_progress_by].state == "on_site"
+        for n, vs in copies:
+            if len(vs) < nv:
+                allowed[n] = vs
+            if job.window is not None:
+                windows[n] = (max(0, _rel(job.window[0], now) + 1), max(0, _rel(job.window[1], now)))
+            if not on_site_now:
+                coeff = p.lateness_per_s * weight
+                if (
+                    deadline - p.deadline_margin_s <= now
+                ):  # promise already broken: don't let it make other jobs late too
+                    coeff = max(1, coeff // p.broken_promise_discount)
+                soft[n] = (max(0, _rel(deadline - p.deadline_margin_s, now)), coeff)
+        if job.in_progress_by in tech_index:
+            first[tech_index[job.in_progress_by]] = job_nodes[job.id][0]
+
+    n = len(node_loc)
+    travel_int = [[math.ceil(raw[node_loc[i]][node_loc[j]]) for j in range(n)] for i in range(n)]
+    start_win, end_max, soft_end, breaks = [], [], [], {}
+    for v, t in enumerate(techs):
+        lo = max(0, _rel(t.shift_start, now) + 1)
+        if t.state == "on_site" and t.busy_until is not None and v not in first:
+            lo = max(lo, _rel(t.busy_until, now) + 1)
+        end_max.append(max(lo, _rel(t.shift_end + p.max_overtime_s, now)))
+        start_win.append((lo, end_max[-1]))
+        soft_end.append((max(0, _rel(t.shift_end, now)), p.overtime_per_s))
+        bs = [
+            (max(0, _rel(a, now) + 1), _rel(b, now) - max(0, _rel(a, now) + 1))
+            for a, b in t.breaks
+            if b > now
+        ]
+        if any(d > 0 for _, d in bs):
+            breaks[v] = [(a, d) for a, d in bs if d > 0]
+    for v, node in first.items():  # a committed job is finished even if that runs past the overtime cap
+        finish = start_win[v][0] + travel_int[starts[v]][node] + service[node] + travel_int[node][ends[v]]
+        end_max[v] = max(end_max[v], finish)
+        start_win[v] = (start_win[v][0], end_max[v])
+    horizon = max(end_max + [hi for _, hi in windows.values()] + [1])
+
+    ordered: list[tuple[int, int]] = []
+    reassign: dict[int, dict[int, int]] = {}
+    warm: list[list[int]] = [[] for _ in range(nv)]
+    prev = problem.previous_plan
+    if prev is not None:
+        for tech_id, stops in prev.routes.items():
+            if tech_id not in tech_index:
+                continue
+            tv = tech_index[tech_id]
+            locked = [
+                s.job_id
+                for s in stops
+                if s.kind == "job" and s.job_id in job_nodes and _is_locked(problem, s.job_id)
+            ]
+            for a, b in itertools.pairwise(locked):
+                ordered += [(x, y) for x in job_nodes[a] for y in job_nodes[b]]
+            for s in stops:
+                if s.kind == "job" and s.job_id in job_nodes:
+                    for v in range(nv):
+                        if v != tv:
+                            reassign.setdefault(v, {}).update(
+                                {node: p.reassign_penalty_s for node in job_nodes[s.job_id]}
+                            )
+    data = RoutingData(
+        travel=travel_int,
+        cost=travel_int,
+        service=service,
+        starts=starts,
+        ends=ends,
+        horizon=horizon,
+        windows=windows,
+        soft_deadlines=soft,
+        vehicle_start_window=start_win,
+        vehicle_end_max=end_max,
+        vehicle_soft_end=soft_end,
+        breaks=breaks,
+        allowed=allowed,
+        disjunctions=disj,
+        pickup_pairs=pairs,
+        first_stop=first,
+        ordered=ordered,
+        reassign=reassign,
+    )
+    enc = Encoding(data, meta, [t.id for t in techs], enc_reasons, job_nodes, pickup_of, warm)
+    if prev is not None:
+        enc.warm_routes = warm_routes(enc, problem)
+    return enc
+
+
+def _is_locked(problem: Problem, job_id: str) -> bool:
+    return any(j.id == job_id and j.locked for j in problem.jobs)
+
+
+def warm_routes(enc: Encoding, problem: Problem) -> list[list[int]]:
+    """Previous plan as node routes (committed first stops first) for ReadAssignmentFromRoutes."""
+    prev = problem.previous_plan
+    routes: list[list[int]] = [[] for _ in enc.tech_ids]
+    used: set[int] = set()
+    for v, tech_id in enumerate(enc.tech_ids):
+        route = routes[v]
+        if v in enc.data.first_stop:
+            node = enc.data.first_stop[v]
+            route.append(node)
+            used.add(node)
+        stops = prev.routes.get(tech_id, ()) if prev is not None else ()
+        for s in stops:
+            if s.kind != "job" or s.job_id not in enc.job_nodes:
+                continue
+            if any(n in used for n in enc.job_nodes[s.job_id]):
+                continue
+            ok = [n for n in enc.job_nodes[s.job_id] if v in enc.data.allowed.get(n, [v])]
+            if not ok:
+                continue
+            node = ok[0]
+            if node in enc.pickup_of:
+                route.append(enc.pickup_of[node])
+            route.append(node)
+            used.add(node)
+    return routes

@@ -1,0 +1,124 @@
+"""Independent plan checker: re-derives every hard rule from the Problem, not from the model.
+
+Used by tests on every returned plan and by the benchmarks; it shares no code with the model builder except the
+travel provider (both must agree on what a minute of driving is). Travel times use the departure time
+``problem.now`` exactly as the solver does.
+"""
+
+from __future__ import annotations
+
+from dispatch.encoding import committed_tech, has_parts
+from dispatch.models import Plan, Problem
+from dispatch.travel import StraightLineProvider, TravelTimeProvider
+
+TOLERANCE_S = 1.0  # solver works in whole seconds; allow that rounding
+
+
+def check_plan(problem: Problem, plan: Plan, travel: TravelTimeProvider | None = None) -> list[str]:
+    """List of violated rules (empty = feasible)."""
+    travel = travel or StraightLineProvider()
+    v: list[str] = []
+    techs = {t.id: t for t in problem.technicians}
+    jobs = {j.id: j for j in problem.jobs}
+    depots = {d.id: d for d in problem.depots}
+    p = problem.params
+    seen: dict[str, str] = {}
+    for tech_id, stops in plan.routes.items():
+        if tech_id not in techs:
+            v.append(f"unknown technician {tech_id}")
+            continue
+        tech = techs[tech_id]
+        here = tech.position
+        clock = max(problem.now, tech.shift_start)
+        if (
+            tech.state == "on_site"
+            and tech.busy_until
+            and not (stops and stops[0].job_id in jobs and jobs[stops[0].job_id].in_progress_by == tech_id)
+        ):
+            clock = max(clock, tech.busy_until)
+        picked: set[tuple[str, str]] = set()  # (job id, depot id) picked up so far
+        load = 0
+        for k, s in enumerate(stops):
+            loc = (
+                jobs[s.job_id].location
+                if s.kind == "job" and s.job_id in jobs
+                else (depots[s.depot_id].location if s.depot_id in depots else None)
+            )
+            if loc is None:
+                v.append(f"{tech_id}: stop {k} refers to unknown job/depot")
+                continue
+            drive = travel.matrix([here, loc], problem.now)[0][1]
+            if s.eta + TOLERANCE_S < clock + drive:
+                v.append(
+                    f"{tech_id}: stop {k} ({s.job_id}) reached too early ({s.eta - clock:.0f}s < {drive:.0f}s)"
+                )
+            if s.start + TOLERANCE_S < s.eta:
+                v.append(f"{tech_id}: stop {k} starts before arrival")
+            for a, b in tech.breaks:
+                if b > problem.now and s.start < b - TOLERANCE_S and s.end > a + TOLERANCE_S:
+                    v.append(f"{tech_id}: stop {k} overlaps break {a:.0f}-{b:.0f}")
+            if s.kind == "pickup":
+                depot = depots[s.depot_id]  # type: ignore[index]
+                if not has_parts(depot.stock, s.skus):
+                    v.append(f"{tech_id}: depot {s.depot_id} lacks {s.skus}")
+                picked.add((s.job_id or "", depot.id))
+            else:
+                job = jobs[s.job_id]  # type: ignore[index]
+                if job.id in seen:
+                    v.append(f"job {job.id} served twice")
+                seen[job.id] = tech_id
+                in_progress = job.in_progress_by == tech_id
+                if not in_progress and not job.required_skills <= tech.skills:
+                    v.append(f"{tech_id}: lacks skills for {job.id}")
+                if job.in_progress_by is not None and (job.in_progress_by != tech_id or k != 0):
+                    v.append(f"{job.id}: in-progress job not first stop of {job.in_progress_by}")
+                bound = committed_tech(job, problem)
+                if bound is not None and bound != tech_id:
+                    v.append(f"{job.id}: pinned/locked to {bound} but on {tech_id}")
+                if job.window is not None and not (
+                    job.window[0] - TOLERANCE_S <= s.start <= job.window[1] + TOLERANCE_S
+                ):
+                    v.append(f"{job.id}: start outside window")
+                service = job.duration_s
+                if in_progress and tech.state == "on_site" and tech.busy_until is not None:
+                    service = max(0.0, tech.busy_until - problem.now)
+                if s.end + TOLERANCE_S < s.start + service:
+                    v.append(f"{job.id}: service too short")
+                lacks = job.required_parts and not has_parts(tech.van_stock, job.required_parts)
+                if lacks and not in_progress and not any(j == job.id for j, _ in picked):
+                    v.append(f"{job.id}: parts not in van and not picked up before")
+                load += job.demand
+            clock, here = s.end, loc
+        if stops:
+            back = clock + travel.matrix([here, tech.home], problem.now)[0][1]
+            limit = tech.shift_end + p.max_overtime_s
+            if (
+                len(stops) == 1
+                and stops[0].job_id in jobs
+                and jobs[stops[0].job_id].in_progress_by == tech_id
+            ):
+                limit = max(limit, back)  # a committed job is finished even past the overtime cap
+            if back > limit + TOLERANCE_S:
+                v.append(f"{tech_id}: back home {back - tech.shift_end:.0f}s after shift end (cap exceeded)")
+        if tech.capacity is not None and load > tech.capacity:
+            v.append(f"{tech_id}: load {load} over capacity {tech.capacity}")
+    for job_id in jobs:
+        if job_id in seen and job_id in plan.dropped:
+            v.append(f"{job_id}: both served and dropped")
+        if job_id not in seen and not plan.dropped.get(job_id):
+            v.append(f"{job_id}: neither served nor dropped with a reason")
+    if problem.previous_plan is not None:
+        v += _lock_order(problem, plan)
+    return v
+
+
+def _lock_order(problem: Problem, plan: Plan) -> list[str]:
+    """Locked jobs keep their previous relative order on their technician."""
+    locked = {j.id for j in problem.jobs if j.locked}
+    out = []
+    for tech_id, stops in problem.previous_plan.routes.items():  # type: ignore[union-attr]
+        now = [s.job_id for s in plan.routes.get(tech_id, ()) if s.kind == "job" and s.job_id in locked]
+        before = [s.job_id for s in stops if s.job_id in locked and s.job_id in now]
+        if before != [j for j in now if j in before]:
+            out.append(f"{tech_id}: locked order changed")
+    return out

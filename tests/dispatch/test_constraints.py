@@ -1,0 +1,177 @@
+"""One test pair per constraint: the constraint binding (changes the plan) and not binding."""
+
+from __future__ import annotations
+
+from dispatch import Depot, Params, Problem
+from dispatch.encoding import (
+    REASON_CAPACITY,
+    REASON_NO_SHIFT,
+    REASON_NO_SKILL,
+    REASON_SHIFT_TIME,
+    REASON_WINDOW,
+)
+from tests.dispatch.conftest import NOW, job, order, solved, tech
+
+
+def test_skills_binding_sends_the_far_qualified_technician() -> None:
+    p = Problem(NOW, (job("j", 1, ("electrical",)),), (tech("near", 0), tech("far", 20, ("electrical",))))
+    assert solved(p).technician_of("j") == "far"
+
+
+def test_skills_not_binding_sends_the_nearest() -> None:
+    p = Problem(NOW, (job("j", 1),), (tech("near", 0), tech("far", 20)))
+    assert solved(p).technician_of("j") == "near"
+
+
+def test_shift_start_binding_delays_the_visit() -> None:
+    p = Problem(NOW, (job("j", 1),), (tech("t", 0, shift_start=NOW + 3600),))
+    assert solved(p).routes["t"][0].start >= NOW + 3600
+
+
+def test_shift_start_not_binding_leaves_now() -> None:
+    p = Problem(NOW, (job("j", 1),), (tech("t", 0),))
+    assert solved(p).routes["t"][0].start < NOW + 600
+
+
+def test_break_binding_moves_service_after_the_break() -> None:
+    p = Problem(NOW, (job("j", 1),), (tech("t", 0, breaks=((NOW + 300, NOW + 2100),)),))
+    assert solved(p).routes["t"][0].start >= NOW + 2100
+
+
+def test_break_not_binding_when_later() -> None:
+    p = Problem(NOW, (job("j", 1),), (tech("t", 0, breaks=((NOW + 5 * 3600, NOW + 5.5 * 3600),)),))
+    assert solved(p).routes["t"][0].start < NOW + 600
+
+
+def test_window_binding_waits_for_opening() -> None:
+    p = Problem(NOW, (job("j", 1, window=(NOW + 7200, NOW + 9000)),), (tech("t", 0),))
+    stop = solved(p).routes["t"][0]
+    assert NOW + 7200 <= stop.start <= NOW + 9000 and stop.eta < stop.start
+
+
+def test_window_not_binding_when_open_now() -> None:
+    p = Problem(NOW, (job("j", 1, window=(NOW - 60, NOW + 9000)),), (tech("t", 0),))
+    stop = solved(p).routes["t"][0]
+    assert stop.start == stop.eta
+
+
+def _deadline_problem(deadline_b: float) -> Problem:
+    # A lies on the way to B; distance alone says A first; a tight deadline on B says B first.
+    jobs = (job("A", 2, duration_s=3600.0), job("B", 4, tier="key", onsite_deadline=deadline_b))
+    return Problem(NOW, jobs, (tech("t", 0),))
+
+
+def test_onsite_deadline_binding_reorders() -> None:
+    assert order(solved(_deadline_problem(NOW + 900)), "t") == ["B", "A"]
+
+
+def test_onsite_deadline_not_binding_keeps_shortest_order() -> None:
+    assert order(solved(_deadline_problem(NOW + 4 * 3600)), "t") == ["A", "B"]
+
+
+def test_overtime_binding_costs_but_job_is_done() -> None:
+    p = Problem(NOW, (job("j", 1, duration_s=3600.0),), (tech("t", 0, shift_end=NOW + 1800),))
+    plan = solved(p)
+    assert plan.technician_of("j") == "t" and plan.kpis["overtime_s"] > 0
+
+
+def test_overtime_not_binding_within_shift() -> None:
+    plan = solved(Problem(NOW, (job("j", 1),), (tech("t", 0),)))
+    assert plan.kpis["overtime_s"] == 0
+
+
+def test_overtime_hard_cap_drops_with_reason() -> None:
+    p = Problem(NOW, (job("j", 1, duration_s=4 * 3600.0),), (tech("t", 0, shift_end=NOW + 600),))
+    assert solved(p).dropped["j"] == REASON_SHIFT_TIME
+
+
+def test_drop_reasons_for_skill_shift_and_window() -> None:
+    jobs = (job("skill", 1, ("roofing",)), job("shift", 1, ("gas",)), job("win", 30, window=(NOW, NOW + 300)))
+    techs = (tech("t", 0), tech("g", 0, ("gas",), shift_start=NOW - 9 * 3600, shift_end=NOW - 3 * 3600))
+    plan = solved(Problem(NOW, jobs, techs))
+    assert plan.dropped == {"skill": REASON_NO_SKILL, "shift": REASON_NO_SHIFT, "win": REASON_WINDOW}
+
+
+def test_capacity_time_drop_keeps_the_higher_tier() -> None:
+    w = (NOW + 3600, NOW + 3700)
+    jobs = (job("bronze", 1, tier="bronze", window=w), job("key", 1.1, tier="key", window=w))
+    plan = solved(Problem(NOW, jobs, (tech("t", 0),)))
+    assert plan.technician_of("key") == "t" and plan.dropped == {"bronze": REASON_CAPACITY}
+
+
+def test_no_drop_when_there_is_room() -> None:
+    plan = solved(Problem(NOW, (job("a", 1), job("b", 2)), (tech("t", 0),)))
+    assert plan.dropped == {} and sorted(order(plan, "t")) == ["a", "b"]
+
+
+def test_pin_binding_sends_the_pinned_technician() -> None:
+    p = Problem(NOW, (job("j", 1, pinned_to="far"),), (tech("near", 0), tech("far", 20)))
+    assert solved(p).technician_of("j") == "far"
+
+
+def test_in_progress_job_stays_first_stop_of_its_technician() -> None:
+    jobs = (job("ip", 15, in_progress_by="far"), job("other", 19))
+    techs = (tech("near", 0), tech("far", 20, state="travelling"))
+    plan = solved(Problem(NOW, jobs, techs))
+    assert plan.routes["far"][0].job_id == "ip"
+
+
+def test_on_site_in_progress_job_keeps_remaining_service() -> None:
+    techs = (tech("t", 5, state="on_site", busy_until=NOW + 1200),)
+    plan = solved(Problem(NOW, (job("ip", 5, in_progress_by="t"), job("next", 6)), techs))
+    assert plan.routes["t"][0].job_id == "ip" and plan.routes["t"][0].end == NOW + 1200
+    assert plan.routes["t"][1].start >= NOW + 1200
+
+
+def _parts_problem(van: dict[str, int]) -> Problem:
+    depots = (Depot("D", tech("x", 3).home, {"pump": 2}),)
+    j = job("j", 6, required_parts=(("pump", 1),))
+    return Problem(NOW, (j,), (tech("t", 0, van_stock=van),), depots)
+
+
+def test_parts_binding_adds_a_pickup_before_the_job() -> None:
+    stops = solved(_parts_problem({})).routes["t"]
+    assert [s.kind for s in stops] == ["pickup", "job"] and stops[0].depot_id == "D"
+
+
+def test_parts_not_binding_when_the_van_has_them() -> None:
+    assert [s.kind for s in solved(_parts_problem({"pump": 1})).routes["t"]] == ["job"]
+
+
+def test_locks_keep_previous_technician_and_order() -> None:
+    techs = (tech("a", 0), tech("b", 10))
+    first = solved(Problem(NOW, (job("x", 9), job("y", 11)), techs))
+    prev_b = order(first, "b")
+    jobs = (job("x", 9, locked=True), job("y", 11, locked=True), job("z", 0.5))
+    plan = solved(Problem(NOW, jobs, techs, previous_plan=first))
+    assert prev_b and [j for j in order(plan, "b") if j in prev_b] == prev_b
+    assert all(plan.technician_of(j) == first.technician_of(j) for j in ("x", "y"))
+
+
+def test_reassignment_penalty_keeps_previous_technician() -> None:
+    techs = (tech("a", 0), tech("b", 2.4))
+    prev = solved(Problem(NOW, (job("j", 1.2),), (tech("a", 0),)))
+    moved = Problem(NOW, (job("j", 1.3),), techs)
+    assert solved(moved).technician_of("j") == "b"
+    kept = Problem(NOW, (job("j", 1.3),), techs, previous_plan=prev)
+    assert solved(kept).technician_of("j") == "a"
+
+
+def test_reassignment_penalty_zero_lets_the_job_move() -> None:
+    techs = (tech("a", 0), tech("b", 2.4))
+    prev = solved(Problem(NOW, (job("j", 1.2),), (tech("a", 0),)))
+    p = Problem(NOW, (job("j", 1.3),), techs, previous_plan=prev, params=Params(reassign_penalty_s=0))
+    assert solved(p).technician_of("j") == "b"
+
+
+def test_lateness_alone_never_drops_a_job_that_fits_the_shift() -> None:
+    jobs = tuple(job(f"j{k}", 1 + k * 0.1, duration_s=7200.0, onsite_deadline=NOW + 1800) for k in range(4))
+    plan = solved(Problem(NOW, jobs, (tech("t", 0),)))
+    assert plan.dropped == {} and plan.kpis["late_jobs"] >= 3
+
+
+def test_drop_when_the_shift_cannot_hold_all_jobs() -> None:
+    jobs = tuple(job(f"j{k}", 1 + k * 0.1, duration_s=7200.0) for k in range(6))
+    plan = solved(Problem(NOW, jobs, (tech("t", 0),)))
+    # 10 h until the overtime cap: four 2-hour jobs plus driving fit, a fifth does not.
+    assert set(plan.dropped.values()) == {REASON_CAPACITY} and len(plan.dropped) == 2
