@@ -156,7 +156,7 @@ def main(argv: list[str] | None = None) -> None:
     t0 = time.time()
     files = [load_csv(p) for p in paths]
     m = evaluate([f for f in files])
-    result = {"method": "ridge-residual+PCA(T2,Q) normal model -> CUSUM on log(score / healthy 99.5% limit)",
+    result = {"method": "robust operating-point residual + PCA(T2,Q) normal model -> CUSUM on log(score / healthy 99.5% limit)",
               "params": {"train_rows": TRAIN_ROWS, "cusum_k": CUSUM_K, "cusum_h": CUSUM_H,
                          "cusum_clear": CUSUM_CLEAR, "nab_window_s": NAB_WINDOW},
               "f1": round(m["f1"], 4), "far": round(m["far"], 2), "mar": round(m["mar"], 2),

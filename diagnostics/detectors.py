@@ -135,17 +135,30 @@ class ThresholdDetector:
 
 
 class RateDetector:
-    """Least-squares slope over a sliding time window; catches sudden changes (trips, bursts)."""
+    """Least-squares slope over a sliding time window; catches sudden changes (trips, bursts).
+
+    A step is over in seconds, so a confirmed rate condition stays active for ``hold_s`` afterwards: the
+    classifier needs to know "this started as a step" long after the slope itself is flat again.
+    """
 
     def __init__(self, signal: str, *, window_s: float = 30.0, max_rise_per_s: float | None = None,
-                 max_fall_per_s: float | None = None, min_duration_s: float = 0.0, hold_s: float = 300.0,
+                 max_fall_per_s: float | None = None, min_duration_s: float = 0.0, hold_s: float = 3600.0,
                  severity: int = 2) -> None:
         self.name = f"rate:{signal}"
         self.signal, self.window_s, self.severity, self.hold_s = signal, window_s, severity, hold_s
-        self.max_rise, self.max_fall = max_rise_per_s, max_fall_per_s
+        self.limits = {"rate_rise": max_rise_per_s, "rate_fall": max_fall_per_s}
         self._buf: deque[tuple[float, float]] = deque()
         self._holds = {"rate_rise": _Hold(min_duration_s), "rate_fall": _Hold(min_duration_s)}
-        self._last: dict[str, tuple[float, float]] = {}
+        self._episodes: dict[str, list[float]] = {}  # kind -> [started_at, last confirmed at, max score]
+
+    def slope(self) -> float:
+        if len(self._buf) < 2:
+            return 0.0
+        ts = np.array([p[0] for p in self._buf])
+        xs = np.array([p[1] for p in self._buf])
+        dt = ts - ts.mean()
+        denom = float(np.sum(dt * dt))
+        return float(np.sum(dt * (xs - xs.mean())) / denom) if denom > 0 else 0.0
 
     def step(self, t: float, values: Mapping[str, float]) -> list[Condition]:
         v = _value(values, self.signal)
@@ -153,28 +166,23 @@ class RateDetector:
             self._buf.append((t, v))
         while self._buf and t - self._buf[0][0] > self.window_s:
             self._buf.popleft()
-        slope = 0.0
-        if len(self._buf) >= 2:
-            ts = np.array([p[0] for p in self._buf])
-            xs = np.array([p[1] for p in self._buf])
-            dt = ts - ts.mean()
-            denom = float(np.sum(dt * dt))
-            slope = float(np.sum(dt * (xs - xs.mean())) / denom) if denom > 0 else 0.0
-        for kind, limit, sign in (("rate_rise", self.max_rise, 1.0), ("rate_fall", self.max_fall, -1.0)):
+        slope = self.slope()
+        out = []
+        for kind, limit in self.limits.items():
             if limit is None:
                 continue
-            tripped = sign * slope > limit
-            if self._holds[kind].update(t, tripped, not tripped) or tripped:
-                if tripped:
-                    self._last[kind] = (t, sign * slope / limit)
-        out = []
-        for kind, (at, score) in list(self._last.items()):
-            if t - at > self.hold_s:
-                del self._last[kind]
-                continue
-            if self._holds[kind].active or t - at <= self.hold_s:
-                out.append(Condition(kind, (self.signal,), self.severity, at, score,
-                                     {"slope_per_s": slope, "direction": "up" if kind == "rate_rise" else "down"}))
+            signed = slope if kind == "rate_rise" else -slope
+            tripped = signed > limit
+            if self._holds[kind].update(t, tripped, not tripped):
+                ep = self._episodes.setdefault(kind, [self._holds[kind].since or t, t, 0.0])
+                ep[1], ep[2] = t, max(ep[2], signed / limit)
+            ep = self._episodes.get(kind)
+            if ep is not None and t - ep[1] > self.hold_s:
+                del self._episodes[kind]
+            elif ep is not None:
+                out.append(Condition(kind, (self.signal,), self.severity, ep[0], ep[2],
+                                     {"max_rate_ratio": ep[2], "slope_per_s": slope,
+                                      "direction": "up" if kind == "rate_rise" else "down"}))
         return out
 
 

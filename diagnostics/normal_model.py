@@ -1,11 +1,12 @@
-"""Learned model of normal behaviour: what each signal should read given all the others.
+"""Learned model of normal behaviour: what each signal should read at the current operating point.
 
 Why this shape: equipment signals move together with the load / operating point over the day, so a fixed
-threshold is either blind at low load or noisy at high load. Predicting each signal from the others (ridge
-regression on standardised data, MSET-like) turns that shared movement into small residuals, and a fault
-shows up as a residual on the signals it affects -- which is also the explanation a technician wants.
-A PCA on the same standardised data adds Hotelling T^2 (unusual operating point) and Q/SPE (broken
-correlation) for faults that shift several signals coherently.
+threshold is either blind at low load or noisy at high load. The operating point is the first principal
+components of healthy standardised data (``OP_VARIANCE``); each sample's operating point is estimated
+*robustly* -- re-fitted without the signals that look faulty -- so one faulty signal does not smear
+residuals onto its healthy neighbours. The per-signal residual z-scores are then the explanation a
+technician wants ("flow 6 sigma below what this load implies"). Hotelling T^2 and Q/SPE from the full PCA
+add sensitivity to faults that shift several signals coherently.
 
 Serialisation is JSON (not pickle) so that loading a model stored in the database can never execute code.
 """
@@ -19,10 +20,10 @@ from typing import Any
 
 import numpy as np
 from sklearn.decomposition import PCA
-from sklearn.linear_model import Ridge
 
 FORMAT = "quietfix.normal_model/1"
-RIDGE_ALPHA = 1.0  # mild shrinkage: signals are standardised, keeps collinear pairs (flow/current) stable
+OP_VARIANCE = 0.8  # operating-point components: enough to explain 80 % of healthy variance (load, ambient)
+ROBUST_Z = 4.0  # worst signal above this |residual z| is dropped, one at a time, and the operating point refitted
 PCA_VARIANCE = 0.9  # components kept for T^2/Q; 90 % of healthy variance is load, the rest is noise
 LIMIT_QUANTILE = 0.995  # alarm limits at the 99.5th healthy percentile: ~0.5 % raw false alarm before smoothing
 MIN_SCALE = 1e-6  # floor for standard deviations so constant training signals do not divide by zero
@@ -52,12 +53,7 @@ class NormalModel:
         """Vectorised scoring of rows ``x`` (n x signals): (score, t2, q, residual_z n x signals)."""
         p = self._p
         z = (np.asarray(x, dtype=float) - p["mean"]) / p["scale"]
-        n_sig = z.shape[1]
-        pred = np.empty_like(z)
-        for j in range(n_sig):
-            others = np.delete(z, j, axis=1)
-            pred[:, j] = others @ p["coef"][j] + p["intercept"][j]
-        rz = (z - pred) / p["resid_std"]
+        rz = self._residual_z(z)
         t = (z - p["pca_mean"]) @ p["components"].T
         t2 = np.sum(t * t / p["eigen"], axis=1)
         recon = t @ p["components"] + p["pca_mean"]
@@ -65,6 +61,31 @@ class NormalModel:
         r2 = np.sqrt(np.mean(rz * rz, axis=1))
         score = np.maximum.reduce([t2 / p["t2_limit"], q / p["q_limit"], r2 / p["r_limit"]])
         return score, t2, q, rz
+
+    def _residual_z(self, z: np.ndarray) -> np.ndarray:
+        """Residual z per signal after robustly estimating each row's operating point."""
+        p = self._p
+        load = p["op_loadings"]  # signals x k
+        k = load.shape[1]
+        w = np.ones_like(z)
+        rows = np.arange(z.shape[0])
+        for _ in range(max(0, z.shape[1] - k - 1)):
+            rz = self._fit_rows(z, w, load)
+            masked = np.where(w > 0, np.abs(rz), -1.0)
+            worst = np.argmax(masked, axis=1)
+            drop = (masked[rows, worst] > ROBUST_Z) & (w.sum(axis=1) > k + 1)
+            if not drop.any():
+                return rz
+            w[rows[drop], worst[drop]] = 0.0
+        return self._fit_rows(z, w, load)
+
+    def _fit_rows(self, z: np.ndarray, w: np.ndarray, load: np.ndarray) -> np.ndarray:
+        """Weighted least-squares operating point per row, then residual z for every signal."""
+        k = load.shape[1]
+        a = np.einsum("ni,ik,il->nkl", w, load, load) + 1e-6 * np.eye(k)
+        b = np.einsum("ni,ik,ni->nk", w, load, z)
+        op = np.linalg.solve(a, b[..., None])[..., 0]
+        return (z - op @ load.T) / self._p["resid_std"]
 
     def score(self, values: Mapping[str, float]) -> ModelScore:
         """Score one sample given as {signal: value}; every model signal must be present."""
@@ -97,20 +118,15 @@ def fit_matrix(x: np.ndarray, signals: Sequence[str], *, equipment_type: str, ve
     scale = np.maximum(x.std(axis=0), MIN_SCALE)
     z = (x - mean) / scale
     n_sig = z.shape[1]
-    coef = np.zeros((n_sig, max(n_sig - 1, 1)))
-    intercept = np.zeros(n_sig)
-    resid_std = np.ones(n_sig)
-    for j in range(n_sig):
-        others = np.delete(z, j, axis=1)
-        if others.shape[1] == 0:
-            continue
-        reg = Ridge(alpha=RIDGE_ALPHA).fit(others, z[:, j])
-        coef[j] = reg.coef_
-        intercept[j] = reg.intercept_
-        resid_std[j] = max(float(np.std(z[:, j] - reg.predict(others))), MIN_SCALE)
+    full = PCA(svd_solver="full").fit(z)
+    k_op = int(np.searchsorted(np.cumsum(full.explained_variance_ratio_), OP_VARIANCE) + 1)
+    k_op = max(1, min(k_op, n_sig - 2))
+    load = full.components_[:k_op].T  # signals x k, orthonormal columns
+    resid = z - (z @ load) @ load.T
+    resid_std = np.maximum(resid.std(axis=0), MIN_SCALE)
     pca = PCA(n_components=PCA_VARIANCE, svd_solver="full").fit(z)
     params: dict[str, Any] = {
-        "mean": mean, "scale": scale, "coef": coef, "intercept": intercept, "resid_std": resid_std,
+        "mean": mean, "scale": scale, "op_loadings": load, "resid_std": resid_std,
         "pca_mean": pca.mean_, "components": pca.components_,
         "eigen": np.maximum(pca.explained_variance_, MIN_SCALE),
         "t2_limit": 1.0, "q_limit": 1.0, "r_limit": 1.0,

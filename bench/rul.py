@@ -1,0 +1,82 @@
+"""C-MAPSS FD001 RUL benchmark for diagnostics.rul (5-fold GroupKFold over whole engines).
+
+Each held-out engine is truncated at a random cycle (like the official test set) and the model predicts
+RUL at that last observed cycle; truth is the true remaining cycles (uncapped, as in RUL_FD001.txt).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+from sklearn.model_selection import GroupKFold
+
+from bench import resolve_data
+from diagnostics.rul import RUL_CAP, WINDOW, RulModel, phm08_score, rmse
+
+# Sensors that carry FD001's degradation signal; the other 7 are constant at sea-level conditions.
+SENSORS = (2, 3, 4, 7, 8, 9, 11, 12, 13, 14, 15, 17, 20, 21)
+MIN_PREFIX = 31  # shortest truncated history evaluated; the official test set's shortest is 31 cycles
+
+
+def load(path: Path) -> dict[int, np.ndarray]:
+    """unit -> cycles x informative sensors."""
+    raw = np.loadtxt(path)
+    cols = [4 + s for s in SENSORS]  # unit, cycle, 3 settings, then sensor 1 at column 5 (0-based 5)
+    return {int(u): raw[raw[:, 0] == u][:, cols] for u in np.unique(raw[:, 0])}
+
+
+def truncations(units: dict[int, np.ndarray], seed: int) -> dict[int, int]:
+    rng = np.random.default_rng(seed)
+    return {u: int(rng.integers(min(MIN_PREFIX, len(h)), len(h) + 1)) for u, h in units.items()}
+
+
+def cross_validate(units: dict[int, np.ndarray], folds: int = 5, seed: int = 0) -> dict[str, object]:
+    ids = np.array(sorted(units))
+    cut = truncations(units, seed)
+    preds, trues, per_fold = [], [], []
+    for k, (tr, te) in enumerate(GroupKFold(n_splits=folds).split(ids, groups=ids)):
+        model = RulModel(random_state=seed).fit([units[u] for u in ids[tr]])
+        p = np.array([model.predict_last(units[u][:cut[u]]) for u in ids[te]])
+        t = np.array([len(units[u]) - cut[u] for u in ids[te]], dtype=float)
+        preds.append(p)
+        trues.append(t)
+        per_fold.append({"fold": k, "engines": len(te), "rmse": round(rmse(p, t), 2),
+                         "rmse_capped": round(rmse(p, np.minimum(t, RUL_CAP)), 2)})
+        print(f"fold {k}: {per_fold[-1]}", file=sys.stderr)
+    p, t = np.concatenate(preds), np.concatenate(trues)
+    return {"rmse": round(rmse(p, t), 2), "rmse_capped_truth": round(rmse(p, np.minimum(t, RUL_CAP)), 2),
+            "score": round(phm08_score(p, t), 1), "folds": per_fold}
+
+
+def main(argv: list[str] | None = None) -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--data", type=Path, default=Path("../shared/datasets/cmapss"),
+                    help="folder with train_FD001.txt, relative to the repo root (default %(default)s)")
+    ap.add_argument("--folds", type=int, default=5)
+    ap.add_argument("--seed", type=int, default=0)
+    args = ap.parse_args(argv)
+    data = resolve_data(args.data)
+    print(f"rul: FD001 from {data}, {args.folds}-fold GroupKFold, window {WINDOW}, cap {RUL_CAP}", file=sys.stderr)
+    t0 = time.time()
+    units = load(data / "train_FD001.txt")
+    result: dict[str, object] = {"method": "HistGradientBoosting on last-N mean/slope/last features",
+                                 "window": WINDOW, "cap": RUL_CAP, "sensors": list(SENSORS),
+                                 "engines": len(units), **cross_validate(units, args.folds, args.seed)}
+    test, key = data / "test_FD001.txt", data / "RUL_FD001.txt"
+    if test.exists() and key.exists():
+        model = RulModel(random_state=args.seed).fit(list(units.values()))
+        tunits = load(test)
+        p = np.array([model.predict_last(tunits[u]) for u in sorted(tunits)])
+        t = np.loadtxt(key)
+        result["official_test"] = {"rmse": round(rmse(p, t), 2), "score": round(phm08_score(p, t), 1)}
+    result["seconds"] = round(time.time() - t0, 1)
+    print(json.dumps(result))
+
+
+if __name__ == "__main__":
+    main()
