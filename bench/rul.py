@@ -16,7 +16,7 @@ import numpy as np
 from sklearn.model_selection import GroupKFold
 
 from bench import resolve_data
-from diagnostics.rul import RUL_CAP, WINDOW, RulModel, phm08_score, rmse
+from diagnostics.rul import MAX_ITER, RUL_CAP, WINDOW, RulModel, phm08_score, rmse
 
 # Sensors that carry FD001's degradation signal; the other 7 are constant at sea-level conditions.
 SENSORS = (2, 3, 4, 7, 8, 9, 11, 12, 13, 14, 15, 17, 20, 21)
@@ -35,12 +35,13 @@ def truncations(units: dict[int, np.ndarray], seed: int) -> dict[int, int]:
     return {u: int(rng.integers(min(MIN_PREFIX, len(h)), len(h) + 1)) for u, h in units.items()}
 
 
-def cross_validate(units: dict[int, np.ndarray], folds: int = 5, seed: int = 0) -> dict[str, object]:
+def cross_validate(units: dict[int, np.ndarray], folds: int = 5, seed: int = 0,
+                   max_iter: int = MAX_ITER) -> dict[str, object]:
     ids = np.array(sorted(units))
     cut = truncations(units, seed)
     preds, trues, per_fold = [], [], []
     for k, (tr, te) in enumerate(GroupKFold(n_splits=folds).split(ids, groups=ids)):
-        model = RulModel(random_state=seed).fit([units[u] for u in ids[tr]])
+        model = RulModel(random_state=seed, max_iter=max_iter).fit([units[u] for u in ids[tr]])
         p = np.array([model.predict_last(units[u][:cut[u]]) for u in ids[te]])
         t = np.array([len(units[u]) - cut[u] for u in ids[te]], dtype=float)
         preds.append(p)

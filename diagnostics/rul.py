@@ -55,12 +55,13 @@ class RulModel:
 
     window: int = WINDOW
     random_state: int = 0
+    max_iter: int = MAX_ITER
 
     def fit(self, histories: Sequence[np.ndarray]) -> RulModel:
         """Fit on run-to-failure histories (each cycles x sensors, ending at failure)."""
         x = np.vstack([window_features(h, self.window) for h in histories])
         y = np.concatenate([capped_rul(len(h)) for h in histories])
-        self._reg = HistGradientBoostingRegressor(learning_rate=LEARNING_RATE, max_iter=MAX_ITER,
+        self._reg = HistGradientBoostingRegressor(learning_rate=LEARNING_RATE, max_iter=self.max_iter,
                                                   max_leaf_nodes=MAX_LEAF_NODES,
                                                   random_state=self.random_state).fit(x, y)
         return self
