@@ -21,10 +21,9 @@ from pathlib import Path
 
 import numpy as np
 
+from bench import resolve_data
 from diagnostics.detectors import Cusum
 from diagnostics.normal_model import fit_matrix
-
-from bench import resolve_data
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 TRAIN_ROWS = 400  # upstream protocol: first 400 rows of each file are the normal training part

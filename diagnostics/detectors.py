@@ -16,8 +16,6 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from diagnostics.normal_model import NormalModel
-
 MAD_TO_SIGMA = 1.4826  # MAD of a normal distribution times this equals its standard deviation
 EPS = 1e-9  # floor for spreads so a perfectly flat history never divides by zero
 
@@ -176,12 +174,12 @@ class RateDetector:
             if self._holds[kind].update(t, tripped, not tripped):
                 ep = self._episodes.setdefault(kind, [self._holds[kind].since or t, t, 0.0])
                 ep[1], ep[2] = t, max(ep[2], signed / limit)
-            ep = self._episodes.get(kind)
-            if ep is not None and t - ep[1] > self.hold_s:
+            cur = self._episodes.get(kind)
+            if cur is not None and t - cur[1] > self.hold_s:
                 del self._episodes[kind]
-            elif ep is not None:
-                out.append(Condition(kind, (self.signal,), self.severity, ep[0], ep[2],
-                                     {"max_rate_ratio": ep[2], "slope_per_s": slope,
+            elif cur is not None:
+                out.append(Condition(kind, (self.signal,), self.severity, cur[0], cur[2],
+                                     {"max_rate_ratio": cur[2], "slope_per_s": slope,
                                       "direction": "up" if kind == "rate_rise" else "down"}))
         return out
 

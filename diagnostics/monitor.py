@@ -8,8 +8,15 @@ from collections.abc import Mapping
 from typing import Any
 
 from diagnostics.config import equipment_config
-from diagnostics.detectors import Condition, Cusum, Detector, DriftDetector, RateDetector, ThresholdDetector
-from diagnostics.detectors import severity_from_score
+from diagnostics.detectors import (
+    Condition,
+    Cusum,
+    Detector,
+    DriftDetector,
+    RateDetector,
+    ThresholdDetector,
+    severity_from_score,
+)
 from diagnostics.models import Finding
 from diagnostics.normal_model import NormalModel
 from diagnostics.sensor_health import DropoutDetector, RangeDetector, SpikeDetector, StuckDetector

@@ -15,7 +15,7 @@ DAY = 86400.0
 @pytest.mark.parametrize("equipment", sorted(NOMINAL))
 def test_healthy_day_produces_no_findings(models, equipment):
     mon = DeviceMonitor("d1", equipment, model=models[equipment])
-    found = [f for t, v in stream(equipment, 5 * DAY, 1500, seed=7) for f in mon.observe(t, v)]
+    found = [f for t, v in stream(equipment, 5 * DAY, 800, seed=7) for f in mon.observe(t, v)]
     assert found == []
     assert mon.active() == []
 

@@ -36,7 +36,7 @@ def test_healthy_scores_stay_below_limit_across_the_day(models):
 @pytest.mark.parametrize("signal,rel", [("flow_lpm", -0.1), ("motor_temp_c", 0.08)])
 def test_residual_points_at_the_faulty_signal(models, signal, rel):
     m = models["pump"]
-    (t, v), = list(stream("pump", 3 * 86400 + 20000, 1, seed=5))
+    (_t, v), = list(stream("pump", 3 * 86400 + 20000, 1, seed=5))
     v = dict(v)
     v[signal] *= 1 + rel
     s = m.score(v)
@@ -49,7 +49,7 @@ def test_residual_points_at_the_faulty_signal(models, signal, rel):
 
 def test_majority_fault_still_scores_high(models):
     m = models["pump"]
-    (t, v), = list(stream("pump", 4 * 86400, 1, seed=6))
+    (_t, v), = list(stream("pump", 4 * 86400, 1, seed=6))
     assert m.score(apply_fault(v, "pump", "clogged_filter", 1.0)).score > 1
 
 
