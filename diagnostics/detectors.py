@@ -223,7 +223,7 @@ class DriftDetector:
             v = _value(values, self.signal)
             residual_z = None if v is None else self.robust_z(v)
         if residual_z is None:
-            return self._current(t)
+            return self.current(t)
         z = max(-50.0, min(50.0, residual_z))  # clip: one wild sample must not dominate the sums
         up, down = self._up.step(z), self._down.step(-z)
         self.ewma = self.alpha * z + (1 - self.alpha) * self.ewma
@@ -238,9 +238,10 @@ class DriftDetector:
                 self._since.setdefault(d, self._hold[d].since or t)
             else:
                 self._since.pop(d, None)
-        return self._current(t)
+        return self.current(t)
 
-    def _current(self, t: float) -> list[Condition]:
+    def current(self, t: float) -> list[Condition]:
+        """Conditions active as of the last processed sample (no state change)."""
         out = []
         for d, cus in (("up", self._up), ("down", self._down)):
             if d in self._since:

@@ -36,10 +36,12 @@ class ModelDetector:
         self._cusum = Cusum(cusum_k, cusum_h, clear)
         self._since: float | None = None
         self.last_residuals: dict[str, float] = {}
+        self._last: list[Condition] = []
 
     def step(self, t: float, values: Mapping[str, float]) -> list[Condition]:
         if any(not math.isfinite(float(values.get(s, math.nan))) for s in self.model.signals):
-            return self._current(t, None)
+            self.last_residuals = {}
+            return self._last  # incomplete sample: nothing new to say, keep what is active
         ms = self.model.score(values)
         self.last_residuals = ms.residual_z
         alarm = self._cusum.step(math.log(max(ms.score, 1e-9))) > 0
@@ -47,16 +49,16 @@ class ModelDetector:
             self._since = t
         elif not alarm:
             self._since = None
-        return self._current(t, ms.score)
+        self._last = self._current(ms.score)
+        return self._last
 
-    def _current(self, t: float, score: float | None) -> list[Condition]:
+    def _current(self, score: float) -> list[Condition]:
         if self._since is None:
             return []
         rz = self.last_residuals
         off = sorted((s for s in rz if abs(rz[s]) >= self.residual_z), key=lambda s: -abs(rz[s]))
         signals = tuple(off) or (max(rz, key=lambda s: abs(rz[s])),)
-        sc = score if score is not None else 1.0
-        return [Condition("model_deviation", signals, severity_from_score(sc), self._since, sc,
+        return [Condition("model_deviation", signals, severity_from_score(score), self._since, score,
                           {"residual_z": {s: round(v, 2) for s, v in rz.items()},
                            "direction": {s: "up" if rz[s] > 0 else "down" for s in signals},
                            "model_version": self.model.version})]
@@ -105,9 +107,13 @@ class DeviceMonitor:
         seen: set[tuple[str, str, tuple[str, ...]]] = set()
         for det in self._detectors:
             new += self._apply(det.name, det.step(t, values), t, seen)
-        residuals = self._model_det.last_residuals if self._model_det else {}
         for sig, drift in self._drifts.items():
-            conds = drift.step(t, values, residuals.get(sig)) if residuals else drift.step(t, values)
+            if self._model_det is None:
+                conds = drift.step(t, values)
+            elif sig in self._model_det.last_residuals:
+                conds = drift.step(t, values, self._model_det.last_residuals[sig])
+            else:  # incomplete sample: no residual, keep the drift state as it is
+                conds = drift.current(t)
             new += self._apply(drift.name, conds, t, seen)
         for key in [k for k in self._active if k not in seen and k[0] != "silence"]:
             del self._active[key]
@@ -118,7 +124,8 @@ class DeviceMonitor:
     def _apply(self, name: str, conds: list[Condition], t: float, seen: set) -> list[Finding]:
         out = []
         for c in conds:
-            key = (name, c.kind, c.signals)
+            # the model names whichever signals are off right now; that set wanders, the condition does not
+            key = (name, c.kind, () if name == ModelDetector.name else c.signals)
             seen.add(key)
             prev = self._active.get(key)
             f = Finding(self.device_id, name, c.signals, c.kind, c.severity, c.started_at, t, c.score, c.evidence)

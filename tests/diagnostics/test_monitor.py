@@ -82,3 +82,16 @@ def test_model_deviation_names_signals(models):
     assert dev and set(dev[0].signals) <= {"pressure_bar", "flow_lpm"}
     assert dev[0].evidence["direction"]["flow_lpm"] == "down"
     assert dev[0].evidence["model_version"] == "test-1"
+
+
+def test_model_deviation_is_one_finding_and_survives_incomplete_samples(models):
+    mon = DeviceMonitor("d1", "pump", model=models["pump"])
+    found = []
+    for i, (t, v) in enumerate(stream("pump", 6 * DAY, 120, seed=11)):
+        v = apply_fault(v, "pump", "clogged_filter", 1.0) if i >= 40 else v
+        if i % 7 == 0:
+            v = {k: x for k, x in v.items() if k != "current_a"}
+        found += mon.observe(t, v)
+    dev = [f for f in found if f.kind == "model_deviation"]
+    assert len({f.severity for f in dev}) == len(dev)  # re-reported only when severity rises
+    assert any(f.kind == "model_deviation" for f in mon.active())
