@@ -29,19 +29,18 @@ def window_features(history: np.ndarray, window: int = WINDOW) -> np.ndarray:
     """
     h = np.asarray(history, dtype=float)
     n, m = h.shape
-    csum = np.vstack([np.zeros(m), np.cumsum(h, axis=0)])
-    out = np.empty((n, 3 * m + 1))
-    for i in range(n):
-        lo = max(0, i - window + 1)
-        seg = h[lo:i + 1]
-        mean = (csum[i + 1] - csum[lo]) / (i + 1 - lo)
-        if len(seg) >= 3:
-            t = np.arange(len(seg)) - (len(seg) - 1) / 2
-            slope = t @ (seg - seg.mean(axis=0)) / float(t @ t)
-        else:
-            slope = np.zeros(m)
-        out[i, :m], out[i, m:2 * m], out[i, 2 * m:3 * m], out[i, -1] = mean, slope, h[i], i + 1
-    return out
+    j = np.arange(n, dtype=float)[:, None]
+    s0 = np.vstack([np.zeros(m), np.cumsum(h, axis=0)])  # prefix sums make every window O(1)
+    s1 = np.vstack([np.zeros(m), np.cumsum(j * h, axis=0)])
+    hi = np.arange(n)
+    lo = np.maximum(0, hi - window + 1)
+    length = (hi - lo + 1).astype(float)[:, None]
+    sum_x = s0[hi + 1] - s0[lo]
+    sum_jx = s1[hi + 1] - s1[lo]
+    centre = ((lo + hi) / 2.0)[:, None]
+    var_t = length * (length ** 2 - 1) / 12.0  # sum of squared deviations of consecutive integers
+    slope = np.where(length >= 3, (sum_jx - centre * sum_x) / np.maximum(var_t, 1.0), 0.0)
+    return np.hstack([sum_x / length, slope, h, (hi + 1.0)[:, None]])
 
 
 def capped_rul(n_cycles: int, cap: int = RUL_CAP) -> np.ndarray:
