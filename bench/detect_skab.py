@@ -21,7 +21,6 @@ from pathlib import Path
 
 import numpy as np
 
-from bench import resolve_data
 from diagnostics.detectors import Cusum
 from diagnostics.normal_model import fit_matrix
 
@@ -35,6 +34,25 @@ NAB_STANDARD = (1.0, -0.11, -1.0)  # (A_tp, A_fp, A_fn) of NAB's standard profil
 CUSUM_K = 0.0  # log-score above the 99.5 % healthy limit accumulates at once (swept 0..1.5 on valve1)
 CUSUM_H = 5.0  # decision limit in log-score units: e.g. 5 s at e^1 = 2.7x the limit (swept 2..30)
 CUSUM_CLEAR = 0.25  # hysteresis: stays alarmed until the sum falls back under a quarter of the limit
+
+
+def resolve_data(path: Path) -> Path:
+    """Resolve a data path against the repository root (never the CWD).
+
+    A git worktree checked out one level deeper (``/work/wt/<name>``) than the main checkout does not have
+    ``../shared`` beside it, so a relative default that does not exist is also tried against each parent
+    of the repository root.
+    """
+    if path.is_absolute():
+        return path
+    first = (REPO_ROOT / path).resolve()
+    if first.exists():
+        return first
+    for parent in REPO_ROOT.parents:
+        candidate = (parent / path).resolve()
+        if candidate.exists():
+            return candidate
+    return first
 
 
 @dataclass(frozen=True)

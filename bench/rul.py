@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 from sklearn.model_selection import GroupKFold
 
-from bench import resolve_data
+from bench.detect_skab import resolve_data
 from diagnostics.rul import MAX_ITER, RUL_CAP, WINDOW, RulModel, phm08_score, rmse
 
 # Sensors that carry FD001's degradation signal; the other 7 are constant at sea-level conditions.
