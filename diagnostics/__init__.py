@@ -1,5 +1,31 @@
-"""Diagnostics: detectors over telemetry, incidents with SLA clocks, work orders for visits."""
+"""diagnostics: find faults early (detectors, normal model), explain them (classifier, knowledge base),
+decide incidents (pure state machine) and estimate remaining useful life; plus the database-backed diagnose
+loop (service.py), which is the only part that does I/O."""
 
+from diagnostics.classify import classify
+from diagnostics.config import default_config, equipment_config
+from diagnostics.incidents import (
+    Incident,
+    IncidentEvent,
+    IncidentPolicy,
+    IncidentState,
+    InvalidTransition,
+    SlaDeadlines,
+    sla_class,
+    step,
+    transition,
+)
+from diagnostics.knowledge import KnowledgeEntry, Part, WorkOrderFeedback, apply_feedback, load_knowledge
+from diagnostics.models import FaultHypothesis, Finding
+from diagnostics.monitor import DeviceMonitor
+from diagnostics.normal_model import NormalModel, train_normal_model
+from diagnostics.rul import RulModel
 from diagnostics.service import DEFAULT_RULES, SLA_BY_TIER, DiagnoseLoop, ThresholdRule
 
-__all__ = ["DEFAULT_RULES", "SLA_BY_TIER", "DiagnoseLoop", "ThresholdRule"]
+__all__ = [
+    "DEFAULT_RULES", "SLA_BY_TIER", "DiagnoseLoop", "ThresholdRule",
+    "DeviceMonitor", "FaultHypothesis", "Finding", "Incident", "IncidentEvent", "IncidentPolicy", "IncidentState",
+    "InvalidTransition", "KnowledgeEntry", "NormalModel", "Part", "RulModel", "SlaDeadlines", "WorkOrderFeedback",
+    "apply_feedback", "classify", "default_config", "equipment_config", "load_knowledge", "sla_class", "step",
+    "train_normal_model", "transition",
+]

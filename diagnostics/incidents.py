@@ -1,0 +1,172 @@
+"""Incident logic as a pure state machine: hypotheses over time in, incident events out.
+
+Why pure: the same decisions must hold whether called from the live loop, a replay or a test, and the
+service layer only has to persist ``IncidentState`` and act on the returned events. One open incident per
+(asset, fault mode) deduplicates repeated detections; a quiet period before auto-resolve and reopening a
+recently resolved incident (instead of opening a new one) suppress flapping.
+
+Lifecycle: detected -> remote_fix_attempted -> resolved_remote | work_order -> resolved_onsite -> closed
+(detected may also go straight to work_order, and an auto-resolved incident goes to closed).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+from diagnostics.models import FaultHypothesis
+
+OPEN_STATES = frozenset({"detected", "remote_fix_attempted", "work_order"})
+TRANSITIONS: dict[str, frozenset[str]] = {
+    "detected": frozenset({"remote_fix_attempted", "work_order", "closed"}),
+    "remote_fix_attempted": frozenset({"resolved_remote", "work_order"}),
+    "resolved_remote": frozenset({"closed", "detected"}),
+    "work_order": frozenset({"resolved_onsite"}),
+    "resolved_onsite": frozenset({"closed"}),
+    "closed": frozenset({"detected"}),
+}
+
+
+class InvalidTransition(ValueError):
+    """A lifecycle step that the incident's current state does not allow."""
+
+
+@dataclass(frozen=True)
+class IncidentPolicy:
+    min_confidence: float = 0.4  # weaker hypotheses are not worth an incident (classifier floor is 0.2)
+    resolve_after_s: float = 900.0  # 15 min of normal before auto-resolve: longer than a load transient
+    flap_window_s: float = 3600.0  # a recurrence within an hour of resolving is the same problem
+    update_delta: float = 0.1  # confidence change that is worth an "updated" event
+
+
+@dataclass(frozen=True)
+class Incident:
+    id: str
+    asset_id: str
+    mode: str
+    state: str
+    severity: int
+    confidence: float
+    opened_at: float
+    updated_at: float
+    last_abnormal_at: float
+    resolved_at: float | None = None
+    reopen_count: int = 0
+    flapping: bool = False
+    evidence: dict[str, Any] = field(default_factory=dict, compare=False, hash=False)
+
+
+@dataclass(frozen=True)
+class IncidentEvent:
+    kind: str  # opened | updated | escalated | auto_resolved | reopened | transition
+    incident: Incident
+    at: float
+    detail: dict[str, Any] = field(default_factory=dict, compare=False, hash=False)
+
+
+@dataclass(frozen=True)
+class IncidentState:
+    incidents: tuple[Incident, ...] = ()
+
+    def open_for(self, asset_id: str, mode: str) -> Incident | None:
+        return next((i for i in self.incidents if i.asset_id == asset_id and i.mode == mode
+                     and i.state in OPEN_STATES), None)
+
+    def latest_for(self, asset_id: str, mode: str) -> Incident | None:
+        same = [i for i in self.incidents if i.asset_id == asset_id and i.mode == mode]
+        return max(same, key=lambda i: i.opened_at) if same else None
+
+    def get(self, incident_id: str) -> Incident:
+        for i in self.incidents:
+            if i.id == incident_id:
+                return i
+        raise KeyError(incident_id)
+
+    def with_incident(self, inc: Incident) -> IncidentState:
+        return IncidentState(tuple(i for i in self.incidents if i.id != inc.id) + (inc,))
+
+
+def _severity(h: FaultHypothesis) -> int:
+    return max((f.severity for f in h.findings), default=1)
+
+
+def step(state: IncidentState, asset_id: str, hypotheses: Sequence[FaultHypothesis], now: float,
+         policy: IncidentPolicy = IncidentPolicy()) -> tuple[IncidentState, list[IncidentEvent]]:
+    """Advance one asset's incidents given its current hypotheses (empty = looks normal)."""
+    events: list[IncidentEvent] = []
+    best: dict[str, FaultHypothesis] = {}
+    for h in hypotheses:
+        if h.confidence >= policy.min_confidence and (h.mode not in best or h.confidence > best[h.mode].confidence):
+            best[h.mode] = h
+    for mode, h in best.items():
+        sev = _severity(h)
+        cur = state.open_for(asset_id, mode)
+        if cur is not None:
+            upd = replace(cur, last_abnormal_at=now, updated_at=now, confidence=h.confidence,
+                          severity=max(cur.severity, sev), evidence=h.evidence)
+            if sev > cur.severity:
+                events.append(IncidentEvent("escalated", upd, now, {"from": cur.severity, "to": sev}))
+            elif abs(h.confidence - cur.confidence) >= policy.update_delta:
+                events.append(IncidentEvent("updated", upd, now, {"confidence": h.confidence}))
+            state = state.with_incident(upd)
+            continue
+        last = state.latest_for(asset_id, mode)
+        if (last is not None and last.resolved_at is not None and last.state in ("closed", "resolved_remote")
+                and now - last.resolved_at <= policy.flap_window_s):
+            upd = replace(last, state="detected", updated_at=now, last_abnormal_at=now, resolved_at=None,
+                          reopen_count=last.reopen_count + 1, flapping=True, severity=max(last.severity, sev),
+                          confidence=h.confidence, evidence=h.evidence)
+            events.append(IncidentEvent("reopened", upd, now, {"reopen_count": upd.reopen_count}))
+            state = state.with_incident(upd)
+            continue
+        inc = Incident(f"{asset_id}:{mode}:{int(now)}", asset_id, mode, "detected", sev, h.confidence, now, now, now,
+                       evidence=h.evidence)
+        events.append(IncidentEvent("opened", inc, now))
+        state = state.with_incident(inc)
+    for inc in [i for i in state.incidents if i.asset_id == asset_id and i.state in ("detected", "remote_fix_attempted")
+                and i.mode not in best]:
+        if now - inc.last_abnormal_at >= policy.resolve_after_s:
+            target = "resolved_remote" if inc.state == "remote_fix_attempted" else "closed"
+            upd = replace(inc, state=target, resolved_at=now, updated_at=now)
+            events.append(IncidentEvent("auto_resolved", upd, now, {"normal_for_s": now - inc.last_abnormal_at}))
+            state = state.with_incident(upd)
+    return state, events
+
+
+def transition(state: IncidentState, incident_id: str, to: str, now: float,
+               detail: dict[str, Any] | None = None) -> tuple[IncidentState, IncidentEvent]:
+    """Explicit lifecycle step (remote fix sent, work order created, technician done, closed)."""
+    inc = state.get(incident_id)
+    if to not in TRANSITIONS.get(inc.state, frozenset()):
+        raise InvalidTransition(f"{inc.state} -> {to} not allowed for {incident_id}")
+    resolved = now if to in ("resolved_remote", "resolved_onsite", "closed") else inc.resolved_at
+    upd = replace(inc, state=to, updated_at=now, resolved_at=resolved if to not in OPEN_STATES else None)
+    return state.with_incident(upd), IncidentEvent("transition", upd, now, {"from": inc.state, "to": to,
+                                                                            **(detail or {})})
+
+
+@dataclass(frozen=True)
+class SlaDeadlines:
+    response_min: int
+    on_site_min: int
+    repair_min: int
+
+
+SLA_BY_TIER = {
+    "standard": SlaDeadlines(15, 120, 24 * 60),  # product promise: answer in 15 min, on site within 2 h
+    "silver": SlaDeadlines(15, 120, 24 * 60),
+    "gold": SlaDeadlines(10, 90, 12 * 60),  # key accounts buy tighter response and half the repair time
+    "key": SlaDeadlines(10, 90, 12 * 60),
+    "bronze": SlaDeadlines(30, 240, 48 * 60),  # cheapest contract: next-business-day style
+}
+LOW_SEVERITY_FACTOR = 2  # severity-1 (no production impact) incidents get twice as long
+
+
+def sla_class(severity: int, customer_tier: str = "standard") -> SlaDeadlines:
+    """Deadlines in minutes from incident opening, by severity (1..3) and customer tier."""
+    base = SLA_BY_TIER.get(customer_tier.lower(), SLA_BY_TIER["standard"])
+    if severity <= 1:
+        f = LOW_SEVERITY_FACTOR
+        return SlaDeadlines(base.response_min * f, base.on_site_min * f, base.repair_min * f)
+    return base

@@ -1,0 +1,155 @@
+"""Per-device streaming monitor: runs the configured detectors and turns conditions into findings."""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import Mapping
+from typing import Any
+
+from diagnostics.config import equipment_config
+from diagnostics.detectors import (
+    Condition,
+    Cusum,
+    Detector,
+    DriftDetector,
+    RateDetector,
+    ThresholdDetector,
+    severity_from_score,
+)
+from diagnostics.models import Finding
+from diagnostics.normal_model import NormalModel
+from diagnostics.sensor_health import DropoutDetector, RangeDetector, SpikeDetector, StuckDetector
+
+log = logging.getLogger(__name__)
+SENSOR_FAULT_KINDS = frozenset({"stuck", "spike", "out_of_range", "dropout"})
+
+
+class ModelDetector:
+    """Multivariate deviation from the learned normal model, confirmed by CUSUM on log(score)."""
+
+    name = "model"
+
+    def __init__(self, model: NormalModel, *, cusum_k: float, cusum_h: float, clear: float,
+                 residual_z: float) -> None:
+        self.model, self.residual_z = model, residual_z
+        self._cusum = Cusum(cusum_k, cusum_h, clear)
+        self._since: float | None = None
+        self.last_residuals: dict[str, float] = {}
+        self._last: list[Condition] = []
+
+    def step(self, t: float, values: Mapping[str, float]) -> list[Condition]:
+        if any(not math.isfinite(float(values.get(s, math.nan))) for s in self.model.signals):
+            self.last_residuals = {}
+            return self._last  # incomplete sample: nothing new to say, keep what is active
+        ms = self.model.score(values)
+        self.last_residuals = ms.residual_z
+        alarm = self._cusum.step(math.log(max(ms.score, 1e-9))) > 0
+        if alarm and self._since is None:
+            self._since = t
+        elif not alarm:
+            self._since = None
+        self._last = self._current(ms.score)
+        return self._last
+
+    def _current(self, score: float) -> list[Condition]:
+        if self._since is None:
+            return []
+        rz = self.last_residuals
+        off = sorted((s for s in rz if abs(rz[s]) >= self.residual_z), key=lambda s: -abs(rz[s]))
+        signals = tuple(off) or (max(rz, key=lambda s: abs(rz[s])),)
+        return [Condition("model_deviation", signals, severity_from_score(score), self._since, score,
+                          {"residual_z": {s: round(v, 2) for s, v in rz.items()},
+                           "direction": {s: "up" if rz[s] > 0 else "down" for s in signals},
+                           "model_version": self.model.version})]
+
+
+def build_detectors(cfg: Mapping[str, Any], model: NormalModel | None) -> tuple[list[Detector], dict[str, DriftDetector]]:
+    dets: list[Detector] = []
+    drifts: dict[str, DriftDetector] = {}
+    for sig, sc in cfg.get("signals", {}).items():
+        if "range" in sc:
+            dets.append(RangeDetector(sig, low=sc["range"][0], high=sc["range"][1]))
+        if "threshold" in sc:
+            dets.append(ThresholdDetector(sig, **sc["threshold"]))
+        if "rate" in sc:
+            dets.append(RateDetector(sig, **sc["rate"]))
+        if sc.get("drift"):
+            params = {**cfg.get("drift", {}), **(sc["drift"] if isinstance(sc["drift"], Mapping) else {})}
+            drifts[sig] = DriftDetector(sig, **params)
+        if sc.get("stuck", True) is not False:
+            dets.append(StuckDetector(sig, **{**cfg.get("stuck", {}), **(sc.get("stuck") or {})}))
+        if sc.get("spike", True) is not False:
+            dets.append(SpikeDetector(sig, **{**cfg.get("spike", {}), **(sc.get("spike") or {})}))
+        dets.append(DropoutDetector(sig, gap_s=sc.get("gap_s", cfg.get("gap_s", 120))))
+    if model is not None:
+        dets.append(ModelDetector(model, **cfg.get("model", {})))
+    return dets, drifts
+
+
+class DeviceMonitor:
+    """All detectors of one device. Feed samples in time order; read findings and active conditions."""
+
+    def __init__(self, device_id: str, equipment_type: str, config: Mapping[str, Any] | None = None,
+                 model: NormalModel | None = None) -> None:
+        self.device_id, self.equipment_type, self.model = device_id, equipment_type, model
+        self.cfg = equipment_config(equipment_type, config)
+        self._detectors, self._drifts = build_detectors(self.cfg, model)
+        self._model_det = next((d for d in self._detectors if isinstance(d, ModelDetector)), None)
+        self._active: dict[tuple[str, str, tuple[str, ...]], Finding] = {}
+        self.last_t: float | None = None
+
+    def observe(self, t: float, values: Mapping[str, float]) -> list[Finding]:
+        """Process one sample; returns findings that became active or got more severe now."""
+        self.last_t = t
+        self._active.pop(("silence", "silence", ()), None)
+        new: list[Finding] = []
+        seen: set[tuple[str, str, tuple[str, ...]]] = set()
+        for det in self._detectors:
+            new += self._apply(det.name, det.step(t, values), t, seen)
+        for sig, drift in self._drifts.items():
+            if self._model_det is None:
+                conds = drift.step(t, values)
+            elif sig in self._model_det.last_residuals:
+                conds = drift.step(t, values, self._model_det.last_residuals[sig])
+            else:  # incomplete sample: no residual, keep the drift state as it is
+                conds = drift.current(t)
+            new += self._apply(drift.name, conds, t, seen)
+        for key in [k for k in self._active if k not in seen and k[0] != "silence"]:
+            del self._active[key]
+        for f in new:
+            log.info("finding", extra={"device_id": self.device_id, "kind": f.kind, "signals": f.signals})
+        return new
+
+    def _apply(self, name: str, conds: list[Condition], t: float, seen: set) -> list[Finding]:
+        out = []
+        for c in conds:
+            # the model names whichever signals are off right now; that set wanders, the condition does not
+            key = (name, c.kind, () if name == ModelDetector.name else c.signals)
+            seen.add(key)
+            prev = self._active.get(key)
+            f = Finding(self.device_id, name, c.signals, c.kind, c.severity, c.started_at, t, c.score, c.evidence)
+            if prev is None or c.severity > prev.severity:
+                out.append(f)
+                self._active[key] = f
+            else:
+                self._active[key] = Finding(prev.device_id, name, c.signals, c.kind, prev.severity,
+                                            prev.started_at, prev.at, c.score, c.evidence)
+        return out
+
+    def check_silence(self, now: float) -> list[Finding]:
+        """Call periodically with the current time: a device quiet for ``silence_s`` yields one finding."""
+        limit = float(self.cfg.get("silence_s", 300))
+        key = ("silence", "silence", ())
+        if self.last_t is None or now - self.last_t < limit:
+            return []
+        if key in self._active:
+            return []
+        f = Finding(self.device_id, "silence", (), "silence", 2, self.last_t, now, (now - self.last_t) / limit,
+                    {"last_seen": self.last_t, "silent_s": now - self.last_t})
+        self._active[key] = f
+        return [f]
+
+    def active(self) -> list[Finding]:
+        """Conditions active now (latest score/evidence, first-reported severity unless it rose)."""
+        return list(self._active.values())

@@ -1,0 +1,76 @@
+"""Smoke and scoring tests for bench.detect_skab and bench.rul on tiny hand-made input."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+from threadpoolctl import threadpool_limits
+
+from bench import detect_skab as sk
+from bench import rul as br
+
+
+def test_point_metrics_hand_example():
+    counts = sk.point_counts(np.array([1, 1, 0, 0]), np.array([1, 0, 1, 0]))
+    assert counts == (1, 1, 1, 1)
+    m = sk.point_metrics(*counts)
+    assert m == {"f1": 0.5, "far": 50.0, "mar": 50.0}
+
+
+def test_changepoints_from_predictions():
+    p = np.zeros(100, dtype=int)
+    p[40:50] = 1
+    cps = sk.to_changepoints(p, roll=30)
+    assert list(np.flatnonzero(cps)) == [40, 79]  # rolled max rises at 40, falls 30 rows after the last 1
+
+
+def _sig(first):  # SKAB's scaled sigmoid for standard profile, slow width 15 of a 61-row window
+    return 1.11 / (1 + math.exp(5 * first / 15)) - 0.11
+
+
+@pytest.mark.parametrize("ones,expected", [
+    ([], -1.0),  # missed changepoint: A_fn
+    ([10], _sig(-61) - 0.11),  # at the changepoint: ~ +1, but SKAB's inclusive label slice also counts it as FP
+    ([70], _sig(-1) - 0.11),  # at the window end; row 70 also falls in SKAB's FP tail (rows 24..99)
+    ([5], -0.11 - 1.0),  # early false alarm and a miss
+])
+def test_nab_single_file(ones, expected):
+    cps = np.zeros(100, dtype=int)
+    cps[10] = 1
+    pred = np.zeros(100, dtype=int)
+    pred[ones] = 1
+    score, null, perfect = sk.nab_file(cps, pred, window=60)
+    assert (null, perfect) == (-1.0, 1.0)
+    assert score == pytest.approx(expected)
+
+
+def test_nab_normalisation():
+    assert sk.nab_normalised([(1.0, -1.0, 1.0), (-1.0, -1.0, 1.0)]) == pytest.approx(50.0)
+
+
+def test_detect_flags_a_shift_not_the_normal_part():
+    rng = np.random.default_rng(0)
+    load = rng.normal(0, 1, (700, 1))
+    x = np.hstack([load * 2, load * -1, load * 0.5]) + rng.normal(0, 0.1, (700, 3))
+    x[550:, 1] += 2.0
+    pred = sk.detect(x[:400], x[400:])
+    assert pred[:140].mean() < 0.1 and pred[160:].mean() > 0.9
+
+
+def test_rul_cross_validate_smoke(tmp_path):
+    rng = np.random.default_rng(0)
+    rows = []
+    for unit in range(1, 11):
+        life = int(rng.integers(60, 90))
+        for c in range(1, life + 1):
+            wear = max(0, c - life + 40) / 40
+            rows.append([unit, c, 0, 0, 100] + list(rng.normal(0, 0.1, 21) + wear))
+    path = tmp_path / "train_FD001.txt"
+    np.savetxt(path, np.array(rows))
+    units = br.load(path)
+    assert len(units) == 10 and units[1].shape[1] == len(br.SENSORS)
+    with threadpool_limits(limits=1):  # tiny fits: OpenMP threads only add contention
+        res = br.cross_validate(units, folds=2, seed=0, max_iter=20)
+    assert len(res["folds"]) == 2 and res["rmse"] >= 0 and math.isfinite(res["score"])

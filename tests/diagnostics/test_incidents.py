@@ -1,0 +1,110 @@
+"""Incident state machine: open, dedup, escalate, auto-resolve, flapping, lifecycle, SLA."""
+
+from __future__ import annotations
+
+import pytest
+
+from diagnostics import FaultHypothesis, Finding, IncidentPolicy, IncidentState, InvalidTransition, sla_class
+from diagnostics.incidents import step, transition
+
+POLICY = IncidentPolicy(min_confidence=0.4, resolve_after_s=900, flap_window_s=3600)
+
+
+def hyp(mode="seal_leak", conf=0.8, sev=2, at=0.0):
+    f = Finding("p1", "model", ("flow_lpm",), "model_deviation", sev, at, at, 2.0, {})
+    return FaultHypothesis(mode, conf, {"signals": ["flow_lpm"]}, (f,))
+
+
+def run(seq, state=None):
+    """seq: list of (now, [hypotheses]); returns final state and all event kinds."""
+    state = state or IncidentState()
+    kinds = []
+    for now, hs in seq:
+        state, ev = step(state, "p1", hs, now, POLICY)
+        kinds += [e.kind for e in ev]
+    return state, kinds
+
+
+def test_open_once_and_dedup():
+    state, kinds = run([(0, [hyp()]), (60, [hyp()]), (120, [hyp()])])
+    assert kinds == ["opened"]
+    assert len(state.incidents) == 1 and state.incidents[0].state == "detected"
+
+
+def test_low_confidence_ignored_and_modes_separate():
+    state, kinds = run([(0, [hyp(conf=0.3)]), (10, [hyp("bearing_wear"), hyp("seal_leak")])])
+    assert kinds == ["opened", "opened"]
+    assert {i.mode for i in state.incidents} == {"bearing_wear", "seal_leak"}
+
+
+def test_escalation_on_severity_rise_only():
+    state, kinds = run([(0, [hyp(sev=1)]), (60, [hyp(sev=2)]), (120, [hyp(sev=1)]), (180, [hyp(sev=3)])])
+    assert kinds == ["opened", "escalated", "escalated"]
+    assert state.incidents[0].severity == 3
+
+
+def test_update_on_confidence_change():
+    _, kinds = run([(0, [hyp(conf=0.5)]), (60, [hyp(conf=0.55)]), (120, [hyp(conf=0.9)])])
+    assert kinds == ["opened", "updated"]
+
+
+def test_auto_resolve_after_quiet_period():
+    state, kinds = run([(0, [hyp()]), (500, []), (899, [])])
+    assert kinds == ["opened"]
+    state, kinds = run([(900, [])], state)
+    assert kinds == ["auto_resolved"] and state.incidents[0].state == "closed"
+
+
+def test_flapping_reopens_same_incident():
+    state, kinds = run([(0, [hyp()]), (900, []), (1500, [hyp()]), (2400, []), (3000, [hyp()])])
+    assert kinds == ["opened", "auto_resolved", "reopened", "auto_resolved", "reopened"]
+    assert len(state.incidents) == 1
+    inc = state.incidents[0]
+    assert inc.flapping and inc.reopen_count == 2 and inc.state == "detected"
+
+
+def test_recurrence_after_flap_window_is_new_incident():
+    state, kinds = run([(0, [hyp()]), (900, []), (900 + 3601, [hyp()])])
+    assert kinds == ["opened", "auto_resolved", "opened"] and len(state.incidents) == 2
+
+
+def test_lifecycle_remote_fix_success_and_failure():
+    state, _ = run([(0, [hyp()])])
+    iid = state.incidents[0].id
+    s1, ev = transition(state, iid, "remote_fix_attempted", 10, {"command": "reset"})
+    assert ev.detail == {"from": "detected", "to": "remote_fix_attempted", "command": "reset"}
+    ok, _ = transition(s1, iid, "resolved_remote", 20)
+    assert ok.get(iid).state == "resolved_remote" and ok.get(iid).resolved_at == 20
+    s2, _ = transition(s1, iid, "work_order", 30)
+    s3, _ = transition(s2, iid, "resolved_onsite", 4000)
+    s4, _ = transition(s3, iid, "closed", 4100)
+    assert s4.get(iid).state == "closed"
+    with pytest.raises(InvalidTransition):
+        transition(s2, iid, "closed", 50)
+
+
+def test_remote_fix_pending_auto_resolves_to_resolved_remote():
+    state, _ = run([(0, [hyp()])])
+    state, _ = transition(state, state.incidents[0].id, "remote_fix_attempted", 10)
+    state, kinds = run([(1000, [])], state)
+    assert kinds == ["auto_resolved"] and state.incidents[0].state == "resolved_remote"
+
+
+def test_work_order_is_not_auto_resolved():
+    state, _ = run([(0, [hyp()])])
+    state, _ = transition(state, state.incidents[0].id, "work_order", 10)
+    state, kinds = run([(5000, [])], state)
+    assert kinds == [] and state.incidents[0].state == "work_order"
+
+
+@pytest.mark.parametrize("tier,resp,site,repair", [("standard", 15, 120, 1440), ("gold", 10, 90, 720),
+                                                   ("key", 10, 90, 720), ("bronze", 30, 240, 2880),
+                                                   ("unknown", 15, 120, 1440)])
+def test_sla_by_tier(tier, resp, site, repair):
+    d = sla_class(3, tier)
+    assert (d.response_min, d.on_site_min, d.repair_min) == (resp, site, repair)
+
+
+def test_sla_low_severity_is_looser():
+    assert sla_class(1, "standard").on_site_min > sla_class(2, "standard").on_site_min
+    assert sla_class(2, "gold") == sla_class(3, "gold")
