@@ -1,0 +1,91 @@
+"""The three faces in a real browser: board with live updates, technician at phone size, customer portal NPS."""
+
+from __future__ import annotations
+
+import time
+from datetime import datetime, timedelta, timezone
+
+import psycopg
+import pytest
+from playwright.sync_api import expect
+
+from tests.browser.conftest import World, shot, sign_in
+
+pytestmark = pytest.mark.integration
+
+# The accessibility probe run on each page: every form control has a label, text contrast meets WCAG AA.
+A11Y_JS = """() => {
+  const problems = [];
+  for (const el of document.querySelectorAll('input:not([type=hidden]), select, textarea')) {
+    const named = (el.labels && el.labels.length) || el.getAttribute('aria-label') || el.getAttribute('aria-labelledby');
+    if (!named) problems.push('unlabelled ' + el.outerHTML.slice(0, 80));
+  }
+  const rgb = (s) => (s.match(/[\\d.]+/g) || []).map(Number);
+  const lum = ([r, g, b]) => { const f = (c) => { c /= 255; return c <= 0.03928 ? c / 12.92 : ((c + 0.055) / 1.055) ** 2.4; };
+    return 0.2126 * f(r) + 0.7152 * f(g) + 0.0722 * f(b); };
+  const bg = (el) => { for (; el; el = el.parentElement) { const c = rgb(getComputedStyle(el).backgroundColor);
+    if (c.length === 3 || (c.length === 4 && c[3] > 0.5)) return c.slice(0, 3); } return [255, 255, 255]; };
+  for (const el of document.querySelectorAll('body *')) {
+    if (el.closest('.leaflet-container, svg, [hidden]') || !el.offsetParent) continue;
+    const own = [...el.childNodes].some((n) => n.nodeType === 3 && n.textContent.trim());
+    if (!own) continue;
+    const cs = getComputedStyle(el);
+    if (parseFloat(cs.opacity) < 1 || el.closest('.completed')) continue;
+    const a = lum(rgb(cs.color).slice(0, 3)), b = lum(bg(el));
+    const ratio = (Math.max(a, b) + 0.05) / (Math.min(a, b) + 0.05);
+    const large = parseFloat(cs.fontSize) >= 18.66 && parseInt(cs.fontWeight) >= 700 || parseFloat(cs.fontSize) >= 24;
+    if (ratio < (large ? 3 : 4.5)) problems.push(`contrast ${ratio.toFixed(2)} ${el.tagName}.${el.className} "${el.textContent.trim().slice(0, 30)}"`);
+  }
+  return problems;
+}"""
+
+
+def assert_accessible(page) -> None:  # noqa: ANN001
+    assert page.evaluate(A11Y_JS) == []
+
+
+def assert_keyboard_focus_visible(page) -> None:  # noqa: ANN001
+    page.keyboard.press("Tab")
+    outline = page.evaluate("() => { const s = getComputedStyle(document.activeElement, ':focus-visible');"
+                            " return [document.activeElement.tagName, getComputedStyle(document.activeElement).outlineStyle]; }")
+    assert outline[0] != "BODY" and outline[1] != "none", outline
+
+
+def test_board_shows_queue_map_kpis_and_updates_live(world: World, context) -> None:
+    page = context.new_page()
+    sign_in(page, f"{world.url}/board", "dispatcher")
+    queue = page.locator("#queue > li[data-wo]")
+    expect(queue).to_have_count(3)
+    expect(queue.first).to_have_class("late")  # an ETA past the on-site deadline is the biggest risk
+    expect(queue.nth(1)).to_have_attribute("data-wo", str(world.unassigned_wo))  # then the response clock
+    expect(page.locator("#kpi-strip .kpi")).to_have_count(5)
+    expect(page.locator("#kpi-strip")).to_contain_text("incidents today")
+    assert page.locator("#map path.leaflet-interactive").count() >= 3 + 4  # jobs, technicians, assignment lines
+    expect(page.locator("#lanes .lane")).to_have_count(4)
+    expect(page.locator("#live")).to_have_text("live")
+    clock = page.locator(f'#queue li[data-wo="{world.unassigned_wo}"] .clock')
+    first = clock.text_content()
+    page.wait_for_function("([sel, t]) => document.querySelector(sel).textContent !== t",
+                           arg=[f'#queue li[data-wo="{world.unassigned_wo}"] .clock', first])
+    assert_accessible(page)
+
+    # Phone intake: a new incident in the same queue.
+    page.get_by_label("Asset").fill("pump-0010")
+    page.get_by_label("Reported by").select_option("phone")
+    page.get_by_label("What is wrong").fill("Pump trips on start-up")
+    page.get_by_role("button", name="Create incident").click()
+    expect(page.locator("#intake-msg")).to_contain_text("created")
+    expect(queue).to_have_count(4)
+    # Manual assignment of the unassigned phone incident.
+    item = page.locator(f'#queue li[data-wo="{world.unassigned_wo}"]')
+    item.get_by_label(f"Technician for work order {world.unassigned_wo}").select_option(label=None, index=3)
+    item.get_by_role("button", name="Assign").click()
+    expect(page.locator(f'#queue li[data-wo="{world.unassigned_wo}"]')).to_contain_text("T04")
+    # Something changes elsewhere (the field app, another dispatcher): the board follows without a reload.
+    with psycopg.connect(world.db_url, autocommit=True) as c:
+        c.execute("UPDATE work_orders SET status = 'on_site', arrived_at = now() WHERE id = %s", (world.assigned_wo,))
+        c.execute("INSERT INTO timeline_events (customer_id, at, kind, summary, work_order_id) "
+                  "SELECT customer_id, now(), 'technician_arrived', 'on site', id FROM work_orders WHERE id = %s",
+                  (world.assigned_wo,))
+    expect(page.locator(f'#queue li[data-wo="{world.assigned_wo}"]')).to_contain_text("on site since")
+    shot(page, "board")
