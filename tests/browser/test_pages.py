@@ -89,3 +89,70 @@ def test_board_shows_queue_map_kpis_and_updates_live(world: World, context) -> N
                   (world.assigned_wo,))
     expect(page.locator(f'#queue li[data-wo="{world.assigned_wo}"]')).to_contain_text("on site since")
     shot(page, "board")
+
+
+def test_technician_completes_a_job_offline_at_phone_size(world: World, phone) -> None:
+    page = phone.new_page()
+    sign_in(page, f"{world.url}/tech", "tech01")
+    job = page.locator(f'li.job[data-wo="{world.assigned_wo}"]')
+    expect(job).to_contain_text("Customer 001")
+    expect(job).to_contain_text("vibration_mm_s above 7.1")
+    expect(job.locator("svg.chart polyline")).to_have_count(1)  # the signal around the fault
+    assert job.get_by_role("link", name="Navigate").get_attribute("href").startswith("geo:")
+    assert page.evaluate("() => navigator.serviceWorker.ready.then((r) => r.scope)").endswith("/tech")
+    assert_accessible(page)
+    assert_keyboard_focus_visible(page)
+    shot(page, "tech")
+
+    job.get_by_role("button", name="On my way").click()
+    expect(page.locator("#sync")).to_be_hidden()
+    phone.set_offline(True)  # a basement without signal
+    job.get_by_role("button", name="Arrived").click()
+    job.get_by_label("Actual cause").fill("Worn bearing on the drive end")
+    job.get_by_label("Fix").fill("Bearing replaced, shaft aligned")
+    job.get_by_label("Parts used").fill("6204-2RS bearing, grease")
+    job.get_by_role("button", name="Job done").click()
+    expect(page.locator("#sync")).to_contain_text("2 actions waiting to sync")
+    shot(page, "tech-offline")
+    # Replays of the same actions (a flaky network sends twice) must not apply twice.
+    queued = page.evaluate("() => JSON.parse(localStorage.getItem('qf-tech-queue'))")
+    phone.set_offline(False)
+    expect(page.locator("#sync")).to_be_hidden(timeout=20_000)
+    for item in queued:
+        r = page.request.post(f"{world.url}/api/tech/jobs/{item['work_order_id']}/actions", data=item["body"],
+                              headers={"Authorization": "Bearer " + page.evaluate("localStorage.getItem('qf-token')")})
+        assert r.ok and r.json()["duplicate"] is True
+    expect(job).to_contain_text("Fixed: Bearing replaced")
+    with psycopg.connect(world.db_url) as c:
+        status, notes = c.execute("SELECT status, notes FROM work_orders WHERE id = %s",
+                                  (world.assigned_wo,)).fetchone()
+        actions = c.execute("SELECT action FROM technician_actions ORDER BY received_at").fetchall()
+        kinds = [k for (k,) in c.execute("SELECT kind FROM timeline_events WHERE work_order_id = %s ORDER BY id",
+                                         (world.assigned_wo,))]
+    assert status == "completed" and "6204-2RS bearing" in notes
+    assert [a for (a,) in actions] == ["en_route", "arrived", "completed"]
+    assert kinds == ["incident_opened", "technician_en_route", "technician_arrived", "work_completed"]
+    shot(page, "tech-done")
+
+
+def test_customer_sees_health_and_answers_nps_once(world: World, context) -> None:
+    page = context.new_page()
+    sign_in(page, f"{world.url}/portal", "customer001")
+    assets = page.locator("article.asset")
+    expect(assets).to_have_count(3)  # customer001's assets only
+    expect(page.locator(".incident")).to_contain_text("Technician expected at")
+    page.locator("article.asset").first.get_by_role("button", name="Show timeline").click()
+    expect(page.locator("ol.timeline").first).to_contain_text("seal leak suspected")  # its finished visit
+    assert_accessible(page)
+    form = page.locator(f'form.survey[data-wo="{world.completed_wo}"]')
+    form.locator("label", has_text="9").last.click()
+    form.get_by_label("Anything to add?").fill("Quick and friendly")
+    shot(page, "portal-survey")
+    form.get_by_role("button", name="Send answer").click()
+    expect(page.locator("#surveys")).to_contain_text("Thank you")
+    with psycopg.connect(world.db_url) as c:
+        assert c.execute("SELECT work_order_id, score FROM nps_surveys").fetchall() == [(world.completed_wo, 9)]
+    page.reload()
+    expect(page.locator("article.asset")).to_have_count(3)
+    expect(page.locator("#surveys")).to_be_hidden()  # asked once per work order
+    shot(page, "portal")
