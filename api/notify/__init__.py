@@ -9,5 +9,5 @@ from api.notify.policy import Target, backoff_s, choose_targets
 from api.notify.service import Notifier, run_notifier
 from api.notify.signing import SIGNATURE_HEADER, TIMESTAMP_HEADER, sign, verify
 
-__all__ = ["SIGNATURE_HEADER", "TIMESTAMP_HEADER", "NotifyConfig", "Notifier", "Target", "backoff_s",
+__all__ = ["SIGNATURE_HEADER", "TIMESTAMP_HEADER", "Notifier", "NotifyConfig", "Target", "backoff_s",
            "choose_targets", "run_notifier", "sign", "verify"]

@@ -26,7 +26,7 @@ class WebhookSender:
             TIMESTAMP_HEADER: str(ts), SIGNATURE_HEADER: sign(secret, ts, body),
             "Idempotency-Key": idempotency_key, "X-Quietfix-Event": str(payload.get("kind", ""))})
         try:
-            with urllib.request.urlopen(request, timeout=self._timeout_s) as response:  # noqa: S310 - configured URL
+            with urllib.request.urlopen(request, timeout=self._timeout_s) as response:
                 response.read()
         except urllib.error.HTTPError as exc:
             raise WebhookError(f"HTTP {exc.code}") from None

@@ -6,7 +6,7 @@ live stream all see the same story.
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -48,7 +48,7 @@ def board(request: Request, conn: Conn, _: Staff) -> dict[str, Any]:
 @router.get("/api/board/kpis", response_model=list[KpiRow])
 def kpis(request: Request, conn: Conn, _: Staff) -> list[dict[str, Any]]:
     now = now_of(request)
-    start = now.astimezone(timezone.utc).replace(hour=0, minute=0, second=0, microsecond=0)
+    start = now.astimezone(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
     rows = repo.kpi_strip(conn, start, start + timedelta(days=1), now)
     for row in rows:
         row["nps"] = round(100.0 * row["nps_net"] / row["nps_answers"], 1) if row["nps_answers"] else None

@@ -8,12 +8,13 @@ import threading
 from collections.abc import Iterator
 from email import message_from_bytes
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import ClassVar
 
 import psycopg
 import pytest
 from aiosmtpd.controller import Controller
 
-from api.notify import SIGNATURE_HEADER, TIMESTAMP_HEADER, NotifyConfig, Notifier, run_notifier, verify
+from api.notify import SIGNATURE_HEADER, TIMESTAMP_HEADER, Notifier, NotifyConfig, run_notifier, verify
 from api.notify.policy import backoff_s
 from core.clock import ManualClock, to_datetime
 from core.events import queue_notification
@@ -28,7 +29,7 @@ class _Inbox:
     def __init__(self) -> None:
         self.messages: list[tuple[list[str], bytes]] = []
 
-    async def handle_DATA(self, server, session, envelope) -> str:  # noqa: ANN001, N802 - aiosmtpd hook
+    async def handle_DATA(self, server, session, envelope) -> str:
         self.messages.append((list(envelope.rcpt_tos), envelope.content))
         return "250 OK"
 
@@ -50,9 +51,9 @@ def smtp() -> Iterator[tuple[_Inbox, int]]:
 
 class _Receiver(BaseHTTPRequestHandler):
     fail_next = 0
-    received: list[tuple[dict[str, str], bytes]] = []
+    received: ClassVar[list[tuple[dict[str, str], bytes]]] = []
 
-    def do_POST(self) -> None:  # noqa: N802 - http.server hook
+    def do_POST(self) -> None:
         body = self.rfile.read(int(self.headers["Content-Length"]))
         if _Receiver.fail_next > 0:
             _Receiver.fail_next -= 1

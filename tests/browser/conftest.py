@@ -10,7 +10,7 @@ import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import psycopg
@@ -58,7 +58,7 @@ def _incident(conn: psycopg.Connection, device_id: str, at: datetime, summary: s
 def build_world(conn: psycopg.Connection) -> tuple[int, int, int]:
     """Three active jobs (assigned, unassigned at risk, late ETA) and one finished visit; wall-clock times."""
     devices = seed(conn, devices=12, technicians=4, users=True)
-    now = datetime.now(timezone.utc).replace(microsecond=0)
+    now = datetime.now(UTC).replace(microsecond=0)
     techs = [r[0] for r in conn.execute("SELECT id FROM technicians ORDER BY code")]
     dev = devices[0].device_id
     fault_start = now - timedelta(minutes=20)
@@ -130,7 +130,7 @@ def browser() -> Iterator[object]:
 
 
 @pytest.fixture()
-def context(world: World, browser) -> Iterator[object]:  # noqa: ANN001
+def context(world: World, browser) -> Iterator[object]:
     """A fresh browser profile per test, closed before the server stops (so no live stream is cut mid-way)."""
     ctx = browser.new_context(viewport={"width": 1400, "height": 1000})
     ctx.set_default_timeout(10_000)
@@ -139,7 +139,7 @@ def context(world: World, browser) -> Iterator[object]:  # noqa: ANN001
 
 
 @pytest.fixture()
-def phone(world: World, browser) -> Iterator[object]:  # noqa: ANN001
+def phone(world: World, browser) -> Iterator[object]:
     """A phone-sized profile (390×844, touch) for the technician view."""
     ctx = browser.new_context(viewport={"width": 390, "height": 844}, device_scale_factor=2, is_mobile=True,
                               has_touch=True)
@@ -148,13 +148,13 @@ def phone(world: World, browser) -> Iterator[object]:  # noqa: ANN001
     ctx.close()
 
 
-def sign_in(page, url: str, user: str) -> None:  # noqa: ANN001 - playwright Page
+def sign_in(page, url: str, user: str) -> None:
     page.goto(url)
     page.get_by_label("User name").fill(user)
     page.get_by_label("Password").fill(DEMO_PASSWORD)
     page.get_by_role("button", name="Sign in").click()
 
 
-def shot(page, name: str) -> None:  # noqa: ANN001
+def shot(page, name: str) -> None:
     SHOTS.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(SHOTS / f"{name}.png"), full_page=True)

@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import time
-from datetime import datetime, timedelta, timezone
-
 import psycopg
 import pytest
 from playwright.sync_api import expect
@@ -40,11 +37,11 @@ A11Y_JS = """() => {
 }"""
 
 
-def assert_accessible(page) -> None:  # noqa: ANN001
+def assert_accessible(page) -> None:
     assert page.evaluate(A11Y_JS) == []
 
 
-def assert_keyboard_focus_visible(page) -> None:  # noqa: ANN001
+def assert_keyboard_focus_visible(page) -> None:
     page.keyboard.press("Tab")
     outline = page.evaluate("() => { const s = getComputedStyle(document.activeElement, ':focus-visible');"
                             " return [document.activeElement.tagName, getComputedStyle(document.activeElement).outlineStyle]; }")
