@@ -56,6 +56,7 @@
           <span class="chip">${esc(q.source)}</span><span class="chip">${esc(q.status)}</span></div>
         <div class="muted">${esc(q.customer_name)} · ${esc(q.summary)}</div>
         <div class="row">${r.due ? `<span>${r.label}</span> <span class="clock" data-due="${esc(r.due)}"></span>` : `<span class="ok">on site since ${hm(q.arrived_at)}</span>`}
+          ${!q.assigned_at ? `<span>· on site in</span> <span class="clock" data-due="${esc(q.onsite_due)}"></span>` : ""}
           ${q.assigned_at && !q.arrived_at ? `<span class="muted">response by ${hm(q.response_due)}; on site due ${hm(q.onsite_due)}</span>` : ""}
           ${q.technician_code ? `<span>tech <b>${esc(q.technician_code)}</b> ETA ${hm(q.eta)}${q.eta_late ? ' <b class="late">after deadline</b>' : ""}</span>` : '<b class="late">unassigned</b>'}</div>
         ${q.arrived_at ? "" : `<form class="assign" data-wo="${q.id}"><label><span class="sr-only">Technician for work order ${q.id}</span>
