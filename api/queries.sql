@@ -261,3 +261,20 @@ SELECT (SELECT max(id) FROM timeline_events e
 -- name: set_incident_source
 -- Manual intake: diagnostics' insert defaults to 'telemetry'; the board records how the customer reached us.
 UPDATE incidents SET source = %(source)s WHERE id = %(incident_id)s;
+
+-- name: portal_preferences
+SELECT kind, channel, enabled FROM notification_preferences WHERE customer_id = %(cid)s ORDER BY kind, channel;
+
+-- name: upsert_preference
+INSERT INTO notification_preferences (customer_id, kind, channel, enabled)
+VALUES (%(cid)s, %(kind)s, %(channel)s, %(enabled)s)
+ON CONFLICT (customer_id, kind, channel) DO UPDATE SET enabled = EXCLUDED.enabled;
+
+-- name: portal_webhooks
+SELECT id, url, active FROM webhook_endpoints WHERE customer_id = %(cid)s ORDER BY id;
+
+-- name: insert_webhook
+INSERT INTO webhook_endpoints (customer_id, url, secret) VALUES (%(cid)s, %(url)s, %(secret)s) RETURNING id;
+
+-- name: deactivate_webhook
+UPDATE webhook_endpoints SET active = false WHERE id = %(id)s AND customer_id = %(cid)s RETURNING id;

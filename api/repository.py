@@ -173,3 +173,25 @@ def change_cursor(conn: psycopg.Connection, p: Principal) -> dict[str, Any]:
 
 def set_incident_source(conn: psycopg.Connection, incident_id: int, source: str) -> None:
     conn.execute(Q.set_incident_source, {"incident_id": incident_id, "source": source})
+
+
+def portal_preferences(conn: psycopg.Connection, customer_id: int) -> list[dict[str, Any]]:
+    return _all(conn, Q.portal_preferences, {"cid": customer_id})
+
+
+def upsert_preference(conn: psycopg.Connection, customer_id: int, kind: str, channel: str, enabled: bool) -> None:
+    conn.execute(Q.upsert_preference, {"cid": customer_id, "kind": kind, "channel": channel, "enabled": enabled})
+
+
+def portal_webhooks(conn: psycopg.Connection, customer_id: int) -> list[dict[str, Any]]:
+    return _all(conn, Q.portal_webhooks, {"cid": customer_id})
+
+
+def insert_webhook(conn: psycopg.Connection, customer_id: int, url: str, secret: str) -> int:
+    row = _one(conn, Q.insert_webhook, {"cid": customer_id, "url": url, "secret": secret})
+    assert row is not None
+    return int(row["id"])
+
+
+def deactivate_webhook(conn: psycopg.Connection, customer_id: int, webhook_id: int) -> bool:
+    return _one(conn, Q.deactivate_webhook, {"cid": customer_id, "id": webhook_id}) is not None

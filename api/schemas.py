@@ -187,3 +187,20 @@ class KpiRow(BaseModel):
     nps_answers: int
     nps_net: int
     nps: float | None
+
+
+class Preference(BaseModel):
+    """Channel on/off for one kind of message; kind '*' sets the default for every kind."""
+    kind: Literal["*", "incident_detected", "incident_reported", "technician_assigned", "work_completed"]
+    channel: Literal["email", "webhook"]
+    enabled: bool
+
+
+class WebhookRequest(BaseModel):
+    url: str = Field(pattern=r"^https?://[^\s]{3,500}$")
+
+
+class WebhookCreated(BaseModel):
+    id: int
+    url: str
+    secret: str  # shown once; the receiver verifies X-Quietfix-Signature with it

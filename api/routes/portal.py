@@ -6,6 +6,7 @@ another customer answers 404 exactly like one that does not exist.
 
 from __future__ import annotations
 
+import secrets
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -16,7 +17,7 @@ from api import repository as repo
 from api.auth import Principal, require_roles
 from api.deps import Conn
 from api.routes.board import now_of
-from api.schemas import SurveyRequest
+from api.schemas import Preference, SurveyRequest, WebhookCreated, WebhookRequest
 from core.events import record_timeline
 
 router = APIRouter(tags=["portal"])
@@ -65,3 +66,38 @@ def answer_survey(body: SurveyRequest, request: Request, conn: Conn, principal: 
                         data={"score": body.score})
     conn.commit()
     return {"id": survey_id, "work_order_id": body.work_order_id, "score": body.score}
+
+
+@router.get("/api/portal/preferences", response_model=list[Preference])
+def preferences(conn: Conn, principal: Customer) -> list[dict[str, Any]]:
+    """Only the rows the customer changed; anything absent is on."""
+    return repo.portal_preferences(conn, _cid(principal))
+
+
+@router.put("/api/portal/preferences", response_model=list[Preference])
+def set_preference(body: Preference, conn: Conn, principal: Customer) -> list[dict[str, Any]]:
+    cid = _cid(principal)
+    repo.upsert_preference(conn, cid, body.kind, body.channel, body.enabled)
+    conn.commit()
+    return repo.portal_preferences(conn, cid)
+
+
+@router.get("/api/portal/webhooks")
+def webhooks(conn: Conn, principal: Customer) -> list[dict[str, Any]]:
+    return repo.portal_webhooks(conn, _cid(principal))
+
+
+@router.post("/api/portal/webhooks", response_model=WebhookCreated, status_code=status.HTTP_201_CREATED)
+def add_webhook(body: WebhookRequest, conn: Conn, principal: Customer) -> WebhookCreated:
+    """The signing secret is generated here and shown once; it is never returned by the list."""
+    secret = "whsec_" + secrets.token_urlsafe(32)
+    webhook_id = repo.insert_webhook(conn, _cid(principal), body.url, secret)
+    conn.commit()
+    return WebhookCreated(id=webhook_id, url=body.url, secret=secret)
+
+
+@router.delete("/api/portal/webhooks/{webhook_id}", status_code=status.HTTP_204_NO_CONTENT)
+def remove_webhook(webhook_id: int, conn: Conn, principal: Customer) -> None:
+    if not repo.deactivate_webhook(conn, _cid(principal), webhook_id):
+        raise HTTPException(status.HTTP_404_NOT_FOUND, "webhook not found")
+    conn.commit()

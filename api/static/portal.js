@@ -60,9 +60,27 @@
     }
   }
 
+  const KINDS = [["incident_detected", "We detected a problem"], ["incident_reported", "We registered your report"],
+    ["technician_assigned", "A technician is on the way"], ["work_completed", "The repair is done"]];
+  async function drawPrefs() {
+    const rows = await api("/api/portal/preferences");
+    const on = (kind, channel) => { const r = rows.find((x) => x.kind === kind && x.channel === channel)
+      ?? rows.find((x) => x.kind === "*" && x.channel === channel); return r ? r.enabled : true; };
+    document.getElementById("prefs").innerHTML = `<tr><th scope="col">Message</th><th scope="col">E-mail</th><th scope="col">Webhook</th></tr>`
+      + KINDS.map(([kind, label]) => `<tr><th scope="row">${label}</th>${["email", "webhook"].map((ch) =>
+        `<td><input type="checkbox" data-kind="${kind}" data-channel="${ch}" ${on(kind, ch) ? "checked" : ""} aria-label="${ch === "email" ? "E-mail" : "Webhook"}: ${label}"></td>`).join("")}</tr>`).join("");
+    for (const box of document.querySelectorAll("#prefs input")) {
+      box.addEventListener("change", async () => {
+        await api("/api/portal/preferences", { method: "PUT", body: { kind: box.dataset.kind, channel: box.dataset.channel, enabled: box.checked } });
+        document.getElementById("prefs-msg").textContent = "Saved.";
+      });
+    }
+  }
+
   QF.start(document.getElementById("login"), ["customer"], async () => {
     document.getElementById("app").hidden = false;
     await refresh();
+    await drawPrefs();
     QF.live(() => { if (!document.querySelector("form.survey :focus, form.survey input:checked")) refresh(); });
   });
 })();

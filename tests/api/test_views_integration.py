@@ -178,3 +178,23 @@ def test_live_stream_requires_auth_and_reports_changes(world) -> None:
         assert r.status_code == 200 and r.headers["content-type"].startswith("text/event-stream")
         text = "".join(r.iter_text())
     assert text.count("event: change") == 1 and "event: bye" in text and '"timeline"' in text
+
+
+def test_customers_manage_only_their_own_channels_and_webhooks(world) -> None:
+    client, w = world
+    me, other = login(client, "customer001"), login(client, "customer002")
+    assert client.get("/api/portal/preferences", headers=me).json() == []
+    pref = {"kind": "technician_assigned", "channel": "email", "enabled": False}
+    assert client.put("/api/portal/preferences", headers=me, json=pref).json() == [pref]
+    assert client.put("/api/portal/preferences", headers=me, json={**pref, "enabled": True}).json()[0]["enabled"]
+    assert client.put("/api/portal/preferences", headers=me, json={**pref, "kind": "nonsense"}).status_code == 422
+    assert client.get("/api/portal/preferences", headers=other).json() == []
+    made = client.post("/api/portal/webhooks", headers=me, json={"url": "https://hooks.customer.example/qf"})
+    assert made.status_code == 201 and made.json()["secret"].startswith("whsec_")
+    listed = client.get("/api/portal/webhooks", headers=me).json()
+    assert listed == [{"id": made.json()["id"], "url": "https://hooks.customer.example/qf", "active": True}]
+    assert client.get("/api/portal/webhooks", headers=other).json() == []
+    assert client.delete(f"/api/portal/webhooks/{made.json()['id']}", headers=other).status_code == 404
+    assert client.delete(f"/api/portal/webhooks/{made.json()['id']}", headers=me).status_code == 204
+    assert client.get("/api/portal/webhooks", headers=me).json()[0]["active"] is False
+    assert client.post("/api/portal/webhooks", headers=me, json={"url": "ftp://x"}).status_code == 422

@@ -152,4 +152,9 @@ def test_customer_sees_health_and_answers_nps_once(world: World, context) -> Non
     page.reload()
     expect(page.locator("article.asset")).to_have_count(3)
     expect(page.locator("#surveys")).to_be_hidden()  # asked once per work order
+    page.get_by_label("E-mail: A technician is on the way").uncheck()
+    expect(page.locator("#prefs-msg")).to_have_text("Saved.")
+    with psycopg.connect(world.db_url) as c:
+        assert c.execute("SELECT kind, channel, enabled FROM notification_preferences").fetchall() == [
+            ("technician_assigned", "email", False)]
     shot(page, "portal")
