@@ -181,7 +181,7 @@ def test_live_stream_requires_auth_and_reports_changes(world) -> None:
 
 
 def test_customers_manage_only_their_own_channels_and_webhooks(world) -> None:
-    client, w = world
+    client, _ = world
     me, other = login(client, "customer001"), login(client, "customer002")
     assert client.get("/api/portal/preferences", headers=me).json() == []
     pref = {"kind": "technician_assigned", "channel": "email", "enabled": False}
