@@ -6,8 +6,10 @@ another customer answers 404 exactly like one that does not exist.
 
 from __future__ import annotations
 
+import ipaddress
 import secrets
 from pathlib import Path
+from urllib.parse import urlsplit
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, HTTPException, Request, status
@@ -87,9 +89,24 @@ def webhooks(conn: Conn, principal: Customer) -> list[dict[str, Any]]:
     return repo.portal_webhooks(conn, _cid(principal))
 
 
+def _public_host(url: str) -> bool:
+    """Refuse loopback, private and link-local targets given literally, so a customer cannot point the sender at
+    services inside our network. (Names resolving to such addresses are the deployment's egress policy's job.)"""
+    host = (urlsplit(url).hostname or "").lower()
+    if not host or host == "localhost" or host.endswith(".localhost") or host.endswith(".internal"):
+        return False
+    try:
+        ip = ipaddress.ip_address(host)
+    except ValueError:
+        return True
+    return ip.is_global
+
+
 @router.post("/api/portal/webhooks", response_model=WebhookCreated, status_code=status.HTTP_201_CREATED)
 def add_webhook(body: WebhookRequest, conn: Conn, principal: Customer) -> WebhookCreated:
     """The signing secret is generated here and shown once; it is never returned by the list."""
+    if not _public_host(body.url):
+        raise HTTPException(422, "webhook host must be a public address")
     secret = "whsec_" + secrets.token_urlsafe(32)
     webhook_id = repo.insert_webhook(conn, _cid(principal), body.url, secret)
     conn.commit()

@@ -197,4 +197,6 @@ def test_customers_manage_only_their_own_channels_and_webhooks(world) -> None:
     assert client.delete(f"/api/portal/webhooks/{made.json()['id']}", headers=other).status_code == 404
     assert client.delete(f"/api/portal/webhooks/{made.json()['id']}", headers=me).status_code == 204
     assert client.get("/api/portal/webhooks", headers=me).json()[0]["active"] is False
-    assert client.post("/api/portal/webhooks", headers=me, json={"url": "ftp://x"}).status_code == 422
+    for url in ("ftp://x.example", "http://127.0.0.1:5432/", "http://10.1.2.3/hook", "http://localhost/x",
+                "http://[::1]/x", "http://169.254.169.254/latest"):
+        assert client.post("/api/portal/webhooks", headers=me, json={"url": url}).status_code == 422, url

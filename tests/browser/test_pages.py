@@ -60,8 +60,9 @@ def test_board_shows_queue_map_kpis_and_updates_live(world: World, context) -> N
     assert page.locator("#map path.leaflet-interactive").count() >= 3 + 4  # jobs, technicians, assignment lines
     expect(page.locator("#lanes .lane")).to_have_count(4)
     expect(page.locator("#live")).to_have_text("live")
-    clock = page.locator(f'#queue li[data-wo="{world.unassigned_wo}"] .clock')
-    first = clock.text_content()
+    clocks = page.locator(f'#queue li[data-wo="{world.unassigned_wo}"] .clock')
+    expect(clocks).to_have_count(2)  # unassigned: both the response and the on-site clock run
+    first = clocks.first.text_content()
     page.wait_for_function("([sel, t]) => document.querySelector(sel).textContent !== t",
                            arg=[f'#queue li[data-wo="{world.unassigned_wo}"] .clock', first])
     assert_accessible(page)
