@@ -24,7 +24,17 @@ const QF = (() => {
     if (!r.ok) throw new HttpError(r.status, typeof data?.detail === "string" ? data.detail : `HTTP ${r.status}`);
     return data;
   }
-  function logout(reload = true) { token = null; localStorage.removeItem(KEY); if (reload) location.reload(); }
+  // An explicit sign-out also forgets this phone's cached jobs and unsent actions (after asking); an expired
+  // token does not, so a technician signs in again and the queued actions still go out.
+  function logout(reload = true) {
+    if (reload) {
+      const pending = JSON.parse(localStorage.getItem("qf-tech-queue") || "[]").length;
+      if (pending && !confirm(`${pending} action(s) have not been sent yet and will be lost. Sign out anyway?`)) return;
+      ["qf-me", "qf-tech-jobs", "qf-tech-queue"].forEach((k) => localStorage.removeItem(k));
+    }
+    token = null; localStorage.removeItem(KEY);
+    if (reload) location.reload();
+  }
   function loginForm(root, roles, onReady) {
     root.innerHTML = `<section class="login card" aria-labelledby="login-h"><h2 id="login-h">Sign in</h2>
       <form id="login-form"><label><span>User name</span><input name="username" autocomplete="username" required></label>
