@@ -6,7 +6,7 @@ an action replayed after a dead zone (or sent twice by a flaky network) is answe
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -64,6 +64,9 @@ def jobs(request: Request, conn: Conn, principal: Technician) -> list[dict[str, 
 
 
 def _when(sent: datetime | None, now: datetime) -> datetime:
+    """When the tap happened: the phone's time if plausible (an offline replay arrives late), else now."""
+    if sent is not None and sent.tzinfo is None:
+        sent = sent.replace(tzinfo=UTC)
     if sent is None or sent > now or now - sent > MAX_OFFLINE:
         return now
     return sent

@@ -200,3 +200,22 @@ def test_customers_manage_only_their_own_channels_and_webhooks(world) -> None:
     for url in ("ftp://x.example", "http://127.0.0.1:5432/", "http://10.1.2.3/hook", "http://localhost/x",
                 "http://[::1]/x", "http://169.254.169.254/latest"):
         assert client.post("/api/portal/webhooks", headers=me, json={"url": url}).status_code == 422, url
+
+
+def test_replayed_tap_keeps_the_phones_time_within_reason(world) -> None:
+    client, w = world
+    h = login(client, "tech01")
+    now = to_datetime(w["clock"].now())
+    path = f"/api/tech/jobs/{w['wo']}/actions"
+    tapped = now - timedelta(minutes=7)  # tapped offline, replayed 7 minutes later
+    r = client.post(path, headers=h, json={"action_id": str(uuid4()), "action": "arrived",
+                                           "at": tapped.replace(tzinfo=None).isoformat()})
+    assert r.status_code == 200 and r.json()["applied"]
+    w["conn"].commit()
+    assert w["conn"].execute("SELECT arrived_at FROM work_orders WHERE id = %s", (w["wo"],)).fetchone()[0] == tapped
+    future = now + timedelta(hours=1)  # a phone clock running ahead is not trusted
+    r = client.post(path, headers=h, json={"action_id": str(uuid4()), "action": "completed", "fix": "x",
+                                           "at": future.isoformat()})
+    assert r.json()["applied"]
+    w["conn"].commit()
+    assert w["conn"].execute("SELECT completed_at FROM work_orders WHERE id = %s", (w["wo"],)).fetchone()[0] == now
