@@ -219,3 +219,11 @@ def test_replayed_tap_keeps_the_phones_time_within_reason(world) -> None:
     assert r.json()["applied"]
     w["conn"].commit()
     assert w["conn"].execute("SELECT completed_at FROM work_orders WHERE id = %s", (w["wo"],)).fetchone()[0] == now
+
+
+def test_live_streams_are_bounded_in_number(world, monkeypatch: pytest.MonkeyPatch) -> None:
+    client, _ = world
+    from api import live
+    monkeypatch.setattr(live, "MAX_STREAMS", 0)
+    r = client.get("/api/live?max_s=0.2", headers=login(client, "dispatcher"))
+    assert r.status_code == 503
