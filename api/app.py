@@ -10,11 +10,13 @@ from fastapi import FastAPI
 from fastapi.responses import FileResponse
 from fastapi.staticfiles import StaticFiles
 
-from api.routes import auth, fleet, health, service
+from api import live
+from api.routes import auth, board, fleet, health, portal, service, technician
 from core.db import make_pool
 from core.settings import Settings
 
 STATIC = Path(__file__).with_name("static")
+VENDOR = Path(__file__).resolve().parents[1] / "node_modules"
 
 
 def create_app(settings: Settings) -> FastAPI:
@@ -32,6 +34,10 @@ def create_app(settings: Settings) -> FastAPI:
     for module in (health, auth, fleet, service):
         app.include_router(module.router)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
+    for module in (board, technician, portal, live):  # the three faces and their live stream (feat/ui)
+        app.include_router(module.router)
+    if (VENDOR / "leaflet" / "dist").is_dir():  # npm ci'd by scripts/setup-web.sh; the board works without it
+        app.mount("/vendor/leaflet", StaticFiles(directory=VENDOR / "leaflet" / "dist"), name="leaflet")
 
     @app.get("/", include_in_schema=False)
     def index() -> FileResponse:

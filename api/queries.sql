@@ -70,3 +70,211 @@ SELECT (SELECT count(*) FROM devices) AS devices,
 
 -- name: storage_mode
 SELECT value FROM quietfix_meta WHERE key = 'storage';
+
+-- ---------------------------------------------------------------------------------------------------------
+-- The three faces: route board (staff), technician's phone view, customer portal. Appended by feat/ui.
+-- ---------------------------------------------------------------------------------------------------------
+
+-- name: board_technicians
+-- Every technician with where they are and how much work they hold; the map and the timeline lanes.
+SELECT t.id, t.code, t.name, t.skills, t.region, t.lat, t.lon, t.state,
+       count(w.id) FILTER (WHERE w.status IN ('assigned', 'en_route', 'on_site')) AS active_jobs
+FROM technicians t LEFT JOIN work_orders w ON w.technician_id = t.id
+GROUP BY t.id ORDER BY t.code;
+
+-- name: board_queue
+-- Active work orders with their incident's SLA clocks, most at risk first: an ETA already past the on-site
+-- deadline, then the next deadline that can still be missed (response until assigned, then on site).
+SELECT w.id, w.incident_id, w.device_id, w.customer_id, w.status, w.required_skills, w.estimated_minutes,
+       w.lat, w.lon, w.technician_id, t.code AS technician_code, w.assigned_at, w.eta, w.arrived_at,
+       i.source, i.severity, i.fault_mode, i.summary, i.opened_at, i.response_due, i.onsite_due,
+       c.name AS customer_name, c.tier, c.region, d.name AS device_name,
+       (w.eta IS NOT NULL AND w.arrived_at IS NULL AND w.eta > i.onsite_due) AS eta_late,
+       CASE WHEN w.assigned_at IS NULL THEN i.response_due ELSE i.onsite_due END AS next_due
+FROM work_orders w
+JOIN incidents i ON i.id = w.incident_id
+JOIN customers c ON c.id = w.customer_id
+JOIN devices d ON d.id = w.device_id
+LEFT JOIN technicians t ON t.id = w.technician_id
+WHERE w.status IN ('open', 'assigned', 'en_route', 'on_site')
+ORDER BY (w.arrived_at IS NOT NULL), eta_late DESC, next_due, w.id
+LIMIT %(limit)s;
+
+-- name: kpi_strip
+-- Today's service KPIs per region and tier, with region subtotals and a grand total ('*' = all).
+-- Response = a technician assigned (or remotely resolved) by response_due; on site = arrived by onsite_due,
+-- judged only once the deadline has passed or the technician arrived; first-visit fix = an incident repaired
+-- on site by its only work order; NPS = percent promoters (9-10) minus percent detractors (0-6) of today's answers.
+WITH inc AS (
+    SELECT i.id, c.region, c.tier, i.response_due, i.onsite_due, i.resolved_at,
+           w.assigned_at, w.arrived_at, w.status AS wo_status,
+           (SELECT count(*) FROM work_orders x WHERE x.incident_id = i.id) AS visits
+    FROM incidents i
+    JOIN customers c ON c.id = i.customer_id
+    LEFT JOIN work_orders w ON w.incident_id = i.id AND w.status <> 'cancelled'
+    WHERE i.opened_at >= %(start)s AND i.opened_at < %(end)s
+), inc_k AS (
+    SELECT CASE WHEN GROUPING(region) = 1 THEN '*' ELSE region END AS region,
+           CASE WHEN GROUPING(tier) = 1 THEN '*' ELSE tier END AS tier,
+           count(*) AS incidents,
+           count(*) FILTER (WHERE coalesce(assigned_at, resolved_at) <= response_due) AS responded_in_time,
+           count(*) FILTER (WHERE assigned_at IS NOT NULL OR resolved_at IS NOT NULL OR response_due <= %(now)s)
+               AS response_judged,
+           count(*) FILTER (WHERE arrived_at <= onsite_due) AS onsite_in_time,
+           count(*) FILTER (WHERE wo_status IS NOT NULL AND (arrived_at IS NOT NULL OR onsite_due <= %(now)s))
+               AS onsite_judged,
+           count(*) FILTER (WHERE wo_status = 'completed' AND visits = 1) AS first_visit_fixes,
+           count(*) FILTER (WHERE wo_status = 'completed') AS completed
+    FROM inc GROUP BY GROUPING SETS ((region, tier), (region), ())
+), nps_k AS (
+    SELECT CASE WHEN GROUPING(c.region) = 1 THEN '*' ELSE c.region END AS region,
+           CASE WHEN GROUPING(c.tier) = 1 THEN '*' ELSE c.tier END AS tier,
+           count(*) AS nps_answers,
+           count(*) FILTER (WHERE s.score >= 9) - count(*) FILTER (WHERE s.score <= 6) AS nps_net
+    FROM nps_surveys s JOIN customers c ON c.id = s.customer_id
+    WHERE s.answered_at >= %(start)s AND s.answered_at < %(end)s
+    GROUP BY GROUPING SETS ((c.region, c.tier), (c.region), ())
+)
+SELECT region, tier, coalesce(incidents, 0) AS incidents, coalesce(responded_in_time, 0) AS responded_in_time,
+       coalesce(response_judged, 0) AS response_judged, coalesce(onsite_in_time, 0) AS onsite_in_time,
+       coalesce(onsite_judged, 0) AS onsite_judged, coalesce(first_visit_fixes, 0) AS first_visit_fixes,
+       coalesce(completed, 0) AS completed, coalesce(nps_answers, 0) AS nps_answers,
+       coalesce(nps_net, 0) AS nps_net
+FROM inc_k FULL JOIN nps_k USING (region, tier)
+ORDER BY region = '*' DESC, region, tier = '*' DESC, tier;
+
+-- name: intake_device
+SELECT d.id, d.customer_id, d.name, d.lat, d.lon, c.tier, c.name AS customer_name
+FROM devices d JOIN customers c ON c.id = d.customer_id WHERE d.id = %(device_id)s;
+
+-- name: assignable_work_order
+SELECT w.id, w.incident_id, w.device_id, w.customer_id, w.status, w.lat, w.lon, w.technician_id,
+       w.estimated_minutes, w.onsite_due
+FROM work_orders w WHERE w.id = %(work_order_id)s FOR UPDATE;
+
+-- name: technician_for_assignment
+SELECT id, code, lat, lon, state FROM technicians WHERE id = %(technician_id)s FOR UPDATE;
+
+-- name: technician_last_stop
+-- Where and when the technician is free after the jobs already on their list (other than this one).
+SELECT w.lat, w.lon, w.eta + make_interval(mins => w.estimated_minutes) AS free_at
+FROM work_orders w
+WHERE w.technician_id = %(technician_id)s AND w.id <> %(work_order_id)s
+  AND w.status IN ('assigned', 'en_route', 'on_site') AND w.eta IS NOT NULL
+ORDER BY w.eta DESC LIMIT 1;
+
+-- name: manual_assign
+UPDATE work_orders SET status = 'assigned', technician_id = %(technician_id)s, assigned_at = %(at)s, eta = %(eta)s
+WHERE id = %(work_order_id)s AND status IN ('open', 'assigned', 'en_route')
+RETURNING id;
+
+-- name: release_technician_if_idle
+-- The previous technician goes back to free when a reassignment left them without active work.
+UPDATE technicians t SET state = 'free'
+WHERE t.id = %(technician_id)s AND t.state = 'travelling'
+  AND NOT EXISTS (SELECT 1 FROM work_orders w WHERE w.technician_id = t.id
+                  AND w.status IN ('assigned', 'en_route', 'on_site'));
+
+-- name: set_travelling
+UPDATE technicians SET state = 'travelling' WHERE id = %(technician_id)s AND state IN ('free', 'travelling');
+
+-- name: tech_jobs
+-- A technician's day in route order: active jobs by ETA, then today's completed ones.
+SELECT w.id, w.incident_id, w.device_id, w.status, w.eta, w.onsite_due, w.assigned_at, w.arrived_at,
+       w.completed_at, w.estimated_minutes, w.required_skills, w.lat, w.lon, w.actual_cause, w.actual_fix,
+       d.name AS device_name, d.equipment_type, c.name AS customer_name, c.email AS customer_email,
+       i.summary, i.evidence, i.fault_mode, i.severity, i.opened_at, i.source
+FROM work_orders w
+JOIN devices d ON d.id = w.device_id
+JOIN customers c ON c.id = w.customer_id
+JOIN incidents i ON i.id = w.incident_id
+WHERE w.technician_id = %(tid)s
+  AND (w.status IN ('assigned', 'en_route', 'on_site') OR w.completed_at >= %(since)s)
+ORDER BY (w.status = 'completed'), w.eta NULLS LAST, w.id;
+
+-- name: tech_job_owner
+SELECT id, status FROM work_orders WHERE id = %(work_order_id)s AND technician_id = %(tid)s FOR UPDATE;
+
+-- name: record_action
+INSERT INTO technician_actions (action_id, technician_id, work_order_id, action, received_at, applied, parts_used)
+VALUES (%(action_id)s, %(tid)s, %(work_order_id)s, %(action)s, %(at)s, false, %(parts)s)
+ON CONFLICT (action_id) DO NOTHING
+RETURNING action_id;
+
+-- name: action_result
+SELECT action_id, work_order_id, action, applied, technician_id FROM technician_actions
+WHERE action_id = %(action_id)s;
+
+-- name: mark_action_applied
+UPDATE technician_actions SET applied = %(applied)s WHERE action_id = %(action_id)s;
+
+-- name: mark_en_route
+-- Only the assigned technician's own job, only from 'assigned': a replayed tap changes nothing.
+UPDATE work_orders SET status = 'en_route'
+WHERE id = %(work_order_id)s AND technician_id = %(tid)s AND status = 'assigned'
+RETURNING id, incident_id, device_id, customer_id, eta;
+
+-- name: portal_assets
+-- A customer's assets with their latest values and open incidents (with the technician's ETA).
+SELECT d.id, d.name, d.equipment_type, d.online, d.last_seen,
+       coalesce((SELECT jsonb_agg(jsonb_build_object('signal', l.signal, 'value', l.value, 'ts', l.ts)
+                                  ORDER BY l.signal)
+                 FROM telemetry_latest l WHERE l.device_id = d.id), '[]') AS latest,
+       coalesce((SELECT jsonb_agg(jsonb_build_object('id', i.id, 'summary', i.summary, 'status', i.status,
+                                                     'opened_at', i.opened_at, 'onsite_due', i.onsite_due,
+                                                     'eta', w.eta, 'work_order_status', w.status)
+                                  ORDER BY i.opened_at)
+                 FROM incidents i LEFT JOIN work_orders w ON w.incident_id = i.id AND w.status <> 'cancelled'
+                 WHERE i.device_id = d.id
+                   AND i.status NOT IN ('resolved_remote', 'resolved_onsite', 'closed')), '[]') AS open_incidents
+FROM devices d WHERE d.customer_id = %(cid)s ORDER BY d.id;
+
+-- name: portal_pending_surveys
+SELECT w.id AS work_order_id, w.device_id, d.name AS device_name, w.completed_at, w.actual_fix
+FROM work_orders w JOIN devices d ON d.id = w.device_id
+WHERE w.customer_id = %(cid)s AND w.status = 'completed'
+  AND NOT EXISTS (SELECT 1 FROM nps_surveys s WHERE s.work_order_id = w.id)
+ORDER BY w.completed_at DESC LIMIT 20;
+
+-- name: survey_work_order
+SELECT id, device_id, status FROM work_orders WHERE id = %(work_order_id)s AND customer_id = %(cid)s;
+
+-- name: insert_survey
+INSERT INTO nps_surveys (work_order_id, customer_id, score, comment, answered_at)
+VALUES (%(work_order_id)s, %(cid)s, %(score)s, %(comment)s, %(at)s)
+ON CONFLICT (work_order_id) DO NOTHING
+RETURNING id;
+
+-- name: change_cursor
+-- Live updates: a few index-only maxima and a checksum of the (small) technicians table, within the caller's
+-- scope. The stream sends an event only when this row changes.
+SELECT (SELECT max(id) FROM timeline_events e
+        WHERE %(all)s OR e.customer_id = %(cid)s
+           OR e.work_order_id IN (SELECT id FROM work_orders WHERE technician_id = %(tid)s)) AS timeline,
+       (SELECT max(id) FROM incidents WHERE %(all)s OR customer_id = %(cid)s) AS incidents,
+       (SELECT max(id) FROM work_orders WHERE %(all)s OR customer_id = %(cid)s OR technician_id = %(tid)s)
+           AS work_orders,
+       (SELECT md5(string_agg(concat_ws(',', id, state, lat, lon), ';' ORDER BY id)) FROM technicians
+        WHERE %(all)s OR id = %(tid)s) AS technicians,
+       (SELECT max(id) FROM nps_surveys WHERE %(all)s OR customer_id = %(cid)s) AS surveys;
+
+-- name: set_incident_source
+-- Manual intake: diagnostics' insert defaults to 'telemetry'; the board records how the customer reached us.
+UPDATE incidents SET source = %(source)s WHERE id = %(incident_id)s;
+
+-- name: portal_preferences
+SELECT kind, channel, enabled FROM notification_preferences WHERE customer_id = %(cid)s ORDER BY kind, channel;
+
+-- name: upsert_preference
+INSERT INTO notification_preferences (customer_id, kind, channel, enabled)
+VALUES (%(cid)s, %(kind)s, %(channel)s, %(enabled)s)
+ON CONFLICT (customer_id, kind, channel) DO UPDATE SET enabled = EXCLUDED.enabled;
+
+-- name: portal_webhooks
+SELECT id, url, active FROM webhook_endpoints WHERE customer_id = %(cid)s ORDER BY id;
+
+-- name: insert_webhook
+INSERT INTO webhook_endpoints (customer_id, url, secret) VALUES (%(cid)s, %(url)s, %(secret)s) RETURNING id;
+
+-- name: deactivate_webhook
+UPDATE webhook_endpoints SET active = false WHERE id = %(id)s AND customer_id = %(cid)s RETURNING id;

@@ -74,3 +74,124 @@ def counts(conn: psycopg.Connection) -> dict[str, Any]:
 def storage_mode(conn: psycopg.Connection) -> str | None:
     row = _one(conn, Q.storage_mode, {})
     return row["value"] if row else None
+
+
+# --- The three faces (board, technician, portal) and live updates. Appended by feat/ui. -----------------------
+
+def board_technicians(conn: psycopg.Connection) -> list[dict[str, Any]]:
+    return _all(conn, Q.board_technicians, {})
+
+
+def board_queue(conn: psycopg.Connection, limit: int = 500) -> list[dict[str, Any]]:
+    return _all(conn, Q.board_queue, {"limit": limit})
+
+
+def kpi_strip(conn: psycopg.Connection, start: datetime, end: datetime, now: datetime) -> list[dict[str, Any]]:
+    return _all(conn, Q.kpi_strip, {"start": start, "end": end, "now": now})
+
+
+def intake_device(conn: psycopg.Connection, device_id: str) -> dict[str, Any] | None:
+    return _one(conn, Q.intake_device, {"device_id": device_id})
+
+
+def assignable_work_order(conn: psycopg.Connection, work_order_id: int) -> dict[str, Any] | None:
+    return _one(conn, Q.assignable_work_order, {"work_order_id": work_order_id})
+
+
+def technician_for_assignment(conn: psycopg.Connection, technician_id: int) -> dict[str, Any] | None:
+    return _one(conn, Q.technician_for_assignment, {"technician_id": technician_id})
+
+
+def technician_last_stop(conn: psycopg.Connection, technician_id: int, work_order_id: int) -> dict[str, Any] | None:
+    return _one(conn, Q.technician_last_stop, {"technician_id": technician_id, "work_order_id": work_order_id})
+
+
+def manual_assign(conn: psycopg.Connection, work_order_id: int, technician_id: int, at: datetime,
+                  eta: datetime) -> bool:
+    return _one(conn, Q.manual_assign, {"work_order_id": work_order_id, "technician_id": technician_id, "at": at,
+                                        "eta": eta}) is not None
+
+
+def release_technician_if_idle(conn: psycopg.Connection, technician_id: int) -> None:
+    conn.execute(Q.release_technician_if_idle, {"technician_id": technician_id})
+
+
+def set_travelling(conn: psycopg.Connection, technician_id: int) -> None:
+    conn.execute(Q.set_travelling, {"technician_id": technician_id})
+
+
+def tech_jobs(conn: psycopg.Connection, technician_id: int, since: datetime) -> list[dict[str, Any]]:
+    return _all(conn, Q.tech_jobs, {"tid": technician_id, "since": since})
+
+
+def tech_job_owner(conn: psycopg.Connection, technician_id: int, work_order_id: int) -> dict[str, Any] | None:
+    return _one(conn, Q.tech_job_owner, {"tid": technician_id, "work_order_id": work_order_id})
+
+
+def record_action(conn: psycopg.Connection, *, action_id: str, technician_id: int, work_order_id: int,
+                  action: str, at: datetime, parts: Any) -> bool:
+    """True when this action id is new; False when it was already received (a replay)."""
+    return _one(conn, Q.record_action, {"action_id": action_id, "tid": technician_id,
+                                        "work_order_id": work_order_id, "action": action, "at": at,
+                                        "parts": parts}) is not None
+
+
+def action_result(conn: psycopg.Connection, action_id: str) -> dict[str, Any] | None:
+    return _one(conn, Q.action_result, {"action_id": action_id})
+
+
+def mark_action_applied(conn: psycopg.Connection, action_id: str, applied: bool) -> None:
+    conn.execute(Q.mark_action_applied, {"action_id": action_id, "applied": applied})
+
+
+def mark_en_route(conn: psycopg.Connection, technician_id: int, work_order_id: int) -> dict[str, Any] | None:
+    return _one(conn, Q.mark_en_route, {"tid": technician_id, "work_order_id": work_order_id})
+
+
+def portal_assets(conn: psycopg.Connection, customer_id: int) -> list[dict[str, Any]]:
+    return _all(conn, Q.portal_assets, {"cid": customer_id})
+
+
+def portal_pending_surveys(conn: psycopg.Connection, customer_id: int) -> list[dict[str, Any]]:
+    return _all(conn, Q.portal_pending_surveys, {"cid": customer_id})
+
+
+def survey_work_order(conn: psycopg.Connection, customer_id: int, work_order_id: int) -> dict[str, Any] | None:
+    return _one(conn, Q.survey_work_order, {"cid": customer_id, "work_order_id": work_order_id})
+
+
+def insert_survey(conn: psycopg.Connection, *, customer_id: int, work_order_id: int, score: int,
+                  comment: str | None, at: datetime) -> int | None:
+    row = _one(conn, Q.insert_survey, {"cid": customer_id, "work_order_id": work_order_id, "score": score,
+                                       "comment": comment, "at": at})
+    return int(row["id"]) if row else None
+
+
+def change_cursor(conn: psycopg.Connection, p: Principal) -> dict[str, Any]:
+    return _one(conn, Q.change_cursor, _scope(p)) or {}
+
+
+def set_incident_source(conn: psycopg.Connection, incident_id: int, source: str) -> None:
+    conn.execute(Q.set_incident_source, {"incident_id": incident_id, "source": source})
+
+
+def portal_preferences(conn: psycopg.Connection, customer_id: int) -> list[dict[str, Any]]:
+    return _all(conn, Q.portal_preferences, {"cid": customer_id})
+
+
+def upsert_preference(conn: psycopg.Connection, customer_id: int, kind: str, channel: str, enabled: bool) -> None:
+    conn.execute(Q.upsert_preference, {"cid": customer_id, "kind": kind, "channel": channel, "enabled": enabled})
+
+
+def portal_webhooks(conn: psycopg.Connection, customer_id: int) -> list[dict[str, Any]]:
+    return _all(conn, Q.portal_webhooks, {"cid": customer_id})
+
+
+def insert_webhook(conn: psycopg.Connection, customer_id: int, url: str, secret: str) -> int:
+    row = _one(conn, Q.insert_webhook, {"cid": customer_id, "url": url, "secret": secret})
+    assert row is not None
+    return int(row["id"])
+
+
+def deactivate_webhook(conn: psycopg.Connection, customer_id: int, webhook_id: int) -> bool:
+    return _one(conn, Q.deactivate_webhook, {"cid": customer_id, "id": webhook_id}) is not None

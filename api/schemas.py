@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Annotated, Any, Literal
+from uuid import UUID
 
 from pydantic import BaseModel, Field
 
@@ -112,3 +113,94 @@ class Health(BaseModel):
     broker: bool | None = None
     storage: str | None = None
     counts: dict[str, int] = {}
+
+
+# --- The three faces (board, technician, portal). Appended by feat/ui. -----------------------------------------
+
+class IntakeRequest(BaseModel):
+    """An incident reported by phone or e-mail: it joins the same queue and SLA clock as detected ones."""
+    device_id: str = Field(min_length=1, max_length=64)
+    source: Literal["phone", "email"]
+    summary: str = Field(min_length=3, max_length=500)
+    fault_mode: str = Field("reported_fault", pattern=r"^[a-z][a-z0-9_]{1,40}$")
+    severity: int = Field(2, ge=1, le=3)
+    required_skills: list[Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]{1,30}$")]] = Field(
+        default_factory=list, max_length=5)
+    estimated_minutes: int = Field(60, ge=5, le=8 * 60)
+    reported_by: str | None = Field(None, max_length=200)
+
+
+class IntakeResult(BaseModel):
+    incident_id: int
+    work_order_id: int
+    response_due: datetime
+    onsite_due: datetime
+
+
+class AssignRequest(BaseModel):
+    technician_id: int
+
+
+class AssignResult(BaseModel):
+    work_order_id: int
+    technician_id: int
+    eta: datetime
+    previous_technician_id: int | None
+
+
+class TechAction(BaseModel):
+    """One tap in the technician's app; ``action_id`` is generated on the phone so a replay is recognised."""
+    action_id: UUID
+    action: Literal["en_route", "arrived", "completed"]
+    at: datetime | None = None
+    cause: str | None = Field(None, max_length=500)
+    fix: str | None = Field(None, max_length=500)
+    parts_used: list[Annotated[str, Field(min_length=1, max_length=80)]] = Field(default_factory=list,
+                                                                                  max_length=30)
+    notes: str | None = Field(None, max_length=2000)
+
+
+class TechActionResult(BaseModel):
+    action_id: UUID
+    work_order_id: int
+    applied: bool
+    duplicate: bool
+    status: str
+
+
+class SurveyRequest(BaseModel):
+    work_order_id: int
+    score: int = Field(ge=0, le=10)
+    comment: str | None = Field(None, max_length=1000)
+
+
+class KpiRow(BaseModel):
+    region: str
+    tier: str
+    incidents: int
+    responded_in_time: int
+    response_judged: int
+    onsite_in_time: int
+    onsite_judged: int
+    first_visit_fixes: int
+    completed: int
+    nps_answers: int
+    nps_net: int
+    nps: float | None
+
+
+class Preference(BaseModel):
+    """Channel on/off for one kind of message; kind '*' sets the default for every kind."""
+    kind: Literal["*", "incident_detected", "incident_reported", "technician_assigned", "work_completed"]
+    channel: Literal["email", "webhook"]
+    enabled: bool
+
+
+class WebhookRequest(BaseModel):
+    url: str = Field(pattern=r"^https?://[^\s]{3,500}$")
+
+
+class WebhookCreated(BaseModel):
+    id: int
+    url: str
+    secret: str  # shown once; the receiver verifies X-Quietfix-Signature with it

@@ -68,6 +68,8 @@ class ApiSettings(BaseModel):
     port: int = 8000
     # Signs API tokens; the default is for local development only and is refused by `quietfix api --production`.
     secret_key: str = "dev-insecure-local-only-change-me-in-production"
+    # Map tiles for the route board, e.g. "https://tile.openstreetmap.org/{z}/{x}/{y}.png"; empty = no tiles.
+    tile_url: str = ""
 
 
 class Settings(BaseSettings):

@@ -70,3 +70,6 @@ fi
 
 # 4. Database and migrations.
 "$VENV/bin/quietfix" migrate
+
+# 5. Web views: front-end libraries from npm and Chromium for the browser tests (each only when missing).
+bash scripts/setup-web.sh

@@ -1,0 +1,135 @@
+"""The dispatcher's route board: map, timeline lanes, SLA-risk queue, manual intake and (re)assignment, KPIs.
+
+Staff only. Writes happen in one transaction each and leave a timeline event, so the board, the portal and the
+live stream all see the same story.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from fastapi import APIRouter, HTTPException, Request, status
+from fastapi.responses import FileResponse
+
+from api import repository as repo
+from api.auth import Staff
+from api.deps import Conn
+from api.schemas import AssignRequest, AssignResult, IntakeRequest, IntakeResult, KpiRow
+from core.clock import SystemClock, to_datetime
+from core.events import queue_notification, record_timeline
+from diagnostics import SLA_BY_TIER
+from diagnostics import repository as diag_repo
+from dispatch.geo import travel_seconds
+
+router = APIRouter(tags=["board"])
+STATIC = Path(__file__).resolve().parents[1] / "static"
+_SYSTEM_CLOCK = SystemClock()
+
+
+def now_of(request: Request) -> datetime:
+    """The API's "now": the app's injected clock when the composition root set one (demo), else wall time."""
+    return to_datetime(getattr(request.app.state, "clock", _SYSTEM_CLOCK).now())
+
+
+@router.get("/board", include_in_schema=False)
+def board_page() -> FileResponse:
+    return FileResponse(STATIC / "board.html")
+
+
+@router.get("/api/board", tags=["board"])
+def board(request: Request, conn: Conn, _: Staff) -> dict[str, Any]:
+    """Everything the board draws, in one round trip: technicians, the active queue, server time, map tiles."""
+    return {"now": now_of(request), "technicians": repo.board_technicians(conn), "queue": repo.board_queue(conn),
+            "tile_url": request.app.state.settings.api.tile_url}
+
+
+@router.get("/api/board/kpis", response_model=list[KpiRow])
+def kpis(request: Request, conn: Conn, _: Staff) -> list[dict[str, Any]]:
+    now = now_of(request)
+    start = now.astimezone(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+    rows = repo.kpi_strip(conn, start, start + timedelta(days=1), now)
+    for row in rows:
+        row["nps"] = round(100.0 * row["nps_net"] / row["nps_answers"], 1) if row["nps_answers"] else None
+    return rows
+
+
+@router.post("/api/board/incidents", response_model=IntakeResult, status_code=status.HTTP_201_CREATED)
+def intake(body: IntakeRequest, request: Request, conn: Conn, principal: Staff) -> IntakeResult:
+    """A customer called or wrote: same incident, work order, SLA clock and notification as a detected fault."""
+    device = repo.intake_device(conn, body.device_id)
+    if device is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, "device not found")
+    response_s, onsite_s, repair_s = SLA_BY_TIER.get(device["tier"], SLA_BY_TIER["standard"])
+    at = now_of(request)
+    onsite_due = at + timedelta(seconds=onsite_s)
+    with conn.transaction():
+        incident_id = diag_repo.open_incident(
+            conn, device_id=device["id"], customer_id=device["customer_id"], fault_mode=body.fault_mode,
+            detector="manual", severity=body.severity, status="work_order", summary=body.summary,
+            evidence={"reported_by": body.reported_by, "channel": body.source, "taken_by": principal.username},
+            opened_at=at, response_due=at + timedelta(seconds=response_s), onsite_due=onsite_due,
+            repair_due=at + timedelta(seconds=repair_s))
+        if incident_id is None:
+            raise HTTPException(status.HTTP_409_CONFLICT, "an incident with this fault is already open on the asset")
+        repo.set_incident_source(conn, incident_id, body.source)
+        work_order_id = diag_repo.create_work_order(
+            conn, incident_id=incident_id, device_id=device["id"], customer_id=device["customer_id"],
+            required_skills=body.required_skills, estimated_minutes=body.estimated_minutes, lat=device["lat"],
+            lon=device["lon"], created_at=at, onsite_due=onsite_due)
+        record_timeline(conn, customer_id=device["customer_id"], device_id=device["id"], at=at,
+                        kind="incident_reported", summary=f"Reported by {body.source}: {body.summary}",
+                        incident_id=incident_id, work_order_id=work_order_id,
+                        data={"source": body.source, "reported_by": body.reported_by, "taken_by": principal.username})
+        queue_notification(conn, customer_id=device["customer_id"], device_id=device["id"], incident_id=incident_id,
+                           at=at, kind="incident_reported", subject=f"We registered your report on {device['name']}",
+                           body=f"Thank you for reporting: {body.summary}. A technician is being dispatched; "
+                                f"we will tell you the arrival time.")
+    conn.commit()  # before the response: the caller may act on the new ids at once
+    return IntakeResult(incident_id=incident_id, work_order_id=work_order_id,
+                        response_due=at + timedelta(seconds=response_s), onsite_due=onsite_due)
+
+
+@router.post("/api/board/work-orders/{work_order_id}/assign", response_model=AssignResult)
+def assign(work_order_id: int, body: AssignRequest, request: Request, conn: Conn, principal: Staff) -> AssignResult:
+    """Assign or reassign by hand; the ETA follows the technician's list (after their last active job)."""
+    settings = request.app.state.settings.dispatch
+    at = now_of(request)
+    with conn.transaction():
+        wo = repo.assignable_work_order(conn, work_order_id)
+        if wo is None:
+            raise HTTPException(status.HTTP_404_NOT_FOUND, "work order not found")
+        if wo["status"] not in ("open", "assigned", "en_route"):
+            raise HTTPException(status.HTTP_409_CONFLICT, f"work order is {wo['status']}")
+        tech = repo.technician_for_assignment(conn, body.technician_id)
+        if tech is None:
+            raise HTTPException(status.HTTP_404_NOT_FOUND, "technician not found")
+        if tech["state"] == "off":
+            raise HTTPException(status.HTTP_409_CONFLICT, "technician is off shift")
+        last = repo.technician_last_stop(conn, tech["id"], work_order_id)
+        start_at, lat, lon = at, tech["lat"], tech["lon"]
+        if last is not None:
+            start_at, lat, lon = max(at, last["free_at"]), last["lat"], last["lon"]
+        eta = start_at + timedelta(seconds=travel_seconds(lat, lon, wo["lat"], wo["lon"],
+                                                          road_factor=settings.road_factor,
+                                                          speed_kmh=settings.speed_kmh))
+        repo.manual_assign(conn, work_order_id, tech["id"], at, eta)
+        previous = wo["technician_id"] if wo["technician_id"] != tech["id"] else None
+        if previous is not None:
+            repo.release_technician_if_idle(conn, previous)
+        repo.set_travelling(conn, tech["id"])
+        record_timeline(conn, customer_id=wo["customer_id"], device_id=wo["device_id"], at=at,
+                        kind="technician_reassigned" if previous else "technician_assigned",
+                        summary=f"Technician {tech['code']} assigned by {principal.username}, "
+                                f"ETA {eta.strftime('%H:%M')}",
+                        incident_id=wo["incident_id"], work_order_id=work_order_id,
+                        data={"technician_id": tech["id"], "previous_technician_id": previous,
+                              "eta": eta.isoformat(), "manual": True})
+        queue_notification(conn, customer_id=wo["customer_id"], device_id=wo["device_id"],
+                           incident_id=wo["incident_id"], at=at, kind="technician_assigned",
+                           subject="A technician is on the way",
+                           body=f"Technician {tech['code']} will arrive around {eta.strftime('%H:%M')} UTC.")
+    conn.commit()
+    return AssignResult(work_order_id=work_order_id, technician_id=tech["id"], eta=eta,
+                        previous_technician_id=previous)

@@ -1,0 +1,136 @@
+// Technician phone view: today's jobs in route order; actions queued locally with a client id, replayed online.
+"use strict";
+(() => {
+  const { api, esc, hm } = QF;
+  const QUEUE = "qf-tech-queue", JOBS = "qf-tech-jobs";
+  let jobs = JSON.parse(localStorage.getItem(JOBS) || "[]");
+  const queue = () => JSON.parse(localStorage.getItem(QUEUE) || "[]");
+  const saveQueue = (q) => { localStorage.setItem(QUEUE, JSON.stringify(q)); showSync(); };
+  const uuid = () => (crypto.randomUUID ? crypto.randomUUID() : "10000000-1000-4000-8000-100000000000".replace(/[018]/g,
+    (c) => (c ^ (crypto.getRandomValues(new Uint8Array(1))[0] & (15 >> (c / 4)))).toString(16)));
+  const NEXT = { assigned: ["en_route", "arrived"], en_route: ["arrived"], on_site: ["completed"] };
+  const LABEL = { en_route: "On my way", arrived: "Arrived", completed: "Job done" };
+  const AFTER = { en_route: "en_route", arrived: "on_site", completed: "completed" };
+
+  function showSync(text) {
+    const el = document.getElementById("sync"), n = queue().length;
+    el.hidden = !n && !text;
+    el.textContent = text || (n ? `${n} action${n > 1 ? "s" : ""} waiting to sync${navigator.onLine ? "…" : " (offline)"}` : "");
+  }
+
+  // Replays queued actions in order; stops at the first network failure and tries again later.
+  let flushing = false;
+  async function flush() {
+    if (flushing) return; flushing = true;
+    try {
+      for (let q = queue(); q.length; q = queue()) {
+        const item = q[0];
+        try { await api(`/api/tech/jobs/${item.work_order_id}/actions`, { method: "POST", body: item.body }); }
+        catch (e) { if (!(e instanceof QF.HttpError) || e.status === 401) break; /* 4xx: refused for good, drop it */ }
+        saveQueue(queue().filter((x) => x.body.action_id !== item.body.action_id));
+      }
+    } finally { flushing = false; }
+    showSync();
+    if (!queue().length) await load();
+  }
+
+  function act(job, action, extra = {}) {
+    const body = { action_id: uuid(), action, at: new Date(QF.now()).toISOString(), ...extra };
+    saveQueue([...queue(), { work_order_id: job.id, body }]);
+    job.status = AFTER[action]; // optimistic: the phone shows the step at once, online or not
+    localStorage.setItem(JOBS, JSON.stringify(jobs));
+    draw();
+    flush();
+  }
+
+  function chartSvg(points, limit, signal) {
+    if (!points.length) return '<p class="muted">No readings around the fault.</p>';
+    const W = 320, H = 120, P = 22;
+    const xs = points.map((p) => Date.parse(p.bucket)), ys = points.map((p) => p.avg);
+    const lo = Math.min(...ys, limit ?? Infinity), hi = Math.max(...ys, limit ?? -Infinity);
+    const x = (t) => P + ((t - xs[0]) / Math.max(1, xs[xs.length - 1] - xs[0])) * (W - 2 * P);
+    const y = (v) => H - P - ((v - lo) / Math.max(1e-9, hi - lo)) * (H - 2 * P);
+    const line = points.map((p, i) => `${x(xs[i]).toFixed(1)},${y(p.avg).toFixed(1)}`).join(" ");
+    return `<svg class="chart" viewBox="0 0 ${W} ${H}" role="img" aria-label="${esc(signal)} around the fault, ${ys.length} points from ${lo.toFixed(1)} to ${hi.toFixed(1)}">
+      ${limit != null ? `<line x1="${P}" x2="${W - P}" y1="${y(limit)}" y2="${y(limit)}" stroke="#a4000f" stroke-dasharray="4 3"/><text x="${W - P}" y="${y(limit) - 3}" text-anchor="end">limit ${limit}</text>` : ""}
+      <polyline points="${line}" fill="none" stroke="#0a58ca" stroke-width="2"/>
+      <text x="${P}" y="12">${esc(signal)}</text><text x="${P}" y="${H - 5}">${hm(points[0].bucket)}</text>
+      <text x="${W - P}" y="${H - 5}" text-anchor="end">${hm(points[points.length - 1].bucket)}</text></svg>`;
+  }
+
+  async function loadChart(job) {
+    const el = document.getElementById(`chart-${job.id}`);
+    if (!el || !navigator.onLine) return;
+    const ev = job.evidence || {};
+    const start = new Date(Date.parse(ev.window_start || job.opened_at) - 30 * 60e3);
+    const end = new Date(Math.max(Date.parse(ev.window_end || job.opened_at) + 15 * 60e3, start.getTime() + 60e3));
+    try {
+      const rows = await api(`/api/devices/${encodeURIComponent(job.device_id)}/telemetry?start=${start.toISOString()}&end=${end.toISOString()}&bucket_s=60`);
+      const signal = ev.signal || rows[0]?.signal;
+      el.innerHTML = chartSvg(rows.filter((r) => r.signal === signal), ev.limit, signal || "signal");
+    } catch (e) { el.textContent = "Chart unavailable."; }
+  }
+
+  function cause(job) {
+    const ev = job.evidence || {};
+    if (ev.signal) return `${esc(job.summary)} <span class="muted">(worst ${esc(ev.worst)} vs limit ${esc(ev.limit)})</span>`;
+    return esc(job.summary);
+  }
+
+  function draw() {
+    let n = 0;
+    document.getElementById("jobs").innerHTML = jobs.map((j) => {
+      const next = NEXT[j.status] || [];
+      return `<li class="job ${esc(j.status)}" data-wo="${j.id}"><h2>${j.status === "completed" ? "" : `<span class="order">${++n}</span>`}
+        ${esc(j.device_name)} <span class="chip">${esc(j.status.replace("_", " "))}</span></h2>
+        <dl><dt>ETA</dt><dd>${hm(j.eta)} <span class="muted">(due ${hm(j.onsite_due)})</span></dd>
+          <dt>Customer</dt><dd>${esc(j.customer_name)}</dd>
+          <dt>Contact</dt><dd>${j.customer_email ? `<a href="mailto:${esc(j.customer_email)}">${esc(j.customer_email)}</a>` : "–"}</dd>
+          <dt>Asset</dt><dd>${esc(j.device_id)} (${esc(j.equipment_type)})</dd>
+          <dt>Probable cause</dt><dd>${cause(j)}</dd>
+          <dt>Skills</dt><dd>${esc((j.required_skills || []).join(", ") || "–")}</dd></dl>
+        <div id="chart-${j.id}"></div>
+        <div class="actions"><a class="btn secondary" href="${esc(j.navigate)}">Navigate</a>
+          <a class="btn secondary" href="${esc(j.maps_url)}" target="_blank" rel="noopener">Map</a>
+          ${next.filter((a) => a !== "completed").map((a) => `<button data-act="${a}">${LABEL[a]}</button>`).join("")}</div>
+        ${next.includes("completed") ? `<form class="done-form" data-wo="${j.id}">
+          <label><span>Actual cause</span><input name="cause" required></label>
+          <label><span>Fix</span><input name="fix" required></label>
+          <label><span>Parts used (comma separated)</span><input name="parts"></label>
+          <label><span>Notes</span><textarea name="notes" rows="2"></textarea></label>
+          <button type="submit">Job done</button></form>` : ""}
+        ${j.status === "completed" && j.actual_fix ? `<p class="ok">Fixed: ${esc(j.actual_fix)}</p>` : ""}</li>`;
+    }).join("") || '<li class="job">No jobs today.</li>';
+    for (const li of document.querySelectorAll("li.job[data-wo]")) {
+      const job = jobs.find((j) => String(j.id) === li.dataset.wo);
+      li.querySelectorAll("button[data-act]").forEach((b) => b.addEventListener("click", () => act(job, b.dataset.act)));
+      li.querySelector("form")?.addEventListener("submit", (ev) => {
+        ev.preventDefault();
+        const f = new FormData(ev.target);
+        job.actual_fix = f.get("fix");
+        act(job, "completed", { cause: f.get("cause"), fix: f.get("fix"), notes: f.get("notes") || null,
+          parts_used: String(f.get("parts") || "").split(",").map((s) => s.trim()).filter(Boolean) });
+      });
+      loadChart(job);
+    }
+  }
+
+  async function load() {
+    if (queue().length) return; // the server does not know our queued steps yet; keep the optimistic view
+    try { jobs = await api("/api/tech/jobs"); localStorage.setItem(JOBS, JSON.stringify(jobs)); }
+    catch (e) { if (e instanceof QF.HttpError) throw e; showSync("Offline – showing the last known jobs."); }
+    draw();
+  }
+
+  QF.start(document.getElementById("login"), ["technician"], async () => {
+    document.getElementById("app").hidden = false;
+    draw(); showSync();
+    await load();
+    flush();
+    window.addEventListener("online", flush);
+    window.addEventListener("offline", () => showSync());
+    setInterval(flush, 15000);
+    QF.live(load);
+    if ("serviceWorker" in navigator) navigator.serviceWorker.register("/tech/sw.js", { scope: "/tech" }).catch(() => {});
+  });
+})();

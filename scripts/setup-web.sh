@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# Front-end set-up for the web views, idempotent and quick: npm ci only when package-lock.json changed since
+# the last install; Debian's Chromium (for the browser tests) only when it is missing. `playwright install`
+# is never run: the tests drive /usr/bin/chromium.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+say() { echo "[setup-web] $*" >&2; }
+as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
+
+if [ -f package-lock.json ]; then
+  stamp=node_modules/.quietfix-lock
+  if [ ! -f "$stamp" ] || ! cmp -s package-lock.json "$stamp"; then
+    if command -v npm >/dev/null 2>&1; then
+      say "installing front-end libraries (npm ci)"
+      npm ci --no-audit --no-fund --loglevel=error >/dev/null
+      cp package-lock.json "$stamp"
+    else
+      say "npm not found: the board will run without its map library (apt-get install npm to add it)"
+    fi
+  fi
+fi
+
+if [ ! -x /usr/bin/chromium ] || ! command -v chromedriver >/dev/null 2>&1; then
+  say "installing chromium for the browser tests"
+  as_root apt-get update -qq >/dev/null
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver >/dev/null
+fi
