@@ -21,7 +21,7 @@ from core.clock import SystemClock, to_datetime
 from core.events import queue_notification, record_timeline
 from diagnostics import SLA_BY_TIER
 from diagnostics import repository as diag_repo
-from dispatch.geo import travel_seconds
+from dispatch import Location, StraightLineProvider
 
 router = APIRouter(tags=["board"])
 STATIC = Path(__file__).resolve().parents[1] / "static"
@@ -111,9 +111,9 @@ def assign(work_order_id: int, body: AssignRequest, request: Request, conn: Conn
         start_at, lat, lon = at, tech["lat"], tech["lon"]
         if last is not None:
             start_at, lat, lon = max(at, last["free_at"]), last["lat"], last["lon"]
-        eta = start_at + timedelta(seconds=travel_seconds(lat, lon, wo["lat"], wo["lon"],
-                                                          road_factor=settings.road_factor,
-                                                          speed_kmh=settings.speed_kmh))
+        travel = StraightLineProvider(road_factor=settings.road_factor, speed_kmh=settings.speed_kmh)
+        legs = travel.matrix([Location(lat, lon), Location(wo["lat"], wo["lon"])], start_at.timestamp())
+        eta = start_at + timedelta(seconds=legs[0][1])
         repo.manual_assign(conn, work_order_id, tech["id"], at, eta)
         previous = wo["technician_id"] if wo["technician_id"] != tech["id"] else None
         if previous is not None:
