@@ -63,6 +63,25 @@ class DispatchSettings(BaseModel):
     repair_deadline_s: float = 24 * 3600.0
 
 
+class NotifySettings(BaseModel):
+    """The notification sender (``QUIETFIX_NOTIFY__*``): SMTP server, timeouts, retry policy."""
+
+    smtp_host: str = "127.0.0.1"
+    smtp_port: int = 25
+    smtp_from: str = "quietfix <service@quietfix.invalid>"
+    smtp_username: str | None = None
+    smtp_password: str | None = None
+    smtp_starttls: bool = False
+    # An SMTP or webhook peer that does not answer in 10 s is treated as down and retried later.
+    timeout_s: float = 10.0
+    # Outbox rows are few per minute even in a busy region; a 2 s poll keeps "customer told" well under a minute.
+    poll_interval_s: float = 2.0
+    # Rows claimed per pass; each is sent in its own transaction, so this only bounds one pass's length.
+    batch: int = 50
+    # With the back-off below, 8 attempts span about 4 hours; after that a human should look (last_error says why).
+    max_attempts: int = 8
+
+
 class ApiSettings(BaseModel):
     host: str = "127.0.0.1"
     port: int = 8000
@@ -91,6 +110,7 @@ class Settings(BaseSettings):
     diagnostics: DiagnosticsSettings = Field(default_factory=DiagnosticsSettings)
     dispatch: DispatchSettings = Field(default_factory=DispatchSettings)
     api: ApiSettings = Field(default_factory=ApiSettings)
+    notify: NotifySettings = Field(default_factory=NotifySettings)
 
 
 def load_settings(**overrides: object) -> Settings:

@@ -73,6 +73,13 @@ def cmd_dispatch(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_notify(settings: Settings, args: argparse.Namespace) -> int:
+    from api.notify import run_notifier
+
+    run_notifier(settings, SystemClock(), _stop_on_signals())
+    return 0
+
+
 def cmd_api(settings: Settings, args: argparse.Namespace) -> int:
     import uvicorn
 
@@ -129,6 +136,8 @@ def build_parser() -> argparse.ArgumentParser:
         if name == "ingest":
             p.add_argument("--worker-id", default=None, help="stable MQTT client id of this worker")
         p.set_defaults(func=func)
+
+    sub.add_parser("notify", help="send the notification outbox (e-mail, webhooks)").set_defaults(func=cmd_notify)
 
     api = sub.add_parser("api", help="REST API and web pages")
     api.add_argument("--host", default=None)

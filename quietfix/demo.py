@@ -106,7 +106,9 @@ def run_demo(settings: Settings, options: DemoOptions, stop: threading.Event | N
     if options.api:
         from api.app import create_app
 
-        server = uvicorn.Server(uvicorn.Config(create_app(settings), host=settings.api.host, port=settings.api.port,
+        app = create_app(settings)
+        app.state.clock = clock  # countdowns and manual intake on the demo's simulated time
+        server = uvicorn.Server(uvicorn.Config(app, host=settings.api.host, port=settings.api.port,
                                                log_level="warning"))
         threads.append(threading.Thread(target=server.run, name="api", daemon=True))
         threads[-1].start()

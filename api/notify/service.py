@@ -114,6 +114,6 @@ class Notifier:
 def run_notifier(settings: Settings, clock: Clock, stop: threading.Event,
                  config: NotifyConfig | None = None) -> Notifier:
     """Entry point for ``quietfix notify`` (wired by the integrator): drain the outbox until ``stop`` is set."""
-    notifier = Notifier(config or NotifyConfig(), clock)
+    notifier = Notifier(config or settings.notify, clock)
     notifier.run(lambda: psycopg.connect(settings.database_url, autocommit=True), stop)
     return notifier

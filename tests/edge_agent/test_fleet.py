@@ -64,6 +64,7 @@ def test_temporary_buffer_dir_is_removed_on_stop() -> None:
     assert not tmp.exists()
 
 
+@pytest.mark.allow_error_logs
 def test_handler_exception_is_logged_not_raised(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
     fleet = Fleet(make_devices(1, "{device_id}"), host="127.0.0.1", port=1, buffer_dir=tmp_path)
     conn = fleet.connection("pump-0001")
