@@ -10,7 +10,7 @@ from fastapi import FastAPI
 from fastapi.responses import FileResponse
 from fastapi.staticfiles import StaticFiles
 
-from api.routes import auth, fleet, health, service
+from api.routes import auth, commands, fleet, health, service
 from core.db import make_pool
 from core.settings import Settings
 
@@ -29,7 +29,7 @@ def create_app(settings: Settings) -> FastAPI:
     app = FastAPI(title="quietfix", version="0.1.0", lifespan=lifespan,
                   description="IoT remote diagnostics and field service. Authenticate with POST /api/auth/token.")
     app.state.settings = settings
-    for module in (health, auth, fleet, service):
+    for module in (health, auth, fleet, service, commands):
         app.include_router(module.router)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
 

@@ -92,3 +92,13 @@ class Probe:
     def close(self) -> None:
         self.client.disconnect()
         self.client.loop_stop()
+
+    def wait_for_topic(self, topic: str) -> bytes:
+        """The payload of the first message on ``topic`` (waits for it)."""
+        deadline = time.monotonic() + WAIT_S
+        while time.monotonic() < deadline:
+            for t, payload in self.received():
+                if t == topic:
+                    return payload
+            time.sleep(0.02)
+        raise AssertionError(f"nothing arrived on {topic}; got {self.received()!r}")
