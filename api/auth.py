@@ -32,6 +32,15 @@ def hash_password(password: str) -> str:
     return _hasher.hash(password)
 
 
+_DUMMY_HASH = _hasher.hash("quietfix-no-such-user")
+
+
+def burn_verify(password: str) -> None:
+    """Spend the same argon2 time for an unknown username as for a known one, so response time does not tell
+    an attacker which usernames exist."""
+    verify_password(_DUMMY_HASH, password)
+
+
 def verify_password(password_hash: str, password: str) -> bool:
     try:
         return _hasher.verify(password_hash, password)

@@ -9,7 +9,7 @@ from fastapi import APIRouter, HTTPException, Request, Response, status
 from api import audit
 from api import repository as repo
 from api import security_repo
-from api.auth import AnyUser, Principal, issue_token, revocations, verify_password
+from api.auth import AnyUser, Principal, burn_verify, issue_token, revocations, verify_password
 from api.deps import Conn
 from api.ratelimit import SlidingWindowLimiter, retry_after_header
 from api.schemas import Token, TokenRequest
@@ -42,6 +42,8 @@ def login(body: TokenRequest, request: Request, conn: Conn) -> Token:
         raise HTTPException(status.HTTP_429_TOO_MANY_REQUESTS, "too many sign-in attempts",
                             headers=retry_after_header(wait_s))
     user = repo.user_by_name(conn, body.username)
+    if user is None:
+        burn_verify(body.password)
     if user is None or not verify_password(user["password_hash"], body.password):
         audit.record(conn, body.username, "auth.login_failed", "user", body.username, client_ip=ip)
         conn.commit()

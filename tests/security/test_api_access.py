@@ -189,7 +189,7 @@ def test_command_validation_expiry_and_unreachable_broker(world) -> None:
 
 def test_login_is_rate_limited_per_username_and_ip_with_retry_after(world, settings: Settings, db_url: str) -> None:
     client, _ = world
-    limit = settings.security.login_attempts
+    limit = settings.security.login_attempts = 3  # argon2 is slow on purpose; three attempts show the window
     for _ in range(limit):
         assert client.post("/api/auth/token", json={"username": "admin", "password": "guess"}).status_code == 401
     r = client.post("/api/auth/token", json={"username": "admin", "password": DEMO_PASSWORD})
