@@ -6,8 +6,9 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 
-from fastapi import FastAPI
-from fastapi.responses import FileResponse
+import psycopg
+from fastapi import FastAPI, Request
+from fastapi.responses import FileResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
 
 from api.routes import auth, commands, fleet, health, service
@@ -31,6 +32,11 @@ def create_app(settings: Settings) -> FastAPI:
     app.state.settings = settings
     for module in (health, auth, fleet, service, commands):
         app.include_router(module.router)
+    @app.exception_handler(psycopg.DataError)
+    def invalid_data(request: Request, exc: psycopg.DataError) -> JSONResponse:
+        # Input PostgreSQL cannot hold (NUL in text, integers beyond bigint) is the client's error, not ours.
+        return JSONResponse({"detail": "invalid input"}, status_code=422)
+
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
 
     @app.get("/", include_in_schema=False)
