@@ -11,17 +11,20 @@ from fastapi import FastAPI, Request
 from fastapi.responses import FileResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
 
+from api.ratelimit import ConcurrencyLimit
 from api.routes import auth, commands, fleet, health, service
 from core.db import make_pool
 from core.settings import Settings
 
 STATIC = Path(__file__).with_name("static")
+# Database connections per API process; requests admitted at once are capped to the same number (ConcurrencyLimit).
+POOL_MAX_SIZE = 10
 
 
 def create_app(settings: Settings) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        app.state.pool = make_pool(settings.database_url, min_size=1, max_size=10, name="api")
+        app.state.pool = make_pool(settings.database_url, min_size=1, max_size=POOL_MAX_SIZE, name="api")
         try:
             yield
         finally:
@@ -30,6 +33,7 @@ def create_app(settings: Settings) -> FastAPI:
     app = FastAPI(title="quietfix", version="0.1.0", lifespan=lifespan,
                   description="IoT remote diagnostics and field service. Authenticate with POST /api/auth/token.")
     app.state.settings = settings
+    app.add_middleware(ConcurrencyLimit, limit=POOL_MAX_SIZE)
     for module in (health, auth, fleet, service, commands):
         app.include_router(module.router)
     @app.exception_handler(psycopg.DataError)

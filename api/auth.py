@@ -87,33 +87,38 @@ def decode_token(token: str, secret: str) -> Principal:
 class RevocationList:
     """Token ids revoked before expiry (logout), cached per process and re-read from the database every
     ``refresh_s``: checking a set costs nothing per request, and a logout handled by another API process takes
-    effect within ``refresh_s``. If the database cannot be read the last known set stays in force."""
+    effect within ``refresh_s``. One request refreshes while the others keep using the current set, so a slow
+    database never queues requests here; if it cannot be read, the last known set stays in force."""
 
     def __init__(self, load: Any, refresh_s: float) -> None:
         self._load = load  # () -> set[str]
         self._refresh_s = refresh_s
         self._jtis: set[str] = set()
         self._loaded_at = float("-inf")
-        self._lock = threading.Lock()
+        self._refreshing = threading.Lock()
 
     def add(self, jti: str) -> None:
-        with self._lock:
-            self._jtis.add(jti)
+        self._jtis = self._jtis | {jti}
 
     def __contains__(self, jti: object) -> bool:
         if time.monotonic() - self._loaded_at >= self._refresh_s:
-            self._refresh()
+            self._refresh(wait=self._loaded_at == float("-inf"))
         return jti in self._jtis
 
-    def _refresh(self) -> None:
-        with self._lock:
+    def _refresh(self, wait: bool) -> None:
+        # The very first load must finish (no set yet); later ones are skipped if another thread is at it.
+        if not self._refreshing.acquire(blocking=wait):
+            return
+        try:
             if time.monotonic() - self._loaded_at < self._refresh_s:
                 return
             try:
                 self._jtis = set(self._load())
-            except Exception as exc:  # noqa: BLE001 - any pool/database error: keep the last known set
+            except Exception as exc:  # noqa: BLE001 - any database error: keep the last known set
                 log.warning("revoked-token list not refreshed", extra={"error": str(exc)[:200]})
             self._loaded_at = time.monotonic()
+        finally:
+            self._refreshing.release()
 
 
 def revocations(app: Any) -> RevocationList:
@@ -125,8 +130,8 @@ def revocations(app: Any) -> RevocationList:
             if found is None:
                 from api import security_repo  # noqa: PLC0415 - keeps auth importable without a database
 
-                found = RevocationList(lambda: security_repo.load_revoked(app.state.pool),
-                                       app.state.settings.security.revocation_refresh_s)
+                loader = security_repo.RevokedLoader(app.state.settings.database_url)
+                found = RevocationList(loader.load, app.state.settings.security.revocation_refresh_s)
                 app.state.revocations = found
     return found
 

@@ -6,13 +6,12 @@ from __future__ import annotations
 from datetime import datetime, timezone
 
 import psycopg
-from psycopg_pool import ConnectionPool
 
 from core.sql import Queries
 
 Q = Queries(__file__, "security.sql")
-# Revocation reads must not queue behind a saturated pool for long; the cached set is used meanwhile.
-POOL_TIMEOUT_S = 2.0
+# A database that does not answer within this is treated as down; the cached set is used meanwhile.
+CONNECT_TIMEOUT_S = 2
 
 
 def revoke(conn: psycopg.Connection, jti: str, user_id: int, expires_at: int, now: datetime | None = None) -> None:
@@ -20,9 +19,22 @@ def revoke(conn: psycopg.Connection, jti: str, user_id: int, expires_at: int, no
                                   "exp": datetime.fromtimestamp(expires_at, tz=timezone.utc)})
 
 
-def load_revoked(pool: ConnectionPool) -> set[str]:
-    with pool.connection(timeout=POOL_TIMEOUT_S) as conn:
-        return {row[0] for row in conn.execute(Q.revoked_jtis, {"now": datetime.now(timezone.utc)})}
+class RevokedLoader:
+    """Reads the denylist over its own connection, never the request pool: a request holding a pooled connection
+    while waiting for a second one to check its token would starve the pool under load."""
+
+    def __init__(self, url: str) -> None:
+        self._url = url
+        self._conn: psycopg.Connection | None = None
+
+    def load(self) -> set[str]:
+        if self._conn is None or self._conn.closed:
+            self._conn = psycopg.connect(self._url, autocommit=True, connect_timeout=CONNECT_TIMEOUT_S)
+        try:
+            return {row[0] for row in self._conn.execute(Q.revoked_jtis, {"now": datetime.now(timezone.utc)})}
+        except psycopg.OperationalError:
+            self._conn.close()
+            raise
 
 
 def technician_on_device(conn: psycopg.Connection, technician_id: int, device_id: str) -> bool:
