@@ -90,8 +90,9 @@ class RevocationList:
     effect within ``refresh_s``. One request refreshes while the others keep using the current set, so a slow
     database never queues requests here; if it cannot be read, the last known set stays in force."""
 
-    def __init__(self, load: Any, refresh_s: float) -> None:
+    def __init__(self, load: Any, refresh_s: float, close: Any = None) -> None:
         self._load = load  # () -> set[str]
+        self._close = close  # () -> None, releases what ``load`` holds
         self._refresh_s = refresh_s
         self._jtis: set[str] = set()
         self._loaded_at = float("-inf")
@@ -99,6 +100,11 @@ class RevocationList:
 
     def add(self, jti: str) -> None:
         self._jtis = self._jtis | {jti}
+
+    def close(self) -> None:
+        with self._refreshing:
+            if self._close is not None:
+                self._close()
 
     def __contains__(self, jti: object) -> bool:
         if time.monotonic() - self._loaded_at >= self._refresh_s:
@@ -131,7 +137,7 @@ def revocations(app: Any) -> RevocationList:
                 from api import security_repo  # noqa: PLC0415 - keeps auth importable without a database
 
                 loader = security_repo.RevokedLoader(app.state.settings.database_url)
-                found = RevocationList(loader.load, app.state.settings.security.revocation_refresh_s)
+                found = RevocationList(loader.load, app.state.settings.security.revocation_refresh_s, loader.close)
                 app.state.revocations = found
     return found
 

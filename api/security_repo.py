@@ -36,6 +36,11 @@ class RevokedLoader:
             self._conn.close()
             raise
 
+    def close(self) -> None:
+        if self._conn is not None:
+            self._conn.close()
+            self._conn = None
+
 
 def technician_on_device(conn: psycopg.Connection, technician_id: int, device_id: str) -> bool:
     row = conn.execute(Q.technician_on_device, {"device_id": device_id, "tid": technician_id}).fetchone()

@@ -3,8 +3,10 @@ a browser never attaches the header to a cross-site request on its own (docs/sec
 from __future__ import annotations
 
 import threading
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 
-from fastapi import APIRouter, HTTPException, Request, Response, status
+from fastapi import APIRouter, FastAPI, HTTPException, Request, Response, status
 
 from api import audit
 from api import repository as repo
@@ -15,7 +17,18 @@ from api.ratelimit import SlidingWindowLimiter, retry_after_header
 from api.schemas import Token, TokenRequest
 from core import metrics
 
-router = APIRouter(prefix="/api/auth", tags=["auth"])
+
+
+@asynccontextmanager
+async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
+    yield
+    found = getattr(app.state, "revocations", None)
+    if found is not None:  # created on first authenticated request; holds its own database connection
+        found.close()
+        app.state.revocations = None
+
+
+router = APIRouter(prefix="/api/auth", tags=["auth"], lifespan=_lifespan)
 _lock = threading.Lock()
 
 

@@ -93,12 +93,12 @@ class Probe:
         self.client.disconnect()
         self.client.loop_stop()
 
-    def wait_for_topic(self, topic: str) -> bytes:
-        """The payload of the first message on ``topic`` (waits for it)."""
+    def wait_for_containing(self, fragment: bytes) -> list[tuple[str, bytes]]:
+        """Wait until a payload containing ``fragment`` arrived; returns all received."""
         deadline = time.monotonic() + WAIT_S
         while time.monotonic() < deadline:
-            for t, payload in self.received():
-                if t == topic:
-                    return payload
+            got = self.received()
+            if any(fragment in p for _, p in got):
+                return got
             time.sleep(0.02)
-        raise AssertionError(f"nothing arrived on {topic}; got {self.received()!r}")
+        raise AssertionError(f"no payload with {fragment!r}; got {self.received()!r}")
