@@ -9,7 +9,7 @@ Call :func:`record` from any route that overrides a decision, sends a command or
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 import psycopg
@@ -39,7 +39,7 @@ def record(conn: psycopg.Connection, actor: Principal | str, action: str, target
     if len(repr(payload)) > MAX_DETAIL_CHARS:
         payload = {"truncated": repr(payload)[:MAX_DETAIL_CHARS]}
     conn.execute(Q.insert_audit, {
-        "at": at or datetime.now(timezone.utc),
+        "at": at or datetime.now(UTC),
         "actor": principal.username if principal else str(actor),
         "user_id": principal.user_id if principal else None,
         "role": principal.role if principal else None,

@@ -134,7 +134,7 @@ def revocations(app: Any) -> RevocationList:
         with _state_lock:
             found = getattr(app.state, "revocations", None)
             if found is None:
-                from api import security_repo  # noqa: PLC0415 - keeps auth importable without a database
+                from api import security_repo
 
                 loader = security_repo.RevokedLoader(app.state.settings.database_url)
                 found = RevocationList(loader.load, app.state.settings.security.revocation_refresh_s, loader.close)
@@ -153,7 +153,7 @@ def current_principal(request: Request,
     return principal
 
 
-def require_roles(*roles: str):  # noqa: ANN201 - returns a FastAPI dependency
+def require_roles(*roles: str):
     def check(principal: Annotated[Principal, Depends(current_principal)]) -> Principal:
         if principal.role not in roles:
             raise HTTPException(status.HTTP_403_FORBIDDEN, "role not allowed")

@@ -3,7 +3,7 @@ technician-to-device check for commands."""
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import psycopg
 
@@ -15,8 +15,8 @@ CONNECT_TIMEOUT_S = 2
 
 
 def revoke(conn: psycopg.Connection, jti: str, user_id: int, expires_at: int, now: datetime | None = None) -> None:
-    conn.execute(Q.revoke_token, {"jti": jti, "user_id": user_id, "at": now or datetime.now(timezone.utc),
-                                  "exp": datetime.fromtimestamp(expires_at, tz=timezone.utc)})
+    conn.execute(Q.revoke_token, {"jti": jti, "user_id": user_id, "at": now or datetime.now(UTC),
+                                  "exp": datetime.fromtimestamp(expires_at, tz=UTC)})
 
 
 class RevokedLoader:
@@ -31,7 +31,7 @@ class RevokedLoader:
         if self._conn is None or self._conn.closed:
             self._conn = psycopg.connect(self._url, autocommit=True, connect_timeout=CONNECT_TIMEOUT_S)
         try:
-            return {row[0] for row in self._conn.execute(Q.revoked_jtis, {"now": datetime.now(timezone.utc)})}
+            return {row[0] for row in self._conn.execute(Q.revoked_jtis, {"now": datetime.now(UTC)})}
         except psycopg.OperationalError:
             self._conn.close()
             raise

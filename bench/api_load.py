@@ -23,7 +23,7 @@ import sys
 import time
 from collections import Counter
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import httpx
 import psycopg
@@ -42,7 +42,7 @@ def log(message: str) -> None:
     print(f"[api_load] {message}", file=sys.stderr, flush=True)
 
 
-def make_app():  # noqa: ANN201 - uvicorn factory
+def make_app():
     from api.app import create_app
 
     return create_app(load_settings())
@@ -75,7 +75,7 @@ def summarise(tally: Tally, clients: int, elapsed_s: float, workers: int) -> dic
 
 def request_mix(devices: list[str], customer_devices: list[str], tech_devices: list[str]) -> list[tuple[str, str]]:
     """(role, path) pairs weighted like a route board plus portal users: mostly lists and a device's page."""
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     window = f"start={(now - timedelta(hours=1)).isoformat()}&end={now.isoformat()}".replace("+", "%2B")
     mix = [("dispatcher", "/api/devices?limit=100"), ("dispatcher", "/api/incidents?open_only=true"),
            ("dispatcher", "/api/work-orders"), ("dispatcher", "/api/technicians")]
@@ -137,7 +137,7 @@ def prepare_database(url: str, devices: int) -> tuple[list[str], list[str], list
     report = migrate(url)
     with psycopg.connect(url) as conn:
         seeded = seed(conn, devices=devices, technicians=max(2, devices // 20), users=True)
-        now = datetime.now(timezone.utc)
+        now = datetime.now(UTC)
         if report.storage == "plain":
             conn.execute("SELECT quietfix_ensure_partitions(%s, %s)", (now - timedelta(days=1), now + timedelta(days=1)))
         rows = [(d.device_id, "pressure_bar", now - timedelta(seconds=s), 4.0 + (s % 7) / 10)
@@ -152,7 +152,9 @@ def prepare_database(url: str, devices: int) -> tuple[list[str], list[str], list
                         "'bench', 2, 'work_order', 'bench', %s, %s, %s, %s) RETURNING id",
                         (first.device_id, first.customer_id, now, now, now + timedelta(hours=2),
                          now + timedelta(hours=24)))
-            incident = cur.fetchone()[0]
+            row = cur.fetchone()
+            assert row is not None
+            incident = row[0]
             cur.execute("INSERT INTO work_orders (incident_id, device_id, customer_id, lat, lon, created_at, "
                         "onsite_due, technician_id, status) SELECT %s, %s, %s, %s, %s, %s, %s, id, 'assigned' "
                         "FROM technicians WHERE code = 'T01'",

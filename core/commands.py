@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 import uuid
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 import psycopg
@@ -65,7 +65,7 @@ def record_command_result(conn: psycopg.Connection, result: CommandResult, recei
     Ingest calls this for ``qf/v1/{id}/cmd/result`` inside its batch transaction (the caller commits). A False
     on a first delivery means a forged or stray id: ingest should dead-letter it ("unknown command").
     """
-    at = received_at or datetime.now(timezone.utc)  # the server's clock: a device's may be wrong
+    at = received_at or datetime.now(UTC)  # the server's clock: a device's may be wrong
     row = conn.execute(Q.record_result, {"id": _as_uuid(result.command_id), "device_id": result.device_id,
                                          "ok": result.ok, "result": Jsonb(result.result), "at": at}).fetchone()
     if row is None:

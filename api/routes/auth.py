@@ -8,15 +8,13 @@ from contextlib import asynccontextmanager
 
 from fastapi import APIRouter, FastAPI, HTTPException, Request, Response, status
 
-from api import audit
+from api import audit, security_repo
 from api import repository as repo
-from api import security_repo
 from api.auth import AnyUser, Principal, burn_verify, issue_token, revocations, verify_password
 from api.deps import Conn
 from api.ratelimit import SlidingWindowLimiter, retry_after_header
 from api.schemas import Token, TokenRequest
 from core import metrics
-
 
 
 @asynccontextmanager

@@ -12,15 +12,14 @@ import threading
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from fastapi import APIRouter, FastAPI, HTTPException, Query, Request, status
 from pydantic import BaseModel, Field, field_validator
 
-from api import audit
+from api import audit, security_repo
 from api import repository as repo
-from api import security_repo
 from api.auth import AnyUser
 from api.deps import Conn
 from core import commands, metrics
@@ -106,7 +105,7 @@ router = APIRouter(prefix="/api/devices", tags=["commands"], lifespan=_lifespan)
 
 def _now(request: Request) -> datetime:
     clock = getattr(request.app.state, "clock", None)
-    return datetime.fromtimestamp(clock.now(), tz=timezone.utc) if clock else datetime.now(timezone.utc)
+    return datetime.fromtimestamp(clock.now(), tz=UTC) if clock else datetime.now(UTC)
 
 
 def _may_command(conn: Conn, principal: AnyUser, device_id: str) -> None:

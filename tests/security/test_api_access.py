@@ -10,7 +10,7 @@ import json
 import time
 import uuid
 from collections.abc import Iterator
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import jwt
 import psycopg
@@ -229,4 +229,4 @@ def test_tokens_carry_a_unique_id_and_expire(settings: Settings) -> None:
     claims = [jwt.decode(issue_token(p, "k" * 32), "k" * 32, algorithms=["HS256"]) for _ in range(2)]
     assert claims[0]["jti"] != claims[1]["jti"]
     assert claims[0]["exp"] - claims[0]["iat"] == 12 * 3600
-    assert datetime.fromtimestamp(claims[0]["exp"], tz=timezone.utc) > datetime.now(timezone.utc)
+    assert datetime.fromtimestamp(claims[0]["exp"], tz=UTC) > datetime.now(UTC)

@@ -9,7 +9,8 @@ import psycopg
 import pytest
 import schemathesis
 from fastapi.testclient import TestClient
-from hypothesis import HealthCheck, given, settings as hsettings
+from hypothesis import HealthCheck, given
+from hypothesis import settings as hsettings
 
 from api.app import create_app
 from core.settings import Settings

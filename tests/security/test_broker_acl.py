@@ -147,14 +147,14 @@ def test_tls_listener_accepts_the_dev_ca_and_refuses_plain_text(own_broker: OwnB
     subprocess.run(["bash", str(PROJECT_ROOT / "deploy/tls/make-dev-ca.sh"), str(other_ca)], check=True,
                    capture_output=True)
     context = ssl.create_default_context(cafile=str(other_ca / "ca.crt"))
-    with socket.create_connection(("127.0.0.1", own_broker.tls_port), timeout=5) as raw:
-        with pytest.raises(ssl.SSLCertVerificationError):
-            context.wrap_socket(raw, server_hostname="localhost").close()
+    with socket.create_connection(("127.0.0.1", own_broker.tls_port), timeout=5) as raw, \
+            pytest.raises(ssl.SSLCertVerificationError):
+        context.wrap_socket(raw, server_hostname="localhost").close()
     # The right CA and name pass the same check.
     good = ssl.create_default_context(cafile=str(own_broker.ca_file))
-    with socket.create_connection(("127.0.0.1", own_broker.tls_port), timeout=5) as raw:
-        with good.wrap_socket(raw, server_hostname="localhost") as tls:
-            assert tls.version() in ("TLSv1.2", "TLSv1.3")
+    with socket.create_connection(("127.0.0.1", own_broker.tls_port), timeout=5) as raw, \
+            good.wrap_socket(raw, server_hostname="localhost") as tls:
+        assert tls.version() in ("TLSv1.2", "TLSv1.3")
 
 
 def test_provision_over_tls_settings_confirms_the_reload(own_broker: OwnBroker) -> None:

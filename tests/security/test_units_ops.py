@@ -32,7 +32,7 @@ def _gate_run(limit: int, max_waiting: int, requests: int) -> tuple[int, list[in
     """Run ``requests`` concurrent calls through the gate; returns (max concurrency inside, statuses)."""
     inside = {"now": 0, "max": 0}
 
-    async def app(scope: dict, receive: object, send) -> None:  # noqa: ANN001
+    async def app(scope: dict, receive: object, send) -> None:
         inside["now"] += 1
         inside["max"] = max(inside["max"], inside["now"])
         await asyncio.sleep(0.01)
