@@ -17,7 +17,7 @@ import psycopg
 from psycopg.rows import dict_row
 from psycopg.types.json import Jsonb
 
-from core.contracts import CommandResult, encode_command
+from core.contracts import CommandResult, PayloadError, decode_command_result, encode_command
 from core.events import record_timeline
 from core.sql import Queries
 
@@ -79,6 +79,23 @@ def record_command_result(conn: psycopg.Connection, result: CommandResult, recei
                     data={"command_id": result.command_id, "ok": result.ok, "result": result.result, "late": late,
                           "device_t_ms": result.t_ms})
     return True
+
+
+def consume_result_message(conn: psycopg.Connection, device_id: str, payload: bytes,
+                           received_at: datetime) -> str | None:
+    """Ingest's one call for a ``qf/v1/{device_id}/cmd/result`` message, inside its batch transaction.
+
+    Returns None when the message is handled (recorded, or a harmless redelivery of a recorded result) and
+    otherwise the dead-letter reason (malformed payload, or no such command for this device).
+    """
+    try:
+        result = decode_command_result(device_id, payload)
+    except PayloadError as exc:
+        return exc.reason
+    if record_command_result(conn, result, received_at):
+        return None
+    row = conn.execute(Q.command_exists, {"id": _as_uuid(result.command_id), "device_id": device_id}).fetchone()
+    return None if row and row[0] else "unknown command"
 
 
 def list_for_device(conn: psycopg.Connection, device_id: str, now: datetime, limit: int = 100) -> list[dict[str, Any]]:

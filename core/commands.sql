@@ -21,3 +21,6 @@ SELECT id, device_id, cmd, args, issued_by, issued_at, expires_at,
        result, result_at
 FROM commands WHERE device_id = %(device_id)s
 ORDER BY issued_at DESC LIMIT %(limit)s;
+
+-- name: command_exists
+SELECT EXISTS (SELECT 1 FROM commands WHERE id = %(id)s AND device_id = %(device_id)s);

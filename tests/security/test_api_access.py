@@ -161,6 +161,9 @@ def test_command_is_recorded_published_audited_and_answered(world, settings: Set
         assert kinds[-2:] == ["command", "command_result"]
     listed = client.get(f"/api/devices/{device}/commands", headers=login(client, "customer001")).json()
     assert [(x["id"], x["status"], x["result"]) for x in listed] == [(body["id"], "succeeded", {"cleared": True})]
+    exposed = client.get("/metrics").text
+    assert 'quietfix_commands_total{outcome="sent"}' in exposed
+    assert "quietfix_login_failures_total" in exposed and "quietfix_plan_age_seconds" in exposed
 
 
 def test_command_validation_expiry_and_unreachable_broker(world) -> None:
