@@ -6,23 +6,27 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 
-from fastapi import FastAPI
-from fastapi.responses import FileResponse
+import psycopg
+from fastapi import FastAPI, Request
+from fastapi.responses import FileResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
 
 from api import live
-from api.routes import auth, board, fleet, health, portal, service, technician
+from api.ratelimit import ConcurrencyLimit
+from api.routes import auth, board, commands, fleet, health, portal, service, technician
 from core.db import make_pool
 from core.settings import Settings
 
 STATIC = Path(__file__).with_name("static")
 VENDOR = Path(__file__).resolve().parents[1] / "node_modules"
+# Database connections per API process; requests admitted at once are capped to the same number (ConcurrencyLimit).
+POOL_MAX_SIZE = 10
 
 
 def create_app(settings: Settings) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        app.state.pool = make_pool(settings.database_url, min_size=1, max_size=10, name="api")
+        app.state.pool = make_pool(settings.database_url, min_size=1, max_size=POOL_MAX_SIZE, name="api")
         try:
             yield
         finally:
@@ -31,8 +35,14 @@ def create_app(settings: Settings) -> FastAPI:
     app = FastAPI(title="quietfix", version="0.1.0", lifespan=lifespan,
                   description="IoT remote diagnostics and field service. Authenticate with POST /api/auth/token.")
     app.state.settings = settings
-    for module in (health, auth, fleet, service):
+    app.add_middleware(ConcurrencyLimit, limit=POOL_MAX_SIZE)
+    for module in (health, auth, fleet, service, commands):
         app.include_router(module.router)
+    @app.exception_handler(psycopg.DataError)
+    def invalid_data(request: Request, exc: psycopg.DataError) -> JSONResponse:
+        # Input PostgreSQL cannot hold (NUL in text, integers beyond bigint) is the client's error, not ours.
+        return JSONResponse({"detail": "invalid input"}, status_code=422)
+
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     for module in (board, technician, portal, live):  # the three faces and their live stream (feat/ui)
         app.include_router(module.router)

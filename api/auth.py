@@ -6,9 +6,12 @@ one technician id. Every query that lists or fetches data applies that scope (se
 
 from __future__ import annotations
 
+import logging
+import threading
 import time
+import uuid
 from dataclasses import dataclass
-from typing import Annotated
+from typing import Annotated, Any
 
 import jwt
 from argon2 import PasswordHasher
@@ -21,10 +24,21 @@ ROLES = ("admin", "dispatcher", "technician", "customer")
 TOKEN_TTL_S = 12 * 3600
 _hasher = PasswordHasher()
 _bearer = HTTPBearer(auto_error=False)
+_state_lock = threading.Lock()
+log = logging.getLogger(__name__)
 
 
 def hash_password(password: str) -> str:
     return _hasher.hash(password)
+
+
+_DUMMY_HASH = _hasher.hash("quietfix-no-such-user")
+
+
+def burn_verify(password: str) -> None:
+    """Spend the same argon2 time for an unknown username as for a known one, so response time does not tell
+    an attacker which usernames exist."""
+    verify_password(_DUMMY_HASH, password)
 
 
 def verify_password(password_hash: str, password: str) -> bool:
@@ -41,6 +55,9 @@ class Principal:
     role: str
     customer_id: int | None = None
     technician_id: int | None = None
+    # Token id and expiry (epoch s), present when the principal came from a token; logout revokes the jti.
+    jti: str | None = None
+    expires_at: int | None = None
 
     @property
     def sees_everything(self) -> bool:
@@ -51,7 +68,7 @@ def issue_token(principal: Principal, secret: str, now: float | None = None) -> 
     now = time.time() if now is None else now
     claims = {"sub": str(principal.user_id), "name": principal.username, "role": principal.role,
               "cid": principal.customer_id, "tid": principal.technician_id,
-              "iat": int(now), "exp": int(now + TOKEN_TTL_S)}
+              "iat": int(now), "exp": int(now + TOKEN_TTL_S), "jti": uuid.uuid4().hex}
     return jwt.encode(claims, secret, algorithm="HS256")
 
 
@@ -64,7 +81,65 @@ def decode_token(token: str, secret: str) -> Principal:
     if claims.get("role") not in ROLES:
         raise HTTPException(status.HTTP_401_UNAUTHORIZED, "invalid token role")
     return Principal(int(claims["sub"]), str(claims.get("name", "")), claims["role"], claims.get("cid"),
-                     claims.get("tid"))
+                     claims.get("tid"), claims.get("jti"), int(claims["exp"]))
+
+
+class RevocationList:
+    """Token ids revoked before expiry (logout), cached per process and re-read from the database every
+    ``refresh_s``: checking a set costs nothing per request, and a logout handled by another API process takes
+    effect within ``refresh_s``. One request refreshes while the others keep using the current set, so a slow
+    database never queues requests here; if it cannot be read, the last known set stays in force."""
+
+    def __init__(self, load: Any, refresh_s: float, close: Any = None) -> None:
+        self._load = load  # () -> set[str]
+        self._close = close  # () -> None, releases what ``load`` holds
+        self._refresh_s = refresh_s
+        self._jtis: set[str] = set()
+        self._loaded_at = float("-inf")
+        self._refreshing = threading.Lock()
+
+    def add(self, jti: str) -> None:
+        self._jtis = self._jtis | {jti}
+
+    def close(self) -> None:
+        with self._refreshing:
+            if self._close is not None:
+                self._close()
+
+    def __contains__(self, jti: object) -> bool:
+        if time.monotonic() - self._loaded_at >= self._refresh_s:
+            self._refresh(wait=self._loaded_at == float("-inf"))
+        return jti in self._jtis
+
+    def _refresh(self, wait: bool) -> None:
+        # The very first load must finish (no set yet); later ones are skipped if another thread is at it.
+        if not self._refreshing.acquire(blocking=wait):
+            return
+        try:
+            if time.monotonic() - self._loaded_at < self._refresh_s:
+                return
+            try:
+                self._jtis = set(self._load())
+            except Exception as exc:  # noqa: BLE001 - any database error: keep the last known set
+                log.warning("revoked-token list not refreshed", extra={"error": str(exc)[:200]})
+            self._loaded_at = time.monotonic()
+        finally:
+            self._refreshing.release()
+
+
+def revocations(app: Any) -> RevocationList:
+    """The app's revocation list, created on first use (no lifespan hook needed)."""
+    found = getattr(app.state, "revocations", None)
+    if found is None:
+        with _state_lock:
+            found = getattr(app.state, "revocations", None)
+            if found is None:
+                from api import security_repo
+
+                loader = security_repo.RevokedLoader(app.state.settings.database_url)
+                found = RevocationList(loader.load, app.state.settings.security.revocation_refresh_s, loader.close)
+                app.state.revocations = found
+    return found
 
 
 def current_principal(request: Request,
@@ -72,10 +147,13 @@ def current_principal(request: Request,
     if creds is None:
         raise HTTPException(status.HTTP_401_UNAUTHORIZED, "authentication required",
                             headers={"WWW-Authenticate": "Bearer"})
-    return decode_token(creds.credentials, request.app.state.settings.api.secret_key)
+    principal = decode_token(creds.credentials, request.app.state.settings.api.secret_key)
+    if principal.jti is not None and principal.jti in revocations(request.app):
+        raise HTTPException(status.HTTP_401_UNAUTHORIZED, "token revoked", headers={"WWW-Authenticate": "Bearer"})
+    return principal
 
 
-def require_roles(*roles: str):  # noqa: ANN201 - returns a FastAPI dependency
+def require_roles(*roles: str):
     def check(principal: Annotated[Principal, Depends(current_principal)]) -> Principal:
         if principal.role not in roles:
             raise HTTPException(status.HTTP_403_FORBIDDEN, "role not allowed")

@@ -91,6 +91,19 @@ class ApiSettings(BaseModel):
     tile_url: str = ""
 
 
+class SecuritySettings(BaseModel):
+    # Login attempts allowed per (username, client IP) in the sliding window: a person mistypes a few times,
+    # a password-guessing script needs thousands; 10 also caps the argon2 CPU one client can make us burn.
+    login_attempts: int = 10
+    login_window_s: float = 60.0
+    # Remote commands expire: a device must not act on a command issued long ago (the edge agent drops them).
+    command_ttl_default_s: int = 300
+    command_ttl_max_s: int = 3600
+    # Each API process re-reads the revoked-token list this often: a logout handled by another process takes
+    # effect within this delay, in the process that handled it immediately.
+    revocation_refresh_s: float = 5.0
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="QUIETFIX_", env_nested_delimiter="__", extra="ignore")
 
@@ -111,6 +124,9 @@ class Settings(BaseSettings):
     dispatch: DispatchSettings = Field(default_factory=DispatchSettings)
     api: ApiSettings = Field(default_factory=ApiSettings)
     notify: NotifySettings = Field(default_factory=NotifySettings)
+    # CA bundle that signs the broker's TLS certificate, for mqtts:// URLs (None: the system's trust store).
+    mqtt_ca_file: Path | None = None
+    security: SecuritySettings = Field(default_factory=SecuritySettings)
 
 
 def load_settings(**overrides: object) -> Settings:

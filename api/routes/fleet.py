@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, timezone
 
 from fastapi import APIRouter, HTTPException, Query, status
 
@@ -39,8 +39,9 @@ def latest(device_id: str, conn: Conn, principal: AnyUser) -> list[dict]:
 @router.get("/{device_id}/telemetry", response_model=list[WindowPoint])
 def window(device_id: str, conn: Conn, principal: AnyUser, start: datetime, end: datetime,
            bucket_s: int = Query(60, ge=1, le=86400)) -> list[dict]:
+    start, end = (t if t.tzinfo else t.replace(tzinfo=timezone.utc) for t in (start, end))  # naive means UTC
     if end <= start or end - start > timedelta(days=31):
-        raise HTTPException(status.HTTP_422_UNPROCESSABLE_ENTITY, "window must be positive and at most 31 days")
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, "window must be positive and at most 31 days")
     _visible_device(conn, principal, device_id)
     return repo.telemetry_window(conn, device_id, start, end, timedelta(seconds=bucket_s))
 

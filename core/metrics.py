@@ -1,0 +1,78 @@
+"""Prometheus metrics every quietfix process may increment: named here once, so names and labels stay stable.
+
+The API serves them at ``/metrics``. Processes without an HTTP server (ingest, diagnose, dispatch) call
+:func:`serve_metrics` with their own port. Label values are bounded sets (see :func:`reason_label`), never ids:
+one time series per device would make Prometheus the bottleneck.
+
+Where to call them (the owners of those packages wire them in):
+
+- ingest/service.py, after each committed batch: ``INGEST_MESSAGES.inc(len(messages))``,
+  ``INGEST_READINGS.inc(written)``, ``INGEST_DUPLICATES.inc(total - written)``, per dead letter
+  ``DEAD_LETTERS.labels(reason_label(reason)).inc()``, and ``INGEST_BACKLOG.set(self.backlog)``.
+- diagnostics, when an incident opens: ``DETECTION_LATENCY.observe(opened_at - first_anomalous_reading_ts)``.
+- dispatch / planning, after each plan: ``mark_plan_computed()`` (``PLAN_AGE`` then reads seconds since), and
+  ``SLA_AT_RISK.labels(tier).set(n)`` for open work orders whose ETA misses their on-site due time.
+- api/routes/commands.py (done): ``COMMANDS.labels(outcome).inc()``; api/routes/auth.py (done): logins.
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+import time
+
+from prometheus_client import Counter, Gauge, Histogram, start_http_server
+
+INGEST_MESSAGES = Counter("quietfix_ingest_messages", "MQTT messages ingest committed (stored or dead-lettered)")
+INGEST_READINGS = Counter("quietfix_ingest_readings", "Telemetry readings written (one signal value each)")
+INGEST_DUPLICATES = Counter("quietfix_ingest_duplicate_readings",
+                            "Readings in batches already stored (redelivery or replay; harmless)")
+INGEST_BACKLOG = Gauge("quietfix_ingest_backlog_messages", "Messages received but not yet committed")
+DEAD_LETTERS = Counter("quietfix_dead_letters", "Messages refused by ingest, by reason", ["reason"])
+# Buckets from 1 s to 30 min: a threshold rule fires within seconds, a drift model may take many minutes.
+DETECTION_LATENCY = Histogram("quietfix_detection_latency_seconds",
+                              "From the first anomalous reading to the incident being opened",
+                              buckets=(1, 2, 5, 10, 30, 60, 120, 300, 600, 1800))
+PLAN_COMPUTED_AT = Gauge("quietfix_plan_computed_timestamp_seconds", "When the current dispatch plan was computed")
+PLAN_AGE = Gauge("quietfix_plan_age_seconds", "Wall seconds since the current dispatch plan was computed (NaN: none)")
+SLA_AT_RISK = Gauge("quietfix_sla_at_risk_work_orders",
+                    "Open work orders whose ETA misses (or nearly misses) the on-site deadline", ["tier"])
+COMMANDS = Counter("quietfix_commands", "Remote commands issued through the API, by outcome", ["outcome"])
+LOGIN_FAILURES = Counter("quietfix_login_failures", "Sign-ins refused for a wrong username or password")
+LOGIN_THROTTLED = Counter("quietfix_login_throttled", "Sign-ins refused by the rate limiter (HTTP 429)")
+
+# Dead-letter reasons carry numbers and names ("payload too large (300000 bytes > ...)", "signal 'x' ..."); the
+# label masks them so the number of series stays small.
+_PARENS = re.compile(r"\s*\([^)]*\)")
+_QUOTED = re.compile(r"'[^']*'")
+_NUMBER = re.compile(r"\d+")
+
+
+def reason_label(reason: str) -> str:
+    """A bounded label for a dead-letter reason: parentheses dropped, quoted names and numbers masked."""
+    label = _NUMBER.sub("N", _QUOTED.sub("*", _PARENS.sub("", reason))).strip()
+    return label[:48] or "other"
+
+
+_plan_lock = threading.Lock()
+_plan_wall: list[float] = []
+
+
+def mark_plan_computed(at_epoch_s: float | None = None) -> None:
+    """Record that a plan was just computed (``at_epoch_s`` is the plan's clock time, maybe simulated)."""
+    with _plan_lock:
+        _plan_wall[:] = [time.monotonic()]
+    PLAN_COMPUTED_AT.set(time.time() if at_epoch_s is None else at_epoch_s)
+
+
+def _plan_age() -> float:
+    with _plan_lock:
+        return time.monotonic() - _plan_wall[0] if _plan_wall else float("nan")
+
+
+PLAN_AGE.set_function(_plan_age)
+
+
+def serve_metrics(port: int, addr: str = "127.0.0.1") -> None:
+    """Expose this process's metrics on http://addr:port/metrics (for processes without the API)."""
+    start_http_server(port, addr=addr)
