@@ -80,6 +80,21 @@ def cmd_notify(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_provision(settings: Settings, args: argparse.Namespace) -> int:
+    """Print each device's new password once (JSON); the broker keeps only its hash."""
+    from core.provision import provision
+
+    print(json.dumps(provision(settings, args.device_ids)))
+    return 0
+
+
+def cmd_revoke(settings: Settings, args: argparse.Namespace) -> int:
+    from core.provision import revoke
+
+    print(json.dumps({"revoked": revoke(settings, args.device_ids)}))
+    return 0
+
+
 def cmd_api(settings: Settings, args: argparse.Namespace) -> int:
     import uvicorn
 
@@ -136,6 +151,13 @@ def build_parser() -> argparse.ArgumentParser:
         if name == "ingest":
             p.add_argument("--worker-id", default=None, help="stable MQTT client id of this worker")
         p.set_defaults(func=func)
+
+    prov = sub.add_parser("provision", help="create (or rotate) per-device broker credentials")
+    prov.add_argument("device_ids", nargs="+")
+    prov.set_defaults(func=cmd_provision)
+    rev = sub.add_parser("revoke", help="remove devices' broker credentials (disconnects them)")
+    rev.add_argument("device_ids", nargs="+")
+    rev.set_defaults(func=cmd_revoke)
 
     sub.add_parser("notify", help="send the notification outbox (e-mail, webhooks)").set_defaults(func=cmd_notify)
 

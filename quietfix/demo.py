@@ -18,10 +18,10 @@ from typing import Any
 import uvicorn
 from psycopg.rows import dict_row
 
-from core import broker
 from core.clock import ScaledClock
 from core.db import connect, ensure_database
 from core.migrate import migrate
+from core.provision import provision
 from core.mqtt import BrokerAddress
 from core.settings import Settings
 from core.sql import Queries
@@ -35,8 +35,6 @@ from quietfix.fieldsim import FieldSimulator
 log = logging.getLogger(__name__)
 Q = Queries(__file__)
 
-# Seconds to let the broker re-read its password file after SIGHUP before devices connect.
-BROKER_RELOAD_WAIT_S = 0.5
 # After the fleet stops, give ingest this long to commit what is still in flight before counting.
 DRAIN_TIMEOUT_S = 15.0
 
@@ -56,12 +54,9 @@ class DemoOptions:
 
 
 def provision_devices(settings: Settings, devices: list[seeding.SeededDevice]) -> list[DeviceSpec]:
-    """Fresh per-device credentials in the broker's password file (username == device id)."""
-    specs = [DeviceSpec(d.device_id, d.equipment_type, d.device_id, secrets.token_urlsafe(18)) for d in devices]
-    broker.upsert_credentials(settings.broker_dir / "passwd", [(s.username, s.password) for s in specs])
-    if broker.reload_broker(settings.broker_dir / "mosquitto.pid"):
-        time.sleep(BROKER_RELOAD_WAIT_S)
-    return specs
+    """Fresh per-device credentials (username == device id), confirmed against the broker before use."""
+    passwords = provision(settings, [d.device_id for d in devices])
+    return [DeviceSpec(d.device_id, d.equipment_type, d.device_id, passwords[d.device_id]) for d in devices]
 
 
 def counts(settings: Settings) -> dict[str, int]:
