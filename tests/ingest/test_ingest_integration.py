@@ -56,11 +56,12 @@ def test_batches_are_stored_once_and_bad_input_is_dead_lettered(settings: Settin
         pub.publish(topic, batch(d.device_id, 1, t0))  # redelivery of seq 1
         pub.publish(topic, b"{not json")
         pub.publish(topic, {"v": 1, "device_id": d.device_id, "seq": 3, "samples": [{"t": t0, "m": {"x": "hot"}}]})
-        wait_for(lambda: count(conn, "SELECT count(*) FROM dead_letters") == 2)
-        wait_for(lambda: running.worker.stats.messages == 5)
+        # Only this device's topic counts: other checkouts' fleets may share the machine's broker.
+        wait_for(lambda: count(conn, "SELECT count(*) FROM dead_letters WHERE topic = %s", topic) == 2)
+        wait_for(lambda: running.worker.stats.messages >= 5)
         assert count(conn, "SELECT count(*) FROM telemetry WHERE device_id = %s", d.device_id) == 12
         assert count(conn, "SELECT count(*) FROM ingest_batches WHERE device_id = %s", d.device_id) == 2
-        reasons = {r[0] for r in conn.execute("SELECT reason FROM dead_letters")}
+        reasons = {r[0] for r in conn.execute("SELECT reason FROM dead_letters WHERE topic = %s", (topic,))}
         assert any(r.startswith("not JSON") for r in reasons)
         assert "signal 'x' value is not a number" in reasons
         latest = dict(conn.execute("SELECT signal, value FROM telemetry_latest WHERE device_id = %s",
@@ -79,7 +80,8 @@ def test_unknown_device_is_rejected_to_dead_letters(settings: Settings, conn, de
     try:
         assert running.mqtt.connected.wait(10)
         svc.publish("qf/v1/ghost-0001/telemetry", batch("ghost-0001", 1, int(time.time() * 1000)))
-        wait_for(lambda: count(conn, "SELECT count(*) FROM dead_letters WHERE reason = 'unknown device'") == 1)
+        wait_for(lambda: count(conn, "SELECT count(*) FROM dead_letters WHERE reason = 'unknown device' "
+                                     "AND topic = 'qf/v1/ghost-0001/telemetry'") == 1)
         assert count(conn, "SELECT count(*) FROM telemetry") == 0
     finally:
         running.stop()
@@ -96,7 +98,7 @@ def test_a_device_cannot_publish_as_another(settings: Settings, conn, device, br
         pub.publish(f"qf/v1/{d.device_id}/telemetry", batch(d.device_id, 1, t0))  # a marker that does arrive
         wait_for(lambda: count(conn, "SELECT count(*) FROM ingest_batches") == 1)
         time.sleep(0.5)
-        assert count(conn, "SELECT count(*) FROM dead_letters") == 0
+        assert count(conn, "SELECT count(*) FROM dead_letters WHERE topic LIKE 'qf/v1/someone-else/%%'") == 0
         assert count(conn, "SELECT count(*) FROM ingest_batches WHERE device_id <> %s", d.device_id) == 0
     finally:
         running.stop()
