@@ -39,8 +39,10 @@ def _point(rng: random.Random) -> tuple[float, float]:
 
 
 def seed(conn: psycopg.Connection, *, devices: int = 60, technicians: int = 12, seed: int = 7,
-         users: bool = True) -> list[SeededDevice]:
-    """Insert a region's worth of data; the caller commits. Returns the devices for the fleet simulator."""
+         users: bool = True, id_prefix: str = "") -> list[SeededDevice]:
+    """Insert a region's worth of data; the caller commits. Returns the devices for the fleet simulator.
+
+    ``id_prefix`` makes device ids unique on a broker shared with other runs (tests use it)."""
     rng = random.Random(seed)
     n_customers = max(1, devices // 3)
     customer_ids: list[int] = []
@@ -56,7 +58,7 @@ def seed(conn: psycopg.Connection, *, devices: int = 60, technicians: int = 12, 
     for i in range(devices):
         customer_id = customer_ids[i % n_customers]
         eq = EQUIPMENT[i % len(EQUIPMENT)]
-        device_id = f"{eq}-{i + 1:04d}"
+        device_id = f"{id_prefix}{eq}-{i + 1:04d}"
         lat, lon = _point(rng)
         conn.execute("INSERT INTO devices (id, customer_id, equipment_type, name, region, lat, lon) "
                      "VALUES (%s, %s, %s, %s, %s, %s, %s)",

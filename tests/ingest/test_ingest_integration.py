@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+import uuid
 from datetime import timedelta
 
 import psycopg
@@ -22,7 +23,7 @@ pytestmark = pytest.mark.integration
 
 @pytest.fixture()
 def device(settings: Settings, conn: psycopg.Connection, broker_up):
-    devices = seed(conn, devices=2, technicians=1, users=False)
+    devices = seed(conn, devices=2, technicians=1, users=False, id_prefix=f"t{uuid.uuid4().hex[:6]}-")
     conn.commit()
     d = devices[0]
     broker.upsert_credentials(settings.broker_dir / "passwd", [(d.device_id, "pw-" + d.device_id)])

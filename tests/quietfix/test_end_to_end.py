@@ -8,6 +8,7 @@ a work order with a technician, and that nothing else is invented.
 from __future__ import annotations
 
 import threading
+import uuid
 
 import psycopg
 import pytest
@@ -29,7 +30,7 @@ SPEED = 60.0  # one real second = one simulated minute: the 2-minute persistence
 
 
 def test_injected_fault_becomes_incident_and_assigned_work_order(settings: Settings, conn: psycopg.Connection) -> None:
-    devices = seed(conn, devices=6, technicians=4, users=False)
+    devices = seed(conn, devices=6, technicians=4, users=False, id_prefix=f"e2e{uuid.uuid4().hex[:6]}-")
     conn.commit()
     specs = provision_devices(settings, devices)
     clock = ScaledClock(SPEED)

@@ -4,6 +4,7 @@ arithmetic."""
 from __future__ import annotations
 
 import asyncio
+import threading
 import math
 
 from api.ratelimit import ConcurrencyLimit
@@ -52,7 +53,10 @@ def _gate_run(limit: int, max_waiting: int, requests: int) -> tuple[int, list[in
     async def main() -> None:
         await asyncio.gather(*(call() for _ in range(requests)))
 
-    asyncio.run(main())
+    # A thread of its own: a session-wide browser fixture (Playwright's sync API) may own the main thread's loop.
+    runner = threading.Thread(target=asyncio.run, args=(main(),))
+    runner.start()
+    runner.join(30)
     return inside["max"], statuses
 
 
