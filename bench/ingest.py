@@ -174,9 +174,9 @@ def start_ingest_workers(cfg: BenchConfig, url: str, broker: PrivateBroker, spee
                "QUIETFIX_INGEST__WORKER_ID": f"bench-ingest-{os.getpid()}-{i}",
                "QUIETFIX_INGEST__SHARED_GROUP": "ingest", "QUIETFIX_LOG_LEVEL": "WARNING",
                **cfg.ingest_env}
-        err = open(logdir / f"ingest-{i}.log", "wb")  # noqa: SIM115 - closed when the process ends
-        procs.append(subprocess.Popen([sys.executable, "-m", "quietfix.cli", "ingest", "--speed", str(speed)],
-                                      env=env, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=err))
+        with open(logdir / f"ingest-{i}.log", "wb") as err:  # the child keeps its own descriptor
+            procs.append(subprocess.Popen([sys.executable, "-m", "quietfix.cli", "ingest", "--speed", str(speed)],
+                                          env=env, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=err))
     return procs
 
 
@@ -249,10 +249,13 @@ def run_bench(cfg: BenchConfig) -> dict[str, Any]:
         poller.stop_event.set()
         poller.join(10)
         stored, distinct, batches, dead = _count(url)
+        db_retries = sum((tmp / f"ingest-{i}.log").read_text(errors="replace").count("database unavailable")
+                         for i in range(cfg.workers))
         published = result.pop("published_readings")
         result.update({
             "published": published, "stored": stored, "lost": published - distinct,
             "duplicated": stored - distinct, "batches_stored": batches, "dead_letters": dead,
+            "ingest_db_retries": db_retries,
             "copy_ceiling_rows_per_s": round(ceiling),
             "ratio": round(result["readings_per_s"] / ceiling, 3) if ceiling else None,
             "storage": report.storage,
