@@ -27,7 +27,7 @@ import tempfile
 import threading
 import time
 from dataclasses import asdict, dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -95,7 +95,7 @@ class CommitPoller(threading.Thread):
         self.stop_event = threading.Event()
         self.seen: dict[int, tuple[float, int, float, float]] = {}  # id -> (seen_wall, readings, last_ts, received)
         self.lock = threading.Lock()
-        self.error: BaseException | None = None
+        self.error: Exception | None = None
 
     def committed_readings(self, until_wall: float | None = None) -> int:
         with self.lock:
@@ -111,7 +111,7 @@ class CommitPoller(threading.Thread):
                         high = max(self.seen, default=0)
                     self.stop_event.wait(POLL_S)
                 self.poll(conn, high)
-        except BaseException as exc:  # reported by the main thread
+        except Exception as exc:  # reported by the main thread
             self.error = exc
 
     def poll(self, conn: psycopg.Connection, high: int) -> None:
@@ -138,11 +138,11 @@ def copy_ceiling(url: str, rows: list[tuple[str, str, datetime, float]]) -> floa
         conn.execute("CREATE INDEX ON bench_copy_ceiling (device_id, signal, ts DESC)")
         conn.execute("CREATE INDEX ON bench_copy_ceiling USING brin (ts) WITH (pages_per_range = 32)")
         t0 = time.perf_counter()
-        with conn.transaction(), conn.cursor() as cur:
-            with cur.copy("COPY bench_copy_ceiling (device_id, signal, ts, value) FROM STDIN (FORMAT BINARY)") as cp:
-                cp.set_types(["text", "text", "timestamptz", "float8"])
-                for row in rows:
-                    cp.write_row(row)
+        sql = "COPY bench_copy_ceiling (device_id, signal, ts, value) FROM STDIN (FORMAT BINARY)"
+        with conn.transaction(), conn.cursor() as cur, cur.copy(sql) as cp:
+            cp.set_types(["text", "text", "timestamptz", "float8"])
+            for row in rows:
+                cp.write_row(row)
         elapsed = time.perf_counter() - t0
         conn.execute("DROP TABLE bench_copy_ceiling")
     return len(rows) / elapsed
@@ -158,7 +158,7 @@ def ceiling_rows(devices: list[tuple[str, str]], n: int, readings_per_message: i
         device_id, eq = devices[m % len(devices)]
         names = NOMINAL[eq]
         n_samples = max(1, readings_per_message // len(names))
-        stamps = [datetime.fromtimestamp(t0 - 3600 + m * 0.2 + j * 0.001, tz=timezone.utc) for j in range(n_samples)]
+        stamps = [datetime.fromtimestamp(t0 - 3600 + m * 0.2 + j * 0.001, tz=UTC) for j in range(n_samples)]
         out.extend((device_id, signal, ts, value) for signal, value in names.items() for ts in stamps)
         m += 1
     return out[:n]
@@ -248,6 +248,8 @@ def run_bench(cfg: BenchConfig) -> dict[str, Any]:
         result = _publish_and_measure(cfg, broker, devices, workers, poller, loads)
         poller.stop_event.set()
         poller.join(10)
+        if poller.error is not None:
+            raise RuntimeError("commit poller failed") from poller.error
         stored, distinct, batches, dead = _count(url)
         db_retries = sum((tmp / f"ingest-{i}.log").read_text(errors="replace").count("database unavailable")
                          for i in range(cfg.workers))
@@ -298,6 +300,7 @@ def _publish_and_measure(cfg: BenchConfig, broker: PrivateBroker, devices: list[
         pipes.append(parent)
         procs.append(proc)
     last: list[dict[str, Any]] = [{} for _ in procs]
+    started: list[float] = []
     finals: list[dict[str, Any] | None] = [None for _ in procs]
     cpu0 = {p.pid: cpu_seconds(p.pid) for p in workers}
     next_progress = time.time() + PROGRESS_EVERY_S
@@ -308,12 +311,17 @@ def _publish_and_measure(cfg: BenchConfig, broker: PrivateBroker, devices: list[
                 msg = pipe.recv()
                 if "error" in msg:
                     raise RuntimeError(msg["error"])
+                if "started" in msg:
+                    started.append(msg["started"])
+                    continue
                 last[i] = msg
                 if msg.get("final"):
                     finals[i] = msg
-        if publish_end is None and time.time() - t0 >= cfg.seconds:
+        if publish_end is None and len(started) == len(procs) and time.time() - max(started) >= cfg.seconds:
             publish_end = time.time()
             worker_cpu = {p.pid: cpu_seconds(p.pid) - cpu0[p.pid] for p in workers}
+            publisher_cpu = [cpu_seconds(p.pid or 0) for p in procs]
+            broker_cpu = cpu_seconds(broker.proc.pid) if broker.proc else 0.0
         if time.time() >= next_progress:
             loads.append(os.getloadavg()[0])
             pub = sum(m.get("published", {}).get("readings", 0) for m in last)
@@ -326,7 +334,11 @@ def _publish_and_measure(cfg: BenchConfig, broker: PrivateBroker, devices: list[
     if publish_end is None:
         publish_end = time.time()
         worker_cpu = {p.pid: cpu_seconds(p.pid) - cpu0[p.pid] for p in workers}
-    window_s = publish_end - t0
+        publisher_cpu = [0.0 for _ in procs]  # already exited: not measured
+        broker_cpu = cpu_seconds(broker.proc.pid) if broker.proc else 0.0
+    window_start = min(started)
+    window_s = publish_end - window_start
+    # Readings committed while publishing (the first commits need a published message, so none precede it).
     in_window = poller.committed_readings(until_wall=publish_end)
     published_readings = sum(f["acked"]["readings"] for f in finals if f)
     published_messages = sum(f["acked"]["messages"] for f in finals if f)
@@ -348,7 +360,7 @@ def _publish_and_measure(cfg: BenchConfig, broker: PrivateBroker, devices: list[
         "readings_per_s": round(in_window / window_s),
         "messages_per_s": round(published_messages / window_s),
         "published_per_s": round(published_readings / window_s),
-        "end_to_end_readings_per_s": round(published_readings / max(1e-9, last_commit - t0)),
+        "end_to_end_readings_per_s": round(published_readings / max(1e-9, last_commit - window_start)),
         "p50_latency_ms": round(percentile(lat, 0.50), 1),
         "p99_latency_ms": round(percentile(lat, 0.99), 1),
         "max_latency_ms": round(max(lat, default=float("nan")), 1),
@@ -360,6 +372,8 @@ def _publish_and_measure(cfg: BenchConfig, broker: PrivateBroker, devices: list[
         "published_readings": published_readings,
         "unacked_at_end": unacked,
         "ingest_cpu_s_per_worker": [round(v, 1) for v in worker_cpu.values()],
+        "publisher_cpu_s": [round(v, 1) for v in publisher_cpu],  # incl. start-up imports
+        "broker_cpu_s": round(broker_cpu, 1),
     }
 
 

@@ -88,6 +88,7 @@ def run_publisher(cfg: PublisherConfig, pipe: Connection, client_id: str) -> Non
     per_dev_rate = cfg.rate / n_dev if cfg.rate > 0 else 0.0
     published = {"messages": 0, "readings": 0}
     start = time.time()
+    pipe.send({"started": start})  # the measurement window opens here, not at process spawn
     next_report = start + REPORT_EVERY_S
     message_period = cfg.readings_per_message / cfg.rate if cfg.rate > 0 else 0.0
     due = start
