@@ -111,7 +111,7 @@ class CommitPoller(threading.Thread):
                         high = max(self.seen, default=0)
                     self.stop_event.wait(POLL_S)
                 self.poll(conn, high)
-        except Exception as exc:  # reported by the main thread
+        except Exception as exc:  # noqa: BLE001 - any failure is re-raised by the main thread
             self.error = exc
 
     def poll(self, conn: psycopg.Connection, high: int) -> None:
@@ -251,13 +251,15 @@ def run_bench(cfg: BenchConfig) -> dict[str, Any]:
         if poller.error is not None:
             raise RuntimeError("commit poller failed") from poller.error
         stored, distinct, batches, dead = _count(url)
-        db_retries = sum((tmp / f"ingest-{i}.log").read_text(errors="replace").count("database unavailable")
-                         for i in range(cfg.workers))
+        worker_logs = [(tmp / f"ingest-{i}.log").read_text(errors="replace") for i in range(cfg.workers)]
+        retry_lines = [line for text in worker_logs for line in text.splitlines() if "database unavailable" in line]
+        db_retries = len(retry_lines)
         published = result.pop("published_readings")
         result.update({
             "published": published, "stored": stored, "lost": published - distinct,
             "duplicated": stored - distinct, "batches_stored": batches, "dead_letters": dead,
             "ingest_db_retries": db_retries,
+            "ingest_db_retry_reasons": sorted({line[-300:] for line in retry_lines})[:5],
             "copy_ceiling_rows_per_s": round(ceiling),
             "ratio": round(result["readings_per_s"] / ceiling, 3) if ceiling else None,
             "storage": report.storage,
