@@ -12,6 +12,8 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
+import orjson
+
 SCHEMA_VERSION = 1
 TOPIC_ROOT = "qf/v1"
 MAX_PAYLOAD_BYTES = 256 * 1024
@@ -21,6 +23,10 @@ MIN_TS_MS = 946_684_800_000
 MAX_FUTURE_MS = 24 * 3600 * 1000
 _SIGNAL_RE = re.compile(r"^[a-z0-9_]{1,48}$")
 _DEVICE_RE = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
+# Signal names already validated: a fleet uses a few dozen, and the regex per reading was a top profile entry.
+# Bounded so a stream of distinct (valid) names cannot grow it without limit.
+_known_signals: set[str] = set()
+_KNOWN_SIGNALS_MAX = 4096
 
 
 class PayloadError(ValueError):
@@ -83,9 +89,14 @@ def _load_object(payload: bytes) -> dict[str, Any]:
     if len(payload) > MAX_PAYLOAD_BYTES:
         raise PayloadError(f"payload too large ({len(payload)} bytes > {MAX_PAYLOAD_BYTES})")
     try:
-        obj = json.loads(payload)
-    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
-        raise PayloadError(f"not JSON: {type(exc).__name__}") from None
+        # orjson parses strict RFC 8259 JSON ~3x faster; whatever it refuses (NaN, huge integers, lone surrogates,
+        # UTF-16) goes through the standard parser, so accepted input and error reasons stay exactly as before.
+        obj = orjson.loads(payload)
+    except orjson.JSONDecodeError:
+        try:
+            obj = json.loads(payload)
+        except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
+            raise PayloadError(f"not JSON: {type(exc).__name__}") from None
     if not isinstance(obj, dict):
         raise PayloadError("payload is not a JSON object")
     if obj.get("v") != SCHEMA_VERSION:
@@ -116,7 +127,9 @@ def decode_telemetry(topic_device: str, payload: bytes, now_ms: int | None = Non
     for raw in raw_samples:
         if not isinstance(raw, dict):
             raise PayloadError("sample is not an object")
-        t_ms = _int_field(raw, "t")
+        t_ms = raw.get("t")
+        if type(t_ms) is not int:  # bools and everything else get _int_field's error
+            t_ms = _int_field(raw, "t")
         if t_ms < MIN_TS_MS:
             raise PayloadError("sample timestamp before 2000")
         if now_ms is not None and t_ms > now_ms + MAX_FUTURE_MS:
@@ -124,21 +137,41 @@ def decode_telemetry(topic_device: str, payload: bytes, now_ms: int | None = Non
         values = raw.get("m")
         if not isinstance(values, dict) or not values:
             raise PayloadError("sample 'm' must be a non-empty object")
-        pairs: list[tuple[str, float]] = []
-        for name, value in values.items():
-            if not isinstance(name, str) or not _SIGNAL_RE.match(name):
-                raise PayloadError("invalid signal name")
-            if isinstance(value, bool) or not isinstance(value, (int, float)):
-                raise PayloadError(f"signal '{name}' value is not a number")
-            fvalue = float(value)
-            if not math.isfinite(fvalue):
-                raise PayloadError(f"signal '{name}' value is not finite")
-            pairs.append((name, fvalue))
+        pairs = _fast_pairs(values)
+        if pairs is None:
+            pairs = _checked_pairs(values)
         readings += len(pairs)
         if readings > MAX_READINGS_PER_MESSAGE:
             raise PayloadError("too many readings in one message")
         samples.append(Sample(t_ms=t_ms, values=tuple(pairs)))
     return TelemetryBatch(device_id=device_id, seq=seq, samples=tuple(samples))
+
+
+def _fast_pairs(values: dict[str, Any]) -> tuple[tuple[str, float], ...] | None:
+    """The common case in C-level calls: known names, finite float values. None = take the checked path."""
+    if not values.keys() <= _known_signals:
+        return None
+    vals = values.values()
+    if all(type(v) is float for v in vals) and all(map(math.isfinite, vals)):
+        return tuple(values.items())
+    return None
+
+
+def _checked_pairs(values: dict[str, Any]) -> tuple[tuple[str, float], ...]:
+    """Every name and value checked in order, so the first problem is the one reported."""
+    pairs: list[tuple[str, float]] = []
+    for name, value in values.items():
+        if not isinstance(name, str) or not _SIGNAL_RE.match(name):
+            raise PayloadError("invalid signal name")
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise PayloadError(f"signal '{name}' value is not a number")
+        fvalue = float(value)
+        if not math.isfinite(fvalue):
+            raise PayloadError(f"signal '{name}' value is not finite")
+        pairs.append((name, fvalue))
+    if len(_known_signals) < _KNOWN_SIGNALS_MAX:
+        _known_signals.update(name for name, _ in pairs)
+    return tuple(pairs)
 
 
 def decode_status(topic_device: str, payload: bytes) -> StatusMessage:
