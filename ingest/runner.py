@@ -35,7 +35,9 @@ def start_ingest(settings: Settings, clock: Clock, *, worker_id: str | None = No
                           ack=lambda m: holder["mqtt"].ack(m), storage=settings.storage)
     mqtt = ServerMqtt(settings.mqtt_url, worker_id, username=settings.mqtt_username,
                       password=settings.mqtt_password,
-                      subscriptions=[(f"{prefix}qf/v1/+/telemetry", 1), (f"{prefix}qf/v1/+/status", 1)],
+                      subscriptions=[(f"{prefix}qf/v1/+/telemetry", 1), (f"{prefix}qf/v1/+/status", 1),
+                                     (f"{prefix}qf/v1/+/cmd/result", 1)],
+                      ca_file=str(settings.mqtt_ca_file) if settings.mqtt_ca_file else None,
                       on_message=worker.submit, session_expiry_s=settings.ingest.session_expiry_s)
     holder["mqtt"] = mqtt
     worker.start()

@@ -18,7 +18,9 @@ from datetime import timedelta
 
 import psycopg
 
+from core import metrics
 from core.clock import Clock, to_datetime
+from core.commands import consume_result_message
 from core.contracts import PayloadError, TelemetryBatch, decode_status, decode_telemetry, parse_topic
 from core.mqtt import InboundMessage
 from core.settings import IngestSettings, StorageSettings
@@ -169,6 +171,7 @@ class IngestWorker:
         batches: list[TelemetryBatch] = []
         dead: list[repo.DeadLetter] = []
         statuses: list[tuple[str, bool]] = []
+        results: list[InboundMessage] = []
         unknown_seen = False
         for msg in messages:
             device_id: str | None = None
@@ -184,17 +187,30 @@ class IngestWorker:
                 elif kind == "status":
                     status = decode_status(device_id, msg.payload)
                     statuses.append((device_id, status.online))
+                elif kind == "cmd/result":
+                    results.append(msg)
                 else:
                     raise PayloadError(f"unexpected topic kind '{kind}'")
             except PayloadError as exc:
                 dead.append(repo.DeadLetter(received, msg.topic, device_id, exc.reason, msg.payload))
         with conn.transaction():
+            for msg in results:  # a command's answer, recorded against the command that asked for it
+                device_id = parse_topic(msg.topic)[0]
+                reason = consume_result_message(conn, device_id, msg.payload, received)
+                if reason is not None:
+                    dead.append(repo.DeadLetter(received, msg.topic, device_id, reason, msg.payload))
             repo.insert_dead_letters(conn, dead)
             written = repo.write_batches(conn, batches, received)
             for device_id, online in statuses:
                 repo.set_status(conn, device_id, online, received)
         for msg in messages:
             self._ack(msg)
+        metrics.INGEST_MESSAGES.inc(len(messages))
+        metrics.INGEST_READINGS.inc(written)
+        metrics.INGEST_DUPLICATES.inc(sum(b.reading_count for b in batches) - written)
+        metrics.INGEST_BACKLOG.set(self.backlog)
+        for letter in dead:
+            metrics.DEAD_LETTERS.labels(metrics.reason_label(letter.reason)).inc()
         total = sum(b.reading_count for b in batches)
         self.stats.messages += len(messages)
         self.stats.readings += written

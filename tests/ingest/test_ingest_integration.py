@@ -9,7 +9,7 @@ from datetime import timedelta
 import psycopg
 import pytest
 
-from core import broker
+from core import broker, commands
 from core.clock import ManualClock, SystemClock, to_datetime
 from core.db import connect
 from core.settings import Settings
@@ -139,3 +139,26 @@ def test_stale_devices_go_offline_exactly_at_the_timeout(db_url: str, conn) -> N
         changed = c.execute("SELECT DISTINCT status_changed_at FROM devices").fetchall()
         assert changed == [(seen + timeout,)]
         c.commit()
+
+
+def test_command_results_are_recorded_against_their_command(settings: Settings, conn, device) -> None:
+    d, pub = device
+    now = to_datetime(time.time())
+    command = commands.issue(conn, device_id=d.device_id, cmd="ping", args={}, issued_by="dispatcher",
+                             user_id=None, issued_at=now, expires_at=now + timedelta(minutes=5))
+    conn.commit()
+    running = start_ingest(settings, SystemClock())
+    try:
+        assert running.mqtt.connected.wait(10)
+        topic = f"qf/v1/{d.device_id}/cmd/result"
+        answer = {"v": 1, "id": command.id, "ok": True, "result": {"pong": True}}
+        pub.publish(topic, answer)
+        pub.publish(topic, answer)  # a redelivered answer changes nothing
+        pub.publish(topic, {"v": 1, "id": "00000000-0000-0000-0000-000000000000", "ok": True})
+        wait_for(lambda: count(conn, "SELECT count(*) FROM dead_letters WHERE topic = %s", topic) == 1)
+        status = conn.execute("SELECT status, result FROM commands WHERE id = %s", (command.id,)).fetchone()
+        assert status == ("succeeded", {"pong": True})
+        reason = conn.execute("SELECT reason FROM dead_letters WHERE topic = %s", (topic,)).fetchone()[0]
+        assert reason == "unknown command"
+    finally:
+        running.stop()
