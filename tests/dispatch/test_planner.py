@@ -86,3 +86,18 @@ def test_first_jobs_skip_a_pickup_stop() -> None:
 @pytest.mark.parametrize(("jobs", "cap", "expected"), [(0, 5.0, BUDGET_BASE_S), (1000, 5.0, 5.0), (1000, 0.5, 0.5)])
 def test_solve_budget_grows_with_jobs_up_to_the_cap(jobs: int, cap: float, expected: float) -> None:
     assert solve_budget(jobs, cap) == expected
+
+
+def test_warm_start_appends_jobs_the_previous_plan_did_not_hold() -> None:
+    from dispatch.encoding import encode
+    from dispatch.travel import StraightLineProvider
+
+    p = build_problem(NOW, [order(1), order(2)], [techrow(1), techrow(2)], [], None, UTC)
+    first = solve(p, 0.2)
+    again = build_problem(NOW + 60, [order(1), order(2), order(3)], [techrow(1), techrow(2)], [], first, UTC)
+    enc = encode(again, StraightLineProvider())
+    held = {enc.meta[n].job_id for r in enc.warm_routes_previous_only for n in r}
+    assert held == {"1", "2"}
+    assert {enc.meta[n].job_id for r in enc.warm_routes for n in r} == {"1", "2", "3"}
+    plan = solve(again, 0.2)
+    assert check_plan(again, plan) == [] and plan.dropped == {}
