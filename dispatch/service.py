@@ -72,6 +72,10 @@ def nearest_qualified(required: Sequence[str], lat: float, lon: float, technicia
 # reaches the 5 s default at ~150 jobs (the scale check used 5 s for 300).
 BUDGET_BASE_S = 0.5
 BUDGET_PER_JOB_S = 0.03
+# With a clock faster than real time (the demo runs 120-300x) clock-time intervals shrink to fractions of a
+# wall second and the solver would never rest: then a re-plan also waits as long as the last solve took
+# (the solver process uses at most half of one core). Real-time and manual clocks are not affected.
+FAST_CLOCK_RATE = 1.5
 _executor: ProcessPoolExecutor | None = None
 _executor_lock = threading.Lock()
 
@@ -115,6 +119,7 @@ class DispatchLoop:
         self._cursor: tuple[int, int] | None = None
         self._last_replan = -math.inf
         self._clock_rate = 1.0  # clock seconds per wall second, measured around each solve
+        self._wall_ready = 0.0  # monotonic time before which a fast clock does not re-plan (FAST_CLOCK_RATE)
         self.assigned = 0
         self.replans = 0
         # The last problem and plan, for tests and diagnostics (the database holds the plan of record).
@@ -135,7 +140,7 @@ class DispatchLoop:
                 if conn is not None:
                     conn.close()
                 conn = None
-            except Exception:  # noqa: BLE001 - a bad row or a solver failure must not stop dispatching for good
+            except Exception:
                 log.exception("dispatch pass failed unexpectedly; retrying")
             stop.wait(self._settings.poll_interval_s)
         if conn is not None:
@@ -164,6 +169,8 @@ class DispatchLoop:
         periodic = now - self._last_replan >= s.max_replan_interval_s
         if not (changed or periodic) or now - self._last_replan < s.min_replan_interval_s:
             return 0
+        if self._clock_rate > FAST_CLOCK_RATE and time.monotonic() < self._wall_ready:
+            return 0
         with conn.transaction():
             cursor = repo.change_cursor(conn, at)  # read first: the rows below are at least this fresh
             orders = repo.load_orders(conn)
@@ -184,6 +191,7 @@ class DispatchLoop:
         plan = self._solve(problem, budget, self._travel(plan_at))
         seconds = time.perf_counter() - started
         self._clock_rate = max(0.0, (self._clock.now() - clock_started) / seconds) if seconds > 0 else 0.0
+        self._wall_ready = time.monotonic() + seconds
         trigger = "start" if self._cursor is None else ("change" if changed else "periodic")
         with conn.transaction():
             if not repo.try_lock_planner(conn):

@@ -153,7 +153,7 @@ def test_pins_are_respected(world, conn) -> None:
 def test_in_progress_jobs_are_never_moved(world, conn) -> None:
     devices, clock, c = world
     at = to_datetime(clock.now())
-    orders = [work_order(conn, d, ["mechanical"], at) for d in devices[:4]]
+    [work_order(conn, d, ["mechanical"], at) for d in devices[:4]]
     conn.commit()
     loop = DispatchLoop(lambda: c, SETTINGS, clock)
     loop.tick(c)

@@ -2,18 +2,28 @@
 
 from __future__ import annotations
 
-from datetime import datetime, time, timezone
+from datetime import UTC as TZ_UTC
+from datetime import datetime, time
 from zoneinfo import ZoneInfo
 
 import pytest
 
 from dispatch import Location, Plan, Stop, check_plan, solve
-from dispatch.planner import (OVERRUN_GRACE_S, OrderRow, TechRow, break_windows, build_problem, committed_jobs,
-                              first_jobs, interpolate, shift_window)
+from dispatch.planner import (
+    OVERRUN_GRACE_S,
+    OrderRow,
+    TechRow,
+    break_windows,
+    build_problem,
+    committed_jobs,
+    first_jobs,
+    interpolate,
+    shift_window,
+)
 from dispatch.service import BUDGET_BASE_S, solve_budget
 
 UTC = ZoneInfo("UTC")
-NOW = datetime(2026, 1, 1, 10, 0, tzinfo=timezone.utc).timestamp()
+NOW = datetime(2026, 1, 1, 10, 0, tzinfo=TZ_UTC).timestamp()
 
 
 def order(i: int, status: str = "open", tech: int | None = None, **kw: object) -> OrderRow:
@@ -72,7 +82,7 @@ def test_build_problem_commits_pins_and_places_a_driving_technician_on_the_way()
     assert techs["2"].state == "on_site" and techs["2"].busy_until == NOW + OVERRUN_GRACE_S
     plan = solve(p, 0.2)
     assert check_plan(p, plan) == []
-    assert [s.job_id for s in plan.routes["1"] if s.kind == "job"][0] == "1"
+    assert next(s.job_id for s in plan.routes["1"] if s.kind == "job") == "1"
 
 
 def test_first_jobs_skip_a_pickup_stop() -> None:
