@@ -300,3 +300,31 @@ def test_plan_api_pin_lock_release_and_scope(api, settings, conn) -> None:
     conn.commit()
     assert client.post(f"/api/work-orders/{orders[0]}/pin", json={"technician_id": other},
                        headers=staff).status_code == 409
+
+
+def test_a_visit_over_running_its_estimate_triggers_a_replan(world, conn) -> None:
+    devices, clock, c = world
+    at = to_datetime(clock.now())
+    wo = work_order(conn, devices[0], ["mechanical"], at, minutes=30)
+    work_order(conn, devices[1], ["mechanical"], at)
+    conn.commit()
+    settings = SETTINGS.model_copy(update={"max_replan_interval_s": 10 * 24 * 3600.0})  # no periodic re-plans
+    loop = DispatchLoop(lambda: c, settings, clock)
+    loop.tick(c)
+    eta = conn.execute("SELECT eta FROM work_orders WHERE id = %s", (wo,)).fetchone()[0]
+    conn.commit()
+    if eta is None:  # the other order went first on the only nearby technician: arrive at that one instead
+        wo, eta = conn.execute("SELECT id, eta FROM work_orders WHERE status = 'assigned' LIMIT 1").fetchone()
+    with conn.transaction():
+        assert mark_arrived(conn, wo, eta)
+    clock.advance(eta.timestamp() - clock.now())
+    loop.tick(c)
+    assert loop.replans == 2  # the arrival
+    clock.advance(20 * 60)
+    assert loop.tick(c) == 0 and loop.replans == 2  # on site, within the estimate: nothing to do
+    clock.advance(3 * 3600)
+    loop.tick(c)
+    assert loop.replans == 3  # over-running: re-planned with the technician busy a while longer
+    assert loop.last_problem is not None
+    tech = next(t for t in loop.last_problem.technicians if t.state == "on_site")
+    assert tech.busy_until is not None and tech.busy_until > loop.last_problem.now
