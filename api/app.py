@@ -13,7 +13,7 @@ from fastapi.staticfiles import StaticFiles
 
 from api import live
 from api.ratelimit import ConcurrencyLimit
-from api.routes import auth, board, commands, fleet, health, portal, service, technician
+from api.routes import auth, board, commands, fleet, health, plans, portal, service, technician
 from core.db import make_pool
 from core.settings import Settings
 
@@ -46,6 +46,7 @@ def create_app(settings: Settings) -> FastAPI:
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     for module in (board, technician, portal, live):  # the three faces and their live stream (feat/ui)
         app.include_router(module.router)
+    app.include_router(plans.router)  # the optimiser's plan and the dispatcher's pin/lock/release
     if (VENDOR / "leaflet" / "dist").is_dir():  # npm ci'd by scripts/setup-web.sh; the board works without it
         app.mount("/vendor/leaflet", StaticFiles(directory=VENDOR / "leaflet" / "dist"), name="leaflet")
 

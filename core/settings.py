@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Literal
 
 from pydantic import BaseModel, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -61,6 +62,25 @@ class DispatchSettings(BaseModel):
     onsite_deadline_s: float = 2 * 3600.0
     response_deadline_s: float = 15 * 60.0
     repair_deadline_s: float = 24 * 3600.0
+    # Live re-planning (docs/dispatch.md, "Live re-planning"). "optimiser" plans every technician's whole route
+    # with OR-Tools; "nearest" is the foundation's nearest-qualified-free-technician rule, kept as a fallback.
+    planner: Literal["optimiser", "nearest"] = "optimiser"
+    # Wall-clock budget of one re-plan (model build + search); 5 s covers 50 technicians x 300 jobs.
+    replan_budget_s: float = 5.0
+    # Clock seconds between two re-plans at least, however often something changes (bursts are batched).
+    min_replan_interval_s: float = 30.0
+    # Clock seconds after which active work is re-planned even if nothing changed: time itself moves
+    # deadlines and ETAs.
+    max_replan_interval_s: float = 600.0
+    # A customer is told again only when the technician changes or the ETA moves by more than this.
+    eta_notice_threshold_s: float = 15 * 60.0
+    # Technicians' shift and break times of day are in this time zone.
+    timezone: str = "UTC"
+    # OR-Tools holds the GIL while it searches; a separate process keeps the other loops of `quietfix demo`
+    # (ingest, API) running during a re-plan.
+    solve_in_subprocess: bool = True
+    # Old plans are kept this long (clock seconds) for audit, then pruned.
+    plan_retention_s: float = 2 * 24 * 3600.0
 
 
 class NotifySettings(BaseModel):

@@ -41,3 +41,131 @@ RETURNING w.id, w.incident_id, w.device_id, w.customer_id, w.technician_id, w.la
 
 -- name: resolve_incident_onsite
 UPDATE incidents SET status = 'resolved_onsite', resolved_at = %(at)s WHERE id = %(incident_id)s;
+
+-- ---------------------------------------------------------------------------------------------------------
+-- Live re-planning (dispatch/repository.py)
+-- ---------------------------------------------------------------------------------------------------------
+
+-- name: change_cursor
+-- Cheap "did anything change" probe: the trigger-maintained counter plus the number of visits running past
+-- their estimate (an over-run changes nothing in the database, only the clock).
+SELECT (SELECT changes FROM dispatch_cursor WHERE id = 1) AS changes,
+       (SELECT count(*) FROM work_orders
+        WHERE status = 'on_site' AND arrived_at + make_interval(mins => estimated_minutes) <= %(now)s) AS overrunning;
+
+-- name: mark_dispatch_writer
+SELECT set_config('quietfix.dispatch_writer', 'on', true);
+
+-- name: lock_planner
+-- One planner at a time (transaction-scoped advisory lock; another process skips its pass).
+SELECT pg_try_advisory_xact_lock(7305119300);
+
+-- name: active_orders
+SELECT w.id, w.status, w.lat, w.lon, w.required_skills, w.estimated_minutes, c.tier, i.severity,
+       w.created_at, w.onsite_due, w.technician_id, w.assigned_at, w.eta, w.arrived_at, w.pinned_technician_id,
+       w.locked, w.required_parts
+FROM work_orders w JOIN customers c ON c.id = w.customer_id JOIN incidents i ON i.id = w.incident_id
+WHERE w.status IN ('open', 'assigned', 'en_route', 'on_site')
+ORDER BY w.id;
+
+-- name: field_technicians
+SELECT id, code, name, state, lat, lon, home_lat, home_lon, skills, shift_start, shift_end, breaks
+FROM technicians ORDER BY id;
+
+-- name: van_stock
+SELECT l.technician_id, s.sku, s.on_hand - s.reserved AS available
+FROM stock_levels s JOIN stock_locations l ON l.id = s.location_id
+WHERE l.kind = 'van' AND s.sku = ANY(%(skus)s) AND s.on_hand > s.reserved;
+
+-- name: depot_stock
+-- Depots and warehouses a technician can drive to and collect from.
+SELECT l.id, l.lat, l.lon, s.sku, s.on_hand - s.reserved AS available
+FROM stock_levels s JOIN stock_locations l ON l.id = s.location_id
+WHERE l.kind IN ('depot', 'warehouse') AND s.sku = ANY(%(skus)s) AND s.on_hand > s.reserved
+ORDER BY l.id;
+
+-- name: current_plan
+SELECT id, created_at, trigger, planner, objective, kpis, inputs, solve_seconds FROM plans WHERE is_current;
+
+-- name: plan_stops
+SELECT p.technician_id, p.seq, p.kind, p.work_order_id, p.stock_location_id, p.skus, p.eta, p.start_at, p.end_at,
+       t.code AS technician_code, t.name AS technician_name, w.status, w.lat, w.lon, w.device_id,
+       l.name AS depot_name, l.lat AS depot_lat, l.lon AS depot_lon
+FROM plan_stops p
+JOIN technicians t ON t.id = p.technician_id
+JOIN work_orders w ON w.id = p.work_order_id
+LEFT JOIN stock_locations l ON l.id = p.stock_location_id
+WHERE p.plan_id = %(plan_id)s AND (%(tid)s::bigint IS NULL OR p.technician_id = %(tid)s)
+ORDER BY p.technician_id, p.seq;
+
+-- name: plan_drops
+SELECT work_order_id, reason FROM plan_drops WHERE plan_id = %(plan_id)s ORDER BY work_order_id;
+
+-- name: retire_current_plan
+UPDATE plans SET is_current = false WHERE is_current;
+
+-- name: insert_plan
+INSERT INTO plans (created_at, trigger, planner, objective, kpis, inputs, solve_seconds, is_current)
+VALUES (%(created_at)s, %(trigger)s, %(planner)s, %(objective)s, %(kpis)s, %(inputs)s, %(solve_seconds)s, true)
+RETURNING id;
+
+-- name: insert_plan_stop
+INSERT INTO plan_stops (plan_id, technician_id, seq, kind, work_order_id, stock_location_id, skus, eta, start_at,
+                        end_at)
+VALUES (%(plan_id)s, %(technician_id)s, %(seq)s, %(kind)s, %(work_order_id)s, %(stock_location_id)s, %(skus)s,
+        %(eta)s, %(start_at)s, %(end_at)s);
+
+-- name: insert_plan_drop
+INSERT INTO plan_drops (plan_id, work_order_id, reason) VALUES (%(plan_id)s, %(work_order_id)s, %(reason)s);
+
+-- name: prune_plans
+DELETE FROM plans WHERE NOT is_current AND created_at < %(before)s;
+
+-- name: order_for_notice
+SELECT w.id, w.status, w.incident_id, w.device_id, w.customer_id, w.technician_id, w.eta, w.onsite_due,
+       d.name AS device_name
+FROM work_orders w JOIN devices d ON d.id = w.device_id WHERE w.id = %(work_order_id)s FOR UPDATE OF w;
+
+-- name: plan_assign
+-- Assign or re-time; only an order still open or assigned (a technician's tap on "on my way" wins).
+UPDATE work_orders SET status = 'assigned', technician_id = %(technician_id)s, eta = %(eta)s,
+       assigned_at = CASE WHEN technician_id IS DISTINCT FROM %(technician_id)s OR status = 'open'
+                          THEN %(at)s ELSE assigned_at END
+WHERE id = %(work_order_id)s AND status IN ('open', 'assigned');
+
+-- name: plan_retime
+UPDATE work_orders SET eta = %(eta)s WHERE id = %(work_order_id)s AND status IN ('assigned', 'en_route');
+
+-- name: plan_unassign
+UPDATE work_orders SET status = 'open', technician_id = NULL, eta = NULL, assigned_at = NULL
+WHERE id = %(work_order_id)s AND status = 'assigned';
+
+-- name: sync_technician_states
+-- On site / travelling / free from the technician's active work orders; 'off' is left alone.
+UPDATE technicians t SET state = x.state
+FROM (SELECT t2.id,
+             CASE WHEN bool_or(w.status = 'on_site') THEN 'on_site'
+                  WHEN bool_or(w.status IN ('assigned', 'en_route')) THEN 'travelling'
+                  ELSE 'free' END AS state
+      FROM technicians t2 LEFT JOIN work_orders w
+           ON w.technician_id = t2.id AND w.status IN ('assigned', 'en_route', 'on_site')
+      WHERE t2.state <> 'off' GROUP BY t2.id) x
+WHERE t.id = x.id AND t.state <> x.state;
+
+-- name: pin_work_order
+UPDATE work_orders SET pinned_technician_id = %(technician_id)s
+WHERE id = %(work_order_id)s AND status IN ('open', 'assigned', 'en_route', 'on_site')
+RETURNING id, status, technician_id, customer_id, device_id, incident_id;
+
+-- name: lock_work_order
+UPDATE work_orders SET locked = true
+WHERE id = %(work_order_id)s AND status IN ('open', 'assigned', 'en_route', 'on_site')
+RETURNING id, status, technician_id, customer_id, device_id, incident_id;
+
+-- name: release_work_order
+UPDATE work_orders SET locked = false, pinned_technician_id = NULL
+WHERE id = %(work_order_id)s AND status IN ('open', 'assigned', 'en_route', 'on_site')
+RETURNING id, status, technician_id, customer_id, device_id, incident_id;
+
+-- name: technician_exists
+SELECT id, code, skills, state FROM technicians WHERE id = %(technician_id)s;

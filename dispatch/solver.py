@@ -67,8 +67,11 @@ def solve(
     model.routing.CloseModelWithParameters(params)
     initial = None
     if problem.previous_plan is not None and any(enc.warm_routes):
-        routes = [[model.manager.NodeToIndex(n) for n in r] for r in enc.warm_routes]
-        initial = model.routing.ReadAssignmentFromRoutes(routes, True)
+        for warm in (enc.warm_routes, enc.warm_routes_previous_only):  # new jobs appended first, else without
+            routes = [[model.manager.NodeToIndex(n) for n in r] for r in warm]
+            initial = model.routing.ReadAssignmentFromRoutes(routes, True)
+            if initial is not None:
+                break
         if initial is None:
             log.info("previous plan not feasible any more; solving from scratch")
 

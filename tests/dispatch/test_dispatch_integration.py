@@ -1,4 +1,4 @@
-"""Dispatch and visits on the real database: nearest qualified free technician, ETA, outbox, lifecycle."""
+"""Dispatch and visits on the real database: the nearest-free fallback planner, ETA, outbox, lifecycle."""
 
 from datetime import timedelta
 
@@ -35,7 +35,7 @@ def test_assigns_nearest_qualified_free_technician_then_visit_lifecycle(db_url, 
     wo_nobody = open_work_order(conn, devices[2].device_id, ["welding"], at)
     conn.commit()
     with psycopg.connect(db_url, autocommit=True) as c:
-        assert DispatchLoop(lambda: c, DispatchSettings(), clock).tick(c) == 1
+        assert DispatchLoop(lambda: c, DispatchSettings(planner="nearest"), clock).tick(c) == 1
     tech_id, status, eta = conn.execute("SELECT technician_id, status, eta FROM work_orders WHERE id = %s",
                                         (wo_refrig,)).fetchone()
     assert status == "assigned" and eta > at

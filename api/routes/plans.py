@@ -1,0 +1,97 @@
+"""The optimiser's plan and the dispatcher's controls over it: pin a job to a technician, lock it, release it.
+
+Controls only record the dispatcher's decision on the work order (plus a timeline event for the audit trail);
+the dispatch loop sees the change through its change cursor and the next re-plan respects it.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, HTTPException, Request, status
+from pydantic import BaseModel
+
+from api.auth import AnyUser, Staff
+from api.deps import Conn
+from api.routes.board import now_of
+from core.events import record_timeline
+from dispatch import repository as plans
+
+router = APIRouter(tags=["plans"])
+
+
+class PinRequest(BaseModel):
+    technician_id: int
+
+
+class ControlResult(BaseModel):
+    work_order_id: int
+    status: str
+    action: str
+    technician_id: int | None = None
+
+
+@router.get("/api/plans/current")
+def current(conn: Conn, principal: AnyUser) -> dict[str, Any]:
+    """Staff see every technician's route and the dropped jobs with reasons; a technician sees their own route."""
+    if principal.sees_everything:
+        scope: int | None = None
+    elif principal.role == "technician" and principal.technician_id is not None:
+        scope = int(principal.technician_id)
+    else:
+        raise HTTPException(status.HTTP_403_FORBIDDEN, "role not allowed")
+    view = plans.plan_view(conn, scope)
+    if view is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, "no plan yet")
+    return view
+
+
+def _audit(conn: Conn, request: Request, row: dict[str, Any], kind: str, summary: str,
+           data: dict[str, Any]) -> None:
+    record_timeline(conn, customer_id=row["customer_id"], device_id=row["device_id"], at=now_of(request),
+                    kind=kind, summary=summary, incident_id=row["incident_id"], work_order_id=row["id"], data=data)
+
+
+@router.post("/api/work-orders/{work_order_id}/pin", response_model=ControlResult)
+def pin(work_order_id: int, body: PinRequest, request: Request, conn: Conn, principal: Staff) -> ControlResult:
+    with conn.transaction():
+        tech = plans.technician(conn, body.technician_id)
+        if tech is None:
+            raise HTTPException(status.HTTP_404_NOT_FOUND, "technician not found")
+        row = plans.pin(conn, work_order_id, body.technician_id)
+        if row is None:
+            raise HTTPException(status.HTTP_404_NOT_FOUND, "active work order not found")
+        if row["status"] in ("en_route", "on_site") and row["technician_id"] != body.technician_id:
+            # Raising rolls the pin back: a technician who set off is never replaced by the planner.
+            raise HTTPException(status.HTTP_409_CONFLICT, f"work order is {row['status']} with another technician")
+        _audit(conn, request, row, "dispatch_pinned", f"Pinned to {tech['code']} by {principal.username}",
+               {"technician_id": body.technician_id, "by": principal.username})
+    conn.commit()
+    return ControlResult(work_order_id=work_order_id, status=row["status"], action="pinned",
+                         technician_id=body.technician_id)
+
+
+@router.post("/api/work-orders/{work_order_id}/lock", response_model=ControlResult)
+def lock(work_order_id: int, request: Request, conn: Conn, principal: Staff) -> ControlResult:
+    with conn.transaction():
+        row = plans.lock(conn, work_order_id)
+        if row is None:
+            raise HTTPException(status.HTTP_404_NOT_FOUND, "active work order not found")
+        _audit(conn, request, row, "dispatch_locked", f"Locked to its planned technician by {principal.username}",
+               {"by": principal.username})
+    conn.commit()
+    return ControlResult(work_order_id=work_order_id, status=row["status"], action="locked",
+                         technician_id=row["technician_id"])
+
+
+@router.post("/api/work-orders/{work_order_id}/release", response_model=ControlResult)
+def release(work_order_id: int, request: Request, conn: Conn, principal: Staff) -> ControlResult:
+    with conn.transaction():
+        row = plans.release(conn, work_order_id)
+        if row is None:
+            raise HTTPException(status.HTTP_404_NOT_FOUND, "active work order not found")
+        _audit(conn, request, row, "dispatch_released", f"Pin and lock released by {principal.username}",
+               {"by": principal.username})
+    conn.commit()
+    return ControlResult(work_order_id=work_order_id, status=row["status"], action="released",
+                         technician_id=row["technician_id"])

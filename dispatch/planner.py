@@ -1,0 +1,212 @@
+"""Database rows -> a dispatch ``Problem``, and a ``Plan`` -> what the loop must write. No I/O.
+
+Why a separate module: the live loop (``service.py``) and the repository only move rows; every rule about how
+the field force is modelled at ``now`` lives here and is unit-tested without a database:
+
+* A technician's *committed* job is the one they are on (on site), driving to (en route), or were last given
+  (assigned): once a technician has been sent, the customer has an ETA and the technician has set off, so the
+  optimiser keeps it as that technician's first stop (``in_progress_by``). A pin to another technician
+  releases an assigned (not yet en-route) job. Further jobs a dispatcher assigned by hand to the same
+  technician are treated as pinned to them.
+* A technician driving to a job is placed on the straight line between where they set off and the job, by the
+  share of the trip already elapsed (positions are only reported on arrival), so re-planning does not push the
+  ETA back by the time already driven.
+* Shifts are times of day in the region's time zone; an overnight shift ends the next day; a shift of 24 h
+  less a minute or more is "always on".
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime, time, timedelta
+from zoneinfo import ZoneInfo
+
+from dispatch.models import Depot, Job, Location, Params, Plan, Problem, Stop, Technician
+
+# A job on site past its estimate is assumed to need this much longer: we cannot know, and a short horizon
+# keeps the technician's next job planned soon while the next re-plan (over-runs are watched) corrects it.
+OVERRUN_GRACE_S = 15 * 60.0
+# A shift this close to 24 h (00:00-23:59:59, the foundation's default) means "always on duty".
+ALWAYS_ON_GAP_S = 60.0
+# Horizon of an always-on shift on either side of now: long enough that no job's plan meets its edge.
+ALWAYS_ON_SPAN_S = 24 * 3600.0
+# Severity 3 (critical) doubles a job's lateness and drop weight; 1 and 2 count once.
+CRITICAL_SEVERITY = 3
+
+
+@dataclass(frozen=True)
+class OrderRow:
+    """An active work order as the planner needs it (status open, assigned, en_route or on_site)."""
+
+    id: int
+    status: str
+    lat: float
+    lon: float
+    required_skills: tuple[str, ...]
+    estimated_minutes: int
+    tier: str
+    severity: int
+    created_at: float
+    onsite_due: float
+    technician_id: int | None = None
+    assigned_at: float | None = None
+    eta: float | None = None
+    arrived_at: float | None = None
+    pinned_technician_id: int | None = None
+    locked: bool = False
+    required_parts: Mapping[str, int] | None = None
+
+
+@dataclass(frozen=True)
+class TechRow:
+    id: int
+    state: str
+    lat: float
+    lon: float
+    home_lat: float
+    home_lon: float
+    skills: tuple[str, ...]
+    shift_start: time
+    shift_end: time
+    breaks: tuple[tuple[time, int], ...] = ()  # (local start, minutes)
+    van_stock: Mapping[str, int] = field(default_factory=dict)
+    code: str = ""
+    name: str = ""
+
+
+@dataclass(frozen=True)
+class DepotRow:
+    id: int
+    lat: float
+    lon: float
+    stock: Mapping[str, int] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Assignment:
+    """What the plan wants written for one work order: its technician and ETA (first stop of the route)."""
+
+    work_order_id: int
+    technician_id: int
+    eta: float
+
+
+def shift_window(now: float, start: time, end: time, tz: ZoneInfo) -> tuple[float, float]:
+    """The shift that contains ``now``, else the next one (epoch seconds)."""
+    length = (datetime.combine(datetime.min, end) - datetime.combine(datetime.min, start)).total_seconds()
+    if length <= 0:
+        length += 24 * 3600
+    if length >= 24 * 3600 - ALWAYS_ON_GAP_S:
+        return now - ALWAYS_ON_SPAN_S, now + ALWAYS_ON_SPAN_S
+    today = datetime.fromtimestamp(now, tz).date()
+    for day in (today - timedelta(days=1), today, today + timedelta(days=1)):
+        s = datetime.combine(day, start, tz).timestamp()
+        if now < s + length:
+            return s, s + length
+    s = datetime.combine(today + timedelta(days=2), start, tz).timestamp()  # pragma: no cover - unreachable
+    return s, s + length
+
+
+def break_windows(shift: tuple[float, float], breaks: Iterable[tuple[time, int]],
+                  tz: ZoneInfo) -> tuple[tuple[float, float], ...]:
+    """Breaks (local time of day) that fall inside the shift, as absolute intervals."""
+    out = []
+    first = datetime.fromtimestamp(shift[0], tz).date()
+    for at, minutes in breaks:
+        for day in (first, first + timedelta(days=1)):
+            a = datetime.combine(day, at, tz).timestamp()
+            if shift[0] <= a and a + minutes * 60 <= shift[1]:
+                out.append((a, a + minutes * 60.0))
+    return tuple(sorted(out))
+
+
+def interpolate(a: Location, b: Location, share: float) -> Location:
+    share = min(1.0, max(0.0, share))
+    return Location(a.lat + (b.lat - a.lat) * share, a.lon + (b.lon - a.lon) * share)
+
+
+def committed_jobs(orders: Iterable[OrderRow]) -> dict[int, OrderRow]:
+    """Per technician, the job they are on, driving to, or were last sent to (see module docstring)."""
+    rank = {"on_site": 0, "en_route": 1, "assigned": 2}
+    best: dict[int, OrderRow] = {}
+    for o in orders:
+        if o.technician_id is None or o.status not in rank:
+            continue
+        if o.status == "assigned" and o.pinned_technician_id not in (None, o.technician_id):
+            continue  # the dispatcher pinned it elsewhere: released
+        cur = best.get(o.technician_id)
+        key = (rank[o.status], o.eta or math.inf, o.id)
+        if cur is None or key < (rank[cur.status], cur.eta or math.inf, cur.id):
+            best[o.technician_id] = o
+    return best
+
+
+def build_problem(now: float, orders: list[OrderRow], techs: list[TechRow], depots: list[DepotRow],
+                  previous: Plan | None, tz: ZoneInfo, params: Params | None = None) -> Problem:
+    """The snapshot the optimiser plans from. Technicians who are off (state 'off') are left out."""
+    on_duty = {t.id: t for t in techs if t.state != "off"}
+    committed = {o.id: tid for tid, o in committed_jobs(orders).items() if tid in on_duty}
+    by_tech = {tid: o for o in orders for tid in [committed.get(o.id)] if tid is not None}
+    jobs: list[Job] = []
+    for o in orders:
+        loc = Location(o.lat, o.lon)
+        pinned = o.pinned_technician_id
+        if pinned is None and o.id not in committed and o.status == "assigned" and o.technician_id in on_duty:
+            pinned = o.technician_id  # a further job assigned by hand: the dispatcher's decision stands
+        parts = tuple(sorted((str(k), int(v)) for k, v in (o.required_parts or {}).items() if int(v) > 0))
+        jobs.append(Job(
+            id=str(o.id), location=loc, required_skills=frozenset(o.required_skills),
+            duration_s=max(60.0, o.estimated_minutes * 60.0),
+            priority=2 if o.severity >= CRITICAL_SEVERITY else 1, tier=o.tier,  # type: ignore[arg-type]
+            created_at=o.created_at, onsite_deadline=o.onsite_due, required_parts=parts,
+            pinned_to=None if o.id in committed else (str(pinned) if pinned is not None else None),
+            locked=o.locked and o.id not in committed,
+            in_progress_by=str(committed[o.id]) if o.id in committed else None))
+    technicians: list[Technician] = []
+    for t in on_duty.values():
+        shift = shift_window(now, t.shift_start, t.shift_end, tz)
+        position, state, busy = Location(t.lat, t.lon), "free", None
+        job = by_tech.get(t.id)
+        if job is not None and job.status == "on_site":
+            state, position = "on_site", Location(job.lat, job.lon)
+            expected = (job.arrived_at or now) + job.estimated_minutes * 60.0
+            busy = expected if expected > now else now + OVERRUN_GRACE_S
+        elif job is not None:
+            state = "travelling"
+            if t.state == "travelling" and job.assigned_at is not None and job.eta is not None \
+                    and job.eta > job.assigned_at:
+                share = (now - job.assigned_at) / (job.eta - job.assigned_at)
+                position = interpolate(position, Location(job.lat, job.lon), share)
+        technicians.append(Technician(
+            id=str(t.id), skills=frozenset(t.skills), home=Location(t.home_lat, t.home_lon), position=position,
+            shift_start=shift[0], shift_end=shift[1], breaks=break_windows(shift, t.breaks, tz),
+            state=state, busy_until=busy, van_stock=dict(t.van_stock)))  # type: ignore[arg-type]
+    return Problem(now, tuple(jobs), tuple(technicians),
+                   tuple(Depot(str(d.id), Location(d.lat, d.lon), dict(d.stock)) for d in depots),
+                   previous, params or Params())
+
+
+def first_jobs(plan: Plan) -> dict[int, Assignment]:
+    """Each technician's first job stop: the one that becomes (or stays) assigned."""
+    out: dict[int, Assignment] = {}
+    for tech_id, stops in plan.routes.items():
+        first = next((s for s in stops if s.kind == "job" and s.job_id is not None), None)
+        if first is not None:
+            out[int(first.job_id)] = Assignment(int(first.job_id), int(tech_id), first.eta)  # type: ignore[arg-type]
+    return out
+
+
+def plain_plan(plan: Plan) -> Plan:
+    """The same plan with plain dicts (picklable, for the solver process and for storing)."""
+    return Plan({k: tuple(v) for k, v in plan.routes.items()}, dict(plan.dropped), plan.objective,
+                dict(plan.kpis))
+
+
+def stop_of(plan: Plan, job_id: str) -> tuple[str, Stop] | None:
+    for tech_id, stops in plan.routes.items():
+        for s in stops:
+            if s.kind == "job" and s.job_id == job_id:
+                return tech_id, s
+    return None

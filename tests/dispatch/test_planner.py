@@ -1,0 +1,113 @@
+"""Rows -> Problem rules of the live loop (dispatch.planner), without a database."""
+
+from __future__ import annotations
+
+from datetime import UTC as TZ_UTC
+from datetime import datetime, time
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from dispatch import Location, Plan, Stop, check_plan, solve
+from dispatch.planner import (
+    OVERRUN_GRACE_S,
+    OrderRow,
+    TechRow,
+    break_windows,
+    build_problem,
+    committed_jobs,
+    first_jobs,
+    interpolate,
+    shift_window,
+)
+from dispatch.service import BUDGET_BASE_S, solve_budget
+
+UTC = ZoneInfo("UTC")
+NOW = datetime(2026, 1, 1, 10, 0, tzinfo=TZ_UTC).timestamp()
+
+
+def order(i: int, status: str = "open", tech: int | None = None, **kw: object) -> OrderRow:
+    base: dict = {"lat": 51.9 + i * 0.01, "lon": 4.48, "required_skills": ("mechanical",), "estimated_minutes": 45,
+                  "tier": "standard", "severity": 2, "created_at": NOW - 600, "onsite_due": NOW + 6600}
+    base.update(kw)
+    return OrderRow(id=i, status=status, technician_id=tech, **base)
+
+
+def techrow(i: int, state: str = "free", **kw: object) -> TechRow:
+    base: dict = {"lat": 51.9, "lon": 4.40 + i * 0.01, "home_lat": 51.9, "home_lon": 4.40 + i * 0.01,
+                  "skills": ("mechanical",), "shift_start": time(8), "shift_end": time(17)}
+    base.update(kw)
+    return TechRow(id=i, state=state, **base)
+
+
+def test_shift_window_day_overnight_and_always_on() -> None:
+    day = shift_window(NOW, time(8), time(17), UTC)
+    assert day == (NOW - 2 * 3600, NOW + 7 * 3600)
+    night = shift_window(NOW, time(22), time(6), UTC)  # 10:00 is off: the next night shift
+    assert night == (NOW + 12 * 3600, NOW + 20 * 3600)
+    late = NOW + 15 * 3600  # 01:00 the next day, inside the shift that began at 22:00
+    assert shift_window(late, time(22), time(6), UTC) == (NOW + 12 * 3600, NOW + 20 * 3600)
+    lo, hi = shift_window(NOW, time(0), time(23, 59, 59), UTC)
+    assert lo < NOW - 3600 and hi > NOW + 12 * 3600
+    amsterdam = shift_window(NOW, time(8), time(17), ZoneInfo("Europe/Amsterdam"))  # UTC+1 in January
+    assert amsterdam == (NOW - 3 * 3600, NOW + 6 * 3600)
+
+
+def test_breaks_fall_inside_the_shift() -> None:
+    shift = (NOW - 2 * 3600, NOW + 7 * 3600)
+    assert break_windows(shift, [(time(12), 30), (time(20), 30)], UTC) == ((NOW + 7200, NOW + 9000),)
+
+
+def test_committed_job_is_on_site_then_en_route_then_earliest_assigned() -> None:
+    rows = [order(1, "assigned", 7, eta=NOW + 900), order(2, "en_route", 7, eta=NOW + 1800),
+            order(3, "assigned", 8, eta=NOW + 2000), order(4, "assigned", 8, eta=NOW + 1000),
+            order(5, "assigned", 9, pinned_technician_id=10)]
+    assert {t: o.id for t, o in committed_jobs(rows).items()} == {7: 2, 8: 4}
+
+
+def test_build_problem_commits_pins_and_places_a_driving_technician_on_the_way() -> None:
+    driving = order(1, "assigned", 1, assigned_at=NOW - 600, eta=NOW + 600, lat=52.0, lon=4.40)
+    on_site = order(2, "on_site", 2, arrived_at=NOW - 3600, estimated_minutes=45)  # over-running
+    manual = order(3, "assigned", 1, eta=NOW + 5000)
+    pinned = order(4, pinned_technician_id=2)
+    p = build_problem(NOW, [driving, on_site, manual, pinned],
+                      [techrow(1, "travelling", lat=51.9, lon=4.40), techrow(2, "on_site"), techrow(3, "off")],
+                      [], None, UTC)
+    jobs = {j.id: j for j in p.jobs}
+    techs = {t.id: t for t in p.technicians}
+    assert set(techs) == {"1", "2"}  # off duty is not planned
+    assert jobs["1"].in_progress_by == "1" and jobs["2"].in_progress_by == "2"
+    assert jobs["3"].pinned_to == "1" and jobs["4"].pinned_to == "2"
+    assert techs["1"].position == interpolate(Location(51.9, 4.40), Location(52.0, 4.40), 0.5)
+    assert techs["2"].state == "on_site" and techs["2"].busy_until == NOW + OVERRUN_GRACE_S
+    plan = solve(p, 0.2)
+    assert check_plan(p, plan) == []
+    assert next(s.job_id for s in plan.routes["1"] if s.kind == "job") == "1"
+
+
+def test_first_jobs_skip_a_pickup_stop() -> None:
+    pick = Stop("pickup", "5", "9", (("X", 1),), NOW + 100, NOW + 100, NOW + 700)
+    job = Stop("job", "5", None, (), NOW + 1500, NOW + 1500, NOW + 4200)
+    later = Stop("job", "6", None, (), NOW + 5000, NOW + 5000, NOW + 7000)
+    firsts = first_jobs(Plan({"3": (pick, job, later), "4": ()}, {}))
+    assert list(firsts) == [5] and firsts[5].technician_id == 3 and firsts[5].eta == NOW + 1500
+
+
+@pytest.mark.parametrize(("jobs", "cap", "expected"), [(0, 5.0, BUDGET_BASE_S), (1000, 5.0, 5.0), (1000, 0.5, 0.5)])
+def test_solve_budget_grows_with_jobs_up_to_the_cap(jobs: int, cap: float, expected: float) -> None:
+    assert solve_budget(jobs, cap) == expected
+
+
+def test_warm_start_appends_jobs_the_previous_plan_did_not_hold() -> None:
+    from dispatch.encoding import encode
+    from dispatch.travel import StraightLineProvider
+
+    p = build_problem(NOW, [order(1), order(2)], [techrow(1), techrow(2)], [], None, UTC)
+    first = solve(p, 0.2)
+    again = build_problem(NOW + 60, [order(1), order(2), order(3)], [techrow(1), techrow(2)], [], first, UTC)
+    enc = encode(again, StraightLineProvider())
+    held = {enc.meta[n].job_id for r in enc.warm_routes_previous_only for n in r}
+    assert held == {"1", "2"}
+    assert {enc.meta[n].job_id for r in enc.warm_routes for n in r} == {"1", "2", "3"}
+    plan = solve(again, 0.2)
+    assert check_plan(again, plan) == [] and plan.dropped == {}
