@@ -29,6 +29,7 @@ from zoneinfo import ZoneInfo
 import psycopg
 from psycopg.rows import dict_row
 
+from core import metrics
 from core.clock import Clock, to_datetime
 from core.events import queue_notification, record_timeline
 from core.settings import DispatchSettings
@@ -206,6 +207,7 @@ class DispatchLoop:
             count = self._apply(conn, plan, previous, orders, {t.id: t for t in techs}, self._clock.now())
         self._cursor, self._last_replan = cursor, now
         self.last_problem, self.last_plan = problem, plan
+        _export_metrics(problem, plan)
         self.replans += 1
         self.assigned += count
         log.info("re-planned", extra={"trigger": trigger, "orders": len(orders), "assigned": count,
@@ -335,3 +337,18 @@ class DispatchLoop:
                 count += 1
         self.assigned += count
         return count
+
+
+def _export_metrics(problem: Problem, plan: Plan) -> None:
+    """Plan age and, per tier, the jobs this plan brings on site after their deadline (or not at all)."""
+    metrics.mark_plan_computed()
+    arrival = {stop.job_id: stop.start for stops in plan.routes.values() for stop in stops if stop.job_id}
+    at_risk: dict[str, int] = {}
+    for job in problem.jobs:
+        if job.onsite_deadline is None:
+            continue
+        start = arrival.get(job.id)
+        if start is None or start > job.onsite_deadline:
+            at_risk[job.tier] = at_risk.get(job.tier, 0) + 1
+    for tier in ("key", "gold", "standard", "bronze"):
+        metrics.SLA_AT_RISK.labels(tier).set(at_risk.get(tier, 0))
