@@ -11,7 +11,7 @@ from fastapi.responses import FileResponse
 from fastapi.staticfiles import StaticFiles
 
 from api import live
-from api.routes import auth, board, fleet, health, portal, service, technician
+from api.routes import auth, board, diagnostics, fleet, health, portal, service, technician
 from core.db import make_pool
 from core.settings import Settings
 
@@ -31,7 +31,7 @@ def create_app(settings: Settings) -> FastAPI:
     app = FastAPI(title="quietfix", version="0.1.0", lifespan=lifespan,
                   description="IoT remote diagnostics and field service. Authenticate with POST /api/auth/token.")
     app.state.settings = settings
-    for module in (health, auth, fleet, service):
+    for module in (health, auth, fleet, service, diagnostics):
         app.include_router(module.router)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     for module in (board, technician, portal, live):  # the three faces and their live stream (feat/ui)
