@@ -74,6 +74,27 @@ def _signals(evidence: Mapping[str, Any]) -> set[str]:
     return set(sig)
 
 
+def focus(state: IncidentState, asset_id: str, hyps: list[FaultHypothesis]) -> list[FaultHypothesis]:
+    """The hypotheses worth feeding the incident state machine (pure; shared with bench.detect_fleet).
+
+    One symptom set explains one fault: only the best hypothesis may open an incident; runners-up (a tripped
+    motor also "looks like" a leak and a stuck sensor) only keep already-open incidents alive. And symptoms on
+    the signals of an already-open incident belong to it: a motor tripped an hour ago whose step latch expired
+    reads like a seal leak (pressure and flow low), but it is the same stopped motor.
+    """
+    kept = hyps[:1] + [h for h in hyps[1:] if state.open_for(asset_id, h.mode) is not None]
+    out = []
+    for h in kept:
+        if state.open_for(asset_id, h.mode) is None:
+            mine = _signals(h.evidence)
+            owner = next((i for i in state.incidents if i.asset_id == asset_id and i.state in OPEN_STATES
+                          and mine & _signals(i.evidence)), None)
+            if owner is not None:
+                h = replace(h, mode=owner.mode)
+        out.append(h)
+    return out
+
+
 class DiagnoseLoop:
     def __init__(self, connect: Callable[[], psycopg.Connection], settings: DiagnosticsSettings, clock: Clock,
                  *, policy: LoopPolicy | None = None, commands: CommandChannel | None = None,
@@ -224,11 +245,7 @@ class DiagnoseLoop:
                         self._decide(act, ctx, mon, now)
 
     def _decide(self, act: Actions, ctx: repo.DeviceContext, mon: DeviceMonitor, t: float) -> None:
-        hyps = classify(ctx.equipment_type, mon.active())
-        # One symptom set explains one fault: only the best hypothesis may open an incident; runners-up (a
-        # tripped motor also "looks like" a leak and a stuck sensor) only keep already-open incidents alive.
-        hyps = hyps[:1] + [h for h in hyps[1:] if self._state.open_for(ctx.id, h.mode) is not None]
-        hyps = [self._attribute(ctx.id, h) for h in hyps]
+        hyps = focus(self._state, ctx.id, classify(ctx.equipment_type, mon.active()))
         before = {i.id: i for i in self._state.incidents if i.asset_id == ctx.id}
         self._state, events = step(self._state, ctx.id, hyps, t, self.policy.incident)
         for ev in events:
@@ -239,17 +256,6 @@ class DiagnoseLoop:
             if (inc.asset_id == ctx.id and inc.id not in evented and old is not None
                     and inc.last_abnormal_at != old.last_abnormal_at and inc.id.isdigit()):
                 act.touch(inc)
-
-    def _attribute(self, asset_id: str, h: FaultHypothesis) -> FaultHypothesis:
-        """Symptoms on the signals of an already-open incident belong to it: a motor tripped an hour ago whose
-        step latch expired reads like a seal leak (pressure and flow low), but it is the same stopped motor."""
-        if self._state.open_for(asset_id, h.mode) is not None:
-            return h
-        mine = _signals(h.evidence)
-        for inc in self._state.incidents:
-            if inc.asset_id == asset_id and inc.state in OPEN_STATES and mine & _signals(inc.evidence):
-                return replace(h, mode=inc.mode)
-        return h
 
     # --- knowledge from closed work orders ------------------------------------------------------------------
 
