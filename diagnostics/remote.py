@@ -14,6 +14,7 @@ from typing import Any, Protocol
 
 from core.contracts import CommandResult, PayloadError, decode_command_result, encode_command, parse_topic, topic
 from core.mqtt import InboundMessage, ServerMqtt
+from core.settings import Settings
 
 log = logging.getLogger(__name__)
 
@@ -76,3 +77,11 @@ class MqttCommandChannel:
             self._results.put(decode_command_result(device_id, msg.payload))
         except PayloadError as exc:
             log.warning("bad command result", extra={"topic": msg.topic, "error": str(exc)})
+
+
+def mqtt_channel(settings: Settings, client_id: str = "diagnose-0") -> MqttCommandChannel:
+    """The diagnose process's command channel on the project broker, started (connects in the background)."""
+    channel = MqttCommandChannel(settings.mqtt_url, client_id=client_id, username=settings.mqtt_username,
+                                 password=settings.mqtt_password)
+    channel.start()
+    return channel

@@ -109,6 +109,7 @@ class DiagnoseLoop:
         self._ready = False
         self._cursor = 0
         self._marks: dict[str, datetime] = {}
+        self._dirty: set[str] = set()  # devices whose watermark moved this pass (only those are written)
         self._monitors: dict[str, DeviceMonitor] = {}
         self._devices: dict[str, repo.DeviceContext] = {}
         self._kb: dict[tuple[str, str], KnowledgeEntry] = {}
@@ -150,7 +151,8 @@ class DiagnoseLoop:
             self._ingest(conn, act, now)
             act.check_attempts()
             act.check_watch()
-            repo.save_progress(conn, self._cursor, self._marks)
+            repo.save_progress(conn, self._cursor, {d: self._marks[d] for d in self._dirty})
+            self._dirty = set()
         self.incidents_opened += act.opened
         return act.opened
 
@@ -159,6 +161,7 @@ class DiagnoseLoop:
     def _load(self, conn: psycopg.Connection, now: float) -> None:
         repo.seed_knowledge(conn)
         self._cursor, self._marks = repo.load_progress(conn)
+        self._dirty = set()
         self._monitors = {}
         since = to_datetime(now - self.policy.incident.flap_window_s)
         incidents = []
@@ -231,6 +234,7 @@ class DiagnoseLoop:
                 last_t = ts.timestamp()
                 mon.observe(last_t, values)
                 self._marks[ctx.id] = ts
+                self._dirty.add(ctx.id)
                 count += 1
                 if count >= self.policy.max_samples_per_device:
                     self._cursor = min(self._cursor, n.max_id - 1)  # come back for the rest next pass

@@ -70,3 +70,33 @@ def apply_work_order_feedback(conn: psycopg.Connection, now: float) -> int:
             repo.knowledge_put(conn, key[0], key[1], entry_to_doc(entry), at, f"work_order:{wo['id']}")
         repo.mark_feedback(conn, wo["id"], at)
     return len(pending)
+
+
+def main() -> None:
+    """``python -m diagnostics.training --hours 48``: train every equipment type on the last hours of history."""
+    import argparse
+    import json
+    import time
+
+    from core.db import connect
+    from core.settings import load_settings
+
+    ap = argparse.ArgumentParser(description="Train normal models from healthy stored telemetry.")
+    ap.add_argument("--hours", type=float, default=48.0, help="history window ending now (clock time)")
+    ap.add_argument("--types", nargs="*", default=["pump", "chiller", "compressor"])
+    args = ap.parse_args()
+    end = time.time()
+    out: dict[str, object] = {}
+    with connect(load_settings().database_url, autocommit=False) as conn:
+        for eq in args.types:
+            try:
+                out[eq] = train(conn, eq, to_datetime(end - args.hours * 3600), to_datetime(end))
+                conn.commit()
+            except ValueError as exc:
+                conn.rollback()
+                out[eq] = f"not trained: {exc}"
+    print(json.dumps(out))
+
+
+if __name__ == "__main__":
+    main()

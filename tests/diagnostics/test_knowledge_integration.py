@@ -77,3 +77,27 @@ def test_closed_work_orders_grow_the_knowledge_base(conn: psycopg.Connection) ->
     entry = load_knowledge(repo.knowledge_doc(conn))[("pump", "bearing_wear")]
     assert entry.probable_cause == "Lubrication starved"  # two reports outweigh the seed's one
     assert entry.repair_minutes == 40 and dict(entry.fix_counts) == {"Regreased bearing": 2}
+
+
+def test_normal_models_are_trained_from_healthy_history_and_versioned(conn: psycopg.Connection) -> None:
+    from diagnostics.normal_model import NormalModel
+    from diagnostics.training import train
+    from edge_agent.simulator import Equipment
+
+    devices = seed(conn, devices=3, technicians=1, users=False)
+    t0 = ManualClock().now()
+    conn.execute("SELECT quietfix_ensure_partitions(%s, %s)", (to_datetime(t0), to_datetime(t0 + 86400)))
+    pump = next(d for d in devices if d.equipment_type == "pump")
+    eq = Equipment(pump.device_id, "pump", seed=3)
+    with conn.cursor().copy("COPY telemetry (device_id, signal, ts, value) FROM STDIN") as cp:
+        for i in range(400):
+            for sig, v in eq.sample(t0 + 60 * i).items():
+                cp.write_row((pump.device_id, sig, to_datetime(t0 + 60 * i), v))
+    start, end = to_datetime(t0), to_datetime(t0 + 400 * 60)
+    assert (train(conn, "pump", start, end), train(conn, "pump", start, end)) == (1, 2)
+    with pytest.raises(ValueError):
+        train(conn, "chiller", start, end)  # no chiller history: refused, nothing stored
+    latest = repo.latest_models(conn)
+    assert set(latest) == {"pump"} and latest["pump"][0] == 2
+    model = NormalModel.from_bytes(latest["pump"][1])
+    assert model.version == "pump-v2" and set(model.signals) == set(eq.sample(t0))
