@@ -13,7 +13,7 @@ import uuid
 from typing import Any, Protocol
 
 from core.contracts import CommandResult, PayloadError, decode_command_result, encode_command, parse_topic, topic
-from core.mqtt import InboundMessage, ServerMqtt
+from core.mqtt import SESSION_EXPIRY_S, InboundMessage, ServerMqtt
 from core.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -46,11 +46,12 @@ class MqttCommandChannel:
     """
 
     def __init__(self, url: str, *, client_id: str, username: str | None, password: str | None,
-                 ca_file: str | None = None) -> None:
+                 ca_file: str | None = None, session_expiry_s: int = SESSION_EXPIRY_S) -> None:
         self._results: queue.SimpleQueue[CommandResult] = queue.SimpleQueue()
         self.mqtt = ServerMqtt(url, client_id, username=username, password=password,
                                subscriptions=[("qf/v1/+/cmd/result", 1)], on_message=self._on_message,
-                               manual_ack=False, persistent=True, ca_file=ca_file)
+                               manual_ack=False, persistent=True, ca_file=ca_file,
+                               session_expiry_s=session_expiry_s)
 
     def start(self) -> None:
         self.mqtt.start()
@@ -79,9 +80,10 @@ class MqttCommandChannel:
             log.warning("bad command result", extra={"topic": msg.topic, "error": str(exc)})
 
 
-def mqtt_channel(settings: Settings, client_id: str = "diagnose-0") -> MqttCommandChannel:
+def mqtt_channel(settings: Settings, client_id: str = "diagnose-0",
+                 session_expiry_s: int = SESSION_EXPIRY_S) -> MqttCommandChannel:
     """The diagnose process's command channel on the project broker, started (connects in the background)."""
     channel = MqttCommandChannel(settings.mqtt_url, client_id=client_id, username=settings.mqtt_username,
-                                 password=settings.mqtt_password)
+                                 password=settings.mqtt_password, session_expiry_s=session_expiry_s)
     channel.start()
     return channel
