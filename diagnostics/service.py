@@ -217,6 +217,7 @@ class DiagnoseLoop:
 
     def _ingest(self, conn: psycopg.Connection, act: Actions, now: float) -> None:
         news = repo.new_batches(conn, self._cursor)
+        start_cursor, truncated = self._cursor, False
         if any(n.device_id not in self._devices for n in news):
             self._refresh(conn, now)
         for n in news:
@@ -237,10 +238,12 @@ class DiagnoseLoop:
                 self._dirty.add(ctx.id)
                 count += 1
                 if count >= self.policy.max_samples_per_device:
-                    self._cursor = min(self._cursor, n.max_id - 1)  # come back for the rest next pass
+                    truncated = True  # come back for the rest next pass; watermarks skip what was done
                     break
             if last_t is not None:
                 self._decide(act, ctx, mon, last_t)
+        if truncated:
+            self._cursor = start_cursor
         if self.policy.silence:
             for mon in self._monitors.values():
                 if mon.check_silence(now):
