@@ -43,7 +43,7 @@ WHERE source = 'telemetry'
 -- name: open_incident
 INSERT INTO incidents (device_id, customer_id, fault_mode, detector, severity, status, summary, evidence,
                        opened_at, response_due, onsite_due, repair_due, last_abnormal_at, confidence)
-VALUES (%(device_id)s, %(customer_id)s, %(fault_mode)s, %(detector)s, %(severity)s, 'detected', %(summary)s,
+VALUES (%(device_id)s, %(customer_id)s, %(fault_mode)s, %(detector)s, %(severity)s, %(status)s, %(summary)s,
         %(evidence)s, %(opened_at)s, %(response_due)s, %(onsite_due)s, %(repair_due)s, %(opened_at)s,
         %(confidence)s)
 ON CONFLICT (device_id, fault_mode) WHERE status NOT IN ('resolved_remote', 'resolved_onsite', 'closed')

@@ -96,8 +96,11 @@ def live_incidents(conn: psycopg.Connection, since: datetime) -> list[dict[str, 
 
 
 def open_incident(conn: psycopg.Connection, **fields: object) -> int | None:
-    """Insert the incident unless one is already open for this asset and fault; None when deduplicated."""
-    params = dict(fields)
+    """Insert the incident unless one is already open for this asset and fault; None when deduplicated.
+
+    Also used by the board's phone/e-mail intake, which passes ``status='work_order'`` and no confidence.
+    """
+    params = {"status": "detected", "confidence": 1.0, **fields}
     params["evidence"] = Jsonb(params.get("evidence") or {})
     row = conn.execute(Q.open_incident, params).fetchone()
     return int(row[0]) if row else None
