@@ -124,9 +124,7 @@ def run(args: argparse.Namespace) -> dict[str, float | int | str]:
                     state = _visit(state, d, inc.id, t, args.visit_h, outcome)
         # verification deadline and watch period, as Actions.check_attempts / check_watch
         for inc in state.incidents:
-            if inc.state == "remote_fix_attempted" and t - inc.opened_at > pol.verify_s:
-                state = _visit(state, devs[inc.asset_id], inc.id, t, args.visit_h, outcome)
-            elif inc.state == "detected" and t - inc.opened_at >= pol.watch_s:
+            if inc.state == "remote_fix_attempted" and t - inc.opened_at > pol.verify_s or inc.state == "detected" and t - inc.opened_at >= pol.watch_s:
                 state = _visit(state, devs[inc.asset_id], inc.id, t, args.visit_h, outcome)
         if k % max(1, steps // 10) == 0:
             print(f"  {100 * k / steps:.0f}% simulated, {len(opened)} incidents, "

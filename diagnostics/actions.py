@@ -21,7 +21,14 @@ from core.clock import to_datetime
 from core.contracts import CommandResult
 from core.events import queue_notification, record_timeline
 from diagnostics import repository as repo
-from diagnostics.incidents import Incident, IncidentEvent, IncidentState, InvalidTransition, sla_class, transition
+from diagnostics.incidents import (
+    Incident,
+    IncidentEvent,
+    IncidentState,
+    InvalidTransition,
+    sla_class,
+    transition,
+)
 from diagnostics.knowledge import KnowledgeEntry
 from diagnostics.remote import COMMANDS, new_command_id
 

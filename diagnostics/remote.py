@@ -12,7 +12,14 @@ import queue
 import uuid
 from typing import Any, Protocol
 
-from core.contracts import CommandResult, PayloadError, decode_command_result, encode_command, parse_topic, topic
+from core.contracts import (
+    CommandResult,
+    PayloadError,
+    decode_command_result,
+    encode_command,
+    parse_topic,
+    topic,
+)
 from core.mqtt import SESSION_EXPIRY_S, InboundMessage, ServerMqtt
 from core.settings import Settings
 

@@ -15,7 +15,7 @@ import logging
 import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 import psycopg
@@ -26,10 +26,10 @@ from diagnostics import repository as repo
 from diagnostics.actions import Actions
 from diagnostics.classify import classify
 from diagnostics.config import equipment_config
-from diagnostics.incidents import SLA_BY_TIER as _TIERS
 from diagnostics.incidents import OPEN_STATES, Incident, IncidentPolicy, IncidentState, step
-from diagnostics.models import FaultHypothesis
+from diagnostics.incidents import SLA_BY_TIER as _TIERS
 from diagnostics.knowledge import KnowledgeEntry, load_knowledge
+from diagnostics.models import FaultHypothesis
 from diagnostics.monitor import DeviceMonitor
 from diagnostics.normal_model import NormalModel
 from diagnostics.remote import CommandChannel
@@ -38,7 +38,7 @@ log = logging.getLogger(__name__)
 # (response, on site, repair) deadlines in seconds per customer tier, severity 2 (the board's manual incidents).
 SLA_BY_TIER: dict[str, tuple[float, float, float]] = {
     tier: (d.response_min * 60.0, d.on_site_min * 60.0, d.repair_min * 60.0) for tier, d in _TIERS.items()}
-EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 @dataclass(frozen=True)
@@ -230,13 +230,11 @@ class DiagnoseLoop:
                 continue  # late data older than what the monitor already saw: cannot be replayed in order
             mon = self._monitor(ctx)
             last_t: float | None = None
-            count = 0
-            for ts, values in repo.device_samples(conn, ctx.id, mark, n.last_ts):
+            for count, (ts, values) in enumerate(repo.device_samples(conn, ctx.id, mark, n.last_ts), 1):
                 last_t = ts.timestamp()
                 mon.observe(last_t, values)
                 self._marks[ctx.id] = ts
                 self._dirty.add(ctx.id)
-                count += 1
                 if count >= self.policy.max_samples_per_device:
                     truncated = True  # come back for the rest next pass; watermarks skip what was done
                     break

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import json
 import logging
-import secrets
 import os
+import secrets
 import threading
 import time
 from dataclasses import dataclass

@@ -6,8 +6,8 @@ Remote commands go through an in-memory channel standing in for MQTT: the test p
 
 from __future__ import annotations
 
-from datetime import timedelta
 from collections.abc import Iterator
+from datetime import timedelta
 from typing import Any
 
 import psycopg

@@ -17,10 +17,7 @@ from tests.helpers import wait_for
 pytestmark = pytest.mark.integration
 
 
-# paho leaves its wake-up socket pair to the garbage collector after loop_stop(); collected here, not our leak.
-@pytest.mark.filterwarnings("ignore::ResourceWarning", "ignore::pytest.PytestUnraisableExceptionWarning")
-def test_command_out_and_result_back_over_mqtt(settings: Settings) -> None:
-    device = f"pump-{uuid.uuid4().hex[:6]}"
+def _exchange(settings: Settings, device: str) -> tuple[list[dict], list]:
     received: list[dict] = []
     dev: ServerMqtt | None = None
 
@@ -37,16 +34,23 @@ def test_command_out_and_result_back_over_mqtt(settings: Settings) -> None:
                      manual_ack=False, persistent=False)
     channel = mqtt_channel(settings, client_id=f"diagnose-test-{device}", session_expiry_s=60)
     dev.start()
+    results: list = []
     try:
         assert dev.connected.wait(10) and channel.mqtt.connected.wait(10)
         channel.send(device, "cmd-1", "reset", {"subsystem": "all"}, 1000, 2000)
-        results: list = []
         wait_for(lambda: bool(results.extend(channel.drain()) or results), timeout_s=10)
     finally:
         dev.stop()
         channel.stop()
-        del dev, channel
-        gc.collect()
+    return received, results
+
+
+# paho leaves its wake-up socket pair to the garbage collector after loop_stop(); collected here, not our leak.
+@pytest.mark.filterwarnings("ignore::ResourceWarning", "ignore::pytest.PytestUnraisableExceptionWarning")
+def test_command_out_and_result_back_over_mqtt(settings: Settings) -> None:
+    device = f"pump-{uuid.uuid4().hex[:6]}"
+    received, results = _exchange(settings, device)
+    gc.collect()
     assert [(c["id"], c["cmd"], c["args"], c["expires_at"], c["issued_by"]) for c in received] == [
         ("cmd-1", "reset", {"subsystem": "all"}, 2000, "diagnostics")]
     assert [(r.device_id, r.command_id, r.ok, r.result) for r in results] == [
