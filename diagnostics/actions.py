@@ -153,7 +153,7 @@ class Actions:
             return
         pol = self.loop.policy
         cid = new_command_id()
-        expires = self.now + pol.command_ttl_s
+        expires = self.now + self.loop.command_ttl_s
         repo.insert_attempt(self.conn, incident_id=int(inc.id), device_id=ctx.id, command_id=cid, command=fix,
                             sent_at=self.at, expires_at=to_datetime(expires),
                             verify_until=to_datetime(self.now + pol.verify_s))

@@ -48,6 +48,9 @@ class LoopPolicy:
     incident: IncidentPolicy = field(default_factory=IncidentPolicy)
     remote_fix: bool = True  # try the knowledge base's remote command before sending a technician
     command_ttl_s: float = 300.0  # a device that has not answered in 5 min is unreachable: send a person
+    # ...but never less than this many wall seconds: under a scaled clock (demo at 300x) 5 simulated minutes are
+    # one real second, less than a device's command round trip
+    command_ttl_wall_s: float = 30.0
     # after a command the condition must clear and stay clear for resolve_after_s: step detectors latch a fall for
     # up to an hour after the recovery, so two hours
     verify_s: float = 7200.0
@@ -190,6 +193,11 @@ class DiagnoseLoop:
         self._models = models
         self._refreshed_at = now
 
+    @property
+    def command_ttl_s(self) -> float:
+        speed = float(getattr(self._clock, "speed", 1.0))
+        return max(self.policy.command_ttl_s, self.policy.command_ttl_wall_s * speed)
+
     def knowledge(self, equipment_type: str, mode: str) -> KnowledgeEntry | None:
         return self._kb.get((equipment_type, mode))
 
@@ -208,8 +216,11 @@ class DiagnoseLoop:
         mon = self._monitors.get(ctx.id)
         if mon is None:
             model = self._models.get(ctx.equipment_type)
-            mon = DeviceMonitor(ctx.id, ctx.equipment_type, monitor_config(ctx.equipment_type, self._config, model),
-                                model)
+            cfg = monitor_config(ctx.equipment_type, self._config, model)
+            # Silence is judged against data that arrives in batches (minutes late under a scaled clock): never
+            # call a device silent before the settings' staleness limit.
+            cfg["silence_s"] = max(float(cfg.get("silence_s", 300)), self._settings.stale_after_s)
+            mon = DeviceMonitor(ctx.id, ctx.equipment_type, cfg, model)
             self._monitors[ctx.id] = mon
         return mon
 
