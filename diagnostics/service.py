@@ -166,6 +166,12 @@ class DiagnoseLoop:
         self._cursor, self._marks = repo.load_progress(conn)
         self._dirty = set()
         self._monitors = {}
+        self._refresh(conn, now)
+        self._ready = True
+
+    def _refresh(self, conn: psycopg.Connection, now: float) -> None:
+        # Incident rows change outside this loop too (dispatch closes them on site): re-read the state machine's
+        # view from the database, which holds everything this loop wrote.
         since = to_datetime(now - self.policy.incident.flap_window_s)
         incidents = []
         for r in repo.live_incidents(conn, since):
@@ -175,10 +181,6 @@ class DiagnoseLoop:
                 r["last_abnormal_at"].timestamp(), r["resolved_at"].timestamp() if r["resolved_at"] else None,
                 int(r["reopen_count"]), int(r["reopen_count"]) > 0, dict(r["evidence"])))
         self._state = IncidentState(tuple(incidents))
-        self._refresh(conn, now)
-        self._ready = True
-
-    def _refresh(self, conn: psycopg.Connection, now: float) -> None:
         self._devices = repo.devices(conn)
         self._kb = load_knowledge(repo.knowledge_doc(conn))
         models = {}

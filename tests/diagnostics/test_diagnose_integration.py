@@ -196,3 +196,22 @@ def test_remote_fix_without_answer_times_out_into_a_work_order(site: Site) -> No
     onsite = q(site.conn, "SELECT onsite_due - created_at FROM work_orders")
     assert len(onsite) == 1 and onsite[0][0] <= timedelta(hours=4)
 
+
+
+def test_fault_returning_after_an_onsite_repair_opens_a_new_incident(site: Site) -> None:
+    loop = make_loop(site)
+    site.run(loop, 1800)
+    target = pump(site)
+    site.equipment[target].inject("bearing_wear", site.clock.now(), develop_s=600)
+    site.run(loop, 2400)
+    first = q(site.conn, "SELECT id FROM incidents WHERE fault_mode = 'bearing_wear' AND status = 'work_order'")
+    assert len(first) == 1
+    site.equipment[target].repair()  # what dispatch's field visit does, and records:
+    site.conn.execute("UPDATE incidents SET status = 'resolved_onsite', resolved_at = %s WHERE device_id = %s",
+                      (to_datetime(site.clock.now()), target))
+    site.conn.commit()
+    site.run(loop, 3600)
+    site.equipment[target].inject("bearing_wear", site.clock.now(), develop_s=600)
+    site.run(loop, 2400)
+    rows = q(site.conn, "SELECT id, status FROM incidents WHERE fault_mode = 'bearing_wear' ORDER BY id")
+    assert [s for _, s in rows] == ["resolved_onsite", "work_order"] and rows[0][0] == first[0][0]
