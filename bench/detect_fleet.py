@@ -147,11 +147,15 @@ def score(devs: dict[str, Dev], opened: list[tuple[Incident, float]], outcome: d
     grace = args.grace_h * 3600
     matched: dict[int, list[tuple[Incident, float]]] = {}
     false_alarms = 0
+    examples: list[str] = []
     for inc, t in opened:
         hit = next((j for j, lb in enumerate(labels) if lb.device_id == inc.asset_id
                     and lb.onset_s <= t <= lb.failure_s + grace), None)
         if hit is None:
             false_alarms += 1
+            before = next((lb for lb in labels if lb.device_id == inc.asset_id and lb.onset_s <= t), None)
+            examples.append(f"{inc.asset_id}:{inc.mode}@{(t - T0) / 3600:.1f}h"
+                            + (f" (after {before.mode} at {(before.onset_s - T0) / 3600:.1f}h)" if before else ""))
         else:
             matched.setdefault(hit, []).append((inc, t))
     tp = sum(len(v) for v in matched.values())
@@ -171,6 +175,7 @@ def score(devs: dict[str, Dev], opened: list[tuple[Incident, float]], outcome: d
         "false_alarms_per_asset_day": round(false_alarms / days, 4) if days else 0.0,
         "remote_fix_rate": round(remote / len(matched), 3) if matched else 0.0,
         "remote_fixable_fixed_remotely": f"{sum(1 for j in fixable if any(outcome.get(i.id) == 'remote' for i, _ in matched[j]))}/{len(fixable)}",
+        "false_alarms": examples,
         "missed": sorted(f"{lb.device_id}:{lb.mode}" for j, lb in enumerate(labels) if j not in matched),
     }
 
