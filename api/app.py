@@ -13,7 +13,7 @@ from fastapi.staticfiles import StaticFiles
 
 from api import live
 from api.ratelimit import ConcurrencyLimit
-from api.routes import auth, board, commands, fleet, health, plans, portal, service, technician
+from api.routes import auth, board, commands, diagnostics, fleet, health, plans, portal, service, technician
 from core.db import make_pool
 from core.settings import Settings
 
@@ -36,7 +36,7 @@ def create_app(settings: Settings) -> FastAPI:
                   description="IoT remote diagnostics and field service. Authenticate with POST /api/auth/token.")
     app.state.settings = settings
     app.add_middleware(ConcurrencyLimit, limit=POOL_MAX_SIZE)
-    for module in (health, auth, fleet, service, commands):
+    for module in (health, auth, fleet, service, commands, diagnostics):
         app.include_router(module.router)
     @app.exception_handler(psycopg.DataError)
     def invalid_data(request: Request, exc: psycopg.DataError) -> JSONResponse:

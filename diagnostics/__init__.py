@@ -19,13 +19,37 @@ from diagnostics.knowledge import KnowledgeEntry, Part, WorkOrderFeedback, apply
 from diagnostics.models import FaultHypothesis, Finding
 from diagnostics.monitor import DeviceMonitor
 from diagnostics.normal_model import NormalModel, train_normal_model
+from diagnostics.remote import CommandChannel, MqttCommandChannel
 from diagnostics.rul import RulModel
-from diagnostics.service import DEFAULT_RULES, SLA_BY_TIER, DiagnoseLoop, ThresholdRule
+from diagnostics.service import SLA_BY_TIER, DiagnoseLoop, LoopPolicy
 
 __all__ = [
-    "DEFAULT_RULES", "SLA_BY_TIER", "DiagnoseLoop", "ThresholdRule",
-    "DeviceMonitor", "FaultHypothesis", "Finding", "Incident", "IncidentEvent", "IncidentPolicy", "IncidentState",
-    "InvalidTransition", "KnowledgeEntry", "NormalModel", "Part", "RulModel", "SlaDeadlines", "WorkOrderFeedback",
-    "apply_feedback", "classify", "default_config", "equipment_config", "load_knowledge", "sla_class", "step",
-    "train_normal_model", "transition",
+    "SLA_BY_TIER",
+    "CommandChannel",
+    "DeviceMonitor",
+    "DiagnoseLoop",
+    "FaultHypothesis",
+    "Finding",
+    "Incident",
+    "IncidentEvent",
+    "IncidentPolicy",
+    "IncidentState",
+    "InvalidTransition",
+    "KnowledgeEntry",
+    "LoopPolicy",
+    "MqttCommandChannel",
+    "NormalModel",
+    "Part",
+    "RulModel",
+    "SlaDeadlines",
+    "WorkOrderFeedback",
+    "apply_feedback",
+    "classify",
+    "default_config",
+    "equipment_config",
+    "load_knowledge",
+    "sla_class",
+    "step",
+    "train_normal_model",
+    "transition",
 ]

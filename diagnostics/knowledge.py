@@ -53,7 +53,21 @@ class WorkOrderFeedback:
 def _entry(equipment_type: str, mode: str, d: Mapping[str, Any]) -> KnowledgeEntry:
     return KnowledgeEntry(equipment_type, mode, d["probable_cause"], tuple(d["diagnostic_steps"]), d["remote_fix"],
                           tuple(d["skills"]), tuple(Part(p["sku"], int(p["qty"])) for p in d["parts"]),
-                          int(d["repair_minutes"]), int(d["severity"]))
+                          int(d["repair_minutes"]), int(d["severity"]),
+                          tuple((str(k), int(n)) for k, n in d.get("cause_counts", ())),
+                          tuple((str(k), int(n)) for k, n in d.get("fix_counts", ())),
+                          tuple((str(k), int(n)) for k, n in d.get("part_counts", ())),
+                          tuple(int(m) for m in d.get("minutes_observed", ())))
+
+
+def entry_to_doc(e: KnowledgeEntry) -> dict[str, Any]:
+    """The JSON shape of one entry (as in knowledge_base.json, plus the learned counts) for storage."""
+    return {"probable_cause": e.probable_cause, "diagnostic_steps": list(e.diagnostic_steps),
+            "remote_fix": e.remote_fix, "skills": list(e.skills),
+            "parts": [{"sku": p.sku, "qty": p.qty} for p in e.parts], "repair_minutes": e.repair_minutes,
+            "severity": e.severity, "cause_counts": [list(c) for c in e.cause_counts],
+            "fix_counts": [list(c) for c in e.fix_counts], "part_counts": [list(c) for c in e.part_counts],
+            "minutes_observed": list(e.minutes_observed)}
 
 
 def load_knowledge(doc: Mapping[str, Any] | None = None) -> dict[tuple[str, str], KnowledgeEntry]:

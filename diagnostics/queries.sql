@@ -1,33 +1,163 @@
--- name: window_stats
--- Per device and signal, over the last %(duration)s *ending at that signal's latest reading*: data arrives in
--- batches (seconds to minutes late), so windows anchored at "now" would never see a complete span. Signals
--- silent for longer than %(stale)s are left to the silence detector. One index range scan per device/signal.
-SELECT t.device_id, d.equipment_type, t.signal, count(*) AS n, min(t.value) AS lo, max(t.value) AS hi,
-       min(t.ts) AS first_ts, max(t.ts) AS last_ts
-FROM telemetry_latest l
-JOIN devices d ON d.id = l.device_id
-JOIN telemetry t ON t.device_id = l.device_id AND t.signal = l.signal
-                AND t.ts > l.ts - %(duration)s AND t.ts <= l.ts
-WHERE l.signal = ANY(%(signals)s) AND l.ts > %(now)s - %(stale)s
-GROUP BY t.device_id, d.equipment_type, t.signal;
+-- name: new_batches
+-- Which devices sent data since the last pass: ingest_batches only says *who* has news; readings are then read
+-- per device from its own watermark, so a batch that commits late with a lower id is still picked up.
+SELECT b.device_id, max(b.id) AS max_id, max(b.last_ts) AS last_ts
+FROM ingest_batches b
+WHERE b.id > %(after_id)s
+GROUP BY b.device_id;
+
+-- name: device_readings
+-- One device's readings after its watermark, oldest first (pivoted into samples by the caller).
+SELECT ts, signal, value
+FROM telemetry
+WHERE device_id = %(device_id)s AND ts > %(after)s AND ts <= %(until)s
+ORDER BY ts, signal;
+
+-- name: load_progress
+SELECT device_id, watermark, batch_id FROM diagnose_progress;
+
+-- name: save_progress
+INSERT INTO diagnose_progress (device_id, watermark, batch_id)
+SELECT * FROM unnest(%(device_ids)s::text[], %(watermarks)s::timestamptz[], %(batch_ids)s::bigint[])
+ON CONFLICT ON CONSTRAINT diagnose_progress_pk DO UPDATE
+    SET watermark = excluded.watermark, batch_id = excluded.batch_id;
+
+-- name: devices
+SELECT d.id, d.customer_id, d.equipment_type, d.name, d.lat, d.lon, d.online, c.tier, c.name AS customer_name
+FROM devices d JOIN customers c ON c.id = d.customer_id;
 
 -- name: device_context
-SELECT d.id, d.customer_id, d.equipment_type, d.name, d.lat, d.lon, c.tier, c.name AS customer_name
+SELECT d.id, d.customer_id, d.equipment_type, d.name, d.lat, d.lon, d.online, c.tier, c.name AS customer_name
 FROM devices d JOIN customers c ON c.id = d.customer_id
 WHERE d.id = %(device_id)s;
 
+-- name: live_incidents
+-- Open incidents plus those resolved within the flap window: the state machine reopens rather than duplicates.
+SELECT id, device_id, fault_mode, status, severity, confidence, opened_at, coalesce(resolved_at, closed_at) AS resolved_at,
+       coalesce(last_abnormal_at, opened_at) AS last_abnormal_at, reopen_count, evidence
+FROM incidents
+WHERE source = 'telemetry'
+  AND (status IN ('detected', 'remote_fix_attempted', 'work_order')
+       OR coalesce(resolved_at, closed_at) > %(since)s);
+
 -- name: open_incident
 INSERT INTO incidents (device_id, customer_id, fault_mode, detector, severity, status, summary, evidence,
-                       opened_at, response_due, onsite_due, repair_due)
+                       opened_at, response_due, onsite_due, repair_due, last_abnormal_at, confidence)
 VALUES (%(device_id)s, %(customer_id)s, %(fault_mode)s, %(detector)s, %(severity)s, %(status)s, %(summary)s,
-        %(evidence)s, %(opened_at)s, %(response_due)s, %(onsite_due)s, %(repair_due)s)
+        %(evidence)s, %(opened_at)s, %(response_due)s, %(onsite_due)s, %(repair_due)s, %(opened_at)s,
+        %(confidence)s)
 ON CONFLICT (device_id, fault_mode) WHERE status NOT IN ('resolved_remote', 'resolved_onsite', 'closed')
 DO NOTHING
 RETURNING id;
+
+-- name: update_incident
+UPDATE incidents
+SET status = %(status)s, severity = greatest(severity, %(severity)s), confidence = %(confidence)s,
+    last_abnormal_at = %(last_abnormal_at)s, reopen_count = %(reopen_count)s,
+    resolved_at = CASE WHEN %(status)s IN ('resolved_remote', 'resolved_onsite') THEN %(at)s
+                       WHEN %(status)s IN ('detected', 'remote_fix_attempted', 'work_order') THEN NULL
+                       ELSE resolved_at END,
+    closed_at = CASE WHEN %(status)s = 'closed' THEN %(at)s
+                     WHEN %(status)s IN ('detected', 'remote_fix_attempted', 'work_order') THEN NULL
+                     ELSE closed_at END,
+    evidence = evidence || %(evidence)s
+WHERE id = %(id)s;
+
+-- name: touch_incident
+UPDATE incidents SET last_abnormal_at = %(last_abnormal_at)s WHERE id = %(id)s;
 
 -- name: create_work_order
 INSERT INTO work_orders (incident_id, device_id, customer_id, required_skills, estimated_minutes, lat, lon,
                          created_at, onsite_due)
 VALUES (%(incident_id)s, %(device_id)s, %(customer_id)s, %(required_skills)s, %(estimated_minutes)s,
         %(lat)s, %(lon)s, %(created_at)s, %(onsite_due)s)
+ON CONFLICT (incident_id) WHERE status <> 'cancelled' DO NOTHING
 RETURNING id;
+
+-- name: has_required_parts
+SELECT EXISTS (SELECT 1 FROM information_schema.columns
+               WHERE table_name = 'work_orders' AND column_name = 'required_parts'
+                 AND table_schema = current_schema());
+
+-- name: insert_attempt
+INSERT INTO remote_fix_attempts (incident_id, device_id, command_id, command, sent_at, expires_at, verify_until)
+VALUES (%(incident_id)s, %(device_id)s, %(command_id)s, %(command)s, %(sent_at)s, %(expires_at)s,
+        %(verify_until)s)
+RETURNING id;
+
+-- name: pending_attempts
+SELECT a.id, a.incident_id, a.device_id, a.command_id, a.command, a.status, a.sent_at, a.expires_at,
+       a.verify_until, i.status AS incident_status
+FROM remote_fix_attempts a JOIN incidents i ON i.id = a.incident_id
+WHERE a.status IN ('sent', 'acked');
+
+-- name: attempt_result
+UPDATE remote_fix_attempts SET status = %(status)s, result_at = %(at)s, result = %(result)s
+WHERE command_id = %(command_id)s AND status IN ('sent', 'acked')
+RETURNING id, incident_id, device_id;
+
+-- name: close_attempt
+UPDATE remote_fix_attempts SET status = %(status)s WHERE id = %(id)s;
+
+-- name: knowledge_all
+SELECT equipment_type, fault_mode, entry, version, updated_at, updated_by FROM knowledge_base
+ORDER BY equipment_type, fault_mode;
+
+-- name: knowledge_get
+SELECT equipment_type, fault_mode, entry, version, updated_at, updated_by FROM knowledge_base
+WHERE equipment_type = %(equipment_type)s AND fault_mode = %(fault_mode)s;
+
+-- name: knowledge_seed
+INSERT INTO knowledge_base (equipment_type, fault_mode, entry)
+VALUES (%(equipment_type)s, %(fault_mode)s, %(entry)s)
+ON CONFLICT ON CONSTRAINT knowledge_base_pk DO NOTHING;
+
+-- name: knowledge_put
+INSERT INTO knowledge_base (equipment_type, fault_mode, entry, updated_at, updated_by)
+VALUES (%(equipment_type)s, %(fault_mode)s, %(entry)s, %(at)s, %(by)s)
+ON CONFLICT ON CONSTRAINT knowledge_base_pk DO UPDATE
+    SET entry = excluded.entry, version = knowledge_base.version + 1, updated_at = excluded.updated_at,
+        updated_by = excluded.updated_by
+RETURNING version;
+
+-- name: unapplied_feedback
+-- Completed work orders of telemetry incidents whose technician report was not yet counted.
+SELECT w.id, d.equipment_type, i.fault_mode, w.actual_cause, w.actual_fix,
+       extract(epoch FROM (w.completed_at - w.arrived_at))::integer / 60 AS repair_minutes
+FROM work_orders w
+JOIN incidents i ON i.id = w.incident_id
+JOIN devices d ON d.id = w.device_id
+LEFT JOIN knowledge_feedback k ON k.work_order_id = w.id
+WHERE w.status = 'completed' AND w.actual_cause IS NOT NULL AND k.work_order_id IS NULL
+ORDER BY w.id
+LIMIT 100;
+
+-- name: mark_feedback
+INSERT INTO knowledge_feedback (work_order_id, applied_at) VALUES (%(id)s, %(at)s)
+ON CONFLICT DO NOTHING;
+
+-- name: latest_models
+SELECT DISTINCT ON (equipment_type) equipment_type, version, model
+FROM normal_models ORDER BY equipment_type, version DESC;
+
+-- name: next_model_version
+SELECT coalesce(max(version), 0) + 1 FROM normal_models WHERE equipment_type = %(equipment_type)s;
+
+-- name: insert_model
+INSERT INTO normal_models (equipment_type, version, model, trained_at, rows_used, devices_used)
+VALUES (%(equipment_type)s, %(version)s, %(model)s, %(at)s, %(rows)s, %(devices)s);
+
+-- name: healthy_history
+-- Readings of one equipment type in [start, end) on devices without a telemetry incident overlapping it.
+SELECT t.device_id, t.ts, t.signal, t.value
+FROM telemetry t JOIN devices d ON d.id = t.device_id
+WHERE d.equipment_type = %(equipment_type)s AND t.ts >= %(start)s AND t.ts < %(end)s
+  AND NOT EXISTS (SELECT 1 FROM incidents i WHERE i.device_id = t.device_id
+                  AND i.opened_at < %(end)s AND coalesce(i.closed_at, i.resolved_at, 'infinity') > %(start)s)
+ORDER BY t.device_id, t.ts
+LIMIT %(max_rows)s;
+
+-- name: find_open
+SELECT id FROM incidents
+WHERE device_id = %(device_id)s AND fault_mode = %(fault_mode)s
+  AND status NOT IN ('resolved_remote', 'resolved_onsite', 'closed');

@@ -1,29 +1,25 @@
-"""Diagnostics' SQL: recent telemetry statistics in, incidents and work orders out. Caller commits."""
+"""Diagnostics' SQL: new telemetry in; incidents, work orders, remote fix attempts, knowledge and models out.
+
+Every function runs in the caller's transaction; the caller commits.
+"""
 
 from __future__ import annotations
 
+import json
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
+from typing import Any
 
 import psycopg
 from psycopg.rows import class_row, dict_row
 from psycopg.types.json import Jsonb
 
 from core.sql import Queries
+from diagnostics.knowledge import _seed
 
 Q = Queries(__file__)
-
-
-@dataclass(frozen=True)
-class WindowStat:
-    device_id: str
-    equipment_type: str
-    signal: str
-    n: int
-    lo: float
-    hi: float
-    first_ts: datetime
-    last_ts: datetime
+CURSOR_ROW = "*"  # diagnose_progress row that holds the ingest_batches cursor, not a device
 
 
 @dataclass(frozen=True)
@@ -34,15 +30,59 @@ class DeviceContext:
     name: str
     lat: float
     lon: float
+    online: bool
     tier: str
     customer_name: str
 
 
-def window_stats(conn: psycopg.Connection, now: datetime, duration: timedelta, stale: timedelta,
-                 signals: list[str]) -> list[WindowStat]:
-    with conn.cursor(row_factory=class_row(WindowStat)) as cur:
-        return cur.execute(Q.window_stats, {"now": now, "duration": duration, "stale": stale,
-                                            "signals": signals}).fetchall()
+@dataclass(frozen=True)
+class NewData:
+    device_id: str
+    max_id: int
+    last_ts: datetime
+
+
+def new_batches(conn: psycopg.Connection, after_id: int) -> list[NewData]:
+    with conn.cursor(row_factory=class_row(NewData)) as cur:
+        return cur.execute(Q.new_batches, {"after_id": after_id}).fetchall()
+
+
+def device_samples(conn: psycopg.Connection, device_id: str, after: datetime,
+                   until: datetime) -> Iterator[tuple[datetime, dict[str, float]]]:
+    """The device's readings in (after, until], grouped into one sample per timestamp, oldest first."""
+    rows = conn.execute(Q.device_readings, {"device_id": device_id, "after": after, "until": until}).fetchall()
+    cur_ts: datetime | None = None
+    values: dict[str, float] = {}
+    for ts, signal, value in rows:
+        if ts != cur_ts and cur_ts is not None:
+            yield cur_ts, values
+            values = {}
+        cur_ts = ts
+        values[signal] = value
+    if cur_ts is not None:
+        yield cur_ts, values
+
+
+def load_progress(conn: psycopg.Connection) -> tuple[int, dict[str, datetime]]:
+    """(last ingest batch id seen, device -> watermark)."""
+    cursor, marks = 0, {}
+    for device_id, watermark, batch_id in conn.execute(Q.load_progress):
+        if device_id == CURSOR_ROW:
+            cursor = int(batch_id)
+        elif watermark is not None:
+            marks[device_id] = watermark
+    return cursor, marks
+
+
+def save_progress(conn: psycopg.Connection, cursor: int, marks: Mapping[str, datetime]) -> None:
+    ids = [CURSOR_ROW, *marks]
+    conn.execute(Q.save_progress, {"device_ids": ids, "watermarks": [None, *marks.values()],
+                                   "batch_ids": [cursor] + [0] * len(marks)})
+
+
+def devices(conn: psycopg.Connection) -> dict[str, DeviceContext]:
+    with conn.cursor(row_factory=class_row(DeviceContext)) as cur:
+        return {d.id: d for d in cur.execute(Q.devices)}
 
 
 def device_context(conn: psycopg.Connection, device_id: str) -> DeviceContext | None:
@@ -50,16 +90,139 @@ def device_context(conn: psycopg.Connection, device_id: str) -> DeviceContext | 
         return cur.execute(Q.device_context, {"device_id": device_id}).fetchone()
 
 
-def open_incident(conn: psycopg.Connection, **fields: object) -> int | None:
-    """Insert the incident unless one is already open for this asset and fault; None when deduplicated."""
-    params = dict(fields)
-    params["evidence"] = Jsonb(params.get("evidence") or {})
+def live_incidents(conn: psycopg.Connection, since: datetime) -> list[dict[str, Any]]:
     with conn.cursor(row_factory=dict_row) as cur:
-        row = cur.execute(Q.open_incident, params).fetchone()
-    return int(row["id"]) if row else None
+        return cur.execute(Q.live_incidents, {"since": since}).fetchall()
 
 
-def create_work_order(conn: psycopg.Connection, **fields: object) -> int:
+def open_incident(conn: psycopg.Connection, **fields: object) -> int | None:
+    """Insert the incident unless one is already open for this asset and fault; None when deduplicated.
+
+    Also used by the board's phone/e-mail intake, which passes ``status='work_order'`` and no confidence.
+    """
+    params = {"status": "detected", "confidence": 1.0, **fields}
+    params["evidence"] = Jsonb(params.get("evidence") or {})
+    row = conn.execute(Q.open_incident, params).fetchone()
+    return int(row[0]) if row else None
+
+
+def update_incident(conn: psycopg.Connection, *, id: int, status: str, severity: int, confidence: float,
+                    last_abnormal_at: datetime, reopen_count: int, at: datetime,
+                    evidence: Mapping[str, Any] | None = None) -> None:
+    conn.execute(Q.update_incident, {"id": id, "status": status, "severity": severity, "confidence": confidence,
+                                     "last_abnormal_at": last_abnormal_at, "reopen_count": reopen_count,
+                                     "at": at, "evidence": Jsonb(dict(evidence or {}))})
+
+
+def touch_incident(conn: psycopg.Connection, incident_id: int, last_abnormal_at: datetime) -> None:
+    conn.execute(Q.touch_incident, {"id": incident_id, "last_abnormal_at": last_abnormal_at})
+
+
+def create_work_order(conn: psycopg.Connection, *, parts: Sequence[Mapping[str, Any]] = (), **fields: object) -> int | None:
+    """Create the visit; the parts go to ``required_parts`` when the dispatch schema has that column."""
     row = conn.execute(Q.create_work_order, fields).fetchone()
+    if row is None:
+        return None
+    wo = int(row[0])
+    if parts and conn.execute(Q.has_required_parts).fetchone()[0]:  # type: ignore[index]
+        conn.execute("UPDATE work_orders SET required_parts = %s WHERE id = %s", (Jsonb(list(parts)), wo))
+    return wo
+
+
+def insert_attempt(conn: psycopg.Connection, **fields: object) -> int:
+    row = conn.execute(Q.insert_attempt, fields).fetchone()
     assert row is not None
     return int(row[0])
+
+
+def pending_attempts(conn: psycopg.Connection) -> list[dict[str, Any]]:
+    with conn.cursor(row_factory=dict_row) as cur:
+        return cur.execute(Q.pending_attempts).fetchall()
+
+
+def attempt_result(conn: psycopg.Connection, command_id: str, status: str, at: datetime,
+                   result: Mapping[str, Any]) -> tuple[int, int, str] | None:
+    row = conn.execute(Q.attempt_result, {"command_id": command_id, "status": status, "at": at,
+                                          "result": Jsonb(dict(result))}).fetchone()
+    return (int(row[0]), int(row[1]), str(row[2])) if row else None
+
+
+def close_attempt(conn: psycopg.Connection, attempt_id: int, status: str) -> None:
+    conn.execute(Q.close_attempt, {"id": attempt_id, "status": status})
+
+
+# --- knowledge base -----------------------------------------------------------------------------------------
+
+def seed_knowledge(conn: psycopg.Connection, doc: Mapping[str, Any] | None = None) -> int:
+    """Insert the shipped seed entries that are missing (edited rows are never overwritten); returns inserted."""
+    doc = doc if doc is not None else _seed()
+    n = 0
+    for eq, modes in doc["equipment"].items():
+        for mode, entry in modes.items():
+            cur = conn.execute(Q.knowledge_seed, {"equipment_type": eq, "fault_mode": mode, "entry": Jsonb(entry)})
+            n += cur.rowcount
+    return n
+
+
+def knowledge_doc(conn: psycopg.Connection) -> dict[str, Any]:
+    """The knowledge base as the seed file's shape, for :func:`diagnostics.knowledge.load_knowledge`."""
+    doc: dict[str, Any] = {"equipment": {}}
+    for eq, mode, entry, *_ in conn.execute(Q.knowledge_all):
+        doc["equipment"].setdefault(eq, {})[mode] = entry
+    return doc
+
+
+def knowledge_rows(conn: psycopg.Connection) -> list[dict[str, Any]]:
+    with conn.cursor(row_factory=dict_row) as cur:
+        return cur.execute(Q.knowledge_all).fetchall()
+
+
+def knowledge_get(conn: psycopg.Connection, equipment_type: str, fault_mode: str) -> dict[str, Any] | None:
+    with conn.cursor(row_factory=dict_row) as cur:
+        return cur.execute(Q.knowledge_get, {"equipment_type": equipment_type, "fault_mode": fault_mode}).fetchone()
+
+
+def knowledge_put(conn: psycopg.Connection, equipment_type: str, fault_mode: str, entry: Mapping[str, Any],
+                  at: datetime, by: str) -> int:
+    row = conn.execute(Q.knowledge_put, {"equipment_type": equipment_type, "fault_mode": fault_mode,
+                                         "entry": Jsonb(json.loads(json.dumps(entry))), "at": at, "by": by}).fetchone()
+    assert row is not None
+    return int(row[0])
+
+
+def unapplied_feedback(conn: psycopg.Connection) -> list[dict[str, Any]]:
+    with conn.cursor(row_factory=dict_row) as cur:
+        return cur.execute(Q.unapplied_feedback).fetchall()
+
+
+def mark_feedback(conn: psycopg.Connection, work_order_id: int, at: datetime) -> None:
+    conn.execute(Q.mark_feedback, {"id": work_order_id, "at": at})
+
+
+# --- normal models ------------------------------------------------------------------------------------------
+
+def latest_models(conn: psycopg.Connection) -> dict[str, tuple[int, bytes]]:
+    return {eq: (int(v), bytes(m)) for eq, v, m in conn.execute(Q.latest_models)}
+
+
+def next_model_version(conn: psycopg.Connection, equipment_type: str) -> int:
+    row = conn.execute(Q.next_model_version, {"equipment_type": equipment_type}).fetchone()
+    assert row is not None
+    return int(row[0])
+
+
+def insert_model(conn: psycopg.Connection, equipment_type: str, version: int, model: bytes, at: datetime,
+                 rows: int, devices: int) -> None:
+    conn.execute(Q.insert_model, {"equipment_type": equipment_type, "version": version, "model": model, "at": at,
+                                  "rows": rows, "devices": devices})
+
+
+def healthy_history(conn: psycopg.Connection, equipment_type: str, start: datetime, end: datetime,
+                    max_rows: int) -> list[tuple[str, datetime, str, float]]:
+    return conn.execute(Q.healthy_history, {"equipment_type": equipment_type, "start": start, "end": end,
+                                            "max_rows": max_rows}).fetchall()
+
+
+def find_open(conn: psycopg.Connection, device_id: str, fault_mode: str) -> int | None:
+    row = conn.execute(Q.find_open, {"device_id": device_id, "fault_mode": fault_mode}).fetchone()
+    return int(row[0]) if row else None

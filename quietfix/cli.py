@@ -61,8 +61,14 @@ def cmd_ingest(settings: Settings, args: argparse.Namespace) -> int:
 
 def cmd_diagnose(settings: Settings, args: argparse.Namespace) -> int:
     from diagnostics import DiagnoseLoop
+    from diagnostics.remote import mqtt_channel
 
-    DiagnoseLoop(lambda: connect(settings.database_url, autocommit=True), settings.diagnostics, _clock(args)).run(_stop_on_signals())
+    channel = mqtt_channel(settings)  # remote fixes: commands out, results in
+    try:
+        DiagnoseLoop(lambda: connect(settings.database_url, autocommit=True), settings.diagnostics, _clock(args),
+                     commands=channel).run(_stop_on_signals())
+    finally:
+        channel.stop()
     return 0
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import secrets
 import threading
 import time
@@ -26,6 +27,7 @@ from core.mqtt import BrokerAddress
 from core.settings import Settings
 from core.sql import Queries
 from diagnostics import DiagnoseLoop
+from diagnostics.remote import mqtt_channel
 from dispatch import DispatchLoop
 from edge_agent import DeviceSpec, Fleet
 from ingest import start_ingest
@@ -91,7 +93,8 @@ def run_demo(settings: Settings, options: DemoOptions, stop: threading.Event | N
                   batch_interval_s=max(options.sample_interval_s, options.speed),
                   fault_rate_per_device_hour=options.fault_rate_per_device_hour)
     field = FieldSimulator(db, clock, on_repaired=fleet.repair)
-    for name, target in (("diagnose", DiagnoseLoop(db, settings.diagnostics, clock).run),
+    commands = mqtt_channel(settings, client_id=f"diagnose-demo-{os.getpid()}")  # remote fixes reach the fleet
+    for name, target in (("diagnose", DiagnoseLoop(db, settings.diagnostics, clock, commands=commands).run),
                          ("dispatch", DispatchLoop(db, settings.dispatch, clock).run),
                          ("field", field.run)):
         thread = threading.Thread(target=target, args=(stop,), name=name, daemon=True)
@@ -127,6 +130,7 @@ def run_demo(settings: Settings, options: DemoOptions, stop: threading.Event | N
         for thread in threads:
             thread.join(10)
         ingest.stop()
+        commands.stop()
     result: dict[str, Any] = counts(settings)
     result["faults_injected"] = len(fleet.ground_truth)
     result["storage"] = report.storage

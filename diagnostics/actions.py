@@ -1,0 +1,231 @@
+"""What the diagnose loop does about incident events, in the loop's transaction.
+
+Opening: write the incident with its explanation (hypothesis evidence and knowledge-base cause/steps) and SLA,
+then respond: a remote command when the knowledge base names one and the device is online, else a work order
+(skills, parts, estimated minutes from the knowledge base) and the customer notification. Remote attempts are
+verified from telemetry: the incident state machine resolves them after the condition stayed clear; a failed,
+unanswered or unverified attempt becomes a work order.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import replace
+from datetime import timedelta
+from typing import TYPE_CHECKING, Any
+
+import psycopg
+
+from core.clock import to_datetime
+from core.contracts import CommandResult
+from core.events import queue_notification, record_timeline
+from diagnostics import repository as repo
+from diagnostics.incidents import (
+    Incident,
+    IncidentEvent,
+    IncidentState,
+    InvalidTransition,
+    sla_class,
+    transition,
+)
+from diagnostics.knowledge import KnowledgeEntry
+from diagnostics.remote import COMMANDS, new_command_id
+
+if TYPE_CHECKING:
+    from diagnostics.service import DiagnoseLoop
+
+log = logging.getLogger(__name__)
+DEFAULT_SKILLS = ("mechanical",)  # a fault mode missing from the knowledge base: a generalist looks first
+DEFAULT_REPAIR_MIN = 120  # and gets a typical two-hour slot
+
+
+def _label(mode: str) -> str:
+    return mode.replace("_", " ")
+
+
+class Actions:
+    def __init__(self, conn: psycopg.Connection, loop: DiagnoseLoop, now: float) -> None:
+        self.conn, self.loop, self.now, self.at = conn, loop, now, to_datetime(now)
+        self.opened = 0
+
+    # --- incident events ------------------------------------------------------------------------------------
+
+    def incident_event(self, ctx: repo.DeviceContext, ev: IncidentEvent) -> None:
+        inc = ev.incident
+        if ev.kind == "opened":
+            self._opened(ctx, inc)
+            return
+        if not inc.id.isdigit():
+            return  # never persisted (deduplicated against a row another writer holds)
+        self._save(inc)
+        if ev.kind == "reopened":
+            self._timeline(ctx, inc, "incident_reopened", f"{_label(inc.mode)} came back on {ctx.name}",
+                           {"reopen_count": inc.reopen_count})
+            # It came back after a remote fix or an auto-resolution: a reset does not hold, send a person.
+            self._visit(ctx, inc, "recurred after it had cleared")
+        elif ev.kind == "escalated":
+            self._timeline(ctx, inc, "incident_escalated",
+                           f"{_label(inc.mode)} on {ctx.name} got worse (severity {ev.detail.get('to')})", ev.detail)
+        elif ev.kind == "auto_resolved":
+            kind = "remote_fix_verified" if inc.state == "resolved_remote" else "incident_auto_resolved"
+            self._timeline(ctx, inc, kind, f"{_label(inc.mode)} on {ctx.name}: signals normal again",
+                           {"normal_for_s": ev.detail.get("normal_for_s")})
+
+    def touch(self, inc: Incident) -> None:
+        repo.touch_incident(self.conn, int(inc.id), to_datetime(inc.last_abnormal_at))
+
+    def _save(self, inc: Incident, evidence: dict[str, Any] | None = None) -> None:
+        repo.update_incident(self.conn, id=int(inc.id), status=inc.state, severity=inc.severity,
+                             confidence=inc.confidence, last_abnormal_at=to_datetime(inc.last_abnormal_at),
+                             reopen_count=inc.reopen_count, at=self.at, evidence=evidence)
+
+    def _timeline(self, ctx: repo.DeviceContext, inc: Incident, kind: str, summary: str,
+                  data: dict[str, Any] | None = None, work_order_id: int | None = None) -> None:
+        record_timeline(self.conn, customer_id=ctx.customer_id, device_id=ctx.id, at=self.at, kind=kind,
+                        summary=summary, incident_id=int(inc.id), work_order_id=work_order_id, data=data)
+
+    def _opened(self, ctx: repo.DeviceContext, inc: Incident) -> None:
+        entry = self.loop.knowledge(ctx.equipment_type, inc.mode)
+        severity = max(inc.severity, entry.severity if entry else 1)
+        sla = sla_class(severity, ctx.tier)
+        why = {"hypothesis": inc.evidence, "confidence": inc.confidence}
+        if entry is not None:
+            why |= {"probable_cause": entry.probable_cause, "diagnostic_steps": list(entry.diagnostic_steps),
+                    "skills": list(entry.skills), "parts": [{"sku": p.sku, "qty": p.qty} for p in entry.parts],
+                    "repair_minutes": entry.repair_minutes, "remote_fix": entry.remote_fix}
+        summary = f"{_label(inc.mode)} suspected on {ctx.name} (confidence {inc.confidence:.0%})"
+        if entry is not None:
+            summary += f": {entry.probable_cause}"
+        db_id = repo.open_incident(
+            self.conn, device_id=ctx.id, customer_id=ctx.customer_id, fault_mode=inc.mode, detector="monitor",
+            severity=severity, summary=summary, evidence=why, opened_at=self.at, confidence=inc.confidence,
+            response_due=self.at + timedelta(minutes=sla.response_min),
+            onsite_due=self.at + timedelta(minutes=sla.on_site_min),
+            repair_due=self.at + timedelta(minutes=sla.repair_min))
+        if db_id is None:  # another writer (or a previous life of this loop) holds the open incident: adopt it
+            existing = repo.find_open(self.conn, ctx.id, inc.mode)
+            self._rename(inc.id, str(existing) if existing is not None else inc.id)
+            return
+        inc = replace(inc, severity=severity)
+        self._rename(inc.id, str(db_id), severity)
+        inc = replace(inc, id=str(db_id))
+        self.opened += 1
+        self._timeline(ctx, inc, "incident_opened", summary, {"confidence": inc.confidence, "severity": severity})
+        log.info("incident opened", extra={"incident_id": db_id, "device_id": ctx.id, "fault_mode": inc.mode})
+        command = COMMANDS.get(entry.remote_fix or "") if entry is not None else None
+        if command is not None and self.loop.policy.remote_fix and self.loop.commands is not None and ctx.online:
+            self._remote(ctx, inc, entry.remote_fix or "", command)  # type: ignore[union-attr]
+        elif entry is not None and entry.severity <= 1:
+            self._timeline(ctx, inc, "incident_watching", f"Watching {_label(inc.mode)} on {ctx.name}: minor, "
+                           "a visit follows only if it persists", {"watch_s": self.loop.policy.watch_s})
+        else:
+            self._visit(ctx, inc, None)
+
+    def check_watch(self) -> None:
+        """Minor incidents still open after the watch period (or grown severe) get their visit now."""
+        for inc in self.loop.state.incidents:
+            if inc.state != "detected" or not inc.id.isdigit():
+                continue
+            if inc.severity >= 3 or self.now - inc.opened_at >= self.loop.policy.watch_s:
+                ctx = self.loop.device(inc.asset_id)
+                if ctx is not None:
+                    self._visit(ctx, inc, None)
+
+    def _rename(self, old: str, new: str, severity: int | None = None) -> None:
+        st = self.loop.state
+        self.loop.state = IncidentState(tuple(
+            replace(i, id=new, severity=severity or i.severity) if i.id == old else i for i in st.incidents))
+
+    def _step(self, incident_id: str, to: str, detail: dict[str, Any] | None = None) -> Incident | None:
+        try:
+            self.loop.state, ev = transition(self.loop.state, incident_id, to, self.now, detail)
+        except (InvalidTransition, KeyError) as exc:
+            log.warning("incident transition skipped", extra={"incident_id": incident_id, "error": str(exc)})
+            return None
+        return ev.incident
+
+    # --- responses ------------------------------------------------------------------------------------------
+
+    def _remote(self, ctx: repo.DeviceContext, inc: Incident, fix: str, command: tuple[str, dict]) -> None:
+        upd = self._step(inc.id, "remote_fix_attempted", {"command": fix})
+        if upd is None:
+            return
+        pol = self.loop.policy
+        cid = new_command_id()
+        expires = self.now + self.loop.command_ttl_s
+        repo.insert_attempt(self.conn, incident_id=int(inc.id), device_id=ctx.id, command_id=cid, command=fix,
+                            sent_at=self.at, expires_at=to_datetime(expires),
+                            verify_until=to_datetime(self.now + pol.verify_s))
+        self._save(upd, {"remote_fix": {"command": fix, "command_id": cid}})
+        self._timeline(ctx, upd, "remote_fix_sent", f"Remote {fix} sent to {ctx.name} for {_label(inc.mode)}",
+                       {"command_id": cid, "command": fix})
+        name, args = command
+        assert self.loop.commands is not None
+        self.loop.commands.send(ctx.id, cid, name, dict(args), int(self.now * 1000), int(expires * 1000))
+
+    def _visit(self, ctx: repo.DeviceContext, inc: Incident, reason: str | None) -> None:
+        upd = self._step(inc.id, "work_order", {"reason": reason} if reason else None)
+        if upd is None:
+            return
+        entry: KnowledgeEntry | None = self.loop.knowledge(ctx.equipment_type, inc.mode)
+        skills = list(entry.skills) if entry else list(DEFAULT_SKILLS)
+        minutes = entry.repair_minutes if entry else DEFAULT_REPAIR_MIN
+        parts = [{"sku": p.sku, "qty": p.qty} for p in entry.parts] if entry else []
+        sla = sla_class(upd.severity, ctx.tier)
+        wo = repo.create_work_order(self.conn, parts=parts, incident_id=int(inc.id), device_id=ctx.id,
+                                    customer_id=ctx.customer_id, required_skills=skills, estimated_minutes=minutes,
+                                    lat=ctx.lat, lon=ctx.lon, created_at=self.at,
+                                    onsite_due=self.at + timedelta(minutes=sla.on_site_min))
+        self._save(upd, {"work_order": {"skills": skills, "parts": parts, "estimated_minutes": minutes,
+                                        **({"reason": reason} if reason else {})}})
+        if wo is None:
+            return  # a live work order exists for this incident already
+        self._timeline(ctx, upd, "work_order_created",
+                       f"Technician visit needed for {_label(inc.mode)} on {ctx.name}"
+                       + (f" ({reason})" if reason else ""), {"skills": skills, "parts": parts}, wo)
+        what = f"We detected {_label(inc.mode)} on {ctx.name}."
+        if reason:
+            what += f" We tried to fix it remotely, but it {reason}."
+        queue_notification(self.conn, customer_id=ctx.customer_id, device_id=ctx.id, incident_id=int(inc.id),
+                           at=self.at, kind="incident_detected", subject=f"We detected a problem on {ctx.name}",
+                           body=f"{what} A technician is being dispatched; we will tell you the arrival time.")
+        log.info("work order created", extra={"incident_id": inc.id, "work_order_id": wo, "device_id": ctx.id})
+
+    # --- remote fix outcomes --------------------------------------------------------------------------------
+
+    def command_results(self, results: Sequence[CommandResult]) -> None:
+        for r in results:
+            status = "acked" if r.ok else "failed"
+            row = repo.attempt_result(self.conn, r.command_id, status, self.at, {"ok": r.ok, **r.result})
+            if row is None:
+                continue  # not ours, or already decided (timed out)
+            _, incident_id, device_id = row
+            ctx = self.loop.device(device_id)
+            inc = self._incident(str(incident_id))
+            if ctx is None or inc is None:
+                continue
+            self._timeline(ctx, inc, "remote_fix_result",
+                           f"{ctx.name} answered the remote fix: {'done' if r.ok else 'failed'}", {"ok": r.ok, **r.result})
+            if not r.ok and inc.state == "remote_fix_attempted":
+                self._visit(ctx, inc, f"failed on the device ({r.result.get('reason', 'no reason given')})")
+
+    def check_attempts(self) -> None:
+        for a in repo.pending_attempts(self.conn):
+            if a["incident_status"] != "remote_fix_attempted":
+                repo.close_attempt(self.conn, a["id"], "verified" if a["incident_status"] == "resolved_remote"
+                                   else "not_verified")
+                continue
+            timeout = a["status"] == "sent" and self.at > a["expires_at"]
+            if not timeout and self.at <= a["verify_until"]:
+                continue
+            repo.close_attempt(self.conn, a["id"], "timeout" if timeout else "not_verified")
+            ctx, inc = self.loop.device(a["device_id"]), self._incident(str(a["incident_id"]))
+            if ctx is not None and inc is not None:
+                self._visit(ctx, inc, "got no answer from the device" if timeout else "did not clear the condition")
+
+    def _incident(self, incident_id: str) -> Incident | None:
+        try:
+            return self.loop.state.get(incident_id)
+        except KeyError:
+            return None
