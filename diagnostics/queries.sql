@@ -161,3 +161,6 @@ LIMIT %(max_rows)s;
 SELECT id FROM incidents
 WHERE device_id = %(device_id)s AND fault_mode = %(fault_mode)s
   AND status NOT IN ('resolved_remote', 'resolved_onsite', 'closed');
+
+-- name: set_required_parts
+UPDATE work_orders SET required_parts = %(parts)s WHERE id = %(id)s;

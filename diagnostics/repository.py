@@ -125,7 +125,11 @@ def create_work_order(conn: psycopg.Connection, *, parts: Sequence[Mapping[str, 
         return None
     wo = int(row[0])
     if parts and conn.execute(Q.has_required_parts).fetchone()[0]:  # type: ignore[index]
-        conn.execute("UPDATE work_orders SET required_parts = %s WHERE id = %s", (Jsonb(list(parts)), wo))
+        # Dispatch's contract for the column: SKU -> quantity (one entry per SKU, quantities summed).
+        wanted: dict[str, int] = {}
+        for part in parts:
+            wanted[str(part["sku"])] = wanted.get(str(part["sku"]), 0) + int(part["qty"])
+        conn.execute(Q.set_required_parts, {"parts": Jsonb(wanted), "id": wo})
     return wo
 
 

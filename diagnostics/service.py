@@ -21,6 +21,7 @@ from typing import Any
 import psycopg
 
 from core.clock import Clock, to_datetime
+from core.loops import run_polling
 from core.settings import DiagnosticsSettings
 from diagnostics import repository as repo
 from diagnostics.actions import Actions
@@ -123,21 +124,10 @@ class DiagnoseLoop:
     # --- process loop ---------------------------------------------------------------------------------------
 
     def run(self, stop: threading.Event) -> None:
-        conn: psycopg.Connection | None = None
-        while not stop.is_set():
-            try:
-                if conn is None or conn.closed:
-                    conn = self._connect()
-                self.tick(conn)
-            except psycopg.Error as exc:
-                log.warning("diagnose pass failed; retrying", extra={"error": str(exc).strip()[:200]})
-                if conn is not None:
-                    conn.close()
-                conn = None
-                self._ready = False  # reload persisted state: the failed transaction's effects are gone
-            stop.wait(self._settings.poll_interval_s)
-        if conn is not None:
-            conn.close()
+        def forget() -> None:
+            self._ready = False  # reload persisted state: the failed transaction's effects are gone
+
+        run_polling("diagnose", self._connect, self.tick, stop, self._settings.poll_interval_s, on_db_error=forget)
 
     def tick(self, conn: psycopg.Connection) -> int:
         """One pass; returns the number of incidents opened. Commits its own transaction."""

@@ -13,14 +13,9 @@ from dispatch.travel import OsrmTableProvider, StraightLineProvider, TravelTimeP
 from dispatch.visits import complete, due_arrivals, due_completions, mark_arrived
 
 __all__ = [
+    "Depot",
     "DispatchLoop",
     "FreeTechnician",
-    "complete",
-    "due_arrivals",
-    "due_completions",
-    "mark_arrived",
-    "nearest_qualified",
-    "Depot",
     "Job",
     "Location",
     "OsrmTableProvider",
@@ -34,7 +29,12 @@ __all__ = [
     "TravelTimeProvider",
     "build_model",
     "check_plan",
+    "complete",
+    "due_arrivals",
+    "due_completions",
     "haversine_km",
+    "mark_arrived",
     "nearest_free",
+    "nearest_qualified",
     "solve",
 ]

@@ -186,8 +186,10 @@ def encode(problem: Problem, travel: TravelTimeProvider) -> Encoding:
                     pickup_of[jn] = pn
                     copies.append((jn, lacking))
             if not copies:
-                enc_reasons[job.id] = REASON_PARTS
-                continue
+                if not p.visit_without_parts:
+                    enc_reasons[job.id] = REASON_PARTS
+                    continue
+                copies.append((add_node(jl, m, svc), cands))
         else:
             copies.append((add_node(jl, m, svc), cands))
         weight = TIER_WEIGHT.get(job.tier, 1) * max(1, job.priority)

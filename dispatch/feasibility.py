@@ -8,7 +8,7 @@ travel provider (both must agree on what a minute of driving is). Travel times u
 from __future__ import annotations
 
 from dispatch.encoding import committed_tech, has_parts
-from dispatch.models import Plan, Problem
+from dispatch.models import Job, Plan, Problem
 from dispatch.travel import StraightLineProvider, TravelTimeProvider
 
 TOLERANCE_S = 1.0  # solver works in whole seconds; allow that rounding
@@ -85,7 +85,8 @@ def check_plan(problem: Problem, plan: Plan, travel: TravelTimeProvider | None =
                 if s.end + TOLERANCE_S < s.start + service:
                     v.append(f"{job.id}: service too short")
                 lacks = job.required_parts and not has_parts(tech.van_stock, job.required_parts)
-                if lacks and not in_progress and not any(j == job.id for j, _ in picked):
+                if lacks and not in_progress and not any(j == job.id for j, _ in picked) \
+                        and _parts_obtainable(problem, job):
                     v.append(f"{job.id}: parts not in van and not picked up before")
                 load += job.demand
             clock, here = s.end, loc
@@ -122,3 +123,11 @@ def _lock_order(problem: Problem, plan: Plan) -> list[str]:
         if before != [j for j in now if j in before]:
             out.append(f"{tech_id}: locked order changed")
     return out
+
+
+def _parts_obtainable(problem: Problem, job: Job) -> bool:
+    """Whether someone could have brought the parts; if nobody can, a visit without them is allowed (Params)."""
+    if not problem.params.visit_without_parts:
+        return True
+    return any(has_parts(d.stock, job.required_parts) for d in problem.depots) or any(
+        has_parts(t.van_stock, job.required_parts) for t in problem.technicians)

@@ -116,6 +116,9 @@ class Params:
     pickup_duration_s: float = 10 * 60.0
     # Depots considered per job needing parts: the nearest two cover almost all good choices, keeps model small.
     pickup_depots_per_job: int = 2
+    # When neither a van nor a depot holds the part, still send someone: the on-site promise is about being
+    # there (diagnose, make safe); the part follows by courier. False drops such jobs with REASON_PARTS.
+    visit_without_parts: bool = True
     # Default on-site deadline (from created_at) when a job carries none: the 2-hour promise.
     default_onsite_s: float = 2 * 3600.0
 

@@ -32,6 +32,7 @@ from psycopg.rows import dict_row
 from core import metrics
 from core.clock import Clock, to_datetime
 from core.events import queue_notification, record_timeline
+from core.loops import run_polling
 from core.settings import DispatchSettings
 from core.sql import Queries
 from dispatch import planner as pl
@@ -130,22 +131,7 @@ class DispatchLoop:
     def run(self, stop: threading.Event) -> None:
         if self._settings.planner == "optimiser" and self._settings.solve_in_subprocess:
             _solver_pool().submit(_warm_up)  # start the worker (imports OR-Tools, ~1-4 s) before the first plan
-        conn: psycopg.Connection | None = None
-        while not stop.is_set():
-            try:
-                if conn is None or conn.closed:
-                    conn = self._connect()
-                self.tick(conn)
-            except psycopg.Error as exc:
-                log.warning("dispatch pass failed; retrying", extra={"error": str(exc).strip()[:200]})
-                if conn is not None:
-                    conn.close()
-                conn = None
-            except Exception:
-                log.exception("dispatch pass failed unexpectedly; retrying")
-            stop.wait(self._settings.poll_interval_s)
-        if conn is not None:
-            conn.close()
+        run_polling("dispatch", self._connect, self.tick, stop, self._settings.poll_interval_s)
 
     def tick(self, conn: psycopg.Connection) -> int:
         """One pass; returns how many work orders were given a (new) technician."""

@@ -13,6 +13,7 @@ from collections.abc import Callable
 import psycopg
 
 from core.clock import Clock, to_datetime
+from core.loops import run_polling
 from dispatch import complete, due_arrivals, due_completions, mark_arrived
 
 log = logging.getLogger(__name__)
@@ -42,15 +43,4 @@ class FieldSimulator:
         return arrived, len(repaired)
 
     def run(self, stop: threading.Event) -> None:
-        conn: psycopg.Connection | None = None
-        while not stop.is_set():
-            try:
-                if conn is None or conn.closed:
-                    conn = self._connect()
-                self.tick(conn)
-            except psycopg.Error as exc:
-                log.warning("field simulation pass failed", extra={"error": str(exc).strip()[:200]})
-                conn = None
-            stop.wait(self._poll_s)
-        if conn is not None:
-            conn.close()
+        run_polling("field simulation", self._connect, self.tick, stop, self._poll_s)

@@ -80,7 +80,7 @@ def get_knowledge(equipment_type: str, fault_mode: str, conn: Conn, principal: A
 @router.put("/{equipment_type}/{fault_mode}", response_model=KnowledgeOut)
 def put_knowledge(equipment_type: str, fault_mode: str, body: KnowledgeIn, conn: Conn, principal: Staff) -> dict:
     if equipment_type not in ("pump", "chiller", "compressor"):
-        raise HTTPException(status.HTTP_422_UNPROCESSABLE_ENTITY, "unknown equipment type")
+        raise HTTPException(422, "unknown equipment type")
     old = _row(conn, equipment_type, fault_mode)
     entry = body.model_dump()
     if old is not None:

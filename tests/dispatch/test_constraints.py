@@ -175,3 +175,16 @@ def test_drop_when_the_shift_cannot_hold_all_jobs() -> None:
     plan = solved(Problem(NOW, jobs, (tech("t", 0),)))
     # 10 h until the overtime cap: four 2-hour jobs plus driving fit, a fifth does not.
     assert set(plan.dropped.values()) == {REASON_CAPACITY} and len(plan.dropped) == 2
+
+
+def test_job_whose_part_nobody_stocks_is_still_visited_unless_configured_otherwise() -> None:
+    from dataclasses import replace
+
+    from dispatch.encoding import REASON_PARTS
+
+    needs_part = job("j1", 5.0, required_parts=(("RARE-1", 1),))
+    problem = Problem(now=NOW, jobs=(needs_part,), technicians=(tech("t1"),), depots=())
+    visited = solved(problem)
+    assert "j1" in {s.job_id for stops in visited.routes.values() for s in stops}
+    strict = replace(problem, params=replace(problem.params, visit_without_parts=False))
+    assert solved(strict).dropped == {"j1": REASON_PARTS}
