@@ -6,6 +6,7 @@ the dispatch loop sees the change through its change cursor and the next re-plan
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from fastapi import APIRouter, HTTPException, Request, status
@@ -71,27 +72,26 @@ def pin(work_order_id: int, body: PinRequest, request: Request, conn: Conn, prin
                          technician_id=body.technician_id)
 
 
-@router.post("/api/work-orders/{work_order_id}/lock", response_model=ControlResult)
-def lock(work_order_id: int, request: Request, conn: Conn, principal: Staff) -> ControlResult:
+def _control(work_order_id: int, request: Request, conn: Conn, apply: Callable[..., dict | None], kind: str,
+             summary: str, action: str, by: str) -> ControlResult:
+    """Lock and release share one shape: change the order, audit it on the timeline, report the result."""
     with conn.transaction():
-        row = plans.lock(conn, work_order_id)
+        row = apply(conn, work_order_id)
         if row is None:
             raise HTTPException(status.HTTP_404_NOT_FOUND, "active work order not found")
-        _audit(conn, request, row, "dispatch_locked", f"Locked to its planned technician by {principal.username}",
-               {"by": principal.username})
+        _audit(conn, request, row, kind, summary, {"by": by})
     conn.commit()
-    return ControlResult(work_order_id=work_order_id, status=row["status"], action="locked",
+    return ControlResult(work_order_id=work_order_id, status=row["status"], action=action,
                          technician_id=row["technician_id"])
+
+
+@router.post("/api/work-orders/{work_order_id}/lock", response_model=ControlResult)
+def lock(work_order_id: int, request: Request, conn: Conn, principal: Staff) -> ControlResult:
+    return _control(work_order_id, request, conn, plans.lock, "dispatch_locked",
+                    f"Locked to its planned technician by {principal.username}", "locked", principal.username)
 
 
 @router.post("/api/work-orders/{work_order_id}/release", response_model=ControlResult)
 def release(work_order_id: int, request: Request, conn: Conn, principal: Staff) -> ControlResult:
-    with conn.transaction():
-        row = plans.release(conn, work_order_id)
-        if row is None:
-            raise HTTPException(status.HTTP_404_NOT_FOUND, "active work order not found")
-        _audit(conn, request, row, "dispatch_released", f"Pin and lock released by {principal.username}",
-               {"by": principal.username})
-    conn.commit()
-    return ControlResult(work_order_id=work_order_id, status=row["status"], action="released",
-                         technician_id=row["technician_id"])
+    return _control(work_order_id, request, conn, plans.release, "dispatch_released",
+                    f"Pin and lock released by {principal.username}", "released", principal.username)
