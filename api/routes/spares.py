@@ -39,7 +39,7 @@ def _errors() -> Iterator[None]:
     except InsufficientStock as exc:
         raise HTTPException(status.HTTP_409_CONFLICT, str(exc)) from None
     except InvalidMovement as exc:
-        raise HTTPException(status.HTTP_422_UNPROCESSABLE_ENTITY, str(exc)) from None
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, str(exc)) from None
     except NotFound as exc:
         raise HTTPException(status.HTTP_404_NOT_FOUND, str(exc)) from None
     except SparesError as exc:  # pragma: no cover - every subclass is mapped above
@@ -98,7 +98,7 @@ def locations(conn: Conn, _: Staff, kind: LocationKind | None = None) -> list[di
 @router.post("/locations", status_code=status.HTTP_201_CREATED)
 def add_location(body: LocationIn, conn: Conn, _: Staff) -> dict[str, Any]:
     if (body.kind == "van") != (body.technician_id is not None):
-        raise HTTPException(status.HTTP_422_UNPROCESSABLE_ENTITY, "a van needs a technician_id; others none")
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, "a van needs a technician_id; others none")
     with conn.transaction():
         if body.technician_id is not None and not routes_repo.technician(conn, body.technician_id):
             raise HTTPException(status.HTTP_404_NOT_FOUND, "technician not found")
@@ -135,7 +135,7 @@ def van(conn: Conn, principal: Reader, technician_id: int | None = None) -> dict
             raise HTTPException(status.HTTP_404_NOT_FOUND, "no van")
         found = rows[0]
     elif principal.sees_everything:
-        raise HTTPException(status.HTTP_422_UNPROCESSABLE_ENTITY, "technician_id required")
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, "technician_id required")
     else:
         found = _own_van(conn, principal)
     levels = SparesRepository(conn).rows("stock", {"location_id": found["id"], "kind": None, "sku": None})
@@ -232,7 +232,7 @@ def in_transit(conn: Conn, _: Staff) -> dict[str, Any]:
 def create_shipment(body: ShipmentIn, request: Request, conn: Conn, _: Staff) -> dict[str, Any]:
     """A courier (to a site or a technician) or a transfer (to a location); stock moves when it is picked."""
     if sum(x is not None for x in (body.to_location_id, body.to_technician_id, body.to_site)) != 1:
-        raise HTTPException(status.HTTP_422_UNPROCESSABLE_ENTITY, "exactly one destination")
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, "exactly one destination")
     origin = _location(conn, body.from_location_id)
     _part(conn, body.sku)
     if body.to_location_id is not None:
@@ -252,7 +252,7 @@ def create_shipment(body: ShipmentIn, request: Request, conn: Conn, _: Staff) ->
         eta, _, same_day = courier_eta(flow.courier_lane(s), GeoPoint(origin["lat"], origin["lon"]), dest, now,
                                        straight_line_s(s.road_factor, s.speed_kmh))
     if eta < now:
-        raise HTTPException(status.HTTP_422_UNPROCESSABLE_ENTITY, "eta in the past")
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, "eta in the past")
     with conn.transaction(), _errors():
         sh = SparesRepository(conn).plan_shipment(
             body.sku, body.qty, body.from_location_id, now, eta, to_location_id=body.to_location_id,
