@@ -7,6 +7,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
+
 import psycopg
 import pytest
 from fastapi.testclient import TestClient
@@ -400,7 +401,7 @@ def test_replenishment_counts_open_jobs_and_suggests_transfers_and_van_lists(wor
         repo.receive(w.vans["T01"], SKU, 1, at - (day + 1) * 86_400)
         repo.issue(None, w.vans["T01"], SKU, 1, at - (day + 1) * 86_400 + 60)
     w.conn.commit()
-    wo = work_order(w.conn, w.devices[0], ["welding"], to_datetime(at), parts={SKU: 2})  # nobody can do it yet
+    work_order(w.conn, w.devices[0], ["welding"], to_datetime(at), parts={SKU: 2})  # nobody can do it yet
     w.conn.commit()
     d = login(w.client, "dispatcher")
     rows = w.client.get("/api/spares/replenishment", headers=d).json()
