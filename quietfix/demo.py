@@ -74,7 +74,8 @@ def run_demo(settings: Settings, options: DemoOptions, stop: threading.Event | N
     report = migrate(settings.database_url)
     with connect(settings.database_url) as conn:
         seeding.reset(conn)
-        devices = seeding.seed(conn, devices=options.devices, technicians=options.technicians, seed=options.seed)
+        devices = seeding.seed(conn, devices=options.devices, technicians=options.technicians, seed=options.seed,
+                                spares=True)
         conn.commit()
     specs = provision_devices(settings, devices)
     clock = ScaledClock(options.speed)

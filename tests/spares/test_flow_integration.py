@@ -458,3 +458,20 @@ def test_out_of_reach_stock_does_not_count(world: World) -> None:
     w.conn.commit()
     with w.conn.transaction():
         assert flow.scan_alerts(w.conn, w.clock.now()) == []
+
+
+def test_seeded_demo_region_is_stocked_and_the_loop_holds_parts(db_url: str, conn: psycopg.Connection) -> None:
+    devices = seed(conn, devices=9, technicians=4, users=False, spares=True)
+    conn.commit()
+    kinds = dict(conn.execute("SELECT kind, count(*) FROM stock_locations GROUP BY kind").fetchall())
+    assert kinds == {"warehouse": 1, "depot": 2, "van": 4}
+    pump = next(d for d in devices if d.equipment_type == "pump")
+    wo = work_order(conn, pump, ["mechanical"], to_datetime(ManualClock().now()), parts={"BRG-6205-2RS": 1})
+    conn.commit()
+    with psycopg.connect(db_url, autocommit=True) as loop_conn:
+        DispatchLoop(lambda: loop_conn, SETTINGS, ManualClock()).tick(loop_conn)
+    held = conn.execute("SELECT sku, qty, source_kind FROM reservations WHERE work_order_id = %s "
+                        "AND status = 'active'", (wo,)).fetchall()
+    conn.commit()
+    assert [(s, q) for s, q, _ in held] == [("BRG-6205-2RS", 1)] and held[0][2] in ("van", "depot", "courier")
+    ledger_balances(conn)
