@@ -23,6 +23,7 @@ from diagnostics import SLA_BY_TIER
 from diagnostics import repository as diag_repo
 from dispatch import Location, StraightLineProvider
 from dispatch import repository as plan_repo
+from spares import service as spares_flow
 
 router = APIRouter(tags=["board"])
 STATIC = Path(__file__).resolve().parents[1] / "static"
@@ -143,10 +144,14 @@ def routes(conn: Conn, _: Staff) -> list[dict[str, Any]]:
     ``[{technician_id, technician_code, technician_name, stops: [{seq, kind: "job"|"pickup", work_order_id
     (null for a pick-up), for_work_order_id, eta, start, end, lat, lon, location_name, status, skus}]}]``; a
     job's ``status`` is its work order's ("assigned", "en_route", "on_site") or "planned" for a later stop not yet
-    given to the technician.
+    given to the technician; a job's ``parts`` is the phone's list (what to collect and where). A job the
+    technician has already been sent to keeps the source chosen then even when a later plan no longer shows its
+    pick-up stop (the optimiser keeps committed jobs as they are): ``parts`` still names the depot.
     """
     out: dict[int, dict[str, Any]] = {}
-    for r in plan_repo.route_stops(conn):
+    stops = plan_repo.route_stops(conn)
+    parts = spares_flow.parts_for(conn, sorted({r["work_order_id"] for r in stops if r["kind"] == "job"}))
+    for r in stops:
         route = out.setdefault(r["technician_id"], {"technician_id": r["technician_id"],
                                                     "technician_code": r["technician_code"],
                                                     "technician_name": r["technician_name"], "stops": []})
@@ -157,5 +162,6 @@ def routes(conn: Conn, _: Staff) -> list[dict[str, Any]]:
             "lat": r["lat"], "lon": r["lon"], "location_name": r["location_name"],
             "stock_location_id": r["stock_location_id"], "skus": r["skus"],
             "status": "pickup" if pickup else ("planned" if r["work_order_status"] == "open"
-                                               else r["work_order_status"])})
+                                               else r["work_order_status"]),
+            "parts": [] if pickup else parts.get(r["work_order_id"], [])})
     return list(out.values())

@@ -160,6 +160,15 @@ def test_depot_pickup_is_held_and_unused_parts_go_back_into_the_van(world: World
     assert [(s["kind"], s["work_order_id"], s["seq"], s["location_name"]) for s in route["stops"]] == [
         ("pickup", None, 0, "Depot Centrum"), ("job", wo, 1, route["stops"][1]["location_name"])]
     assert route["stops"][0]["for_work_order_id"] == wo and route["stops"][0]["eta"] <= route["stops"][1]["eta"]
+    assert route["stops"][1]["parts"][0]["source_kind"] == "depot"
+    w.clock.advance(60)  # a re-plan: the job is committed now, its depot hold stands
+    pinned_order(w, 1, "T01", None)
+    w.tick(loop)
+    assert w.holds(wo) == [(w.depot, SKU, 2, "depot", w.techs["T02"])]
+    routes = w.client.get("/api/board/routes", headers=login(w.client, "dispatcher")).json()
+    [route] = [r for r in routes if r["technician_id"] == w.techs["T02"]]
+    job = next(s for s in route["stops"] if s["work_order_id"] == wo)
+    assert job["parts"][0]["location_name"] == "Depot Centrum"
     # The phone completes the job: one fitted, the other travels on in the van.
     r = w.client.post(f"/api/tech/jobs/{wo}/actions", headers=h,
                       json={"action_id": str(uuid.uuid4()), "action": "arrived"})
