@@ -96,7 +96,7 @@ def run_demo(settings: Settings, options: DemoOptions, stop: threading.Event | N
     field = FieldSimulator(db, clock, on_repaired=fleet.repair)
     commands = mqtt_channel(settings, client_id=f"diagnose-demo-{os.getpid()}")  # remote fixes reach the fleet
     for name, target in (("diagnose", DiagnoseLoop(db, settings.diagnostics, clock, commands=commands).run),
-                         ("dispatch", DispatchLoop(db, settings.dispatch, clock).run),
+                         ("dispatch", DispatchLoop(db, settings.dispatch, clock, spares=settings.spares).run),
                          ("field", field.run)):
         thread = threading.Thread(target=target, args=(stop,), name=name, daemon=True)
         thread.start()
