@@ -232,8 +232,8 @@ def parts_plan(plan: Plan, orders: Iterable[OrderRow]) -> list[PlannedParts]:
         if placed is None:
             out.append(PlannedParts(o.id, o.technician_id, None, None, needs, site))
             continue
-        tech_id, stop, depot = placed
-        committed = o.status in ("assigned", "en_route", "on_site") and o.technician_id == tech_id
-        out.append(PlannedParts(o.id, tech_id, "depot" if depot is not None else "van",
+        tid, stop, depot = placed
+        committed = o.status in ("assigned", "en_route", "on_site") and o.technician_id == tid
+        out.append(PlannedParts(o.id, tid, "depot" if depot is not None else "van",
                                 int(depot) if depot is not None else None, needs, site, stop.eta, committed))
     return out

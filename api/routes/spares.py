@@ -249,7 +249,7 @@ def create_shipment(body: ShipmentIn, request: Request, conn: Conn, _: Staff) ->
         if body.to_location_id is not None:
             d = _location(conn, body.to_location_id)
             dest = GeoPoint(d["lat"], d["lon"])
-        eta, _, same_day = courier_eta(flow.courier_lane(s), GeoPoint(origin["lat"], origin["lon"]), dest, now,
+        eta, _cost, same_day = courier_eta(flow.courier_lane(s), GeoPoint(origin["lat"], origin["lon"]), dest, now,
                                        straight_line_s(s.road_factor, s.speed_kmh))
     if eta < now:
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, "eta in the past")
