@@ -13,7 +13,8 @@ Rules (docs/spares.md, "Live flow"):
 * a re-plan that changes a job's technician or source releases the old holds and reserves again; a hold that
   still matches is left alone (no ledger churn on every re-plan); a committed job (assigned, en route, on site)
   keeps its hold while its technician is unchanged; a courier shipment already picked is never recalled;
-* holds of work orders that are no longer active (cancelled, completed) are released;
+* holds of work orders that are no longer active (cancelled, completed) are released; a dispatcher's manual
+  hold (``POST /api/spares/reservations``, no ``source_kind``) counts as covering the part and is never moved;
 * on completion the technician's parts-used report is consumed from the holds (unused parts collected at a depot
   or delivered to the site go back into the van; unused van holds are released);
 * a part that an active work order needs and no location within ``reach_km`` holds raises one alert per
@@ -120,9 +121,12 @@ def apply_plan(conn: psycopg.Connection, jobs: Sequence[PlannedParts], now: floa
     jobs = [j for j in jobs if j.work_order_id in active]  # completed or cancelled meanwhile: not re-held
     ids = [j.work_order_id for j in jobs]
     holds: dict[int, list[dict[str, Any]]] = defaultdict(list)
+    inflight: dict[int, dict[str, int]] = defaultdict(dict)  # covered whatever the plan says
     for r in repo.rows("active_plan_reservations", {"work_order_ids": ids}):
-        holds[r["work_order_id"]].append(r)
-    inflight: dict[int, dict[str, int]] = defaultdict(dict)
+        if r["source_kind"] is None:  # a dispatcher's manual hold: their decision stands
+            inflight[r["work_order_id"]][r["sku"]] = inflight[r["work_order_id"]].get(r["sku"], 0) + int(r["qty"])
+        else:
+            holds[r["work_order_id"]].append(r)
     for r in repo.rows("open_shipments_for_work_orders", {"work_order_ids": ids}):
         inflight[r["work_order_id"]][r["sku"]] = inflight[r["work_order_id"]].get(r["sku"], 0) + int(r["qty"])
     known = {r["sku"] for r in repo.rows("part_exists", {"skus": sorted({k for j in jobs for k in j.needs})})}

@@ -484,3 +484,19 @@ def test_seeded_demo_region_is_stocked_and_the_loop_holds_parts(db_url: str, con
     conn.commit()
     assert [(s, q) for s, q, _ in held] == [("BRG-6205-2RS", 1)] and held[0][2] in ("van", "depot", "courier")
     ledger_balances(conn)
+
+
+def test_a_dispatchers_manual_hold_stands_through_replans(world: World) -> None:
+    w = world
+    from spares.repository import SparesRepository
+    SparesRepository(w.conn).receive(w.vans["T01"], SKU, 1, w.clock.now())
+    w.conn.commit()
+    wo = pinned_order(w, 0, "T01", {SKU: 1})
+    r = w.client.post("/api/spares/reservations", headers=login(w.client, "dispatcher"),
+                      json={"work_order_id": wo, "location_id": w.depot, "sku": SKU, "qty": 1})
+    assert r.status_code == 201
+    loop = DispatchLoop(lambda: w.loop_conn, SETTINGS, w.clock)
+    w.tick(loop)
+    assert w.holds(wo) == [(w.depot, SKU, 1, None, None)]
+    assert w.level(w.vans["T01"]) == (1, 0, 0)
+    ledger_balances(w.conn)
