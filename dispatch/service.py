@@ -6,7 +6,10 @@ cursor, or a visit over-running its estimate), at most every ``min_replan_interv
 ``Problem`` (``dispatch.planner``), solves it warm-started from the current plan, stores the plan, and writes
 what changed: each technician's first job becomes assigned (timeline event + "technician_assigned"
 notification, as before), a moved ETA is told only past ``eta_notice_threshold_s``, later stops stay in
-``plan_stops``, dropped jobs stay open with their reason on the timeline.
+``plan_stops`` as planned (shown on the board and the phone, not yet told to the customer), dropped jobs stay
+open with their reason on the timeline. In the same transaction the parts every route uses are held
+(``spares.service.apply_plan``: van, depot pick-up, or a courier to the site) and dispatchers are alerted once
+about parts nobody within reach has (docs/dispatch.md, "Whole routes and parts in the live flow").
 
 ``planner="nearest"``: the foundation's policy, kept as a fallback: every open work order gets the nearest
 qualified free technician. Rows are locked with SKIP LOCKED, so two dispatch processes never assign the same
