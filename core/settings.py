@@ -83,6 +83,32 @@ class DispatchSettings(BaseModel):
     plan_retention_s: float = 2 * 24 * 3600.0
 
 
+class SparesSettings(BaseModel):
+    """Spares in the live flow (docs/spares.md, "Live flow"): courier lane, reach of the out-of-stock alert and the
+    replenishment horizon."""
+
+    # Courier from any depot or the warehouse to a site: about an hour to pick and pack, same-day orders taken
+    # until 15:00 UTC, otherwise delivered the next morning at 10:00; driving as fast as a van.
+    courier_handling_s: float = 3600.0
+    courier_same_day_cutoff_s: float = 15 * 3600.0
+    courier_next_day_delivery_s: float = 10 * 3600.0
+    courier_speed_factor: float = 1.0
+    # Straight-line estimate for courier legs, the same urban detour factor and speed as dispatch's.
+    road_factor: float = 1.3
+    speed_kmh: float = 40.0
+    # A location farther than this from the site is out of reach for the out-of-stock alert: a same-day courier
+    # over 150 km of road is already past a working afternoon.
+    reach_km: float = 150.0
+    # Replenishment: 60 days of consumption history (two EWMA half-lives of 14 days and then some), depots
+    # restocked from the warehouse in 2 days and reviewed daily, vans refilled every night from their depot.
+    history_days: int = 60
+    depot_lead_time_days: float = 2.0
+    review_days: float = 1.0
+    fill_target: float = 0.95
+    # Vans carry a part only when it is likely needed before the next nightly restock (cycle service level).
+    van_service_level: float = 0.8
+
+
 class NotifySettings(BaseModel):
     """The notification sender (``QUIETFIX_NOTIFY__*``): SMTP server, timeouts, retry policy."""
 
@@ -147,6 +173,7 @@ class Settings(BaseSettings):
     # CA bundle that signs the broker's TLS certificate, for mqtts:// URLs (None: the system's trust store).
     mqtt_ca_file: Path | None = None
     security: SecuritySettings = Field(default_factory=SecuritySettings)
+    spares: SparesSettings = Field(default_factory=SparesSettings)
 
 
 def load_settings(**overrides: object) -> Settings:

@@ -24,6 +24,8 @@ from datetime import datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 from dispatch.models import Depot, Job, Location, Params, Plan, Problem, Stop, Technician
+from spares.allocation import PlannedParts
+from spares.models import GeoPoint
 
 # A job on site past its estimate is assumed to need this much longer: we cannot know, and a short horizon
 # keeps the technician's next job planned soon while the next re-plan (over-runs are watched) corrects it.
@@ -210,3 +212,28 @@ def stop_of(plan: Plan, job_id: str) -> tuple[str, Stop] | None:
             if s.kind == "job" and s.job_id == job_id:
                 return tech_id, s
     return None
+
+
+def parts_plan(plan: Plan, orders: Iterable[OrderRow]) -> list[PlannedParts]:
+    """What the plan asks of spares for every active work order (those without parts too: holds they no longer
+    need are released). A job with a pick-up stop on its route takes its parts at that depot; a job without one
+    takes them from its technician's van; a job the plan does not serve keeps whatever it holds."""
+    where: dict[str, tuple[int, Stop, str | None]] = {}
+    for tech_id, stops in plan.routes.items():
+        pickups = {s.job_id: s.depot_id for s in stops if s.kind == "pickup" and s.job_id is not None}
+        for s in stops:
+            if s.kind == "job" and s.job_id is not None:
+                where[s.job_id] = (int(tech_id), s, pickups.get(s.job_id))
+    out: list[PlannedParts] = []
+    for o in orders:
+        needs = {str(k): int(v) for k, v in (o.required_parts or {}).items() if int(v) > 0}
+        site = GeoPoint(o.lat, o.lon)
+        placed = where.get(str(o.id))
+        if placed is None:
+            out.append(PlannedParts(o.id, o.technician_id, None, None, needs, site))
+            continue
+        tid, stop, depot = placed
+        committed = o.status in ("assigned", "en_route", "on_site") and o.technician_id == tid
+        out.append(PlannedParts(o.id, tid, "depot" if depot is not None else "van",
+                                int(depot) if depot is not None else None, needs, site, stop.eta, committed))
+    return out

@@ -73,15 +73,23 @@ SELECT id, code, name, state, lat, lon, home_lat, home_lon, skills, shift_start,
 FROM technicians ORDER BY id;
 
 -- name: van_stock
-SELECT l.technician_id, s.sku, s.on_hand - s.reserved AS available
+-- Units held for active work orders count as available: those orders are being re-planned and their holds
+-- follow the plan (spares.service.apply_plan); without this a job's own van hold would send it to a depot.
+SELECT l.technician_id, s.sku, s.on_hand - s.reserved + coalesce(h.held, 0) AS available
 FROM stock_levels s JOIN stock_locations l ON l.id = s.location_id
-WHERE l.kind = 'van' AND s.sku = ANY(%(skus)s) AND s.on_hand > s.reserved;
+LEFT JOIN LATERAL (SELECT sum(r.qty) AS held FROM reservations r JOIN work_orders w ON w.id = r.work_order_id
+                   WHERE r.location_id = s.location_id AND r.sku = s.sku AND r.status = 'active'
+                     AND w.status IN ('open', 'assigned', 'en_route', 'on_site')) h ON true
+WHERE l.kind = 'van' AND s.sku = ANY(%(skus)s) AND s.on_hand - s.reserved + coalesce(h.held, 0) > 0;
 
 -- name: depot_stock
--- Depots and warehouses a technician can drive to and collect from.
-SELECT l.id, l.lat, l.lon, s.sku, s.on_hand - s.reserved AS available
+-- Depots and warehouses a technician can drive to and collect from (holds of active orders count, as above).
+SELECT l.id, l.lat, l.lon, s.sku, s.on_hand - s.reserved + coalesce(h.held, 0) AS available
 FROM stock_levels s JOIN stock_locations l ON l.id = s.location_id
-WHERE l.kind IN ('depot', 'warehouse') AND s.sku = ANY(%(skus)s) AND s.on_hand > s.reserved
+LEFT JOIN LATERAL (SELECT sum(r.qty) AS held FROM reservations r JOIN work_orders w ON w.id = r.work_order_id
+                   WHERE r.location_id = s.location_id AND r.sku = s.sku AND r.status = 'active'
+                     AND w.status IN ('open', 'assigned', 'en_route', 'on_site')) h ON true
+WHERE l.kind IN ('depot', 'warehouse') AND s.sku = ANY(%(skus)s) AND s.on_hand - s.reserved + coalesce(h.held, 0) > 0
 ORDER BY l.id;
 
 -- name: current_plan
@@ -169,3 +177,41 @@ RETURNING id, status, technician_id, customer_id, device_id, incident_id;
 
 -- name: technician_exists
 SELECT id, code, skills, state FROM technicians WHERE id = %(technician_id)s;
+
+-- ---------------------------------------------------------------------------------------------------------
+-- Routes for the board and the phone (api/routes/board.py, api/routes/technician.py)
+-- ---------------------------------------------------------------------------------------------------------
+
+-- name: route_stops
+-- Every stop of the current plan in route order; a pick-up names the depot, a job its device and customer.
+SELECT p.technician_id, t.code AS technician_code, t.name AS technician_name, p.seq, p.kind, p.work_order_id,
+       p.stock_location_id, p.skus, p.eta, p.start_at, p.end_at, w.status AS work_order_status,
+       CASE WHEN p.kind = 'pickup' THEN l.lat ELSE w.lat END AS lat,
+       CASE WHEN p.kind = 'pickup' THEN l.lon ELSE w.lon END AS lon,
+       CASE WHEN p.kind = 'pickup' THEN l.name ELSE d.name || ' (' || c.name || ')' END AS location_name
+FROM plans pl
+JOIN plan_stops p ON p.plan_id = pl.id
+JOIN technicians t ON t.id = p.technician_id
+JOIN work_orders w ON w.id = p.work_order_id
+JOIN devices d ON d.id = w.device_id
+JOIN customers c ON c.id = w.customer_id
+LEFT JOIN stock_locations l ON l.id = p.stock_location_id
+WHERE pl.is_current AND (%(tid)s::bigint IS NULL OR p.technician_id = %(tid)s)
+ORDER BY p.technician_id, p.seq;
+
+-- name: route_jobs
+-- The phone's job card for work orders on a technician's planned route (same columns as api's tech_jobs).
+SELECT w.id, w.incident_id, w.device_id, w.status, w.eta, w.onsite_due, w.assigned_at, w.arrived_at,
+       w.completed_at, w.estimated_minutes, w.required_skills, w.lat, w.lon, w.actual_cause, w.actual_fix,
+       d.name AS device_name, d.equipment_type, c.name AS customer_name, c.email AS customer_email,
+       i.summary, i.evidence, i.fault_mode, i.severity, i.opened_at, i.source
+FROM work_orders w
+JOIN devices d ON d.id = w.device_id
+JOIN customers c ON c.id = w.customer_id
+JOIN incidents i ON i.id = w.incident_id
+WHERE w.id = ANY(%(ids)s);
+
+-- name: on_route_of
+-- Whether a work order is on this technician's current route (a planned, not yet assigned, job is theirs to see).
+SELECT 1 FROM plan_stops p JOIN plans pl ON pl.id = p.plan_id
+WHERE pl.is_current AND p.technician_id = %(tid)s AND p.work_order_id = %(work_order_id)s LIMIT 1;

@@ -200,3 +200,18 @@ def plan_view(conn: psycopg.Connection, technician_id: int | None) -> dict[str, 
     return {"id": h["id"], "created_at": h["created_at"], "trigger": h["trigger"], "planner": h["planner"],
             "objective": h["objective"], "kpis": h["kpis"], "inputs": h["inputs"],
             "solve_seconds": h["solve_seconds"], "routes": list(routes.values()), "dropped": drops}
+
+
+# --- Whole routes for the board and the phone -----------------------------------------------------------------
+
+def route_stops(conn: psycopg.Connection, technician_id: int | None = None) -> list[dict[str, Any]]:
+    """Every stop of the current plan (one technician's when given), in route order."""
+    return _rows(conn, Q.route_stops, {"tid": technician_id})
+
+
+def route_jobs(conn: psycopg.Connection, work_order_ids: list[int]) -> dict[int, dict[str, Any]]:
+    return {r["id"]: r for r in _rows(conn, Q.route_jobs, {"ids": work_order_ids})} if work_order_ids else {}
+
+
+def on_route_of(conn: psycopg.Connection, technician_id: int, work_order_id: int) -> bool:
+    return bool(_rows(conn, Q.on_route_of, {"tid": technician_id, "work_order_id": work_order_id}))

@@ -6,7 +6,10 @@ cursor, or a visit over-running its estimate), at most every ``min_replan_interv
 ``Problem`` (``dispatch.planner``), solves it warm-started from the current plan, stores the plan, and writes
 what changed: each technician's first job becomes assigned (timeline event + "technician_assigned"
 notification, as before), a moved ETA is told only past ``eta_notice_threshold_s``, later stops stay in
-``plan_stops``, dropped jobs stay open with their reason on the timeline.
+``plan_stops`` as planned (shown on the board and the phone, not yet told to the customer), dropped jobs stay
+open with their reason on the timeline. In the same transaction the parts every route uses are held
+(``spares.service.apply_plan``: van, depot pick-up, or a courier to the site) and dispatchers are alerted once
+about parts nobody within reach has (docs/dispatch.md, "Whole routes and parts in the live flow").
 
 ``planner="nearest"``: the foundation's policy, kept as a fallback: every open work order gets the nearest
 qualified free technician. Rows are locked with SKIP LOCKED, so two dispatch processes never assign the same
@@ -33,13 +36,14 @@ from core import metrics
 from core.clock import Clock, to_datetime
 from core.events import queue_notification, record_timeline
 from core.loops import run_polling
-from core.settings import DispatchSettings
+from core.settings import DispatchSettings, SparesSettings
 from core.sql import Queries
 from dispatch import planner as pl
 from dispatch import repository as repo
 from dispatch.models import Location, Plan, Problem
 from dispatch.solver import solve
 from dispatch.travel import StraightLineProvider, haversine_km
+from spares import service as spares_flow
 
 log = logging.getLogger(__name__)
 Q = Queries(__file__)
@@ -113,9 +117,11 @@ def solve_budget(jobs: int, cap_s: float) -> float:
 
 
 class DispatchLoop:
-    def __init__(self, connect: Callable[[], psycopg.Connection], settings: DispatchSettings, clock: Clock) -> None:
+    def __init__(self, connect: Callable[[], psycopg.Connection], settings: DispatchSettings, clock: Clock,
+                 spares: SparesSettings | None = None) -> None:
         self._connect = connect
         self._settings = settings
+        self._spares = spares or SparesSettings()
         self._clock = clock
         self._tz = ZoneInfo(settings.timezone)
         self._cursor: tuple[int, int] | None = None
@@ -252,6 +258,13 @@ class DispatchLoop:
                                     kind="dispatch_dropped", summary=f"Not planned yet: {reason}",
                                     incident_id=row["incident_id"], work_order_id=int(job_id),
                                     data={"reason": reason})
+        # Parts: hold what every route uses (van, depot pick-up, or a courier to the site), release what a
+        # re-plan moved, and tell dispatchers once about parts nobody within reach has (spares.service).
+        held = spares_flow.apply_plan(conn, pl.parts_plan(plan, orders), now, self._spares)
+        alerts = spares_flow.scan_alerts(conn, now, self._spares)
+        if held.reserved or held.released or alerts:
+            log.info("parts held for the plan", extra={"reserved": held.reserved, "released": held.released,
+                                                       "couriers": held.couriers, "alerts": len(alerts)})
         repo.sync_technician_states(conn)
         return count
 

@@ -6,6 +6,7 @@ signal) changes nothing the second time.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import datetime
 
 import psycopg
@@ -13,6 +14,7 @@ from psycopg.rows import dict_row
 
 from core.events import queue_notification, record_timeline
 from core.sql import Queries
+from spares import service as spares_flow
 
 Q = Queries(__file__)
 
@@ -32,8 +34,12 @@ def mark_arrived(conn: psycopg.Connection, work_order_id: int, at: datetime) -> 
 
 
 def complete(conn: psycopg.Connection, work_order_id: int, at: datetime, *, cause: str | None = None,
-             fix: str | None = None, notes: str | None = None) -> str | None:
-    """Close the visit; returns the repaired device's id, or None when the order was not on site."""
+             fix: str | None = None, notes: str | None = None,
+             parts_used: Mapping[str, int] | None = None) -> str | None:
+    """Close the visit; returns the repaired device's id, or None when the order was not on site.
+
+    The parts are booked in the same transaction (``spares.service.complete_job``): ``parts_used`` (SKU -> units)
+    is what the technician reported; None means "as planned" (the work order's required parts)."""
     with conn.cursor(row_factory=dict_row) as cur:
         row = cur.execute(Q.complete, {"work_order_id": work_order_id, "at": at, "cause": cause, "fix": fix,
                                        "notes": notes}).fetchone()
@@ -42,9 +48,10 @@ def complete(conn: psycopg.Connection, work_order_id: int, at: datetime, *, caus
         cur.execute(Q.move_technician, {"state": "free", "lat": row["lat"], "lon": row["lon"],
                                         "technician_id": row["technician_id"]})
         cur.execute(Q.resolve_incident_onsite, {"incident_id": row["incident_id"], "at": at})
+    fitted = spares_flow.complete_job(conn, work_order_id, row["technician_id"], parts_used, at.timestamp())
     record_timeline(conn, customer_id=row["customer_id"], device_id=row["device_id"], at=at, kind="work_completed",
                     summary=f"Repair completed{': ' + fix if fix else ''}", incident_id=row["incident_id"],
-                    work_order_id=work_order_id, data={"cause": cause, "fix": fix})
+                    work_order_id=work_order_id, data={"cause": cause, "fix": fix, "parts_fitted": fitted})
     queue_notification(conn, customer_id=row["customer_id"], device_id=row["device_id"],
                        incident_id=row["incident_id"], at=at, kind="work_completed",
                        subject="Your equipment has been repaired",

@@ -75,7 +75,8 @@ def cmd_diagnose(settings: Settings, args: argparse.Namespace) -> int:
 def cmd_dispatch(settings: Settings, args: argparse.Namespace) -> int:
     from dispatch import DispatchLoop
 
-    DispatchLoop(lambda: connect(settings.database_url, autocommit=True), settings.dispatch, _clock(args)).run(_stop_on_signals())
+    DispatchLoop(lambda: connect(settings.database_url, autocommit=True), settings.dispatch, _clock(args),
+                 spares=settings.spares).run(_stop_on_signals())
     return 0
 
 

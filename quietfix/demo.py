@@ -74,7 +74,8 @@ def run_demo(settings: Settings, options: DemoOptions, stop: threading.Event | N
     report = migrate(settings.database_url)
     with connect(settings.database_url) as conn:
         seeding.reset(conn)
-        devices = seeding.seed(conn, devices=options.devices, technicians=options.technicians, seed=options.seed)
+        devices = seeding.seed(conn, devices=options.devices, technicians=options.technicians, seed=options.seed,
+                                spares=True)
         conn.commit()
     specs = provision_devices(settings, devices)
     clock = ScaledClock(options.speed)
@@ -95,7 +96,7 @@ def run_demo(settings: Settings, options: DemoOptions, stop: threading.Event | N
     field = FieldSimulator(db, clock, on_repaired=fleet.repair)
     commands = mqtt_channel(settings, client_id=f"diagnose-demo-{os.getpid()}")  # remote fixes reach the fleet
     for name, target in (("diagnose", DiagnoseLoop(db, settings.diagnostics, clock, commands=commands).run),
-                         ("dispatch", DispatchLoop(db, settings.dispatch, clock).run),
+                         ("dispatch", DispatchLoop(db, settings.dispatch, clock, spares=settings.spares).run),
                          ("field", field.run)):
         thread = threading.Thread(target=target, args=(stop,), name=name, daemon=True)
         thread.start()

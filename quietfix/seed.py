@@ -6,6 +6,7 @@ Generated from a seed so every demo run (and every test) sees the same region.
 from __future__ import annotations
 
 import random
+import time
 from dataclasses import dataclass
 
 import psycopg
@@ -39,10 +40,11 @@ def _point(rng: random.Random) -> tuple[float, float]:
 
 
 def seed(conn: psycopg.Connection, *, devices: int = 60, technicians: int = 12, seed: int = 7,
-         users: bool = True, id_prefix: str = "") -> list[SeededDevice]:
+         users: bool = True, id_prefix: str = "", spares: bool = False) -> list[SeededDevice]:
     """Insert a region's worth of data; the caller commits. Returns the devices for the fleet simulator.
 
-    ``id_prefix`` makes device ids unique on a broker shared with other runs (tests use it)."""
+    ``id_prefix`` makes device ids unique on a broker shared with other runs (tests use it); ``spares`` also
+    stocks the region (``seed_spares``)."""
     rng = random.Random(seed)
     n_customers = max(1, devices // 3)
     customer_ids: list[int] = []
@@ -82,7 +84,52 @@ def seed(conn: psycopg.Connection, *, devices: int = 60, technicians: int = 12, 
         with conn.cursor() as cur:
             cur.executemany("INSERT INTO users (username, password_hash, role, customer_id, technician_id) "
                             "VALUES (%s, %s, %s, %s, %s)", [(u, hashed, r, c, t) for u, r, c, t in rows])
+    if spares:
+        seed_spares(conn, tech_ids, seed=seed)
     return out
+
+
+# Stock of the demo region: the central warehouse holds plenty, each depot a few of every part, and each van a
+# random handful of the parts the knowledge base names (so some jobs are served from the van, some need a depot
+# pick-up, and the odd one a courier).
+WAREHOUSE_UNITS, DEPOT_UNITS, VAN_SHARE = 20, 3, 0.4
+
+
+def seed_spares(conn: psycopg.Connection, technician_ids: list[int], *, seed: int = 7) -> None:
+    """Catalogue (every SKU of the diagnostics knowledge base), a warehouse, two depots and one van per technician,
+    stocked through the ledger. Replaces any previous spares data (the demo starts from a clean region)."""
+    from diagnostics.knowledge import load_knowledge
+    from spares.models import EquipmentType, GeoPoint, LocationKind, Part
+    from spares.repository import SparesRepository
+
+    rng = random.Random(seed + 1)
+    conn.execute("TRUNCATE spares_alerts, stock_ledger, reservations, shipments, stock_levels, stock_locations, "
+                 "parts RESTART IDENTITY CASCADE")
+    fits: dict[str, set[str]] = {}
+    for (equipment, _), entry in load_knowledge().items():
+        for part in entry.parts:
+            fits.setdefault(part.sku, set()).add(equipment)
+    repo = SparesRepository(conn)
+    for sku in sorted(fits):
+        repo.add_part(Part(sku, sku.replace("-", " ").title(), frozenset(EquipmentType(e) for e in fits[sku]),
+                           round(rng.uniform(15, 400), 2), round(rng.uniform(0.1, 4.0), 2)))
+    at = time.time()
+    lat, lon = CENTER
+    warehouse = repo.add_location(LocationKind.WAREHOUSE, "Central warehouse",
+                                  GeoPoint(lat - SPAN_DEG[0] / 2, lon + SPAN_DEG[1] / 2)).id
+    depots = [repo.add_location(LocationKind.DEPOT, name, GeoPoint(lat + dlat, lon + dlon)).id
+              for name, dlat, dlon in (("Depot Noord", 0.05, -0.06), ("Depot Zuid", -0.05, 0.06))]
+    for sku in sorted(fits):
+        repo.receive(warehouse, sku, WAREHOUSE_UNITS, at, note="seed")
+        for depot in depots:
+            repo.receive(depot, sku, DEPOT_UNITS, at, note="seed")
+    for tid in technician_ids:
+        row = conn.execute("SELECT code, home_lat, home_lon FROM technicians WHERE id = %s", (tid,)).fetchone()
+        assert row is not None
+        van = repo.add_location(LocationKind.VAN, f"Van {row[0]}", GeoPoint(row[1], row[2]), tid).id
+        for sku in sorted(fits):
+            if rng.random() < VAN_SHARE:
+                repo.receive(van, sku, 1, at, note="seed")
 
 
 def reset(conn: psycopg.Connection) -> None:

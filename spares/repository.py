@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import psycopg
+from psycopg.rows import dict_row
 
 from core.clock import to_datetime
 from spares.errors import InsufficientStock, InvalidMovement, NotFound
@@ -209,3 +210,20 @@ class SparesRepository:
         self.conn.execute(self.q["set_shipment_status"],  # type: ignore[arg-type]
                           {"id": shipment_id, "status": str(status), "at": _ts(at)})
         return status
+
+    # the live flow (needs 0410_spares_flow.sql) -----------------------------------------------------------
+    def rows(self, name: str, params: dict[str, Any]) -> list[dict[str, Any]]:
+        """A named query's rows as dicts (read models for the service and the API)."""
+        with self.conn.cursor(row_factory=dict_row) as cur:
+            return cur.execute(self.q[name], params).fetchall()  # type: ignore[arg-type]
+
+    def tag_reservation(self, reservation_id: int, source_kind: str, technician_id: int | None,
+                        shipment_id: int | None) -> None:
+        self.conn.execute(self.q["tag_reservation"], {  # type: ignore[arg-type]
+            "id": reservation_id, "source_kind": source_kind, "technician_id": technician_id,
+            "shipment_id": shipment_id})
+
+    def issue(self, work_order_id: int | None, location_id: int, sku: str, qty: int, at: float,
+              note: str = "") -> StockLevel:
+        """An unreserved unit fitted or handed over (e.g. a part used on a job that nobody reserved)."""
+        return self.post(Movement(MovementKind.ISSUE, location_id, sku, qty, at, work_order_id, note=note))

@@ -22,6 +22,8 @@ from core.events import queue_notification, record_timeline
 from diagnostics import SLA_BY_TIER
 from diagnostics import repository as diag_repo
 from dispatch import Location, StraightLineProvider
+from dispatch import repository as plan_repo
+from spares import service as spares_flow
 
 router = APIRouter(tags=["board"])
 STATIC = Path(__file__).resolve().parents[1] / "static"
@@ -133,3 +135,33 @@ def assign(work_order_id: int, body: AssignRequest, request: Request, conn: Conn
     conn.commit()
     return AssignResult(work_order_id=work_order_id, technician_id=tech["id"], eta=eta,
                         previous_technician_id=previous)
+
+
+@router.get("/api/board/routes")
+def routes(conn: Conn, _: Staff) -> list[dict[str, Any]]:
+    """Every technician's whole planned route in order, pick-ups included, from the current plan.
+
+    ``[{technician_id, technician_code, technician_name, stops: [{seq, kind: "job"|"pickup", work_order_id
+    (null for a pick-up), for_work_order_id, eta, start, end, lat, lon, location_name, status, skus}]}]``; a
+    job's ``status`` is its work order's ("assigned", "en_route", "on_site") or "planned" for a later stop not yet
+    given to the technician; a job's ``parts`` is the phone's list (what to collect and where). A job the
+    technician has already been sent to keeps the source chosen then even when a later plan no longer shows its
+    pick-up stop (the optimiser keeps committed jobs as they are): ``parts`` still names the depot.
+    """
+    out: dict[int, dict[str, Any]] = {}
+    stops = plan_repo.route_stops(conn)
+    parts = spares_flow.parts_for(conn, sorted({r["work_order_id"] for r in stops if r["kind"] == "job"}))
+    for r in stops:
+        route = out.setdefault(r["technician_id"], {"technician_id": r["technician_id"],
+                                                    "technician_code": r["technician_code"],
+                                                    "technician_name": r["technician_name"], "stops": []})
+        pickup = r["kind"] == "pickup"
+        route["stops"].append({
+            "seq": r["seq"], "kind": r["kind"], "work_order_id": None if pickup else r["work_order_id"],
+            "for_work_order_id": r["work_order_id"], "eta": r["eta"], "start": r["start_at"], "end": r["end_at"],
+            "lat": r["lat"], "lon": r["lon"], "location_name": r["location_name"],
+            "stock_location_id": r["stock_location_id"], "skus": r["skus"],
+            "status": "pickup" if pickup else ("planned" if r["work_order_status"] == "open"
+                                               else r["work_order_status"]),
+            "parts": [] if pickup else parts.get(r["work_order_id"], [])})
+    return list(out.values())

@@ -20,7 +20,10 @@ from api.deps import Conn
 from api.routes.board import now_of
 from api.schemas import TechAction, TechActionResult
 from core.events import record_timeline
+from dispatch import repository as plan_repo
 from dispatch.visits import complete, mark_arrived
+from spares import service as spares_flow
+from spares.allocation import parse_parts_used
 
 router = APIRouter(tags=["technician"])
 STATIC = Path(__file__).resolve().parents[1] / "static"
@@ -54,10 +57,37 @@ def _tid(principal: Principal) -> int:
 
 @router.get("/api/tech/jobs")
 def jobs(request: Request, conn: Conn, principal: Technician) -> list[dict[str, Any]]:
-    """Active jobs by ETA (the route order), then jobs completed in the last day."""
+    """Today's jobs in route order with ETAs, then jobs completed in the last day.
+
+    Route order is the current plan's: the job the technician was sent to ("assigned", "en_route", "on_site")
+    and the later stops of their route, which stay "planned" (the work order is still open; it becomes assigned,
+    with a customer notification, when it is next). Jobs assigned by hand that the plan does not hold follow by
+    ETA. Each job carries ``seq`` (position on the route, null off-route), ``eta`` and ``parts: [{sku, qty,
+    source_kind: "van"|"depot"|"courier", location_name, lat, lon, status}]``: what to collect and where
+    (``spares.service.parts_for``).
+    """
     now = now_of(request)
-    rows = repo.tech_jobs(conn, _tid(principal), now - timedelta(days=1))
+    tid = _tid(principal)
+    rows = repo.tech_jobs(conn, tid, now - timedelta(days=1))
+    stops = [s for s in plan_repo.route_stops(conn, tid) if s["kind"] == "job"]
+    seq = {s["work_order_id"]: i for i, s in enumerate(stops)}
+    planned_eta = {s["work_order_id"]: s["eta"] for s in stops}
+    mine = {r["id"] for r in rows}
+    later = plan_repo.route_jobs(conn, [i for i in seq if i not in mine])
+    for row in later.values():
+        if row["status"] == "open":  # a later stop of this technician's route, not yet given to them
+            row["status"], row["eta"] = "planned", planned_eta[row["id"]]
+            rows.append(row)
+    done = [r for r in rows if r["status"] == "completed"]
+    active = sorted((r for r in rows if r["status"] != "completed"),
+                    key=lambda r: (0, seq[r["id"]], 0.0) if r["id"] in seq
+                    else (1, 0, r["eta"].timestamp() if r["eta"] else float("inf")))
+    rows = active + done
+    parts = spares_flow.parts_for(conn, [r["id"] for r in rows])
     for row in rows:
+        row["seq"] = seq.get(row["id"])
+        row["planned_eta"] = planned_eta.get(row["id"])
+        row["parts"] = parts.get(row["id"], [])
         row["navigate"] = f"geo:{row['lat']:.6f},{row['lon']:.6f}"
         row["maps_url"] = (f"https://www.openstreetmap.org/directions?to={row['lat']:.6f}%2C{row['lon']:.6f}")
     return rows
@@ -115,4 +145,7 @@ def _apply(conn: Conn, tid: int, work_order_id: int, body: TechAction, at: datet
     notes = body.notes or ""
     if body.parts_used:
         notes = (notes + "\n" if notes else "") + "Parts used: " + ", ".join(body.parts_used)
-    return complete(conn, work_order_id, at, cause=body.cause, fix=body.fix, notes=notes or None) is not None
+    # Parts: the lines the technician typed ("BRG-6204", "BRG-6204 x2"); none reported = as planned.
+    used = parse_parts_used(body.parts_used) or None
+    return complete(conn, work_order_id, at, cause=body.cause, fix=body.fix, notes=notes or None,
+                    parts_used=used) is not None
