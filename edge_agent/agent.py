@@ -173,9 +173,7 @@ class Agent:
         self.buffer.append(lambda seq: encode_batch(self.device_id, seq, samples))
         self.published_readings += sum(len(m) for _, m in samples)
         if self.config.events and self.buffer.dropped > dropped:
-            self._emit_event(
-                samples[-1][0] / 1000, "buffer_overflow", {"dropped_total": self.buffer.dropped}
-            )
+            self._emit_event(samples[-1][0] / 1000, "buffer_overflow", {"dropped_total": self.buffer.dropped})
 
     def _emit_event(self, t: float, kind: str, data: Mapping[str, Any]) -> None:
         """Buffer an event like a batch: same seq counter, same durability and acknowledgement.

@@ -26,8 +26,9 @@ Event = tuple[str, dict[str, Any]]  # (kind, data) as published on qf/v1/{id}/ev
 class AlarmMonitor:
     """Per-device alarm and operating-state tracker. ``update(values)`` returns the events of that sample."""
 
-    def __init__(self, limits: Mapping[str, tuple[float | None, float | None]],
-                 nominal: Mapping[str, float]) -> None:
+    def __init__(
+        self, limits: Mapping[str, tuple[float | None, float | None]], nominal: Mapping[str, float]
+    ) -> None:
         self.limits = dict(limits)
         self.nominal = dict(nominal)
         self.current_signals = [s for s in nominal if s.endswith("current_a")]
@@ -77,12 +78,23 @@ class AlarmMonitor:
                 self._past.pop(signal, None)
                 self.active[signal] = side
                 low, high = self.limits[signal]
-                events.append(("alarm_raised", {"signal": signal, "value": value, "side": side,
-                                                "limit": high if side == "high" else low}))
+                events.append(
+                    (
+                        "alarm_raised",
+                        {
+                            "signal": signal,
+                            "value": value,
+                            "side": side,
+                            "limit": high if side == "high" else low,
+                        },
+                    )
+                )
             else:
                 self._past[signal] = n
         if self.current_signals:
-            running = any(values.get(s, 0.0) > STOPPED_FRACTION * self.nominal[s] for s in self.current_signals)
+            running = any(
+                values.get(s, 0.0) > STOPPED_FRACTION * self.nominal[s] for s in self.current_signals
+            )
             state = "running" if running else "stopped"
             if self.state is None:
                 self.state = state  # the state at start-up is not a change

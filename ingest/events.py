@@ -7,7 +7,7 @@ the customer-facing timeline, while telemetry is bulk COPY.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 import psycopg
@@ -46,7 +46,7 @@ def store_events(conn: psycopg.Connection, events: Sequence[EventMessage], recei
     items = list(unique.values())
     rows = conn.execute(Q.claim_events, (
         [e.device_id for e in items], [e.seq for e in items],
-        [datetime.fromtimestamp(e.t_ms / 1000, tz=timezone.utc) for e in items], [e.kind for e in items],
+        [datetime.fromtimestamp(e.t_ms / 1000, tz=UTC) for e in items], [e.kind for e in items],
         [Jsonb(e.data) for e in items], [received_at] * len(items))).fetchall()
     for device_id, seq, at, kind, data, customer_id in rows:
         record_timeline(conn, device_id=device_id, customer_id=customer_id, at=at, kind=TIMELINE_KIND,

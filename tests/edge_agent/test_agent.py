@@ -336,9 +336,11 @@ def test_motor_trip_emits_state_and_alarm_events_that_are_buffered_and_acked(tmp
     events = tr.on("/event")
     kinds = [(e["kind"], e["data"].get("signal") or e["data"].get("state")) for e in events]
     assert ("state_changed", "stopped") in kinds
-    assert {("alarm_raised", "current_a"), ("alarm_raised", "flow_lpm"), ("alarm_raised", "pressure_bar")} <= set(
-        kinds
-    )
+    assert {
+        ("alarm_raised", "current_a"),
+        ("alarm_raised", "flow_lpm"),
+        ("alarm_raised", "pressure_bar"),
+    } <= set(kinds)
     assert all(e["v"] == 1 and e["t"] >= int(T0 * 1000) for e in events)
     seqs = [json.loads(p)["seq"] for _, t, p, _ in tr.sent if t.endswith(("/telemetry", "/event"))]
     assert seqs == sorted(seqs) and len(set(seqs)) == len(seqs)  # one counter for batches and events

@@ -52,7 +52,11 @@ def test_low_limit_and_stopped_state() -> None:
     stopped = {**PUMP, "current_a": 0.0, "flow_lpm": 0.0, "pressure_bar": 0.0}
     events = [e for _ in range(RAISE_SAMPLES) for e in mon.update(stopped)]
     assert ("state_changed", {"state": "stopped"}) in events
-    assert {e[1]["signal"] for e in events if e[0] == "alarm_raised"} == {"current_a", "flow_lpm", "pressure_bar"}
+    assert {e[1]["signal"] for e in events if e[0] == "alarm_raised"} == {
+        "current_a",
+        "flow_lpm",
+        "pressure_bar",
+    }
     assert all(e[1]["side"] == "low" for e in events if e[0] == "alarm_raised")
     events = [e for _ in range(RAISE_SAMPLES) for e in mon.update(PUMP)]
     assert events == [("state_changed", {"state": "running"})]
