@@ -316,7 +316,7 @@ def test_api_killed_mid_stream_keeps_every_acknowledged_action_and_replays_once(
     acked: list[str] = []
     try:
         with httpx.Client(timeout=30) as client:
-            login = client.post(f"{base}/token", json={"username": "tech01", "password": DEMO_PASSWORD})
+            login = client.post(f"{base}/api/auth/token", json={"username": "tech01", "password": DEMO_PASSWORD})
             assert login.status_code == 200
             token = login.json()["access_token"]
             half = threading.Event()
@@ -346,7 +346,7 @@ def test_api_killed_mid_stream_keeps_every_acknowledged_action_and_replays_once(
         # Restarted; the phone replays its whole queue (acknowledged taps too, as after a lost response).
         proc = start()
         with httpx.Client(timeout=30) as client:
-            token = client.post(f"{base}/token", json={"username": "tech01", "password": DEMO_PASSWORD}
+            token = client.post(f"{base}/api/auth/token", json={"username": "tech01", "password": DEMO_PASSWORD}
                                 ).json()["access_token"]
             replies = {a: send(client, token, wo, kind, a) for wo, kind, a in actions}
     finally:
