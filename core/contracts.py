@@ -27,6 +27,9 @@ _EVENT_KIND_RE = re.compile(r"^[a-z0-9_]{1,48}$")
 # One ack message carries at most this many seqs (~20 kB of JSON): a flush of a few thousand batches from one
 # device is split, so an ack never approaches the 256 KiB payload limit.
 ACK_MAX_SEQS = 1000
+# An event's data is a few fields (signal, value, limit); more than 4 KiB is not an event and must not bloat the
+# customer-facing timeline, where it is copied.
+MAX_EVENT_DATA_BYTES = 4096
 # Signal names already validated: a fleet uses a few dozen, and the regex per reading was a top profile entry.
 # Bounded so a stream of distinct (valid) names cannot grow it without limit.
 _known_signals: set[str] = set()
@@ -231,6 +234,8 @@ def decode_event(topic_device: str, payload: bytes, now_ms: int | None = None) -
     data = obj.get("data", {})
     if not isinstance(data, dict):
         raise PayloadError("event 'data' must be an object")
+    if len(json.dumps(data)) > MAX_EVENT_DATA_BYTES:
+        raise PayloadError(f"event 'data' larger than {MAX_EVENT_DATA_BYTES} bytes")
     return EventMessage(device_id=topic_device, seq=seq, t_ms=t_ms, kind=kind, data=data)
 
 

@@ -19,10 +19,15 @@ from core.sql import Queries
 
 Q = Queries(__file__, "events.sql")
 TIMELINE_KIND = "device_event"
+MAX_SUMMARY_CHARS = 200  # the summary quotes device-supplied names: keep one timeline line one line long
 
 
 def summarize(device_id: str, kind: str, data: dict[str, Any]) -> str:
     """One human line for the timeline; the full event stays in ``data``."""
+    return _summary(device_id, kind, data)[:MAX_SUMMARY_CHARS]
+
+
+def _summary(device_id: str, kind: str, data: dict[str, Any]) -> str:
     if kind in ("alarm_raised", "alarm_cleared") and "signal" in data:
         verb = "alarm on" if kind == "alarm_raised" else "alarm cleared on"
         value = data.get("value")

@@ -135,3 +135,11 @@ def test_peek_seq_names_the_seq_of_a_bad_batch_only_for_its_own_device() -> None
     assert peek_seq("pump-0002", payload()) is None
     assert peek_seq("pump-0001", b"garbage") is None
     assert peek_seq("pump-0001", payload(seq="7")) is None
+
+
+def test_event_data_is_bounded() -> None:
+    from core.contracts import MAX_EVENT_DATA_BYTES, decode_event
+
+    big = {"v": 1, "seq": 1, "t": T0, "kind": "x", "data": {"note": "a" * MAX_EVENT_DATA_BYTES}}
+    with pytest.raises(PayloadError, match="larger than"):
+        decode_event("pump-0001", json.dumps(big).encode())
