@@ -2,10 +2,12 @@
 
 Delivery rule: a batch (or event) is written to the disk buffer (with its seq) *before* it is published, and
 deleted only when it is acknowledged **end to end**: ingest publishes ``qf/v1/{id}/ack`` with the seqs whose rows
-are committed. A broker PUBACK only frees the MQTT in-flight slot, because a broker can still lose an accepted
-message (Mosquitto 2.0 drops a shared subscription's queue on restart). Unacked batches are resent, oldest
-first, when their ack is ``ack_timeout_s`` (wall time) overdue and after every reconnect; after a restart the
-whole buffer is replayed. The server dedups the resulting duplicates on (device_id, seq) and acks them again.
+are committed. A broker PUBACK only frees the MQTT in-flight slot (the window that paces sending), because a
+broker can still lose an accepted message (Mosquitto 2.0 drops a shared subscription's queue on restart).
+Unacked batches are resent, oldest first, when their ack is ``ack_timeout_s`` (wall time) overdue and after
+every reconnect; after a restart the whole buffer is replayed. The server dedups the resulting duplicates on
+(device_id, seq) and acks them again. Missing acks never stop new data: sending is paced by PUBACKs only, and
+the unacked batches wait in the (bounded) buffer.
 
 With ``server_ack=False`` (a broker without ingest, e.g. a bare simulator run) the PUBACK deletes the batch, as
 before the end-to-end ack existed.
@@ -45,6 +47,9 @@ log = logging.getLogger(__name__)
 
 MIN_SAMPLE_INTERVAL_S = 0.01  # set_interval lower bound: 100 Hz is beyond any process signal we simulate
 MAX_SAMPLE_INTERVAL_S = 3600.0  # set_interval upper bound: slower than hourly is not monitoring any more
+# While no end-to-end ack arrives at all (ingest down, or an old broker ACL without qf/v1/%u/ack), the ack timeout
+# doubles per silent round up to this, so a device does not resend its whole buffer every ack_timeout_s.
+MAX_ACK_TIMEOUT_S = 600.0
 
 
 @dataclass(frozen=True)
@@ -88,7 +93,10 @@ class Agent:
         self.transport: Transport | None = None
         self.lock = threading.Lock()  # guards the equipment against inject_fault from other threads
         self._inflight: dict[int, int] = {}  # paho mid -> seq, until the broker's PUBACK
-        self._waiting: dict[int, float] = {}  # seq -> wall deadline of its end-to-end ack (server_ack only)
+        # seq -> wall deadline of its end-to-end ack (server_ack only); insertion order = deadline order
+        self._waiting: dict[int, float] = {}
+        self._ack_timeout = config.ack_timeout_s  # current timeout: backs off while no ack arrives at all
+        self._acked_since_expiry = False
         self._resend: list[int] = []  # heap of seqs to send again, oldest first
         self._sent_upto = -1  # highest seq handed to the transport (new batches continue after it)
         self._samples: list[tuple[int, Mapping[str, float]]] = []
@@ -193,20 +201,14 @@ class Agent:
 
     # ---- delivery ---------------------------------------------------------------------------------------
     def pump(self) -> None:
-        """Hand buffered batches to the transport while the window has room: overdue resends first, then new
-        batches, both oldest first.
-
-        The window counts batches awaiting their end-to-end ack (server_ack) or their PUBACK (without).
-        """
+        """Hand buffered batches to the transport while the in-flight (PUBACK) window has room: overdue resends
+        first, then new batches, both oldest first."""
         tr = self.transport
         if tr is None or not tr.connected:
             return
         if self.config.server_ack:
             self._expire()
-            outstanding = len(self._waiting)
-        else:
-            outstanding = len(self._inflight)
-        room = self.config.inflight_window - outstanding
+        room = self.config.inflight_window - len(self._inflight)
         if room <= 0:
             return
         while self._resend and room > 0:
@@ -233,26 +235,40 @@ class Agent:
             return False
         self._inflight[mid] = seq
         if self.config.server_ack:
-            self._waiting[seq] = self.wall() + self.config.ack_timeout_s
+            self._waiting.pop(seq, None)  # re-insert at the end: deadlines stay in insertion order
+            self._waiting[seq] = self.wall() + self._ack_timeout
         self.published_messages += 1
         return True
 
     def _expire(self) -> None:
-        """Batches whose end-to-end ack is overdue go back to the resend queue."""
+        """Batches whose end-to-end ack is overdue go back to the resend queue (cost: the overdue ones only)."""
         if not self._waiting:
             return
         now = self.wall()
-        late = [seq for seq, deadline in self._waiting.items() if deadline <= now]
+        late = []
+        for seq, deadline in self._waiting.items():
+            if deadline > now:
+                break
+            late.append(seq)
         if not late:
             return
         for seq in late:
             del self._waiting[seq]
             heapq.heappush(self._resend, seq)
+        if not self._acked_since_expiry and self._ack_timeout < MAX_ACK_TIMEOUT_S:
+            self._ack_timeout = min(MAX_ACK_TIMEOUT_S, self._ack_timeout * 2)
+            if self._ack_timeout >= MAX_ACK_TIMEOUT_S:
+                log.warning(
+                    "%s: no end-to-end ack for a long time; is ingest running and may the device read "
+                    "its ack topic?",
+                    self.device_id,
+                    extra={"device_id": self.device_id, "buffered": self.buffer.rows},
+                )
+        self._acked_since_expiry = False
         log.info(
-            "%s: %d batches unacknowledged after %.0f s, resending",
+            "%s: %d batches unacknowledged in time, resending",
             self.device_id,
             len(late),
-            self.config.ack_timeout_s,
             extra={"device_id": self.device_id, "resend": len(late), "oldest_seq": min(late)},
         )
 
@@ -307,11 +323,13 @@ class Agent:
         self.pump()
 
     def on_server_ack(self, seqs: list[int]) -> None:
-        """Ingest committed these seqs: delete them from the disk buffer and free their window slots."""
+        """Ingest committed these seqs: delete them from the disk buffer; acks work, so no back-off."""
         for seq in seqs:
             self._waiting.pop(seq, None)
             if self.buffer.ack(seq):
                 self.acked_messages += 1
+        self._acked_since_expiry = True
+        self._ack_timeout = self.config.ack_timeout_s
         self.pump()
 
     def on_message(self, topic_: str, payload: bytes) -> None:

@@ -280,17 +280,38 @@ def test_reconnect_resends_what_the_broker_took_but_ingest_never_acked(tmp_path:
     assert agent.buffer.rows == 0
 
 
-def test_window_counts_batches_awaiting_the_server_ack(tmp_path: Path) -> None:
+def test_new_batches_keep_flowing_while_server_acks_are_missing(tmp_path: Path) -> None:
+    """Sending is paced by PUBACKs only: without end-to-end acks data still reaches the broker (and is kept)."""
     clock = FakeClock()
     agent, tr = _agent(tmp_path, clock, inflight_window=2, events=False)
     _connect(agent, tr)
-    _batches(agent, clock, 5)
-    for mid, _ in tr.telemetry():
-        agent.on_acked(mid)
+    for _ in range(5):
+        _batches(agent, clock, 1)
+        for mid, _ in tr.telemetry():
+            agent.on_acked(mid)
+    assert _tel_seqs(tr) == [0, 1, 2, 3, 4]
+    assert agent.buffer.rows == 5 and agent.acked_messages == 0
+
+
+def test_ack_timeout_backs_off_while_no_ack_arrives_and_resets_on_an_ack(tmp_path: Path) -> None:
+    clock, wall = FakeClock(), FakeWall()
+    agent, tr = _agent(tmp_path, clock, wall, ack_timeout_s=1.0, events=False)
+    _connect(agent, tr)
+    _batches(agent, clock, 1)
+    wall.t += 1.0
     agent.pump()
-    assert _tel_seqs(tr) == [0, 1]  # PUBACKed, but still awaiting ingest: the window stays full
-    _server_ack(agent, [0])
-    assert _tel_seqs(tr) == [0, 1, 2]
+    assert _tel_seqs(tr) == [0, 0]  # first timeout: resent, and no ack came meanwhile ...
+    wall.t += 1.5
+    agent.pump()
+    assert _tel_seqs(tr) == [0, 0]  # ... so the next wait is 2 s, not 1 s
+    wall.t += 0.5
+    agent.pump()
+    assert _tel_seqs(tr) == [0, 0, 0]
+    _server_ack(agent, [0])  # acks work again: back to the configured timeout
+    _batches(agent, clock, 1)
+    wall.t += 1.0
+    agent.pump()
+    assert _tel_seqs(tr) == [0, 0, 0, 1, 1]
 
 
 def test_buffer_bound_still_applies_while_acks_are_missing(tmp_path: Path) -> None:
