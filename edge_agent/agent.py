@@ -221,8 +221,8 @@ class Agent:
                     return
                 self.resent_messages += 1
                 room -= 1
-        if room <= 0:
-            return
+        if room <= 0 or self._sent_upto >= self.buffer.next_seq - 1:
+            return  # no room, or nothing newer than what was sent: skip the query (pump runs on every ack)
         for seq, payload, leaf in self.buffer.pending(self._sent_upto, room):
             if not self._send(seq, payload, leaf):
                 break
