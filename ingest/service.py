@@ -27,8 +27,18 @@ import psycopg
 from core import metrics
 from core.clock import Clock, to_datetime
 from core.commands import consume_result_message
-from core.contracts import (EventMessage, PayloadError, TelemetryBatch, decode_event, decode_status,
-                            decode_telemetry, encode_acks, parse_topic, peek_seq, topic)
+from core.contracts import (
+    EventMessage,
+    PayloadError,
+    TelemetryBatch,
+    decode_event,
+    decode_status,
+    decode_telemetry,
+    encode_acks,
+    parse_topic,
+    peek_seq,
+    topic,
+)
 from core.mqtt import InboundMessage
 from core.settings import IngestSettings, StorageSettings
 from ingest import repository as repo
