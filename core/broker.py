@@ -22,8 +22,8 @@ from pathlib import Path
 PBKDF2_ITERATIONS = 101
 
 ACL_TEXT = """\
-# quietfix broker ACL. Service accounts see the whole tree; a device (username == device id) may publish only
-# under its own topics and subscribe only to its own command topic.
+# quietfix broker ACL. Service accounts see the whole tree (ingest publishes acks, diagnose commands); a device
+# (username == device id) may publish only under its own topics and subscribe only to its own cmd and ack topics.
 user {service_user}
 topic readwrite qf/v1/#
 
@@ -32,6 +32,7 @@ pattern readwrite qf/v1/%u/status
 pattern write qf/v1/%u/event
 pattern write qf/v1/%u/cmd/result
 pattern read qf/v1/%u/cmd
+pattern read qf/v1/%u/ack
 """
 
 

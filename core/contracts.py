@@ -23,6 +23,13 @@ MIN_TS_MS = 946_684_800_000
 MAX_FUTURE_MS = 24 * 3600 * 1000
 _SIGNAL_RE = re.compile(r"^[a-z0-9_]{1,48}$")
 _DEVICE_RE = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
+_EVENT_KIND_RE = re.compile(r"^[a-z0-9_]{1,48}$")
+# One ack message carries at most this many seqs (~20 kB of JSON): a flush of a few thousand batches from one
+# device is split, so an ack never approaches the 256 KiB payload limit.
+ACK_MAX_SEQS = 1000
+# An event's data is a few fields (signal, value, limit); more than 4 KiB is not an event and must not bloat the
+# customer-facing timeline, where it is copied.
+MAX_EVENT_DATA_BYTES = 4096
 # Signal names already validated: a fleet uses a few dozen, and the regex per reading was a top profile entry.
 # Bounded so a stream of distinct (valid) names cannot grow it without limit.
 _known_signals: set[str] = set()
@@ -68,6 +75,17 @@ class CommandResult:
     ok: bool
     result: dict[str, Any]
     t_ms: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class EventMessage:
+    """A device event (alarm raised/cleared, operating state change, ...); seq shares the telemetry counter."""
+
+    device_id: str
+    seq: int
+    t_ms: int
+    kind: str
+    data: dict[str, Any]
 
 
 def topic(device_id: str, kind: str) -> str:
@@ -198,6 +216,53 @@ def decode_command_result(topic_device: str, payload: bytes) -> CommandResult:
         result=result if isinstance(result, dict) else {},
         t_ms=t if isinstance(t, int) and not isinstance(t, bool) else None,
     )
+
+
+def decode_event(topic_device: str, payload: bytes, now_ms: int | None = None) -> EventMessage:
+    obj = _load_object(payload)
+    seq = _int_field(obj, "seq")
+    if seq < 0 or seq > 2**62:
+        raise PayloadError("seq out of range")
+    t_ms = _int_field(obj, "t")
+    if t_ms < MIN_TS_MS:
+        raise PayloadError("event timestamp before 2000")
+    if now_ms is not None and t_ms > now_ms + MAX_FUTURE_MS:
+        raise PayloadError("event timestamp in the future")
+    kind = obj.get("kind")
+    if not isinstance(kind, str) or not _EVENT_KIND_RE.match(kind):
+        raise PayloadError("event kind must match [a-z0-9_]{1,48}")
+    data = obj.get("data", {})
+    if not isinstance(data, dict):
+        raise PayloadError("event 'data' must be an object")
+    if len(json.dumps(data)) > MAX_EVENT_DATA_BYTES:
+        raise PayloadError(f"event 'data' larger than {MAX_EVENT_DATA_BYTES} bytes")
+    return EventMessage(device_id=topic_device, seq=seq, t_ms=t_ms, kind=kind, data=data)
+
+
+def peek_seq(topic_device: str, payload: bytes) -> int | None:
+    """The seq of a message that failed validation, if it still names one for this device.
+
+    Why: a dead-lettered batch is stored (in the dead-letter table) just as durably as a good one, so the device
+    is acknowledged for it too; otherwise it would resend a batch the server can never accept until its buffer
+    dropped it. None when the payload is too broken to name a seq.
+    """
+    try:
+        obj = _load_object(payload)
+    except PayloadError:
+        return None
+    seq = obj.get("seq")
+    if obj.get("device_id", topic_device) != topic_device or isinstance(seq, bool) or not isinstance(seq, int):
+        return None
+    return seq if 0 <= seq <= 2**62 else None
+
+
+def encode_acks(seqs: list[int], t_ms: int) -> list[bytes]:
+    """End-to-end acknowledgements for one device: the seqs whose effects are committed, ascending, in messages
+    of at most ACK_MAX_SEQS seqs each. Published on ``qf/v1/{device}/ack`` (docs/contracts.md)."""
+    ordered = sorted(set(seqs))
+    return [json.dumps({"v": SCHEMA_VERSION, "seqs": ordered[i:i + ACK_MAX_SEQS], "t": int(t_ms)},
+                       separators=(",", ":")).encode()
+            for i in range(0, len(ordered), ACK_MAX_SEQS)]
 
 
 def encode_command(command_id: str, cmd: str, args: dict[str, Any], issued_at_ms: int, expires_at_ms: int,

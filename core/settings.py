@@ -25,9 +25,9 @@ class IngestSettings(BaseModel):
     # A device silent for this long is marked offline even if its last-will never arrived (e.g. broker restart).
     offline_after_s: float = 120.0
     # N workers share the load through `$share/<group>/...`. Mosquitto 2.0 does not restore shared
-    # subscriptions after a broker restart, so messages published before the workers resubscribe are lost;
-    # a single worker can set this to "" for an exclusive persistent subscription, which survives restarts.
-    # See docs/contracts.md, "Guarantees".
+    # subscriptions after a broker restart and drops what it queued for them; the edge agents resend it, because
+    # they keep every batch until ingest's end-to-end ack (qf/v1/{id}/ack). "" = one exclusive persistent
+    # subscription, which the broker itself keeps across restarts. See docs/contracts.md, "Guarantees".
     shared_group: str = "ingest"
     # How long the broker keeps a disconnected worker's session and queue (a day covers a night's outage).
     session_expiry_s: int = 24 * 3600

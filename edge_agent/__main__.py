@@ -58,6 +58,14 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument(
         "--workers", type=int, default=None, help="driver threads (default: 1 per 250 devices, max 4)"
     )
+    ap.add_argument(
+        "--no-server-ack",
+        action="store_true",
+        help="delete batches on the broker's PUBACK (no ingest running); default: wait for ingest's ack",
+    )
+    ap.add_argument(
+        "--ack-timeout", type=float, default=30.0, help="wall seconds before an unacked batch is resent"
+    )
     ap.add_argument("-v", "--verbose", action="store_true")
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, stream=sys.stderr)
@@ -81,6 +89,8 @@ def main(argv: list[str] | None = None) -> int:
         buffer_dir=args.buffer_dir,
         tls_ca=args.tls_ca,
         workers=args.workers,
+        server_ack=not args.no_server_ack,
+        ack_timeout_s=args.ack_timeout,
     )
     print(
         f"edge_agent: {args.devices} devices -> {args.host}:{args.port}, speed {speed}x, "

@@ -1,4 +1,8 @@
-"""SQLite disk buffer: every batch lives here from the moment it is made until its PUBACK arrives.
+"""SQLite disk buffer: every batch lives here from the moment it is made until it is acknowledged.
+
+Acknowledged means: by ingest end to end (``qf/v1/{id}/ack``, after the rows are committed) when the agent runs
+with server acks (the default), or by the broker's PUBACK without them. Events (``event`` topic) share the
+buffer and the seq counter with telemetry batches; ``leaf`` says which topic a row goes to.
 
 Why SQLite: one file, atomic commits, survives a process crash and reopen, and the ``seq`` counter is stored in
 the same transaction as the batch that uses it, so seq never repeats or goes backwards across restarts.
@@ -28,6 +32,7 @@ DEFAULT_MAX_BYTES = 64 * 1024 * 1024  # 64 MiB per device: small next to any edg
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS batches (
     device_id TEXT NOT NULL, seq INTEGER NOT NULL, payload BLOB NOT NULL,
+    leaf TEXT NOT NULL DEFAULT 'telemetry',
     PRIMARY KEY (device_id, seq)) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS meta (
     device_id TEXT PRIMARY KEY, next_seq INTEGER NOT NULL, dropped INTEGER NOT NULL,
@@ -56,6 +61,9 @@ class BufferStore:
         self.conn.execute("PRAGMA journal_mode=WAL")
         self.conn.execute("PRAGMA synchronous=NORMAL")
         self.conn.executescript(_SCHEMA)
+        columns = {row[1] for row in self.conn.execute("PRAGMA table_info(batches)")}
+        if "leaf" not in columns:  # a buffer file written before events existed: all its rows are telemetry
+            self.conn.execute("ALTER TABLE batches ADD COLUMN leaf TEXT NOT NULL DEFAULT 'telemetry'")
 
     @contextmanager
     def tx(self) -> Iterator[None]:
@@ -107,13 +115,13 @@ class DiskBuffer:
     def next_seq(self) -> int:
         return int(self._next_seq)
 
-    def append(self, make_payload: Callable[[int], bytes]) -> int:
+    def append(self, make_payload: Callable[[int], bytes], leaf: str = "telemetry") -> int:
         """Allocate the next seq, store ``make_payload(seq)`` and enforce the bounds, atomically."""
         seq = self._next_seq
         payload = make_payload(seq)
         c = self.store.conn
         with self.store.tx():
-            c.execute("INSERT INTO batches VALUES (?, ?, ?)", (self.device_id, seq, payload))
+            c.execute("INSERT INTO batches VALUES (?, ?, ?, ?)", (self.device_id, seq, payload, leaf))
             rows, nbytes, dropped = self.rows + 1, self.bytes + len(payload), self.dropped
             while rows > self.max_rows or (nbytes > self.max_bytes and rows > 1):
                 oseq, olen = c.execute(
@@ -136,15 +144,35 @@ class DiskBuffer:
         self._next_seq, self.rows, self.bytes, self.dropped = seq + 1, rows, nbytes, dropped
         return seq
 
-    def pending(self, after_seq: int, limit: int) -> list[tuple[int, bytes]]:
-        """Oldest-first batches with seq > after_seq (replay order)."""
+    def pending(self, after_seq: int, limit: int) -> list[tuple[int, bytes, str]]:
+        """Oldest-first (seq, payload, leaf) with seq > after_seq (replay order)."""
         return [
-            (int(s), bytes(p))
-            for s, p in self.store.conn.execute(
-                "SELECT seq, payload FROM batches WHERE device_id=? AND seq>? ORDER BY seq LIMIT ?",
+            (int(s), bytes(p), str(leaf))
+            for s, p, leaf in self.store.conn.execute(
+                "SELECT seq, payload, leaf FROM batches WHERE device_id=? AND seq>? ORDER BY seq LIMIT ?",
                 (self.device_id, after_seq, limit),
             )
         ]
+
+    def get(self, seqs: list[int]) -> list[tuple[int, bytes, str]]:
+        """The rows of ``seqs`` still buffered (dropped or acked ones are skipped), oldest first."""
+        if not seqs:
+            return []
+        marks = ",".join("?" * len(seqs))
+        return [
+            (int(s), bytes(p), str(leaf))
+            for s, p, leaf in self.store.conn.execute(
+                f"SELECT seq, payload, leaf FROM batches WHERE device_id=? AND seq IN ({marks}) ORDER BY seq",
+                (self.device_id, *seqs),
+            )
+        ]
+
+    def oldest(self) -> int | None:
+        """The lowest buffered seq (None when empty)."""
+        row = self.store.conn.execute(
+            "SELECT min(seq) FROM batches WHERE device_id=?", (self.device_id,)
+        ).fetchone()
+        return None if row is None or row[0] is None else int(row[0])
 
     def ack(self, seq: int) -> bool:
         """Delete an acknowledged batch; False if it was already gone (dropped or a duplicate ack)."""

@@ -52,7 +52,12 @@ class Fleet:
         max_buffer_bytes: int = DEFAULT_MAX_BYTES,
         workers: int | None = None,
         seq_base: int | None = None,
+        server_ack: bool = True,
+        ack_timeout_s: float = 30.0,
+        events: bool = True,
     ) -> None:
+        """``server_ack``: keep each batch until ingest's end-to-end ack (False: the broker's PUBACK suffices,
+        for a broker without ingest). ``ack_timeout_s``: wall seconds before an unacked batch is resent."""
         ids = [d.device_id for d in devices]
         if len(set(ids)) != len(ids):
             raise ValueError("device ids must be unique")
@@ -69,6 +74,9 @@ class Fleet:
             max_buffer_bytes=max_buffer_bytes,
             fault_rate_per_device_hour=fault_rate_per_device_hour,
             fault_modes=tuple(fault_modes) if fault_modes else None,
+            server_ack=server_ack,
+            ack_timeout_s=ack_timeout_s,
+            events=events,
         )
         n = workers or max(1, min(MAX_WORKERS, math.ceil(len(devices) / DEVICES_PER_WORKER)))
         self._errors: list[BaseException] = []
@@ -162,6 +170,8 @@ class Fleet:
             "published_messages": sum(a.published_messages for a in agents),
             "published_readings": sum(a.published_readings for a in agents),
             "acked_messages": sum(a.acked_messages for a in agents),
+            "resent_messages": sum(a.resent_messages for a in agents),
+            "events": sum(a.events_emitted for a in agents),
             "buffered": sum(a.buffer.rows for a in agents),
             "dropped": sum(a.buffer.dropped for a in agents),
             # wall seconds per sampling round of the slowest worker; far above 0.05 s = fleet overloaded

@@ -25,7 +25,7 @@ Sample = tuple[int, Mapping[str, float]]  # (device time in epoch ms, signal -> 
 
 
 def topic(device_id: str, leaf: str) -> str:
-    """``qf/v1/{device_id}/{leaf}`` with leaf one of telemetry, status, event, cmd, cmd/result."""
+    """``qf/v1/{device_id}/{leaf}`` with leaf one of telemetry, status, event, cmd, cmd/result, ack."""
     return f"{TOPIC_ROOT}/{device_id}/{leaf}"
 
 
@@ -67,6 +67,29 @@ def encode_batch(device_id: str, seq: int, samples: Sequence[Sample]) -> bytes:
     if len(body) > MAX_PAYLOAD_BYTES:
         raise ValueError(f"payload of {len(body)} bytes exceeds the limit")
     return body
+
+
+def encode_event(seq: int, t_ms: int, kind: str, data: Mapping[str, Any]) -> bytes:
+    """A device event; ``seq`` comes from the same counter as telemetry, so the server dedups and acks it alike."""
+    if seq < 0:
+        raise ValueError("seq must be >= 0")
+    if not _SIGNAL_RE.fullmatch(kind):
+        raise ValueError(f"invalid event kind {kind!r}")
+    return _dumps({"v": SCHEMA_VERSION, "seq": seq, "t": int(t_ms), "kind": kind, "data": dict(data)})
+
+
+def decode_ack(payload: bytes) -> list[int]:
+    """The seqs of an end-to-end ack from ingest (``qf/v1/{id}/ack``); ValueError on anything else."""
+    try:
+        obj = json.loads(payload)
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ValueError(f"not JSON: {exc}") from exc
+    if not isinstance(obj, dict) or obj.get("v") != SCHEMA_VERSION:
+        raise ValueError("not a v1 ack")
+    seqs = obj.get("seqs")
+    if not isinstance(seqs, list) or not all(type(s) is int and s >= 0 for s in seqs):
+        raise ValueError("ack needs 'seqs': a list of non-negative integers")
+    return seqs
 
 
 def encode_status(state: str, t_ms: int | None = None) -> bytes:

@@ -1,4 +1,7 @@
-"""Wires the ingest worker to the broker: a shared subscription so N worker processes split the load."""
+"""Wires the ingest worker to the broker: a shared subscription so N worker processes split the load.
+
+The same connection publishes the end-to-end acks (``qf/v1/{device}/ack``) back to the devices.
+"""
 
 from __future__ import annotations
 
@@ -32,11 +35,12 @@ def start_ingest(settings: Settings, clock: Clock, *, worker_id: str | None = No
     prefix = f"$share/{group}/" if group else ""
     holder: dict[str, ServerMqtt] = {}
     worker = IngestWorker(lambda: connect(settings.database_url, autocommit=True), settings.ingest, clock,
-                          ack=lambda m: holder["mqtt"].ack(m), storage=settings.storage)
+                          ack=lambda m: holder["mqtt"].ack(m), storage=settings.storage,
+                          publish=lambda t, p: holder["mqtt"].publish(t, p, qos=1))
     mqtt = ServerMqtt(settings.mqtt_url, worker_id, username=settings.mqtt_username,
                       password=settings.mqtt_password,
                       subscriptions=[(f"{prefix}qf/v1/+/telemetry", 1), (f"{prefix}qf/v1/+/status", 1),
-                                     (f"{prefix}qf/v1/+/cmd/result", 1)],
+                                     (f"{prefix}qf/v1/+/cmd/result", 1), (f"{prefix}qf/v1/+/event", 1)],
                       ca_file=str(settings.mqtt_ca_file) if settings.mqtt_ca_file else None,
                       on_message=worker.submit, session_expiry_s=settings.ingest.session_expiry_s)
     holder["mqtt"] = mqtt

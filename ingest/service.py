@@ -4,6 +4,11 @@ A message is acknowledged to the broker only after the transaction holding its r
 committed. If the database is down the batch is retried with back-off and nothing is acknowledged, so the broker
 keeps every message (persistent session) until it can be stored. Redelivery is harmless: (device, seq) is
 claimed once in the same transaction as the COPY.
+
+After the commit the worker also acknowledges end to end: one ``qf/v1/{device}/ack`` message per device and
+flush lists the seqs (telemetry batches and events, new or already stored) that are now durable. The edge agent
+keeps each batch on its disk until that ack arrives, so a message the broker loses (e.g. Mosquitto 2.0 dropping
+a shared subscription's queue on restart) is resent by the device instead of lost.
 """
 
 from __future__ import annotations
@@ -12,6 +17,7 @@ import logging
 import queue
 import threading
 import time
+from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -21,10 +27,22 @@ import psycopg
 from core import metrics
 from core.clock import Clock, to_datetime
 from core.commands import consume_result_message
-from core.contracts import PayloadError, TelemetryBatch, decode_status, decode_telemetry, parse_topic
+from core.contracts import (
+    EventMessage,
+    PayloadError,
+    TelemetryBatch,
+    decode_event,
+    decode_status,
+    decode_telemetry,
+    encode_acks,
+    parse_topic,
+    peek_seq,
+    topic,
+)
 from core.mqtt import InboundMessage
 from core.settings import IngestSettings, StorageSettings
 from ingest import repository as repo
+from ingest.events import store_events
 from ingest.lifecycle import apply_timescale_policies, run_lifecycle, storage_mode
 
 log = logging.getLogger(__name__)
@@ -44,6 +62,8 @@ class IngestStats:
     readings: int = 0
     duplicates: int = 0
     dead_letters: int = 0
+    events: int = 0
+    device_acks: int = 0  # end-to-end ack messages published to devices
     batches_committed: int = 0
     db_errors: int = 0
     last_commit_wall: float = field(default=0.0)
@@ -53,8 +73,13 @@ class IngestWorker:
     """Batches inbound messages into one transaction each; ``ack`` is called per message after commit."""
 
     def __init__(self, connect: Callable[[], psycopg.Connection], settings: IngestSettings, clock: Clock,
-                 ack: Callable[[InboundMessage], None], storage: StorageSettings | None = None) -> None:
-        """``connect`` must return an autocommit connection: each batch is one explicit transaction."""
+                 ack: Callable[[InboundMessage], None], storage: StorageSettings | None = None,
+                 publish: Callable[[str, bytes], None] | None = None) -> None:
+        """``connect`` must return an autocommit connection: each batch is one explicit transaction.
+
+        ``publish(topic, payload)`` sends the end-to-end acks to devices (QoS 1); None disables them.
+        """
+        self._publish = publish
         self._storage = storage or StorageSettings()
         self._next_lifecycle = 0.0
         self._policies_applied = False
@@ -169,6 +194,8 @@ class IngestWorker:
         received = to_datetime(now)
         now_ms = int(now * 1000)
         batches: list[TelemetryBatch] = []
+        events: list[EventMessage] = []
+        durable: dict[str, list[int]] = defaultdict(list)  # device -> seqs to acknowledge end to end
         dead: list[repo.DeadLetter] = []
         statuses: list[tuple[str, bool]] = []
         results: list[InboundMessage] = []
@@ -183,7 +210,13 @@ class IngestWorker:
                 if device_id not in self._known:
                     raise PayloadError("unknown device")
                 if kind == "telemetry":
-                    batches.append(decode_telemetry(device_id, msg.payload, now_ms=now_ms))
+                    batch = decode_telemetry(device_id, msg.payload, now_ms=now_ms)
+                    batches.append(batch)
+                    durable[device_id].append(batch.seq)
+                elif kind == "event":
+                    event = decode_event(device_id, msg.payload, now_ms=now_ms)
+                    events.append(event)
+                    durable[device_id].append(event.seq)
                 elif kind == "status":
                     status = decode_status(device_id, msg.payload)
                     statuses.append((device_id, status.online))
@@ -193,6 +226,11 @@ class IngestWorker:
                     raise PayloadError(f"unexpected topic kind '{kind}'")
             except PayloadError as exc:
                 dead.append(repo.DeadLetter(received, msg.topic, device_id, exc.reason, msg.payload))
+                if device_id is not None and device_id in self._known and msg.topic.endswith(
+                        ("/telemetry", "/event")):
+                    seq = peek_seq(device_id, msg.payload)  # kept as a dead letter: durable too, so acked
+                    if seq is not None:
+                        durable[device_id].append(seq)
         with conn.transaction():
             for msg in results:  # a command's answer, recorded against the command that asked for it
                 device_id = parse_topic(msg.topic)[0]
@@ -201,10 +239,12 @@ class IngestWorker:
                     dead.append(repo.DeadLetter(received, msg.topic, device_id, reason, msg.payload))
             repo.insert_dead_letters(conn, dead)
             written = repo.write_batches(conn, batches, received)
+            new_events = store_events(conn, events, received)
             for device_id, online in statuses:
                 repo.set_status(conn, device_id, online, received)
         for msg in messages:
             self._ack(msg)
+        self._ack_devices(durable, now_ms)
         metrics.INGEST_MESSAGES.inc(len(messages))
         metrics.INGEST_READINGS.inc(written)
         metrics.INGEST_DUPLICATES.inc(sum(b.reading_count for b in batches) - written)
@@ -216,7 +256,21 @@ class IngestWorker:
         self.stats.readings += written
         self.stats.duplicates += total - written
         self.stats.dead_letters += len(dead)
+        self.stats.events += new_events
         self.stats.batches_committed += 1
         self.stats.last_commit_wall = time.time()
         if dead:
             log.warning("messages dead-lettered", extra={"count": len(dead), "reason": dead[0].reason})
+
+    def _ack_devices(self, durable: dict[str, list[int]], now_ms: int) -> None:
+        """Tell each device which of its seqs are committed: one message per device per flush, not per batch.
+
+        Published after the commit, so an ack never names something that could still roll back. If this process
+        dies between commit and publish, the device resends after its ack timeout and the duplicate is acked.
+        """
+        if self._publish is None:
+            return
+        for device_id, seqs in durable.items():
+            for payload in encode_acks(seqs, now_ms):
+                self._publish(topic(device_id, "ack"), payload)
+                self.stats.device_acks += 1

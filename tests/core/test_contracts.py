@@ -102,3 +102,44 @@ def test_any_json_object_gives_a_batch_or_a_reason(obj: dict) -> None:
         decode_telemetry("pump-0001", raw)
     except PayloadError as exc:
         assert exc.reason
+
+
+def test_event_decodes_and_bad_events_are_refused() -> None:
+    from core.contracts import decode_event
+
+    ev = decode_event("pump-0001", json.dumps({"v": 1, "seq": 3, "t": T0, "kind": "alarm_raised",
+                                               "data": {"signal": "flow_lpm"}}).encode())
+    assert (ev.seq, ev.t_ms, ev.kind, ev.data) == (3, T0, "alarm_raised", {"signal": "flow_lpm"})
+    assert decode_event("pump-0001", json.dumps({"v": 1, "seq": 4, "t": T0, "kind": "x"}).encode()).data == {}
+    for bad, reason in [({"seq": -1, "t": T0, "kind": "x"}, "seq out of range"),
+                        ({"seq": 1, "t": 5, "kind": "x"}, "before 2000"),
+                        ({"seq": 1, "t": T0, "kind": "Bad Kind"}, "event kind"),
+                        ({"seq": 1, "t": T0, "kind": "x", "data": [1]}, "'data' must be an object")]:
+        with pytest.raises(PayloadError, match=reason):
+            decode_event("pump-0001", json.dumps({"v": 1, **bad}).encode())
+
+
+def test_acks_are_sorted_deduplicated_and_split() -> None:
+    from core.contracts import ACK_MAX_SEQS, encode_acks
+
+    bodies = encode_acks(list(range(ACK_MAX_SEQS + 5)) + [0, 1], 123)
+    assert [len(json.loads(b)["seqs"]) for b in bodies] == [ACK_MAX_SEQS, 5]
+    assert json.loads(bodies[1]) == {"v": 1, "seqs": list(range(ACK_MAX_SEQS, ACK_MAX_SEQS + 5)), "t": 123}
+    assert encode_acks([], 1) == []
+
+
+def test_peek_seq_names_the_seq_of_a_bad_batch_only_for_its_own_device() -> None:
+    from core.contracts import peek_seq
+
+    assert peek_seq("pump-0001", payload(samples=[])) == 7
+    assert peek_seq("pump-0002", payload()) is None
+    assert peek_seq("pump-0001", b"garbage") is None
+    assert peek_seq("pump-0001", payload(seq="7")) is None
+
+
+def test_event_data_is_bounded() -> None:
+    from core.contracts import MAX_EVENT_DATA_BYTES, decode_event
+
+    big = {"v": 1, "seq": 1, "t": T0, "kind": "x", "data": {"note": "a" * MAX_EVENT_DATA_BYTES}}
+    with pytest.raises(PayloadError, match="larger than"):
+        decode_event("pump-0001", json.dumps(big).encode())

@@ -35,7 +35,7 @@ def test_rows_survive_reopen_in_order(tmp_path: Path) -> None:
     buf.ack(1)
     store.close()
     buf = DiskBuffer(BufferStore(tmp_path / "b.sqlite"), "pump-1")
-    assert [s for s, _ in buf.pending(-1, 100)] == [0, 2, 3, 4]
+    assert [s for s, *_ in buf.pending(-1, 100)] == [0, 2, 3, 4]
     assert buf.rows == 4 and buf.bytes == 40
     buf.store.close()
 
@@ -44,9 +44,9 @@ def test_pending_is_oldest_first_after_cursor_and_limited(tmp_path: Path) -> Non
     buf = DiskBuffer(BufferStore(tmp_path / "b.sqlite"), "d")
     for _ in range(10):
         buf.append(_payload)
-    assert [s for s, _ in buf.pending(-1, 3)] == [0, 1, 2]
-    assert [s for s, _ in buf.pending(6, 10)] == [7, 8, 9]
-    assert buf.pending(3, 1) == [(4, _payload(4))]
+    assert [s for s, *_ in buf.pending(-1, 3)] == [0, 1, 2]
+    assert [s for s, *_ in buf.pending(6, 10)] == [7, 8, 9]
+    assert buf.pending(3, 1) == [(4, _payload(4), "telemetry")]
 
 
 def test_row_bound_drops_oldest_and_counts(tmp_path: Path) -> None:
@@ -54,7 +54,7 @@ def test_row_bound_drops_oldest_and_counts(tmp_path: Path) -> None:
     buf = DiskBuffer(store, "d", max_rows=4)
     for _ in range(10):
         buf.append(_payload)
-    assert [s for s, _ in buf.pending(-1, 100)] == [6, 7, 8, 9]
+    assert [s for s, *_ in buf.pending(-1, 100)] == [6, 7, 8, 9]
     assert (buf.rows, buf.dropped) == (4, 6)
     store.close()
     again = DiskBuffer(BufferStore(tmp_path / "b.sqlite"), "d", max_rows=4)
@@ -66,10 +66,10 @@ def test_byte_bound_drops_oldest_but_keeps_the_newest(tmp_path: Path) -> None:
     buf = DiskBuffer(BufferStore(tmp_path / "b.sqlite"), "d", max_bytes=25)
     for _ in range(5):
         buf.append(_payload)  # 10 bytes each: only 2 fit
-    assert [s for s, _ in buf.pending(-1, 100)] == [3, 4]
+    assert [s for s, *_ in buf.pending(-1, 100)] == [3, 4]
     assert buf.dropped == 3
     buf.append(lambda seq: _payload(seq, 100))  # larger than the bound: kept alone rather than lost
-    assert [s for s, _ in buf.pending(-1, 100)] == [5] and buf.dropped == 5
+    assert [s for s, *_ in buf.pending(-1, 100)] == [5] and buf.dropped == 5
 
 
 def test_ack_is_idempotent(tmp_path: Path) -> None:
@@ -86,8 +86,8 @@ def test_devices_in_one_store_are_independent(tmp_path: Path) -> None:
     for _ in range(3):
         a.append(_payload)
     b.append(_payload)
-    assert [s for s, _ in a.pending(-1, 9)] == [1, 2]
-    assert [s for s, _ in b.pending(-1, 9)] == [0]
+    assert [s for s, *_ in a.pending(-1, 9)] == [1, 2]
+    assert [s for s, *_ in b.pending(-1, 9)] == [0]
     assert (a.dropped, b.dropped) == (1, 0)
 
 

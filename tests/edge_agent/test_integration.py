@@ -1,5 +1,8 @@
 """Against real Mosquitto: telemetry, retained status, last will, buffering across outages, commands.
 
+No ingest runs here, so the agents use ``server_ack=False`` (the broker's PUBACK deletes a batch); the
+end-to-end ack with ingest is tested in tests/ingest/test_faults_integration.py.
+
 Waits poll with generous deadlines (a slow machine only makes them wait longer); nothing asserts on timing.
 """
 
@@ -113,7 +116,13 @@ def test_batches_arrive_with_increasing_seq_and_retained_status(broker_up: None,
     sub = Sub(*BROKER, f"qf/v1/{spec.device_id}/#")
     base = fresh_seq_base(time.time())
     fleet = Fleet(
-        [spec], host=BROKER[0], port=BROKER[1], clock=_fast_clock(), batch_interval_s=5.0, buffer_dir=tmp_path
+        [spec],
+        server_ack=False,
+        host=BROKER[0],
+        port=BROKER[1],
+        clock=_fast_clock(),
+        batch_interval_s=5.0,
+        buffer_dir=tmp_path,
     )  # default seq base: wall-clock microseconds, so a fresh run is never mistaken for a replay
     try:
         fleet.start()
@@ -143,7 +152,13 @@ def test_last_will_when_socket_dies(broker_up: None, tmp_path: Path) -> None:
     spec = _spec("chiller")
     sub = Sub(*BROKER, f"qf/v1/{spec.device_id}/status")
     fleet = Fleet(
-        [spec], host=BROKER[0], port=BROKER[1], clock=_fast_clock(), buffer_dir=tmp_path, seq_base=0
+        [spec],
+        server_ack=False,
+        host=BROKER[0],
+        port=BROKER[1],
+        clock=_fast_clock(),
+        buffer_dir=tmp_path,
+        seq_base=0,
     )
     try:
         fleet.start()
@@ -161,7 +176,13 @@ def test_command_gets_result(broker_up: None, tmp_path: Path) -> None:
     spec = _spec("compressor")
     sub = Sub(*BROKER, f"qf/v1/{spec.device_id}/cmd/result")
     fleet = Fleet(
-        [spec], host=BROKER[0], port=BROKER[1], clock=_fast_clock(), buffer_dir=tmp_path, seq_base=0
+        [spec],
+        server_ack=False,
+        host=BROKER[0],
+        port=BROKER[1],
+        clock=_fast_clock(),
+        buffer_dir=tmp_path,
+        seq_base=0,
     )
     try:
         fleet.start()
@@ -253,6 +274,7 @@ def test_buffers_through_outages_and_delivers_every_batch(own_broker: OwnBroker,
     own_broker.stop()  # broker down before the agent ever connects: it must buffer
     fleet = Fleet(
         [spec],
+        server_ack=False,
         host="127.0.0.1",
         port=own_broker.port,
         clock=_fast_clock(),
@@ -323,6 +345,7 @@ def test_tls_connection_with_ca_file(tmp_path: Path) -> None:
     spec = _spec()
     fleet = Fleet(
         [spec],
+        server_ack=False,
         host="127.0.0.1",
         port=broker.port,
         clock=_fast_clock(),

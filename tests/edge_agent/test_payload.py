@@ -113,3 +113,31 @@ def test_decode_command_rejects_malformed(payload: bytes) -> None:
 def test_topics() -> None:
     assert topic("pump-0001", "telemetry") == "qf/v1/pump-0001/telemetry"
     assert topic("pump-0001", "cmd/result") == "qf/v1/pump-0001/cmd/result"
+
+
+def test_event_round_trips_through_server_decoder() -> None:
+    from edge_agent.payload import encode_event
+
+    body = encode_event(9, 1_732_370_000_123, "alarm_raised", {"signal": "vibration_mm_s", "value": 7.5})
+    assert json.loads(body) == {
+        "v": 1,
+        "seq": 9,
+        "t": 1_732_370_000_123,
+        "kind": "alarm_raised",
+        "data": {"signal": "vibration_mm_s", "value": 7.5},
+    }
+    ev = server.decode_event("pump-0001", body)
+    assert (ev.device_id, ev.seq, ev.kind, ev.data["signal"]) == ("pump-0001", 9, "alarm_raised", "vibration_mm_s")
+    with pytest.raises(ValueError):
+        encode_event(1, 0, "Bad Kind", {})
+
+
+def test_server_ack_is_decoded_by_the_agent() -> None:
+    from edge_agent.payload import decode_ack
+
+    [body] = server.encode_acks([5, 3, 3, 4], 1_732_370_000_000)
+    assert json.loads(body) == {"v": 1, "seqs": [3, 4, 5], "t": 1_732_370_000_000}
+    assert decode_ack(body) == [3, 4, 5]
+    for bad in (b"x", b'{"v":1,"seqs":"1"}', b'{"v":1,"seqs":[true]}', b'{"v":1,"seqs":[1.5]}'):
+        with pytest.raises(ValueError):
+            decode_ack(bad)
