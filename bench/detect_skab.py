@@ -94,7 +94,8 @@ def load_csv(path: Path) -> Labelled:
 
 
 def fit(train: np.ndarray, alpha: float) -> NormalModel:
-    return fit_matrix(train, SIGNALS, equipment_type=EQUIPMENT, version="bench", shift_alpha=alpha)
+    signals = SIGNALS if train.shape[1] == len(SIGNALS) else tuple(f"s{i}" for i in range(train.shape[1]))
+    return fit_matrix(train, signals, equipment_type=EQUIPMENT, version="bench", shift_alpha=alpha)
 
 
 def shift_distance(x: np.ndarray, alpha: float) -> np.ndarray:
