@@ -47,6 +47,7 @@ SIGNALS = ("accelerometer1_rms_g", "accelerometer2_rms_g", "current_a", "pressur
 # Grid searched leave-one-file-out (global parameters; the held-out file never takes part in its choice).
 GRID = {"shift_alpha": (0.05, 0.1, 0.2), "shift_limit": (3.0, 4.0, 5.0, 6.0, 7.0),
         "shift_min_duration_s": (0.0, 4.0), "shift_hold_s": (0.0, 30.0, 60.0)}
+FAR_CAP = 15.0  # secondary, declared selection rule: best F1 among points with FAR <= 15 % on the other files
 # Previous detector, kept as a baseline line: CUSUM on log(normal-model score), k=0, h=5, clear 25 %.
 CUSUM_K, CUSUM_H, CUSUM_CLEAR = 0.0, 5.0, 0.25
 
@@ -226,9 +227,11 @@ def grid() -> list[dict[str, float]]:
     return [dict(zip(keys, vals)) for vals in itertools.product(*(GRID[k] for k in keys))]
 
 
-def leave_one_file_out(files: list[Labelled]) -> tuple[list[np.ndarray], list[dict[str, float]], list[dict]]:
+def leave_one_file_out(files: list[Labelled], far_cap: float | None = None
+                       ) -> tuple[list[np.ndarray], list[dict[str, float]], list[dict]]:
     """Held-out predictions: each file is predicted with the grid point that maximises pooled F1 (ties: lower
-    FAR) on the *other* files. Returns (predictions, chosen params per file, full grid)."""
+    FAR) on the *other* files, optionally only among points whose pooled FAR there is <= ``far_cap`` %.
+    Returns (predictions, chosen params per file, full grid)."""
     points = grid()
     dist = {a: [shift_distance(f.x, a) for f in files] for a in GRID["shift_alpha"]}
     preds = [[detect(f.x, p, dist[p["shift_alpha"]][i]) for i, f in enumerate(files)] for p in points]
@@ -237,7 +240,8 @@ def leave_one_file_out(files: list[Labelled]) -> tuple[list[np.ndarray], list[di
     held, chosen = [], []
     for i in range(len(files)):
         tot = counts.sum(axis=1) - counts[:, i]
-        keyed = [(point_metrics(*map(int, t))["f1"], -point_metrics(*map(int, t))["far"]) for t in tot]
+        ms = [point_metrics(*map(int, t)) for t in tot]
+        keyed = [(far_cap is None or m["far"] <= far_cap, m["f1"], -m["far"]) for m in ms]
         best = max(range(len(points)), key=lambda j: keyed[j])
         held.append(preds[best][i])
         chosen.append(points[best])
@@ -245,7 +249,7 @@ def leave_one_file_out(files: list[Labelled]) -> tuple[list[np.ndarray], list[di
 
 
 def fmt(m: dict[str, float]) -> dict[str, float]:
-    return {k: round(m[k], 4 if k == "f1" else 2) for k in ("f1", "far", "mar", "nab_standard", "nab_standard_episodes")}
+    return {k: round(float(m[k]), 4 if k == "f1" else 2) for k in ("f1", "far", "mar", "nab_standard", "nab_standard_episodes")}
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -265,6 +269,7 @@ def main(argv: list[str] | None = None) -> None:
     held, chosen, points = leave_one_file_out(files)
     lofo = evaluate(files, held)
     picks = Counter(json.dumps(c, sort_keys=True) for c in chosen)
+    capped = evaluate(files, leave_one_file_out(files, far_cap=FAR_CAP)[0])
 
     shipped_params = {k: float(v) for k, v in equipment_config(EQUIPMENT)["model"].items() if k in GRID}
     streamed = [detect_streaming(f.x) for f in files]
@@ -273,12 +278,12 @@ def main(argv: list[str] | None = None) -> None:
     shipped = evaluate(files, [s[0] for s in streamed])
     baseline = evaluate(files, [detect_cusum(f.x) for f in files])
 
-    free_far = None
+    free_far = free_far_10 = None
     free = [load_csv(p) for p in sorted(data.rglob("*.csv")) if "anomaly-free" in p.parts]
     if free:
-        fp = sum(int(detect(f.x, shipped_params).sum()) for f in free)
-        n = sum(len(f.x) - TRAIN_ROWS for f in free)
-        free_far = 100 * fp / n
+        alarms = [detect(f.x, shipped_params) for f in free]
+        free_far = 100 * sum(int(a.sum()) for a in alarms) / sum(len(a) for a in alarms)
+        free_far_10 = 100 * sum(int(a[:600].sum()) for a in alarms) / sum(len(a[:600]) for a in alarms)
 
     print("per file (held-out params | tp,tn,fp,fn):", file=sys.stderr)
     for f, c in zip(files, chosen):
@@ -289,8 +294,12 @@ def main(argv: list[str] | None = None) -> None:
     print(f"shipped config {shipped_params} (chosen on all 16 files, in-sample): {fmt(shipped)}; "
           f"streaming == vectorised: {same}", file=sys.stderr)
     print(f"baseline CUSUM on normal-model score: {fmt(baseline)}", file=sys.stderr)
+    print(f"leave-one-file-out, only grid points with FAR <= {FAR_CAP} % on the other files: {fmt(capped)}",
+          file=sys.stderr)
     if free_far is not None:
-        print(f"anomaly-free file, shipped config: FAR {free_far:.2f} %", file=sys.stderr)
+        print(f"anomaly-free file (fit on its first {TRAIN_ROWS} rows), shipped config: FAR {free_far:.2f} % over "
+              f"the remaining {sum(len(f.x) - TRAIN_ROWS for f in free)} rows, {free_far_10:.2f} % in the first "
+              "600 (slow warm-up drift over hours: see docs)", file=sys.stderr)
     result = {
         "method": "EWMA(alpha) of standardised signals -> whitened distance vs healthy smoothed covariance "
                   "-> limit + min duration + hold (diagnostics.shift, config skab_valve)",
@@ -299,10 +308,12 @@ def main(argv: list[str] | None = None) -> None:
         "per_file_f1": {k: round(v, 3) for k, v in lofo["per_file_f1"].items()},
         "per_file_far": {k: round(v, 2) for k, v in lofo["per_file_far"].items()},
         "lofo_choices": {k: v for k, v in picks.most_common()},
+        f"lofo_far_cap_{FAR_CAP:g}": fmt(capped),
         "shipped": {"params": shipped_params, "in_sample": True, **fmt(shipped),
                     "streaming_equals_vectorised": same,
                     "other_findings": int(sum(s[1] for s in streamed)),
-                    "anomaly_free_far": None if free_far is None else round(free_far, 2)},
+                    "anomaly_free_far": None if free_far is None else round(free_far, 2),
+                    "anomaly_free_far_first_600": None if free_far_10 is None else round(free_far_10, 2)},
         "baseline_cusum": fmt(baseline),
         "params": {"train_rows": TRAIN_ROWS, "nab_window_s": NAB_WINDOW, "grid": GRID},
         "seconds": round(time.time() - t0, 1),

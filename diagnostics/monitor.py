@@ -82,14 +82,19 @@ class ModelDetector:
         if self._since is None:
             return []
         rz = self.last_residuals
-        off = sorted((s for s in rz if abs(rz[s]) >= self.residual_z), key=lambda s: -abs(rz[s]))
-        signals = tuple(off) or (max(rz, key=lambda s: abs(rz[s])),)
-        evidence = {"residual_z": {s: round(v, 2) for s, v in rz.items()},
-                    "direction": {s: "up" if rz[s] > 0 else "down" for s in signals},
-                    "model_version": self.model.version, "confirm": self.confirm}
+        shift_z = None
         if self._tracker is not None and self._tracker.last_z is not None:
-            # the smoothed z says which signals moved (the residual only says which disagree with the others)
-            evidence["shift_z"] = {s: round(float(v), 2) for s, v in zip(self.model.signals, self._tracker.last_z)}
+            shift_z = {s: float(v) for s, v in zip(self.model.signals, self._tracker.last_z)}
+        # name the signals that tripped this confirmation: under "shift" the smoothed z says which signals
+        # moved (on a steady rig a fault moves signals together, so residuals would blur it), else residuals
+        basis = shift_z if shift_z is not None else rz
+        off = sorted((s for s in basis if abs(basis[s]) >= self.residual_z), key=lambda s: -abs(basis[s]))
+        signals = tuple(off) or (max(basis, key=lambda s: abs(basis[s])),)
+        evidence: dict[str, Any] = {"residual_z": {s: round(v, 2) for s, v in rz.items()},
+                                    "direction": {s: "up" if basis[s] > 0 else "down" for s in signals},
+                                    "model_version": self.model.version, "confirm": self.confirm}
+        if shift_z is not None:
+            evidence["shift_z"] = {s: round(v, 2) for s, v in shift_z.items()}
         return [Condition("model_deviation", signals, severity_from_score(score), self._since, score, evidence)]
 
 

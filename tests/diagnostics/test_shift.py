@@ -112,6 +112,7 @@ def test_monitor_confirms_with_shift_for_a_steady_rig():
     f = dev[0][1]
     assert f.evidence["confirm"] == "shift" and f.evidence["shift_z"]["flow_rate_rms"] < -1
     assert f.started_at >= 600
+    assert f.signals == ("flow_rate_rms",) and f.evidence["direction"] == {"flow_rate_rms": "down"}
 
 
 def test_model_without_shift_statistics_falls_back_to_cusum(model, caplog):
