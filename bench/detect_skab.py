@@ -26,6 +26,7 @@ import time
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -206,10 +207,10 @@ def episode_changepoints(pred: np.ndarray) -> np.ndarray:
     return out
 
 
-def evaluate(files: list[Labelled], preds: list[np.ndarray]) -> dict[str, float]:
+def evaluate(files: list[Labelled], preds: list[np.ndarray]) -> dict[str, Any]:
     """Pooled point metrics, NAB (upstream CP conversion and the detector's own episodes), per-file spread."""
     counts = [point_counts(f.anomaly[TRAIN_ROWS:], p) for f, p in zip(files, preds)]
-    m = point_metrics(*(sum(c[i] for c in counts) for i in range(4)))
+    m: dict[str, Any] = point_metrics(*(sum(c[i] for c in counts) for i in range(4)))
     m["nab_standard"] = nab_normalised([nab_file(f.changepoint[TRAIN_ROWS:], to_changepoints(p))
                                         for f, p in zip(files, preds)])
     m["nab_standard_episodes"] = nab_normalised([nab_file(f.changepoint[TRAIN_ROWS:], episode_changepoints(p))
@@ -248,7 +249,7 @@ def leave_one_file_out(files: list[Labelled], far_cap: float | None = None
     return held, chosen, points
 
 
-def fmt(m: dict[str, float]) -> dict[str, float]:
+def fmt(m: dict[str, Any]) -> dict[str, float]:
     return {k: round(float(m[k]), 4 if k == "f1" else 2) for k in ("f1", "far", "mar", "nab_standard", "nab_standard_episodes")}
 
 

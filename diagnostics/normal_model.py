@@ -160,7 +160,7 @@ def ewma_rows(z: np.ndarray, alpha: float, init: np.ndarray | None = None) -> np
 
 def _shift_params(z: np.ndarray, alpha: float) -> dict[str, Any]:
     """Healthy mean and whitening matrix of the EWMA-smoothed standardised signals."""
-    skip = min(int(math.ceil(SHIFT_WARMUP / alpha)), z.shape[0] // 2)
+    skip = min(math.ceil(SHIFT_WARMUP / alpha), z.shape[0] // 2)
     sm = ewma_rows(z, alpha)[skip:]
     mu = sm.mean(axis=0)
     cov = np.atleast_2d(np.cov((sm - mu).T))

@@ -8,8 +8,7 @@ import logging
 import numpy as np
 import pytest
 
-from diagnostics import DeviceMonitor
-from diagnostics import shift
+from diagnostics import DeviceMonitor, shift
 from diagnostics.config import equipment_config
 from diagnostics.normal_model import NormalModel, configured_shift_alpha, ewma_rows, fit_matrix
 
