@@ -90,7 +90,7 @@ def main(argv: list[str] | None = None) -> None:
     print(f"rul: FD001 from {data}, {args.folds}-fold GroupKFold, window {WINDOW}, cap {RUL_CAP}", file=sys.stderr)
     t0 = time.time()
     units = load(data / "train_FD001.txt")
-    result: dict[str, object] = {"method": "HistGradientBoosting on last-N mean/slope/last features",
+    result: dict[str, object] = {"method": "HistGradientBoosting on last-N mean/slope/last + mean minus own first-20-cycle baseline",
                                  "window": WINDOW, "cap": RUL_CAP, "sensors": list(SENSORS),
                                  "engines": len(units), **cross_validate(units, args.folds, args.seed)}
     test, key = data / "test_FD001.txt", data / "RUL_FD001.txt"

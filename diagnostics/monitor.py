@@ -7,6 +7,7 @@ import math
 from collections.abc import Mapping
 from typing import Any
 
+from diagnostics import shift
 from diagnostics.config import equipment_config
 from diagnostics.detectors import (
     Condition,
@@ -26,14 +27,32 @@ SENSOR_FAULT_KINDS = frozenset({"stuck", "spike", "out_of_range", "dropout"})
 
 
 class ModelDetector:
-    """Multivariate deviation from the learned normal model, confirmed by CUSUM on log(score)."""
+    """Multivariate deviation from the learned normal model, confirmed per the type's ``model.confirm``.
+
+    ``cusum`` (default, load-varying fleet equipment): CUSUM on log(normal-model score). ``shift`` (steady-state
+    equipment, e.g. test rigs): EWMA shift distance of the standardised signals against ``shift_limit``, with
+    minimum duration and hold (:mod:`diagnostics.shift`). A model stored before shift statistics existed falls
+    back to ``cusum`` with a warning rather than going blind.
+    """
 
     name = "model"
 
     def __init__(self, model: NormalModel, *, cusum_k: float, cusum_h: float, clear: float,
-                 residual_z: float) -> None:
-        self.model, self.residual_z = model, residual_z
+                 residual_z: float, confirm: str = "cusum", shift_alpha: float | None = None,
+                 shift_limit: float = shift.LIMIT, shift_min_duration_s: float = shift.MIN_DURATION_S,
+                 shift_hold_s: float = shift.HOLD_S) -> None:
+        # shift_alpha is a training-time parameter (read by train_normal_model); accepted here so one config
+        # section describes the whole model, the tracker uses the alpha the model was fitted with.
+        if confirm not in ("cusum", "shift"):
+            raise ValueError(f"model.confirm must be 'cusum' or 'shift', not {confirm!r}")
+        if confirm == "shift" and model.shift_alpha is None:
+            log.warning("model has no shift statistics, confirming with cusum",
+                        extra={"model_version": model.version})
+            confirm = "cusum"
+        self.model, self.residual_z, self.confirm = model, residual_z, confirm
         self._cusum = Cusum(cusum_k, cusum_h, clear)
+        self._tracker = shift.ShiftTracker(model) if confirm == "shift" else None
+        self._shift = shift.ShiftAlarm(shift_limit, shift_min_duration_s, shift_hold_s)
         self._since: float | None = None
         self.last_residuals: dict[str, float] = {}
         self._last: list[Condition] = []
@@ -44,24 +63,39 @@ class ModelDetector:
             return self._last  # incomplete sample: nothing new to say, keep what is active
         ms = self.model.score(values)
         self.last_residuals = ms.residual_z
-        alarm = self._cusum.step(math.log(max(ms.score, 1e-9))) > 0
+        if self._tracker is not None:
+            distance = self._tracker.step([float(values[s]) for s in self.model.signals])
+            alarm = self._shift.step(t, distance)
+            score = distance / self._shift.limit
+            since = self._shift.since
+        else:
+            alarm = self._cusum.step(math.log(max(ms.score, 1e-9))) > 0
+            score, since = ms.score, t
         if alarm and self._since is None:
-            self._since = t
+            self._since = since
         elif not alarm:
             self._since = None
-        self._last = self._current(ms.score)
+        self._last = self._current(score)
         return self._last
 
     def _current(self, score: float) -> list[Condition]:
         if self._since is None:
             return []
         rz = self.last_residuals
-        off = sorted((s for s in rz if abs(rz[s]) >= self.residual_z), key=lambda s: -abs(rz[s]))
-        signals = tuple(off) or (max(rz, key=lambda s: abs(rz[s])),)
-        return [Condition("model_deviation", signals, severity_from_score(score), self._since, score,
-                          {"residual_z": {s: round(v, 2) for s, v in rz.items()},
-                           "direction": {s: "up" if rz[s] > 0 else "down" for s in signals},
-                           "model_version": self.model.version})]
+        shift_z = None
+        if self._tracker is not None and self._tracker.last_z is not None:
+            shift_z = {s: float(v) for s, v in zip(self.model.signals, self._tracker.last_z)}
+        # name the signals that tripped this confirmation: under "shift" the smoothed z says which signals
+        # moved (on a steady rig a fault moves signals together, so residuals would blur it), else residuals
+        basis = shift_z if shift_z is not None else rz
+        off = sorted((s for s in basis if abs(basis[s]) >= self.residual_z), key=lambda s: -abs(basis[s]))
+        signals = tuple(off) or (max(basis, key=lambda s: abs(basis[s])),)
+        evidence: dict[str, Any] = {"residual_z": {s: round(v, 2) for s, v in rz.items()},
+                                    "direction": {s: "up" if basis[s] > 0 else "down" for s in signals},
+                                    "model_version": self.model.version, "confirm": self.confirm}
+        if shift_z is not None:
+            evidence["shift_z"] = {s: round(v, 2) for s, v in shift_z.items()}
+        return [Condition("model_deviation", signals, severity_from_score(score), self._since, score, evidence)]
 
 
 def build_detectors(cfg: Mapping[str, Any], model: NormalModel | None) -> tuple[list[Detector], dict[str, DriftDetector]]:

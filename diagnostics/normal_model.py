@@ -8,18 +8,29 @@ residuals onto its healthy neighbours. The per-signal residual z-scores are then
 technician wants ("flow 6 sigma below what this load implies"). Hotelling T^2 and Q/SPE from the full PCA
 add sensitivity to faults that shift several signals coherently.
 
+The model also carries *shift statistics* for steady-state equipment (a test rig, a constant-speed pump)
+where the signals themselves, not residuals, should stay put: the standardised signal vector is smoothed by an
+EWMA (``shift_alpha``) and compared with its healthy mean through the healthy covariance *of the smoothed
+vector*. Learning the spread after smoothing is what makes one limit fit all signals: a white-noise signal
+shrinks under the EWMA (a small sustained shift stands out), a slowly wandering thermal signal does not (its
+healthy wander is not mistaken for a fault). See :mod:`diagnostics.shift` for the alarm stage.
+
 Serialisation is JSON (not pickle) so that loading a model stored in the database can never execute code.
 """
 
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+from scipy.signal import lfilter
 from sklearn.decomposition import PCA
+
+from diagnostics.config import equipment_config
 
 FORMAT = "quietfix.normal_model/1"
 OP_VARIANCE = 0.8  # operating-point components: enough to explain 80 % of healthy variance (load, ambient)
@@ -27,6 +38,8 @@ ROBUST_Z = 4.0  # worst signal above this |residual z| is dropped, one at a time
 PCA_VARIANCE = 0.9  # components kept for T^2/Q; 90 % of healthy variance is load, the rest is noise
 LIMIT_QUANTILE = 0.995  # alarm limits at the 99.5th healthy percentile: ~0.5 % raw false alarm before smoothing
 MIN_SCALE = 1e-6  # floor for standard deviations so constant training signals do not divide by zero
+SHIFT_ALPHA = 0.1  # EWMA weight of the shift statistics (~10 s memory at 1 Hz); chosen on SKAB by leave-one-file-out
+SHIFT_WARMUP = 5.0  # EWMA time constants skipped before learning the smoothed covariance (start-up transient)
 
 
 @dataclass(frozen=True)
@@ -61,6 +74,32 @@ class NormalModel:
         r2 = np.sqrt(np.mean(rz * rz, axis=1))
         score = np.maximum.reduce([t2 / p["t2_limit"], q / p["q_limit"], r2 / p["r_limit"]])
         return score, t2, q, rz
+
+    # ----------------------------------------------------------- shift stats
+    @property
+    def shift_alpha(self) -> float | None:
+        """EWMA weight the shift statistics were fitted with; None for models stored before they existed."""
+        a = self._p.get("shift_alpha")
+        return None if a is None else float(a)
+
+    def standardise(self, x: np.ndarray) -> np.ndarray:
+        """Signals in healthy-training z units (rows x signals)."""
+        return (np.asarray(x, dtype=float) - self._p["mean"]) / self._p["scale"]
+
+    def shift_distance(self, smoothed_z: np.ndarray) -> np.ndarray:
+        """RMS whitened distance of EWMA-smoothed z rows from their healthy mean (~1 when healthy)."""
+        d = np.atleast_2d(smoothed_z) - self._p["shift_mean"]
+        w = d @ self._p["shift_whiten"]
+        return np.sqrt(np.mean(w * w, axis=1))
+
+    def shift_matrix(self, x: np.ndarray, init: np.ndarray | None = None) -> np.ndarray:
+        """Vectorised shift distance of consecutive rows ``x``; the EWMA starts at the first row (or ``init``).
+
+        Identical to feeding the rows one by one to :class:`diagnostics.shift.ShiftTracker`.
+        """
+        if self.shift_alpha is None:
+            raise ValueError("model has no shift statistics (trained before they existed): retrain it")
+        return self.shift_distance(ewma_rows(self.standardise(x), self.shift_alpha, init))
 
     def _residual_z(self, z: np.ndarray) -> np.ndarray:
         """Residual z per signal after robustly estimating each row's operating point."""
@@ -109,8 +148,35 @@ class NormalModel:
                    params=doc["params"])
 
 
-def fit_matrix(x: np.ndarray, signals: Sequence[str], *, equipment_type: str, version: str) -> NormalModel:
-    """Fit on a healthy matrix (rows x signals). Needs at least ``len(signals) + 2`` rows."""
+def ewma_rows(z: np.ndarray, alpha: float, init: np.ndarray | None = None) -> np.ndarray:
+    """Exponentially weighted moving average down the rows of ``z``; row 0 of the output is ``init`` blended
+    with row 0 (``init`` defaults to row 0 itself, i.e. no start-up bias)."""
+    z = np.atleast_2d(np.asarray(z, dtype=float))
+    start = z[0] if init is None else np.asarray(init, dtype=float)
+    zi = ((1 - alpha) * start)[None, :]
+    out, _ = lfilter([alpha], [1.0, -(1 - alpha)], z, axis=0, zi=zi)
+    return out
+
+
+def _shift_params(z: np.ndarray, alpha: float) -> dict[str, Any]:
+    """Healthy mean and whitening matrix of the EWMA-smoothed standardised signals."""
+    skip = min(math.ceil(SHIFT_WARMUP / alpha), z.shape[0] // 2)
+    sm = ewma_rows(z, alpha)[skip:]
+    mu = sm.mean(axis=0)
+    cov = np.atleast_2d(np.cov((sm - mu).T))
+    vals, vecs = np.linalg.eigh(cov)
+    floor = max(float(vals.max()) * 1e-6, MIN_SCALE ** 2)
+    whiten = vecs / np.sqrt(np.maximum(vals, floor))  # d @ whiten has identity covariance on healthy data
+    return {"shift_alpha": alpha, "shift_mean": mu, "shift_whiten": whiten}
+
+
+def fit_matrix(x: np.ndarray, signals: Sequence[str], *, equipment_type: str, version: str,
+               shift_alpha: float = SHIFT_ALPHA) -> NormalModel:
+    """Fit on a healthy matrix (rows x signals) of consecutive samples. Needs ``len(signals) + 2`` rows.
+
+    Row order matters only for the shift statistics (they smooth over time); ``shift_alpha`` is a
+    training-time parameter because the smoothed covariance depends on it.
+    """
     x = np.asarray(x, dtype=float)
     if x.ndim != 2 or x.shape[1] != len(signals) or x.shape[0] < len(signals) + 2:
         raise ValueError("need a rows x signals matrix with more rows than signals")
@@ -130,6 +196,7 @@ def fit_matrix(x: np.ndarray, signals: Sequence[str], *, equipment_type: str, ve
         "pca_mean": pca.mean_, "components": pca.components_,
         "eigen": np.maximum(pca.explained_variance_, MIN_SCALE),
         "t2_limit": 1.0, "q_limit": 1.0, "r_limit": 1.0,
+        **_shift_params(z, shift_alpha),
     }
     model = NormalModel(equipment_type=equipment_type, version=version, signals=signals, params=params)
     _, t2, q, rz = model.score_matrix(x)
@@ -141,8 +208,12 @@ def fit_matrix(x: np.ndarray, signals: Sequence[str], *, equipment_type: str, ve
 
 
 def train_normal_model(equipment_type: str, rows: Sequence[Mapping[str, float]], *, version: str,
-                       signals: Sequence[str] | None = None) -> NormalModel:
-    """Train from healthy history rows ({signal: value}); signals default to those present in every row."""
+                       signals: Sequence[str] | None = None, shift_alpha: float | None = None) -> NormalModel:
+    """Train from healthy history rows ({signal: value}); signals default to those present in every row.
+
+    ``shift_alpha`` defaults to the equipment type's ``model.shift_alpha`` in the diagnostics config (so it is
+    tuned per type without a code change), else ``SHIFT_ALPHA``.
+    """
     if not rows:
         raise ValueError("no training rows")
     if signals is None:
@@ -152,4 +223,14 @@ def train_normal_model(equipment_type: str, rows: Sequence[Mapping[str, float]],
         signals = sorted(common)
     x = np.array([[float(r[s]) for s in signals] for r in rows])
     x = x[np.all(np.isfinite(x), axis=1)]
-    return fit_matrix(x, signals, equipment_type=equipment_type, version=version)
+    if shift_alpha is None:
+        shift_alpha = configured_shift_alpha(equipment_type)
+    return fit_matrix(x, signals, equipment_type=equipment_type, version=version, shift_alpha=shift_alpha)
+
+
+def configured_shift_alpha(equipment_type: str, config: Mapping[str, Any] | None = None) -> float:
+    """``model.shift_alpha`` of the effective config for this type; ``SHIFT_ALPHA`` for unknown types."""
+    try:
+        return float(equipment_config(equipment_type, config).get("model", {}).get("shift_alpha", SHIFT_ALPHA))
+    except KeyError:
+        return SHIFT_ALPHA

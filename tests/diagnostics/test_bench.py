@@ -55,8 +55,38 @@ def test_detect_flags_a_shift_not_the_normal_part():
     load = rng.normal(0, 1, (700, 1))
     x = np.hstack([load * 2, load * -1, load * 0.5]) + rng.normal(0, 0.1, (700, 3))
     x[550:, 1] += 2.0
-    pred = sk.detect(x[:400], x[400:])
+    pred = sk.detect(x, {"shift_alpha": 0.1, "shift_limit": 5.0, "shift_min_duration_s": 0.0, "shift_hold_s": 30.0})
+    assert len(pred) == 300
     assert pred[:140].mean() < 0.1 and pred[160:].mean() > 0.9
+    assert sk.detect_cusum(x)[160:].mean() > 0.9  # the baseline line still runs
+
+
+def test_episode_changepoints_mark_start_and_first_row_after():
+    pred = np.zeros(20, dtype=int)
+    pred[5:9] = 1
+    pred[15:] = 1
+    assert list(np.flatnonzero(sk.episode_changepoints(pred))) == [5, 9, 15]
+
+
+def test_leave_one_file_out_never_uses_the_held_out_file(monkeypatch):
+    """The held-out file's labels must not influence its own parameters: flipping them changes nothing."""
+    rng = np.random.default_rng(1)
+
+    def make(name: str, shift_at: int) -> sk.Labelled:
+        x = rng.normal(0, 1, (700, 3))
+        x[shift_at:, 0] += 3.0
+        y = np.zeros(700, dtype=int)
+        y[shift_at:] = 1
+        return sk.Labelled(name, x, y, np.diff(np.r_[0, y]).clip(0))
+
+    monkeypatch.setattr(sk, "GRID", {"shift_alpha": (0.1,), "shift_limit": (2.0, 6.0, 50.0),
+                                     "shift_min_duration_s": (0.0,), "shift_hold_s": (0.0,)})
+    files = [make(f"{i}.csv", 550) for i in range(3)]
+    _, chosen, points = sk.leave_one_file_out(files)
+    assert len(points) == 3
+    flipped = files[:2] + [sk.Labelled("2.csv", files[2].x, 1 - files[2].anomaly, files[2].changepoint)]
+    _, chosen_flipped, _ = sk.leave_one_file_out(flipped)
+    assert chosen_flipped[2] == chosen[2]
 
 
 def test_rul_cross_validate_smoke(tmp_path):

@@ -16,11 +16,13 @@ def test_capped_rul():
 
 def test_window_features_causal_mean_and_slope():
     h = np.column_stack([np.arange(10.0), np.full(10, 3.0)])
-    f = window_features(h, window=4)
-    assert f.shape == (10, 7)
+    f = window_features(h, window=4, baseline=3)
+    assert f.shape == (10, 9)
     assert f[9, 0] == pytest.approx(np.mean([6, 7, 8, 9])) and f[9, 2] == pytest.approx(1.0)
     assert f[9, 3] == pytest.approx(0.0) and f[9, 4] == 9 and f[9, 6] == 10
-    f_prefix = window_features(h[:6], window=4)
+    assert f[9, 7] == pytest.approx(7.5 - 1.0) and f[9, 8] == pytest.approx(0.0)  # vs mean of rows 0..2
+    assert f[1, 7] == pytest.approx(0.5 - 0.5)  # young unit: baseline is what it has so far
+    f_prefix = window_features(h[:6], window=4, baseline=3)
     np.testing.assert_allclose(f_prefix, f[:6])  # row i only depends on rows <= i
 
 
