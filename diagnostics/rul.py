@@ -219,6 +219,14 @@ class WearTracker:
             slow = toward - p.z * se_slope
             lo = max(0.0, gap - p.z * se_level) / fast
             hi = (gap + p.z * se_level) / slow if slow > 0 else None
+            # Wear accelerates (a bearing's vibration grows like s^1.5): a line through the last hours is late.
+            # When the points bend significantly towards the limit, the parabola's crossing is the estimate and
+            # the line's becomes the late end of the interval.
+            bent = _parabola_crossing(t - now, y, limit, sign, p.min_t)
+            if bent is not None and bent < rul:
+                hi = max(hi, rul) if hi is not None else None
+                rul = bent
+                lo = min(lo, bent * (lo / (gap / toward)) if gap > 0 else 0.0)
             return SignalRul(sig, "degrading", level, limit, direction, slope * 3600, rul, lo,
                              hi if hi is not None and hi <= p.horizon_s else None)
         return SignalRul(sig, "healthy", level, None, None, slope * 3600)
@@ -237,6 +245,26 @@ def _line(t: np.ndarray, y: np.ndarray, at: float) -> tuple[float, float, float,
     se_b = math.sqrt(s2 / sxx) if sxx > 0 else math.inf
     se_a = math.sqrt(s2 * (1.0 / n + xm ** 2 / sxx)) if sxx > 0 else math.inf
     return a, b, se_a, se_b, math.sqrt(s2)
+
+
+def _parabola_crossing(x: np.ndarray, y: np.ndarray, limit: float, sign: float, min_t: float) -> float | None:
+    """Seconds from x=0 until y = a + b x + c x^2 reaches ``limit``, when the curvature points towards it with
+    a t-statistic of at least ``min_t``; None otherwise (a straight or bending-away trend)."""
+    if len(x) < 8:
+        return None
+    xs = x / 3600.0  # hours: keeps the normal equations well conditioned
+    design = np.column_stack([np.ones_like(xs), xs, xs * xs])
+    coef, *_ = np.linalg.lstsq(design, y, rcond=None)
+    resid = y - design @ coef
+    dof = max(1, len(x) - 3)
+    cov = float(np.sum(resid ** 2) / dof) * np.linalg.pinv(design.T @ design)
+    a, b, c = (float(v) for v in coef)
+    se_c = math.sqrt(max(float(cov[2, 2]), 0.0))
+    if sign * c <= 0 or sign * c < min_t * se_c:
+        return None
+    roots = np.roots([c, b, a - limit])
+    ahead = [float(r.real) for r in roots if abs(r.imag) < 1e-9 and r.real >= 0]
+    return min(ahead) * 3600.0 if ahead else None
 
 
 def asset_rul(estimates: Sequence[SignalRul]) -> SignalRul | None:
