@@ -291,7 +291,7 @@ class DiagnoseLoop:
 
     def _fingerprint(self, mon: DeviceMonitor, wear: WearTracker, cfg: Mapping[str, Any],
                      model: NormalModel | None) -> str:
-        return checkpoint.fingerprint(mon, checkpoint.shape(wear), cfg, model.version if model else None)
+        return checkpoint.fingerprint(mon, checkpoint.fingerprint(wear), cfg, model.version if model else None)
 
     def _resume(self, device_id: str, mon: DeviceMonitor, wear: WearTracker, cfg: Mapping[str, Any],
                 model: NormalModel | None) -> None:
