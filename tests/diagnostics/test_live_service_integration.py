@@ -316,7 +316,9 @@ def test_rul_is_estimated_stored_and_readable_by_spares_planning_and_the_api(slo
                          "WHERE d.id = %s", target)[0][0]
     other = q(site.conn, "SELECT u.username FROM users u WHERE u.role = 'customer' AND u.customer_id <> "
                          "(SELECT customer_id FROM devices WHERE id = %s) LIMIT 1", target)
-    with TestClient(create_app(settings)) as client:
+    app = create_app(settings)
+    app.state.clock = site.clock  # the API's "now" is the simulated one, as in the demo
+    with TestClient(app) as client:
         def login(user: str) -> dict[str, str]:
             r = client.post("/api/auth/token", json={"username": user, "password": DEMO_PASSWORD})
             return {"Authorization": f"Bearer {r.json()['access_token']}"}
@@ -337,3 +339,61 @@ def test_rul_is_estimated_stored_and_readable_by_spares_planning_and_the_api(slo
         hd = login("dispatcher")
         assert [p["device_id"] for p in client.get("/api/predicted-failures?within_h=12", headers=hd).json()] == [
             target]
+
+
+# paho leaves its wake-up socket pair to the garbage collector after loop_stop(); collected here, not our leak.
+@pytest.mark.filterwarnings("ignore::ResourceWarning", "ignore::pytest.PytestUnraisableExceptionWarning")
+def test_automatic_remote_fix_result_is_recognised_by_ingest_no_dead_letter(site: Site, settings, tmp_path) -> None:
+    """Real broker (a private one: results would otherwise reach other checkouts' ingest), real ingest worker,
+    the diagnose loop's MQTT command channel, and a device that answers its command."""
+    import time as _time
+
+    from core.clock import SystemClock
+    from core.mqtt import InboundMessage, ServerMqtt
+    from diagnostics.remote import mqtt_channel
+    from ingest.runner import start_ingest
+    from tests.helpers import wait_for
+    from tests.services import PrivateBroker
+
+    broker = PrivateBroker(tmp_path / "broker", settings.mqtt_username, settings.mqtt_password)
+    broker.start()
+    settings.mqtt_url = broker.url
+    target = site.pump()
+    dev: ServerMqtt | None = None
+
+    def answer(msg: InboundMessage) -> None:  # the edge agent: act on the reset, publish the result
+        cmd = json.loads(msg.payload)
+        site.equipment[target].reset()
+        assert dev is not None
+        dev.publish(f"qf/v1/{target}/cmd/result", json.dumps({"v": 1, "id": cmd["id"], "ok": True,
+                                                                "result": {"cleared": ["motor_trip"]}}).encode())
+
+    dev = ServerMqtt(settings.mqtt_url, f"fake-{target}", username=settings.mqtt_username,
+                     password=settings.mqtt_password, subscriptions=[(f"qf/v1/{target}/cmd", 1)],
+                     on_message=answer, manual_ack=False, persistent=False)
+    ingest = start_ingest(settings, SystemClock())
+    channel = mqtt_channel(settings, client_id=f"diagnose-test-{settings.ingest.worker_id}", session_expiry_s=60)
+    dev.start()
+    try:
+        assert dev.connected.wait(10) and channel.mqtt.connected.wait(10) and ingest.mqtt.connected.wait(10)
+        _time.sleep(0.5)  # SUBSCRIBE follows CONNACK
+        loop = make_loop(site, channel)
+        site.run(loop, 1800)
+        site.equipment[target].inject("motor_trip", site.clock.now(), develop_s=0)
+        site.run(loop, 1200)
+        (cid,), = q(site.conn, "SELECT command_id FROM remote_fix_attempts")
+        wait_for(lambda: q(site.conn, "SELECT status FROM commands WHERE id = %s", cid) == [("succeeded",)],
+                 timeout_s=20)
+
+        def acked() -> bool:
+            loop.tick(site.loop_conn)  # the loop drains the channel's results
+            return q(site.conn, "SELECT status FROM remote_fix_attempts") == [("acked",)]
+
+        wait_for(acked, timeout_s=20)
+        assert q(site.conn, "SELECT count(*) FROM dead_letters") == [(0,)]
+        assert q(site.conn, "SELECT issued_by FROM commands") == [("diagnostics",)]
+    finally:
+        dev.stop()
+        channel.stop()
+        ingest.stop()
+        broker.stop()
