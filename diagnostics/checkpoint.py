@@ -91,8 +91,9 @@ def decode(v: Any) -> Any:
         module, _, name = str(v["__dc"]).partition(":")
         if not module.startswith(ALLOWED_DATACLASS_MODULES):
             raise ValueError(f"checkpoint names a class outside diagnostics: {v['__dc']!r}")
-        cls = getattr(importlib.import_module(module), name)
-        if not (dataclasses.is_dataclass(cls) and cls.__dataclass_params__.frozen):  # type: ignore[attr-defined]
+        cls: Any = getattr(importlib.import_module(module), name)
+        params = getattr(cls, "__dataclass_params__", None)
+        if not (isinstance(cls, type) and dataclasses.is_dataclass(cls) and params is not None and params.frozen):
             raise ValueError(f"checkpoint names a class that is not a frozen dataclass: {v['__dc']!r}")
         return cls(**{k: decode(x) for k, x in v["fields"].items()})
     if "__obj" in v:

@@ -19,8 +19,8 @@ from core.clock import ManualClock, to_datetime
 from core.contracts import CommandResult
 from core.settings import DiagnosticsSettings
 from diagnostics import DiagnoseLoop, LoopPolicy, checkpoint, predicted_failures
-from diagnostics.incidents import IncidentEvent
 from diagnostics.actions import Actions
+from diagnostics.incidents import IncidentEvent
 from dispatch.visits import complete
 from edge_agent.simulator import Equipment
 from quietfix.seed import seed
