@@ -304,7 +304,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--sample-s", type=float, default=1.0, help="seconds between a device's samples")
     p.add_argument("--seconds", type=float, default=300.0, help="how long the fleet publishes")
     p.add_argument("--faults", type=int, default=30, help="devices that get a fault during the run")
-    p.add_argument("--poll-s", type=float, default=1.0, help="diagnose loop poll interval (its setting)")
+    p.add_argument("--poll-s", type=float, default=0.25, help="diagnose loop poll interval (its setting's default)")
     p.add_argument("--seed", type=int, default=1)
     p.add_argument("--database-url", default="", help="server to create the scratch database on")
     args = p.parse_args(argv)

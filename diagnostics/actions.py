@@ -18,7 +18,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 import psycopg
@@ -65,6 +65,7 @@ class Actions:
         self.opened = 0
         self.outgoing: list[Outgoing] = []
         self.detections: list[tuple[int, float]] = []  # (incident id, deciding reading's receive time)
+        self._touched: dict[int, datetime] = {}
 
     # --- incident events ------------------------------------------------------------------------------------
 
@@ -89,7 +90,12 @@ class Actions:
                            {"normal_for_s": ev.detail.get("normal_for_s")})
 
     def touch(self, inc: Incident) -> None:
-        repo.touch_incident(self.conn, int(inc.id), to_datetime(inc.last_abnormal_at))
+        self._touched[int(inc.id)] = to_datetime(inc.last_abnormal_at)  # written once per pass: flush_touches
+
+    def flush_touches(self) -> None:
+        if self._touched:
+            repo.touch_incidents(self.conn, self._touched)
+            self._touched = {}
 
     def _save(self, inc: Incident, evidence: dict[str, Any] | None = None) -> None:
         repo.update_incident(self.conn, id=int(inc.id), status=inc.state, severity=inc.severity,

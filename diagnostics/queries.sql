@@ -13,6 +13,13 @@ FROM telemetry
 WHERE device_id = %(device_id)s AND ts > %(after)s AND ts <= %(until)s
 ORDER BY ts, signal;
 
+-- name: many_device_readings
+-- The same for every device that is keeping up, in one round trip (telemetry columns only).
+SELECT t.device_id, t.ts, t.signal, t.value
+FROM unnest(%(device_ids)s::text[], %(afters)s::timestamptz[], %(untils)s::timestamptz[]) AS w(device_id, after_ts, until_ts)
+JOIN telemetry t ON t.device_id = w.device_id AND t.ts > w.after_ts AND t.ts <= w.until_ts
+ORDER BY t.device_id, t.ts, t.signal;
+
 -- name: load_progress
 SELECT device_id, watermark, batch_id FROM diagnose_progress;
 

@@ -64,6 +64,26 @@ def device_samples(conn: psycopg.Connection, device_id: str, after: datetime,
         yield cur_ts, values
 
 
+def many_device_samples(conn: psycopg.Connection, windows: Sequence[tuple[str, datetime, datetime]]
+                        ) -> dict[str, list[tuple[datetime, dict[str, float]]]]:
+    """Like :func:`device_samples` for many (device, after, until] windows in one query."""
+    rows = conn.execute(Q.many_device_readings, {"device_ids": [w[0] for w in windows],
+                                                 "afters": [w[1] for w in windows],
+                                                 "untils": [w[2] for w in windows]}).fetchall()
+    out: dict[str, list[tuple[datetime, dict[str, float]]]] = {}
+    cur_key: tuple[str, datetime] | None = None
+    values: dict[str, float] = {}
+    for device_id, ts, signal, value in rows:
+        if (device_id, ts) != cur_key:
+            if cur_key is not None:
+                out.setdefault(cur_key[0], []).append((cur_key[1], values))
+            cur_key, values = (device_id, ts), {}
+        values[signal] = value
+    if cur_key is not None:
+        out.setdefault(cur_key[0], []).append((cur_key[1], values))
+    return out
+
+
 def load_progress(conn: psycopg.Connection) -> tuple[int, dict[str, datetime]]:
     """(last ingest batch id seen, device -> watermark)."""
     cursor, marks = 0, {}
@@ -117,6 +137,11 @@ def update_incident(conn: psycopg.Connection, *, id: int, status: str, severity:
 
 def touch_incident(conn: psycopg.Connection, incident_id: int, last_abnormal_at: datetime) -> None:
     conn.execute(Q.touch_incident, {"id": incident_id, "last_abnormal_at": last_abnormal_at})
+
+
+def touch_incidents(conn: psycopg.Connection, last_abnormal: Mapping[int, datetime]) -> None:
+    with conn.cursor() as cur:
+        cur.executemany(Q.touch_incident, [{"id": i, "last_abnormal_at": t} for i, t in last_abnormal.items()])
 
 
 def create_work_order(conn: psycopg.Connection, *, parts: Sequence[Mapping[str, Any]] = (), **fields: object) -> int | None:

@@ -70,6 +70,8 @@ class LoopPolicy:
     # After an on-site repair the fault must stay away this long (telemetry time) before the repair counts as
     # verified and the incident closes: the same quiet period as an auto-resolution.
     repair_verify_s: float = 900.0
+    # Devices whose new data spans at most this (clock seconds) are read together in one query per pass.
+    bulk_read_s: float = 3600.0
 
 
 def monitor_config(equipment_type: str, config: Mapping[str, Any] | None,
@@ -175,6 +177,7 @@ class DiagnoseLoop:
             results = self.commands.drain() if self.commands is not None else []
             act.command_results(results)
             self._ingest(conn, act, now)
+            act.flush_touches()
             act.check_attempts()
             act.check_watch()
             act.check_repairs()
@@ -393,20 +396,29 @@ class DiagnoseLoop:
         start_cursor, truncated = self._cursor, False
         if any(n.device_id not in self._devices for n in news):
             self._refresh(conn, now)
+        work: list[tuple[repo.DeviceContext, DeviceMonitor, datetime, datetime]] = []
         for n in news:
             self._cursor = max(self._cursor, n.max_id)
             ctx = self._devices.get(n.device_id)
             if ctx is None:
                 continue
-            mark = self._marks.get(ctx.id, EPOCH)
-            if n.last_ts <= mark:
+            if n.last_ts <= self._marks.get(ctx.id, EPOCH):
                 continue  # late data older than what the monitor already saw: cannot be replayed in order
             mon = self._monitor(ctx)
-            wear = self._wear[ctx.id]
             mark = self._marks.get(ctx.id, EPOCH)  # a restored checkpoint may have moved it back
             self._received[ctx.id] = n.received_at.timestamp()
+            work.append((ctx, mon, mark, n.last_ts))
+        # Devices that are keeping up (the usual case at fleet load) are read in one query: one round trip per
+        # device made the pass, and so detection latency, grow with the fleet. A device catching up on a long
+        # backlog is read on its own, capped per pass.
+        small = [(c.id, a, u) for c, _, a, u in work if (u - a).total_seconds() <= self.policy.bulk_read_s]
+        bulk = repo.many_device_samples(conn, small) if small else {}
+        for ctx, mon, mark, until in work:
+            wear = self._wear[ctx.id]
+            samples = bulk.get(ctx.id, []) if ctx.id in {d for d, _, _ in small} \
+                else repo.device_samples(conn, ctx.id, mark, until)
             last_t: float | None = None
-            for count, (ts, values) in enumerate(repo.device_samples(conn, ctx.id, mark, n.last_ts), 1):
+            for count, (ts, values) in enumerate(samples, 1):
                 last_t = ts.timestamp()
                 mon.observe(last_t, values)
                 wear.observe(last_t, values)
