@@ -335,11 +335,9 @@ class Actions:
                             summary=f"Repair verified on {ctx.name}: signals normal since the visit",
                             data={"normal_for_s": mark.timestamp() - r["completed_at"].timestamp()})
             if repo.close_incident(self.conn, incident_id, self.at):
-                try:
-                    inc = self.loop.state.get(str(incident_id))
-                    self.loop.state = self.loop.state.with_incident(replace(inc, state="closed", updated_at=self.now))
-                except KeyError:
-                    pass
+                # out of the state machine: a recurrence is a new incident with its own visit, not a reopening
+                self.loop.state = IncidentState(tuple(i for i in self.loop.state.incidents
+                                                      if i.id != str(incident_id)))
                 record_timeline(self.conn, customer_id=ctx.customer_id, device_id=ctx.id, at=self.at,
                                 kind="incident_closed", incident_id=incident_id, work_order_id=wo,
                                 summary=f"{_label(r['fault_mode'])} on {ctx.name} closed")

@@ -45,7 +45,10 @@ SELECT id, device_id, fault_mode, status, severity, confidence, opened_at, coale
 FROM incidents
 WHERE source = 'telemetry'
   AND (status IN ('detected', 'remote_fix_attempted', 'work_order')
-       OR coalesce(resolved_at, closed_at) > %(since)s);
+       OR (coalesce(resolved_at, closed_at) > %(since)s
+           -- repaired on site: a recurrence is a new incident (with its own visit), never a reopening
+           AND NOT EXISTS (SELECT 1 FROM work_orders w WHERE w.incident_id = incidents.id
+                           AND w.status = 'completed')));
 
 -- name: open_incident
 INSERT INTO incidents (device_id, customer_id, fault_mode, detector, severity, status, summary, evidence,

@@ -200,6 +200,11 @@ def test_completed_visit_resets_detectors_and_the_repair_is_verified_before_clos
     assert [x for x in k if x in steps] == steps  # each step on the timeline, in order
     site.run(loop, 3600)
     assert q(site.conn, "SELECT count(*) FROM incidents WHERE device_id = %s", target) == [(1,)]  # no re-fire
+    site.equipment[target].inject("bearing_wear", site.clock.now(), develop_s=1800)  # a new fault later on
+    site.run(loop, 3600)
+    assert q(site.conn, "SELECT i.status, w.status FROM incidents i JOIN work_orders w ON w.incident_id = i.id "
+                        "WHERE i.device_id = %s ORDER BY i.id", target) == [("closed", "completed"),
+                                                                          ("work_order", "open")]
 
 
 def test_fault_that_survives_the_visit_is_not_verified(site: Site) -> None:
