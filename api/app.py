@@ -13,6 +13,7 @@ from fastapi.staticfiles import StaticFiles
 
 from api import live
 from api.ratelimit import ConcurrencyLimit
+from api.routes import assets as asset_routes
 from api.routes import auth, board, commands, diagnostics, fleet, health, plans, portal, service, technician
 from api.routes import spares as spares_routes
 from core.db import make_pool
@@ -49,6 +50,7 @@ def create_app(settings: Settings) -> FastAPI:
         app.include_router(module.router)
     app.include_router(plans.router)  # the optimiser's plan and the dispatcher's pin/lock/release
     app.include_router(spares_routes.router)  # spares: stock, reservations, shipments, replenishment, alerts
+    app.include_router(asset_routes.router)  # asset detail with remaining useful life, predicted failures
     if (VENDOR / "leaflet" / "dist").is_dir():  # npm ci'd by scripts/setup-web.sh; the board works without it
         app.mount("/vendor/leaflet", StaticFiles(directory=VENDOR / "leaflet" / "dist"), name="leaflet")
 

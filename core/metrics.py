@@ -33,6 +33,11 @@ DEAD_LETTERS = Counter("quietfix_dead_letters", "Messages refused by ingest, by 
 DETECTION_LATENCY = Histogram("quietfix_detection_latency_seconds",
                               "From the first anomalous reading to the incident being opened",
                               buckets=(1, 2, 5, 10, 30, 60, 120, 300, 600, 1800))
+# The pipeline's own share: from the ingest receive time of the reading that decided an incident to the incident
+# row committed by the diagnose process (bench.detect_latency). Target < 2 s; buckets resolve 50 ms to 30 s.
+DETECTION_DECISION_LATENCY = Histogram("quietfix_detection_decision_latency_seconds",
+                                       "From the deciding reading's ingest receive time to the incident committed",
+                                       buckets=(0.05, 0.1, 0.25, 0.5, 1, 1.5, 2, 3, 5, 10, 30))
 PLAN_COMPUTED_AT = Gauge("quietfix_plan_computed_timestamp_seconds", "When the current dispatch plan was computed")
 PLAN_AGE = Gauge("quietfix_plan_age_seconds", "Wall seconds since the current dispatch plan was computed (NaN: none)")
 SLA_AT_RISK = Gauge("quietfix_sla_at_risk_work_orders",

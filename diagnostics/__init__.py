@@ -20,7 +20,8 @@ from diagnostics.models import FaultHypothesis, Finding
 from diagnostics.monitor import DeviceMonitor
 from diagnostics.normal_model import NormalModel, train_normal_model
 from diagnostics.remote import CommandChannel, MqttCommandChannel
-from diagnostics.rul import RulModel
+from diagnostics.repository import predicted_failures
+from diagnostics.rul import RulModel, RulPolicy, WearTracker
 from diagnostics.service import SLA_BY_TIER, DiagnoseLoop, LoopPolicy
 
 __all__ = [
@@ -41,13 +42,16 @@ __all__ = [
     "NormalModel",
     "Part",
     "RulModel",
+    "RulPolicy",
     "SlaDeadlines",
+    "WearTracker",
     "WorkOrderFeedback",
     "apply_feedback",
     "classify",
     "default_config",
     "equipment_config",
     "load_knowledge",
+    "predicted_failures",
     "sla_class",
     "step",
     "train_normal_model",

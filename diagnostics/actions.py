@@ -4,19 +4,26 @@ Opening: write the incident with its explanation (hypothesis evidence and knowle
 then respond: a remote command when the knowledge base names one and the device is online, else a work order
 (skills, parts, estimated minutes from the knowledge base) and the customer notification. Remote attempts are
 verified from telemetry: the incident state machine resolves them after the condition stayed clear; a failed,
-unanswered or unverified attempt becomes a work order.
+unanswered or unverified attempt becomes a work order. Remote commands are recorded through
+``core.commands.issue`` (as the API does) and published by the loop only after this transaction commits, so
+ingest always finds the command a device answers.
+
+Escalation (severity rose): deadlines tightened to the new severity's SLA (incident and live work order; the
+dispatch loop re-plans on the work-order change), the customer is told, and the timeline says so. A completed
+visit resets the device's detectors; the repair is then verified from telemetry before the incident closes.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
-from dataclasses import replace
-from datetime import timedelta
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 import psycopg
 
+from core import commands as core_commands
 from core.clock import to_datetime
 from core.contracts import CommandResult
 from core.events import queue_notification, record_timeline
@@ -30,7 +37,7 @@ from diagnostics.incidents import (
     transition,
 )
 from diagnostics.knowledge import KnowledgeEntry
-from diagnostics.remote import COMMANDS, new_command_id
+from diagnostics.remote import COMMANDS, ISSUER
 
 if TYPE_CHECKING:
     from diagnostics.service import DiagnoseLoop
@@ -44,17 +51,28 @@ def _label(mode: str) -> str:
     return mode.replace("_", " ")
 
 
+@dataclass(frozen=True)
+class Outgoing:
+    """A remote command recorded in this pass, to publish once the pass has committed."""
+
+    command: core_commands.IssuedCommand
+    incident_id: int
+
+
 class Actions:
     def __init__(self, conn: psycopg.Connection, loop: DiagnoseLoop, now: float) -> None:
         self.conn, self.loop, self.now, self.at = conn, loop, now, to_datetime(now)
         self.opened = 0
+        self.outgoing: list[Outgoing] = []
+        self.detections: list[tuple[int, float]] = []  # (incident id, deciding reading's receive time)
+        self._touched: dict[int, datetime] = {}
 
     # --- incident events ------------------------------------------------------------------------------------
 
-    def incident_event(self, ctx: repo.DeviceContext, ev: IncidentEvent) -> None:
+    def incident_event(self, ctx: repo.DeviceContext, ev: IncidentEvent, received_at: float | None = None) -> None:
         inc = ev.incident
         if ev.kind == "opened":
-            self._opened(ctx, inc)
+            self._opened(ctx, inc, received_at)
             return
         if not inc.id.isdigit():
             return  # never persisted (deduplicated against a row another writer holds)
@@ -65,15 +83,19 @@ class Actions:
             # It came back after a remote fix or an auto-resolution: a reset does not hold, send a person.
             self._visit(ctx, inc, "recurred after it had cleared")
         elif ev.kind == "escalated":
-            self._timeline(ctx, inc, "incident_escalated",
-                           f"{_label(inc.mode)} on {ctx.name} got worse (severity {ev.detail.get('to')})", ev.detail)
+            self._escalated(ctx, inc, ev.detail)
         elif ev.kind == "auto_resolved":
             kind = "remote_fix_verified" if inc.state == "resolved_remote" else "incident_auto_resolved"
             self._timeline(ctx, inc, kind, f"{_label(inc.mode)} on {ctx.name}: signals normal again",
                            {"normal_for_s": ev.detail.get("normal_for_s")})
 
     def touch(self, inc: Incident) -> None:
-        repo.touch_incident(self.conn, int(inc.id), to_datetime(inc.last_abnormal_at))
+        self._touched[int(inc.id)] = to_datetime(inc.last_abnormal_at)  # written once per pass: flush_touches
+
+    def flush_touches(self) -> None:
+        if self._touched:
+            repo.touch_incidents(self.conn, self._touched)
+            self._touched = {}
 
     def _save(self, inc: Incident, evidence: dict[str, Any] | None = None) -> None:
         repo.update_incident(self.conn, id=int(inc.id), status=inc.state, severity=inc.severity,
@@ -85,11 +107,14 @@ class Actions:
         record_timeline(self.conn, customer_id=ctx.customer_id, device_id=ctx.id, at=self.at, kind=kind,
                         summary=summary, incident_id=int(inc.id), work_order_id=work_order_id, data=data)
 
-    def _opened(self, ctx: repo.DeviceContext, inc: Incident) -> None:
+    def _opened(self, ctx: repo.DeviceContext, inc: Incident, received_at: float | None = None) -> None:
         entry = self.loop.knowledge(ctx.equipment_type, inc.mode)
         severity = max(inc.severity, entry.severity if entry else 1)
         sla = sla_class(severity, ctx.tier)
-        why = {"hypothesis": inc.evidence, "confidence": inc.confidence}
+        why: dict[str, Any] = {"hypothesis": inc.evidence, "confidence": inc.confidence}
+        if received_at is not None:  # where detection latency is measured from (bench.detect_latency, metrics)
+            why["detection"] = {"deciding_reading_at": to_datetime(inc.last_abnormal_at).isoformat(),
+                                "received_at": to_datetime(received_at).isoformat()}
         if entry is not None:
             why |= {"probable_cause": entry.probable_cause, "diagnostic_steps": list(entry.diagnostic_steps),
                     "skills": list(entry.skills), "parts": [{"sku": p.sku, "qty": p.qty} for p in entry.parts],
@@ -111,6 +136,8 @@ class Actions:
         self._rename(inc.id, str(db_id), severity)
         inc = replace(inc, id=str(db_id))
         self.opened += 1
+        if received_at is not None:
+            self.detections.append((db_id, received_at))
         self._timeline(ctx, inc, "incident_opened", summary, {"confidence": inc.confidence, "severity": severity})
         log.info("incident opened", extra={"incident_id": db_id, "device_id": ctx.id, "fault_mode": inc.mode})
         command = COMMANDS.get(entry.remote_fix or "") if entry is not None else None
@@ -152,17 +179,19 @@ class Actions:
         if upd is None:
             return
         pol = self.loop.policy
-        cid = new_command_id()
         expires = self.now + self.loop.command_ttl_s
+        name, args = command
+        # Recorded like an operator's command (commands row + timeline), published after this pass commits.
+        issued = core_commands.issue(self.conn, device_id=ctx.id, cmd=name, args=dict(args), issued_by=ISSUER,
+                                     user_id=None, issued_at=self.at, expires_at=to_datetime(expires))
+        cid = issued.id
         repo.insert_attempt(self.conn, incident_id=int(inc.id), device_id=ctx.id, command_id=cid, command=fix,
                             sent_at=self.at, expires_at=to_datetime(expires),
                             verify_until=to_datetime(self.now + pol.verify_s))
         self._save(upd, {"remote_fix": {"command": fix, "command_id": cid}})
         self._timeline(ctx, upd, "remote_fix_sent", f"Remote {fix} sent to {ctx.name} for {_label(inc.mode)}",
                        {"command_id": cid, "command": fix})
-        name, args = command
-        assert self.loop.commands is not None
-        self.loop.commands.send(ctx.id, cid, name, dict(args), int(self.now * 1000), int(expires * 1000))
+        self.outgoing.append(Outgoing(issued, int(inc.id)))
 
     def _visit(self, ctx: repo.DeviceContext, inc: Incident, reason: str | None) -> None:
         upd = self._step(inc.id, "work_order", {"reason": reason} if reason else None)
@@ -229,3 +258,86 @@ class Actions:
             return self.loop.state.get(incident_id)
         except KeyError:
             return None
+
+    # --- escalation -----------------------------------------------------------------------------------------
+
+    def _escalated(self, ctx: repo.DeviceContext, inc: Incident, detail: Mapping[str, Any]) -> None:
+        """Severity rose: tighter deadlines (incident and live work order), the customer told, the timeline."""
+        sla = sla_class(inc.severity, ctx.tier)
+        opened = repo.incident_opened_at(self.conn, int(inc.id)) or to_datetime(inc.opened_at)
+        due = repo.tighten_sla(self.conn, int(inc.id), response_due=opened + timedelta(minutes=sla.response_min),
+                               onsite_due=opened + timedelta(minutes=sla.on_site_min),
+                               repair_due=opened + timedelta(minutes=sla.repair_min))
+        work_orders = repo.tighten_work_order(self.conn, int(inc.id), due["onsite_due"]) if due else []
+        data = {**detail, "work_orders_retimed": work_orders}
+        if due:
+            data |= {k: due[k].isoformat() for k in ("response_due", "onsite_due", "repair_due")}
+        self._timeline(ctx, inc, "incident_escalated",
+                       f"{_label(inc.mode)} on {ctx.name} got worse (severity {detail.get('to')})", data)
+        when = f" A technician is due on site by {due['onsite_due']:%H:%M} UTC." if due else ""
+        queue_notification(self.conn, customer_id=ctx.customer_id, device_id=ctx.id, incident_id=int(inc.id),
+                           at=self.at, kind="incident_escalated", subject=f"The problem on {ctx.name} got worse",
+                           body=f"The {_label(inc.mode)} we detected on {ctx.name} has become more severe "
+                                f"(severity {detail.get('from')} to {detail.get('to')}). We have raised its "
+                                f"priority.{when}")
+        log.info("incident escalated", extra={"incident_id": inc.id, "device_id": ctx.id,
+                                              "severity": inc.severity, "work_orders": work_orders})
+
+    # --- on-site repairs ------------------------------------------------------------------------------------
+
+    def repairs(self, completed: Sequence[Mapping[str, Any]]) -> None:
+        """Completed visits: reset the device's detectors, then verify the repair from telemetry."""
+        for r in completed:
+            ctx = self.loop.device(r["device_id"])
+            repo.insert_repair(self.conn, work_order_id=r["work_order_id"], incident_id=r["incident_id"],
+                               device_id=r["device_id"], completed_at=r["completed_at"], at=self.at)
+            self.loop.reset_device(self.conn, r["device_id"])
+            try:
+                inc = self.loop.state.get(str(r["incident_id"]))
+                if inc.state in ("work_order", "detected", "remote_fix_attempted"):
+                    self.loop.state = self.loop.state.with_incident(
+                        replace(inc, state="resolved_onsite", resolved_at=r["completed_at"].timestamp(),
+                                updated_at=self.now))
+            except KeyError:
+                pass
+            if ctx is not None:
+                record_timeline(self.conn, customer_id=ctx.customer_id, device_id=ctx.id, at=self.at,
+                                kind="detectors_reset", incident_id=int(r["incident_id"]),
+                                work_order_id=int(r["work_order_id"]),
+                                summary=f"Repair reported on {ctx.name}: detectors reset, verifying from telemetry",
+                                data={"verify_s": self.loop.policy.repair_verify_s})
+            log.info("detectors reset after repair", extra={"device_id": r["device_id"],
+                                                            "work_order_id": r["work_order_id"]})
+
+    def check_repairs(self) -> None:
+        for r in repo.verifying_repairs(self.conn):
+            ctx = self.loop.device(r["device_id"])
+            if ctx is None:
+                continue
+            incident_id, wo = int(r["incident_id"]), int(r["work_order_id"])
+            again = self.loop.state.open_for(ctx.id, r["fault_mode"])
+            if again is not None and again.opened_at >= r["completed_at"].timestamp():
+                repo.decide_repair(self.conn, wo, "recurred", self.at)
+                record_timeline(self.conn, customer_id=ctx.customer_id, device_id=ctx.id, at=self.at,
+                                kind="repair_not_verified", incident_id=incident_id, work_order_id=wo,
+                                summary=f"{_label(r['fault_mode'])} came back on {ctx.name} after the repair",
+                                data={"new_incident_id": again.id})
+                continue
+            mark = self.loop.watermark(ctx.id)
+            verified_at = r["completed_at"].timestamp() + self.loop.policy.repair_verify_s
+            if mark is None or mark.timestamp() < verified_at:
+                continue  # not enough telemetry since the visit yet
+            if any(h.mode == r["fault_mode"] for h in self.loop.hypotheses(ctx.id)):
+                continue  # still looks faulty: the state machine will open (and this will see) a new incident
+            repo.decide_repair(self.conn, wo, "verified", self.at)
+            record_timeline(self.conn, customer_id=ctx.customer_id, device_id=ctx.id, at=self.at,
+                            kind="repair_verified", incident_id=incident_id, work_order_id=wo,
+                            summary=f"Repair verified on {ctx.name}: signals normal since the visit",
+                            data={"normal_for_s": mark.timestamp() - r["completed_at"].timestamp()})
+            if repo.close_incident(self.conn, incident_id, self.at):
+                # out of the state machine: a recurrence is a new incident with its own visit, not a reopening
+                self.loop.state = IncidentState(tuple(i for i in self.loop.state.incidents
+                                                      if i.id != str(incident_id)))
+                record_timeline(self.conn, customer_id=ctx.customer_id, device_id=ctx.id, at=self.at,
+                                kind="incident_closed", incident_id=incident_id, work_order_id=wo,
+                                summary=f"{_label(r['fault_mode'])} on {ctx.name} closed")

@@ -1,7 +1,7 @@
 -- name: new_batches
 -- Which devices sent data since the last pass: ingest_batches only says *who* has news; readings are then read
 -- per device from its own watermark, so a batch that commits late with a lower id is still picked up.
-SELECT b.device_id, max(b.id) AS max_id, max(b.last_ts) AS last_ts
+SELECT b.device_id, max(b.id) AS max_id, max(b.last_ts) AS last_ts, max(b.received_at) AS received_at
 FROM ingest_batches b
 WHERE b.id > %(after_id)s
 GROUP BY b.device_id;
@@ -12,6 +12,13 @@ SELECT ts, signal, value
 FROM telemetry
 WHERE device_id = %(device_id)s AND ts > %(after)s AND ts <= %(until)s
 ORDER BY ts, signal;
+
+-- name: many_device_readings
+-- The same for every device that is keeping up, in one round trip (telemetry columns only).
+SELECT t.device_id, t.ts, t.signal, t.value
+FROM unnest(%(device_ids)s::text[], %(afters)s::timestamptz[], %(untils)s::timestamptz[]) AS w(device_id, after_ts, until_ts)
+JOIN telemetry t ON t.device_id = w.device_id AND t.ts > w.after_ts AND t.ts <= w.until_ts
+ORDER BY t.device_id, t.ts, t.signal;
 
 -- name: load_progress
 SELECT device_id, watermark, batch_id FROM diagnose_progress;
@@ -38,7 +45,10 @@ SELECT id, device_id, fault_mode, status, severity, confidence, opened_at, coale
 FROM incidents
 WHERE source = 'telemetry'
   AND (status IN ('detected', 'remote_fix_attempted', 'work_order')
-       OR coalesce(resolved_at, closed_at) > %(since)s);
+       OR (coalesce(resolved_at, closed_at) > %(since)s
+           -- repaired on site: a recurrence is a new incident (with its own visit), never a reopening
+           AND NOT EXISTS (SELECT 1 FROM work_orders w WHERE w.incident_id = incidents.id
+                           AND w.status = 'completed')));
 
 -- name: open_incident
 INSERT INTO incidents (device_id, customer_id, fault_mode, detector, severity, status, summary, evidence,
@@ -164,3 +174,94 @@ WHERE device_id = %(device_id)s AND fault_mode = %(fault_mode)s
 
 -- name: set_required_parts
 UPDATE work_orders SET required_parts = %(parts)s WHERE id = %(id)s;
+
+-- ---------------------------------------------------------------------------------------------------------
+-- Live service: detector checkpoints, RUL, repairs, escalation (migration 0210)
+-- ---------------------------------------------------------------------------------------------------------
+
+-- name: load_checkpoints
+SELECT device_id, fingerprint, watermark, state FROM detector_state;
+
+-- name: save_checkpoint
+INSERT INTO detector_state (device_id, fingerprint, watermark, state, saved_at)
+VALUES (%(device_id)s, %(fingerprint)s, %(watermark)s, %(state)s, %(at)s)
+ON CONFLICT ON CONSTRAINT detector_state_pk DO UPDATE
+    SET fingerprint = excluded.fingerprint, watermark = excluded.watermark, state = excluded.state,
+        saved_at = excluded.saved_at;
+
+-- name: delete_checkpoint
+DELETE FROM detector_state WHERE device_id = %(device_id)s;
+
+-- name: insert_rul
+INSERT INTO rul_estimates (device_id, estimated_at, status, signal, direction, level, threshold, slope_per_h,
+                           rul_s, rul_low_s, rul_high_s, failure_at, failure_earliest_at, failure_latest_at,
+                           fault_mode, signals)
+VALUES (%(device_id)s, %(estimated_at)s, %(status)s, %(signal)s, %(direction)s, %(level)s, %(threshold)s,
+        %(slope_per_h)s, %(rul_s)s, %(rul_low_s)s, %(rul_high_s)s, %(failure_at)s, %(failure_earliest_at)s,
+        %(failure_latest_at)s, %(fault_mode)s, %(signals)s);
+
+-- name: prune_rul
+DELETE FROM rul_estimates WHERE estimated_at < %(before)s;
+
+-- name: latest_rul
+SELECT device_id, estimated_at, status, signal, direction, level, threshold, slope_per_h, rul_s, rul_low_s,
+       rul_high_s, failure_at, failure_earliest_at, failure_latest_at, fault_mode, method, signals
+FROM rul_estimates WHERE device_id = %(device_id)s
+ORDER BY estimated_at DESC, id DESC LIMIT 1;
+
+-- name: rul_history
+SELECT estimated_at, status, signal, rul_s, rul_low_s, rul_high_s, failure_at
+FROM rul_estimates WHERE device_id = %(device_id)s AND estimated_at >= %(since)s
+ORDER BY estimated_at;
+
+-- name: predicted_failures
+-- The documented read for spares and planning (view predicted_failures, migration 0210).
+SELECT * FROM predicted_failures
+WHERE (%(before)s::timestamptz IS NULL OR failure_at <= %(before)s)
+  AND (%(customer_id)s::bigint IS NULL OR customer_id = %(customer_id)s)
+ORDER BY failure_at, device_id;
+
+-- name: new_repairs
+-- Completed visits of telemetry incidents the loop has not acted on yet.
+SELECT w.id AS work_order_id, w.incident_id, w.device_id, w.completed_at, i.fault_mode
+FROM work_orders w
+JOIN incidents i ON i.id = w.incident_id
+LEFT JOIN diagnose_repairs r ON r.work_order_id = w.id
+WHERE w.status = 'completed' AND i.source = 'telemetry' AND r.work_order_id IS NULL
+ORDER BY w.completed_at, w.id
+LIMIT 200;
+
+-- name: insert_repair
+INSERT INTO diagnose_repairs (work_order_id, incident_id, device_id, completed_at, reset_at)
+VALUES (%(work_order_id)s, %(incident_id)s, %(device_id)s, %(completed_at)s, %(at)s)
+ON CONFLICT DO NOTHING;
+
+-- name: verifying_repairs
+SELECT r.work_order_id, r.incident_id, r.device_id, r.completed_at, r.reset_at, i.fault_mode, i.status
+FROM diagnose_repairs r JOIN incidents i ON i.id = r.incident_id
+WHERE r.status = 'verifying';
+
+-- name: decide_repair
+UPDATE diagnose_repairs SET status = %(status)s, decided_at = %(at)s
+WHERE work_order_id = %(work_order_id)s AND status = 'verifying';
+
+-- name: close_incident
+UPDATE incidents SET status = 'closed', closed_at = %(at)s, resolved_at = coalesce(resolved_at, %(at)s)
+WHERE id = %(id)s AND status = 'resolved_onsite';
+
+-- name: tighten_sla
+-- Escalation: deadlines from the opening time under the new severity, never later than the current ones.
+UPDATE incidents SET response_due = least(response_due, %(response_due)s),
+                     onsite_due = least(onsite_due, %(onsite_due)s),
+                     repair_due = least(repair_due, %(repair_due)s)
+WHERE id = %(id)s
+RETURNING opened_at, response_due, onsite_due, repair_due;
+
+-- name: tighten_work_order
+UPDATE work_orders SET onsite_due = least(onsite_due, %(onsite_due)s)
+WHERE incident_id = %(incident_id)s AND status IN ('open', 'assigned', 'en_route')
+  AND onsite_due > %(onsite_due)s
+RETURNING id, onsite_due;
+
+-- name: incident_opened_at
+SELECT opened_at FROM incidents WHERE id = %(id)s;

@@ -40,6 +40,7 @@ class NewData:
     device_id: str
     max_id: int
     last_ts: datetime
+    received_at: datetime  # newest batch's ingest receive time: where detection latency is measured from
 
 
 def new_batches(conn: psycopg.Connection, after_id: int) -> list[NewData]:
@@ -61,6 +62,26 @@ def device_samples(conn: psycopg.Connection, device_id: str, after: datetime,
         values[signal] = value
     if cur_ts is not None:
         yield cur_ts, values
+
+
+def many_device_samples(conn: psycopg.Connection, windows: Sequence[tuple[str, datetime, datetime]]
+                        ) -> dict[str, list[tuple[datetime, dict[str, float]]]]:
+    """Like :func:`device_samples` for many (device, after, until] windows in one query."""
+    rows = conn.execute(Q.many_device_readings, {"device_ids": [w[0] for w in windows],
+                                                 "afters": [w[1] for w in windows],
+                                                 "untils": [w[2] for w in windows]}).fetchall()
+    out: dict[str, list[tuple[datetime, dict[str, float]]]] = {}
+    cur_key: tuple[str, datetime] | None = None
+    values: dict[str, float] = {}
+    for device_id, ts, signal, value in rows:
+        if (device_id, ts) != cur_key:
+            if cur_key is not None:
+                out.setdefault(cur_key[0], []).append((cur_key[1], values))
+            cur_key, values = (device_id, ts), {}
+        values[signal] = value
+    if cur_key is not None:
+        out.setdefault(cur_key[0], []).append((cur_key[1], values))
+    return out
 
 
 def load_progress(conn: psycopg.Connection) -> tuple[int, dict[str, datetime]]:
@@ -116,6 +137,11 @@ def update_incident(conn: psycopg.Connection, *, id: int, status: str, severity:
 
 def touch_incident(conn: psycopg.Connection, incident_id: int, last_abnormal_at: datetime) -> None:
     conn.execute(Q.touch_incident, {"id": incident_id, "last_abnormal_at": last_abnormal_at})
+
+
+def touch_incidents(conn: psycopg.Connection, last_abnormal: Mapping[int, datetime]) -> None:
+    with conn.cursor() as cur:
+        cur.executemany(Q.touch_incident, [{"id": i, "last_abnormal_at": t} for i, t in last_abnormal.items()])
 
 
 def create_work_order(conn: psycopg.Connection, *, parts: Sequence[Mapping[str, Any]] = (), **fields: object) -> int | None:
@@ -230,3 +256,102 @@ def healthy_history(conn: psycopg.Connection, equipment_type: str, start: dateti
 def find_open(conn: psycopg.Connection, device_id: str, fault_mode: str) -> int | None:
     row = conn.execute(Q.find_open, {"device_id": device_id, "fault_mode": fault_mode}).fetchone()
     return int(row[0]) if row else None
+
+
+# --- detector checkpoints -----------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Checkpoint:
+    device_id: str
+    fingerprint: str
+    watermark: datetime
+    state: dict[str, Any]
+
+
+def load_checkpoints(conn: psycopg.Connection) -> dict[str, Checkpoint]:
+    with conn.cursor(row_factory=class_row(Checkpoint)) as cur:
+        return {c.device_id: c for c in cur.execute(Q.load_checkpoints)}
+
+
+def save_checkpoints(conn: psycopg.Connection, rows: Sequence[Checkpoint], at: datetime) -> None:
+    with conn.cursor() as cur:
+        cur.executemany(Q.save_checkpoint, [{"device_id": c.device_id, "fingerprint": c.fingerprint,
+                                             "watermark": c.watermark, "state": Jsonb(c.state), "at": at}
+                                            for c in rows])
+
+
+def delete_checkpoint(conn: psycopg.Connection, device_id: str) -> None:
+    conn.execute(Q.delete_checkpoint, {"device_id": device_id})
+
+
+# --- remaining useful life ----------------------------------------------------------------------------------
+
+def insert_rul(conn: psycopg.Connection, rows: Sequence[Mapping[str, Any]]) -> None:
+    with conn.cursor() as cur:
+        cur.executemany(Q.insert_rul, [{**r, "signals": Jsonb(r.get("signals") or [])} for r in rows])
+
+
+def prune_rul(conn: psycopg.Connection, before: datetime) -> None:
+    conn.execute(Q.prune_rul, {"before": before})
+
+
+def latest_rul(conn: psycopg.Connection, device_id: str) -> dict[str, Any] | None:
+    with conn.cursor(row_factory=dict_row) as cur:
+        return cur.execute(Q.latest_rul, {"device_id": device_id}).fetchone()
+
+
+def rul_history(conn: psycopg.Connection, device_id: str, since: datetime) -> list[dict[str, Any]]:
+    with conn.cursor(row_factory=dict_row) as cur:
+        return cur.execute(Q.rul_history, {"device_id": device_id, "since": since}).fetchall()
+
+
+def predicted_failures(conn: psycopg.Connection, *, before: datetime | None = None,
+                       customer_id: int | None = None) -> list[dict[str, Any]]:
+    """Assets whose latest RUL estimate predicts a failure (view ``predicted_failures``), soonest first.
+
+    For spares (parts demand: ``likely_parts`` by ``failure_at``) and planning (preventive visits:
+    ``skills``, ``repair_minutes``, ``failure_earliest_at``; ``open_incident_id`` set = already being handled).
+    """
+    with conn.cursor(row_factory=dict_row) as cur:
+        return cur.execute(Q.predicted_failures, {"before": before, "customer_id": customer_id}).fetchall()
+
+
+# --- on-site repairs and escalation -------------------------------------------------------------------------
+
+def new_repairs(conn: psycopg.Connection) -> list[dict[str, Any]]:
+    with conn.cursor(row_factory=dict_row) as cur:
+        return cur.execute(Q.new_repairs).fetchall()
+
+
+def insert_repair(conn: psycopg.Connection, **fields: object) -> None:
+    conn.execute(Q.insert_repair, fields)
+
+
+def verifying_repairs(conn: psycopg.Connection) -> list[dict[str, Any]]:
+    with conn.cursor(row_factory=dict_row) as cur:
+        return cur.execute(Q.verifying_repairs).fetchall()
+
+
+def decide_repair(conn: psycopg.Connection, work_order_id: int, status: str, at: datetime) -> None:
+    conn.execute(Q.decide_repair, {"work_order_id": work_order_id, "status": status, "at": at})
+
+
+def close_incident(conn: psycopg.Connection, incident_id: int, at: datetime) -> bool:
+    return conn.execute(Q.close_incident, {"id": incident_id, "at": at}).rowcount > 0
+
+
+def tighten_sla(conn: psycopg.Connection, incident_id: int, *, response_due: datetime, onsite_due: datetime,
+                repair_due: datetime) -> dict[str, Any] | None:
+    with conn.cursor(row_factory=dict_row) as cur:
+        return cur.execute(Q.tighten_sla, {"id": incident_id, "response_due": response_due,
+                                           "onsite_due": onsite_due, "repair_due": repair_due}).fetchone()
+
+
+def tighten_work_order(conn: psycopg.Connection, incident_id: int, onsite_due: datetime) -> list[int]:
+    return [int(r[0]) for r in conn.execute(Q.tighten_work_order, {"incident_id": incident_id,
+                                                                    "onsite_due": onsite_due})]
+
+
+def incident_opened_at(conn: psycopg.Connection, incident_id: int) -> datetime | None:
+    row = conn.execute(Q.incident_opened_at, {"id": incident_id}).fetchone()
+    return row[0] if row else None

@@ -5,14 +5,18 @@ device's readings after its watermark to its :class:`DeviceMonitor` in time orde
 advance the pure incident state machine and act on its events in one transaction: incident rows, a remote
 command when the knowledge base names one and the device is online (the customer is not bothered), otherwise a
 work order with skills, parts and SLA, plus timeline events and the customer notification. Progress (batch
-cursor, per-device watermarks) and incident state live in the database, so a restart resumes where it stopped;
-detector state (EWMA/CUSUM baselines) is rebuilt from new data.
+cursor, per-device watermarks), incident state and the detectors' own state (checkpointed per device every
+``checkpoint_every_s`` and on shutdown, diagnostics/checkpoint.py) live in the database, so a restart resumes
+where it stopped with warm detectors. A completed on-site repair resets the device's detectors (the old fault's
+baselines and latches must not re-fire) and is then verified from telemetry before the incident closes.
+Remaining useful life is estimated from the same stream (diagnostics/rul.py, ``WearTracker``).
 """
 
 from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
@@ -20,11 +24,14 @@ from typing import Any
 
 import psycopg
 
+from core import commands as core_commands
+from core import metrics
 from core.clock import Clock, to_datetime
 from core.loops import run_polling
 from core.settings import DiagnosticsSettings
+from diagnostics import checkpoint
 from diagnostics import repository as repo
-from diagnostics.actions import Actions
+from diagnostics.actions import Actions, Outgoing
 from diagnostics.classify import classify
 from diagnostics.config import equipment_config
 from diagnostics.incidents import OPEN_STATES, Incident, IncidentPolicy, IncidentState, step
@@ -34,6 +41,7 @@ from diagnostics.models import FaultHypothesis
 from diagnostics.monitor import DeviceMonitor
 from diagnostics.normal_model import NormalModel
 from diagnostics.remote import CommandChannel
+from diagnostics.rul import LIKELY_MODE, WearTracker, asset_rul, limits_from_config
 
 log = logging.getLogger(__name__)
 # (response, on site, repair) deadlines in seconds per customer tier, severity 2 (the board's manual incidents).
@@ -59,6 +67,11 @@ class LoopPolicy:
     silence: bool = True  # a device that stops reporting opens communication_loss
     watch_s: float = 1800.0  # a severity-1 fault with no remote fix is watched 30 min before a visit: often it clears
     max_samples_per_device: int = 20_000  # per pass; a device back from a long outage catches up over passes
+    # After an on-site repair the fault must stay away this long (telemetry time) before the repair counts as
+    # verified and the incident closes: the same quiet period as an auto-resolution.
+    repair_verify_s: float = 900.0
+    # Devices whose new data spans at most this (clock seconds) are read together in one query per pass.
+    bulk_read_s: float = 3600.0
 
 
 def monitor_config(equipment_type: str, config: Mapping[str, Any] | None,
@@ -120,6 +133,13 @@ class DiagnoseLoop:
         self._models: dict[str, NormalModel] = {}
         self._state = IncidentState()
         self._refreshed_at = float("-inf")
+        self._wear: dict[str, WearTracker] = {}
+        self._checkpoints: dict[str, repo.Checkpoint] = {}
+        self._saved_t: dict[str, float | None] = {}  # device -> monitor.last_t at its last checkpoint
+        self._checkpoint_wall = time.monotonic()
+        self._rul_at = float("-inf")
+        self._received: dict[str, float] = {}  # device -> newest batch receive time (clock s) of this pass
+        self.restored = 0  # monitors resumed from a checkpoint (observability and tests)
 
     # --- process loop ---------------------------------------------------------------------------------------
 
@@ -128,10 +148,24 @@ class DiagnoseLoop:
             self._ready = False  # reload persisted state: the failed transaction's effects are gone
 
         run_polling("diagnose", self._connect, self.tick, stop, self._settings.poll_interval_s, on_db_error=forget)
+        self.shutdown()
+
+    def shutdown(self) -> None:
+        """Checkpoint every monitor's detector state (called when the loop stops): the next process resumes."""
+        if not self._ready:
+            return
+        try:
+            with self._connect() as conn, conn.transaction():
+                n = self._save_checkpoints(conn, self._clock.now(), force=True)
+            log.info("detector state checkpointed on shutdown", extra={"devices": n})
+        except psycopg.Error as exc:
+            log.warning("shutdown checkpoint failed", extra={"error": str(exc).strip()[:200]})
 
     def tick(self, conn: psycopg.Connection) -> int:
-        """One pass; returns the number of incidents opened. Commits its own transaction."""
+        """One pass; returns the number of incidents opened. Commits its own transaction, then publishes the
+        remote commands it recorded (a device's answer must always find its ``commands`` row)."""
         now = self._clock.now()
+        self._received = {}
         with conn.transaction():
             if not self._ready:
                 self._load(conn, now)
@@ -139,15 +173,49 @@ class DiagnoseLoop:
                 self._refresh(conn, now)
             act = Actions(conn, self, now)
             self._feedback(conn, now)
+            act.repairs(repo.new_repairs(conn))
             results = self.commands.drain() if self.commands is not None else []
             act.command_results(results)
             self._ingest(conn, act, now)
+            act.flush_touches()
             act.check_attempts()
             act.check_watch()
+            act.check_repairs()
             repo.save_progress(conn, self._cursor, {d: self._marks[d] for d in self._dirty})
             self._dirty = set()
+            if now - self._rul_at >= self._settings.rul_every_s:
+                self._estimate_rul(conn, now)
+            if time.monotonic() - self._checkpoint_wall >= self._settings.checkpoint_every_s:
+                self._save_checkpoints(conn, now)
+        self._publish(conn, act.outgoing)
+        self._observe_latency(act.detections)
         self.incidents_opened += act.opened
         return act.opened
+
+    def _publish(self, conn: psycopg.Connection, outgoing: list[Outgoing]) -> None:
+        """Send the committed commands; record whether each left (a failed send times out into a visit)."""
+        for out in outgoing:
+            cmd = out.command
+            sent = True
+            try:
+                assert self.commands is not None
+                self.commands.send(cmd.device_id, cmd.id, cmd.cmd, dict(cmd.args),
+                                   int(cmd.issued_at.timestamp() * 1000), int(cmd.expires_at.timestamp() * 1000))
+            except Exception as exc:  # noqa: BLE001 - a broker hiccup must not lose the pass; the TTL decides
+                sent = False
+                log.warning("remote fix not published", extra={"device_id": cmd.device_id, "command_id": cmd.id,
+                                                               "error": str(exc)[:200]})
+            with conn.transaction():
+                core_commands.mark_sent(conn, cmd.id, sent)
+
+    def _observe_latency(self, detections: list[tuple[int, float]]) -> None:
+        """Deciding reading's ingest receive time -> incident committed, in wall seconds (clock / speed)."""
+        if not detections:
+            return
+        speed = float(getattr(self._clock, "speed", 1.0))
+        now = self._clock.now()
+        for _, received in detections:
+            metrics.DETECTION_DECISION_LATENCY.observe(max(0.0, (now - received) / speed))
 
     # --- state ----------------------------------------------------------------------------------------------
 
@@ -156,6 +224,9 @@ class DiagnoseLoop:
         self._cursor, self._marks = repo.load_progress(conn)
         self._dirty = set()
         self._monitors = {}
+        self._wear = {}
+        self._saved_t = {}
+        self._checkpoints = repo.load_checkpoints(conn)
         self._refresh(conn, now)
         self._ready = True
 
@@ -181,7 +252,7 @@ class DiagnoseLoop:
                 log.warning("normal model unreadable", extra={"equipment_type": eq, "version": version,
                                                               "error": str(exc)})
         if {k: m.version for k, m in models.items()} != {k: m.version for k, m in self._models.items()}:
-            self._monitors = {}  # a new model version: monitors restart on it
+            self._monitors = {}  # a new model version: monitors restart on it (checkpoints of the old one no longer fit)
         self._models = models
         self._refreshed_at = now
 
@@ -213,8 +284,110 @@ class DiagnoseLoop:
             # call a device silent before the settings' staleness limit.
             cfg["silence_s"] = max(float(cfg.get("silence_s", 300)), self._settings.stale_after_s)
             mon = DeviceMonitor(ctx.id, ctx.equipment_type, cfg, model)
+            wear = WearTracker(limits_from_config(mon.cfg))
+            self._resume(ctx.id, mon, wear, cfg, model)
             self._monitors[ctx.id] = mon
+            self._wear[ctx.id] = wear
         return mon
+
+    # --- detector checkpoints -------------------------------------------------------------------------------
+
+    def _fingerprint(self, mon: DeviceMonitor, wear: WearTracker, cfg: Mapping[str, Any],
+                     model: NormalModel | None) -> str:
+        return checkpoint.fingerprint(mon, checkpoint.fingerprint(wear), cfg, model.version if model else None)
+
+    def _resume(self, device_id: str, mon: DeviceMonitor, wear: WearTracker, cfg: Mapping[str, Any],
+                model: NormalModel | None) -> None:
+        """Restore a fresh monitor from the device's checkpoint when it fits; readings after the checkpoint's
+        watermark are replayed from telemetry (the progress watermark is moved back to it)."""
+        cp = self._checkpoints.pop(device_id, None)
+        if cp is None:
+            return
+        if cp.fingerprint != self._fingerprint(mon, wear, mon.cfg, model):
+            log.info("detector checkpoint does not fit the current config/model; relearning",
+                     extra={"device_id": device_id})
+            return
+        try:
+            checkpoint.restore(mon, cp.state["monitor"])
+            checkpoint.restore(wear, cp.state["wear"])
+        except (KeyError, TypeError, ValueError) as exc:
+            log.warning("detector checkpoint unreadable; relearning", extra={"device_id": device_id,
+                                                                             "error": str(exc)[:200]})
+            fresh = DeviceMonitor(device_id, mon.equipment_type, cfg, model)
+            mon.__dict__.update(fresh.__dict__)
+            wear.__dict__.update(WearTracker(wear.limits, wear.policy).__dict__)
+            return
+        mark = self._marks.get(device_id)
+        if mark is None or cp.watermark < mark:
+            self._marks[device_id] = cp.watermark  # replay what the crashed process saw after its checkpoint
+            self._dirty.add(device_id)
+        self._saved_t[device_id] = mon.last_t
+        self.restored += 1
+
+    def _save_checkpoints(self, conn: psycopg.Connection, now: float, force: bool = False) -> int:
+        rows = []
+        for device_id, mon in self._monitors.items():
+            mark = self._marks.get(device_id)
+            if mark is None or mon.last_t is None or (not force and self._saved_t.get(device_id) == mon.last_t):
+                continue
+            wear = self._wear[device_id]
+            rows.append(repo.Checkpoint(device_id, self._fingerprint(mon, wear, mon.cfg, mon.model), mark,
+                                        {"monitor": checkpoint.snapshot(mon), "wear": checkpoint.snapshot(wear)}))
+            self._saved_t[device_id] = mon.last_t
+        if rows:
+            repo.save_checkpoints(conn, rows, to_datetime(now))
+        self._checkpoint_wall = time.monotonic()
+        return len(rows)
+
+    def reset_device(self, conn: psycopg.Connection, device_id: str) -> None:
+        """Forget the device's detector state and baselines (after an on-site repair): the next reading starts
+        a fresh monitor, so the repaired fault's latches and drifted baselines cannot re-fire."""
+        self._monitors.pop(device_id, None)
+        self._wear.pop(device_id, None)
+        self._saved_t.pop(device_id, None)
+        self._checkpoints.pop(device_id, None)
+        repo.delete_checkpoint(conn, device_id)
+
+    def watermark(self, device_id: str) -> datetime | None:
+        return self._marks.get(device_id)
+
+    def hypotheses(self, device_id: str) -> list[FaultHypothesis]:
+        mon = self._monitors.get(device_id)
+        ctx = self._devices.get(device_id)
+        return classify(ctx.equipment_type, mon.active()) if mon is not None and ctx is not None else []
+
+    # --- remaining useful life ------------------------------------------------------------------------------
+
+    def _estimate_rul(self, conn: psycopg.Connection, now: float) -> None:
+        rows = []
+        at = to_datetime(now)
+        for device_id, wear in self._wear.items():
+            if wear.first_t is None:
+                continue
+            per_signal = wear.estimate(now)
+            best = asset_rul(per_signal)
+            status = best.status if best is not None else "learning"
+            rul = best.rul_s if best is not None else None
+            lo = best.rul_low_s if best is not None else None
+            hi = best.rul_high_s if best is not None else None
+            mode = LIKELY_MODE.get((best.signal, best.direction or "")) if best is not None else None
+            rows.append({
+                "device_id": device_id, "estimated_at": at, "status": status,
+                "signal": best.signal if best is not None and status in ("degrading", "at_limit") else None,
+                "direction": best.direction if best is not None else None,
+                "level": best.level if best is not None and status != "healthy" else None,
+                "threshold": best.limit if best is not None else None,
+                "slope_per_h": best.slope_per_h if best is not None and status != "healthy" else None,
+                "rul_s": rul, "rul_low_s": lo, "rul_high_s": hi,
+                "failure_at": to_datetime(now + rul) if rul is not None else None,
+                "failure_earliest_at": to_datetime(now + lo) if lo is not None else None,
+                "failure_latest_at": to_datetime(now + hi) if hi is not None else None,
+                "fault_mode": mode if status in ("degrading", "at_limit") else None,
+                "signals": [{k: v for k, v in vars(e).items() if v is not None} for e in per_signal]})
+        if rows:
+            repo.insert_rul(conn, rows)
+        repo.prune_rul(conn, to_datetime(now - self._settings.rul_retention_s))
+        self._rul_at = now
 
     # --- detection ------------------------------------------------------------------------------------------
 
@@ -223,19 +396,32 @@ class DiagnoseLoop:
         start_cursor, truncated = self._cursor, False
         if any(n.device_id not in self._devices for n in news):
             self._refresh(conn, now)
+        work: list[tuple[repo.DeviceContext, DeviceMonitor, datetime, datetime]] = []
         for n in news:
             self._cursor = max(self._cursor, n.max_id)
             ctx = self._devices.get(n.device_id)
             if ctx is None:
                 continue
-            mark = self._marks.get(ctx.id, EPOCH)
-            if n.last_ts <= mark:
+            if n.last_ts <= self._marks.get(ctx.id, EPOCH):
                 continue  # late data older than what the monitor already saw: cannot be replayed in order
             mon = self._monitor(ctx)
+            mark = self._marks.get(ctx.id, EPOCH)  # a restored checkpoint may have moved it back
+            self._received[ctx.id] = n.received_at.timestamp()
+            work.append((ctx, mon, mark, n.last_ts))
+        # Devices that are keeping up (the usual case at fleet load) are read in one query: one round trip per
+        # device made the pass, and so detection latency, grow with the fleet. A device catching up on a long
+        # backlog is read on its own, capped per pass.
+        small = [(c.id, a, u) for c, _, a, u in work if (u - a).total_seconds() <= self.policy.bulk_read_s]
+        bulk = repo.many_device_samples(conn, small) if small else {}
+        for ctx, mon, mark, until in work:
+            wear = self._wear[ctx.id]
+            samples = bulk.get(ctx.id, []) if ctx.id in {d for d, _, _ in small} \
+                else repo.device_samples(conn, ctx.id, mark, until)
             last_t: float | None = None
-            for count, (ts, values) in enumerate(repo.device_samples(conn, ctx.id, mark, n.last_ts), 1):
+            for count, (ts, values) in enumerate(samples, 1):
                 last_t = ts.timestamp()
                 mon.observe(last_t, values)
+                wear.observe(last_t, values)
                 self._marks[ctx.id] = ts
                 self._dirty.add(ctx.id)
                 if count >= self.policy.max_samples_per_device:
@@ -257,7 +443,7 @@ class DiagnoseLoop:
         before = {i.id: i for i in self._state.incidents if i.asset_id == ctx.id}
         self._state, events = step(self._state, ctx.id, hyps, t, self.policy.incident)
         for ev in events:
-            act.incident_event(ctx, ev)
+            act.incident_event(ctx, ev, self._received.get(ctx.id))
         evented = {ev.incident.id for ev in events}
         for inc in self._state.incidents:
             old = before.get(inc.id)

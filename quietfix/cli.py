@@ -63,6 +63,14 @@ def cmd_diagnose(settings: Settings, args: argparse.Namespace) -> int:
     from diagnostics import DiagnoseLoop
     from diagnostics.remote import mqtt_channel
 
+    if settings.diagnostics.metrics_port:  # detection latency and friends for Prometheus (core/metrics.py)
+        from core.metrics import serve_metrics
+
+        try:
+            serve_metrics(settings.diagnostics.metrics_port)
+        except OSError as exc:
+            log.warning("metrics port unavailable", extra={"port": settings.diagnostics.metrics_port,
+                                                           "error": str(exc)})
     channel = mqtt_channel(settings)  # remote fixes: commands out, results in
     try:
         DiagnoseLoop(lambda: connect(settings.database_url, autocommit=True), settings.diagnostics, _clock(args),

@@ -1,0 +1,126 @@
+"""Asset detail with its remaining useful life, and the fleet's predicted failures.
+
+Scoped like every asset route (api.repository.get_device): staff see every asset, a customer only their own, a
+technician the assets of their jobs; an asset out of scope answers 404 exactly like one that does not exist.
+The estimates come from the diagnose loop (diagnostics/rul.py: trend of a wear signal extrapolated to its
+failure threshold, with an interval); the fleet list reads the ``predicted_failures`` view.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any
+
+from fastapi import APIRouter, HTTPException, Query, Request, status
+from pydantic import BaseModel
+
+from api import repository as api_repo
+from api.auth import AnyUser
+from api.deps import Conn
+from api.routes.board import now_of
+from diagnostics import repository as repo
+
+router = APIRouter(tags=["diagnostics"])
+
+
+class Rul(BaseModel):
+    estimated_at: datetime
+    status: str  # learning | healthy | degrading | at_limit
+    signal: str | None = None
+    direction: str | None = None
+    level: float | None = None
+    threshold: float | None = None
+    slope_per_h: float | None = None
+    rul_s: float | None = None
+    rul_low_s: float | None = None
+    rul_high_s: float | None = None  # null with a rul_s: the upper bound lies beyond the horizon
+    failure_at: datetime | None = None
+    failure_earliest_at: datetime | None = None
+    failure_latest_at: datetime | None = None
+    fault_mode: str | None = None
+    method: str = "trend"
+    signals: list[dict[str, Any]] = []
+
+
+class RulPoint(BaseModel):
+    estimated_at: datetime
+    status: str
+    signal: str | None = None
+    rul_s: float | None = None
+    rul_low_s: float | None = None
+    rul_high_s: float | None = None
+    failure_at: datetime | None = None
+
+
+class AssetRul(BaseModel):
+    device_id: str
+    latest: Rul | None
+    history: list[RulPoint]
+
+
+class Asset(BaseModel):
+    id: str
+    customer_id: int
+    equipment_type: str
+    name: str
+    region: str
+    lat: float
+    lon: float
+    online: bool
+    last_seen: datetime | None = None
+    rul: Rul | None = None
+
+
+class PredictedFailure(BaseModel):
+    device_id: str
+    customer_id: int
+    equipment_type: str
+    device_name: str
+    estimated_at: datetime
+    status: str
+    signal: str | None
+    fault_mode: str | None
+    rul_s: float | None
+    failure_at: datetime | None
+    failure_earliest_at: datetime | None
+    failure_latest_at: datetime | None
+    likely_parts: list[dict[str, Any]]
+    skills: list[str]
+    repair_minutes: int
+    open_incident_id: int | None
+
+
+def _visible(conn: Conn, principal: AnyUser, device_id: str) -> dict[str, Any]:
+    device = api_repo.get_device(conn, principal, device_id)
+    if device is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, "device not found")
+    return device
+
+
+@router.get("/api/assets/{device_id}", response_model=Asset)
+def asset(device_id: str, conn: Conn, principal: AnyUser) -> dict[str, Any]:
+    """The asset and its latest remaining-useful-life estimate (null until the diagnose loop made one)."""
+    return {**_visible(conn, principal, device_id), "rul": repo.latest_rul(conn, device_id)}
+
+
+@router.get("/api/assets/{device_id}/rul", response_model=AssetRul)
+def asset_rul(device_id: str, request: Request, conn: Conn, principal: AnyUser,
+              hours: float = Query(24.0, gt=0, le=24 * 31)) -> dict[str, Any]:
+    """Latest estimate plus the last ``hours`` of estimates (how the prediction converged)."""
+    _visible(conn, principal, device_id)
+    since = now_of(request) - timedelta(hours=hours)
+    return {"device_id": device_id, "latest": repo.latest_rul(conn, device_id),
+            "history": repo.rul_history(conn, device_id, since)}
+
+
+@router.get("/api/predicted-failures", response_model=list[PredictedFailure])
+def predicted_failures(request: Request, conn: Conn, principal: AnyUser,
+                       within_h: float | None = Query(None, gt=0, le=24 * 31)) -> list[dict[str, Any]]:
+    """Assets whose latest estimate predicts a failure, soonest first; a customer sees only their own."""
+    if principal.role == "technician":
+        raise HTTPException(status.HTTP_403_FORBIDDEN, "not available to technicians")
+    before = now_of(request) + timedelta(hours=within_h) if within_h is not None else None
+    cid = None if principal.sees_everything else principal.customer_id
+    if not principal.sees_everything and cid is None:
+        raise HTTPException(status.HTTP_403_FORBIDDEN, "not bound to a customer")
+    return repo.predicted_failures(conn, before=before, customer_id=cid)

@@ -1,0 +1,404 @@
+"""The live diagnose service on the real database: detector checkpoints across a restart, detectors reset and
+repairs verified after a visit, escalation, RUL through the repository/view/API, and remote fixes recorded
+through core.commands before they are published.
+
+Telemetry and ingest_batches rows are written directly (what ingest stores); the loop runs on a manual clock.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from datetime import timedelta
+from typing import Any
+
+import psycopg
+import pytest
+
+from core.clock import ManualClock, to_datetime
+from core.contracts import CommandResult
+from core.settings import DiagnosticsSettings
+from diagnostics import DiagnoseLoop, LoopPolicy, checkpoint, predicted_failures
+from diagnostics.actions import Actions
+from diagnostics.incidents import IncidentEvent
+from dispatch.visits import complete
+from edge_agent.simulator import Equipment
+from quietfix.seed import seed
+
+pytestmark = pytest.mark.integration
+CHUNK_S = 600.0  # one ingest batch (and one diagnose pass) per 10 simulated minutes
+
+
+class FakeChannel:
+    """Records commands (and whether their commands row was committed when they were sent)."""
+
+    def __init__(self, db_url: str) -> None:
+        self.db_url = db_url
+        self.sent: list[dict[str, Any]] = []
+        self.pending: list[CommandResult] = []
+
+    def send(self, device_id: str, command_id: str, cmd: str, args: dict[str, Any], issued_at_ms: int,
+             expires_at_ms: int) -> None:
+        with psycopg.connect(self.db_url) as other:  # another session sees only committed rows
+            row = other.execute("SELECT status, issued_by FROM commands WHERE id = %s", (command_id,)).fetchone()
+        self.sent.append({"device_id": device_id, "id": command_id, "cmd": cmd, "committed_row": row})
+
+    def drain(self) -> list[CommandResult]:
+        out, self.pending = self.pending, []
+        return out
+
+
+class Site:
+    def __init__(self, conn: psycopg.Connection, loop_conn: psycopg.Connection, clock: ManualClock,
+                 devices: list, step_s: float) -> None:
+        self.conn, self.loop_conn, self.clock, self.step_s = conn, loop_conn, clock, step_s
+        self.equipment = {d.device_id: Equipment(d.device_id, d.equipment_type, seed=7) for d in devices}
+        self.seq = 0
+
+    def run(self, loop: DiagnoseLoop, seconds: float, on_tick: Any = None) -> None:
+        end = self.clock.now() + seconds
+        while self.clock.now() < end:
+            t0 = self.clock.now()
+            self.write(t0, t0 + CHUNK_S)
+            self.clock.advance(CHUNK_S)
+            loop.tick(self.loop_conn)
+            if on_tick is not None:
+                on_tick()
+
+    def write(self, t0: float, t1: float) -> None:
+        self.seq += 1
+        with self.conn.cursor() as cur:
+            for dev, eq in self.equipment.items():
+                ts = [t0 + self.step_s * i for i in range(int((t1 - t0) / self.step_s))]
+                with cur.copy("COPY telemetry (device_id, signal, ts, value) FROM STDIN") as cp:
+                    for t in ts:
+                        for sig, v in eq.sample(t).items():
+                            cp.write_row((dev, sig, to_datetime(t), v))
+                cur.execute("INSERT INTO ingest_batches (device_id, seq, readings, first_ts, last_ts, received_at) "
+                            "VALUES (%s, %s, %s, %s, %s, %s)",
+                            (dev, self.seq, len(ts) * 5, to_datetime(ts[0]), to_datetime(ts[-1]), to_datetime(t1)))
+        self.conn.commit()
+
+    def pump(self) -> str:
+        return next(d for d, e in self.equipment.items() if e.equipment_type == "pump")
+
+
+def make_site(conn: psycopg.Connection, db_url: str, step_s: float = 10.0) -> Iterator[Site]:
+    devices = seed(conn, devices=3, technicians=2, users=True)
+    clock = ManualClock()
+    conn.execute("SELECT quietfix_ensure_partitions(%s, %s)", (to_datetime(clock.now()),
+                                                              to_datetime(clock.now() + 3 * 86400)))
+    conn.execute("UPDATE devices SET online = true")
+    conn.commit()
+    with psycopg.connect(db_url, autocommit=True) as loop_conn:
+        yield Site(conn, loop_conn, clock, devices, step_s)
+
+
+@pytest.fixture()
+def site(conn: psycopg.Connection, db_url: str) -> Iterator[Site]:
+    yield from make_site(conn, db_url)
+
+
+def make_loop(site: Site, commands: Any = None, **settings: Any) -> DiagnoseLoop:
+    return DiagnoseLoop(lambda: psycopg.connect(site.conn.info.dsn, autocommit=True), DiagnosticsSettings(**settings),
+                        site.clock, commands=commands, policy=LoopPolicy(silence=False))
+
+
+def q(conn: psycopg.Connection, sql: str, *args: object) -> list[tuple]:
+    rows = conn.execute(sql, args).fetchall()
+    conn.commit()
+    return rows
+
+
+def kinds(site: Site, device_id: str) -> list[str]:
+    return [k for (k,) in q(site.conn, "SELECT kind FROM timeline_events WHERE device_id = %s ORDER BY id", device_id)]
+
+
+def snap(loop: DiagnoseLoop, device_id: str) -> str:
+    return json.dumps(checkpoint.snapshot(loop._monitors[device_id]), sort_keys=True)
+
+
+def feed(loop: DiagnoseLoop, site: Site, device_id: str, after: Any, until: Any) -> None:
+    """Feed an in-memory monitor the readings the other loop saw (the never-restarted reference)."""
+    from diagnostics import repository as repo
+
+    mon = loop._monitors[device_id]
+    for ts, values in repo.device_samples(site.conn, device_id, after, until):
+        mon.observe(ts.timestamp(), values)
+    site.conn.commit()
+
+
+# --- 2. detector state across a restart ---------------------------------------------------------------------
+
+def test_restarted_loop_resumes_detector_state_from_its_checkpoint(site: Site) -> None:
+    a = make_loop(site)
+    site.run(a, 3600)
+    a.shutdown()  # what `quietfix diagnose` does on SIGTERM
+    saved = dict(q(site.conn, "SELECT device_id, watermark FROM detector_state"))
+    assert set(saved) == set(site.equipment)
+    target = site.pump()
+    before = to_datetime(site.clock.now())
+    b = make_loop(site)
+    site.run(b, CHUNK_S)
+    assert b.restored == 3
+    feed(a, site, target, saved[target], to_datetime(site.clock.now()))  # the process that never stopped
+    assert snap(b, target) == snap(a, target)
+    fresh = DiagnoseLoop(lambda: site.loop_conn, DiagnosticsSettings(), site.clock)
+    assert fresh._monitor(b.device(target)) is not None and snap(fresh, target) != snap(b, target)
+    assert before < to_datetime(site.clock.now())
+
+
+def test_crashed_loop_replays_from_its_last_periodic_checkpoint(site: Site) -> None:
+    a = make_loop(site, checkpoint_every_s=0.0)  # checkpoint on every pass
+    site.run(a, 1800)
+    saved = dict(q(site.conn, "SELECT device_id, watermark FROM detector_state"))
+    a._settings = DiagnosticsSettings(checkpoint_every_s=1e9)  # then no more checkpoints: the crash loses them
+    site.run(a, 1200)
+    target = site.pump()
+    assert q(site.conn, "SELECT watermark FROM diagnose_progress WHERE device_id = %s", target)[0][0] > saved[target]
+    b = make_loop(site)  # a new process after a crash: no shutdown checkpoint
+    site.run(b, CHUNK_S)
+    assert b.restored == 3
+    feed(a, site, target, a.watermark(target), to_datetime(site.clock.now()))
+    assert snap(b, target) == snap(a, target)  # replayed the readings after the checkpoint: same state
+
+
+# --- 3. repair resets detectors and is verified ---------------------------------------------------------------
+
+def _visit(site: Site, device_id: str) -> int:
+    wo, tech = q(site.conn, "SELECT w.id, (SELECT min(id) FROM technicians) FROM work_orders w "
+                            "WHERE w.device_id = %s AND w.status = 'open'", device_id)[0]
+    at = to_datetime(site.clock.now())
+    site.conn.execute("UPDATE work_orders SET status = 'on_site', technician_id = %s, arrived_at = %s WHERE id = %s",
+                      (tech, at, wo))
+    assert complete(site.conn, wo, at, cause="worn bearing", fix="bearing replaced") == device_id
+    site.conn.commit()
+    return int(wo)
+
+
+def test_completed_visit_resets_detectors_and_the_repair_is_verified_before_closing(site: Site) -> None:
+    loop = make_loop(site)
+    site.run(loop, 1800)
+    target = site.pump()
+    site.equipment[target].inject("bearing_wear", site.clock.now(), develop_s=1800)
+    site.run(loop, 3600)
+    assert q(site.conn, "SELECT fault_mode, status FROM incidents WHERE device_id = %s", target) == [
+        ("bearing_wear", "work_order")]
+    old_monitor = loop._monitors[target]
+    site.equipment[target].repair()
+    wo = _visit(site, target)
+    site.run(loop, CHUNK_S)
+    assert loop._monitors[target] is not old_monitor  # detectors and baselines started afresh
+    assert q(site.conn, "SELECT status FROM diagnose_repairs WHERE work_order_id = %s", wo) == [("verifying",)]
+    assert q(site.conn, "SELECT status FROM incidents WHERE device_id = %s", target) == [("resolved_onsite",)]
+    site.run(loop, 1800)
+    assert q(site.conn, "SELECT status FROM diagnose_repairs WHERE work_order_id = %s", wo) == [("verified",)]
+    assert q(site.conn, "SELECT fault_mode, status, closed_at IS NOT NULL FROM incidents WHERE device_id = %s",
+             target) == [("bearing_wear", "closed", True)]
+    k = kinds(site, target)
+    steps = ["work_order_created", "work_completed", "detectors_reset", "repair_verified", "incident_closed"]
+    assert [x for x in k if x in steps] == steps  # each step on the timeline, in order
+    site.run(loop, 3600)
+    assert q(site.conn, "SELECT count(*) FROM incidents WHERE device_id = %s", target) == [(1,)]  # no re-fire
+    site.equipment[target].inject("bearing_wear", site.clock.now(), develop_s=1800)  # a new fault later on
+    site.run(loop, 3600)
+    assert q(site.conn, "SELECT i.status, w.status FROM incidents i JOIN work_orders w ON w.incident_id = i.id "
+                        "WHERE i.device_id = %s ORDER BY i.id", target) == [("closed", "completed"),
+                                                                          ("work_order", "open")]
+
+
+def test_fault_that_survives_the_visit_is_not_verified(site: Site) -> None:
+    loop = make_loop(site)
+    site.run(loop, 1800)
+    target = site.pump()
+    site.equipment[target].inject("bearing_wear", site.clock.now(), develop_s=1800)
+    site.run(loop, 3600)
+    wo = _visit(site, target)  # the technician reports done, but the bearing still runs rough
+    site.run(loop, 3600)
+    assert q(site.conn, "SELECT status FROM diagnose_repairs WHERE work_order_id = %s", wo) == [("recurred",)]
+    assert "repair_not_verified" in kinds(site, target)
+    assert ("bearing_wear", "work_order") in q(site.conn, "SELECT fault_mode, status FROM incidents "
+                                                          "WHERE device_id = %s", target)
+
+
+# --- 4. escalation -----------------------------------------------------------------------------------------
+
+def test_escalation_tightens_deadlines_notifies_and_is_on_the_timeline(site: Site) -> None:
+    loop = make_loop(site)
+    site.run(loop, 1800)
+    target = site.pump()
+    site.equipment[target].inject("sensor_spike", site.clock.now(), develop_s=600, signal="pressure_bar")
+    site.run(loop, 2400)  # severity 1: watched, then a visit with severity-1 (relaxed) deadlines
+    (inc_id, sev, onsite), = q(site.conn, "SELECT id, severity, onsite_due FROM incidents WHERE device_id = %s",
+                               target)
+    (wo_due,), = q(site.conn, "SELECT onsite_due FROM work_orders WHERE incident_id = %s", inc_id)
+    assert sev == 1
+    ctx = loop.device(target)
+    inc = loop.state.get(str(inc_id))
+    worse = inc.__class__(**{**inc.__dict__, "severity": 3})
+    with site.loop_conn.transaction():
+        Actions(site.loop_conn, loop, site.clock.now()).incident_event(
+            ctx, IncidentEvent("escalated", worse, site.clock.now(), {"from": 1, "to": 3}))
+    (onsite2,), = q(site.conn, "SELECT onsite_due FROM incidents WHERE id = %s", inc_id)
+    (wo_due2,), = q(site.conn, "SELECT onsite_due FROM work_orders WHERE incident_id = %s", inc_id)
+    assert onsite2 < onsite and wo_due2 < wo_due and wo_due2 <= onsite2  # dispatch plans against the new one
+    notes = q(site.conn, "SELECT kind, customer_id FROM notifications WHERE incident_id = %s ORDER BY id", inc_id)
+    assert notes[-1] == ("incident_escalated", ctx.customer_id)
+    (data,), = q(site.conn, "SELECT data FROM timeline_events WHERE kind = 'incident_escalated' AND incident_id = %s",
+                 inc_id)
+    assert data["to"] == 3 and data["work_orders_retimed"]
+
+
+def test_overheating_that_gets_critical_escalates_live(site: Site) -> None:
+    loop = make_loop(site)
+    site.run(loop, 1800)
+    target = site.pump()
+    site.equipment[target].inject("overheating", site.clock.now(), develop_s=3600)
+    site.run(loop, 5400)
+    (inc_id, sev), = q(site.conn, "SELECT id, severity FROM incidents WHERE device_id = %s AND fault_mode = "
+                                  "'overheating'", target)
+    assert sev == 3
+    assert ("incident_escalated",) in q(site.conn, "SELECT kind FROM notifications WHERE incident_id = %s", inc_id)
+    assert "incident_escalated" in kinds(site, target)
+
+
+# --- 5. remote fixes recorded before publishing ------------------------------------------------------------
+
+def test_remote_fix_is_a_committed_command_before_it_is_published(site: Site, db_url: str) -> None:
+    channel = FakeChannel(db_url)
+    loop = make_loop(site, channel)
+    site.run(loop, 1800)
+    target = site.pump()
+    site.equipment[target].inject("motor_trip", site.clock.now(), develop_s=0)
+    site.run(loop, 1200)
+    assert [(c["device_id"], c["cmd"], c["committed_row"]) for c in channel.sent] == [
+        (target, "reset", ("pending", "diagnostics"))]
+    cid = channel.sent[0]["id"]
+    assert q(site.conn, "SELECT status FROM commands WHERE id = %s", cid) == [("sent",)]
+    assert q(site.conn, "SELECT command_id FROM remote_fix_attempts") == [(cid,)]
+    # ingest's handling of the device's answer: recorded against the command, no dead letter
+    from core.commands import consume_result_message
+
+    payload = json.dumps({"v": 1, "id": cid, "ok": True, "result": {}}).encode()
+    assert consume_result_message(site.conn, target, payload, to_datetime(site.clock.now())) is None
+    site.conn.commit()
+    assert q(site.conn, "SELECT status FROM commands WHERE id = %s", cid) == [("succeeded",)]
+
+
+# --- 1. remaining useful life ------------------------------------------------------------------------------
+
+@pytest.fixture()
+def slow_site(conn: psycopg.Connection, db_url: str) -> Iterator[Site]:
+    yield from make_site(conn, db_url, step_s=60.0)
+
+
+def test_rul_is_estimated_stored_and_readable_by_spares_planning_and_the_api(slow_site: Site, settings) -> None:
+    site = slow_site
+    loop = make_loop(site)
+    site.run(loop, 20 * 3600)  # most of a day: the envelope of each signal's load cycle
+    target = site.pump()
+    site.equipment[target].inject("bearing_wear", site.clock.now(), develop_s=8 * 3600)
+    site.run(loop, 3 * 3600)
+    latest = {d: s for d, s in q(site.conn, "SELECT DISTINCT ON (device_id) device_id, status FROM rul_estimates "
+                                            "ORDER BY device_id, estimated_at DESC")}
+    assert latest.pop(target) == "degrading"
+    assert set(latest.values()) == {"healthy"}
+    failures = predicted_failures(site.conn)
+    assert [(f["device_id"], f["fault_mode"], f["signal"]) for f in failures] == [
+        (target, "bearing_wear", "vibration_mm_s")]
+    f = failures[0]
+    now = to_datetime(site.clock.now())
+    assert now < f["failure_earliest_at"] <= f["failure_at"] < now + timedelta(hours=8)
+    assert f["likely_parts"] and f["skills"] == ["mechanical"]  # from the knowledge base: spares' demand
+    site.conn.commit()
+
+    from fastapi.testclient import TestClient
+
+    from api.app import create_app
+    from quietfix.seed import DEMO_PASSWORD
+
+    owner = q(site.conn, "SELECT u.username FROM users u JOIN devices d ON d.customer_id = u.customer_id "
+                         "WHERE d.id = %s", target)[0][0]
+    other = q(site.conn, "SELECT u.username FROM users u WHERE u.role = 'customer' AND u.customer_id <> "
+                         "(SELECT customer_id FROM devices WHERE id = %s) LIMIT 1", target)
+    app = create_app(settings)
+    app.state.clock = site.clock  # the API's "now" is the simulated one, as in the demo
+    with TestClient(app) as client:
+        def login(user: str) -> dict[str, str]:
+            r = client.post("/api/auth/token", json={"username": user, "password": DEMO_PASSWORD})
+            return {"Authorization": f"Bearer {r.json()['access_token']}"}
+
+        h = login(owner)
+        r = client.get(f"/api/assets/{target}/rul", headers=h)
+        assert r.status_code == 200 and r.json()["latest"]["status"] == "degrading"
+        assert len(r.json()["history"]) >= 1
+        detail = client.get(f"/api/assets/{target}", headers=h).json()
+        assert detail["id"] == target and detail["rul"]["fault_mode"] == "bearing_wear"
+        assert [p["device_id"] for p in client.get("/api/predicted-failures", headers=h).json()] == [target]
+        if other:
+            ho = login(other[0][0])
+            assert client.get(f"/api/assets/{target}/rul", headers=ho).status_code == 404
+            assert client.get(f"/api/assets/{target}", headers=ho).status_code == 404
+            assert client.get("/api/predicted-failures", headers=ho).json() == []
+        assert client.get(f"/api/assets/{target}/rul").status_code == 401
+        hd = login("dispatcher")
+        assert [p["device_id"] for p in client.get("/api/predicted-failures?within_h=12", headers=hd).json()] == [
+            target]
+
+
+# paho leaves its wake-up socket pair to the garbage collector after loop_stop(); collected here, not our leak.
+@pytest.mark.filterwarnings("ignore::ResourceWarning", "ignore::pytest.PytestUnraisableExceptionWarning")
+def test_automatic_remote_fix_result_is_recognised_by_ingest_no_dead_letter(site: Site, settings, tmp_path) -> None:
+    """Real broker (a private one: results would otherwise reach other checkouts' ingest), real ingest worker,
+    the diagnose loop's MQTT command channel, and a device that answers its command."""
+    import time as _time
+
+    from core.clock import SystemClock
+    from core.mqtt import InboundMessage, ServerMqtt
+    from diagnostics.remote import mqtt_channel
+    from ingest.runner import start_ingest
+    from tests.helpers import wait_for
+    from tests.services import PrivateBroker
+
+    broker = PrivateBroker(tmp_path / "broker", settings.mqtt_username, settings.mqtt_password)
+    broker.start()
+    settings.mqtt_url = broker.url
+    target = site.pump()
+    dev: ServerMqtt | None = None
+
+    def answer(msg: InboundMessage) -> None:  # the edge agent: act on the reset, publish the result
+        cmd = json.loads(msg.payload)
+        site.equipment[target].reset()
+        assert dev is not None
+        dev.publish(f"qf/v1/{target}/cmd/result", json.dumps({"v": 1, "id": cmd["id"], "ok": True,
+                                                                "result": {"cleared": ["motor_trip"]}}).encode())
+
+    dev = ServerMqtt(settings.mqtt_url, f"fake-{target}", username=settings.mqtt_username,
+                     password=settings.mqtt_password, subscriptions=[(f"qf/v1/{target}/cmd", 1)],
+                     on_message=answer, manual_ack=False, persistent=False)
+    ingest = start_ingest(settings, SystemClock())
+    channel = mqtt_channel(settings, client_id=f"diagnose-test-{settings.ingest.worker_id}", session_expiry_s=60)
+    dev.start()
+    try:
+        assert dev.connected.wait(10) and channel.mqtt.connected.wait(10) and ingest.mqtt.connected.wait(10)
+        _time.sleep(0.5)  # SUBSCRIBE follows CONNACK
+        loop = make_loop(site, channel)
+        site.run(loop, 1800)
+        site.equipment[target].inject("motor_trip", site.clock.now(), develop_s=0)
+        site.run(loop, 1200)
+        (cid,), = q(site.conn, "SELECT command_id FROM remote_fix_attempts")
+        wait_for(lambda: q(site.conn, "SELECT status FROM commands WHERE id = %s", cid) == [("succeeded",)],
+                 timeout_s=20)
+
+        def acked() -> bool:
+            loop.tick(site.loop_conn)  # the loop drains the channel's results
+            return q(site.conn, "SELECT status FROM remote_fix_attempts") == [("acked",)]
+
+        wait_for(acked, timeout_s=20)
+        assert q(site.conn, "SELECT count(*) FROM dead_letters") == [(0,)]
+        assert q(site.conn, "SELECT issued_by FROM commands") == [("diagnostics",)]
+    finally:
+        dev.stop()
+        channel.stop()
+        ingest.stop()
+        broker.stop()
