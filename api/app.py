@@ -14,6 +14,7 @@ from fastapi.staticfiles import StaticFiles
 from api import live
 from api.ratelimit import ConcurrencyLimit
 from api.routes import auth, board, commands, diagnostics, fleet, health, plans, portal, service, technician
+from api.routes import planning
 from core.db import make_pool
 from core.settings import Settings
 
@@ -47,6 +48,7 @@ def create_app(settings: Settings) -> FastAPI:
     for module in (board, technician, portal, live):  # the three faces and their live stream (feat/ui)
         app.include_router(module.router)
     app.include_router(plans.router)  # the optimiser's plan and the dispatcher's pin/lock/release
+    app.include_router(planning.router)  # contracts, forecast, capacity/coverage, escalations (feat2/plan-ahead)
     if (VENDOR / "leaflet" / "dist").is_dir():  # npm ci'd by scripts/setup-web.sh; the board works without it
         app.mount("/vendor/leaflet", StaticFiles(directory=VENDOR / "leaflet" / "dist"), name="leaflet")
 

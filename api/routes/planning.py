@@ -1,0 +1,49 @@
+"""Planning: contracts and entitlements, workload forecast, coverage map and what-ifs, escalation queues.
+
+Thin: each route maps HTTP to a planning service call. Staff see everything; a customer sees their own
+contracts; a technician escalates their own jobs.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, HTTPException, status
+from fastapi.responses import FileResponse
+
+from api.auth import AnyUser, Staff
+from api.deps import Conn
+from api.routes.board import STATIC
+from planning import service
+
+router = APIRouter(tags=["planning"])
+
+
+@router.get("/planning", include_in_schema=False)
+def planning_page() -> FileResponse:
+    return FileResponse(STATIC / "planning.html")
+
+
+@router.get("/api/planning/work-orders/{work_order_id}/contract")
+def work_order_contract(work_order_id: int, conn: Conn, principal: AnyUser) -> dict[str, Any]:
+    """The covering contract of a work order and its entitlement (SLA clocks, warranty, what is billable)."""
+    view = service.work_order_contract(conn, work_order_id)
+    if view is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, "no such work order")
+    # Technicians see it too (the phone view shows what is billable); a customer only their own.
+    if principal.role == "customer" and principal.customer_id != view["customer_id"]:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, "no such work order")
+    return view
+
+
+@router.get("/api/planning/work-orders")
+def open_work_orders(conn: Conn, principal: Staff) -> list[dict[str, Any]]:
+    """Every open work order with its covering contract: the board's "which contract covers it" column."""
+    return service.open_work_order_contracts(conn)
+
+
+@router.get("/api/planning/customers/{customer_id}/contracts")
+def customer_contracts(customer_id: int, conn: Conn, principal: AnyUser) -> list[dict[str, Any]]:
+    if not principal.sees_everything and principal.customer_id != customer_id:
+        raise HTTPException(status.HTTP_403_FORBIDDEN, "not your contracts")
+    return service.customer_contracts(conn, customer_id)
