@@ -97,7 +97,7 @@ def coverage_label(contract: Contract) -> str:
     if contract.is_24x7:
         return "24x7"
     days = sorted(set(contract.coverage_days))
-    names = "Mon Tue Wed Thu Fri Sat Sun".split()
+    names = ["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"]
     span = (f"{names[days[0] - 1]}-{names[days[-1] - 1]}" if days == list(range(days[0], days[-1] + 1))
             else ",".join(names[d - 1] for d in days))
     end = "24:00" if contract.coverage_end >= time(23, 59) else contract.coverage_end.strftime("%H:%M")

@@ -105,3 +105,10 @@ SELECT ts, signal, value FROM telemetry
 WHERE device_id = %(device_id)s AND ts > %(since)s AND ts <= %(until)s
 ORDER BY ts, signal
 LIMIT %(limit)s;
+
+-- name: watching_by_region
+-- Open incidents not yet sent to a technician: the fleet's failure predictions for the workload forecast.
+SELECT d.region, count(*) AS n
+FROM incidents i JOIN devices d ON d.id = i.device_id
+WHERE i.status IN ('detected', 'remote_fix_attempted')
+GROUP BY d.region;

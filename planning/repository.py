@@ -111,3 +111,7 @@ def recent_telemetry(conn: psycopg.Connection, device_id: str, since: datetime, 
                      limit: int = 2000) -> list[tuple[datetime, str, float]]:
     return [(r[0], r[1], float(r[2])) for r in conn.execute(
         Q.recent_telemetry, {"device_id": device_id, "since": since, "until": until, "limit": limit})]
+
+
+def watching_by_region(conn: psycopg.Connection) -> dict[str, int]:
+    return {r[0]: int(r[1]) for r in conn.execute(Q.watching_by_region)}

@@ -11,10 +11,12 @@ from dataclasses import asdict
 from datetime import date, datetime, timedelta
 from typing import Any
 
+import numpy as np
 import psycopg
 
 from planning import repository as repo
-from planning.entitlements import covering, coverage_label, entitlement, next_inspection
+from planning.entitlements import coverage_label, covering, entitlement, next_inspection
+from planning.forecast import fit
 from planning.models import Contract, Entitlement, InspectionDue
 
 log = logging.getLogger(__name__)
@@ -91,3 +93,52 @@ def inspections_due(conn: psycopg.Connection, until: date, window_days: int = 14
     return out
 
 
+
+
+# --- workload forecast ------------------------------------------------------------------------------------------
+
+# Weeks of incident history the production forecast learns from: four weeks see every weekday four times and
+# still follow seasonal drift.
+FORECAST_HISTORY_WEEKS = 4
+# An open "watching" incident (detected, not yet a work order) is this fleet's failure prediction: it is counted
+# as one expected incident spread evenly over this many hours (the typical lead time of the degradation detectors).
+PREDICTION_HORIZON_H = 48
+# Fewer incidents than this in the history: not enough to fit seasonality, the forecast says so instead.
+MIN_HISTORY_INCIDENTS = 20
+
+
+def forecast_vs_actual(conn: psycopg.Connection, now: datetime, back_h: int = 24,
+                       ahead_h: int = 24) -> dict[str, Any]:
+    """Forecast per region and hour for [now - back_h, now + ahead_h), fitted on the history before the window
+    start (so the past part is a genuine forecast), with the actual counts for the hours already past."""
+    hour0 = now.replace(minute=0, second=0, microsecond=0)
+    start = hour0 - timedelta(hours=back_h)
+    since = start - timedelta(weeks=FORECAST_HISTORY_WEEKS)
+    rows = repo.incident_counts(conn, since, hour0 + timedelta(hours=1))
+    regions = sorted({r for r, _, _ in rows} | {s["region"] for s in repo.sites(conn)})
+    hist_hours = int((start - since).total_seconds() // 3600)
+    counts = {r: np.zeros(hist_hours + back_h + 1, dtype=int) for r in regions}
+    for region, hour, n in rows:
+        counts[region][int((hour - since).total_seconds() // 3600)] += n
+    total = sum(int(c[:hist_hours].sum()) for c in counts.values())
+    window = [start + timedelta(hours=i) for i in range(back_h + ahead_h)]
+    if total < MIN_HISTORY_INCIDENTS or not regions:
+        return {"regions": regions, "hours": [], "reason": f"{total} incidents in the history window: too few"}
+    monday = (since - timedelta(days=since.weekday())).replace(hour=0).timestamp()
+    hist_starts = np.array([since.timestamp() + 3600 * i for i in range(hist_hours)])
+    region_of = [r for r in regions for _ in range(hist_hours)]
+    y = np.concatenate([counts[r][:hist_hours] for r in regions])
+    model = fit(region_of, np.tile(hist_starts, len(regions)), y, np.zeros(len(y)), monday, use_risk=False)
+    watching = repo.watching_by_region(conn)
+    out = []
+    starts = np.array([w.timestamp() for w in window])
+    for r in regions:
+        risk = np.where(starts >= hour0.timestamp(), watching.get(r, 0) / PREDICTION_HORIZON_H, 0.0)
+        risk[starts >= hour0.timestamp() + PREDICTION_HORIZON_H * 3600] = 0.0
+        for f, w in zip(model.predict([r] * len(window), starts, risk), window, strict=True):
+            past = w < hour0
+            offset = hist_hours + int((w - start).total_seconds() // 3600)
+            out.append({"region": r, "hour": w, "mean": round(f.mean, 3), "lo80": f.lo80, "hi80": f.hi80,
+                        "lo95": f.lo95, "hi95": f.hi95, "actual": int(counts[r][offset]) if past else None})
+    return {"regions": regions, "hours": out, "history_incidents": total, "watching": watching,
+            "dispersion": model.dispersion}

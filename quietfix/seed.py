@@ -100,7 +100,9 @@ CONTRACTS_FROM = date(2024, 1, 1)  # seeded contracts run open-ended from here
 def seed_contracts(conn: psycopg.Connection, customer_ids: list[int], devices: list[SeededDevice]) -> None:
     """One customer-wide contract per customer on its tier's terms, plus an asset-level warranty contract on
     every fourth asset (same SLA tier: the warranty changes what is billable, not the clocks)."""
-    from planning.repository import insert_contract  # quietfix is the composition root: it may import planning
+    from planning.repository import (
+        insert_contract,  # quietfix is the composition root: it may import planning
+    )
 
     tiers = {int(r[0]): r[1] for r in conn.execute("SELECT id, tier FROM customers WHERE id = ANY(%s)",
                                                    (customer_ids,))}

@@ -8,12 +8,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, HTTPException, status
+from fastapi import APIRouter, HTTPException, Query, Request, status
 from fastapi.responses import FileResponse
 
 from api.auth import AnyUser, Staff
 from api.deps import Conn
-from api.routes.board import STATIC
+from api.routes.board import STATIC, now_of
 from planning import service
 
 router = APIRouter(tags=["planning"])
@@ -47,3 +47,10 @@ def customer_contracts(customer_id: int, conn: Conn, principal: AnyUser) -> list
     if not principal.sees_everything and principal.customer_id != customer_id:
         raise HTTPException(status.HTTP_403_FORBIDDEN, "not your contracts")
     return service.customer_contracts(conn, customer_id)
+
+
+@router.get("/api/planning/forecast")
+def forecast(request: Request, conn: Conn, principal: Staff, back_h: int = Query(24, ge=0, le=168),
+             ahead_h: int = Query(24, ge=1, le=168)) -> dict[str, Any]:
+    """Incidents per region and hour: forecast with 80/95 % intervals, and the actual count for past hours."""
+    return service.forecast_vs_actual(conn, now_of(request), back_h, ahead_h)

@@ -1,15 +1,22 @@
 from datetime import UTC, date, datetime, time, timedelta
 
-from planning.entitlements import clock_start, coverage_label, covering, entitlement, in_coverage, next_inspection
+from planning.entitlements import (
+    clock_start,
+    coverage_label,
+    covering,
+    entitlement,
+    in_coverage,
+    next_inspection,
+)
 from planning.models import Contract
 
-OFFICE = dict(coverage_days=(1, 2, 3, 4, 5), coverage_start=time(7), coverage_end=time(19))
-ALWAYS = dict(coverage_days=(1, 2, 3, 4, 5, 6, 7), coverage_start=time(0), coverage_end=time.max)
+OFFICE = {"coverage_days": (1, 2, 3, 4, 5), "coverage_start": time(7), "coverage_end": time(19)}
+ALWAYS = {"coverage_days": (1, 2, 3, 4, 5, 6, 7), "coverage_start": time(0), "coverage_end": time.max}
 
 
 def contract(**kw) -> Contract:
-    base = dict(id=1, code="SC-1", customer_id=1, device_id=None, name="std", sla_tier="standard",
-                starts_on=date(2024, 1, 1)) | OFFICE
+    base = {"id": 1, "code": "SC-1", "customer_id": 1, "device_id": None, "name": "std", "sla_tier": "standard",
+            "starts_on": date(2024, 1, 1)} | OFFICE
     return Contract(**(base | kw))
 
 
