@@ -111,8 +111,12 @@ class Result:
     violations: int = 0
 
 
-def simulate(cfg: Config, policy: str) -> dict[str, float | None]:
-    techs, jobs = scenario(cfg)
+def simulate(
+    cfg: Config, policy: str, world: tuple[list[Technician], list[Job]] | None = None
+) -> dict[str, float | None]:
+    """Dispatch one simulated day; ``world`` (technicians, jobs) replaces the generated scenario (the capacity
+    benchmark simulates its own rosters and forecast-driven days)."""
+    techs, jobs = world if world is not None else scenario(cfg)
     travel = StraightLineProvider()
     sims = {t.id: TechSim(t, t.home) for t in techs}
     events: list[tuple[float, int, str, str]] = [(j.created_at, 0, "arrive", j.id) for j in jobs]

@@ -8,13 +8,17 @@ from __future__ import annotations
 
 import logging
 from dataclasses import asdict
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import numpy as np
 import psycopg
 
+from dispatch import Location, StraightLineProvider
 from planning import repository as repo
+from planning.capacity import PAIRS, SHIFTS, Cell, RegionProfile, required, shift_hourly, skill_mix
+from planning.coverage import Base, Site, coverage_map, summary
 from planning.entitlements import coverage_label, covering, entitlement, next_inspection
 from planning.forecast import fit
 from planning.models import Contract, Entitlement, InspectionDue
@@ -142,3 +146,141 @@ def forecast_vs_actual(conn: psycopg.Connection, now: datetime, back_h: int = 24
                         "lo95": f.lo95, "hi95": f.hi95, "actual": int(counts[r][offset]) if past else None})
     return {"regions": regions, "hours": out, "history_incidents": total, "watching": watching,
             "dispersion": model.dispersion}
+
+
+# --- capacity and coverage ----------------------------------------------------------------------------------------
+
+# On-site share target for the roster suggestion: the product promise is "on site within 2 h" for 95 % of jobs.
+ROSTER_TARGET = 0.95
+ONSITE_H = 1.0  # typical time on site (knowledge-base repair minutes cluster around an hour)
+KM_PER_DEG = 111.2
+MIN_REGION_KM = 5.0  # a region with one site still needs driving to it
+
+
+def _local_midnight(now: datetime, tz: str) -> datetime:
+    local = now.astimezone(ZoneInfo(tz))
+    return local.replace(hour=0, minute=0, second=0, microsecond=0)
+
+
+def _sites(conn: psycopg.Connection) -> list[Site]:
+    return [Site(s["device_id"], int(s["customer_id"]), s["customer_name"], s["tier"], s["region"],
+                 Location(s["lat"], s["lon"]), frozenset(s["skills"] or ())) for s in repo.sites(conn)]
+
+
+def _hour(t: Any) -> float:
+    return t.hour + t.minute / 60
+
+
+def _bases(conn: psycopg.Connection) -> list[Base]:
+    out = []
+    for t in repo.technicians(conn):
+        end = _hour(t["shift_end"])
+        end = 24.0 if end >= 23.98 else end  # 23:59:59 means "until midnight"
+        out.append(Base(t["code"], Location(t["home_lat"], t["home_lon"]), frozenset(t["skills"]),
+                        _hour(t["shift_start"]), end))
+    return out
+
+
+def _what_if_bases(add_technicians: list[dict[str, Any]], add_depots: list[dict[str, Any]]) -> list[Base]:
+    """What-if technicians as given; a staffed depot is one technician per skill pair based there."""
+    out = [Base(f"what-if-{i + 1}", Location(t["lat"], t["lon"]), frozenset(t.get("skills") or ()),
+                t.get("shift_start_h", 0), t.get("shift_end_h", 24)) for i, t in enumerate(add_technicians)]
+    for i, d in enumerate(add_depots):
+        out += [Base(f"depot-{i + 1}-{k}", Location(d["lat"], d["lon"]), pair, d.get("shift_start_h", 0),
+                     d.get("shift_end_h", 24)) for k, pair in enumerate(PAIRS)]
+    return out
+
+
+def _site_view(c: Any) -> dict[str, Any]:
+    s = c.site
+    return {"device_id": s.id, "customer_id": s.customer_id, "customer_name": s.customer_name, "tier": s.tier,
+            "region": s.region, "lat": s.location.lat, "lon": s.location.lon, "covered": list(c.covered),
+            "technicians": list(c.technicians), "hours_covered": c.hours_covered}
+
+
+def coverage(conn: psycopg.Connection, now: datetime, tz: str = "UTC",
+             add_technicians: list[dict[str, Any]] | None = None,
+             add_depots: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+    """Today's coverage map from the technician roster; with what-ifs, the map with the additions and what
+    they change (sites and key accounts newly covered)."""
+    sites, bases = _sites(conn), _bases(conn)
+    travel = StraightLineProvider()
+    day0 = _local_midnight(now, tz).timestamp()
+    cov = coverage_map(sites, bases, travel, day0)
+    out: dict[str, Any] = {"day": _local_midnight(now, tz).date(), "summary": summary(cov),
+                           "sites": [_site_view(c) for c in cov]}
+    extra = _what_if_bases(add_technicians or [], add_depots or [])
+    if extra:
+        after = coverage_map(sites, bases + extra, travel, day0)
+        before_key = {a["customer_id"] for a in out["summary"]["uncovered_key_accounts"]}
+        s_after = summary(after)
+        after_key = {a["customer_id"] for a in s_after["uncovered_key_accounts"]}
+        out["what_if"] = {
+            "added": [b.id for b in extra], "summary": s_after,
+            "newly_covered_sites": [a.site.id for a, b in zip(after, cov, strict=True)
+                                    if all(a.covered) and not all(b.covered)],
+            "site_hours_gained": sum(a.hours_covered - b.hours_covered for a, b in zip(after, cov, strict=True)),
+            "newly_covered_key_accounts": sorted(before_key - after_key)}
+    return out
+
+
+def _region_profiles(sites: list[Site]) -> tuple[dict[str, RegionProfile], dict[str, dict[str, float]]]:
+    by_region: dict[str, list[Site]] = {}
+    for s in sites:
+        by_region.setdefault(s.region, []).append(s)
+    profiles, shares = {}, {}
+    for region, ss in by_region.items():
+        lats = [s.location.lat for s in ss]
+        lons = [s.location.lon for s in ss]
+        mid = sum(lats) / len(lats)
+        km = max((max(lats) - min(lats)) * KM_PER_DEG,
+                 (max(lons) - min(lons)) * KM_PER_DEG * float(np.cos(np.radians(mid))), MIN_REGION_KM)
+        profiles[region] = RegionProfile(km, ONSITE_H)
+        counts: dict[str, float] = {}
+        for s in ss:
+            for k in s.skills:
+                counts[k] = counts.get(k, 0.0) + 1 / len(s.skills)
+        total = sum(counts.values()) or 1.0
+        shares[region] = {k: v / total for k, v in counts.items()}
+    return profiles, shares
+
+
+def roster_suggestion(conn: psycopg.Connection, now: datetime, tz: str = "UTC",
+                      target: float = ROSTER_TARGET) -> dict[str, Any]:
+    """Technicians and skill mix per region and shift for the next operational day (06:00 local onwards) to
+    keep the on-site promise at ``target`` given the forecast, next to how many are rostered today."""
+    midnight = _local_midnight(now, tz)
+    day_start = midnight + timedelta(hours=SHIFTS[0].start_h)
+    if day_start <= now:
+        day_start += timedelta(days=1)
+    ahead = int((day_start - now).total_seconds() // 3600) + 26
+    fc = forecast_vs_actual(conn, now, back_h=0, ahead_h=ahead)
+    if not fc["hours"]:
+        return {"day_start": day_start, "rows": [], "reason": fc.get("reason")}
+    by_region: dict[str, dict[datetime, float]] = {}
+    for h in fc["hours"]:
+        by_region.setdefault(h["region"], {})[h["hour"]] = h["mean"]
+    sites = _sites(conn)
+    profiles, shares = _region_profiles(sites)
+    bases = _bases(conn)
+    regions_of = {t["code"]: t["region"] for t in repo.technicians(conn)}
+    rows = []
+    day_hours = [day_start.astimezone(UTC) + timedelta(hours=i) for i in range(24)]
+    demand = {}
+    for region, series in by_region.items():
+        hourly = [series.get(h.replace(minute=0, second=0, microsecond=0), 0.0) for h in day_hours]
+        for s in SHIFTS:
+            demand[Cell(0, region, s.name)] = shift_hourly(hourly, s)
+    need = required(demand, target, {r: profiles.get(r, RegionProfile(MIN_REGION_KM, ONSITE_H)) for r in by_region})
+    for c, n in sorted(need.items()):
+        s = next(x for x in SHIFTS if x.name == c.shift)
+        mid_h = ((s.start_h + s.end_h) / 2) % 24
+        rostered = sum(1 for b in bases if regions_of.get(b.id) == c.region and b.on_shift(mid_h))
+        mix: dict[str, int] = {}
+        for pair in skill_mix(n, shares.get(c.region, {})):
+            key = "+".join(sorted(pair))
+            mix[key] = mix.get(key, 0) + 1
+        rows.append({"region": c.region, "shift": c.shift, "hours": f"{s.start_h:02d}-{s.end_h % 24:02d}",
+                     "forecast_incidents": round(sum(demand[c]), 2), "technicians_needed": n,
+                     "skill_mix": mix, "rostered": rostered, "gap": n - rostered})
+    return {"day_start": day_start, "target": target, "rows": rows}

@@ -13,6 +13,7 @@ from fastapi.responses import FileResponse
 
 from api.auth import AnyUser, Staff
 from api.deps import Conn
+from api.planning_schemas import WhatIfRequest
 from api.routes.board import STATIC, now_of
 from planning import service
 
@@ -54,3 +55,28 @@ def forecast(request: Request, conn: Conn, principal: Staff, back_h: int = Query
              ahead_h: int = Query(24, ge=1, le=168)) -> dict[str, Any]:
     """Incidents per region and hour: forecast with 80/95 % intervals, and the actual count for past hours."""
     return service.forecast_vs_actual(conn, now_of(request), back_h, ahead_h)
+
+
+def _tz(request: Request) -> str:
+    return str(request.app.state.settings.dispatch.timezone)
+
+
+@router.get("/api/planning/roster")
+def roster(request: Request, conn: Conn, principal: Staff,
+           target: float = Query(0.95, ge=0.5, le=0.999)) -> dict[str, Any]:
+    """Technicians and skill mix per region and shift needed for the next operational day, vs rostered."""
+    return service.roster_suggestion(conn, now_of(request), _tz(request), target)
+
+
+@router.get("/api/planning/coverage")
+def coverage(request: Request, conn: Conn, principal: Staff) -> dict[str, Any]:
+    """Sites reachable within 2 h by a qualified technician at each hour; uncovered key accounts flagged."""
+    return service.coverage(conn, now_of(request), _tz(request))
+
+
+@router.post("/api/planning/coverage/what-if")
+def coverage_what_if(body: WhatIfRequest, request: Request, conn: Conn, principal: Staff) -> dict[str, Any]:
+    """The coverage map with extra technicians or staffed depots, and what they would newly cover."""
+    return service.coverage(conn, now_of(request), _tz(request),
+                            add_technicians=[t.model_dump() for t in body.add_technicians],
+                            add_depots=[d.model_dump() for d in body.add_depots])
