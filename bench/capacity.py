@@ -39,7 +39,7 @@ from planning.capacity import (
     skill_mix,
 )
 from planning.forecast import fit
-from planning.simulate import DAY, HOUR, REGIONS, History, Region, fleet_risk, simulate_history
+from planning.simulate import DAY, HOUR, History, Region, fleet_risk, simulate_history
 
 # Share of each region's incidents by the skill they need: the port's plants are mostly pumps and drives,
 # the rural area has more cold stores.

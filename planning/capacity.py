@@ -11,9 +11,9 @@ from __future__ import annotations
 
 import heapq
 import math
-from itertools import combinations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from itertools import combinations
 
 SKILLS = ("mechanical", "electrical", "refrigeration")
 # Two skills per technician (the common multi-skill profile): three possible pairs.
