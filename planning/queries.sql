@@ -112,3 +112,13 @@ SELECT d.region, count(*) AS n
 FROM incidents i JOIN devices d ON d.id = i.device_id
 WHERE i.status IN ('detected', 'remote_fix_attempted')
 GROUP BY d.region;
+
+-- name: work_order_technician
+SELECT technician_id FROM work_orders WHERE id = %(id)s;
+
+-- name: work_order_feedback
+-- An escalation's resolution on the work order, where the knowledge base's feedback loop reads it; the
+-- technician's own report, when there is one, is kept.
+UPDATE work_orders
+SET actual_cause = coalesce(actual_cause, %(cause)s), actual_fix = coalesce(actual_fix, %(fix)s)
+WHERE id = %(id)s;

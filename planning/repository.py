@@ -115,3 +115,12 @@ def recent_telemetry(conn: psycopg.Connection, device_id: str, since: datetime, 
 
 def watching_by_region(conn: psycopg.Connection) -> dict[str, int]:
     return {r[0]: int(r[1]) for r in conn.execute(Q.watching_by_region)}
+
+
+def work_order_technician(conn: psycopg.Connection, work_order_id: int) -> int | None:
+    row = conn.execute(Q.work_order_technician, {"id": work_order_id}).fetchone()
+    return int(row[0]) if row and row[0] is not None else None
+
+
+def work_order_feedback(conn: psycopg.Connection, work_order_id: int, cause: str, fix: str) -> None:
+    conn.execute(Q.work_order_feedback, {"id": work_order_id, "cause": cause, "fix": fix})

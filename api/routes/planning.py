@@ -6,6 +6,8 @@ contracts; a technician escalates their own jobs.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from fastapi import APIRouter, HTTPException, Query, Request, status
@@ -13,9 +15,10 @@ from fastapi.responses import FileResponse
 
 from api.auth import AnyUser, Staff
 from api.deps import Conn
-from api.planning_schemas import WhatIfRequest
+from api.planning_schemas import EscalationRequest, EscalationUpdate, WhatIfRequest
 from api.routes.board import STATIC, now_of
 from planning import service
+from planning.escalation import InvalidEscalation
 
 router = APIRouter(tags=["planning"])
 
@@ -80,3 +83,57 @@ def coverage_what_if(body: WhatIfRequest, request: Request, conn: Conn, principa
     return service.coverage(conn, now_of(request), _tz(request),
                             add_technicians=[t.model_dump() for t in body.add_technicians],
                             add_depots=[d.model_dump() for d in body.add_depots])
+
+
+@contextmanager
+def _domain_errors() -> Iterator[None]:
+    try:
+        yield
+    except service.NotFound as e:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, str(e)) from e
+    except InvalidEscalation as e:
+        raise HTTPException(status.HTTP_409_CONFLICT, str(e)) from e
+
+
+@router.post("/api/planning/work-orders/{work_order_id}/escalate", status_code=status.HTTP_201_CREATED)
+def escalate(work_order_id: int, body: EscalationRequest, request: Request, conn: Conn,
+             principal: AnyUser) -> dict[str, Any]:
+    """From the phone view: the technician on the job hands it to remote technical support with evidence
+    (telemetry window, photos, notes). Staff may escalate any job."""
+    if principal.role == "technician" and principal.technician_id is not None:
+        own: int | None = int(principal.technician_id)
+    elif principal.sees_everything:
+        own = None
+    else:
+        raise HTTPException(status.HTTP_403_FORBIDDEN, "role not allowed")
+    with _domain_errors(), conn.transaction():
+        return service.escalate_work_order(conn, work_order_id, raised_by=principal.username, reason=body.reason,
+                                           notes=body.notes, photos=body.photos,
+                                           telemetry_minutes=body.telemetry_minutes, now=now_of(request),
+                                           technician_id=own)
+
+
+@router.get("/api/planning/escalations")
+def escalation_queues(request: Request, conn: Conn, principal: Staff, open_only: bool = True) -> dict[str, Any]:
+    """Remote support (tier 2) and engineering (tier 3) queues in response-clock order."""
+    return service.escalation_queues(conn, now_of(request), open_only)
+
+
+@router.get("/api/planning/escalations/{escalation_id}")
+def escalation_detail(escalation_id: int, request: Request, conn: Conn, principal: AnyUser) -> dict[str, Any]:
+    with _domain_errors():
+        view = service.escalation_detail(conn, escalation_id, now_of(request))
+    if not principal.sees_everything and not (principal.role == "technician"
+                                              and principal.technician_id == view["technician_id"]):
+        raise HTTPException(status.HTTP_404_NOT_FOUND, f"escalation {escalation_id}")
+    return view
+
+
+@router.post("/api/planning/escalations/{escalation_id}")
+def act_on_escalation(escalation_id: int, body: EscalationUpdate, request: Request, conn: Conn,
+                      principal: Staff) -> dict[str, Any]:
+    """Support or engineering acknowledges, resolves (with cause/fix for the knowledge base) or escalates."""
+    with _domain_errors(), conn.transaction():
+        return service.act_on_escalation(conn, escalation_id, body.action, by=principal.username,
+                                         now=now_of(request), resolution=body.resolution, cause=body.cause,
+                                         fix=body.fix, reason=body.reason)
