@@ -122,3 +122,10 @@ SELECT technician_id FROM work_orders WHERE id = %(id)s;
 UPDATE work_orders
 SET actual_cause = coalesce(actual_cause, %(cause)s), actual_fix = coalesce(actual_fix, %(fix)s)
 WHERE id = %(id)s;
+
+-- name: watching_incidents
+-- Open low-severity incidents not yet sent to anyone: degradation caught early, a repair to plan, not rush.
+SELECT i.id, i.device_id, i.fault_mode, i.opened_at, d.lat, d.lon, d.region
+FROM incidents i JOIN devices d ON d.id = i.device_id
+WHERE i.status = 'detected' AND i.severity = 1
+ORDER BY i.opened_at;

@@ -124,3 +124,8 @@ def work_order_technician(conn: psycopg.Connection, work_order_id: int) -> int |
 
 def work_order_feedback(conn: psycopg.Connection, work_order_id: int, cause: str, fix: str) -> None:
     conn.execute(Q.work_order_feedback, {"id": work_order_id, "cause": cause, "fix": fix})
+
+
+def watching_incidents(conn: psycopg.Connection) -> list[dict[str, Any]]:
+    with conn.cursor(row_factory=dict_row) as cur:
+        return cur.execute(Q.watching_incidents).fetchall()

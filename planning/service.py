@@ -387,3 +387,55 @@ def act_on_escalation(conn: psycopg.Connection, escalation_id: int, action: str,
     out = escalation_view(repo.escalation(conn, escalation_id), now)  # type: ignore[arg-type]
     out["next_escalation_id"] = new_id
     return out
+
+
+# --- preventive visits --------------------------------------------------------------------------------------------
+
+PREVENTIVE_DAYS = 3  # planning horizon of preventive visits: inspections and RUL repairs due within it
+INSPECTION_MIN = 60  # a routine contract inspection takes about an hour on site
+RUL_REPAIR_DAYS = 2  # a repair suggested by an early degradation warning is planned within two days
+BUSY_H_PER_JOB = ONSITE_H + 0.5  # an emergency keeps a technician about 1.5 h (on site plus the drive)
+
+
+def preventive_plan(conn: psycopg.Connection, now: datetime, tz: str = "UTC",
+                    days: int = PREVENTIVE_DAYS) -> dict[str, Any]:
+    """Contract inspections due and RUL-suggested repairs within ``days``, each given a service window in the
+    hours the workload forecast leaves technicians spare (after the emergency reserve); the rest deferred.
+    The windows are for the dispatcher's optimiser (hard windows, low tier)."""
+    from planning.preventive import PreventiveTask, slot, spare_technicians
+
+    sites = {s.id: s for s in _sites(conn)}
+    horizon = now + timedelta(days=days)
+    tasks: list[PreventiveTask] = []
+    for due in inspections_due(conn, horizon.date()):
+        site = sites.get(due.device_id)
+        if site is None:
+            continue
+        due_by = max(datetime.combine(due.due_on, datetime.min.time(), tzinfo=UTC) + timedelta(days=1), horizon)
+        tasks.append(PreventiveTask(f"insp-{due.contract_code}-{due.device_id}", site.location, site.skills,
+                                    INSPECTION_MIN * 60, due_by.timestamp(), "inspection"))
+    for inc in repo.watching_incidents(conn):
+        site = sites.get(inc["device_id"])
+        if site is None:
+            continue
+        due_by = max(inc["opened_at"] + timedelta(days=RUL_REPAIR_DAYS), now + timedelta(hours=4))
+        tasks.append(PreventiveTask(f"rul-{inc['id']}", site.location, site.skills, 90 * 60,
+                                    due_by.timestamp(), "rul"))
+    hour0 = now.replace(minute=0, second=0, microsecond=0) + timedelta(hours=1)
+    hours = [hour0 + timedelta(hours=i) for i in range(days * 24)]
+    fc = forecast_vs_actual(conn, now, back_h=0, ahead_h=days * 24 + 1)
+    load: dict[datetime, float] = {}
+    for h in fc["hours"]:
+        load[h["hour"]] = load.get(h["hour"], 0.0) + h["mean"]
+    bases = _bases(conn)
+    local = ZoneInfo(tz)
+    on_shift = [sum(1 for b in bases if b.on_shift(h.astimezone(local).hour)) for h in hours]
+    spare = spare_technicians([load.get(h, 0.0) for h in hours], on_shift, BUSY_H_PER_JOB)
+    jobs, deferred = slot(tasks, [h.timestamp() for h in hours], spare, now.timestamp())
+    reason = {t.id: t.reason for t in tasks}
+    return {"horizon_days": days, "forecast": bool(fc["hours"]), "visits": [
+        {"id": j.id, "reason": reason[j.id.split("-", 1)[1]], "window_start": datetime.fromtimestamp(j.window[0], UTC),
+         "window_end": datetime.fromtimestamp(j.window[1], UTC), "skills": sorted(j.required_skills),
+         "duration_min": round(j.duration_s / 60)} for j in jobs if j.window is not None],
+        "deferred": [{"id": t.id, "reason": t.reason, "due_by": datetime.fromtimestamp(t.due_by, UTC)}
+                     for t in deferred]}

@@ -137,3 +137,9 @@ def act_on_escalation(escalation_id: int, body: EscalationUpdate, request: Reque
         return service.act_on_escalation(conn, escalation_id, body.action, by=principal.username,
                                          now=now_of(request), resolution=body.resolution, cause=body.cause,
                                          fix=body.fix, reason=body.reason)
+
+
+@router.get("/api/planning/preventive")
+def preventive(request: Request, conn: Conn, principal: Staff, days: int = Query(3, ge=1, le=14)) -> dict[str, Any]:
+    """Inspections due and RUL-suggested repairs, slotted into low-load hours (windows for the optimiser)."""
+    return service.preventive_plan(conn, now_of(request), _tz(request), days)

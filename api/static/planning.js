@@ -111,8 +111,19 @@
         <td>${hm(w.entitlement.onsite_due)}</td><td>${w.entitlement.labour_billable ? "labour" : ""}${w.entitlement.billable_parts.length ? " parts" : ""}${!w.entitlement.labour_billable && !w.entitlement.billable_parts.length ? "covered" : ""} <span class="muted">${esc(w.entitlement.reason)}</span></td></tr>`).join("") || "<tr><td colspan='7' class='muted'>no open work orders</td></tr>") + "</tbody>";
   }
 
+  async function loadPreventive() {
+    const p = await api("/api/planning/preventive?days=3");
+    document.getElementById("prev-summary").textContent = `${p.visits.length} visit(s) slotted, ${p.deferred.length} deferred (no spare technician before they are due).`;
+    const rows = p.visits.slice(0, 50);
+    document.getElementById("preventive").innerHTML = `<caption class="sr-only">Preventive visits with their service windows</caption>
+      <thead><tr><th scope="col">Visit</th><th scope="col">Why</th><th scope="col">Window (UTC)</th><th scope="col">Skills</th><th scope="col">Minutes</th></tr></thead><tbody>` +
+      (rows.map((v) => `<tr><td>${esc(v.id)}</td><td>${v.reason === "rul" ? "predicted failure (RUL)" : "contract inspection"}</td>
+        <td>${esc(v.window_start.slice(0, 16).replace("T", " "))} – ${hm(v.window_end)}</td><td>${esc(v.skills.join(", ") || "any")}</td><td>${v.duration_min}</td></tr>`).join("") ||
+        "<tr><td colspan='5' class='muted'>nothing due</td></tr>") + "</tbody>";
+  }
+
   function refresh() {
-    for (const f of [loadForecast, loadRoster, loadCoverage, loadEscalations, loadContracts]) f().catch((e) => console.warn(f.name, e.message));
+    for (const f of [loadForecast, loadRoster, loadCoverage, loadEscalations, loadContracts, loadPreventive]) f().catch((e) => console.warn(f.name, e.message));
   }
 
   QF.start(document.getElementById("login"), ["admin", "dispatcher"], () => {

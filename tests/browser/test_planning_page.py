@@ -33,6 +33,7 @@ def test_planning_page_shows_forecast_roster_coverage_escalations_and_contracts(
     expect(page.locator("#contracts tbody tr")).to_have_count(3)
     expect(page.locator("#contracts")).to_contain_text("SC-")
     expect(page.locator("#cov-summary")).to_contain_text("sites covered")
+    expect(page.locator("#prev-summary")).to_contain_text("slotted")
     assert page.locator("#map path.leaflet-interactive").count() == 12
     tier2 = page.locator(".queue-tier").first
     expect(tier2).to_contain_text("noise persists")

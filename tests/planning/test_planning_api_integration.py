@@ -2,7 +2,7 @@
 
 import random
 from collections.abc import Iterator
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import psycopg
 import pytest
@@ -95,3 +95,23 @@ def test_coverage_map_and_what_if_depot(world, conn: psycopg.Connection) -> None
     assert wi["newly_covered_key_accounts"]
     assert client.post("/api/planning/coverage/what-if", json={"add_technicians": [{"lat": 200, "lon": 0}]},
                        headers=w["headers"]).status_code == 422
+
+
+def test_preventive_visits_are_slotted_into_spare_hours(world, conn: psycopg.Connection) -> None:
+    client, w = world
+    d = w["devices"][5]
+    at = to_datetime(1_767_600_000.0)
+    conn.execute("INSERT INTO incidents (device_id, customer_id, fault_mode, detector, severity, status, summary, "
+                 "opened_at, response_due, onsite_due, repair_due) VALUES (%s, %s, 'bearing_wear', 'monitor', 1, "
+                 "'detected', 'early wear', %s, %s, %s, %s)", (d.device_id, d.customer_id, at, at, at, at))
+    conn.commit()
+    r = client.get("/api/planning/preventive?days=3", headers=w["headers"])
+    assert r.status_code == 200, r.text
+    plan = r.json()
+    visits = plan["visits"]
+    assert plan["forecast"] and {v["reason"] for v in visits} == {"inspection", "rul"}
+    assert len(visits) + len(plan["deferred"]) >= 9  # key/gold/standard customers' assets + the RUL repair
+    horizon = at + timedelta(days=3)
+    for v in visits:
+        start = datetime.fromisoformat(v["window_start"])
+        assert at < start < horizon and datetime.fromisoformat(v["window_end"]) - start == timedelta(hours=2)
