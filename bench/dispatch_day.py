@@ -121,6 +121,10 @@ def simulate(
     travel = StraightLineProvider()
     sims = {t.id: TechSim(t, t.home) for t in techs}
     events: list[tuple[float, int, str, str]] = [(j.created_at, 0, "arrive", j.id) for j in jobs]
+    # Rosters with later shifts (bench.capacity): re-plan when a shift starts, or a job planned for a technician
+    # not yet on duty would wait for the next arrival or completion. (The default day: everyone starts at once.)
+    first = min((j.created_at for j in jobs), default=0.0)
+    events += [(t.shift_start, 0, "wake", t.id) for t in techs if t.shift_start > first]
     heapq.heapify(events)
     by_id = {j.id: j for j in jobs}
     waiting: set[str] = set()
@@ -159,6 +163,7 @@ def simulate(
                 busy_until=s.busy_until,
             )  # type: ignore[arg-type]
             for s in sims.values()
+            if not _off_duty(s, now, travel, cfg)
         )
         problem = Problem(
             now,
@@ -192,6 +197,16 @@ def simulate(
             heapq.heappush(events, (arrive, seq, "on_site", tid))
             seq += 1
     return summarise(cfg, jobs, sims, res, travel)
+
+
+def _off_duty(s: TechSim, now: float, travel: StraightLineProvider, cfg: Config) -> bool:
+    """A free technician who can no longer be home within the overtime cap has gone home. Kept in the problem,
+    such a technician makes the routing model infeasible (its empty route cannot end in time) and the
+    optimiser drops every job; this happens with the later shifts of bench.capacity."""
+    if s.state != "free" or now <= s.tech.shift_end:
+        return False
+    home = now + travel.matrix([s.pos, s.tech.home], now)[0][1]
+    return home > s.tech.shift_end + Params().max_overtime_s
 
 
 def _fields(job: Job) -> dict:
