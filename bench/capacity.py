@@ -60,7 +60,7 @@ def point(rng: random.Random, r: Region) -> Location:
 def day_jobs(hist: History, r: Region, day0: float, seed: int) -> list[Job]:
     rng = random.Random(f"{seed}/{r.name}/{day0}")
     shares = SKILL_SHARES[r.name]
-    out = []
+    out: list[Job] = []
     for t in hist.arrivals[r.name]:
         if day0 <= t < day0 + DAY:
             out.append(Job(f"{r.name}-J{len(out):04d}", point(rng, r),

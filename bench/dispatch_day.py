@@ -237,11 +237,16 @@ def summarise(
         "replan_p95_s": round(p95(sorted(res.replan_s)), 3) if res.replan_s else None,
         "replans": len(res.replan_s),
         "checker_violations": res.violations,
-        **({"preventive": len(preventive), "preventive_done": sum(1 for j in preventive if j.id in res.arrival),
-            "preventive_in_window": sum(1 for j in preventive if j.id in res.arrival
-                                        and res.arrival[j.id] <= j.window[1])}  # type: ignore[index]
-           if preventive else {}),
+        **_preventive_scores(preventive, res),
     }
+
+
+def _preventive_scores(preventive: list[Job], res: Result) -> dict[str, float | None]:
+    if not preventive:
+        return {}
+    done = [j for j in preventive if j.id in res.arrival]
+    return {"preventive": len(preventive), "preventive_done": len(done),
+            "preventive_in_window": sum(1 for j in done if j.window and res.arrival[j.id] <= j.window[1])}
 
 
 def preventive_world(cfg: Config, n: int, slotted: bool = True) -> tuple[list[Technician], list[Job]]:

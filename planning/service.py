@@ -213,9 +213,9 @@ def coverage(conn: psycopg.Connection, now: datetime, tz: str = "UTC",
     extra = _what_if_bases(add_technicians or [], add_depots or [])
     if extra:
         after = coverage_map(sites, bases + extra, travel, day0)
-        before_key = {a["customer_id"] for a in out["summary"]["uncovered_key_accounts"]}
-        s_after = summary(after)
-        after_key = {a["customer_id"] for a in s_after["uncovered_key_accounts"]}
+        s_before, s_after = summary(cov), summary(after)
+        before_key = {a["customer_id"] for a in s_before["uncovered_key_accounts"]}  # type: ignore[attr-defined]
+        after_key = {a["customer_id"] for a in s_after["uncovered_key_accounts"]}  # type: ignore[attr-defined]
         out["what_if"] = {
             "added": [b.id for b in extra], "summary": s_after,
             "newly_covered_sites": [a.site.id for a, b in zip(after, cov, strict=True)
