@@ -17,8 +17,8 @@ from api.auth import AnyUser, Staff
 from api.deps import Conn
 from api.planning_schemas import EscalationRequest, EscalationUpdate, WhatIfRequest
 from api.routes.board import STATIC, now_of
-from planning import service
-from planning.escalation import InvalidEscalation
+from planning import escalation_service, service
+from planning.errors import InvalidEscalation, NotFound
 
 router = APIRouter(tags=["planning"])
 
@@ -89,7 +89,7 @@ def coverage_what_if(body: WhatIfRequest, request: Request, conn: Conn, principa
 def _domain_errors() -> Iterator[None]:
     try:
         yield
-    except service.NotFound as e:
+    except NotFound as e:
         raise HTTPException(status.HTTP_404_NOT_FOUND, str(e)) from e
     except InvalidEscalation as e:
         raise HTTPException(status.HTTP_409_CONFLICT, str(e)) from e
@@ -107,22 +107,21 @@ def escalate(work_order_id: int, body: EscalationRequest, request: Request, conn
     else:
         raise HTTPException(status.HTTP_403_FORBIDDEN, "role not allowed")
     with _domain_errors(), conn.transaction():
-        return service.escalate_work_order(conn, work_order_id, raised_by=principal.username, reason=body.reason,
-                                           notes=body.notes, photos=body.photos,
-                                           telemetry_minutes=body.telemetry_minutes, now=now_of(request),
-                                           technician_id=own)
+        return escalation_service.escalate_work_order(
+            conn, work_order_id, raised_by=principal.username, reason=body.reason, notes=body.notes,
+            photos=body.photos, telemetry_minutes=body.telemetry_minutes, now=now_of(request), technician_id=own)
 
 
 @router.get("/api/planning/escalations")
 def escalation_queues(request: Request, conn: Conn, principal: Staff, open_only: bool = True) -> dict[str, Any]:
     """Remote support (tier 2) and engineering (tier 3) queues in response-clock order."""
-    return service.escalation_queues(conn, now_of(request), open_only)
+    return escalation_service.escalation_queues(conn, now_of(request), open_only)
 
 
 @router.get("/api/planning/escalations/{escalation_id}")
 def escalation_detail(escalation_id: int, request: Request, conn: Conn, principal: AnyUser) -> dict[str, Any]:
     with _domain_errors():
-        view = service.escalation_detail(conn, escalation_id, now_of(request))
+        view = escalation_service.escalation_detail(conn, escalation_id, now_of(request))
     if not principal.sees_everything and not (principal.role == "technician"
                                               and principal.technician_id == view["technician_id"]):
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"escalation {escalation_id}")
@@ -134,9 +133,9 @@ def act_on_escalation(escalation_id: int, body: EscalationUpdate, request: Reque
                       principal: Staff) -> dict[str, Any]:
     """Support or engineering acknowledges, resolves (with cause/fix for the knowledge base) or escalates."""
     with _domain_errors(), conn.transaction():
-        return service.act_on_escalation(conn, escalation_id, body.action, by=principal.username,
-                                         now=now_of(request), resolution=body.resolution, cause=body.cause,
-                                         fix=body.fix, reason=body.reason)
+        return escalation_service.act_on_escalation(
+            conn, escalation_id, body.action, by=principal.username, now=now_of(request),
+            resolution=body.resolution, cause=body.cause, fix=body.fix, reason=body.reason)
 
 
 @router.get("/api/planning/preventive")

@@ -27,6 +27,8 @@ def test_planning_page_shows_forecast_roster_coverage_escalations_and_contracts(
                   " '{\"photos\": [\"p1\"], \"notes\": \"shaft play\"}', %s, %s FROM work_orders WHERE id = %s",
                   (now, now + timedelta(minutes=30), world.assigned_wo))
     page = context.new_page()
+    # Four of the page's calls fit a forecast or compute a 24-hour coverage map: allow for a machine under load.
+    page.set_default_timeout(30_000)
     sign_in(page, f"{world.url}/planning", "dispatcher")
     expect(page.locator("#forecast svg")).to_have_count(1)
     expect(page.locator("#roster tbody tr")).to_have_count(3)
