@@ -14,7 +14,19 @@ from fastapi.staticfiles import StaticFiles
 from api import live
 from api.ratelimit import ConcurrencyLimit
 from api.routes import assets as asset_routes
-from api.routes import auth, board, commands, diagnostics, fleet, health, plans, portal, service, technician
+from api.routes import (
+    auth,
+    board,
+    commands,
+    diagnostics,
+    fleet,
+    health,
+    planning,
+    plans,
+    portal,
+    service,
+    technician,
+)
 from api.routes import spares as spares_routes
 from core.db import make_pool
 from core.settings import Settings
@@ -51,6 +63,7 @@ def create_app(settings: Settings) -> FastAPI:
     app.include_router(plans.router)  # the optimiser's plan and the dispatcher's pin/lock/release
     app.include_router(spares_routes.router)  # spares: stock, reservations, shipments, replenishment, alerts
     app.include_router(asset_routes.router)  # asset detail with remaining useful life, predicted failures
+    app.include_router(planning.router)  # contracts, forecast, capacity/coverage, escalations (feat2/plan-ahead)
     if (VENDOR / "leaflet" / "dist").is_dir():  # npm ci'd by scripts/setup-web.sh; the board works without it
         app.mount("/vendor/leaflet", StaticFiles(directory=VENDOR / "leaflet" / "dist"), name="leaflet")
 

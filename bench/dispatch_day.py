@@ -24,6 +24,7 @@ from dispatch.feasibility import check_plan
 from dispatch.models import TIERS, Job, Location, Params, Plan, Problem, Technician, TechState
 from dispatch.solver import solve
 from dispatch.travel import StraightLineProvider
+from planning.preventive import PREVENTIVE_PREFIX, PreventiveTask, slot, spare_technicians
 
 CENTER = Location(48.137, 11.575)  # a European city centre; only the geometry matters
 KM_PER_DEG_LAT = 111.2  # km per degree of latitude
@@ -111,11 +112,19 @@ class Result:
     violations: int = 0
 
 
-def simulate(cfg: Config, policy: str) -> dict[str, float | None]:
-    techs, jobs = scenario(cfg)
+def simulate(
+    cfg: Config, policy: str, world: tuple[list[Technician], list[Job]] | None = None
+) -> dict[str, float | None]:
+    """Dispatch one simulated day; ``world`` (technicians, jobs) replaces the generated scenario (the capacity
+    benchmark simulates its own rosters and forecast-driven days)."""
+    techs, jobs = world if world is not None else scenario(cfg)
     travel = StraightLineProvider()
     sims = {t.id: TechSim(t, t.home) for t in techs}
     events: list[tuple[float, int, str, str]] = [(j.created_at, 0, "arrive", j.id) for j in jobs]
+    # Rosters with later shifts (bench.capacity): re-plan when a shift starts, or a job planned for a technician
+    # not yet on duty would wait for the next arrival or completion. (The default day: everyone starts at once.)
+    first = min((j.created_at for j in jobs), default=0.0)
+    events += [(t.shift_start, 0, "wake", t.id) for t in techs if t.shift_start > first]
     heapq.heapify(events)
     by_id = {j.id: j for j in jobs}
     waiting: set[str] = set()
@@ -139,7 +148,9 @@ def simulate(cfg: Config, policy: str) -> dict[str, float | None]:
             s.state, s.job, s.busy_until, s.last_end = "free", None, None, now
         committed = [(s.job, s.tech.id) for s in sims.values() if s.job is not None]
         open_jobs = [by_id[j] for j in sorted(waiting)]
-        open_jobs += [Job(**{**_fields(j), "in_progress_by": tid}) for j, tid in committed]
+        # A committed job's window was honoured when the technician set off (arrival waits for it to open): the
+        # re-plan must not hold an on-site job to it any more.
+        open_jobs += [Job(**{**_fields(j), "in_progress_by": tid, "window": None}) for j, tid in committed]
         techs_now = tuple(
             Technician(
                 s.tech.id,
@@ -152,6 +163,7 @@ def simulate(cfg: Config, policy: str) -> dict[str, float | None]:
                 busy_until=s.busy_until,
             )  # type: ignore[arg-type]
             for s in sims.values()
+            if not _off_duty(s, now, travel, cfg)
         )
         problem = Problem(
             now,
@@ -174,12 +186,27 @@ def simulate(cfg: Config, policy: str) -> dict[str, float | None]:
             job = by_id[stops[0].job_id]  # type: ignore[index]
             here = s.position(now)
             secs = travel.matrix([here, job.location], now)[0][1]
+            if job.window is not None and job.window[0] - secs > now + 60:  # leave in time, not now
+                heapq.heappush(events, (job.window[0] - secs, seq, "wake", tid))
+                seq += 1
+                continue
             s.km += travel.road_km(here, job.location)
+            arrive = max(now + secs, job.window[0]) if job.window is not None else now + secs  # early: wait
             s.state, s.job, s.leg = "travelling", job, (now, here, now + secs, job.location)
             waiting.discard(job.id)
-            heapq.heappush(events, (now + secs, seq, "on_site", tid))
+            heapq.heappush(events, (arrive, seq, "on_site", tid))
             seq += 1
     return summarise(cfg, jobs, sims, res, travel)
+
+
+def _off_duty(s: TechSim, now: float, travel: StraightLineProvider, cfg: Config) -> bool:
+    """A free technician who can no longer be home within the overtime cap has gone home. Kept in the problem,
+    such a technician makes the routing model infeasible (its empty route cannot end in time) and the
+    optimiser drops every job; this happens with the later shifts of bench.capacity."""
+    if s.state != "free" or now <= s.tech.shift_end:
+        return False
+    home = now + travel.matrix([s.pos, s.tech.home], now)[0][1]
+    return home > s.tech.shift_end + Params().max_overtime_s
 
 
 def _fields(job: Job) -> dict:
@@ -189,6 +216,8 @@ def _fields(job: Job) -> dict:
 def summarise(
     cfg: Config, jobs: list[Job], sims: dict[str, TechSim], res: Result, travel: StraightLineProvider
 ) -> dict[str, float | None]:
+    preventive = [j for j in jobs if j.window is not None and j.id.startswith(PREVENTIVE_PREFIX)]
+    jobs = [j for j in jobs if j not in preventive]  # the 2-hour promise is about emergencies
     to_site = sorted((res.arrival[j.id] - j.created_at) / 60 for j in jobs if j.id in res.arrival)
     km = sum(s.km + travel.road_km(s.pos, s.tech.home) for s in sims.values())
     overtime = sum(
@@ -208,7 +237,38 @@ def summarise(
         "replan_p95_s": round(p95(sorted(res.replan_s)), 3) if res.replan_s else None,
         "replans": len(res.replan_s),
         "checker_violations": res.violations,
+        **_preventive_scores(preventive, res),
     }
+
+
+def _preventive_scores(preventive: list[Job], res: Result) -> dict[str, float | None]:
+    if not preventive:
+        return {}
+    done = [j for j in preventive if j.id in res.arrival]
+    return {"preventive": len(preventive), "preventive_done": len(done),
+            "preventive_in_window": sum(1 for j in done if j.window and res.arrival[j.id] <= j.window[1])}
+
+
+def preventive_world(cfg: Config, n: int, slotted: bool = True) -> tuple[list[Technician], list[Job]]:
+    """The day's scenario plus ``n`` preventive visits (inspections / RUL repairs due within 3 days) slotted by
+    planning.preventive into the hours the expected load leaves spare; those that do not fit are deferred.
+    ``slotted=False`` (the comparison) offers every visit to the optimiser with the whole shift as its window."""
+    techs, jobs = scenario(cfg)
+    rng = random.Random(cfg.seed + 7919)
+    tasks = [PreventiveTask(f"{i:03d}", point(rng, cfg.size_km), frozenset({rng.choice(SKILLS)}),
+                            rng.uniform(45, 90) * 60, DAY0 + 3 * 86400, rng.choice(("inspection", "rul")))
+             for i in range(n)]
+    hours = [DAY0 + h * 3600 for h in range(int(cfg.shift_h) - 1)]
+    load = [cfg.rate_per_h if h < cfg.arrival_hours else 0.0 for h in range(len(hours))]
+    busy_h = (cfg.min_duration_min + cfg.max_duration_min) / 120 + 0.5  # on site plus about half an hour driving
+    spare = spare_technicians(load, [cfg.technicians] * len(hours), busy_h)
+    if not slotted:
+        spare = [float(cfg.technicians)] * len(hours)
+        visits = [Job(**{**_fields(j), "window": (DAY0, DAY0 + (cfg.shift_h - 1.5) * 3600)})
+                  for j in slot(tasks, hours, spare, DAY0)[0]]
+        return techs, jobs + visits
+    visits, _deferred = slot(tasks, hours, spare, DAY0)
+    return techs, jobs + visits
 
 
 def scale_check(seconds: float, seed: int) -> dict[str, float]:
@@ -247,6 +307,8 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--scale-check", action="store_true", help="also time one 50-tech/300-job re-plan")
     ap.add_argument("--scale-only", action="store_true", help="only the scale check, no simulated day")
     ap.add_argument("--scale-seconds", type=float, default=5.0)
+    ap.add_argument("--preventive", type=int, default=0,
+                    help="also run the day with N preventive visits slotted into low-load hours (planning)")
     a = ap.parse_args(argv)
     cfg = Config(
         technicians=a.technicians,
@@ -263,6 +325,12 @@ def main(argv: list[str] | None = None) -> None:
         t0 = time.perf_counter()
         out[policy] = simulate(cfg, policy)
         print(f"{policy}: {out[policy]} ({time.perf_counter() - t0:.0f}s)", file=sys.stderr)
+    if a.preventive and not a.scale_only:
+        runs = (("baseline", True), ("optimiser", True), ("optimiser", False))
+        for policy, slotted in runs:
+            key = f"{policy}_preventive" + ("" if slotted else "_unslotted")
+            out[key] = simulate(cfg, policy, world=preventive_world(cfg, a.preventive, slotted))
+            print(f"{key}: {out[key]}", file=sys.stderr)
     if a.scale_check or a.scale_only:
         out["scale"] = scale_check(a.scale_seconds, a.seed)
         print(f"scale: {out['scale']}", file=sys.stderr)

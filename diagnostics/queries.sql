@@ -30,12 +30,15 @@ ON CONFLICT ON CONSTRAINT diagnose_progress_pk DO UPDATE
     SET watermark = excluded.watermark, batch_id = excluded.batch_id;
 
 -- name: devices
-SELECT d.id, d.customer_id, d.equipment_type, d.name, d.lat, d.lon, d.online, c.tier, c.name AS customer_name
-FROM devices d JOIN customers c ON c.id = d.customer_id;
+-- tier: the SLA tier of the asset's covering contract (planning's device_contracts view), else the customer's.
+SELECT d.id, d.customer_id, d.equipment_type, d.name, d.lat, d.lon, d.online, coalesce(dc.sla_tier, c.tier) AS tier,
+       c.name AS customer_name
+FROM devices d JOIN customers c ON c.id = d.customer_id LEFT JOIN device_contracts dc ON dc.device_id = d.id;
 
 -- name: device_context
-SELECT d.id, d.customer_id, d.equipment_type, d.name, d.lat, d.lon, d.online, c.tier, c.name AS customer_name
-FROM devices d JOIN customers c ON c.id = d.customer_id
+SELECT d.id, d.customer_id, d.equipment_type, d.name, d.lat, d.lon, d.online, coalesce(dc.sla_tier, c.tier) AS tier,
+       c.name AS customer_name
+FROM devices d JOIN customers c ON c.id = d.customer_id LEFT JOIN device_contracts dc ON dc.device_id = d.id
 WHERE d.id = %(device_id)s;
 
 -- name: live_incidents

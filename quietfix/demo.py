@@ -22,8 +22,8 @@ from psycopg.rows import dict_row
 from core.clock import ScaledClock
 from core.db import connect, ensure_database
 from core.migrate import migrate
-from core.provision import provision
 from core.mqtt import BrokerAddress
+from core.provision import provision
 from core.settings import Settings
 from core.sql import Queries
 from diagnostics import DiagnoseLoop
@@ -79,7 +79,7 @@ def run_demo(settings: Settings, options: DemoOptions, stop: threading.Event | N
         conn.commit()
     specs = provision_devices(settings, devices)
     clock = ScaledClock(options.speed)
-    db = lambda: connect(settings.database_url, autocommit=True)  # noqa: E731 - one factory shared by the loops
+    db = lambda: connect(settings.database_url, autocommit=True)
 
     # The demo's region is new each run: its ingest session must not inherit a previous run's queue.
     # (A shared group also hands messages to offline members' sessions, so the group is the run's own too.)

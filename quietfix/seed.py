@@ -6,8 +6,9 @@ Generated from a seed so every demo run (and every test) sees the same region.
 from __future__ import annotations
 
 import random
-import time
+import time as walltime
 from dataclasses import dataclass
+from datetime import date, time, timedelta
 
 import psycopg
 
@@ -76,6 +77,7 @@ def seed(conn: psycopg.Connection, *, devices: int = 60, technicians: int = 12, 
             (f"T{i + 1:02d}", f"Technician {i + 1:02d}", skills, "rotterdam", lat, lon, lat, lon)).fetchone()
         assert row is not None
         tech_ids.append(int(row[0]))
+    seed_contracts(conn, customer_ids, out)
     if users:
         hashed = hash_password(DEMO_PASSWORD)
         rows = [("admin", "admin", None, None), ("dispatcher", "dispatcher", None, None)]
@@ -113,7 +115,7 @@ def seed_spares(conn: psycopg.Connection, technician_ids: list[int], *, seed: in
     for sku in sorted(fits):
         repo.add_part(Part(sku, sku.replace("-", " ").title(), frozenset(EquipmentType(e) for e in fits[sku]),
                            round(rng.uniform(15, 400), 2), round(rng.uniform(0.1, 4.0), 2)))
-    at = time.time()
+    at = walltime.time()
     lat, lon = CENTER
     warehouse = repo.add_location(LocationKind.WAREHOUSE, "Central warehouse",
                                   GeoPoint(lat - SPAN_DEG[0] / 2, lon + SPAN_DEG[1] / 2)).id
@@ -130,6 +132,42 @@ def seed_spares(conn: psycopg.Connection, technician_ids: list[int], *, seed: in
         for sku in sorted(fits):
             if rng.random() < VAN_SHARE:
                 repo.receive(van, sku, 1, at, note="seed")
+
+
+# Contract per customer tier (planning): SLA tier, coverage days and hours, parts included, inspection interval.
+CONTRACT_TERMS = {
+    "key": ((1, 2, 3, 4, 5, 6, 7), time(0), "24:00", True, 90),
+    "gold": ((1, 2, 3, 4, 5, 6), time(6), "22:00", False, 180),
+    "standard": ((1, 2, 3, 4, 5), time(7), "19:00", False, 365),
+    "bronze": ((1, 2, 3, 4, 5), time(8), "17:00", False, None),
+}
+CONTRACTS_FROM = date(2024, 1, 1)  # seeded contracts run open-ended from here
+
+
+def seed_contracts(conn: psycopg.Connection, customer_ids: list[int], devices: list[SeededDevice]) -> None:
+    """One customer-wide contract per customer on its tier's terms, plus an asset-level warranty contract on
+    every fourth asset (same SLA tier: the warranty changes what is billable, not the clocks)."""
+    from planning.repository import (
+        insert_contract,  # quietfix is the composition root: it may import planning
+    )
+
+    tiers = {int(r[0]): r[1] for r in conn.execute("SELECT id, tier FROM customers WHERE id = ANY(%s)",
+                                                   (customer_ids,))}
+    for n, customer_id in enumerate(customer_ids):
+        tier = tiers[customer_id]
+        days, start, end, parts, every = CONTRACT_TERMS[tier]
+        insert_contract(conn, code=f"SC-{customer_id:05d}", customer_id=customer_id, name=f"{tier.title()} service",
+                        sla_tier=tier, coverage_days=days, coverage_start=start, coverage_end=end,
+                        starts_on=CONTRACTS_FROM, parts_included=parts, inspection_interval_days=every,
+                        last_inspection_on=CONTRACTS_FROM + timedelta(days=7 * n) if every else None)
+    for i, d in enumerate(devices):
+        if i % 4 == 3:
+            insert_contract(conn, code=f"WR-{d.device_id}", customer_id=d.customer_id, device_id=d.device_id,
+                            name="Manufacturer warranty", sla_tier=tiers[d.customer_id],
+                            coverage_days=CONTRACT_TERMS[tiers[d.customer_id]][0],
+                            coverage_start=CONTRACT_TERMS[tiers[d.customer_id]][1],
+                            coverage_end=CONTRACT_TERMS[tiers[d.customer_id]][2], starts_on=CONTRACTS_FROM,
+                            warranty_until=date(2027, 12, 31), parts_included=True)
 
 
 def reset(conn: psycopg.Connection) -> None:

@@ -1,0 +1,131 @@
+-- name: contracts_of_customer
+-- 24:00 has no Python time: it is read as the last microsecond of the day.
+SELECT id, code, customer_id, device_id, name, sla_tier, coverage_days, coverage_start,
+       CASE WHEN coverage_end = '24:00' THEN '23:59:59.999999'::time ELSE coverage_end END AS coverage_end,
+       starts_on, ends_on, warranty_until, labour_included, parts_included, included_parts,
+       inspection_interval_days, last_inspection_on
+FROM contracts
+WHERE customer_id = %(customer_id)s
+ORDER BY id;
+
+-- name: all_contracts
+SELECT id, code, customer_id, device_id, name, sla_tier, coverage_days, coverage_start,
+       CASE WHEN coverage_end = '24:00' THEN '23:59:59.999999'::time ELSE coverage_end END AS coverage_end,
+       starts_on, ends_on, warranty_until, labour_included, parts_included, included_parts,
+       inspection_interval_days, last_inspection_on
+FROM contracts
+ORDER BY id;
+
+-- name: insert_contract
+INSERT INTO contracts (code, customer_id, device_id, name, sla_tier, coverage_days, coverage_start, coverage_end,
+                       starts_on, ends_on, warranty_until, labour_included, parts_included, included_parts,
+                       inspection_interval_days, last_inspection_on)
+VALUES (%(code)s, %(customer_id)s, %(device_id)s, %(name)s, %(sla_tier)s, %(coverage_days)s, %(coverage_start)s,
+        %(coverage_end)s, %(starts_on)s, %(ends_on)s, %(warranty_until)s, %(labour_included)s, %(parts_included)s,
+        %(included_parts)s, %(inspection_interval_days)s, %(last_inspection_on)s)
+RETURNING id;
+
+-- name: work_order_subject
+-- A work order with what its entitlement depends on: the incident's opening, severity and planned parts.
+SELECT w.id, w.incident_id, w.device_id, w.customer_id, w.status, i.opened_at, i.severity, c.tier AS customer_tier,
+       c.name AS customer_name, coalesce(i.evidence -> 'parts', '[]'::jsonb) AS parts,
+       i.response_due, i.onsite_due, i.repair_due
+FROM work_orders w JOIN incidents i ON i.id = w.incident_id JOIN customers c ON c.id = w.customer_id
+WHERE w.id = %(work_order_id)s;
+
+-- name: open_work_orders
+SELECT w.id, w.incident_id, w.device_id, w.customer_id, w.status, i.opened_at, i.severity, c.tier AS customer_tier,
+       c.name AS customer_name, coalesce(i.evidence -> 'parts', '[]'::jsonb) AS parts,
+       i.response_due, i.onsite_due, i.repair_due
+FROM work_orders w JOIN incidents i ON i.id = w.incident_id JOIN customers c ON c.id = w.customer_id
+WHERE w.status IN ('open', 'assigned', 'en_route', 'on_site')
+ORDER BY w.created_at DESC
+LIMIT %(limit)s;
+
+-- name: incident_counts
+-- History for the workload forecast: incidents per region and hour.
+SELECT d.region, date_trunc('hour', i.opened_at) AS hour, count(*) AS n
+FROM incidents i JOIN devices d ON d.id = i.device_id
+WHERE i.opened_at >= %(since)s AND i.opened_at < %(until)s
+GROUP BY 1, 2
+ORDER BY 1, 2;
+
+-- name: sites
+-- Customer sites (assets) with the skills their equipment needs, from the knowledge base, for the coverage map.
+SELECT d.id AS device_id, d.customer_id, c.name AS customer_name, c.tier, d.region, d.lat, d.lon, d.equipment_type,
+       coalesce((SELECT array_agg(DISTINCT s) FROM knowledge_base k, jsonb_array_elements_text(k.entry -> 'skills') s
+                 WHERE k.equipment_type = d.equipment_type), '{}') AS skills
+FROM devices d JOIN customers c ON c.id = d.customer_id
+ORDER BY d.id;
+
+-- name: technicians
+SELECT id, code, name, skills, region, home_lat, home_lon, shift_start, shift_end
+FROM technicians
+ORDER BY code;
+
+-- name: insert_escalation
+INSERT INTO escalations (work_order_id, incident_id, device_id, tier, raised_by, reason, evidence, opened_at,
+                         respond_due, parent_id)
+SELECT w.id, w.incident_id, w.device_id, %(tier)s, %(raised_by)s, %(reason)s, %(evidence)s, %(opened_at)s,
+       %(respond_due)s, %(parent_id)s
+FROM work_orders w WHERE w.id = %(work_order_id)s
+RETURNING id;
+
+-- name: escalation
+SELECT e.id, e.work_order_id, e.incident_id, e.device_id, e.tier, e.status, e.raised_by, e.reason, e.evidence,
+       e.opened_at, e.respond_due, e.acknowledged_at, e.resolved_at, e.resolution, e.cause, e.fix, e.parent_id,
+       w.technician_id, w.customer_id, d.equipment_type, i.fault_mode
+FROM escalations e JOIN work_orders w ON w.id = e.work_order_id JOIN devices d ON d.id = e.device_id
+JOIN incidents i ON i.id = e.incident_id
+WHERE e.id = %(id)s;
+
+-- name: escalation_queue
+SELECT e.id, e.work_order_id, e.incident_id, e.device_id, e.tier, e.status, e.raised_by, e.reason, e.evidence,
+       e.opened_at, e.respond_due, e.acknowledged_at, e.resolved_at, e.resolution, e.cause, e.fix, e.parent_id,
+       w.technician_id, w.customer_id, d.equipment_type, i.fault_mode
+FROM escalations e JOIN work_orders w ON w.id = e.work_order_id JOIN devices d ON d.id = e.device_id
+JOIN incidents i ON i.id = e.incident_id
+WHERE (%(tier)s::smallint IS NULL OR e.tier = %(tier)s::smallint)
+  AND (%(open_only)s = false OR e.status IN ('open', 'acknowledged'))
+ORDER BY e.respond_due, e.id
+LIMIT %(limit)s;
+
+-- name: set_escalation_status
+UPDATE escalations
+SET status = %(status)s,
+    acknowledged_at = CASE WHEN %(status)s = 'acknowledged' THEN %(at)s ELSE coalesce(acknowledged_at, %(at)s) END,
+    resolved_at = CASE WHEN %(status)s IN ('resolved', 'escalated') THEN %(at)s ELSE resolved_at END,
+    resolution = coalesce(%(resolution)s, resolution), cause = coalesce(%(cause)s, cause), fix = coalesce(%(fix)s, fix)
+WHERE id = %(id)s AND status IN ('open', 'acknowledged')
+RETURNING id;
+
+-- name: recent_telemetry
+-- The telemetry window attached to an escalation as evidence.
+SELECT ts, signal, value FROM telemetry
+WHERE device_id = %(device_id)s AND ts > %(since)s AND ts <= %(until)s
+ORDER BY ts, signal
+LIMIT %(limit)s;
+
+-- name: watching_by_region
+-- Open incidents not yet sent to a technician: the fleet's failure predictions for the workload forecast.
+SELECT d.region, count(*) AS n
+FROM incidents i JOIN devices d ON d.id = i.device_id
+WHERE i.status IN ('detected', 'remote_fix_attempted')
+GROUP BY d.region;
+
+-- name: work_order_technician
+SELECT technician_id FROM work_orders WHERE id = %(id)s;
+
+-- name: work_order_feedback
+-- An escalation's resolution on the work order, where the knowledge base's feedback loop reads it; the
+-- technician's own report, when there is one, is kept.
+UPDATE work_orders
+SET actual_cause = coalesce(actual_cause, %(cause)s), actual_fix = coalesce(actual_fix, %(fix)s)
+WHERE id = %(id)s;
+
+-- name: watching_incidents
+-- Open low-severity incidents not yet sent to anyone: degradation caught early, a repair to plan, not rush.
+SELECT i.id, i.device_id, i.fault_mode, i.opened_at, d.lat, d.lon, d.region
+FROM incidents i JOIN devices d ON d.id = i.device_id
+WHERE i.status = 'detected' AND i.severity = 1
+ORDER BY i.opened_at;
