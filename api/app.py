@@ -35,7 +35,9 @@ def create_app(settings: Settings) -> FastAPI:
     app = FastAPI(title="quietfix", version="0.1.0", lifespan=lifespan,
                   description="IoT remote diagnostics and field service. Authenticate with POST /api/auth/token.")
     app.state.settings = settings
-    app.add_middleware(ConcurrencyLimit, limit=POOL_MAX_SIZE)
+    # Live streams stay open for minutes and hold no connection (api/live.py shares one cursor read per scope):
+    # inside the gate, ten open boards would take every slot and stall the whole API.
+    app.add_middleware(ConcurrencyLimit, limit=POOL_MAX_SIZE, exempt=("/metrics", "/api/live"))
     for module in (health, auth, fleet, service, commands, diagnostics):
         app.include_router(module.router)
     @app.exception_handler(psycopg.DataError)
