@@ -380,8 +380,20 @@ class Ingest:
         shutil.rmtree(self.tmp, ignore_errors=True)
 
 
+def server_cpu_s(proc: subprocess.Popen[bytes]) -> float:
+    """CPU seconds of the uvicorn process and its worker processes so far (Linux /proc)."""
+    from bench.ingest import cpu_seconds
+
+    pids = [proc.pid]
+    try:
+        pids += [int(p) for p in Path(f"/proc/{proc.pid}/task/{proc.pid}/children").read_text().split()]
+    except OSError:
+        pass
+    return sum(cpu_seconds(pid) for pid in pids)
+
+
 def summarise(tally: Tally, live: LiveTally, args: argparse.Namespace, elapsed_s: float,
-              ingest: dict[str, Any], loads: list[float], command: str) -> dict[str, object]:
+              ingest: dict[str, Any], loads: list[float], command: str, cpu_s: float) -> dict[str, object]:
     requests = len(tally.latencies_ms)
     routes = {r: {"n": len(v), "p50_ms": round(percentile(v, 50), 1), "p99_ms": round(percentile(v, 99), 1)}
               for r, v in sorted(tally.by_route.items()) if r.startswith(("/api/board", "/api/plans"))}
@@ -395,6 +407,10 @@ def summarise(tally: Tally, live: LiveTally, args: argparse.Namespace, elapsed_s
             "live": {"streams_opened": live.opened, "failed": live.failed, "dropped": live.dropped,
                      "change_events": live.events, "change_p50_ms": round(percentile(live.change_ms, 50), 1),
                      "change_p99_ms": round(percentile(live.change_ms, 99), 1), "write_every_s": WRITE_EVERY_S},
+            # Server CPU per answered request (streams' work included): comparable across runs on a shared host
+            # where wall-clock figures depend on what else runs.
+            "server_cpu_s": round(cpu_s, 1),
+            "server_cpu_ms_per_request": round(1000 * cpu_s / requests, 2) if requests else None,
             "ingest": ingest, "server_workers": args.workers,
             "load_avg_1m": {"start": loads[0], "max": max(loads), "end": loads[-1]}, "cpus": os.cpu_count(),
             "command": command, "finished_at": datetime.now().astimezone().isoformat(timespec="seconds")}
@@ -455,9 +471,11 @@ def main(argv: list[str] | None = None) -> int:
                 loads.append(os.getloadavg()[0])
 
         threading.Thread(target=sample_load, daemon=True).start()
+        cpu0 = server_cpu_s(proc)
         tally, live, elapsed = asyncio.run(run_load(base, tokens, mix, args.clients, args.streams, args.duration,
                                                     writes))
         sampler_stop.set()
+        cpu_s = server_cpu_s(proc) - cpu0  # includes the warm-up, like the counts below
         if ingest:
             window = time.monotonic() - t0  # includes the warm-up: committed counts from the same instant
             ingest_figures.update({"workers": args.ingest_workers, "readings_per_message": args.readings_per_message,
@@ -473,7 +491,7 @@ def main(argv: list[str] | None = None) -> int:
             proc.kill()
         drop_database(url)
     loads.append(os.getloadavg()[0])
-    result = summarise(tally, live, args, elapsed, ingest_figures, loads, command)
+    result = summarise(tally, live, args, elapsed, ingest_figures, loads, command, cpu_s)
     log(f"done: {result['requests']} requests, {result['errors']} errors")
     print(json.dumps(result), flush=True)
     return 0
