@@ -124,7 +124,7 @@
       say(done(r));
       await refresh();
     } catch (e) { say(`Not done: ${e.message}`, false); btn.disabled = false; return; }
-    const find = (k) => k && document.querySelector(`[data-key="${CSS.escape(k)}"]`);
+    const find = (k) => k && (document.querySelector(`[data-key="${CSS.escape(k)}"]`) || document.getElementById(k));
     const again = find(focusKey) || find(thenKey);
     (again && !again.disabled ? again : document.getElementById("queue-h")).focus();
   }
@@ -142,7 +142,8 @@
     all.hidden = list.length < 2;
     for (const b of document.querySelectorAll("[data-accept]")) {
       b.addEventListener("click", () => control(b, `/api/work-orders/${b.dataset.accept}/pin`, { technician_id: Number(b.dataset.tech) },
-        () => `Accepted: work order #${b.dataset.accept} pinned to ${codeOf(Number(b.dataset.tech))}.`));
+        () => `Accepted: work order #${b.dataset.accept} pinned to ${codeOf(Number(b.dataset.tech))}.`,
+        document.querySelector("[data-accept]:not([data-accept='" + b.dataset.accept + "'])")?.dataset.key || "plan-h"));
     }
   }
 
