@@ -57,3 +57,10 @@ def create_app(settings: Settings) -> FastAPI:
         return FileResponse(STATIC / "index.html")
 
     return app
+
+
+def create_app_from_env() -> FastAPI:
+    """The app from QUIETFIX_* settings: uvicorn's factory for ``quietfix api --workers N`` (one per process)."""
+    from core.settings import load_settings
+
+    return create_app(load_settings())
