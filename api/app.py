@@ -32,7 +32,11 @@ def create_app(settings: Settings) -> FastAPI:
         finally:
             app.state.pool.close()
 
+    # quietfix exports its own Prometheus /metrics and configures no OpenTelemetry provider; FastAPI's native hook
+    # still asked the global providers (reading os.environ) on every request: ~10 % of the event loop's samples
+    # under bench/api_load.py (py-spy). Off until someone configures OpenTelemetry on purpose.
     app = FastAPI(title="quietfix", version="0.1.0", lifespan=lifespan,
+                  telemetry={"tracing": False, "metrics": False, "logs": False},
                   description="IoT remote diagnostics and field service. Authenticate with POST /api/auth/token.")
     app.state.settings = settings
     # Live streams stay open for minutes and hold no connection (api/live.py shares one cursor read per scope):
