@@ -66,7 +66,7 @@ class Feed:
             while self.subscribers > 0:
                 try:
                     cursor = await run_in_threadpool(self._read)
-                except Exception:  # noqa: BLE001 - a failed read must not end every viewer's stream
+                except Exception:  # a failed read (database restarting) must not end every viewer's stream
                     log.warning("live cursor read failed; retrying", extra={"scope": str(key)}, exc_info=True)
                     await asyncio.sleep(RETRY_S)
                     continue
@@ -85,7 +85,7 @@ _feeds: dict[Hashable, Feed] = {}
 
 def _subscribe(request: Request, principal: Principal, poll_s: float) -> tuple[Hashable, Feed]:
     """The running feed of this scope (started on first use; it stops when its last stream ends)."""
-    scope = repo._scope(principal)  # noqa: SLF001 - the cursor's own scope parameters are the feed's key
+    scope = repo._scope(principal)  # the cursor's own scope parameters are the feed's key
     key = (id(request.app), scope["all"], scope["cid"], scope["tid"], poll_s)
     feed = _feeds.get(key)
     if feed is None or feed.task is None or feed.task.done():
@@ -101,7 +101,7 @@ async def _events(request: Request, principal: Principal, max_s: float, poll_s: 
     global _open
     loop = asyncio.get_running_loop()
     started = loop.time()
-    key, feed = _subscribe(request, principal, poll_s)
+    _, feed = _subscribe(request, principal, poll_s)
     seen = 0
     try:
         yield f"retry: {int(poll_s * 1000) + 1000}\n\n"

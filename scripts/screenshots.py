@@ -28,9 +28,9 @@ import psycopg
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from core.db import drop_database  # noqa: E402 - after the path set-up, so this checkout's code is used
-from core.settings import load_settings  # noqa: E402
-from quietfix.seed import DEMO_PASSWORD  # noqa: E402
+from core.db import drop_database
+from core.settings import load_settings
+from quietfix.seed import DEMO_PASSWORD
 
 CHROMIUM = "/usr/bin/chromium"
 # Enough on the board for a meaningful picture: several assigned jobs across technicians.
