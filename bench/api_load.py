@@ -91,7 +91,7 @@ class LiveTally:
     failed: int = 0
     dropped: int = 0  # a stream that ended early (other than the server's own "bye" at max_s)
     events: int = 0
-    change_ms: list[float] = field(default_factory=list)
+    arrivals: list[tuple[float, str]] = field(default_factory=list)  # dispatchers' (wall time, timeline cursor)
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -150,12 +150,12 @@ async def client_loop(http: httpx.AsyncClient, tokens: dict[str, str], mix: list
             tally.by_route[route_of(path)].append(ms)
 
 
-async def stream_loop(http: httpx.AsyncClient, token: str, deadline: float, live: LiveTally,
-                      writes: list[tuple[float, str]] | None, measuring: list[bool]) -> None:
+async def stream_loop(http: httpx.AsyncClient, token: str, deadline: float, live: LiveTally, timed: bool,
+                      measuring: list[bool]) -> None:
     """One open board: reads /api/live until the deadline, reconnecting like the page does when a stream ends.
 
-    With ``writes`` (dispatchers), each ``change`` event is matched to the writer's newest commit it reflects:
-    the event's timeline cursor is that commit's event id, so change delay = arrival - commit wall time."""
+    ``timed`` (dispatchers) records each ``change`` event's arrival and timeline cursor; the parent matches the
+    cursor to the writer's commit of that event id, so change delay = arrival - commit wall time."""
     while time.monotonic() < deadline:
         try:
             async with http.stream("GET", "/api/live", headers={"Authorization": f"Bearer {token}"},
@@ -172,13 +172,9 @@ async def stream_loop(http: httpx.AsyncClient, token: str, deadline: float, live
                         block, buf = buf.split("\n\n", 1)
                         if block.startswith("event: change") and measuring[0]:
                             live.events += 1
-                            arrived = time.time()
-                            if writes:
+                            if timed:
                                 data = json.loads(block.split("data: ", 1)[1])
-                                for at, event_id in reversed(writes):
-                                    if event_id == data.get("timeline"):
-                                        live.change_ms.append((arrived - at) * 1000)
-                                        break
+                                live.arrivals.append((time.time(), str(data.get("timeline"))))
                     if time.monotonic() >= deadline:
                         return
                 if time.monotonic() < deadline and "event: bye" not in buf:
@@ -201,29 +197,84 @@ def writer(url: str, customer_id: int, device_id: str, stop: threading.Event, wr
             writes.append((time.time(), str(row[0])))
 
 
-async def run_load(base: str, tokens: dict[str, str], mix: list[tuple[str, str]], clients: int, streams: int,
-                   duration_s: float, writes: list[tuple[float, str]]) -> tuple[Tally, LiveTally, float]:
-    """``clients`` request loops and ``streams`` live streams over one httpx client with a connection each.
+@dataclass(frozen=True)
+class Share:
+    """One generator process's part of the load: its clients and its slice of the streams (by role)."""
+    base: str
+    tokens: dict[str, str]
+    mix: list[tuple[str, str]]
+    clients: int
+    stream_roles: tuple[str, ...]
+    start_wall: float  # every process starts warming up at this wall time, so the windows line up
+    duration_s: float
+    seed: int
 
-    One shared AsyncClient, not one per user: building hundreds of clients costs the load generator seconds of
-    CPU that would show up as server latency."""
+
+async def run_load(share: Share) -> tuple[Tally, LiveTally, float]:
+    """``share.clients`` request loops and the share's live streams over one httpx client, a connection each."""
     tally, live = Tally(), LiveTally()
     measuring = [False]
-    limits = httpx.Limits(max_connections=clients + streams + 10, max_keepalive_connections=clients + streams)
-    async with httpx.AsyncClient(base_url=base, timeout=REQUEST_TIMEOUT_S, limits=limits) as http:
-        deadline = time.monotonic() + WARMUP_S + duration_s
-        n_disp = int(streams * 0.8)
-        tasks = [asyncio.create_task(stream_loop(http, tokens["dispatcher" if i < n_disp else
-                                                        ("customer" if i < streams - 1 else "technician")],
-                                                 deadline, live, writes if i < n_disp else None, measuring))
-                 for i in range(streams)]
-        tasks += [asyncio.create_task(client_loop(http, tokens, mix, deadline, tally, i)) for i in range(clients)]
+    n = share.clients + len(share.stream_roles)
+    limits = httpx.Limits(max_connections=n + 5, max_keepalive_connections=n)
+    await asyncio.sleep(max(0.0, share.start_wall - time.time()))
+    async with httpx.AsyncClient(base_url=share.base, timeout=REQUEST_TIMEOUT_S, limits=limits) as http:
+        deadline = time.monotonic() + WARMUP_S + share.duration_s
+        streams = [asyncio.create_task(stream_loop(http, share.tokens[role], deadline, live, role == "dispatcher",
+                                                   measuring)) for role in share.stream_roles]
+        clients = [asyncio.create_task(client_loop(http, share.tokens, share.mix, deadline, tally, share.seed + i))
+                   for i in range(share.clients)]
         await asyncio.sleep(WARMUP_S)
         tally.measuring = measuring[0] = True
         started = time.monotonic()
-        log(f"warm-up done: {live.opened} streams open; measuring {duration_s:.0f} s")
-        await asyncio.gather(*tasks)
-        return tally, live, time.monotonic() - started
+        await asyncio.gather(*clients)
+        elapsed = time.monotonic() - started
+        measuring[0] = False  # a stream waiting for its next event at the deadline is not a drop
+        for task in streams:
+            task.cancel()
+        await asyncio.gather(*streams, return_exceptions=True)
+        return tally, live, elapsed
+
+
+def generator_process(share: Share, out: Any) -> None:
+    """Process entry point: run the share, send back plain data (and this process's CPU seconds)."""
+    tally, live, elapsed = asyncio.run(run_load(share))
+    out.put({"latencies": tally.latencies_ms, "by_route": dict(tally.by_route), "statuses": dict(tally.statuses),
+             "errors": tally.errors, "opened": live.opened, "failed": live.failed, "dropped": live.dropped,
+             "events": live.events, "arrivals": live.arrivals, "elapsed": elapsed, "cpu_s": time.process_time()})
+
+
+def run_generators(base: str, tokens: dict[str, str], mix: list[tuple[str, str]], clients: int, streams: int,
+                   duration_s: float, generators: int) -> tuple[Tally, LiveTally, float, float]:
+    """The load, split over ``generators`` processes: one Python process driving 400 connections through httpx
+    spent ~8 ms of CPU per request and became the bottleneck (measured: server idle, client latency seconds)."""
+    from bench import api_load as me  # by module name, not __main__: what spawned children can import
+
+    n_disp = int(streams * 0.8)
+    roles = ["dispatcher" if i < n_disp else ("customer" if i < streams - 1 else "technician") for i in range(streams)]
+    ctx = mp.get_context("spawn")
+    out = ctx.Queue()
+    start_wall = time.time() + 3.0  # after every process has imported httpx
+    procs = [ctx.Process(target=me.generator_process, daemon=True, args=(me.Share(
+        base, tokens, mix, clients // generators + (g < clients % generators), tuple(roles[g::generators]),
+        start_wall, duration_s, 1000 * g), out)) for g in range(generators)]
+    for proc in procs:
+        proc.start()
+    parts = [out.get(timeout=WARMUP_S + duration_s + 120) for _ in procs]
+    for proc in procs:
+        proc.join(10)
+    tally, live = Tally(), LiveTally()
+    for part in parts:
+        tally.latencies_ms += part["latencies"]
+        for route, values in part["by_route"].items():
+            tally.by_route[route] += values
+        tally.statuses.update(part["statuses"])
+        tally.errors += part["errors"]
+        live.opened += part["opened"]
+        live.failed += part["failed"]
+        live.dropped += part["dropped"]
+        live.events += part["events"]
+        live.arrivals += [tuple(a) for a in part["arrivals"]]
+    return tally, live, max(p["elapsed"] for p in parts), sum(p["cpu_s"] for p in parts)
 
 
 def free_port() -> int:
@@ -392,8 +443,15 @@ def server_cpu_s(proc: subprocess.Popen[bytes]) -> float:
     return sum(cpu_seconds(pid) for pid in pids)
 
 
+def change_delays_ms(live: LiveTally, writes: list[tuple[float, str]]) -> list[float]:
+    """Each timed change event against the commit of the timeline event it announces (others are skipped)."""
+    committed = {event_id: at for at, event_id in writes}
+    return [(arrived - committed[cursor]) * 1000 for arrived, cursor in live.arrivals if cursor in committed]
+
+
 def summarise(tally: Tally, live: LiveTally, args: argparse.Namespace, elapsed_s: float,
-              ingest: dict[str, Any], loads: list[float], command: str, cpu_s: float) -> dict[str, object]:
+              ingest: dict[str, Any], loads: list[float], command: str, cpu_s: float,
+              change_ms: list[float]) -> dict[str, object]:
     requests = len(tally.latencies_ms)
     routes = {r: {"n": len(v), "p50_ms": round(percentile(v, 50), 1), "p99_ms": round(percentile(v, 99), 1)}
               for r, v in sorted(tally.by_route.items()) if r.startswith(("/api/board", "/api/plans"))}
@@ -405,13 +463,13 @@ def summarise(tally: Tally, live: LiveTally, args: argparse.Namespace, elapsed_s
             "errors": tally.errors + live.failed + live.dropped,
             "status_counts": dict(sorted(tally.statuses.items())), "board_routes": routes,
             "live": {"streams_opened": live.opened, "failed": live.failed, "dropped": live.dropped,
-                     "change_events": live.events, "change_p50_ms": round(percentile(live.change_ms, 50), 1),
-                     "change_p99_ms": round(percentile(live.change_ms, 99), 1), "write_every_s": WRITE_EVERY_S},
+                     "change_events": live.events, "change_p50_ms": round(percentile(change_ms, 50), 1),
+                     "change_p99_ms": round(percentile(change_ms, 99), 1), "write_every_s": WRITE_EVERY_S},
             # Server CPU per answered request (streams' work included): comparable across runs on a shared host
             # where wall-clock figures depend on what else runs.
             "server_cpu_s": round(cpu_s, 1),
             "server_cpu_ms_per_request": round(1000 * cpu_s / requests, 2) if requests else None,
-            "ingest": ingest, "server_workers": args.workers,
+            "ingest": ingest, "server_workers": args.workers, "generators": args.generators,
             "load_avg_1m": {"start": loads[0], "max": max(loads), "end": loads[-1]}, "cpus": os.cpu_count(),
             "command": command, "finished_at": datetime.now().astimezone().isoformat(timespec="seconds")}
 
@@ -422,6 +480,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--streams", type=int, default=200, help="open live-update streams (SSE)")
     parser.add_argument("--duration", type=float, default=30.0, help="seconds of measured load")
     parser.add_argument("--workers", type=int, default=1, help="uvicorn worker processes")
+    parser.add_argument("--generators", type=int, default=4, help="load-generator processes (clients split over them)")
     parser.add_argument("--devices", type=int, default=300, help="seeded devices")
     parser.add_argument("--ingest-rate", type=float, default=37_500.0,
                         help="readings/s published during the load (0 = no ingest); half of bench.ingest's ~75k/s")
@@ -471,12 +530,11 @@ def main(argv: list[str] | None = None) -> int:
                 loads.append(os.getloadavg()[0])
 
         threading.Thread(target=sample_load, daemon=True).start()
-        cpu0, gen0 = server_cpu_s(proc), time.process_time()
-        tally, live, elapsed = asyncio.run(run_load(base, tokens, mix, args.clients, args.streams, args.duration,
-                                                    writes))
+        cpu0 = server_cpu_s(proc)
+        tally, live, elapsed, generator_cpu_s = run_generators(base, tokens, mix, args.clients, args.streams,
+                                                               args.duration, args.generators)
         sampler_stop.set()
         cpu_s = server_cpu_s(proc) - cpu0  # includes the warm-up, like the counts below
-        generator_cpu_s = time.process_time() - gen0
         if ingest:
             window = time.monotonic() - t0  # includes the warm-up: committed counts from the same instant
             ingest_figures.update({"workers": args.ingest_workers, "readings_per_message": args.readings_per_message,
@@ -492,7 +550,8 @@ def main(argv: list[str] | None = None) -> int:
             proc.kill()
         drop_database(url)
     loads.append(os.getloadavg()[0])
-    result = summarise(tally, live, args, elapsed, ingest_figures, loads, command, cpu_s)
+    result = summarise(tally, live, args, elapsed, ingest_figures, loads, command, cpu_s,
+                       change_delays_ms(live, writes))
     # The load generator's own CPU: when it nears a core, latencies include its queueing, not the server's.
     result["generator_cpu_s"] = round(generator_cpu_s, 1)
     log(f"done: {result['requests']} requests, {result['errors']} errors")
