@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import threading
 import math
+import threading
 
 from api.ratelimit import ConcurrencyLimit
 from bench.api_load import LiveTally, Tally, change_delays_ms, percentile, request_mix, summarise
