@@ -1,6 +1,6 @@
 # The two commands: `make demo` runs the whole system on a simulated fleet; `make test` runs the tests.
 # Both set up what is missing first (virtualenv, PostgreSQL, quietfix's Mosquitto, database, migrations).
-.PHONY: demo test setup lint bench-ingest
+.PHONY: demo test setup lint bench-ingest screenshots
 
 setup:
 	@bash scripts/setup.sh
@@ -13,3 +13,7 @@ test: setup
 
 lint:
 	.venv/bin/ruff check core edge_agent ingest diagnostics dispatch spares api quietfix bench tests
+
+# README screenshots at the demo's state (scratch database, dropped after): docs/screenshots/*.png
+screenshots: setup
+	.venv/bin/python scripts/screenshots.py $(ARGS)

@@ -46,10 +46,16 @@ def create_app(settings: Settings) -> FastAPI:
         finally:
             app.state.pool.close()
 
+    # quietfix exports its own Prometheus /metrics and configures no OpenTelemetry provider; FastAPI's native hook
+    # still asked the global providers (reading os.environ) on every request: ~10 % of the event loop's samples
+    # under bench/api_load.py (py-spy). Off until someone configures OpenTelemetry on purpose.
     app = FastAPI(title="quietfix", version="0.1.0", lifespan=lifespan,
+                  telemetry={"tracing": False, "metrics": False, "logs": False},
                   description="IoT remote diagnostics and field service. Authenticate with POST /api/auth/token.")
     app.state.settings = settings
-    app.add_middleware(ConcurrencyLimit, limit=POOL_MAX_SIZE)
+    # Live streams stay open for minutes and hold no connection (api/live.py shares one cursor read per scope):
+    # inside the gate, ten open boards would take every slot and stall the whole API.
+    app.add_middleware(ConcurrencyLimit, limit=POOL_MAX_SIZE, exempt=("/metrics", "/api/live"))
     for module in (health, auth, fleet, service, commands, diagnostics):
         app.include_router(module.router)
     @app.exception_handler(psycopg.DataError)
@@ -72,3 +78,10 @@ def create_app(settings: Settings) -> FastAPI:
         return FileResponse(STATIC / "index.html")
 
     return app
+
+
+def create_app_from_env() -> FastAPI:
+    """The app from QUIETFIX_* settings: uvicorn's factory for ``quietfix api --workers N`` (one per process)."""
+    from core.settings import load_settings
+
+    return create_app(load_settings())

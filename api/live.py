@@ -1,9 +1,12 @@
 """Live updates over server-sent events: the page re-reads its (scoped) data when the change cursor moves.
 
-The cursor is a handful of index-only maxima plus a checksum of the small technicians table, read every
-``POLL_S`` seconds per open stream; no triggers, no LISTEN connection held per client. Streams are bounded in
-number and in length (the client reconnects), and authenticated like any other route (bearer header; the
-browser reads the stream with fetch, not EventSource, so the token never lands in a URL or a log).
+The cursor is a handful of index-only maxima plus a checksum of the small technicians table. One *feed* per
+distinct scope (everything for staff, one customer, one technician) and poll period reads it every ``POLL_S``
+seconds in each API process and fans the result out to every open stream of that scope: 200 dispatchers' boards
+cost one small query per 2 s, not 200 (measured with bench/api_load.py; per-stream polling held a database
+connection and a thread-pool slot per viewer). No triggers, no LISTEN connection. Streams are bounded in number
+and in length (the client reconnects), and authenticated like any other route (bearer header; the browser reads
+the stream with fetch, not EventSource, so the token never lands in a URL or a log).
 """
 
 from __future__ import annotations
@@ -12,7 +15,7 @@ import asyncio
 import json
 import logging
 import threading
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Hashable
 from typing import Any
 
 from fastapi import APIRouter, HTTPException, Query, Request, status
@@ -24,45 +27,99 @@ from api.auth import AnyUser, Principal
 
 log = logging.getLogger(__name__)
 router = APIRouter(tags=["live"])
-# A board reacting within two seconds feels live; one tiny query per stream every 2 s is negligible load.
+# A board reacting within two seconds feels live; one tiny query per scope every 2 s is negligible load.
 POLL_S = 2.0
 # Proxies drop idle connections after ~30-60 s; a comment line every 15 s keeps the stream open.
 HEARTBEAT_S = 15.0
-# Each open stream costs one periodic query and an open socket; a few dozen screens is the expected audience.
-MAX_STREAMS = 50
+# An open stream now costs a socket and a coroutine (the query is shared per scope), so the bound protects
+# memory and file descriptors, not the database: 2000 per process is far above a control room's screens.
+MAX_STREAMS = 2000
 # Streams end after 10 minutes and the browser reconnects: a revoked or expired token stops being served soon.
 MAX_STREAM_S = 600.0
+# A feed whose cursor read fails (database restarting) retries after this long, without ending its streams.
+RETRY_S = 2.0
 
 _open = 0
 _lock = threading.Lock()
 
 
-def _cursor(request: Request, principal: Principal) -> dict[str, Any]:
-    with request.app.state.pool.connection(timeout=5.0) as conn:
-        row = repo.change_cursor(conn, principal)
-    return {k: (str(v) if v is not None else None) for k, v in row.items()}
+class Feed:
+    """One scope's cursor, read by one task and fanned out: ``version`` moves whenever the cursor changes."""
+
+    def __init__(self, request: Request, principal: Principal, poll_s: float) -> None:
+        self.app = request.app
+        self.principal = principal
+        self.poll_s = poll_s
+        self.cursor: dict[str, Any] | None = None
+        self.version = 0
+        self.subscribers = 0
+        self.changed = asyncio.Event()  # replaced after each change: waiters of the old one wake up once
+        self.task: asyncio.Task[None] | None = None
+
+    def _read(self) -> dict[str, Any]:
+        with self.app.state.pool.connection(timeout=5.0) as conn:
+            row = repo.change_cursor(conn, self.principal)
+        return {k: (str(v) if v is not None else None) for k, v in row.items()}
+
+    async def run(self, key: Hashable) -> None:
+        try:
+            while self.subscribers > 0:
+                try:
+                    cursor = await run_in_threadpool(self._read)
+                except Exception:  # a failed read (database restarting) must not end every viewer's stream
+                    log.warning("live cursor read failed; retrying", extra={"scope": str(key)}, exc_info=True)
+                    await asyncio.sleep(RETRY_S)
+                    continue
+                if cursor != self.cursor:
+                    self.cursor = cursor
+                    self.version += 1
+                    event, self.changed = self.changed, asyncio.Event()
+                    event.set()
+                await asyncio.sleep(self.poll_s)
+        finally:
+            _feeds.pop(key, None)
+
+
+_feeds: dict[Hashable, Feed] = {}
+
+
+def _subscribe(request: Request, principal: Principal, poll_s: float) -> tuple[Hashable, Feed]:
+    """The running feed of this scope (started on first use; it stops when its last stream ends)."""
+    scope = repo._scope(principal)  # the cursor's own scope parameters are the feed's key
+    key = (id(request.app), scope["all"], scope["cid"], scope["tid"], poll_s)
+    feed = _feeds.get(key)
+    if feed is None or feed.task is None or feed.task.done():
+        feed = Feed(request, principal, poll_s)
+        _feeds[key] = feed
+    feed.subscribers += 1
+    if feed.task is None:
+        feed.task = asyncio.get_running_loop().create_task(feed.run(key), name=f"live-feed-{key[1:]}")
+    return key, feed
 
 
 async def _events(request: Request, principal: Principal, max_s: float, poll_s: float) -> AsyncIterator[str]:
     global _open
     loop = asyncio.get_running_loop()
     started = loop.time()
-    last: dict[str, Any] | None = None
-    quiet_since = started
+    _, feed = _subscribe(request, principal, poll_s)
+    seen = 0
     try:
         yield f"retry: {int(poll_s * 1000) + 1000}\n\n"
         while loop.time() - started < max_s and not await request.is_disconnected():
-            cursor = await run_in_threadpool(_cursor, request, principal)
-            if cursor != last:
-                last = cursor
-                quiet_since = loop.time()
-                yield f"event: change\ndata: {json.dumps(cursor)}\n\n"
-            elif loop.time() - quiet_since >= HEARTBEAT_S:
-                quiet_since = loop.time()
-                yield ": keep-alive\n\n"
-            await asyncio.sleep(poll_s)
+            if feed.version != seen and feed.cursor is not None:
+                seen = feed.version
+                yield f"event: change\ndata: {json.dumps(feed.cursor)}\n\n"
+                continue
+            remaining = max_s - (loop.time() - started)
+            # Wake on a change, or to send a keep-alive / notice a disconnect / end the stream on time.
+            try:
+                await asyncio.wait_for(feed.changed.wait(), timeout=max(0.0, min(HEARTBEAT_S, remaining)))
+            except TimeoutError:
+                if loop.time() - started < max_s:
+                    yield ": keep-alive\n\n"
         yield "event: bye\ndata: {}\n\n"
     finally:
+        feed.subscribers -= 1
         with _lock:
             _open -= 1
 

@@ -87,6 +87,7 @@ GROUP BY t.id ORDER BY t.code;
 -- deadline, then the next deadline that can still be missed (response until assigned, then on site).
 SELECT w.id, w.incident_id, w.device_id, w.customer_id, w.status, w.required_skills, w.estimated_minutes,
        w.lat, w.lon, w.technician_id, t.code AS technician_code, w.assigned_at, w.eta, w.arrived_at,
+       w.pinned_technician_id, w.locked,
        i.source, i.severity, i.fault_mode, i.summary, i.opened_at, i.response_due, i.onsite_due,
        c.name AS customer_name, c.tier, c.region, d.name AS device_name,
        (w.eta IS NOT NULL AND w.arrived_at IS NULL AND w.eta > i.onsite_due) AS eta_late,
@@ -278,3 +279,13 @@ INSERT INTO webhook_endpoints (customer_id, url, secret) VALUES (%(cid)s, %(url)
 
 -- name: deactivate_webhook
 UPDATE webhook_endpoints SET active = false WHERE id = %(id)s AND customer_id = %(cid)s RETURNING id;
+
+-- name: board_version
+-- The key of the staff-wide board snapshots (api/snapshot.py): what the live cursor sees for staff, plus the
+-- current plan (a re-plan re-times routes without a timeline event) and the dispatch change counter (pins,
+-- locks, new and changed orders). Index-only maxima and two one-row reads: ~1 ms.
+SELECT (SELECT max(id) FROM timeline_events) AS timeline, (SELECT max(id) FROM incidents) AS incidents,
+       (SELECT max(id) FROM work_orders) AS work_orders,
+       (SELECT md5(string_agg(concat_ws(',', id, state, lat, lon), ';' ORDER BY id)) FROM technicians) AS technicians,
+       (SELECT max(id) FROM nps_surveys) AS surveys, (SELECT id FROM plans WHERE is_current) AS plan,
+       (SELECT changes FROM dispatch_cursor WHERE id = 1) AS dispatch;

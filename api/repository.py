@@ -86,6 +86,11 @@ def board_queue(conn: psycopg.Connection, limit: int = 500) -> list[dict[str, An
     return _all(conn, Q.board_queue, {"limit": limit})
 
 
+def board_version(conn: psycopg.Connection) -> tuple[Any, ...]:
+    row = _one(conn, Q.board_version, {}) or {}
+    return tuple(row.values())
+
+
 def kpi_strip(conn: psycopg.Connection, start: datetime, end: datetime, now: datetime) -> list[dict[str, Any]]:
     return _all(conn, Q.kpi_strip, {"start": start, "end": end, "now": now})
 

@@ -146,6 +146,11 @@ class ApiSettings(BaseModel):
     secret_key: str = "dev-insecure-local-only-change-me-in-production"
     # Map tiles for the route board, e.g. "https://tile.openstreetmap.org/{z}/{x}/{y}.png"; empty = no tiles.
     tile_url: str = ""
+    # API processes for `quietfix api` (uvicorn workers). 1 is right for a laptop and the demo; each process holds
+    # its own pool (10 connections), live feeds and board snapshots, so N processes cost N x 10 connections.
+    # bench/api_load.py measures the difference (README); state shared between processes lives in PostgreSQL
+    # (revoked tokens), except the login rate limiter, which is per process (N x the attempts per window).
+    workers: int = 1
 
 
 class SecuritySettings(BaseModel):

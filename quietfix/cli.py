@@ -115,8 +115,14 @@ def cmd_api(settings: Settings, args: argparse.Namespace) -> int:
 
     from api.app import create_app
 
-    uvicorn.run(create_app(settings), host=args.host or settings.api.host, port=args.port or settings.api.port,
-                log_level="warning")
+    host, port = args.host or settings.api.host, args.port or settings.api.port
+    workers = args.workers or settings.api.workers
+    if workers > 1:
+        # Each worker process builds its own app (pool, live feeds, snapshots) from the same environment.
+        uvicorn.run("api.app:create_app_from_env", factory=True, workers=workers, host=host, port=port,
+                    log_level="warning")
+        return 0
+    uvicorn.run(create_app(settings), host=host, port=port, log_level="warning")
     return 0
 
 
@@ -179,6 +185,7 @@ def build_parser() -> argparse.ArgumentParser:
     api = sub.add_parser("api", help="REST API and web pages")
     api.add_argument("--host", default=None)
     api.add_argument("--port", type=int, default=None)
+    api.add_argument("--workers", type=int, default=None, help="API processes (default: QUIETFIX_API__WORKERS, 1)")
     api.set_defaults(func=cmd_api)
 
     sim = sub.add_parser("simulate", help="simulated fleet for the devices in the database")

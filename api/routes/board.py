@@ -6,17 +6,20 @@ live stream all see the same story.
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 from fastapi import APIRouter, HTTPException, Request, status
-from fastapi.responses import FileResponse
+from fastapi.encoders import jsonable_encoder
+from fastapi.responses import FileResponse, Response
 
 from api import repository as repo
 from api.auth import Staff
 from api.deps import Conn
 from api.schemas import AssignRequest, AssignResult, IntakeRequest, IntakeResult, KpiRow
+from api.snapshot import snapshots_of
 from core.clock import SystemClock, to_datetime
 from core.events import queue_notification, record_timeline
 from diagnostics import SLA_BY_TIER
@@ -41,20 +44,30 @@ def board_page() -> FileResponse:
 
 
 @router.get("/api/board", tags=["board"])
-def board(request: Request, conn: Conn, _: Staff) -> dict[str, Any]:
-    """Everything the board draws, in one round trip: technicians, the active queue, server time, map tiles."""
-    return {"now": now_of(request), "technicians": repo.board_technicians(conn), "queue": repo.board_queue(conn),
-            "tile_url": request.app.state.settings.api.tile_url}
+def board(request: Request, conn: Conn, _: Staff) -> Response:
+    """Everything the board draws, in one round trip: technicians, the active queue, server time, map tiles.
+
+    Staff share one snapshot per data version (api/snapshot.py); only "now" is stamped per request."""
+    rest = snapshots_of(request.app).get("board", repo.board_version(conn), lambda: {
+        "technicians": repo.board_technicians(conn), "queue": repo.board_queue(conn),
+        "tile_url": request.app.state.settings.api.tile_url})
+    now = json.dumps(jsonable_encoder(now_of(request))).encode()
+    return Response(b'{"now":' + now + b"," + rest[1:], media_type="application/json")
 
 
 @router.get("/api/board/kpis", response_model=list[KpiRow])
-def kpis(request: Request, conn: Conn, _: Staff) -> list[dict[str, Any]]:
+def kpis(request: Request, conn: Conn, _: Staff) -> Response:
     now = now_of(request)
     start = now.astimezone(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
-    rows = repo.kpi_strip(conn, start, start + timedelta(days=1), now)
-    for row in rows:
-        row["nps"] = round(100.0 * row["nps_net"] / row["nps_answers"], 1) if row["nps_answers"] else None
-    return rows
+
+    def build() -> list[dict[str, Any]]:
+        rows = repo.kpi_strip(conn, start, start + timedelta(days=1), now)
+        for row in rows:
+            row["nps"] = round(100.0 * row["nps_net"] / row["nps_answers"], 1) if row["nps_answers"] else None
+        return [KpiRow.model_validate(row).model_dump(mode="json") for row in rows]
+
+    body = snapshots_of(request.app).get(("kpis", start), repo.board_version(conn), build)
+    return Response(body, media_type="application/json")
 
 
 @router.post("/api/board/incidents", response_model=IntakeResult, status_code=status.HTTP_201_CREATED)

@@ -10,11 +10,14 @@ from collections.abc import Callable
 from typing import Any
 
 from fastapi import APIRouter, HTTPException, Request, status
+from fastapi.responses import Response
 from pydantic import BaseModel
 
 from api.auth import AnyUser, Staff
 from api.deps import Conn
+from api.repository import board_version
 from api.routes.board import now_of
+from api.snapshot import snapshots_of
 from core.events import record_timeline
 from dispatch import repository as plans
 
@@ -33,7 +36,7 @@ class ControlResult(BaseModel):
 
 
 @router.get("/api/plans/current")
-def current(conn: Conn, principal: AnyUser) -> dict[str, Any]:
+def current(request: Request, conn: Conn, principal: AnyUser) -> Any:
     """Staff see every technician's route and the dropped jobs with reasons; a technician sees their own route."""
     if principal.sees_everything:
         scope: int | None = None
@@ -41,6 +44,11 @@ def current(conn: Conn, principal: AnyUser) -> dict[str, Any]:
         scope = int(principal.technician_id)
     else:
         raise HTTPException(status.HTTP_403_FORBIDDEN, "role not allowed")
+    if scope is None:  # staff share one snapshot per data version (api/snapshot.py)
+        body = snapshots_of(request.app).get("plan", board_version(conn), lambda: plans.plan_view(conn, None))
+        if body == b"null":
+            raise HTTPException(status.HTTP_404_NOT_FOUND, "no plan yet")
+        return Response(body, media_type="application/json")
     view = plans.plan_view(conn, scope)
     if view is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, "no plan yet")

@@ -5,6 +5,37 @@
   const STATE_COLOUR = { free: "#0f6b23", travelling: "#0a58ca", on_site: "#6a3fb5", off: "#6b7280" };
   const LANE_BEFORE_MS = 30 * 60e3, LANE_SPAN_MS = 4.5 * 3600e3; // lanes show now-30 min .. now+4 h
   let map = null, layer = null, fitted = false, data = { technicians: [], queue: [] };
+  // Optional data, drawn when the server offers it: the optimiser's plan, whole routes with depot pick-ups
+  // (GET /api/board/routes), parts in transit (GET /api/spares/in-transit). An endpoint that answers 404 (an
+  // older server, no plan yet) or fails is simply left out; the board works without it.
+  let plan = null, routes = new Map(), inTransit = null;
+  const absent = new Set(); // endpoints that answered 404/405: not asked again on this page
+  async function optional(path) {
+    if (absent.has(path)) return null;
+    try { return await api(path); } catch (e) {
+      if (e instanceof QF.HttpError && (e.status === 404 || e.status === 405) && path !== "/api/plans/current") absent.add(path);
+      if (e instanceof QF.HttpError && e.status === 401) throw e;
+      return null;
+    }
+  }
+  const techById = () => new Map(data.technicians.map((t) => [t.id, t]));
+  const codeOf = (id) => techById().get(id)?.code || (id == null ? "nobody" : `#${id}`);
+
+  // Routes from GET /api/board/routes ({technician_id, stops}[] or {routes: [...]} or {id: stops}); without it,
+  // from the current plan's routes. Stops: {work_order_id|null, kind: job|pickup, seq, eta, lat, lon, location_name}.
+  function normaliseRoutes(raw, fromPlan) {
+    const out = new Map();
+    let list = raw?.routes ?? raw;
+    if (list && !Array.isArray(list) && typeof list === "object") list = Object.entries(list).map(([k, v]) => (Array.isArray(v) ? { technician_id: Number(k), stops: v } : { technician_id: Number(k), ...v }));
+    for (const r of Array.isArray(list) ? list : []) {
+      const stops = (r.stops || []).filter((x) => Number.isFinite(x?.lat) && Number.isFinite(x?.lon))
+        .map((x) => ({ ...x, kind: x.kind === "pickup" ? "pickup" : "job", location_name: x.location_name ?? x.depot_name ?? null }))
+        .sort((a, b) => (a.seq ?? 0) - (b.seq ?? 0));
+      if (r.technician_id != null && stops.length) out.set(Number(r.technician_id), stops);
+    }
+    if (!out.size && fromPlan?.routes) return normaliseRoutes(fromPlan.routes, null);
+    return out;
+  }
 
   function initMap(tileUrl) {
     if (typeof L === "undefined") { document.getElementById("map").textContent = "Map library not installed (run scripts/setup-web.sh)."; return; }
@@ -19,9 +50,23 @@
     layer.clearLayers();
     const techs = new Map(data.technicians.map((t) => [t.id, t]));
     const pts = [];
+    for (const [tid, stops] of routes) {
+      const t = techs.get(tid);
+      if (!t) continue;
+      const path = [[t.lat, t.lon], ...stops.map((x) => [x.lat, x.lon])];
+      L.polyline(path, { color: STATE_COLOUR[t.state] || "#0a58ca", weight: 3, opacity: 0.8, className: "route" })
+        .bindTooltip(`${esc(t.code)}: ${stops.length} stop${stops.length === 1 ? "" : "s"}`).addTo(layer);
+      for (const x of stops.filter((y) => y.kind === "pickup")) {
+        const d = 0.003;
+        L.polygon([[x.lat + d, x.lon], [x.lat, x.lon + d * 1.5], [x.lat - d, x.lon], [x.lat, x.lon - d * 1.5]],
+          { color: "#5c3b00", weight: 2, fillColor: "#f0b429", fillOpacity: 0.9, className: "pickup" })
+          .bindTooltip(`Pick-up at ${esc(x.location_name || "depot")} for ${esc(t.code)}${x.work_order_id ? ` (job #${x.work_order_id})` : ""}, ETA ${hm(x.eta)}`).addTo(layer);
+        pts.push([x.lat, x.lon]);
+      }
+    }
     for (const q of data.queue) {
       const t = techs.get(q.technician_id);
-      if (t && !q.arrived_at) {
+      if (t && !q.arrived_at && !routes.has(t.id)) {
         L.polyline([[t.lat, t.lon], [q.lat, q.lon]], { color: q.eta_late ? "#a4000f" : "#0a58ca", weight: 2,
           dashArray: q.status === "assigned" ? "6 6" : null }).addTo(layer);
       }
@@ -47,48 +92,166 @@
     return { label: q.assigned_at ? "on site in" : "respond in", cls: q.eta_late ? "late" : c.cls, due };
   }
 
+  // The optimiser's proposals: jobs the current plan gives to a technician other than the one holding them
+  // (including jobs not assigned yet); accepting one pins the job to the proposed technician.
+  function planned() {
+    const out = new Map();
+    for (const r of plan?.routes || []) for (const x of r.stops || []) {
+      if (x.kind === "job" && x.work_order_id != null) out.set(x.work_order_id, { technician_id: r.technician_id, seq: x.seq, eta: x.eta });
+    }
+    return out;
+  }
+  function proposals() {
+    const p = planned();
+    return data.queue.filter((q) => {
+      const x = p.get(q.id);
+      return x && !q.arrived_at && q.status !== "en_route" && x.technician_id !== q.technician_id && q.pinned_technician_id !== x.technician_id;
+    }).map((q) => ({ q, to: p.get(q.id) }));
+  }
+
+  function say(text, ok = true) {
+    const el = document.getElementById("board-msg");
+    el.className = `msg ${ok ? "ok" : ""}`; el.textContent = text;
+  }
+
+  // One control action: POST, say what happened, redraw, and keep keyboard focus on the same control.
+  // When the control itself goes away (Lock becomes Release and back), focus moves to its counterpart.
+  async function control(btn, path, body, done, thenKey = null) {
+    const focusKey = btn.dataset.key;
+    btn.disabled = true;
+    try {
+      const r = await api(path, { method: "POST", body });
+      say(done(r));
+      await refresh();
+    } catch (e) { say(`Not done: ${e.message}`, false); btn.disabled = false; return; }
+    const find = (k) => k && (document.querySelector(`[data-key="${CSS.escape(k)}"]`) || document.getElementById(k));
+    const again = find(focusKey) || find(thenKey);
+    (again && !again.disabled ? again : document.getElementById("queue-h")).focus();
+  }
+
+  function drawProposals() {
+    const list = proposals(), card = document.getElementById("plan-card");
+    card.hidden = !plan;
+    if (!plan) return;
+    document.getElementById("plan-meta").textContent = `plan #${plan.id} of ${hm(plan.created_at)} (${plan.trigger}); ${(plan.dropped || []).length} job(s) not planned`;
+    document.getElementById("proposals").innerHTML = list.map(({ q, to }) => `<li data-wo="${q.id}">
+        <span><b>#${q.id}</b> ${esc(q.device_name)}: ${q.technician_id ? esc(codeOf(q.technician_id)) : "unassigned"} → <b>${esc(codeOf(to.technician_id))}</b>, stop ${to.seq + 1}, ETA ${hm(to.eta)}</span>
+        <button type="button" class="secondary" data-key="accept-${q.id}" data-accept="${q.id}" data-tech="${to.technician_id}">Accept<span class="sr-only"> proposal for work order ${q.id}</span></button></li>`).join("")
+      || '<li class="muted">No changes proposed: the plan matches the assignments.</li>';
+    const all = document.getElementById("accept-all");
+    all.hidden = list.length < 2;
+    for (const b of document.querySelectorAll("[data-accept]")) {
+      b.addEventListener("click", () => control(b, `/api/work-orders/${b.dataset.accept}/pin`, { technician_id: Number(b.dataset.tech) },
+        () => `Accepted: work order #${b.dataset.accept} pinned to ${codeOf(Number(b.dataset.tech))}.`,
+        document.querySelector("[data-accept]:not([data-accept='" + b.dataset.accept + "'])")?.dataset.key || "plan-h"));
+    }
+  }
+
+  async function acceptAll(ev) {
+    const btn = ev.currentTarget, list = proposals();
+    btn.disabled = true;
+    let ok = 0; const failed = [];
+    for (const { q, to } of list) {
+      try { await api(`/api/work-orders/${q.id}/pin`, { method: "POST", body: { technician_id: to.technician_id } }); ok++; }
+      catch (e) { failed.push(`#${q.id} (${e.message})`); }
+    }
+    say(`Accepted ${ok} of ${list.length} proposal(s)${failed.length ? `; not done: ${failed.join(", ")}` : ""}.`, !failed.length);
+    btn.disabled = false;
+    await refresh();
+    document.getElementById("plan-h").focus();
+  }
+
   function drawQueue() {
     const options = data.technicians.map((t) => `<option value="${t.id}">${esc(t.code)} – ${esc(t.state)} (${t.active_jobs} job${t.active_jobs === 1 ? "" : "s"}; ${esc(t.skills.join(", "))})</option>`).join("");
+    // A redraw (live update) must not throw away a half-made choice or the keyboard focus.
+    const chosen = new Map([...document.querySelectorAll("form.assign select[data-touched]")].map((el) => [el.form.dataset.wo, el.value]));
+    const focusKey = document.activeElement?.dataset?.key;
+    const p = planned();
     document.getElementById("queue").innerHTML = data.queue.map((q) => {
-      const r = riskOf(q);
+      const r = riskOf(q), x = p.get(q.id);
+      const controls = q.pinned_technician_id != null || q.locked;
       return `<li class="${r.cls}" data-wo="${q.id}">
         <div class="row"><strong>#${q.id} ${esc(q.device_name)}</strong><span class="chip">${esc(q.tier)}</span>
-          <span class="chip">${esc(q.source)}</span><span class="chip">${esc(q.status)}</span></div>
+          <span class="chip">${esc(q.source)}</span><span class="chip">${esc(q.status)}</span>
+          ${q.pinned_technician_id != null ? `<span class="chip pin">pinned to ${esc(codeOf(q.pinned_technician_id))}</span>` : ""}
+          ${q.locked ? '<span class="chip pin">locked</span>' : ""}</div>
         <div class="muted">${esc(q.customer_name)} · ${esc(q.summary)}</div>
         <div class="row">${r.due ? `<span>${r.label}</span> <span class="clock" data-due="${esc(r.due)}"></span>` : `<span class="ok">on site since ${hm(q.arrived_at)}</span>`}
           ${!q.assigned_at ? `<span>· on site in</span> <span class="clock" data-due="${esc(q.onsite_due)}"></span>` : ""}
           ${q.assigned_at && !q.arrived_at ? `<span class="muted">response by ${hm(q.response_due)}; on site due ${hm(q.onsite_due)}</span>` : ""}
-          ${q.technician_code ? `<span>tech <b>${esc(q.technician_code)}</b> ETA ${hm(q.eta)}${q.eta_late ? ' <b class="late">after deadline</b>' : ""}</span>` : '<b class="late">unassigned</b>'}</div>
+          ${q.technician_code ? `<span>tech <b>${esc(q.technician_code)}</b> ETA ${hm(q.eta)}${q.eta_late ? ' <b class="late">after deadline</b>' : ""}</span>` : '<b class="late">unassigned</b>'}
+          ${x ? `<span class="muted">plan: ${esc(codeOf(x.technician_id))}, stop ${x.seq + 1}, ETA ${hm(x.eta)}</span>` : ""}</div>
         ${q.arrived_at ? "" : `<form class="assign" data-wo="${q.id}"><label><span class="sr-only">Technician for work order ${q.id}</span>
-          <select name="technician_id" aria-label="Technician for work order ${q.id}">${options}</select></label>
-          <button type="submit" class="secondary">${q.technician_id ? "Reassign" : "Assign"}</button></form>`}
+          <select name="technician_id" aria-label="Technician for work order ${q.id}" data-key="sel-${q.id}">${options}</select></label>
+          <button type="submit" class="secondary" data-key="assign-${q.id}">${q.technician_id ? "Reassign" : "Assign"}</button>
+          <button type="button" class="secondary" data-act="pin" data-key="pin-${q.id}" title="The optimiser keeps this job with the chosen technician">Pin<span class="sr-only"> work order ${q.id} to the chosen technician</span></button>
+          ${q.locked ? "" : `<button type="button" class="secondary" data-act="lock" data-key="lock-${q.id}" title="The optimiser keeps this job on its planned technician and order">Lock<span class="sr-only"> work order ${q.id}</span></button>`}
+          ${controls ? `<button type="button" class="secondary" data-act="release" data-key="release-${q.id}" title="Clear pin and lock: the optimiser decides again">Release<span class="sr-only"> work order ${q.id}</span></button>` : ""}</form>`}
       </li>`;
     }).join("") || '<li class="ok">No open incidents.</li>';
     for (const form of document.querySelectorAll("form.assign")) {
       const q = data.queue.find((x) => String(x.id) === form.dataset.wo);
-      if (q?.technician_id) form.elements.technician_id.value = q.technician_id;
-      form.addEventListener("submit", async (ev) => {
+      const sel = form.elements.technician_id, wo = form.dataset.wo;
+      sel.addEventListener("change", () => { sel.dataset.touched = "1"; });
+      if (chosen.has(wo)) { sel.value = chosen.get(wo); sel.dataset.touched = "1"; }
+      else if (q?.pinned_technician_id != null) sel.value = q.pinned_technician_id;
+      else if (q?.technician_id) sel.value = q.technician_id;
+      form.addEventListener("submit", (ev) => {
         ev.preventDefault();
-        const btn = form.querySelector("button"); btn.disabled = true;
-        try { await api(`/api/board/work-orders/${form.dataset.wo}/assign`, { method: "POST", body: { technician_id: Number(form.elements.technician_id.value) } }); await refresh(); }
-        catch (e) { alert(`Assignment failed: ${e.message}`); btn.disabled = false; }
+        const tid = Number(sel.value);
+        control(form.querySelector("button[type=submit]"), `/api/board/work-orders/${wo}/assign`, { technician_id: tid },
+          (r) => `Work order #${wo} assigned to ${codeOf(tid)}, ETA ${hm(r.eta)}.`);
       });
+      for (const b of form.querySelectorAll("button[data-act]")) {
+        b.addEventListener("click", () => {
+          const act = b.dataset.act, tid = Number(sel.value);
+          const msg = { pin: () => `Work order #${wo} pinned to ${codeOf(tid)}; the next re-plan keeps it there.`,
+                        lock: () => `Work order #${wo} locked to its planned technician and order.`,
+                        release: () => `Work order #${wo} released: pin and lock cleared.` }[act];
+          control(b, `/api/work-orders/${wo}/${act}`, act === "pin" ? { technician_id: tid } : undefined, msg,
+            { lock: `release-${wo}`, release: `lock-${wo}` }[act]);
+        });
+      }
     }
+    if (focusKey) document.querySelector(`[data-key="${CSS.escape(focusKey)}"]`)?.focus();
     tick();
   }
 
   function drawLanes() {
     const t0 = now() - LANE_BEFORE_MS;
     const pos = (ms) => Math.max(0, Math.min(100, ((ms - t0) / LANE_SPAN_MS) * 100));
+    const byId = new Map(data.queue.map((q) => [q.id, q]));
+    const block = (startMs, minutes, cls, label, title) => {
+      const left = pos(startMs), width = Math.max(2, pos(startMs + minutes * 60e3) - left);
+      return `<div class="job ${cls}" role="listitem" style="left:${left}%;width:${width}%" title="${title}">${label}</div>`;
+    };
     document.getElementById("lanes").innerHTML = data.technicians.map((t) => {
-      const jobs = data.queue.filter((q) => q.technician_id === t.id && q.eta).sort((a, b) => Date.parse(a.eta) - Date.parse(b.eta));
-      const blocks = jobs.map((q) => {
-        const start = Date.parse(q.arrived_at || q.eta), left = pos(start), width = Math.max(2, pos(start + q.estimated_minutes * 60e3) - left);
-        return `<div class="job ${q.eta_late ? "late" : esc(q.status)}" style="left:${left}%;width:${width}%" title="#${q.id} ${esc(q.device_name)} ETA ${hm(q.eta)}">#${q.id} ${hm(q.eta)}</div>`;
-      }).join("");
+      let blocks;
+      const stops = routes.get(t.id);
+      if (stops) { // the whole route: every job in order and the depot pick-ups between them
+        blocks = stops.filter((x) => x.eta).map((x) => {
+          const q = x.work_order_id != null ? byId.get(x.work_order_id) : null;
+          const start = Date.parse(q?.arrived_at || x.eta);
+          const mins = x.start && x.end ? Math.max(5, (Date.parse(x.end) - Date.parse(x.start)) / 60e3) : x.kind === "pickup" ? 10 : q?.estimated_minutes || 45;
+          if (x.kind === "pickup") return block(start, mins, "pickup", `⇪ ${esc(x.location_name || "depot")}`, `Pick-up at ${esc(x.location_name || "depot")}${x.work_order_id ? ` for #${x.work_order_id}` : ""}, ETA ${hm(x.eta)}`);
+          return block(start, mins, q?.eta_late ? "late" : esc(q?.status || "planned"), `#${x.work_order_id} ${hm(x.eta)}`, `#${x.work_order_id} ${esc(q?.device_name || x.location_name || "")} ETA ${hm(x.eta)}`);
+        }).join("");
+      } else {
+        const jobs = data.queue.filter((q) => q.technician_id === t.id && q.eta).sort((a, b) => Date.parse(a.eta) - Date.parse(b.eta));
+        blocks = jobs.map((q) => block(Date.parse(q.arrived_at || q.eta), q.estimated_minutes, q.eta_late ? "late" : esc(q.status), `#${q.id} ${hm(q.eta)}`, `#${q.id} ${esc(q.device_name)} ETA ${hm(q.eta)}`)).join("");
+      }
       return `<div class="lane"><div><b>${esc(t.code)}</b> <span class="muted">${esc(t.state)}</span></div>
         <div class="track" role="list" aria-label="Jobs of ${esc(t.code)}"><div class="now-line" style="left:${pos(now())}%"></div>${blocks}</div></div>`;
     }).join("");
+  }
+
+  // {count, shipments: [...]} (or a bare list): the count, and what is coming from where on hover/focus.
+  function transitCell(t) {
+    const list = Array.isArray(t) ? t : t.shipments || t.items || null;
+    if (!Number.isFinite(t.count) && !Array.isArray(list)) return ""; // not the shape we know: leave it out
+    const count = Number.isFinite(t.count) ? t.count : list.length;
+    const what = (list || []).slice(0, 12).map((x) => `${x.qty ?? ""} ${x.sku ?? ""} ${x.from_name || x.from || ""} → ${x.to_name || x.to || x.location_name || ""}${x.eta ? ` ETA ${hm(x.eta)}` : ""}`.trim()).join("; ");
+    return `<div class="kpi" id="kpi-transit" tabindex="0" title="${esc(what)}"><b>${count}</b><span>parts in transit</span>${what ? `<span class="sr-only">: ${esc(what)}</span>` : ""}</div>`;
   }
 
   function pct(a, b) { return b ? `${Math.round((100 * a) / b)}%` : "–"; }
@@ -100,7 +263,8 @@
       + cell(pct(total.responded_in_time, total.response_judged), "response within SLA (15 min)")
       + cell(pct(total.onsite_in_time, total.onsite_judged), "on site within SLA (2 h)")
       + cell(pct(total.first_visit_fixes, total.completed), "first-visit fix")
-      + cell(total.nps ?? "–", `NPS (${total.nps_answers} answers)`);
+      + cell(total.nps ?? "–", `NPS (${total.nps_answers} answers)`)
+      + (inTransit ? transitCell(inTransit) : "");
     document.getElementById("kpi-table").innerHTML = `<tr><th scope="col">Region</th><th scope="col">Tier</th><th scope="col">Incidents</th><th scope="col">Response</th><th scope="col">On site</th><th scope="col">First-visit fix</th><th scope="col">NPS</th></tr>`
       + rows.map((r) => `<tr><td>${r.region === "*" ? "all" : esc(r.region)}</td><td>${r.tier === "*" ? "all" : esc(r.tier)}</td><td>${r.incidents}</td><td>${pct(r.responded_in_time, r.response_judged)}</td><td>${pct(r.onsite_in_time, r.onsite_judged)}</td><td>${pct(r.first_visit_fixes, r.completed)}</td><td>${r.nps ?? "–"}</td></tr>`).join("");
   }
@@ -116,9 +280,11 @@
   async function refresh() {
     if (busy) return; busy = true;
     try {
-      data = await api("/api/board");
+      const [board, p, r, t] = await Promise.all([api("/api/board"), optional("/api/plans/current"),
+        optional("/api/board/routes"), optional("/api/spares/in-transit")]);
+      data = board; plan = p; inTransit = t; routes = normaliseRoutes(r, p);
       QF.setServerNow(data.now);
-      drawQueue(); drawLanes(); drawMap();
+      drawProposals(); drawQueue(); drawLanes(); drawMap();
       await drawKpis();
     } finally { busy = false; }
   }
@@ -139,6 +305,8 @@
       ev.target.reset(); await refresh();
     } catch (e) { msg.className = "msg"; msg.textContent = `Not created: ${e.message}`; }
   });
+
+  document.getElementById("accept-all").addEventListener("click", acceptAll);
 
   QF.start(document.getElementById("login"), ["admin", "dispatcher"], async () => {
     document.getElementById("app").hidden = false;

@@ -77,8 +77,42 @@
     return esc(job.summary);
   }
 
+  // Parts per job (when the server sends them): [{sku, qty, source_kind: van|depot|courier, location_name, lat,
+  // lon, status}]. Without the field the job shows no parts section; the phone works as before.
+  const SOURCE = { van: "in your van", depot: "collect at", courier: "courier delivers to" };
+  const navTo = (p) => (Number.isFinite(p.lat) && Number.isFinite(p.lon) ? `geo:${p.lat},${p.lon}?q=${p.lat},${p.lon}(${encodeURIComponent(p.location_name || "pick-up")})` : null);
+  function partsOf(j) { return Array.isArray(j.parts) ? j.parts.filter((p) => p && p.sku) : []; }
+  function partsHtml(j) {
+    const parts = partsOf(j);
+    if (!parts.length) return "";
+    return `<dt>Parts</dt><dd><ul class="parts">${parts.map((p) => {
+      const where = p.source_kind === "van" ? SOURCE.van : `${SOURCE[p.source_kind] || "from"} ${esc(p.location_name || "?")}`;
+      const nav = p.source_kind !== "van" ? navTo(p) : null;
+      return `<li class="part ${esc(p.source_kind || "")}">${esc(p.qty ?? 1)} × <b>${esc(p.sku)}</b> – ${where}${p.status ? ` <span class="chip">${esc(String(p.status).replace("_", " "))}</span>` : ""}${nav ? ` <a href="${esc(nav)}">Navigate<span class="sr-only"> to ${esc(p.location_name || "pick-up")}</span></a>` : ""}</li>`;
+    }).join("")}</ul></dd>`;
+  }
+  // "Parts to collect and where": depot and courier parts of the active jobs, grouped by place in route order.
+  function drawCollect() {
+    const places = new Map();
+    for (const j of jobs.filter((x) => x.status !== "completed")) {
+      for (const p of partsOf(j).filter((x) => x.source_kind !== "van")) {
+        const key = `${p.location_name || "?"}|${p.lat}|${p.lon}`;
+        if (!places.has(key)) places.set(key, { p, items: [] });
+        places.get(key).items.push({ ...p, job: j });
+      }
+    }
+    const el = document.getElementById("collect");
+    el.hidden = !places.size;
+    document.getElementById("collect-list").innerHTML = [...places.values()].map(({ p, items }) => {
+      const nav = navTo(p);
+      return `<li><b>${esc(p.location_name || "?")}</b>${p.source_kind === "courier" ? " (courier)" : ""}: ${items.map((x) => `${esc(x.qty ?? 1)} × ${esc(x.sku)} for ${esc(x.job.device_name)}${x.status ? ` (${esc(String(x.status).replace("_", " "))})` : ""}`).join(", ")}
+        ${nav ? `<a class="btn secondary" href="${esc(nav)}">Navigate<span class="sr-only"> to ${esc(p.location_name || "pick-up")}</span></a>` : ""}</li>`;
+    }).join("");
+  }
+
   function draw() {
     let n = 0;
+    drawCollect();
     document.getElementById("jobs").innerHTML = jobs.map((j) => {
       const next = NEXT[j.status] || [];
       return `<li class="job ${esc(j.status)}" data-wo="${j.id}"><h2>${j.status === "completed" ? "" : `<span class="order">${++n}</span>`}
@@ -88,7 +122,7 @@
           <dt>Contact</dt><dd>${j.customer_email ? `<a href="mailto:${esc(j.customer_email)}">${esc(j.customer_email)}</a>` : "–"}</dd>
           <dt>Asset</dt><dd>${esc(j.device_id)} (${esc(j.equipment_type)})</dd>
           <dt>Probable cause</dt><dd>${cause(j)}</dd>
-          <dt>Skills</dt><dd>${esc((j.required_skills || []).join(", ") || "–")}</dd></dl>
+          <dt>Skills</dt><dd>${esc((j.required_skills || []).join(", ") || "–")}</dd>${partsHtml(j)}</dl>
         <div id="chart-${j.id}"></div>
         <div class="actions"><a class="btn secondary" href="${esc(j.navigate)}">Navigate</a>
           <a class="btn secondary" href="${esc(j.maps_url)}" target="_blank" rel="noopener">Map</a>

@@ -3,12 +3,13 @@ arithmetic."""
 
 from __future__ import annotations
 
+import argparse
 import asyncio
-import threading
 import math
+import threading
 
 from api.ratelimit import ConcurrencyLimit
-from bench.api_load import Tally, percentile, request_mix, summarise
+from bench.api_load import LiveTally, Tally, change_delays_ms, percentile, request_mix, summarise
 from core import metrics
 
 
@@ -81,9 +82,14 @@ def test_percentile_is_nearest_rank() -> None:
 def test_summary_counts_rate_and_errors() -> None:
     tally = Tally(latencies_ms=[10.0, 20.0, 30.0, 40.0], errors=1)
     tally.statuses.update({"200": 3, "500": 1})
-    result = summarise(tally, clients=2, elapsed_s=2.0, workers=1)
-    assert result["requests"] == 4 and result["requests_per_s"] == 2.0 and result["errors"] == 1
-    assert result["p50_ms"] == 20.0 and result["p99_ms"] == 40.0
+    live = LiveTally(opened=3, failed=1, dropped=1, events=2, arrivals=[(10.5, "7"), (11.0, "8"), (12.0, "99")])
+    args = argparse.Namespace(clients=2, streams=3, workers=1, generators=1)
+    delays = change_delays_ms(live, [(10.0, "7"), (10.9, "8")])  # event 99 was not the writer's: skipped
+    assert [round(d) for d in delays] == [500, 100]
+    result = summarise(tally, live, args, 2.0, {}, [1.0, 2.0], "cmd", cpu_s=0.4, change_ms=delays)
+    assert result["requests"] == 4 and result["requests_per_s"] == 2.0 and result["errors"] == 1 + 1 + 1
+    assert result["p50_ms"] == 20.0 and result["p99_ms"] == 40.0 and result["concurrent"] == 5
+    assert result["server_cpu_ms_per_request"] == 100.0 and result["live"]["change_p99_ms"] == 500.0
 
 
 def test_request_mix_covers_every_role_and_only_their_devices() -> None:
