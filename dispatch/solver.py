@@ -86,6 +86,12 @@ def solve(
     if solution is None:
         params.time_limit.FromMilliseconds(int(remaining() * 1000))
         solution = model.routing.SolveWithParameters(params)
+    if solution is None and initial is not None:
+        # Seen under CPU starvation (a shared machine, 1 s budget): the search ran out of time before its
+        # first solution. The warm start was checked feasible by ReadAssignmentFromRoutes, so keep it rather
+        # than dropping every job.
+        log.warning("no solution within the budget; keeping the warm-start routes", extra={"jobs": len(problem.jobs)})
+        solution = initial
     if solution is None:
         log.warning("no solution found", extra={"jobs": len(problem.jobs)})
         return Plan(
