@@ -16,14 +16,13 @@ import argparse
 import csv
 import json
 import math
+import os
 import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
 from dispatch.routing_model import RoutingData, build_model
-import os
-
 from dispatch.solver import search_parameters, solve_fewest_vehicles
 
 REPO = Path(__file__).resolve().parent.parent

@@ -90,7 +90,9 @@ def solve(
         # Seen under CPU starvation (a shared machine, 1 s budget): the search ran out of time before its
         # first solution. The warm start was checked feasible by ReadAssignmentFromRoutes, so keep it rather
         # than dropping every job.
-        log.warning("no solution within the budget; keeping the warm-start routes", extra={"jobs": len(problem.jobs)})
+        log.warning(
+            "no solution within the budget; keeping the warm-start routes", extra={"jobs": len(problem.jobs)}
+        )
         solution = initial
     if solution is None:
         log.warning("no solution found", extra={"jobs": len(problem.jobs)})
@@ -276,9 +278,7 @@ def solve_fewest_vehicles(data: RoutingData, time_limit_s: float) -> list[list[i
         trial = restrict_vehicles(data, keep, fixed_cost=0)
         trial.disjunctions = [([n], penalty) for n in customers]
         budget = min(left(FLEET_ELIMINATION_END), FLEET_ATTEMPT_SHARE * time_limit_s)
-        found = search_routes(
-            trial, budget, [r for i, (_, r) in enumerate(used) if i != drop], penalty
-        )
+        found = search_routes(trial, budget, [r for i, (_, r) in enumerate(used) if i != drop], penalty)
         if found is None or found[1] >= penalty:
             break  # could not serve everyone with one vehicle fewer in the slice
         used = [(keep[i], r) for i, r in enumerate(found[0]) if r]

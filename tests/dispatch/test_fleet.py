@@ -12,7 +12,13 @@ from dispatch.solver import restrict_vehicles, search_routes, solve_fewest_vehic
 
 def _instance() -> Instance:
     # depot, then 4 customers: (x, y, demand, ready, due, service); one vehicle can serve all of them
-    rows = [(0, 0, 0, 0, 400, 0), (10, 0, 1, 0, 400, 5), (10, 10, 1, 0, 400, 5), (0, 10, 1, 30, 60, 5), (5, 5, 1, 0, 400, 5)]
+    rows = [
+        (0, 0, 0, 0, 400, 0),
+        (10, 0, 1, 0, 400, 5),
+        (10, 10, 1, 0, 400, 5),
+        (0, 10, 1, 30, 60, 5),
+        (5, 5, 1, 0, 400, 5),
+    ]
     return Instance("tiny", 3, 10, [(float(x), float(y), d, a, b, s) for x, y, d, a, b, s in rows])
 
 

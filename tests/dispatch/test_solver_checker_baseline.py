@@ -148,4 +148,6 @@ def test_search_without_time_keeps_the_feasible_warm_start(monkeypatch) -> None:
     warm = replace(p, previous_plan=first)
     plan = solve(warm, 0.0)  # no time at all: the search returns nothing, the warm start is kept
     assert check_plan(warm, plan) == [] and plan.kpis["assigned"] == len(p.jobs)
-    assert {j.id: plan.technician_of(j.id) for j in p.jobs} == {j.id: first.technician_of(j.id) for j in p.jobs}
+    assert {j.id: plan.technician_of(j.id) for j in p.jobs} == {
+        j.id: first.technician_of(j.id) for j in p.jobs
+    }
