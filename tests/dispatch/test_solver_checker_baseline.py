@@ -137,3 +137,17 @@ def test_capacity_binding_splits_routes() -> None:
 def test_capacity_not_binding_uses_one_route() -> None:
     routes = solve_instance(_tiny_instance(), 0.3, fixed_cost=1000.0)
     assert len(routes) == 1
+
+
+def test_search_without_time_keeps_the_feasible_warm_start(monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    import dispatch.solver as solver_module
+
+    p = _random_problem(11)
+    first = solved(p)
+    monkeypatch.setattr(solver_module, "MIN_SEARCH_S", 0.0)
+    warm = replace(p, previous_plan=first)
+    plan = solve(warm, 0.0)  # no time at all: the search returns nothing, the warm start is kept
+    assert check_plan(warm, plan) == [] and plan.kpis["assigned"] == len(p.jobs)
+    assert {j.id: plan.technician_of(j.id) for j in p.jobs} == {
+        j.id: first.technician_of(j.id) for j in p.jobs
+    }
