@@ -56,8 +56,8 @@ def test_dispatcher_accepts_pins_locks_and_releases_by_keyboard(world: World, co
     proposal = page.locator(f'#proposals li[data-wo="{world.unassigned_wo}"]')
     expect(proposal).to_contain_text(f"unassigned → {techs[2][1]}")
     expect(page.locator(f'#queue li[data-wo="{world.unassigned_wo}"]')).to_contain_text(f"plan: {techs[2][1]}")
-    expect(page.locator("#kpi-strip .kpi")).to_have_count(5)  # no /api/spares/in-transit on this server
-    assert page.locator("#map path.route").count() == 2  # routes from the plan (no /api/board/routes here)
+    expect(page.locator("#kpi-strip .kpi")).to_have_count(6)  # incl. parts in transit
+    assert page.locator("#map path.route").count() == 2  # one route line per planned technician (GET /api/board/routes)
     assert_accessible(page)
 
     # Accept with the keyboard: focus the button, Enter; the result is announced and focus is not lost.
