@@ -137,26 +137,39 @@ class RateDetector:
 
     A step is over in seconds, so a confirmed rate condition stays active for ``hold_s`` afterwards: the
     classifier needs to know "this started as a step" long after the slope itself is flat again.
+
+    ``min_span_s``: the slope may trip only once the window's samples span at least this long. A slope over
+    two or three readings a second apart is their noise divided by one second, which at 1 Hz reads as a trip
+    on a healthy machine starting up (or reconnecting after a gap). Steps in a running stream are unaffected:
+    there the window is always full.
     """
 
     def __init__(self, signal: str, *, window_s: float = 30.0, max_rise_per_s: float | None = None,
                  max_fall_per_s: float | None = None, min_duration_s: float = 0.0, hold_s: float = 3600.0,
-                 severity: int = 2) -> None:
+                 severity: int = 2, min_span_s: float = 0.0) -> None:
         self.name = f"rate:{signal}"
         self.signal, self.window_s, self.severity, self.hold_s = signal, window_s, severity, hold_s
+        self.min_span_s = min(min_span_s, window_s)  # a span longer than the window would never be reached
         self.limits = {"rate_rise": max_rise_per_s, "rate_fall": max_fall_per_s}
         self._buf: deque[tuple[float, float]] = deque()
         self._holds = {"rate_rise": _Hold(min_duration_s), "rate_fall": _Hold(min_duration_s)}
         self._episodes: dict[str, list[float]] = {}  # kind -> [started_at, last confirmed at, max score]
 
     def slope(self) -> float:
-        if len(self._buf) < 2:
+        """Two-pass (centred) least squares in plain Python: the window holds tens of points, where numpy's
+        per-call overhead cost ~10x the arithmetic; centring keeps epoch-sized timestamps exact enough."""
+        buf = self._buf
+        n = len(buf)
+        if n < 2:
             return 0.0
-        ts = np.array([p[0] for p in self._buf])
-        xs = np.array([p[1] for p in self._buf])
-        dt = ts - ts.mean()
-        denom = float(np.sum(dt * dt))
-        return float(np.sum(dt * (xs - xs.mean())) / denom) if denom > 0 else 0.0
+        tm = math.fsum(p[0] for p in buf) / n
+        xm = math.fsum(p[1] for p in buf) / n
+        denom = sxy = 0.0
+        for t, x in buf:
+            dt = t - tm
+            denom += dt * dt
+            sxy += dt * (x - xm)
+        return sxy / denom if denom > 0 else 0.0
 
     def step(self, t: float, values: Mapping[str, float]) -> list[Condition]:
         v = _value(values, self.signal)
@@ -165,12 +178,13 @@ class RateDetector:
         while self._buf and t - self._buf[0][0] > self.window_s:
             self._buf.popleft()
         slope = self.slope()
+        judged = bool(self._buf) and self._buf[-1][0] - self._buf[0][0] >= self.min_span_s
         out = []
         for kind, limit in self.limits.items():
             if limit is None:
                 continue
             signed = slope if kind == "rate_rise" else -slope
-            tripped = signed > limit
+            tripped = judged and signed > limit
             if self._holds[kind].update(t, tripped, not tripped):
                 ep = self._episodes.setdefault(kind, [self._holds[kind].since or t, t, 0.0])
                 ep[1], ep[2] = t, max(ep[2], signed / limit)

@@ -107,7 +107,7 @@ def build_detectors(cfg: Mapping[str, Any], model: NormalModel | None) -> tuple[
         if "threshold" in sc:
             dets.append(ThresholdDetector(sig, **sc["threshold"]))
         if "rate" in sc:
-            dets.append(RateDetector(sig, **sc["rate"]))
+            dets.append(RateDetector(sig, **{**cfg.get("rate", {}), **sc["rate"]}))
         if sc.get("drift"):
             params = {**cfg.get("drift", {}), **(sc["drift"] if isinstance(sc["drift"], Mapping) else {})}
             drifts[sig] = DriftDetector(sig, **params)

@@ -57,6 +57,31 @@ class TestRate:
         assert not any(feed(det, np.linspace(10, 0, 200)))  # 0.005 per s
 
 
+    def test_slope_matches_numpy_least_squares(self):
+        rng = np.random.default_rng(0)
+        for _ in range(200):
+            det = RateDetector("x", window_s=30)
+            n = int(rng.integers(2, 40))
+            ts = 1.79e9 + np.cumsum(rng.uniform(0.5, 2, n))  # epoch-sized timestamps
+            xs = rng.normal(0, 1, n) * rng.choice([0.01, 1, 100]) + 50
+            det._buf.extend(zip(ts.tolist(), xs.tolist(), strict=True))
+            dt = ts - ts.mean()
+            ref = float(np.sum(dt * (xs - xs.mean())) / np.sum(dt * dt))
+            assert det.slope() == pytest.approx(ref, rel=1e-9, abs=1e-12)
+
+    def test_no_trip_before_the_window_spans_min_span(self):
+        # 1 Hz start-up: two readings 1 s apart differing by sensor noise read as a 0.3/s fall
+        series = [10.0, 9.7] + [10.0, 9.8, 10.1, 9.9] * 10
+        assert any(feed(RateDetector("x", window_s=30, max_fall_per_s=0.1), series, dt=1.0))
+        assert not any(feed(RateDetector("x", window_s=30, max_fall_per_s=0.1, min_span_s=20), series, dt=1.0))
+
+    def test_min_span_still_catches_a_trip_in_a_running_stream(self):
+        series = [10.0] * 40 + [0.0] * 10
+        out = feed(RateDetector("x", window_s=30, max_fall_per_s=0.1, min_span_s=20), series, dt=1.0)
+        ref = feed(RateDetector("x", window_s=30, max_fall_per_s=0.1), series, dt=1.0)
+        assert out == ref and any(out[40:]) and out[-1][0].kind == "rate_fall"  # as fast as without it
+
+
 class TestDrift:
     def test_noise_does_not_fire(self):
         rng = np.random.default_rng(1)

@@ -95,3 +95,18 @@ def test_model_deviation_is_one_finding_and_survives_incomplete_samples(models):
     dev = [f for f in found if f.kind == "model_deviation"]
     assert len({f.severity for f in dev}) == len(dev)  # re-reported only when severity rises
     assert any(f.kind == "model_deviation" for f in mon.active())
+
+
+def test_healthy_1hz_startup_has_no_rate_or_spike_findings():
+    """Start-up at 1 Hz (the live fleet rate): the shipped warm-ups (spike.warmup, rate.min_span_s) keep the
+    first readings' noise from tripping the rate and spike detectors on healthy equipment."""
+    from diagnostics.service import monitor_config
+    from edge_agent.simulator import Equipment
+    cfg = equipment_config("pump")
+    assert cfg["rate"]["min_span_s"] > 0 and cfg["spike"]["warmup"] > 10  # configured, not hard-coded
+    found = []
+    for i in range(30):
+        et = ("pump", "chiller", "compressor")[i % 3]
+        eq, mon = Equipment(f"d{i}", et, seed=11), DeviceMonitor(f"d{i}", et, monitor_config(et, None, None))
+        found += [f for s in range(120) for f in mon.observe(1.79e9 + s, eq.sample(1.79e9 + s))]
+    assert found == []
