@@ -236,6 +236,9 @@ def encode(problem: Problem, travel: TravelTimeProvider) -> Encoding:
         finish = start_win[v][0] + travel_int[starts[v]][node] + service[node] + travel_int[node][ends[v]]
         end_max[v] = max(end_max[v], finish)
         start_win[v] = (start_win[v][0], end_max[v])
+    for v in range(nv):  # every technician can always go straight home, however late (see home_by)
+        end_max[v] = max(end_max[v], home_by(start_win[v][0], travel_int[starts[v]][ends[v]], breaks.get(v, [])))
+        start_win[v] = (start_win[v][0], end_max[v])
     horizon = max(end_max + [hi for _, hi in windows.values()] + [1])
 
     ordered: list[tuple[int, int]] = []
@@ -286,6 +289,19 @@ def encode(problem: Problem, travel: TravelTimeProvider) -> Encoding:
         enc.warm_routes_previous_only = warm_routes(enc, problem)
         enc.warm_routes = with_new_jobs(enc, enc.warm_routes_previous_only)
     return enc
+
+
+def home_by(earliest_start: int, drive_home: int, breaks: list[tuple[int, int]]) -> int:
+    """Earliest time an empty route is sure to fit: leave at the earliest start (after the last break, which
+    OR-Tools allows before a route's start) and drive home.
+
+    Why: a route end capped below this makes the technician's *empty* route infeasible, and with it the whole
+    model (the search finds no solution and every job is dropped). That happened for a free technician still
+    out after their shift who cannot be home within the overtime cap. The cap is relaxed to exactly what they
+    need to get home: any job adds service time on top, so such a technician gets no new work, while the
+    overtime they cannot avoid is still penalised by the soft bound at shift end."""
+    leave = max([earliest_start] + [start + duration for start, duration in breaks])
+    return leave + drive_home
 
 
 def with_new_jobs(enc: Encoding, routes: list[list[int]]) -> list[list[int]]:

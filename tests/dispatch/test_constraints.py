@@ -188,3 +188,37 @@ def test_job_whose_part_nobody_stocks_is_still_visited_unless_configured_otherwi
     assert "j1" in {s.job_id for stops in visited.routes.values() for s in stops}
     strict = replace(problem, params=replace(problem.params, visit_without_parts=False))
     assert solved(strict).dropped == {"j1": REASON_PARTS}
+
+
+def _late_technician_problem(shift_end: float) -> Problem:
+    # "late" is free, 30 km (~1 h) from home; "t" could serve the job. With a shift that ended 1.5 h ago, "late"
+    # is still within the 2 h overtime cap but cannot be home by then, however the route looks: their empty
+    # route used to make the whole model infeasible ("no solution found", every job dropped).
+    late = tech("late", 30, home=tech("x", 0).home, shift_start=NOW - 10 * 3600, shift_end=shift_end)
+    return Problem(NOW, (job("j", 1),), (tech("t", 0), late))
+
+
+def test_overtime_cap_binding_on_a_late_technician_keeps_the_model_feasible() -> None:
+    plan = solved(_late_technician_problem(NOW - 1.5 * 3600))
+    assert plan.technician_of("j") == "t" and plan.dropped == {} and plan.routes["late"] == ()
+    plan = solved(_late_technician_problem(NOW - 2.5 * 3600))  # past the cap altogether
+    assert plan.technician_of("j") == "t" and plan.dropped == {} and plan.routes["late"] == ()
+
+
+def test_overtime_cap_not_binding_on_a_technician_within_the_cap() -> None:
+    plan = solved(_late_technician_problem(NOW + 3600))
+    assert plan.technician_of("j") == "t" and plan.dropped == {}
+
+
+def test_late_technician_beyond_the_cap_gets_no_new_job_even_when_alone() -> None:
+    late = tech("late", 30, home=tech("x", 0).home, shift_start=NOW - 10 * 3600, shift_end=NOW - 2.5 * 3600)
+    plan = solved(Problem(NOW, (job("j", 29),), (late,)))
+    assert plan.routes["late"] == () and plan.dropped == {"j": REASON_NO_SHIFT}
+
+
+def test_late_technician_with_a_committed_job_beyond_the_cap_still_finishes_it() -> None:
+    late = tech("late", 30, home=tech("x", 0).home, shift_start=NOW - 10 * 3600, shift_end=NOW - 1.5 * 3600,
+                state="travelling")
+    jobs = (job("ip", 25, in_progress_by="late"), job("other", 1))
+    plan = solved(Problem(NOW, jobs, (tech("t", 0), late)))
+    assert order(plan, "late") == ["ip"] and plan.technician_of("other") == "t"
