@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from dispatch import Depot, Params, Problem
+from dataclasses import replace
+
+from dispatch import Depot, Params, Plan, Problem
 from dispatch.encoding import (
     REASON_CAPACITY,
     REASON_NO_SHIFT,
@@ -10,7 +12,7 @@ from dispatch.encoding import (
     REASON_SHIFT_TIME,
     REASON_WINDOW,
 )
-from tests.dispatch.conftest import NOW, job, order, solved, tech
+from tests.dispatch.conftest import NOW, at, job, order, solved, tech
 
 
 def test_skills_binding_sends_the_far_qualified_technician() -> None:
@@ -222,3 +224,27 @@ def test_late_technician_with_a_committed_job_beyond_the_cap_still_finishes_it()
     jobs = (job("ip", 25, in_progress_by="late"), job("other", 1))
     plan = solved(Problem(NOW, jobs, (tech("t", 0), late)))
     assert order(plan, "late") == ["ip"] and plan.technician_of("other") == "t"
+
+
+def _sent_via_depot(pickup_depot: str | None) -> tuple[Plan, Problem]:
+    """Plan 1 sends "t" (no pump in the van) via depot D to "ip"; the re-plan has "ip" committed to "t"."""
+    depots = (Depot("D", at(3, 3), {"pump": 2}),)
+    techs = (tech("t", 0), tech("u", 0.5))
+    first = solved(Problem(NOW, (job("ip", 6, required_parts=(("pump", 1),)),), techs[:1], depots))
+    sent = job("ip", 6, required_parts=(("pump", 1),), in_progress_by="t", pickup_depot=pickup_depot)
+    again = Problem(NOW, (sent, job("other", 1)), (replace(techs[0], state="travelling"), techs[1]), depots,
+                    previous_plan=first)
+    return first, again
+
+
+def test_committed_pickup_binding_stays_the_first_stop_before_its_job() -> None:
+    first, again = _sent_via_depot("D")
+    stops = solved(again).routes["t"]
+    assert [(s.kind, s.job_id, s.depot_id) for s in stops[:2]] == [("pickup", "ip", "D"), ("job", "ip", None)]
+    assert stops[1].eta == first.routes["t"][1].eta  # the ETA still includes the detour via the depot
+
+
+def test_committed_pickup_not_binding_once_collected() -> None:
+    first, again = _sent_via_depot(None)
+    stops = solved(again).routes["t"]
+    assert (stops[0].kind, stops[0].job_id) == ("job", "ip") and stops[0].eta < first.routes["t"][1].eta
