@@ -17,6 +17,7 @@ the field force is modelled at ``now`` lives here and is unit-tested without a d
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -240,7 +241,7 @@ def committed_trip(now: float, job: OrderRow, tech: TechRow, previous: Plan | No
 def _planned_pickup(previous: Plan | None, tech_id: int, job_id: int) -> str | None:
     """Depot of the pick-up right before ``job_id`` on the technician's previous route, if any."""
     stops = previous.routes.get(str(tech_id), ()) if previous is not None else ()
-    for before, stop in zip(stops, stops[1:], strict=False):
+    for before, stop in itertools.pairwise(stops):
         if stop.kind == "job" and stop.job_id == str(job_id):
             if before.kind == "pickup" and before.job_id == str(job_id) and before.depot_id is not None:
                 return str(before.depot_id)
