@@ -200,9 +200,12 @@ def simulate(
 
 
 def _off_duty(s: TechSim, now: float, travel: StraightLineProvider, cfg: Config) -> bool:
-    """A free technician who can no longer be home within the overtime cap has gone home. Kept in the problem,
-    such a technician makes the routing model infeasible (its empty route cannot end in time) and the
-    optimiser drops every job; this happens with the later shifts of bench.capacity."""
+    """A free technician who can no longer be home within the overtime cap has gone home. This was a workaround:
+    kept in the problem, such a technician made the routing model infeasible (its empty route could not end in
+    time) and the optimiser dropped every job (the later shifts of bench.capacity). The model now relaxes that
+    technician's route end to what they need to drive home (dispatch.encoding.home_by), so the workaround is
+    no longer needed; it stays so the simulation's figures remain comparable (such a technician gets no new
+    job either way)."""
     if s.state != "free" or now <= s.tech.shift_end:
         return False
     home = now + travel.matrix([s.pos, s.tech.home], now)[0][1]

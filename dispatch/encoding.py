@@ -136,6 +136,7 @@ def encode(problem: Problem, travel: TravelTimeProvider) -> Encoding:
     disj: list[tuple[list[int], int]] = []
     pairs: list[tuple[int, int]] = []
     first: dict[int, int] = {}
+    then: dict[int, int] = {}
     job_nodes: dict[str, list[int]] = {}
     pickup_of: dict[int, int] = {}
 
@@ -163,7 +164,23 @@ def encode(problem: Problem, travel: TravelTimeProvider) -> Encoding:
         svc = _service(job, problem, by_id)
         m = NodeMeta("job", job.id)
         copies: list[tuple[int, list[int]]] = []  # (node, allowed vehicles)
-        if job.required_parts and not job.in_progress_by:
+        committed_pickup = _committed_pickup(job, by_id, depot_loc)
+        if committed_pickup is not None:
+            # The technician was sent via a depot and has not collected the parts yet: the pick-up stays their
+            # fixed first stop, directly before the job (first_stop / then below), not re-chosen.
+            jn = add_node(jl, m, svc)
+            pn = add_node(
+                depot_loc[committed_pickup],
+                NodeMeta("pickup", job.id, committed_pickup, job.required_parts),
+                int(p.pickup_duration_s),
+            )
+            allowed[pn] = cands
+            disj.append(([pn], 0))
+            pairs.append((pn, jn))
+            pickup_of[jn] = pn
+            then[pn] = jn
+            copies.append((jn, cands))
+        elif job.required_parts and not job.in_progress_by:
             stocked = [v for v in cands if has_parts(techs[v].van_stock, job.required_parts)]
             lacking = [v for v in cands if v not in stocked]
             if stocked:
@@ -213,7 +230,8 @@ def encode(problem: Problem, travel: TravelTimeProvider) -> Encoding:
                     coeff = max(1, coeff // p.broken_promise_discount)
                 soft[n] = (max(0, _rel(deadline - p.deadline_margin_s, now)), coeff)
         if job.in_progress_by in tech_index:
-            first[tech_index[job.in_progress_by]] = job_nodes[job.id][0]
+            node = job_nodes[job.id][0]
+            first[tech_index[job.in_progress_by]] = pickup_of.get(node, node)
 
     n = len(node_loc)
     travel_int = [[math.ceil(raw[node_loc[i]][node_loc[j]]) for j in range(n)] for i in range(n)]
@@ -233,8 +251,14 @@ def encode(problem: Problem, travel: TravelTimeProvider) -> Encoding:
         if any(d > 0 for _, d in bs):
             breaks[v] = [(a, d) for a, d in bs if d > 0]
     for v, node in first.items():  # a committed job is finished even if that runs past the overtime cap
-        finish = start_win[v][0] + travel_int[starts[v]][node] + service[node] + travel_int[node][ends[v]]
+        finish, here = start_win[v][0] + travel_int[starts[v]][node] + service[node], node
+        while here in then:  # its committed pick-up first, then the job
+            finish, here = finish + travel_int[here][then[here]] + service[then[here]], then[here]
+        finish += travel_int[here][ends[v]]
         end_max[v] = max(end_max[v], finish)
+        start_win[v] = (start_win[v][0], end_max[v])
+    for v in range(nv):  # every technician can always go straight home, however late (see home_by)
+        end_max[v] = max(end_max[v], home_by(start_win[v][0], travel_int[starts[v]][ends[v]], breaks.get(v, [])))
         start_win[v] = (start_win[v][0], end_max[v])
     horizon = max(end_max + [hi for _, hi in windows.values()] + [1])
 
@@ -278,6 +302,7 @@ def encode(problem: Problem, travel: TravelTimeProvider) -> Encoding:
         disjunctions=disj,
         pickup_pairs=pairs,
         first_stop=first,
+        then=then,
         ordered=ordered,
         reassign=reassign,
     )
@@ -286,6 +311,28 @@ def encode(problem: Problem, travel: TravelTimeProvider) -> Encoding:
         enc.warm_routes_previous_only = warm_routes(enc, problem)
         enc.warm_routes = with_new_jobs(enc, enc.warm_routes_previous_only)
     return enc
+
+
+def home_by(earliest_start: int, drive_home: int, breaks: list[tuple[int, int]]) -> int:
+    """Earliest time an empty route is sure to fit: leave at the earliest start (after the last break, which
+    OR-Tools allows before a route's start) and drive home.
+
+    Why: a route end capped below this makes the technician's *empty* route infeasible, and with it the whole
+    model (the search finds no solution and every job is dropped). That happened for a free technician still
+    out after their shift who cannot be home within the overtime cap. The cap is relaxed to exactly what they
+    need to get home: any job adds service time on top, so such a technician gets no new work, while the
+    overtime they cannot avoid is still penalised by the soft bound at shift end."""
+    leave = max([earliest_start] + [start + duration for start, duration in breaks])
+    return leave + drive_home
+
+
+def _committed_pickup(job: Job, techs: dict[str, Technician], depot_loc: dict[str, int]) -> str | None:
+    """The depot of an in-progress job's pick-up still to be made (None: no pick-up, already on site, or the
+    depot is not in the problem any more, when the job is planned as a plain visit)."""
+    tech = techs.get(job.in_progress_by or "")
+    if tech is None or tech.state == "on_site" or job.pickup_depot not in depot_loc:
+        return None
+    return job.pickup_depot
 
 
 def with_new_jobs(enc: Encoding, routes: list[list[int]]) -> list[list[int]]:
@@ -325,9 +372,11 @@ def warm_routes(enc: Encoding, problem: Problem) -> list[list[int]]:
     for v, tech_id in enumerate(enc.tech_ids):
         route = routes[v]
         if v in enc.data.first_stop:
-            node = enc.data.first_stop[v]
-            route.append(node)
-            used.add(node)
+            node: int | None = enc.data.first_stop[v]
+            while node is not None:  # the committed job, or its committed pick-up and then the job
+                route.append(node)
+                used.add(node)
+                node = enc.data.then.get(node)
         stops = prev.routes.get(tech_id, ()) if prev is not None else ()
         for s in stops:
             if s.kind != "job" or s.job_id not in enc.job_nodes:

@@ -70,8 +70,15 @@ def check_plan(problem: Problem, plan: Plan, travel: TravelTimeProvider | None =
                 in_progress = job.in_progress_by == tech_id
                 if not in_progress and not job.required_skills <= tech.skills:
                     v.append(f"{tech_id}: lacks skills for {job.id}")
-                if job.in_progress_by is not None and (job.in_progress_by != tech_id or k != 0):
+                kept_pickup = _committed_pickup(problem, job)
+                first_k = 1 if kept_pickup is not None else 0
+                if job.in_progress_by is not None and (job.in_progress_by != tech_id or k != first_k):
                     v.append(f"{job.id}: in-progress job not first stop of {job.in_progress_by}")
+                if kept_pickup is not None and not (
+                    k == 1 and stops[0].kind == "pickup" and stops[0].job_id == job.id
+                    and stops[0].depot_id == kept_pickup
+                ):
+                    v.append(f"{job.id}: committed pick-up at {kept_pickup} not kept as the first stop")
                 bound = committed_tech(job, problem)
                 if bound is not None and bound != tech_id:
                     v.append(f"{job.id}: pinned/locked to {bound} but on {tech_id}")
@@ -94,9 +101,10 @@ def check_plan(problem: Problem, plan: Plan, travel: TravelTimeProvider | None =
             back = clock + travel.matrix([here, tech.home], problem.now)[0][1]
             limit = tech.shift_end + p.max_overtime_s
             if (
-                len(stops) == 1
-                and stops[0].job_id in jobs
-                and jobs[stops[0].job_id].in_progress_by == tech_id
+                len([s for s in stops if s.kind == "job"]) == 1
+                and stops[-1].job_id in jobs
+                and jobs[stops[-1].job_id].in_progress_by == tech_id
+                and len(stops) == (2 if _committed_pickup(problem, jobs[stops[-1].job_id]) else 1)
             ):
                 limit = max(limit, back)  # a committed job is finished even past the overtime cap
             if back > limit + TOLERANCE_S:
@@ -131,3 +139,12 @@ def _parts_obtainable(problem: Problem, job: Job) -> bool:
         return True
     return any(has_parts(d.stock, job.required_parts) for d in problem.depots) or any(
         has_parts(t.van_stock, job.required_parts) for t in problem.technicians)
+
+
+def _committed_pickup(problem: Problem, job: Job) -> str | None:
+    """Depot of an in-progress job's pick-up still to be made, when it must be kept (the same rule as the model:
+    the technician is not on site yet and the depot is in the problem)."""
+    tech = next((t for t in problem.technicians if t.id == job.in_progress_by), None)
+    if tech is None or tech.state == "on_site" or job.pickup_depot is None:
+        return None
+    return job.pickup_depot if any(d.id == job.pickup_depot for d in problem.depots) else None

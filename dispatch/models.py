@@ -50,6 +50,10 @@ class Job:
     pinned_to: str | None = None
     locked: bool = False
     in_progress_by: str | None = None
+    # In-progress jobs only: the depot where the committed technician still has to collect this job's parts
+    # (the pick-up they were sent with). It stays the fixed first stop, right before the job, so the route and
+    # the ETA keep the detour and the depot hold keeps its pick-up stop (docs/dispatch.md, "Committed pick-ups").
+    pickup_depot: str | None = None
     demand: int = 0  # capacity units; used by VRPTW-style problems, 0 for technician work
 
 

@@ -17,6 +17,7 @@ the field force is modelled at ``now`` lives here and is unit-tested without a d
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -24,6 +25,7 @@ from datetime import datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 from dispatch.models import Depot, Job, Location, Params, Plan, Problem, Stop, Technician
+from dispatch.travel import haversine_km
 from spares.allocation import PlannedParts
 from spares.models import GeoPoint
 
@@ -151,6 +153,10 @@ def build_problem(now: float, orders: list[OrderRow], techs: list[TechRow], depo
     on_duty = {t.id: t for t in techs if t.state != "off"}
     committed = {o.id: tid for tid, o in committed_jobs(orders).items() if tid in on_duty}
     by_tech = {tid: o for o in orders for tid in [committed.get(o.id)] if tid is not None}
+    p = params or Params()
+    depot_at = {str(d.id): Location(d.lat, d.lon) for d in depots}
+    trips = {tid: committed_trip(now, o, on_duty[tid], previous, depot_at, p.pickup_duration_s)
+             for tid, o in by_tech.items() if o.status != "on_site"}
     jobs: list[Job] = []
     for o in orders:
         loc = Location(o.lat, o.lon)
@@ -165,7 +171,8 @@ def build_problem(now: float, orders: list[OrderRow], techs: list[TechRow], depo
             created_at=o.created_at, onsite_deadline=o.onsite_due, required_parts=parts,
             pinned_to=None if o.id in committed else (str(pinned) if pinned is not None else None),
             locked=o.locked and o.id not in committed,
-            in_progress_by=str(committed[o.id]) if o.id in committed else None))
+            in_progress_by=str(committed[o.id]) if o.id in committed else None,
+            pickup_depot=trips[committed[o.id]].pickup_depot if committed.get(o.id) in trips else None))
     technicians: list[Technician] = []
     for t in on_duty.values():
         shift = shift_window(now, t.shift_start, t.shift_end, tz)
@@ -177,17 +184,69 @@ def build_problem(now: float, orders: list[OrderRow], techs: list[TechRow], depo
             busy = expected if expected > now else now + OVERRUN_GRACE_S
         elif job is not None:
             state = "travelling"
-            if t.state == "travelling" and job.assigned_at is not None and job.eta is not None \
-                    and job.eta > job.assigned_at:
-                share = (now - job.assigned_at) / (job.eta - job.assigned_at)
-                position = interpolate(position, Location(job.lat, job.lon), share)
+            position = trips[t.id].position
         technicians.append(Technician(
             id=str(t.id), skills=frozenset(t.skills), home=Location(t.home_lat, t.home_lon), position=position,
             shift_start=shift[0], shift_end=shift[1], breaks=break_windows(shift, t.breaks, tz),
             state=state, busy_until=busy, van_stock=dict(t.van_stock)))  # type: ignore[arg-type]
     return Problem(now, tuple(jobs), tuple(technicians),
                    tuple(Depot(str(d.id), Location(d.lat, d.lon), dict(d.stock)) for d in depots),
-                   previous, params or Params())
+                   previous, p)
+
+
+@dataclass(frozen=True)
+class Trip:
+    """Where a technician sent to a job is now, and the depot pick-up they still have to make (if any)."""
+
+    position: Location
+    pickup_depot: str | None = None
+
+
+def committed_trip(now: float, job: OrderRow, tech: TechRow, previous: Plan | None,
+                   depot_at: Mapping[str, Location], pickup_s: float) -> Trip:
+    """A technician sent to ``job`` (assigned or en route), by the share of the trip elapsed.
+
+    Without a pick-up: on the straight line between where they set off and the job. With the depot pick-up the
+    previous plan sent them with (the stop right before the job on their route): the trip from ``assigned_at``
+    to ``eta`` is set-off -> depot, ``pickup_s`` at the depot, depot -> job, the driving split by straight-line
+    distance. Until the pick-up should be finished it stays pending (``pickup_depot``: the re-plan keeps it as
+    the first stop, so route, ETA and the depot hold agree); afterwards the parts are in the van. The ETA and
+    ``assigned_at`` are the ones the trip was started with (the re-plan only moves an ETA by more than the
+    notice threshold), so this does not drift with every re-plan. No collection event exists yet: the plan's
+    timing is the best estimate. A technician not yet travelling is where they are, pick-up pending."""
+    here, site = Location(tech.lat, tech.lon), Location(job.lat, job.lon)
+    depot = _planned_pickup(previous, tech.id, job.id)
+    if depot is not None and depot not in depot_at:
+        depot = None  # the depot holds none of the parts any more: a plain visit (the hold is spares' matter)
+    moving = (tech.state == "travelling" and job.assigned_at is not None and job.eta is not None
+              and job.eta > job.assigned_at)
+    if not moving:
+        return Trip(here, depot)
+    assert job.assigned_at is not None and job.eta is not None
+    elapsed, total = now - job.assigned_at, job.eta - job.assigned_at
+    if depot is None:
+        return Trip(interpolate(here, site, elapsed / total))
+    at = depot_at[depot]
+    d1, d2 = haversine_km(here, at), haversine_km(at, site)
+    driving = max(0.0, total - pickup_s)
+    to_depot = driving * d1 / (d1 + d2) if d1 + d2 > 0 else 0.0
+    if elapsed < to_depot:
+        return Trip(interpolate(here, at, elapsed / to_depot), depot)
+    if elapsed < to_depot + pickup_s:
+        return Trip(at, depot)
+    rest = driving - to_depot
+    return Trip(interpolate(at, site, (elapsed - to_depot - pickup_s) / rest if rest > 0 else 1.0))
+
+
+def _planned_pickup(previous: Plan | None, tech_id: int, job_id: int) -> str | None:
+    """Depot of the pick-up right before ``job_id`` on the technician's previous route, if any."""
+    stops = previous.routes.get(str(tech_id), ()) if previous is not None else ()
+    for before, stop in itertools.pairwise(stops):
+        if stop.kind == "job" and stop.job_id == str(job_id):
+            if before.kind == "pickup" and before.job_id == str(job_id) and before.depot_id is not None:
+                return str(before.depot_id)
+            return None
+    return None
 
 
 def first_jobs(plan: Plan) -> dict[int, Assignment]:

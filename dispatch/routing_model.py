@@ -40,6 +40,7 @@ class RoutingData:
     disjunctions: list[tuple[list[int], int]] = field(default_factory=list)  # (alternatives, drop penalty)
     pickup_pairs: list[tuple[int, int]] = field(default_factory=list)  # (pickup node, job node)
     first_stop: dict[int, int] = field(default_factory=dict)  # vehicle -> node that must come first
+    then: dict[int, int] = field(default_factory=dict)  # node -> node that must follow it directly when served
     ordered: list[tuple[int, int]] = field(default_factory=list)  # (a, b): b starts after a ends (locks)
     reassign: dict[int, dict[int, int]] = field(default_factory=dict)  # vehicle -> {node: penalty}
 
@@ -161,11 +162,15 @@ def add_pickups(m: RoutingModel) -> None:
 
 def add_first_stops(m: RoutingModel) -> None:
     """In-progress jobs: when served, the committed job is the vehicle's first stop (it is only left out when
-    the commitment became impossible, which the drop reason then shows)."""
+    the commitment became impossible, which the drop reason then shows). A committed pick-up not yet collected
+    is the first stop instead and its job follows directly (``then``)."""
     solver = m.routing.solver()
     for v, node in m.data.first_stop.items():
         index = m.manager.NodeToIndex(node)
         solver.Add(m.routing.ActiveVar(index) <= (m.routing.NextVar(m.routing.Start(v)) == index))
+    for a, b in m.data.then.items():
+        ia, ib = m.manager.NodeToIndex(a), m.manager.NodeToIndex(b)
+        solver.Add(m.routing.ActiveVar(ia) <= (m.routing.NextVar(ia) == ib))
 
 
 def add_ordering(m: RoutingModel) -> None:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from dispatch import Depot, Params, Problem
+from dataclasses import replace
+
+from dispatch import Depot, Params, Plan, Problem
 from dispatch.encoding import (
     REASON_CAPACITY,
     REASON_NO_SHIFT,
@@ -10,7 +12,7 @@ from dispatch.encoding import (
     REASON_SHIFT_TIME,
     REASON_WINDOW,
 )
-from tests.dispatch.conftest import NOW, job, order, solved, tech
+from tests.dispatch.conftest import NOW, at, job, order, solved, tech
 
 
 def test_skills_binding_sends_the_far_qualified_technician() -> None:
@@ -188,3 +190,61 @@ def test_job_whose_part_nobody_stocks_is_still_visited_unless_configured_otherwi
     assert "j1" in {s.job_id for stops in visited.routes.values() for s in stops}
     strict = replace(problem, params=replace(problem.params, visit_without_parts=False))
     assert solved(strict).dropped == {"j1": REASON_PARTS}
+
+
+def _late_technician_problem(shift_end: float) -> Problem:
+    # "late" is free, 30 km (~1 h) from home; "t" could serve the job. With a shift that ended 1.5 h ago, "late"
+    # is still within the 2 h overtime cap but cannot be home by then, however the route looks: their empty
+    # route used to make the whole model infeasible ("no solution found", every job dropped).
+    late = tech("late", 30, home=tech("x", 0).home, shift_start=NOW - 10 * 3600, shift_end=shift_end)
+    return Problem(NOW, (job("j", 1),), (tech("t", 0), late))
+
+
+def test_overtime_cap_binding_on_a_late_technician_keeps_the_model_feasible() -> None:
+    plan = solved(_late_technician_problem(NOW - 1.5 * 3600))
+    assert plan.technician_of("j") == "t" and plan.dropped == {} and plan.routes["late"] == ()
+    plan = solved(_late_technician_problem(NOW - 2.5 * 3600))  # past the cap altogether
+    assert plan.technician_of("j") == "t" and plan.dropped == {} and plan.routes["late"] == ()
+
+
+def test_overtime_cap_not_binding_on_a_technician_within_the_cap() -> None:
+    plan = solved(_late_technician_problem(NOW + 3600))
+    assert plan.technician_of("j") == "t" and plan.dropped == {}
+
+
+def test_late_technician_beyond_the_cap_gets_no_new_job_even_when_alone() -> None:
+    late = tech("late", 30, home=tech("x", 0).home, shift_start=NOW - 10 * 3600, shift_end=NOW - 2.5 * 3600)
+    plan = solved(Problem(NOW, (job("j", 29),), (late,)))
+    assert plan.routes["late"] == () and plan.dropped == {"j": REASON_NO_SHIFT}
+
+
+def test_late_technician_with_a_committed_job_beyond_the_cap_still_finishes_it() -> None:
+    late = tech("late", 30, home=tech("x", 0).home, shift_start=NOW - 10 * 3600, shift_end=NOW - 1.5 * 3600,
+                state="travelling")
+    jobs = (job("ip", 25, in_progress_by="late"), job("other", 1))
+    plan = solved(Problem(NOW, jobs, (tech("t", 0), late)))
+    assert order(plan, "late") == ["ip"] and plan.technician_of("other") == "t"
+
+
+def _sent_via_depot(pickup_depot: str | None) -> tuple[Plan, Problem]:
+    """Plan 1 sends "t" (no pump in the van) via depot D to "ip"; the re-plan has "ip" committed to "t"."""
+    depots = (Depot("D", at(3, 3), {"pump": 2}),)
+    techs = (tech("t", 0), tech("u", 0.5))
+    first = solved(Problem(NOW, (job("ip", 6, required_parts=(("pump", 1),)),), techs[:1], depots))
+    sent = job("ip", 6, required_parts=(("pump", 1),), in_progress_by="t", pickup_depot=pickup_depot)
+    again = Problem(NOW, (sent, job("other", 1)), (replace(techs[0], state="travelling"), techs[1]), depots,
+                    previous_plan=first)
+    return first, again
+
+
+def test_committed_pickup_binding_stays_the_first_stop_before_its_job() -> None:
+    first, again = _sent_via_depot("D")
+    stops = solved(again).routes["t"]
+    assert [(s.kind, s.job_id, s.depot_id) for s in stops[:2]] == [("pickup", "ip", "D"), ("job", "ip", None)]
+    assert stops[1].eta == first.routes["t"][1].eta  # the ETA still includes the detour via the depot
+
+
+def test_committed_pickup_not_binding_once_collected() -> None:
+    first, again = _sent_via_depot(None)
+    stops = solved(again).routes["t"]
+    assert (stops[0].kind, stops[0].job_id) == ("job", "ip") and stops[0].eta < first.routes["t"][1].eta

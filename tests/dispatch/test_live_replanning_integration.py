@@ -204,6 +204,17 @@ def test_part_missing_from_the_van_is_picked_up_at_a_depot_first(world, conn) ->
     status, tech, eta = conn.execute("SELECT status, technician_id, eta FROM work_orders WHERE id = %s",
                                      (wo,)).fetchone()
     assert (status, tech) == ("assigned", rows[0][0]) and eta.timestamp() > clock.now()
+    conn.commit()
+    clock.advance(60)  # a re-plan (another order) while the technician is still on the way to the depot
+    work_order(conn, devices[1], ["mechanical"], to_datetime(clock.now()))
+    conn.commit()
+    loop.tick(c)
+    checked(loop, conn)
+    again = conn.execute("SELECT ps.technician_id, ps.seq, ps.kind, ps.stock_location_id, ps.eta "
+                         "FROM plan_stops ps JOIN plans p ON p.id = ps.plan_id WHERE p.is_current "
+                         "AND ps.work_order_id = %s ORDER BY ps.seq", (wo,)).fetchall()
+    assert [(r[0], r[1], r[2], r[3]) for r in again] == [(tech, 0, "pickup", depot), (tech, 1, "job", None)]
+    assert abs(again[1][4].timestamp() - eta.timestamp()) < 120  # the ETA still includes the depot detour
 
 
 def test_new_urgent_order_keeps_committed_stops_stable(world, conn) -> None:

@@ -11,6 +11,7 @@ import pytest
 from dispatch import Location, Plan, Stop, check_plan, solve
 from dispatch.planner import (
     OVERRUN_GRACE_S,
+    DepotRow,
     OrderRow,
     TechRow,
     break_windows,
@@ -18,6 +19,7 @@ from dispatch.planner import (
     committed_jobs,
     first_jobs,
     interpolate,
+    parts_plan,
     shift_window,
 )
 from dispatch.service import BUDGET_BASE_S, solve_budget
@@ -111,3 +113,35 @@ def test_warm_start_appends_jobs_the_previous_plan_did_not_hold() -> None:
     assert {enc.meta[n].job_id for r in enc.warm_routes for n in r} == {"1", "2", "3"}
     plan = solve(again, 0.2)
     assert check_plan(again, plan) == [] and plan.dropped == {}
+
+
+def _sent_via_depot(elapsed_s: float) -> tuple[list[OrderRow], Plan, list[DepotRow]]:
+    """Technician 1 was sent at NOW - elapsed to order 5 via depot 9 (half-way): trip 1 h, 10 min collecting."""
+    sent = order(5, "en_route", 1, assigned_at=NOW - elapsed_s, eta=NOW - elapsed_s + 3600, lat=52.0, lon=4.40,
+                 required_parts={"PUMP": 1})
+    pick = Stop("pickup", "5", "9", (("PUMP", 1),), NOW - 900, NOW - 900, NOW - 300)
+    job = Stop("job", "5", None, (), NOW + 1500, NOW + 1500, NOW + 4200)
+    return [sent], Plan({"1": (pick, job)}, {}), [DepotRow(9, 51.95, 4.40, {"PUMP": 3})]
+
+
+def test_pickup_not_yet_collected_is_kept_first_and_holds_stay_at_the_depot() -> None:
+    orders, previous, depots = _sent_via_depot(600)  # 10 of the 25 min to the depot driven
+    p = build_problem(NOW, orders, [techrow(1, "travelling", lat=51.9, lon=4.40)], depots, previous, UTC)
+    assert p.jobs[0].pickup_depot == "9"
+    assert p.technicians[0].position.lat == pytest.approx(51.92)  # 0.4 of the way to the depot
+    plan = solve(p, 0.2)
+    assert check_plan(p, plan) == []
+    assert [(s.kind, s.depot_id) for s in plan.routes["1"]] == [("pickup", "9"), ("job", None)]
+    (parts,) = parts_plan(plan, orders)  # spares reads the pick-up stop: the depot hold stays where it is
+    assert (parts.source, parts.depot_location_id, parts.committed) == ("depot", 9, True)
+
+
+def test_pickup_already_collected_is_not_planned_again() -> None:
+    orders, previous, depots = _sent_via_depot(2400)  # 25 min driven, 10 min collected, 5 of 25 min on
+    p = build_problem(NOW, orders, [techrow(1, "travelling", lat=51.9, lon=4.40)], depots, previous, UTC)
+    assert p.jobs[0].pickup_depot is None
+    assert p.technicians[0].position.lat == pytest.approx(51.96)  # 0.2 of the way from the depot to the job
+    plan = solve(p, 0.2)
+    assert check_plan(p, plan) == [] and [s.kind for s in plan.routes["1"]] == ["job"]
+    (parts,) = parts_plan(plan, orders)  # committed to the same technician: spares keeps the depot hold
+    assert (parts.source, parts.committed) == ("van", True)

@@ -169,6 +169,8 @@ def test_depot_pickup_is_held_and_unused_parts_go_back_into_the_van(world: World
     [route] = [r for r in routes if r["technician_id"] == w.techs["T02"]]
     job = next(s for s in route["stops"] if s["work_order_id"] == wo)
     assert job["parts"][0]["location_name"] == "Depot Centrum"
+    assert [(s["kind"], s["for_work_order_id"], s["location_name"]) for s in route["stops"][:1]] == [
+        ("pickup", wo, "Depot Centrum")]  # the committed pick-up stays on the route line
     # The phone completes the job: one fitted, the other travels on in the van.
     r = w.client.post(f"/api/tech/jobs/{wo}/actions", headers=h,
                       json={"action_id": str(uuid.uuid4()), "action": "arrived"})
