@@ -38,7 +38,8 @@ class IngestSettings(BaseModel):
 class StorageSettings(BaseModel):
     # Rollups are refreshed this often (clock time); a minute matches the finest rollup.
     rollup_every_s: float = 60.0
-    # Buffered devices deliver late: buckets this far behind the watermark are recomputed on each refresh.
+    # Unused since migration 0110: the refresh follows the (device, range)s writers queue, at any lateness. Kept
+    # so existing configuration keeps loading.
     rollup_lateness_s: float = 3600.0
     # Raw readings are kept this long; rollups (1 min / 1 h) outlive them for trends and forecasting.
     raw_retention_days: int = 90

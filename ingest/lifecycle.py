@@ -1,6 +1,7 @@
 """Storage lifecycle: rollups, retention and compression, on whichever storage path the database has.
 
-Both paths: refresh the rollup tables (telemetry_1m / telemetry_1h) from their watermark. Since the sample-row
+Both paths: refresh the rollup tables (telemetry_1m / telemetry_1h) for the (device, time range)s writers queued
+in ``rollup_dirty`` since the last pass, whatever their lateness (migration 0110). Since the sample-row
 layout (migration 0110) TimescaleDB continuous aggregates cannot express the rollups (they would need the
 LATERAL unnest of a sample's signals), so this job refreshes them on TimescaleDB too.
 Plain PostgreSQL: also drop daily partitions past retention. TimescaleDB: compression and retention policies do
@@ -42,7 +43,7 @@ def run_lifecycle(conn: psycopg.Connection, now: datetime, settings: StorageSett
     locked = conn.execute(Q.try_lifecycle_lock).fetchone()
     if not locked or not locked[0]:
         return LifecycleResult(ran=False)
-    rows = conn.execute(Q.refresh_rollups, (now, timedelta(seconds=settings.rollup_lateness_s))).fetchone()
+    rows = conn.execute(Q.refresh_rollups, (now,)).fetchone()
     dropped = None
     if storage_mode(conn) == "plain":
         dropped = conn.execute(Q.drop_partitions, (now - timedelta(days=settings.raw_retention_days),)).fetchone()

@@ -13,6 +13,11 @@ RETURNING device_id, seq;
 -- One row per sample (migration 0110); the binary data is built by ingest/copy_rows.py.
 COPY telemetry_samples (device_id, ts, signals, readings) FROM STDIN (FORMAT BINARY);
 
+-- name: queue_rollups
+-- What this transaction wrote, per device, for the next rollup refresh (migration 0110): committed with the rows.
+INSERT INTO rollup_dirty (device_id, first_ts, last_ts)
+SELECT * FROM unnest(%s::text[], %s::timestamptz[], %s::timestamptz[]);
+
 -- name: upsert_latest
 INSERT INTO telemetry_latest (device_id, signal, ts, value)
 SELECT * FROM unnest(%s::text[], %s::text[], %s::timestamptz[], %s::double precision[])
@@ -57,7 +62,7 @@ SELECT value FROM quietfix_meta WHERE key = 'storage';
 SELECT pg_try_advisory_xact_lock(7305119100);
 
 -- name: refresh_rollups
-SELECT quietfix_refresh_rollups(%s, %s);
+SELECT quietfix_refresh_rollups(%s);
 
 -- name: drop_partitions
 SELECT quietfix_drop_partitions(%s);

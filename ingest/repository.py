@@ -68,6 +68,12 @@ def write_batches(conn: psycopg.Connection, batches: Sequence[TelemetryBatch], r
         cur.execute(Q.upsert_latest, (
             [k[0] for k in keys], [k[1] for k in keys],
             [datetime.fromtimestamp(latest[k][0] / 1000, tz=tz) for k in keys], [latest[k][1] for k in keys]))
+        spans: dict[str, tuple[datetime, datetime]] = {}
+        for b, first, last in zip(items, firsts, lasts):
+            if (b.device_id, b.seq) in new:
+                prev = spans.get(b.device_id)
+                spans[b.device_id] = (first, last) if prev is None else (min(prev[0], first), max(prev[1], last))
+        cur.execute(Q.queue_rollups, (list(spans), [v[0] for v in spans.values()], [v[1] for v in spans.values()]))
         devices = sorted({b.device_id for b in items})
         cur.execute(Q.mark_seen, (devices, [received_at] * len(devices)))
     return written

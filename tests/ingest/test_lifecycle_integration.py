@@ -33,6 +33,17 @@ def insert(conn: psycopg.Connection, rows: list[tuple[str, str, datetime, float]
             "COPY telemetry_samples (device_id, ts, signals, readings) FROM STDIN") as copy:
         for (device_id, ts), pairs in samples.items():
             copy.write_row((device_id, ts, [p[0] for p in pairs], [p[1] for p in pairs]))
+    queue_rollups(conn, rows)
+
+
+def queue_rollups(conn: psycopg.Connection, rows: list[tuple[str, str, datetime, float]]) -> None:
+    """What ingest queues with its rows: per device, the time range written."""
+    spans: dict[str, list[datetime]] = {}
+    for device_id, _, ts, _ in rows:
+        span = spans.setdefault(device_id, [ts, ts])
+        span[0], span[1] = min(span[0], ts), max(span[1], ts)
+    for device_id, (first, last) in spans.items():
+        conn.execute("INSERT INTO rollup_dirty VALUES (%s, %s, %s)", (device_id, first, last))
 
 
 def test_rollups_match_raw_data_and_refresh_is_idempotent(plain: psycopg.Connection) -> None:
@@ -53,16 +64,55 @@ def test_rollups_match_raw_data_and_refresh_is_idempotent(plain: psycopg.Connect
     plain.commit()
 
 
-def test_late_data_within_the_lateness_window_is_rolled_up(plain: psycopg.Connection) -> None:
+def test_late_data_is_rolled_up_whatever_its_lateness(plain: psycopg.Connection) -> None:
     insert(plain, [("pump-0001", "flow_lpm", T0 + timedelta(seconds=s), 100.0) for s in range(600)])
-    settings = StorageSettings(rollup_lateness_s=3600)
+    settings = StorageSettings()
     run_lifecycle(plain, T0 + timedelta(minutes=10), settings)
-    # A buffered device delivers readings for minute 3 after the refresh ran.
+    # A buffered device delivers readings for minute 3 after the refresh ran, and much later a day-old one.
     insert(plain, [("pump-0001", "flow_lpm", T0 + timedelta(minutes=3, seconds=30), 400.0)])
-    run_lifecycle(plain, T0 + timedelta(minutes=11), settings)
+    result = run_lifecycle(plain, T0 + timedelta(minutes=11), settings)
+    assert result.rollup_rows == 1  # only the minute that changed was recomputed
     row = plain.execute("SELECT max, n FROM telemetry_1m WHERE bucket = %s AND signal = 'flow_lpm'",
                         (T0 + timedelta(minutes=3),)).fetchone()
     assert row == (400.0, 61)
+    insert(plain, [("pump-0001", "flow_lpm", T0 - timedelta(days=1), 7.0)])
+    run_lifecycle(plain, T0 + timedelta(days=1), settings)
+    assert plain.execute("SELECT n FROM telemetry_1h WHERE bucket = %s", (T0 - timedelta(days=1),)).fetchone() == (1,)
+    assert plain.execute("SELECT sum(n) FROM telemetry_1h").fetchone() == (602,)  # 600 + the two stragglers
+    plain.commit()
+
+
+def test_data_after_the_last_complete_minute_waits_for_the_next_refresh(plain: psycopg.Connection) -> None:
+    insert(plain, [("pump-0001", "flow_lpm", T0 + timedelta(seconds=s), 1.0) for s in range(90)])
+    run_lifecycle(plain, T0 + timedelta(seconds=75), StorageSettings())  # minute 1 is still open
+    assert plain.execute("SELECT bucket, n FROM telemetry_1m").fetchall() == [(T0, 60)]
+    run_lifecycle(plain, T0 + timedelta(minutes=5), StorageSettings())
+    assert plain.execute("SELECT bucket, n FROM telemetry_1m ORDER BY bucket").fetchall() == [
+        (T0, 60), (T0 + timedelta(minutes=1), 30)]
+    plain.commit()
+
+
+def test_rows_committed_during_a_refresh_are_rolled_up_by_the_next(plain: psycopg.Connection, db_url: str) -> None:
+    keep = StorageSettings(raw_retention_days=365)  # dropping a partition would wait for the open writer
+    with psycopg.connect(db_url) as writer:
+        insert(writer, [("pump-0002", "flow_lpm", T0 + timedelta(seconds=s), 2.0) for s in range(60)])
+        run_lifecycle(plain, T0 + timedelta(minutes=2), keep)  # the writer has not committed
+        plain.commit()
+        writer.commit()
+    assert plain.execute("SELECT count(*) FROM telemetry_1m").fetchone() == (0,)
+    run_lifecycle(plain, T0 + timedelta(minutes=3), keep)
+    assert plain.execute("SELECT n FROM telemetry_1m").fetchall() == [(60,)]
+    plain.commit()
+
+
+def test_rollups_outlive_the_raw_partitions_retention_drops(plain: psycopg.Connection) -> None:
+    insert(plain, [("pump-0001", "pressure_bar", T0 - timedelta(days=100) + timedelta(seconds=s), 3.0)
+                   for s in range(60)])
+    run_lifecycle(plain, T0, StorageSettings(raw_retention_days=90))
+    # A straggler for the same (long dropped) minute must not erase what was rolled up from the dropped rows.
+    insert(plain, [("pump-0001", "pressure_bar", T0 - timedelta(days=100) + timedelta(seconds=61), 5.0)])
+    run_lifecycle(plain, T0, StorageSettings(raw_retention_days=90))
+    assert plain.execute("SELECT n FROM telemetry_1m ORDER BY bucket").fetchall() == [(60,), (1,)]
     plain.commit()
 
 
