@@ -102,3 +102,33 @@ def test_any_json_object_gives_a_batch_or_a_reason(obj: dict) -> None:
         decode_telemetry("pump-0001", raw)
     except PayloadError as exc:
         assert exc.reason
+
+
+_sample = st.fixed_dictionaries({
+    "t": st.one_of(st.integers(T0 - 10**12, T0 + 10**11), st.floats(allow_nan=False), st.booleans()),
+    "m": st.dictionaries(st.sampled_from(["pressure_bar", "flow_lpm", "Bad Name", "new_signal_x"]),
+                         st.one_of(st.floats(), st.integers(-5, 5), st.booleans(), st.text(max_size=2)),
+                         max_size=4)})
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.lists(st.one_of(_sample, st.integers()), min_size=1, max_size=6))
+def test_batch_fast_path_gives_what_the_per_sample_loop_gives(samples: list) -> None:
+    """core.contracts._fast_samples only ever short-cuts the checked loop: same batch or same error reason."""
+    import core.contracts as contracts
+
+    raw = json.dumps({"v": 1, "device_id": "pump-0001", "seq": 1, "samples": samples}).encode()
+
+    def outcome() -> object:
+        try:
+            return decode_telemetry("pump-0001", raw, now_ms=T0)
+        except PayloadError as exc:
+            return exc.reason
+
+    fast = outcome()
+    original = contracts._fast_samples
+    contracts._fast_samples = lambda *_: None  # the per-sample loop alone
+    try:
+        assert outcome() == fast
+    finally:
+        contracts._fast_samples = original
