@@ -51,6 +51,7 @@ POLL_ID_MARGIN = 5000  # ids are assigned at insert, not commit: re-read this ma
 PROGRESS_EVERY_S = 5.0
 DRAIN_TIMEOUT_S = 120.0  # after publishing stops, how long ingest may take to commit the broker's backlog
 SEQ_BASE = 1_000  # any base works: the database is new
+POLLER_APP = "qf-bench-poller"  # excluded from the PostgreSQL CPU figure
 
 
 @dataclass
@@ -105,7 +106,7 @@ class CommitPoller(threading.Thread):
 
     def run(self) -> None:
         try:
-            with psycopg.connect(self.url, autocommit=True) as conn:
+            with psycopg.connect(self.url, autocommit=True, application_name=POLLER_APP) as conn:
                 high = 0
                 while not self.stop_event.is_set():
                     self.poll(conn, high)
@@ -125,6 +126,15 @@ class CommitPoller(threading.Thread):
             for bid, readings, last_ts, received in rows:
                 if bid not in self.seen:
                     self.seen[bid] = (now, readings, last_ts, received)
+
+
+def ingest_backends(url: str) -> list[int]:
+    """PostgreSQL backend pids serving the scratch database, except the latency poller and this query."""
+    with psycopg.connect(url, autocommit=True) as conn:
+        rows = conn.execute("SELECT pid FROM pg_stat_activity WHERE datname = current_database() "
+                            "AND backend_type = 'client backend' AND pid <> pg_backend_pid() "
+                            "AND application_name <> %s", (POLLER_APP,)).fetchall()
+    return [int(r[0]) for r in rows]
 
 
 def scratch_url(base_url: str) -> str:
@@ -325,6 +335,8 @@ def _publish_and_measure(cfg: BenchConfig, broker: PrivateBroker, devices: list[
     started: list[float] = []
     finals: list[dict[str, Any] | None] = [None for _ in procs]
     cpu0 = {p.pid: cpu_seconds(p.pid) for p in workers}
+    pg_pids = ingest_backends(poller.url)
+    pg_cpu0 = {pid: cpu_seconds(pid) for pid in pg_pids}
     next_progress = time.time() + PROGRESS_EVERY_S
     publish_end: float | None = None
     while any(f is None for f in finals):
@@ -342,6 +354,8 @@ def _publish_and_measure(cfg: BenchConfig, broker: PrivateBroker, devices: list[
         if publish_end is None and len(started) == len(procs) and time.time() - max(started) >= cfg.seconds:
             publish_end = time.time()
             worker_cpu = {p.pid: cpu_seconds(p.pid) - cpu0[p.pid] for p in workers}
+        pg_cpu = sum(cpu_seconds(pid) - pg_cpu0[pid] for pid in pg_pids)
+            pg_cpu = sum(cpu_seconds(pid) - pg_cpu0[pid] for pid in pg_pids)
             publisher_cpu = [cpu_seconds(p.pid or 0) for p in procs]
             broker_cpu = cpu_seconds(broker.proc.pid) if broker.proc else 0.0
         if time.time() >= next_progress:
@@ -356,6 +370,7 @@ def _publish_and_measure(cfg: BenchConfig, broker: PrivateBroker, devices: list[
     if publish_end is None:
         publish_end = time.time()
         worker_cpu = {p.pid: cpu_seconds(p.pid) - cpu0[p.pid] for p in workers}
+        pg_cpu = sum(cpu_seconds(pid) - pg_cpu0[pid] for pid in pg_pids)
         publisher_cpu = [0.0 for _ in procs]  # already exited: not measured
         broker_cpu = cpu_seconds(broker.proc.pid) if broker.proc else 0.0
     window_start = min(started)
@@ -396,6 +411,12 @@ def _publish_and_measure(cfg: BenchConfig, broker: PrivateBroker, devices: list[
         "ingest_cpu_s_per_worker": [round(v, 1) for v in worker_cpu.values()],
         "publisher_cpu_s": [round(v, 1) for v in publisher_cpu],  # incl. start-up imports
         "broker_cpu_s": round(broker_cpu, 1),
+        # The ingest workers' PostgreSQL backends (on this machine, from /proc) during the window: with the
+        # workers' own CPU this is the load-independent cost of ingest; WAL writer/checkpointer not included.
+        "postgres_ingest_backends_cpu_s": round(pg_cpu, 1),
+        "cpu_s_per_million_readings": {
+            "ingest_workers": round(sum(worker_cpu.values()) / max(1, in_window) * 1e6, 2),
+            "postgres_backends": round(pg_cpu / max(1, in_window) * 1e6, 2)},
     }
 
 
