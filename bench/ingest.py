@@ -354,7 +354,6 @@ def _publish_and_measure(cfg: BenchConfig, broker: PrivateBroker, devices: list[
         if publish_end is None and len(started) == len(procs) and time.time() - max(started) >= cfg.seconds:
             publish_end = time.time()
             worker_cpu = {p.pid: cpu_seconds(p.pid) - cpu0[p.pid] for p in workers}
-        pg_cpu = sum(cpu_seconds(pid) - pg_cpu0[pid] for pid in pg_pids)
             pg_cpu = sum(cpu_seconds(pid) - pg_cpu0[pid] for pid in pg_pids)
             publisher_cpu = [cpu_seconds(p.pid or 0) for p in procs]
             broker_cpu = cpu_seconds(broker.proc.pid) if broker.proc else 0.0
