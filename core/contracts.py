@@ -164,12 +164,12 @@ def _fast_samples(raw_samples: list[Any], now_ms: int | None) -> tuple[Sample, .
     """
     if set(map(type, raw_samples)) != _DICT_ONLY:
         return None
-    stamps = list(map(dict.get, raw_samples, repeat("t")))
+    stamps: list[Any] = list(map(dict.get, raw_samples, repeat("t")))
     if set(map(type, stamps)) != _INT_ONLY or min(stamps) < MIN_TS_MS:
         return None
     if now_ms is not None and max(stamps) > now_ms + MAX_FUTURE_MS:
         return None
-    measures = list(map(dict.get, raw_samples, repeat("m")))
+    measures: list[Any] = list(map(dict.get, raw_samples, repeat("m")))
     if set(map(type, measures)) != _DICT_ONLY or not all(map(len, measures)):
         return None
     if not all(map(_known_signals.issuperset, measures)):

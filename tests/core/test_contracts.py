@@ -115,7 +115,7 @@ _sample = st.fixed_dictionaries({
 @given(st.lists(st.one_of(_sample, st.integers()), min_size=1, max_size=6))
 def test_batch_fast_path_gives_what_the_per_sample_loop_gives(samples: list) -> None:
     """core.contracts._fast_samples only ever short-cuts the checked loop: same batch or same error reason."""
-    import core.contracts as contracts
+    from core import contracts
 
     raw = json.dumps({"v": 1, "device_id": "pump-0001", "seq": 1, "samples": samples}).encode()
 

@@ -1,7 +1,7 @@
 """Storage lifecycle and query plans on the real database (plain PostgreSQL path in CI)."""
 
 import re
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import psycopg
 import pytest
@@ -11,7 +11,7 @@ from ingest.lifecycle import run_lifecycle
 from quietfix.seed import seed
 
 pytestmark = pytest.mark.integration
-T0 = datetime(2026, 3, 1, 10, 0, tzinfo=timezone.utc)
+T0 = datetime(2026, 3, 1, 10, 0, tzinfo=UTC)
 
 
 @pytest.fixture()
