@@ -43,7 +43,7 @@ def run_lifecycle(conn: psycopg.Connection, now: datetime, settings: StorageSett
     locked = conn.execute(Q.try_lifecycle_lock).fetchone()
     if not locked or not locked[0]:
         return LifecycleResult(ran=False)
-    rows = conn.execute(Q.refresh_rollups, (now,)).fetchone()
+    rows = conn.execute(Q.refresh_rollups, (now, settings.rollup_max_readings)).fetchone()
     dropped = None
     if storage_mode(conn) == "plain":
         dropped = conn.execute(Q.drop_partitions, (now - timedelta(days=settings.raw_retention_days),)).fetchone()

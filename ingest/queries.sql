@@ -15,8 +15,8 @@ COPY telemetry_samples (device_id, ts, signals, readings) FROM STDIN (FORMAT BIN
 
 -- name: queue_rollups
 -- What this transaction wrote, per device, for the next rollup refresh (migration 0110): committed with the rows.
-INSERT INTO rollup_dirty (device_id, first_ts, last_ts)
-SELECT * FROM unnest(%s::text[], %s::timestamptz[], %s::timestamptz[]);
+INSERT INTO rollup_dirty (device_id, first_ts, last_ts, readings)
+SELECT * FROM unnest(%s::text[], %s::timestamptz[], %s::timestamptz[], %s::bigint[]);
 
 -- name: upsert_latest
 INSERT INTO telemetry_latest (device_id, signal, ts, value)
@@ -62,7 +62,7 @@ SELECT value FROM quietfix_meta WHERE key = 'storage';
 SELECT pg_try_advisory_xact_lock(7305119100);
 
 -- name: refresh_rollups
-SELECT quietfix_refresh_rollups(%s);
+SELECT quietfix_refresh_rollups(%s, %s);
 
 -- name: drop_partitions
 SELECT quietfix_drop_partitions(%s);

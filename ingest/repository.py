@@ -65,11 +65,13 @@ def write_batches(conn: psycopg.Connection, batches: Sequence[TelemetryBatch], r
                         _fold(latest, (b.device_id, name), t_ms, value)
             copy.write(TRAILER)
         keys = sorted(latest)  # one lock order for every worker: concurrent upserts cannot deadlock
-        spans: dict[str, tuple[datetime, datetime]] = {}
+        spans: dict[str, tuple[datetime, datetime, int]] = {}
         for b, first, last in zip(items, firsts, lasts):
             if (b.device_id, b.seq) in new:
                 prev = spans.get(b.device_id)
-                spans[b.device_id] = (first, last) if prev is None else (min(prev[0], first), max(prev[1], last))
+                n = b.reading_count
+                spans[b.device_id] = ((first, last, n) if prev is None
+                                      else (min(prev[0], first), max(prev[1], last), prev[2] + n))
         devices = sorted({b.device_id for b in items})
         # Three statements that need no answer: one round trip instead of three (on a busy machine every round
         # trip waits for both processes to be scheduled again).
@@ -78,7 +80,7 @@ def write_batches(conn: psycopg.Connection, batches: Sequence[TelemetryBatch], r
                 [k[0] for k in keys], [k[1] for k in keys],
                 [datetime.fromtimestamp(latest[k][0] / 1000, tz=tz) for k in keys], [latest[k][1] for k in keys]))
             cur.execute(Q.queue_rollups, (list(spans), [v[0] for v in spans.values()],
-                                          [v[1] for v in spans.values()]))
+                                          [v[1] for v in spans.values()], [v[2] for v in spans.values()]))
             cur.execute(Q.mark_seen, (devices, [received_at] * len(devices)))
     return written
 

@@ -167,7 +167,7 @@ LANGUAGE plpgsql AS $$
 BEGIN
     INSERT INTO telemetry_samples (device_id, ts, signals, readings)
     VALUES (NEW.device_id, NEW.ts, ARRAY[NEW.signal], ARRAY[NEW.value]);
-    INSERT INTO rollup_dirty (device_id, first_ts, last_ts) VALUES (NEW.device_id, NEW.ts, NEW.ts);
+    INSERT INTO rollup_dirty (device_id, first_ts, last_ts, readings) VALUES (NEW.device_id, NEW.ts, NEW.ts, 1);
     RETURN NEW;
 END $$;
 CREATE TRIGGER telemetry_insert INSTEAD OF INSERT ON telemetry
@@ -181,24 +181,30 @@ CREATE TRIGGER telemetry_insert INSTEAD OF INSERT ON telemetry
 CREATE TABLE rollup_dirty (
     device_id text NOT NULL,
     first_ts  timestamptz NOT NULL,
-    last_ts   timestamptz NOT NULL
+    last_ts   timestamptz NOT NULL,
+    readings  bigint NOT NULL  -- how much work the range is: a pass takes devices up to a readings budget
 );
 -- Whatever the old watermark-driven refresh had not covered yet (its watermark minus the default lateness).
-INSERT INTO rollup_dirty (device_id, first_ts, last_ts)
-SELECT device_id, min(ts), max(ts) FROM telemetry_samples
+INSERT INTO rollup_dirty (device_id, first_ts, last_ts, readings)
+SELECT device_id, min(ts), max(ts), sum(cardinality(readings)) FROM telemetry_samples
 WHERE ts >= coalesce((SELECT upto - interval '1 hour' FROM rollup_watermarks WHERE name = 'telemetry_1m'),
                      '-infinity')
 GROUP BY device_id;
 DROP TABLE rollup_watermarks;
 DROP FUNCTION IF EXISTS quietfix_refresh_rollups(timestamptz, interval);
 
--- Consume the queue (only committed markers are visible, so a marker whose rows are not committed yet stays
--- for the next run), recompute the 1-minute buckets of each device's range that are complete at now_ts, then
--- the hours containing them. Upserts only, never deletes: a bucket whose raw rows retention already dropped
--- keeps its rollup. Recomputing whole buckets from raw rows keeps the refresh idempotent. Data at or after the
--- last complete minute is queued again for the next run.
-CREATE FUNCTION quietfix_refresh_rollups(now_ts timestamptz) RETURNS integer
-LANGUAGE plpgsql AS $$
+-- One pass: take the devices whose queued ranges start before the last complete minute, oldest first, up to
+-- ``max_readings`` queued readings (at least one device), and consume their markers (only committed markers are
+-- visible, so a marker whose rows are not committed yet waits for the next pass). Recompute those devices'
+-- complete 1-minute buckets from raw rows, then the hours containing them. Upserts only, never deletes: a
+-- bucket whose raw rows retention already dropped keeps its rollup. Recomputing whole buckets from raw rows
+-- keeps the refresh idempotent. Data at or after the last complete minute is queued again.
+-- Why a budget: the pass runs inside an ingest worker's maintenance; one pass over a whole minute of a 150k
+-- readings/s fleet (9M readings) stalled that worker for ~10 s (p99 latency). Small frequent passes bound it.
+CREATE FUNCTION quietfix_refresh_rollups(now_ts timestamptz, max_readings bigint) RETURNS integer
+LANGUAGE plpgsql
+SET jit = off  -- a pass is small and frequent: compiling each one costs more than it saves
+AS $$
 DECLARE
     to_1m timestamptz := date_bin('1 minute', now_ts, TIMESTAMPTZ '2000-01-01');
     rows_1m integer;
@@ -206,21 +212,32 @@ BEGIN
     CREATE TEMPORARY TABLE IF NOT EXISTS pg_temp.rollup_ranges (
         device_id text, from_ts timestamptz, upto_ts timestamptz) ON COMMIT DROP;
     TRUNCATE pg_temp.rollup_ranges;
-    WITH consumed AS (DELETE FROM rollup_dirty RETURNING device_id, first_ts, last_ts),
+    WITH queued AS (
+             SELECT device_id, sum(readings) AS readings, min(first_ts) AS oldest
+             FROM rollup_dirty WHERE first_ts < to_1m GROUP BY device_id),
+         picked AS (
+             SELECT device_id FROM (
+                 SELECT device_id, sum(readings) OVER (ORDER BY oldest, device_id) - readings AS before
+                 FROM queued) q
+             WHERE before < max_readings),
+         consumed AS (
+             DELETE FROM rollup_dirty d USING picked p WHERE d.device_id = p.device_id
+             RETURNING d.device_id, d.first_ts, d.last_ts, d.readings),
          requeued AS (
-             INSERT INTO rollup_dirty (device_id, first_ts, last_ts)
-             SELECT device_id, greatest(first_ts, to_1m), last_ts FROM consumed WHERE last_ts >= to_1m)
+             INSERT INTO rollup_dirty (device_id, first_ts, last_ts, readings)
+             SELECT device_id, greatest(first_ts, to_1m), last_ts, readings FROM consumed WHERE last_ts >= to_1m)
     INSERT INTO pg_temp.rollup_ranges
     SELECT device_id, date_bin('1 minute', min(first_ts), TIMESTAMPTZ '2000-01-01'),
            least(to_1m, date_bin('1 minute', max(last_ts), TIMESTAMPTZ '2000-01-01') + interval '1 minute')
     FROM consumed WHERE first_ts < to_1m GROUP BY device_id;
 
+    -- unnest in the select list (ProjectSet) measured ~2x faster than the view's LATERAL unnest for this scan.
     INSERT INTO telemetry_1m AS m (device_id, signal, bucket, avg, min, max, n)
-    SELECT s.device_id, r.signal, date_bin('1 minute', s.ts, TIMESTAMPTZ '2000-01-01'), avg(r.value),
-           min(r.value), max(r.value), count(*)
-    FROM pg_temp.rollup_ranges d
-    JOIN telemetry_samples s ON s.device_id = d.device_id AND s.ts >= d.from_ts AND s.ts < d.upto_ts
-    CROSS JOIN LATERAL unnest(s.signals, s.readings) AS r(signal, value)
+    SELECT device_id, signal, bucket, avg(value), min(value), max(value), count(*)
+    FROM (SELECT s.device_id, date_bin('1 minute', s.ts, TIMESTAMPTZ '2000-01-01') AS bucket,
+                 unnest(s.signals) AS signal, unnest(s.readings) AS value
+          FROM pg_temp.rollup_ranges d
+          JOIN telemetry_samples s ON s.device_id = d.device_id AND s.ts >= d.from_ts AND s.ts < d.upto_ts) r
     GROUP BY 1, 2, 3
     ON CONFLICT ON CONSTRAINT telemetry_1m_pk DO UPDATE
         SET avg = excluded.avg, min = excluded.min, max = excluded.max, n = excluded.n;

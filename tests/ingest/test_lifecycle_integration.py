@@ -38,12 +38,12 @@ def insert(conn: psycopg.Connection, rows: list[tuple[str, str, datetime, float]
 
 def queue_rollups(conn: psycopg.Connection, rows: list[tuple[str, str, datetime, float]]) -> None:
     """What ingest queues with its rows: per device, the time range written."""
-    spans: dict[str, list[datetime]] = {}
+    spans: dict[str, list] = {}
     for device_id, _, ts, _ in rows:
-        span = spans.setdefault(device_id, [ts, ts])
-        span[0], span[1] = min(span[0], ts), max(span[1], ts)
-    for device_id, (first, last) in spans.items():
-        conn.execute("INSERT INTO rollup_dirty VALUES (%s, %s, %s)", (device_id, first, last))
+        span = spans.setdefault(device_id, [ts, ts, 0])
+        span[0], span[1], span[2] = min(span[0], ts), max(span[1], ts), span[2] + 1
+    for device_id, (first, last, n) in spans.items():
+        conn.execute("INSERT INTO rollup_dirty VALUES (%s, %s, %s, %s)", (device_id, first, last, n))
 
 
 def test_rollups_match_raw_data_and_refresh_is_idempotent(plain: psycopg.Connection) -> None:
@@ -160,3 +160,16 @@ def test_view_accepts_reading_inserts_as_one_signal_samples(plain: psycopg.Conne
     assert plain.execute("SELECT signals, readings FROM telemetry_samples").fetchall() == [(["flow_lpm"], [3.5])]
     assert plain.execute("SELECT signal, value FROM telemetry").fetchall() == [("flow_lpm", 3.5)]
     plain.rollback()
+
+
+def test_a_pass_takes_devices_up_to_its_readings_budget_oldest_first(plain: psycopg.Connection) -> None:
+    insert(plain, [("pump-0002", "flow_lpm", T0 + timedelta(seconds=s), 1.0) for s in range(60)])
+    insert(plain, [("pump-0001", "flow_lpm", T0 + timedelta(minutes=1, seconds=s), 1.0) for s in range(60)])
+    small = StorageSettings(rollup_max_readings=10)  # less than one device: still one device per pass
+    run_lifecycle(plain, T0 + timedelta(minutes=5), small)
+    assert plain.execute("SELECT device_id, n FROM telemetry_1m").fetchall() == [("pump-0002", 60)]  # oldest
+    assert plain.execute("SELECT DISTINCT device_id FROM rollup_dirty").fetchall() == [("pump-0001",)]
+    run_lifecycle(plain, T0 + timedelta(minutes=5), small)
+    assert plain.execute("SELECT count(*) FROM rollup_dirty").fetchone() == (0,)
+    assert plain.execute("SELECT sum(n) FROM telemetry_1h").fetchone() == (120,)
+    plain.commit()
