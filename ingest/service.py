@@ -59,6 +59,7 @@ class IngestWorker:
         self._next_lifecycle = 0.0
         self._policies_applied = False
         self._lifecycle: threading.Thread | None = None
+        self._lifecycle_conn: psycopg.Connection | None = None  # used only by the lifecycle thread
         self._connect = connect
         self._settings = settings
         self._clock = clock
@@ -85,6 +86,8 @@ class IngestWorker:
             self._thread.join(timeout_s)
         if self._lifecycle is not None:
             self._lifecycle.join(timeout_s)
+        if self._lifecycle_conn is not None:
+            self._lifecycle_conn.close()
         if self._conn is not None:
             self._conn.close()
 
@@ -166,7 +169,10 @@ class IngestWorker:
 
     def _run_lifecycle(self, now: float) -> None:
         try:
-            with self._connect() as conn, conn.transaction():
+            if self._lifecycle_conn is None or self._lifecycle_conn.closed:
+                self._lifecycle_conn = self._connect()
+            conn = self._lifecycle_conn
+            with conn.transaction():
                 if not self._policies_applied and storage_mode(conn) == "timescale":
                     apply_timescale_policies(conn, self._storage)
                 self._policies_applied = True
@@ -174,6 +180,8 @@ class IngestWorker:
         except psycopg.Error as exc:
             log.warning("storage lifecycle pass failed; retried on the next one: %s", str(exc).strip()[:300],
                         extra={"error": str(exc).strip()[:200]})
+            if self._lifecycle_conn is not None:
+                self._lifecycle_conn.close()
             return
         if result.partitions_dropped:
             log.info("partitions dropped", extra={"count": result.partitions_dropped})
