@@ -23,7 +23,8 @@ WHERE d.id = %(device_id)s
 SELECT signal, ts, value FROM telemetry_latest WHERE device_id = %(device_id)s ORDER BY signal;
 
 -- name: telemetry_window
--- One index range scan per signal on telemetry_device_signal_ts_ix; date_bin buckets on both storage paths.
+-- One index range scan on telemetry_samples_device_ts_ix through the reading-level view (migration 0110);
+-- date_bin buckets on both storage paths.
 SELECT signal, date_bin(%(bucket)s, ts, TIMESTAMPTZ '2000-01-01') AS bucket, avg(value) AS avg,
        min(value) AS min, max(value) AS max, count(*) AS n
 FROM telemetry

@@ -296,11 +296,13 @@ def prepare_database(url: str, devices: int) -> dict[str, Any]:
         now = datetime.now(UTC)
         if report.storage == "plain":
             conn.execute("SELECT quietfix_ensure_partitions(%s, %s)", (now - timedelta(days=1), now + timedelta(days=1)))
-        rows = [(d.device_id, "pressure_bar", now - timedelta(seconds=s), 4.0 + (s % 7) / 10)
+        # One row per sample (migration 0110): the API reads them through the reading-level view `telemetry`.
+        rows = [(d.device_id, now - timedelta(seconds=s), ["pressure_bar"], [4.0 + (s % 7) / 10])
                 for d in seeded[:20] for s in range(0, 3600, 30)]
         techs = [r[0] for r in conn.execute("SELECT id FROM technicians ORDER BY code")]
         with conn.cursor() as cur:
-            cur.executemany("INSERT INTO telemetry (device_id, signal, ts, value) VALUES (%s, %s, %s, %s)", rows)
+            cur.executemany("INSERT INTO telemetry_samples (device_id, ts, signals, readings) "
+                            "VALUES (%s, %s, %s, %s)", rows)
             cur.executemany("INSERT INTO telemetry_latest VALUES (%s, 'pressure_bar', %s, 4.2)",
                             [(d.device_id, now) for d in seeded])
             plan = cur.execute("INSERT INTO plans (created_at, trigger, planner, is_current) "

@@ -10,6 +10,7 @@ import json
 import math
 import re
 from dataclasses import dataclass
+from itertools import chain, repeat
 from typing import Any
 
 import orjson
@@ -34,6 +35,9 @@ MAX_EVENT_DATA_BYTES = 4096
 # Bounded so a stream of distinct (valid) names cannot grow it without limit.
 _known_signals: set[str] = set()
 _KNOWN_SIGNALS_MAX = 4096
+_DICT_ONLY = {dict}
+_INT_ONLY = {int}
+_FLOAT_ONLY = {float}
 
 
 class PayloadError(ValueError):
@@ -140,6 +144,9 @@ def decode_telemetry(topic_device: str, payload: bytes, now_ms: int | None = Non
     raw_samples = obj.get("samples")
     if not isinstance(raw_samples, list) or not raw_samples:
         raise PayloadError("samples must be a non-empty list")
+    fast = _fast_samples(raw_samples, now_ms)
+    if fast is not None:
+        return TelemetryBatch(device_id=device_id, seq=seq, samples=fast)
     samples: list[Sample] = []
     readings = 0
     for raw in raw_samples:
@@ -163,6 +170,34 @@ def decode_telemetry(topic_device: str, payload: bytes, now_ms: int | None = Non
             raise PayloadError("too many readings in one message")
         samples.append(Sample(t_ms=t_ms, values=tuple(pairs)))
     return TelemetryBatch(device_id=device_id, seq=seq, samples=tuple(samples))
+
+
+def _fast_samples(raw_samples: list[Any], now_ms: int | None) -> tuple[Sample, ...] | None:
+    """The whole batch checked with C-level map/set/all calls, no Python code per sample or reading.
+
+    Accepts only what the checked per-sample loop would accept with the same result (dict samples, int ``t`` in
+    range, non-empty ``m`` of known signal names with finite float values, reading limit); anything else returns
+    None and the loop below runs, so error reasons and their order are unchanged. Why: the per-sample loop was the
+    largest entry of the ingest worker's profile once the COPY rows stopped being built per reading.
+    """
+    if set(map(type, raw_samples)) != _DICT_ONLY:
+        return None
+    stamps: list[Any] = list(map(dict.get, raw_samples, repeat("t")))
+    if set(map(type, stamps)) != _INT_ONLY or min(stamps) < MIN_TS_MS:
+        return None
+    if now_ms is not None and max(stamps) > now_ms + MAX_FUTURE_MS:
+        return None
+    measures: list[Any] = list(map(dict.get, raw_samples, repeat("m")))
+    if set(map(type, measures)) != _DICT_ONLY or not all(map(len, measures)):
+        return None
+    if not all(map(_known_signals.issuperset, measures)):
+        return None
+    values = list(chain.from_iterable(map(dict.values, measures)))
+    if len(values) > MAX_READINGS_PER_MESSAGE or set(map(type, values)) != _FLOAT_ONLY:
+        return None
+    if not all(map(math.isfinite, values)):
+        return None
+    return tuple(map(Sample, stamps, map(tuple, map(dict.items, measures))))
 
 
 def _fast_pairs(values: dict[str, Any]) -> tuple[tuple[str, float], ...] | None:

@@ -1,8 +1,11 @@
 """Storage lifecycle: rollups, retention and compression, on whichever storage path the database has.
 
-Plain PostgreSQL: refresh the rollup tables from their watermark and drop daily partitions past retention.
-TimescaleDB: the continuous-aggregate, compression and retention policies do the work inside the database;
-this module only (re)applies the configured intervals once.
+Both paths: refresh the rollup tables (telemetry_1m / telemetry_1h) for the (device, time range)s writers queued
+in ``rollup_dirty`` since the last pass, whatever their lateness (migration 0110). Since the sample-row
+layout (migration 0110) TimescaleDB continuous aggregates cannot express the rollups (they would need the
+LATERAL unnest of a sample's signals), so this job refreshes them on TimescaleDB too.
+Plain PostgreSQL: also drop daily partitions past retention. TimescaleDB: compression and retention policies do
+that inside the database; this module only (re)applies the configured intervals once.
 """
 
 from __future__ import annotations
@@ -36,13 +39,13 @@ def apply_timescale_policies(conn: psycopg.Connection, settings: StorageSettings
 
 
 def run_lifecycle(conn: psycopg.Connection, now: datetime, settings: StorageSettings) -> LifecycleResult:
-    """One pass of the plain-path lifecycle; the caller owns the transaction. Skips when another worker runs it."""
-    if storage_mode(conn) != "plain":
-        return LifecycleResult(ran=False)
+    """One lifecycle pass; the caller owns the transaction. Skips when another worker runs it."""
     locked = conn.execute(Q.try_lifecycle_lock).fetchone()
     if not locked or not locked[0]:
         return LifecycleResult(ran=False)
-    rows = conn.execute(Q.refresh_rollups, (now, timedelta(seconds=settings.rollup_lateness_s))).fetchone()
-    dropped = conn.execute(Q.drop_partitions, (now - timedelta(days=settings.raw_retention_days),)).fetchone()
+    rows = conn.execute(Q.refresh_rollups, (now, settings.rollup_max_readings)).fetchone()
+    dropped = None
+    if storage_mode(conn) == "plain":
+        dropped = conn.execute(Q.drop_partitions, (now - timedelta(days=settings.raw_retention_days),)).fetchone()
     return LifecycleResult(ran=True, rollup_rows=int(rows[0]) if rows else 0,
                            partitions_dropped=int(dropped[0]) if dropped else 0)

@@ -10,7 +10,13 @@ ON CONFLICT ON CONSTRAINT ingest_batches_pk DO NOTHING
 RETURNING device_id, seq;
 
 -- name: copy_telemetry
-COPY telemetry (device_id, signal, ts, value) FROM STDIN (FORMAT BINARY);
+-- One row per sample (migration 0110); the binary data is built by ingest/copy_rows.py.
+COPY telemetry_samples (device_id, ts, signals, readings) FROM STDIN (FORMAT BINARY);
+
+-- name: queue_rollups
+-- What this transaction wrote, per device, for the next rollup refresh (migration 0110): committed with the rows.
+INSERT INTO rollup_dirty (device_id, first_ts, last_ts, readings)
+SELECT * FROM unnest(%s::text[], %s::timestamptz[], %s::timestamptz[], %s::bigint[]);
 
 -- name: upsert_latest
 INSERT INTO telemetry_latest (device_id, signal, ts, value)
@@ -62,9 +68,9 @@ SELECT quietfix_refresh_rollups(%s, %s);
 SELECT quietfix_drop_partitions(%s);
 
 -- name: timescale_retention
-SELECT remove_retention_policy('telemetry', if_exists => true),
-       add_retention_policy('telemetry', %s::interval);
+SELECT remove_retention_policy('telemetry_samples', if_exists => true),
+       add_retention_policy('telemetry_samples', %s::interval);
 
 -- name: timescale_compression
-SELECT remove_compression_policy('telemetry', if_exists => true),
-       add_compression_policy('telemetry', %s::interval);
+SELECT remove_compression_policy('telemetry_samples', if_exists => true),
+       add_compression_policy('telemetry_samples', %s::interval);

@@ -1,6 +1,6 @@
 -- name: demo_counts
 SELECT (SELECT count(*) FROM devices) AS devices,
-       (SELECT count(*) FROM telemetry) AS readings_stored,
+       (SELECT coalesce(sum(cardinality(readings)), 0) FROM telemetry_samples) AS readings_stored,
        (SELECT count(*) FROM incidents) AS incidents,
        (SELECT count(*) FROM work_orders) AS work_orders,
        (SELECT count(*) FROM work_orders WHERE technician_id IS NOT NULL) AS assigned,

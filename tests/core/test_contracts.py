@@ -4,8 +4,16 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from core.contracts import (MAX_PAYLOAD_BYTES, PayloadError, TelemetryBatch, decode_command_result, decode_status,
-                            decode_telemetry, parse_topic, topic)
+from core.contracts import (
+    MAX_PAYLOAD_BYTES,
+    PayloadError,
+    TelemetryBatch,
+    decode_command_result,
+    decode_status,
+    decode_telemetry,
+    parse_topic,
+    topic,
+)
 
 T0 = 1_767_225_600_000  # 2026-01-01 in ms
 
@@ -143,3 +151,33 @@ def test_event_data_is_bounded() -> None:
     big = {"v": 1, "seq": 1, "t": T0, "kind": "x", "data": {"note": "a" * MAX_EVENT_DATA_BYTES}}
     with pytest.raises(PayloadError, match="larger than"):
         decode_event("pump-0001", json.dumps(big).encode())
+
+
+_sample = st.fixed_dictionaries({
+    "t": st.one_of(st.integers(T0 - 10**12, T0 + 10**11), st.floats(allow_nan=False), st.booleans()),
+    "m": st.dictionaries(st.sampled_from(["pressure_bar", "flow_lpm", "Bad Name", "new_signal_x"]),
+                         st.one_of(st.floats(), st.integers(-5, 5), st.booleans(), st.text(max_size=2)),
+                         max_size=4)})
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.lists(st.one_of(_sample, st.integers()), min_size=1, max_size=6))
+def test_batch_fast_path_gives_what_the_per_sample_loop_gives(samples: list) -> None:
+    """core.contracts._fast_samples only ever short-cuts the checked loop: same batch or same error reason."""
+    from core import contracts
+
+    raw = json.dumps({"v": 1, "device_id": "pump-0001", "seq": 1, "samples": samples}).encode()
+
+    def outcome() -> object:
+        try:
+            return decode_telemetry("pump-0001", raw, now_ms=T0)
+        except PayloadError as exc:
+            return exc.reason
+
+    fast = outcome()
+    original = contracts._fast_samples
+    contracts._fast_samples = lambda *_: None  # the per-sample loop alone
+    try:
+        assert outcome() == fast
+    finally:
+        contracts._fast_samples = original
