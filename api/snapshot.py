@@ -13,6 +13,7 @@ judgements, ETA re-timings that leave no timeline event) and matches the live st
 
 from __future__ import annotations
 
+import asyncio
 import json
 import threading
 import time
@@ -21,6 +22,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from fastapi.encoders import jsonable_encoder
+from starlette.concurrency import run_in_threadpool
 
 # No older than the live stream's poll period (api/live.py POLL_S): a board is never staler than its live feed.
 MAX_AGE_S = 2.0
@@ -68,6 +70,15 @@ class Snapshots:
             self.builds += 1
             return body
 
+    async def aget(self, key: Hashable, version: Any, build: Callable[[], Any]) -> bytes:
+        """``get`` for ``async def`` routes: a hit is answered on the event loop without a thread hop; only a
+        build (blocking queries) goes to the thread pool, where ``get``'s single flight still applies."""
+        body = self._fresh(key, version)
+        if body is not None:
+            self.hits += 1
+            return body
+        return await run_in_threadpool(self.get, key, version, build)
+
     def clear(self) -> None:
         """After a write in this process: the next read rebuilds (the version would catch it; this is cheaper)."""
         self._entries.clear()
@@ -79,3 +90,62 @@ def snapshots_of(app: Any) -> Snapshots:
     if store is None:
         store = app.state.snapshots = Snapshots()
     return store
+
+
+class FreshRead:
+    """Coalesces a small blocking read (``read()``, run on the thread pool) for many concurrent awaiters, while
+    every awaiter still gets a result read *after* it asked.
+
+    Why: each board request needs the current ``board_version`` (~1 ms query) but 200 boards ask many times a
+    second. Sharing a read that was already under way when a request arrived could return a version from before a
+    change that request is reacting to; sharing only reads that *start* after every waiter arrived cannot. Callers
+    arriving while a read runs queue for the next one, so under load one query (and one thread hop) answers a
+    whole batch instead of one per request.
+    """
+
+    def __init__(self, read: Callable[[], Any]) -> None:
+        self._read = read
+        self._waiters: list[asyncio.Future[Any]] = []
+        self._task: asyncio.Task[None] | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self.reads = 0
+
+    async def get(self) -> Any:
+        loop = asyncio.get_running_loop()
+        if loop is not self._loop:  # a new event loop (test clients): nothing from the old one carries over
+            self._loop, self._waiters, self._task = loop, [], None
+        waiter: asyncio.Future[Any] = loop.create_future()
+        self._waiters.append(waiter)
+        if self._task is None or self._task.done():
+            self._task = loop.create_task(self._run())
+        return await waiter
+
+    async def _run(self) -> None:
+        while self._waiters:
+            batch, self._waiters = self._waiters, []  # all of these asked before the read below starts
+            try:
+                value = await run_in_threadpool(self._read)
+                self.reads += 1
+            except Exception as exc:  # noqa: BLE001 - handed to every waiter, who raise it as their own
+                for waiter in batch:
+                    if not waiter.done():
+                        waiter.set_exception(exc)
+                continue
+            for waiter in batch:
+                if not waiter.done():
+                    waiter.set_result(value)
+
+
+async def board_version(app: Any) -> Any:
+    """The current staff board version (api/queries.sql ``board_version``), read after this call began, shared
+    with the requests that asked at the same time (``FreshRead``)."""
+    reader = getattr(app.state, "board_version_reader", None)
+    if reader is None:
+        from api import repository as repo
+
+        def read() -> Any:
+            with app.state.pool.connection() as conn:
+                return repo.board_version(conn)
+
+        reader = app.state.board_version_reader = FreshRead(read)
+    return await reader.get()
