@@ -43,6 +43,8 @@ class Snapshots:
         self._entries: dict[Hashable, _Entry] = {}
         self._locks: dict[Hashable, threading.Lock] = {}
         self._guard = threading.Lock()
+        # key -> (event loop, version, future of the body) of the build under way for ``aget``.
+        self._flights: dict[Hashable, tuple[Any, Any, asyncio.Future[bytes]]] = {}
         self.builds = 0
         self.hits = 0
 
@@ -71,13 +73,43 @@ class Snapshots:
             return body
 
     async def aget(self, key: Hashable, version: Any, build: Callable[[], Any]) -> bytes:
-        """``get`` for ``async def`` routes: a hit is answered on the event loop without a thread hop; only a
-        build (blocking queries) goes to the thread pool, where ``get``'s single flight still applies."""
-        body = self._fresh(key, version)
-        if body is not None:
-            self.hits += 1
-            return body
-        return await run_in_threadpool(self.get, key, version, build)
+        """``get`` for ``async def`` routes: a hit is answered on the event loop without a thread hop; concurrent
+        misses for the same key and version wait on the event loop for one build (single flight without holding
+        a thread each), and only that build (blocking queries) runs on the thread pool."""
+        loop = asyncio.get_running_loop()
+        while True:
+            body = self._fresh(key, version)
+            if body is not None:
+                self.hits += 1
+                return body
+            flight = self._flights.get(key)
+            if flight is None or flight[0] is not loop or flight[1] != version or flight[2].done():
+                break
+            try:
+                body = await asyncio.shield(flight[2])
+                self.hits += 1
+                return body
+            except asyncio.CancelledError:
+                if flight[2].cancelled():  # the building request went away: build again ourselves
+                    continue
+                raise
+        done: asyncio.Future[bytes] = loop.create_future()
+        self._flights[key] = (loop, version, done)
+        try:
+            body = await run_in_threadpool(self.get, key, version, build)
+        except BaseException as exc:
+            if isinstance(exc, asyncio.CancelledError):
+                done.cancel()
+            else:
+                done.set_exception(exc)
+                done.exception()  # retrieved: the waiters re-raise it, nobody else must log it
+            raise
+        else:
+            done.set_result(body)
+        finally:
+            if self._flights.get(key, (None, None, None))[2] is done:
+                del self._flights[key]
+        return body
 
     def clear(self) -> None:
         """After a write in this process: the next read rebuilds (the version would catch it; this is cheaper)."""

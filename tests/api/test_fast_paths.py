@@ -116,3 +116,28 @@ def test_fresh_read_hands_a_failure_to_its_waiters_and_recovers() -> None:
         return await fresh.get()
 
     assert asyncio.run(scenario()) == 5
+
+
+def test_concurrent_async_misses_share_one_build_without_a_thread_each() -> None:
+    from api.snapshot import Snapshots
+
+    started, release, builds = threading.Event(), threading.Event(), []
+
+    def build() -> list[int]:
+        builds.append(1)
+        started.set()
+        release.wait(5)
+        return [len(builds)]
+
+    async def scenario() -> list[bytes]:
+        store = Snapshots(max_age_s=60)
+        first = asyncio.ensure_future(store.aget("board", 1, build))
+        await asyncio.to_thread(started.wait, 5)
+        others = [asyncio.ensure_future(store.aget("board", 1, build)) for _ in range(20)]
+        await asyncio.sleep(0)
+        release.set()
+        bodies = [await first, *[await t for t in others]]
+        assert (store.builds, store.hits) == (1, 20)
+        return bodies
+
+    assert set(asyncio.run(scenario())) == {b"[1]"} and len(builds) == 1
