@@ -55,7 +55,11 @@ def create_app(settings: Settings) -> FastAPI:
     app.state.settings = settings
     # Live streams stay open for minutes and hold no connection (api/live.py shares one cursor read per scope):
     # inside the gate, ten open boards would take every slot and stall the whole API.
-    app.add_middleware(ConcurrencyLimit, limit=POOL_MAX_SIZE, exempt=("/metrics", "/api/live"))
+    # The staff board and its KPIs are async snapshot reads that hold no connection while they wait; their only
+    # thread/connection users are one coalesced version read and one build per key (api/snapshot.py), so they
+    # cannot starve the pool either, and queueing them behind slow list queries only added latency (feat2/api-perf).
+    app.add_middleware(ConcurrencyLimit, limit=POOL_MAX_SIZE,
+                       exempt=("/metrics", "/api/live", "/api/board", "/api/board/kpis"))
     for module in (health, auth, fleet, service, commands, diagnostics):
         app.include_router(module.router)
     @app.exception_handler(psycopg.DataError)

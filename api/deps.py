@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from typing import Annotated
+from collections.abc import Callable, Iterator
+from typing import Annotated, TypeVar
 
 import psycopg
 from fastapi import Depends, Request
+from starlette.concurrency import run_in_threadpool
+
+T = TypeVar("T")
 
 
 def get_conn(request: Request) -> Iterator[psycopg.Connection]:
@@ -15,3 +18,17 @@ def get_conn(request: Request) -> Iterator[psycopg.Connection]:
 
 
 Conn = Annotated[psycopg.Connection, Depends(get_conn)]
+
+
+async def in_pool(request: Request, work: Callable[[psycopg.Connection], T]) -> T:
+    """``work(conn)`` on the thread pool with a pooled connection taken and returned inside that one hop.
+
+    Why: a sync route with ``Conn`` costs FastAPI three or four thread hops per request (enter the generator
+    dependency, the route, validating the response model, exit the dependency; profiled as the largest share of
+    the API's CPU under bench/api_load.py). Hot read routes are ``async def`` and put all their queries in one
+    ``work``; the transaction semantics are ``get_conn``'s (commit on success, rollback on an exception)."""
+    def run() -> T:
+        with request.app.state.pool.connection() as conn:
+            return work(conn)
+
+    return await run_in_threadpool(run)

@@ -13,6 +13,7 @@ judgements, ETA re-timings that leave no timeline event) and matches the live st
 
 from __future__ import annotations
 
+import asyncio
 import json
 import threading
 import time
@@ -21,6 +22,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from fastapi.encoders import jsonable_encoder
+from starlette.concurrency import run_in_threadpool
 
 # No older than the live stream's poll period (api/live.py POLL_S): a board is never staler than its live feed.
 MAX_AGE_S = 2.0
@@ -41,6 +43,8 @@ class Snapshots:
         self._entries: dict[Hashable, _Entry] = {}
         self._locks: dict[Hashable, threading.Lock] = {}
         self._guard = threading.Lock()
+        # key -> (event loop, version, future of the body) of the build under way for ``aget``.
+        self._flights: dict[Hashable, tuple[Any, Any, asyncio.Future[bytes]]] = {}
         self.builds = 0
         self.hits = 0
 
@@ -68,6 +72,45 @@ class Snapshots:
             self.builds += 1
             return body
 
+    async def aget(self, key: Hashable, version: Any, build: Callable[[], Any]) -> bytes:
+        """``get`` for ``async def`` routes: a hit is answered on the event loop without a thread hop; concurrent
+        misses for the same key and version wait on the event loop for one build (single flight without holding
+        a thread each), and only that build (blocking queries) runs on the thread pool."""
+        loop = asyncio.get_running_loop()
+        while True:
+            body = self._fresh(key, version)
+            if body is not None:
+                self.hits += 1
+                return body
+            flight = self._flights.get(key)
+            if flight is None or flight[0] is not loop or flight[1] != version or flight[2].done():
+                break
+            try:
+                body = await asyncio.shield(flight[2])
+                self.hits += 1
+                return body
+            except asyncio.CancelledError:
+                if flight[2].cancelled():  # the building request went away: build again ourselves
+                    continue
+                raise
+        done: asyncio.Future[bytes] = loop.create_future()
+        self._flights[key] = (loop, version, done)
+        try:
+            body = await run_in_threadpool(self.get, key, version, build)
+        except BaseException as exc:
+            if isinstance(exc, asyncio.CancelledError):
+                done.cancel()
+            else:
+                done.set_exception(exc)
+                done.exception()  # retrieved: the waiters re-raise it, nobody else must log it
+            raise
+        else:
+            done.set_result(body)
+        finally:
+            if self._flights.get(key, (None, None, None))[2] is done:
+                del self._flights[key]
+        return body
+
     def clear(self) -> None:
         """After a write in this process: the next read rebuilds (the version would catch it; this is cheaper)."""
         self._entries.clear()
@@ -79,3 +122,62 @@ def snapshots_of(app: Any) -> Snapshots:
     if store is None:
         store = app.state.snapshots = Snapshots()
     return store
+
+
+class FreshRead:
+    """Coalesces a small blocking read (``read()``, run on the thread pool) for many concurrent awaiters, while
+    every awaiter still gets a result read *after* it asked.
+
+    Why: each board request needs the current ``board_version`` (~1 ms query) but 200 boards ask many times a
+    second. Sharing a read that was already under way when a request arrived could return a version from before a
+    change that request is reacting to; sharing only reads that *start* after every waiter arrived cannot. Callers
+    arriving while a read runs queue for the next one, so under load one query (and one thread hop) answers a
+    whole batch instead of one per request.
+    """
+
+    def __init__(self, read: Callable[[], Any]) -> None:
+        self._read = read
+        self._waiters: list[asyncio.Future[Any]] = []
+        self._task: asyncio.Task[None] | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self.reads = 0
+
+    async def get(self) -> Any:
+        loop = asyncio.get_running_loop()
+        if loop is not self._loop:  # a new event loop (test clients): nothing from the old one carries over
+            self._loop, self._waiters, self._task = loop, [], None
+        waiter: asyncio.Future[Any] = loop.create_future()
+        self._waiters.append(waiter)
+        if self._task is None or self._task.done():
+            self._task = loop.create_task(self._run())
+        return await waiter
+
+    async def _run(self) -> None:
+        while self._waiters:
+            batch, self._waiters = self._waiters, []  # all of these asked before the read below starts
+            try:
+                value = await run_in_threadpool(self._read)
+                self.reads += 1
+            except Exception as exc:  # noqa: BLE001 - handed to every waiter, who raise it as their own
+                for waiter in batch:
+                    if not waiter.done():
+                        waiter.set_exception(exc)
+                continue
+            for waiter in batch:
+                if not waiter.done():
+                    waiter.set_result(value)
+
+
+async def board_version(app: Any) -> Any:
+    """The current staff board version (api/queries.sql ``board_version``), read after this call began, shared
+    with the requests that asked at the same time (``FreshRead``)."""
+    reader = getattr(app.state, "board_version_reader", None)
+    if reader is None:
+        from api import repository as repo
+
+        def read() -> Any:
+            with app.state.pool.connection() as conn:
+                return repo.board_version(conn)
+
+        reader = app.state.board_version_reader = FreshRead(read)
+    return await reader.get()

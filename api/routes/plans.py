@@ -12,12 +12,12 @@ from typing import Any
 from fastapi import APIRouter, HTTPException, Request, status
 from fastapi.responses import Response
 from pydantic import BaseModel
+from starlette.concurrency import run_in_threadpool
 
 from api.auth import AnyUser, Staff
 from api.deps import Conn
-from api.repository import board_version
 from api.routes.board import now_of
-from api.snapshot import snapshots_of
+from api.snapshot import board_version, snapshots_of
 from core.events import record_timeline
 from dispatch import repository as plans
 
@@ -36,20 +36,29 @@ class ControlResult(BaseModel):
 
 
 @router.get("/api/plans/current")
-def current(request: Request, conn: Conn, principal: AnyUser) -> Any:
-    """Staff see every technician's route and the dropped jobs with reasons; a technician sees their own route."""
+async def current(request: Request, principal: AnyUser) -> Any:
+    """Staff see every technician's route and the dropped jobs with reasons; a technician sees their own route.
+
+    ``async``: staff are answered from the shared snapshot without a request connection (api/snapshot.py); a
+    technician's own route is one query on the thread pool."""
     if principal.sees_everything:
         scope: int | None = None
     elif principal.role == "technician" and principal.technician_id is not None:
         scope = int(principal.technician_id)
     else:
         raise HTTPException(status.HTTP_403_FORBIDDEN, "role not allowed")
+    app = request.app
+
+    def view_of(scope: int | None) -> Any:
+        with app.state.pool.connection() as conn:
+            return plans.plan_view(conn, scope)
+
     if scope is None:  # staff share one snapshot per data version (api/snapshot.py)
-        body = snapshots_of(request.app).get("plan", board_version(conn), lambda: plans.plan_view(conn, None))
+        body = await snapshots_of(app).aget("plan", await board_version(app), lambda: view_of(None))
         if body == b"null":
             raise HTTPException(status.HTTP_404_NOT_FOUND, "no plan yet")
         return Response(body, media_type="application/json")
-    view = plans.plan_view(conn, scope)
+    view = await run_in_threadpool(view_of, scope)
     if view is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, "no plan yet")
     return view

@@ -17,7 +17,7 @@ from fastapi.responses import FileResponse
 
 from api import repository as repo
 from api.auth import Principal, require_roles
-from api.deps import Conn
+from api.deps import Conn, in_pool
 from api.routes.board import now_of
 from api.schemas import Preference, SurveyRequest, WebhookCreated, WebhookRequest
 from core.events import record_timeline
@@ -39,8 +39,9 @@ def portal_page() -> FileResponse:
 
 
 @router.get("/api/portal/assets")
-def assets(conn: Conn, principal: Customer) -> list[dict[str, Any]]:
-    return repo.portal_assets(conn, _cid(principal))
+async def assets(request: Request, principal: Customer) -> list[dict[str, Any]]:
+    cid = _cid(principal)
+    return await in_pool(request, lambda conn: repo.portal_assets(conn, cid))
 
 
 @router.get("/api/portal/surveys/pending")

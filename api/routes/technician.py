@@ -16,7 +16,7 @@ from psycopg.types.json import Jsonb
 
 from api import repository as repo
 from api.auth import Principal, require_roles
-from api.deps import Conn
+from api.deps import Conn, in_pool
 from api.routes.board import now_of
 from api.schemas import TechAction, TechActionResult
 from core.events import record_timeline
@@ -56,7 +56,7 @@ def _tid(principal: Principal) -> int:
 
 
 @router.get("/api/tech/jobs")
-def jobs(request: Request, conn: Conn, principal: Technician) -> list[dict[str, Any]]:
+async def jobs(request: Request, principal: Technician) -> list[dict[str, Any]]:
     """Today's jobs in route order with ETAs, then jobs completed in the last day.
 
     Route order is the current plan's: the job the technician was sent to ("assigned", "en_route", "on_site")
@@ -68,6 +68,10 @@ def jobs(request: Request, conn: Conn, principal: Technician) -> list[dict[str, 
     """
     now = now_of(request)
     tid = _tid(principal)
+    return await in_pool(request, lambda conn: _jobs(conn, tid, now))
+
+
+def _jobs(conn: Conn, tid: int, now: datetime) -> list[dict[str, Any]]:
     rows = repo.tech_jobs(conn, tid, now - timedelta(days=1))
     stops = [s for s in plan_repo.route_stops(conn, tid) if s["kind"] == "job"]
     seq = {s["work_order_id"]: i for i, s in enumerate(stops)}
