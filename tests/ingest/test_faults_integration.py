@@ -265,7 +265,7 @@ def ingest_process(settings: Settings) -> subprocess.Popen:
 def copy_waiting_on_lock(url: str) -> bool:
     with psycopg.connect(url, autocommit=True) as conn:
         row = conn.execute("SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' "
-                           "AND query ILIKE 'COPY%%'").fetchone()
+                           "AND query ILIKE '%%COPY %% FROM STDIN%%'").fetchone()  # the named query starts with a comment
     return bool(row[0])
 
 
