@@ -116,3 +116,19 @@ def test_dispatch_plans_preventive_visits_in_their_window_and_defers_them_for_em
         assert note is not None and REASON_PREVENTIVE_LOAD in note[0]
         planned = {s.job_id for stops in plan.routes.values() for s in stops if s.kind == "job"}
         assert {str(b) for b in busy} <= planned
+
+
+def test_quietfix_plan_command_runs_the_planning_job_once(db_url, conn, monkeypatch, capsys) -> None:
+    import json
+
+    from quietfix.cli import main
+
+    seed(conn, devices=4, technicians=1, users=False)
+    conn.commit()
+    monkeypatch.setenv("QUIETFIX_DATABASE_URL", db_url)
+    assert main(["plan", "--days", "7"]) == 0
+    first = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert main(["plan"]) == 0
+    second = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    n = conn.execute("SELECT count(*) FROM work_orders WHERE kind = 'preventive'").fetchone()[0]
+    assert first["created"] == n > 0 and second["created"] == 0  # seeded inspections are overdue: once each
