@@ -278,3 +278,19 @@ INSERT INTO webhook_endpoints (customer_id, url, secret) VALUES (%(cid)s, %(url)
 
 -- name: deactivate_webhook
 UPDATE webhook_endpoints SET active = false WHERE id = %(id)s AND customer_id = %(cid)s RETURNING id;
+
+-- name: asset_people
+-- Who the asset belongs to and who looks after it: the customer, and the technicians of its work orders (the one
+-- on a live job first, then the most recent visits).
+SELECT c.id AS customer_id, c.name AS customer_name, c.tier AS customer_tier,
+       coalesce((SELECT jsonb_agg(jsonb_build_object('id', x.id, 'code', x.code, 'name', x.name, 'active', x.active,
+                                                     'last_visit', x.last_visit) ORDER BY x.active DESC,
+                                                     x.last_visit DESC NULLS LAST, x.code)
+                 FROM (SELECT t.id, t.code, t.name,
+                              bool_or(w.status IN ('assigned', 'en_route', 'on_site')) AS active,
+                              max(coalesce(w.arrived_at, w.assigned_at)) AS last_visit
+                       FROM work_orders w JOIN technicians t ON t.id = w.technician_id
+                       WHERE w.device_id = d.id GROUP BY t.id, t.code, t.name
+                       ORDER BY 4 DESC, 5 DESC NULLS LAST LIMIT 5) x), '[]') AS team
+FROM devices d JOIN customers c ON c.id = d.customer_id
+WHERE d.id = %(device_id)s;

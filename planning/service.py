@@ -412,3 +412,18 @@ def create_preventive_work_orders(conn: psycopg.Connection, now: datetime,
     log.info("preventive work orders planned", extra={"orders_created": len(created), "due": len(wanted),
                                                       "already_open": skipped_open, "schedules_advanced": advanced})
     return {"created": created, "due": len(wanted), "already_open": skipped_open, "schedules_advanced": advanced}
+
+
+# --- the asset's covering contract (asset page, portal) ------------------------------------------------------------
+
+def asset_contracts(conn: psycopg.Connection, customer_id: int, device_ids: list[str],
+                    at: datetime) -> dict[str, dict[str, Any] | None]:
+    """The contract covering each of a customer's assets at ``at`` (asset-level before customer-wide), with its
+    tier, coverage hours, warranty and whether the warranty still runs; None = no contract (time and materials)."""
+    contracts = repo.contracts_of_customer(conn, customer_id)
+    out: dict[str, dict[str, Any] | None] = {}
+    for device_id in device_ids:
+        k = covering(contracts, device_id, customer_id, at)
+        out[device_id] = None if k is None else {
+            **contract_view(k), "under_warranty": k.warranty_until is not None and at.date() <= k.warranty_until}
+    return out

@@ -21,6 +21,7 @@ from api.deps import Conn
 from api.routes.board import now_of
 from api.schemas import Preference, SurveyRequest, WebhookCreated, WebhookRequest
 from core.events import record_timeline
+from planning.service import asset_contracts
 
 router = APIRouter(tags=["portal"])
 STATIC = Path(__file__).resolve().parents[1] / "static"
@@ -39,8 +40,12 @@ def portal_page() -> FileResponse:
 
 
 @router.get("/api/portal/assets")
-def assets(conn: Conn, principal: Customer) -> list[dict[str, Any]]:
-    return repo.portal_assets(conn, _cid(principal))
+def assets(request: Request, conn: Conn, principal: Customer) -> list[dict[str, Any]]:
+    """Each asset with its covering contract (tier, coverage hours, warranty) for the card's header."""
+    cid = _cid(principal)
+    rows = repo.portal_assets(conn, cid)
+    contracts = asset_contracts(conn, cid, [r["id"] for r in rows], now_of(request))
+    return [{**r, "contract": contracts.get(r["id"])} for r in rows]
 
 
 @router.get("/api/portal/surveys/pending")
