@@ -113,6 +113,7 @@ WITH inc AS (
     JOIN customers c ON c.id = i.customer_id
     LEFT JOIN work_orders w ON w.incident_id = i.id AND w.status <> 'cancelled'
     WHERE i.opened_at >= %(start)s AND i.opened_at < %(end)s
+      AND i.source <> 'planning'  -- preventive visits have a window of days, not the SLA promise
 ), inc_k AS (
     SELECT CASE WHEN GROUPING(region) = 1 THEN '*' ELSE region END AS region,
            CASE WHEN GROUPING(tier) = 1 THEN '*' ELSE tier END AS tier,
