@@ -393,10 +393,10 @@ def create_preventive_work_orders(conn: psycopg.Connection, now: datetime,
         site = repo.device_site(conn, o.device_id)
         if site is None:
             continue
-        lo, hi = datetime.fromtimestamp(o.earliest_start, UTC), datetime.fromtimestamp(o.latest_start, UTC)
+        start_at, end_at = datetime.fromtimestamp(o.earliest_start, UTC), datetime.fromtimestamp(o.latest_start, UTC)
         ids = repo.insert_preventive(
             conn, device_id=o.device_id, customer_id=int(site["customer_id"]), lat=site["lat"], lon=site["lon"],
-            fault_mode=o.fault_mode, summary=o.summary, at=now, earliest_start=lo, latest_start=hi,
+            fault_mode=o.fault_mode, summary=o.summary, at=now, earliest_start=start_at, latest_start=end_at,
             evidence={"preventive": o.reason, "key": o.key}, skills=list(o.skills), minutes=o.estimated_minutes,
             parts=o.parts, key=o.key)
         if ids is None:
@@ -404,11 +404,11 @@ def create_preventive_work_orders(conn: psycopg.Connection, now: datetime,
             continue
         existing.add(o.key)
         record_timeline(conn, customer_id=int(site["customer_id"]), device_id=o.device_id, at=now,
-                        kind="preventive_planned", summary=f"{o.summary}; visit between {lo:%Y-%m-%d} and "
-                        f"{hi:%Y-%m-%d}", incident_id=ids[0], work_order_id=ids[1],
-                        data={"reason": o.reason, "earliest_start": lo.isoformat(), "latest_start": hi.isoformat()})
+                        kind="preventive_planned", summary=f"{o.summary}; visit between {start_at:%Y-%m-%d} and "
+                        f"{end_at:%Y-%m-%d}", incident_id=ids[0], work_order_id=ids[1],
+                        data={"reason": o.reason, "earliest_start": start_at.isoformat(), "latest_start": end_at.isoformat()})
         created.append({"work_order_id": ids[1], "incident_id": ids[0], "key": o.key, "reason": o.reason,
-                        "device_id": o.device_id, "earliest_start": lo, "latest_start": hi})
+                        "device_id": o.device_id, "earliest_start": start_at, "latest_start": end_at})
     log.info("preventive work orders planned", extra={"orders_created": len(created), "due": len(wanted),
                                                       "already_open": skipped_open, "schedules_advanced": advanced})
     return {"created": created, "due": len(wanted), "already_open": skipped_open, "schedules_advanced": advanced}
