@@ -115,6 +115,7 @@ WITH inc AS (
     JOIN customers c ON c.id = i.customer_id
     LEFT JOIN work_orders w ON w.incident_id = i.id AND w.status <> 'cancelled'
     WHERE i.opened_at >= %(start)s AND i.opened_at < %(end)s
+      AND i.source <> 'planning'  -- preventive visits have a window of days, not the SLA promise
 ), inc_k AS (
     SELECT CASE WHEN GROUPING(region) = 1 THEN '*' ELSE region END AS region,
            CASE WHEN GROUPING(tier) = 1 THEN '*' ELSE tier END AS tier,
@@ -290,3 +291,20 @@ SELECT (SELECT max(id) FROM timeline_events) AS timeline, (SELECT max(id) FROM i
        (SELECT md5(string_agg(concat_ws(',', id, state, lat, lon), ';' ORDER BY id)) FROM technicians) AS technicians,
        (SELECT max(id) FROM nps_surveys) AS surveys, (SELECT id FROM plans WHERE is_current) AS plan,
        (SELECT changes FROM dispatch_cursor WHERE id = 1) AS dispatch;
+
+
+-- name: asset_people
+-- Who the asset belongs to and who looks after it: the customer, and the technicians of its work orders (the one
+-- on a live job first, then the most recent visits).
+SELECT c.id AS customer_id, c.name AS customer_name, c.tier AS customer_tier,
+       coalesce((SELECT jsonb_agg(jsonb_build_object('id', x.id, 'code', x.code, 'name', x.name, 'active', x.active,
+                                                     'last_visit', x.last_visit) ORDER BY x.active DESC,
+                                                     x.last_visit DESC NULLS LAST, x.code)
+                 FROM (SELECT t.id, t.code, t.name,
+                              bool_or(w.status IN ('assigned', 'en_route', 'on_site')) AS active,
+                              max(coalesce(w.arrived_at, w.assigned_at)) AS last_visit
+                       FROM work_orders w JOIN technicians t ON t.id = w.technician_id
+                       WHERE w.device_id = d.id GROUP BY t.id, t.code, t.name
+                       ORDER BY 4 DESC, 5 DESC NULLS LAST LIMIT 5) x), '[]') AS team
+FROM devices d JOIN customers c ON c.id = d.customer_id
+WHERE d.id = %(device_id)s;

@@ -200,3 +200,7 @@ def insert_webhook(conn: psycopg.Connection, customer_id: int, url: str, secret:
 
 def deactivate_webhook(conn: psycopg.Connection, customer_id: int, webhook_id: int) -> bool:
     return _one(conn, Q.deactivate_webhook, {"cid": customer_id, "id": webhook_id}) is not None
+
+
+def asset_people(conn: psycopg.Connection, device_id: str) -> dict[str, Any] | None:
+    return _one(conn, Q.asset_people, {"device_id": device_id})

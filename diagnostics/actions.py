@@ -33,6 +33,7 @@ from diagnostics.incidents import (
     IncidentEvent,
     IncidentState,
     InvalidTransition,
+    coverage_clock_start,
     sla_class,
     transition,
 )
@@ -45,6 +46,11 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 DEFAULT_SKILLS = ("mechanical",)  # a fault mode missing from the knowledge base: a generalist looks first
 DEFAULT_REPAIR_MIN = 120  # and gets a typical two-hour slot
+
+
+def _clock_start(ctx: repo.DeviceContext, at: datetime) -> datetime:
+    """SLA clocks start when the covering contract's coverage hours open (at once inside them / no contract)."""
+    return coverage_clock_start(at, ctx.coverage_days, ctx.coverage_start, ctx.coverage_end)
 
 
 def _label(mode: str) -> str:
@@ -111,6 +117,7 @@ class Actions:
         entry = self.loop.knowledge(ctx.equipment_type, inc.mode)
         severity = max(inc.severity, entry.severity if entry else 1)
         sla = sla_class(severity, ctx.tier)
+        clock = _clock_start(ctx, self.at)
         why: dict[str, Any] = {"hypothesis": inc.evidence, "confidence": inc.confidence}
         if received_at is not None:  # where detection latency is measured from (bench.detect_latency, metrics)
             why["detection"] = {"deciding_reading_at": to_datetime(inc.last_abnormal_at).isoformat(),
@@ -125,9 +132,9 @@ class Actions:
         db_id = repo.open_incident(
             self.conn, device_id=ctx.id, customer_id=ctx.customer_id, fault_mode=inc.mode, detector="monitor",
             severity=severity, summary=summary, evidence=why, opened_at=self.at, confidence=inc.confidence,
-            response_due=self.at + timedelta(minutes=sla.response_min),
-            onsite_due=self.at + timedelta(minutes=sla.on_site_min),
-            repair_due=self.at + timedelta(minutes=sla.repair_min))
+            response_due=clock + timedelta(minutes=sla.response_min),
+            onsite_due=clock + timedelta(minutes=sla.on_site_min),
+            repair_due=clock + timedelta(minutes=sla.repair_min))
         if db_id is None:  # another writer (or a previous life of this loop) holds the open incident: adopt it
             existing = repo.find_open(self.conn, ctx.id, inc.mode)
             self._rename(inc.id, str(existing) if existing is not None else inc.id)
@@ -205,7 +212,7 @@ class Actions:
         wo = repo.create_work_order(self.conn, parts=parts, incident_id=int(inc.id), device_id=ctx.id,
                                     customer_id=ctx.customer_id, required_skills=skills, estimated_minutes=minutes,
                                     lat=ctx.lat, lon=ctx.lon, created_at=self.at,
-                                    onsite_due=self.at + timedelta(minutes=sla.on_site_min))
+                                    onsite_due=_clock_start(ctx, self.at) + timedelta(minutes=sla.on_site_min))
         self._save(upd, {"work_order": {"skills": skills, "parts": parts, "estimated_minutes": minutes,
                                         **({"reason": reason} if reason else {})}})
         if wo is None:
@@ -264,7 +271,7 @@ class Actions:
     def _escalated(self, ctx: repo.DeviceContext, inc: Incident, detail: Mapping[str, Any]) -> None:
         """Severity rose: tighter deadlines (incident and live work order), the customer told, the timeline."""
         sla = sla_class(inc.severity, ctx.tier)
-        opened = repo.incident_opened_at(self.conn, int(inc.id)) or to_datetime(inc.opened_at)
+        opened = _clock_start(ctx, repo.incident_opened_at(self.conn, int(inc.id)) or to_datetime(inc.opened_at))
         due = repo.tighten_sla(self.conn, int(inc.id), response_due=opened + timedelta(minutes=sla.response_min),
                                onsite_due=opened + timedelta(minutes=sla.on_site_min),
                                repair_due=opened + timedelta(minutes=sla.repair_min))

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
+from datetime import datetime, time, timedelta
 from typing import Any
 
 from diagnostics.models import FaultHypothesis
@@ -161,6 +162,33 @@ SLA_BY_TIER = {
     "bronze": SlaDeadlines(30, 240, 48 * 60),  # cheapest contract: next-business-day style
 }
 LOW_SEVERITY_FACTOR = 2  # severity-1 (no production impact) incidents get twice as long
+
+
+# A contract covering at least one weekday opens within 8 days; beyond that (no coverage days) no delay is invented.
+_COVERAGE_DAYS_AHEAD = 8
+
+
+def coverage_clock_start(at: datetime, days: Sequence[int] | None, start: time | None,
+                         end: time | None) -> datetime:
+    """When the SLA clocks of an incident opened at ``at`` start under the covering contract's coverage hours
+    (ISO weekdays, daily window, in ``at``'s time zone): ``at`` inside them or without a contract, else when
+    coverage next opens. An office-hours contract does not promise a 2 a.m. visit. Same rule as
+    ``planning.entitlements.clock_start`` (planning sits above diagnostics, so the rule is restated here).
+    """
+    if not days or start is None or end is None:
+        return at
+    if len(set(days)) == 7 and start == time(0) and end >= time(23, 59):
+        return at  # 24x7
+    if at.isoweekday() in days and start <= at.timetz().replace(tzinfo=None) < end:
+        return at
+    for ahead in range(_COVERAGE_DAYS_AHEAD):
+        day = at.date() + timedelta(days=ahead)
+        if day.isoweekday() not in days:
+            continue
+        opens = datetime.combine(day, start, tzinfo=at.tzinfo)
+        if opens >= at:
+            return opens
+    return at
 
 
 def sla_class(severity: int, customer_tier: str = "standard") -> SlaDeadlines:

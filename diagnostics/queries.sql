@@ -30,14 +30,17 @@ ON CONFLICT ON CONSTRAINT diagnose_progress_pk DO UPDATE
     SET watermark = excluded.watermark, batch_id = excluded.batch_id;
 
 -- name: devices
--- tier: the SLA tier of the asset's covering contract (planning's device_contracts view), else the customer's.
+-- tier: the SLA tier of the asset's covering contract (planning's device_contracts view), else the customer's;
+-- coverage_*: that contract's coverage hours (SLA clocks start when they open; 24:00 read as end of day).
 SELECT d.id, d.customer_id, d.equipment_type, d.name, d.lat, d.lon, d.online, coalesce(dc.sla_tier, c.tier) AS tier,
-       c.name AS customer_name
+       c.name AS customer_name, dc.coverage_days, dc.coverage_start,
+       CASE WHEN dc.coverage_end = '24:00' THEN '23:59:59.999999'::time ELSE dc.coverage_end END AS coverage_end
 FROM devices d JOIN customers c ON c.id = d.customer_id LEFT JOIN device_contracts dc ON dc.device_id = d.id;
 
 -- name: device_context
 SELECT d.id, d.customer_id, d.equipment_type, d.name, d.lat, d.lon, d.online, coalesce(dc.sla_tier, c.tier) AS tier,
-       c.name AS customer_name
+       c.name AS customer_name, dc.coverage_days, dc.coverage_start,
+       CASE WHEN dc.coverage_end = '24:00' THEN '23:59:59.999999'::time ELSE dc.coverage_end END AS coverage_end
 FROM devices d JOIN customers c ON c.id = d.customer_id LEFT JOIN device_contracts dc ON dc.device_id = d.id
 WHERE d.id = %(device_id)s;
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, time
 from typing import Any
 
 import psycopg
@@ -33,6 +33,10 @@ class DeviceContext:
     online: bool
     tier: str
     customer_name: str
+    # Coverage hours of the covering contract (device_contracts view); None = no contract: clocks start at once.
+    coverage_days: list[int] | None = None
+    coverage_start: time | None = None
+    coverage_end: time | None = None
 
 
 @dataclass(frozen=True)

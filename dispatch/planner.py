@@ -38,6 +38,16 @@ ALWAYS_ON_GAP_S = 60.0
 ALWAYS_ON_SPAN_S = 24 * 3600.0
 # Severity 3 (critical) doubles a job's lateness and drop weight; 1 and 2 count once.
 CRITICAL_SEVERITY = 3
+# A preventive visit enters the optimiser only when its window opens within this look-ahead: a visit due next
+# week only makes the routing horizon longer today.
+PREVENTIVE_LOOKAHEAD_S = 12 * 3600.0
+# Share of on-duty technicians kept free for emergencies before any preventive visit is planned (the same
+# reserve planning.preventive slots visits with: in the day simulation it kept emergencies within a point).
+PREVENTIVE_RESERVE_SHARE = 0.2
+# An overdue visit (latest start passed) still gets this much room rather than an empty window.
+PREVENTIVE_OVERDUE_S = 3600.0
+REASON_PREVENTIVE_LOAD = "preventive: deferred, technicians kept for emergencies"
+REASON_PREVENTIVE_LATER = "preventive: window not open yet"
 
 
 @dataclass(frozen=True)
@@ -61,6 +71,9 @@ class OrderRow:
     pinned_technician_id: int | None = None
     locked: bool = False
     required_parts: Mapping[str, int] | None = None
+    kind: str = "corrective"  # or "preventive": a window of days instead of the 2-hour promise
+    earliest_start: float | None = None
+    latest_start: float | None = None
 
 
 @dataclass(frozen=True)
@@ -147,6 +160,54 @@ def committed_jobs(orders: Iterable[OrderRow]) -> dict[int, OrderRow]:
     return best
 
 
+def admit_preventive(now: float, orders: list[OrderRow], techs: list[TechRow]) -> tuple[list[OrderRow], dict[str, str]]:
+    """Which preventive visits the optimiser may plan now, and why the others wait (shown like drops).
+
+    Why a gate in front of the optimiser: a preventive job's drop weight is the lowest the objective has
+    (bronze, priority 1) but equals a bronze emergency's, and serving it may still make emergencies late. So a
+    visit not yet started is offered only when the free technicians outnumber the emergencies waiting plus a
+    reserve; visits a technician is already committed to always stay."""
+    on_duty = {t.id for t in techs if t.state != "off"}
+    committed = {o.id for tid, o in committed_jobs(orders).items() if tid in on_duty}
+    busy = {o.technician_id for o in orders if o.id in committed}
+    waiting = sum(1 for o in orders if o.kind != "preventive" and o.id not in committed)
+    spare = len(on_duty - busy) - waiting - math.ceil(PREVENTIVE_RESERVE_SHARE * len(on_duty))
+    kept: list[OrderRow] = []
+    deferred: dict[str, str] = {}
+    candidates = []
+    for o in orders:
+        if o.kind != "preventive" or o.id in committed or o.status in ("en_route", "on_site"):
+            kept.append(o)
+        elif o.earliest_start is not None and o.earliest_start > now + PREVENTIVE_LOOKAHEAD_S:
+            deferred[str(o.id)] = REASON_PREVENTIVE_LATER
+        else:
+            candidates.append(o)
+    for o in sorted(candidates, key=lambda o: (o.latest_start or math.inf, o.id)):
+        if spare > 0:
+            kept.append(o)
+            spare -= 1
+        else:
+            deferred[str(o.id)] = REASON_PREVENTIVE_LOAD
+    return sorted(kept, key=lambda o: o.id), deferred
+
+
+def with_deferred(plan: Plan, deferred: Mapping[str, str]) -> Plan:
+    """The plan with the preventive visits held back by ``admit_preventive`` listed as dropped (with reason)."""
+    if not deferred:
+        return plan
+    return Plan(plan.routes, {**plan.dropped, **deferred}, plan.objective, plan.kpis)
+
+
+def _preventive_fields(o: OrderRow, now: float, committed: bool) -> dict:
+    """Problem fields of a preventive visit: lowest tier and priority (every emergency outranks it), its window
+    of days as a hard service-start window, and that window's end as the deadline (no 2-hour promise)."""
+    if committed or o.earliest_start is None or o.latest_start is None:
+        return {"priority": 1, "tier": "bronze"}
+    lo = max(o.earliest_start, now)
+    hi = max(o.latest_start, lo + PREVENTIVE_OVERDUE_S)
+    return {"priority": 1, "tier": "bronze", "window": (lo, hi), "onsite_deadline": hi}
+
+
 def build_problem(now: float, orders: list[OrderRow], techs: list[TechRow], depots: list[DepotRow],
                   previous: Plan | None, tz: ZoneInfo, params: Params | None = None) -> Problem:
     """The snapshot the optimiser plans from. Technicians who are off (state 'off') are left out."""
@@ -164,11 +225,14 @@ def build_problem(now: float, orders: list[OrderRow], techs: list[TechRow], depo
         if pinned is None and o.id not in committed and o.status == "assigned" and o.technician_id in on_duty:
             pinned = o.technician_id  # a further job assigned by hand: the dispatcher's decision stands
         parts = tuple(sorted((str(k), int(v)) for k, v in (o.required_parts or {}).items() if int(v) > 0))
+        fields: dict = {"priority": 2 if o.severity >= CRITICAL_SEVERITY else 1, "tier": o.tier,
+                        "onsite_deadline": o.onsite_due}
+        if o.kind == "preventive":
+            fields |= _preventive_fields(o, now, o.id in committed or o.status in ("en_route", "on_site"))
         jobs.append(Job(
             id=str(o.id), location=loc, required_skills=frozenset(o.required_skills),
             duration_s=max(60.0, o.estimated_minutes * 60.0),
-            priority=2 if o.severity >= CRITICAL_SEVERITY else 1, tier=o.tier,  # type: ignore[arg-type]
-            created_at=o.created_at, onsite_deadline=o.onsite_due, required_parts=parts,
+            created_at=o.created_at, required_parts=parts, **fields,
             pinned_to=None if o.id in committed else (str(pinned) if pinned is not None else None),
             locked=o.locked and o.id not in committed,
             in_progress_by=str(committed[o.id]) if o.id in committed else None,

@@ -65,7 +65,8 @@ def load_orders(conn: psycopg.Connection) -> list[OrderRow]:
         created_at=r["created_at"].timestamp(), onsite_due=r["onsite_due"].timestamp(),
         technician_id=r["technician_id"], assigned_at=_epoch(r["assigned_at"]), eta=_epoch(r["eta"]),
         arrived_at=_epoch(r["arrived_at"]), pinned_technician_id=r["pinned_technician_id"], locked=r["locked"],
-        required_parts=r["required_parts"]) for r in _rows(conn, Q.active_orders)]
+        required_parts=r["required_parts"], kind=r["kind"], earliest_start=_epoch(r["earliest_start"]),
+        latest_start=_epoch(r["latest_start"])) for r in _rows(conn, Q.active_orders)]
 
 
 def load_technicians(conn: psycopg.Connection, skus: list[str]) -> list[TechRow]:

@@ -179,9 +179,11 @@ class DispatchLoop:
         # Plan for the moment the plan will be applied: the search takes `budget` of wall time, which is
         # `budget x clock rate` of clock time (300x in the demo: 25 simulated minutes for 5 s).
         plan_at = now + self._clock_rate * budget
-        problem = pl.build_problem(plan_at, orders, techs, depots, previous, self._tz)
+        # Preventive visits (window of days) only when technicians are spare; the rest listed as dropped.
+        admitted, deferred = pl.admit_preventive(plan_at, orders, techs)
+        problem = pl.build_problem(plan_at, admitted, techs, depots, previous, self._tz)
         started, clock_started = time.perf_counter(), self._clock.now()
-        plan = self._solve(problem, budget, self._travel(plan_at))
+        plan = pl.with_deferred(self._solve(problem, budget, self._travel(plan_at)), deferred)
         seconds = time.perf_counter() - started
         self._clock_rate = max(0.0, (self._clock.now() - clock_started) / seconds) if seconds > 0 else 0.0
         self._wall_ready = time.monotonic() + seconds

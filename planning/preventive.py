@@ -67,3 +67,54 @@ def slot(tasks: Sequence[PreventiveTask], hour_starts: Sequence[float], spare: S
         jobs.append(Job(f"{PREVENTIVE_PREFIX}-{task.id}", task.location, task.skills, task.duration_s, priority=1,
                         tier="bronze", created_at=now, onsite_deadline=b + HOUR, window=(a, b)))
     return jobs, deferred
+
+
+# --- preventive work orders (written to the database by service.create_preventive_work_orders) ---------------
+
+DAY = 86400.0
+# A RUL repair must start at least this long before the pessimistic failure time, and never sooner than this
+# from now: enough for the optimiser to find a quiet hour, short enough to beat the failure.
+RUL_MIN_LEAD_S = 4 * 3600.0
+
+
+@dataclass(frozen=True)
+class PreventiveOrder:
+    """A preventive work order to create: the due item it comes from (``key``, stable across runs) and its
+    window of days for the dispatcher."""
+
+    key: str
+    reason: str  # "inspection" | "rul"
+    device_id: str
+    fault_mode: str
+    earliest_start: float
+    latest_start: float
+    estimated_minutes: int
+    skills: tuple[str, ...]
+    parts: dict[str, int]
+    summary: str
+
+
+def inspection_window(due_start: float, window_days: int, now: float) -> tuple[float, float]:
+    """Service-start window of an inspection due on the day starting at ``due_start``: half the contract's
+    window either side of the due day (the optimiser picks a quiet period inside it). An overdue inspection is
+    due from now, within half the window."""
+    half = max(1, window_days // 2) * DAY
+    earliest = max(now, due_start - half)
+    latest = max(due_start + DAY + half, now + half)
+    return earliest, latest
+
+
+def rul_window(failure_earliest: float | None, failure_at: float, now: float) -> tuple[float, float]:
+    """From now until the lead time before the earliest plausible failure (at least ``RUL_MIN_LEAD_S`` ahead)."""
+    by = failure_earliest if failure_earliest is not None else failure_at
+    return now, max(now + RUL_MIN_LEAD_S, by - RUL_MIN_LEAD_S)
+
+
+def inspection_key(contract_id: int, due_on: str, device_id: str) -> str:
+    """``insp:<contract id>:<due date>:<asset>``: one order per asset per scheduled inspection."""
+    return f"insp:{contract_id}:{due_on}:{device_id}"
+
+
+def rul_key(device_id: str, fault_mode: str) -> str:
+    """``rul:<asset>:<mode>``: one live order per predicted failure (unique while not cancelled)."""
+    return f"rul:{device_id}:{fault_mode}"

@@ -46,7 +46,7 @@ LIMIT %(limit)s;
 -- History for the workload forecast: incidents per region and hour.
 SELECT d.region, date_trunc('hour', i.opened_at) AS hour, count(*) AS n
 FROM incidents i JOIN devices d ON d.id = i.device_id
-WHERE i.opened_at >= %(since)s AND i.opened_at < %(until)s
+WHERE i.opened_at >= %(since)s AND i.opened_at < %(until)s AND i.source <> 'planning'
 GROUP BY 1, 2
 ORDER BY 1, 2;
 
@@ -129,3 +129,43 @@ SELECT i.id, i.device_id, i.fault_mode, i.opened_at, d.lat, d.lon, d.region
 FROM incidents i JOIN devices d ON d.id = i.device_id
 WHERE i.status = 'detected' AND i.severity = 1
 ORDER BY i.opened_at;
+
+-- name: preventive_lock
+-- One preventive planning run at a time (transaction-scoped; a second runner skips).
+SELECT pg_try_advisory_xact_lock(7305119610);
+
+-- name: preventive_keys
+SELECT preventive_key FROM work_orders WHERE preventive_key IS NOT NULL AND status <> 'cancelled';
+
+-- name: device_site
+SELECT d.id, d.customer_id, d.lat, d.lon, d.name FROM devices d WHERE d.id = %(device_id)s;
+
+-- name: insert_preventive_incident
+-- The incident a preventive work order hangs off (source 'planning'); none if one is already open for the asset
+-- and this mode (the previous visit is not finished).
+INSERT INTO incidents (device_id, customer_id, source, fault_mode, detector, severity, status, summary, evidence,
+                       opened_at, response_due, onsite_due, repair_due)
+VALUES (%(device_id)s, %(customer_id)s, 'planning', %(fault_mode)s, 'planning', 1, 'work_order', %(summary)s,
+        %(evidence)s, %(at)s, %(latest_start)s, %(latest_start)s, %(latest_start)s)
+ON CONFLICT DO NOTHING
+RETURNING id;
+
+-- name: insert_preventive_work_order
+INSERT INTO work_orders (incident_id, device_id, customer_id, required_skills, estimated_minutes, lat, lon,
+                         created_at, onsite_due, required_parts, kind, earliest_start, latest_start, preventive_key)
+VALUES (%(incident_id)s, %(device_id)s, %(customer_id)s, %(skills)s, %(minutes)s, %(lat)s, %(lon)s, %(at)s,
+        %(latest_start)s, %(parts)s, 'preventive', %(earliest_start)s, %(latest_start)s, %(key)s)
+RETURNING id;
+
+-- name: inspections_done
+-- A contract's scheduled inspection is done when every asset's visit for that due date is finished (completed
+-- or cancelled, at least one completed): the schedule moves on from the last completion.
+UPDATE contracts k SET last_inspection_on = x.done
+FROM (SELECT split_part(preventive_key, ':', 2)::bigint AS contract_id,
+             max(completed_at)::date AS done
+      FROM work_orders
+      WHERE kind = 'preventive' AND left(preventive_key, 5) = 'insp:'
+      GROUP BY 1, split_part(preventive_key, ':', 3)
+      HAVING bool_and(status IN ('completed', 'cancelled')) AND bool_or(status = 'completed')) x
+WHERE k.id = x.contract_id AND (k.last_inspection_on IS NULL OR k.last_inspection_on < x.done)
+RETURNING k.id;

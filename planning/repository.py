@@ -129,3 +129,43 @@ def work_order_feedback(conn: psycopg.Connection, work_order_id: int, cause: str
 def watching_incidents(conn: psycopg.Connection) -> list[dict[str, Any]]:
     with conn.cursor(row_factory=dict_row) as cur:
         return cur.execute(Q.watching_incidents).fetchall()
+
+
+# --- preventive work orders ------------------------------------------------------------------------------------
+
+def try_lock_preventive(conn: psycopg.Connection) -> bool:
+    row = conn.execute(Q.preventive_lock).fetchone()
+    return bool(row and row[0])
+
+
+def preventive_keys(conn: psycopg.Connection) -> set[str]:
+    return {r[0] for r in conn.execute(Q.preventive_keys).fetchall()}
+
+
+def device_site(conn: psycopg.Connection, device_id: str) -> dict[str, Any] | None:
+    with conn.cursor(row_factory=dict_row) as cur:
+        return cur.execute(Q.device_site, {"device_id": device_id}).fetchone()
+
+
+def insert_preventive(conn: psycopg.Connection, *, device_id: str, customer_id: int, lat: float, lon: float,
+                      fault_mode: str, summary: str, evidence: dict[str, Any], at: datetime,
+                      earliest_start: datetime, latest_start: datetime, skills: list[str], minutes: int,
+                      parts: dict[str, int], key: str) -> tuple[int, int] | None:
+    """Incident + work order of one preventive visit; None when the asset already has an open visit of this
+    kind (its incident is still open)."""
+    row = conn.execute(Q.insert_preventive_incident, {
+        "device_id": device_id, "customer_id": customer_id, "fault_mode": fault_mode, "summary": summary,
+        "evidence": Jsonb(evidence), "at": at, "latest_start": latest_start}).fetchone()
+    if row is None:
+        return None
+    incident_id = int(row[0])
+    wo = conn.execute(Q.insert_preventive_work_order, {
+        "incident_id": incident_id, "device_id": device_id, "customer_id": customer_id, "skills": skills,
+        "minutes": minutes, "lat": lat, "lon": lon, "at": at, "latest_start": latest_start,
+        "parts": Jsonb(parts) if parts else None, "earliest_start": earliest_start, "key": key}).fetchone()
+    assert wo is not None
+    return incident_id, int(wo[0])
+
+
+def inspections_done(conn: psycopg.Connection) -> int:
+    return len(conn.execute(Q.inspections_done).fetchall())

@@ -15,6 +15,7 @@ from zoneinfo import ZoneInfo
 import numpy as np
 import psycopg
 
+from core.events import record_timeline
 from dispatch import Location, StraightLineProvider
 from planning import repository as repo
 from planning.capacity import PAIRS, SHIFTS, Cell, RegionProfile, required, shift_hourly, skill_mix
@@ -336,3 +337,93 @@ def preventive_plan(conn: psycopg.Connection, now: datetime, tz: str = "UTC",
          "duration_min": round(j.duration_s / 60)} for j in jobs if j.window is not None],
         "deferred": [{"id": t.id, "reason": t.reason, "due_by": datetime.fromtimestamp(t.due_by, UTC)}
                      for t in deferred]}
+
+
+# --- preventive work orders ---------------------------------------------------------------------------------------
+
+PREVENTIVE_ORDER_DAYS = 7  # inspections and predicted failures due within a week become work orders
+INSPECTION_WINDOW_DAYS = 14  # an inspection may be done a week either side of its due day
+
+
+def create_preventive_work_orders(conn: psycopg.Connection, now: datetime,
+                                  days: int = PREVENTIVE_ORDER_DAYS) -> dict[str, Any]:
+    """The planning job: every contract inspection and every RUL-predicted failure (not already an incident) due
+    within ``days`` becomes one preventive work order with a window of days, once (keys of live or finished
+    orders are skipped). Finished inspection rounds move their contract's schedule on first. Caller commits."""
+    from diagnostics import predicted_failures
+    from planning.preventive import PreventiveOrder, inspection_key, inspection_window, rul_key, rul_window
+
+    if not repo.try_lock_preventive(conn):
+        return {"skipped": "another planning run holds the lock", "created": []}
+    advanced = repo.inspections_done(conn)
+    existing = repo.preventive_keys(conn)
+    horizon = now + timedelta(days=days)
+    t = now.timestamp()
+    wanted: list[PreventiveOrder] = []
+    sites = repo.sites(conn)
+    by_customer: dict[int, list[str]] = {}
+    for s in sites:
+        by_customer.setdefault(int(s["customer_id"]), []).append(s["device_id"])
+    for k in repo.all_contracts(conn):
+        due = next_inspection(k)
+        if due is None or due > horizon.date() or k.device_id is not None:
+            continue
+        due_start = datetime.combine(due, datetime.min.time(), tzinfo=UTC).timestamp()
+        lo, hi = inspection_window(due_start, INSPECTION_WINDOW_DAYS, t)
+        for device_id in by_customer.get(k.customer_id, []):
+            wanted.append(PreventiveOrder(inspection_key(k.id, due.isoformat(), device_id), "inspection", device_id,
+                                          "inspection", lo, hi, INSPECTION_MIN, (), {},
+                                          f"Scheduled inspection under contract {k.code} (due {due.isoformat()})"))
+    for f in predicted_failures(conn, before=horizon):
+        if f["open_incident_id"] is not None or f["failure_at"] is None:
+            continue  # already being handled by the diagnose loop
+        mode = f["fault_mode"] or f["signal"]
+        lo, hi = rul_window(f["failure_earliest_at"].timestamp() if f["failure_earliest_at"] else None,
+                            f["failure_at"].timestamp(), t)
+        parts = {str(p["sku"]): int(p.get("qty", 1)) for p in (f["likely_parts"] or []) if p.get("sku")}
+        wanted.append(PreventiveOrder(rul_key(f["device_id"], mode), "rul", f["device_id"], f"preventive:{mode}",
+                                      lo, hi, int(f["repair_minutes"]), tuple(f["skills"] or ()), parts,
+                                      f"Predicted {mode.replace('_', ' ')} around {f['failure_at']:%Y-%m-%d %H:%M} "
+                                      f"UTC: repair before it fails"))
+    created: list[dict[str, Any]] = []
+    skipped_open = 0
+    for o in wanted:
+        if o.key in existing:
+            continue
+        site = repo.device_site(conn, o.device_id)
+        if site is None:
+            continue
+        start_at, end_at = datetime.fromtimestamp(o.earliest_start, UTC), datetime.fromtimestamp(o.latest_start, UTC)
+        ids = repo.insert_preventive(
+            conn, device_id=o.device_id, customer_id=int(site["customer_id"]), lat=site["lat"], lon=site["lon"],
+            fault_mode=o.fault_mode, summary=o.summary, at=now, earliest_start=start_at, latest_start=end_at,
+            evidence={"preventive": o.reason, "key": o.key}, skills=list(o.skills), minutes=o.estimated_minutes,
+            parts=o.parts, key=o.key)
+        if ids is None:
+            skipped_open += 1
+            continue
+        existing.add(o.key)
+        record_timeline(conn, customer_id=int(site["customer_id"]), device_id=o.device_id, at=now,
+                        kind="preventive_planned", summary=f"{o.summary}; visit between {start_at:%Y-%m-%d} and "
+                        f"{end_at:%Y-%m-%d}", incident_id=ids[0], work_order_id=ids[1],
+                        data={"reason": o.reason, "earliest_start": start_at.isoformat(), "latest_start": end_at.isoformat()})
+        created.append({"work_order_id": ids[1], "incident_id": ids[0], "key": o.key, "reason": o.reason,
+                        "device_id": o.device_id, "earliest_start": start_at, "latest_start": end_at})
+    log.info("preventive work orders planned", extra={"orders_created": len(created), "due": len(wanted),
+                                                      "already_open": skipped_open, "schedules_advanced": advanced})
+    return {"created": created, "due": len(wanted), "already_open": skipped_open, "schedules_advanced": advanced}
+
+
+# --- the asset's covering contract (asset page, portal) ------------------------------------------------------------
+
+def asset_contracts(conn: psycopg.Connection, customer_id: int, device_ids: list[str],
+                    at: datetime) -> dict[str, dict[str, Any] | None]:
+    """The contract covering each of a customer's assets at ``at`` (asset-level before customer-wide), with its
+    tier, coverage hours, warranty and whether the warranty still runs; None = no contract (time and materials)."""
+    contracts = repo.contracts_of_customer(conn, customer_id)
+    out: dict[str, dict[str, Any] | None] = {}
+    for device_id in device_ids:
+        k = covering(contracts, device_id, customer_id, at)
+        out[device_id] = None if k is None else {
+            **contract_view(k), "under_warranty": k.warranty_until is not None and at.date() <= k.warranty_until}
+    return out

@@ -88,6 +88,28 @@ def cmd_dispatch(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_plan(settings: Settings, args: argparse.Namespace) -> int:
+    """Preventive visits -> work orders (planning.service.create_preventive_work_orders), once or every N s."""
+    from datetime import UTC, datetime
+
+    from core.loops import run_polling
+    from planning.service import create_preventive_work_orders
+
+    def tick(conn) -> None:  # type: ignore[no-untyped-def]
+        with conn.transaction():
+            out = create_preventive_work_orders(conn, datetime.now(UTC), days=args.days)
+        print(json.dumps({"created": len(out["created"]), "due": out.get("due", 0),
+                          "already_open": out.get("already_open", 0), "skipped": out.get("skipped")}))
+
+    if args.every <= 0:
+        with connect(settings.database_url, autocommit=True) as conn:
+            tick(conn)
+        return 0
+    run_polling("plan", lambda: connect(settings.database_url, autocommit=True), tick, _stop_on_signals(),
+                args.every)
+    return 0
+
+
 def cmd_notify(settings: Settings, args: argparse.Namespace) -> int:
     from api.notify import run_notifier
 
@@ -179,6 +201,11 @@ def build_parser() -> argparse.ArgumentParser:
     rev = sub.add_parser("revoke", help="remove devices' broker credentials (disconnects them)")
     rev.add_argument("device_ids", nargs="+")
     rev.set_defaults(func=cmd_revoke)
+
+    plan = sub.add_parser("plan", help="create preventive work orders (inspections, predicted failures)")
+    plan.add_argument("--days", type=int, default=7, help="items due within this many days")
+    plan.add_argument("--every", type=float, default=0.0, help="repeat every N seconds (0 = run once)")
+    plan.set_defaults(func=cmd_plan)
 
     sub.add_parser("notify", help="send the notification outbox (e-mail, webhooks)").set_defaults(func=cmd_notify)
 

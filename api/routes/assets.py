@@ -8,7 +8,7 @@ failure threshold, with an interval); the fleet list reads the ``predicted_failu
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
 
 from fastapi import APIRouter, HTTPException, Query, Request, status
@@ -18,7 +18,9 @@ from api import repository as api_repo
 from api.auth import AnyUser
 from api.deps import Conn
 from api.routes.board import now_of
+from api.schemas import TimelineEvent
 from diagnostics import repository as repo
+from planning.service import asset_contracts
 
 router = APIRouter(tags=["diagnostics"])
 
@@ -58,6 +60,29 @@ class AssetRul(BaseModel):
     history: list[RulPoint]
 
 
+class AssetContract(BaseModel):
+    code: str
+    name: str
+    sla_tier: str
+    coverage: str  # e.g. "Mon-Fri 07:00-19:00", "24x7"
+    device_id: str | None = None  # set: an asset-level contract (warranty, add-on cover)
+    starts_on: date
+    ends_on: date | None = None
+    warranty_until: date | None = None
+    under_warranty: bool = False
+    labour_included: bool
+    parts_included: bool
+    next_inspection: date | None = None
+
+
+class TeamMember(BaseModel):
+    id: int
+    code: str
+    name: str
+    active: bool  # on a live job at this asset now
+    last_visit: datetime | None = None
+
+
 class Asset(BaseModel):
     id: str
     customer_id: int
@@ -69,6 +94,15 @@ class Asset(BaseModel):
     online: bool
     last_seen: datetime | None = None
     rul: Rul | None = None
+    customer_name: str | None = None
+    customer_tier: str | None = None
+    contract: AssetContract | None = None  # covering contract now; null = time and materials
+    team: list[TeamMember] = []
+
+
+class AssetTimeline(BaseModel):
+    asset: Asset
+    events: list[TimelineEvent]
 
 
 class PredictedFailure(BaseModel):
@@ -97,10 +131,27 @@ def _visible(conn: Conn, principal: AnyUser, device_id: str) -> dict[str, Any]:
     return device
 
 
+def _asset(conn: Conn, principal: AnyUser, device_id: str, at: datetime) -> dict[str, Any]:
+    device = _visible(conn, principal, device_id)
+    people = api_repo.asset_people(conn, device_id) or {}
+    contract = asset_contracts(conn, int(device["customer_id"]), [device_id], at)[device_id]
+    return {**device, "rul": repo.latest_rul(conn, device_id), "customer_name": people.get("customer_name"),
+            "customer_tier": people.get("customer_tier"), "contract": contract, "team": people.get("team", [])}
+
+
 @router.get("/api/assets/{device_id}", response_model=Asset)
-def asset(device_id: str, conn: Conn, principal: AnyUser) -> dict[str, Any]:
-    """The asset and its latest remaining-useful-life estimate (null until the diagnose loop made one)."""
-    return {**_visible(conn, principal, device_id), "rul": repo.latest_rul(conn, device_id)}
+def asset(device_id: str, request: Request, conn: Conn, principal: AnyUser) -> dict[str, Any]:
+    """The asset with its product (equipment type), customer, covering contract (tier, coverage hours,
+    warranty), the technicians who look after it, and its latest remaining-useful-life estimate."""
+    return _asset(conn, principal, device_id, now_of(request))
+
+
+@router.get("/api/assets/{device_id}/timeline", response_model=AssetTimeline)
+def asset_timeline(device_id: str, request: Request, conn: Conn, principal: AnyUser,
+                   limit: int = Query(200, ge=1, le=2000)) -> dict[str, Any]:
+    """The asset's timeline with its header: customer, team, contract and product together."""
+    header = _asset(conn, principal, device_id, now_of(request))
+    return {"asset": header, "events": api_repo.device_timeline(conn, device_id, limit)}
 
 
 @router.get("/api/assets/{device_id}/rul", response_model=AssetRul)

@@ -9,9 +9,10 @@ from __future__ import annotations
 import ipaddress
 import secrets
 from pathlib import Path
-from urllib.parse import urlsplit
 from typing import Annotated, Any
+from urllib.parse import urlsplit
 
+import psycopg
 from fastapi import APIRouter, Depends, HTTPException, Request, status
 from fastapi.responses import FileResponse
 
@@ -21,6 +22,7 @@ from api.deps import Conn, in_pool
 from api.routes.board import now_of
 from api.schemas import Preference, SurveyRequest, WebhookCreated, WebhookRequest
 from core.events import record_timeline
+from planning.service import asset_contracts
 
 router = APIRouter(tags=["portal"])
 STATIC = Path(__file__).resolve().parents[1] / "static"
@@ -40,8 +42,16 @@ def portal_page() -> FileResponse:
 
 @router.get("/api/portal/assets")
 async def assets(request: Request, principal: Customer) -> list[dict[str, Any]]:
+    """Each asset with its covering contract (tier, coverage hours, warranty) for the card's header."""
     cid = _cid(principal)
-    return await in_pool(request, lambda conn: repo.portal_assets(conn, cid))
+    now = now_of(request)
+
+    def load(conn: psycopg.Connection) -> list[dict[str, Any]]:
+        rows = repo.portal_assets(conn, cid)
+        contracts = asset_contracts(conn, cid, [r["id"] for r in rows], now)
+        return [{**r, "contract": contracts.get(r["id"])} for r in rows]
+
+    return await in_pool(request, load)
 
 
 @router.get("/api/portal/surveys/pending")

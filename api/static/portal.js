@@ -5,6 +5,12 @@
   const open = new Set(); // assets whose timeline is expanded (kept across live refreshes)
   const when = (v) => v ? new Date(v).toISOString().replace("T", " ").slice(0, 16) + " UTC" : "–";
 
+  function contractLine(k) {
+    if (!k) return '<div class="muted contract">No service contract: time and materials</div>';
+    const warranty = k.warranty_until ? ` · warranty ${k.under_warranty ? "until" : "ended"} ${esc(k.warranty_until)}` : "";
+    return `<div class="contract">Contract <b>${esc(k.name)}</b> (${esc(k.code)}) · ${esc(k.sla_tier)} · ${esc(k.coverage)}${warranty}</div>`;
+  }
+
   function assetCard(a) {
     const latest = a.latest.map((r) => `<tr><th scope="row">${esc(r.signal)}</th><td>${Number(r.value).toFixed(2)}</td><td class="muted">${hm(r.ts)}</td></tr>`).join("");
     const incidents = a.open_incidents.map((i) => `<div class="incident" role="status"><b>${esc(i.summary)}</b><br>
@@ -14,6 +20,7 @@
       <h3 id="asset-${esc(a.id)}">${esc(a.name)} <span class="chip ${a.online ? "ok" : "late"}">${a.online ? "online" : "offline"}</span>
         ${a.open_incidents.length ? '<span class="chip risk">needs attention</span>' : '<span class="chip ok">healthy</span>'}</h3>
       <div class="muted">${esc(a.equipment_type)} · ${esc(a.id)} · last seen ${when(a.last_seen)}</div>
+      ${contractLine(a.contract)}
       ${incidents}
       ${latest ? `<table><caption class="sr-only">Latest values of ${esc(a.name)}</caption>${latest}</table>` : '<p class="muted">No readings yet.</p>'}
       <button class="secondary" data-timeline="${esc(a.id)}" aria-expanded="${open.has(a.id)}">${open.has(a.id) ? "Hide" : "Show"} timeline</button>

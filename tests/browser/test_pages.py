@@ -139,6 +139,7 @@ def test_customer_sees_health_and_answers_nps_once(world: World, context) -> Non
     assets = page.locator("article.asset")
     expect(assets).to_have_count(3)  # customer001's assets only
     expect(page.locator(".incident")).to_contain_text("Technician expected at")
+    expect(page.locator("article.asset .contract").first).to_contain_text("Contract")  # covering contract shown
     page.locator("article.asset").first.get_by_role("button", name="Show timeline").click()
     expect(page.locator("ol.timeline").first).to_contain_text("seal leak suspected")  # its finished visit
     assert_accessible(page)

@@ -108,3 +108,23 @@ def test_sla_by_tier(tier, resp, site, repair):
 def test_sla_low_severity_is_looser():
     assert sla_class(1, "standard").on_site_min > sla_class(2, "standard").on_site_min
     assert sla_class(2, "gold") == sla_class(3, "gold")
+
+
+def test_coverage_clock_start_waits_for_the_contracts_coverage_hours() -> None:
+    from datetime import UTC, datetime, time
+
+    from diagnostics.incidents import coverage_clock_start
+
+    office = ([1, 2, 3, 4, 5], time(7), time(19))
+    thu_night = datetime(2026, 1, 1, 1, 30, tzinfo=UTC)  # Thursday
+    assert coverage_clock_start(thu_night, *office) == datetime(2026, 1, 1, 7, 0, tzinfo=UTC)
+    inside = datetime(2026, 1, 1, 9, 0, tzinfo=UTC)
+    assert coverage_clock_start(inside, *office) == inside
+    fri_evening = datetime(2026, 1, 2, 19, 0, tzinfo=UTC)  # end is exclusive: Monday 07:00
+    assert coverage_clock_start(fri_evening, *office) == datetime(2026, 1, 5, 7, 0, tzinfo=UTC)
+    sat = datetime(2026, 1, 3, 12, 0, tzinfo=UTC)
+    assert coverage_clock_start(sat, [1, 2, 3, 4, 5, 6], time(6), time(22)) == sat  # gold: Saturdays covered
+    always = ([1, 2, 3, 4, 5, 6, 7], time(0), time(23, 59, 59, 999999))
+    assert coverage_clock_start(thu_night, *always) == thu_night
+    assert coverage_clock_start(thu_night, None, None, None) == thu_night  # no contract
+    assert coverage_clock_start(thu_night, [], time(7), time(19)) == thu_night  # no coverage days: no delay

@@ -402,3 +402,44 @@ def test_automatic_remote_fix_result_is_recognised_by_ingest_no_dead_letter(site
         channel.stop()
         ingest.stop()
         broker.stop()
+
+
+# --- 5. coverage hours of the covering contract ---------------------------------------------------------------
+
+def test_incident_opened_out_of_coverage_hours_starts_its_sla_clocks_when_coverage_opens(site: Site) -> None:
+    from datetime import time
+
+    from diagnostics import repository as diag_repo
+    from diagnostics import sla_class
+
+    target = site.pump()
+    (customer_id,), = q(site.conn, "SELECT customer_id FROM devices WHERE id = %s", target)
+    site.conn.execute("DELETE FROM contracts WHERE device_id = %s", (target,))  # the customer-wide one covers it
+    site.conn.execute("UPDATE contracts SET coverage_days = '{1,2,3,4,5}', coverage_start = '07:00', "
+                      "coverage_end = '19:00' WHERE customer_id = %s AND device_id IS NULL", (customer_id,))
+    site.conn.commit()
+    loop = make_loop(site)
+    ctx = diag_repo.device_context(site.conn, target)
+    site.conn.commit()
+    assert ctx is not None and (ctx.coverage_days, ctx.coverage_start, ctx.coverage_end) == ([1, 2, 3, 4, 5], time(7), time(19))
+    site.run(loop, 1800)
+    site.equipment[target].inject("sensor_spike", site.clock.now(), develop_s=600, signal="pressure_bar")
+    site.run(loop, 2400)  # Thursday 2026-01-01 ~01:00 UTC: outside Mon-Fri 07-19
+    (opened, sev, response, onsite, repair, tier), = q(
+        site.conn, "SELECT i.opened_at, i.severity, i.response_due, i.onsite_due, i.repair_due, "
+                   "coalesce(dc.sla_tier, c.tier) FROM incidents i JOIN customers c ON c.id = i.customer_id "
+                   "LEFT JOIN device_contracts dc ON dc.device_id = i.device_id WHERE i.device_id = %s", target)
+    opens = opened.replace(hour=7, minute=0, second=0, microsecond=0)
+    assert opened < opens
+    sla = sla_class(sev, tier)
+    assert (response - opens, onsite - opens, repair - opens) == (
+        timedelta(minutes=sla.response_min), timedelta(minutes=sla.on_site_min), timedelta(minutes=sla.repair_min))
+    for (due,) in q(site.conn, "SELECT w.onsite_due FROM work_orders w JOIN incidents i ON i.id = w.incident_id "
+                               "WHERE i.device_id = %s", target):
+        assert due >= opens + timedelta(minutes=sla.on_site_min)  # the visit's deadline counts from 07:00 too
+    # 24x7 (or no contract): clocks start at once, as before.
+    site.conn.execute("UPDATE contracts SET coverage_days = '{1,2,3,4,5,6,7}', coverage_start = '00:00', "
+                      "coverage_end = '24:00' WHERE customer_id = %s", (customer_id,))
+    ctx = diag_repo.device_context(site.conn, target)
+    site.conn.commit()
+    assert ctx is not None and ctx.coverage_end == time(23, 59, 59, 999999)

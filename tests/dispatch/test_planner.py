@@ -145,3 +145,44 @@ def test_pickup_already_collected_is_not_planned_again() -> None:
     assert check_plan(p, plan) == [] and [s.kind for s in plan.routes["1"]] == ["job"]
     (parts,) = parts_plan(plan, orders)  # committed to the same technician: spares keeps the depot hold
     assert (parts.source, parts.committed) == ("van", True)
+
+
+# --- preventive visits (window of days, held back for emergencies) -----------------------------------------------
+
+def _prev(i: int, lo: float, hi: float, status: str = "open", tech: int | None = None) -> OrderRow:
+    return order(i, status, tech, kind="preventive", earliest_start=lo, latest_start=hi, onsite_due=hi)
+
+
+def test_preventive_visit_gets_its_window_lowest_tier_and_no_two_hour_deadline() -> None:
+    from dispatch.planner import PREVENTIVE_OVERDUE_S
+
+    now = NOW
+    p = build_problem(now, [_prev(1, now - 3600, now + 3 * 86400), _prev(2, now - 9000, now - 7200)],
+                      [techrow(1)], [], None, UTC)
+    a, overdue = p.jobs
+    assert (a.tier, a.priority, a.window, a.onsite_deadline) == ("bronze", 1, (now, now + 3 * 86400), now + 3 * 86400)
+    assert overdue.window == (now, now + PREVENTIVE_OVERDUE_S)  # overdue: room from now, not an empty window
+
+
+def test_preventive_visits_wait_while_emergencies_need_the_technicians() -> None:
+    from dispatch.planner import (
+        REASON_PREVENTIVE_LATER,
+        REASON_PREVENTIVE_LOAD,
+        admit_preventive,
+        with_deferred,
+    )
+
+    now = NOW
+    techs = [techrow(i) for i in range(1, 6)]  # 5 free: reserve 1
+    visits = [_prev(10, now, now + 86400), _prev(11, now, now + 2 * 86400), _prev(12, now + 86400, now + 3 * 86400)]
+    kept, deferred = admit_preventive(now, visits, techs)
+    assert [o.id for o in kept] == [10, 11] and deferred == {"12": REASON_PREVENTIVE_LATER}
+    emergencies = [order(i) for i in (1, 2, 3)]  # 5 free - 3 waiting - 1 reserve = room for one visit
+    kept, deferred = admit_preventive(now, emergencies + visits, techs)
+    assert [o.id for o in kept] == [1, 2, 3, 10]  # the visit due first
+    assert deferred == {"11": REASON_PREVENTIVE_LOAD, "12": REASON_PREVENTIVE_LATER}
+    committed = _prev(13, now, now + 86400, status="on_site", tech=5)
+    kept, deferred = admit_preventive(now, [*emergencies, order(4), committed], techs)
+    assert 13 in {o.id for o in kept} and not deferred  # a started visit always stays
+    plan = with_deferred(Plan({}, {"1": "no qualified technician"}), deferred | {"11": REASON_PREVENTIVE_LOAD})
+    assert plan.dropped == {"1": "no qualified technician", "11": REASON_PREVENTIVE_LOAD}

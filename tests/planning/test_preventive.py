@@ -42,3 +42,21 @@ def test_day_simulation_scores_emergencies_apart_from_preventive_visits() -> Non
     out = simulate(cfg, "baseline", world=(techs, jobs))
     assert out["jobs"] == len(jobs) - len(visits) and out["preventive"] == len(visits)
     assert out["preventive_in_window"] <= out["preventive_done"] <= len(visits)
+
+
+def test_preventive_order_windows_and_keys() -> None:
+    from planning.preventive import (
+        DAY,
+        RUL_MIN_LEAD_S,
+        inspection_key,
+        inspection_window,
+        rul_key,
+        rul_window,
+    )
+
+    now = 1_767_225_600.0
+    assert inspection_window(now + 10 * DAY, 14, now) == (now + 3 * DAY, now + 18 * DAY)
+    assert inspection_window(now - 30 * DAY, 14, now) == (now, now + 7 * DAY)  # overdue: from now, half window
+    assert rul_window(now + 36 * 3600, now + 72 * 3600, now) == (now, now + 36 * 3600 - RUL_MIN_LEAD_S)
+    assert rul_window(None, now + 3600, now) == (now, now + RUL_MIN_LEAD_S)  # imminent: still a few hours
+    assert inspection_key(3, "2026-01-05", "d1") == "insp:3:2026-01-05:d1" and rul_key("d1", "x") == "rul:d1:x"
