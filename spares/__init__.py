@@ -22,12 +22,15 @@ from spares.models import (
                            StockLocation,
 )
 from spares.replenishment import (
+                           FailureForecast,
                            PredictedFailure,
                            RestockLine,
                            StockAlert,
                            StockTarget,
                            Transfer,
                            demand_pmf,
+                           failure_probability_by,
+                           forecast_demand,
                            out_of_stock_alerts,
                            plan_target,
                            suggest_transfers,
@@ -53,4 +56,5 @@ __all__ = [
     "SourcingOption", "SparesError", "SparesRepository", "StockAlert", "StockLevel", "StockLocation",
     "StockPoint", "StockTarget", "TechnicianState", "Transfer", "apply", "best_source", "demand_pmf",
     "out_of_stock_alerts", "plan_target", "propose_sources", "suggest_transfers", "van_restock_list",
+    "FailureForecast", "failure_probability_by", "forecast_demand",
 ]
