@@ -192,6 +192,6 @@ def test_a_predicted_failure_raises_the_reorder_point_and_base_stock() -> None:
     pred = plan_target(1, "BRG", hist, 3, 1, demand)
     assert pred.mean_demand == pytest.approx(plain.mean_demand + 2 * demand[0].probability)
     assert pred.reorder_point > plain.reorder_point and pred.base_stock > plain.base_stock
-    # A position the plain plan is content with (above its reorder point) now triggers an order.
-    position = plain.reorder_point + 1
+    # A position the plain plan is content with (at its order-up-to level) now triggers an order.
+    position = plain.base_stock
     assert position <= pred.reorder_point and pred.base_stock - position > 0
