@@ -22,12 +22,15 @@ from spares.models import (
                            StockLocation,
 )
 from spares.replenishment import (
+                           FailureForecast,
                            PredictedFailure,
                            RestockLine,
                            StockAlert,
                            StockTarget,
                            Transfer,
                            demand_pmf,
+                           failure_probability_by,
+                           forecast_demand,
                            out_of_stock_alerts,
                            plan_target,
                            suggest_transfers,
@@ -47,10 +50,10 @@ from spares.sourcing import (
 )
 
 __all__ = [
-    "CourierLane", "EquipmentType", "GeoPoint", "InsufficientStock", "InvalidMovement", "Job", "Ledger",
+    "CourierLane", "EquipmentType", "FailureForecast", "GeoPoint", "InsufficientStock", "InvalidMovement", "Job", "Ledger",
     "LedgerEntry", "LocationKind", "Movement", "MovementKind", "NotFound", "Part", "PartNeed", "PredictedFailure",
     "Reservation", "ReservationStatus", "RestockLine", "Shipment", "ShipmentStatus", "SourceKind",
     "SourcingOption", "SparesError", "SparesRepository", "StockAlert", "StockLevel", "StockLocation",
     "StockPoint", "StockTarget", "TechnicianState", "Transfer", "apply", "best_source", "demand_pmf",
-    "out_of_stock_alerts", "plan_target", "propose_sources", "suggest_transfers", "van_restock_list",
+    "failure_probability_by", "forecast_demand", "out_of_stock_alerts", "plan_target", "propose_sources", "suggest_transfers", "van_restock_list",
 ]

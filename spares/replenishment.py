@@ -38,6 +38,60 @@ class PredictedFailure:
 
 
 @dataclass(frozen=True)
+class FailureForecast:
+    """One asset's predicted failure (diagnostics' ``predicted_failures`` row), times in epoch seconds.
+
+    ``earliest``/``latest`` are the estimate's bounds (None = unknown; a None ``latest`` means beyond the
+    diagnostics horizon). ``parts`` is what the knowledge base lists for the likely fault mode.
+    """
+
+    asset_id: str
+    failure_at: float
+    earliest: float | None
+    latest: float | None
+    parts: Mapping[str, int]
+    has_open_incident: bool = False
+
+
+# Forecasts less likely than this to fall inside the horizon are left out: they would not move any stock level.
+MIN_FORECAST_PROBABILITY = 1e-3
+
+
+def failure_probability_by(end: float, failure_at: float, earliest: float | None = None,
+                           latest: float | None = None) -> float:
+    """P(failure time <= ``end``) for a forecast with median ``failure_at`` and bounds ``earliest``/``latest``.
+
+    The bounds are the fit's +-2 standard errors, which can be asymmetric (the accelerating-wear fit), so the
+    failure time is taken as a two-piece normal: median ``failure_at``, sigma = (median - earliest) / 2 below it
+    and (latest - median) / 2 above it. When the side of the median that ``end`` lies on has no usable bound,
+    the forecast counts whole if ``end`` is at or after the median and not at all before it. A failure predicted
+    before now that has not happened yet still counts (the part is still needed), hence no lower cut-off.
+    """
+    x = end - failure_at
+    bound = earliest if x < 0 else latest
+    sigma = abs(failure_at - bound) / 2.0 if bound is not None else 0.0
+    if sigma <= 0.0:
+        return 1.0 if x >= 0 else 0.0
+    return 0.5 * (1.0 + math.erf(x / (sigma * math.sqrt(2.0))))
+
+
+def forecast_demand(forecast: FailureForecast, end: float,
+                    min_probability: float = MIN_FORECAST_PROBABILITY) -> list[PredictedFailure]:
+    """The parts a predicted failure would need by ``end``, each weighted by the chance it happens by then.
+
+    A forecast whose asset already has an open incident is skipped: that job's parts are announced by its work
+    order (or will be), and counting both would double the demand.
+    """
+    if forecast.has_open_incident:
+        return []
+    p = failure_probability_by(end, forecast.failure_at, forecast.earliest, forecast.latest)
+    if p < min_probability:
+        return []
+    return [PredictedFailure(forecast.asset_id, sku, int(q), min(1.0, p))
+            for sku, q in sorted(forecast.parts.items()) if int(q) > 0]
+
+
+@dataclass(frozen=True)
 class StockTarget:
     location_id: int
     sku: str

@@ -421,12 +421,43 @@ def _announced(conn: psycopg.Connection, depots: Mapping[int, GeoPoint]) -> dict
     return out
 
 
+def _predicted(conn: psycopg.Connection, depots: Mapping[int, GeoPoint], end: float) -> dict[int, list[Any]]:
+    """Parts of predicted failures (diagnostics' RUL forecasts) likely to happen by ``end``, each counted at the
+    depot nearest the asset (the same rule as work orders' parts), weighted by the chance it falls by ``end``.
+    Assets with an open incident are skipped: their parts come with the work order, not counted twice."""
+    from diagnostics import predicted_failures
+    from spares.replenishment import FailureForecast, forecast_demand
+
+    if not depots:
+        return {}
+    out: dict[int, list[Any]] = defaultdict(list)
+    for r in predicted_failures(conn):
+        if r["failure_at"] is None or r["lat"] is None or r["lon"] is None:
+            continue
+        parts: dict[str, int] = defaultdict(int)
+        for p in r["likely_parts"] or []:
+            parts[str(p["sku"])] += int(p.get("qty", 1))
+        forecast = FailureForecast(
+            f"asset:{r['device_id']}", r["failure_at"].timestamp(),
+            r["failure_earliest_at"].timestamp() if r["failure_earliest_at"] is not None else None,
+            r["failure_latest_at"].timestamp() if r["failure_latest_at"] is not None else None,
+            parts, r["open_incident_id"] is not None)
+        demand = forecast_demand(forecast, end)
+        if demand:
+            site = GeoPoint(r["lat"], r["lon"])
+            out[min(depots, key=lambda d: (km(site, depots[d]), d))].extend(demand)
+    return out
+
+
 def replenishment(conn: psycopg.Connection, now: float, settings: SparesSettings | None = None,
                   location_id: int | None = None) -> list[dict[str, Any]]:
     """Reorder point and base stock per location and SKU, and what to order now.
 
     Demand = background (EWMA of the location's past daily consumption, ``history_days``) + announced demand
-    (the parts of active work orders not yet held, at the depot nearest each site, probability 1). Depots and the
+    (the parts of active work orders not yet held, at the depot nearest each site, probability 1) + predicted
+    failures (diagnostics' RUL forecasts without an open incident: the knowledge base's parts for the likely fault
+    mode, at the depot nearest the asset, each with the probability the failure falls within lead time + review;
+    ``predicted`` = their expected units). Depots and the
     warehouse use the fill-rate target over lead time + review; vans (refilled nightly, lead time 0) the cycle
     service level over one day. ``order_qty`` = base stock - position when the position is at or below the
     reorder point, else 0 (an (s, S) policy)."""
@@ -440,7 +471,9 @@ def replenishment(conn: psycopg.Connection, now: float, settings: SparesSettings
     history = _history(conn, now, s.history_days)
     depots = {i: GeoPoint(r["lat"], r["lon"]) for i, r in locations.items() if r["kind"] == "depot"}
     announced = _announced(conn, depots)
-    keys = set(levels) | set(history) | {(d, f.sku) for d, fs in announced.items() for f in fs}
+    predicted = _predicted(conn, depots, now + (s.depot_lead_time_days + s.review_days) * 86_400.0)
+    keys = (set(levels) | set(history) | {(d, f.sku) for d, fs in announced.items() for f in fs}
+            | {(d, f.sku) for d, fs in predicted.items() for f in fs})
     out: list[dict[str, Any]] = []
     for loc, sku in sorted(keys):
         if location_id is not None and loc != location_id:
@@ -454,7 +487,7 @@ def replenishment(conn: psycopg.Connection, now: float, settings: SparesSettings
                                  measure="cycle")
         else:
             target = plan_target(loc, sku, hist, s.depot_lead_time_days, s.review_days,
-                                 announced.get(loc, ()), fill_target=s.fill_target)
+                                 [*announced.get(loc, ()), *predicted.get(loc, ())], fill_target=s.fill_target)
         lv = levels.get((loc, sku))
         on_hand, reserved, transit = (int(lv["on_hand"]), int(lv["reserved"]), int(lv["in_transit"])) if lv \
             else (0, 0, 0)
@@ -466,7 +499,9 @@ def replenishment(conn: psycopg.Connection, now: float, settings: SparesSettings
                     "on_hand": on_hand, "reserved": reserved, "in_transit": transit, "position": position,
                     "mean_demand": round(target.mean_demand, 3), "reorder_point": target.reorder_point,
                     "base_stock": target.base_stock, "order_qty": max(0, order),
-                    "announced": sum(f.qty for f in announced.get(loc, ()) if f.sku == sku)})
+                    "announced": sum(f.qty for f in announced.get(loc, ()) if f.sku == sku),
+                    "predicted": round(sum(f.qty * f.probability for f in predicted.get(loc, ()) if f.sku == sku),
+                                       3)})
     return out
 
 

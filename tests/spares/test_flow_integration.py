@@ -502,3 +502,52 @@ def test_a_dispatchers_manual_hold_stands_through_replans(world: World) -> None:
     assert w.holds(wo) == [(w.depot, SKU, 1, None, None)]
     assert w.level(w.vans["T01"]) == (1, 0, 0)
     ledger_balances(w.conn)
+
+
+def test_replenishment_counts_predicted_failures_once_and_only_within_the_horizon(world: World) -> None:
+    """A RUL forecast (rul_estimates row -> diagnostics' predicted_failures view) is announced demand at the depot
+    nearest the asset; an asset already with an open incident, or predicted to fail far beyond lead time +
+    review (2 + 1 days), adds nothing."""
+    from datetime import timedelta
+    w = world
+    now = to_datetime(w.clock.now())
+    kind = w.devices[0].equipment_type
+    same = [d for d in w.devices if d.equipment_type == kind]
+    assert len(same) >= 3
+    mode = "bearing_wear"  # the knowledge base lists 2 x NONE for it: the parts a predicted failure needs
+    w.conn.execute("INSERT INTO knowledge_base (equipment_type, fault_mode, entry) VALUES (%s, %s, %s) "
+                   "ON CONFLICT (equipment_type, fault_mode) DO UPDATE SET entry = excluded.entry",
+                   (kind, mode, psycopg.types.json.Jsonb({"parts": [{"sku": NONE, "qty": 2}],
+                                                          "skills": ["mechanical"], "repair_minutes": 90})))
+    w.conn.commit()
+    d = login(w.client, "dispatcher")
+
+    def rows() -> dict[tuple[int, str], dict]:
+        return {(r["location_id"], r["sku"]): r for r in w.client.get("/api/spares/replenishment", headers=d).json()}
+
+    assert not [k for k in rows() if k[1] == NONE]  # nothing stocked, used or announced yet
+
+    def predict(device: SeededDevice, days: float, lo: float, hi: float | None) -> None:
+        w.conn.execute(
+            "INSERT INTO rul_estimates (device_id, estimated_at, status, signal, direction, fault_mode, failure_at, "
+            "failure_earliest_at, failure_latest_at, rul_s) VALUES (%s, %s, 'degrading', 'vibration_rms', 'up', %s, "
+            "%s, %s, %s, %s)",
+            (device.device_id, now, mode, now + timedelta(days=days), now + timedelta(days=lo),
+             now + timedelta(days=hi) if hi is not None else None, days * 86_400))
+
+    predict(same[0], 1.0, 0.5, 2.0)  # counted: P(fail within 3 days) = Phi(4)
+    predict(same[1], 1.0, 0.5, 2.0)  # already being handled: skipped
+    w.conn.execute("INSERT INTO incidents (device_id, customer_id, fault_mode, detector, severity, status, summary, "
+                   "opened_at, response_due, onsite_due, repair_due) VALUES (%s, %s, %s, 'test', 2, 'detected', "
+                   "'test', %s, %s, %s, %s)", (same[1].device_id, same[1].customer_id, mode, now, now, now, now))
+    predict(same[2], 20.0, 18.0, None)  # far beyond the horizon: skipped
+    w.conn.commit()
+
+    got = {k: r for k, r in rows().items() if k[1] == NONE}
+    nearest = min((w.depot, 51.92, 4.48), (w.far_depot, 53.2, 6.5),
+                  key=lambda x: (x[1] - same[0].lat) ** 2 + (x[2] - same[0].lon) ** 2)[0]
+    assert list(got) == [(nearest, NONE)]
+    row = got[(nearest, NONE)]
+    assert row["predicted"] == pytest.approx(2.0, abs=1e-3) and row["announced"] == 0
+    assert row["mean_demand"] == pytest.approx(2.0, abs=1e-3)
+    assert row["reorder_point"] >= 2 and row["order_qty"] == row["base_stock"] >= 2  # nothing on hand: order it

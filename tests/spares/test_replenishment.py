@@ -155,3 +155,43 @@ def test_plan_target_cycle_measure_skips_rare_parts() -> None:
     assert likely.base_stock == 1
     with pytest.raises(ValueError):
         plan_target(1, "A", rare, 0, 1, measure="other")
+
+
+def test_failure_probability_by_uses_the_bounds_of_the_forecast() -> None:
+    from spares.replenishment import failure_probability_by
+    day = 86_400.0
+    # Median at day 5, earliest day 3 (sigma 1 day below), latest day 9 (sigma 2 days above).
+    assert failure_probability_by(5 * day, 5 * day, 3 * day, 9 * day) == pytest.approx(0.5)
+    assert failure_probability_by(4 * day, 5 * day, 3 * day, 9 * day) == pytest.approx(stats.norm.cdf(-1.0))
+    assert failure_probability_by(7 * day, 5 * day, 3 * day, 9 * day) == pytest.approx(stats.norm.cdf(1.0))
+    # No usable bound on the side the horizon ends on: count it whole when the median is inside, else not at all.
+    assert failure_probability_by(6 * day, 5 * day, 3 * day, None) == 1.0
+    assert failure_probability_by(4 * day, 5 * day, None, None) == 0.0
+    assert failure_probability_by(4 * day, 4 * day, 4 * day, 4 * day) == 1.0  # at_limit: RUL 0, no spread
+
+
+def test_forecast_demand_weights_parts_and_skips_assets_with_an_open_incident() -> None:
+    from spares.replenishment import FailureForecast, forecast_demand
+    day = 86_400.0
+    f = FailureForecast("asset:p1", 5 * day, 3 * day, 9 * day, {"BRG": 2, "SEAL": 1, "NONE": 0})
+    got = forecast_demand(f, 7 * day)
+    assert [(x.sku, x.qty) for x in got] == [("BRG", 2), ("SEAL", 1)]
+    assert all(x.probability == pytest.approx(stats.norm.cdf(1.0)) and x.asset_id == "asset:p1" for x in got)
+    assert forecast_demand(FailureForecast("asset:p1", 5 * day, 3 * day, 9 * day, {"BRG": 2}, True), 7 * day) == []
+    assert forecast_demand(FailureForecast("asset:p2", 40 * day, 30 * day, None, {"BRG": 2}), 7 * day) == []
+
+
+def test_a_predicted_failure_raises_the_reorder_point_and_base_stock() -> None:
+    from spares.replenishment import FailureForecast, forecast_demand
+    day = 86_400.0
+    hist = [0.0] * 25 + [1.0] * 5  # a rare part: a few uses a month
+    plain = plan_target(1, "BRG", hist, lead_time_days=3, review_days=1)
+    # A pump is predicted to fail in ~2 days (1.5 .. 3 days): almost surely within lead time + review (4 days).
+    demand = forecast_demand(FailureForecast("asset:p1", 2 * day, 1.5 * day, 3 * day, {"BRG": 2}), 4 * day)
+    assert demand and demand[0].probability > 0.99
+    pred = plan_target(1, "BRG", hist, 3, 1, demand)
+    assert pred.mean_demand == pytest.approx(plain.mean_demand + 2 * demand[0].probability)
+    assert pred.reorder_point > plain.reorder_point and pred.base_stock > plain.base_stock
+    # A position the plain plan is content with (at its order-up-to level) now triggers an order.
+    position = plain.base_stock
+    assert position <= pred.reorder_point and pred.base_stock - position > 0
