@@ -135,7 +135,7 @@
         <label><span>Telemetry window (minutes before now)</span><input name="minutes" type="number" min="0" max="1440" step="1" value="${esc(d.minutes ?? 60)}"></label>
         <button type="submit">Send escalation</button>
         <p class="msg esc-msg" role="status" aria-live="polite">${esc(d.msg || "")}</p></form></details>`;
-    return (sent ? `<ul class="escalations" aria-label="Escalations of ${esc(j.device_name)}">${sent}</ul>` : "") + form;
+    return (sent ? `<ul class="escalations" tabindex="-1" aria-label="Escalations of ${esc(j.device_name)}">${sent}</ul>` : "") + form;
   }
 
   // A phone photo is several MB: scaled to ≤ 1024 px and sent as a JPEG data URL (the API's photos are strings).
@@ -172,7 +172,6 @@
       const m = escalations(); m[job.id] = [...(m[job.id] || []), slim(view)]; saveEscalations(m);
       delete drafts[job.id];
       draw();
-      document.querySelector(`li.job[data-wo="${job.id}"] .escalations`)?.setAttribute("tabindex", "-1");
       document.querySelector(`li.job[data-wo="${job.id}"] .escalations`)?.focus();
     } catch (e) {
       say(e instanceof QF.HttpError ? `Not sent: ${e.message}` : "Not sent: no connection. Your draft is kept – try again when you have signal.");
@@ -197,8 +196,26 @@
     if (changed) { saveEscalations(m); draw(); }
   }
 
+  // Live updates re-draw the list: first keep what is being typed (escalation drafts, open disclosures) and
+  // where the keyboard focus is, so a technician mid-form loses neither.
+  let caret = null;
+  function captureUi() {
+    for (const det of document.querySelectorAll("details.escalate[data-wo]")) {
+      const d = drafts[det.dataset.wo] || (drafts[det.dataset.wo] = {}), f = det.querySelector("form");
+      d.open = det.open;
+      for (const k of ["reason", "notes", "minutes"]) if (f?.[k]) d[k] = f[k].value;
+    }
+    const a = document.activeElement, li = a?.closest?.("li.job[data-wo]");
+    if (!li) return null;
+    const sel = a.name ? `[name="${a.name}"]` : a.dataset.act ? `[data-act="${a.dataset.act}"]`
+      : a.tagName === "SUMMARY" ? "summary" : a.classList.contains("escalations") ? ".escalations" : null;
+    caret = typeof a.selectionStart === "number" ? [a.selectionStart, a.selectionEnd] : null;
+    return sel && `li.job[data-wo="${li.dataset.wo}"] ${a.closest("form")?.className ? `form.${a.closest("form").className.split(" ")[0]} ` : ""}${sel}`;
+  }
+
   function draw() {
     let n = 0;
+    const focused = captureUi();
     drawCollect();
     document.getElementById("jobs").innerHTML = jobs.map((j) => {
       const next = NEXT[j.status] || [];
@@ -241,13 +258,19 @@
         ef.photo.addEventListener("change", async () => {
           const file = ef.photo.files[0], state = ef.querySelector(".photo-state");
           if (!file) { d().photo = null; state.textContent = ""; return; }
-          try { d().photo = await photoDataUrl(file); d().photoName = file.name; state.textContent = `Photo attached: ${file.name}`; }
-          catch (e) { d().photo = null; state.textContent = "That file could not be read as an image."; }
+          let text;
+          try { d().photo = await photoDataUrl(file); d().photoName = file.name; text = `Photo attached: ${file.name}`; }
+          catch (e) { d().photo = null; text = "That file could not be read as an image."; }
+          // the list may have been re-drawn while the image was read: write to the current form
+          const cur = document.querySelector(`form.esc-form[data-wo="${job.id}"] .photo-state`);
+          (cur || state).textContent = text;
         });
         ef.addEventListener("submit", (ev) => { ev.preventDefault(); sendEscalation(job, ef); });
       }
       loadChart(job);
     }
+    const el = focused && document.querySelector(focused);
+    if (el) { el.focus(); if (caret) try { el.setSelectionRange(...caret); } catch (e) { /* number inputs */ } }
   }
 
   async function load() {

@@ -38,9 +38,11 @@ def test_technician_escalates_from_the_phone_and_staff_answer(world: World, phon
     form.get_by_label("Telemetry window").fill("90")
 
     phone.set_offline(True)  # not queued: the endpoint has no client id to deduplicate a replay
+    page.wait_for_function("() => !navigator.onLine")  # the emulation reaches the page asynchronously
     form.get_by_role("button", name="Send escalation").click()
     expect(form.locator(".esc-msg")).to_contain_text("Offline")
     phone.set_offline(False)
+    page.wait_for_function("() => navigator.onLine")
     form.get_by_role("button", name="Send escalation").click()
     sent = job.locator(".escalations")
     expect(sent).to_contain_text("Noise persists after regreasing")
