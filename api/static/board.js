@@ -8,7 +8,7 @@
   // Optional data, drawn when the server offers it: the optimiser's plan, whole routes with depot pick-ups
   // (GET /api/board/routes), parts in transit (GET /api/spares/in-transit). An endpoint that answers 404 (an
   // older server, no plan yet) or fails is simply left out; the board works without it.
-  let plan = null, routes = new Map(), inTransit = null;
+  let plan = null, routes = new Map(), inTransit = null, escalationQueues = null;
   const absent = new Set(); // endpoints that answered 404/405: not asked again on this page
   async function optional(path) {
     if (absent.has(path)) return null;
@@ -254,6 +254,15 @@
     return `<div class="kpi" id="kpi-transit" tabindex="0" title="${esc(what)}"><b>${count}</b><span>parts in transit</span>${what ? `<span class="sr-only">: ${esc(what)}</span>` : ""}</div>`;
   }
 
+  // GET /api/planning/escalations: {"2": {name, items, breached, due_soon}, "3": {...}} -> open escalations
+  // (open or acknowledged) over all tiers, breached ones called out; an unknown shape is left out.
+  function escalationsCell(q) {
+    const tiers = q && typeof q === "object" && !Array.isArray(q) ? Object.values(q).filter((t) => t && Array.isArray(t.items)) : [];
+    if (!tiers.length) return "";
+    const open = tiers.reduce((n, t) => n + t.items.length, 0), breached = tiers.reduce((n, t) => n + (Number(t.breached) || 0), 0);
+    return `<a class="kpi kpi-link" id="kpi-escalations" href="/planning#esc-h"><b>${open}</b><span>escalations open${breached ? ` (${breached} past the response clock)` : ""}</span></a>`;
+  }
+
   function pct(a, b) { return b ? `${Math.round((100 * a) / b)}%` : "–"; }
   async function drawKpis() {
     const rows = await api("/api/board/kpis");
@@ -264,7 +273,8 @@
       + cell(pct(total.onsite_in_time, total.onsite_judged), "on site within SLA (2 h)")
       + cell(pct(total.first_visit_fixes, total.completed), "first-visit fix")
       + cell(total.nps ?? "–", `NPS (${total.nps_answers} answers)`)
-      + (inTransit ? transitCell(inTransit) : "");
+      + (inTransit ? transitCell(inTransit) : "")
+      + escalationsCell(escalationQueues);
     document.getElementById("kpi-table").innerHTML = `<tr><th scope="col">Region</th><th scope="col">Tier</th><th scope="col">Incidents</th><th scope="col">Response</th><th scope="col">On site</th><th scope="col">First-visit fix</th><th scope="col">NPS</th></tr>`
       + rows.map((r) => `<tr><td>${r.region === "*" ? "all" : esc(r.region)}</td><td>${r.tier === "*" ? "all" : esc(r.tier)}</td><td>${r.incidents}</td><td>${pct(r.responded_in_time, r.response_judged)}</td><td>${pct(r.onsite_in_time, r.onsite_judged)}</td><td>${pct(r.first_visit_fixes, r.completed)}</td><td>${r.nps ?? "–"}</td></tr>`).join("");
   }
@@ -280,9 +290,9 @@
   async function refresh() {
     if (busy) return; busy = true;
     try {
-      const [board, p, r, t] = await Promise.all([api("/api/board"), optional("/api/plans/current"),
-        optional("/api/board/routes"), optional("/api/spares/in-transit")]);
-      data = board; plan = p; inTransit = t; routes = normaliseRoutes(r, p);
+      const [board, p, r, t, e] = await Promise.all([api("/api/board"), optional("/api/plans/current"),
+        optional("/api/board/routes"), optional("/api/spares/in-transit"), optional("/api/planning/escalations")]);
+      data = board; plan = p; inTransit = t; routes = normaliseRoutes(r, p); escalationQueues = e;
       QF.setServerNow(data.now);
       drawProposals(); drawQueue(); drawLanes(); drawMap();
       await drawKpis();

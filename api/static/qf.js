@@ -30,7 +30,7 @@ const QF = (() => {
     if (reload) {
       const pending = JSON.parse(localStorage.getItem("qf-tech-queue") || "[]").length;
       if (pending && !confirm(`${pending} action(s) have not been sent yet and will be lost. Sign out anyway?`)) return;
-      ["qf-me", "qf-tech-jobs", "qf-tech-queue"].forEach((k) => localStorage.removeItem(k));
+      ["qf-me", "qf-tech-jobs", "qf-tech-queue", "qf-tech-escalations"].forEach((k) => localStorage.removeItem(k));
     }
     token = null; localStorage.removeItem(KEY);
     if (reload) location.reload();

@@ -2,7 +2,7 @@
 "use strict";
 (() => {
   const { api, esc, hm } = QF;
-  const QUEUE = "qf-tech-queue", JOBS = "qf-tech-jobs";
+  const QUEUE = "qf-tech-queue", JOBS = "qf-tech-jobs", ESC = "qf-tech-escalations";
   let jobs = JSON.parse(localStorage.getItem(JOBS) || "[]");
   const queue = () => JSON.parse(localStorage.getItem(QUEUE) || "[]");
   const saveQueue = (q) => { localStorage.setItem(QUEUE, JSON.stringify(q)); showSync(); };
@@ -110,8 +110,112 @@
     }).join("");
   }
 
+  // Escalation to remote technical support (POST /api/planning/work-orders/{id}/escalate). Not queued offline:
+  // that endpoint has no client id to deduplicate a replay, so a resend could open a second escalation; the
+  // form says so and keeps the draft until the phone is online. Sent escalations are remembered per job on the
+  // phone ({work order id: [escalation view]}) and refreshed from GET /api/planning/escalations/{id}.
+  const escalations = () => JSON.parse(localStorage.getItem(ESC) || "{}");
+  const saveEscalations = (m) => localStorage.setItem(ESC, JSON.stringify(m));
+  const drafts = {}; // work order id -> {open, reason, notes, minutes, photo, photoName}: survives re-draws
+  const STATUS = { open: "waiting for an answer", acknowledged: "being looked at", resolved: "answered",
+    escalated: "passed on to engineering" };
+  function escalationHtml(j) {
+    const list = escalations()[j.id] || [];
+    const sent = list.map((e) => `<li class="esc ${esc(e.status)}"><b>${esc(e.tier_name || "Remote support")}</b>: ${esc(e.reason)} –
+      <span class="chip">${esc(STATUS[e.status] || e.status)}</span>${e.status === "open" && e.respond_due ? ` <span class="muted">(answer due ${hm(e.respond_due)})</span>` : ""}
+      ${e.resolution ? `<div class="answer">Answer: ${esc(e.resolution)}${e.fix ? ` <span class="muted">(fix: ${esc(e.fix)})</span>` : ""}</div>` : ""}</li>`).join("");
+    const d = drafts[j.id] || {};
+    const form = j.status === "completed" ? "" : `<details class="escalate" data-wo="${j.id}"${d.open ? " open" : ""}>
+      <summary>Escalate<span class="sr-only"> ${esc(j.device_name)} to remote support</span></summary>
+      <form class="esc-form" data-wo="${j.id}">
+        <label><span>Reason</span><input name="reason" required maxlength="2000" value="${esc(d.reason || "")}"></label>
+        <label><span>Notes for support</span><textarea name="notes" rows="2" maxlength="8000">${esc(d.notes || "")}</textarea></label>
+        <label><span>Photo (optional)</span><input name="photo" type="file" accept="image/*" capture="environment"></label>
+        <p class="muted photo-state">${d.photo ? `Photo attached: ${esc(d.photoName || "image")}` : ""}</p>
+        <label><span>Telemetry window (minutes before now)</span><input name="minutes" type="number" min="0" max="1440" step="1" value="${esc(d.minutes ?? 60)}"></label>
+        <button type="submit">Send escalation</button>
+        <p class="msg esc-msg" role="status" aria-live="polite">${esc(d.msg || "")}</p></form></details>`;
+    return (sent ? `<ul class="escalations" tabindex="-1" aria-label="Escalations of ${esc(j.device_name)}">${sent}</ul>` : "") + form;
+  }
+
+  // A phone photo is several MB: scaled to ≤ 1024 px and sent as a JPEG data URL (the API's photos are strings).
+  function photoDataUrl(file) {
+    return new Promise((resolve, reject) => {
+      const url = URL.createObjectURL(file), img = new Image();
+      img.onload = () => {
+        const k = Math.min(1, 1024 / Math.max(img.width, img.height));
+        const c = document.createElement("canvas");
+        c.width = Math.max(1, Math.round(img.width * k)); c.height = Math.max(1, Math.round(img.height * k));
+        c.getContext("2d").drawImage(img, 0, 0, c.width, c.height);
+        URL.revokeObjectURL(url);
+        resolve(c.toDataURL("image/jpeg", 0.7));
+      };
+      img.onerror = () => { URL.revokeObjectURL(url); reject(new Error("not an image")); };
+      img.src = url;
+    });
+  }
+
+  async function sendEscalation(job, form) {
+    const d = drafts[job.id] || (drafts[job.id] = {});
+    const say = (t) => { // the job may have been re-drawn meanwhile (live update): write to the current form
+      d.msg = t;
+      const el = document.querySelector(`form.esc-form[data-wo="${job.id}"] .esc-msg`);
+      if (el) el.textContent = t;
+    };
+    if (!navigator.onLine) { say("Offline: escalations are not queued. Your draft is kept – send it when you have signal."); return; }
+    const f = new FormData(form);
+    const body = { reason: String(f.get("reason")).trim(), notes: String(f.get("notes") || ""),
+      photos: d.photo ? [d.photo] : [], telemetry_minutes: Math.max(0, Math.min(1440, parseInt(f.get("minutes"), 10) || 0)) };
+    say("Sending…");
+    try {
+      const view = await api(`/api/planning/work-orders/${job.id}/escalate`, { method: "POST", body });
+      const m = escalations(); m[job.id] = [...(m[job.id] || []), slim(view)]; saveEscalations(m);
+      delete drafts[job.id];
+      draw();
+      document.querySelector(`li.job[data-wo="${job.id}"] .escalations`)?.focus();
+    } catch (e) {
+      say(e instanceof QF.HttpError ? `Not sent: ${e.message}` : "Not sent: no connection. Your draft is kept – try again when you have signal.");
+    }
+  }
+  const slim = (v) => ({ id: v.id, status: v.status, reason: v.reason, tier_name: v.tier_name, respond_due: v.respond_due,
+    resolution: v.resolution, fix: v.fix });
+
+  // Fetches the current state (and answer) of this phone's escalations on open jobs.
+  async function refreshEscalations() {
+    const m = escalations(), open = new Set(jobs.filter((j) => j.status !== "completed").map((j) => String(j.id)));
+    let changed = false;
+    for (const wo of Object.keys(m)) {
+      if (!jobs.some((j) => String(j.id) === wo)) { delete m[wo]; changed = true; continue; } // no longer my job today
+      if (!open.has(wo)) continue;
+      m[wo] = await Promise.all(m[wo].map(async (e) => {
+        if (e.status === "resolved" || e.status === "escalated") return e;
+        try { const v = slim(await api(`/api/planning/escalations/${e.id}`)); changed ||= v.status !== e.status; return v; }
+        catch (err) { if (err instanceof QF.HttpError && err.status === 401) throw err; return e; }
+      }));
+    }
+    if (changed) { saveEscalations(m); draw(); }
+  }
+
+  // Live updates re-draw the list: first keep what is being typed (escalation drafts, open disclosures) and
+  // where the keyboard focus is, so a technician mid-form loses neither.
+  let caret = null;
+  function captureUi() {
+    for (const det of document.querySelectorAll("details.escalate[data-wo]")) {
+      const d = drafts[det.dataset.wo] || (drafts[det.dataset.wo] = {}), f = det.querySelector("form");
+      d.open = det.open;
+      for (const k of ["reason", "notes", "minutes"]) if (f?.[k]) d[k] = f[k].value;
+    }
+    const a = document.activeElement, li = a?.closest?.("li.job[data-wo]");
+    if (!li) return null;
+    const sel = a.name ? `[name="${a.name}"]` : a.dataset.act ? `[data-act="${a.dataset.act}"]`
+      : a.tagName === "SUMMARY" ? "summary" : a.classList.contains("escalations") ? ".escalations" : null;
+    caret = typeof a.selectionStart === "number" ? [a.selectionStart, a.selectionEnd] : null;
+    return sel && `li.job[data-wo="${li.dataset.wo}"] ${a.closest("form")?.className ? `form.${a.closest("form").className.split(" ")[0]} ` : ""}${sel}`;
+  }
+
   function draw() {
     let n = 0;
+    const focused = captureUi();
     drawCollect();
     document.getElementById("jobs").innerHTML = jobs.map((j) => {
       const next = NEXT[j.status] || [];
@@ -133,20 +237,40 @@
           <label><span>Parts used (comma separated)</span><input name="parts"></label>
           <label><span>Notes</span><textarea name="notes" rows="2"></textarea></label>
           <button type="submit">Job done</button></form>` : ""}
-        ${j.status === "completed" && j.actual_fix ? `<p class="ok">Fixed: ${esc(j.actual_fix)}</p>` : ""}</li>`;
+        ${j.status === "completed" && j.actual_fix ? `<p class="ok">Fixed: ${esc(j.actual_fix)}</p>` : ""}
+        ${escalationHtml(j)}</li>`;
     }).join("") || '<li class="job">No jobs today.</li>';
     for (const li of document.querySelectorAll("li.job[data-wo]")) {
       const job = jobs.find((j) => String(j.id) === li.dataset.wo);
       li.querySelectorAll("button[data-act]").forEach((b) => b.addEventListener("click", () => act(job, b.dataset.act)));
-      li.querySelector("form")?.addEventListener("submit", (ev) => {
+      li.querySelector("form.done-form")?.addEventListener("submit", (ev) => {
         ev.preventDefault();
         const f = new FormData(ev.target);
         job.actual_fix = f.get("fix");
         act(job, "completed", { cause: f.get("cause"), fix: f.get("fix"), notes: f.get("notes") || null,
           parts_used: String(f.get("parts") || "").split(",").map((s) => s.trim()).filter(Boolean) });
       });
+      const det = li.querySelector("details.escalate"), ef = li.querySelector("form.esc-form");
+      if (det && ef) {
+        const d = () => drafts[job.id] || (drafts[job.id] = {});
+        det.addEventListener("toggle", () => { d().open = det.open; });
+        ef.addEventListener("input", (ev) => { if (["reason", "notes", "minutes"].includes(ev.target.name)) d()[ev.target.name] = ev.target.value; });
+        ef.photo.addEventListener("change", async () => {
+          const file = ef.photo.files[0], state = ef.querySelector(".photo-state");
+          if (!file) { d().photo = null; state.textContent = ""; return; }
+          let text;
+          try { d().photo = await photoDataUrl(file); d().photoName = file.name; text = `Photo attached: ${file.name}`; }
+          catch (e) { d().photo = null; text = "That file could not be read as an image."; }
+          // the list may have been re-drawn while the image was read: write to the current form
+          const cur = document.querySelector(`form.esc-form[data-wo="${job.id}"] .photo-state`);
+          (cur || state).textContent = text;
+        });
+        ef.addEventListener("submit", (ev) => { ev.preventDefault(); sendEscalation(job, ef); });
+      }
       loadChart(job);
     }
+    const el = focused && document.querySelector(focused);
+    if (el) { el.focus(); if (caret) try { el.setSelectionRange(...caret); } catch (e) { /* number inputs */ } }
   }
 
   async function load() {
@@ -154,6 +278,7 @@
     try { jobs = await api("/api/tech/jobs"); localStorage.setItem(JOBS, JSON.stringify(jobs)); }
     catch (e) { if (e instanceof QF.HttpError) throw e; showSync("Offline – showing the last known jobs."); }
     draw();
+    if (navigator.onLine) refreshEscalations().catch(() => {});
   }
 
   QF.start(document.getElementById("login"), ["technician"], async () => {

@@ -56,7 +56,7 @@ def test_dispatcher_accepts_pins_locks_and_releases_by_keyboard(world: World, co
     proposal = page.locator(f'#proposals li[data-wo="{world.unassigned_wo}"]')
     expect(proposal).to_contain_text(f"unassigned → {techs[2][1]}")
     expect(page.locator(f'#queue li[data-wo="{world.unassigned_wo}"]')).to_contain_text(f"plan: {techs[2][1]}")
-    expect(page.locator("#kpi-strip .kpi")).to_have_count(6)  # incl. parts in transit
+    expect(page.locator("#kpi-strip .kpi")).to_have_count(7)  # incl. parts in transit, escalations open
     assert page.locator("#map path.route").count() == 2  # one route line per planned technician (GET /api/board/routes)
     assert_accessible(page)
 
@@ -150,7 +150,7 @@ def stubbed_board(world: World, context) -> Iterator[object]:
 def test_board_draws_whole_routes_pickups_and_parts_in_transit(world: World, stubbed_board) -> None:
     page = stubbed_board
     sign_in(page, f"{world.url}/board", "dispatcher")
-    expect(page.locator("#kpi-strip .kpi")).to_have_count(6)
+    expect(page.locator("#kpi-strip .kpi")).to_have_count(7)
     expect(page.locator("#kpi-transit")).to_contain_text("3parts in transit")
     assert "BRG-6204" in page.locator("#kpi-transit").get_attribute("title")
     expect(page.locator("#map path.pickup")).to_have_count(1)
@@ -168,6 +168,7 @@ def test_board_survives_failing_optional_endpoints(world: World, context) -> Non
     page.route("**/api/board/routes", lambda r: r.fulfill(status=500, body="boom"))
     page.route("**/api/spares/in-transit", lambda r: r.fulfill(status=200, content_type="application/json",
                                                                body='{"unexpected": true}'))
+    page.route("**/api/planning/escalations", lambda r: r.fulfill(status=500, body="boom"))
     sign_in(page, f"{world.url}/board", "dispatcher")
     expect(page.locator("#queue > li[data-wo]")).to_have_count(3)
     expect(page.locator("#kpi-strip .kpi")).to_have_count(5)  # an unknown shape is left out, not shown as 0
