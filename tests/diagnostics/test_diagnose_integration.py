@@ -17,12 +17,10 @@ from core.clock import ManualClock, to_datetime
 from core.contracts import CommandResult
 from core.settings import DiagnosticsSettings
 from diagnostics import DiagnoseLoop, LoopPolicy
-from edge_agent.simulator import Equipment
 from quietfix.seed import seed
+from tests.diagnostics.site import Site
 
 pytestmark = pytest.mark.integration
-STEP_S = 10.0  # sample interval: coarse enough to keep the test fast, fine enough for 60-120 s confirmations
-CHUNK_S = 600.0  # one ingest batch (and one diagnose pass) per 10 simulated minutes
 
 
 class FakeChannel:
@@ -40,39 +38,6 @@ class FakeChannel:
     def drain(self) -> list[CommandResult]:
         out, self.pending = self.pending, []
         return out
-
-
-class Site:
-    def __init__(self, conn: psycopg.Connection, loop_conn: psycopg.Connection, clock: ManualClock,
-                 devices: list) -> None:
-        self.conn, self.loop_conn, self.clock = conn, loop_conn, clock
-        self.equipment = {d.device_id: Equipment(d.device_id, d.equipment_type, seed=7) for d in devices}
-        self.seq = 0
-
-    def run(self, loop: DiagnoseLoop, seconds: float, on_tick: Any = None) -> None:
-        """Advance simulated time, writing every device's samples and ticking the loop once per chunk."""
-        end = self.clock.now() + seconds
-        while self.clock.now() < end:
-            t0 = self.clock.now()
-            self._write(t0, t0 + CHUNK_S)
-            self.clock.advance(CHUNK_S)
-            loop.tick(self.loop_conn)
-            if on_tick is not None:
-                on_tick()
-
-    def _write(self, t0: float, t1: float) -> None:
-        self.seq += 1
-        with self.conn.cursor() as cur:
-            for dev, eq in self.equipment.items():
-                ts = [t0 + STEP_S * i for i in range(int((t1 - t0) / STEP_S))]
-                with cur.copy("COPY telemetry (device_id, signal, ts, value) FROM STDIN") as cp:
-                    for t in ts:
-                        for sig, v in eq.sample(t).items():
-                            cp.write_row((dev, sig, to_datetime(t), v))
-                cur.execute("INSERT INTO ingest_batches (device_id, seq, readings, first_ts, last_ts, received_at) "
-                            "VALUES (%s, %s, %s, %s, %s, %s)",
-                            (dev, self.seq, len(ts) * 5, to_datetime(ts[0]), to_datetime(ts[-1]), to_datetime(t1)))
-        self.conn.commit()
 
 
 @pytest.fixture()
@@ -93,7 +58,7 @@ def make_loop(site: Site, commands: FakeChannel | None = None) -> DiagnoseLoop:
 
 
 def pump(site: Site) -> str:
-    return next(d for d, e in site.equipment.items() if e.equipment_type == "pump")
+    return site.pump()
 
 
 def q(conn: psycopg.Connection, sql: str, *args: object) -> list[tuple]:
