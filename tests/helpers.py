@@ -5,9 +5,11 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable
+from datetime import datetime, timedelta
 from typing import TypeVar
 
 import paho.mqtt.client as mqtt
+import psycopg
 from paho.mqtt.enums import CallbackAPIVersion
 
 from core.mqtt import BrokerAddress
@@ -43,3 +45,20 @@ class DevicePublisher:
     def close(self) -> None:
         self.client.disconnect()
         self.client.loop_stop()
+
+
+def open_work_order(conn: psycopg.Connection, device_id: str, skills: list[str], at: datetime,
+                    onsite_h: float = 2.0) -> int:
+    """An incident in status work_order and its open work order at the device's site, as diagnostics writes them."""
+    customer_id, lat, lon = conn.execute("SELECT customer_id, lat, lon FROM devices WHERE id = %s",
+                                         (device_id,)).fetchone()
+    onsite_due = at + timedelta(hours=onsite_h)
+    incident = conn.execute(
+        "INSERT INTO incidents (device_id, customer_id, fault_mode, detector, severity, status, summary, "
+        "opened_at, response_due, onsite_due, repair_due) VALUES (%s, %s, 'bearing_wear', 'test', 2, "
+        "'work_order', 'test', %s, %s, %s, %s) RETURNING id",
+        (device_id, customer_id, at, at, onsite_due, at + timedelta(hours=24))).fetchone()[0]
+    return conn.execute(
+        "INSERT INTO work_orders (incident_id, device_id, customer_id, required_skills, lat, lon, created_at, "
+        "onsite_due) VALUES (%s, %s, %s, %s, %s, %s, %s, %s) RETURNING id",
+        (incident, device_id, customer_id, skills, lat, lon, at, onsite_due)).fetchone()[0]

@@ -9,22 +9,9 @@ from core.clock import ManualClock, to_datetime
 from core.settings import DispatchSettings
 from dispatch import DispatchLoop, complete, mark_arrived
 from quietfix.seed import seed
+from tests.helpers import open_work_order
 
 pytestmark = pytest.mark.integration
-
-
-def open_work_order(conn: psycopg.Connection, device_id: str, skills: list[str], at) -> int:
-    customer_id, lat, lon = conn.execute("SELECT customer_id, lat, lon FROM devices WHERE id = %s",
-                                         (device_id,)).fetchone()
-    incident = conn.execute(
-        "INSERT INTO incidents (device_id, customer_id, fault_mode, detector, severity, status, summary, "
-        "opened_at, response_due, onsite_due, repair_due) VALUES (%s, %s, 'bearing_wear', 'test', 2, "
-        "'work_order', 'test', %s, %s, %s, %s) RETURNING id",
-        (device_id, customer_id, at, at, at + timedelta(hours=2), at + timedelta(hours=24))).fetchone()[0]
-    return conn.execute(
-        "INSERT INTO work_orders (incident_id, device_id, customer_id, required_skills, lat, lon, created_at, "
-        "onsite_due) VALUES (%s, %s, %s, %s, %s, %s, %s, %s) RETURNING id",
-        (incident, device_id, customer_id, skills, lat, lon, at, at + timedelta(hours=2))).fetchone()[0]
 
 
 def test_assigns_nearest_qualified_free_technician_then_visit_lifecycle(db_url, conn) -> None:

@@ -19,7 +19,7 @@ import time
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 
 import httpx
@@ -34,7 +34,7 @@ from core.settings import Settings
 from edge_agent.simulator import Equipment
 from ingest import start_ingest
 from quietfix.seed import DEMO_PASSWORD, seed
-from tests.helpers import wait_for
+from tests.helpers import open_work_order, wait_for
 from tests.services import ROOT, free_port, port_open
 
 pytestmark = pytest.mark.integration
@@ -207,25 +207,11 @@ def test_diagnose_killed_mid_pass_resumes_and_opens_each_incident_once(
 
 # --- dispatch ---------------------------------------------------------------------------------------------
 
-def open_work_order(conn: psycopg.Connection, device_id: str, skills: list[str], at: datetime) -> int:
-    customer_id, lat, lon = conn.execute("SELECT customer_id, lat, lon FROM devices WHERE id = %s",
-                                         (device_id,)).fetchone()
-    incident = conn.execute(
-        "INSERT INTO incidents (device_id, customer_id, fault_mode, detector, severity, status, summary, "
-        "opened_at, response_due, onsite_due, repair_due) VALUES (%s, %s, 'bearing_wear', 'test', 2, "
-        "'work_order', 'test', %s, %s, %s, %s) RETURNING id",
-        (device_id, customer_id, at, at, at + timedelta(hours=4), at + timedelta(hours=24))).fetchone()[0]
-    return conn.execute(
-        "INSERT INTO work_orders (incident_id, device_id, customer_id, required_skills, lat, lon, created_at, "
-        "onsite_due) VALUES (%s, %s, %s, %s, %s, %s, %s, %s) RETURNING id",
-        (incident, device_id, customer_id, skills, lat, lon, at, at + timedelta(hours=4))).fetchone()[0]
-
-
 def test_dispatch_killed_while_applying_a_plan_replans_without_double_assignment(
         conn: psycopg.Connection, db_url: str, tmp_path: Path) -> None:
     devices = seed(conn, devices=6, technicians=6, users=False)
     at = to_datetime(time.time())
-    orders = [open_work_order(conn, d.device_id, ["mechanical"], at) for d in devices]
+    orders = [open_work_order(conn, d.device_id, ["mechanical"], at, onsite_h=4) for d in devices]
     conn.commit()
     env = {"QUIETFIX_DISPATCH__SOLVE_IN_SUBPROCESS": "false",  # nothing left orphaned by the SIGKILL
            "QUIETFIX_DISPATCH__REPLAN_BUDGET_S": "1"}
@@ -291,7 +277,7 @@ def test_api_killed_mid_stream_keeps_every_acknowledged_action_and_replays_once(
     at = to_datetime(time.time())
     orders = []
     for i, d in enumerate(devices):
-        wo = open_work_order(conn, d.device_id, ["mechanical"], at)
+        wo = open_work_order(conn, d.device_id, ["mechanical"], at, onsite_h=4)
         conn.execute("UPDATE work_orders SET status = 'assigned', technician_id = %s, eta = %s WHERE id = %s",
                      (tid, at + timedelta(minutes=30 * (i + 1)), wo))
         orders.append(wo)
