@@ -34,7 +34,6 @@ import multiprocessing as mp
 import os
 import random
 import shutil
-import signal
 import socket
 import subprocess
 import sys
@@ -50,6 +49,7 @@ from typing import Any
 import httpx
 import psycopg
 
+from bench.procs import stop_processes
 from core.db import drop_database, ensure_database
 from core.migrate import migrate
 from core.settings import load_settings
@@ -421,14 +421,7 @@ class Ingest:
     def stop(self) -> None:
         if self.publisher is not None and self.publisher.is_alive():
             self.publisher.terminate()
-        for p in self.workers:
-            if p.poll() is None:
-                p.send_signal(signal.SIGTERM)
-        for p in self.workers:
-            try:
-                p.wait(15)
-            except subprocess.TimeoutExpired:
-                p.kill()
+        stop_processes(self.workers, timeout_s=15)
         self.broker.stop(kill=True)
         shutil.rmtree(self.tmp, ignore_errors=True)
 

@@ -27,7 +27,6 @@ import json
 import os
 import random
 import shutil
-import signal
 import subprocess
 import sys
 import tempfile
@@ -43,6 +42,7 @@ import paho.mqtt.client as mqtt
 import psycopg
 from paho.mqtt.enums import CallbackAPIVersion
 
+from bench.procs import stop_processes
 from core.broker import upsert_credentials
 from core.db import drop_database, ensure_database
 from core.migrate import migrate
@@ -285,14 +285,7 @@ def run_bench(args: argparse.Namespace) -> dict[str, Any]:
             fleet.close()
         if poller is not None:
             poller.stop_event.set()
-        for p in procs:
-            if p.poll() is None:
-                p.send_signal(signal.SIGTERM)
-        for p in procs:
-            try:
-                p.wait(20)
-            except subprocess.TimeoutExpired:
-                p.kill()
+        stop_processes(procs, timeout_s=20)
         broker.stop(kill=True)
         drop_database(url)
         shutil.rmtree(tmp, ignore_errors=True)

@@ -20,7 +20,6 @@ import json
 import multiprocessing as mp
 import os
 import shutil
-import signal
 import subprocess
 import sys
 import tempfile
@@ -34,6 +33,7 @@ from typing import Any
 import psycopg
 
 from bench.ingest_publisher import PublisherConfig, run_publisher
+from bench.procs import stop_processes
 from core.broker import upsert_credentials
 from core.contracts import Sample
 from core.db import drop_database, ensure_database
@@ -302,14 +302,7 @@ def run_bench(cfg: BenchConfig) -> dict[str, Any]:
     finally:
         if poller is not None:
             poller.stop_event.set()
-        for p in workers:
-            if p.poll() is None:
-                p.send_signal(signal.SIGTERM)
-        for p in workers:
-            try:
-                p.wait(15)
-            except subprocess.TimeoutExpired:
-                p.kill()
+        stop_processes(workers, timeout_s=15)
         broker.stop(kill=True)
         drop_database(url)
         shutil.rmtree(tmp, ignore_errors=True)
