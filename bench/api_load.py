@@ -50,6 +50,7 @@ import httpx
 import psycopg
 
 from bench.procs import stop_processes
+from bench.stats import percentile
 from core.db import drop_database, ensure_database
 from core.migrate import migrate
 from core.settings import load_settings
@@ -94,13 +95,6 @@ class LiveTally:
     arrivals: list[tuple[float, str]] = field(default_factory=list)  # dispatchers' (wall time, timeline cursor)
 
 
-def percentile(values: list[float], q: float) -> float:
-    """Nearest-rank percentile (q in 0..100); NaN for no values."""
-    if not values:
-        return float("nan")
-    ordered = sorted(values)
-    rank = max(1, min(len(ordered), int(-(-q * len(ordered) // 100))))
-    return ordered[rank - 1]
 
 
 def request_mix(devices: list[str], customer_devices: list[str], tech_devices: list[str]) -> list[tuple[str, str]]:
@@ -448,18 +442,18 @@ def summarise(tally: Tally, live: LiveTally, args: argparse.Namespace, elapsed_s
               ingest: dict[str, Any], loads: list[float], command: str, cpu_s: float,
               change_ms: list[float]) -> dict[str, object]:
     requests = len(tally.latencies_ms)
-    routes = {r: {"n": len(v), "p50_ms": round(percentile(v, 50), 1), "p99_ms": round(percentile(v, 99), 1)}
+    routes = {r: {"n": len(v), "p50_ms": round(percentile(v, 0.50), 1), "p99_ms": round(percentile(v, 0.99), 1)}
               for r, v in sorted(tally.by_route.items()) if r.startswith(("/api/board", "/api/plans"))}
     return {"clients": args.clients, "streams": args.streams, "concurrent": args.clients + args.streams,
             "duration_s": round(elapsed_s, 2), "requests": requests,
             "requests_per_s": round(requests / elapsed_s, 1) if elapsed_s > 0 else 0.0,
-            "p50_ms": round(percentile(tally.latencies_ms, 50), 2),
-            "p99_ms": round(percentile(tally.latencies_ms, 99), 2),
+            "p50_ms": round(percentile(tally.latencies_ms, 0.50), 2),
+            "p99_ms": round(percentile(tally.latencies_ms, 0.99), 2),
             "errors": tally.errors + live.failed + live.dropped,
             "status_counts": dict(sorted(tally.statuses.items())), "board_routes": routes,
             "live": {"streams_opened": live.opened, "failed": live.failed, "dropped": live.dropped,
-                     "change_events": live.events, "change_p50_ms": round(percentile(change_ms, 50), 1),
-                     "change_p99_ms": round(percentile(change_ms, 99), 1), "write_every_s": WRITE_EVERY_S},
+                     "change_events": live.events, "change_p50_ms": round(percentile(change_ms, 0.50), 1),
+                     "change_p99_ms": round(percentile(change_ms, 0.99), 1), "write_every_s": WRITE_EVERY_S},
             # Server CPU per answered request (streams' work included): comparable across runs on a shared host
             # where wall-clock figures depend on what else runs.
             "server_cpu_s": round(cpu_s, 1),

@@ -43,6 +43,7 @@ import psycopg
 from paho.mqtt.enums import CallbackAPIVersion
 
 from bench.procs import stop_processes
+from bench.stats import percentile
 from core.broker import upsert_credentials
 from core.db import drop_database, ensure_database
 from core.migrate import migrate
@@ -65,13 +66,6 @@ def log(msg: str) -> None:
     print(f"[bench.detect_latency {time.strftime('%H:%M:%S')}] {msg}", file=sys.stderr, flush=True)
 
 
-def percentile(values: list[float], q: float) -> float:
-    s = sorted(values)
-    if not s:
-        return float("nan")
-    k = (len(s) - 1) * q
-    lo, hi = int(k), min(int(k) + 1, len(s) - 1)
-    return s[lo] + (s[hi] - s[lo]) * (k - lo)
 
 
 def scratch_url(base_url: str) -> str:

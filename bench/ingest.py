@@ -34,6 +34,7 @@ import psycopg
 
 from bench.ingest_publisher import PublisherConfig, run_publisher
 from bench.procs import stop_processes
+from bench.stats import percentile
 from core.broker import upsert_credentials
 from core.contracts import Sample
 from core.db import drop_database, ensure_database
@@ -73,11 +74,6 @@ def log(msg: str) -> None:
     print(f"[bench.ingest {time.strftime('%H:%M:%S')}] {msg}", file=sys.stderr, flush=True)
 
 
-def percentile(values: list[float], q: float) -> float:
-    if not values:
-        return float("nan")
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(q * (len(ordered) - 1) + 0.5))]
 
 
 def cpu_seconds(pid: int) -> float:

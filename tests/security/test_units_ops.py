@@ -9,7 +9,7 @@ import math
 import threading
 
 from api.ratelimit import ConcurrencyLimit
-from bench.api_load import LiveTally, Tally, change_delays_ms, percentile, request_mix, summarise
+from bench.api_load import LiveTally, Tally, change_delays_ms, request_mix, summarise
 from core import metrics
 
 
@@ -70,13 +70,6 @@ def test_concurrency_gate_sheds_load_beyond_the_waiting_bound() -> None:
     peak, statuses = _gate_run(limit=2, max_waiting=5, requests=20)
     assert peak == 2
     assert statuses.count(503) == 20 - 2 - 5 and statuses.count(200) == 7
-
-
-def test_percentile_is_nearest_rank() -> None:
-    values = [float(v) for v in range(1, 101)]
-    assert percentile(values, 50) == 50.0 and percentile(values, 99) == 99.0 and percentile(values, 100) == 100.0
-    assert percentile([7.0], 99) == 7.0
-    assert math.isnan(percentile([], 50))
 
 
 def test_summary_counts_rate_and_errors() -> None:
