@@ -20,7 +20,9 @@ from fastapi import Depends, HTTPException, Request, status
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from starlette.concurrency import run_in_threadpool
 
-ROLES = ("admin", "dispatcher", "technician", "customer")
+# support = remote technical support (escalation tier 2), engineering = tier 3: they work escalation queues only
+# (planning.escalation.ROLE_TIERS); neither dispatches nor is bound to a customer or technician.
+ROLES = ("admin", "dispatcher", "technician", "customer", "support", "engineering")
 # A working shift; a stolen token is useless by tomorrow.
 TOKEN_TTL_S = 12 * 3600
 _hasher = PasswordHasher()
@@ -200,3 +202,5 @@ def require_roles(*roles: str):
 
 AnyUser = Annotated[Principal, Depends(current_principal)]
 Staff = Annotated[Principal, Depends(require_roles("admin", "dispatcher"))]
+# Whoever works or oversees escalation queues; which tiers each role sees and works is per escalation.
+EscalationDesk = Annotated[Principal, Depends(require_roles("admin", "dispatcher", "support", "engineering"))]

@@ -2,14 +2,21 @@
 
 from __future__ import annotations
 
+from typing import Annotated
+from uuid import UUID
+
 from pydantic import BaseModel, Field
 
 
 class EscalationRequest(BaseModel):
     reason: str = Field(min_length=1, max_length=2000)
     notes: str = Field(default="", max_length=8000)
-    photos: list[str] = Field(default_factory=list, max_length=20)  # URLs or data references from the phone
+    # Image data: URLs (stored apart, served from /api/planning/escalations/{id}/photos/{photo id}) or
+    # references; a base64 photo of the planning.escalation.PHOTO_MAX_BYTES limit is 4/3 of it in characters.
+    photos: list[Annotated[str, Field(max_length=2_700_000)]] = Field(default_factory=list, max_length=10)
     telemetry_minutes: int = Field(default=60, ge=0, le=24 * 60)
+    # Generated on the phone, one per escalation: replaying the request (offline queue) returns the first one.
+    escalation_key: UUID | None = None
 
 
 class EscalationUpdate(BaseModel):

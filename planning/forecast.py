@@ -12,6 +12,9 @@ reduce to Poisson quantiles when the counts are not over-dispersed.
 
 from __future__ import annotations
 
+import hashlib
+import threading
+from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -103,6 +106,60 @@ def fit(region_of: Sequence[str], hour_starts: np.ndarray, counts: np.ndarray, r
     dof = max(1, len(y) - p - 2)
     model.dispersion = max(1.0, float(np.sum((y - mu) ** 2 / np.maximum(mu, 1e-9)) / dof))
     return model
+
+
+class ModelCache:
+    """Fitted models keyed by everything a fit depends on (regions, history start, hour count and a digest of
+    the counts), least recently used out beyond ``max_size``. Why: the forecast, roster and preventive views
+    each refit the same history (~1 s per region-month) on every request, although the history only changes
+    when an hour completes or a late incident lands; keying on the data itself means a changed history can
+    never be answered from a stale model. Thread-safe (API requests run on a thread pool); two requests
+    missing at once may both fit, which is harmless."""
+
+    def __init__(self, max_size: int = 16) -> None:
+        self.max_size = max_size
+        self.hits = 0
+        self.misses = 0
+        self._models: OrderedDict[tuple[object, ...], WorkloadModel] = OrderedDict()
+        self._lock = threading.Lock()
+
+    @staticmethod
+    def key(region_of: Sequence[str], hour_starts: np.ndarray, counts: np.ndarray, epoch_monday: float,
+            use_risk: bool) -> tuple[object, ...]:
+        digest = hashlib.sha256()
+        for part in (np.asarray(hour_starts, dtype=float), np.asarray(counts, dtype=float)):
+            digest.update(part.tobytes())
+        digest.update("\x00".join(region_of).encode())
+        return (tuple(sorted(set(region_of))), len(counts), float(epoch_monday), use_risk, digest.hexdigest())
+
+    def fit(self, region_of: Sequence[str], hour_starts: np.ndarray, counts: np.ndarray, risk: np.ndarray,
+            epoch_monday: float, use_risk: bool = True) -> WorkloadModel:
+        """``fit(...)`` unless the same history was fitted before. Only for risk-free fits (``use_risk=False``
+        or all-zero risk), since the risk vector is not part of the key."""
+        if use_risk and np.any(np.asarray(risk) != 0):
+            raise ValueError("ModelCache keys on the history only: fit with risk directly")
+        k = self.key(region_of, hour_starts, counts, epoch_monday, use_risk)
+        with self._lock:
+            model = self._models.get(k)
+            if model is not None:
+                self._models.move_to_end(k)
+                self.hits += 1
+                return model
+            self.misses += 1
+        model = fit(region_of, hour_starts, counts, risk, epoch_monday, use_risk=use_risk)
+        with self._lock:
+            self._models[k] = model
+            self._models.move_to_end(k)
+            while len(self._models) > self.max_size:
+                self._models.popitem(last=False)
+        return model
+
+    def __len__(self) -> int:
+        return len(self._models)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._models.clear()
 
 
 def interval(mu: np.ndarray, level: float, dispersion: float = 1.0) -> tuple[np.ndarray, np.ndarray]:

@@ -64,12 +64,37 @@ FROM technicians
 ORDER BY code;
 
 -- name: insert_escalation
+-- A replayed client key inserts nothing (the caller then answers with the first escalation).
 INSERT INTO escalations (work_order_id, incident_id, device_id, tier, raised_by, reason, evidence, opened_at,
-                         respond_due, parent_id)
+                         respond_due, parent_id, client_key)
 SELECT w.id, w.incident_id, w.device_id, %(tier)s, %(raised_by)s, %(reason)s, %(evidence)s, %(opened_at)s,
-       %(respond_due)s, %(parent_id)s
+       %(respond_due)s, %(parent_id)s, %(client_key)s
 FROM work_orders w WHERE w.id = %(work_order_id)s
+ON CONFLICT (client_key) DO NOTHING
 RETURNING id;
+
+-- name: escalation_by_key
+SELECT id, work_order_id, raised_by FROM escalations WHERE client_key = %(client_key)s;
+
+-- name: insert_escalation_photo
+INSERT INTO escalation_photos (work_order_id, media_type, data, bytes, sha256, created_at)
+VALUES (%(work_order_id)s, %(media_type)s, %(data)s, %(bytes)s, %(sha256)s, %(at)s)
+RETURNING id;
+
+-- name: delete_escalation_photos
+-- Photos stored for an escalation that lost a race on its client key (the first one keeps its own).
+DELETE FROM escalation_photos WHERE id = ANY(%(ids)s);
+
+-- name: escalation_photo
+SELECT media_type, data FROM escalation_photos WHERE id = %(id)s AND work_order_id = %(work_order_id)s;
+
+-- name: job_escalations
+-- Escalations of a technician's jobs, for the phone: state, tier, answer clock and the answer.
+SELECT e.id, e.work_order_id, e.tier, e.status, e.reason, e.opened_at, e.respond_due, e.acknowledged_at,
+       e.resolved_at, e.resolution, e.fix, e.parent_id
+FROM escalations e
+WHERE e.work_order_id = ANY(%(ids)s)
+ORDER BY e.work_order_id, e.opened_at, e.id;
 
 -- name: escalation
 SELECT e.id, e.work_order_id, e.incident_id, e.device_id, e.tier, e.status, e.raised_by, e.reason, e.evidence,
@@ -169,3 +194,21 @@ FROM (SELECT split_part(preventive_key, ':', 2)::bigint AS contract_id,
       HAVING bool_and(status IN ('completed', 'cancelled')) AND bool_or(status = 'completed')) x
 WHERE k.id = x.contract_id AND (k.last_inspection_on IS NULL OR k.last_inspection_on < x.done)
 RETURNING k.id;
+
+-- name: resolve_predictions
+-- A completed preventive repair of a predicted failure resolves the prediction it was planned for (same asset
+-- and mode, estimated before the visit was completed): a 'learning' estimate (method 'repair') at the
+-- completion follows it, because after a repair the asset's wear has to be learnt again. predicted_failures
+-- reads each asset's latest estimate, so spares and planning stop counting the failure. Idempotent: once the
+-- latest estimate is the repair's, nothing matches.
+INSERT INTO rul_estimates (device_id, estimated_at, status, method)
+SELECT DISTINCT ON (w.device_id) w.device_id, w.completed_at, 'learning', 'repair'
+FROM work_orders w
+JOIN LATERAL (SELECT r.estimated_at, r.status, r.fault_mode, r.signal FROM rul_estimates r
+              WHERE r.device_id = w.device_id ORDER BY r.estimated_at DESC, r.id DESC LIMIT 1) r ON true
+WHERE w.kind = 'preventive' AND w.status = 'completed' AND left(w.preventive_key, 4) = 'rul:'
+  AND (%(work_order_id)s::bigint IS NULL OR w.id = %(work_order_id)s::bigint)
+  AND r.status IN ('degrading', 'at_limit') AND r.estimated_at <= w.completed_at
+  AND w.preventive_key = 'rul:' || w.device_id || ':' || coalesce(r.fault_mode, r.signal)
+ORDER BY w.device_id, w.completed_at DESC
+RETURNING device_id, estimated_at;

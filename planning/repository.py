@@ -5,8 +5,10 @@ Every function runs in the caller's transaction; the caller commits.
 
 from __future__ import annotations
 
+import hashlib
 from datetime import date, datetime, time
 from typing import Any
+from uuid import UUID
 
 import psycopg
 from psycopg.rows import dict_row
@@ -81,12 +83,44 @@ def technicians(conn: psycopg.Connection) -> list[dict[str, Any]]:
 
 def insert_escalation(conn: psycopg.Connection, *, work_order_id: int, tier: int, raised_by: str, reason: str,
                       evidence: dict[str, Any], opened_at: datetime, respond_due: datetime,
-                      parent_id: int | None = None) -> int | None:
+                      parent_id: int | None = None, client_key: UUID | None = None) -> int | None:
+    """The new escalation's id; None when ``client_key`` was used already (or the work order is gone)."""
     row = conn.execute(Q.insert_escalation, {
         "work_order_id": work_order_id, "tier": tier, "raised_by": raised_by, "reason": reason,
         "evidence": Jsonb(evidence), "opened_at": opened_at, "respond_due": respond_due,
-        "parent_id": parent_id}).fetchone()
+        "parent_id": parent_id, "client_key": client_key}).fetchone()
     return int(row[0]) if row else None
+
+
+def escalation_by_key(conn: psycopg.Connection, client_key: UUID) -> dict[str, Any] | None:
+    with conn.cursor(row_factory=dict_row) as cur:
+        return cur.execute(Q.escalation_by_key, {"client_key": client_key}).fetchone()
+
+
+def insert_escalation_photo(conn: psycopg.Connection, *, work_order_id: int, media_type: str, data: bytes,
+                            at: datetime) -> int:
+    row = conn.execute(Q.insert_escalation_photo, {
+        "work_order_id": work_order_id, "media_type": media_type, "data": data, "bytes": len(data),
+        "sha256": hashlib.sha256(data).hexdigest(), "at": at}).fetchone()
+    assert row is not None
+    return int(row[0])
+
+
+def delete_escalation_photos(conn: psycopg.Connection, ids: list[int]) -> None:
+    if ids:
+        conn.execute(Q.delete_escalation_photos, {"ids": ids})
+
+
+def escalation_photo(conn: psycopg.Connection, photo_id: int, work_order_id: int) -> tuple[str, bytes] | None:
+    row = conn.execute(Q.escalation_photo, {"id": photo_id, "work_order_id": work_order_id}).fetchone()
+    return (str(row[0]), bytes(row[1])) if row else None
+
+
+def job_escalations(conn: psycopg.Connection, work_order_ids: list[int]) -> list[dict[str, Any]]:
+    if not work_order_ids:
+        return []
+    with conn.cursor(row_factory=dict_row) as cur:
+        return cur.execute(Q.job_escalations, {"ids": work_order_ids}).fetchall()
 
 
 def escalation(conn: psycopg.Connection, escalation_id: int) -> dict[str, Any] | None:
@@ -169,3 +203,7 @@ def insert_preventive(conn: psycopg.Connection, *, device_id: str, customer_id: 
 
 def inspections_done(conn: psycopg.Connection) -> int:
     return len(conn.execute(Q.inspections_done).fetchall())
+
+
+def resolve_predictions(conn: psycopg.Connection, work_order_id: int | None = None) -> list[tuple[str, datetime]]:
+    return [(r[0], r[1]) for r in conn.execute(Q.resolve_predictions, {"work_order_id": work_order_id})]

@@ -21,7 +21,7 @@ from planning import repository as repo
 from planning.capacity import PAIRS, SHIFTS, Cell, RegionProfile, required, shift_hourly, skill_mix
 from planning.coverage import Base, Site, coverage_map, summary
 from planning.entitlements import coverage_label, covering, entitlement, next_inspection
-from planning.forecast import fit
+from planning.forecast import ModelCache
 from planning.models import Contract, Entitlement, InspectionDue
 
 log = logging.getLogger(__name__)
@@ -110,6 +110,10 @@ FORECAST_HISTORY_WEEKS = 4
 PREDICTION_HORIZON_H = 48
 # Fewer incidents than this in the history: not enough to fit seasonality, the forecast says so instead.
 MIN_HISTORY_INCIDENTS = 20
+# Fitted models of this process: the forecast (history up to 24 h back), roster and preventive views (history up
+# to the current hour) share two or three keys per hour; 16 leaves room for other back_h values and a database
+# switch in tests without holding more than a few MB.
+FORECAST_MODELS = ModelCache(max_size=16)
 
 
 def forecast_vs_actual(conn: psycopg.Connection, now: datetime, back_h: int = 24,
@@ -133,7 +137,8 @@ def forecast_vs_actual(conn: psycopg.Connection, now: datetime, back_h: int = 24
     hist_starts = np.array([since.timestamp() + 3600 * i for i in range(hist_hours)])
     region_of = [r for r in regions for _ in range(hist_hours)]
     y = np.concatenate([counts[r][:hist_hours] for r in regions])
-    model = fit(region_of, np.tile(hist_starts, len(regions)), y, np.zeros(len(y)), monday, use_risk=False)
+    model = FORECAST_MODELS.fit(region_of, np.tile(hist_starts, len(regions)), y, np.zeros(len(y)), monday,
+                                use_risk=False)
     watching = repo.watching_by_region(conn)
     out = []
     starts = np.array([w.timestamp() for w in window])
@@ -356,6 +361,7 @@ def create_preventive_work_orders(conn: psycopg.Connection, now: datetime,
     if not repo.try_lock_preventive(conn):
         return {"skipped": "another planning run holds the lock", "created": []}
     advanced = repo.inspections_done(conn)
+    resolved = resolve_predictions(conn)
     existing = repo.preventive_keys(conn)
     horizon = now + timedelta(days=days)
     t = now.timestamp()
@@ -410,8 +416,21 @@ def create_preventive_work_orders(conn: psycopg.Connection, now: datetime,
         created.append({"work_order_id": ids[1], "incident_id": ids[0], "key": o.key, "reason": o.reason,
                         "device_id": o.device_id, "earliest_start": start_at, "latest_start": end_at})
     log.info("preventive work orders planned", extra={"orders_created": len(created), "due": len(wanted),
-                                                      "already_open": skipped_open, "schedules_advanced": advanced})
-    return {"created": created, "due": len(wanted), "already_open": skipped_open, "schedules_advanced": advanced}
+                                                      "already_open": skipped_open, "schedules_advanced": advanced,
+                                                      "predictions_resolved": len(resolved)})
+    return {"created": created, "due": len(wanted), "already_open": skipped_open, "schedules_advanced": advanced,
+            "predictions_resolved": resolved}
+
+
+def resolve_predictions(conn: psycopg.Connection, work_order_id: int | None = None) -> list[str]:
+    """Predicted failures repaired by a completed preventive visit stop being predictions (the assets whose
+    prediction was resolved). Run by the planning job before it reads predicted_failures, and by the
+    technician's completion path for that one work order, so spares see it at once. Caller commits."""
+    done = repo.resolve_predictions(conn, work_order_id)
+    for device_id, at in done:
+        log.info("prediction resolved by a preventive repair", extra={"device_id": device_id,
+                                                                     "completed_at": at.isoformat()})
+    return [d for d, _ in done]
 
 
 # --- the asset's covering contract (asset page, portal) ------------------------------------------------------------

@@ -80,7 +80,8 @@ def seed(conn: psycopg.Connection, *, devices: int = 60, technicians: int = 12, 
     seed_contracts(conn, customer_ids, out)
     if users:
         hashed = hash_password(DEMO_PASSWORD)
-        rows = [("admin", "admin", None, None), ("dispatcher", "dispatcher", None, None)]
+        rows = [("admin", "admin", None, None), ("dispatcher", "dispatcher", None, None),
+                ("support", "support", None, None), ("engineering", "engineering", None, None)]  # tiers 2 and 3
         rows += [(f"tech{i + 1:02d}", "technician", None, t) for i, t in enumerate(tech_ids)]
         rows += [(f"customer{i + 1:03d}", "customer", c, None) for i, c in enumerate(customer_ids)]
         with conn.cursor() as cur:

@@ -1,7 +1,8 @@
 """Planning: contracts and entitlements, workload forecast, coverage map and what-ifs, escalation queues.
 
 Thin: each route maps HTTP to a planning service call. Staff see everything; a customer sees their own
-contracts; a technician escalates their own jobs.
+contracts; a technician escalates their own jobs; support (tier 2) and engineering (tier 3) see and work
+their escalation queues only.
 """
 
 from __future__ import annotations
@@ -10,15 +11,15 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from fastapi import APIRouter, HTTPException, Query, Request, status
+from fastapi import APIRouter, HTTPException, Query, Request, Response, status
 from fastapi.responses import FileResponse
 
-from api.auth import AnyUser, Staff
+from api.auth import AnyUser, EscalationDesk, Principal, Staff
 from api.deps import Conn
 from api.planning_schemas import EscalationRequest, EscalationUpdate, WhatIfRequest
 from api.routes.board import STATIC, now_of
-from planning import escalation_service, service
-from planning.errors import InvalidEscalation, NotFound
+from planning import escalation, escalation_service, service
+from planning.errors import Forbidden, InvalidEscalation, InvalidPhoto, NotFound
 
 router = APIRouter(tags=["planning"])
 
@@ -34,8 +35,10 @@ def work_order_contract(work_order_id: int, conn: Conn, principal: AnyUser) -> d
     view = service.work_order_contract(conn, work_order_id)
     if view is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, "no such work order")
-    # Technicians see it too (the phone view shows what is billable); a customer only their own.
-    if principal.role == "customer" and principal.customer_id != view["customer_id"]:
+    # Technicians see it too (the phone view shows what is billable); a customer only their own; support and
+    # engineering work from the escalation's evidence (it names the contract), not the customer's terms.
+    if principal.role not in ("admin", "dispatcher", "technician", "customer") or (
+            principal.role == "customer" and principal.customer_id != view["customer_id"]):
         raise HTTPException(status.HTTP_404_NOT_FOUND, "no such work order")
     return view
 
@@ -91,15 +94,32 @@ def _domain_errors() -> Iterator[None]:
         yield
     except NotFound as e:
         raise HTTPException(status.HTTP_404_NOT_FOUND, str(e)) from e
-    except InvalidEscalation as e:
-        raise HTTPException(status.HTTP_409_CONFLICT, str(e)) from e
+    except Forbidden as e:
+        raise HTTPException(status.HTTP_403_FORBIDDEN, str(e)) from e
+    except (InvalidEscalation, InvalidPhoto) as e:
+        code = 422 if isinstance(e, InvalidPhoto) else status.HTTP_409_CONFLICT
+        raise HTTPException(code, str(e)) from e
 
 
-@router.post("/api/planning/work-orders/{work_order_id}/escalate", status_code=status.HTTP_201_CREATED)
-def escalate(work_order_id: int, body: EscalationRequest, request: Request, conn: Conn,
+def _linked(view: dict[str, Any]) -> dict[str, Any]:
+    """Stored photos as metadata with the URL that serves each (role-checked like the escalation itself)."""
+    photos = [p | {"url": f"/api/planning/escalations/{view['id']}/photos/{p['id']}"} if "id" in p else p
+              for p in view["evidence"].get("photos", [])]
+    return view | {"evidence": view["evidence"] | {"photos": photos}}
+
+
+def _tid(principal: Principal) -> int | None:
+    return int(principal.technician_id) if principal.role == "technician" and principal.technician_id else None
+
+
+@router.post("/api/planning/work-orders/{work_order_id}/escalate", status_code=status.HTTP_201_CREATED,
+             responses={200: {"description": "replay of an escalation_key already used: the first escalation"}})
+def escalate(work_order_id: int, body: EscalationRequest, request: Request, response: Response, conn: Conn,
              principal: AnyUser) -> dict[str, Any]:
     """From the phone view: the technician on the job hands it to remote technical support with evidence
-    (telemetry window, photos, notes). Staff may escalate any job."""
+    (telemetry window, photos, notes). Dispatchers and admins may escalate any job; support and engineering
+    work the escalations they are given, they do not open them. With ``escalation_key`` the call is
+    idempotent (the phone's offline queue replays it): a replay answers 200 with the first escalation."""
     if principal.role == "technician" and principal.technician_id is not None:
         own: int | None = int(principal.technician_id)
     elif principal.sees_everything:
@@ -107,35 +127,56 @@ def escalate(work_order_id: int, body: EscalationRequest, request: Request, conn
     else:
         raise HTTPException(status.HTTP_403_FORBIDDEN, "role not allowed")
     with _domain_errors(), conn.transaction():
-        return escalation_service.escalate_work_order(
+        view = escalation_service.escalate_work_order(
             conn, work_order_id, raised_by=principal.username, reason=body.reason, notes=body.notes,
-            photos=body.photos, telemetry_minutes=body.telemetry_minutes, now=now_of(request), technician_id=own)
+            photos=body.photos, telemetry_minutes=body.telemetry_minutes, now=now_of(request), technician_id=own,
+            client_key=body.escalation_key)
+    if view["duplicate"]:
+        response.status_code = status.HTTP_200_OK
+    return _linked(view)
 
 
 @router.get("/api/planning/escalations")
-def escalation_queues(request: Request, conn: Conn, principal: Staff, open_only: bool = True) -> dict[str, Any]:
-    """Remote support (tier 2) and engineering (tier 3) queues in response-clock order."""
-    return escalation_service.escalation_queues(conn, now_of(request), open_only)
+def escalation_queues(request: Request, conn: Conn, principal: EscalationDesk,
+                      open_only: bool = True) -> dict[str, Any]:
+    """The queues of the tiers the caller sees, in response-clock order: remote support (tier 2) for support,
+    tiers 2 and 3 for engineering (3 to work, 2 to read), both for dispatchers and admins."""
+    queues = escalation_service.escalation_queues(conn, now_of(request), open_only,
+                                                  escalation.tiers_seen(principal.role))
+    for q in queues.values():
+        q["items"] = [_linked(v) for v in q["items"]]
+    return queues
 
 
 @router.get("/api/planning/escalations/{escalation_id}")
 def escalation_detail(escalation_id: int, request: Request, conn: Conn, principal: AnyUser) -> dict[str, Any]:
+    """One escalation with its evidence, for a tier that sees it or the technician on the job."""
     with _domain_errors():
-        view = escalation_service.escalation_detail(conn, escalation_id, now_of(request))
-    if not principal.sees_everything and not (principal.role == "technician"
-                                              and principal.technician_id == view["technician_id"]):
-        raise HTTPException(status.HTTP_404_NOT_FOUND, f"escalation {escalation_id}")
-    return view
+        return _linked(escalation_service.escalation_detail(conn, escalation_id, now_of(request), principal.role,
+                                                            _tid(principal)))
+
+
+@router.get("/api/planning/escalations/{escalation_id}/photos/{photo_id}",
+            responses={200: {"content": {"image/jpeg": {}}, "description": "the photo"}})
+def escalation_photo(escalation_id: int, photo_id: int, conn: Conn, principal: AnyUser) -> Response:
+    """A photo of an escalation the caller may see (same check as the escalation; only photo ids its evidence
+    lists). Private to the caller's browser cache: photos never change once stored."""
+    with _domain_errors():
+        media_type, data = escalation_service.escalation_photo(conn, escalation_id, photo_id, principal.role,
+                                                               _tid(principal))
+    return Response(data, media_type=media_type, headers={"Cache-Control": "private, max-age=86400",
+                                                          "X-Content-Type-Options": "nosniff"})
 
 
 @router.post("/api/planning/escalations/{escalation_id}")
 def act_on_escalation(escalation_id: int, body: EscalationUpdate, request: Request, conn: Conn,
-                      principal: Staff) -> dict[str, Any]:
-    """Support or engineering acknowledges, resolves (with cause/fix for the knowledge base) or escalates."""
+                      principal: EscalationDesk) -> dict[str, Any]:
+    """The tier's desk acknowledges, resolves (with cause/fix for the knowledge base) or escalates: support
+    acts on tier 2, engineering on tier 3, dispatchers and admins on both."""
     with _domain_errors(), conn.transaction():
-        return escalation_service.act_on_escalation(
-            conn, escalation_id, body.action, by=principal.username, now=now_of(request),
-            resolution=body.resolution, cause=body.cause, fix=body.fix, reason=body.reason)
+        return _linked(escalation_service.act_on_escalation(
+            conn, escalation_id, body.action, by=principal.username, now=now_of(request), role=principal.role,
+            resolution=body.resolution, cause=body.cause, fix=body.fix, reason=body.reason))
 
 
 @router.get("/api/planning/preventive")

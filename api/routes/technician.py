@@ -22,6 +22,8 @@ from api.schemas import TechAction, TechActionResult
 from core.events import record_timeline
 from dispatch import repository as plan_repo
 from dispatch.visits import complete, mark_arrived
+from planning import escalation_service
+from planning import service as planning_service
 from spares import service as spares_flow
 from spares.allocation import parse_parts_used
 
@@ -62,9 +64,10 @@ async def jobs(request: Request, principal: Technician) -> list[dict[str, Any]]:
     Route order is the current plan's: the job the technician was sent to ("assigned", "en_route", "on_site")
     and the later stops of their route, which stay "planned" (the work order is still open; it becomes assigned,
     with a customer notification, when it is next). Jobs assigned by hand that the plan does not hold follow by
-    ETA. Each job carries ``seq`` (position on the route, null off-route), ``eta`` and ``parts: [{sku, qty,
+    ETA. Each job carries ``seq`` (position on the route, null off-route), ``eta``, ``parts: [{sku, qty,
     source_kind: "van"|"depot"|"courier", location_name, lat, lon, status}]``: what to collect and where
-    (``spares.service.parts_for``).
+    (``spares.service.parts_for``), and ``escalations: [{id, tier, tier_name, status, reason, respond_due,
+    clock, resolution, fix, ...}]`` in the order they were raised (``planning.escalation_service``).
     """
     now = now_of(request)
     tid = _tid(principal)
@@ -88,7 +91,9 @@ def _jobs(conn: Conn, tid: int, now: datetime) -> list[dict[str, Any]]:
                     else (1, 0, r["eta"].timestamp() if r["eta"] else float("inf")))
     rows = active + done
     parts = spares_flow.parts_for(conn, [r["id"] for r in rows])
+    escalations = escalation_service.job_escalations(conn, [r["id"] for r in rows], now)
     for row in rows:
+        row["escalations"] = escalations.get(row["id"], [])
         row["seq"] = seq.get(row["id"])
         row["planned_eta"] = planned_eta.get(row["id"])
         row["parts"] = parts.get(row["id"], [])
@@ -151,5 +156,10 @@ def _apply(conn: Conn, tid: int, work_order_id: int, body: TechAction, at: datet
         notes = (notes + "\n" if notes else "") + "Parts used: " + ", ".join(body.parts_used)
     # Parts: the lines the technician typed ("BRG-6204", "BRG-6204 x2"); none reported = as planned.
     used = parse_parts_used(body.parts_used) or None
-    return complete(conn, work_order_id, at, cause=body.cause, fix=body.fix, notes=notes or None,
-                    parts_used=used) is not None
+    if complete(conn, work_order_id, at, cause=body.cause, fix=body.fix, notes=notes or None,
+                parts_used=used) is None:
+        return False
+    # A preventive repair of a predicted failure resolves the prediction now, not at the next planning run, so
+    # spares stop reserving for it (a no-op for every other job).
+    planning_service.resolve_predictions(conn, work_order_id)
+    return True

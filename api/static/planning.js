@@ -75,19 +75,44 @@
     } catch (e) { msg.className = "msg"; msg.textContent = e.message; }
   }
 
+  // Which tiers the signed-in role works (acts on); the queue only lists the tiers it sees (server-side rule:
+  // planning.escalation.ROLE_TIERS). Support works tier 2, engineering tier 3 (and reads tier 2).
+  const WORKS = { admin: ["2", "3"], dispatcher: ["2", "3"], support: ["2"], engineering: ["3"] };
+  let role = "dispatcher";
+
+  // Photos are served by a role-checked URL that wants the bearer token: fetched on demand, shown inline.
+  function photosHtml(e) {
+    const stored = (e.evidence.photos || []).filter((p) => p.url);
+    return stored.map((p, i) => `<button class="link" data-photo="${esc(p.url)}" aria-expanded="false">Photo ${i + 1}<span class="sr-only"> of escalation ${e.id}</span> (${Math.round((p.bytes || 0) / 1024)} kB)</button>`).join(" ");
+  }
+  async function showPhoto(b) {
+    const fig = b.parentElement.querySelector(`figure[data-for="${CSS.escape(b.dataset.photo)}"]`);
+    if (fig) { fig.remove(); b.setAttribute("aria-expanded", "false"); return; }
+    const r = await fetch(b.dataset.photo, { headers: { Authorization: `Bearer ${localStorage.getItem("qf-token")}` } });
+    if (!r.ok) { b.textContent += ` (HTTP ${r.status})`; return; }
+    const f = document.createElement("figure");
+    f.dataset.for = b.dataset.photo;
+    f.innerHTML = `<img class="esc-photo" alt="${esc(b.textContent.trim())} attached by the technician" src="${URL.createObjectURL(await r.blob())}">`;
+    b.after(f); b.setAttribute("aria-expanded", "true");
+  }
+
   async function loadEscalations() {
     const q = await api("/api/planning/escalations");
+    const works = WORKS[role] || [];
     document.getElementById("escalations").innerHTML = Object.entries(q).map(([tier, t]) => `<div class="queue-tier">
       <h3>Tier ${tier}: ${esc(t.name)} <span class="chip ${t.breached ? "late" : "ok"}">${t.items.length} open, ${t.breached} late</span></h3>
       <ol>${t.items.map((e) => `<li><strong>WO ${e.work_order_id}</strong> ${esc(e.device_id)} · ${esc(e.fault_mode)} — ${esc(e.reason)}
         <span class="chip ${e.clock.state === "breached" ? "late" : e.clock.state === "due_soon" ? "risk" : "ok"}">${e.clock.minutes_left == null ? esc(e.clock.state) : e.clock.minutes_left + " min"}</span>
         <div class="muted">by ${esc(e.raised_by)} at ${hm(e.opened_at)}; evidence: ${e.evidence.photos?.length || 0} photo(s), signals ${esc((e.evidence.signals || []).join(", ") || "none")}${e.evidence.notes ? "; notes: " + esc(e.evidence.notes) : ""}</div>
-        <div class="actions">${e.status === "open" ? `<button class="secondary" data-act="acknowledge" data-id="${e.id}">Acknowledge</button>` : ""}
+        ${photosHtml(e)}
+        ${works.includes(tier) ? `<div class="actions">${e.status === "open" ? `<button class="secondary" data-act="acknowledge" data-id="${e.id}">Acknowledge</button>` : ""}
           <button class="secondary" data-act="resolve" data-id="${e.id}">Resolve…</button>
-          ${+tier < 3 ? `<button class="secondary" data-act="escalate" data-id="${e.id}">Escalate to engineering</button>` : ""}</div></li>`).join("") || "<li class='muted'>empty</li>"}</ol></div>`).join("");
+          ${+tier < 3 ? `<button class="secondary" data-act="escalate" data-id="${e.id}">Escalate to engineering</button>` : ""}</div>` : `<div class="muted">read only: worked by ${+tier === 2 ? "remote support" : "engineering"}</div>`}</li>`).join("") || "<li class='muted'>empty</li>"}</ol></div>`).join("");
   }
 
   async function act(ev) {
+    const p = ev.target.closest("button[data-photo]");
+    if (p) { showPhoto(p).catch((e) => { p.textContent += ` (${e.message})`; }); return; }
     const b = ev.target.closest("button[data-act]");
     if (!b) return;
     const body = { action: b.dataset.act }, msg = document.getElementById("esc-msg");
@@ -126,8 +151,19 @@
     for (const f of [loadForecast, loadRoster, loadCoverage, loadEscalations, loadContracts, loadPreventive]) f().catch((e) => console.warn(f.name, e.message));
   }
 
-  QF.start(document.getElementById("login"), ["admin", "dispatcher"], () => {
+  QF.start(document.getElementById("login"), ["admin", "dispatcher", "support", "engineering"], (me) => {
     document.getElementById("app").hidden = false;
+    role = me?.role || "dispatcher";
+    if (role === "support" || role === "engineering") { // escalation desks: their queues only, nothing to plan
+      for (const sec of document.querySelectorAll("#app > section")) if (!sec.querySelector("#escalations")) sec.remove();
+      document.querySelector(".skip").setAttribute("href", "#esc-h");
+      document.querySelector("header nav").hidden = true;
+      loadEscalations().catch((e) => console.warn("escalations", e.message));
+      document.getElementById("escalations").addEventListener("click", act);
+      QF.live(loadEscalations);
+      setInterval(() => loadEscalations().catch(() => {}), 30e3); // the live stream carries no escalation changes for desks
+      return;
+    }
     if (typeof L !== "undefined") { map = L.map("map"); layer = L.layerGroup().addTo(map); map.setView([51.92, 4.48], 10); }
     else document.getElementById("map").textContent = "Map library not installed (run scripts/setup-web.sh).";
     document.getElementById("hour").addEventListener("input", drawCoverage);

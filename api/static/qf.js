@@ -2,7 +2,8 @@
 "use strict";
 const QF = (() => {
   const KEY = "qf-token";
-  const HOME = { admin: "/board", dispatcher: "/board", technician: "/tech", customer: "/portal" };
+  const HOME = { admin: "/board", dispatcher: "/board", technician: "/tech", customer: "/portal", support: "/planning",
+    engineering: "/planning" };
   let token = localStorage.getItem(KEY);
   let skew = 0; // server clock minus browser clock, ms (the demo's server may run on simulated time)
   const esc = (v) => String(v ?? "").replace(/[&<>"']/g, (c) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" }[c]));

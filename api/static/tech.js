@@ -1,8 +1,9 @@
-// Technician phone view: today's jobs in route order; actions queued locally with a client id, replayed online.
+// Technician phone view: today's jobs in route order; actions and escalations queued locally with a client id,
+// replayed online (the server answers a replay with the first result, so nothing happens twice).
 "use strict";
 (() => {
   const { api, esc, hm } = QF;
-  const QUEUE = "qf-tech-queue", JOBS = "qf-tech-jobs", ESC = "qf-tech-escalations";
+  const QUEUE = "qf-tech-queue", JOBS = "qf-tech-jobs";
   let jobs = JSON.parse(localStorage.getItem(JOBS) || "[]");
   const queue = () => JSON.parse(localStorage.getItem(QUEUE) || "[]");
   const saveQueue = (q) => { localStorage.setItem(QUEUE, JSON.stringify(q)); showSync(); };
@@ -18,20 +19,32 @@
     el.textContent = text || (n ? `${n} action${n > 1 ? "s" : ""} waiting to sync${navigator.onLine ? "…" : " (offline)"}` : "");
   }
 
-  // Replays queued actions in order; stops at the first network failure and tries again later.
+  // Queue items: {work_order_id, body: {action_id, ...}} (a job step) or {kind: "escalate", work_order_id,
+  // body: {escalation_key, ...}, draft} (an escalation with its evidence; draft = what the form held).
+  const itemId = (x) => x.body.action_id || x.body.escalation_key;
+  const itemUrl = (x) => (x.kind === "escalate" ? `/api/planning/work-orders/${x.work_order_id}/escalate`
+    : `/api/tech/jobs/${x.work_order_id}/actions`);
+
+  // Replays queued items in order; stops at the first network failure and tries again later.
   let flushing = false;
   async function flush() {
     if (flushing) return; flushing = true;
     try {
       for (let q = queue(); q.length; q = queue()) {
         const item = q[0];
-        try { await api(`/api/tech/jobs/${item.work_order_id}/actions`, { method: "POST", body: item.body }); }
-        catch (e) { if (!(e instanceof QF.HttpError) || e.status === 401) break; /* 4xx: refused for good, drop it */ }
-        saveQueue(queue().filter((x) => x.body.action_id !== item.body.action_id));
+        try {
+          const res = await api(itemUrl(item), { method: "POST", body: item.body });
+          if (item.kind === "escalate") sent(item, res);
+        } catch (e) {
+          if (!(e instanceof QF.HttpError) || e.status === 401) break; // offline or signed out: keep it
+          if (item.kind === "escalate") refused(item, e); // 4xx: refused for good, the draft comes back
+        }
+        saveQueue(queue().filter((x) => itemId(x) !== itemId(item)));
       }
     } finally { flushing = false; }
     showSync();
     if (!queue().length) await load();
+    else draw();
   }
 
   function act(job, action, extra = {}) {
@@ -110,20 +123,22 @@
     }).join("");
   }
 
-  // Escalation to remote technical support (POST /api/planning/work-orders/{id}/escalate). Not queued offline:
-  // that endpoint has no client id to deduplicate a replay, so a resend could open a second escalation; the
-  // form says so and keeps the draft until the phone is online. Sent escalations are remembered per job on the
-  // phone ({work order id: [escalation view]}) and refreshed from GET /api/planning/escalations/{id}.
-  const escalations = () => JSON.parse(localStorage.getItem(ESC) || "{}");
-  const saveEscalations = (m) => localStorage.setItem(ESC, JSON.stringify(m));
-  const drafts = {}; // work order id -> {open, reason, notes, minutes, photo, photoName}: survives re-draws
+  // Escalation to remote technical support (POST /api/planning/work-orders/{id}/escalate): queued like the job
+  // steps, with an escalation_key generated here, so a replay after a dead zone returns the first escalation
+  // instead of opening a second one. The job list carries each job's escalations (status, tier, answer clock,
+  // answer); queued ones show as such until they are sent.
+  const drafts = {}; // work order id -> {open, reason, notes, minutes, photo, photoName, msg}: survives re-draws
   const STATUS = { open: "waiting for an answer", acknowledged: "being looked at", resolved: "answered",
     escalated: "passed on to engineering" };
-  function escalationHtml(j) {
-    const list = escalations()[j.id] || [];
-    const sent = list.map((e) => `<li class="esc ${esc(e.status)}"><b>${esc(e.tier_name || "Remote support")}</b>: ${esc(e.reason)} –
+  function escalationItem(e) {
+    return `<li class="esc ${esc(e.status)}"><b>${esc(e.tier_name || "Remote support")}</b>: ${esc(e.reason)} –
       <span class="chip">${esc(STATUS[e.status] || e.status)}</span>${e.status === "open" && e.respond_due ? ` <span class="muted">(answer due ${hm(e.respond_due)})</span>` : ""}
-      ${e.resolution ? `<div class="answer">Answer: ${esc(e.resolution)}${e.fix ? ` <span class="muted">(fix: ${esc(e.fix)})</span>` : ""}</div>` : ""}</li>`).join("");
+      ${e.resolution ? `<div class="answer">Answer: ${esc(e.resolution)}${e.fix ? ` <span class="muted">(fix: ${esc(e.fix)})</span>` : ""}</div>` : ""}</li>`;
+  }
+  function escalationHtml(j) {
+    const pending = queue().filter((x) => x.kind === "escalate" && String(x.work_order_id) === String(j.id));
+    const list = (j.escalations || []).map(escalationItem).concat(pending.map((x) => `<li class="esc queued"><b>Remote support</b>: ${esc(x.body.reason)} –
+      <span class="chip">${navigator.onLine ? "sending…" : "queued: sends when you have signal"}</span>${x.body.photos.length ? ' <span class="muted">(with photo)</span>' : ""}</li>`)).join("");
     const d = drafts[j.id] || {};
     const form = j.status === "completed" ? "" : `<details class="escalate" data-wo="${j.id}"${d.open ? " open" : ""}>
       <summary>Escalate<span class="sr-only"> ${esc(j.device_name)} to remote support</span></summary>
@@ -135,7 +150,7 @@
         <label><span>Telemetry window (minutes before now)</span><input name="minutes" type="number" min="0" max="1440" step="1" value="${esc(d.minutes ?? 60)}"></label>
         <button type="submit">Send escalation</button>
         <p class="msg esc-msg" role="status" aria-live="polite">${esc(d.msg || "")}</p></form></details>`;
-    return (sent ? `<ul class="escalations" tabindex="-1" aria-label="Escalations of ${esc(j.device_name)}">${sent}</ul>` : "") + form;
+    return (list ? `<ul class="escalations" tabindex="-1" aria-label="Escalations of ${esc(j.device_name)}">${list}</ul>` : "") + form;
   }
 
   // A phone photo is several MB: scaled to ≤ 1024 px and sent as a JPEG data URL (the API's photos are strings).
@@ -155,45 +170,37 @@
     });
   }
 
-  async function sendEscalation(job, form) {
+  // Queues the escalation (online or not) and sends it; the telemetry window is cut by the server when the
+  // request arrives, so an escalation sent after a dead zone carries the window before it was sent.
+  function sendEscalation(job, form) {
     const d = drafts[job.id] || (drafts[job.id] = {});
-    const say = (t) => { // the job may have been re-drawn meanwhile (live update): write to the current form
-      d.msg = t;
-      const el = document.querySelector(`form.esc-form[data-wo="${job.id}"] .esc-msg`);
-      if (el) el.textContent = t;
-    };
-    if (!navigator.onLine) { say("Offline: escalations are not queued. Your draft is kept – send it when you have signal."); return; }
     const f = new FormData(form);
-    const body = { reason: String(f.get("reason")).trim(), notes: String(f.get("notes") || ""),
+    const body = { escalation_key: uuid(), reason: String(f.get("reason")).trim(), notes: String(f.get("notes") || ""),
       photos: d.photo ? [d.photo] : [], telemetry_minutes: Math.max(0, Math.min(1440, parseInt(f.get("minutes"), 10) || 0)) };
-    say("Sending…");
-    try {
-      const view = await api(`/api/planning/work-orders/${job.id}/escalate`, { method: "POST", body });
-      const m = escalations(); m[job.id] = [...(m[job.id] || []), slim(view)]; saveEscalations(m);
-      delete drafts[job.id];
-      draw();
-      document.querySelector(`li.job[data-wo="${job.id}"] .escalations`)?.focus();
-    } catch (e) {
-      say(e instanceof QF.HttpError ? `Not sent: ${e.message}` : "Not sent: no connection. Your draft is kept – try again when you have signal.");
+    try { saveQueue([...queue(), { kind: "escalate", work_order_id: job.id, body, draft: { photoName: d.photoName } }]); }
+    catch (e) { // localStorage full (a large photo): keep the draft, say so
+      d.msg = "Not queued: the phone's storage is full. Try without the photo.";
+      const el = document.querySelector(`form.esc-form[data-wo="${job.id}"] .esc-msg`);
+      if (el) el.textContent = d.msg;
+      return;
     }
+    delete drafts[job.id];
+    draw();
+    document.querySelector(`li.job[data-wo="${job.id}"] .escalations`)?.focus();
+    flush();
   }
-  const slim = (v) => ({ id: v.id, status: v.status, reason: v.reason, tier_name: v.tier_name, respond_due: v.respond_due,
-    resolution: v.resolution, fix: v.fix });
-
-  // Fetches the current state (and answer) of this phone's escalations on open jobs.
-  async function refreshEscalations() {
-    const m = escalations(), open = new Set(jobs.filter((j) => j.status !== "completed").map((j) => String(j.id)));
-    let changed = false;
-    for (const wo of Object.keys(m)) {
-      if (!jobs.some((j) => String(j.id) === wo)) { delete m[wo]; changed = true; continue; } // no longer my job today
-      if (!open.has(wo)) continue;
-      m[wo] = await Promise.all(m[wo].map(async (e) => {
-        if (e.status === "resolved" || e.status === "escalated") return e;
-        try { const v = slim(await api(`/api/planning/escalations/${e.id}`)); changed ||= v.status !== e.status; return v; }
-        catch (err) { if (err instanceof QF.HttpError && err.status === 401) throw err; return e; }
-      }));
-    }
-    if (changed) { saveEscalations(m); draw(); }
+  // Sent: the server's view joins the job at once (the next job list load brings the same).
+  function sent(item, view) {
+    const job = jobs.find((j) => String(j.id) === String(item.work_order_id));
+    if (!job) return;
+    job.escalations = [...(job.escalations || []).filter((e) => e.id !== view.id), view];
+    localStorage.setItem(JOBS, JSON.stringify(jobs));
+  }
+  // Refused for good (e.g. not this technician's job any more, an unreadable photo): the form gets the draft back.
+  function refused(item, err) {
+    const b = item.body;
+    drafts[item.work_order_id] = { open: true, reason: b.reason, notes: b.notes, minutes: b.telemetry_minutes,
+      photo: b.photos[0] || null, photoName: item.draft?.photoName, msg: `Not sent: ${err.message}` };
   }
 
   // Live updates re-draw the list: first keep what is being typed (escalation drafts, open disclosures) and
@@ -278,7 +285,6 @@
     try { jobs = await api("/api/tech/jobs"); localStorage.setItem(JOBS, JSON.stringify(jobs)); }
     catch (e) { if (e instanceof QF.HttpError) throw e; showSync("Offline – showing the last known jobs."); }
     draw();
-    if (navigator.onLine) refreshEscalations().catch(() => {});
   }
 
   QF.start(document.getElementById("login"), ["technician"], async () => {
@@ -287,7 +293,7 @@
     await load();
     flush();
     window.addEventListener("online", flush);
-    window.addEventListener("offline", () => showSync());
+    window.addEventListener("offline", () => { showSync(); draw(); });
     setInterval(flush, 15000);
     QF.live(load);
     if ("serviceWorker" in navigator) navigator.serviceWorker.register("/tech/sw.js", { scope: "/tech" }).catch(() => {});
