@@ -1,7 +1,8 @@
 import numpy as np
+import pytest
 
 from bench.forecast import dataset, run
-from planning.forecast import fit, interval, scores
+from planning.forecast import ModelCache, fit, interval, scores
 from planning.simulate import HOUR, REGIONS, T0, base_rate, fleet_risk, simulate_history
 
 
@@ -46,3 +47,29 @@ def test_scores_count_interval_hits() -> None:
     fc = [Forecast("a", 0.0, 1.0, 0, 2, 0, 3), Forecast("a", 0.0, 1.0, 0, 2, 0, 3)]
     s = scores(np.array([1, 3]), fc)
     assert s["coverage_80"] == 0.5 and s["coverage_95"] == 1.0 and s["mae"] == 1.0
+
+
+def test_model_cache_fits_once_per_history_and_refits_on_new_history() -> None:
+    hist = simulate_history(seed=3, weeks=2)
+    region_of, starts, counts, _ = dataset(hist)
+    cache = ModelCache(max_size=2)
+    zero = np.zeros(len(counts))
+    first = cache.fit(region_of, starts, counts, zero, hist.start, use_risk=False)
+    assert cache.fit(region_of, starts, counts.copy(), zero, hist.start, use_risk=False) is first
+    assert (cache.misses, cache.hits) == (1, 1)
+    later = counts.copy()
+    later[-1] += 1  # one more incident in the last hour: a different history, a new fit
+    refit = cache.fit(region_of, starts, later, zero, hist.start, use_risk=False)
+    assert refit is not first and cache.misses == 2
+    assert not np.allclose(refit.theta, first.theta)
+    cache.fit(region_of[:-1], starts[:-1], counts[:-1], zero[:-1], hist.start, use_risk=False)
+    assert cache.misses == 3 and len(cache) == 2  # bounded: the least recently used model went
+    assert cache.fit(region_of, starts, counts, zero, hist.start, use_risk=False) is not first  # evicted, refit
+    assert cache.misses == 4
+
+
+def test_model_cache_refuses_risk_it_does_not_key_on() -> None:
+    hist = simulate_history(seed=3, weeks=1)
+    region_of, starts, counts, _ = dataset(hist)
+    with pytest.raises(ValueError):
+        ModelCache().fit(region_of, starts, counts, np.ones(len(counts)), hist.start, use_risk=True)

@@ -115,3 +115,25 @@ def test_preventive_visits_are_slotted_into_spare_hours(world, conn: psycopg.Con
     for v in visits:
         start = datetime.fromisoformat(v["window_start"])
         assert at < start < horizon and datetime.fromisoformat(v["window_end"]) - start == timedelta(hours=2)
+
+
+def test_forecast_model_is_fitted_once_per_history(world, conn: psycopg.Connection) -> None:
+    """The fitted model is cached on the history it learnt from: a second forecast (and the roster, which
+    shares it) fits nothing; a late incident landing in that history refits."""
+    from planning import service
+
+    client, w = world
+    service.FORECAST_MODELS.clear()
+    misses = service.FORECAST_MODELS.misses
+    first = client.get("/api/planning/roster", headers=w["headers"]).json()
+    assert service.FORECAST_MODELS.misses == misses + 1
+    assert client.get("/api/planning/roster", headers=w["headers"]).json() == first
+    assert service.FORECAST_MODELS.misses == misses + 1
+    d = w["devices"][0]
+    at = to_datetime(1_767_600_000.0) - timedelta(days=2)
+    conn.execute("INSERT INTO incidents (device_id, customer_id, fault_mode, detector, severity, status, summary, "
+                 "opened_at, response_due, onsite_due, repair_due) VALUES (%s, %s, 'late', 'test', 2, 'closed', "
+                 "'reported late', %s, %s, %s, %s)", (d.device_id, d.customer_id, at, at, at, at))
+    conn.commit()
+    client.get("/api/planning/roster", headers=w["headers"])
+    assert service.FORECAST_MODELS.misses == misses + 2
