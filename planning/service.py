@@ -292,6 +292,31 @@ def roster_suggestion(conn: psycopg.Connection, now: datetime, tz: str = "UTC",
     return {"day_start": day_start, "target": target, "rows": rows}
 
 
+def load_today(conn: psycopg.Connection, now: datetime, tz: str = "UTC") -> dict[str, Any]:
+    """The KPI line of the board and planning page: incidents since local midnight against the forecast for the
+    same complete hours, the day's expected total, and the roster's coverage of the next operational day
+    (region x shift cells short of the technicians the forecast needs). The day's model is fitted on the history
+    before midnight, so it is fitted once a day (the model cache) and the morning is a genuine forecast."""
+    midnight = _local_midnight(now, tz).astimezone(UTC)
+    hour0 = now.replace(minute=0, second=0, microsecond=0)
+    back_h = max(0, int((hour0 - midnight).total_seconds() // 3600))
+    fc = forecast_vs_actual(conn, now, back_h=back_h, ahead_h=max(1, 24 - back_h))
+    past = [h for h in fc["hours"] if h["actual"] is not None]
+    out: dict[str, Any] = {"day_start": midnight, "hours_past": back_h, "forecast": bool(fc["hours"]),
+                           "reason": fc.get("reason"),
+                           "actual_so_far": sum(h["actual"] for h in past),
+                           "forecast_so_far": round(sum(h["mean"] for h in past), 1),
+                           "forecast_day": round(sum(h["mean"] for h in fc["hours"]), 1),
+                           "in_band_hours": sum(1 for h in past if h["lo80"] <= h["actual"] <= h["hi80"])}
+    roster = roster_suggestion(conn, now, tz)
+    short = [r for r in roster["rows"] if r["gap"] > 0]
+    out["roster"] = {"day_start": roster["day_start"], "cells": len(roster["rows"]), "short_cells": len(short),
+                     "short_technicians": sum(r["gap"] for r in short),
+                     "needed": sum(r["technicians_needed"] for r in roster["rows"]),
+                     "rostered": sum(r["rostered"] for r in roster["rows"])}
+    return out
+
+
 # --- preventive visits --------------------------------------------------------------------------------------------
 
 PREVENTIVE_DAYS = 3  # planning horizon of preventive visits: inspections and RUL repairs due within it

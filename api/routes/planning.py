@@ -67,6 +67,13 @@ def _tz(request: Request) -> str:
     return str(request.app.state.settings.dispatch.timezone)
 
 
+@router.get("/api/planning/load")
+def load_today(request: Request, conn: Conn, principal: Staff) -> dict[str, Any]:
+    """KPI line for the board and the planning page: incidents so far today vs the forecast for the same hours,
+    the day's expected total, and the next operational day's roster shortfall."""
+    return service.load_today(conn, now_of(request), _tz(request))
+
+
 @router.get("/api/planning/roster")
 def roster(request: Request, conn: Conn, principal: Staff,
            target: float = Query(0.95, ge=0.5, le=0.999)) -> dict[str, Any]:

@@ -263,9 +263,20 @@
     return `<a class="kpi kpi-link" id="kpi-escalations" href="/planning#esc-h"><b>${open}</b><span>escalations open${breached ? ` (${breached} past the response clock)` : ""}</span></a>`;
   }
 
+  // GET /api/planning/load: incidents so far today vs the forecast for the same hours, and the next day's roster
+  // shortfall; re-read every 5 min (the forecast moves by the hour), left out when the call fails.
+  let load = null, loadAt = 0;
+  async function loadCell() {
+    if (Date.now() - loadAt > 300e3) { loadAt = Date.now(); load = await optional("/api/planning/load"); }
+    if (!load || !load.forecast) return "";
+    const short = load.roster?.short_cells ? `; roster short by ${load.roster.short_technicians} next day` : "";
+    return `<a class="kpi kpi-link" id="kpi-load" href="/planning#fc-h"><b>${esc(load.actual_so_far)} / ${esc(load.forecast_so_far)}</b><span>incidents today vs forecast${short}</span></a>`;
+  }
+
   function pct(a, b) { return b ? `${Math.round((100 * a) / b)}%` : "–"; }
   async function drawKpis() {
     const rows = await api("/api/board/kpis");
+    const loadHtml = await loadCell();
     const total = rows.find((r) => r.region === "*" && r.tier === "*") || rows[0];
     const cell = (v, label) => `<div class="kpi"><b>${v}</b><span>${label}</span></div>`;
     document.getElementById("kpi-strip").innerHTML = cell(total.incidents, "incidents today")
@@ -274,7 +285,7 @@
       + cell(pct(total.first_visit_fixes, total.completed), "first-visit fix")
       + cell(total.nps ?? "–", `NPS (${total.nps_answers} answers)`)
       + (inTransit ? transitCell(inTransit) : "")
-      + escalationsCell(escalationQueues);
+      + escalationsCell(escalationQueues) + loadHtml;
     document.getElementById("kpi-table").innerHTML = `<tr><th scope="col">Region</th><th scope="col">Tier</th><th scope="col">Incidents</th><th scope="col">Response</th><th scope="col">On site</th><th scope="col">First-visit fix</th><th scope="col">NPS</th></tr>`
       + rows.map((r) => `<tr><td>${r.region === "*" ? "all" : esc(r.region)}</td><td>${r.tier === "*" ? "all" : esc(r.tier)}</td><td>${r.incidents}</td><td>${pct(r.responded_in_time, r.response_judged)}</td><td>${pct(r.onsite_in_time, r.onsite_judged)}</td><td>${pct(r.first_visit_fixes, r.completed)}</td><td>${r.nps ?? "–"}</td></tr>`).join("");
   }

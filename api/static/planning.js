@@ -21,6 +21,18 @@
       <p class="muted">${mae == null ? "" : `Past 24 h: MAE ${mae.toFixed(2)} per hour, ${(hit * 100).toFixed(0)} % inside the 80 % band. `}Next 24 h: ${rows.filter((r) => r.actual == null).reduce((s, r) => s + r.mean, 0).toFixed(1)} expected.</p>`;
   }
 
+  // One line over the forecast: load so far today vs forecast, the next day's roster shortfall, escalations.
+  const kpi = { load: null, esc: null };
+  function drawKpi() {
+    const parts = [];
+    const l = kpi.load;
+    if (l && l.forecast) parts.push(`<b>Today so far: ${l.actual_so_far} incidents vs ${l.forecast_so_far} forecast</b> (${l.in_band_hours}/${l.hours_past} hours inside the 80 % band; ${l.forecast_day} expected over the day)`);
+    if (l && l.roster.cells) parts.push(l.roster.short_cells ? `<b class="late">Roster short by ${l.roster.short_technicians} technician(s) in ${l.roster.short_cells} shift(s)</b> next day` : `<b class="ok">Roster covers the forecast</b> next day (${l.roster.rostered} rostered, ${l.roster.needed} needed)`);
+    if (kpi.esc) parts.push(`<a href="#esc-h"><b>${kpi.esc.open} escalation(s) open</b>${kpi.esc.breached ? `, <span class="late">${kpi.esc.breached} past the response clock</span>` : ""}</a>`);
+    document.getElementById("load-kpi").innerHTML = parts.join(" · ");
+  }
+  async function loadLoad() { kpi.load = await api("/api/planning/load"); drawKpi(); }
+
   async function loadForecast() {
     const el = document.getElementById("forecast");
     const fc = await api("/api/planning/forecast?back_h=24&ahead_h=24");
@@ -80,25 +92,37 @@
   const WORKS = { admin: ["2", "3"], dispatcher: ["2", "3"], support: ["2"], engineering: ["3"] };
   let role = "dispatcher";
 
-  // Photos are served by a role-checked URL that wants the bearer token: fetched on demand, shown inline.
+  // Photos are served by a role-checked URL that wants the bearer token: fetched on demand and shown inline;
+  // shown ones stay open across queue re-draws (url -> object URL).
+  const shown = new Map();
+  const figure = (url, label) => `<figure data-for="${esc(url)}"><img class="esc-photo" alt="${esc(label)} attached by the technician" src="${shown.get(url)}"></figure>`;
   function photosHtml(e) {
-    const stored = (e.evidence.photos || []).filter((p) => p.url);
-    return stored.map((p, i) => `<button class="link" data-photo="${esc(p.url)}" aria-expanded="false">Photo ${i + 1}<span class="sr-only"> of escalation ${e.id}</span> (${Math.round((p.bytes || 0) / 1024)} kB)</button>`).join(" ");
+    return (e.evidence.photos || []).filter((p) => p.url).map((p, i) => {
+      const label = `Photo ${i + 1} of escalation ${e.id}`;
+      return `<button class="secondary" data-photo="${esc(p.url)}" data-label="${esc(label)}" aria-expanded="${shown.has(p.url)}">Photo ${i + 1}<span class="sr-only"> of escalation ${e.id}</span> (${Math.round((p.bytes || 0) / 1024)} kB)</button>${shown.has(p.url) ? figure(p.url, label) : ""}`;
+    }).join(" ");
   }
   async function showPhoto(b) {
-    const fig = b.parentElement.querySelector(`figure[data-for="${CSS.escape(b.dataset.photo)}"]`);
-    if (fig) { fig.remove(); b.setAttribute("aria-expanded", "false"); return; }
-    const r = await fetch(b.dataset.photo, { headers: { Authorization: `Bearer ${localStorage.getItem("qf-token")}` } });
-    if (!r.ok) { b.textContent += ` (HTTP ${r.status})`; return; }
-    const f = document.createElement("figure");
-    f.dataset.for = b.dataset.photo;
-    f.innerHTML = `<img class="esc-photo" alt="${esc(b.textContent.trim())} attached by the technician" src="${URL.createObjectURL(await r.blob())}">`;
-    b.after(f); b.setAttribute("aria-expanded", "true");
+    const url = b.dataset.photo;
+    if (shown.has(url)) {
+      URL.revokeObjectURL(shown.get(url)); shown.delete(url);
+      b.nextElementSibling?.matches("figure") && b.nextElementSibling.remove();
+      b.setAttribute("aria-expanded", "false"); return;
+    }
+    const r = await fetch(url, { headers: { Authorization: `Bearer ${localStorage.getItem("qf-token")}` } });
+    if (!r.ok) throw new Error(`HTTP ${r.status}`);
+    shown.set(url, URL.createObjectURL(await r.blob()));
+    const cur = [...document.querySelectorAll("button[data-photo]")].find((x) => x.dataset.photo === url) || b;
+    cur.insertAdjacentHTML("afterend", figure(url, cur.dataset.label));
+    cur.setAttribute("aria-expanded", "true");
   }
 
   async function loadEscalations() {
     const q = await api("/api/planning/escalations");
     const works = WORKS[role] || [];
+    const tiers = Object.values(q);
+    kpi.esc = { open: tiers.reduce((n, t) => n + t.items.length, 0), breached: tiers.reduce((n, t) => n + t.breached, 0) };
+    if (document.getElementById("load-kpi")) drawKpi();
     document.getElementById("escalations").innerHTML = Object.entries(q).map(([tier, t]) => `<div class="queue-tier">
       <h3>Tier ${tier}: ${esc(t.name)} <span class="chip ${t.breached ? "late" : "ok"}">${t.items.length} open, ${t.breached} late</span></h3>
       <ol>${t.items.map((e) => `<li><strong>WO ${e.work_order_id}</strong> ${esc(e.device_id)} · ${esc(e.fault_mode)} — ${esc(e.reason)}
@@ -148,7 +172,7 @@
   }
 
   function refresh() {
-    for (const f of [loadForecast, loadRoster, loadCoverage, loadEscalations, loadContracts, loadPreventive]) f().catch((e) => console.warn(f.name, e.message));
+    for (const f of [loadLoad, loadForecast, loadRoster, loadCoverage, loadEscalations, loadContracts, loadPreventive]) f().catch((e) => console.warn(f.name, e.message));
   }
 
   QF.start(document.getElementById("login"), ["admin", "dispatcher", "support", "engineering"], (me) => {
@@ -156,7 +180,7 @@
     role = me?.role || "dispatcher";
     if (role === "support" || role === "engineering") { // escalation desks: their queues only, nothing to plan
       for (const sec of document.querySelectorAll("#app > section")) if (!sec.querySelector("#escalations")) sec.remove();
-      document.querySelector(".skip").setAttribute("href", "#esc-h");
+      Object.assign(document.querySelector(".skip"), { href: "#esc-h", textContent: "Skip to the escalations" });
       document.querySelector("header nav").hidden = true;
       loadEscalations().catch((e) => console.warn("escalations", e.message));
       document.getElementById("escalations").addEventListener("click", act);

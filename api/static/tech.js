@@ -184,6 +184,11 @@
       if (el) el.textContent = d.msg;
       return;
     }
+    // draw() re-reads open forms into the drafts: empty and close this one first (not form.reset(): a re-draw
+    // wrote the draft into the inputs' default values)
+    form.reason.value = ""; form.notes.value = ""; form.minutes.value = "60"; form.photo.value = "";
+    const det = form.closest("details");
+    if (det) det.open = false;
     delete drafts[job.id];
     draw();
     document.querySelector(`li.job[data-wo="${job.id}"] .escalations`)?.focus();

@@ -24,13 +24,18 @@ def test_planning_page_shows_forecast_roster_coverage_escalations_and_contracts(
         history(c, devices, now)
         c.execute("INSERT INTO escalations (work_order_id, incident_id, device_id, tier, raised_by, reason, evidence,"
                   " opened_at, respond_due) SELECT id, incident_id, device_id, 2, 'tech01', 'noise persists',"
-                  " '{\"photos\": [\"p1\"], \"notes\": \"shaft play\"}', %s, %s FROM work_orders WHERE id = %s",
+                  " '{\"photos\": [{\"ref\": \"p1\"}], \"notes\": \"shaft play\"}', %s, %s FROM work_orders WHERE id = %s",
                   (now, now + timedelta(minutes=30), world.assigned_wo))
     page = context.new_page()
     # Four of the page's calls fit a forecast or compute a 24-hour coverage map: allow for a machine under load.
     page.set_default_timeout(30_000)
     sign_in(page, f"{world.url}/planning", "dispatcher")
     expect(page.locator("#forecast svg")).to_have_count(1)
+    kpi = page.locator("#load-kpi")  # forecast vs actual load, roster coverage and escalations in one line
+    expect(kpi).to_contain_text("Today so far:")
+    expect(kpi).to_contain_text("forecast")
+    expect(kpi).to_contain_text("next day")
+    expect(kpi).to_contain_text("1 escalation(s) open")
     expect(page.locator("#roster tbody tr")).to_have_count(3)
     expect(page.locator("#contracts tbody tr")).to_have_count(3)
     expect(page.locator("#contracts")).to_contain_text("SC-")
@@ -45,3 +50,6 @@ def test_planning_page_shows_forecast_roster_coverage_escalations_and_contracts(
     page.get_by_role("button", name="Show effect").click()
     expect(page.locator("#whatif-msg")).to_contain_text("site-hours covered")
     shot(page, "planning")
+    page.get_by_role("link", name="Route board").click()  # the board's KPI strip carries the same load line
+    expect(page.locator("#kpi-load")).to_contain_text("incidents today vs forecast")
+    expect(page.locator("#kpi-escalations")).to_contain_text("escalations open")

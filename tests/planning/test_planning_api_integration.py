@@ -137,3 +137,28 @@ def test_forecast_model_is_fitted_once_per_history(world, conn: psycopg.Connecti
     conn.commit()
     client.get("/api/planning/roster", headers=w["headers"])
     assert service.FORECAST_MODELS.misses == misses + 2
+
+
+def test_load_today_against_the_forecast_with_the_roster_shortfall(world, conn: psycopg.Connection) -> None:
+    """The KPI line of the board and planning page: today's complete hours, actual vs forecast."""
+    client, w = world
+    d = w["devices"][1]
+    midnight = to_datetime(1_767_600_000.0).replace(hour=0)  # the clock stands at 08:00
+    for minutes in (75, 400, 479):  # 01:15, 06:40, 07:59: three incidents in today's complete hours
+        at = midnight + timedelta(minutes=minutes)
+        conn.execute("INSERT INTO incidents (device_id, customer_id, fault_mode, detector, severity, status, summary, "
+                     "opened_at, response_due, onsite_due, repair_due) VALUES (%s, %s, 'today', 'test', 2, "
+                     "'closed', 'today', %s, %s, %s, %s)", (d.device_id, d.customer_id, at, at, at, at))
+    conn.commit()
+    load = client.get("/api/planning/load", headers=w["headers"]).json()
+    assert load["forecast"] and load["hours_past"] == 8 and load["actual_so_far"] == 3
+    fc = client.get("/api/planning/forecast?back_h=8&ahead_h=16", headers=w["headers"]).json()
+    assert load["forecast_so_far"] == round(sum(h["mean"] for h in fc["hours"][:8]), 1)
+    assert load["forecast_day"] == round(sum(h["mean"] for h in fc["hours"]), 1) > load["forecast_so_far"]
+    roster = client.get("/api/planning/roster", headers=w["headers"]).json()
+    gaps = [r["gap"] for r in roster["rows"] if r["gap"] > 0]
+    assert load["roster"]["short_cells"] == len(gaps) and load["roster"]["short_technicians"] == sum(gaps)
+    for user in ("support", "engineering", "tech01"):
+        token = client.post("/api/auth/token", json={"username": user, "password": DEMO_PASSWORD}).json()
+        r = client.get("/api/planning/load", headers={"Authorization": f"Bearer {token['access_token']}"})
+        assert r.status_code == 403, user
