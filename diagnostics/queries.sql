@@ -228,12 +228,16 @@ WHERE (%(before)s::timestamptz IS NULL OR failure_at <= %(before)s)
 ORDER BY failure_at, device_id;
 
 -- name: new_repairs
--- Completed visits of telemetry incidents the loop has not acted on yet.
-SELECT w.id AS work_order_id, w.incident_id, w.device_id, w.completed_at, i.fault_mode
+-- Completed visits the loop has not acted on yet: of telemetry incidents, and preventive repairs of a predicted
+-- failure (planning's fault mode 'preventive:<mode>', verified as <mode>): both repair the asset, so its
+-- detectors and wear model start afresh (otherwise the pre-repair trend would predict the failure again).
+SELECT w.id AS work_order_id, w.incident_id, w.device_id, w.completed_at,
+       regexp_replace(i.fault_mode, '^preventive:', '') AS fault_mode
 FROM work_orders w
 JOIN incidents i ON i.id = w.incident_id
 LEFT JOIN diagnose_repairs r ON r.work_order_id = w.id
-WHERE w.status = 'completed' AND i.source = 'telemetry' AND r.work_order_id IS NULL
+WHERE w.status = 'completed' AND r.work_order_id IS NULL
+  AND (i.source = 'telemetry' OR (i.source = 'planning' AND left(i.fault_mode, 11) = 'preventive:'))
 ORDER BY w.completed_at, w.id
 LIMIT 200;
 
@@ -243,7 +247,8 @@ VALUES (%(work_order_id)s, %(incident_id)s, %(device_id)s, %(completed_at)s, %(a
 ON CONFLICT DO NOTHING;
 
 -- name: verifying_repairs
-SELECT r.work_order_id, r.incident_id, r.device_id, r.completed_at, r.reset_at, i.fault_mode, i.status
+SELECT r.work_order_id, r.incident_id, r.device_id, r.completed_at, r.reset_at,
+       regexp_replace(i.fault_mode, '^preventive:', '') AS fault_mode, i.status
 FROM diagnose_repairs r JOIN incidents i ON i.id = r.incident_id
 WHERE r.status = 'verifying';
 

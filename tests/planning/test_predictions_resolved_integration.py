@@ -94,3 +94,35 @@ def test_visits_completed_elsewhere_are_resolved_by_the_next_planning_run(world,
     out = service.create_preventive_work_orders(conn, done_at + timedelta(hours=1))
     assert out["predictions_resolved"] == [b]
     assert _predicted(conn) == {a, c, d}
+
+
+def test_the_diagnose_loop_starts_a_preventively_repaired_asset_afresh(conn: psycopg.Connection, db_url: str) -> None:
+    """The completed RUL visit is a repair to the diagnose loop too: the asset's detectors and wear model restart
+    (the pre-repair trend would otherwise predict the failure again) and the repair is verified from telemetry."""
+    from tests.diagnostics.site import CHUNK_S
+    from tests.diagnostics.test_live_service_integration import kinds, make_loop, make_site, q
+
+    for site in make_site(conn, db_url):
+        loop = make_loop(site)
+        site.run(loop, 1800)
+        target = site.pump()
+        now = to_datetime(site.clock.now())
+        conn.execute("UPDATE contracts SET inspection_interval_days = NULL")
+        _predict(conn, target, now, 72)
+        [order] = service.create_preventive_work_orders(conn, now)["created"]
+        tech = conn.execute("SELECT min(id) FROM technicians").fetchone()[0]
+        _on_site(conn, order["work_order_id"], tech, now)
+        assert complete(conn, order["work_order_id"], now, cause="bearing wear", fix="bearing replaced") == target
+        conn.commit()
+        monitor, wear = loop._monitors[target], loop._wear[target]
+        site.run(loop, CHUNK_S)
+        assert loop._monitors[target] is not monitor and loop._wear.get(target) is not wear
+        assert q(conn, "SELECT status FROM diagnose_repairs WHERE work_order_id = %s",
+                 order["work_order_id"]) == [("verifying",)]
+        site.run(loop, 1800)
+        assert q(conn, "SELECT status FROM diagnose_repairs WHERE work_order_id = %s",
+                 order["work_order_id"]) == [("verified",)]
+        assert q(conn, "SELECT status FROM incidents WHERE id = %s", order["incident_id"]) == [("closed",)]
+        steps = ["work_completed", "detectors_reset", "repair_verified", "incident_closed"]
+        assert [k for k in kinds(site, target) if k in steps] == steps
+        assert target not in _predicted(conn)
