@@ -172,7 +172,8 @@ def escalation_photo(escalation_id: int, photo_id: int, conn: Conn, principal: A
         media_type, data = escalation_service.escalation_photo(conn, escalation_id, photo_id, principal.role,
                                                                _tid(principal))
     return Response(data, media_type=media_type, headers={"Cache-Control": "private, max-age=86400",
-                                                          "X-Content-Type-Options": "nosniff"})
+                                                          "X-Content-Type-Options": "nosniff",
+                                                          "Content-Security-Policy": "default-src 'none'; sandbox"})
 
 
 @router.post("/api/planning/escalations/{escalation_id}")

@@ -45,8 +45,8 @@ BEGIN
              WHERE jsonb_typeof(evidence -> 'photos') = 'array' ORDER BY id LOOP
         out := '[]'::jsonb;
         FOR p IN SELECT jsonb_array_elements_text(e.evidence -> 'photos') LOOP
-            IF p ~ '^data:image/[a-z0-9.+-]+;base64,' THEN
-                mt := substring(p FROM '^data:(image/[a-z0-9.+-]+);base64,');
+            IF p ~ '^data:image/(jpeg|png|webp|gif);base64,' THEN  -- the types the API accepts (no SVG)
+                mt := substring(p FROM '^data:(image/(jpeg|png|webp|gif));base64,');
                 raw := decode(split_part(p, ',', 2), 'base64');
                 INSERT INTO escalation_photos (work_order_id, media_type, data, bytes, sha256, created_at)
                 VALUES (e.work_order_id, mt, raw, length(raw), encode(sha256(raw), 'hex'), e.opened_at)
