@@ -13,6 +13,7 @@ from typing import Any
 from fastapi import APIRouter, HTTPException, Query, Request, status
 from fastapi.responses import FileResponse
 
+from api import repository as api_repo
 from api.auth import AnyUser, Staff
 from api.deps import Conn
 from api.planning_schemas import EscalationRequest, EscalationUpdate, WhatIfRequest
@@ -34,8 +35,11 @@ def work_order_contract(work_order_id: int, conn: Conn, principal: AnyUser) -> d
     view = service.work_order_contract(conn, work_order_id)
     if view is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, "no such work order")
-    # Technicians see it too (the phone view shows what is billable); a customer only their own.
+    # Technicians see it for their own jobs (the phone view shows what is billable); a customer only their own.
     if principal.role == "customer" and principal.customer_id != view["customer_id"]:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, "no such work order")
+    if principal.role == "technician" and (principal.technician_id is None or api_repo.tech_job_owner(
+            conn, int(principal.technician_id), work_order_id) is None):
         raise HTTPException(status.HTTP_404_NOT_FOUND, "no such work order")
     return view
 
