@@ -272,6 +272,9 @@ class IngestWorker:
         metrics.INGEST_READINGS.inc(written)
         metrics.INGEST_DUPLICATES.inc(sum(b.reading_count for b in batches) - written)
         metrics.INGEST_BACKLOG.set(self.backlog)
+        newest = [b.samples[-1].t_ms for b in batches if b.samples]  # devices send samples in time order
+        if newest:
+            metrics.INGEST_LAG.set(max(0.0, now - max(newest) / 1000))
         for letter in dead:
             metrics.DEAD_LETTERS.labels(metrics.reason_label(letter.reason)).inc()
         total = sum(b.reading_count for b in batches)
