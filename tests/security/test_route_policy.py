@@ -241,3 +241,18 @@ def test_each_role_is_refused_or_scoped_on_every_route(world, settings: Settings
 def _has_no_path_object(path: str) -> bool:
     """Path parameters that name reference data rather than someone's object (the knowledge base's keys)."""
     return "{equipment_type}" in path
+
+
+def test_credentials_are_never_taken_from_cookies(world) -> None:
+    """Why the API needs no CSRF token: a browser attaches cookies to cross-site requests, never an Authorization
+    header, and the API ignores cookies. A valid token presented as a cookie authenticates nothing."""
+    client, w = world
+    token = w["token"]("admin")["Authorization"].removeprefix("Bearer ")
+    for name in ("access_token", "token", "session", "Authorization"):
+        client.cookies.set(name, token)
+    try:
+        assert client.get("/api/devices").status_code == 401
+        assert client.put("/api/knowledge/pump/bearing_wear", json={}).status_code == 401
+        assert client.get("/api/devices", headers=w["token"]("admin")).status_code == 200
+    finally:
+        client.cookies.clear()
