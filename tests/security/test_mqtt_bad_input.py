@@ -1,9 +1,10 @@
 """Hostile and broken device input through the real broker and the real ingest worker.
 
 Oversized, future-dated, ancient, mislabelled and wrongly versioned payloads become dead letters with reasons.
-A replay (same device and seq) is *deduplicated*, not dead-lettered: redelivery after a lost PUBACK is normal
-MQTT QoS 1 behaviour and indistinguishable from a replay, and storing it once is the correct outcome. A payload
-beyond the broker's max_packet_size never reaches ingest: the broker disconnects the sender.
+So does a *replay*: a batch under a (device, seq) already stored with other content (count or time span). A
+redelivery of the same batch (QoS 1 after a lost PUBACK, an edge agent's resend) is deduplicated instead: it is
+normal MQTT behaviour, and storing it once is the correct outcome. A payload beyond the broker's max_packet_size
+never reaches ingest: the broker disconnects the sender.
 
 Runs against this module's own Mosquitto (tests/security/conftest.py), so no credential of the shared broker
 changes.
