@@ -84,3 +84,19 @@ def test_the_image_installs_every_package_the_processes_import() -> None:
     copied = set(re.findall(r"^COPY (\w+) \1$", dockerfile, re.MULTILINE))
     assert packages <= copied, packages - copied
     assert compose()["x-quietfix"]["build"]["dockerfile"] == "deploy/Dockerfile"
+
+
+def test_every_setting_is_in_the_configuration_reference() -> None:
+    """"Documented configuration": each settings field appears in docs/operations.md under its variable name
+    (regenerate the table with ``python scripts/settings_reference.py``)."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("settings_reference", PROJECT_ROOT / "scripts/settings_reference.py")
+    assert spec is not None and spec.loader is not None
+    reference = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(reference)
+    doc = (PROJECT_ROOT / "docs" / "operations.md").read_text()
+    names = [env for env, _, _ in reference.env_names()]
+    assert len(names) >= 60
+    assert [n for n in names if f"`{n}`" not in doc] == []
+    assert all(settings_field(n.removeprefix("QUIETFIX_")) for n in names)
