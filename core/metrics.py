@@ -98,7 +98,7 @@ def serve_process_metrics(process: str, port: int | None, addr: str = "127.0.0.1
     try:
         serve_metrics(port, addr)
     except OSError as exc:
-        _log.warning("metrics port unavailable", extra={"process": process, "port": port, "error": str(exc)})
+        _log.warning("metrics port unavailable", extra={"component": process, "port": port, "error": str(exc)})
         return False
-    _log.info("metrics served", extra={"process": process, "port": port, "addr": addr})
+    _log.info("metrics served", extra={"component": process, "port": port, "addr": addr})
     return True

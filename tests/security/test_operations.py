@@ -98,3 +98,22 @@ def test_each_process_serves_its_named_metrics(processes: dict[str, int], settin
     with TestClient(create_app(settings)) as client:  # the API serves the same registry at /metrics
         exposed = client.get("/metrics").text
     assert all(f"# TYPE {m} " in exposed for names in PROCESS_METRICS.values() for m in names)
+
+
+def test_a_taken_metrics_port_is_logged_and_the_process_runs_on(caplog: pytest.LogCaptureFixture) -> None:
+    """Two ingest workers on one host with the same port: the second warns and carries on (regression: the log
+    call itself used a reserved LogRecord key and crashed the worker)."""
+    import logging
+    import socket
+
+    from core.metrics import serve_process_metrics
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        with caplog.at_level(logging.INFO, logger="core.metrics"):
+            assert serve_process_metrics("ingest", port) is False
+    assert serve_process_metrics("ingest", None) is False
+    warned = [r for r in caplog.records if r.getMessage() == "metrics port unavailable"]
+    assert len(warned) == 1 and warned[0].port == port and warned[0].component == "ingest"
