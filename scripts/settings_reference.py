@@ -13,12 +13,12 @@ from pathlib import Path
 from pydantic import BaseModel
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from core.settings import PROJECT_ROOT, Settings  # noqa: E402
+from core.settings import PROJECT_ROOT, Settings
 
 
-def env_names() -> list[tuple[str, BaseModel | None, str]]:
+def env_names() -> list[tuple[str, type[BaseModel] | None, str]]:
     """(variable, owning model or None for top level, field name) for every setting, in declaration order."""
-    out: list[tuple[str, BaseModel | None, str]] = []
+    out: list[tuple[str, type[BaseModel] | None, str]] = []
     for name, field in Settings.model_fields.items():
         sub = field.annotation
         if isinstance(sub, type) and issubclass(sub, BaseModel):
@@ -31,7 +31,7 @@ def env_names() -> list[tuple[str, BaseModel | None, str]]:
 def _comments() -> dict[tuple[str, str], str]:
     """(class name, field) -> the comment lines directly above the field in core/settings.py."""
     out: dict[tuple[str, str], str] = {}
-    cls, pending = "", []
+    cls, pending = "", list[str]()
     for line in (PROJECT_ROOT / "core" / "settings.py").read_text().splitlines():
         if m := re.match(r"class (\w+)\(", line):
             cls, pending = m.group(1), []
@@ -51,7 +51,7 @@ def table() -> str:
     home = str(Path.home())
     rows = ["| variable | default | meaning (from core/settings.py) |", "|---|---|---|"]
     for env, model, field in env_names():
-        owner = type(model).__name__ if isinstance(model, BaseModel) else (model.__name__ if model else "Settings")
+        owner = model.__name__ if model else "Settings"
         group = env.split("__")[0].removeprefix("QUIETFIX_").lower()
         value = getattr(getattr(defaults, group), field) if model else getattr(defaults, field)
         if isinstance(value, Path):

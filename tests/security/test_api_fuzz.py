@@ -3,9 +3,8 @@ whatever the generated input, the API answers 2xx/4xx, never 5xx. Bounded exampl
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import os
+from collections.abc import Iterator
 
 import psycopg
 import pytest

@@ -67,7 +67,7 @@ def test_overrides_and_configuration_changes_are_audited(client, db_url: str) ->
 
 
 def test_refused_and_invalid_writes_leave_no_audit_row(client, db_url: str) -> None:
-    c, w = client
+    c, _ = client
     tech, staff = login(c, "tech01"), login(c, "dispatcher")
     assert c.put("/api/knowledge/pump/bearing_wear", headers=tech, json=KNOWLEDGE).status_code == 403
     assert c.put("/api/knowledge/pump/bearing_wear", headers=staff, json={"severity": 9}).status_code == 422
