@@ -9,7 +9,7 @@ Where to call them (the owners of those packages wire them in):
 - ingest/service.py, after each committed batch: ``INGEST_MESSAGES.inc(len(messages))``,
   ``INGEST_READINGS.inc(written)``, ``INGEST_DUPLICATES.inc(total - written)``, ``INGEST_LAG``, per dead letter
   ``DEAD_LETTERS.labels(reason_label(reason)).inc()``, and ``INGEST_BACKLOG.set(self.backlog)``.
-- diagnostics, when an incident opens: ``DETECTION_LATENCY.observe(opened_at - first_anomalous_reading_ts)``.
+- diagnostics, when an incident opens: ``DETECTION_LATENCY.observe(opened_at - onset of its first finding)`` (equipment clock).
 - dispatch / planning, after each plan: ``mark_plan_computed()`` (``PLAN_AGE`` then reads seconds since), and
   ``SLA_AT_RISK.labels(tier).set(n)`` for open work orders whose ETA misses their on-site due time.
 - api/routes/commands.py (done): ``COMMANDS.labels(outcome).inc()``; api/routes/auth.py (done): logins.
