@@ -12,6 +12,7 @@ from fastapi.responses import FileResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
 
 from api import live
+from api.audit import AuditWrites
 from api.ratelimit import ConcurrencyLimit
 from api.routes import assets as asset_routes
 from api.routes import (
@@ -58,6 +59,7 @@ def create_app(settings: Settings) -> FastAPI:
     # The staff board and its KPIs are async snapshot reads that hold no connection while they wait; their only
     # thread/connection users are one coalesced version read and one build per key (api/snapshot.py), so they
     # cannot starve the pool either, and queueing them behind slow list queries only added latency (feat2/api-perf).
+    app.add_middleware(AuditWrites)  # every successful write is audited (api/audit.py); inside the gate
     app.add_middleware(ConcurrencyLimit, limit=POOL_MAX_SIZE,
                        exempt=("/metrics", "/api/live", "/api/board", "/api/board/kpis"))
     for module in (health, auth, fleet, service, commands, diagnostics):

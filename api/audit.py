@@ -1,7 +1,9 @@
-"""The audit log: who did what, when, to what. Written in the caller's transaction, so an action and its record
-commit or vanish together.
+"""The audit log: who did what, when, to what.
 
-Call :func:`record` from any route that overrides a decision, sends a command or changes configuration, e.g.::
+Every successful write request is audited by :class:`AuditWrites` (below) with the route, its path parameters
+and the caller, so an override or configuration change cannot go unrecorded because a route forgot. A route may
+instead call :func:`record` inside its own transaction for a richer entry (the action and its record then commit
+or vanish together) and be listed in ``EXPLICIT``, e.g.::
 
     audit.record(conn, principal, "incident.override", "incident", str(incident_id),
                  {"from": old, "to": new}, client_ip=client_ip(request))
@@ -9,6 +11,7 @@ Call :func:`record` from any route that overrides a decision, sends a command or
 
 from __future__ import annotations
 
+import logging
 from datetime import UTC, datetime
 from typing import Any
 
@@ -16,6 +19,7 @@ import psycopg
 from fastapi import Request
 from psycopg.rows import dict_row
 from psycopg.types.json import Jsonb
+from starlette.concurrency import run_in_threadpool
 
 from api.auth import Principal
 from core.sql import Queries
@@ -51,3 +55,83 @@ def recent(conn: psycopg.Connection, limit: int = 100, offset: int = 0,
            action: str | None = None) -> list[dict[str, Any]]:
     with conn.cursor(row_factory=dict_row) as cur:
         return cur.execute(Q.list_audit, {"limit": limit, "offset": offset, "action": action}).fetchall()
+
+
+# --- Every successful write through the API, recorded by one middleware -------------------------------------------
+# Overrides (assign, pin, lock, release, escalation decisions), configuration changes (knowledge base, spares
+# master data, customer preferences and webhooks) and every write route added later are audited without each
+# route remembering to: a route that is not in EXPLICIT gets one audit row per successful (2xx/3xx) POST, PUT,
+# PATCH or DELETE, written right after the route's own transaction committed. Trade-off: that row is not in the
+# action's transaction, so a process killed between the two loses it (logged as an error when the insert fails);
+# it never records an action that rolled back, because it looks at the response status. Routes in EXPLICIT write
+# richer rows inside their own transaction instead (sign-in, logout, commands).
+EXPLICIT = frozenset({("POST", "/api/auth/token"), ("POST", "/api/auth/logout"),
+                      ("POST", "/api/devices/{device_id}/commands")})
+WRITE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+_log = logging.getLogger(__name__)
+
+
+def route_template(scope: dict[str, Any]) -> str | None:
+    """The matched route's path template (``/api/work-orders/{work_order_id}/pin``), None if nothing matched."""
+    route = scope.get("route")
+    path = getattr(route, "path_format", None) or getattr(route, "path", None)
+    return path if isinstance(path, str) else None
+
+
+def _principal_of(app: Any, scope: dict[str, Any]) -> Principal | None:
+    from api.auth import verified_principal  # the route already checked signature, expiry and revocation
+
+    for name, value in scope.get("headers", ()):
+        if name == b"authorization" and value[:7].lower() == b"bearer ":
+            try:
+                return verified_principal(app, value[7:].decode("latin-1"))
+            except Exception:  # noqa: BLE001 - not a valid token: the route refused it, nothing to audit
+                return None
+    return None
+
+
+class AuditWrites:
+    """ASGI middleware: one ``audit_log`` row per successful write request outside :data:`EXPLICIT`."""
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] != "http" or scope["method"] not in WRITE_METHODS:
+            await self.app(scope, receive, send)
+            return
+        status_seen: list[int] = []
+
+        async def capture(message: dict[str, Any]) -> None:
+            if message["type"] == "http.response.start":
+                status_seen.append(int(message["status"]))
+            await send(message)
+
+        await self.app(scope, receive, capture)
+        template = route_template(scope)
+        if not status_seen or status_seen[0] >= 400 or template is None \
+                or (scope["method"], template) in EXPLICIT:
+            return
+        app = scope["app"]
+        principal = _principal_of(app, scope)
+        if principal is None:
+            return
+        params = {k: str(v) for k, v in (scope.get("path_params") or {}).items()}
+        target_type, target_id = next(iter(params.items()), (None, None))
+        details = {"method": scope["method"], "route": template, "path": scope["path"], "params": params,
+                   "status": status_seen[0]}
+        if scope.get("query_string"):
+            details["query"] = scope["query_string"].decode("latin-1")[:500]
+        client = scope.get("client")
+        action = f"api.{getattr(scope.get('route'), 'name', None) or 'write'}"
+
+        def write() -> None:
+            with app.state.pool.connection() as conn:
+                record(conn, principal, action, target_type, target_id, details,
+                       client_ip=client[0] if client else None)
+
+        try:
+            await run_in_threadpool(write)
+        except Exception as exc:  # noqa: BLE001 - the action already committed; say loudly that its record did not
+            _log.error("audit row not written", extra={"action": action, "path": scope["path"],
+                                                       "error": str(exc)[:200]})

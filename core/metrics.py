@@ -7,9 +7,9 @@ one time series per device would make Prometheus the bottleneck.
 Where to call them (the owners of those packages wire them in):
 
 - ingest/service.py, after each committed batch: ``INGEST_MESSAGES.inc(len(messages))``,
-  ``INGEST_READINGS.inc(written)``, ``INGEST_DUPLICATES.inc(total - written)``, per dead letter
+  ``INGEST_READINGS.inc(written)``, ``INGEST_DUPLICATES.inc(total - written)``, ``INGEST_LAG``, per dead letter
   ``DEAD_LETTERS.labels(reason_label(reason)).inc()``, and ``INGEST_BACKLOG.set(self.backlog)``.
-- diagnostics, when an incident opens: ``DETECTION_LATENCY.observe(opened_at - first_anomalous_reading_ts)``.
+- diagnostics, when an incident opens: ``DETECTION_LATENCY.observe(opened_at - onset of its first finding)`` (equipment clock).
 - dispatch / planning, after each plan: ``mark_plan_computed()`` (``PLAN_AGE`` then reads seconds since), and
   ``SLA_AT_RISK.labels(tier).set(n)`` for open work orders whose ETA misses their on-site due time.
 - api/routes/commands.py (done): ``COMMANDS.labels(outcome).inc()``; api/routes/auth.py (done): logins.
@@ -17,6 +17,7 @@ Where to call them (the owners of those packages wire them in):
 
 from __future__ import annotations
 
+import logging
 import re
 import threading
 import time
@@ -27,6 +28,8 @@ INGEST_MESSAGES = Counter("quietfix_ingest_messages", "MQTT messages ingest comm
 INGEST_READINGS = Counter("quietfix_ingest_readings", "Telemetry readings written (one signal value each)")
 INGEST_DUPLICATES = Counter("quietfix_ingest_duplicate_readings",
                             "Readings in batches already stored (redelivery or replay; harmless)")
+INGEST_LAG = Gauge("quietfix_ingest_lag_seconds",
+                   "Clock seconds from the newest reading of the last committed batch to its commit")
 INGEST_BACKLOG = Gauge("quietfix_ingest_backlog_messages", "Messages received but not yet committed")
 DEAD_LETTERS = Counter("quietfix_dead_letters", "Messages refused by ingest, by reason", ["reason"])
 # Buckets from 1 s to 30 min: a threshold rule fires within seconds, a drift model may take many minutes.
@@ -45,6 +48,8 @@ SLA_AT_RISK = Gauge("quietfix_sla_at_risk_work_orders",
 COMMANDS = Counter("quietfix_commands", "Remote commands issued through the API, by outcome", ["outcome"])
 LOGIN_FAILURES = Counter("quietfix_login_failures", "Sign-ins refused for a wrong username or password")
 LOGIN_THROTTLED = Counter("quietfix_login_throttled", "Sign-ins refused by the rate limiter (HTTP 429)")
+
+_log = logging.getLogger(__name__)
 
 # Dead-letter reasons carry numbers and names ("payload too large (300000 bytes > ...)", "signal 'x' ..."); the
 # label masks them so the number of series stays small.
@@ -81,3 +86,19 @@ PLAN_AGE.set_function(_plan_age)
 def serve_metrics(port: int, addr: str = "127.0.0.1") -> None:
     """Expose this process's metrics on http://addr:port/metrics (for processes without the API)."""
     start_http_server(port, addr=addr)
+
+
+def serve_process_metrics(process: str, port: int | None, addr: str = "127.0.0.1") -> bool:
+    """What ``quietfix ingest|diagnose|dispatch`` call at start: serve metrics on ``port`` if one is configured.
+
+    A port already taken (a second worker on the same host) is logged and the process runs on without metrics:
+    losing the scrape must never stop ingest or dispatch. Returns whether the listener started."""
+    if not port:
+        return False
+    try:
+        serve_metrics(port, addr)
+    except OSError as exc:
+        _log.warning("metrics port unavailable", extra={"component": process, "port": port, "error": str(exc)})
+        return False
+    _log.info("metrics served", extra={"component": process, "port": port, "addr": addr})
+    return True

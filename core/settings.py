@@ -33,6 +33,9 @@ class IngestSettings(BaseModel):
     session_expiry_s: int = 24 * 3600
     # Stable client id: the broker keeps this persistent session (and its queued messages) across restarts.
     worker_id: str = "ingest-0"
+    # `quietfix ingest` serves Prometheus metrics on 127.0.0.1:<port> (None: not served). Several workers on one
+    # host need one port each (the second on the same port logs a warning and runs without metrics).
+    metrics_port: int | None = 9107
 
 
 class StorageSettings(BaseModel):
@@ -72,6 +75,8 @@ class DiagnosticsSettings(BaseModel):
 
 class DispatchSettings(BaseModel):
     poll_interval_s: float = 1.0
+    # `quietfix dispatch` serves Prometheus metrics (plan age, SLA at risk) on 127.0.0.1:<port> (None: not served).
+    metrics_port: int | None = 9109
     # Straight-line distance is shorter than any road; 1.3 is the usual urban detour factor.
     road_factor: float = 1.3
     speed_kmh: float = 40.0
@@ -185,6 +190,9 @@ class Settings(BaseSettings):
     broker_dir: Path = Path(os.environ.get("XDG_STATE_HOME") or Path.home() / ".local" / "state") / "quietfix" / "mosquitto"
     log_level: str = "INFO"
     log_json: bool = True
+    # Interface the Prometheus listeners of ingest, diagnose and dispatch bind (each has its own port setting);
+    # 0.0.0.0 in a container, loopback on a shared host (the metrics are unauthenticated).
+    metrics_host: str = "127.0.0.1"
     ingest: IngestSettings = Field(default_factory=IngestSettings)
     storage: StorageSettings = Field(default_factory=StorageSettings)
     diagnostics: DiagnosticsSettings = Field(default_factory=DiagnosticsSettings)

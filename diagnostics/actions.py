@@ -70,7 +70,8 @@ class Actions:
         self.conn, self.loop, self.now, self.at = conn, loop, now, to_datetime(now)
         self.opened = 0
         self.outgoing: list[Outgoing] = []
-        self.detections: list[tuple[int, float]] = []  # (incident id, deciding reading's receive time)
+        # (incident id, deciding reading's receive time, onset of the first finding or None)
+        self.detections: list[tuple[int, float, float | None]] = []
         self._touched: dict[int, datetime] = {}
 
     # --- incident events ------------------------------------------------------------------------------------
@@ -144,7 +145,7 @@ class Actions:
         inc = replace(inc, id=str(db_id))
         self.opened += 1
         if received_at is not None:
-            self.detections.append((db_id, received_at))
+            self.detections.append((db_id, received_at, inc.onset_at))
         self._timeline(ctx, inc, "incident_opened", summary, {"confidence": inc.confidence, "severity": severity})
         log.info("incident opened", extra={"incident_id": db_id, "device_id": ctx.id, "fault_mode": inc.mode})
         command = COMMANDS.get(entry.remote_fix or "") if entry is not None else None

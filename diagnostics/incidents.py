@@ -56,6 +56,13 @@ class Incident:
     reopen_count: int = 0
     flapping: bool = False
     evidence: dict[str, Any] = field(default_factory=dict, compare=False, hash=False)
+    # When the first finding behind the (re)opening began: "detection latency" is measured from here, because
+    # the customer's problem started then, not when a detector's min-duration confirmation ran out.
+    onset_at: float | None = None
+
+
+def _onset(h: FaultHypothesis, now: float) -> float:
+    return min((f.started_at for f in h.findings), default=now)
 
 
 @dataclass(frozen=True)
@@ -117,12 +124,12 @@ def step(state: IncidentState, asset_id: str, hypotheses: Sequence[FaultHypothes
                 and now - last.resolved_at <= policy.flap_window_s):
             upd = replace(last, state="detected", updated_at=now, last_abnormal_at=now, resolved_at=None,
                           reopen_count=last.reopen_count + 1, flapping=True, severity=max(last.severity, sev),
-                          confidence=h.confidence, evidence=h.evidence)
+                          confidence=h.confidence, evidence=h.evidence, onset_at=_onset(h, now))
             events.append(IncidentEvent("reopened", upd, now, {"reopen_count": upd.reopen_count}))
             state = state.with_incident(upd)
             continue
         inc = Incident(f"{asset_id}:{mode}:{int(now)}", asset_id, mode, "detected", sev, h.confidence, now, now, now,
-                       evidence=h.evidence)
+                       evidence=h.evidence, onset_at=_onset(h, now))
         events.append(IncidentEvent("opened", inc, now))
         state = state.with_incident(inc)
     for inc in [i for i in state.incidents if i.asset_id == asset_id and i.state in ("detected", "remote_fix_attempted")

@@ -208,14 +208,19 @@ class DiagnoseLoop:
             with conn.transaction():
                 core_commands.mark_sent(conn, cmd.id, sent)
 
-    def _observe_latency(self, detections: list[tuple[int, float]]) -> None:
-        """Deciding reading's ingest receive time -> incident committed, in wall seconds (clock / speed)."""
+    def _observe_latency(self, detections: list[tuple[int, float, float | None]]) -> None:
+        """Two latencies per opened incident: the pipeline's own (deciding reading's ingest receive time -> incident
+        committed, wall seconds = clock / speed) and the fault's (onset of the first finding -> incident committed,
+        in the equipment's clock seconds: a drift caught after 20 simulated minutes took 20 minutes whatever the
+        simulation speed)."""
         if not detections:
             return
         speed = float(getattr(self._clock, "speed", 1.0))
         now = self._clock.now()
-        for _, received in detections:
+        for _, received, onset in detections:
             metrics.DETECTION_DECISION_LATENCY.observe(max(0.0, (now - received) / speed))
+            if onset is not None:
+                metrics.DETECTION_LATENCY.observe(max(0.0, now - onset))
 
     # --- state ----------------------------------------------------------------------------------------------
 

@@ -9,6 +9,12 @@ SELECT * FROM unnest(%s::text[], %s::bigint[], %s::integer[], %s::timestamptz[],
 ON CONFLICT ON CONSTRAINT ingest_batches_pk DO NOTHING
 RETURNING device_id, seq;
 
+-- name: stored_batches
+-- What was stored under these (device, seq)s: the fingerprint that tells a redelivery from a replay.
+SELECT b.device_id, b.seq, b.readings, b.first_ts, b.last_ts
+FROM ingest_batches b JOIN unnest(%s::text[], %s::bigint[]) AS k(device_id, seq)
+     ON b.device_id = k.device_id AND b.seq = k.seq;
+
 -- name: copy_telemetry
 -- One row per sample (migration 0110); the binary data is built by ingest/copy_rows.py.
 COPY telemetry_samples (device_id, ts, signals, readings) FROM STDIN (FORMAT BINARY);

@@ -29,8 +29,12 @@ def known_devices(conn: psycopg.Connection) -> set[str]:
     return {row[0] for row in conn.execute(Q.known_devices)}
 
 
-def write_batches(conn: psycopg.Connection, batches: Sequence[TelemetryBatch], received_at: datetime) -> int:
+def write_batches(conn: psycopg.Connection, batches: Sequence[TelemetryBatch], received_at: datetime,
+                  seen_before: list[TelemetryBatch] | None = None) -> int:
     """Store the batches not stored before; returns the number of readings written. Caller commits.
+
+    Batches whose (device, seq) was already claimed (earlier, or earlier in this same call) are appended to
+    ``seen_before`` when given, for :func:`replays_with_other_content`.
 
     One row per sample goes to ``telemetry_samples`` (migration 0110): the COPY data is built per batch by
     ``ingest.copy_rows`` and written as binary COPY blocks, so the claim, the rows and the latest values cost
@@ -50,6 +54,10 @@ def write_batches(conn: psycopg.Connection, batches: Sequence[TelemetryBatch], r
             [b.device_id for b in items], [b.seq for b in items], [b.reading_count for b in items],
             firsts, lasts, [received_at] * len(items)))
         new = {(d, s) for d, s in cur.fetchall()}
+        if seen_before is not None:
+            firsts_of = {(b.device_id, b.seq): b for b in items}
+            seen_before.extend(b for b in batches
+                               if (b.device_id, b.seq) not in new or firsts_of[(b.device_id, b.seq)] is not b)
         if not new:
             return 0
         latest: dict[tuple[str, str], tuple[int, float]] = {}
@@ -83,6 +91,30 @@ def write_batches(conn: psycopg.Connection, batches: Sequence[TelemetryBatch], r
                                           [v[1] for v in spans.values()], [v[2] for v in spans.values()]))
             cur.execute(Q.mark_seen, (devices, [received_at] * len(devices)))
     return written
+
+
+def replays_with_other_content(conn: psycopg.Connection,
+                               batches: Sequence[TelemetryBatch]) -> list[TelemetryBatch]:
+    """Of batches whose (device, seq) is already stored, those that are not a redelivery of it: a different
+    reading count or time span than the stored batch. A QoS 1 redelivery or an edge agent's resend is the same
+    batch (deduplicated, harmless); a different one under a used seq is a replay or a device whose sequence
+    restarted, and would otherwise vanish silently, so the caller dead-letters it with the reason."""
+    if not batches:
+        return []
+    rows = conn.execute(Q.stored_batches, ([b.device_id for b in batches], [b.seq for b in batches])).fetchall()
+    stored = {(d, s): (n, first, last) for d, s, n, first, last in rows}
+    out = []
+    for b in batches:
+        have = stored.get((b.device_id, b.seq))
+        if have is None:
+            continue
+        n, first, last = have
+        first_ms = min(x.t_ms for x in b.samples)
+        last_ms = max(x.t_ms for x in b.samples)
+        if (n != b.reading_count or round(first.timestamp() * 1000) != first_ms
+                or round(last.timestamp() * 1000) != last_ms):
+            out.append(b)
+    return out
 
 
 def _fold(latest: dict[tuple[str, str], tuple[int, float]], key: tuple[str, str], t_ms: int, value: float) -> None:

@@ -223,6 +223,9 @@ class IngestWorker:
         statuses: list[tuple[str, bool]] = []
         results: list[InboundMessage] = []
         unknown_seen = False
+        # Each decoded batch's bytes (by object: two messages may carry the same seq), for a replay's dead letter.
+        payload_of: dict[int, bytes] = {}
+        replayed_readings = 0
         for msg in messages:
             device_id: str | None = None
             try:
@@ -235,6 +238,7 @@ class IngestWorker:
                 if kind == "telemetry":
                     batch = decode_telemetry(device_id, msg.payload, now_ms=now_ms)
                     batches.append(batch)
+                    payload_of[id(batch)] = msg.payload
                     durable[device_id].append(batch.seq)
                 elif kind == "event":
                     event = decode_event(device_id, msg.payload, now_ms=now_ms)
@@ -260,8 +264,13 @@ class IngestWorker:
                 reason = consume_result_message(conn, device_id, msg.payload, received)
                 if reason is not None:
                     dead.append(repo.DeadLetter(received, msg.topic, device_id, reason, msg.payload))
+            seen_before: list[TelemetryBatch] = []
+            written = repo.write_batches(conn, batches, received, seen_before)
+            for b in repo.replays_with_other_content(conn, seen_before):  # rare: only batches seen before
+                dead.append(repo.DeadLetter(received, topic(b.device_id, "telemetry"), b.device_id,
+                                            f"replayed seq {b.seq} with other content", payload_of[id(b)]))
+                replayed_readings += b.reading_count
             repo.insert_dead_letters(conn, dead)
-            written = repo.write_batches(conn, batches, received)
             new_events = store_events(conn, events, received)
             for device_id, online in statuses:
                 repo.set_status(conn, device_id, online, received)
@@ -270,14 +279,17 @@ class IngestWorker:
         self._ack_devices(durable, now_ms)
         metrics.INGEST_MESSAGES.inc(len(messages))
         metrics.INGEST_READINGS.inc(written)
-        metrics.INGEST_DUPLICATES.inc(sum(b.reading_count for b in batches) - written)
+        metrics.INGEST_DUPLICATES.inc(sum(b.reading_count for b in batches) - written - replayed_readings)
         metrics.INGEST_BACKLOG.set(self.backlog)
+        newest = [b.samples[-1].t_ms for b in batches if b.samples]  # devices send samples in time order
+        if newest:
+            metrics.INGEST_LAG.set(max(0.0, now - max(newest) / 1000))
         for letter in dead:
             metrics.DEAD_LETTERS.labels(metrics.reason_label(letter.reason)).inc()
         total = sum(b.reading_count for b in batches)
         self.stats.messages += len(messages)
         self.stats.readings += written
-        self.stats.duplicates += total - written
+        self.stats.duplicates += total - written - replayed_readings
         self.stats.dead_letters += len(dead)
         self.stats.events += new_events
         self.stats.batches_committed += 1

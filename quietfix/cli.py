@@ -12,6 +12,7 @@ import threading
 from core.clock import ScaledClock, SystemClock
 from core.db import connect, ensure_database
 from core.logs import setup_logging
+from core.metrics import serve_process_metrics
 from core.migrate import migrate
 from core.settings import Settings, load_settings
 from core.sql import Queries
@@ -55,6 +56,7 @@ def cmd_ingest(settings: Settings, args: argparse.Namespace) -> int:
 
     if args.worker_id:
         settings.ingest.worker_id = args.worker_id
+    serve_process_metrics("ingest", settings.ingest.metrics_port, settings.metrics_host)
     run_ingest(settings, _clock(args), _stop_on_signals())
     return 0
 
@@ -63,14 +65,8 @@ def cmd_diagnose(settings: Settings, args: argparse.Namespace) -> int:
     from diagnostics import DiagnoseLoop
     from diagnostics.remote import mqtt_channel
 
-    if settings.diagnostics.metrics_port:  # detection latency and friends for Prometheus (core/metrics.py)
-        from core.metrics import serve_metrics
-
-        try:
-            serve_metrics(settings.diagnostics.metrics_port)
-        except OSError as exc:
-            log.warning("metrics port unavailable", extra={"port": settings.diagnostics.metrics_port,
-                                                           "error": str(exc)})
+    # detection latency and friends for Prometheus (core/metrics.py)
+    serve_process_metrics("diagnose", settings.diagnostics.metrics_port, settings.metrics_host)
     channel = mqtt_channel(settings)  # remote fixes: commands out, results in
     try:
         DiagnoseLoop(lambda: connect(settings.database_url, autocommit=True), settings.diagnostics, _clock(args),
@@ -83,6 +79,7 @@ def cmd_diagnose(settings: Settings, args: argparse.Namespace) -> int:
 def cmd_dispatch(settings: Settings, args: argparse.Namespace) -> int:
     from dispatch import DispatchLoop
 
+    serve_process_metrics("dispatch", settings.dispatch.metrics_port, settings.metrics_host)
     DispatchLoop(lambda: connect(settings.database_url, autocommit=True), settings.dispatch, _clock(args),
                  spares=settings.spares).run(_stop_on_signals())
     return 0

@@ -14,6 +14,7 @@ from typing import Any
 from fastapi import APIRouter, HTTPException, Query, Request, Response, status
 from fastapi.responses import FileResponse
 
+from api import repository as api_repo
 from api.auth import AnyUser, EscalationDesk, Principal, Staff
 from api.deps import Conn
 from api.planning_schemas import EscalationRequest, EscalationUpdate, WhatIfRequest
@@ -35,10 +36,13 @@ def work_order_contract(work_order_id: int, conn: Conn, principal: AnyUser) -> d
     view = service.work_order_contract(conn, work_order_id)
     if view is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, "no such work order")
-    # Technicians see it too (the phone view shows what is billable); a customer only their own; support and
-    # engineering work from the escalation's evidence (it names the contract), not the customer's terms.
+    # Technicians see it for their own jobs (the phone view shows what is billable); a customer only their own;
+    # support and engineering work from the escalation's evidence (it names the contract), not the customer's terms.
     if principal.role not in ("admin", "dispatcher", "technician", "customer") or (
             principal.role == "customer" and principal.customer_id != view["customer_id"]):
+        raise HTTPException(status.HTTP_404_NOT_FOUND, "no such work order")
+    if principal.role == "technician" and (principal.technician_id is None or api_repo.tech_job_owner(
+            conn, int(principal.technician_id), work_order_id) is None):
         raise HTTPException(status.HTTP_404_NOT_FOUND, "no such work order")
     return view
 

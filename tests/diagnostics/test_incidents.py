@@ -128,3 +128,15 @@ def test_coverage_clock_start_waits_for_the_contracts_coverage_hours() -> None:
     assert coverage_clock_start(thu_night, *always) == thu_night
     assert coverage_clock_start(thu_night, None, None, None) == thu_night  # no contract
     assert coverage_clock_start(thu_night, [], time(7), time(19)) == thu_night  # no coverage days: no delay
+
+
+def test_onset_is_the_earliest_finding_start_so_latency_counts_confirmation_time():
+    early = Finding("p1", "threshold", ("temp_c",), "threshold", 2, 100.0, 160.0, 1.5, {})
+    late = Finding("p1", "model", ("flow_lpm",), "model_deviation", 2, 130.0, 170.0, 2.0, {})
+    h = FaultHypothesis("seal_leak", 0.8, {}, (late, early))
+    state, events = step(IncidentState(), "p1", [h], 180.0, POLICY)
+    assert events[0].kind == "opened" and events[0].incident.onset_at == 100.0
+    state, _ = step(state, "p1", [], 1080.0, POLICY)  # closed after the quiet period
+    reopen = Finding("p1", "threshold", ("temp_c",), "threshold", 2, 1500.0, 1560.0, 1.5, {})
+    _, events = step(state, "p1", [FaultHypothesis("seal_leak", 0.8, {}, (reopen,))], 1570.0, POLICY)
+    assert events[0].kind == "reopened" and events[0].incident.onset_at == 1500.0

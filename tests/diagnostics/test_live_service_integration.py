@@ -14,6 +14,7 @@ from typing import Any
 
 import psycopg
 import pytest
+from prometheus_client import REGISTRY
 
 from core.clock import ManualClock, to_datetime
 from core.contracts import CommandResult
@@ -217,11 +218,20 @@ def test_overheating_that_gets_critical_escalates_live(site: Site) -> None:
     loop = make_loop(site)
     site.run(loop, 1800)
     target = site.pump()
-    site.equipment[target].inject("overheating", site.clock.now(), develop_s=3600)
+    injected_at = site.clock.now()
+    count0 = REGISTRY.get_sample_value("quietfix_detection_latency_seconds_count") or 0.0
+    sum0 = REGISTRY.get_sample_value("quietfix_detection_latency_seconds_sum") or 0.0
+    site.equipment[target].inject("overheating", injected_at, develop_s=3600)
     site.run(loop, 5400)
-    (inc_id, sev), = q(site.conn, "SELECT id, severity FROM incidents WHERE device_id = %s AND fault_mode = "
-                                  "'overheating'", target)
+    (inc_id, sev, opened_at), = q(site.conn, "SELECT id, severity, opened_at FROM incidents WHERE device_id = %s "
+                                             "AND fault_mode = 'overheating'", target)
     assert sev == 3
+    # Detection latency (fault onset -> incident) was recorded, and lies between the injection and the opening.
+    opened = q(site.conn, "SELECT count(*) FROM incidents")[0][0]
+    count = (REGISTRY.get_sample_value("quietfix_detection_latency_seconds_count") or 0.0) - count0
+    total = (REGISTRY.get_sample_value("quietfix_detection_latency_seconds_sum") or 0.0) - sum0
+    assert count == opened >= 1
+    assert 0.0 <= total <= count * (opened_at.timestamp() - injected_at) + 1e-6
     assert ("incident_escalated",) in q(site.conn, "SELECT kind FROM notifications WHERE incident_id = %s", inc_id)
     assert "incident_escalated" in kinds(site, target)
 

@@ -3,6 +3,7 @@ whatever the generated input, the API answers 2xx/4xx, never 5xx. Bounded exampl
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 
 import psycopg
@@ -19,7 +20,8 @@ from quietfix.seed import DEMO_PASSWORD, seed
 pytestmark = pytest.mark.integration
 
 # Enough to hit each parameter's edges (empty, huge, unicode, wrong types) in every operation; the suite stays fast.
-EXAMPLES_PER_OPERATION = 20
+# A deeper one-off run: QF_FUZZ_EXAMPLES=300 pytest tests/security/test_api_fuzz.py (docs/trust.md has the last one).
+EXAMPLES_PER_OPERATION = int(os.environ.get("QF_FUZZ_EXAMPLES", "20"))
 # Sign-in verifies an argon2 hash per request (deliberately ~0.1-0.5 s); a few cases cover its input handling.
 EXAMPLES_FOR = {("POST", "/api/auth/token"): 5}
 # Logout would revoke the token the rest of the run uses; its input is only the token, covered elsewhere.
@@ -41,6 +43,7 @@ def test_no_generated_request_causes_a_server_error(signed_in) -> None:
     schema = schemathesis.openapi.from_dict(client.get("/openapi.json").json())
     failures: list[str] = []
     operations = 0
+    cases = [0]
     for result in schema.get_all_operations():
         operation = result.ok()
         if (operation.method.upper(), operation.path) in SKIP:
@@ -57,10 +60,14 @@ def test_no_generated_request_causes_a_server_error(signed_in) -> None:
             kwargs.pop("cookies", None)
             kwargs["headers"] = {**kwargs.get("headers", {}), **auth}
             response = client.request(**kwargs)
+            cases[0] += 1
             if response.status_code >= 500:
                 failures.append(f"{kwargs['method']} {kwargs['url']} {kwargs.get('params')} "
                                 f"-> {response.status_code}: {response.text[:200]}")
 
         check()
+    print(f"schemathesis: {operations} operations, {cases[0]} requests (up to {EXAMPLES_PER_OPERATION} per operation)")
+    for failure in failures:
+        print("5xx:", failure)
     assert operations >= 9
     assert failures == [], failures[:3]

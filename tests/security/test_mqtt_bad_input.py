@@ -1,9 +1,10 @@
 """Hostile and broken device input through the real broker and the real ingest worker.
 
 Oversized, future-dated, ancient, mislabelled and wrongly versioned payloads become dead letters with reasons.
-A replay (same device and seq) is *deduplicated*, not dead-lettered: redelivery after a lost PUBACK is normal
-MQTT QoS 1 behaviour and indistinguishable from a replay, and storing it once is the correct outcome. A payload
-beyond the broker's max_packet_size never reaches ingest: the broker disconnects the sender.
+So does a *replay*: a batch under a (device, seq) already stored with other content (count or time span). A
+redelivery of the same batch (QoS 1 after a lost PUBACK, an edge agent's resend) is deduplicated instead: it is
+normal MQTT behaviour, and storing it once is the correct outcome. A payload beyond the broker's max_packet_size
+never reaches ingest: the broker disconnects the sender.
 
 Runs against this module's own Mosquitto (tests/security/conftest.py), so no credential of the shared broker
 changes.
@@ -41,7 +42,7 @@ def scalar(conn: psycopg.Connection, sql: str, *args: object) -> int:
     return int(row[0])
 
 
-def test_bad_payloads_are_dead_lettered_with_reasons_and_replays_deduplicated(
+def test_bad_and_replayed_payloads_are_dead_lettered_with_reasons_and_redeliveries_deduplicated(
         settings: Settings, conn: psycopg.Connection, own_broker: OwnBroker) -> None:
     device = seed(conn, devices=1, technicians=1, users=False)[0].device_id
     conn.commit()
@@ -66,19 +67,23 @@ def test_bad_payloads_are_dead_lettered_with_reasons_and_replays_deduplicated(
         for payload in bad.values():
             pub.publish(topic, payload)
         pub.publish(topic, batch(device, 1, now, 4.0))
-        pub.publish(topic, batch(device, 1, now + 1000, 99.0))  # replay of seq 1 with other content
+        replay = batch(device, 1, now + 1000, 99.0)  # seq 1 again, other content: a replay, not a redelivery
+        pub.publish(topic, replay)
         pub.publish(topic, batch(device, 2, now + 2000, 5.0))
-        wait_for(lambda: running.worker.stats.messages == len(bad) + 3)
-        reasons = [r for (r,) in conn.execute("SELECT reason FROM dead_letters ORDER BY id")]
+        pub.publish(topic, batch(device, 2, now + 2000, 5.0))  # the same batch again: a redelivery
+        wait_for(lambda: running.worker.stats.messages == len(bad) + 4)
+        rows = conn.execute("SELECT reason, payload FROM dead_letters ORDER BY id").fetchall()
+        reasons = [r for r, _ in rows]
         conn.commit()
-        assert len(reasons) == len(bad)
-        for expected in bad:
+        assert len(reasons) == len(bad) + 1
+        for expected in [*bad, "replayed seq 1 with other content"]:
             assert any(r.startswith(expected) for r in reasons), (expected, reasons)
+        assert [bytes(p) for r, p in rows if r.startswith("replayed")] == [replay]  # kept for inspection
         values = [v for (v,) in conn.execute("SELECT value FROM telemetry WHERE device_id = %s ORDER BY ts",
                                              (device,))]
-        assert values == [4.0, 5.0]  # the replay neither overwrote seq 1 nor became a dead letter
+        assert values == [4.0, 5.0]  # the replay did not overwrite seq 1; the redelivery was stored once
         assert scalar(conn, "SELECT count(*) FROM ingest_batches WHERE device_id = %s", device) == 2
-        assert running.worker.stats.duplicates == 1
+        assert running.worker.stats.duplicates == 1  # the redelivery only, not the replay
         stored = scalar(conn, "SELECT octet_length(payload) FROM dead_letters WHERE reason LIKE 'payload too large%%'")
         assert stored == len(oversized)  # kept whole for inspection
     finally:
