@@ -28,6 +28,7 @@ from api.routes import (
     technician,
 )
 from api.routes import spares as spares_routes
+from api.snapshot import InvalidateOnWrite
 from core.db import make_pool
 from core.settings import Settings
 
@@ -67,6 +68,8 @@ def create_app(settings: Settings) -> FastAPI:
     # cannot starve the pool either, and queueing them behind slow list queries only added latency (feat2/api-perf).
     # So are the other snapshot reads every board repeats on each change (feat3/apiload): its routes, parts in
     # transit and the plan (a technician's own plan is one pooled query on the thread pool, like a build).
+    # A write in this process makes the next snapshot read rebuild, even for changes the version cannot see.
+    app.add_middleware(InvalidateOnWrite)
     app.add_middleware(ConcurrencyLimit, limit=POOL_MAX_SIZE,
                        exempt=("/metrics", "/api/live", "/api/board", "/api/board/kpis", "/api/board/routes",
                                "/api/spares/in-transit", "/api/plans/current"))

@@ -101,6 +101,9 @@ class Snapshots:
         self._flights: dict[Hashable, tuple[Any, Any, asyncio.Future[Body]]] = {}
         self.builds = 0
         self.hits = 0
+        # Bumped by clear(): part of every entry's and flight's key, so a build that started before a write in
+        # this process is never served after it (InvalidateOnWrite).
+        self.generation = 0
 
     def _fresh(self, key: Hashable, version: Any) -> Body | None:
         entry = self._entries.get(key)
@@ -111,6 +114,9 @@ class Snapshots:
     def get(self, key: Hashable, version: Any, build: Callable[[], Any]) -> Body:
         """The JSON bytes of ``build()`` for ``version`` (with their ``etag``), built at most once per version
         and age window."""
+        return self._get(key, (self.generation, version), build)
+
+    def _get(self, key: Hashable, version: Any, build: Callable[[], Any]) -> Body:
         body = self._fresh(key, version)
         if body is not None:
             self.hits += 1
@@ -132,6 +138,7 @@ class Snapshots:
         misses for the same key and version wait on the event loop for one build (single flight without holding
         a thread each), and only that build (blocking queries) runs on the thread pool."""
         loop = asyncio.get_running_loop()
+        version = (self.generation, version)
         while True:
             body = self._fresh(key, version)
             if body is not None:
@@ -151,7 +158,7 @@ class Snapshots:
         done: asyncio.Future[Body] = loop.create_future()
         self._flights[key] = (loop, version, done)
         try:
-            body = await run_in_threadpool(self.get, key, version, build)
+            body = await run_in_threadpool(self._get, key, version, build)
         except BaseException as exc:
             if isinstance(exc, asyncio.CancelledError):
                 done.cancel()
@@ -167,8 +174,42 @@ class Snapshots:
         return body
 
     def clear(self) -> None:
-        """After a write in this process: the next read rebuilds (the version would catch it; this is cheaper)."""
+        """After a write in this process: the next read rebuilds. The version catches writes that leave a timeline
+        event or move the dispatch counter; this also covers those that do not (a shipment picked, a
+        reservation), so a dispatcher sees their own change at once (other processes' within MAX_AGE_S)."""
+        self.generation += 1
         self._entries.clear()
+
+
+class InvalidateOnWrite:
+    """ASGI middleware: any request other than GET/HEAD/OPTIONS clears this process's snapshots when its answer
+    starts and again when it ends (after the route's commit either way), so read-after-write holds within a
+    process even for data the snapshot version does not see."""
+
+    SAFE = frozenset({"GET", "HEAD", "OPTIONS"})
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+
+    async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
+        if scope["type"] != "http" or scope["method"] in self.SAFE:
+            await self.app(scope, receive, send)
+            return
+
+        def clear() -> None:
+            store = getattr(getattr(scope.get("app"), "state", None), "snapshots", None)
+            if store is not None:
+                store.clear()
+
+        async def sending(message: dict) -> None:
+            if message["type"] == "http.response.start":
+                clear()
+            await send(message)
+
+        try:
+            await self.app(scope, receive, sending)
+        finally:
+            clear()
 
 
 def shared_pool(app: Any) -> Any:

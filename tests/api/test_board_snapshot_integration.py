@@ -105,3 +105,17 @@ def test_openapi_documents_the_snapshot_reads_and_their_304(world) -> None:  # n
         assert {"200", "304"} <= set(spec[path]["get"]["responses"]), path
     kpi_schema = spec["/api/board/kpis"]["get"]["responses"]["200"]["content"]["application/json"]["schema"]
     assert kpi_schema["type"] == "array" and kpi_schema["items"]["$ref"].endswith("/KpiRow")
+
+
+def test_a_write_in_this_process_makes_the_next_snapshot_read_rebuild(world) -> None:  # noqa: F811
+    client, _ = world
+    dispatcher = login(client, "dispatcher")
+    first = client.get("/api/spares/in-transit", headers=dispatcher)
+    store = client.app.state.snapshots
+    builds = store.builds
+    assert client.get("/api/spares/in-transit", headers=dispatcher).headers["etag"] == first.headers["etag"]
+    assert store.builds == builds  # a hit: shipments do not move the board version
+    # Any write request answered by this process (here one that fails validation) clears the snapshots...
+    assert client.post("/api/board/incidents", headers=dispatcher, json={}).status_code == 422
+    client.get("/api/spares/in-transit", headers=dispatcher)
+    assert store.builds == builds + 1  # ...so the next read is built again, after the write's commit

@@ -75,3 +75,14 @@ def test_if_none_match_uses_weak_comparison_over_a_list() -> None:
     assert snapshot.matches('"b"', 'W/"b"') and snapshot.matches("*", '"z"')
     assert not snapshot.matches(None, '"a"') and not snapshot.matches("", '"a"')
     assert not snapshot.matches('"ab"', '"a"') and not snapshot.matches('"a"', '"b"')
+
+
+def test_a_build_that_started_before_a_write_is_not_served_after_it() -> None:
+    store = Snapshots(max_age_s=60)
+
+    def build_during_a_write() -> dict:
+        store.clear()  # a write in this process lands while the build reads
+        return {"old": True}
+
+    store.get("k", 1, build_during_a_write)
+    assert json.loads(store.get("k", 1, lambda: {"new": True})) == {"new": True}
