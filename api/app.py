@@ -29,6 +29,7 @@ from api.routes import (
     technician,
 )
 from api.routes import spares as spares_routes
+from api.snapshot import InvalidateOnWrite
 from core.db import make_pool
 from core.settings import Settings
 
@@ -36,15 +37,22 @@ STATIC = Path(__file__).with_name("static")
 VENDOR = Path(__file__).resolve().parents[1] / "node_modules"
 # Database connections per API process; requests admitted at once are capped to the same number (ConcurrencyLimit).
 POOL_MAX_SIZE = 10
+# Connections for the shared reads every open board depends on (one version read, snapshot builds, live cursors).
+SHARED_POOL_SIZE = 3
 
 
 def create_app(settings: Settings) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         app.state.pool = make_pool(settings.database_url, min_size=1, max_size=POOL_MAX_SIZE, name="api")
+        # The shared reads (snapshot version and builds, live cursors: api/snapshot.py) get connections of their
+        # own: behind the gated requests holding every pooled connection, 200 boards waited seconds (feat3/apiload).
+        app.state.shared_pool = make_pool(settings.database_url, min_size=1, max_size=SHARED_POOL_SIZE,
+                                          name="api-shared")
         try:
             yield
         finally:
+            app.state.shared_pool.close()
             app.state.pool.close()
 
     # quietfix exports its own Prometheus /metrics and configures no OpenTelemetry provider; FastAPI's native hook
@@ -59,10 +67,18 @@ def create_app(settings: Settings) -> FastAPI:
     # The staff board and its KPIs are async snapshot reads that hold no connection while they wait; their only
     # thread/connection users are one coalesced version read and one build per key (api/snapshot.py), so they
     # cannot starve the pool either, and queueing them behind slow list queries only added latency (feat2/api-perf).
+    # So are the other snapshot reads every board repeats on each change (feat3/apiload): its routes, parts in
+    # transit and the plan (a technician's own plan is one pooled query on the thread pool, like a build).
     app.add_middleware(AuditWrites)  # every successful write is audited (api/audit.py); inside the gate
+    # A write in this process makes the next snapshot read rebuild, even for changes the version cannot see.
+    app.add_middleware(InvalidateOnWrite)
     app.add_middleware(ConcurrencyLimit, limit=POOL_MAX_SIZE,
-                       exempt=("/metrics", "/api/live", "/api/board", "/api/board/kpis"))
-    for module in (health, auth, fleet, service, commands, diagnostics):
+                       exempt=("/metrics", "/api/live", "/api/board", "/api/board/kpis", "/api/board/routes",
+                               "/api/spares/in-transit", "/api/plans/current"))
+    # Routes are matched in order (FastAPI walks every included router's routes; ~10 % of a snapshot answer's CPU
+    # under bench/api_load.py): the board's, the live stream's and the plan's, which every open board repeats on
+    # each change, come first. No path of theirs overlaps another router's, so the order changes no answer.
+    for module in (board, live, plans, health, auth, fleet, service, commands, diagnostics):
         app.include_router(module.router)
     @app.exception_handler(psycopg.DataError)
     def invalid_data(request: Request, exc: psycopg.DataError) -> JSONResponse:
@@ -70,9 +86,8 @@ def create_app(settings: Settings) -> FastAPI:
         return JSONResponse({"detail": "invalid input"}, status_code=422)
 
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
-    for module in (board, technician, portal, live):  # the three faces and their live stream (feat/ui)
+    for module in (technician, portal):  # the other two faces (board, live stream and plan: first, above)
         app.include_router(module.router)
-    app.include_router(plans.router)  # the optimiser's plan and the dispatcher's pin/lock/release
     app.include_router(spares_routes.router)  # spares: stock, reservations, shipments, replenishment, alerts
     app.include_router(asset_routes.router)  # asset detail with remaining useful life, predicted failures
     app.include_router(planning.router)  # contracts, forecast, capacity/coverage, escalations (feat2/plan-ahead)

@@ -1,28 +1,59 @@
-"""API under load: route-board clients and live-update streams against a real uvicorn server, while ingest runs.
+"""API under load: simulated route-board users (each with its live-update stream) against a real uvicorn server,
+while ingest runs at half its measured capacity.
 
-    python -m bench.api_load [--clients 200] [--streams 200] [--duration 30] [--workers 1]
-                             [--ingest-rate 37500] [--ingest-workers 2] [--devices 300]
+    python -m bench.api_load [--clients 200] [--think 5] [--streams CLIENTS] [--duration 30] [--workers 1]
+                             [--ingest-rate 80000] [--ingest-workers 2] [--devices 300] [--generators 2]
 
 Creates (and afterwards drops) a scratch database, migrates and seeds it with a busy region (open incidents, work
-orders assigned along a current optimiser plan), then:
+orders assigned along a current optimiser plan), then runs:
 
 * ingest: a private Mosquitto (tests.services.PrivateBroker, the project's configuration) on a free port,
   ``--ingest-workers`` ``quietfix ingest`` processes and one ``bench.ingest_publisher`` process publishing
-  ``--ingest-rate`` readings/s (default 37,500/s, half the ~75k/s measured by bench.ingest) for the seeded
+  ``--ingest-rate`` readings/s (default 80,000/s, half the 160k/s measured by bench.ingest) for the seeded
   devices, the same way bench.ingest does it; the readings actually committed during the load window are counted
   from ``ingest_batches`` and reported (``ingest.committed_per_s``);
-* the API: ``uvicorn`` with ``--workers`` processes on a free loopback port;
-* ``--clients`` closed-loop HTTP clients (one connection each, no think time) over a read mix weighted like route
-  boards (``/api/board``, ``/api/board/kpis``, ``/api/plans/current``, queue lists) plus technician and portal
-  users;
-* ``--streams`` live-update streams (``/api/live``, server-sent events; 80 % dispatchers, the rest customers
-  and a technician) open for the whole run, and a writer that records a timeline event every ``WRITE_EVERY_S``:
-  the delay from its commit to each dispatcher stream's ``change`` event is ``live.change_p99_ms``.
+* the API: ``uvicorn`` with ``--workers`` processes on a free loopback port, configured like ``quietfix api``
+  (uvicorn's defaults: httptools and uvloop when installed, 5 s keep-alive);
+* a writer that commits a board-visible change (a timeline event) every ``WRITE_EVERY_S`` = 2 s. The live feed
+  polls every 2 s (api/live.py), so no board can be asked to refresh more often than this: it is the busiest
+  control room the design allows, and every board refreshes on every change;
+* ``--clients`` simulated users over the lean client of bench/lean_http.py (each user a browser tab: up to six
+  connections, an ETag cache, idle connections closed before the server's keep-alive ends them), split over
+  ``--generators`` processes. Two modes:
 
-Progress goes to stderr; the last stdout line is one JSON object: ``clients`` (HTTP clients), ``streams``,
-``concurrent`` (both), ``requests_per_s``, ``p50_ms``, ``p99_ms``, ``errors`` (HTTP >= 400, timeouts, failed or
-dropped streams), per-route p99, the live and ingest figures, load average and how it was run. The load generator
-runs on the same machine as the server, ingest and PostgreSQL, so on a small host everything competes for cores.
+  ``--think S`` > 0 (default 5; the headline, ``mode: "users"``): users behave like the pages in api/static.
+  80 % are dispatchers on the route board, the rest split between technicians' phones and customers' portals.
+  Each user loads its page (the same requests in the same order as the page's JavaScript), keeps one ``/api/live``
+  stream open, and on each ``change`` event re-reads what its page re-reads, *debounced by 150 ms and skipped
+  while a refresh is still running*, exactly as qf.js ``live()`` and board.js ``refresh()`` do (board, plan,
+  routes, parts in transit and escalations in parallel, then the KPIs; a phone its jobs; a portal its assets
+  and pending surveys). Between those, the user interacts: one read (a queue list, a device's telemetry, a
+  timeline) after an exponentially distributed think time of mean ``S`` seconds. Why 5 s: a dispatcher
+  actively working the queue clicks, reads the answer and decides; keystroke-level estimates put one
+  point-click-read cycle at a few seconds, and real control-room screens idle for minutes between bursts.
+  5 s is the busy end of that, so the interactive load is on the heavy side; the change-driven refreshes
+  (every 2 s for every board) dominate anyway. The exponential keeps users independent (Poisson arrivals).
+  ``--streams`` (default: all users) users hold a stream; the others only interact.
+
+  ``--think 0`` (``mode: "closed"``, saturation): every user loops over a board-heavy request mix
+  (``request_mix``) with no pause; streams stay open but do not trigger refreshes. By Little's law latency is
+  then ~ users / throughput whatever the server does, so only ``requests_per_s`` means something: it is the
+  API's capacity on this host, not a user-facing latency.
+
+Figures: ``requests_per_s``, ``p50_ms``/``p99_ms`` over every HTTP request in the window (304s included: they
+are answers), ``errors`` (HTTP >= 400, failures and 10 s timeouts, streams that failed or dropped; each failure
+is explained in ``failures``: reused or fresh connection, idle time, whether any answer byte had arrived),
+``live.change_p99_ms`` (commit of the writer's event to a dispatcher's stream announcing it),
+``live.refresh_p99_ms`` (commit to that dispatcher's board having re-read everything, KPIs last), the server's
+and the generators' CPU seconds, the generators' event-loop lag (if it nears the latencies, the generator and
+not the server is measured), ingest and load average.
+
+Why the earlier closed-loop runs had ``ReadError``s: httpx reused pooled connections that had sat idle longer
+than uvicorn's 5 s keep-alive, and the server reset them as the request arrived (reproduced with the old
+benchmark, one run each at load 5-7: 2 ReadErrors, ConnectionReset under BrokenResourceError, with the
+default keep-alive; 0 with ``--timeout-keep-alive 60``). Browsers retry such a request on a new connection; this client instead closes
+connections idle for ``CLIENT_IDLE_S`` (< the server's 5 s), so the race cannot occur and no error is retried
+away.
 """
 
 from __future__ import annotations
@@ -40,15 +71,17 @@ import sys
 import tempfile
 import threading
 import time
+import urllib.error
+import urllib.request
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-import httpx
 import psycopg
 
+from bench.lean_http import Browser, BrowserStats, HttpFailure
 from bench.procs import stop_processes
 from bench.stats import percentile
 from core.db import drop_database, ensure_database
@@ -59,12 +92,25 @@ from core.settings import load_settings
 SERVER_START_TIMEOUT_S = 60.0
 # A request slower than this counts as an error: the user gave up long before.
 REQUEST_TIMEOUT_S = 10.0
-# The writer's period: one board-visible change (timeline event) every 2 s, like a busy control room.
+# The writer's period: one board-visible change (timeline event) every 2 s = the live feed's poll period.
 WRITE_EVERY_S = 2.0
 # Open work orders in the seeded region (a third assigned, the rest planned later in routes or unassigned).
 OPEN_JOBS = 45
-# Ramp-up before the measurement window: connections open, streams subscribe, caches warm.
-WARMUP_S = 3.0
+# Ramp-up before the measurement window: pages load (spread over most of it), streams subscribe, caches warm.
+WARMUP_S = 5.0
+# Mean think time between a user's interactions (see the module docstring for why 5 s).
+THINK_S = 5.0
+# qf.js live(): a change event schedules the page's refresh 150 ms later, restarting the timer on each event.
+DEBOUNCE_S = 0.15
+# Browsers open at most six HTTP/1.1 connections per host; the live stream holds one.
+BROWSER_CONNS = 6
+# uvicorn's default keep-alive (what `quietfix api` runs with) and the client's idle limit, safely below it.
+SERVER_KEEPALIVE_S = 5.0
+CLIENT_IDLE_S = 4.0
+# Share of users on the route board; the rest are technicians' phones and customers' portals, half each.
+DISPATCHER_SHARE = 0.8
+# Failures described one by one in the JSON (the rest are counted).
+FAILURES_SHOWN = 20
 
 
 def log(message: str) -> None:
@@ -83,7 +129,19 @@ class Tally:
     by_route: dict[str, list[float]] = field(default_factory=lambda: defaultdict(list))
     statuses: Counter[str] = field(default_factory=Counter)
     errors: int = 0
+    failures: list[str] = field(default_factory=list)
     measuring: bool = False
+
+    def record(self, path: str, started: float, status: str, failed: bool, why: str | None = None) -> None:
+        if not self.measuring:
+            return
+        ms = (time.perf_counter() - started) * 1000
+        self.statuses[status] += 1
+        self.errors += failed
+        self.latencies_ms.append(ms)
+        self.by_route[route_of(path)].append(ms)
+        if why is not None and len(self.failures) < FAILURES_SHOWN:
+            self.failures.append(f"{route_of(path)}: {why}")
 
 
 @dataclass
@@ -93,21 +151,69 @@ class LiveTally:
     dropped: int = 0  # a stream that ended early (other than the server's own "bye" at max_s)
     events: int = 0
     arrivals: list[tuple[float, str]] = field(default_factory=list)  # dispatchers' (wall time, timeline cursor)
+    refreshed: list[tuple[float, str]] = field(default_factory=list)  # dispatchers' refresh done (time, cursor)
+    refreshes: int = 0
+    skipped_busy: int = 0  # debounced changes dropped because a refresh was running (as board.js does)
 
 
+@dataclass(frozen=True)
+class Page:
+    """What one kind of user's page asks for (mirrors api/static): ``load`` when it opens and ``refresh`` on a
+    live change are batches of parallel GETs run in order; ``browse`` are single reads behind interactions."""
+
+    role: str
+    load: tuple[tuple[str, ...], ...]
+    refresh: tuple[tuple[str, ...], ...]
+    browse: tuple[str, ...]
+
+
+def telemetry_window(device: str) -> str:
+    now = datetime.now(UTC)
+    window = f"start={(now - timedelta(hours=1)).isoformat()}&end={now.isoformat()}".replace("+", "%2B")
+    return f"/api/devices/{device}/telemetry?{window}&bucket_s=60"
+
+
+def pages(devices: list[str], customer_devices: list[str], tech_devices: list[str]) -> dict[str, Page]:
+    """The three faces. Dispatcher: board.js (start: /api/board, refresh(), device list; refresh: board, plan,
+    routes, in-transit, escalations in parallel, then KPIs). Technician: tech.js ``load`` (its jobs). Customer:
+    portal.js (assets and pending surveys; preferences on open). All start with qf.js's /api/auth/me."""
+    board_refresh = (("/api/board", "/api/plans/current", "/api/board/routes", "/api/spares/in-transit",
+                      "/api/planning/escalations"), ("/api/board/kpis",))
+    portal_refresh = (("/api/portal/assets", "/api/portal/surveys/pending"),)
+    return {
+        "dispatcher": Page("dispatcher", (("/api/auth/me",), ("/api/board",), *board_refresh,
+                                          ("/api/devices?limit=5000",)), board_refresh,
+                           ("/api/incidents?open_only=true", "/api/work-orders", "/api/technicians",
+                            "/api/devices?limit=100", *(f"/api/devices/{d}/telemetry/latest" for d in devices[:4]),
+                            *(telemetry_window(d) for d in devices[:2]), f"/api/devices/{devices[0]}")),
+        "technician": Page("technician", (("/api/auth/me",), ("/api/tech/jobs",)), (("/api/tech/jobs",),),
+                           (*(f"/api/devices/{d}" for d in tech_devices[:1]),
+                            *(telemetry_window(d) for d in tech_devices[:1]), "/api/plans/current")),
+        "customer": Page("customer", (("/api/auth/me",), *portal_refresh, ("/api/portal/preferences",)),
+                         portal_refresh,
+                         (*(f"/api/devices/{d}/timeline?limit=50" for d in customer_devices[:2]), "/api/incidents",
+                          "/api/portal/assets")),
+    }
+
+
+def user_roles(users: int) -> list[str]:
+    """``DISPATCHER_SHARE`` dispatchers, then technicians and customers alternating (at least one of each kind
+    from three users on)."""
+    n_disp = max(1, round(users * DISPATCHER_SHARE))
+    n_disp = min(n_disp, users - 2) if users >= 3 else min(n_disp, users)
+    rest = users - n_disp
+    return ["dispatcher"] * n_disp + [("technician" if i % 2 == 0 else "customer") for i in range(rest)]
 
 
 def request_mix(devices: list[str], customer_devices: list[str], tech_devices: list[str]) -> list[tuple[str, str]]:
-    """(role, path) pairs: mostly route boards (the board and its KPIs are re-read on every live change), then
+    """Closed-loop (``--think 0``) mix of (role, path): mostly what boards re-read on every live change, then
     the lists a dispatcher opens, a technician's phone and customers' portals."""
-    now = datetime.now(UTC)
-    window = f"start={(now - timedelta(hours=1)).isoformat()}&end={now.isoformat()}".replace("+", "%2B")
     mix = [("dispatcher", "/api/board")] * 8 + [("dispatcher", "/api/board/kpis")] * 6
-    mix += [("dispatcher", "/api/plans/current")] * 4
+    mix += [("dispatcher", "/api/plans/current")] * 4 + [("dispatcher", "/api/board/routes")] * 2
     mix += [("dispatcher", "/api/incidents?open_only=true"), ("dispatcher", "/api/work-orders"),
             ("dispatcher", "/api/technicians"), ("dispatcher", "/api/devices?limit=100")]
     mix += [("dispatcher", f"/api/devices/{d}/telemetry/latest") for d in devices[:4]]
-    mix += [("dispatcher", f"/api/devices/{d}/telemetry?{window}&bucket_s=60") for d in devices[:2]]
+    mix += [("dispatcher", telemetry_window(d)) for d in devices[:2]]
     mix += [("technician", "/api/tech/jobs"), ("technician", "/api/plans/current")]
     mix += [("technician", f"/api/devices/{d}") for d in tech_devices[:1]]
     mix += [("customer", "/api/portal/assets"), ("customer", "/api/incidents")]
@@ -122,134 +228,232 @@ def route_of(path: str) -> str:
     return "/".join(parts)
 
 
-async def client_loop(http: httpx.AsyncClient, tokens: dict[str, str], mix: list[tuple[str, str]], deadline: float,
-                      tally: Tally, seed: int) -> None:
-    """One simulated user: a request, its answer, the next request (closed loop, no think time)."""
-    rng = random.Random(seed)
-    while time.monotonic() < deadline:
-        role, path = rng.choice(mix)
+def sse_events(buf: str) -> tuple[list[tuple[str, str]], str]:
+    """Complete server-sent events in ``buf`` as (event, data) pairs, and the unfinished rest."""
+    out = []
+    while "\n\n" in buf:
+        block, buf = buf.split("\n\n", 1)
+        event, data = "message", ""
+        for line in block.split("\n"):
+            if line.startswith("event:"):
+                event = line[6:].strip()
+            elif line.startswith("data:"):
+                data += line[5:].strip()
+        if block and not block.startswith(":"):
+            out.append((event, data))
+    return out, buf
+
+
+class User:
+    """One simulated person at one page (see the module docstring): page load, a live stream whose change events
+    trigger debounced refreshes (skipped while one runs), and interactions after exponential think times."""
+
+    def __init__(self, browser: Browser, page: Page, think_s: float, rng: random.Random, tally: Tally,
+                 live: LiveTally, *, stream: bool, timed: bool, measuring: list[bool],
+                 mix: list[tuple[str, str]] | None = None, tokens: dict[str, str] | None = None) -> None:
+        self.browser, self.page, self.think_s, self.rng = browser, page, think_s, rng
+        self.tally, self.live, self.has_stream, self.timed, self.measuring = tally, live, stream, timed, measuring
+        self.mix, self.tokens = mix, tokens
+        self.timer: asyncio.TimerHandle | None = None
+        self.busy = False
+        self.cursor: str | None = None  # timeline cursor of the last change event seen
+        self.refresh_task: asyncio.Task[None] | None = None
+
+    async def get(self, path: str, headers: dict[str, str] | None = None) -> None:
         started = time.perf_counter()
-        status = ""
         try:
-            r = await http.get(path, headers={"Authorization": f"Bearer {tokens[role]}"})
-            status = str(r.status_code)
-            failed = r.status_code >= 400
-        except httpx.HTTPError as exc:
-            status, failed = type(exc).__name__, True
-        if tally.measuring:
-            ms = (time.perf_counter() - started) * 1000
-            tally.statuses[status] += 1
-            tally.errors += failed
-            tally.latencies_ms.append(ms)
-            tally.by_route[route_of(path)].append(ms)
+            reply = await self.browser.get(path, headers)
+        except HttpFailure as exc:
+            self.tally.record(path, started, exc.kind, True, str(exc))
+            return
+        failed = reply.status >= 400
+        self.tally.record(path, started, str(reply.status), failed, f"HTTP {reply.status}" if failed else None)
 
+    async def batch(self, paths: tuple[str, ...]) -> None:
+        if len(paths) == 1:
+            await self.get(paths[0])
+        else:
+            await asyncio.gather(*(self.get(p) for p in paths))
 
-async def stream_loop(http: httpx.AsyncClient, token: str, deadline: float, live: LiveTally, timed: bool,
-                      measuring: list[bool]) -> None:
-    """One open board: reads /api/live until the deadline, reconnecting like the page does when a stream ends.
+    # -- live changes: qf.js live() + board.js refresh() ---------------------------------------------------------
+    def on_change(self, cursor: str | None) -> None:
+        self.cursor = cursor
+        if self.timer is not None:
+            self.timer.cancel()
+        self.timer = asyncio.get_running_loop().call_later(DEBOUNCE_S, self.fire)
 
-    ``timed`` (dispatchers) records each ``change`` event's arrival and timeline cursor; the parent matches the
-    cursor to the writer's commit of that event id, so change delay = arrival - commit wall time."""
-    while time.monotonic() < deadline:
+    def fire(self) -> None:
+        self.timer = None
+        if self.busy:  # board.js: `if (busy) return;`
+            self.live.skipped_busy += self.measuring[0]
+            return
+        self.busy = True
+        self.refresh_task = asyncio.get_running_loop().create_task(self.refresh(self.cursor))
+
+    async def refresh(self, cursor: str | None) -> None:
         try:
-            async with http.stream("GET", "/api/live", headers={"Authorization": f"Bearer {token}"},
-                                   timeout=httpx.Timeout(REQUEST_TIMEOUT_S, read=60.0)) as r:
-                if r.status_code != 200:
-                    live.failed += measuring[0]
-                    await asyncio.sleep(1.0)
-                    continue
-                live.opened += 1
-                buf = ""
-                async for chunk in r.aiter_text():
-                    buf += chunk
-                    while "\n\n" in buf:
-                        block, buf = buf.split("\n\n", 1)
-                        if block.startswith("event: change") and measuring[0]:
-                            live.events += 1
-                            if timed:
-                                data = json.loads(block.split("data: ", 1)[1])
-                                live.arrivals.append((time.time(), str(data.get("timeline"))))
+            for paths in self.page.refresh:
+                await self.batch(paths)
+            if self.measuring[0]:
+                self.live.refreshes += 1
+                if self.timed and cursor is not None:
+                    self.live.refreshed.append((time.time(), cursor))
+        finally:
+            self.busy = False
+
+    async def stream(self, deadline: float) -> None:
+        """/api/live until the deadline, reconnecting after 1 s when it ends or fails (qf.js's first back-off)."""
+        while time.monotonic() < deadline:
+            try:
+                async with self.browser.stream("/api/live") as (status, chunks):
+                    if status != 200:
+                        self.live.failed += self.measuring[0]
+                        await asyncio.sleep(1.0)
+                        continue
+                    self.live.opened += 1
+                    buf, bye = "", False
+                    async for chunk in chunks:
+                        events, buf = sse_events(buf + chunk.decode())
+                        for event, data in events:
+                            if event == "bye":
+                                bye = True
+                            if event != "change":
+                                continue
+                            cursor = str(json.loads(data).get("timeline"))
+                            if self.measuring[0]:
+                                self.live.events += 1
+                                if self.timed:
+                                    self.live.arrivals.append((time.time(), cursor))
+                            if self.think_s > 0:
+                                self.on_change(cursor)
+                    if time.monotonic() < deadline and not bye:
+                        self.live.dropped += self.measuring[0]
+            except (HttpFailure, OSError, ValueError):
+                if time.monotonic() < deadline:
+                    self.live.failed += self.measuring[0]
+            await asyncio.sleep(1.0)
+
+    async def run(self, deadline: float, start_delay: float) -> None:
+        await asyncio.sleep(start_delay)
+        stream = None
+        try:
+            if self.think_s > 0:
+                for paths in self.page.load:
+                    await self.batch(paths)
+            if self.has_stream:
+                stream = asyncio.get_running_loop().create_task(self.stream(deadline))
+            while time.monotonic() < deadline:
+                if self.think_s > 0:
+                    await asyncio.sleep(min(self.rng.expovariate(1.0 / self.think_s),
+                                            max(0.0, deadline - time.monotonic())))
                     if time.monotonic() >= deadline:
-                        return
-                if time.monotonic() < deadline and "event: bye" not in buf:
-                    live.dropped += measuring[0]
-        except httpx.HTTPError:
-            if time.monotonic() < deadline:
-                live.failed += measuring[0]
-                await asyncio.sleep(1.0)
-
-
-def writer(url: str, customer_id: int, device_id: str, stop: threading.Event, writes: list[tuple[float, str]],
-           ) -> None:
-    """A board-visible change every WRITE_EVERY_S: a timeline event, committed; (commit wall time, its id)."""
-    with psycopg.connect(url, autocommit=True) as conn:
-        while not stop.wait(WRITE_EVERY_S):
-            row = conn.execute("INSERT INTO timeline_events (device_id, customer_id, at, kind, summary) "
-                               "VALUES (%s, %s, now(), 'note', 'bench change') RETURNING id",
-                               (device_id, customer_id)).fetchone()
-            assert row is not None
-            writes.append((time.time(), str(row[0])))
+                        break
+                    await self.get(self.rng.choice(self.page.browse))
+                else:
+                    assert self.mix is not None and self.tokens is not None
+                    role, path = self.rng.choice(self.mix)
+                    await self.get(path, {"Authorization": f"Bearer {self.tokens[role]}"})
+        finally:
+            if self.timer is not None:
+                self.timer.cancel()
+            for task in (stream, self.refresh_task):
+                if task is not None and not task.done():
+                    task.cancel()
+            await asyncio.gather(*(t for t in (stream, self.refresh_task) if t is not None), return_exceptions=True)
+            self.browser.close()
 
 
 @dataclass(frozen=True)
 class Share:
-    """One generator process's part of the load: its clients and its slice of the streams (by role)."""
-    base: str
+    """One generator process's part of the load: its users' roles and which of them hold a stream."""
+
+    host: str
+    port: int
     tokens: dict[str, str]
+    pages: dict[str, Page]
     mix: list[tuple[str, str]]
-    clients: int
-    stream_roles: tuple[str, ...]
+    roles: tuple[str, ...]
+    streams: tuple[bool, ...]
+    think_s: float
     start_wall: float  # every process starts warming up at this wall time, so the windows line up
     duration_s: float
     seed: int
 
 
-async def run_load(share: Share) -> tuple[Tally, LiveTally, float]:
-    """``share.clients`` request loops and the share's live streams over one httpx client, a connection each."""
-    tally, live = Tally(), LiveTally()
+async def loop_lag(stop: asyncio.Event, lags: list[float]) -> None:
+    """The generator's own event-loop lag every 100 ms: when it nears the latencies, the generator is measured."""
+    loop = asyncio.get_running_loop()
+    while not stop.is_set():
+        due = loop.time() + 0.1
+        await asyncio.sleep(0.1)
+        lags.append((loop.time() - due) * 1000)
+
+
+async def run_load(share: Share) -> dict[str, Any]:
+    tally, live, stats = Tally(), LiveTally(), BrowserStats()
     measuring = [False]
-    n = share.clients + len(share.stream_roles)
-    limits = httpx.Limits(max_connections=n + 5, max_keepalive_connections=n)
     await asyncio.sleep(max(0.0, share.start_wall - time.time()))
-    async with httpx.AsyncClient(base_url=share.base, timeout=REQUEST_TIMEOUT_S, limits=limits) as http:
-        deadline = time.monotonic() + WARMUP_S + share.duration_s
-        streams = [asyncio.create_task(stream_loop(http, share.tokens[role], deadline, live, role == "dispatcher",
-                                                   measuring)) for role in share.stream_roles]
-        clients = [asyncio.create_task(client_loop(http, share.tokens, share.mix, deadline, tally, share.seed + i))
-                   for i in range(share.clients)]
-        await asyncio.sleep(WARMUP_S)
-        tally.measuring = measuring[0] = True
-        started = time.monotonic()
-        await asyncio.gather(*clients)
-        elapsed = time.monotonic() - started
-        measuring[0] = False  # a stream waiting for its next event at the deadline is not a drop
-        for task in streams:
-            task.cancel()
-        await asyncio.gather(*streams, return_exceptions=True)
-        return tally, live, elapsed
+    deadline = time.monotonic() + WARMUP_S + share.duration_s
+    rng = random.Random(share.seed)
+    users = []
+    for i, (role, has_stream) in enumerate(zip(share.roles, share.streams, strict=True)):
+        auth = {"Authorization": f"Bearer {share.tokens[role]}"}
+        browser = Browser(share.host, share.port, max_conns=BROWSER_CONNS, idle_s=CLIENT_IDLE_S,
+                          timeout_s=REQUEST_TIMEOUT_S, headers=auth, stats=stats)
+        users.append(User(browser, share.pages[role], share.think_s, random.Random(share.seed + i), tally, live,
+                          stream=has_stream, timed=role == "dispatcher", measuring=measuring, mix=share.mix,
+                          tokens=share.tokens))
+    # Pages open spread over most of the warm-up, not all in the same millisecond.
+    tasks = [asyncio.create_task(u.run(deadline, rng.uniform(0, WARMUP_S * 0.6))) for u in users]
+    stop, lags = asyncio.Event(), []
+    lag_task = asyncio.create_task(loop_lag(stop, lags))
+    await asyncio.sleep(WARMUP_S)
+    tally.measuring = measuring[0] = True
+    lags.clear()
+    cpu0, started = time.process_time(), time.monotonic()
+    await asyncio.sleep(max(0.0, deadline - time.monotonic()))
+    elapsed = time.monotonic() - started
+    tally.measuring = measuring[0] = False  # a stream waiting for its next event at the deadline is not a drop
+    cpu_s = time.process_time() - cpu0
+    await asyncio.gather(*tasks, return_exceptions=True)
+    stop.set()
+    await lag_task
+    return {"latencies": tally.latencies_ms, "by_route": dict(tally.by_route), "statuses": dict(tally.statuses),
+            "errors": tally.errors, "failures": tally.failures, "opened": live.opened, "failed": live.failed,
+            "dropped": live.dropped, "events": live.events, "arrivals": live.arrivals, "refreshed": live.refreshed,
+            "refreshes": live.refreshes, "skipped_busy": live.skipped_busy, "elapsed": elapsed, "cpu_s": cpu_s,
+            "lags": lags, "connections_opened": stats.connections_opened, "idle_closed": stats.idle_closed}
 
 
 def generator_process(share: Share, out: Any) -> None:
-    """Process entry point: run the share, send back plain data (and this process's CPU seconds)."""
-    tally, live, elapsed = asyncio.run(run_load(share))
-    out.put({"latencies": tally.latencies_ms, "by_route": dict(tally.by_route), "statuses": dict(tally.statuses),
-             "errors": tally.errors, "opened": live.opened, "failed": live.failed, "dropped": live.dropped,
-             "events": live.events, "arrivals": live.arrivals, "elapsed": elapsed, "cpu_s": time.process_time()})
+    """Process entry point: run the share on uvloop when installed (less CPU per request), send back plain data."""
+    try:
+        import uvloop
+
+        result = uvloop.run(run_load(share))
+    except ImportError:
+        result = asyncio.run(run_load(share))
+    out.put(result)
 
 
-def run_generators(base: str, tokens: dict[str, str], mix: list[tuple[str, str]], clients: int, streams: int,
-                   duration_s: float, generators: int) -> tuple[Tally, LiveTally, float, float]:
-    """The load, split over ``generators`` processes: one Python process driving 400 connections through httpx
-    spent ~8 ms of CPU per request and became the bottleneck (measured: server idle, client latency seconds)."""
-    from bench import api_load as me  # by module name, not __main__: what spawned children can import
+def run_generators(host: str, port: int, tokens: dict[str, str], page_set: dict[str, Page],
+                   mix: list[tuple[str, str]], clients: int, streams: int, think_s: float, duration_s: float,
+                   generators: int) -> tuple[Tally, LiveTally, float, dict[str, Any]]:
+    """The users, dealt round-robin over ``generators`` processes (so each gets the same role mix)."""
+    from bench import api_load as me  # noqa: PLW0406 - by module name, not __main__: what spawned children import
 
-    n_disp = int(streams * 0.8)
-    roles = ["dispatcher" if i < n_disp else ("customer" if i < streams - 1 else "technician") for i in range(streams)]
+    roles = user_roles(clients)
+    has_stream = [i < streams for i in range(clients)]
+    if streams < clients:  # streams go to every kind of user in proportion, not only to dispatchers
+        order = sorted(range(clients), key=lambda i: (i * 7919) % clients)
+        has_stream = [False] * clients
+        for i in order[:streams]:
+            has_stream[i] = True
     ctx = mp.get_context("spawn")
     out = ctx.Queue()
-    start_wall = time.time() + 3.0  # after every process has imported httpx
+    start_wall = time.time() + 3.0  # after every process has started and imported
     procs = [ctx.Process(target=me.generator_process, daemon=True, args=(me.Share(
-        base, tokens, mix, clients // generators + (g < clients % generators), tuple(roles[g::generators]),
+        host, port, tokens, page_set, mix, tuple(roles[g::generators]), tuple(has_stream[g::generators]), think_s,
         start_wall, duration_s, 1000 * g), out)) for g in range(generators)]
     for proc in procs:
         proc.start()
@@ -257,18 +461,41 @@ def run_generators(base: str, tokens: dict[str, str], mix: list[tuple[str, str]]
     for proc in procs:
         proc.join(10)
     tally, live = Tally(), LiveTally()
+    gen: dict[str, Any] = {"processes": generators, "cpu_s": 0.0, "connections_opened": 0, "idle_closed": 0,
+                           "lags": []}
     for part in parts:
         tally.latencies_ms += part["latencies"]
         for route, values in part["by_route"].items():
             tally.by_route[route] += values
         tally.statuses.update(part["statuses"])
         tally.errors += part["errors"]
+        tally.failures += part["failures"]
         live.opened += part["opened"]
         live.failed += part["failed"]
         live.dropped += part["dropped"]
         live.events += part["events"]
+        live.refreshes += part["refreshes"]
+        live.skipped_busy += part["skipped_busy"]
         live.arrivals += [tuple(a) for a in part["arrivals"]]
-    return tally, live, max(p["elapsed"] for p in parts), sum(p["cpu_s"] for p in parts)
+        live.refreshed += [tuple(a) for a in part["refreshed"]]
+        for key in ("cpu_s", "connections_opened", "idle_closed", "lags"):
+            gen[key] += part[key]
+    return tally, live, max(p["elapsed"] for p in parts), gen
+
+
+def writer(url: str, customer_id: int, device_id: str, stop: threading.Event, writes: list[tuple[float, str]],
+           ) -> None:
+    """A board-visible change every WRITE_EVERY_S on average: a timeline event, committed; (commit wall time, its
+    id). The gaps are uniform in 0.5-1.5 x the mean: at a fixed period equal to the live feed's poll period the
+    two lock in phase and every change would show the same, arbitrary delay."""
+    rng = random.Random(7)
+    with psycopg.connect(url, autocommit=True) as conn:
+        while not stop.wait(WRITE_EVERY_S * rng.uniform(0.5, 1.5)):
+            row = conn.execute("INSERT INTO timeline_events (device_id, customer_id, at, kind, summary) "
+                               "VALUES (%s, %s, now(), 'note', 'bench change') RETURNING id",
+                               (device_id, customer_id)).fetchone()
+            assert row is not None
+            writes.append((time.time(), str(row[0])))
 
 
 def free_port() -> int:
@@ -337,8 +564,10 @@ def start_server(url: str, port: int, workers: int) -> subprocess.Popen[bytes]:
     env = {**os.environ, "QUIETFIX_DATABASE_URL": url, "QUIETFIX_LOG_LEVEL": "WARNING",
            # One sign-in per role is all the benchmark does; keep the limiter out of the measurement anyway.
            "QUIETFIX_SECURITY__LOGIN_ATTEMPTS": "1000"}
+    # uvicorn's defaults otherwise, as `quietfix api` runs it (keep-alive SERVER_KEEPALIVE_S, httptools/uvloop).
     cmd = [sys.executable, "-m", "uvicorn", "--factory", "bench.api_load:make_app", "--host", "127.0.0.1",
-           "--port", str(port), "--workers", str(workers), "--log-level", "warning", "--no-access-log"]
+           "--port", str(port), "--workers", str(workers), "--log-level", "warning", "--no-access-log",
+           "--timeout-keep-alive", str(int(SERVER_KEEPALIVE_S))]
     return subprocess.Popen(cmd, env=env, cwd=os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
@@ -348,12 +577,21 @@ def wait_ready(base: str, proc: subprocess.Popen[bytes]) -> None:
         if proc.poll() is not None:
             raise RuntimeError(f"server exited with {proc.returncode}")
         try:
-            if httpx.get(f"{base}/healthz", timeout=1.0).json().get("database"):
-                return
-        except (httpx.HTTPError, ValueError):
+            with urllib.request.urlopen(f"{base}/healthz", timeout=1.0) as r:
+                if json.loads(r.read()).get("database"):
+                    return
+        except (OSError, ValueError):
             pass
         time.sleep(0.2)
     raise RuntimeError("server did not become healthy in time")
+
+
+def sign_in(base: str, username: str, password: str) -> str:
+    req = urllib.request.Request(f"{base}/api/auth/token", method="POST",
+                                 data=json.dumps({"username": username, "password": password}).encode(),
+                                 headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(req, timeout=10) as r:
+        return str(json.loads(r.read())["access_token"])
 
 
 class Ingest:
@@ -432,53 +670,83 @@ def server_cpu_s(proc: subprocess.Popen[bytes]) -> float:
     return sum(cpu_seconds(pid) for pid in pids)
 
 
-def change_delays_ms(live: LiveTally, writes: list[tuple[float, str]]) -> list[float]:
-    """Each timed change event against the commit of the timeline event it announces (others are skipped)."""
+def change_delays_ms(arrivals: list[tuple[float, str]], writes: list[tuple[float, str]]) -> list[float]:
+    """Each timed arrival (a change event, or a finished refresh) against the commit of the timeline event it is
+    about (others, e.g. the first event of a stream, are skipped)."""
     committed = {event_id: at for at, event_id in writes}
-    return [(arrived - committed[cursor]) * 1000 for arrived, cursor in live.arrivals if cursor in committed]
+    return [(arrived - committed[cursor]) * 1000 for arrived, cursor in arrivals if cursor in committed]
+
+
+def used_server_http() -> dict[str, str]:
+    """Which HTTP parser and event loop uvicorn picks here ("auto": httptools and uvloop when installed)."""
+    import importlib.util
+
+    return {"http": "httptools" if importlib.util.find_spec("httptools") else "h11",
+            "loop": "uvloop" if importlib.util.find_spec("uvloop") else "asyncio"}
 
 
 def summarise(tally: Tally, live: LiveTally, args: argparse.Namespace, elapsed_s: float,
               ingest: dict[str, Any], loads: list[float], command: str, cpu_s: float,
-              change_ms: list[float]) -> dict[str, object]:
+              change_ms: list[float], refresh_ms: list[float] | None = None,
+              generator: dict[str, Any] | None = None) -> dict[str, object]:
     requests = len(tally.latencies_ms)
+    refresh_ms = refresh_ms or []
     routes = {r: {"n": len(v), "p50_ms": round(percentile(v, 0.50), 1), "p99_ms": round(percentile(v, 0.99), 1)}
-              for r, v in sorted(tally.by_route.items()) if r.startswith(("/api/board", "/api/plans"))}
-    return {"clients": args.clients, "streams": args.streams, "concurrent": args.clients + args.streams,
-            "duration_s": round(elapsed_s, 2), "requests": requests,
+              for r, v in sorted(tally.by_route.items())}
+    gen = dict(generator or {})
+    lags = gen.pop("lags", [])
+    if lags:
+        gen["loop_lag_p99_ms"] = round(percentile(lags, 0.99), 1)
+        gen["loop_lag_max_ms"] = round(max(lags), 1)
+    if "cpu_s" in gen:
+        gen["cpu_s"] = round(gen["cpu_s"], 1)
+    return {"clients": args.clients, "streams": args.streams, "concurrent": args.clients,
+            "mode": "users" if args.think > 0 else "closed", "think_s": args.think,
+            "debounce_ms": DEBOUNCE_S * 1000, "duration_s": round(elapsed_s, 2), "requests": requests,
             "requests_per_s": round(requests / elapsed_s, 1) if elapsed_s > 0 else 0.0,
             "p50_ms": round(percentile(tally.latencies_ms, 0.50), 2),
             "p99_ms": round(percentile(tally.latencies_ms, 0.99), 2),
             "errors": tally.errors + live.failed + live.dropped,
-            "status_counts": dict(sorted(tally.statuses.items())), "board_routes": routes,
+            "status_counts": dict(sorted(tally.statuses.items())), "failures": tally.failures, "routes": routes,
             "live": {"streams_opened": live.opened, "failed": live.failed, "dropped": live.dropped,
                      "change_events": live.events, "change_p50_ms": round(percentile(change_ms, 0.50), 1),
-                     "change_p99_ms": round(percentile(change_ms, 0.99), 1), "write_every_s": WRITE_EVERY_S},
+                     "change_p99_ms": round(percentile(change_ms, 0.99), 1), "refreshes": live.refreshes,
+                     "refresh_p50_ms": round(percentile(refresh_ms, 0.50), 1),
+                     "refresh_p99_ms": round(percentile(refresh_ms, 0.99), 1),
+                     "refresh_skipped_busy": live.skipped_busy, "write_every_s": WRITE_EVERY_S},
             # Server CPU per answered request (streams' work included): comparable across runs on a shared host
             # where wall-clock figures depend on what else runs.
             "server_cpu_s": round(cpu_s, 1),
             "server_cpu_ms_per_request": round(1000 * cpu_s / requests, 2) if requests else None,
-            "ingest": ingest, "server_workers": args.workers, "generators": args.generators,
+            "server": {"workers": args.workers, "keep_alive_s": SERVER_KEEPALIVE_S, **used_server_http()},
+            "generator": gen, "ingest": ingest,
             "load_avg_1m": {"start": loads[0], "max": max(loads), "end": loads[-1]}, "cpus": os.cpu_count(),
             "command": command, "finished_at": datetime.now().astimezone().isoformat(timespec="seconds")}
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--clients", type=int, default=200, help="concurrent HTTP clients (one connection each)")
-    parser.add_argument("--streams", type=int, default=200, help="open live-update streams (SSE)")
+    parser.add_argument("--clients", type=int, default=200, help="simulated users (concurrent)")
+    parser.add_argument("--think", type=float, default=THINK_S,
+                        help="mean think time between a user's interactions, s (0 = closed-loop saturation)")
+    parser.add_argument("--streams", type=int, default=None,
+                        help="users holding a live-update stream (SSE); default: every user")
     parser.add_argument("--duration", type=float, default=30.0, help="seconds of measured load")
     parser.add_argument("--workers", type=int, default=1, help="uvicorn worker processes")
-    parser.add_argument("--generators", type=int, default=4, help="load-generator processes (clients split over them)")
+    parser.add_argument("--generators", type=int, default=2, help="load-generator processes (users split over them)")
     parser.add_argument("--devices", type=int, default=300, help="seeded devices")
-    parser.add_argument("--ingest-rate", type=float, default=37_500.0,
-                        help="readings/s published during the load (0 = no ingest); half of bench.ingest's ~75k/s")
+    parser.add_argument("--ingest-rate", type=float, default=80_000.0,
+                        help="readings/s published during the load (0 = no ingest); half of bench.ingest's 160k/s")
     parser.add_argument("--ingest-workers", type=int, default=2, help="`quietfix ingest` processes")
     parser.add_argument("--readings-per-message", type=int, default=1000)
     parser.add_argument("--database", default="quietfix_bench_api", help="scratch database (dropped after)")
     args = parser.parse_args(argv)
-    if not (1 <= args.clients <= 5000 and 0 <= args.streams <= 5000 and 0 < args.duration <= 600):
-        parser.error("clients must be 1..5000, streams 0..5000 and duration 0..600 s")
+    if args.streams is None:
+        args.streams = args.clients
+    if not (1 <= args.clients <= 5000 and 0 <= args.streams <= args.clients and 0 < args.duration <= 600
+            and 0 <= args.think <= 600 and 1 <= args.generators <= 16):
+        parser.error("clients must be 1..5000, streams 0..clients, duration 0..600 s, think 0..600 s, "
+                     "generators 1..16")
     command = "python -m bench.api_load " + " ".join(argv if argv is not None else sys.argv[1:])
     log(f"run as: {command}")
     loads = [os.getloadavg()[0]]
@@ -495,21 +763,21 @@ def main(argv: list[str] | None = None) -> int:
         wait_ready(base, proc)
         if args.ingest_rate > 0:
             ingest = Ingest(url, world["typed"], args.ingest_rate, args.ingest_workers,
-                            WARMUP_S + args.duration + 30.0, args.readings_per_message)
+                            WARMUP_S + args.duration + 40.0, args.readings_per_message)
             ingest.start()
             time.sleep(3.0)  # the publisher's process start-up; the rate settles before the load starts
             log(f"ingest running: {args.ingest_workers} workers, publishing {args.ingest_rate:,.0f} readings/s")
-        tokens = {}
         from quietfix.seed import DEMO_PASSWORD
 
-        for role, user in (("dispatcher", "dispatcher"), ("customer", "customer001"), ("technician", "tech01")):
-            r = httpx.post(f"{base}/api/auth/token", json={"username": user, "password": DEMO_PASSWORD}, timeout=10)
-            r.raise_for_status()
-            tokens[role] = r.json()["access_token"]
+        tokens = {role: sign_in(base, user, DEMO_PASSWORD)
+                  for role, user in (("dispatcher", "dispatcher"), ("customer", "customer001"),
+                                     ("technician", "tech01"))}
+        page_set = pages(world["devices"], world["customer_devices"], world["tech_devices"])
         mix = request_mix(world["devices"], world["customer_devices"], world["tech_devices"])
         threading.Thread(target=writer, args=(url, world["customer_id"], world["devices"][0], stop, writes),
                          daemon=True).start()
-        log(f"server up on {base}; {len(mix)} request kinds; {args.clients} clients + {args.streams} streams")
+        mode = f"users, think {args.think:g} s" if args.think > 0 else "closed loop (saturation)"
+        log(f"server up on {base}; {args.clients} users ({mode}), {args.streams} with a live stream")
         committed0 = ingest.committed() if ingest else 0
         t0 = time.monotonic()
         sampler_stop = threading.Event()
@@ -520,8 +788,8 @@ def main(argv: list[str] | None = None) -> int:
 
         threading.Thread(target=sample_load, daemon=True).start()
         cpu0 = server_cpu_s(proc)
-        tally, live, elapsed, generator_cpu_s = run_generators(base, tokens, mix, args.clients, args.streams,
-                                                               args.duration, args.generators)
+        tally, live, elapsed, generator = run_generators("127.0.0.1", port, tokens, page_set, mix, args.clients,
+                                                         args.streams, args.think, args.duration, args.generators)
         sampler_stop.set()
         cpu_s = server_cpu_s(proc) - cpu0  # includes the warm-up, like the counts below
         if ingest:
@@ -540,9 +808,9 @@ def main(argv: list[str] | None = None) -> int:
         drop_database(url)
     loads.append(os.getloadavg()[0])
     result = summarise(tally, live, args, elapsed, ingest_figures, loads, command, cpu_s,
-                       change_delays_ms(live, writes))
-    # The load generator's own CPU: when it nears a core, latencies include its queueing, not the server's.
-    result["generator_cpu_s"] = round(generator_cpu_s, 1)
+                       change_delays_ms(live.arrivals, writes), change_delays_ms(live.refreshed, writes), generator)
+    # The load generator's own CPU (also inside "generator"), where earlier runs printed it.
+    result["generator_cpu_s"] = result["generator"].get("cpu_s")  # type: ignore[union-attr]
     log(f"done: {result['requests']} requests, {result['errors']} errors")
     print(json.dumps(result), flush=True)
     return 0

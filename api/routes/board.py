@@ -19,7 +19,7 @@ from api import repository as repo
 from api.auth import Staff
 from api.deps import Conn
 from api.schemas import AssignRequest, AssignResult, IntakeRequest, IntakeResult, KpiRow
-from api.snapshot import board_version, snapshots_of
+from api.snapshot import board_version, conditional, shared_pool, shared_read, snapshots_of
 from core.clock import SystemClock, to_datetime
 from core.events import queue_notification, record_timeline
 from diagnostics import SLA_BY_TIER
@@ -43,40 +43,55 @@ def board_page() -> FileResponse:
     return FileResponse(STATIC / "board.html")
 
 
-@router.get("/api/board", tags=["board"])
+# Shared snapshot answers are JSON bytes built once per data version (api/snapshot.py), returned as a Response so
+# FastAPI validates nothing per request; the schema is still documented here, with the 304 of a revalidation.
+NOT_MODIFIED = {304: {"description": "Not modified: the `If-None-Match` ETag is still current (no body)."}}
+JSON_OBJECT = {"content": {"application/json": {"schema": {"type": "object"}}}}
+
+
+@router.get("/api/board", tags=["board"], responses={200: {
+    "description": "`{now, technicians: [...], queue: [...], tile_url}`; ETag (weak: `now` is per request), "
+                   "`Cache-Control: private, no-cache`, server time also in `X-Server-Now`.", **JSON_OBJECT},
+    **NOT_MODIFIED})
 async def board(request: Request, _: Staff) -> Response:
     """Everything the board draws, in one round trip: technicians, the active queue, server time, map tiles.
 
     Staff share one snapshot per data version (api/snapshot.py); only "now" is stamped per request. ``async``
     and without a request connection: a snapshot hit costs a share of one coalesced version read, no thread hop;
-    only a rebuild takes a pooled connection on the thread pool."""
+    only a rebuild takes a pooled connection on the thread pool. A board that already holds this version (its
+    ``If-None-Match``) gets a 304; "now" then travels in ``X-Server-Now`` (also sent with every 200), which the
+    page reads, because the cached body's ``now`` is as old as the body."""
     app = request.app
 
     def build() -> dict[str, Any]:
-        with app.state.pool.connection() as conn:
+        with shared_pool(app).connection() as conn:
             return {"technicians": repo.board_technicians(conn), "queue": repo.board_queue(conn),
                     "tile_url": app.state.settings.api.tile_url}
 
     rest = await snapshots_of(app).aget("board", await board_version(app), build)
     now = json.dumps(jsonable_encoder(now_of(request))).encode()
-    return Response(b'{"now":' + now + b"," + rest[1:], media_type="application/json")
+    return conditional(request, b'{"now":' + now + b"," + rest[1:], rest.etag, weak=True,
+                       headers={"X-Server-Now": now.decode()[1:-1]})
 
 
-@router.get("/api/board/kpis", response_model=list[KpiRow])
+@router.get("/api/board/kpis", response_model=list[KpiRow], responses=NOT_MODIFIED)
 async def kpis(request: Request, _: Staff) -> Response:
+    """Today's KPI strip by region and tier (``*`` = all), from the shared snapshot; ETag/304 like the board.
+    ``response_model`` documents the rows; returning a Response skips its per-request validation (the rows are
+    validated once, when the snapshot is built)."""
     app = request.app
     now = now_of(request)
     start = now.astimezone(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
 
     def build() -> list[dict[str, Any]]:
-        with app.state.pool.connection() as conn:
+        with shared_pool(app).connection() as conn:
             rows = repo.kpi_strip(conn, start, start + timedelta(days=1), now)
         for row in rows:
             row["nps"] = round(100.0 * row["nps_net"] / row["nps_answers"], 1) if row["nps_answers"] else None
         return [KpiRow.model_validate(row).model_dump(mode="json") for row in rows]
 
     body = await snapshots_of(app).aget(("kpis", start), await board_version(app), build)
-    return Response(body, media_type="application/json")
+    return conditional(request, body, body.etag)
 
 
 @router.post("/api/board/incidents", response_model=IntakeResult, status_code=status.HTTP_201_CREATED)
@@ -159,8 +174,9 @@ def assign(work_order_id: int, body: AssignRequest, request: Request, conn: Conn
                         previous_technician_id=previous)
 
 
-@router.get("/api/board/routes")
-def routes(conn: Conn, _: Staff) -> list[dict[str, Any]]:
+@router.get("/api/board/routes", responses={200: {"content": {"application/json": {"schema": {
+    "type": "array", "items": {"type": "object"}}}}}, **NOT_MODIFIED})
+async def routes(request: Request, _: Staff) -> Response:
     """Every technician's whole planned route in order, pick-ups included, from the current plan.
 
     ``[{technician_id, technician_code, technician_name, stops: [{seq, kind: "job"|"pickup", work_order_id
@@ -169,7 +185,16 @@ def routes(conn: Conn, _: Staff) -> list[dict[str, Any]]:
     given to the technician; a job's ``parts`` is the phone's list (what to collect and where). A job the
     technician has already been sent to keeps the source chosen then even when a later plan no longer shows its
     pick-up stop (the optimiser keeps committed jobs as they are): ``parts`` still names the depot.
+
+    Every board re-reads this on each live change, and it is the same for all staff: a shared snapshot with
+    ETag/304 like ``/api/board`` (same version key; spares-only changes that leave no timeline event show within
+    the snapshot's 2 s age bound).
     """
+    return await shared_read(request, "routes", route_views)
+
+
+def route_views(conn: Any) -> list[dict[str, Any]]:
+    """``/api/board/routes``' rows (see there), read on ``conn``."""
     out: dict[int, dict[str, Any]] = {}
     stops = plan_repo.route_stops(conn)
     parts = spares_flow.parts_for(conn, sorted({r["work_order_id"] for r in stops if r["kind"] == "job"}))

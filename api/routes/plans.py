@@ -10,14 +10,13 @@ from collections.abc import Callable
 from typing import Any
 
 from fastapi import APIRouter, HTTPException, Request, status
-from fastapi.responses import Response
 from pydantic import BaseModel
 from starlette.concurrency import run_in_threadpool
 
 from api.auth import AnyUser, Staff
 from api.deps import Conn
-from api.routes.board import now_of
-from api.snapshot import board_version, snapshots_of
+from api.routes.board import JSON_OBJECT, NOT_MODIFIED, now_of
+from api.snapshot import board_version, conditional, shared_pool, snapshots_of
 from core.events import record_timeline
 from dispatch import repository as plans
 
@@ -35,12 +34,16 @@ class ControlResult(BaseModel):
     technician_id: int | None = None
 
 
-@router.get("/api/plans/current")
+@router.get("/api/plans/current", responses={200: {"description": "The current plan: `{id, created_at, trigger, "
+                                                 "planner, routes: [...], dropped: [...]}`; for staff with an "
+                                                 "ETag (304 on `If-None-Match`).", **JSON_OBJECT},
+                                             **NOT_MODIFIED, 404: {"description": "No plan yet."}})
 async def current(request: Request, principal: AnyUser) -> Any:
     """Staff see every technician's route and the dropped jobs with reasons; a technician sees their own route.
 
-    ``async``: staff are answered from the shared snapshot without a request connection (api/snapshot.py); a
-    technician's own route is one query on the thread pool."""
+    ``async``: staff are answered from the shared snapshot without a request connection (api/snapshot.py), with
+    its ETag (a board re-reading an unchanged plan gets a 304); a technician's own route is one query on the
+    thread pool."""
     if principal.sees_everything:
         scope: int | None = None
     elif principal.role == "technician" and principal.technician_id is not None:
@@ -50,14 +53,15 @@ async def current(request: Request, principal: AnyUser) -> Any:
     app = request.app
 
     def view_of(scope: int | None) -> Any:
-        with app.state.pool.connection() as conn:
+        # Staff: a snapshot build, on the shared reads' pool; a technician's own route: the main pool.
+        with (app.state.pool if scope is not None else shared_pool(app)).connection() as conn:
             return plans.plan_view(conn, scope)
 
     if scope is None:  # staff share one snapshot per data version (api/snapshot.py)
         body = await snapshots_of(app).aget("plan", await board_version(app), lambda: view_of(None))
         if body == b"null":
             raise HTTPException(status.HTTP_404_NOT_FOUND, "no plan yet")
-        return Response(body, media_type="application/json")
+        return conditional(request, body, body.etag)
     view = await run_in_threadpool(view_of, scope)
     if view is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, "no plan yet")

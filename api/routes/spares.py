@@ -15,10 +15,12 @@ from datetime import timedelta
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Request, status
+from fastapi.responses import Response
 
 from api.auth import Principal, Staff, require_roles
 from api.deps import Conn
 from api.routes.board import now_of
+from api.snapshot import shared_read
 from api.spares_schemas import LocationIn, PartIn, ReceiptIn, ReservationIn, ShipmentIn, ShipmentStatusIn
 from dispatch import repository as routes_repo
 from spares import service as flow
@@ -222,10 +224,14 @@ def shipments(conn: Conn, _: Staff, status_: Annotated[list[ShipmentStatus] | No
         "limit": limit})
 
 
-@router.get("/in-transit")
-def in_transit(conn: Conn, _: Staff) -> dict[str, Any]:
-    """The board's KPI: ``{count, shipments: [...]}`` of shipments picked or in transit."""
-    return flow.in_transit(conn)
+@router.get("/in-transit", responses={200: {"content": {"application/json": {"schema": {"type": "object"}}}},
+                                     304: {"description": "Not modified (`If-None-Match`)."}})
+async def in_transit(request: Request, _: Staff) -> Response:
+    """The board's KPI: ``{count, shipments: [...]}`` of shipments picked or in transit.
+
+    Every open board re-reads this on each live change and it is the same for all staff: one shared snapshot
+    with ETag/304 (api/snapshot.py ``shared_read``; a shipment update shows within its 2 s age bound)."""
+    return await shared_read(request, "in-transit", flow.in_transit)
 
 
 @router.post("/shipments", status_code=status.HTTP_201_CREATED)

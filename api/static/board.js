@@ -304,7 +304,7 @@
       const [board, p, r, t, e] = await Promise.all([api("/api/board"), optional("/api/plans/current"),
         optional("/api/board/routes"), optional("/api/spares/in-transit"), optional("/api/planning/escalations")]);
       data = board; plan = p; inTransit = t; routes = normaliseRoutes(r, p); escalationQueues = e;
-      QF.setServerNow(data.now);
+      // data.now may be a revalidated (304) copy's; QF.api took server time from X-Server-Now already.
       drawProposals(); drawQueue(); drawLanes(); drawMap();
       await drawKpis();
     } finally { busy = false; }

@@ -20,6 +20,9 @@ const QF = (() => {
     const headers = { Authorization: `Bearer ${token}` };
     if (body !== undefined) headers["Content-Type"] = "application/json";
     const r = await fetch(path, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) });
+    // Snapshot reads (board, KPIs, plan, routes) carry an ETag and `no-cache`: the browser revalidates them with
+    // If-None-Match and hands back its cached body on a 304, so server time comes from the fresh header.
+    if (r.headers.has("X-Server-Now")) setServerNow(r.headers.get("X-Server-Now"));
     if (r.status === 401) { logout(false); throw new HttpError(401, "signed out"); }
     const data = r.headers.get("content-type")?.includes("json") ? await r.json() : null;
     if (!r.ok) throw new HttpError(r.status, typeof data?.detail === "string" ? data.detail : `HTTP ${r.status}`);

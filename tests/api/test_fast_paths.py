@@ -141,3 +141,11 @@ def test_concurrent_async_misses_share_one_build_without_a_thread_each() -> None
         return bodies
 
     assert set(asyncio.run(scenario())) == {b"[1]"} and len(builds) == 1
+
+
+def test_live_change_fan_out_is_spread_in_proportion_to_subscribers_and_bounded() -> None:
+    from api.live import FANOUT_GAP_S, FANOUT_MAX_S, fanout_spread_s
+
+    assert fanout_spread_s(0) == fanout_spread_s(1) == 0.0  # a lone board is told at once
+    assert fanout_spread_s(11) == 10 * FANOUT_GAP_S
+    assert fanout_spread_s(100_000) == FANOUT_MAX_S

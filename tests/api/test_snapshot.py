@@ -60,3 +60,29 @@ def test_concurrent_misses_wait_for_one_build() -> None:
     for t in [first, *others]:
         t.join(5)
     assert len(calls) == 1 and results == [b"[1,2,3]"] * 6
+
+
+def test_snapshot_bodies_carry_a_tag_that_follows_their_bytes() -> None:
+    store = Snapshots(max_age_s=60)
+    a = store.get("k", 1, lambda: {"x": 1})
+    assert a.etag == snapshot.etag_of(b'{"x":1}') and a.etag.startswith('"') and a.etag.endswith('"')
+    assert store.get("k", 2, lambda: {"x": 1}).etag == a.etag  # new version, same data: same tag (304 still fine)
+    assert store.get("k", 3, lambda: {"x": 2}).etag != a.etag
+
+
+def test_if_none_match_uses_weak_comparison_over_a_list() -> None:
+    assert snapshot.matches('"a", W/"b"', '"b"') and snapshot.matches('W/"b"', 'W/"b"')
+    assert snapshot.matches('"b"', 'W/"b"') and snapshot.matches("*", '"z"')
+    assert not snapshot.matches(None, '"a"') and not snapshot.matches("", '"a"')
+    assert not snapshot.matches('"ab"', '"a"') and not snapshot.matches('"a"', '"b"')
+
+
+def test_a_build_that_started_before_a_write_is_not_served_after_it() -> None:
+    store = Snapshots(max_age_s=60)
+
+    def build_during_a_write() -> dict:
+        store.clear()  # a write in this process lands while the build reads
+        return {"old": True}
+
+    store.get("k", 1, build_during_a_write)
+    assert json.loads(store.get("k", 1, lambda: {"new": True})) == {"new": True}

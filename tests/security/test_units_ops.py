@@ -74,15 +74,23 @@ def test_concurrency_gate_sheds_load_beyond_the_waiting_bound() -> None:
 
 def test_summary_counts_rate_and_errors() -> None:
     tally = Tally(latencies_ms=[10.0, 20.0, 30.0, 40.0], errors=1)
-    tally.statuses.update({"200": 3, "500": 1})
-    live = LiveTally(opened=3, failed=1, dropped=1, events=2, arrivals=[(10.5, "7"), (11.0, "8"), (12.0, "99")])
-    args = argparse.Namespace(clients=2, streams=3, workers=1, generators=1)
-    delays = change_delays_ms(live, [(10.0, "7"), (10.9, "8")])  # event 99 was not the writer's: skipped
+    tally.statuses.update({"200": 2, "304": 1, "500": 1})
+    live = LiveTally(opened=3, failed=1, dropped=1, events=2, arrivals=[(10.5, "7"), (11.0, "8"), (12.0, "99")],
+                     refreshed=[(11.2, "7")])
+    args = argparse.Namespace(clients=3, streams=3, workers=1, generators=1, think=5.0)
+    delays = change_delays_ms(live.arrivals, [(10.0, "7"), (10.9, "8")])  # event 99 was not the writer's: skipped
     assert [round(d) for d in delays] == [500, 100]
-    result = summarise(tally, live, args, 2.0, {}, [1.0, 2.0], "cmd", cpu_s=0.4, change_ms=delays)
+    refresh = change_delays_ms(live.refreshed, [(10.0, "7"), (10.9, "8")])
+    result = summarise(tally, live, args, 2.0, {}, [1.0, 2.0], "cmd", cpu_s=0.4, change_ms=delays,
+                       refresh_ms=refresh, generator={"cpu_s": 0.25, "lags": [1.0, 3.0]})
     assert result["requests"] == 4 and result["requests_per_s"] == 2.0 and result["errors"] == 1 + 1 + 1
-    assert result["p50_ms"] == 20.0 and result["p99_ms"] == 40.0 and result["concurrent"] == 5
+    assert result["p50_ms"] == 20.0 and result["p99_ms"] == 40.0 and result["concurrent"] == 3
+    assert result["mode"] == "users" and result["think_s"] == 5.0
     assert result["server_cpu_ms_per_request"] == 100.0 and result["live"]["change_p99_ms"] == 500.0
+    assert result["live"]["refresh_p99_ms"] == 1200.0
+    assert result["generator"] == {"cpu_s": 0.2, "loop_lag_p99_ms": 3.0, "loop_lag_max_ms": 3.0}
+    assert summarise(tally, live, argparse.Namespace(clients=3, streams=0, workers=1, generators=1, think=0.0),
+                     2.0, {}, [1.0], "cmd", cpu_s=0.4, change_ms=[])["mode"] == "closed"
 
 
 def test_request_mix_covers_every_role_and_only_their_devices() -> None:
