@@ -74,7 +74,7 @@ def create_app(settings: Settings) -> FastAPI:
     app.add_middleware(InvalidateOnWrite)
     app.add_middleware(ConcurrencyLimit, limit=POOL_MAX_SIZE,
                        exempt=("/metrics", "/api/live", "/api/board", "/api/board/kpis", "/api/board/routes",
-                               "/api/spares/in-transit", "/api/plans/current"))
+                               "/api/spares/in-transit", "/api/plans/current", "/api/planning/escalations"))
     # Routes are matched in order (FastAPI walks every included router's routes; ~10 % of a snapshot answer's CPU
     # under bench/api_load.py): the board's, the live stream's and the plan's, which every open board repeats on
     # each change, come first. No path of theirs overlaps another router's, so the order changes no answer.

@@ -24,8 +24,8 @@ orders assigned along a current optimiser plan), then runs:
   ``--think S`` > 0 (default 5; the headline, ``mode: "users"``): users behave like the pages in api/static.
   80 % are dispatchers on the route board, the rest split between technicians' phones and customers' portals.
   Each user loads its page (the same requests in the same order as the page's JavaScript), keeps one ``/api/live``
-  stream open, and on each ``change`` event re-reads what its page re-reads, *debounced by 150 ms and skipped
-  while a refresh is still running*, exactly as qf.js ``live()`` and board.js ``refresh()`` do (board, plan,
+  stream open, and on each ``change`` event re-reads what its page re-reads, *debounced by 150 ms, and a change that
+  comes while a refresh runs gets one trailing refresh*, exactly as qf.js ``live()`` and board.js ``refresh()`` do (board, plan,
   routes, parts in transit and escalations in parallel, then the KPIs; a phone its jobs; a portal its assets
   and pending surveys). Between those, the user interacts: one read (a queue list, a device's telemetry, a
   timeline) after an exponentially distributed think time of mean ``S`` seconds. Why 5 s: a dispatcher
@@ -153,7 +153,7 @@ class LiveTally:
     arrivals: list[tuple[float, str]] = field(default_factory=list)  # dispatchers' (wall time, timeline cursor)
     refreshed: list[tuple[float, str]] = field(default_factory=list)  # dispatchers' refresh done (time, cursor)
     refreshes: int = 0
-    skipped_busy: int = 0  # debounced changes dropped because a refresh was running (as board.js does)
+    coalesced: int = 0  # debounced changes that came while a refresh ran: folded into one trailing refresh
 
 
 @dataclass(frozen=True)
@@ -246,7 +246,7 @@ def sse_events(buf: str) -> tuple[list[tuple[str, str]], str]:
 
 class User:
     """One simulated person at one page (see the module docstring): page load, a live stream whose change events
-    trigger debounced refreshes (skipped while one runs), and interactions after exponential think times."""
+    trigger debounced refreshes (one trailing refresh for changes during one), and interactions after exponential think times."""
 
     def __init__(self, browser: Browser, page: Page, think_s: float, rng: random.Random, tally: Tally,
                  live: LiveTally, *, stream: bool, timed: bool, measuring: list[bool],
@@ -256,6 +256,7 @@ class User:
         self.mix, self.tokens = mix, tokens
         self.timer: asyncio.TimerHandle | None = None
         self.busy = False
+        self.again = False  # a change came while a refresh ran: board.js refreshes once more
         self.cursor: str | None = None  # timeline cursor of the last change event seen
         self.refresh_task: asyncio.Task[None] | None = None
 
@@ -284,20 +285,26 @@ class User:
 
     def fire(self) -> None:
         self.timer = None
-        if self.busy:  # board.js: `if (busy) return;`
-            self.live.skipped_busy += self.measuring[0]
+        if self.busy:  # board.js: `if (busy) { again = true; return; }`
+            self.again = True
+            self.live.coalesced += self.measuring[0]
             return
         self.busy = True
-        self.refresh_task = asyncio.get_running_loop().create_task(self.refresh(self.cursor))
+        self.refresh_task = asyncio.get_running_loop().create_task(self.refresh())
 
-    async def refresh(self, cursor: str | None) -> None:
+    async def refresh(self) -> None:
         try:
-            for paths in self.page.refresh:
-                await self.batch(paths)
-            if self.measuring[0]:
-                self.live.refreshes += 1
-                if self.timed and cursor is not None:
-                    self.live.refreshed.append((time.time(), cursor))
+            while True:  # board.js: do { again = false; ... } while (again)
+                self.again = False
+                cursor = self.cursor
+                for paths in self.page.refresh:
+                    await self.batch(paths)
+                if self.measuring[0]:
+                    self.live.refreshes += 1
+                    if self.timed and cursor is not None:
+                        self.live.refreshed.append((time.time(), cursor))
+                if not self.again:
+                    break
         finally:
             self.busy = False
 
@@ -421,7 +428,7 @@ async def run_load(share: Share) -> dict[str, Any]:
     return {"latencies": tally.latencies_ms, "by_route": dict(tally.by_route), "statuses": dict(tally.statuses),
             "errors": tally.errors, "failures": tally.failures, "opened": live.opened, "failed": live.failed,
             "dropped": live.dropped, "events": live.events, "arrivals": live.arrivals, "refreshed": live.refreshed,
-            "refreshes": live.refreshes, "skipped_busy": live.skipped_busy, "elapsed": elapsed, "cpu_s": cpu_s,
+            "refreshes": live.refreshes, "coalesced": live.coalesced, "elapsed": elapsed, "cpu_s": cpu_s,
             "lags": lags, "connections_opened": stats.connections_opened, "idle_closed": stats.idle_closed}
 
 
@@ -475,7 +482,7 @@ def run_generators(host: str, port: int, tokens: dict[str, str], page_set: dict[
         live.dropped += part["dropped"]
         live.events += part["events"]
         live.refreshes += part["refreshes"]
-        live.skipped_busy += part["skipped_busy"]
+        live.coalesced += part["coalesced"]
         live.arrivals += [tuple(a) for a in part["arrivals"]]
         live.refreshed += [tuple(a) for a in part["refreshed"]]
         for key in ("cpu_s", "connections_opened", "idle_closed", "lags"):
@@ -713,7 +720,7 @@ def summarise(tally: Tally, live: LiveTally, args: argparse.Namespace, elapsed_s
                      "change_p99_ms": round(percentile(change_ms, 0.99), 1), "refreshes": live.refreshes,
                      "refresh_p50_ms": round(percentile(refresh_ms, 0.50), 1),
                      "refresh_p99_ms": round(percentile(refresh_ms, 0.99), 1),
-                     "refresh_skipped_busy": live.skipped_busy, "write_every_s": WRITE_EVERY_S},
+                     "refresh_coalesced": live.coalesced, "write_every_s": WRITE_EVERY_S},
             # Server CPU per answered request (streams' work included): comparable across runs on a shared host
             # where wall-clock figures depend on what else runs.
             "server_cpu_s": round(cpu_s, 1),

@@ -297,16 +297,22 @@
     }
   }
 
-  let busy = false;
+  // A change that arrives while a refresh runs is not dropped: one more refresh follows the running one and
+  // covers every change that came meanwhile (without it the board stayed stale until the next change).
+  let busy = false, again = false;
   async function refresh() {
-    if (busy) return; busy = true;
+    if (busy) { again = true; return; }
+    busy = true;
     try {
-      const [board, p, r, t, e] = await Promise.all([api("/api/board"), optional("/api/plans/current"),
-        optional("/api/board/routes"), optional("/api/spares/in-transit"), optional("/api/planning/escalations")]);
-      data = board; plan = p; inTransit = t; routes = normaliseRoutes(r, p); escalationQueues = e;
-      // data.now may be a revalidated (304) copy's; QF.api took server time from X-Server-Now already.
-      drawProposals(); drawQueue(); drawLanes(); drawMap();
-      await drawKpis();
+      do {
+        again = false;
+        const [board, p, r, t, e] = await Promise.all([api("/api/board"), optional("/api/plans/current"),
+          optional("/api/board/routes"), optional("/api/spares/in-transit"), optional("/api/planning/escalations")]);
+        data = board; plan = p; inTransit = t; routes = normaliseRoutes(r, p); escalationQueues = e;
+        // data.now may be a revalidated (304) copy's; QF.api took server time from X-Server-Now already.
+        drawProposals(); drawQueue(); drawLanes(); drawMap();
+        await drawKpis();
+      } while (again);
     } finally { busy = false; }
   }
 
