@@ -297,23 +297,25 @@
     }
   }
 
-  // A change that arrives while a refresh runs is not dropped: one more refresh follows the running one and
-  // covers every change that came meanwhile (without it the board stayed stale until the next change).
-  let busy = false, again = false;
-  async function refresh() {
-    if (busy) { again = true; return; }
-    busy = true;
-    try {
-      do {
-        again = false;
-        const [board, p, r, t, e] = await Promise.all([api("/api/board"), optional("/api/plans/current"),
-          optional("/api/board/routes"), optional("/api/spares/in-transit"), optional("/api/planning/escalations")]);
-        data = board; plan = p; inTransit = t; routes = normaliseRoutes(r, p); escalationQueues = e;
-        // data.now may be a revalidated (304) copy's; QF.api took server time from X-Server-Now already.
-        drawProposals(); drawQueue(); drawLanes(); drawMap();
-        await drawKpis();
-      } while (again);
-    } finally { busy = false; }
+  // A change that arrives while a refresh runs is not dropped: one more pass follows the running one and covers
+  // every change that came meanwhile (without it the board stayed stale until the next change). Whoever asked (a
+  // live change, an action's own redraw) gets a promise of that last pass, so focus is placed after it.
+  let running = null, again = false;
+  function refresh() {
+    if (running) { again = true; return running; }
+    running = (async () => {
+      try { do { again = false; await refreshOnce(); } while (again); } finally { running = null; }
+    })();
+    return running;
+  }
+
+  async function refreshOnce() {
+    const [board, p, r, t, e] = await Promise.all([api("/api/board"), optional("/api/plans/current"),
+      optional("/api/board/routes"), optional("/api/spares/in-transit"), optional("/api/planning/escalations")]);
+    data = board; plan = p; inTransit = t; routes = normaliseRoutes(r, p); escalationQueues = e;
+    // data.now may be a revalidated (304) copy's; QF.api took server time from X-Server-Now already.
+    drawProposals(); drawQueue(); drawLanes(); drawMap();
+    await drawKpis();
   }
 
   async function loadDevices() {

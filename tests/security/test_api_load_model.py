@@ -20,7 +20,7 @@ STATIC = Path(__file__).resolve().parents[2] / "api" / "static"
 
 def test_dispatcher_refresh_is_what_board_js_refresh_reads() -> None:
     js = (STATIC / "board.js").read_text()
-    refresh = js[js.index("async function refresh()"):]
+    refresh = js[js.index("async function refreshOnce()"):]
     refresh = refresh[:refresh.index("\n  }\n")]
     parallel = re.findall(r'(?:api|optional)\("([^"]+)"\)', refresh[:refresh.index("data = board")])
     kpis = re.findall(r'api\("([^"]+)"\)', js[js.index("async function drawKpis()"):][:200])
