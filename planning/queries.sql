@@ -162,6 +162,15 @@ SELECT pg_try_advisory_xact_lock(7305119610);
 -- name: preventive_keys
 SELECT preventive_key FROM work_orders WHERE preventive_key IS NOT NULL AND status <> 'cancelled';
 
+-- name: completed_rul_visits
+-- Finished RUL repairs per asset and mode (keys rul:<asset>:<mode>[:r<n>]): the next prediction of the same
+-- failure after a repair is a new due item, so its key carries the count.
+SELECT split_part(preventive_key, ':', 2) AS device_id, split_part(preventive_key, ':', 3) AS fault_mode,
+       count(*) AS n
+FROM work_orders
+WHERE kind = 'preventive' AND left(preventive_key, 4) = 'rul:' AND status = 'completed'
+GROUP BY 1, 2;
+
 -- name: device_site
 SELECT d.id, d.customer_id, d.lat, d.lon, d.name FROM devices d WHERE d.id = %(device_id)s;
 

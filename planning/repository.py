@@ -176,6 +176,10 @@ def preventive_keys(conn: psycopg.Connection) -> set[str]:
     return {r[0] for r in conn.execute(Q.preventive_keys).fetchall()}
 
 
+def completed_rul_visits(conn: psycopg.Connection) -> dict[tuple[str, str], int]:
+    return {(r[0], r[1]): int(r[2]) for r in conn.execute(Q.completed_rul_visits).fetchall()}
+
+
 def device_site(conn: psycopg.Connection, device_id: str) -> dict[str, Any] | None:
     with conn.cursor(row_factory=dict_row) as cur:
         return cur.execute(Q.device_site, {"device_id": device_id}).fetchone()

@@ -388,6 +388,7 @@ def create_preventive_work_orders(conn: psycopg.Connection, now: datetime,
     advanced = repo.inspections_done(conn)
     resolved = resolve_predictions(conn)
     existing = repo.preventive_keys(conn)
+    repaired = repo.completed_rul_visits(conn)
     horizon = now + timedelta(days=days)
     t = now.timestamp()
     wanted: list[PreventiveOrder] = []
@@ -412,7 +413,10 @@ def create_preventive_work_orders(conn: psycopg.Connection, now: datetime,
         lo, hi = rul_window(f["failure_earliest_at"].timestamp() if f["failure_earliest_at"] else None,
                             f["failure_at"].timestamp(), t)
         parts = {str(p["sku"]): int(p.get("qty", 1)) for p in (f["likely_parts"] or []) if p.get("sku")}
-        wanted.append(PreventiveOrder(rul_key(f["device_id"], mode), "rul", f["device_id"], f"preventive:{mode}",
+        key = rul_key(f["device_id"], mode)
+        if repaired.get((f["device_id"], mode)):  # predicted again after a finished repair: a new due item
+            key += f":r{repaired[(f['device_id'], mode)]}"
+        wanted.append(PreventiveOrder(key, "rul", f["device_id"], f"preventive:{mode}",
                                       lo, hi, int(f["repair_minutes"]), tuple(f["skills"] or ()), parts,
                                       f"Predicted {mode.replace('_', ' ')} around {f['failure_at']:%Y-%m-%d %H:%M} "
                                       f"UTC: repair before it fails"))

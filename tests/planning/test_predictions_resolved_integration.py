@@ -94,6 +94,10 @@ def test_visits_completed_elsewhere_are_resolved_by_the_next_planning_run(world,
     out = service.create_preventive_work_orders(conn, done_at + timedelta(hours=1))
     assert out["predictions_resolved"] == [b]
     assert _predicted(conn) == {a, c, d}
+    # c's new prediction is a new due item (its first visit's key is held by the finished order): a second visit.
+    assert {(x["device_id"], x["key"]) for x in out["created"]} == {
+        (c, f"rul:{c}:bearing_wear:r1"), (d, f"rul:{d}:bearing_wear")}
+    assert service.create_preventive_work_orders(conn, done_at + timedelta(hours=2))["created"] == []  # once
 
 
 def test_the_diagnose_loop_starts_a_preventively_repaired_asset_afresh(conn: psycopg.Connection, db_url: str) -> None:
