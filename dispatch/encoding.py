@@ -210,7 +210,7 @@ def encode(problem: Problem, travel: TravelTimeProvider) -> Encoding:
         else:
             copies.append((add_node(jl, m, svc), cands))
         weight = TIER_WEIGHT.get(job.tier, 1) * max(1, job.priority)
-        penalty = COMMITTED_PENALTY if bound is not None else p.drop_penalty_s * weight
+        penalty = drop_penalty(job, bound, p.drop_penalty_s, p.preventive_drop_penalty_s)
         disj.append(([n for n, _ in copies], penalty))
         job_nodes[job.id] = [n for n, _ in copies]
         deadline = (
@@ -222,7 +222,7 @@ def encode(problem: Problem, travel: TravelTimeProvider) -> Encoding:
                 allowed[n] = vs
             if job.window is not None:
                 windows[n] = (max(0, _rel(job.window[0], now) + 1), max(0, _rel(job.window[1], now)))
-            if not on_site_now:
+            if not on_site_now and not (job.preventive and bound is None):  # a visit has its window, no promise
                 coeff = p.lateness_per_s * weight
                 if (
                     deadline - p.deadline_margin_s <= now
@@ -311,6 +311,18 @@ def encode(problem: Problem, travel: TravelTimeProvider) -> Encoding:
         enc.warm_routes_previous_only = warm_routes(enc, problem)
         enc.warm_routes = with_new_jobs(enc, enc.warm_routes_previous_only)
     return enc
+
+
+def drop_penalty(job: Job, bound: str | None, emergency_s: int, preventive_s: int) -> int:
+    """Cost of leaving ``job`` out. Committed jobs are effectively mandatory; a preventive visit costs
+    ``preventive_s`` whatever its tier (below every emergency: 1 s of lateness on any emergency weighs at least
+    10, so the search drops a visit before an emergency runs more than ``preventive_s / 10`` s late); an
+    emergency costs ``emergency_s`` x tier weight x priority."""
+    if bound is not None:
+        return COMMITTED_PENALTY
+    if job.preventive:
+        return preventive_s
+    return emergency_s * TIER_WEIGHT.get(job.tier, 1) * max(1, job.priority)
 
 
 def home_by(earliest_start: int, drive_home: int, breaks: list[tuple[int, int]]) -> int:

@@ -69,6 +69,11 @@ def load_orders(conn: psycopg.Connection) -> list[OrderRow]:
         latest_start=_epoch(r["latest_start"])) for r in _rows(conn, Q.active_orders)]
 
 
+def emergency_arrivals(conn: psycopg.Connection, since: datetime) -> list[float]:
+    """Creation times (epoch s) of emergencies since ``since``, for the preventive gate's arrival rate."""
+    return [r["created_at"].timestamp() for r in _rows(conn, Q.emergency_arrivals, {"since": since})]
+
+
 def load_technicians(conn: psycopg.Connection, skus: list[str]) -> list[TechRow]:
     vans: dict[int, dict[str, int]] = {}
     if skus:

@@ -171,6 +171,7 @@ class DispatchLoop:
             techs = repo.load_technicians(conn, skus)
             depots = repo.load_depots(conn, skus)
             stored = repo.current_plan(conn)
+            arrivals = repo.emergency_arrivals(conn, to_datetime(now - pl.ARRIVAL_WINDOW_S))
         previous = stored.plan if stored is not None else None
         if not orders and (previous is None or not any(previous.routes.values())):
             self._cursor = cursor
@@ -179,9 +180,10 @@ class DispatchLoop:
         # Plan for the moment the plan will be applied: the search takes `budget` of wall time, which is
         # `budget x clock rate` of clock time (300x in the demo: 25 simulated minutes for 5 s).
         plan_at = now + self._clock_rate * budget
-        # Preventive visits (window of days) only when technicians are spare; the rest listed as dropped.
-        admitted, deferred = pl.admit_preventive(plan_at, orders, techs)
-        problem = pl.build_problem(plan_at, admitted, techs, depots, previous, self._tz)
+        # Preventive visits (window of days) only while the expected emergency load leaves technicians spare
+        # (planner.admit_preventive, the same gate the day simulation measures); the rest listed as dropped.
+        problem, deferred = pl.admit_preventive(
+            pl.build_problem(plan_at, orders, techs, depots, previous, self._tz), arrivals)
         started, clock_started = time.perf_counter(), self._clock.now()
         plan = pl.with_deferred(self._solve(problem, budget, self._travel(plan_at)), deferred)
         seconds = time.perf_counter() - started

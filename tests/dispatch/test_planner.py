@@ -161,28 +161,5 @@ def test_preventive_visit_gets_its_window_lowest_tier_and_no_two_hour_deadline()
                       [techrow(1)], [], None, UTC)
     a, overdue = p.jobs
     assert (a.tier, a.priority, a.window, a.onsite_deadline) == ("bronze", 1, (now, now + 3 * 86400), now + 3 * 86400)
+    assert a.preventive and overdue.preventive  # their own (low) drop penalty in the optimiser
     assert overdue.window == (now, now + PREVENTIVE_OVERDUE_S)  # overdue: room from now, not an empty window
-
-
-def test_preventive_visits_wait_while_emergencies_need_the_technicians() -> None:
-    from dispatch.planner import (
-        REASON_PREVENTIVE_LATER,
-        REASON_PREVENTIVE_LOAD,
-        admit_preventive,
-        with_deferred,
-    )
-
-    now = NOW
-    techs = [techrow(i) for i in range(1, 6)]  # 5 free: reserve 1
-    visits = [_prev(10, now, now + 86400), _prev(11, now, now + 2 * 86400), _prev(12, now + 86400, now + 3 * 86400)]
-    kept, deferred = admit_preventive(now, visits, techs)
-    assert [o.id for o in kept] == [10, 11] and deferred == {"12": REASON_PREVENTIVE_LATER}
-    emergencies = [order(i) for i in (1, 2, 3)]  # 5 free - 3 waiting - 1 reserve = room for one visit
-    kept, deferred = admit_preventive(now, emergencies + visits, techs)
-    assert [o.id for o in kept] == [1, 2, 3, 10]  # the visit due first
-    assert deferred == {"11": REASON_PREVENTIVE_LOAD, "12": REASON_PREVENTIVE_LATER}
-    committed = _prev(13, now, now + 86400, status="on_site", tech=5)
-    kept, deferred = admit_preventive(now, [*emergencies, order(4), committed], techs)
-    assert 13 in {o.id for o in kept} and not deferred  # a started visit always stays
-    plan = with_deferred(Plan({}, {"1": "no qualified technician"}), deferred | {"11": REASON_PREVENTIVE_LOAD})
-    assert plan.dropped == {"1": "no qualified technician", "11": REASON_PREVENTIVE_LOAD}

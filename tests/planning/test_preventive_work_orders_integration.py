@@ -132,3 +132,46 @@ def test_quietfix_plan_command_runs_the_planning_job_once(db_url, conn, monkeypa
     second = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     n = conn.execute("SELECT count(*) FROM work_orders WHERE kind = 'preventive'").fetchone()[0]
     assert first["created"] == n > 0 and second["created"] == 0  # seeded inspections are overdue: once each
+
+
+def test_live_gate_defers_visits_on_a_busy_emergency_stream_and_plans_them_when_it_calms(db_url, conn) -> None:
+    """Every technician is free, but emergencies have been arriving at 3 an hour for the last 2 h (all already
+    handled): the live loop reads that rate from the database and keeps the 4 technicians for the next ones
+    (Erlang C: 4.5 Erlangs on 3 technicians never clears). Two quiet hours later the same visits are planned."""
+    from dispatch.planner import ARRIVAL_WINDOW_S
+
+    devices = seed(conn, devices=12, technicians=4, users=False)
+    clock = ManualClock()
+    now = to_datetime(clock.now())
+    k = conn.execute("SELECT id FROM contracts WHERE device_id IS NULL ORDER BY id LIMIT 1").fetchone()
+    conn.execute("UPDATE contracts SET inspection_interval_days = NULL WHERE id <> %s", (k[0],))
+    conn.execute("UPDATE contracts SET inspection_interval_days = 30, last_inspection_on = %s WHERE id = %s",
+                 ((now - timedelta(days=30)).date(), k[0]))
+    conn.execute("UPDATE technicians SET shift_start = '00:00', shift_end = '23:59:59', state = 'free'")
+    visits = {str(c["work_order_id"]) for c in service.create_preventive_work_orders(conn, now)["created"]}
+    assert visits
+    handled = [work_order(conn, d, ["mechanical"], now - timedelta(minutes=20 * i + 5))
+               for i, d in enumerate(devices[:6])]
+    conn.execute("UPDATE work_orders SET status = 'completed', completed_at = %s WHERE id = ANY(%s)",
+                 (now, handled))
+    conn.commit()
+    with psycopg.connect(db_url, autocommit=True) as c:
+        loop = DispatchLoop(lambda: c, SETTINGS, clock)
+        loop.tick(c)
+        plan, problem = loop.last_plan, loop.last_problem
+        assert plan is not None and problem is not None
+        assert all(t.state == "free" for t in problem.technicians)
+        assert not visits & {j.id for j in problem.jobs}  # none offered to the optimiser
+        assert all(plan.dropped.get(v) == REASON_PREVENTIVE_LOAD for v in visits)
+        assert c.execute("SELECT count(*) FROM work_orders WHERE kind = 'preventive' AND status <> 'open'"
+                         ).fetchone()[0] == 0
+        clock.advance(ARRIVAL_WINDOW_S + 60)  # the stream has calmed: nothing in the last 2 h
+        c.execute("UPDATE technicians SET state = 'free'")  # moves the change cursor
+        loop.tick(c)
+        plan = loop.last_plan
+        assert plan is not None
+        planned = {s.job_id for stops in plan.routes.values() for s in stops if s.kind == "job"}
+        assert planned & visits and not any(plan.dropped.get(v) == REASON_PREVENTIVE_LOAD for v in visits)
+        assigned = c.execute("SELECT count(*) FROM work_orders WHERE kind = 'preventive' AND status = 'assigned'"
+                             ).fetchone()[0]
+        assert assigned >= 1
