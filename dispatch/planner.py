@@ -49,15 +49,19 @@ PREVENTIVE_OVERDUE_S = 3600.0
 # forecast it scales the forecast for the coming hours (a day busier than forecast), without one it is the rate.
 ARRIVAL_WINDOW_S = 2 * 3600.0
 # Driving added to an emergency's time on site to get how long it holds a technician (the day simulation's
-# optimiser drives ~15-18 km per job at 40 km/h x 1.3: ~0.4 h).
-TRAVEL_ALLOWANCE_H = 0.5
-DEFAULT_HANDLING_H = 1.5  # when no emergency is open to take the mean time on site from
+# optimiser drives ~15-18 road km per job at 40 km/h: ~25 min).
+TRAVEL_ALLOWANCE_H = 0.4
+# Mean time on site assumed before the open emergencies say otherwise: their mean is blended with this as if
+# HANDLING_PRIOR_JOBS more jobs had it (one 90-minute job alone must not close the gate for the morning).
+DEFAULT_ON_SITE_H = 1.0
+HANDLING_PRIOR_JOBS = 10
 # An emergency may wait this long for a technician and still be on site within 2 h: 2 h less the plan's 15 min
-# margin, ~30 min of driving and some slack for the route around it.
-ALLOWED_WAIT_H = 0.75
+# margin, ~25 min of driving and some slack for the route around it.
+ALLOWED_WAIT_H = 1.0
 # Highest probability (M/M/c, Erlang C) that an emergency waits longer than ALLOWED_WAIT_H with one technician
-# fewer per admitted visit. 5 %: a visit never costs more than one emergency in twenty a late start.
-WAIT_RISK = 0.05
+# fewer per admitted visit: at 10 emergencies an hour on 20 technicians that allows 2 visits at a time, at 13
+# none.
+WAIT_RISK = 0.03
 # Free technicians kept for the emergencies expected within this time, on top of those already waiting: the
 # queue model above is about the average hour; this is about the next half hour.
 REACT_H = 0.5
@@ -244,8 +248,9 @@ def admit_preventive(problem: Problem, created_at: Iterable[float] = (),
     on_visit = {j.in_progress_by for j in problem.jobs if j.preventive and j.in_progress_by}
     emergencies = [j for j in problem.jobs if not j.preventive]
     waiting = [j for j in emergencies if not j.in_progress_by]
-    handling = (sum(j.duration_s for j in emergencies) / len(emergencies) / 3600.0 + TRAVEL_ALLOWANCE_H
-                if emergencies else DEFAULT_HANDLING_H)
+    on_site_h = ((sum(j.duration_s for j in emergencies) / 3600.0 + DEFAULT_ON_SITE_H * HANDLING_PRIOR_JOBS)
+                 / (len(emergencies) + HANDLING_PRIOR_JOBS))
+    handling = on_site_h + TRAVEL_ALLOWANCE_H
     servers = sum(1 for t in on_shift if t.id not in on_visit)
     free = [t for t in on_shift if t.state == "free" and t.id not in on_visit]
     kept: list[Job] = []
@@ -270,7 +275,9 @@ def admit_preventive(problem: Problem, created_at: Iterable[float] = (),
         elif len(qualified) - rivals < 1:
             deferred[j.id] = REASON_PREVENTIVE_SKILL
         else:
-            kept.append(j)
+            # Offered for today: a window of days would stretch the model's horizon to days (slower search).
+            lo, hi = j.window if j.window is not None else (now, now + PREVENTIVE_LOOKAHEAD_S)
+            kept.append(dataclasses.replace(j, window=(lo, max(lo, min(hi, now + PREVENTIVE_LOOKAHEAD_S)))))
             admitted += 1
     order = {j.id: k for k, j in enumerate(problem.jobs)}
     jobs = tuple(sorted(kept, key=lambda j: order[j.id]))
