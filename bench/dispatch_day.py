@@ -24,7 +24,7 @@ from dispatch.feasibility import check_plan
 from dispatch.models import TIERS, Job, Location, Params, Plan, Problem, Technician, TechState
 from dispatch.solver import solve
 from dispatch.travel import StraightLineProvider
-from dispatch.planner import admit_preventive, preventive_fields, with_deferred
+from dispatch.planner import admit_preventive, preemptions, preventive_fields, with_deferred
 from planning.preventive import PREVENTIVE_PREFIX
 
 CENTER = Location(48.137, 11.575)  # a European city centre; only the geometry matters
@@ -111,6 +111,8 @@ class Result:
     arrival: dict[str, float] = field(default_factory=dict)
     replan_s: list[float] = field(default_factory=list)
     violations: int = 0
+    visits_done: set[str] = field(default_factory=set)  # preventive visits finished (not pulled off)
+    preempted: int = 0
 
 
 def simulate(
@@ -143,6 +145,10 @@ def simulate(
     seq = 1
     while events:
         now, _, kind, ref = heapq.heappop(events)
+        if kind in ("on_site", "done"):
+            ref, job_id = ref.split("|")
+            if sims[ref].job is None or sims[ref].job.id != job_id:  # type: ignore[union-attr]
+                continue  # the technician was pulled off that visit (preemption)
         if kind == "arrive":
             waiting.add(ref)
         elif kind == "on_site":
@@ -150,11 +156,13 @@ def simulate(
             s.state, s.pos, s.leg = "on_site", s.job.location, None  # type: ignore[union-attr]
             res.arrival[s.job.id] = now  # type: ignore[union-attr]
             s.busy_until = now + s.job.duration_s  # type: ignore[union-attr]
-            heapq.heappush(events, (s.busy_until, seq, "done", ref))
+            heapq.heappush(events, (s.busy_until, seq, "done", f"{ref}|{s.job.id}"))  # type: ignore[union-attr]
             seq += 1
             continue
         elif kind == "done":
             s = sims[ref]
+            if s.job is not None and s.job.preventive:
+                res.visits_done.add(s.job.id)
             s.state, s.job, s.busy_until, s.last_end = "free", None, None, now
         committed = [(s.job, s.tech.id) for s in sims.values() if s.job is not None]
         open_jobs = [by_id[j] for j in sorted(waiting)]
@@ -197,6 +205,17 @@ def simulate(
             res.replan_s.append(time.perf_counter() - t0)
             res.violations += len(check_plan(problem, plan, travel))
         plan = with_deferred(plan, deferred)
+        pulled = preemptions(problem, plan, travel) if visits else []
+        for pre in pulled:  # the live loop's rule: suspend the visit, re-queue it, re-plan with the technician free
+            s = sims[pre.technician_id]
+            s.pos, s.state, s.job, s.leg, s.busy_until = pre.position, "free", None, None, None
+            res.arrival.pop(pre.visit_id, None)  # its time on site is lost: the visit starts over later
+            waiting_visits.add(pre.visit_id)
+            res.preempted += 1
+        if pulled:
+            heapq.heappush(events, (now, seq, "wake", pulled[0].technician_id))
+            seq += 1
+            continue
         planned = {j.id: j for j in problem.jobs}
         for tid, stops in plan.routes.items():
             s = sims[tid]
@@ -214,7 +233,7 @@ def simulate(
             s.state, s.job, s.leg = "travelling", job, (now, here, now + secs, job.location)
             waiting.discard(job.id)
             waiting_visits.discard(job.id)
-            heapq.heappush(events, (arrive, seq, "on_site", tid))
+            heapq.heappush(events, (arrive, seq, "on_site", f"{tid}|{job.id}"))
             seq += 1
     return summarise(cfg, jobs, sims, res, travel)
 
@@ -278,16 +297,18 @@ def summarise(
 
 
 def _preventive_scores(preventive: list[Job], res: Result) -> dict[str, float | None]:
-    """Visits started today, started inside their window (on or before the latest start), and of those whose
-    window ends today, how many were started (the others may still be done on a later day)."""
+    """Visits finished today, of those started inside their window (on or before the latest start), of those
+    whose window ends today how many were finished (the others may still be done on a later day), and how many
+    times a technician was pulled off a visit for an emergency."""
     if not preventive:
         return {}
-    done = [j for j in preventive if j.id in res.arrival]
+    done = [j for j in preventive if j.id in res.visits_done]
     today = [j for j in preventive if j.window is not None and j.window[1] < DAY0 + 86400]
     return {"preventive": len(preventive), "preventive_done": len(done),
             "preventive_in_window": sum(1 for j in done if j.window and res.arrival[j.id] <= j.window[1]),
-            "preventive_due_today": len(today), "preventive_due_today_done": sum(1 for j in today
-                                                                                  if j.id in res.arrival)}
+            "preventive_due_today": len(today),
+            "preventive_due_today_done": sum(1 for j in today if j.id in res.visits_done),
+            "preventive_preempted": res.preempted}
 
 
 def preventive_world(cfg: Config, n: int) -> tuple[list[Technician], list[Job]]:

@@ -26,7 +26,7 @@ from datetime import datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 from dispatch.models import Depot, Job, Location, Params, Plan, Problem, Stop, Technician
-from dispatch.travel import haversine_km
+from dispatch.travel import TravelTimeProvider, haversine_km
 from spares.allocation import PlannedParts
 from spares.models import GeoPoint
 
@@ -67,6 +67,7 @@ WAIT_RISK = 0.03
 REACT_H = 0.5
 REASON_PREVENTIVE_LOAD = "preventive: deferred, technicians kept for emergencies"
 REASON_PREVENTIVE_LATER = "preventive: window not open yet"
+REASON_PREVENTIVE_PREEMPTED = "preventive: suspended, technician sent to an emergency"
 REASON_PREVENTIVE_SKILL = "preventive: deferred, no free qualified technician with enough shift left"
 
 
@@ -282,6 +283,54 @@ def admit_preventive(problem: Problem, created_at: Iterable[float] = (),
     order = {j.id: k for k, j in enumerate(problem.jobs)}
     jobs = tuple(sorted(kept, key=lambda j: order[j.id]))
     return dataclasses.replace(problem, jobs=jobs), deferred
+
+
+@dataclass(frozen=True)
+class Preemption:
+    """A technician on a preventive visit (on site or driving there) pulled off it for an emergency."""
+
+    visit_id: str
+    technician_id: str
+    emergency_id: str
+    position: Location  # where the technician is now: they leave for the emergency from here
+
+
+def preemptions(problem: Problem, plan: Plan, travel: TravelTimeProvider) -> list[Preemption]:
+    """Visits in progress to suspend because an emergency nobody else reaches within its on-site deadline needs
+    their technician.
+
+    Why after the solve: the plan is the optimiser's best use of everyone else (free technicians and those
+    finishing emergencies), so an emergency it drops or brings on site after its deadline has nobody else in
+    time. Then the nearest qualified technician busy on a preventive visit who can be there by the deadline from
+    where they are now is freed (one emergency each, earliest deadline first); the caller suspends the visit
+    (re-queued with a reason) and re-plans. A visit is never worth a broken 2-hour promise: it has days."""
+    techs = {t.id: t for t in problem.technicians}
+    on_visit = {j.in_progress_by: j for j in problem.jobs if j.preventive and j.in_progress_by in techs}
+    if not on_visit:
+        return []
+    arrive = {s.job_id: s.eta for stops in plan.routes.values() for s in stops if s.kind == "job"}
+    default = problem.params.default_onsite_s
+
+    def due(j: Job) -> float:
+        return j.onsite_deadline if j.onsite_deadline is not None else j.created_at + default
+
+    at_risk = sorted((j for j in problem.jobs if not j.preventive and not j.in_progress_by
+                      and due(j) > problem.now and (j.id not in arrive or arrive[j.id] > due(j))),
+                     key=lambda j: (due(j), j.id))
+    out: list[Preemption] = []
+    for e in at_risk:
+        best: tuple[float, str] | None = None
+        for tid in sorted(on_visit):
+            t = techs[tid]
+            if not e.required_skills <= t.skills:
+                continue
+            eta = problem.now + travel.matrix([t.position, e.location], problem.now)[0][1]
+            if eta <= due(e) and (best is None or eta < best[0]):
+                best = (eta, tid)
+        if best is not None:
+            tid = best[1]
+            out.append(Preemption(on_visit.pop(tid).id, tid, e.id, techs[tid].position))
+    return out
 
 
 def with_deferred(plan: Plan, deferred: Mapping[str, str]) -> Plan:

@@ -158,6 +158,17 @@ def unassign(conn: psycopg.Connection, work_order_id: int) -> bool:
     return conn.execute(Q.plan_unassign, {"work_order_id": work_order_id}).rowcount == 1
 
 
+def suspend_visit(conn: psycopg.Connection, work_order_id: int, technician_id: int, lat: float,
+                  lon: float) -> dict[str, Any] | None:
+    """Pull a technician off a preventive visit (preemption): the visit is open again, the technician free where
+    they are. None when the visit is no longer theirs (completed or re-assigned meanwhile)."""
+    rows = _rows(conn, Q.suspend_visit, {"work_order_id": work_order_id, "technician_id": technician_id})
+    if not rows:
+        return None
+    conn.execute(Q.free_technician_at, {"technician_id": technician_id, "lat": lat, "lon": lon})
+    return rows[0]
+
+
 def sync_technician_states(conn: psycopg.Connection) -> None:
     conn.execute(Q.sync_technician_states)
 

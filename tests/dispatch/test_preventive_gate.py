@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from dispatch import Job, Location, Problem, Technician, check_plan, solve
+from dispatch import Job, Location, Plan, Problem, Stop, Technician, check_plan, solve
 from dispatch.encoding import COMMITTED_PENALTY, REASON_CAPACITY, drop_penalty
 from dispatch.models import Params
 from dispatch.planner import (
@@ -19,9 +19,11 @@ from dispatch.planner import (
     admit_preventive,
     emergency_rate,
     erlang_c,
+    preemptions,
     preventive_fields,
     wait_risk,
 )
+from dispatch.travel import StraightLineProvider
 
 NOW = datetime(2026, 1, 1, 10, 0, tzinfo=UTC).timestamp()  # no rush hour
 H = 3600.0
@@ -186,3 +188,44 @@ def test_optimiser_drops_a_visit_rather_than_let_an_emergency_run_late() -> None
     plan = solve(problem, 0.5, solution_limit=200)
     served = {s.job_id: s for s in plan.routes["T0"]}
     assert set(served) == {"E", "V"} and served["E"].start > e.onsite_deadline  # type: ignore[operator]
+
+
+# --- preemption: a visit in progress gives way to an emergency nobody else reaches in time ----------------------
+
+def _stop(job: str, eta: float) -> Stop:
+    return Stop("job", job, None, (), eta, eta, eta + 3600)
+
+
+def _on_visit(i: int, at: Location, skills: tuple[str, ...] = ("mechanical",)) -> Technician:
+    return Technician(f"T{i}", frozenset(skills), at, at, NOW - 2 * H, NOW + 7 * H, state="on_site",
+                      busy_until=NOW + 3 * H)
+
+
+def test_emergency_late_in_the_plan_takes_the_nearest_qualified_technician_off_a_visit() -> None:
+    near, far = Location(51.9, 4.46), Location(52.6, 5.4)  # ~5 km and ~100 km from the emergency at (51.9, 4.45)
+    techs = (_on_visit(1, far), _on_visit(2, near), _on_visit(3, near, ("hvac",)), tech(4, state="on_site"))
+    jobs = (emergency(1), visit(1, by="T1"), visit(2, by="T2"), visit(3, by="T3"), emergency(9, by="T4"))
+    problem = Problem(NOW, jobs, techs)
+    late = Plan({"T4": (_stop("E9", NOW), _stop("E1", NOW + 3 * H))}, {})
+    (pre,) = preemptions(problem, late, StraightLineProvider())
+    assert (pre.visit_id, pre.technician_id, pre.emergency_id) == ("V2", "T2", "E1")  # T3 lacks the skill
+    assert pre.position == near
+    dropped = Plan({"T4": (_stop("E9", NOW),)}, {"E1": REASON_CAPACITY})
+    assert [p.visit_id for p in preemptions(problem, dropped, StraightLineProvider())] == ["V2"]
+    on_time = Plan({"T4": (_stop("E9", NOW), _stop("E1", NOW + H))}, {})
+    assert preemptions(problem, on_time, StraightLineProvider()) == []  # someone else makes it: the visit stays
+    only_far = Problem(NOW, (emergency(1), visit(1, by="T1")), (techs[0],))
+    assert preemptions(only_far, dropped, StraightLineProvider()) == []  # too far to help: no point pulling them
+
+
+def test_each_visit_technician_is_pulled_for_one_emergency_earliest_deadline_first() -> None:
+    here = Location(51.9, 4.46)
+    first = Job("E1", Location(51.91, 4.45), frozenset({"mechanical"}), created_at=NOW - 3000,
+                onsite_deadline=NOW + 4200)
+    second = Job("E2", Location(51.92, 4.45), frozenset({"mechanical"}), created_at=NOW - 600,
+                 onsite_deadline=NOW + 6600)
+    problem = Problem(NOW, (second, first, visit(1, by="T1")), (_on_visit(1, here),))
+    pulled = preemptions(problem, Plan({}, {"E1": REASON_CAPACITY, "E2": REASON_CAPACITY}), StraightLineProvider())
+    assert [(p.visit_id, p.emergency_id) for p in pulled] == [("V1", "E1")]
+    no_visit = Problem(NOW, (first,), (tech(1, state="on_site"),))
+    assert preemptions(no_visit, Plan({}, {"E1": REASON_CAPACITY}), StraightLineProvider()) == []
