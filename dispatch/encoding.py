@@ -242,7 +242,9 @@ def encode(problem: Problem, travel: TravelTimeProvider) -> Encoding:
                 allowed[n] = vs
             if job.window is not None:
                 windows[n] = (max(0, _rel(job.window[0], now) + 1), max(0, _rel(job.window[1], now)))
-            if not on_site_now and not (job.preventive and bound is None):  # a visit has its window, no promise
+            if job.preventive and bound is None:  # a visit: no promise, a gentle pull towards its suggested start
+                soft[n] = (max(0, _rel(deadline, now)), p.preventive_lateness_per_s)
+            elif not on_site_now:
                 coeff = p.lateness_per_s * weight
                 if (
                     deadline - p.deadline_margin_s <= now

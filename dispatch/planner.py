@@ -42,6 +42,8 @@ CRITICAL_SEVERITY = 3
 # A preventive visit enters the optimiser only when its window opens within this look-ahead: a visit due next
 # week only makes the routing horizon longer today.
 PREVENTIVE_LOOKAHEAD_S = 12 * 3600.0
+# An admitted visit should start within this long of its window opening (a soft target, see admit_preventive).
+PREVENTIVE_START_S = 30 * 60.0
 # An overdue visit (latest start passed) still gets this much room rather than an empty window.
 PREVENTIVE_OVERDUE_S = 3600.0
 # --- the preventive gate (admit_preventive): emergency load expected while a visit holds a technician --------
@@ -277,8 +279,11 @@ def admit_preventive(problem: Problem, created_at: Iterable[float] = (),
             deferred[j.id] = REASON_PREVENTIVE_SKILL
         else:
             # Offered for today: a window of days would stretch the model's horizon to days (slower search).
+            # Admitted = starting now is safe: the suggested start (soft, Params.preventive_lateness_per_s) is
+            # soon after the window opens, so the optimiser does not leave it to the end of a route.
             lo, hi = j.window if j.window is not None else (now, now + PREVENTIVE_LOOKAHEAD_S)
-            kept.append(dataclasses.replace(j, window=(lo, max(lo, min(hi, now + PREVENTIVE_LOOKAHEAD_S)))))
+            hi = max(lo, min(hi, now + PREVENTIVE_LOOKAHEAD_S))
+            kept.append(dataclasses.replace(j, window=(lo, hi), onsite_deadline=min(hi, lo + PREVENTIVE_START_S)))
             admitted += 1
     order = {j.id: k for k, j in enumerate(problem.jobs)}
     jobs = tuple(sorted(kept, key=lambda j: order[j.id]))
