@@ -12,6 +12,8 @@ from dispatch import Job, Location, Plan, Problem, Stop, Technician, check_plan,
 from dispatch.encoding import COMMITTED_PENALTY, REASON_CAPACITY, drop_penalty
 from dispatch.models import Params
 from dispatch.planner import (
+    PREVENTIVE_LOOKAHEAD_S,
+    PREVENTIVE_START_S,
     REASON_PREVENTIVE_LATER,
     REASON_PREVENTIVE_LOAD,
     REASON_PREVENTIVE_SKILL,
@@ -93,6 +95,8 @@ def test_quiet_hour_admits_visits_in_window_order_and_holds_those_not_open_yet()
     kept, deferred = admit_preventive(p)
     assert ids(kept) == ["V2", "V1"] and deferred == {"V3": REASON_PREVENTIVE_LATER}
     assert kept.technicians == p.technicians and kept.now == p.now
+    for j in kept.jobs:  # offered for today: window capped at the look-ahead, a soft start 30 min out
+        assert j.window == (NOW, NOW + PREVENTIVE_LOOKAHEAD_S) and j.onsite_deadline == NOW + PREVENTIVE_START_S
 
 
 def test_waiting_emergencies_and_expected_arrivals_keep_technicians_free() -> None:
@@ -229,3 +233,16 @@ def test_each_visit_technician_is_pulled_for_one_emergency_earliest_deadline_fir
     assert [(p.visit_id, p.emergency_id) for p in pulled] == [("V1", "E1")]
     no_visit = Problem(NOW, (first,), (tech(1, state="on_site"),))
     assert preemptions(no_visit, Plan({}, {"E1": REASON_CAPACITY}), StraightLineProvider()) == []
+
+
+def test_encoding_gives_an_admitted_visit_a_gentle_start_target_and_an_emergency_its_promise() -> None:
+    from dispatch.encoding import encode
+
+    p = Params()
+    kept, _ = admit_preventive(Problem(NOW, (emergency(1, "mechanical"), visit(1)), (tech(0), tech(1))))
+    enc = encode(kept, StraightLineProvider())
+    (e_node,), (v_node,) = enc.job_nodes["E1"], enc.job_nodes["V1"]
+    assert enc.data.soft_deadlines[v_node] == (int(PREVENTIVE_START_S), p.preventive_lateness_per_s)
+    assert enc.data.soft_deadlines[e_node][1] == p.lateness_per_s * 2  # standard tier: weight 2
+    penalties = {tuple(nodes): pen for nodes, pen in enc.data.disjunctions}
+    assert penalties[(v_node,)] == p.preventive_drop_penalty_s and penalties[(e_node,)] == p.drop_penalty_s * 2
