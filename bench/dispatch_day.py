@@ -22,9 +22,9 @@ from dataclasses import dataclass, field
 from dispatch.baseline import nearest_free
 from dispatch.feasibility import check_plan
 from dispatch.models import TIERS, Job, Location, Params, Plan, Problem, Technician, TechState
+from dispatch.planner import admit_preventive, preemptions, preventive_fields, with_deferred
 from dispatch.solver import solve
 from dispatch.travel import StraightLineProvider
-from dispatch.planner import admit_preventive, preemptions, preventive_fields, with_deferred
 from planning.preventive import PREVENTIVE_PREFIX
 
 CENTER = Location(48.137, 11.575)  # a European city centre; only the geometry matters
@@ -166,9 +166,7 @@ def simulate(
             s.state, s.job, s.busy_until, s.last_end = "free", None, None, now
         committed = [(s.job, s.tech.id) for s in sims.values() if s.job is not None]
         open_jobs = [by_id[j] for j in sorted(waiting)]
-        open_jobs += [Job(**{**_fields(by_id[j]), "window": None,
-                             **preventive_fields(*by_id[j].window, now, committed=False)})  # type: ignore[misc]
-                      for j in sorted(waiting_visits)]
+        open_jobs += [_visit(by_id[j], now) for j in sorted(waiting_visits)]
         # A committed job's window was honoured when the technician set off (arrival waits for it to open): the
         # re-plan must not hold an on-site job to it any more.
         open_jobs += [Job(**{**_fields(j), "in_progress_by": tid, "window": None}) for j, tid in committed]
@@ -238,7 +236,14 @@ def simulate(
     return summarise(cfg, jobs, sims, res, travel)
 
 
-def scenario_forecast(cfg: Config):  # noqa: ANN201 - a planner.Forecast
+def _visit(job: Job, now: float) -> Job:
+    """A waiting visit as the live loop builds it (``planner.preventive_fields``; ``job.window`` holds its window
+    of days: earliest and latest start)."""
+    earliest, latest = job.window if job.window is not None else (None, None)
+    return Job(**{**_fields(job), "window": None, **preventive_fields(earliest, latest, now, committed=False)})
+
+
+def scenario_forecast(cfg: Config):
     """Expected emergencies in [t0, t1): the scenario's rate over its arrival hours (what a perfect workload
     forecast of the *average* day would say; a given seed's day may be busier, which the gate sees in the
     observed arrivals)."""

@@ -77,7 +77,7 @@ def test_emergency_rate_observed_without_forecast_and_scaled_forecast_with_one()
     assert emergency_rate(NOW, H, arrivals) == pytest.approx(2.0)  # 4 in the last 2 h; the older one is out
     assert emergency_rate(NOW, H, arrivals + [NOW + 60]) == pytest.approx(2.0)  # the future is not observed
 
-    def flat(per_h: float, until: float = math.inf):  # noqa: ANN202
+    def flat(per_h: float, until: float = math.inf):
         return lambda a, b: per_h * max(0.0, min(b, until) - a) / H
 
     busy = [NOW - k * 240 for k in range(28)]  # 28 in 2 h against 20 forecast: a day 40 % busier
@@ -118,7 +118,7 @@ def test_expected_load_defers_visits_even_with_free_technicians() -> None:
     techs = tuple(tech(i) for i in range(20))
     visits = tuple(visit(i) for i in range(4))
 
-    def per_hour(rate: float):  # noqa: ANN202
+    def per_hour(rate: float):
         return lambda a, b: rate * (b - a) / H
 
     # 20 free now, but 13 emergencies an hour of ~1.5 h each is ~20 Erlangs: no technician to spare.
@@ -181,7 +181,7 @@ def _squeeze(preventive: bool) -> tuple[Problem, Job, Job]:
 
 
 def test_optimiser_drops_a_visit_rather_than_let_an_emergency_run_late() -> None:
-    problem, e, v = _squeeze(preventive=True)
+    problem, e, _ = _squeeze(preventive=True)
     plan = solve(problem, 0.5, solution_limit=200)
     assert check_plan(problem, plan) == []
     (stop,) = plan.routes["T0"]
