@@ -108,7 +108,8 @@ def test_waiting_emergencies_and_expected_arrivals_keep_technicians_free() -> No
                                                     *visits), techs))
     assert ids(kept) == ["E1", "E2", "E3", "E4", "V1"]  # the visit due first takes the last spare technician
     assert deferred == {"V2": REASON_PREVENTIVE_LOAD}
-    # One emergency an hour seen: half a technician is kept for the next half hour (rounded up to one).
+    # One emergency an hour seen (1.4 Erlangs): 4 technicians left after one visit wait > 1 h with 0.9 %
+    # probability, 3 after two with 6.5 % (above WAIT_RISK): one visit.
     kept, deferred = admit_preventive(Problem(NOW, (emergency(1), emergency(2), emergency(3), *visits), techs),
                                       [NOW - 1800, NOW - 5400])
     assert ids(kept) == ["E1", "E2", "E3", "V1"] and deferred == {"V2": REASON_PREVENTIVE_LOAD}
