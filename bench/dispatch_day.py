@@ -22,9 +22,10 @@ from dataclasses import dataclass, field
 from dispatch.baseline import nearest_free
 from dispatch.feasibility import check_plan
 from dispatch.models import TIERS, Job, Location, Params, Plan, Problem, Technician, TechState
+from dispatch.planner import admit_preventive, preemptions, preventive_fields, with_deferred
 from dispatch.solver import solve
 from dispatch.travel import StraightLineProvider
-from planning.preventive import PREVENTIVE_PREFIX, PreventiveTask, slot, spare_technicians
+from planning.preventive import PREVENTIVE_PREFIX
 
 CENTER = Location(48.137, 11.575)  # a European city centre; only the geometry matters
 KM_PER_DEG_LAT = 111.2  # km per degree of latitude
@@ -110,17 +111,28 @@ class Result:
     arrival: dict[str, float] = field(default_factory=dict)
     replan_s: list[float] = field(default_factory=list)
     violations: int = 0
+    visits_done: set[str] = field(default_factory=set)  # preventive visits finished (not pulled off)
+    preempted: int = 0
 
 
 def simulate(
     cfg: Config, policy: str, world: tuple[list[Technician], list[Job]] | None = None
 ) -> dict[str, float | None]:
     """Dispatch one simulated day; ``world`` (technicians, jobs) replaces the generated scenario (the capacity
-    benchmark simulates its own rosters and forecast-driven days)."""
+    benchmark simulates its own rosters and forecast-driven days).
+
+    Preventive visits (``Job.preventive``, ``window`` = their window of days) wait from the start of the day and
+    go through the live dispatch code on every re-plan: ``planner.preventive_fields`` builds their job fields
+    and ``planner.admit_preventive`` (the live gate) decides which the policy may plan, with the emergencies
+    seen so far as the observed arrivals and the scenario's rate as the forecast."""
     techs, jobs = world if world is not None else scenario(cfg)
+    visits = {j.id for j in jobs if j.preventive}
+    forecast = scenario_forecast(cfg)
     travel = StraightLineProvider()
     sims = {t.id: TechSim(t, t.home) for t in techs}
-    events: list[tuple[float, int, str, str]] = [(j.created_at, 0, "arrive", j.id) for j in jobs]
+    events: list[tuple[float, int, str, str]] = [(j.created_at, 0, "arrive", j.id) for j in jobs
+                                                 if j.id not in visits]
+    waiting_visits = set(visits)  # known from the start of the day (planning created them)
     # Rosters with later shifts (bench.capacity): re-plan when a shift starts, or a job planned for a technician
     # not yet on duty would wait for the next arrival or completion. (The default day: everyone starts at once.)
     first = min((j.created_at for j in jobs), default=0.0)
@@ -133,6 +145,10 @@ def simulate(
     seq = 1
     while events:
         now, _, kind, ref = heapq.heappop(events)
+        if kind in ("on_site", "done"):
+            ref, job_id = ref.split("|")
+            if sims[ref].job is None or sims[ref].job.id != job_id:  # type: ignore[union-attr]
+                continue  # the technician was pulled off that visit (preemption)
         if kind == "arrive":
             waiting.add(ref)
         elif kind == "on_site":
@@ -140,14 +156,17 @@ def simulate(
             s.state, s.pos, s.leg = "on_site", s.job.location, None  # type: ignore[union-attr]
             res.arrival[s.job.id] = now  # type: ignore[union-attr]
             s.busy_until = now + s.job.duration_s  # type: ignore[union-attr]
-            heapq.heappush(events, (s.busy_until, seq, "done", ref))
+            heapq.heappush(events, (s.busy_until, seq, "done", f"{ref}|{s.job.id}"))  # type: ignore[union-attr]
             seq += 1
             continue
         elif kind == "done":
             s = sims[ref]
+            if s.job is not None and s.job.preventive:
+                res.visits_done.add(s.job.id)
             s.state, s.job, s.busy_until, s.last_end = "free", None, None, now
         committed = [(s.job, s.tech.id) for s in sims.values() if s.job is not None]
         open_jobs = [by_id[j] for j in sorted(waiting)]
+        open_jobs += [_visit(by_id[j], now) for j in sorted(waiting_visits)]
         # A committed job's window was honoured when the technician set off (arrival waits for it to open): the
         # re-plan must not hold an on-site job to it any more.
         open_jobs += [Job(**{**_fields(j), "in_progress_by": tid, "window": None}) for j, tid in committed]
@@ -172,6 +191,10 @@ def simulate(
             previous_plan=plan,
             params=Params(lateness_per_s=cfg.lateness_per_s, deadline_margin_s=cfg.deadline_margin_s),
         )
+        deferred: dict[str, str] = {}
+        if visits:
+            seen = [by_id[j].created_at for j in by_id if j not in visits and by_id[j].created_at <= now]
+            problem, deferred = admit_preventive(problem, seen, forecast)
         if policy == "baseline":
             plan = nearest_free(problem, travel)
         else:
@@ -179,11 +202,24 @@ def simulate(
             plan = solve(problem, cfg.replan_seconds, seed=cfg.seed, travel=travel)
             res.replan_s.append(time.perf_counter() - t0)
             res.violations += len(check_plan(problem, plan, travel))
+        plan = with_deferred(plan, deferred)
+        pulled = preemptions(problem, plan, travel) if visits else []
+        for pre in pulled:  # the live loop's rule: suspend the visit, re-queue it, re-plan with the technician free
+            s = sims[pre.technician_id]
+            s.pos, s.state, s.job, s.leg, s.busy_until = pre.position, "free", None, None, None
+            res.arrival.pop(pre.visit_id, None)  # its time on site is lost: the visit starts over later
+            waiting_visits.add(pre.visit_id)
+            res.preempted += 1
+        if pulled:
+            heapq.heappush(events, (now, seq, "wake", pulled[0].technician_id))
+            seq += 1
+            continue
+        planned = {j.id: j for j in problem.jobs}
         for tid, stops in plan.routes.items():
             s = sims[tid]
-            if s.state != "free" or not stops or stops[0].job_id not in waiting:
+            if s.state != "free" or not stops or stops[0].job_id not in waiting | waiting_visits:
                 continue
-            job = by_id[stops[0].job_id]  # type: ignore[index]
+            job = planned[stops[0].job_id]  # type: ignore[index]
             here = s.position(now)
             secs = travel.matrix([here, job.location], now)[0][1]
             if job.window is not None and job.window[0] - secs > now + 60:  # leave in time, not now
@@ -194,9 +230,29 @@ def simulate(
             arrive = max(now + secs, job.window[0]) if job.window is not None else now + secs  # early: wait
             s.state, s.job, s.leg = "travelling", job, (now, here, now + secs, job.location)
             waiting.discard(job.id)
-            heapq.heappush(events, (arrive, seq, "on_site", tid))
+            waiting_visits.discard(job.id)
+            heapq.heappush(events, (arrive, seq, "on_site", f"{tid}|{job.id}"))
             seq += 1
     return summarise(cfg, jobs, sims, res, travel)
+
+
+def _visit(job: Job, now: float) -> Job:
+    """A waiting visit as the live loop builds it (``planner.preventive_fields``; ``job.window`` holds its window
+    of days: earliest and latest start)."""
+    earliest, latest = job.window if job.window is not None else (None, None)
+    return Job(**{**_fields(job), "window": None, **preventive_fields(earliest, latest, now, committed=False)})
+
+
+def scenario_forecast(cfg: Config):
+    """Expected emergencies in [t0, t1): the scenario's rate over its arrival hours (what a perfect workload
+    forecast of the *average* day would say; a given seed's day may be busier, which the gate sees in the
+    observed arrivals)."""
+    lo, hi = DAY0, DAY0 + cfg.arrival_hours * 3600
+
+    def expected(t0: float, t1: float) -> float:
+        return cfg.rate_per_h * max(0.0, min(t1, hi) - max(t0, lo)) / 3600.0
+
+    return expected
 
 
 def _off_duty(s: TechSim, now: float, travel: StraightLineProvider, cfg: Config) -> bool:
@@ -219,7 +275,7 @@ def _fields(job: Job) -> dict:
 def summarise(
     cfg: Config, jobs: list[Job], sims: dict[str, TechSim], res: Result, travel: StraightLineProvider
 ) -> dict[str, float | None]:
-    preventive = [j for j in jobs if j.window is not None and j.id.startswith(PREVENTIVE_PREFIX)]
+    preventive = [j for j in jobs if j.preventive]
     jobs = [j for j in jobs if j not in preventive]  # the 2-hour promise is about emergencies
     to_site = sorted((res.arrival[j.id] - j.created_at) / 60 for j in jobs if j.id in res.arrival)
     km = sum(s.km + travel.road_km(s.pos, s.tech.home) for s in sims.values())
@@ -234,7 +290,8 @@ def summarise(
         "jobs": len(jobs),
         "onsite_2h_rate": round(within / max(1, len(jobs)), 4),
         "p95_time_to_site_min": round(p95(to_site), 1),
-        "km_per_job": round(km / max(1, len(to_site)), 2),
+        "km_per_job": round(km / max(1, len(to_site)), 2),  # all driving (visits' too) per emergency served
+        "km": round(km, 1),
         "overtime_h": round(overtime / 3600, 2),
         "dropped": len(jobs) - len(to_site),
         "replan_p95_s": round(p95(sorted(res.replan_s)), 3) if res.replan_s else None,
@@ -245,32 +302,33 @@ def summarise(
 
 
 def _preventive_scores(preventive: list[Job], res: Result) -> dict[str, float | None]:
+    """Visits finished today, of those started inside their window (on or before the latest start), of those
+    whose window ends today how many were finished (the others may still be done on a later day), and how many
+    times a technician was pulled off a visit for an emergency."""
     if not preventive:
         return {}
-    done = [j for j in preventive if j.id in res.arrival]
+    done = [j for j in preventive if j.id in res.visits_done]
+    today = [j for j in preventive if j.window is not None and j.window[1] < DAY0 + 86400]
     return {"preventive": len(preventive), "preventive_done": len(done),
-            "preventive_in_window": sum(1 for j in done if j.window and res.arrival[j.id] <= j.window[1])}
+            "preventive_in_window": sum(1 for j in done if j.window and res.arrival[j.id] <= j.window[1]),
+            "preventive_due_today": len(today),
+            "preventive_due_today_done": sum(1 for j in today if j.id in res.visits_done),
+            "preventive_preempted": res.preempted}
 
 
-def preventive_world(cfg: Config, n: int, slotted: bool = True) -> tuple[list[Technician], list[Job]]:
-    """The day's scenario plus ``n`` preventive visits (inspections / RUL repairs due within 3 days) slotted by
-    planning.preventive into the hours the expected load leaves spare; those that do not fit are deferred.
-    ``slotted=False`` (the comparison) offers every visit to the optimiser with the whole shift as its window."""
+def preventive_world(cfg: Config, n: int) -> tuple[list[Technician], list[Job]]:
+    """The day's scenario plus ``n`` preventive visits (inspections / RUL repairs) waiting from the start of the
+    day, as planning creates them: window of days from now (``window`` = earliest, latest start); every third
+    is due today (latest start 15:00), the others within 2 or 3 days. No slotting here: which visits run when is
+    decided by the live gate and the optimiser inside ``simulate``."""
     techs, jobs = scenario(cfg)
     rng = random.Random(cfg.seed + 7919)
-    tasks = [PreventiveTask(f"{i:03d}", point(rng, cfg.size_km), frozenset({rng.choice(SKILLS)}),
-                            rng.uniform(45, 90) * 60, DAY0 + 3 * 86400, rng.choice(("inspection", "rul")))
-             for i in range(n)]
-    hours = [DAY0 + h * 3600 for h in range(int(cfg.shift_h) - 1)]
-    load = [cfg.rate_per_h if h < cfg.arrival_hours else 0.0 for h in range(len(hours))]
-    busy_h = (cfg.min_duration_min + cfg.max_duration_min) / 120 + 0.5  # on site plus about half an hour driving
-    spare = spare_technicians(load, [cfg.technicians] * len(hours), busy_h)
-    if not slotted:
-        spare = [float(cfg.technicians)] * len(hours)
-        visits = [Job(**{**_fields(j), "window": (DAY0, DAY0 + (cfg.shift_h - 1.5) * 3600)})
-                  for j in slot(tasks, hours, spare, DAY0)[0]]
-        return techs, jobs + visits
-    visits, _deferred = slot(tasks, hours, spare, DAY0)
+    visits = []
+    for i in range(n):
+        loc, skill, dur = point(rng, cfg.size_km), rng.choice(SKILLS), rng.uniform(45, 90) * 60
+        latest = DAY0 + 7 * 3600 if i % 3 == 0 else DAY0 + (2 + i % 2) * 86400
+        visits.append(Job(f"{PREVENTIVE_PREFIX}-{i:03d}", loc, frozenset({skill}), dur, priority=1, tier="bronze",
+                          created_at=DAY0, onsite_deadline=latest, window=(DAY0, latest), preventive=True))
     return techs, jobs + visits
 
 
@@ -311,7 +369,7 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--scale-only", action="store_true", help="only the scale check, no simulated day")
     ap.add_argument("--scale-seconds", type=float, default=5.0)
     ap.add_argument("--preventive", type=int, default=0,
-                    help="also run the day with N preventive visits slotted into low-load hours (planning)")
+                    help="also run the day with N preventive visits decided by the live gate (planner.admit_preventive)")
     a = ap.parse_args(argv)
     cfg = Config(
         technicians=a.technicians,
@@ -329,11 +387,18 @@ def main(argv: list[str] | None = None) -> None:
         out[policy] = simulate(cfg, policy)
         print(f"{policy}: {out[policy]} ({time.perf_counter() - t0:.0f}s)", file=sys.stderr)
     if a.preventive and not a.scale_only:
-        runs = (("baseline", True), ("optimiser", True), ("optimiser", False))
-        for policy, slotted in runs:
-            key = f"{policy}_preventive" + ("" if slotted else "_unslotted")
-            out[key] = simulate(cfg, policy, world=preventive_world(cfg, a.preventive, slotted))
-            print(f"{key}: {out[key]}", file=sys.stderr)
+        for policy in ("baseline", "optimiser"):
+            key = f"{policy}_preventive"
+            t0 = time.perf_counter()
+            out[key] = simulate(cfg, policy, world=preventive_world(cfg, a.preventive))
+            print(f"{key}: {out[key]} ({time.perf_counter() - t0:.0f}s)", file=sys.stderr)
+        if "optimiser" in out:
+            with_v, without = out["optimiser_preventive"], out["optimiser"]
+            print(f"emergencies on site within 2 h: {without['onsite_2h_rate']:.1%} without visits, "  # type: ignore[index]
+                  f"{with_v['onsite_2h_rate']:.1%} with; visits done {with_v['preventive_done']}/{a.preventive}, "  # type: ignore[index]
+                  f"in window {with_v['preventive_in_window']}, due today {with_v['preventive_due_today_done']}/"  # type: ignore[index]
+                  f"{with_v['preventive_due_today']}; km/job {without['km_per_job']} vs {with_v['km_per_job']}",  # type: ignore[index]
+                  file=sys.stderr)
     if a.scale_check or a.scale_only:
         out["scale"] = scale_check(a.scale_seconds, a.seed)
         print(f"scale: {out['scale']}", file=sys.stderr)

@@ -4,7 +4,10 @@ Parts formulation (documented choice): a job needing parts gets one node per way
 copy for technicians whose van holds the parts, and per nearby depot a copy paired with an optional pick-up
 node at that depot (pick-up-and-delivery pair: same vehicle, pick-up first) for technicians who lack them.
 All copies of a job share one disjunction, so exactly one is served or the drop penalty is paid. Van stock is
-checked per job, not consumed across jobs of one route (a known simplification).
+consumed along a route (one capacity dimension per SKU, ``routing_model.add_van_stock``): two jobs of one route
+cannot both plan on the van's last unit; the second takes a depot pick-up (allowed to a stocked technician when
+their van holds fewer units than the jobs they could serve need), or, when no depot within reach has it, a plain
+visit with the part following by courier.
 """
 
 from __future__ import annotations
@@ -139,6 +142,11 @@ def encode(problem: Problem, travel: TravelTimeProvider) -> Encoding:
     then: dict[int, int] = {}
     job_nodes: dict[str, list[int]] = {}
     pickup_of: dict[int, int] = {}
+    van_use: dict[int, tuple[tuple[str, int], ...]] = {}  # job copy node -> parts it takes from its van
+    wanted = van_demand(problem)
+
+    def scarce(v: int, parts: tuple[tuple[str, int], ...]) -> bool:
+        return any(wanted[v].get(sku, 0) > techs[v].van_stock.get(sku, 0) for sku, _ in parts)
 
     for job in problem.jobs:
         jl = job_loc[job.id]
@@ -182,35 +190,47 @@ def encode(problem: Problem, travel: TravelTimeProvider) -> Encoding:
             copies.append((jn, cands))
         elif job.required_parts and not job.in_progress_by:
             stocked = [v for v in cands if has_parts(techs[v].van_stock, job.required_parts)]
-            lacking = [v for v in cands if v not in stocked]
             if stocked:
-                copies.append((add_node(jl, m, svc), stocked))
+                node = add_node(jl, m, svc)
+                copies.append((node, stocked))
+                van_use[node] = job.required_parts  # consumed along the route (add_van_stock)
             depots = sorted(
                 (d for d in problem.depots if has_parts(d.stock, job.required_parts)),
                 key=lambda d: raw[depot_loc[d.id]][jl],
             )[: p.pickup_depots_per_job]
-            if lacking:
-                for d in depots:
-                    jn = add_node(jl, m, svc)
-                    pn = add_node(
-                        depot_loc[d.id],
-                        NodeMeta("pickup", job.id, d.id, job.required_parts),
-                        int(p.pickup_duration_s),
-                    )
-                    allowed[pn] = lacking
-                    disj.append(([pn], 0))
-                    pairs.append((pn, jn))
-                    pickup_of[jn] = pn
-                    copies.append((jn, lacking))
+            # Technicians without the parts may pick up at a depot; so may those whose van holds fewer units than
+            # all the jobs they could serve from it need (an earlier job of their route may take the last unit:
+            # the depot is then the deliberate way). Not the others: the extra copies only slow the search.
+            lacking = [v for v in cands if v not in stocked or scarce(v, job.required_parts)]
+            for d in depots if lacking else ():
+                jn = add_node(jl, m, svc)
+                pn = add_node(
+                    depot_loc[d.id],
+                    NodeMeta("pickup", job.id, d.id, job.required_parts),
+                    int(p.pickup_duration_s),
+                )
+                allowed[pn] = lacking
+                disj.append(([pn], 0))
+                pairs.append((pn, jn))
+                pickup_of[jn] = pn
+                copies.append((jn, lacking))
+            if not depots and p.visit_without_parts:
+                # No depot within reach has them: a plain visit, the part following by courier — for anyone when
+                # no van has them, else for a stocked technician whose van an earlier job may empty.
+                fallback = cands if not stocked else [v for v in stocked if scarce(v, job.required_parts)]
+                if fallback:
+                    copies.append((add_node(jl, m, svc), fallback))
             if not copies:
-                if not p.visit_without_parts:
-                    enc_reasons[job.id] = REASON_PARTS
-                    continue
-                copies.append((add_node(jl, m, svc), cands))
+                enc_reasons[job.id] = REASON_PARTS
+                continue
         else:
-            copies.append((add_node(jl, m, svc), cands))
+            node = add_node(jl, m, svc)
+            copies.append((node, cands))
+            tech = by_id.get(job.in_progress_by or "")
+            if job.required_parts and tech is not None and has_parts(tech.van_stock, job.required_parts):
+                van_use[node] = job.required_parts  # the committed job's parts come out of the same van
         weight = TIER_WEIGHT.get(job.tier, 1) * max(1, job.priority)
-        penalty = COMMITTED_PENALTY if bound is not None else p.drop_penalty_s * weight
+        penalty = drop_penalty(job, bound, p.drop_penalty_s, p.preventive_drop_penalty_s)
         disj.append(([n for n, _ in copies], penalty))
         job_nodes[job.id] = [n for n, _ in copies]
         deadline = (
@@ -222,7 +242,9 @@ def encode(problem: Problem, travel: TravelTimeProvider) -> Encoding:
                 allowed[n] = vs
             if job.window is not None:
                 windows[n] = (max(0, _rel(job.window[0], now) + 1), max(0, _rel(job.window[1], now)))
-            if not on_site_now:
+            if job.preventive and bound is None:  # a visit: no promise, a gentle pull towards its suggested start
+                soft[n] = (max(0, _rel(deadline, now)), p.preventive_lateness_per_s)
+            elif not on_site_now:
                 coeff = p.lateness_per_s * weight
                 if (
                     deadline - p.deadline_margin_s <= now
@@ -285,7 +307,15 @@ def encode(problem: Problem, travel: TravelTimeProvider) -> Encoding:
                             reassign.setdefault(v, {}).update(
                                 {node: p.reassign_penalty_s for node in job_nodes[s.job_id]}
                             )
+    skus = sorted({sku for parts in van_use.values() for sku, _ in parts})
+    van_stock = []
+    for sku in skus:
+        use = [0] * n
+        for node, parts in van_use.items():
+            use[node] = sum(q for k, q in parts if k == sku)
+        van_stock.append((use, [int(t.van_stock.get(sku, 0)) for t in techs]))
     data = RoutingData(
+        van_stock=van_stock,
         travel=travel_int,
         cost=travel_int,
         service=service,
@@ -311,6 +341,33 @@ def encode(problem: Problem, travel: TravelTimeProvider) -> Encoding:
         enc.warm_routes_previous_only = warm_routes(enc, problem)
         enc.warm_routes = with_new_jobs(enc, enc.warm_routes_previous_only)
     return enc
+
+
+def van_demand(problem: Problem) -> list[dict[str, int]]:
+    """Per technician: units per SKU that the open jobs they could serve from their van would take (qualified,
+    van holds the job's parts) plus their committed job's. Where this exceeds the van, routes compete for it."""
+    out: list[dict[str, int]] = [{} for _ in problem.technicians]
+    for v, t in enumerate(problem.technicians):
+        for job in problem.jobs:
+            if not job.required_parts or not has_parts(t.van_stock, job.required_parts):
+                continue
+            if job.in_progress_by not in (None, t.id) or not qualified(job, t):
+                continue
+            for sku, qty in job.required_parts:
+                out[v][sku] = out[v].get(sku, 0) + qty
+    return out
+
+
+def drop_penalty(job: Job, bound: str | None, emergency_s: int, preventive_s: int) -> int:
+    """Cost of leaving ``job`` out. Committed jobs are effectively mandatory; a preventive visit costs
+    ``preventive_s`` whatever its tier (below every emergency: 1 s of lateness on any emergency weighs at least
+    10, so the search drops a visit before an emergency runs more than ``preventive_s / 10`` s late); an
+    emergency costs ``emergency_s`` x tier weight x priority."""
+    if bound is not None:
+        return COMMITTED_PENALTY
+    if job.preventive:
+        return preventive_s
+    return emergency_s * TIER_WEIGHT.get(job.tier, 1) * max(1, job.priority)
 
 
 def home_by(earliest_start: int, drive_home: int, breaks: list[tuple[int, int]]) -> int:

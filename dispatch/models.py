@@ -54,6 +54,10 @@ class Job:
     # (the pick-up they were sent with). It stays the fixed first stop, right before the job, so the route and
     # the ETA keep the detour and the depot hold keeps its pick-up stop (docs/dispatch.md, "Committed pick-ups").
     pickup_depot: str | None = None
+    # A preventive visit (inspection, RUL repair): no 2-hour promise, and its own drop penalty
+    # (``Params.preventive_drop_penalty_s``) far below any emergency's, so the optimiser drops it before it lets
+    # an emergency run late (docs/dispatch.md, "Preventive visits").
+    preventive: bool = False
     demand: int = 0  # capacity units; used by VRPTW-style problems, 0 for technician work
 
 
@@ -98,6 +102,16 @@ class Params:
     # cost of a job served a full day late (lateness_per_s 10 × 86 400 s = 864 000). With 8 h here, a
     # 50-technician × 300-job re-plan dropped every job (lateness made serving dearer than dropping).
     drop_penalty_s: int = 1_000_000
+    # Drop penalty of a preventive visit (not tier-weighted): 2 h of driving, so a visit is served when it only
+    # costs km, but it is the first thing dropped when serving it would make an emergency late: 12 min of a
+    # bronze emergency's lateness (10/s) or 2.4 min of a gold one's already cost more. An emergency's drop
+    # penalty (>= 1 000 000) is 140x this, so any emergency outranks any visit.
+    preventive_drop_penalty_s: int = 2 * 3600
+    # Per second a preventive visit the gate admitted starts after its suggested start (now + 30 min, set by
+    # planner.admit_preventive): admitted means "starting now is safe", and without a pull the optimiser left
+    # visits at the end of routes where the next re-plan found the gate closed (day simulation, seed 1: 1 visit
+    # of 12). 1/s is a tenth of a bronze emergency's lateness, so any emergency still comes first.
+    preventive_lateness_per_s: int = 1
     # Per second late on the on-site deadline, times the tier weight: 1 s late on a standard contract (weight 2)
     # costs 20 s of driving, so the 2-hour promise dominates km. At 1 the day simulation traded lateness for
     # km (93 % on site in 2 h); at 10 it keeps ≥ 95 % while still driving ~40 % less than the baseline.

@@ -215,3 +215,19 @@ WHERE w.id = ANY(%(ids)s);
 -- Whether a work order is on this technician's current route (a planned, not yet assigned, job is theirs to see).
 SELECT 1 FROM plan_stops p JOIN plans pl ON pl.id = p.plan_id
 WHERE pl.is_current AND p.technician_id = %(tid)s AND p.work_order_id = %(work_order_id)s LIMIT 1;
+
+-- name: emergency_arrivals
+-- Creation times of the emergencies (corrective work orders, any status) since :since: the arrival rate the
+-- preventive gate expects (planner.emergency_rate).
+SELECT created_at FROM work_orders WHERE kind = 'corrective' AND created_at > %(since)s ORDER BY created_at;
+
+-- name: suspend_visit
+-- Preemption: a preventive visit whose technician is sent to an emergency goes back to the queue (open).
+UPDATE work_orders SET status = 'open', technician_id = NULL, eta = NULL, assigned_at = NULL, arrived_at = NULL
+WHERE id = %(work_order_id)s AND kind = 'preventive' AND technician_id = %(technician_id)s
+  AND status IN ('assigned', 'en_route', 'on_site')
+RETURNING id, customer_id, device_id, incident_id;
+
+-- name: free_technician_at
+UPDATE technicians SET state = 'free', lat = %(lat)s, lon = %(lon)s
+WHERE id = %(technician_id)s AND state <> 'off';

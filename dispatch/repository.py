@@ -69,6 +69,11 @@ def load_orders(conn: psycopg.Connection) -> list[OrderRow]:
         latest_start=_epoch(r["latest_start"])) for r in _rows(conn, Q.active_orders)]
 
 
+def emergency_arrivals(conn: psycopg.Connection, since: datetime) -> list[float]:
+    """Creation times (epoch s) of emergencies since ``since``, for the preventive gate's arrival rate."""
+    return [r["created_at"].timestamp() for r in _rows(conn, Q.emergency_arrivals, {"since": since})]
+
+
 def load_technicians(conn: psycopg.Connection, skus: list[str]) -> list[TechRow]:
     vans: dict[int, dict[str, int]] = {}
     if skus:
@@ -151,6 +156,17 @@ def retime(conn: psycopg.Connection, work_order_id: int, eta: datetime) -> None:
 
 def unassign(conn: psycopg.Connection, work_order_id: int) -> bool:
     return conn.execute(Q.plan_unassign, {"work_order_id": work_order_id}).rowcount == 1
+
+
+def suspend_visit(conn: psycopg.Connection, work_order_id: int, technician_id: int, lat: float,
+                  lon: float) -> dict[str, Any] | None:
+    """Pull a technician off a preventive visit (preemption): the visit is open again, the technician free where
+    they are. None when the visit is no longer theirs (completed or re-assigned meanwhile)."""
+    rows = _rows(conn, Q.suspend_visit, {"work_order_id": work_order_id, "technician_id": technician_id})
+    if not rows:
+        return None
+    conn.execute(Q.free_technician_at, {"technician_id": technician_id, "lat": lat, "lon": lon})
+    return rows[0]
 
 
 def sync_technician_states(conn: psycopg.Connection) -> None:

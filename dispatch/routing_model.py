@@ -43,6 +43,8 @@ class RoutingData:
     then: dict[int, int] = field(default_factory=dict)  # node -> node that must follow it directly when served
     ordered: list[tuple[int, int]] = field(default_factory=list)  # (a, b): b starts after a ends (locks)
     reassign: dict[int, dict[int, int]] = field(default_factory=dict)  # vehicle -> {node: penalty}
+    # Per SKU: (units each node takes from its vehicle's van, units each vehicle's van holds)
+    van_stock: list[tuple[list[int], list[int]]] = field(default_factory=list)
 
     @property
     def num_nodes(self) -> int:
@@ -135,6 +137,14 @@ def add_capacity(m: RoutingModel) -> None:
     m.routing.AddDimensionWithVehicleCapacity(evaluator, 0, list(d.capacity), True, CAPACITY)
 
 
+def add_van_stock(m: RoutingModel) -> None:
+    """Van stock consumed along a route, hard: per SKU, the units the route's van-stocked jobs take never exceed
+    what the van holds (a capacity dimension per SKU; the depot pick-up copies take nothing from the van)."""
+    for k, (use, stock) in enumerate(m.data.van_stock):
+        evaluator = m.routing.RegisterUnaryTransitVector(list(use))
+        m.routing.AddDimensionWithVehicleCapacity(evaluator, 0, list(stock), True, f"van_stock_{k}")
+
+
 def add_vehicle_restrictions(m: RoutingModel) -> None:
     """Skills and pins, hard: a node may only be served by its allowed vehicles (-1 = not served).
 
@@ -214,6 +224,7 @@ def build_model(data: RoutingData) -> RoutingModel:
     add_overtime(m)
     add_soft_deadlines(m)
     add_capacity(m)
+    add_van_stock(m)
     add_vehicle_restrictions(m)
     add_disjunctions(m)
     add_pickups(m)

@@ -152,7 +152,7 @@ class DispatchLoop:
         return StraightLineProvider(self._settings.road_factor, self._settings.speed_kmh,
                                     utc_offset_h=offset.total_seconds() / 3600.0 if offset else 0.0)
 
-    def _tick_optimiser(self, conn: psycopg.Connection) -> int:
+    def _tick_optimiser(self, conn: psycopg.Connection, preempted: bool = False) -> int:
         s = self._settings
         now = self._clock.now()
         at = to_datetime(now)
@@ -160,9 +160,9 @@ class DispatchLoop:
             cursor = repo.change_cursor(conn, at)
         changed = cursor != self._cursor
         periodic = now - self._last_replan >= s.max_replan_interval_s
-        if not (changed or periodic) or now - self._last_replan < s.min_replan_interval_s:
+        if not preempted and (not (changed or periodic) or now - self._last_replan < s.min_replan_interval_s):
             return 0
-        if self._clock_rate > FAST_CLOCK_RATE and time.monotonic() < self._wall_ready:
+        if not preempted and self._clock_rate > FAST_CLOCK_RATE and time.monotonic() < self._wall_ready:
             return 0
         with conn.transaction():
             cursor = repo.change_cursor(conn, at)  # read first: the rows below are at least this fresh
@@ -171,6 +171,7 @@ class DispatchLoop:
             techs = repo.load_technicians(conn, skus)
             depots = repo.load_depots(conn, skus)
             stored = repo.current_plan(conn)
+            arrivals = repo.emergency_arrivals(conn, to_datetime(now - pl.ARRIVAL_WINDOW_S))
         previous = stored.plan if stored is not None else None
         if not orders and (previous is None or not any(previous.routes.values())):
             self._cursor = cursor
@@ -179,15 +180,22 @@ class DispatchLoop:
         # Plan for the moment the plan will be applied: the search takes `budget` of wall time, which is
         # `budget x clock rate` of clock time (300x in the demo: 25 simulated minutes for 5 s).
         plan_at = now + self._clock_rate * budget
-        # Preventive visits (window of days) only when technicians are spare; the rest listed as dropped.
-        admitted, deferred = pl.admit_preventive(plan_at, orders, techs)
-        problem = pl.build_problem(plan_at, admitted, techs, depots, previous, self._tz)
+        # Preventive visits (window of days) only while the expected emergency load leaves technicians spare
+        # (planner.admit_preventive, the same gate the day simulation measures); the rest listed as dropped.
+        problem, deferred = pl.admit_preventive(
+            pl.build_problem(plan_at, orders, techs, depots, previous, self._tz), arrivals)
         started, clock_started = time.perf_counter(), self._clock.now()
         plan = pl.with_deferred(self._solve(problem, budget, self._travel(plan_at)), deferred)
         seconds = time.perf_counter() - started
         self._clock_rate = max(0.0, (self._clock.now() - clock_started) / seconds) if seconds > 0 else 0.0
         self._wall_ready = time.monotonic() + seconds
+        pulled = [] if preempted else pl.preemptions(problem, plan, self._travel(plan_at))
+        if pulled:  # an emergency nobody else reaches in time: suspend those visits and plan again at once
+            with conn.transaction():
+                self._suspend(conn, pulled, self._clock.now())
+            return self._tick_optimiser(conn, preempted=True)
         trigger = "start" if self._cursor is None else ("change" if changed else "periodic")
+        trigger = "preemption" if preempted else trigger
         with conn.transaction():
             if not repo.try_lock_planner(conn):
                 log.info("another dispatch process is applying a plan; skipping this pass")
@@ -207,6 +215,27 @@ class DispatchLoop:
         log.info("re-planned", extra={"trigger": trigger, "orders": len(orders), "assigned": count,
                                       "dropped": len(plan.dropped), "solve_s": round(seconds, 3)})
         return count
+
+    def _suspend(self, conn: psycopg.Connection, pulled: list[pl.Preemption], now: float) -> None:
+        """Pull technicians off preventive visits for emergencies (planner.preemptions): each visit goes back to
+        the queue with a timeline event saying why; the technician is free where they are."""
+        at = to_datetime(now)
+        for pre in pulled:
+            row = repo.suspend_visit(conn, int(pre.visit_id), int(pre.technician_id), pre.position.lat,
+                                     pre.position.lon)
+            if row is None:
+                continue
+            record_timeline(conn, customer_id=row["customer_id"], device_id=row["device_id"], at=at,
+                            kind="preventive_suspended",
+                            summary="Preventive visit suspended: technician sent to an emergency; it will be "
+                                    "planned again",
+                            incident_id=row["incident_id"], work_order_id=row["id"],
+                            data={"technician_id": int(pre.technician_id),
+                                  "emergency_work_order_id": int(pre.emergency_id),
+                                  "reason": pl.REASON_PREVENTIVE_PREEMPTED})
+            log.info("preventive visit suspended", extra={"work_order_id": row["id"],
+                                                          "technician_id": pre.technician_id,
+                                                          "emergency": pre.emergency_id})
 
     def _solve(self, problem: Problem, budget: float, travel: StraightLineProvider) -> Plan:
         if self._settings.solve_in_subprocess:

@@ -161,28 +161,38 @@ def test_preventive_visit_gets_its_window_lowest_tier_and_no_two_hour_deadline()
                       [techrow(1)], [], None, UTC)
     a, overdue = p.jobs
     assert (a.tier, a.priority, a.window, a.onsite_deadline) == ("bronze", 1, (now, now + 3 * 86400), now + 3 * 86400)
+    assert a.preventive and overdue.preventive  # their own (low) drop penalty in the optimiser
     assert overdue.window == (now, now + PREVENTIVE_OVERDUE_S)  # overdue: room from now, not an empty window
 
 
-def test_preventive_visits_wait_while_emergencies_need_the_technicians() -> None:
-    from dispatch.planner import (
-        REASON_PREVENTIVE_LATER,
-        REASON_PREVENTIVE_LOAD,
-        admit_preventive,
-        with_deferred,
-    )
+def test_two_jobs_of_one_route_do_not_both_plan_on_the_vans_last_unit() -> None:
+    """One technician, one BRG in the van, two jobs needing one each: the van's unit backs one job at most and the
+    route collects the rest at the depot (before, both planned on the van and spares sent a courier for the
+    second). Collecting both at the depot is as short as van + depot here, so either is a right answer."""
+    orders = [order(1, required_parts={"BRG": 1}, onsite_due=NOW + 6 * 3600),
+              order(2, required_parts={"BRG": 1}, onsite_due=NOW + 6 * 3600)]
+    techs = [techrow(1, van_stock={"BRG": 1})]
+    depots = [DepotRow(7, 51.95, 4.45, {"BRG": 5})]
+    p = build_problem(NOW, orders, techs, depots, None, UTC)
+    plan = solve(p, 1.0, solution_limit=500)
+    assert check_plan(p, plan) == [] and not plan.dropped
+    sources = [(pp.source, pp.depot_location_id) for pp in parts_plan(plan, orders)]
+    assert sources.count(("van", None)) <= 1  # the van's one unit backs one job at most
+    assert sources.count(("depot", 7)) >= 1 and set(sources) <= {("van", None), ("depot", 7)}
+    route = plan.routes["1"]
+    for k, stop in enumerate(route):  # each depot-sourced job's pick-up comes earlier on the route
+        if stop.kind == "job" and ("depot", 7) == sources[int(stop.job_id) - 1]:  # type: ignore[arg-type]
+            assert any(s.kind == "pickup" and s.job_id == stop.job_id for s in route[:k])
+    # Two units in the van: no detour.
+    p2 = build_problem(NOW, orders, [techrow(1, van_stock={"BRG": 2})], depots, None, UTC)
+    plan2 = solve(p2, 1.0, solution_limit=500)
+    assert [s.kind for s in plan2.routes["1"]] == ["job", "job"]
+    assert {pp.source for pp in parts_plan(plan2, orders)} == {"van"}
 
-    now = NOW
-    techs = [techrow(i) for i in range(1, 6)]  # 5 free: reserve 1
-    visits = [_prev(10, now, now + 86400), _prev(11, now, now + 2 * 86400), _prev(12, now + 86400, now + 3 * 86400)]
-    kept, deferred = admit_preventive(now, visits, techs)
-    assert [o.id for o in kept] == [10, 11] and deferred == {"12": REASON_PREVENTIVE_LATER}
-    emergencies = [order(i) for i in (1, 2, 3)]  # 5 free - 3 waiting - 1 reserve = room for one visit
-    kept, deferred = admit_preventive(now, emergencies + visits, techs)
-    assert [o.id for o in kept] == [1, 2, 3, 10]  # the visit due first
-    assert deferred == {"11": REASON_PREVENTIVE_LOAD, "12": REASON_PREVENTIVE_LATER}
-    committed = _prev(13, now, now + 86400, status="on_site", tech=5)
-    kept, deferred = admit_preventive(now, [*emergencies, order(4), committed], techs)
-    assert 13 in {o.id for o in kept} and not deferred  # a started visit always stays
-    plan = with_deferred(Plan({}, {"1": "no qualified technician"}), deferred | {"11": REASON_PREVENTIVE_LOAD})
-    assert plan.dropped == {"1": "no qualified technician", "11": REASON_PREVENTIVE_LOAD}
+
+def test_van_stock_used_up_and_no_depot_still_plans_a_visit_with_the_part_by_courier() -> None:
+    orders = [order(1, required_parts={"BRG": 1}, onsite_due=NOW + 6 * 3600),
+              order(2, required_parts={"BRG": 1}, onsite_due=NOW + 6 * 3600)]
+    p = build_problem(NOW, orders, [techrow(1, van_stock={"BRG": 1})], [], None, UTC)
+    plan = solve(p, 1.0, solution_limit=500)
+    assert check_plan(p, plan) == [] and not plan.dropped  # spares sends the second part by courier

@@ -8,7 +8,7 @@ import pytest
 from core.clock import ManualClock, to_datetime
 from core.settings import DispatchSettings
 from dispatch import DispatchLoop
-from dispatch.planner import REASON_PREVENTIVE_LOAD
+from dispatch.planner import REASON_PREVENTIVE_LOAD, REASON_PREVENTIVE_PREEMPTED
 from planning import service
 from quietfix.seed import seed
 from tests.dispatch.test_live_replanning_integration import work_order
@@ -132,3 +132,89 @@ def test_quietfix_plan_command_runs_the_planning_job_once(db_url, conn, monkeypa
     second = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     n = conn.execute("SELECT count(*) FROM work_orders WHERE kind = 'preventive'").fetchone()[0]
     assert first["created"] == n > 0 and second["created"] == 0  # seeded inspections are overdue: once each
+
+
+def test_live_gate_defers_visits_on_a_busy_emergency_stream_and_plans_them_when_it_calms(db_url, conn) -> None:
+    """Every technician is free, but emergencies have been arriving at 3 an hour for the last 2 h (all already
+    handled): the live loop reads that rate from the database and keeps the 4 technicians for the next ones
+    (Erlang C: 4.5 Erlangs on 3 technicians never clears). Two quiet hours later the same visits are planned."""
+    from dispatch.planner import ARRIVAL_WINDOW_S
+
+    devices = seed(conn, devices=12, technicians=4, users=False)
+    clock = ManualClock()
+    now = to_datetime(clock.now())
+    k = conn.execute("SELECT id FROM contracts WHERE device_id IS NULL ORDER BY id LIMIT 1").fetchone()
+    conn.execute("UPDATE contracts SET inspection_interval_days = NULL WHERE id <> %s", (k[0],))
+    conn.execute("UPDATE contracts SET inspection_interval_days = 30, last_inspection_on = %s WHERE id = %s",
+                 ((now - timedelta(days=30)).date(), k[0]))
+    conn.execute("UPDATE technicians SET shift_start = '00:00', shift_end = '23:59:59', state = 'free'")
+    visits = {str(c["work_order_id"]) for c in service.create_preventive_work_orders(conn, now)["created"]}
+    assert visits
+    handled = [work_order(conn, d, ["mechanical"], now - timedelta(minutes=20 * i + 5))
+               for i, d in enumerate(devices[:6])]
+    conn.execute("UPDATE work_orders SET status = 'completed', completed_at = %s WHERE id = ANY(%s)",
+                 (now, handled))
+    conn.commit()
+    with psycopg.connect(db_url, autocommit=True) as c:
+        loop = DispatchLoop(lambda: c, SETTINGS, clock)
+        loop.tick(c)
+        plan, problem = loop.last_plan, loop.last_problem
+        assert plan is not None and problem is not None
+        assert all(t.state == "free" for t in problem.technicians)
+        assert not visits & {j.id for j in problem.jobs}  # none offered to the optimiser
+        assert all(plan.dropped.get(v) == REASON_PREVENTIVE_LOAD for v in visits)
+        assert c.execute("SELECT count(*) FROM work_orders WHERE kind = 'preventive' AND status <> 'open'"
+                         ).fetchone()[0] == 0
+        clock.advance(ARRIVAL_WINDOW_S + 60)  # the stream has calmed: nothing in the last 2 h
+        c.execute("UPDATE technicians SET state = 'free'")  # moves the change cursor
+        loop.tick(c)
+        plan = loop.last_plan
+        assert plan is not None
+        planned = {s.job_id for stops in plan.routes.values() for s in stops if s.kind == "job"}
+        assert planned & visits and not any(plan.dropped.get(v) == REASON_PREVENTIVE_LOAD for v in visits)
+        assigned = c.execute("SELECT count(*) FROM work_orders WHERE kind = 'preventive' AND status = 'assigned'"
+                             ).fetchone()[0]
+        assert assigned >= 1
+
+
+def test_live_loop_pulls_a_technician_off_a_visit_for_an_emergency_nobody_else_reaches(db_url, conn) -> None:
+    """The only technician is on site at a preventive visit expected to take 4 more hours; an emergency opens
+    next door. Nobody else can be there within 2 h, so the loop suspends the visit (back to open, with a
+    timeline event saying why) and sends the technician to the emergency in the same pass."""
+    devices = seed(conn, devices=8, technicians=1, users=False)
+    clock = ManualClock()
+    now = to_datetime(clock.now())
+    k = conn.execute("SELECT id FROM contracts WHERE device_id IS NULL ORDER BY id LIMIT 1").fetchone()
+    conn.execute("UPDATE contracts SET inspection_interval_days = NULL WHERE id <> %s", (k[0],))
+    conn.execute("UPDATE contracts SET inspection_interval_days = 30, last_inspection_on = %s WHERE id = %s",
+                 ((now - timedelta(days=30)).date(), k[0]))
+    tech, skills = conn.execute("SELECT id, skills FROM technicians").fetchone()
+    conn.execute("UPDATE technicians SET shift_start = '00:00', shift_end = '23:59:59', state = 'on_site'")
+    created = service.create_preventive_work_orders(conn, now)["created"]
+    visit = created[0]["work_order_id"]
+    lat, lon = conn.execute("SELECT lat, lon FROM work_orders WHERE id = %s", (visit,)).fetchone()
+    conn.execute("UPDATE work_orders SET status = 'cancelled' WHERE kind = 'preventive' AND id <> %s", (visit,))
+    conn.execute("UPDATE work_orders SET status = 'on_site', technician_id = %s, assigned_at = %s, eta = %s, "
+                 "arrived_at = %s, estimated_minutes = 300 WHERE id = %s",
+                 (tech, now - timedelta(hours=1), now - timedelta(hours=1), now - timedelta(hours=1), visit))
+    conn.execute("UPDATE technicians SET lat = %s, lon = %s", (lat, lon))
+    site = devices[0]
+    emergency = work_order(conn, site, [skills[0]], now)
+    conn.commit()
+    with psycopg.connect(db_url, autocommit=True) as c:
+        loop = DispatchLoop(lambda: c, SETTINGS, clock)
+        loop.tick(c)
+        status, tech_id = c.execute("SELECT status, technician_id FROM work_orders WHERE id = %s",
+                                    (visit,)).fetchone()
+        assert (status, tech_id) == ("open", None)  # suspended, back in the queue
+        note = c.execute("SELECT data FROM timeline_events WHERE work_order_id = %s AND kind = "
+                         "'preventive_suspended'", (visit,)).fetchone()
+        assert note is not None and note[0]["emergency_work_order_id"] == emergency
+        assert note[0]["reason"] == REASON_PREVENTIVE_PREEMPTED
+        e_status, e_tech = c.execute("SELECT status, technician_id FROM work_orders WHERE id = %s",
+                                     (emergency,)).fetchone()
+        assert (e_status, e_tech) == ("assigned", tech)
+        trigger = c.execute("SELECT trigger FROM plans WHERE is_current").fetchone()[0]
+        assert trigger == "preemption"
+        plan = loop.last_plan
+        assert plan is not None and str(visit) in plan.dropped  # the visit waits while the emergency is served
