@@ -7,7 +7,10 @@ from __future__ import annotations
 import asyncio
 import random
 import re
+import threading
+from collections.abc import Coroutine
 from pathlib import Path
+from typing import Any, TypeVar
 
 import pytest
 
@@ -16,6 +19,27 @@ from bench.api_load import LiveTally, Page, Tally, User, pages, sse_events, user
 from bench.lean_http import Browser, HttpFailure, parse_head
 
 STATIC = Path(__file__).resolve().parents[2] / "api" / "static"
+T = TypeVar("T")
+
+
+def run(coro: Coroutine[Any, Any, T]) -> T:
+    """``asyncio.run`` on a thread of its own: in a whole-suite run the browser tests' Playwright (sync API)
+    keeps an event loop running on the main thread, where ``asyncio.run`` refuses to start."""
+    out: list[T] = []
+    errors: list[BaseException] = []
+
+    def target() -> None:
+        try:
+            out.append(asyncio.run(coro))
+        except BaseException as exc:  # noqa: BLE001 - re-raised on the caller's thread
+            errors.append(exc)
+
+    worker = threading.Thread(target=target)
+    worker.start()
+    worker.join()
+    if errors:
+        raise errors[0]
+    return out[0]
 
 
 def test_dispatcher_refresh_is_what_board_js_refresh_reads() -> None:
@@ -85,7 +109,7 @@ def test_changes_are_debounced_and_a_change_during_a_refresh_gets_one_trailing_r
         await user.refresh_task
         return browser, live, tally
 
-    browser, live, tally = asyncio.run(scenario())
+    browser, live, tally = run(scenario())
     assert browser.paths[2:3] == ["/kpis"] and sorted(browser.paths[3:5]) == ["/a", "/b"]
     assert browser.paths[5:] == ["/kpis"]
     assert live.refreshes == 2 and live.coalesced == 1  # "4" and "5" were one debounced change
@@ -145,7 +169,7 @@ def test_browser_revalidates_with_the_etag_and_reuses_a_recent_connection() -> N
             browser.close()
         return replies, served.seen, browser.stats.not_modified
 
-    replies, seen, not_modified = asyncio.run(scenario())
+    replies, seen, not_modified = run(scenario())
     assert [r.status for r in replies] == [200, 304, 304] and not_modified == 2
     assert all(r.body == b'{"n":1}' for r in replies) and replies[1].from_cache
     assert seen == {"connections": 1, "requests": 3}  # keep-alive: one connection for all three
@@ -161,7 +185,7 @@ def test_browser_never_reuses_a_connection_idle_past_its_limit() -> None:
             browser.close()
         return served.seen, browser.stats.connections_opened, browser.stats.idle_closed
 
-    seen, opened, idle_closed = asyncio.run(scenario())
+    seen, opened, idle_closed = run(scenario())
     assert seen["connections"] == 3 and opened == 3 and idle_closed == 2
 
 
@@ -175,7 +199,7 @@ def test_chunked_bodies_are_reassembled() -> None:
             browser.close()
         return reply.body
 
-    assert asyncio.run(scenario()) == b"abcdefg"
+    assert run(scenario()) == b"abcdefg"
 
 
 def test_a_connection_closed_without_an_answer_is_a_described_failure() -> None:
@@ -186,7 +210,7 @@ def test_a_connection_closed_without_an_answer_is_a_described_failure() -> None:
                 await browser.get("/x")
         return caught.value
 
-    failure = asyncio.run(scenario())
+    failure = run(scenario())
     assert not failure.reused and not failure.answered and "ConnectionResetError" in str(failure)
 
 
