@@ -18,6 +18,7 @@ from api.routes import assets as asset_routes
 from api.routes import (
     auth,
     board,
+    board_view,
     commands,
     diagnostics,
     fleet,
@@ -74,11 +75,12 @@ def create_app(settings: Settings) -> FastAPI:
     app.add_middleware(InvalidateOnWrite)
     app.add_middleware(ConcurrencyLimit, limit=POOL_MAX_SIZE,
                        exempt=("/metrics", "/api/live", "/api/board", "/api/board/kpis", "/api/board/routes",
-                               "/api/spares/in-transit", "/api/plans/current", "/api/planning/escalations"))
+                               "/api/spares/in-transit", "/api/plans/current", "/api/planning/escalations",
+                               "/api/board/view"))
     # Routes are matched in order (FastAPI walks every included router's routes; ~10 % of a snapshot answer's CPU
     # under bench/api_load.py): the board's, the live stream's and the plan's, which every open board repeats on
     # each change, come first. No path of theirs overlaps another router's, so the order changes no answer.
-    for module in (board, live, plans, health, auth, fleet, service, commands, diagnostics):
+    for module in (board_view, board, live, plans, health, auth, fleet, service, commands, diagnostics):
         app.include_router(module.router)
     @app.exception_handler(psycopg.DataError)
     def invalid_data(request: Request, exc: psycopg.DataError) -> JSONResponse:

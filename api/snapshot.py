@@ -285,15 +285,19 @@ async def board_version(app: Any) -> Any:
     return await reader.get()
 
 
-async def shared_read(request: Request, key: Hashable, read: Callable[[Any], Any]) -> Response:
-    """A staff-wide read (``read(conn)``) answered from the shared snapshot of the current board version, with
-    its ETag (304 on a matching ``If-None-Match``). For reads every open board repeats on each live change and
-    that are the same for all staff; the caller has already checked that the caller is staff."""
-    app = request.app
+async def shared_body(app: Any, key: Hashable, read: Callable[[Any], Any]) -> Body:
+    """The shared snapshot bytes of a staff-wide read (``read(conn)``) for the current board version."""
 
     def build() -> Any:
         with shared_pool(app).connection() as conn:
             return read(conn)
 
-    body = await snapshots_of(app).aget(key, await board_version(app), build)
+    return await snapshots_of(app).aget(key, await board_version(app), build)
+
+
+async def shared_read(request: Request, key: Hashable, read: Callable[[Any], Any]) -> Response:
+    """A staff-wide read (``read(conn)``) answered from the shared snapshot of the current board version, with
+    its ETag (304 on a matching ``If-None-Match``). For reads every open board repeats on each live change and
+    that are the same for all staff; the caller has already checked that the caller is staff."""
+    body = await shared_body(request.app, key, read)
     return conditional(request, body, body.etag)

@@ -174,11 +174,11 @@ def telemetry_window(device: str) -> str:
 
 
 def pages(devices: list[str], customer_devices: list[str], tech_devices: list[str]) -> dict[str, Page]:
-    """The three faces. Dispatcher: board.js (start: /api/board, refresh(), device list; refresh: board, plan,
-    routes, in-transit, escalations in parallel, then KPIs). Technician: tech.js ``load`` (its jobs). Customer:
-    portal.js (assets and pending surveys; preferences on open). All start with qf.js's /api/auth/me."""
-    board_refresh = (("/api/board", "/api/plans/current", "/api/board/routes", "/api/spares/in-transit",
-                      "/api/planning/escalations"), ("/api/board/kpis",))
+    """The three faces. Dispatcher: board.js (start: /api/board, refresh(), device list; refresh: one
+    /api/board/view — board, plan, routes, in-transit, escalations and KPIs in one answer). Technician: tech.js
+    ``load`` (its jobs). Customer: portal.js (assets and pending surveys; preferences on open). All start with
+    qf.js's /api/auth/me."""
+    board_refresh = (("/api/board/view",),)
     portal_refresh = (("/api/portal/assets", "/api/portal/surveys/pending"),)
     return {
         "dispatcher": Page("dispatcher", (("/api/auth/me",), ("/api/board",), *board_refresh,
@@ -208,7 +208,8 @@ def user_roles(users: int) -> list[str]:
 def request_mix(devices: list[str], customer_devices: list[str], tech_devices: list[str]) -> list[tuple[str, str]]:
     """Closed-loop (``--think 0``) mix of (role, path): mostly what boards re-read on every live change, then
     the lists a dispatcher opens, a technician's phone and customers' portals."""
-    mix = [("dispatcher", "/api/board")] * 8 + [("dispatcher", "/api/board/kpis")] * 6
+    mix = [("dispatcher", "/api/board/view")] * 8 + [("dispatcher", "/api/board")] * 2
+    mix += [("dispatcher", "/api/board/kpis")] * 2
     mix += [("dispatcher", "/api/plans/current")] * 4 + [("dispatcher", "/api/board/routes")] * 2
     mix += [("dispatcher", "/api/incidents?open_only=true"), ("dispatcher", "/api/work-orders"),
             ("dispatcher", "/api/technicians"), ("dispatcher", "/api/devices?limit=100")]

@@ -19,7 +19,7 @@ from api import repository as repo
 from api.auth import Staff
 from api.deps import Conn
 from api.schemas import AssignRequest, AssignResult, IntakeRequest, IntakeResult, KpiRow
-from api.snapshot import board_version, conditional, shared_pool, shared_read, snapshots_of
+from api.snapshot import Body, board_version, conditional, shared_pool, shared_read, snapshots_of
 from core.clock import SystemClock, to_datetime
 from core.events import queue_notification, record_timeline
 from diagnostics import SLA_BY_TIER
@@ -61,14 +61,7 @@ async def board(request: Request, _: Staff) -> Response:
     only a rebuild takes a pooled connection on the thread pool. A board that already holds this version (its
     ``If-None-Match``) gets a 304; "now" then travels in ``X-Server-Now`` (also sent with every 200), which the
     page reads, because the cached body's ``now`` is as old as the body."""
-    app = request.app
-
-    def build() -> dict[str, Any]:
-        with shared_pool(app).connection() as conn:
-            return {"technicians": repo.board_technicians(conn), "queue": repo.board_queue(conn),
-                    "tile_url": app.state.settings.api.tile_url}
-
-    rest = await snapshots_of(app).aget("board", await board_version(app), build)
+    rest = await board_body(request.app)
     now = json.dumps(jsonable_encoder(now_of(request))).encode()
     return conditional(request, b'{"now":' + now + b"," + rest[1:], rest.etag, weak=True,
                        headers={"X-Server-Now": now.decode()[1:-1]})
@@ -79,8 +72,23 @@ async def kpis(request: Request, _: Staff) -> Response:
     """Today's KPI strip by region and tier (``*`` = all), from the shared snapshot; ETag/304 like the board.
     ``response_model`` documents the rows; returning a Response skips its per-request validation (the rows are
     validated once, when the snapshot is built)."""
-    app = request.app
-    now = now_of(request)
+    body = await kpis_body(request.app, now_of(request))
+    return conditional(request, body, body.etag)
+
+
+async def board_body(app: Any) -> Body:
+    """The board's shared snapshot (technicians, queue, tiles; without ``now``, which is per request)."""
+
+    def build() -> dict[str, Any]:
+        with shared_pool(app).connection() as conn:
+            return {"technicians": repo.board_technicians(conn), "queue": repo.board_queue(conn),
+                    "tile_url": app.state.settings.api.tile_url}
+
+    return await snapshots_of(app).aget("board", await board_version(app), build)
+
+
+async def kpis_body(app: Any, now: datetime) -> Body:
+    """Today's KPI rows (validated once per build) as the shared snapshot of the current board version."""
     start = now.astimezone(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
 
     def build() -> list[dict[str, Any]]:
@@ -90,8 +98,7 @@ async def kpis(request: Request, _: Staff) -> Response:
             row["nps"] = round(100.0 * row["nps_net"] / row["nps_answers"], 1) if row["nps_answers"] else None
         return [KpiRow.model_validate(row).model_dump(mode="json") for row in rows]
 
-    body = await snapshots_of(app).aget(("kpis", start), await board_version(app), build)
-    return conditional(request, body, body.etag)
+    return await snapshots_of(app).aget(("kpis", start), await board_version(app), build)
 
 
 @router.post("/api/board/incidents", response_model=IntakeResult, status_code=status.HTTP_201_CREATED)

@@ -16,7 +16,7 @@ from starlette.concurrency import run_in_threadpool
 from api.auth import AnyUser, Staff
 from api.deps import Conn
 from api.routes.board import JSON_OBJECT, NOT_MODIFIED, now_of
-from api.snapshot import board_version, conditional, shared_pool, snapshots_of
+from api.snapshot import Body, board_version, conditional, shared_pool, snapshots_of
 from core.events import record_timeline
 from dispatch import repository as plans
 
@@ -58,7 +58,7 @@ async def current(request: Request, principal: AnyUser) -> Any:
             return plans.plan_view(conn, scope)
 
     if scope is None:  # staff share one snapshot per data version (api/snapshot.py)
-        body = await snapshots_of(app).aget("plan", await board_version(app), lambda: view_of(None))
+        body = await staff_plan_body(app)
         if body == b"null":
             raise HTTPException(status.HTTP_404_NOT_FOUND, "no plan yet")
         return conditional(request, body, body.etag)
@@ -116,3 +116,14 @@ def lock(work_order_id: int, request: Request, conn: Conn, principal: Staff) -> 
 def release(work_order_id: int, request: Request, conn: Conn, principal: Staff) -> ControlResult:
     return _control(work_order_id, request, conn, plans.release, "dispatch_released",
                     f"Pin and lock released by {principal.username}", "released", principal.username)
+
+
+async def staff_plan_body(app: Any) -> Body:
+    """The current plan as staff see it (every route, the dropped jobs), shared per board version; ``null``
+    before the first plan."""
+
+    def build() -> Any:
+        with shared_pool(app).connection() as conn:
+            return plans.plan_view(conn, None)
+
+    return await snapshots_of(app).aget("plan", await board_version(app), build)

@@ -274,8 +274,7 @@
   }
 
   function pct(a, b) { return b ? `${Math.round((100 * a) / b)}%` : "–"; }
-  async function drawKpis() {
-    const rows = await api("/api/board/kpis");
+  async function drawKpis(rows) {
     const loadHtml = await loadCell();
     const total = rows.find((r) => r.region === "*" && r.tier === "*") || rows[0];
     const cell = (v, label) => `<div class="kpi"><b>${v}</b><span>${label}</span></div>`;
@@ -309,13 +308,15 @@
     return running;
   }
 
+  // One round trip per refresh (GET /api/board/view: the board, plan, routes, parts in transit, escalations and
+  // KPIs under one ETag), not six: what every open board repeats on each live change.
   async function refreshOnce() {
-    const [board, p, r, t, e] = await Promise.all([api("/api/board"), optional("/api/plans/current"),
-      optional("/api/board/routes"), optional("/api/spares/in-transit"), optional("/api/planning/escalations")]);
-    data = board; plan = p; inTransit = t; routes = normaliseRoutes(r, p); escalationQueues = e;
-    // data.now may be a revalidated (304) copy's; QF.api took server time from X-Server-Now already.
+    const v = await api("/api/board/view");
+    data = v.board; plan = v.plan; inTransit = v.in_transit; routes = normaliseRoutes(v.routes, v.plan);
+    escalationQueues = v.escalations;
+    // v.now may be a revalidated (304) copy's; QF.api took server time from X-Server-Now already.
     drawProposals(); drawQueue(); drawLanes(); drawMap();
-    await drawKpis();
+    await drawKpis(v.kpis);
   }
 
   async function loadDevices() {

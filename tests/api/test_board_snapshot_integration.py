@@ -119,3 +119,43 @@ def test_a_write_in_this_process_makes_the_next_snapshot_read_rebuild(world) -> 
     assert client.post("/api/board/incidents", headers=dispatcher, json={}).status_code == 422
     client.get("/api/spares/in-transit", headers=dispatcher)
     assert store.builds == builds + 1  # ...so the next read is built again, after the write's commit
+
+
+def test_board_view_is_every_board_read_in_one_answer_with_one_tag(world) -> None:  # noqa: F811
+    client, w = world
+    dispatcher = login(client, "dispatcher")
+    conn = w["conn"]
+    plan = conn.execute("INSERT INTO plans (created_at, trigger, planner, is_current) VALUES (now(), 'start', "
+                        "'optimiser', true) RETURNING id").fetchone()[0]
+    conn.execute("INSERT INTO plan_stops (plan_id, technician_id, seq, kind, work_order_id, eta, start_at, end_at) "
+                 "VALUES (%s, %s, 0, 'job', %s, now(), now(), now())", (plan, w["tech1"], w["wo"]))
+    conn.commit()
+    view = client.get("/api/board/view", headers=dispatcher)
+    assert view.status_code == 200 and view.headers["etag"].startswith('W/"')
+    body = view.json()
+    assert body["now"] == view.headers["x-server-now"]
+    separate = {"plan": "/api/plans/current", "routes": "/api/board/routes", "in_transit": "/api/spares/in-transit",
+                "escalations": "/api/planning/escalations", "kpis": "/api/board/kpis"}
+    for member, path in separate.items():  # the same bodies the separate reads give
+        assert body[member] == client.get(path, headers=dispatcher).json(), member
+    board = client.get("/api/board", headers=dispatcher).json()
+    assert body["board"] == {k: v for k, v in board.items() if k != "now"}
+    assert body["plan"]["id"] == plan
+
+    # Unchanged: one 304 for the whole refresh; a change in any member (here the queue) moves the tag.
+    same = client.get("/api/board/view", headers={**dispatcher, "If-None-Match": view.headers["etag"]})
+    assert same.status_code == 304 and same.content == b"" and same.headers["x-server-now"]
+    conn.execute("UPDATE work_orders SET status = 'en_route' WHERE id = %s", (w["wo"],))
+    conn.execute("INSERT INTO timeline_events (customer_id, at, kind, summary, work_order_id) "
+                 "SELECT customer_id, now(), 'technician_en_route', 'on the way', id FROM work_orders WHERE id = %s",
+                 (w["wo"],))
+    conn.commit()
+    after = client.get("/api/board/view", headers={**dispatcher, "If-None-Match": view.headers["etag"]})
+    assert after.status_code == 200 and after.json()["board"]["queue"][0]["status"] == "en_route"
+
+    # Staff only, and authorisation before any 304.
+    for user in ("customer001", "tech01", "support"):
+        r = client.get("/api/board/view", headers={**login(client, user), "If-None-Match": "*"})
+        assert r.status_code == 403, user
+    spec = client.get("/openapi.json").json()["paths"]["/api/board/view"]["get"]["responses"]
+    assert {"200", "304"} <= set(spec)

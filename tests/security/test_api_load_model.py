@@ -46,12 +46,13 @@ def test_dispatcher_refresh_is_what_board_js_refresh_reads() -> None:
     js = (STATIC / "board.js").read_text()
     refresh = js[js.index("async function refreshOnce()"):]
     refresh = refresh[:refresh.index("\n  }\n")]
-    parallel = re.findall(r'(?:api|optional)\("([^"]+)"\)', refresh[:refresh.index("data = board")])
-    kpis = re.findall(r'api\("([^"]+)"\)', js[js.index("async function drawKpis()"):][:200])
+    reads = re.findall(r'(?:api|optional)\("([^"]+)"\)', refresh)
+    kpis = re.findall(r'(?:api|optional)\("([^"]+)"\)', js[js.index("async function drawKpis("):][:200])
     page = pages(["d0", "d1", "d2", "d3"], ["d0"], ["d1"])["dispatcher"]
-    assert page.refresh == (tuple(parallel), tuple(kpis))  # in parallel, then the KPIs (drawKpis after draws)
+    assert reads == ["/api/board/view"] and kpis == []  # one round trip; the KPIs come in the bundle
+    assert page.refresh == (tuple(reads),)
     assert page.load[0] == ("/api/auth/me",) and page.load[1] == ("/api/board",)  # QF.start, then first board
-    assert page.load[2:4] == page.refresh
+    assert page.load[2:3] == page.refresh
 
 
 def test_debounce_in_qf_js_is_the_one_simulated() -> None:

@@ -78,6 +78,7 @@ POLICY: dict[tuple[str, str], dict[str, str]] = {
     # the dispatcher's board and the optimiser's plan
     ("GET", "/api/board"): STAFF,
     ("GET", "/api/board/kpis"): STAFF,
+    ("GET", "/api/board/view"): STAFF,
     ("POST", "/api/board/incidents"): STAFF,
     ("POST", "/api/board/work-orders/{work_order_id}/assign"): STAFF,
     ("GET", "/api/board/routes"): STAFF,
