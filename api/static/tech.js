@@ -222,7 +222,17 @@
     const sel = a.name ? `[name="${a.name}"]` : a.dataset.act ? `[data-act="${a.dataset.act}"]`
       : a.tagName === "SUMMARY" ? "summary" : a.classList.contains("escalations") ? ".escalations" : null;
     caret = typeof a.selectionStart === "number" ? [a.selectionStart, a.selectionEnd] : null;
-    return sel && `li.job[data-wo="${li.dataset.wo}"] ${a.closest("form")?.className ? `form.${a.closest("form").className.split(" ")[0]} ` : ""}${sel}`;
+    if (!sel) { // a link or other control without a name (Navigate, Map, mail): by its place among the job's controls
+      const i = [...li.querySelectorAll(FOCUSABLE)].indexOf(a);
+      return i < 0 ? null : { wo: li.dataset.wo, index: i };
+    }
+    return `li.job[data-wo="${li.dataset.wo}"] ${a.closest("form")?.className ? `form.${a.closest("form").className.split(" ")[0]} ` : ""}${sel}`;
+  }
+  const FOCUSABLE = "a[href], button, input, select, textarea, summary, [tabindex]";
+  function focusedAfterDraw(focused) {
+    if (!focused) return null;
+    if (typeof focused === "string") return document.querySelector(focused);
+    return document.querySelector(`li.job[data-wo="${focused.wo}"]`)?.querySelectorAll(FOCUSABLE)[focused.index] || null;
   }
 
   function draw() {
@@ -281,7 +291,7 @@
       }
       loadChart(job);
     }
-    const el = focused && document.querySelector(focused);
+    const el = focusedAfterDraw(focused);
     if (el) { el.focus(); if (caret) try { el.setSelectionRange(...caret); } catch (e) { /* number inputs */ } }
   }
 
