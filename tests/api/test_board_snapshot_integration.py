@@ -9,6 +9,25 @@ from tests.api.test_views_integration import login, world  # noqa: F401 - the fi
 pytestmark = pytest.mark.integration
 
 
+def current_plan(conn, w) -> int:
+    """A current optimiser plan with one stop: technician 1 to the world's work order."""
+    plan = conn.execute("INSERT INTO plans (created_at, trigger, planner, is_current) VALUES (now(), 'start', "
+                        "'optimiser', true) RETURNING id").fetchone()[0]
+    conn.execute("INSERT INTO plan_stops (plan_id, technician_id, seq, kind, work_order_id, eta, start_at, end_at) "
+                 "VALUES (%s, %s, 0, 'job', %s, now(), now(), now())", (plan, w["tech1"], w["wo"]))
+    conn.commit()
+    return plan
+
+
+def technician_on_the_way(conn, w) -> None:
+    """A change made outside this process (a phone via another API process): the work order is en route."""
+    conn.execute("UPDATE work_orders SET status = 'en_route' WHERE id = %s", (w["wo"],))
+    conn.execute("INSERT INTO timeline_events (customer_id, at, kind, summary, work_order_id) "
+                 "SELECT customer_id, now(), 'technician_en_route', 'on the way', id FROM work_orders WHERE id = %s",
+                 (w["wo"],))
+    conn.commit()
+
+
 def test_board_snapshot_is_shared_and_follows_changes(world) -> None:  # noqa: F811
     client, w = world
     dispatcher, admin = login(client, "dispatcher"), login(client, "admin")
@@ -23,11 +42,7 @@ def test_board_snapshot_is_shared_and_follows_changes(world) -> None:  # noqa: F
 
     # A change made outside this process (a technician's phone via another API process, the dispatch loop)...
     conn = w["conn"]
-    conn.execute("UPDATE work_orders SET status = 'en_route' WHERE id = %s", (w["wo"],))
-    conn.execute("INSERT INTO timeline_events (customer_id, at, kind, summary, work_order_id) "
-                 "SELECT customer_id, now(), 'technician_en_route', 'on the way', id FROM work_orders WHERE id = %s",
-                 (w["wo"],))
-    conn.commit()
+    technician_on_the_way(conn, w)
     # ...is in the very next answer: the snapshot's version moved.
     assert client.get("/api/board", headers=dispatcher).json()["queue"][0]["status"] == "en_route"
     # Customers and technicians never get the staff snapshot.
@@ -38,11 +53,7 @@ def test_plan_snapshot_for_staff_and_own_route_for_a_technician(world) -> None: 
     client, w = world
     assert client.get("/api/plans/current", headers=login(client, "dispatcher")).status_code == 404  # no plan yet
     conn = w["conn"]
-    plan = conn.execute("INSERT INTO plans (created_at, trigger, planner, is_current) VALUES (now(), 'start', "
-                        "'optimiser', true) RETURNING id").fetchone()[0]
-    conn.execute("INSERT INTO plan_stops (plan_id, technician_id, seq, kind, work_order_id, eta, start_at, end_at) "
-                 "VALUES (%s, %s, 0, 'job', %s, now(), now(), now())", (plan, w["tech1"], w["wo"]))
-    conn.commit()
+    plan = current_plan(conn, w)
     staff = client.get("/api/plans/current", headers=login(client, "dispatcher"))
     assert staff.status_code == 200 and staff.json()["id"] == plan
     assert [r["technician_id"] for r in staff.json()["routes"]] == [w["tech1"]]
@@ -54,11 +65,7 @@ def test_snapshot_reads_answer_304_while_unchanged_and_200_after_a_change(world)
     client, w = world
     dispatcher = login(client, "dispatcher")
     conn = w["conn"]
-    plan = conn.execute("INSERT INTO plans (created_at, trigger, planner, is_current) VALUES (now(), 'start', "
-                        "'optimiser', true) RETURNING id").fetchone()[0]
-    conn.execute("INSERT INTO plan_stops (plan_id, technician_id, seq, kind, work_order_id, eta, start_at, end_at) "
-                 "VALUES (%s, %s, 0, 'job', %s, now(), now(), now())", (plan, w["tech1"], w["wo"]))
-    conn.commit()
+    current_plan(conn, w)
     paths = ["/api/board", "/api/board/kpis", "/api/plans/current", "/api/board/routes", "/api/spares/in-transit"]
     first = {p: client.get(p, headers=dispatcher) for p in paths}
     for path, r in first.items():
@@ -79,11 +86,7 @@ def test_snapshot_reads_answer_304_while_unchanged_and_200_after_a_change(world)
         "x-server-now"]
 
     # A change anyone makes: the board's tag moves and the old one gets the new body, not a 304.
-    conn.execute("UPDATE work_orders SET status = 'en_route' WHERE id = %s", (w["wo"],))
-    conn.execute("INSERT INTO timeline_events (customer_id, at, kind, summary, work_order_id) "
-                 "SELECT customer_id, now(), 'technician_en_route', 'on the way', id FROM work_orders WHERE id = %s",
-                 (w["wo"],))
-    conn.commit()
+    technician_on_the_way(conn, w)
     after = client.get("/api/board", headers={**dispatcher, "If-None-Match": board.headers["etag"]})
     assert after.status_code == 200 and after.headers["etag"] != board.headers["etag"]
     assert after.json()["queue"][0]["status"] == "en_route"
@@ -125,11 +128,7 @@ def test_board_view_is_every_board_read_in_one_answer_with_one_tag(world) -> Non
     client, w = world
     dispatcher = login(client, "dispatcher")
     conn = w["conn"]
-    plan = conn.execute("INSERT INTO plans (created_at, trigger, planner, is_current) VALUES (now(), 'start', "
-                        "'optimiser', true) RETURNING id").fetchone()[0]
-    conn.execute("INSERT INTO plan_stops (plan_id, technician_id, seq, kind, work_order_id, eta, start_at, end_at) "
-                 "VALUES (%s, %s, 0, 'job', %s, now(), now(), now())", (plan, w["tech1"], w["wo"]))
-    conn.commit()
+    plan = current_plan(conn, w)
     view = client.get("/api/board/view", headers=dispatcher)
     assert view.status_code == 200 and view.headers["etag"].startswith('W/"')
     body = view.json()
@@ -145,11 +144,7 @@ def test_board_view_is_every_board_read_in_one_answer_with_one_tag(world) -> Non
     # Unchanged: one 304 for the whole refresh; a change in any member (here the queue) moves the tag.
     same = client.get("/api/board/view", headers={**dispatcher, "If-None-Match": view.headers["etag"]})
     assert same.status_code == 304 and same.content == b"" and same.headers["x-server-now"]
-    conn.execute("UPDATE work_orders SET status = 'en_route' WHERE id = %s", (w["wo"],))
-    conn.execute("INSERT INTO timeline_events (customer_id, at, kind, summary, work_order_id) "
-                 "SELECT customer_id, now(), 'technician_en_route', 'on the way', id FROM work_orders WHERE id = %s",
-                 (w["wo"],))
-    conn.commit()
+    technician_on_the_way(conn, w)
     after = client.get("/api/board/view", headers={**dispatcher, "If-None-Match": view.headers["etag"]})
     assert after.status_code == 200 and after.json()["board"]["queue"][0]["status"] == "en_route"
 
