@@ -26,14 +26,21 @@ def _predict_failure(conn: psycopg.Connection, device_id: str, at, hours: float)
          at + timedelta(hours=hours * 2), hours * 3600))
 
 
+
+def one_inspection_due(conn, now, *, interval_days: int, last_days_ago: int) -> tuple[int, int]:
+    """Only one customer-wide contract schedules inspections (every ``interval_days``, the last one
+    ``last_days_ago`` days before ``now``); returns its (id, customer id)."""
+    k = conn.execute("SELECT id, customer_id FROM contracts WHERE device_id IS NULL ORDER BY id LIMIT 1").fetchone()
+    conn.execute("UPDATE contracts SET inspection_interval_days = NULL WHERE id <> %s", (k[0],))
+    conn.execute("UPDATE contracts SET inspection_interval_days = %s, last_inspection_on = %s WHERE id = %s",
+                 (interval_days, (now - timedelta(days=last_days_ago)).date(), k[0]))
+    return k[0], k[1]
+
 def test_due_inspections_and_predicted_failures_become_preventive_work_orders_once(conn) -> None:
     devices = seed(conn, devices=6, technicians=2, users=False)
     now = to_datetime(ManualClock().now())
     # Only one customer's inspections are due; a second device gets a predicted failure in 3 days.
-    k = conn.execute("SELECT id, customer_id FROM contracts WHERE device_id IS NULL ORDER BY id LIMIT 1").fetchone()
-    conn.execute("UPDATE contracts SET inspection_interval_days = NULL WHERE id <> %s", (k[0],))
-    conn.execute("UPDATE contracts SET inspection_interval_days = 90, last_inspection_on = %s WHERE id = %s",
-                 ((now - timedelta(days=88)).date(), k[0]))
+    k = one_inspection_due(conn, now, interval_days=90, last_days_ago=88)
     insp_devices = {d.device_id for d in devices if d.customer_id == k[1]}
     other = next(d for d in devices if d.customer_id != k[1])
     _predict_failure(conn, other.device_id, now, 72)
@@ -70,10 +77,7 @@ def test_dispatch_plans_preventive_visits_in_their_window_and_defers_them_for_em
     devices = seed(conn, devices=12, technicians=4, users=False)
     clock = ManualClock()
     now = to_datetime(clock.now())
-    k = conn.execute("SELECT id, customer_id FROM contracts WHERE device_id IS NULL ORDER BY id LIMIT 1").fetchone()
-    conn.execute("UPDATE contracts SET inspection_interval_days = NULL WHERE id <> %s", (k[0],))
-    conn.execute("UPDATE contracts SET inspection_interval_days = 30, last_inspection_on = %s WHERE id = %s",
-                 ((now - timedelta(days=30)).date(), k[0]))
+    one_inspection_due(conn, now, interval_days=30, last_days_ago=30)
     conn.execute("UPDATE technicians SET shift_start = '00:00', shift_end = '23:59:59'")
     created = service.create_preventive_work_orders(conn, now)["created"]
     assert created
@@ -143,10 +147,7 @@ def test_live_gate_defers_visits_on_a_busy_emergency_stream_and_plans_them_when_
     devices = seed(conn, devices=12, technicians=4, users=False)
     clock = ManualClock()
     now = to_datetime(clock.now())
-    k = conn.execute("SELECT id FROM contracts WHERE device_id IS NULL ORDER BY id LIMIT 1").fetchone()
-    conn.execute("UPDATE contracts SET inspection_interval_days = NULL WHERE id <> %s", (k[0],))
-    conn.execute("UPDATE contracts SET inspection_interval_days = 30, last_inspection_on = %s WHERE id = %s",
-                 ((now - timedelta(days=30)).date(), k[0]))
+    one_inspection_due(conn, now, interval_days=30, last_days_ago=30)
     conn.execute("UPDATE technicians SET shift_start = '00:00', shift_end = '23:59:59', state = 'free'")
     visits = {str(c["work_order_id"]) for c in service.create_preventive_work_orders(conn, now)["created"]}
     assert visits
@@ -184,10 +185,7 @@ def test_live_loop_pulls_a_technician_off_a_visit_for_an_emergency_nobody_else_r
     devices = seed(conn, devices=8, technicians=1, users=False)
     clock = ManualClock()
     now = to_datetime(clock.now())
-    k = conn.execute("SELECT id FROM contracts WHERE device_id IS NULL ORDER BY id LIMIT 1").fetchone()
-    conn.execute("UPDATE contracts SET inspection_interval_days = NULL WHERE id <> %s", (k[0],))
-    conn.execute("UPDATE contracts SET inspection_interval_days = 30, last_inspection_on = %s WHERE id = %s",
-                 ((now - timedelta(days=30)).date(), k[0]))
+    one_inspection_due(conn, now, interval_days=30, last_days_ago=30)
     tech, skills = conn.execute("SELECT id, skills FROM technicians").fetchone()
     conn.execute("UPDATE technicians SET shift_start = '00:00', shift_end = '23:59:59', state = 'on_site'")
     created = service.create_preventive_work_orders(conn, now)["created"]
