@@ -10,9 +10,11 @@ from typing import TypeVar
 
 import paho.mqtt.client as mqtt
 import psycopg
+from fastapi.testclient import TestClient
 from paho.mqtt.enums import CallbackAPIVersion
 
 from core.mqtt import BrokerAddress
+from quietfix.seed import DEMO_PASSWORD
 
 T = TypeVar("T")
 
@@ -62,3 +64,10 @@ def open_work_order(conn: psycopg.Connection, device_id: str, skills: list[str],
         "INSERT INTO work_orders (incident_id, device_id, customer_id, required_skills, lat, lon, created_at, "
         "onsite_due) VALUES (%s, %s, %s, %s, %s, %s, %s, %s) RETURNING id",
         (incident, device_id, customer_id, skills, lat, lon, at, onsite_due)).fetchone()[0]
+
+
+def login(client: TestClient, user: str) -> dict[str, str]:
+    """Bearer headers of a seeded demo user (``seed(..., users=True)``), signed in through the API itself."""
+    r = client.post("/api/auth/token", json={"username": user, "password": DEMO_PASSWORD})
+    assert r.status_code == 200, r.text
+    return {"Authorization": f"Bearer {r.json()['access_token']}"}

@@ -10,8 +10,9 @@ from fastapi.testclient import TestClient
 from api.app import create_app
 from core.clock import ManualClock, to_datetime
 from core.settings import Settings
-from quietfix.seed import DEMO_PASSWORD, seed
+from quietfix.seed import seed
 from tests.dispatch.test_dispatch_integration import open_work_order
+from tests.helpers import login
 
 pytestmark = pytest.mark.integration
 
@@ -28,12 +29,6 @@ def world(settings: Settings, conn: psycopg.Connection) -> Iterator[tuple[TestCl
     conn.commit()
     with TestClient(create_app(settings)) as client:
         yield client, {"devices": devices, "wo": wo}
-
-
-def login(client: TestClient, user: str) -> dict[str, str]:
-    r = client.post("/api/auth/token", json={"username": user, "password": DEMO_PASSWORD})
-    assert r.status_code == 200, r.text
-    return {"Authorization": f"Bearer {r.json()['access_token']}"}
 
 
 def test_every_data_route_requires_authentication(world) -> None:

@@ -11,8 +11,9 @@ from fastapi.testclient import TestClient
 from api.app import create_app
 from core.clock import ManualClock, to_datetime
 from core.settings import Settings
-from quietfix.seed import DEMO_PASSWORD, seed
+from quietfix.seed import seed
 from tests.dispatch.test_dispatch_integration import open_work_order
+from tests.helpers import login
 
 pytestmark = pytest.mark.integration
 
@@ -32,12 +33,6 @@ def world(settings: Settings, conn: psycopg.Connection) -> Iterator[tuple[TestCl
     app.state.clock = clock
     with TestClient(app) as client:
         yield client, {"devices": devices, "wo": wo, "tech1": tech1, "tech2": tech2, "clock": clock, "conn": conn}
-
-
-def login(client: TestClient, user: str) -> dict[str, str]:
-    r = client.post("/api/auth/token", json={"username": user, "password": DEMO_PASSWORD})
-    assert r.status_code == 200, r.text
-    return {"Authorization": f"Bearer {r.json()['access_token']}"}
 
 
 def timeline_kinds(conn: psycopg.Connection, wo: int) -> list[str]:

@@ -15,8 +15,9 @@ from core.settings import Settings
 from diagnostics import load_knowledge
 from diagnostics import repository as repo
 from diagnostics.training import apply_work_order_feedback
-from quietfix.seed import DEMO_PASSWORD, seed
+from quietfix.seed import seed
 from tests.dispatch.test_dispatch_integration import open_work_order
+from tests.helpers import login
 
 pytestmark = pytest.mark.integration
 PATH = "/api/knowledge/pump/bearing_wear"
@@ -28,12 +29,6 @@ def client(settings: Settings, conn: psycopg.Connection) -> Iterator[TestClient]
     conn.commit()
     with TestClient(create_app(settings)) as c:
         yield c
-
-
-def login(client: TestClient, user: str) -> dict[str, str]:
-    r = client.post("/api/auth/token", json={"username": user, "password": DEMO_PASSWORD})
-    assert r.status_code == 200, r.text
-    return {"Authorization": f"Bearer {r.json()['access_token']}"}
 
 
 def customer_user(conn: psycopg.Connection) -> str:

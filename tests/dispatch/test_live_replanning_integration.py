@@ -20,7 +20,8 @@ from core.settings import DispatchSettings, Settings
 from dispatch import DispatchLoop, check_plan, mark_arrived
 from dispatch import repository as repo
 from dispatch.encoding import REASON_NO_SKILL
-from quietfix.seed import DEMO_PASSWORD, SeededDevice, seed
+from quietfix.seed import SeededDevice, seed
+from tests.helpers import login
 
 pytestmark = pytest.mark.integration
 _fault = itertools.count()
@@ -262,12 +263,6 @@ def api(settings: Settings, conn: psycopg.Connection) -> Iterator[tuple[TestClie
     conn.commit()
     with TestClient(create_app(settings)) as client:
         yield client, devices, ManualClock()
-
-
-def login(client: TestClient, user: str) -> dict[str, str]:
-    r = client.post("/api/auth/token", json={"username": user, "password": DEMO_PASSWORD})
-    assert r.status_code == 200, r.text
-    return {"Authorization": f"Bearer {r.json()['access_token']}"}
 
 
 def test_plan_api_pin_lock_release_and_scope(api, settings, conn) -> None:

@@ -14,19 +14,14 @@ from fastapi.testclient import TestClient
 from api.app import create_app
 from core.clock import ManualClock, to_datetime
 from core.settings import Settings
-from quietfix.seed import DEMO_PASSWORD, seed
+from quietfix.seed import seed
 from tests.dispatch.test_dispatch_integration import open_work_order
+from tests.helpers import login
 
 pytestmark = pytest.mark.integration
 # A 2x2 PNG: the phone sends photos as data: URLs.
 PNG = base64.b64decode("iVBORw0KGgoAAAANSUhEUgAAAAIAAAACCAIAAAD91JpzAAAAFklEQVR4nGP4z8DAwMDAxMDAwMDAAAANHQEDasKb6QAAAABJRU5ErkJggg==")
 PHOTO = "data:image/png;base64," + base64.b64encode(PNG).decode()
-
-
-def login(client: TestClient, user: str) -> dict[str, str]:
-    r = client.post("/api/auth/token", json={"username": user, "password": DEMO_PASSWORD})
-    assert r.status_code == 200, r.text
-    return {"Authorization": f"Bearer {r.json()['access_token']}"}
 
 
 @pytest.fixture()

@@ -27,6 +27,7 @@ from core.mqtt import BrokerAddress
 from core.settings import Settings, load_settings
 from quietfix.seed import DEMO_PASSWORD, seed
 from tests.dispatch.test_dispatch_integration import open_work_order
+from tests.helpers import login
 from tests.security.mqtt_probe import Probe
 
 pytestmark = pytest.mark.integration
@@ -48,12 +49,6 @@ def world(settings: Settings, conn: psycopg.Connection) -> Iterator[tuple[TestCl
     conn.commit()
     with TestClient(create_app(settings)) as client:
         yield client, {"devices": devices, "jobs": jobs}
-
-
-def login(client: TestClient, user: str) -> dict[str, str]:
-    r = client.post("/api/auth/token", json={"username": user, "password": DEMO_PASSWORD})
-    assert r.status_code == 200, r.text
-    return {"Authorization": f"Bearer {r.json()['access_token']}"}
 
 
 def _concrete(path: str, device_id: str) -> str:

@@ -17,8 +17,8 @@ from api.app import create_app
 from api.audit import EXPLICIT, WRITE_METHODS
 from core.clock import ManualClock, to_datetime
 from core.settings import Settings
-from quietfix.seed import DEMO_PASSWORD, seed
-from tests.helpers import open_work_order
+from quietfix.seed import seed
+from tests.helpers import login, open_work_order
 from tests.security.test_route_policy import app_routes
 
 pytestmark = pytest.mark.integration
@@ -32,11 +32,6 @@ def client(settings: Settings, conn: psycopg.Connection) -> Iterator[tuple[TestC
     conn.commit()
     with TestClient(create_app(settings)) as c:
         yield c, {"work_order": wo, "technician": tech}
-
-
-def login(client: TestClient, user: str) -> dict[str, str]:
-    r = client.post("/api/auth/token", json={"username": user, "password": DEMO_PASSWORD})
-    return {"Authorization": f"Bearer {r.json()['access_token']}"}
 
 
 def audit_rows(db_url: str) -> list[tuple[Any, ...]]:

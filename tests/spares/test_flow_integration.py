@@ -17,10 +17,11 @@ from core.clock import ManualClock, to_datetime
 from core.settings import DispatchSettings, Settings
 from dispatch import DispatchLoop, check_plan, complete, mark_arrived
 from dispatch import repository as plan_repo
-from quietfix.seed import DEMO_PASSWORD, SeededDevice, seed
+from quietfix.seed import SeededDevice, seed
 from spares import service as flow
 from spares.models import ShipmentStatus
 from tests.dispatch.test_live_replanning_integration import work_order
+from tests.helpers import login
 
 pytestmark = pytest.mark.integration
 SETTINGS = DispatchSettings(replan_budget_s=0.5, min_replan_interval_s=0.0, solve_in_subprocess=False)
@@ -96,12 +97,6 @@ def world(settings: Settings, db_url: str, conn: psycopg.Connection) -> Iterator
     app.state.clock = clock
     with psycopg.connect(db_url, autocommit=True) as loop_conn, TestClient(app) as client:
         yield World(client, conn, loop_conn, clock, devices, techs, vans, depot, far)
-
-
-def login(client: TestClient, user: str) -> dict[str, str]:
-    r = client.post("/api/auth/token", json={"username": user, "password": DEMO_PASSWORD})
-    assert r.status_code == 200, r.text
-    return {"Authorization": f"Bearer {r.json()['access_token']}"}
 
 
 def pinned_order(w: World, device: int, code: str, parts: dict[str, int] | None, **kw: object) -> int:
