@@ -172,7 +172,8 @@ def seed_contracts(conn: psycopg.Connection, customer_ids: list[int], devices: l
 
 
 def reset(conn: psycopg.Connection) -> None:
-    """Empty the operational tables (the demo starts from a clean region each run)."""
+    """Empty the operational tables (the demo starts from a clean region each run). Telemetry is stored in
+    ``telemetry_samples`` (``telemetry`` is a view over it since migration 0110)."""
     conn.execute("TRUNCATE users, notifications, timeline_events, work_orders, incidents, technicians, "
-                 "telemetry, telemetry_latest, ingest_batches, dead_letters, devices, customers "
+                 "telemetry_samples, telemetry_latest, ingest_batches, dead_letters, devices, customers "
                  "RESTART IDENTITY CASCADE")
