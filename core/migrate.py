@@ -4,7 +4,8 @@ Files in ``core/migrations`` named ``NNNN_name.sql`` run in numeric order, each 
 Blocks fenced by ``-- @timescale`` … ``-- @end`` run only when the TimescaleDB extension could be created, and
 ``-- @plain`` … ``-- @end`` only when it could not, so both storage paths live side by side in the same file.
 Number blocks are reserved per domain (0001–0099 core, 0100 ingest, 0200 diagnostics, 0300 dispatch,
-0400 spares, 0500 api/security, 0600 planning) so parallel work never collides.
+0400 spares, 0500 api/security, 0600 planning, 0640 service targets, 0700 kpis,
+0800 administration) so parallel work never collides.
 """
 
 from __future__ import annotations
