@@ -26,7 +26,7 @@ from core.mqtt import BrokerAddress
 from core.provision import provision
 from core.settings import Settings
 from core.sql import Queries
-from diagnostics import DiagnoseLoop
+from diagnostics import DiagnoseLoop, service_targets
 from diagnostics.remote import mqtt_channel
 from dispatch import DispatchLoop
 from edge_agent import DeviceSpec, Fleet
@@ -95,7 +95,9 @@ def run_demo(settings: Settings, options: DemoOptions, stop: threading.Event | N
                   fault_rate_per_device_hour=options.fault_rate_per_device_hour)
     field = FieldSimulator(db, clock, on_repaired=fleet.repair)
     commands = mqtt_channel(settings, client_id=f"diagnose-demo-{os.getpid()}")  # remote fixes reach the fleet
-    for name, target in (("diagnose", DiagnoseLoop(db, settings.diagnostics, clock, commands=commands).run),
+    targets = service_targets(settings.service)
+    for name, target in (("diagnose", DiagnoseLoop(db, settings.diagnostics, clock, commands=commands,
+                                                   targets=targets).run),
                          ("dispatch", DispatchLoop(db, settings.dispatch, clock, spares=settings.spares).run),
                          ("field", field.run)):
         thread = threading.Thread(target=target, args=(stop,), name=name, daemon=True)

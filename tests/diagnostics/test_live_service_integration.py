@@ -384,7 +384,7 @@ def test_incident_opened_out_of_coverage_hours_starts_its_sla_clocks_when_covera
     from datetime import time
 
     from diagnostics import repository as diag_repo
-    from diagnostics import sla_class
+    from diagnostics import SlaDeadlines, sla_class
 
     target = site.pump()
     (customer_id,), = q(site.conn, "SELECT customer_id FROM devices WHERE id = %s", target)
@@ -405,7 +405,8 @@ def test_incident_opened_out_of_coverage_hours_starts_its_sla_clocks_when_covera
                    "LEFT JOIN device_contracts dc ON dc.device_id = i.device_id WHERE i.device_id = %s", target)
     opens = opened.replace(hour=7, minute=0, second=0, microsecond=0)
     assert opened < opens
-    sla = sla_class(sev, tier)
+    sla = sla_class(sev, SlaDeadlines(*q(site.conn, "SELECT response_min, onsite_min, repair_h * 60 FROM "
+                                         "sla_tier_defaults WHERE tier = %s", tier)[0]))
     assert (response - opens, onsite - opens, repair - opens) == (
         timedelta(minutes=sla.response_min), timedelta(minutes=sla.on_site_min), timedelta(minutes=sla.repair_min))
     for (due,) in q(site.conn, "SELECT w.onsite_due FROM work_orders w JOIN incidents i ON i.id = w.incident_id "
