@@ -1,13 +1,14 @@
--- Service targets beside contract deadlines on every corrective job (issue #14; dispatch block 0340-0349).
+-- Service targets beside contract deadlines on every corrective job (issue #14; dispatch block 0641-0649,
+-- after 0640 and the contracts of 0600).
 -- *_due are the contract's deadlines (contract row, else sla_tier_defaults; clocks start when coverage opens);
 -- *_target are the organisation's service targets (settings `service.*`, else the contract's target_* override),
 -- counted from the incident's opening whatever the coverage hours: the promise is kept 365 days a year.
 -- NULL: a row written before this migration, or a preventive visit (which carries no promise).
 ALTER TABLE incidents
-    ADD COLUMN response_target timestamptz,
-    ADD COLUMN onsite_target   timestamptz,
-    ADD COLUMN repair_target   timestamptz;
-ALTER TABLE work_orders ADD COLUMN onsite_target timestamptz;
+    ADD COLUMN IF NOT EXISTS response_target timestamptz,
+    ADD COLUMN IF NOT EXISTS onsite_target   timestamptz,
+    ADD COLUMN IF NOT EXISTS repair_target   timestamptz;
+ALTER TABLE work_orders ADD COLUMN IF NOT EXISTS onsite_target timestamptz;
 
 -- The covering contract's own deadlines and target overrides for the diagnose loop (columns appended: CREATE OR
 -- REPLACE VIEW keeps the existing ones first).
