@@ -412,6 +412,14 @@ def test_incident_opened_out_of_coverage_hours_starts_its_sla_clocks_when_covera
     for (due,) in q(site.conn, "SELECT w.onsite_due FROM work_orders w JOIN incidents i ON i.id = w.incident_id "
                                "WHERE i.device_id = %s", target):
         assert due >= opens + timedelta(minutes=sla.on_site_min)  # the visit's deadline counts from 07:00 too
+    # The service targets do not wait for coverage: on site within 2 h of the opening (settings' defaults).
+    targets = q(site.conn, "SELECT i.response_target, i.onsite_target, i.repair_target, w.onsite_target "
+                           "FROM incidents i LEFT JOIN work_orders w ON w.incident_id = i.id WHERE i.device_id = %s",
+                target)
+    for response_t, onsite_t, repair_t, wo_onsite_t in targets:
+        assert (response_t - opened, onsite_t - opened, repair_t - opened) == (
+            timedelta(minutes=15), timedelta(hours=2), timedelta(hours=24))
+        assert wo_onsite_t in (None, onsite_t)  # a visit carries the incident's target, not a restarted one
     # 24x7 (or no contract): clocks start at once, as before.
     site.conn.execute("UPDATE contracts SET coverage_days = '{1,2,3,4,5,6,7}', coverage_start = '00:00', "
                       "coverage_end = '24:00' WHERE customer_id = %s", (customer_id,))
