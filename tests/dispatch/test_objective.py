@@ -112,7 +112,7 @@ def test_deadline_costs_more_than_the_target_and_merges_when_they_coincide() -> 
 
 # --- balance across technicians ------------------------------------------------------------------------------
 
-def _balance_problem(second_tech_km: float, balance: int = 1) -> Problem:
+def _balance_problem(second_tech_km: float, balance: int = 1) -> Problem:  # the knob is off by default
     # Two jobs 1 km north and 1 km east of t1: one route is shorter (km), two routes end the day earlier.
     jobs = (job("N", 0.0, location=at(0.0, 1.0)), job("E", 1.0))
     return Problem(NOW, jobs, (tech("t1", 0.0), tech("t2", second_tech_km)),
