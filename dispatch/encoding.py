@@ -368,7 +368,7 @@ def arrival_costs(job: Job, weight: int, now: float,
     late, past_deadline = p.lateness_per_s * weight, p.deadline_lateness_per_s * weight
     extra: list[tuple[int, int]] = []
     if p.time_to_site_per_s > 0:
-        extra.append((0, p.time_to_site_per_s * weight))
+        extra.append((0, max(1, round(p.time_to_site_per_s * weight))))
     if past_deadline > 0 and _rel(deadline, now) == _rel(target, now):
         return _hinge(target, late + past_deadline, now, p), extra
     if past_deadline > 0:

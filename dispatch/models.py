@@ -126,7 +126,7 @@ class Params:
     # before the target, so it saved km by queueing jobs on one route while free technicians watched (issue
     # #14). At 1, a standard job (weight 2) waiting an hour costs as much as two hours of driving, so a free
     # qualified technician is sent rather than the job queued behind another one.
-    time_to_site_per_s: int = 1
+    time_to_site_per_s: float = 1.0  # x weight, rounded to a whole cost unit (at least 1) per second
     # Per second past the *contract deadline* on top of the target's lateness (times the weight): breaking the
     # contract costs three times as much as missing the promise alone.
     deadline_lateness_per_s: int = 20
