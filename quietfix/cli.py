@@ -29,9 +29,9 @@ def _stop_on_signals() -> threading.Event:
 
 def cmd_migrate(settings: Settings, args: argparse.Namespace) -> int:
     created = ensure_database(settings.database_url)
-    report = migrate(settings.database_url)
-    print(json.dumps({"database_created": created, "storage": report.storage, "schema_version": report.version,
-                      "applied": list(report.applied)}))
+    report = migrate(settings.database_url, backend=settings.storage.backend)
+    print(json.dumps({"database_created": created, "storage": report.storage, "storage_note": report.note,
+                      "schema_version": report.version, "applied": list(report.applied)}))
     return 0
 
 

@@ -71,7 +71,7 @@ def counts(settings: Settings) -> dict[str, int]:
 def run_demo(settings: Settings, options: DemoOptions, stop: threading.Event | None = None) -> dict[str, Any]:
     stop = stop or threading.Event()
     ensure_database(settings.database_url)
-    report = migrate(settings.database_url)
+    report = migrate(settings.database_url, backend=settings.storage.backend)
     with connect(settings.database_url) as conn:
         seeding.reset(conn)
         devices = seeding.seed(conn, devices=options.devices, technicians=options.technicians, seed=options.seed,
