@@ -25,7 +25,7 @@ class FakeConn:
         self.available, self.preloaded, self.installed, self.recorded = available, preloaded, installed, recorded
         self.inserted: list[str] = []
 
-    def execute(self, sql: str, params: tuple[Any, ...] = ()) -> "FakeConn":
+    def execute(self, sql: str, params: tuple[Any, ...] = ()) -> FakeConn:
         if "quietfix_meta WHERE" in sql:
             self._row = (self.recorded,) if self.recorded else None
         elif "pg_available_extensions" in sql:

@@ -110,7 +110,7 @@ def test_piped_demo_prints_a_short_readable_log_and_ends_with_the_json_summary(s
                                                                                tmp_path: Path) -> None:
     env = _env(settings, tmp_path)
     done = subprocess.run([sys.executable, "-m", "quietfix.cli", "demo", "--for", "15", "--devices", "6",
-                           "--technicians", "3"], env=env, capture_output=True, text=True, timeout=180)
+                           "--technicians", "3"], env=env, capture_output=True, text=True, timeout=180, check=False)
     assert done.returncode == 0, done.stderr
     lines = (done.stdout + done.stderr).splitlines()
     assert "\x1b[" not in done.stdout and done.stderr == ""
@@ -126,7 +126,7 @@ def test_piped_demo_prints_a_short_readable_log_and_ends_with_the_json_summary(s
 
 def test_unreachable_database_is_one_line_and_exit_2(tmp_path: Path) -> None:
     env = {**os.environ, "QUIETFIX_DATABASE_URL": f"postgresql://postgres@127.0.0.1:{_free_port()}/nowhere"}
-    done = subprocess.run([sys.executable, "-m", "quietfix.cli", "migrate"], env=env, capture_output=True,
+    done = subprocess.run([sys.executable, "-m", "quietfix.cli", "migrate"], env=env, capture_output=True, check=False,
                           text=True, timeout=60)
     assert done.returncode == 2 and done.stdout == ""
     assert len(done.stderr.splitlines()) == 1 and "Traceback" not in done.stderr
@@ -149,6 +149,6 @@ def test_commands_that_cannot_start_say_why(settings: Settings, tmp_path: Path) 
         cases.append((["api", "--port", str(busy.getsockname()[1])], {}, "is already in use"))
         for argv, extra, expected in cases:
             done = subprocess.run([sys.executable, "-m", "quietfix.cli", *argv], env=_env(settings, tmp_path, **extra),
-                                  capture_output=True, text=True, timeout=60)
+                                  capture_output=True, text=True, timeout=60, check=False)
             assert done.returncode == 2, (argv, done.stderr)
             assert len(done.stderr.splitlines()) == 1 and expected in done.stderr, (argv, done.stderr)
