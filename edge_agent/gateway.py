@@ -220,6 +220,7 @@ class GatewayAgent(Agent):
                 s.start(self.sink)
             raise ValueError(f"mapping rejected, old mapping restored: cannot start: {exc}") from exc
         self.mapping_version += 1
+        self.sink.forget({(c.name, "") for c in new} | {(c.name, s.name) for c in new for s in c.signals})
         self._resize()
         self.equipment.last = {k: v for k, v in self.equipment.last.items()
                                if k in {s.name for c in new for s in c.signals}}

@@ -166,6 +166,11 @@ class Sink:
             health, self._health = self._health, []
         return readings, health
 
+    def forget(self, keep: set[tuple[str, str]]) -> None:
+        """Drop the failure state of sources/signals no longer mapped (a removed source cannot recover)."""
+        with self._lock:
+            self._failed = {k: v for k, v in self._failed.items() if k in keep}
+
     def failures(self) -> dict[tuple[str, str], str]:
         with self._lock:
             return dict(self._failed)
