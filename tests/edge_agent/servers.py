@@ -55,13 +55,19 @@ def int32_registers(value: int, word_order: str = "big") -> list[int]:
 class ModbusServer:
     def __init__(self, port: int, *, rtu: bool = False, device_ids: tuple[int, ...] = (1,)) -> None:
         self.port, self.rtu, self.device_ids = port, rtu, device_ids
-        self.served: list[tuple[float, str, list[int]]] = []  # (time, response type, registers) as sent
+        # (time sent, function code, start address, registers) of every answer; one client at a time (requests
+        # and answers alternate per connection, so each answer is paired with the request before it)
+        self.served: list[tuple[float, int, int, list[int]]] = []
+        self._request: tuple[int, int] = (0, -1)
         self._rt: _Loop | None = None
         self.server: Any = None
 
     def _trace(self, sending: bool, pdu: Any) -> Any:
-        if sending:
-            self.served.append((time.time(), type(pdu).__name__, list(getattr(pdu, "registers", []) or [])))
+        if not sending:
+            self._request = (int(pdu.function_code), int(getattr(pdu, "address", -1)))
+        else:
+            fc, address = self._request
+            self.served.append((time.time(), fc, address, list(getattr(pdu, "registers", []) or [])))
         return pdu
 
     def start(self) -> ModbusServer:
@@ -191,14 +197,14 @@ BO_ 2364540158 EEC1: 8 ENGINE
  SG_ EngineSpeed : 24|16@1+ (0.125,0) [0|8031.875] "rpm" Vector__XXX
  SG_ ActualEnginePercentTorque : 16|8@1+ (1,-125) [-125|125] "%" Vector__XXX
 
-BO_ 2365443326 ET1: 8 ENGINE
+BO_ 2566844158 ET1: 8 ENGINE
  SG_ EngineCoolantTemperature : 0|8@1+ (1,-40) [-40|210] "degC" Vector__XXX
 
 BA_DEF_ BO_ "VFrameFormat" ENUM "StandardCAN","ExtendedCAN","reserved","J1939PG";
 BA_ "VFrameFormat" BO_ 2364540158 3;
-BA_ "VFrameFormat" BO_ 2365443326 3;
+BA_ "VFrameFormat" BO_ 2566844158 3;
 """
-# EEC1 = PGN 61444 (0xF004), ET1 = PGN 65262 (0xFEEE); ids carry priority 3 / 6 and source address 0xFE (the DBC's
+# EEC1 = PGN 61444 (0xF004), ET1 = PGN 65262 (0xFEEE); ids carry priority 3 (EEC1) and 6 (ET1) and source address 0xFE (the DBC's
 # placeholder); frames on the bus use the engine's address 0x00, which the gateway ignores when matching PGNs.
 
 
