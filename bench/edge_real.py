@@ -118,8 +118,10 @@ class Schedules:
             t_ms = int(time.time() * 1000)
             rpm = 800 + ((k * 13) % 1000) * 0.125
             coolant_raw = 100 + k % 50
-            for message, values in (("EEC1", {"EngineSpeed": rpm, "ActualEnginePercentTorque": 10}),
-                                    ("ET1", {"EngineCoolantTemperature": coolant_raw - 40})):
+            frames: list[tuple[str, dict[str, float]]] = [
+                ("EEC1", {"EngineSpeed": rpm, "ActualEnginePercentTorque": 10.0}),
+                ("ET1", {"EngineCoolantTemperature": coolant_raw - 40.0})]
+            for message, values in frames:
                 fid, data = j1939_frame(self.db, message, values)
                 self.bus.send(can.Message(arbitration_id=fid, data=data, is_extended_id=True, timestamp=t_ms / 1000))
             self.can_served["rpm"][t_ms] = rpm

@@ -160,7 +160,7 @@ class GatewayAgent(Agent):
     def _cmd_set_interval(self, args: Mapping[str, Any]) -> dict[str, Any]:
         result = super()._cmd_set_interval(args)
         for s in self.sources:
-            s.interval_s = self.sample_interval_s  # type: ignore[misc]  # polling sources pick it up next cycle
+            s.interval_s = self.sample_interval_s  # polling sources pick it up at their next cycle
         return result
 
     def _cmd_set_mapping(self, args: Mapping[str, Any]) -> dict[str, Any]:

@@ -182,7 +182,8 @@ class Source(Protocol):
 
     name: str
     kind: str
-    signals: Sequence[SignalSpec]
+    signals: list[SignalSpec]
+    interval_s: float
 
     def start(self, sink: Sink) -> None: ...
     def stop(self) -> None: ...

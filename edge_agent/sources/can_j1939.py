@@ -180,9 +180,9 @@ class CanJ1939Source:
             end = time.monotonic() + timeout_s
             while missing and time.monotonic() < end:
                 msg = bus.recv(min(RECV_WAIT_S, max(0.0, end - time.monotonic())))
-                if msg is not None and msg.is_extended_id:
-                    if self.decode(sink, msg.arbitration_id, bytes(msg.data), round(msg.timestamp * 1000)):
-                        missing.discard(pgn_of(msg.arbitration_id))
+                if msg is not None and msg.is_extended_id and self.decode(
+                        sink, msg.arbitration_id, bytes(msg.data), round(msg.timestamp * 1000)):
+                    missing.discard(pgn_of(msg.arbitration_id))
             if missing:
                 sink.failed(self.name, f"no frame for PGN {sorted(missing)} within {timeout_s} s")
             else:

@@ -52,7 +52,7 @@ class ModbusSource(PollingSource):
         super().__init__(name, signals, interval_s)
         self.kind = kind
         self.unit_id = unit_id
-        self._params = {"host": host, "port": port, "serial_port": serial_port, "baudrate": baudrate, "parity": parity,
+        self._params: dict[str, Any] = {"host": host, "port": port, "serial_port": serial_port, "baudrate": baudrate, "parity": parity,
                             "stopbits": stopbits, "bytesize": bytesize, "timeout": timeout_s, "retries": retries}
         self._client: Any = None
         # pymodbus logs every timeout as an ERROR; the sink reports an outage once, as a health event

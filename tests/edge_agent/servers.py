@@ -133,8 +133,9 @@ class OpcUaServer:
 
         assert self._rt is not None
         ts = datetime.fromtimestamp(time.time() if t is None else t, UTC)
-        dv = ua.DataValue(ua.Variant(float(value), ua.VariantType.Double), StatusCode=ua.StatusCode(status),
-                          SourceTimestamp=ts, ServerTimestamp=ts)
+        dv = ua.DataValue(ua.Variant(float(value), ua.VariantType.Double),  # asyncua's stubs type datetime
+                          StatusCode=ua.StatusCode(ua.UInt32(status)),  # as its own DateTime alias
+                          SourceTimestamp=ts, ServerTimestamp=ts)  # type: ignore[arg-type]
         self._rt.call(self.server.write_attribute_value(self.nodes[name].nodeid, dv))
 
     def stop(self) -> None:

@@ -124,8 +124,8 @@ def test_a_pushed_mapping_names_the_key_path() -> None:
         parse_sources([{"type": "opcua", "name": "ua", "endpoint": "opc.tcp://x:4840",
                         "signals": [{"name": "Bad Name", "node_id": "ns=2;i=1"}]}],
                       default_interval_s=1.0, base_dir=Path.cwd())
-    assert exc.value.problems == ["sources[0].signals[0].name: 'Bad Name' must match [a-z0-9_]{1,48} "
-                                  "(the telemetry contract)"]
+    assert exc.value.problems == [("sources[0].signals[0].name: 'Bad Name' must match [a-z0-9_]{1,48} "
+                                   "(the telemetry contract)")]
 
 
 def test_the_cli_prints_every_problem_and_exits_2(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -56,3 +56,20 @@ def test_edge_agent_imports_only_stdlib_paho_and_protocol_libraries() -> None:
                 if top in SERVER_PACKAGES or top not in ALLOWED_THIRD_PARTY:
                     offenders.append(f"{path.relative_to(ROOT)}: {name}")
     assert offenders == []
+
+
+def test_the_systemd_unit_runs_the_gateway_with_its_state_dir() -> None:
+    import configparser
+
+    from edge_agent.config import DEFAULT_STATE_DIR
+
+    unit = configparser.ConfigParser(strict=False, interpolation=None)
+    unit.optionxform = str  # type: ignore[assignment,method-assign]  # systemd keys are case-sensitive
+    unit.read(ROOT / "deploy" / "edge" / "quietfix-edge.service")
+    service = unit["Service"]
+    assert service["ExecStart"].endswith("quietfix-edge run --config /etc/quietfix-edge/gateway.toml")
+    assert f"/var/lib/{service['StateDirectory']}" == DEFAULT_STATE_DIR
+    assert service["Restart"] == "always" and service["KillSignal"] == "SIGTERM"
+    assert service["User"] != "root" and "AF_CAN" in service["RestrictAddressFamilies"]
+    scripts = tomllib.loads((EDGE / "pyproject.toml").read_text())["project"]["scripts"]
+    assert scripts["quietfix-edge"] == "edge_agent.__main__:main"
