@@ -18,6 +18,7 @@ import threading
 import time
 from collections.abc import Coroutine
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 from pymodbus.framer import FramerType
@@ -37,6 +38,13 @@ class _Loop:
         return asyncio.run_coroutine_threadsafe(coro, self.loop).result(timeout)
 
     def close(self) -> None:
+        async def cancel_rest() -> None:  # a server's leftover tasks (session timeouts) end with the loop
+            rest = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
+            for t in rest:
+                t.cancel()
+            await asyncio.gather(*rest, return_exceptions=True)
+
+        self.call(cancel_rest())
         self.loop.call_soon_threadsafe(self.loop.stop)
         self.thread.join(5)
         self.loop.close()
@@ -97,9 +105,22 @@ class ModbusServer:
             self._rt = None
 
 
+async def make_certificate(directory: Path, name: str, app_uri: str, server: bool) -> tuple[Path, Path]:
+    """A self-signed OPC UA application certificate (DER) and its key (PEM), as asyncua's tools make them."""
+    from asyncua.crypto.cert_gen import setup_self_signed_certificate
+    from cryptography.x509.oid import ExtendedKeyUsageOID
+
+    key, cert = directory / f"{name}-key.pem", directory / f"{name}-cert.der"
+    use = [ExtendedKeyUsageOID.SERVER_AUTH if server else ExtendedKeyUsageOID.CLIENT_AUTH]
+    await setup_self_signed_certificate(key, cert, app_uri, "127.0.0.1", use, {"commonName": name})
+    return cert, key
+
+
 class OpcUaServer:
-    def __init__(self, port: int, names: list[str]) -> None:
-        self.port, self.names = port, names
+    """``secure_dir``: only Basic256Sha256 SignAndEncrypt, with a server certificate made there."""
+
+    def __init__(self, port: int, names: list[str], secure_dir: Path | None = None) -> None:
+        self.port, self.names, self.secure_dir = port, names, secure_dir
         self.endpoint = f"opc.tcp://127.0.0.1:{port}/qf/"
         self.nodes: dict[str, Any] = {}
         self.ns = 0
@@ -115,6 +136,13 @@ class OpcUaServer:
             self.server = Server()
             await self.server.init()
             self.server.set_endpoint(self.endpoint)
+            if self.secure_dir is not None:
+                from asyncua import ua
+
+                cert, key = await make_certificate(self.secure_dir, "server", "urn:quietfix:test:server", True)
+                await self.server.load_certificate(str(cert))
+                await self.server.load_private_key(str(key))
+                self.server.set_security_policy([ua.SecurityPolicyType.Basic256Sha256_SignAndEncrypt])
             self.ns = await self.server.register_namespace("urn:quietfix:test")
             obj = await self.server.nodes.objects.add_object(self.ns, "Machine")
             for name in self.names:

@@ -232,6 +232,27 @@ def test_opcua_server_gone_then_back() -> None:
         server.stop()
 
 
+def test_opcua_basic256sha256_sign_and_encrypt_with_certificates(tmp_path: Path) -> None:
+    import asyncio
+
+    from tests.edge_agent.servers import make_certificate
+
+    server = OpcUaServer(edge_port(), ["temp", "pressure"], secure_dir=tmp_path).start()
+    try:
+        server.write("temp", 30.0)
+        cert, key = asyncio.run(make_certificate(tmp_path, "client", "urn:freeopcua:client", False))
+        plain = ua_source(server, "polling")
+        secure = {**plain, "name": "ua_secure", "security_policy": "Basic256Sha256",
+                  "security_mode": "SignAndEncrypt", "certificate": str(cert), "private_key": str(key)}
+        col = Collector()
+        for cfg in sources([plain]) + sources([secure]):
+            build_source(cfg).read_once(col.sink, 10.0)
+        assert [(h.source, h.ok) for h in col.pull().health] == [("ua", False)]  # no security: refused
+        assert 16.0 in col.values("temp_c")  # 30 * 0.5 + 1, read over the encrypted channel
+    finally:
+        server.stop()
+
+
 @pytest.fixture()
 def dbc(tmp_path: Path) -> Path:
     path = tmp_path / "engine.dbc"
