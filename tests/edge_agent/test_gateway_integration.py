@@ -169,3 +169,38 @@ def test_gateway_publishes_reports_health_and_rolls_back_a_bad_mapping(
         modbus.stop()
         hole.close()
     assert not gw.errors
+
+
+def test_check_and_run_from_the_command_line(tmp_path: Path, broker: PrivateBroker,
+                                             capsys: pytest.CaptureFixture[str]) -> None:
+    import os
+    import subprocess
+    import sys
+
+    from edge_agent.gateway_cli import main
+
+    modbus = ModbusServer(edge_port()).start()
+    hole = BlackHole(edge_port())
+    try:
+        modbus.set("holding", 0, [250])
+        path = write_config(tmp_path, broker.port, modbus.port, hole.sock.getsockname()[1])
+        assert main(["check", "--config", str(path), "--timeout", "2"]) == 1  # the dead source fails the check
+        out = capsys.readouterr().out.splitlines()
+        assert "plc (modbus_tcp): ok" in out and "dead (modbus_tcp): FAILED" in out
+        result = json.loads(out[-1])
+        assert result["plc"]["readings"]["pressure_bar"]["value"] == 2.5 and not result["dead"]["ok"]
+
+        service = Service(broker.port)
+        env = {**os.environ, "QF_TEST_GW_PASSWORD": "gw-secret"}  # no ingest here: PUBACK deletes batches
+        proc = subprocess.run([sys.executable, "-m", "edge_agent", "run", "--config", str(path), "--seconds", "3",
+                               "--no-server-ack"],
+                              env=env, capture_output=True, text=True, timeout=60, cwd=Path(__file__).parents[2],
+                              check=False)
+        service.close()
+        assert proc.returncode == 0, proc.stderr
+        stats = json.loads(proc.stdout.splitlines()[-1])
+        assert stats["readings"] > 0 and stats["connected"] is False and stats["buffered"] == 0
+        assert any(v == 2.5 for _, v in service.signals()["pressure_bar"])
+    finally:
+        modbus.stop()
+        hole.close()
