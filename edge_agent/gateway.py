@@ -8,8 +8,8 @@ own threads, so a hung protocol never holds up publishing.
 A new mapping pushed as the ``set_mapping`` command is validated like the TOML ``[[sources]]``, then *tried*
 (every new source must connect and read cleanly) while the old sources keep running. Only then are the old ones
 swapped out; any failure leaves the old mapping in place (rolled back) and answers ``ok=false`` with the reason.
-The trial blocks the agent's thread for at most ``TRIAL_TIMEOUT_S``; readings keep queueing with their device
-timestamps meanwhile, so nothing is lost, only published a few seconds later.
+The trial runs in its own thread (the answer is published when it ends); the swap itself runs on the agent's
+thread between two batches.
 """
 
 from __future__ import annotations
@@ -26,10 +26,11 @@ from typing import Any
 from edge_agent.agent import Agent, AgentConfig
 from edge_agent.alarms import AlarmMonitor
 from edge_agent.buffer import BufferStore, DiskBuffer, fresh_seq_base
+from edge_agent.commands import DEFERRED
 from edge_agent.config import ConfigError, GatewayConfig, SourceConfig, parse_sources
-from edge_agent.models import DeviceSpec
+from edge_agent.models import CommandResult, DeviceSpec
 from edge_agent.mqtt import MqttConnection
-from edge_agent.payload import MAX_READINGS_PER_MESSAGE
+from edge_agent.payload import MAX_READINGS_PER_MESSAGE, decode_command, encode_cmd_result, topic
 from edge_agent.runner import Worker, run_workers
 from edge_agent.sources import Sink, Source, build_source
 
@@ -68,6 +69,8 @@ class GatewayAgent(Agent):
         self._last_t: dict[str, int] = {}  # newest device time sent per signal: no reading goes out twice
         self.stale = 0  # readings not newer than one already sent (a re-delivered OPC UA value, a clock step)
         self.mapping_version = 0
+        self._cmd_id = ""  # id of the command being handled (a deferred answer needs it)
+        self._trial: tuple[str, tuple[SourceConfig, ...], Any, threading.Thread, list[str]] | None = None
         names = [s.name for src in self.source_cfgs for s in src.signals]
         agent_cfg = config or AgentConfig(sample_interval_s=cfg.sample_interval_s,
                                           batch_interval_s=cfg.batch_interval_s, max_buffer_rows=cfg.max_buffer_rows)
@@ -96,6 +99,7 @@ class GatewayAgent(Agent):
     # ---- producing -----------------------------------------------------------------------------------------
     def produce(self) -> None:
         """Batch what the sources delivered since the last call (device timestamps kept), emit health events."""
+        self._finish_trial()
         now = self.clock()
         readings, health = self.sink.drain()
         if health and self._by_t:
@@ -163,18 +167,48 @@ class GatewayAgent(Agent):
             s.interval_s = self.sample_interval_s  # polling sources pick it up at their next cycle
         return result
 
+    def on_message(self, topic_: str, payload: bytes) -> None:
+        if not topic_.endswith("/ack"):
+            try:
+                self._cmd_id = decode_command(payload).id
+            except ValueError:
+                self._cmd_id = ""
+        super().on_message(topic_, payload)
+
     def _cmd_set_mapping(self, args: Mapping[str, Any]) -> dict[str, Any]:
+        """Validate now (a bad mapping is answered at once); try it in a thread, answer when the trial ends."""
+        if self._trial is not None:
+            raise ValueError(f"mapping rejected: command {self._trial[0]} is still trying a mapping")
         try:
             new = parse_sources(args.get("sources"), default_interval_s=self.sample_interval_s,
                                 base_dir=Path(self.cfg.path).resolve().parent if self.cfg.path else Path.cwd())
         except ConfigError as exc:
             raise ValueError(f"mapping rejected, old mapping kept: {exc}") from exc
-        problems = self.try_mapping(new)
+        problems: list[str] = []
+        thread = threading.Thread(target=lambda: problems.extend(self.try_mapping(new)), daemon=True,
+                                  name=f"qf-trial-{self.device_id}")
+        self._trial = (self._cmd_id, new, args.get("sources"), thread, problems)
+        thread.start()
+        return DEFERRED
+
+    def _finish_trial(self) -> None:
+        """On the agent's thread: once the trial thread is done, swap (or not) and publish the answer."""
+        if self._trial is None or self._trial[3].is_alive():
+            return
+        cid, new, raw, _, problems = self._trial
+        self._trial = None
         if problems:
-            raise ValueError("mapping rejected, old mapping kept: " + "; ".join(problems))
-        self.apply_mapping(new, args.get("sources"))
-        return {"mapping_version": self.mapping_version,
-                "sources": [c.name for c in new], "signals": [s.name for c in new for s in c.signals]}
+            res = CommandResult(cid, False, {"reason": "mapping rejected, old mapping kept: " + "; ".join(problems)})
+        else:
+            try:
+                self.apply_mapping(new, raw)
+                res = CommandResult(cid, True, {"mapping_version": self.mapping_version,
+                                                "sources": [c.name for c in new],
+                                                "signals": [s.name for c in new for s in c.signals]})
+            except ValueError as exc:
+                res = CommandResult(cid, False, {"reason": str(exc)})
+        if self.transport is not None:
+            self.transport.publish(topic(self.device_id, "cmd/result"), encode_cmd_result(res, self._now_ms()))
 
     def try_mapping(self, new: Sequence[SourceConfig], timeout_s: float = TRIAL_TIMEOUT_S) -> list[str]:
         """Build and read every new source once (in parallel) while the old ones keep running."""
