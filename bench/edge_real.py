@@ -11,7 +11,8 @@ runs in-process on a scratch database, dropped at the end.
 ``max_abs_error`` compares every stored value with what the server served for that reading, after the mapping's
 scaling: Modbus by the server's own log of each answer (the first answer after the poll's timestamp), OPC UA by
 the SourceTimestamp written, CAN by the frame's timestamp. ``lost`` = readings the gateway batched but the
-database lacks; ``duplicated`` = stored rows beyond one per (device, signal, time). Progress on stderr; the last
+database lacks; ``duplicated`` = stored rows beyond one per (device, signal, time); per pushed source,
+``served_not_stored`` = values the server sent between the first and the last stored reading that are not stored. Progress on stderr; the last
 stdout line is JSON.
 """
 
@@ -296,11 +297,22 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             src["max_abs_error"] = float("inf")
             continue
         src["max_abs_error"] = max(src["max_abs_error"], abs(float(value) - want))
+    # pushed sources: every value served between the first and last stored reading must be stored
+    stored_at: dict[str, set[int]] = {}
+    for signal, t_ms, _ in rows:
+        stored_at.setdefault(signal, set()).add(int(t_ms))
+    for src, signal, served in (("opcua", "motor_temp_c", sched.opcua_served["temp"]),
+                                ("opcua", "vibration_mm_s", sched.opcua_served["vib"]),
+                                ("can_j1939", "engine_rpm", sched.can_served["rpm"]),
+                                ("can_j1939", "coolant_temp_c", sched.can_served["coolant_raw"])):
+        got = stored_at.get(signal, set())
+        window = [t for t in served if got and min(got) <= t <= max(got)]
+        per[src]["served_not_stored"] = per[src].get("served_not_stored", 0) + len(set(window) - got)
     distinct = len({(s, t) for s, t, _ in rows})
     health = [d for k, d in events if k == "sensor_health"]
     return {"sources": per, "lost": stats["readings"] - distinct, "duplicated": len(rows) - distinct,
             "batched_readings": stats["readings"], "stale_dropped": stats["stale"], "health_events": len(health),
-            "buffered_at_end": stats["buffered"], "seconds": args.seconds,
+            "buffered_at_end": stats["buffered"], "sink_overflowed": stats["overflowed"], "seconds": args.seconds,
             "load_avg_1m": round(os.getloadavg()[0], 2)}
 
 

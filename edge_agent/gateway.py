@@ -143,6 +143,8 @@ class GatewayAgent(Agent):
             super()._close_batch()
 
     def flush(self) -> None:
+        """On stop (sources already stopped): take what they delivered last, then close the open batch."""
+        self.produce()
         self._close_batch()
 
     # ---- commands -----------------------------------------------------------------------------------------
@@ -341,5 +343,6 @@ class Gateway:
         return {"device_id": a.device_id, "connected": self.conn.connected, "readings": a.published_readings,
                 "messages": a.published_messages, "acked": a.acked_messages, "events": a.events_emitted,
                 "buffered": a.buffer.rows, "stale": a.stale, "rejected": self.sink.rejected,
+                "overflowed": self.sink.overflowed,
                 "failing": len(self.sink.failures()), "mapping_version": a.mapping_version}
 

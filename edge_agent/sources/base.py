@@ -97,6 +97,7 @@ class Sink:
         self._failed: dict[tuple[str, str], str] = {}  # (source, signal or "") -> current error
         self.readings_in = 0
         self.rejected = 0
+        self.overflowed = 0
         self.forward: Sink | None = None  # a trial sink forwards here once its mapping is accepted
 
     def now_ms(self) -> int:
@@ -122,6 +123,8 @@ class Sink:
         with self._lock:
             target = self.forward
             if target is None:
+                if len(self._readings) == self._readings.maxlen:
+                    self.overflowed += 1  # the oldest reading is pushed out: counted, never silent
                 self._readings.append(reading)
                 self.readings_in += 1
         if target is not None:
