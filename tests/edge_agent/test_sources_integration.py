@@ -232,6 +232,30 @@ def test_opcua_server_gone_then_back() -> None:
         server.stop()
 
 
+def test_opcua_timeout_then_recovery() -> None:
+    port = edge_port()
+    hole = BlackHole(port)  # the endpoint accepts TCP and never answers the OPC UA hello
+    cfg = sources([{"type": "opcua", "name": "ua", "endpoint": f"opc.tcp://127.0.0.1:{port}/qf/", "timeout_s": 0.5,
+                    "signals": [{"name": "temp_c", "node_id": "ns=2;s=Machine.temp"}]}])
+    src = build_source(cfg[0])
+    col = Collector()
+    src.start(col.sink)
+    server = None
+    try:
+        wait_for(lambda: col.failed("Timeout"), 15)
+        hole.close()
+        server = OpcUaServer(port, ["temp"]).start()
+        assert server.node_id("temp") == "ns=2;s=Machine.temp"
+        server.write("temp", 12.5)
+        wait_for(lambda: 12.5 in col.values("temp_c"), 30)
+        assert col.recovered()
+    finally:
+        src.stop()
+        hole.close()
+        if server is not None:
+            server.stop()
+
+
 def test_opcua_basic256sha256_sign_and_encrypt_with_certificates(tmp_path: Path) -> None:
     import asyncio
 
