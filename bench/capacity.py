@@ -132,7 +132,7 @@ def run(seed: int, weeks: int, n_days: int, flat_per_cell: int, policy: str) -> 
     forecast_roster = allocate(demand, budget, profiles)
     # The no-forecast planner's roster: the training weeks' average day per region, same allocator, same budget.
     train_hours = (weeks - 1) * 7 * 24
-    avg_day = {r.name: average_day(hist.counts[r.name][:train_hours]) for r in hist.regions}
+    avg_day = {r.name: average_day(hist.counts[r.name][:train_hours].tolist()) for r in hist.regions}
     hist_demand = {c: shift_hourly(avg_day[c.region], next(s for s in SHIFTS if s.name == c.shift))
                    for c in demand}
     history_roster = allocate(hist_demand, budget, profiles)

@@ -342,8 +342,9 @@ def main(argv: list[str] | None = None) -> None:
     swap, _, _ = select(files, cands, held_out, FAR_BOUND)
     two_fold = [cands[swap][2][i] if i in tune else preds[i] for i in range(len(files))]
     two_fold_m = evaluate(files, two_fold)
+    swap_held_m = evaluate([files[i] for i in tune], [cands[swap][2][i] for i in tune])
 
-    held, chosen, points = leave_one_file_out(files)
+    held, chosen, _ = leave_one_file_out(files)
     lofo = evaluate(files, held)
     picks = Counter(json.dumps(c, sort_keys=True) for c in chosen)
     capped = evaluate(files, leave_one_file_out(files, far_cap=FAR_CAP)[0])
@@ -374,7 +375,7 @@ def main(argv: list[str] | None = None) -> None:
     print(f"HELD-OUT (odd-numbered files): {fmt(held_m)}", file=sys.stderr)
     print(f"all files (tuning files in-sample): {fmt(all_m)}", file=sys.stderr)
     print(f"two-fold (swapped split picks {cands[swap][0]} {cands[swap][1]}; every file held out once): "
-          f"{fmt(two_fold_m)}", file=sys.stderr)
+          f"{fmt(two_fold_m)}; that pick on the even-numbered files: {fmt(swap_held_m)}", file=sys.stderr)
     print(f"shipped skab_valve config {shipped_model}: winner: {shipped_is_winner}; streaming == vectorised: "
           f"{same}; all files {fmt(shipped)}; held-out {fmt(shipped_held)}", file=sys.stderr)
     print(f"leave-one-file-out (shift grid, max F1): {fmt(lofo)}", file=sys.stderr)
@@ -392,6 +393,7 @@ def main(argv: list[str] | None = None) -> None:
         "files": len(files), "tuning_files": len(tune), "held_out_files": len(held_out),
         "held_out": fmt(held_m), "tuning": fmt_point(tune_m), "all_files": fmt(all_m),
         "two_fold": {"swapped_pick": {"design": cands[swap][0], "params": cands[swap][1]}, **fmt(two_fold_m),
+                     "swapped_held_out": fmt(swap_held_m),
                      "per_folder": by_folder(files, paths, two_fold, list(range(len(files))))},
         "per_folder_all": by_folder(files, paths, preds, list(range(len(files)))),
         "per_folder_held_out": by_folder(files, paths, preds, held_out),
