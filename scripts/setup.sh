@@ -23,7 +23,7 @@ PY=${PYTHON:-python3}
 if [ ! -x "$VENV/bin/python" ]; then say "creating the Python virtual environment in .venv"; "$PY" -m venv "$VENV"; fi
 stamp="$VENV/.quietfix-installed"
 if [ ! -f "$stamp" ] || ! cmp -s pyproject.toml "$stamp"; then
-  say "installing Python dependencies into .venv (pip install -e '.[dev]': a minute or two the first time, only again when pyproject.toml changes)"
+  say "installing Python dependencies into .venv (pip install -e '.[dev,edge]': a minute or two the first time, only again when pyproject.toml changes)"
   "$VENV/bin/pip" install -q --upgrade pip >/dev/null
   "$VENV/bin/pip" install -q -e '.[dev,edge]'
   cp pyproject.toml "$stamp"
