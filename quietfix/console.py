@@ -153,7 +153,12 @@ class DemoConsole:
 
     def start(self, clock: Callable[[], float], readings: Callable[[], int]) -> None:
         """Poll the database every second until :meth:`stop`; ``readings`` is the ingest's running total."""
-        self._thread = threading.Thread(target=self._run, args=(clock, readings), name="console", daemon=True)
+        # The baseline is read here, not in the thread: what happens after start() returns is news.
+        conn = connect(self.settings.database_url, autocommit=True)
+        row = conn.execute(Q.demo_event_cursor).fetchone()
+        self._cursor = {"after": int(row[0]) if row else 0}
+        self._thread = threading.Thread(target=self._run, args=(conn, clock, readings), name="console",
+                                        daemon=True)
         self._thread.start()
 
     def stop(self) -> None:
@@ -161,11 +166,9 @@ class DemoConsole:
         if self._thread is not None:
             self._thread.join(10)
 
-    def _run(self, clock: Callable[[], float], readings: Callable[[], int]) -> None:
+    def _run(self, conn: Any, clock: Callable[[], float], readings: Callable[[], int]) -> None:
         try:
-            with connect(self.settings.database_url, autocommit=True) as conn:
-                row = conn.execute(Q.demo_event_cursor).fetchone()
-                self._cursor = {"after": int(row[0]) if row else 0}
+            with conn:
                 if self.interactive:
                     with Live(Text("starting…"), console=self.console, refresh_per_second=4,
                               transient=False) as live:
