@@ -69,8 +69,12 @@ WHERE w.status IN ('open', 'assigned', 'en_route', 'on_site')
 ORDER BY w.id;
 
 -- name: field_technicians
-SELECT id, code, name, state, lat, lon, home_lat, home_lon, skills, shift_start, shift_end, breaks
-FROM technicians ORDER BY id;
+-- A technician inside an absence or holiday (technician_absences, migration 0800) is planned as 'off'.
+SELECT id, code, name,
+       CASE WHEN EXISTS (SELECT 1 FROM technician_absences a WHERE a.technician_id = t.id
+                         AND a.starts_at <= %(at)s AND %(at)s < a.ends_at) THEN 'off' ELSE state END AS state,
+       lat, lon, home_lat, home_lon, skills, shift_start, shift_end, breaks
+FROM technicians t ORDER BY id;
 
 -- name: van_stock
 -- Units held for active work orders count as available: those orders are being re-planned and their holds
