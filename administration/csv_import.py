@@ -148,15 +148,19 @@ def run_import(conn: psycopg.Connection, files: Mapping[str, bytes], actor: Acto
                 invalid.setdefault(entity, set()).add(k)
     devices: dict[str, int] = {}
     for p in parsed.get("assets", []):
-        if p.record is not None and p.record.device_id:
-            if p.record.device_id in devices:
-                errors.append(RowError("assets.csv", p.line, "device_id", f"device {p.record.device_id!r} is "
-                                       f"already linked on line {devices[p.record.device_id]}"))
-            devices.setdefault(p.record.device_id, p.line)
+        device = p.raw.get("device_id", "").strip()
+        if device:
+            if device in devices:
+                errors.append(RowError("assets.csv", p.line, "device_id", f"device {device!r} is already linked "
+                                                                        f"on line {devices[device]}"))
+            devices.setdefault(device, p.line)
     with conn.transaction(force_rollback=True) as outer:
         for entity in ORDER:
             for p in parsed.get(entity, []):
-                if p.record is None or _refers_to_invalid(entity, p.raw, invalid):
+                if p.record is None:
+                    continue
+                if _refers_to_invalid(entity, p.raw, invalid):
+                    invalid.setdefault(entity, set()).add(p.raw.get(KEY[entity], "").strip())  # and so on down
                     continue
                 try:
                     with conn.transaction():
