@@ -22,7 +22,7 @@ import psycopg
 
 from administration import service, validation
 from administration.errors import Rejected
-from administration.models import ENTITIES, Actor, FieldError, ImportReport, RowError
+from administration.models import ENTITIES, Actor, FieldError, ImportReport, Outcome, RowError
 
 COLUMNS: dict[str, tuple[str, ...]] = {
     "customers": ("code", "name", "tier", "email", "phone", "language", "timezone"),
@@ -38,7 +38,7 @@ ORDER = ("customers", "sites", "contracts", "technicians", "assets")
 VALIDATE: dict[str, Callable[[Mapping[str, Any]], Any]] = {
     "customers": validation.customer, "sites": validation.site, "assets": validation.asset,
     "technicians": validation.technician, "contracts": validation.contract}
-UPSERT = {"customers": service.upsert_customer, "sites": service.upsert_site, "assets": service.upsert_asset,
+UPSERT: dict[str, Callable[..., Outcome]] = {"customers": service.upsert_customer, "sites": service.upsert_site, "assets": service.upsert_asset,
           "technicians": service.upsert_technician, "contracts": service.upsert_contract}
 # A reference column -> the file whose keys it names.
 REFERENCES = {("sites", "customer_code"): "customers", ("contracts", "customer_code"): "customers",

@@ -227,7 +227,10 @@ LIMIT 1;
 
 -- name: covering_contract
 -- The contract covering a device at a moment: asset-level before customer-wide, then the latest start.
-SELECT k.code, k.sla_tier, k.coverage_days, k.coverage_start, k.coverage_end, k.response_min, k.onsite_min,
+-- 24:00 (end of day) has no Python time: it is read as the last microsecond of the day.
+SELECT k.code, k.sla_tier, k.coverage_days, k.coverage_start,
+       CASE WHEN k.coverage_end = '24:00' THEN '23:59:59.999999'::time ELSE k.coverage_end END AS coverage_end,
+       k.response_min, k.onsite_min,
        k.repair_h
 FROM contracts k JOIN devices d ON d.customer_id = k.customer_id AND (k.device_id IS NULL OR k.device_id = d.id)
 WHERE d.id = %(device_id)s AND k.starts_on <= %(day)s AND (k.ends_on IS NULL OR k.ends_on >= %(day)s)

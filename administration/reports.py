@@ -44,8 +44,8 @@ def _magic_ok(media_type: str, data: bytes) -> bool:
 
 
 def _opens(days: list[int], start: time, end: time, at: datetime) -> datetime:
-    """When coverage next opens at or after ``at`` (``at`` itself when inside coverage). An end of 24:00 is
-    loaded as ``time.max``."""
+    """When coverage next opens at or after ``at`` (``at`` itself when inside coverage). An end of 24:00 is read
+    as 23:59:59.999999 (queries.sql)."""
     for ahead in range(8):
         day = at.date() + timedelta(days=ahead)
         if day.isoweekday() not in days:

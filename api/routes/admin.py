@@ -17,7 +17,17 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Body, Depends, File, HTTPException, Request, UploadFile, status
 from fastapi.responses import FileResponse, JSONResponse
 
-from administration import Actor, Conflict, FieldError, NotFound, Rejected, accounts, csv_import, service, validation
+from administration import (
+    Actor,
+    Conflict,
+    FieldError,
+    NotFound,
+    Rejected,
+    accounts,
+    csv_import,
+    service,
+    validation,
+)
 from api.audit import client_ip
 from api.auth import Principal, require_roles
 from api.deps import Conn, in_pool
