@@ -299,7 +299,7 @@ def asset(data: Mapping[str, Any]) -> Asset | list[FieldError]:
 def technician(data: Mapping[str, Any]) -> Technician | list[FieldError]:
     r = Row(data)
     v: dict[str, Any] = {"code": r.get("code", code), "name": r.get("name", name), "email": r.get("email", email, required=False),
-             "skills": r.get("skills", skills, required=False, default=()),  # type: ignore[arg-type] "home_lat": r.get("home_lat", lat),
+             "skills": r.get("skills", skills, required=False) or (), "home_lat": r.get("home_lat", lat),
              "home_lon": r.get("home_lon", lon), "shift": r.get("shift", hours),
              "timezone": r.get("timezone", timezone, required=False, default="UTC"),
              "language": r.get("language", language, required=False, default="en"),
