@@ -111,3 +111,27 @@ def test_dispatcher_edits_calendars_only(world: World, context) -> None:
     expect(pattern.locator(".msg")).to_contain_text("optimiser")
     expect(page.locator("[data-panel='technicians'] tr[data-key='T01']")).to_contain_text("08:00:00")
     assert_accessible(page)
+
+
+def test_customer_reports_a_problem_from_the_portal(world: World, context, tmp_path: Path) -> None:
+    photo = tmp_path / "leak.png"
+    photo.write_bytes(b"\x89PNG\r\n\x1a\n" + b"\x00" * 32)
+    page = context.new_page()
+    sign_in(page, f"{world.url}/portal", "customer001")
+    form = page.locator("#report-form")
+    expect(form.locator("select[name='asset'] option").first).to_be_attached()
+    asset = form.locator("select[name='asset']").input_value()
+    form.locator("textarea[name='summary']").fill("x")
+    form.evaluate("f => f.noValidate = true")  # let the server's validation answer, as for a scripted client
+    form.get_by_role("button", name="Send report").click()
+    expect(page.locator("#report-summary-err")).to_contain_text("3 to 1000 characters")
+    form.locator("textarea[name='summary']").fill("Oil on the floor under the pump, it smells burnt")
+    form.locator("input[name='photo']").set_input_files(str(photo))
+    form.get_by_role("button", name="Send report").click()
+    expect(page.locator("#report-msg")).to_contain_text("is in our queue")
+    assert_accessible(page)
+    with psycopg.connect(world.db_url) as c:
+        row = c.execute("SELECT i.source, i.status, w.status, (SELECT count(*) FROM incident_photos p "
+                        "WHERE p.incident_id = i.id) FROM incidents i JOIN work_orders w ON w.incident_id = i.id "
+                        "WHERE i.device_id = %s AND i.fault_mode = 'customer_report'", (asset,)).fetchone()
+    assert row == ("portal", "work_order", "open", 1)
