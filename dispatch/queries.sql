@@ -69,10 +69,15 @@ WHERE w.status IN ('open', 'assigned', 'en_route', 'on_site')
 ORDER BY w.id;
 
 -- name: field_technicians
--- A technician inside an absence or holiday (technician_absences, migration 0800) is planned as 'off'.
+-- A technician inside an absence or holiday (technician_absences, migration 0800) is planned as 'off', and so is
+-- a free technician on a weekday their working pattern (in their own time zone) leaves out; an empty pattern
+-- (the default) means "every day", as before.
 SELECT id, code, name,
        CASE WHEN EXISTS (SELECT 1 FROM technician_absences a WHERE a.technician_id = t.id
-                         AND a.starts_at <= %(at)s AND %(at)s < a.ends_at) THEN 'off' ELSE state END AS state,
+                         AND a.starts_at <= %(at)s AND %(at)s < a.ends_at) THEN 'off'
+            WHEN t.state = 'free' AND t.working_pattern <> '{}'
+                 AND NOT t.working_pattern ? extract(isodow FROM %(at)s AT TIME ZONE t.timezone)::int::text THEN 'off'
+            ELSE state END AS state,
        lat, lon, home_lat, home_lon, skills, shift_start, shift_end, breaks
 FROM technicians t ORDER BY id;
 

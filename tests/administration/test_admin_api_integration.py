@@ -155,6 +155,21 @@ def test_an_absence_reaches_the_optimiser_at_once(client: TestClient, conn: psyc
     assert len(audit_rows(conn, "admin.absence.created")) == len(audit_rows(conn, "admin.absence.deleted")) == 1
 
 
+def test_days_off_in_the_working_pattern_are_days_off_for_the_optimiser(client: TestClient,
+                                                                        conn: psycopg.Connection) -> None:
+    """A Mon-Fri technician (in their own zone) is not planned on Saturday; Saturday 00:30 in Shanghai is still
+    Friday in UTC, so the zone decides."""
+    r = client.put("/api/admin/technicians/T-CN1", headers=login(client, "admin"), json={
+        "name": "王伟", "skills": "refrigeration", "home_lat": 31.23, "home_lon": 121.47,
+        "shift": "Mon-Fri 08:00-17:00", "timezone": "Asia/Shanghai"})
+    assert r.status_code == 201, r.text
+    friday_utc = datetime(2026, 12, 11, 16, 30, tzinfo=UTC)  # Saturday 00:30 in Shanghai
+    states = {t.code: t.state for t in dispatch_repo.load_technicians(conn, [], friday_utc)}
+    assert states["T-CN1"] == "off" and states["T01"] == "free"  # seeded technicians: no pattern, every day
+    monday = {t.code: t.state for t in dispatch_repo.load_technicians(conn, [], NOW)}
+    assert monday["T-CN1"] == "free"
+
+
 def test_users_create_disable_reset(client: TestClient, conn: psycopg.Connection) -> None:
     admin = login(client, "admin")
     r = client.post("/api/admin/users", headers=admin, json={"username": "els", "role": "customer",
