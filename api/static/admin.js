@@ -45,7 +45,12 @@
   function say(panel, text, ok) {
     const m = panel.querySelector(".msg"); m.textContent = text; m.classList.toggle("ok", !!ok);
   }
-  function showSecret(text) { const s = document.getElementById("secret"); s.textContent = text; s.hidden = false; s.focus?.(); }
+  // A credential or first password is shown once, until the admin says it is copied (it is stored nowhere).
+  function showSecret(text) {
+    document.getElementById("secret").textContent = text;
+    const box = document.getElementById("secret-box"); box.hidden = false;
+    document.getElementById("secret-done").onclick = () => { box.hidden = true; document.getElementById("secret").textContent = ""; };
+  }
   const cell = (v) => Array.isArray(v) ? (v.length && typeof v[0] === "object" ? `${v.length}` : v.join(", ")) : v === true ? "yes" : v === false ? "no" : v ?? "";
 
   function formHtml(id, fields) {

@@ -135,6 +135,18 @@ def test_dry_run_counts_what_would_happen_and_writes_nothing(conn: psycopg.Conne
     assert run(conn, folder).created == report.created  # the real run does what the dry run said
 
 
+def test_byte_order_mark_quoted_fields_and_blank_lines(conn: psycopg.Connection, tmp_path: Path) -> None:
+    """What spreadsheets write: a UTF-8 BOM, a quoted address with a comma and a line break, a trailing blank."""
+    sites = FILES["sites.csv"].replace('"Waalhaven 1, Rotterdam"', '"Waalhaven 1,\nRotterdam"') + "\n,,,,,,\n"
+    folder = write(tmp_path / "excel", sites_csv=sites)
+    (folder / "customers.csv").write_bytes(b"\xef\xbb\xbf" + FILES["customers.csv"].encode())
+    report = run(conn, folder)
+    assert report.errors == () and report.created["sites"] == 2
+    assert conn.execute("SELECT address FROM sites WHERE code = 'ACME-RTM'").fetchone() == ("Waalhaven 1,\nRotterdam",)
+    bad = write(tmp_path / "excel-bad", sites_csv=sites.replace("HUA-SH1,HUA", "HUA-SH1,NOBODY"))
+    assert [(e.line, e.column) for e in run(conn, bad).errors] == [(4, "customer_code")]  # after the 2-line row
+
+
 def test_absent_files_are_fine(conn: psycopg.Connection, tmp_path: Path) -> None:
     folder = tmp_path / "only"
     folder.mkdir()
