@@ -147,6 +147,11 @@ def test_byte_order_mark_quoted_fields_and_blank_lines(conn: psycopg.Connection,
     assert [(e.line, e.column) for e in run(conn, bad).errors] == [(4, "customer_code")]  # after the 2-line row
 
 
+def test_the_documented_example_imports_cleanly(conn: psycopg.Connection) -> None:
+    report = run(conn, ROOT / "docs" / "examples" / "onboarding")
+    assert report.errors == () and sum(report.created.values()) == 10
+
+
 def test_absent_files_are_fine(conn: psycopg.Connection, tmp_path: Path) -> None:
     folder = tmp_path / "only"
     folder.mkdir()
