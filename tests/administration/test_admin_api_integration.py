@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, time, timedelta
 from typing import Any
 
 import psycopg
@@ -168,6 +168,16 @@ def test_days_off_in_the_working_pattern_are_days_off_for_the_optimiser(client: 
     assert states["T-CN1"] == "off" and states["T01"] == "free"  # seeded technicians: no pattern, every day
     monday = {t.code: t.state for t in dispatch_repo.load_technicians(conn, [], NOW)}
     assert monday["T-CN1"] == "free"
+    # Per-day hours and breaks: Tuesdays start later; the optimiser gets that day's span as the shift.
+    r = client.put("/api/admin/technicians/T-CN1/pattern", headers=login(client, "dispatcher"), json={"days": [
+        {"weekday": 1, "start": "08:00", "end": "17:00"},
+        {"weekday": 2, "start": "10:00", "end": "19:00", "breaks": [{"start": "14:00", "minutes": 20}]}]})
+    assert r.status_code == 200, r.text
+    tuesday = datetime(2026, 12, 8, 3, 0, tzinfo=UTC)  # 11:00 in Shanghai
+    t = next(t for t in dispatch_repo.load_technicians(conn, [], tuesday) if t.code == "T-CN1")
+    assert (t.shift_start, t.shift_end, t.breaks) == (time(10), time(19), ((time(14), 20),))
+    t = next(t for t in dispatch_repo.load_technicians(conn, [], NOW) if t.code == "T-CN1")
+    assert (t.shift_start, t.breaks) == (time(8), ())
 
 
 def test_users_create_disable_reset(client: TestClient, conn: psycopg.Connection) -> None:
