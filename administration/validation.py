@@ -270,50 +270,76 @@ def _done(row: Row, build: Callable[[], T]) -> T | list[FieldError]:
 
 def customer(data: Mapping[str, Any]) -> Customer | list[FieldError]:
     r = Row(data)
-    v: dict[str, Any] = {"code": r.get("code", code), "name": r.get("name", name), "tier": r.get("tier", tier),
-             "email": r.get("email", email, required=False), "phone": r.get("phone", phone, required=False),
-             "language": r.get("language", language, required=False, default="en"),
-             "timezone": r.get("timezone", timezone, required=False, default="UTC")}
+    v: dict[str, Any] = {
+        "code": r.get("code", code),
+        "name": r.get("name", name),
+        "tier": r.get("tier", tier),
+        "email": r.get("email", email, required=False),
+        "phone": r.get("phone", phone, required=False),
+        "language": r.get("language", language, required=False, default="en"),
+        "timezone": r.get("timezone", timezone, required=False, default="UTC"),
+    }
     return _done(r, lambda: Customer(**v))
 
 
 def site(data: Mapping[str, Any]) -> Site | list[FieldError]:
     r = Row(data)
-    v: dict[str, Any] = {"code": r.get("code", code), "customer_code": r.get("customer_code", code), "name": r.get("name", name),
-             "address": r.get("address", text, required=False, default=""), "lat": r.get("lat", lat),
-             "lon": r.get("lon", lon), "access": r.get("access_hours", hours, required=False,
-                                                 default=Hours(tuple(range(1, 8)), time(0), None))}
+    v: dict[str, Any] = {
+        "code": r.get("code", code),
+        "customer_code": r.get("customer_code", code),
+        "name": r.get("name", name),
+        "address": r.get("address", text, required=False, default=""),
+        "lat": r.get("lat", lat),
+        "lon": r.get("lon", lon),
+        "access": r.get("access_hours", hours, required=False, default=Hours(tuple(range(1, 8)), time(0), None)),
+    }
     return _done(r, lambda: Site(**v))
 
 
 def asset(data: Mapping[str, Any]) -> Asset | list[FieldError]:
     r = Row(data)
-    v: dict[str, Any] = {"serial": r.get("serial", code), "site_code": r.get("site_code", code),
-             "equipment_type": r.get("equipment_type", equipment_type), "model": r.get("model", name, required=False,
-                                                                                   default=""),
-             "installed_on": r.get("installed_on", iso_date, required=False),
-             "device_id": r.get("device_id", device_id, required=False)}
+    v: dict[str, Any] = {
+        "serial": r.get("serial", code),
+        "site_code": r.get("site_code", code),
+        "equipment_type": r.get("equipment_type", equipment_type),
+        "model": r.get("model", name, required=False, default=""),
+        "installed_on": r.get("installed_on", iso_date, required=False),
+        "device_id": r.get("device_id", device_id, required=False),
+    }
     return _done(r, lambda: Asset(**v))
 
 
 def technician(data: Mapping[str, Any]) -> Technician | list[FieldError]:
     r = Row(data)
-    v: dict[str, Any] = {"code": r.get("code", code), "name": r.get("name", name), "email": r.get("email", email, required=False),
-             "skills": r.get("skills", skills, required=False) or (), "home_lat": r.get("home_lat", lat),
-             "home_lon": r.get("home_lon", lon), "shift": r.get("shift", hours),
-             "timezone": r.get("timezone", timezone, required=False, default="UTC"),
-             "language": r.get("language", language, required=False, default="en"),
-             "van": r.get("van", name, required=False), "home_base": r.get("home_base", name, required=False)}
+    v: dict[str, Any] = {
+        "code": r.get("code", code),
+        "name": r.get("name", name),
+        "email": r.get("email", email, required=False),
+        "skills": r.get("skills", skills, required=False) or (),
+        "home_lat": r.get("home_lat", lat),
+        "home_lon": r.get("home_lon", lon),
+        "shift": r.get("shift", hours),
+        "timezone": r.get("timezone", timezone, required=False, default="UTC"),
+        "language": r.get("language", language, required=False, default="en"),
+        "van": r.get("van", name, required=False),
+        "home_base": r.get("home_base", name, required=False),
+    }
     return _done(r, lambda: Technician(**v))
 
 
 def contract(data: Mapping[str, Any]) -> Contract | list[FieldError]:
     r = Row(data)
-    v: dict[str, Any] = {"code": r.get("code", code), "customer_code": r.get("customer_code", code), "tier": r.get("tier", tier),
-             "coverage": r.get("coverage", hours), "response_min": r.get("response_min", positive_int, required=False),
-             "onsite_min": r.get("onsite_min", positive_int, required=False),
-             "repair_h": r.get("repair_h", positive_int, required=False), "starts_on": r.get("starts_on", iso_date),
-             "ends_on": r.get("ends_on", iso_date, required=False)}
+    v: dict[str, Any] = {
+        "code": r.get("code", code),
+        "customer_code": r.get("customer_code", code),
+        "tier": r.get("tier", tier),
+        "coverage": r.get("coverage", hours),
+        "response_min": r.get("response_min", positive_int, required=False),
+        "onsite_min": r.get("onsite_min", positive_int, required=False),
+        "repair_h": r.get("repair_h", positive_int, required=False),
+        "starts_on": r.get("starts_on", iso_date),
+        "ends_on": r.get("ends_on", iso_date, required=False),
+    }
     if v["starts_on"] and v["ends_on"] and v["ends_on"] < v["starts_on"]:
         r.errors.append(FieldError("ends_on", "ends before it starts"))
     if v["response_min"] and v["onsite_min"] and v["onsite_min"] < v["response_min"]:
@@ -334,12 +360,15 @@ def user(data: Mapping[str, Any]) -> UserAccount | list[FieldError]:
             raise Invalid(f"unknown role {v!r}: one of {', '.join(ROLES)}")
         return v
 
-    v: dict[str, Any] = {"username": r.get("username", username), "role": r.get("role", role),
-             "customer_code": r.get("customer_code", code, required=False),
-             "technician_code": r.get("technician_code", code, required=False),
-             "email": r.get("email", email, required=False),
-             "language": r.get("language", language, required=False, default="en"),
-             "timezone": r.get("timezone", timezone, required=False, default="UTC")}
+    v: dict[str, Any] = {
+        "username": r.get("username", username),
+        "role": r.get("role", role),
+        "customer_code": r.get("customer_code", code, required=False),
+        "technician_code": r.get("technician_code", code, required=False),
+        "email": r.get("email", email, required=False),
+        "language": r.get("language", language, required=False, default="en"),
+        "timezone": r.get("timezone", timezone, required=False, default="UTC"),
+    }
     if v["role"] == "customer" and not v["customer_code"]:
         r.errors.append(FieldError("customer_code", "a customer user needs the customer it belongs to"))
     if v["role"] == "technician" and not v["technician_code"]:
@@ -359,9 +388,12 @@ def absence(data: Mapping[str, Any]) -> Absence | list[FieldError]:
             raise Invalid(f"unknown kind {v!r}: one of {', '.join(ABSENCE_KINDS)}")
         return v
 
-    v: dict[str, Any] = {"kind": r.get("kind", kind, required=False, default="absence"),
-             "starts_at": r.get("starts_at", iso_datetime), "ends_at": r.get("ends_at", iso_datetime),
-             "note": r.get("note", text, required=False, default="")}
+    v: dict[str, Any] = {
+        "kind": r.get("kind", kind, required=False, default="absence"),
+        "starts_at": r.get("starts_at", iso_datetime),
+        "ends_at": r.get("ends_at", iso_datetime),
+        "note": r.get("note", text, required=False, default=""),
+    }
     if v["starts_at"] and v["ends_at"] and v["ends_at"] <= v["starts_at"]:
         r.errors.append(FieldError("ends_at", "ends before it starts"))
     return _done(r, lambda: Absence(**v))

@@ -107,7 +107,7 @@ def test_onboard_from_empty_database_to_an_assigned_incident(empty_site: str, br
     shot(page, "onboarding-credential")
 
     clock = ScaledClock(SPEED)
-    db = lambda: connect(settings.database_url, autocommit=True)  # noqa: E731
+    db = lambda: connect(settings.database_url, autocommit=True)
     ingest = start_ingest(settings, clock)
     address = BrokerAddress.from_url(settings.mqtt_url)
     fleet = Fleet([DeviceSpec(device_id, "pump", device_id, password)], host=address.host, port=address.port,
