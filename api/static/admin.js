@@ -18,10 +18,10 @@
       fields: [f("serial", "Serial"), f("site_code", "Site code"), f("equipment_type", "Equipment type", { options: ["pump", "chiller", "compressor"] }),
         f("model", "Model"), f("installed_on", "Installed on", { type: "date" }), f("device_id", "Device id")] },
     devices: { title: "Devices", key: "id", cols: ["id", "customer_code", "site_code", "asset_serial", "equipment_type", "online", "last_seen"], fields: [] },
-    technicians: { title: "Technicians", key: "code", cols: ["code", "name", "skills", "shift_start", "shift_end", "timezone", "username", "absences"],
+    technicians: { title: "Technicians", key: "code", cols: ["code", "name", "skills", "shift_start", "shift_end", "timezone", "van", "home_base", "username", "absences"],
       fields: [f("code", "Code"), f("name", "Name"), f("email", "E-mail"), f("skills", "Skills", { placeholder: "mechanical;electrical" }),
         f("home_lat", "Home latitude"), f("home_lon", "Home longitude"), f("shift", "Shift", { placeholder: "Mon-Fri 08:00-17:00" }),
-        f("timezone", "Time zone", { placeholder: "Europe/Amsterdam" })] },
+        f("timezone", "Time zone", { placeholder: "Europe/Amsterdam" }), f("van", "Van"), f("home_base", "Home base")] },
     contracts: { title: "Contracts", key: "code", cols: ["code", "customer_code", "tier", "coverage_days", "coverage_start", "coverage_end", "response_min", "onsite_min", "repair_h", "starts_on", "ends_on"],
       fields: [f("code", "Code"), f("customer_code", "Customer code"), f("tier", "Tier", { options: TIERS }),
         f("coverage", "Coverage", { placeholder: "24x7 or Mon-Fri 08:00-18:00" }), f("response_min", "Response (min)"),
@@ -112,7 +112,9 @@
       if (days.length === 7 && a.startsWith("00:00") && end === "24:00") return "24x7";
       return `${days.map((d) => n[d - 1]).join(",")} ${a.slice(0, 5)}-${end}`;
     };
+    const wp = row.working_pattern || {}, wdays = Object.keys(wp).map(Number).sort(), first = wdays.length ? wp[wdays[0]][0] : null;
     const v = { ...row, access_hours: hours(row.access_days, row.access_start, row.access_end),
+      shift: first ? hours(wdays, first.start, first.end) : "",
       coverage: hours(row.coverage_days, row.coverage_start, row.coverage_end), skills: (row.skills || []).join?.(";") };
     for (const el of form.elements) if (el.name && v[el.name] != null && el.type !== "password") el.value = v[el.name];
     form.querySelector("input,select").focus();

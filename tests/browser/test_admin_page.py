@@ -63,6 +63,12 @@ def test_admin_onboards_by_form_and_sees_field_errors(world: World, context, set
     save(page, "Technicians", {"code": "T-CN1", "name": "王伟", "skills": "refrigeration", "home_lat": "31.23",
                                "home_lon": "121.47", "shift": "Mon-Fri 08:00-17:00", "timezone": "Asia/Shanghai"})
     expect(page.locator("[data-panel='technicians'] tr[data-key='T-CN1']")).to_contain_text("王伟")
+    # A row fills the form with what is stored; saving it again changes nothing.
+    page.locator("[data-panel='technicians'] tr[data-key='T-CN1'] td").first.click()
+    tform = page.locator("[data-form='technicians']")
+    expect(tform.locator("[name='shift']")).to_have_value("Mon,Tue,Wed,Thu,Fri 08:00-17:00")
+    tform.get_by_role("button", name="Save").click()
+    expect(page.locator("[data-panel='technicians'] .msg").first).to_contain_text("Unchanged: T-CN1")
     cal = page.locator("[data-cal='absence']")
     cal.locator("[name='code']").fill("T-CN1")
     cal.locator("[name='starts_at']").fill("2026-12-24T08:00")
