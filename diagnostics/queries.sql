@@ -87,7 +87,7 @@ INSERT INTO work_orders (incident_id, device_id, customer_id, required_skills, e
                          created_at, onsite_due)
 VALUES (%(incident_id)s, %(device_id)s, %(customer_id)s, %(required_skills)s, %(estimated_minutes)s,
         %(lat)s, %(lon)s, %(created_at)s, %(onsite_due)s)
-ON CONFLICT (incident_id) WHERE status <> 'cancelled' DO NOTHING
+ON CONFLICT (incident_id) WHERE status IN ('open', 'assigned', 'en_route', 'on_site') DO NOTHING
 RETURNING id;
 
 -- name: has_required_parts
