@@ -187,6 +187,17 @@ class KpiRow(BaseModel):
     nps_answers: int
     nps_net: int
     nps: float | None
+    # The service promise, from the kpis package (docs/kpis.md): on site within promise_onsite_min of incident
+    # open, a delivered response within promise_response_min, fixed at the first visit; met / judged.
+    onsite_2h_met: int = 0
+    onsite_2h_judged: int = 0
+    response_15min_met: int = 0
+    response_15min_judged: int = 0
+    first_visit_fixed: int = 0
+    first_visit_judged: int = 0
+    promise_onsite_min: int = 120
+    promise_response_min: int = 15
+    idle_while_waiting_min_per_technician: float | None = None
 
 
 class Preference(BaseModel):

@@ -149,6 +149,15 @@ class NotifySettings(BaseModel):
     max_attempts: int = 8
 
 
+class KpiSettings(BaseModel):
+    """The service promise the KPIs measure against (``QUIETFIX_KPIS__*``, docs/kpis.md): the same for every
+    customer, unlike contract deadlines, which come from the contract record."""
+
+    response_min: int = Field(15, gt=0)
+    onsite_min: int = Field(120, gt=0)
+    repair_h: int = Field(24, gt=0)
+
+
 class ApiSettings(BaseModel):
     host: str = "127.0.0.1"
     port: int = 8000
@@ -203,6 +212,7 @@ class Settings(BaseSettings):
     mqtt_ca_file: Path | None = None
     security: SecuritySettings = Field(default_factory=SecuritySettings)
     spares: SparesSettings = Field(default_factory=SparesSettings)
+    kpis: KpiSettings = Field(default_factory=KpiSettings)
 
 
 def load_settings(**overrides: object) -> Settings:

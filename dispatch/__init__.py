@@ -10,7 +10,7 @@ from dispatch.routing_model import RoutingData, build_model
 from dispatch.service import DispatchLoop, FreeTechnician, nearest_qualified
 from dispatch.solver import solve
 from dispatch.travel import OsrmTableProvider, StraightLineProvider, TravelTimeProvider, haversine_km
-from dispatch.visits import complete, due_arrivals, due_completions, mark_arrived
+from dispatch.visits import UNFIXED_OUTCOMES, complete, complete_unfixed, depart, due_arrivals, due_completions, mark_arrived
 
 __all__ = [
     "Depot",
@@ -29,7 +29,10 @@ __all__ = [
     "TravelTimeProvider",
     "build_model",
     "check_plan",
+    "UNFIXED_OUTCOMES",
     "complete",
+    "complete_unfixed",
+    "depart",
     "due_arrivals",
     "due_completions",
     "haversine_km",

@@ -141,7 +141,7 @@ def act(work_order_id: int, body: TechAction, request: Request, conn: Conn,
 def _apply(conn: Conn, tid: int, work_order_id: int, body: TechAction, at: datetime) -> bool:
     """Each transition is guarded by status in SQL; a step already taken (e.g. the simulator did it) is a no-op."""
     if body.action == "en_route":
-        row = repo.mark_en_route(conn, tid, work_order_id)
+        row = repo.mark_en_route(conn, tid, work_order_id, at)
         if row is None:
             return False
         record_timeline(conn, customer_id=row["customer_id"], device_id=row["device_id"], at=at,
