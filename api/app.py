@@ -97,6 +97,8 @@ def create_app(settings: Settings) -> FastAPI:
     app.include_router(kpi_routes.router)  # service KPIs: page, JSON, CSV (kpis package, docs/kpis.md)
     if (VENDOR / "leaflet" / "dist").is_dir():  # npm ci'd by scripts/setup-web.sh; the board works without it
         app.mount("/vendor/leaflet", StaticFiles(directory=VENDOR / "leaflet" / "dist"), name="leaflet")
+    if (VENDOR / "chart.js" / "dist").is_dir():  # the KPI page's trend charts (its table works without them)
+        app.mount("/vendor/chartjs", StaticFiles(directory=VENDOR / "chart.js" / "dist"), name="chartjs")
 
     @app.get("/", include_in_schema=False)
     def index() -> FileResponse:

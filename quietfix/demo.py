@@ -60,6 +60,8 @@ class DemoOptions:
     # Called with the run's clock after the field, dispatch and diagnose loops stopped but while the API still
     # serves: bench.live_day reads the product's own KPIs there, on data that no longer moves.
     before_api_stop: Callable[[ScaledClock], None] | None = None
+    # Device ids are broker usernames: a prefix keeps a benchmark's fleet apart from a demo on the same broker.
+    id_prefix: str = ""
 
 
 class DemoMailbox:
@@ -95,7 +97,7 @@ def run_demo(settings: Settings, options: DemoOptions, stop: threading.Event | N
     with connect(settings.database_url) as conn:
         seeding.reset(conn)
         devices = seeding.seed(conn, devices=options.devices, technicians=options.technicians, seed=options.seed,
-                                spares=True)
+                                spares=True, id_prefix=options.id_prefix)
         clock = ScaledClock(options.speed)
         apply_roster(conn, clock.now(), settings.dispatch.timezone)
         conn.commit()
