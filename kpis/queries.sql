@@ -5,6 +5,7 @@
 -- incident's opening when a person took it on the phone.
 SELECT i.id, i.customer_id, c.region, c.tier, i.source, i.opened_at, i.onsite_due,
        CASE WHEN i.status IN ('resolved_remote', 'resolved_onsite', 'closed')
+                 AND coalesce(i.resolved_at, i.closed_at) < %(end)s
             THEN coalesce(i.resolved_at, i.closed_at) END AS resolved_at,
        EXISTS (SELECT 1 FROM remote_fix_attempts r WHERE r.incident_id = i.id AND r.status = 'verified')
            AS remote_fix_verified,
@@ -20,8 +21,12 @@ ORDER BY i.opened_at, i.id;
 -- name: visits
 -- Corrective work orders whose life overlaps [start, end): the visits of those incidents and the jobs that
 -- waited or kept a technician busy in the window (idle-while-waiting).
-SELECT w.id, w.incident_id, w.technician_id, w.status, w.required_skills, w.created_at, w.departed_at,
-       w.arrived_at, w.completed_at, w.outcome
+-- Timestamps after :end are not known yet (a report "as of" an earlier instant): they read as NULL.
+SELECT w.id, w.incident_id, w.technician_id, w.status, w.required_skills, w.created_at,
+       CASE WHEN w.departed_at < %(end)s THEN w.departed_at END AS departed_at,
+       CASE WHEN w.arrived_at < %(end)s THEN w.arrived_at END AS arrived_at,
+       CASE WHEN w.completed_at < %(end)s THEN w.completed_at END AS completed_at,
+       CASE WHEN w.completed_at < %(end)s THEN w.outcome END AS outcome
 FROM work_orders w
 WHERE w.kind = 'corrective' AND w.created_at < %(end)s
   AND (w.completed_at IS NULL OR w.completed_at >= %(start)s OR w.incident_id = ANY(%(incident_ids)s))
