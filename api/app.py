@@ -15,7 +15,6 @@ from api import live
 from api.audit import AuditWrites
 from api.ratelimit import ConcurrencyLimit
 from api.routes import assets as asset_routes
-from api.routes import kpis as kpi_routes
 from api.routes import (
     auth,
     board,
@@ -30,6 +29,7 @@ from api.routes import (
     service,
     technician,
 )
+from api.routes import kpis as kpi_routes
 from api.routes import spares as spares_routes
 from api.snapshot import InvalidateOnWrite
 from core.db import make_pool

@@ -184,7 +184,8 @@ def main(argv: list[str] | None = None) -> None:
     def read_back(clock: ScaledClock) -> None:
         at = datetime.fromtimestamp(clock.now(), UTC).replace(microsecond=0)
         with psycopg.connect(settings.database_url) as conn:
-            first = conn.execute("SELECT min(opened_at) FROM incidents").fetchone()[0] or at
+            row = conn.execute("SELECT min(opened_at) FROM incidents").fetchone()
+            first = (row[0] if row else None) or at
         days = (at.date() - first.date()).days + 1
         out["reported"] = {k: v for k, v in reported(settings, at, days).items() if k in KEYS}
         with psycopg.connect(settings.database_url) as conn:

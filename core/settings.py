@@ -10,9 +10,8 @@ import os
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, PositiveInt
 from pydantic_settings import BaseSettings, SettingsConfigDict
-
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 
@@ -153,9 +152,9 @@ class KpiSettings(BaseModel):
     """The service promise the KPIs measure against (``QUIETFIX_KPIS__*``, docs/kpis.md): the same for every
     customer, unlike contract deadlines, which come from the contract record."""
 
-    response_min: int = Field(15, gt=0)
-    onsite_min: int = Field(120, gt=0)
-    repair_h: int = Field(24, gt=0)
+    response_min: PositiveInt = 15
+    onsite_min: PositiveInt = 120
+    repair_h: PositiveInt = 24
 
 
 class ApiSettings(BaseModel):

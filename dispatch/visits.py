@@ -11,7 +11,6 @@ from datetime import datetime
 
 import psycopg
 from psycopg.rows import dict_row
-
 from psycopg.types.json import Jsonb
 
 from core.events import queue_notification, record_timeline

@@ -48,7 +48,7 @@ def report(conn: psycopg.Connection, *, now: datetime, promise: Promise, tz: Zon
     technicians = [] if customer_id is not None else repo.load_technicians(conn)
     groups = tally(incidents, answers, technicians, visits, promise=promise, days=day_list, now=now, tz=tz, by=by)
     total = Tally()
-    for (g, t) in groups.items():
+    for t in groups.values():
         total.add(t)
     # idle minutes per technician over the window: the technicians are the same people every day
     total.technicians = len(technicians)

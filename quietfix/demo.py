@@ -20,6 +20,7 @@ from typing import Any
 import uvicorn
 from psycopg.rows import dict_row
 
+from api.notify import Notifier
 from core.clock import ScaledClock
 from core.db import connect, ensure_database
 from core.migrate import migrate
@@ -27,7 +28,6 @@ from core.mqtt import BrokerAddress
 from core.provision import provision
 from core.settings import Settings
 from core.sql import Queries
-from api.notify import Notifier
 from diagnostics import DiagnoseLoop
 from diagnostics.remote import mqtt_channel
 from dispatch import DispatchLoop

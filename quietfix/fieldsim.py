@@ -85,7 +85,7 @@ def _tech(row: dict[str, Any]) -> TechnicianFacts:
 
 class FieldSimulator:
     def __init__(self, connect: Callable[[], psycopg.Connection], clock: Clock,
-                 on_repaired: Callable[[str], None] | None = None, poll_s: float = 0.5,
+                 on_repaired: Callable[[str], object] | None = None, poll_s: float = 0.5,
                  model: FieldModel | None = None, timezone: str = "UTC") -> None:
         self._connect = connect
         self._clock = clock

@@ -3,6 +3,8 @@ strip showing the 2-h promise, the contract figure and idle-while-waiting as sep
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 from playwright.sync_api import expect
 
@@ -29,7 +31,7 @@ def test_kpi_page_draws_trends_table_slices_and_exports_csv(world: World, contex
     with page.expect_download() as download:
         page.get_by_role("button", name="Download CSV").click()
     assert download.value.suggested_filename.endswith("-tier.csv")
-    first = open(download.value.path(), encoding="utf-8").readline()
+    first = Path(download.value.path()).read_text(encoding="utf-8").splitlines()[0]
     assert first.startswith("day,region,tier,customer_id,incidents")
     shot(page, "kpis")
 
