@@ -237,6 +237,7 @@ FROM work_orders w
 JOIN incidents i ON i.id = w.incident_id
 LEFT JOIN diagnose_repairs r ON r.work_order_id = w.id
 WHERE w.status = 'completed' AND r.work_order_id IS NULL
+  AND coalesce(w.outcome, 'fixed') = 'fixed'  -- a visit that ended unfixed repaired nothing (a return visit follows)
   AND (i.source = 'telemetry' OR (i.source = 'planning' AND left(i.fault_mode, 11) = 'preventive:'))
 ORDER BY w.completed_at, w.id
 LIMIT 200;
