@@ -151,8 +151,10 @@ class AssignResult(BaseModel):
 class TechAction(BaseModel):
     """One tap in the technician's app; ``action_id`` is generated on the phone so a replay is recognised."""
     action_id: UUID
-    action: Literal["en_route", "arrived", "completed"]
+    action: Literal["en_route", "arrived", "completed", "not_fixed"]
     at: datetime | None = None
+    # For "not_fixed": why the visit ended without the fix; a return visit on the same incident follows.
+    outcome: Literal["wrong_part", "wrong_diagnosis", "not_fixed"] | None = None
     cause: str | None = Field(None, max_length=500)
     fix: str | None = Field(None, max_length=500)
     parts_used: list[Annotated[str, Field(min_length=1, max_length=80)]] = Field(default_factory=list,

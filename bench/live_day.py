@@ -29,6 +29,7 @@ import psycopg
 from psycopg.rows import dict_row
 
 from core.clock import ScaledClock
+from core.db import drop_database
 from core.settings import Settings, load_settings
 from dispatch import haversine_km
 from dispatch.models import Location
@@ -178,6 +179,9 @@ def main(argv: list[str] | None = None) -> None:
     if dbname in ("", "quietfix"):
         ap.error("set QUIETFIX_DATABASE_URL to a scratch database: the run resets it")
     settings.dispatch.planner = args.policy
+    # A fresh database per run: the demo's reset keeps the diagnose loop's progress through ingest batches, so a
+    # second run on the same database would skip its first batches (and a previous run's rows could leak in).
+    drop_database(settings.database_url)
     out: dict[str, Any] = {}
     started = wall.perf_counter()
 

@@ -7,6 +7,7 @@ import csv
 import io
 from collections.abc import Iterator
 from datetime import timedelta
+from uuid import uuid4
 
 import psycopg
 import pytest
@@ -113,3 +114,36 @@ def test_bad_input_is_refused_clearly(world) -> None:
         assert r.status_code == 422, (params, r.text)
     past = client.get("/api/kpis", headers=h, params={"days": 1, "at": "2026-01-01T10:30:00Z"}).json()
     assert past["rows"][0]["onsite_2h_rate"] is None  # at 10:30 nobody had arrived and the 2 h had not run out
+
+
+def test_technician_ends_a_visit_unfixed_and_a_return_visit_follows(settings: Settings, conn) -> None:
+    devices = seed(conn, devices=2, technicians=1, users=True)
+    clock = ManualClock()
+    t0 = to_datetime(clock.now())
+    tech = conn.execute("SELECT id FROM technicians").fetchone()[0]
+    wo = open_work_order(conn, devices[0].device_id, [], t0)
+    conn.execute("UPDATE work_orders SET technician_id = %s, status = 'assigned', assigned_at = %s, eta = %s "
+                 "WHERE id = %s", (tech, t0, t0 + timedelta(minutes=30), wo))
+    conn.commit()
+    app = create_app(settings)
+    app.state.clock = clock
+    with TestClient(app) as client:
+        h = login(client, "tech01")
+        for action, extra in (("en_route", {}), ("arrived", {}),
+                              ("not_fixed", {"outcome": "wrong_part", "notes": "BRG-6204 not on the van"})):
+            clock.advance(600)
+            r = client.post(f"/api/tech/jobs/{wo}/actions", headers=h,
+                            json={"action_id": str(uuid4()), "action": action, **extra})
+            assert r.status_code == 200 and r.json()["applied"], r.text
+        assert r.json()["status"] == "completed"
+        bad = client.post(f"/api/tech/jobs/{wo}/actions", headers=h,
+                          json={"action_id": str(uuid4()), "action": "not_fixed", "outcome": "bored"})
+        assert bad.status_code == 422
+    conn.commit()
+    rows = conn.execute("SELECT visit_no, status, outcome, departed_at FROM work_orders WHERE incident_id = "
+                        "(SELECT incident_id FROM work_orders WHERE id = %s) ORDER BY id", (wo,)).fetchall()
+    assert [(r[0], r[1], r[2]) for r in rows] == [(1, "completed", "wrong_part"), (2, "open", None)]
+    assert rows[0][3] == t0 + timedelta(minutes=10)  # "on my way" ended the job's wait
+    assert conn.execute("SELECT i.status FROM incidents i JOIN work_orders w ON w.incident_id = i.id "
+                        "WHERE w.id = %s", (wo,)).fetchone()[0] == "work_order"  # still open
+    assert conn.execute("SELECT actor FROM audit_log WHERE action = 'work_order.not_fixed'").fetchone()[0] == "tech01"
