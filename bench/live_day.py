@@ -7,7 +7,7 @@ The demo's default world (60 devices, 12 technicians, their tiers and contracts,
 ``quietfix.demo.run_demo``: fleet → MQTT → ingest → diagnose → dispatch (the chosen policy) → notify → API, with
 the field simulation that can fail (quietfix/fieldsim.py). When the simulated hours are over, the loops stop and,
 while the API still serves, this script (1) reads ``GET /api/kpis`` as the dispatcher, ``at`` a fixed instant,
-and (2) computes the same KPIs from the raw timestamps with its own SQL and a minute-by-minute sweep for
+and (2) computes the same KPIs from the raw timestamps with its own SQL and a 10-second sweep for
 idle-while-waiting (deliberately not the kpis package's code). The last line is one JSON object.
 """
 
@@ -39,6 +39,8 @@ from quietfix.seed import DEMO_PASSWORD
 KEYS = ("onsite_2h_rate", "p90_time_to_site_min", "idle_while_waiting_min_per_technician", "first_visit_fix_rate",
         "repair_24h_rate", "response_15min_rate")
 PLAN_KINDS = ("technician_assigned", "eta_changed")
+# Idle-while-waiting is checked by sampling every 10 simulated seconds: each on/off edge costs at most 10 s.
+SWEEP_S = 10
 
 
 def _rows(conn: psycopg.Connection, sql: str, **params: Any) -> list[dict[str, Any]]:
@@ -119,7 +121,7 @@ def _on_duty(t: dict[str, Any], moment: datetime, tz: ZoneInfo) -> bool:
 
 def _idle_and_km(conn: psycopg.Connection, visits: list[dict[str, Any]], at: datetime, road_factor: float,
                  tz: ZoneInfo) -> tuple[float | None, float | None]:
-    """Idle-while-waiting by sampling every minute (the package integrates intervals; this sweep checks it), and
+    """Idle-while-waiting by sampling every SWEEP_S (the package integrates intervals; this sweep checks it), and
     kilometres driven: home → each site in order of arrival, haversine × road factor, per visit made."""
     techs = _rows(conn, "SELECT id, skills, shift_start, shift_end, breaks, home_lat, home_lon FROM technicians")
     if not techs or not visits:
@@ -128,7 +130,7 @@ def _idle_and_km(conn: psycopg.Connection, visits: list[dict[str, Any]], at: dat
     idle_min = 0.0
     m = t0
     while m < at:
-        sample = m + timedelta(seconds=30)  # the middle of the minute
+        sample = m + timedelta(seconds=SWEEP_S / 2)  # the middle of the step
         waiting = [set(v["required_skills"]) for v in visits
                    if v["created_at"] <= sample and not (v["status"] == "cancelled" and v["departed_at"] is None
                                                          and v["arrived_at"] is None)
@@ -139,8 +141,8 @@ def _idle_and_km(conn: psycopg.Connection, visits: list[dict[str, Any]], at: dat
                            and (v["departed_at"] or v["arrived_at"]) <= sample < min(v["completed_at"] or at, at)
                            for v in visits)
                 if not busy and any(w <= set(t["skills"]) for w in waiting) and _on_duty(t, sample, tz):
-                    idle_min += 1.0
-        m += timedelta(minutes=1)
+                    idle_min += SWEEP_S / 60.0
+        m += timedelta(seconds=SWEEP_S)
     km, made = 0.0, 0
     for t in techs:
         here = Location(t["home_lat"], t["home_lon"])
