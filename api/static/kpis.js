@@ -31,7 +31,7 @@
     charts.splice(0).forEach((c) => c.destroy());
     const root = document.getElementById("charts");
     root.innerHTML = KPIS.map(([k, label]) => `<figure class="chart" data-kpi="${k}"><h3>${esc(label(p))}</h3>
-      <canvas role="img" aria-label="${esc(label(p))} per day; values in the table below"></canvas></figure>`).join("");
+      <div class="canvas-box"><canvas role="img" aria-label="${esc(label(p))} per day; values in the table below"></canvas></div></figure>`).join("");
     if (window.Chart) {
       KPIS.forEach(([k, , pct], i) => {
         const datasets = slices.map((s) => ({ label: s, spanGaps: true, tension: 0.2, data: days.map((d) => {
@@ -52,8 +52,8 @@
   }
 
   function params() {
-    const f = new FormData(document.getElementById("controls"));
-    return new URLSearchParams({ days: f.get("days"), by: f.get("by") });
+    const form = document.getElementById("controls");  // .value, not FormData: a disabled select still counts
+    return new URLSearchParams({ days: form.days.value, by: form.by.value });
   }
   async function load() {
     try { draw(await api(`/api/kpis?${params()}`)); document.getElementById("msg").textContent = ""; }
@@ -70,7 +70,10 @@
 
   start(document.getElementById("login"), ["admin", "dispatcher", "customer"], (me) => {
     document.getElementById("app").hidden = false;
-    if (me.role === "customer") document.querySelector("select[name=by]").disabled = true;
+    if (me.role === "customer") {  // a customer's slice is always their own (the server enforces it too)
+      const by = document.querySelector("select[name=by]");
+      by.value = "customer"; by.disabled = true;
+    }
     document.getElementById("controls").addEventListener("change", load);
     document.getElementById("csv").addEventListener("click", downloadCsv);
     load();

@@ -26,7 +26,7 @@ def test_kpi_page_draws_trends_table_slices_and_exports_csv(world: World, contex
     expect(page.locator("#table tr")).to_have_count(31)  # header + 30 days
     expect(page.locator("#promise")).to_contain_text("on site 2 h")
     assert_accessible(page)
-    page.get_by_label("Per").select_option("tier")
+    page.locator("select[name=by]").select_option("tier")
     expect(page.locator("#table tr td:nth-child(2)").filter(has_text="all")).to_have_count(0)
     with page.expect_download() as download:
         page.get_by_role("button", name="Download CSV").click()
@@ -36,15 +36,19 @@ def test_kpi_page_draws_trends_table_slices_and_exports_csv(world: World, contex
     shot(page, "kpis")
 
 
-def test_customer_sees_only_their_own_kpis_and_technician_is_sent_home(world: World, context) -> None:
+def test_customer_sees_only_their_own_kpis_and_technician_is_sent_home(world: World, context, browser) -> None:
     page = context.new_page()
     sign_in(page, f"{world.url}/kpis", "customer001")
     expect(page.locator("#table tr").nth(1)).to_contain_text("customer")
-    expect(page.get_by_label("Per")).to_be_disabled()
+    expect(page.locator("select[name=by]")).to_be_disabled()
     expect(page.locator('#summary [data-kpi="idle_while_waiting_min_per_technician"] b')).to_have_text("–")
-    tech = context.new_page()
-    sign_in(tech, f"{world.url}/kpis", "tech01")
-    expect(tech).to_have_url(f"{world.url}/tech")
+    other = browser.new_context()  # its own storage: not signed in as the customer
+    try:
+        tech = other.new_page()
+        sign_in(tech, f"{world.url}/kpis", "tech01")
+        expect(tech).to_have_url(f"{world.url}/tech")
+    finally:
+        other.close()
 
 
 def test_board_strip_labels_the_promise_contract_and_idle_while_waiting(world: World, context) -> None:
