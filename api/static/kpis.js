@@ -26,7 +26,8 @@
     document.getElementById("promise").textContent = `Promise: respond ${p.response_min} min, on site ${p.onsite_min / 60} h, repaired ${p.repair_h} h`;
     document.getElementById("summary").innerHTML = KPIS.map(([k, label, pct]) =>
       `<div class="kpi" data-kpi="${k}"><b>${fmt(data.summary[k], pct)}</b><span>${esc(label(p))}</span></div>`).join("");
-    const days = [...new Set(data.rows.map((r) => r.day))];
+    const days = [];  // every day of the window, also those without data in a slice
+    for (let d = new Date(data.summary.from); d.toISOString().slice(0, 10) <= String(data.now).slice(0, 10); d.setUTCDate(d.getUTCDate() + 1)) days.push(d.toISOString().slice(0, 10));
     const slices = [...new Set(data.rows.map((r) => sliceName(r, by)))];
     charts.splice(0).forEach((c) => c.destroy());
     const root = document.getElementById("charts");
