@@ -5,11 +5,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import psycopg
 import pytest
 from playwright.sync_api import expect
 
 from tests.browser.conftest import World, shot, sign_in
 from tests.browser.test_pages import assert_accessible
+from tests.helpers import wait_for
 
 pytestmark = pytest.mark.integration
 
@@ -63,3 +65,23 @@ def test_board_strip_labels_the_promise_contract_and_idle_while_waiting(world: W
     assert float(idle.inner_text()) > 0
     page.get_by_role("link", name="KPIs").click()
     expect(page.locator("#charts canvas")).to_have_count(10)
+
+
+def test_technician_ends_a_visit_unfixed_from_the_phone(world: World, phone) -> None:
+    page = phone.new_page()
+    sign_in(page, f"{world.url}/tech", "tech01")
+    job = page.locator(f'li.job[data-wo="{world.assigned_wo}"]')
+    job.get_by_role("button", name="On my way").click()
+    job.get_by_role("button", name="Arrived").click()
+    job.get_by_text("Could not fix it on this visit?").click()
+    job.get_by_label("Why").select_option("wrong_part")
+    job.get_by_role("button", name="Not fixed – return visit needed").click()
+    expected = [(1, "completed", "wrong_part"), (2, "open", None)]
+
+    def visits() -> list[tuple]:
+        with psycopg.connect(world.db_url) as c:
+            return c.execute("SELECT visit_no, status, outcome FROM work_orders WHERE incident_id = "
+                             "(SELECT incident_id FROM work_orders WHERE id = %s) ORDER BY id",
+                             (world.assigned_wo,)).fetchall()
+
+    assert wait_for(lambda: visits() == expected)  # the phone sends its queued taps in the background
