@@ -98,8 +98,24 @@ WHERE w.status IN ('open', 'assigned', 'en_route', 'on_site')
 ORDER BY w.id;
 
 -- name: field_technicians
-SELECT id, code, name, state, lat, lon, home_lat, home_lon, skills, shift_start, shift_end, breaks
-FROM technicians ORDER BY id;
+-- A technician inside an absence or holiday (technician_absences, migration 0800) is planned as 'off', and so is
+-- a free technician on a weekday their working pattern (in their own time zone) leaves out; on a working day the
+-- day's first span and its breaks are the shift. An empty pattern (the default) means shift_start/shift_end/breaks
+-- every day, as before.
+SELECT id, code, name,
+       CASE WHEN EXISTS (SELECT 1 FROM technician_absences a WHERE a.technician_id = t.id
+                         AND a.starts_at <= %(at)s AND %(at)s < a.ends_at) THEN 'off'
+            WHEN t.state = 'free' AND t.working_pattern <> '{}' AND day.span IS NULL THEN 'off'
+            ELSE state END AS state,
+       lat, lon, home_lat, home_lon, skills,
+       coalesce((day.span ->> 'start')::time, shift_start) AS shift_start,
+       CASE WHEN day.span ->> 'end' = '24:00' THEN '23:59:59'::time
+            ELSE coalesce((day.span ->> 'end')::time, shift_end) END AS shift_end,
+       coalesce(day.span -> 'breaks', breaks) AS breaks
+FROM technicians t
+CROSS JOIN LATERAL (SELECT t.working_pattern -> extract(isodow FROM %(at)s AT TIME ZONE t.timezone)::int::text -> 0
+                    AS span) day
+ORDER BY id;
 
 -- name: van_stock
 -- Units held for active work orders count as available: those orders are being re-planned and their holds
