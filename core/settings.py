@@ -192,9 +192,9 @@ class ServiceSettings(BaseModel):
     """The organisation's service targets (issue #14): every corrective job carries them beside its contract
     deadlines, the optimiser aims at them, a contract's ``target_*`` columns may override them."""
 
-    response_min: int = Field(15, gt=0)  # the customer has a response (plan or ETA) within 15 min
-    onsite_min: int = Field(120, gt=0)  # a technician on site within 2 h of the incident opening
-    repair_h: int = Field(24, gt=0)  # verified fixed within 24 h
+    response_min: int = Field(default=15, gt=0)  # the customer has a response (plan or ETA) within 15 min
+    onsite_min: int = Field(default=120, gt=0)  # a technician on site within 2 h of the incident opening
+    repair_h: int = Field(default=24, gt=0)  # verified fixed within 24 h
 
 
 class Settings(BaseSettings):

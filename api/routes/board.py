@@ -23,8 +23,8 @@ from api.schemas import AssignRequest, AssignResult, IntakeRequest, IntakeResult
 from api.snapshot import Body, board_version, conditional, shared_pool, shared_read, snapshots_of
 from core.clock import SystemClock, to_datetime
 from core.events import queue_notification, record_timeline
-from diagnostics import service_targets
 from diagnostics import repository as diag_repo
+from diagnostics import service_targets
 from dispatch import Location, StraightLineProvider
 from dispatch import repository as plan_repo
 from kpis import Promise

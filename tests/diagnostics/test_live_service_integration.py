@@ -383,8 +383,8 @@ def test_automatic_remote_fix_result_is_recognised_by_ingest_no_dead_letter(site
 def test_incident_opened_out_of_coverage_hours_starts_its_sla_clocks_when_coverage_opens(site: Site) -> None:
     from datetime import time
 
-    from diagnostics import repository as diag_repo
     from diagnostics import SlaDeadlines, sla_class
+    from diagnostics import repository as diag_repo
 
     target = site.pump()
     (customer_id,), = q(site.conn, "SELECT customer_id FROM devices WHERE id = %s", target)

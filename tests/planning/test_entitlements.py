@@ -1,5 +1,4 @@
 from datetime import UTC, date, datetime, time, timedelta
-
 from functools import partial
 
 from diagnostics import SlaDeadlines
