@@ -20,6 +20,7 @@ from api.routes import (
     board,
     board_view,
     commands,
+    detection,
     diagnostics,
     fleet,
     health,
@@ -93,6 +94,7 @@ def create_app(settings: Settings) -> FastAPI:
     app.include_router(spares_routes.router)  # spares: stock, reservations, shipments, replenishment, alerts
     app.include_router(asset_routes.router)  # asset detail with remaining useful life, predicted failures
     app.include_router(planning.router)  # contracts, forecast, capacity/coverage, escalations (feat2/plan-ahead)
+    app.include_router(detection.router)  # is detection keeping up: stalled devices, clock faults (issue #19)
     if (VENDOR / "leaflet" / "dist").is_dir():  # npm ci'd by scripts/setup-web.sh; the board works without it
         app.mount("/vendor/leaflet", StaticFiles(directory=VENDOR / "leaflet" / "dist"), name="leaflet")
 

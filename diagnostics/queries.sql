@@ -286,3 +286,34 @@ RETURNING id, onsite_due;
 
 -- name: incident_opened_at
 SELECT opened_at FROM incidents WHERE id = %(id)s;
+
+-- ---------------------------------------------------------------------------------------------------------
+-- Detection watchdog and board (migration 0230)
+-- ---------------------------------------------------------------------------------------------------------
+
+-- name: pending_by_device
+-- Committed batches after diagnose's arrival cursor, per device (the arrival index keeps this cheap when
+-- diagnose keeps up; a stopped diagnose makes it grow, which is the point).
+SELECT b.device_id, min(b.received_at) AS oldest, count(*) AS batches
+FROM ingest_batches b
+WHERE b.arrival > coalesce((SELECT p.batch_id FROM diagnose_progress p WHERE p.device_id = '*'), 0)
+GROUP BY b.device_id;
+
+-- name: raise_alarm
+INSERT INTO ops_alarms (kind, raised_at, detail) VALUES (%(kind)s, %(at)s, %(detail)s)
+ON CONFLICT (kind) WHERE cleared_at IS NULL DO NOTHING
+RETURNING id;
+
+-- name: refresh_alarm
+UPDATE ops_alarms SET detail = %(detail)s WHERE kind = %(kind)s AND cleared_at IS NULL;
+
+-- name: clear_alarm
+UPDATE ops_alarms SET cleared_at = %(at)s WHERE kind = %(kind)s AND cleared_at IS NULL;
+
+-- name: open_alarms
+SELECT kind, raised_at, detail FROM ops_alarms WHERE cleared_at IS NULL ORDER BY raised_at;
+
+-- name: clock_faults
+-- Devices whose newest batch had a clock fault (ingest keeps devices.clock_fault_at).
+SELECT id AS device_id, name, clock_fault_at AS since, clock_offset_ms / 1000.0 AS offset_s
+FROM devices WHERE clock_fault_at IS NOT NULL ORDER BY clock_fault_at;

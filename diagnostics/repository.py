@@ -373,3 +373,33 @@ def tighten_work_order(conn: psycopg.Connection, incident_id: int, onsite_due: d
 def incident_opened_at(conn: psycopg.Connection, incident_id: int) -> datetime | None:
     row = conn.execute(Q.incident_opened_at, {"id": incident_id}).fetchone()
     return row[0] if row else None
+
+
+# --- detection watchdog and board (migration 0230) ----------------------------------------------------------
+
+def pending_by_device(conn: psycopg.Connection) -> list[tuple[str, datetime, int]]:
+    """(device, oldest receive time, batches) of committed batches diagnose has not evaluated yet."""
+    return [(d, oldest, int(n)) for d, oldest, n in conn.execute(Q.pending_by_device)]
+
+
+def raise_alarm(conn: psycopg.Connection, kind: str, at: datetime, detail: Mapping[str, Any]) -> bool:
+    """Open the alarm (True) or refresh the open one's detail (False)."""
+    row = conn.execute(Q.raise_alarm, {"kind": kind, "at": at, "detail": Jsonb(dict(detail))}).fetchone()
+    if row is not None:
+        return True
+    conn.execute(Q.refresh_alarm, {"kind": kind, "detail": Jsonb(dict(detail))})
+    return False
+
+
+def clear_alarm(conn: psycopg.Connection, kind: str, at: datetime) -> bool:
+    return conn.execute(Q.clear_alarm, {"kind": kind, "at": at}).rowcount > 0
+
+
+def open_alarms(conn: psycopg.Connection) -> list[dict[str, Any]]:
+    with conn.cursor(row_factory=dict_row) as cur:
+        return cur.execute(Q.open_alarms).fetchall()
+
+
+def clock_faults(conn: psycopg.Connection) -> list[dict[str, Any]]:
+    with conn.cursor(row_factory=dict_row) as cur:
+        return cur.execute(Q.clock_faults).fetchall()

@@ -57,7 +57,12 @@ def cmd_ingest(settings: Settings, args: argparse.Namespace) -> int:
     if args.worker_id:
         settings.ingest.worker_id = args.worker_id
     serve_process_metrics("ingest", settings.ingest.metrics_port, settings.metrics_host)
-    run_ingest(settings, _clock(args), _stop_on_signals())
+    clock, stop = _clock(args), _stop_on_signals()
+    # The detection watchdog (issue #19) runs where data arrives, not inside the diagnose process it watches.
+    from diagnostics import start_watchdog
+
+    start_watchdog(lambda: connect(settings.database_url, autocommit=True), settings.diagnostics, clock, stop)
+    run_ingest(settings, clock, stop)
     return 0
 
 

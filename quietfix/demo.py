@@ -26,7 +26,7 @@ from core.mqtt import BrokerAddress
 from core.provision import provision
 from core.settings import Settings
 from core.sql import Queries
-from diagnostics import DiagnoseLoop
+from diagnostics import DetectionWatchdog, DiagnoseLoop
 from diagnostics.remote import mqtt_channel
 from dispatch import DispatchLoop
 from edge_agent import DeviceSpec, Fleet
@@ -53,6 +53,18 @@ class DemoOptions:
     seed: int = 7
     fault_rate_per_device_hour: float = 0.05
     api: bool = True
+
+
+def batch_interval_s(options: DemoOptions) -> float:
+    """Clock seconds one fleet message spans: one message per device per real second or so, whatever the speed."""
+    return max(options.sample_interval_s, options.speed)
+
+
+def offline_after_s(configured: float, options: DemoOptions) -> float:
+    """Ingest's staleness limit for the demo: longer than a few of the fleet's batch intervals. At 300x a batch
+    spans 300 clock seconds, longer than the default 120 s limit, so every device went "offline (stale)" between
+    two of its own batches and back (a log line and a timeline event per device per maintenance pass)."""
+    return max(configured, 3 * batch_interval_s(options))
 
 
 def provision_devices(settings: Settings, devices: list[seeding.SeededDevice]) -> list[DeviceSpec]:
@@ -85,17 +97,19 @@ def run_demo(settings: Settings, options: DemoOptions, stop: threading.Event | N
     # (A shared group also hands messages to offline members' sessions, so the group is the run's own too.)
     settings.ingest.worker_id = settings.ingest.shared_group = f"demo-{secrets.token_hex(4)}"
     settings.ingest.session_expiry_s = 60
+    settings.ingest.offline_after_s = offline_after_s(settings.ingest.offline_after_s, options)
     ingest = start_ingest(settings, clock)
     threads: list[threading.Thread] = []
     address = BrokerAddress.from_url(settings.mqtt_url)
     # One message per device per real second or so, whatever the speed: batches span `speed` clock seconds.
     fleet = Fleet(specs, host=address.host, port=address.port, clock=clock.now, seed=options.seed,
                   sample_interval_s=options.sample_interval_s,
-                  batch_interval_s=max(options.sample_interval_s, options.speed),
+                  batch_interval_s=batch_interval_s(options),
                   fault_rate_per_device_hour=options.fault_rate_per_device_hour)
     field = FieldSimulator(db, clock, on_repaired=fleet.repair)
     commands = mqtt_channel(settings, client_id=f"diagnose-demo-{os.getpid()}")  # remote fixes reach the fleet
     for name, target in (("diagnose", DiagnoseLoop(db, settings.diagnostics, clock, commands=commands).run),
+                         ("watchdog", DetectionWatchdog(db, settings.diagnostics, clock).run),
                          ("dispatch", DispatchLoop(db, settings.dispatch, clock, spares=settings.spares).run),
                          ("field", field.run)):
         thread = threading.Thread(target=target, args=(stop,), name=name, daemon=True)
