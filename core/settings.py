@@ -76,8 +76,9 @@ class DiagnosticsSettings(BaseModel):
     max_batches_per_pass: int = 20_000
     # Detection watchdog (diagnostics/watchdog.py): a device whose committed data has waited longer than this
     # (wall seconds) for diagnose is stalled; any stalled device raises the `detection_stalled` alarm, which
-    # clears once diagnose has caught up. Checked this often (wall seconds).
+    # clears once diagnose has caught up.
     stall_alarm_s: float = 300.0
+    # How often the watchdog looks (wall seconds).
     watchdog_every_s: float = 5.0
     # `quietfix diagnose` serves Prometheus metrics on 127.0.0.1:<port> (None: not served).
     metrics_port: int | None = 9108
