@@ -1,13 +1,13 @@
 """The diagnose loop: stream new telemetry through per-device monitors, decide incidents, fix or dispatch.
 
 Each pass (``tick``): read the batches ingest committed since the last pass, in commit order (``arrival``,
-migration 0230), and feed their samples to each device's :class:`DeviceMonitor` in time order, classify the active
-findings,
-advance the pure incident state machine and act on its events in one transaction: incident rows, a remote
-command when the knowledge base names one and the device is online (the customer is not bothered), otherwise a
-work order with skills, parts and SLA, plus timeline events and the customer notification. Progress (the
-arrival cursor, and per device the newest reading time evaluated), incident state and the detectors' own state (checkpointed per device every
-``checkpoint_every_s`` and on shutdown, diagnostics/checkpoint.py) live in the database, so a restart resumes
+migration 0230), feed their samples to each device's :class:`DeviceMonitor` in time order, classify the active
+findings, advance the pure incident state machine and act on its events in one transaction: incident rows, a
+remote command when the knowledge base names one and the device is online (the customer is not bothered),
+otherwise a work order with skills, parts and SLA, plus timeline events and the customer notification. Progress
+(the arrival cursor, and per device the newest reading time evaluated), incident state and the detectors' own
+state (checkpointed per device every ``checkpoint_every_s`` and on shutdown, diagnostics/checkpoint.py, with the
+arrival cursor they include) live in the database, so a restart resumes
 where it stopped with warm detectors. A completed on-site repair resets the device's detectors (the old fault's
 baselines and latches must not re-fire) and is then verified from telemetry before the incident closes.
 Remaining useful life is estimated from the same stream (diagnostics/rul.py, ``WearTracker``).
