@@ -2,7 +2,9 @@
 
 Why outside the diagnose loop: a loop that is stopped, crashed or stuck in a long pass cannot report on itself.
 The watchdog only reads what ingest committed and where diagnose's progress cursor stands (both in the database),
-so it runs beside ingest (`quietfix ingest`, and the demo), the process that exists whenever data flows.
+so it runs beside the API (`quietfix api`, and the demo), which imports diagnostics anyway. (Not in the ingest
+workers: importing diagnostics' numeric stack there slowed a worker's restart by seconds, long enough for the edge
+agents' ack back-off to grow past a recovery test's drain.)
 
 Stall of a device = wall seconds its oldest committed batch that diagnose has not evaluated yet has waited
 (``ingest_batches.received_at`` after the arrival cursor; 0 when caught up). Wall seconds, not clock seconds: at a
@@ -10,8 +12,8 @@ demo's 300x a clock minute is 0.2 s of real waiting. Exported per device (``quie
 for every device that sent data since the process started) with the count over ``stall_alarm_s``
 (``quietfix_detection_stalled_devices``). Any stalled device raises the operational alarm ``detection_stalled``
 (one open row in ``ops_alarms``, a WARNING log line, gauge ``quietfix_detection_stall_alarm`` = 1); it clears
-(row closed, INFO line, gauge 0) once no device is stalled. Several watchdogs (one per ingest worker) are
-harmless: the open alarm is unique per kind, and only the process whose insert or update changed it logs.
+(row closed, INFO line, gauge 0) once no device is stalled. Several watchdogs (one per API process) are harmless:
+the open alarm is unique per kind, and only the process whose insert or update changed it logs.
 """
 
 from __future__ import annotations

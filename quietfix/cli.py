@@ -57,12 +57,7 @@ def cmd_ingest(settings: Settings, args: argparse.Namespace) -> int:
     if args.worker_id:
         settings.ingest.worker_id = args.worker_id
     serve_process_metrics("ingest", settings.ingest.metrics_port, settings.metrics_host)
-    clock, stop = _clock(args), _stop_on_signals()
-    # The detection watchdog (issue #19) runs where data arrives, not inside the diagnose process it watches.
-    from diagnostics import start_watchdog
-
-    start_watchdog(lambda: connect(settings.database_url, autocommit=True), settings.diagnostics, clock, stop)
-    run_ingest(settings, clock, stop)
+    run_ingest(settings, _clock(args), _stop_on_signals())
     return 0
 
 
@@ -138,9 +133,14 @@ def cmd_api(settings: Settings, args: argparse.Namespace) -> int:
     import uvicorn
 
     from api.app import create_app
+    from diagnostics import start_watchdog
 
     host, port = args.host or settings.api.host, args.port or settings.api.port
     workers = args.workers or settings.api.workers
+    # The detection watchdog (issue #19) runs beside the API, not inside the diagnose process it watches: its
+    # gauges are on this process's /metrics (with --workers N: the alarm row, log lines and the board only).
+    start_watchdog(lambda: connect(settings.database_url, autocommit=True), settings.diagnostics, SystemClock(),
+                   threading.Event())
     if workers > 1:
         # Each worker process builds its own app (pool, live feeds, snapshots) from the same environment.
         uvicorn.run("api.app:create_app_from_env", factory=True, workers=workers, host=host, port=port,

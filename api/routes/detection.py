@@ -2,7 +2,7 @@
 
 Computed from the database on each request (a few indexed reads), so it is right even while the diagnose process
 is stopped: which devices have committed data diagnose has not evaluated and how long it has waited, the open
-``detection_stalled`` alarm (raised by the watchdog beside ingest, diagnostics/watchdog.py), and the devices whose
+``detection_stalled`` alarm (raised by the watchdog beside the API, diagnostics/watchdog.py), and the devices whose
 clock is faulty (their readings are stored apart, docs/contracts.md "Device clocks"). Staff only: it names
 every customer's devices.
 """

@@ -261,7 +261,8 @@ def test_broker_restart_with_shared_subscription_loses_nothing_end_to_end(
 def ingest_process(settings: Settings) -> subprocess.Popen:
     env = {**os.environ, "QUIETFIX_DATABASE_URL": settings.database_url, "QUIETFIX_MQTT_URL": settings.mqtt_url,
            "QUIETFIX_INGEST__BATCH_MAX_WAIT_S": "0.02", "QUIETFIX_LOG_LEVEL": "WARNING",
-           "QUIETFIX_INGEST__SHARED_GROUP": settings.ingest.shared_group}
+           "QUIETFIX_INGEST__SHARED_GROUP": settings.ingest.shared_group,
+           "QUIETFIX_INGEST__CLOCK_SKEW_MAX_S": str(settings.ingest.clock_skew_max_s)}
     return subprocess.Popen([sys.executable, "-m", "quietfix.cli", "ingest", "--worker-id",
                              settings.ingest.worker_id], env=env, cwd=ROOT, stderr=subprocess.DEVNULL)
 
