@@ -97,6 +97,10 @@ def create_app(settings: Settings) -> FastAPI:
     app.include_router(detection.router)  # is detection keeping up: stalled devices, clock faults (issue #19)
     if (VENDOR / "leaflet" / "dist").is_dir():  # npm ci'd by scripts/setup-web.sh; the board works without it
         app.mount("/vendor/leaflet", StaticFiles(directory=VENDOR / "leaflet" / "dist"), name="leaflet")
+    # The board's background without a tile server: Natural Earth (public domain) land and borders as TopoJSON.
+    for package, sub in (("world-atlas", ""), ("topojson-client", "dist")):
+        if (VENDOR / package / sub).is_dir():
+            app.mount(f"/vendor/{package}", StaticFiles(directory=VENDOR / package / sub), name=package)
 
     @app.get("/", include_in_schema=False)
     def index() -> FileResponse:

@@ -42,6 +42,10 @@ class IngestSettings(BaseModel):
 
 
 class StorageSettings(BaseModel):
+    # auto: TimescaleDB when the server has it installed *and* preloaded, else plain partitioning (with a note
+    # saying why); timescale: fail `quietfix migrate` clearly when it cannot be used; plain: never try it.
+    # Only the first migrate of a database decides; the choice is recorded in quietfix_meta.
+    backend: Literal["auto", "timescale", "plain"] = "auto"
     # Rollup passes run this often (clock time), each within rollup_max_readings: small frequent passes keep an
     # ingest worker's maintenance short (one 60 s pass of a 150k readings/s fleet stalled a worker ~10 s).
     rollup_every_s: float = 5.0

@@ -29,21 +29,23 @@ def _stop_on_signals() -> threading.Event:
 
 def cmd_migrate(settings: Settings, args: argparse.Namespace) -> int:
     created = ensure_database(settings.database_url)
-    report = migrate(settings.database_url)
-    print(json.dumps({"database_created": created, "storage": report.storage, "schema_version": report.version,
-                      "applied": list(report.applied)}))
+    report = migrate(settings.database_url, backend=settings.storage.backend)
+    print(json.dumps({"database_created": created, "storage": report.storage, "storage_note": report.note,
+                      "schema_version": report.version, "applied": list(report.applied)}))
     return 0
 
 
 def cmd_demo(settings: Settings, args: argparse.Namespace) -> int:
-    from quietfix.demo import DemoOptions, print_result, run_demo
+    from quietfix.console import run_with_console
+    from quietfix.demo import DemoOptions, print_result
 
     options = DemoOptions(seconds=args.for_seconds, speed=args.speed, sample_interval_s=args.sample_interval,
                           devices=args.devices,
                           technicians=args.technicians, seed=args.seed,
                           fault_rate_per_device_hour=args.fault_rate, api=not args.no_api)
     stop = _stop_on_signals()
-    print_result(run_demo(settings, options, stop))
+    level = "DEBUG" if args.verbose else settings.log_level
+    print_result(run_with_console(settings, options, stop, log_json=args.log_json, level=level))
     return 0
 
 
@@ -186,6 +188,8 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--seed", type=int, default=7)
     demo.add_argument("--fault-rate", type=float, default=0.05, help="faults per device per simulated hour")
     demo.add_argument("--no-api", action="store_true", help="do not start the web server")
+    demo.add_argument("--log-json", action="store_true",
+                      help="JSON logs on stdout instead of the status console (logs otherwise go to a file)")
     demo.set_defaults(func=cmd_demo)
 
     for name, func, help_text in (("ingest", cmd_ingest, "MQTT → database worker (run N of them)"),
@@ -227,10 +231,23 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    from quietfix.startup import explain, preflight
+
     args = build_parser().parse_args(argv)
-    settings = load_settings()
-    setup_logging("DEBUG" if args.verbose else settings.log_level, settings.log_json)
-    return int(args.func(settings, args))
+    settings: Settings | None = None
+    try:
+        settings = load_settings()
+        setup_logging("DEBUG" if args.verbose else settings.log_level, settings.log_json)
+        preflight(args.command, settings, api_port=getattr(args, "port", None),
+                  serves_api=not getattr(args, "no_api", False))
+        return int(args.func(settings, args))
+    except Exception as exc:
+        reason = explain(exc, settings)
+        if reason is None or args.verbose:
+            raise
+        # One line, what is wrong and what to do (issue #21); -v shows the traceback.
+        print(f"quietfix {args.command}: {reason}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

@@ -13,6 +13,7 @@ import os
 import secrets
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -81,10 +82,20 @@ def counts(settings: Settings) -> dict[str, int]:
     return {k: int(v) for k, v in row.items()}
 
 
-def run_demo(settings: Settings, options: DemoOptions, stop: threading.Event | None = None) -> dict[str, Any]:
+@dataclass(frozen=True)
+class DemoRunning:
+    """What a watcher of the running demo (quietfix/console.py) reads: simulated time and ingest's running total."""
+
+    clock: ScaledClock
+    readings_stored: Callable[[], int]
+    storage: str
+
+
+def run_demo(settings: Settings, options: DemoOptions, stop: threading.Event | None = None,
+             on_running: Callable[[DemoRunning], None] | None = None) -> dict[str, Any]:
     stop = stop or threading.Event()
     ensure_database(settings.database_url)
-    report = migrate(settings.database_url)
+    report = migrate(settings.database_url, backend=settings.storage.backend)
     with connect(settings.database_url) as conn:
         seeding.reset(conn)
         devices = seeding.seed(conn, devices=options.devices, technicians=options.technicians, seed=options.seed,
@@ -129,6 +140,8 @@ def run_demo(settings: Settings, options: DemoOptions, stop: threading.Event | N
         log.info("api listening", extra={"url": f"http://{settings.api.host}:{settings.api.port}/",
                                          "login": "dispatcher", "password": seeding.DEMO_PASSWORD})
     fleet.start()
+    if on_running is not None:
+        on_running(DemoRunning(clock, lambda: ingest.worker.stats.readings, report.storage))
     log.info("demo running", extra={"devices": len(specs), "speed": options.speed, "storage": report.storage})
     try:
         stop.wait(options.seconds)

@@ -9,3 +9,34 @@ SELECT (SELECT count(*) FROM devices) AS devices,
 
 -- name: fleet_devices
 SELECT id, equipment_type, customer_id, lat, lon FROM devices ORDER BY id;
+
+-- name: demo_event_cursor
+-- The demo console starts after the seed: events before this are not news.
+SELECT coalesce(max(id), 0) AS after FROM timeline_events;
+
+-- name: demo_events
+-- The four events a person watching the demo cares about, one row each, in the order they happened.
+SELECT e.id, e.kind, e.at, e.device_id, e.incident_id, e.work_order_id, i.fault_mode, w.eta,
+       t.code AS technician
+FROM timeline_events e
+LEFT JOIN incidents i ON i.id = e.incident_id
+LEFT JOIN work_orders w ON w.id = e.work_order_id
+LEFT JOIN technicians t ON t.id = w.technician_id
+WHERE e.id > %(after)s
+  AND e.kind IN ('incident_opened', 'remote_fix_verified', 'technician_assigned', 'work_completed')
+ORDER BY e.id
+LIMIT 500;
+
+-- name: demo_status
+-- "Online" = heard from within %(since)s (simulated time): the demo's fleet sends one batch per `speed` simulated
+-- seconds, longer than ingest's offline timeout, so the online flag flickers there.
+SELECT (SELECT count(*) FROM devices WHERE last_seen >= %(since)s) AS devices_online,
+       (SELECT count(*) FROM devices) AS devices,
+       (SELECT count(*) FROM incidents WHERE status IN ('detected', 'remote_fix_attempted', 'work_order'))
+           AS open_incidents,
+       (SELECT count(*) FROM technicians WHERE state IN ('travelling', 'on_site')) AS technicians_busy,
+       (SELECT count(*) FROM technicians WHERE state = 'free') AS technicians_free,
+       (SELECT count(*) FROM work_orders w JOIN incidents i ON i.id = w.incident_id
+         WHERE w.arrived_at IS NOT NULL AND w.arrived_at <= i.opened_at + interval '2 hours') AS onsite_within_2h,
+       (SELECT count(*) FROM work_orders WHERE arrived_at IS NOT NULL) AS onsite_total,
+       (SELECT count(*) FROM notifications) AS notifications;

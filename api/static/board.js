@@ -39,8 +39,9 @@
 
   function initMap(tileUrl) {
     if (typeof L === "undefined") { document.getElementById("map").textContent = "Map library not installed (run scripts/setup-web.sh)."; return; }
-    map = L.map("map", { zoomSnap: 0.25, attributionControl: !!tileUrl });
+    map = L.map("map", { zoomSnap: 0.25, attributionControl: !!tileUrl || !!window.QFBasemap });
     if (tileUrl) L.tileLayer(tileUrl, { maxZoom: 18, attribution: "map tiles" }).addTo(map);
+    else if (window.QFBasemap) QFBasemap.draw(map); // no tile server: Natural Earth land, water, borders (basemap.js)
     layer = L.layerGroup().addTo(map);
     map.setView([51.92, 4.48], 11);
   }
@@ -339,6 +340,7 @@
   async function loadDevices() {
     const devices = await api("/api/devices?limit=5000");
     document.getElementById("devices").innerHTML = devices.map((d) => `<option value="${esc(d.id)}">${esc(d.name)}</option>`).join("");
+    if (map && window.QFBasemap) QFBasemap.places(map, devices, await api("/api/spares/locations").catch(() => []));
   }
 
   document.getElementById("intake").addEventListener("submit", async (ev) => {
