@@ -41,7 +41,8 @@ class Rig:
         self.settings, self.conn, self.pub, self.device_id, self.clock = settings, conn, pub, device_id, clock
         self.running = running
         self.last: dict[str, Any] = {}
-        self.equipment = Equipment(device_id, "pump", seed=7)
+        # The signals are seeded by a fixed name, not the test's unique device id: the same noise every run.
+        self.equipment = Equipment("pump-0001", "pump", seed=7)
         self.seq = 0
         self.sent: list[float] = []  # timestamps of every plausible sample published
 
@@ -54,7 +55,10 @@ class Rig:
         """One batch of samples in [t0, t1), stamped ``ahead_s`` late; waits until ingest committed it."""
         self.seq += 1
         stamps = [t0 + STEP_S * i for i in range(int((t1 - t0) / STEP_S))]
-        samples = [{"t": round((t + ahead_s) * 1000), "m": self.equipment.sample(t)} for t in stamps]
+        # The day-ahead batch is sampled from a second simulator: the pump's own must not be asked for the same
+        # times twice (its dynamics would see time jump back).
+        sim = Equipment("pump-0001-clock", "pump", seed=7) if ahead_s else self.equipment
+        samples = [{"t": round((t + ahead_s) * 1000), "m": sim.sample(t)} for t in stamps]
         self.last = {"v": 1, "device_id": self.device_id, "seq": self.seq, "samples": samples}
         self.pub.publish(f"qf/v1/{self.device_id}/telemetry", self.last)
         if not ahead_s:
