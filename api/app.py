@@ -14,6 +14,7 @@ from fastapi.staticfiles import StaticFiles
 from api import live
 from api.audit import AuditWrites
 from api.ratelimit import ConcurrencyLimit
+from api.routes import admin as admin_routes
 from api.routes import assets as asset_routes
 from api.routes import (
     auth,
@@ -30,6 +31,8 @@ from api.routes import (
     service,
     technician,
 )
+from api.routes import kpis as kpi_routes
+from api.routes import portal_reports
 from api.routes import spares as spares_routes
 from api.snapshot import InvalidateOnWrite
 from core.db import make_pool
@@ -95,12 +98,17 @@ def create_app(settings: Settings) -> FastAPI:
     app.include_router(asset_routes.router)  # asset detail with remaining useful life, predicted failures
     app.include_router(planning.router)  # contracts, forecast, capacity/coverage, escalations (feat2/plan-ahead)
     app.include_router(detection.router)  # is detection keeping up: stalled devices, clock faults (issue #19)
+    app.include_router(kpi_routes.router)  # service KPIs: page, JSON, CSV (kpis package, docs/kpis.md)
+    app.include_router(admin_routes.router)  # master data, calendars, users, device credentials, CSV import (#15)
+    app.include_router(portal_reports.router)  # problems customers report from the portal (#15)
     if (VENDOR / "leaflet" / "dist").is_dir():  # npm ci'd by scripts/setup-web.sh; the board works without it
         app.mount("/vendor/leaflet", StaticFiles(directory=VENDOR / "leaflet" / "dist"), name="leaflet")
     # The board's background without a tile server: Natural Earth (public domain) land and borders as TopoJSON.
     for package, sub in (("world-atlas", ""), ("topojson-client", "dist")):
         if (VENDOR / package / sub).is_dir():
             app.mount(f"/vendor/{package}", StaticFiles(directory=VENDOR / package / sub), name=package)
+    if (VENDOR / "chart.js" / "dist").is_dir():  # the KPI page's trend charts (its table works without them)
+        app.mount("/vendor/chartjs", StaticFiles(directory=VENDOR / "chart.js" / "dist"), name="chartjs")
 
     @app.get("/", include_in_schema=False)
     def index() -> FileResponse:

@@ -173,6 +173,30 @@ def cmd_simulate(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_import(settings: Settings, args: argparse.Namespace) -> int:
+    """Bulk onboarding from CSV files; the last stdout line is the JSON report, exit 1 on any error."""
+    import getpass
+    from datetime import UTC, datetime
+    from pathlib import Path
+
+    from administration import Actor, csv_import
+
+    folder = Path(args.dir)
+    if not folder.is_dir():
+        print(json.dumps({"created": {}, "updated": {}, "unchanged": {}, "errors": [
+            {"file": str(folder), "line": 0, "column": "", "message": "not a directory"}]}))
+        return 1
+    files = csv_import.read_dir(folder)
+    with connect(settings.database_url) as conn:
+        report = csv_import.run_import(conn, files, Actor(f"cli:{getpass.getuser()}", role="admin"),
+                                       datetime.now(UTC), dry_run=args.dry_run)
+        conn.commit()
+    for e in report.errors:
+        print(f"{e.file}:{e.line}: {e.column or '-'}: {e.message}")
+    print(json.dumps(report.as_json(), ensure_ascii=False))
+    return 0 if report.ok else 1
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="quietfix", description=__doc__)
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
@@ -207,6 +231,11 @@ def build_parser() -> argparse.ArgumentParser:
     rev = sub.add_parser("revoke", help="remove devices' broker credentials (disconnects them)")
     rev.add_argument("device_ids", nargs="+")
     rev.set_defaults(func=cmd_revoke)
+
+    imp = sub.add_parser("import", help="onboard customers, sites, assets, technicians, contracts from CSV files")
+    imp.add_argument("dir", help="folder with customers.csv, sites.csv, assets.csv, technicians.csv, contracts.csv")
+    imp.add_argument("--dry-run", action="store_true", help="check and count, write nothing")
+    imp.set_defaults(func=cmd_import)
 
     plan = sub.add_parser("plan", help="create preventive work orders (inspections, predicted failures)")
     plan.add_argument("--days", type=int, default=7, help="items due within this many days")

@@ -10,6 +10,19 @@ SELECT (SELECT count(*) FROM devices) AS devices,
 -- name: fleet_devices
 SELECT id, equipment_type, customer_id, lat, lon FROM devices ORDER BY id;
 
+-- name: field_orders
+-- Every active visit with its technician (position = last site until arrival, i.e. where they set off from),
+-- ordered by technician and planned arrival: a technician's first assigned job is their next stop.
+SELECT w.id, w.status, w.technician_id, w.eta, w.departed_at, w.arrived_at, w.estimated_minutes, w.visit_no,
+       w.lat, w.lon, t.lat AS from_lat, t.lon AS from_lon, t.code, t.shift_start, t.shift_end, t.breaks
+FROM work_orders w JOIN technicians t ON t.id = w.technician_id
+WHERE w.status IN ('assigned', 'en_route', 'on_site')
+ORDER BY w.technician_id, w.eta NULLS LAST, w.id;
+
+-- name: set_roster
+UPDATE technicians SET shift_start = %(shift_start)s, shift_end = %(shift_end)s, breaks = %(breaks)s
+WHERE id = %(id)s;
+
 -- name: demo_event_cursor
 -- The demo console starts after the seed: events before this are not news.
 SELECT coalesce(max(id), 0) AS after FROM timeline_events;
@@ -37,6 +50,7 @@ SELECT (SELECT count(*) FROM devices WHERE last_seen >= %(since)s) AS devices_on
        (SELECT count(*) FROM technicians WHERE state IN ('travelling', 'on_site')) AS technicians_busy,
        (SELECT count(*) FROM technicians WHERE state = 'free') AS technicians_free,
        (SELECT count(*) FROM work_orders w JOIN incidents i ON i.id = w.incident_id
-         WHERE w.arrived_at IS NOT NULL AND w.arrived_at <= i.opened_at + interval '2 hours') AS onsite_within_2h,
-       (SELECT count(*) FROM work_orders WHERE arrived_at IS NOT NULL) AS onsite_total,
+         WHERE w.visit_no = 1 AND w.arrived_at IS NOT NULL AND w.arrived_at <= i.opened_at + interval '2 hours')
+           AS onsite_within_2h,  -- first visits: a return visit (migration 0700) is not a second arrival to count
+       (SELECT count(*) FROM work_orders WHERE visit_no = 1 AND arrived_at IS NOT NULL) AS onsite_total,
        (SELECT count(*) FROM notifications) AS notifications;
