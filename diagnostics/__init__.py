@@ -23,10 +23,12 @@ from diagnostics.remote import CommandChannel, MqttCommandChannel
 from diagnostics.repository import predicted_failures
 from diagnostics.rul import RulModel, RulPolicy, WearTracker
 from diagnostics.service import SLA_BY_TIER, DiagnoseLoop, LoopPolicy
+from diagnostics.watchdog import DetectionWatchdog, WatchdogReport, start_watchdog
 
 __all__ = [
     "SLA_BY_TIER",
     "CommandChannel",
+    "DetectionWatchdog",
     "DeviceMonitor",
     "DiagnoseLoop",
     "FaultHypothesis",
@@ -44,6 +46,7 @@ __all__ = [
     "RulModel",
     "RulPolicy",
     "SlaDeadlines",
+    "WatchdogReport",
     "WearTracker",
     "WorkOrderFeedback",
     "apply_feedback",
@@ -53,6 +56,7 @@ __all__ = [
     "load_knowledge",
     "predicted_failures",
     "sla_class",
+    "start_watchdog",
     "step",
     "train_normal_model",
     "transition",
