@@ -27,9 +27,11 @@ from diagnostics.remote import CommandChannel, MqttCommandChannel
 from diagnostics.repository import predicted_failures
 from diagnostics.rul import RulModel, RulPolicy, WearTracker
 from diagnostics.service import DiagnoseLoop, LoopPolicy, service_targets
+from diagnostics.watchdog import DetectionWatchdog, WatchdogReport, start_watchdog
 
 __all__ = [
     "CommandChannel",
+    "DetectionWatchdog",
     "DeviceMonitor",
     "DiagnoseLoop",
     "FaultHypothesis",
@@ -49,6 +51,7 @@ __all__ = [
     "ServiceClocks",
     "ServiceTargets",
     "SlaDeadlines",
+    "WatchdogReport",
     "WearTracker",
     "WorkOrderFeedback",
     "apply_feedback",
@@ -61,6 +64,7 @@ __all__ = [
     "service_clocks",
     "service_targets",
     "sla_class",
+    "start_watchdog",
     "step",
     "train_normal_model",
     "transition",

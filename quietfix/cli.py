@@ -135,9 +135,14 @@ def cmd_api(settings: Settings, args: argparse.Namespace) -> int:
     import uvicorn
 
     from api.app import create_app
+    from diagnostics import start_watchdog
 
     host, port = args.host or settings.api.host, args.port or settings.api.port
     workers = args.workers or settings.api.workers
+    # The detection watchdog (issue #19) runs beside the API, not inside the diagnose process it watches: its
+    # gauges are on this process's /metrics (with --workers N: the alarm row, log lines and the board only).
+    start_watchdog(lambda: connect(settings.database_url, autocommit=True), settings.diagnostics, SystemClock(),
+                   threading.Event())
     if workers > 1:
         # Each worker process builds its own app (pool, live feeds, snapshots) from the same environment.
         uvicorn.run("api.app:create_app_from_env", factory=True, workers=workers, host=host, port=port,

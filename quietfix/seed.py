@@ -178,7 +178,17 @@ def seed_contracts(conn: psycopg.Connection, customer_ids: list[int], devices: l
 
 def reset(conn: psycopg.Connection) -> None:
     """Empty the operational tables (the demo starts from a clean region each run). Telemetry is stored in
-    ``telemetry_samples`` (``telemetry`` is a view over it since migration 0110)."""
+    ``telemetry_samples`` (``telemetry`` is a view over it since migration 0110).
+
+    Also every piece of state a previous run leaves behind that would change what the next run does (issue #19):
+    diagnose's progress cursor and detector checkpoints, the normal models trained on the previous run's data,
+    dispatch plans, spares reservations and shipments, rollups, clock-fault readings and operational alarms.
+    The previous run's simulated clock may have ended hours ahead of this one's; nothing here may remember it.
+    RESTART IDENTITY also restarts ``ingest_arrival_seq`` (owned by ``ingest_batches.arrival``).
+    """
     conn.execute("TRUNCATE users, notifications, timeline_events, work_orders, incidents, technicians, "
-                 "telemetry_samples, telemetry_latest, ingest_batches, dead_letters, devices, customers "
+                 "telemetry_samples, telemetry_latest, ingest_batches, dead_letters, devices, customers, "
+                 "diagnose_progress, detector_state, diagnose_repairs, normal_models, knowledge_feedback, "
+                 "rul_estimates, remote_fix_attempts, plans, plan_stops, plan_drops, reservations, shipments, "
+                 "telemetry_1m, telemetry_1h, rollup_dirty, telemetry_clock_faults, ops_alarms "
                  "RESTART IDENTITY CASCADE")
