@@ -200,6 +200,15 @@ class SecuritySettings(BaseModel):
     revocation_refresh_s: float = 5.0
 
 
+class ServiceSettings(BaseModel):
+    """The organisation's service targets (issue #14): every corrective job carries them beside its contract
+    deadlines, the optimiser aims at them, a contract's ``target_*`` columns may override them."""
+
+    response_min: int = Field(default=15, gt=0)  # the customer has a response (plan or ETA) within 15 min
+    onsite_min: int = Field(default=120, gt=0)  # a technician on site within 2 h of the incident opening
+    repair_h: int = Field(default=24, gt=0)  # verified fixed within 24 h
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="QUIETFIX_", env_nested_delimiter="__", extra="ignore")
 
@@ -228,6 +237,7 @@ class Settings(BaseSettings):
     security: SecuritySettings = Field(default_factory=SecuritySettings)
     spares: SparesSettings = Field(default_factory=SparesSettings)
     kpis: KpiSettings = Field(default_factory=KpiSettings)
+    service: ServiceSettings = Field(default_factory=ServiceSettings)
 
 
 def load_settings(**overrides: object) -> Settings:

@@ -41,17 +41,29 @@ ON CONFLICT ON CONSTRAINT diagnose_progress_pk DO UPDATE
 
 -- name: devices
 -- tier: the SLA tier of the asset's covering contract (planning's device_contracts view), else the customer's;
--- coverage_*: that contract's coverage hours (SLA clocks start when they open; 24:00 read as end of day).
+-- coverage_*: that contract's coverage hours (SLA clocks start when they open; 24:00 read as end of day);
+-- response_min/onsite_min/repair_h: the contract's deadlines, else its tier's default (sla_tier_defaults; the
+-- last fallback only for a tier without a row); target_*: the contract's overrides of the service targets.
 SELECT d.id, d.customer_id, d.equipment_type, d.name, d.lat, d.lon, d.online, coalesce(dc.sla_tier, c.tier) AS tier,
        c.name AS customer_name, dc.coverage_days, dc.coverage_start,
-       CASE WHEN dc.coverage_end = '24:00' THEN '23:59:59.999999'::time ELSE dc.coverage_end END AS coverage_end
-FROM devices d JOIN customers c ON c.id = d.customer_id LEFT JOIN device_contracts dc ON dc.device_id = d.id;
+       CASE WHEN dc.coverage_end = '24:00' THEN '23:59:59.999999'::time ELSE dc.coverage_end END AS coverage_end,
+       coalesce(dc.response_min, t.response_min, 15) AS response_min,
+       coalesce(dc.onsite_min, t.onsite_min, 120) AS onsite_min,
+       coalesce(dc.repair_h, t.repair_h, 24) AS repair_h,
+       dc.target_response_min, dc.target_onsite_min, dc.target_repair_h
+FROM devices d JOIN customers c ON c.id = d.customer_id LEFT JOIN device_contracts dc ON dc.device_id = d.id
+LEFT JOIN sla_tier_defaults t ON t.tier = coalesce(dc.sla_tier, c.tier);
 
 -- name: device_context
 SELECT d.id, d.customer_id, d.equipment_type, d.name, d.lat, d.lon, d.online, coalesce(dc.sla_tier, c.tier) AS tier,
        c.name AS customer_name, dc.coverage_days, dc.coverage_start,
-       CASE WHEN dc.coverage_end = '24:00' THEN '23:59:59.999999'::time ELSE dc.coverage_end END AS coverage_end
+       CASE WHEN dc.coverage_end = '24:00' THEN '23:59:59.999999'::time ELSE dc.coverage_end END AS coverage_end,
+       coalesce(dc.response_min, t.response_min, 15) AS response_min,
+       coalesce(dc.onsite_min, t.onsite_min, 120) AS onsite_min,
+       coalesce(dc.repair_h, t.repair_h, 24) AS repair_h,
+       dc.target_response_min, dc.target_onsite_min, dc.target_repair_h
 FROM devices d JOIN customers c ON c.id = d.customer_id LEFT JOIN device_contracts dc ON dc.device_id = d.id
+LEFT JOIN sla_tier_defaults t ON t.tier = coalesce(dc.sla_tier, c.tier)
 WHERE d.id = %(device_id)s;
 
 -- name: live_incidents
@@ -68,10 +80,11 @@ WHERE source = 'telemetry'
 
 -- name: open_incident
 INSERT INTO incidents (device_id, customer_id, fault_mode, detector, severity, status, summary, evidence,
-                       opened_at, response_due, onsite_due, repair_due, last_abnormal_at, confidence)
+                       opened_at, response_due, onsite_due, repair_due, last_abnormal_at, confidence,
+                       response_target, onsite_target, repair_target)
 VALUES (%(device_id)s, %(customer_id)s, %(fault_mode)s, %(detector)s, %(severity)s, %(status)s, %(summary)s,
         %(evidence)s, %(opened_at)s, %(response_due)s, %(onsite_due)s, %(repair_due)s, %(opened_at)s,
-        %(confidence)s)
+        %(confidence)s, %(response_target)s, %(onsite_target)s, %(repair_target)s)
 ON CONFLICT (device_id, fault_mode) WHERE status NOT IN ('resolved_remote', 'resolved_onsite', 'closed')
 DO NOTHING
 RETURNING id;
@@ -94,9 +107,11 @@ UPDATE incidents SET last_abnormal_at = %(last_abnormal_at)s WHERE id = %(id)s;
 
 -- name: create_work_order
 INSERT INTO work_orders (incident_id, device_id, customer_id, required_skills, estimated_minutes, lat, lon,
-                         created_at, onsite_due)
+                         created_at, onsite_due, onsite_target)
 VALUES (%(incident_id)s, %(device_id)s, %(customer_id)s, %(required_skills)s, %(estimated_minutes)s,
-        %(lat)s, %(lon)s, %(created_at)s, %(onsite_due)s)
+        %(lat)s, %(lon)s, %(created_at)s, %(onsite_due)s,
+        -- the service target is the incident's (from its opening), not restarted by a later visit
+        coalesce(%(onsite_target)s::timestamptz, (SELECT onsite_target FROM incidents WHERE id = %(incident_id)s)))
 ON CONFLICT (incident_id) WHERE status IN ('open', 'assigned', 'en_route', 'on_site') DO NOTHING
 RETURNING id;
 

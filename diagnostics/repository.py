@@ -16,6 +16,14 @@ from psycopg.rows import class_row, dict_row
 from psycopg.types.json import Jsonb
 
 from core.sql import Queries
+from diagnostics.incidents import (
+    ServiceClocks,
+    ServiceTargets,
+    SlaDeadlines,
+    contract_targets,
+    coverage_clock_start,
+    service_clocks,
+)
 from diagnostics.knowledge import _seed
 
 Q = Queries(__file__)
@@ -37,6 +45,21 @@ class DeviceContext:
     coverage_days: list[int] | None = None
     coverage_start: time | None = None
     coverage_end: time | None = None
+    # The covering contract's deadlines (minutes, minutes, hours), else its tier's row in sla_tier_defaults.
+    response_min: int = 15
+    onsite_min: int = 120
+    repair_h: int = 24
+    # The contract's overrides of the organisation's service targets (None: the settings' targets apply).
+    target_response_min: int | None = None
+    target_onsite_min: int | None = None
+    target_repair_h: int | None = None
+
+    @property
+    def deadlines(self) -> SlaDeadlines:
+        return SlaDeadlines(self.response_min, self.onsite_min, self.repair_h * 60)
+
+    def targets(self, org: ServiceTargets) -> ServiceTargets:
+        return contract_targets(org, self.target_response_min, self.target_onsite_min, self.target_repair_h)
 
 
 @dataclass(frozen=True)
@@ -127,6 +150,17 @@ def device_context(conn: psycopg.Connection, device_id: str) -> DeviceContext | 
         return cur.execute(Q.device_context, {"device_id": device_id}).fetchone()
 
 
+def clocks_for(conn: psycopg.Connection, device_id: str, at: datetime, severity: int,
+               org: ServiceTargets) -> ServiceClocks | None:
+    """Service targets and contract deadlines of a corrective job on ``device_id`` opened at ``at`` (the board's
+    phone/e-mail intake; the diagnose loop computes the same from its cached contexts). None: unknown device."""
+    ctx = device_context(conn, device_id)
+    if ctx is None:
+        return None
+    start = coverage_clock_start(at, ctx.coverage_days, ctx.coverage_start, ctx.coverage_end)
+    return service_clocks(at, start, severity, ctx.deadlines, ctx.targets(org))
+
+
 def live_incidents(conn: psycopg.Connection, since: datetime) -> list[dict[str, Any]]:
     with conn.cursor(row_factory=dict_row) as cur:
         return cur.execute(Q.live_incidents, {"since": since}).fetchall()
@@ -137,7 +171,8 @@ def open_incident(conn: psycopg.Connection, **fields: object) -> int | None:
 
     Also used by the board's phone/e-mail intake, which passes ``status='work_order'`` and no confidence.
     """
-    params = {"status": "detected", "confidence": 1.0, **fields}
+    params = {"status": "detected", "confidence": 1.0, "response_target": None, "onsite_target": None,
+              "repair_target": None, **fields}
     params["evidence"] = Jsonb(params.get("evidence") or {})
     row = conn.execute(Q.open_incident, params).fetchone()
     return int(row[0]) if row else None
@@ -162,7 +197,7 @@ def touch_incidents(conn: psycopg.Connection, last_abnormal: Mapping[int, dateti
 
 def create_work_order(conn: psycopg.Connection, *, parts: Sequence[Mapping[str, Any]] = (), **fields: object) -> int | None:
     """Create the visit; the parts go to ``required_parts`` when the dispatch schema has that column."""
-    row = conn.execute(Q.create_work_order, fields).fetchone()
+    row = conn.execute(Q.create_work_order, {"onsite_target": None, **fields}).fetchone()
     if row is None:
         return None
     wo = int(row[0])

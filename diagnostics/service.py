@@ -39,14 +39,13 @@ from core import commands as core_commands
 from core import metrics
 from core.clock import Clock, to_datetime
 from core.loops import run_polling
-from core.settings import DiagnosticsSettings
+from core.settings import DiagnosticsSettings, ServiceSettings
 from diagnostics import checkpoint
 from diagnostics import repository as repo
 from diagnostics.actions import Actions, Outgoing
 from diagnostics.classify import classify
 from diagnostics.config import equipment_config
-from diagnostics.incidents import OPEN_STATES, Incident, IncidentPolicy, IncidentState, step
-from diagnostics.incidents import SLA_BY_TIER as _TIERS
+from diagnostics.incidents import OPEN_STATES, Incident, IncidentPolicy, IncidentState, ServiceTargets, step
 from diagnostics.knowledge import KnowledgeEntry, load_knowledge
 from diagnostics.models import FaultHypothesis
 from diagnostics.monitor import DeviceMonitor
@@ -55,9 +54,11 @@ from diagnostics.remote import CommandChannel
 from diagnostics.rul import LIKELY_MODE, WearTracker, asset_rul, limits_from_config
 
 log = logging.getLogger(__name__)
-# (response, on site, repair) deadlines in seconds per customer tier, severity 2 (the board's manual incidents).
-SLA_BY_TIER: dict[str, tuple[float, float, float]] = {
-    tier: (d.response_min * 60.0, d.on_site_min * 60.0, d.repair_min * 60.0) for tier, d in _TIERS.items()}
+
+
+def service_targets(settings: ServiceSettings) -> ServiceTargets:
+    """The organisation's service targets from the settings (``service.*``)."""
+    return ServiceTargets(settings.response_min, settings.onsite_min, settings.repair_h * 60)
 
 
 @dataclass(frozen=True)
@@ -122,8 +123,10 @@ def focus(state: IncidentState, asset_id: str, hyps: list[FaultHypothesis]) -> l
 class DiagnoseLoop:
     def __init__(self, connect: Callable[[], psycopg.Connection], settings: DiagnosticsSettings, clock: Clock,
                  *, policy: LoopPolicy | None = None, commands: CommandChannel | None = None,
-                 config: dict | None = None) -> None:
+                 config: dict | None = None, targets: ServiceTargets | None = None) -> None:
         self._connect = connect
+        # The organisation's service targets (settings ``service``): every corrective job carries them.
+        self.targets = targets or ServiceTargets()
         self._settings = settings
         self._clock = clock
         self.policy = policy or LoopPolicy()

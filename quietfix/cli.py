@@ -64,7 +64,7 @@ def cmd_ingest(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def cmd_diagnose(settings: Settings, args: argparse.Namespace) -> int:
-    from diagnostics import DiagnoseLoop
+    from diagnostics import DiagnoseLoop, service_targets
     from diagnostics.remote import mqtt_channel
 
     # detection latency and friends for Prometheus (core/metrics.py)
@@ -72,7 +72,7 @@ def cmd_diagnose(settings: Settings, args: argparse.Namespace) -> int:
     channel = mqtt_channel(settings)  # remote fixes: commands out, results in
     try:
         DiagnoseLoop(lambda: connect(settings.database_url, autocommit=True), settings.diagnostics, _clock(args),
-                     commands=channel).run(_stop_on_signals())
+                     commands=channel, targets=service_targets(settings.service)).run(_stop_on_signals())
     finally:
         channel.stop()
     return 0

@@ -28,7 +28,7 @@ from core.mqtt import BrokerAddress
 from core.provision import provision
 from core.settings import Settings
 from core.sql import Queries
-from diagnostics import DetectionWatchdog, DiagnoseLoop
+from diagnostics import DetectionWatchdog, DiagnoseLoop, service_targets
 from diagnostics.remote import mqtt_channel
 from dispatch import DispatchLoop
 from edge_agent import DeviceSpec, Fleet
@@ -145,7 +145,9 @@ def run_demo(settings: Settings, options: DemoOptions, stop: threading.Event | N
     commands = mqtt_channel(settings, client_id=f"diagnose-demo-{os.getpid()}")  # remote fixes reach the fleet
     # The outbox sender, polling often enough that "customer told" is measured in simulated minutes, not tens.
     notifier = Notifier(settings.notify.model_copy(update={"poll_interval_s": 0.2}), clock, email=DemoMailbox())
-    for name, target in (("diagnose", DiagnoseLoop(db, settings.diagnostics, clock, commands=commands).run),
+    targets = service_targets(settings.service)
+    for name, target in (("diagnose", DiagnoseLoop(db, settings.diagnostics, clock, commands=commands,
+                                                   targets=targets).run),
                          ("watchdog", DetectionWatchdog(db, settings.diagnostics, clock).run),
                          ("dispatch", DispatchLoop(db, settings.dispatch, clock, spares=settings.spares).run),
                          ("field", field_sim.run),

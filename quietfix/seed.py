@@ -19,9 +19,14 @@ CENTER = (51.92, 4.48)
 SPAN_DEG = (0.18, 0.29)
 EQUIPMENT = ("pump", "chiller", "compressor")
 TIERS = ("key", "gold", "standard", "standard", "bronze")
-SKILL_SETS = (("mechanical", "electrical"), ("mechanical",), ("refrigeration", "electrical"),
-              ("refrigeration", "mechanical"), ("electrical", "instrumentation"),
-              ("mechanical", "electrical", "refrigeration"))
+# Field technicians in this trade are multi-skilled. The earlier sets left instrumentation to 2 technicians of 12 and
+# mechanical+electrical to 4, while a quarter of the knowledge base's visits need each (2-3 h jobs): in `quietfix
+# demo` those queued for hours behind each other while the other technicians were free, so the 2-hour promise
+# could not be kept whatever the dispatcher did (issue #14). Now every skill pair the knowledge base asks for is
+# held by at least a third of the technicians.
+SKILL_SETS = (("mechanical", "electrical"), ("mechanical", "electrical", "instrumentation"),
+              ("refrigeration", "electrical", "mechanical"), ("refrigeration", "mechanical"),
+              ("electrical", "instrumentation", "mechanical"), ("mechanical", "electrical", "refrigeration"))
 # Local development password for every seeded user; `quietfix demo` prints it. Never used in production seeds.
 DEMO_PASSWORD = "quietfix-demo"
 
