@@ -10,7 +10,7 @@ import os
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, Field, PositiveInt
+from pydantic import BaseModel, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
@@ -164,15 +164,6 @@ class NotifySettings(BaseModel):
     max_attempts: int = 8
 
 
-class KpiSettings(BaseModel):
-    """The service promise the KPIs measure against (``QUIETFIX_KPIS__*``, docs/kpis.md): the same for every
-    customer, unlike contract deadlines, which come from the contract record."""
-
-    response_min: PositiveInt = 15
-    onsite_min: PositiveInt = 120
-    repair_h: PositiveInt = 24
-
-
 class ApiSettings(BaseModel):
     host: str = "127.0.0.1"
     port: int = 8000
@@ -236,7 +227,6 @@ class Settings(BaseSettings):
     mqtt_ca_file: Path | None = None
     security: SecuritySettings = Field(default_factory=SecuritySettings)
     spares: SparesSettings = Field(default_factory=SparesSettings)
-    kpis: KpiSettings = Field(default_factory=KpiSettings)
     service: ServiceSettings = Field(default_factory=ServiceSettings)
 
 
