@@ -10,9 +10,13 @@ import psycopg
 from fastapi import FastAPI, Request
 from fastapi.responses import FileResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
+from starlette.concurrency import run_in_threadpool
 
 from api import live
-from api.audit import AuditWrites
+from api.audit import AuditedConnection, AuditWrites
+from api.auth import make_key_holder
+from api.keys import check_configured
+from api.limits import BodyLimit
 from api.ratelimit import ConcurrencyLimit
 from api.routes import assets as asset_routes
 from api.routes import (
@@ -43,9 +47,19 @@ SHARED_POOL_SIZE = 3
 
 
 def create_app(settings: Settings) -> FastAPI:
+    """The API app; raises :class:`api.keys.SigningKeyError` at once for a configured signing key that must not
+    be used (too short, or published), so a misconfigured API never starts."""
+    if settings.api.secret_key is not None:
+        check_configured(settings.api.secret_key)
+    if settings.api.previous_secret_key is not None:
+        check_configured(settings.api.previous_secret_key, "QUIETFIX_API__PREVIOUS_SECRET_KEY")
+
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        app.state.pool = make_pool(settings.database_url, min_size=1, max_size=POOL_MAX_SIZE, name="api")
+        app.state.pool = make_pool(settings.database_url, min_size=1, max_size=POOL_MAX_SIZE, name="api",
+                                   connection_class=AuditedConnection)
+        # Signing keys before the first request: configured ones, or the database's (created on first start).
+        app.state.keys = await run_in_threadpool(make_key_holder, settings)
         # The shared reads (snapshot version and builds, live cursors: api/snapshot.py) get connections of their
         # own: behind the gated requests holding every pooled connection, 200 boards waited seconds (feat3/apiload).
         app.state.shared_pool = make_pool(settings.database_url, min_size=1, max_size=SHARED_POOL_SIZE,
@@ -77,6 +91,8 @@ def create_app(settings: Settings) -> FastAPI:
                        exempt=("/metrics", "/api/live", "/api/board", "/api/board/kpis", "/api/board/routes",
                                "/api/spares/in-transit", "/api/plans/current", "/api/planning/escalations",
                                "/api/board/view"))
+    # Outermost: a body over the cap is refused before anything reads it, even before the concurrency gate.
+    app.add_middleware(BodyLimit, max_bytes=settings.api.max_body_bytes, max_depth=settings.api.max_json_depth)
     # Routes are matched in order (FastAPI walks every included router's routes; ~10 % of a snapshot answer's CPU
     # under bench/api_load.py): the board's, the live stream's and the plan's, which every open board repeats on
     # each change, come first. No path of theirs overlaps another router's, so the order changes no answer.

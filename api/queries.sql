@@ -2,7 +2,8 @@
 -- own id) or tid (a technician's own id); rows outside the scope are never returned.
 
 -- name: user_by_name
-SELECT id, username, password_hash, role, customer_id, technician_id FROM users WHERE username = %(username)s;
+SELECT id, username, password_hash, role, customer_id, technician_id FROM users
+WHERE username = %(username)s AND disabled_at IS NULL;
 
 -- name: list_devices
 SELECT d.id, d.customer_id, d.equipment_type, d.name, d.region, d.lat, d.lon, d.online, d.last_seen

@@ -36,6 +36,16 @@ class RevokedLoader:
             self._conn.close()
             raise
 
+    def active_users(self) -> set[tuple[int, str, int | None, int | None]]:
+        """(id, role, customer_id, technician_id) of every enabled user: a token must match one exactly."""
+        if self._conn is None or self._conn.closed:
+            self._conn = psycopg.connect(self._url, autocommit=True, connect_timeout=CONNECT_TIMEOUT_S)
+        try:
+            return {tuple(row) for row in self._conn.execute(Q.active_users)}  # type: ignore[misc]
+        except psycopg.OperationalError:
+            self._conn.close()
+            raise
+
     def close(self) -> None:
         if self._conn is not None:
             self._conn.close()

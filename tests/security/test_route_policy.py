@@ -29,7 +29,7 @@ from fastapi.routing import APIRoute, iter_route_contexts
 from fastapi.testclient import TestClient
 
 from api.app import create_app
-from api.auth import ROLES, Principal, issue_token
+from api.auth import ROLES, Principal, issue_token, key_holder
 from core.clock import ManualClock, to_datetime
 from core.settings import Settings
 from quietfix.seed import seed
@@ -177,7 +177,7 @@ def world(settings: Settings, conn: psycopg.Connection) -> Iterator[tuple[TestCl
     with TestClient(create_app(settings)) as client:
         def token(username: str) -> dict[str, str]:
             _, uid, role, cid, tid = users[username]
-            return {"Authorization": f"Bearer {issue_token(Principal(uid, username, role, cid, tid), settings.api.secret_key)}"}
+            return {"Authorization": f"Bearer {issue_token(Principal(uid, username, role, cid, tid), key_holder(client.app).ring.current)}"}
 
         # The other party's objects, created through the API as their owners would.
         hook = client.post("/api/portal/webhooks", headers=token("customer002"),
@@ -218,7 +218,7 @@ def _principal_for(role: str, world: dict[str, Any]) -> dict[str, str]:
 def test_each_role_is_refused_or_scoped_on_every_route(world, settings: Settings) -> None:
     client, w = world
     w["token_for_unknown"] = lambda role: {
-        "Authorization": f"Bearer {issue_token(Principal(999_999, f'new-{role}', role), settings.api.secret_key)}"}
+        "Authorization": f"Bearer {issue_token(Principal(999_999, f'new-{role}', role), key_holder(client.app).ring.current)}"}
     problems: list[str] = []
     checked = 0
     for (method, path), grants in sorted(POLICY.items()):
