@@ -20,6 +20,7 @@ from api.limits import BodyLimit
 from api.ratelimit import ConcurrencyLimit
 from api.routes import assets as asset_routes
 from api.routes import (
+    audit,
     auth,
     board,
     board_view,
@@ -109,6 +110,7 @@ def create_app(settings: Settings) -> FastAPI:
     app.include_router(spares_routes.router)  # spares: stock, reservations, shipments, replenishment, alerts
     app.include_router(asset_routes.router)  # asset detail with remaining useful life, predicted failures
     app.include_router(planning.router)  # contracts, forecast, capacity/coverage, escalations (feat2/plan-ahead)
+    app.include_router(audit.router)  # the audit log for admins: GET /api/audit and the /audit page
     if (VENDOR / "leaflet" / "dist").is_dir():  # npm ci'd by scripts/setup-web.sh; the board works without it
         app.mount("/vendor/leaflet", StaticFiles(directory=VENDOR / "leaflet" / "dist"), name="leaflet")
 

@@ -49,11 +49,13 @@ ANYONE = {role: ALL for role in ("admin", "dispatcher", "technician", "customer"
 # HTML/JS; every piece of data they show comes from the API routes below).
 PUBLIC = {("GET", "/healthz"), ("GET", "/readyz"), ("GET", "/metrics"), ("POST", "/api/auth/token"),
           ("GET", "/"), ("GET", "/board"), ("GET", "/tech"), ("GET", "/tech/sw.js"),
-          ("GET", "/tech/manifest.webmanifest"), ("GET", "/portal"), ("GET", "/planning")}
+          ("GET", "/tech/manifest.webmanifest"), ("GET", "/portal"), ("GET", "/planning"),
+          ("GET", "/audit")}
 
 POLICY: dict[tuple[str, str], dict[str, str]] = {
     ("POST", "/api/auth/logout"): ANYONE,
     ("GET", "/api/auth/me"): ANYONE,
+    ("GET", "/api/audit"): {"admin": ALL},
     ("GET", "/api/live"): SCOPED,  # a stream: not requested here (tests/api covers its scope)
     # devices, telemetry, timelines, incidents, work orders, technicians, commands
     ("GET", "/api/devices"): SCOPED,
