@@ -20,6 +20,7 @@ from datetime import datetime
 from typing import Any
 
 import psycopg
+from psycopg.pq import TransactionStatus
 from fastapi import Request
 from starlette.concurrency import run_in_threadpool
 
@@ -53,15 +54,28 @@ def record(conn: psycopg.Connection, actor: Principal | str, action: str, target
 
 
 class AuditedConnection(psycopg.Connection):  # type: ignore[type-arg]
-    """A pooled connection that writes the armed audit row right before its next COMMIT (once)."""
+    """A pooled connection that writes the armed audit row into the request's first transaction (once).
+
+    Two ways a route commits: ``conn.commit()`` (the row is inserted just before), or a ``with
+    conn.transaction():`` block opened on an idle connection, whose exit commits without calling ``commit()``:
+    there the row is inserted first, so the block becomes a savepoint inside the transaction that carries the
+    row, and that transaction commits when the request's connection is released (:func:`api.deps.get_conn`)."""
 
     pending_audit: Any = None  # (conn) -> None, set by api.deps.get_conn for a write request
 
-    def commit(self) -> None:
+    def _fire(self) -> None:
         pending, self.pending_audit = self.pending_audit, None
         if pending is not None:
             pending(self)
+
+    def commit(self) -> None:
+        self._fire()
         super().commit()
+
+    def transaction(self, *args: Any, **kwargs: Any) -> Any:
+        if self.pending_audit is not None and self.info.transaction_status == TransactionStatus.IDLE:
+            self._fire()
+        return super().transaction(*args, **kwargs)
 
 
 def route_template(scope: dict[str, Any]) -> str | None:
