@@ -32,21 +32,21 @@ def json_depth(body: bytes) -> int:
 
 
 class BodyLimit:
-    """ASGI middleware: 413 for a body over ``max_bytes`` (per-path overrides in ``per_path``), 422 for JSON
-    nested deeper than ``max_depth``."""
+    """ASGI middleware: 413 for a body over ``max_bytes`` (or the limit of the first ``per_path`` pattern that
+    matches the whole path: photo uploads), 422 for JSON nested deeper than ``max_depth``."""
 
-    def __init__(self, app: Any, max_bytes: int, max_depth: int, per_path: dict[str, int] | None = None) -> None:
+    def __init__(self, app: Any, max_bytes: int, max_depth: int,
+                 per_path: list[tuple[str, int]] | None = None) -> None:
         self.app = app
         self.max_bytes = max_bytes
         self.max_depth = max_depth
-        self.per_path = per_path or {}
+        self.per_path = [(re.compile(pattern), n) for pattern, n in per_path or ()]
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         if scope["type"] != "http" or scope["method"] in ("GET", "HEAD", "OPTIONS"):
             await self.app(scope, receive, send)
             return
-        limit = next((n for prefix, n in self.per_path.items() if scope["path"].startswith(prefix)),
-                     self.max_bytes)
+        limit = next((n for pattern, n in self.per_path if pattern.fullmatch(scope["path"])), self.max_bytes)
         headers = dict(scope.get("headers") or ())
         declared = headers.get(b"content-length")
         if declared is not None:

@@ -159,9 +159,10 @@ class ApiSettings(BaseModel):
     # After changing secret_key, set this to the old value: tokens it signed stay valid until they expire
     # (12 h after this process started at the latest); it never signs.
     previous_secret_key: str | None = None
-    # Largest request body the API reads (413 before reading beyond it). No route takes more: uploads, when
-    # added, get their own limit per route (api/limits.py).
+    # Largest request body the API reads (413 before reading beyond it, api/limits.py); ample for every JSON
+    # form. Photo uploads (an escalation: up to 10 photos of 2 MB, base64) have their own limit.
     max_body_bytes: int = 2 * 1024 * 1024
+    max_photo_body_bytes: int = 28 * 1024 * 1024
     # Deepest nesting of JSON objects/arrays accepted in a request body; the API's own schemas are 3-4 deep.
     max_json_depth: int = 32
     # Map tiles for the route board, e.g. "https://tile.openstreetmap.org/{z}/{x}/{y}.png"; empty = no tiles.
