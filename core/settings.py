@@ -170,7 +170,8 @@ class ApiSettings(BaseModel):
     # API processes for `quietfix api` (uvicorn workers). 1 is right for a laptop and the demo; each process holds
     # its own pool (10 connections), live feeds and board snapshots, so N processes cost N x 10 connections.
     # bench/api_load.py measures the difference (README); state shared between processes lives in PostgreSQL
-    # (revoked tokens), except the login rate limiter, which is per process (N x the attempts per window).
+    # (revoked tokens, signing keys), except the login and write rate limiters, which are per process (N x the
+    # attempts per window).
     workers: int = 1
 
 

@@ -73,3 +73,34 @@ def test_writes_are_rate_limited_per_user(client: TestClient) -> None:
     assert client.put("/api/knowledge/pump/bearing_wear", headers=other,
                       json={"probable_cause": "c", "skills": ["mechanical"], "repair_minutes": 60,
                             "severity": 2}).status_code == 200  # another user has their own budget
+
+
+def test_every_array_in_a_request_schema_has_a_maximum_length(settings: Settings) -> None:
+    spec = create_app(settings).openapi()
+    schemas = spec["components"]["schemas"]
+    unbounded: list[str] = []
+
+    def walk(node: object, where: str, seen: frozenset[str]) -> None:
+        if isinstance(node, dict):
+            ref = node.get("$ref")
+            if isinstance(ref, str):
+                name = ref.rsplit("/", 1)[-1]
+                if name not in seen:
+                    walk(schemas[name], name, seen | {name})
+                return
+            if node.get("type") == "array" and "maxItems" not in node:
+                unbounded.append(where)
+            for key, value in node.items():
+                walk(value, f"{where}.{key}", seen)
+        elif isinstance(node, list):
+            for item in node:
+                walk(item, where, seen)
+
+    bodies = 0
+    for path, ops in spec["paths"].items():
+        for method, op in ops.items():
+            body = op.get("requestBody", {}).get("content", {}).get("application/json", {}).get("schema")
+            if body is not None:
+                bodies += 1
+                walk(body, f"{method.upper()} {path}", frozenset())
+    assert bodies >= 10 and unbounded == []
