@@ -16,12 +16,13 @@ when any route takes it.
 from __future__ import annotations
 
 import logging
+from collections.abc import MutableMapping
 from datetime import datetime
 from typing import Any
 
 import psycopg
-from psycopg.pq import TransactionStatus
 from fastapi import Request
+from psycopg.pq import TransactionStatus
 from starlette.concurrency import run_in_threadpool
 
 from api.auth import Principal
@@ -78,14 +79,14 @@ class AuditedConnection(psycopg.Connection):  # type: ignore[type-arg]
         return super().transaction(*args, **kwargs)
 
 
-def route_template(scope: dict[str, Any]) -> str | None:
+def route_template(scope: MutableMapping[str, Any]) -> str | None:
     """The matched route's path template (``/api/work-orders/{work_order_id}/pin``), None if nothing matched."""
     route = scope.get("route")
     path = getattr(route, "path_format", None) or getattr(route, "path", None)
     return path if isinstance(path, str) else None
 
 
-def _entry(scope: dict[str, Any]) -> tuple[str, str | None, str | None, dict[str, Any], str | None]:
+def _entry(scope: MutableMapping[str, Any]) -> tuple[str, str | None, str | None, dict[str, Any], str | None]:
     template = route_template(scope) or scope["path"]
     params = {k: str(v) for k, v in (scope.get("path_params") or {}).items()}
     target_type, target_id = next(iter(params.items()), (None, None))

@@ -11,10 +11,9 @@ from pydantic import BaseModel
 
 from api.auth import Principal, require_roles
 from api.deps import Conn
+from api.routes.board import STATIC
 from core import audit
 from core.audit import MAX_PAGE
-
-from api.routes.board import STATIC
 
 router = APIRouter(tags=["audit"])
 Admin = Annotated[Principal, Depends(require_roles("admin"))]
@@ -44,8 +43,8 @@ def read_audit(conn: Conn, principal: Admin,
                action: str | None = Query(None, max_length=200, description="exact action, or a prefix ending in '.'"),
                target_type: str | None = Query(None, max_length=100),
                target_id: str | None = Query(None, max_length=200),
-               since: datetime | None = Query(None, description="from this time on (inclusive)"),
-               until: datetime | None = Query(None, description="before this time"),
+               since: Annotated[datetime | None, Query(description="from this time on (inclusive)")] = None,
+               until: Annotated[datetime | None, Query(description="before this time")] = None,
                limit: int = Query(100, ge=1, le=MAX_PAGE), offset: int = Query(0, ge=0, le=1_000_000)) -> list[dict]:
     """Newest first. ``action=command.`` (trailing dot) matches every command action."""
     prefix = action if action and action.endswith(".") else None

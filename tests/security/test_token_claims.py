@@ -20,7 +20,9 @@ import jwt
 import psycopg
 import pytest
 from fastapi.testclient import TestClient
-from hypothesis import HealthCheck, given, settings as hsettings, strategies as st
+from hypothesis import HealthCheck, given
+from hypothesis import settings as hsettings
+from hypothesis import strategies as st
 
 from api import keys
 from api.app import create_app
@@ -152,3 +154,17 @@ def test_deleted_disabled_or_changed_users_lose_their_tokens(client: TestClient,
     with psycopg.connect(db_url) as c:
         c.execute("DELETE FROM users WHERE username = 'customer001'")
     assert client.get("/api/auth/me", headers=customer).status_code == 401
+
+
+@pytest.mark.integration
+def test_an_unknown_username_costs_one_argon2_verification_too(client: TestClient,
+                                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    """Response time must not tell which usernames exist: an unknown one is verified against a dummy hash."""
+    from api import auth
+
+    calls: list[str] = []
+    real = auth._hasher.verify
+    monkeypatch.setattr(auth._hasher, "verify", lambda h, p: calls.append(h) or real(h, p))
+    assert client.post("/api/auth/token", json={"username": "nobody-here", "password": "x"}).status_code == 401
+    assert client.post("/api/auth/token", json={"username": "dispatcher", "password": "x"}).status_code == 401
+    assert len(calls) == 2 and calls[0] == auth._DUMMY_HASH and calls[1] != auth._DUMMY_HASH
