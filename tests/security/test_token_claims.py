@@ -163,8 +163,14 @@ def test_an_unknown_username_costs_one_argon2_verification_too(client: TestClien
     from api import auth
 
     calls: list[str] = []
-    real = auth._hasher.verify
-    monkeypatch.setattr(auth._hasher, "verify", lambda h, p: calls.append(h) or real(h, p))
+    real = auth._hasher
+
+    class Counting:
+        def verify(self, hashed: str, password: str) -> bool:
+            calls.append(hashed)
+            return real.verify(hashed, password)
+
+    monkeypatch.setattr(auth, "_hasher", Counting())
     assert client.post("/api/auth/token", json={"username": "nobody-here", "password": "x"}).status_code == 401
     assert client.post("/api/auth/token", json={"username": "dispatcher", "password": "x"}).status_code == 401
     assert len(calls) == 2 and calls[0] == auth._DUMMY_HASH and calls[1] != auth._DUMMY_HASH
