@@ -7,6 +7,8 @@ but the last week and, for each day of the last week, forecasts incidents per re
   flat      ``--flat-per-cell`` technicians in every cell;
   flat_by_region  the same technicians per region every shift and day, regions split by forecast volume;
   forecast  the same total technician-shifts spread by planning.capacity.allocate on the forecast;
+  history_average  the same total spread by the same allocate on the training weeks' mean demand per region
+            and hour of the day (planning.capacity.average_day): every day staffed alike, no forecast;
   required  the smallest roster the analytic model says reaches the target (for reference).
 Each roster then meets that day's *actual* incidents in the dispatch simulation of bench.dispatch_day
 (each region dispatched on its own; ``--policy baseline`` = nearest qualified free technician, ``optimiser`` =
@@ -33,6 +35,7 @@ from planning.capacity import (
     Cell,
     RegionProfile,
     allocate,
+    average_day,
     hours_by_region,
     required,
     shift_hourly,
@@ -127,6 +130,12 @@ def run(seed: int, weeks: int, n_days: int, flat_per_cell: int, policy: str) -> 
     flat = {c: flat_per_cell for c in demand}
     budget = sum(flat.values())
     forecast_roster = allocate(demand, budget, profiles)
+    # The no-forecast planner's roster: the training weeks' average day per region, same allocator, same budget.
+    train_hours = (weeks - 1) * 7 * 24
+    avg_day = {r.name: average_day(hist.counts[r.name][:train_hours].tolist()) for r in hist.regions}
+    hist_demand = {c: shift_hourly(avg_day[c.region], next(s for s in SHIFTS if s.name == c.shift))
+                   for c in demand}
+    history_roster = allocate(hist_demand, budget, profiles)
     # A stronger flat baseline: constant over days and shifts, but split between regions by forecast volume.
     volume = {r.name: sum(sum(h) for c, h in demand.items() if c.region == r.name) for r in hist.regions}
     per_region = _largest_remainder(volume, budget // (len(days) * len(SHIFTS)))
@@ -135,7 +144,7 @@ def run(seed: int, weeks: int, n_days: int, flat_per_cell: int, policy: str) -> 
     out: dict[str, object] = {"seed": seed, "policy": policy, "days": len(days), "target": TARGET,
                               "flat_per_cell": flat_per_cell, "technician_shifts": budget}
     for name, roster in (("flat", flat), ("flat_by_region", flat_regional), ("forecast", forecast_roster),
-                         ("required", needed)):
+                         ("history_average", history_roster), ("required", needed)):
         t0 = time.perf_counter()
         out[name] = evaluate(hist, roster, days, seed, policy)
         print(f"{name}: {out[name]} ({time.perf_counter() - t0:.0f}s)", file=sys.stderr)
@@ -143,6 +152,10 @@ def run(seed: int, weeks: int, n_days: int, flat_per_cell: int, policy: str) -> 
     out["forecast_roster_day0"] = day0_cells
     f, fl = out["forecast"], out["flat"]
     out["target_met"] = bool(f["onsite_2h_rate"] >= TARGET > fl["onsite_2h_rate"])  # type: ignore[index]
+    ha = out["history_average"]
+    out["equal_hours"] = len({out[k]["technician_hours"]  # type: ignore[index]
+                              for k in ("flat", "forecast", "history_average")}) == 1
+    out["forecast_minus_history_average"] = round(f["onsite_2h_rate"] - ha["onsite_2h_rate"], 4)  # type: ignore[index]
     return out
 
 

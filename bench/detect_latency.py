@@ -1,6 +1,6 @@
 """Detection latency at fleet load: deciding reading received by ingest -> incident row visible.
 
-    python -m bench.detect_latency --devices 200 --seconds 300 --faults 30
+    python -m bench.detect_latency --devices 200 --seconds 420 --faults 30
 
 Real servers, private state: a private Mosquitto (tests/services.PrivateBroker, the project's configuration) on a
 free port, a scratch database on the local PostgreSQL (dropped at the end), one `quietfix ingest` and one
@@ -285,16 +285,25 @@ def run_bench(args: argparse.Namespace) -> dict[str, Any]:
         shutil.rmtree(tmp, ignore_errors=True)
 
 
-def main(argv: list[str] | None = None) -> int:
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    """Arguments, refused before any server starts when the run could not place a fault (too short)."""
     p = argparse.ArgumentParser(prog="python -m bench.detect_latency", description=__doc__.split("\n\n")[0])
     p.add_argument("--devices", type=int, default=200)
     p.add_argument("--sample-s", type=float, default=1.0, help="seconds between a device's samples")
-    p.add_argument("--seconds", type=float, default=300.0, help="how long the fleet publishes")
+    p.add_argument("--seconds", type=float, default=420.0,
+                   help=f"how long the fleet publishes (more than warm-up + drain, {WARMUP_S + DRAIN_S:.0f} s)")
     p.add_argument("--faults", type=int, default=30, help="devices that get a fault during the run")
     p.add_argument("--poll-s", type=float, default=0.25, help="diagnose loop poll interval (its setting's default)")
     p.add_argument("--seed", type=int, default=1)
     p.add_argument("--database-url", default="", help="server to create the scratch database on")
     args = p.parse_args(argv)
+    if args.seconds <= WARMUP_S + DRAIN_S:
+        p.error(f"--seconds must exceed {WARMUP_S + DRAIN_S:.0f} (warm-up + drain)")
+    return args
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
     command = "python -m bench.detect_latency " + " ".join(argv if argv is not None else sys.argv[1:])
     log("run as: " + command)
     result = run_bench(args)

@@ -10,13 +10,20 @@ through every policy:
   min = ceil(d(L+R) + z sqrt(d(L+R))), z = 1.65, max = min + round(7 d) at depots, max = min on vans, restocked
   nightly); a technician fixes on the first visit only with a part from the van, else a part is expedited for a
   second visit.
-* ``quietfix``: forecast-driven base stock (EWMA of unannounced consumption + RUL predictions, spares.replenishment)
-  with predictive pre-positioning on the van of the territory technician, and spares.sourcing at each job (van,
-  depot pick-up on the way, same-day courier) within the 2-hour on-site promise.
+* ``quietfix``: forecast-driven base stock (EWMA of unannounced consumption + RUL predictions) with one aggregate
+  fill target per location spent by value (spares.replenishment.cost_weighted_base_stock; ``--per-sku-levels``:
+  the earlier per-SKU targets), predictive pre-positioning on the van of the territory technician, and
+  spares.sourcing at each job (van, depot pick-up on the way, same-day courier) within the 2-hour promise.
 * ``static_sourcing`` (ablation): static stock levels with quietfix's sourcing, to show what each half brings.
+* ``static_sourcing_matched``: the same with ONE safety factor for all seeds, bisected so that its mean
+  first-visit fix rate reaches quietfix's (the fair baseline: equal service, compare inventory).
 * ``quietfix_no_signals`` (ablation): quietfix without the RUL signals (consumption forecast + sourcing only).
 
-Run: ``python -m bench.spares_month --seed 1``. Progress goes to stderr; one JSON line last on stdout.
+RUL signals are imperfect: false alarms, and true ones that name the wrong part or the wrong week at stated
+rates; each signal states its calibrated precision as its probability.
+
+Run: ``python -m bench.spares_month --seeds 10`` (seeds 1-10, averaged; quietfix's parameters were tuned on
+seeds 101-105). Progress goes to stderr; one JSON line last on stdout.
 """
 
 from __future__ import annotations
@@ -28,13 +35,20 @@ import math
 import sys
 import time
 from collections import defaultdict
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
+from bench.matching import smallest_reaching
 from spares.ledger import Ledger
 from spares.models import GeoPoint, Movement, MovementKind
-from spares.replenishment import PredictedFailure, plan_target, van_restock_list
+from spares.replenishment import (
+    PredictedFailure,
+    cost_weighted_base_stock,
+    horizon_demand_pmf,
+    plan_target,
+    van_restock_list,
+)
 from spares.sourcing import (
     CourierLane,
     Job,
@@ -56,6 +70,7 @@ DEPOT_LEAD_DAYS = 2  # warehouse -> depot replenishment
 HISTORY_DAYS = 60  # history both policies calibrate on
 WAREHOUSE = 0
 Z_STATIC = 1.65  # the static rule's safety factor: ~95 % cycle service under a normal approximation
+COURIER = CourierLane(2700.0, 15 * 3600.0, 10 * 3600.0, 90.0, 30.0)  # depot couriers: 45 min handling
 
 
 def travel(a: GeoPoint, b: GeoPoint) -> float:
@@ -74,9 +89,16 @@ class Config:
     predictable_share: float = 0.5  # share of failures with an RUL signal beforehand
     false_alarm_ratio: float = 0.25  # false alarms per true signal
     rul_noise_days: float = 1.5  # std of the RUL estimate's error
+    wrong_part_rate: float = 0.1  # share of true signals naming another part of the same equipment type
+    wrong_week_rate: float = 0.1  # share of true signals whose estimate is a week off (earlier or later)
     van_cycle_level: float = 0.97  # quietfix: carry a part if P(needed before next restock) > 3 %
     depot_fill: float = 0.97  # quietfix: depot fill-rate target over lead time + review
-    predict_horizon_days: float = 3.0  # quietfix: pre-position parts predicted within this many days
+    predict_horizon_days: float = 4.0  # quietfix: pre-position parts predicted within this many days
+    # quietfix's levels: one aggregate fill target per location, stock spent where it serves most jobs per euro
+    # (spares.replenishment.cost_weighted_base_stock); False = the earlier per-SKU targets above.
+    cost_weighted: bool = True
+    van_system_fill: float = 0.95  # aggregate fill of a van over one day
+    depot_system_fill: float = 0.99  # aggregate fill of a depot over lead time + review
 
 
 @dataclass(frozen=True)
@@ -138,11 +160,23 @@ def build_world(cfg: Config, rng: np.random.Generator) -> World:
                  np.array([van_ids[i] for i in nearest]), by_type)
 
 
+def signal_probability(cfg: Config) -> float:
+    """The probability a signal states: its calibrated precision (the share of signals whose part is needed
+    within the estimate's noise), as a deployment would measure it on its own track record."""
+    return (1.0 - cfg.wrong_part_rate) * (1.0 - cfg.wrong_week_rate) / (1.0 + cfg.false_alarm_ratio)
+
+
 def generate(cfg: Config, world: World, rng: np.random.Generator, start: float, days: int
              ) -> tuple[list[Failure], list[Signal]]:
-    """Failures during working hours (06-22 h) over ``days`` days, and the RUL signals that precede some."""
+    """Failures during working hours (06-22 h) over ``days`` days, and the RUL signals that precede some.
+
+    Signals are imperfect on purpose: besides false alarms (no failure at all), a share of the true ones name
+    the wrong part (another SKU of the asset's type) or the wrong week (estimate 5-9 days off the true time).
+    A signal is always issued 3-10 days before the earlier of its estimate and the true failure.
+    """
     failures: list[Failure] = []
     signals: list[Signal] = []
+    p_signal = signal_probability(cfg)
     n = rng.poisson(cfg.jobs_per_day * days)
     for _ in range(n):
         day = int(rng.integers(0, days))
@@ -154,14 +188,21 @@ def generate(cfg: Config, world: World, rng: np.random.Generator, start: float, 
         failures.append(Failure(t, asset, sku, qty))
         if rng.random() < cfg.predictable_share:
             lead = rng.uniform(3, 10) * DAY
-            signals.append(Signal(t - lead, asset, sku, qty, t + rng.normal(0, cfg.rul_noise_days) * DAY,
-                                  1.0 / (1.0 + cfg.false_alarm_ratio)))
+            est = t + rng.normal(0, cfg.rul_noise_days) * DAY
+            named, wrong_part, wrong_week = sku, rng.random(), rng.random()
+            if wrong_part < cfg.wrong_part_rate:
+                others = [k for k, x in enumerate(names) if x != sku]
+                w = probs[others] / probs[others].sum()
+                named = str(names[others[int(rng.choice(len(others), p=w))]])
+            if wrong_week < cfg.wrong_week_rate:
+                est += (1 if rng.random() < 0.5 else -1) * rng.uniform(5, 9) * DAY
+            signals.append(Signal(min(t, est) - lead, asset, named, qty, est, p_signal))
     for _ in range(rng.poisson(cfg.false_alarm_ratio * cfg.predictable_share * len(failures))):
         asset = int(rng.integers(0, len(world.asset_type)))
         names, probs = world.sku_by_type[int(world.asset_type[asset])]
         est = start + rng.uniform(0, days) * DAY
         signals.append(Signal(est - rng.uniform(3, 10) * DAY, asset, str(rng.choice(names, p=probs)), 1, est,
-                              1.0 / (1.0 + cfg.false_alarm_ratio)))
+                              p_signal))
     failures.sort(key=lambda f: f.t)
     return failures, signals
 
@@ -182,13 +223,14 @@ def daily_history(world: World, failures: list[Failure], signals: list[Signal], 
     return total, unannounced
 
 
-def static_levels(world: World, total: dict[tuple[int, str], list[float]]) -> dict[tuple[int, str], tuple[int, int]]:
-    """(min, max) per location and SKU from average daily demand; see the module docstring."""
+def static_levels(world: World, total: dict[tuple[int, str], list[float]], z: float = Z_STATIC
+                  ) -> dict[tuple[int, str], tuple[int, int]]:
+    """(min, max) per location and SKU from average daily demand with safety factor ``z``; see the docstring."""
     levels = {}
     for (loc, sku), series in total.items():
         d = float(np.mean(series))
         lead_review = 1.0 if loc in world.vans else DEPOT_LEAD_DAYS + 1.0
-        lo = math.ceil(d * lead_review + Z_STATIC * math.sqrt(d * lead_review))
+        lo = max(0, math.ceil(d * lead_review + z * math.sqrt(d * lead_review)))
         hi = lo if loc in world.vans else lo + round(7 * d)
         levels[(loc, sku)] = (lo, hi)
     return levels
@@ -230,7 +272,19 @@ class Sim:
             if s.est_t - now <= horizon_depot:
                 pred[(self.w.vans[van][1], s.sku)].append(pf)
         out = {}
-        for key in set(self.history) | set(pred):
+        keys = set(self.history) | set(pred)
+        if self.cfg.cost_weighted:
+            by_loc: dict[int, dict[str, np.ndarray]] = defaultdict(dict)
+            for key in keys:
+                hist = self.history.get(key, []) + self.consumed_unannounced.get(key, [])
+                horizon = 1.0 if key[0] in self.w.vans else DEPOT_LEAD_DAYS + 1.0
+                by_loc[key[0]][key[1]] = horizon_demand_pmf(key[1], hist, horizon, pred.get(key, ()))
+            for loc, pmfs in by_loc.items():
+                fill = self.cfg.van_system_fill if loc in self.w.vans else self.cfg.depot_system_fill
+                for sku, q in cost_weighted_base_stock(pmfs, self.w.cost, fill).items():
+                    out[(loc, sku)] = q
+            return out
+        for key in keys:
             hist = self.history.get(key, []) + self.consumed_unannounced.get(key, [])
             if key[0] in self.w.vans:
                 tgt = plan_target(key[0], key[1], hist, 0, 1, pred.get(key, ()), fill_target=self.cfg.van_cycle_level,
@@ -292,8 +346,7 @@ class Sim:
         elif sourcing:
             job = Job(int(self.m["jobs"]), site, f.t + SLA_S, (PartNeed(f.sku, f.qty),))
             tech = TechnicianState(van, van, pos[van], {f.sku: self.avail(van, f.sku)}, f.t)
-            lane = CourierLane(2700.0, 15 * 3600.0, 10 * 3600.0, 90.0, 30.0)  # depot couriers: 45 min handling
-            points = [StockPoint(d, p, {f.sku: self.avail(d, f.sku)}, lane) for d, p in self.w.depots.items()]
+            points = [StockPoint(d, p, {f.sku: self.avail(d, f.sku)}, COURIER) for d, p in self.w.depots.items()]
             opts = propose_sources(job, tech, points, travel, f.t)
             if opts and opts[0].meets_deadline:
                 fixed, src = True, opts[0].location_id
@@ -355,40 +408,129 @@ class Sim:
 
 
 POLICIES = ("static", "quietfix", "static_sourcing", "quietfix_no_signals")
+MATCHED = "static_sourcing_matched"
+Z_RANGE = (-3.0, 6.0)  # safety factors the matched baseline may take (z < 0: below mean lead-time demand)
 
 
-def run_month(cfg: Config, policies: tuple[str, ...] = POLICIES
-              ) -> dict[str, dict[str, float]]:
+@dataclass(frozen=True)
+class Stream:
+    """One seed's world, failure/signal stream and 60-day history: replayed identically through every policy."""
+
+    cfg: Config
+    world: World
+    failures: list[Failure]
+    signals: list[Signal]
+    total: dict[tuple[int, str], list[float]]
+    unannounced: dict[tuple[int, str], list[float]]
+    start: float
+
+
+def make_stream(cfg: Config) -> Stream:
     rng = np.random.default_rng(cfg.seed)
     world = build_world(cfg, rng)
     hist_start, start = 0.0, HISTORY_DAYS * DAY
     h_fail, h_sig = generate(cfg, world, rng, hist_start, HISTORY_DAYS)
     failures, signals = generate(cfg, world, rng, start, cfg.days)
     total, unannounced = daily_history(world, h_fail, h_sig, hist_start, HISTORY_DAYS)
-    static = static_levels(world, total)
+    return Stream(cfg, world, failures, signals, total, unannounced, start)
+
+
+
+def run_policy(stream: Stream, policy: str, z: float = Z_STATIC) -> dict[str, float]:
+    """One policy over one stream; ``static_sourcing_matched`` is ``static_sourcing`` at safety factor ``z``."""
+    sim_policy = "static_sourcing" if policy == MATCHED else policy
+    static = static_levels(stream.world, stream.total, z)
+    return Sim(stream.cfg, stream.world, sim_policy, stream.failures, stream.signals, stream.unannounced, static,
+               stream.start).run()
+
+
+def run_month(cfg: Config, policies: tuple[str, ...] = POLICIES
+              ) -> dict[str, dict[str, float]]:
+    stream = make_stream(cfg)
     out = {}
     for policy in policies:
         t0 = time.perf_counter()
-        out[policy] = Sim(cfg, world, policy, failures, signals, unannounced, static, start).run()
+        out[policy] = run_policy(stream, policy)
         log.info("%s done in %.1f s: %s", policy, time.perf_counter() - t0, out[policy])
     return out
 
 
+def mean_metrics(runs: list[dict[str, float]]) -> dict[str, float]:
+    keys = runs[0].keys()
+    return {k: round(float(np.mean([r[k] for r in runs])), 4 if "rate" in k else 1) for k in keys}
+
+
+def run_seeds(base: Config, seeds: list[int]) -> dict[str, object]:
+    """Every policy on every seed, then the static+sourcing policy with ONE safety factor (common to all seeds,
+    like quietfix's parameters) bisected so its mean first-visit fix rate reaches quietfix's mean."""
+    streams = [make_stream(replace(base, seed=s)) for s in seeds]
+    per_seed: dict[str, list[dict[str, float]]] = {p: [] for p in POLICIES}
+    for s, stream in zip(seeds, streams, strict=True):
+        for policy in POLICIES:
+            per_seed[policy].append(run_policy(stream, policy))
+        log.info("seed %d: %s", s, {p: (per_seed[p][-1]["first_visit_fix_rate"],
+                                        per_seed[p][-1]["inventory_value_avg"]) for p in POLICIES})
+    target = float(np.mean([r["first_visit_fix_rate"] for r in per_seed["quietfix"]]))
+
+    def fvf(z: float) -> float:
+        v = float(np.mean([run_policy(st, MATCHED, z)["first_visit_fix_rate"] for st in streams]))
+        log.info("  static_sourcing at z = %.4f: mean first-visit fix %.4f", z, v)
+        return v
+
+    z, _ = smallest_reaching(fvf, target, *Z_RANGE)
+    per_seed[MATCHED] = [run_policy(st, MATCHED, z) for st in streams]
+    mean = {p: mean_metrics(r) for p, r in per_seed.items()}
+    qf, matched = mean["quietfix"], mean[MATCHED]
+    ratio = qf["inventory_value_avg"] / matched["inventory_value_avg"]
+    return {"seeds": seeds, "quietfix": qf, MATCHED: {"safety_factor_z": round(z, 4), **matched},
+            **{p: mean[p] for p in POLICIES if p != "quietfix"},
+            "quietfix_inventory_over_matched": round(ratio, 4),
+            "target": "quietfix first-visit >= 0.97 at <= 0.70 x matched static inventory",
+            "target_met": bool(qf["first_visit_fix_rate"] >= 0.97 and ratio <= 0.70),
+            "quietfix_inventory_over_matched_per_seed": [
+                round(q["inventory_value_avg"] / m["inventory_value_avg"], 3)
+                for q, m in zip(per_seed["quietfix"], per_seed[MATCHED], strict=True)],
+            "per_seed": {p: [(r["first_visit_fix_rate"], r["inventory_value_avg"]) for r in runs]
+                         for p, runs in per_seed.items()}}
+
+
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--seed", type=int, default=1, help="first seed")
+    ap.add_argument("--seeds", type=int, default=1, help="number of seeds (seed, seed + 1, ...), averaged")
     ap.add_argument("--days", type=int, default=30)
     ap.add_argument("--techs", type=int, default=20)
     ap.add_argument("--depots", type=int, default=4, choices=[3, 4, 5])
     ap.add_argument("--jobs-per-day", type=float, default=40.0)
     ap.add_argument("--predictable-share", type=float, default=0.5)
+    ap.add_argument("--wrong-part-rate", type=float, default=Config.wrong_part_rate)
+    ap.add_argument("--wrong-week-rate", type=float, default=Config.wrong_week_rate)
+    ap.add_argument("--per-sku-levels", action="store_true",
+                    help="quietfix with the earlier per-SKU targets (van cycle 97 %%, depot fill 97 %%, 3-day horizon)")
     args = ap.parse_args(argv)
+    if args.seeds < 1:
+        ap.error("--seeds must be at least 1")
+    for name in ("wrong_part_rate", "wrong_week_rate"):
+        if not 0.0 <= getattr(args, name) < 1.0:
+            ap.error(f"--{name.replace('_', '-')} must be in [0, 1)")
     logging.basicConfig(level=logging.INFO, stream=sys.stderr, format="%(message)s")
     cfg = Config(seed=args.seed, days=args.days, techs=args.techs, depots=args.depots,
-                 jobs_per_day=args.jobs_per_day, predictable_share=args.predictable_share)
-    log.info("bench.spares_month %s", cfg)
-    result = run_month(cfg)
-    print(json.dumps({"bench": "spares_month", "config": cfg.__dict__, **result}))
+                 jobs_per_day=args.jobs_per_day, predictable_share=args.predictable_share,
+                 wrong_part_rate=args.wrong_part_rate, wrong_week_rate=args.wrong_week_rate)
+    if args.per_sku_levels:
+        cfg = replace(cfg, cost_weighted=False, predict_horizon_days=3.0)
+    seeds = list(range(args.seed, args.seed + args.seeds))
+    log.info("bench.spares_month %s, seeds %s, signal probability stated %.3f", cfg, seeds, signal_probability(cfg))
+    t0 = time.perf_counter()
+    result = run_seeds(cfg, seeds)
+    log.info("quietfix %s", result["quietfix"])
+    log.info("%s %s", MATCHED, result[MATCHED])
+    log.info("quietfix inventory / matched static: %.3f; target met: %s", result["quietfix_inventory_over_matched"],
+             result["target_met"])
+    cfg_out = {k: v for k, v in cfg.__dict__.items() if k != "seed"}
+    print(json.dumps({"bench": "spares_month", "config": cfg_out,
+                      "quietfix_tuned_on_seeds": "101-105 (never the evaluation seeds 1-10)", **result,
+                      "wall_s": round(time.perf_counter() - t0, 1)}))
 
 
 if __name__ == "__main__":

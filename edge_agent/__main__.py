@@ -1,5 +1,7 @@
-"""Command line: run a simulated fleet against a broker.
+"""Command line: a real gateway (``run`` / ``check --config FILE``) or a simulated fleet against a broker.
 
+    python -m edge_agent run --config /etc/quietfix-edge/gateway.toml
+    python -m edge_agent check --config /etc/quietfix-edge/gateway.toml
     python -m edge_agent --devices 300 --host 127.0.0.1 --port 1883 --speed 60 --seconds 120
 
 Progress goes to stderr; the last stdout line is one JSON object with the run's stats and ground truth.
@@ -35,6 +37,11 @@ def make_devices(n: int, password_template: str) -> list[DeviceSpec]:
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv and argv[0] in ("run", "check"):
+        from edge_agent.gateway_cli import main as gateway_main
+
+        return gateway_main(argv)
     ap = argparse.ArgumentParser(
         prog="python -m edge_agent", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )

@@ -111,9 +111,7 @@ class Agent:
         self.acked_messages = 0  # batches/events deleted from the buffer after their acknowledgement
         self.resent_messages = 0  # re-sends after an ack timeout or a reconnect (duplicates the server drops)
         self.events_emitted = 0
-        self.alarms = (
-            AlarmMonitor(ALARM_LIMITS[equipment.equipment_type], equipment.nominal) if config.events else None
-        )
+        self.alarms = self._alarm_monitor() if config.events else None
         self.gate = CommandGate(
             {
                 "ping": self._cmd_ping,
@@ -122,6 +120,10 @@ class Agent:
                 "reset": self._cmd_reset,
             }
         )
+
+    def _alarm_monitor(self) -> AlarmMonitor:
+        """The simulated types' limits; a gateway agent takes them from its signal mapping instead."""
+        return AlarmMonitor(ALARM_LIMITS[self.equipment.equipment_type], self.equipment.nominal)
 
     @property
     def device_id(self) -> str:

@@ -19,6 +19,13 @@ REPLAY_WINDOW = 1024  # remembered command ids: far more than the commands a dev
 Handler = Callable[[Mapping[str, Any]], dict[str, Any]]
 
 
+class Deferred(dict[str, Any]):
+    """Returned by a handler that answers later (a long check off the agent's thread): no answer now."""
+
+
+DEFERRED = Deferred()
+
+
 class CommandGate:
     """Decides what to do with a command: answer it, refuse it (expired/unknown) or ignore it (replayed).
 
@@ -48,6 +55,7 @@ class CommandGate:
         if handler is None:
             return CommandResult(cmd.id, False, {"reason": f"unknown command {cmd.cmd!r}"})
         try:
-            return CommandResult(cmd.id, True, handler(cmd.args))
+            out = handler(cmd.args)
+            return None if isinstance(out, Deferred) else CommandResult(cmd.id, True, out)
         except (ValueError, TypeError, KeyError) as exc:
             return CommandResult(cmd.id, False, {"reason": f"bad arguments: {exc}"})

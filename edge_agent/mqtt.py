@@ -73,7 +73,12 @@ class MqttConnection:
         *,
         inflight: int,
         tls_ca: str | None = None,
+        tls: bool = False,
+        tls_cert: str | None = None,
+        tls_key: str | None = None,
     ) -> None:
+        """TLS when ``tls_ca`` is given (that CA) or ``tls`` (the system's CAs); ``tls_cert``/``tls_key`` add a
+        client certificate for brokers that require one."""
         self.spec, self.host, self.port = spec, host, port
         self.listener = listener
         self._rng = random.Random(
@@ -85,8 +90,9 @@ class MqttConnection:
         c = paho.Client(CallbackAPIVersion.VERSION2, client_id=spec.device_id, protocol=paho.MQTTv5)
         c.username_pw_set(spec.username, spec.password)
         c.connect_timeout = CONNECT_TIMEOUT_S
-        if tls_ca:
-            c.tls_set(ca_certs=tls_ca, cert_reqs=ssl.CERT_REQUIRED)
+        if tls_ca or tls:
+            c.tls_set(ca_certs=tls_ca or None, certfile=tls_cert or None, keyfile=tls_key or None,
+                      cert_reqs=ssl.CERT_REQUIRED)
         c.will_set(topic(spec.device_id, "status"), encode_status("offline"), qos=QOS, retain=True)
         c.max_inflight_messages_set(inflight + EXTRA_INFLIGHT)
         c.max_queued_messages_set(inflight + EXTRA_INFLIGHT)  # the agent never queues more; a hard safety net

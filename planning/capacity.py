@@ -175,3 +175,21 @@ def shift_hourly(forecast_by_hour: Sequence[float], shift: Shift) -> list[float]
     the day's 06:00 when shifts start at 6)."""
     first = SHIFTS[0].start_h
     return list(forecast_by_hour[shift.start_h - first:shift.end_h - first])
+
+
+def average_day(hourly_counts: Sequence[float], first_hour: int | None = None) -> list[float]:
+    """Mean incidents per hour of the day over the whole days in ``hourly_counts`` (index 0 = a midnight),
+    rotated to an operational day that starts at ``first_hour`` (default: the first shift's start).
+
+    Why: the roster a planner builds without a forecast staffs every day alike from the history's average day;
+    feeding that average to ``allocate`` gives the fair baseline against which the forecast roster is judged.
+    A trailing partial day is ignored, so every hour of the day is averaged over the same days.
+    """
+    first = SHIFTS[0].start_h if first_hour is None else first_hour
+    days = len(hourly_counts) // 24
+    if days == 0:
+        raise ValueError("need at least one whole day of hourly counts")
+    sums = [0.0] * 24
+    for i in range(days * 24):
+        sums[i % 24] += float(hourly_counts[i])
+    return [sums[(first + h) % 24] / days for h in range(24)]

@@ -25,7 +25,7 @@ stamp="$VENV/.quietfix-installed"
 if [ ! -f "$stamp" ] || ! cmp -s pyproject.toml "$stamp"; then
   say "installing python dependencies"
   "$VENV/bin/pip" install -q --upgrade pip >/dev/null
-  "$VENV/bin/pip" install -q -e '.[dev]'
+  "$VENV/bin/pip" install -q -e '.[dev,edge]'
   cp pyproject.toml "$stamp"
 fi
 

@@ -15,6 +15,7 @@ Quantiles are computed here with numpy (no scipy needed at run time); tests chec
 
 from __future__ import annotations
 
+import heapq
 import math
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -224,17 +225,69 @@ def plan_target(location_id: int, sku: str, daily_history: Sequence[float], lead
     if measure not in ("fill", "cycle"):
         raise ValueError("measure must be 'fill' or 'cycle'")
     level_of = base_stock_for_fill_rate if measure == "fill" else quantile
+    pmf_s = horizon_demand_pmf(sku, daily_history, lead_time_days + review_days, predicted, halflife_days)
+    pmf_r = horizon_demand_pmf(sku, daily_history, lead_time_days, predicted, halflife_days)
+    mean = float(np.dot(np.arange(len(pmf_s)), pmf_s))
+    return StockTarget(location_id, sku, mean, level_of(pmf_r, fill_target), level_of(pmf_s, fill_target))
+
+
+def horizon_demand_pmf(sku: str, daily_history: Sequence[float], horizon_days: float,
+                       predicted: Sequence[PredictedFailure] = (),
+                       halflife_days: float = EWMA_HALFLIFE_DAYS) -> np.ndarray:
+    """Pmf of one SKU's demand over ``horizon_days``: background from the (unpredicted) daily history, with its
+    over-dispersion, plus the predicted failures naming ``sku`` (see the module docstring)."""
     rate = ewma_rate(daily_history, halflife_days)
     hist = np.asarray(daily_history, dtype=float)
     # Over-dispersion from history (variance/mean of daily counts), never below Poisson's 1.
     dispersion = max(1.0, float(hist.var() / hist.mean())) if len(hist) > 1 and hist.mean() > 0 else 1.0
     pred = [(f.probability, f.qty) for f in predicted if f.sku == sku]
-    horizon = lead_time_days + review_days
-    bg_s, bg_r = rate * horizon, rate * lead_time_days
-    pmf_s = demand_pmf(bg_s, pred, bg_s * dispersion if dispersion > 1.0 else None)
-    pmf_r = demand_pmf(bg_r, pred, bg_r * dispersion if dispersion > 1.0 else None)
-    mean = float(np.dot(np.arange(len(pmf_s)), pmf_s))
-    return StockTarget(location_id, sku, mean, level_of(pmf_r, fill_target), level_of(pmf_s, fill_target))
+    bg = rate * horizon_days
+    return demand_pmf(bg, pred, bg * dispersion if dispersion > 1.0 else None)
+
+
+def cost_weighted_base_stock(pmfs: Mapping[str, np.ndarray], unit_cost: Mapping[str, float],
+                             fill_target: float) -> dict[str, int]:
+    """Base stock per SKU of ONE location so that its aggregate fill rate (units served from stock over units
+    demanded, all SKUs together) reaches ``fill_target`` at the least stock value.
+
+    Why: a fill target per SKU holds as much safety stock of a 1500-euro part as of a 20-euro one, while a job
+    counts the same whichever part it needs. Marginal analysis (the "system approach" of multi-item spares
+    planning): start from nothing and keep adding the unit with the largest expected extra units served per
+    unit of cost, P(D > S) / cost, until the aggregate target is met. Expected shortage is convex in S, so
+    greedy is optimal for the cost/service trade-off. A SKU without expected demand gets 0.
+    """
+    if not 0.0 < fill_target < 1.0:
+        raise ValueError("fill_target must be in (0, 1)")
+    tails = {}
+    short = 0.0
+    total = 0.0
+    for sku, pmf in pmfs.items():
+        k = np.arange(len(pmf))
+        mean = float(np.dot(k, pmf))
+        if mean <= 0.0:
+            continue
+        if unit_cost.get(sku, 0.0) <= 0.0:
+            raise ValueError(f"unit cost of {sku!r} must be positive")
+        tails[sku] = 1.0 - np.cumsum(pmf)  # tails[sku][S] = P(D > S), the shortage removed by unit S + 1
+        short += mean
+        total += mean
+    stock = {sku: 0 for sku in pmfs}
+    allowed = (1.0 - fill_target) * total
+    heap = [(-float(t[0]) / unit_cost[sku], sku) for sku, t in tails.items()]
+    heapq.heapify(heap)
+    while short > allowed + 1e-12 and heap:
+        _, sku = heapq.heappop(heap)
+        t = tails[sku]
+        s = stock[sku]
+        gain = float(t[s]) if s < len(t) else 0.0
+        if gain <= 0.0:
+            continue
+        stock[sku] = s + 1
+        short -= gain
+        nxt = float(t[s + 1]) if s + 1 < len(t) else 0.0
+        if nxt > 0.0:
+            heapq.heappush(heap, (-nxt / unit_cost[sku], sku))
+    return stock
 
 
 def suggest_transfers(positions: Mapping[tuple[int, str], int], targets: Mapping[tuple[int, str], int],

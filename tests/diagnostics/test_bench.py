@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -104,3 +105,28 @@ def test_rul_cross_validate_smoke(tmp_path):
     with threadpool_limits(limits=1):  # tiny fits: OpenMP threads only add contention
         res = br.cross_validate(units, folds=2, seed=0, max_iter=20)
     assert len(res["folds"]) == 2 and res["rmse"] >= 0 and math.isfinite(res["score"])
+
+
+def test_tuning_split_is_even_numbered_files_per_folder():
+    paths = [Path("skab/valve1/0.csv"), Path("skab/valve1/1.csv"), Path("skab/valve2/2.csv"), Path("skab/valve2/3.csv")]
+    files = [sk.Labelled(p.name, np.zeros((1, 1)), np.zeros(1, dtype=int), np.zeros(1, dtype=int)) for p in paths]
+    assert sk.tuning_split(files, paths) == ([0, 2], [1, 3])
+
+
+def test_select_keeps_the_far_bound_and_ignores_files_outside_the_split():
+    y = np.r_[np.zeros(500, dtype=int), np.ones(100, dtype=int), np.zeros(100, dtype=int)]
+    f = sk.Labelled("0.csv", np.zeros((700, 1)), y, np.diff(np.r_[0, y]).clip(0))
+    test_y = y[sk.TRAIN_ROWS:]
+    everything = np.ones_like(test_y)  # F1 0.67, FAR 100 %
+    exact = test_y.copy()
+    late, later = test_y.copy(), test_y.copy()
+    late[100:150] = 0  # misses half of the fault, no false alarm
+    later[100:160] = 0
+    cands = [("shift", {"shift_limit": 1.0}, [everything, everything]),
+             ("shift", {"shift_limit": 9.0}, [late, late]),
+             ("cusum", {"cusum_h": 5.0}, [later, exact])]
+    best, m, n_within = sk.select([f, f], cands, [0], far_bound=15.0)
+    assert n_within == 2 and m["far"] == 0.0 and best == 1  # file 1 is outside the split: cusum's exact hit
+    assert sk.select([f, f], cands, [0, 1], far_bound=15.0)[0] == 2  # ... only counts when file 1 tunes
+    assert sk.select([f, f], cands[:1], [0], far_bound=15.0)[0] == 0  # nothing within the bound: lowest FAR
+    assert sk.live_config("cusum", {"cusum_k": 0.5, "cusum_h": 20.0})["confirm"] == "cusum"

@@ -59,3 +59,18 @@ def test_unknown_command_and_bad_arguments_are_answered_not_raised() -> None:
 def test_zero_expiry_means_no_expiry() -> None:
     res = _gate().handle(Command("1", "echo", {}, expires_at=0), now_ms=10**13)
     assert res is not None and res.ok
+
+
+def test_a_deferred_handler_answers_later_and_its_id_still_counts_as_seen() -> None:
+    from edge_agent.commands import DEFERRED
+
+    calls: list[Mapping[str, Any]] = []
+
+    def later(args: Mapping[str, Any]) -> dict[str, Any]:
+        calls.append(args)
+        return DEFERRED
+
+    gate = CommandGate({"later": later})
+    assert gate.handle(Command("7", "later", {"a": 1}), now_ms=0) is None
+    assert gate.handle(Command("7", "later", {"a": 1}), now_ms=0) is None  # a redelivery does not run it again
+    assert calls == [{"a": 1}]

@@ -6,6 +6,7 @@ from planning.capacity import (
     Cell,
     RegionProfile,
     allocate,
+    average_day,
     erlang_c,
     hours_by_region,
     miss_probability,
@@ -58,3 +59,26 @@ def test_capacity_benchmark_forecast_roster_beats_flat_for_the_same_hours() -> N
     assert flat["technician_hours"] == forecast["technician_hours"]
     assert forecast["onsite_2h_rate"] > flat["onsite_2h_rate"]
     assert forecast["jobs"] == flat["jobs"] > 0
+
+
+def test_average_day_averages_each_hour_over_whole_days_from_the_first_shift() -> None:
+    day1 = [float(h) for h in range(24)]  # hour h of the day has h incidents
+    day2 = [float(h) + 2.0 for h in range(24)]
+    avg = average_day(day1 + day2 + [99.0] * 5)  # a trailing partial day is ignored
+    assert len(avg) == 24
+    assert avg[0] == pytest.approx(7.0)  # index 0 = 06:00: (6 + 8) / 2
+    assert avg[17] == pytest.approx(24.0)  # 23:00: (23 + 25) / 2
+    assert avg[18] == pytest.approx(1.0)  # 00:00 of the next calendar day: (0 + 2) / 2
+    assert average_day(day1, first_hour=0) == day1
+    with pytest.raises(ValueError):
+        average_day([1.0] * 23)
+
+
+def test_history_average_roster_has_the_forecast_rosters_hours() -> None:
+    out = run(seed=2, weeks=2, n_days=1, flat_per_cell=3, policy="baseline")
+    assert out["equal_hours"] is True
+    for key in ("flat", "forecast", "history_average"):
+        assert out[key]["technician_hours"] == 3 * 3 * 3 * 8 * out["days"]  # per cell x regions x shifts x h
+        assert 0.0 <= out[key]["onsite_2h_rate"] <= 1.0
+    assert out["forecast_minus_history_average"] == pytest.approx(
+        out["forecast"]["onsite_2h_rate"] - out["history_average"]["onsite_2h_rate"], abs=1e-4)

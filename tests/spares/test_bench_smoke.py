@@ -2,9 +2,27 @@
 
 from __future__ import annotations
 
-import numpy as np
+import math
+from dataclasses import replace
 
-from bench.spares_month import Config, build_world, daily_history, generate, run_month, static_levels
+import numpy as np
+import pytest
+
+from bench.matching import smallest_reaching
+from bench.spares_month import (
+    MATCHED,
+    Z_RANGE,
+    Config,
+    build_world,
+    daily_history,
+    generate,
+    make_stream,
+    run_month,
+    run_policy,
+    run_seeds,
+    signal_probability,
+    static_levels,
+)
 
 TINY = Config(seed=3, days=4, techs=4, depots=3, assets=200, skus_per_type=4, jobs_per_day=8.0)
 
@@ -41,3 +59,44 @@ def test_static_min_max_follows_average_demand() -> None:
     busiest = max(total, key=lambda k: sum(total[k]))
     assert levels[busiest][0] >= 1 and levels[busiest][1] >= levels[busiest][0]
     assert all(sum(unannounced[k]) <= sum(total[k]) for k in unannounced)
+
+
+def test_imperfect_signals_name_the_wrong_part_or_week_at_the_stated_rates() -> None:
+    cfg = replace(TINY, days=60, assets=2000, jobs_per_day=40.0, predictable_share=1.0, false_alarm_ratio=0.0,
+                  rul_noise_days=0.1, wrong_part_rate=0.2, wrong_week_rate=0.3)
+    world = build_world(cfg, np.random.default_rng(1))
+    failures, signals = generate(cfg, world, np.random.default_rng(2), 0.0, cfg.days)
+    by_asset = {}
+    for f in failures:
+        by_asset.setdefault(f.asset, []).append(f)
+    sole = {a: fs[0] for a, fs in by_asset.items() if len(fs) == 1}  # assets failing once: unambiguous
+    paired = [(s, sole[s.asset]) for s in signals if s.asset in sole]
+    assert len(paired) > 500
+    wrong_part = np.mean([s.sku != f.sku for s, f in paired])
+    wrong_week = np.mean([abs(s.est_t - f.t) > 4 * 86_400 for s, f in paired])
+    assert 0.15 < wrong_part < 0.25 and 0.25 < wrong_week < 0.35
+    assert all(s.issued < f.t for s, f in paired)
+    assert all(s.probability == pytest.approx(signal_probability(cfg)) for s in signals)
+    assert signal_probability(cfg) == pytest.approx(0.8 * 0.7)
+
+
+def test_smallest_reaching_finds_the_first_step_at_the_target() -> None:
+    step = lambda x: math.floor(x) / 10
+    x, fx = smallest_reaching(step, 0.3, -1.0, 9.0, tol=1e-4)
+    assert fx >= 0.3 and x == pytest.approx(3.0, abs=1e-3)
+    assert smallest_reaching(step, 0.0, 0.0, 9.0) == (0.0, 0.0)  # already there at the low end
+    assert smallest_reaching(step, 2.0, 0.0, 9.0) == (9.0, 0.9)  # never reached: the high end, reported
+    with pytest.raises(ValueError):
+        smallest_reaching(step, 0.3, 1.0, 0.0)
+
+
+def test_matched_static_reaches_quietfixs_first_visit_rate_over_the_seeds() -> None:
+    out = run_seeds(TINY, [3, 4])
+    qf, matched = out["quietfix"], out[MATCHED]
+    assert out["seeds"] == [3, 4] and len(out["per_seed"][MATCHED]) == 2
+    assert matched["first_visit_fix_rate"] >= qf["first_visit_fix_rate"] or matched["safety_factor_z"] == Z_RANGE[1]
+    assert out["quietfix_inventory_over_matched"] == pytest.approx(
+        qf["inventory_value_avg"] / matched["inventory_value_avg"], abs=1e-3)
+    looser = run_policy(make_stream(replace(TINY, seed=3)), MATCHED, matched["safety_factor_z"] - 0.5)
+    tighter = run_policy(make_stream(replace(TINY, seed=3)), MATCHED, matched["safety_factor_z"] + 0.5)
+    assert looser["inventory_value_avg"] <= tighter["inventory_value_avg"]

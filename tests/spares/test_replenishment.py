@@ -13,9 +13,11 @@ from spares.replenishment import (
     Transfer,
     base_stock_for_fill_rate,
     bernoulli_sum_pmf,
+    cost_weighted_base_stock,
     demand_pmf,
     ewma_rate,
     fill_rate,
+    horizon_demand_pmf,
     negbin_pmf,
     out_of_stock_alerts,
     plan_target,
@@ -195,3 +197,46 @@ def test_a_predicted_failure_raises_the_reorder_point_and_base_stock() -> None:
     # A position the plain plan is content with (at its order-up-to level) now triggers an order.
     position = plain.base_stock
     assert position <= pred.reorder_point and pred.base_stock - position > 0
+
+
+def _aggregate_fill(pmfs: dict[str, np.ndarray], stock: dict[str, int]) -> float:
+    demand = sum(float(np.dot(np.arange(len(p)), p)) for p in pmfs.values())
+    short = sum(float(np.dot(np.maximum(np.arange(len(p)) - stock[k], 0), p)) for k, p in pmfs.items())
+    return 1.0 - short / demand
+
+
+def test_cost_weighted_base_stock_meets_the_aggregate_target_cheap_parts_first() -> None:
+    pmfs = {"CHEAP": poisson_pmf(0.8), "DEAR": poisson_pmf(0.8), "RARE": poisson_pmf(0.05), "NONE": poisson_pmf(0.0)}
+    cost = {"CHEAP": 20.0, "DEAR": 1500.0, "RARE": 300.0, "NONE": 50.0}
+    stock = cost_weighted_base_stock(pmfs, cost, 0.9)
+    assert _aggregate_fill(pmfs, stock) >= 0.9
+    assert stock["NONE"] == 0
+    assert stock["CHEAP"] > stock["DEAR"]  # same demand: the cheap part carries the safety stock
+    lower = cost_weighted_base_stock(pmfs, cost, 0.6)
+    assert _aggregate_fill(pmfs, lower) >= 0.6
+    assert all(lower[k] <= stock[k] for k in pmfs) and lower["DEAR"] < stock["DEAR"]
+
+
+def test_cost_weighted_base_stock_is_cheaper_than_one_target_per_sku() -> None:
+    pmfs = {f"S{i}": poisson_pmf(m) for i, m in enumerate((0.1, 0.4, 1.5, 3.0))}
+    cost = {"S0": 1200.0, "S1": 40.0, "S2": 700.0, "S3": 25.0}
+    system = cost_weighted_base_stock(pmfs, cost, 0.95)
+    per_sku = {k: base_stock_for_fill_rate(p, 0.95) for k, p in pmfs.items()}
+    assert _aggregate_fill(pmfs, per_sku) >= 0.95 and _aggregate_fill(pmfs, system) >= 0.95
+    assert sum(system[k] * cost[k] for k in pmfs) < sum(per_sku[k] * cost[k] for k in pmfs)
+
+
+def test_cost_weighted_base_stock_rejects_bad_input() -> None:
+    with pytest.raises(ValueError):
+        cost_weighted_base_stock({"A": poisson_pmf(1.0)}, {"A": 10.0}, 1.0)
+    with pytest.raises(ValueError):
+        cost_weighted_base_stock({"A": poisson_pmf(1.0)}, {"A": 0.0}, 0.9)
+
+
+def test_horizon_demand_pmf_is_what_plan_target_stocks_for() -> None:
+    hist = [0.0, 1.0, 0.0, 2.0, 1.0] * 6
+    pred = [PredictedFailure("p1", "A", 1, 0.8)]
+    pmf = horizon_demand_pmf("A", hist, 3.0, pred)
+    assert plan_target(1, "A", hist, 2, 1, pred, fill_target=0.95).base_stock == base_stock_for_fill_rate(pmf, 0.95)
+    assert len(horizon_demand_pmf("A", [], 3.0, [PredictedFailure("p1", "B", 1, 1.0)])) == 1  # nothing for A
+
