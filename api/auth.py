@@ -161,8 +161,8 @@ def _principal(claims: Any) -> Principal:
 
 
 class RevocationList:
-    """Token ids revoked before expiry (logout), cached per process and re-read from the database every
-    ``refresh_s``: checking a set costs nothing per request, and a logout handled by another API process takes
+    """A set kept in the database, cached per process: the token ids revoked before expiry (logout), and (a
+    second instance) the users that may use a token. Re-read from the database every ``refresh_s``: checking a set costs nothing per request, and a logout handled by another API process takes
     effect within ``refresh_s``. One request refreshes while the others keep using the current set, so a slow
     database never queues requests here; if it cannot be read, the last known set stays in force."""
 
