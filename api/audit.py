@@ -8,9 +8,9 @@ has to remember it. A route that would rather write a richer row itself (sign-in
 
     audit.record(conn, principal, "command.send", "device", device_id, {...}, client_ip=client_ip(request))
 
-A write route that commits nothing on the request's connection (it has none) is still audited by
-:class:`AuditWrites`, after the fact; that path logs a warning, and tests/security/test_audit_writes.py fails
-when any route takes it.
+A write route without the request's connection would still be audited by :class:`AuditWrites`, after the fact
+and with an ERROR log (which fails any test that reaches it); none exists:
+tests/security/test_audit_writes.py::test_every_write_route_commits_on_the_audited_connection.
 """
 
 from __future__ import annotations
@@ -119,8 +119,8 @@ def arm(request: Request, conn: psycopg.Connection) -> None:
 
 
 class AuditWrites:
-    """ASGI middleware, the fallback: a successful write request that no transaction audited (its route never
-    committed on the request's connection) gets its row after the fact, with a warning."""
+    """ASGI middleware, the fallback: a successful write request that no transaction audited (its route has no
+    request connection) gets its row after the fact, with an error logged: such a route is a defect."""
 
     def __init__(self, app: Any) -> None:
         self.app = app
@@ -146,7 +146,7 @@ class AuditWrites:
         action, target_type, target_id, details, ip = _entry(scope)
         details["status"] = status_seen[0]
         app = scope["app"]
-        _log.warning("write audited outside its transaction", extra={"action": action, "path": scope["path"]})
+        _log.error("write audited outside its transaction", extra={"action": action, "path": scope["path"]})
 
         def write() -> None:
             with app.state.pool.connection() as conn:

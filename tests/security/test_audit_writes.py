@@ -75,3 +75,22 @@ def test_every_write_route_is_audited_by_the_middleware_or_explicitly(settings: 
     writes = {(m, p) for m, p in app_routes(create_app(settings)) if m in WRITE_METHODS}
     assert EXPLICIT <= writes  # the explicit list names real routes (sign-in, logout, commands)
     assert len(writes - EXPLICIT) >= 20  # the rest go through AuditWrites, which needs no per-route line
+
+
+def test_every_write_route_commits_on_the_audited_connection(settings: Settings) -> None:
+    """A write route's audit row is armed on its ``Conn`` (api.deps.get_conn): a route without one would only be
+    audited after the fact, outside its transaction."""
+    from fastapi.routing import APIRoute
+
+    from api.deps import get_conn
+
+    def calls(dependant: object) -> set[object]:
+        found = {getattr(dependant, "call", None)}
+        for sub in getattr(dependant, "dependencies", ()):
+            found |= calls(sub)
+        return found
+
+    writes = [(m, r.path, calls(r.dependant)) for r in create_app(settings).routes if isinstance(r, APIRoute)
+              for m in r.methods & WRITE_METHODS if (m, r.path) not in EXPLICIT]
+    assert len(writes) >= 20
+    assert [(m, p) for m, p, deps in writes if get_conn not in deps] == []
