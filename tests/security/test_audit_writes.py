@@ -83,6 +83,7 @@ def test_every_write_route_commits_on_the_audited_connection(settings: Settings)
     from fastapi.routing import APIRoute
 
     from api.deps import get_conn
+    from tests.security.test_route_policy import iter_route_contexts
 
     def calls(dependant: object) -> set[object]:
         found = {getattr(dependant, "call", None)}
@@ -90,7 +91,8 @@ def test_every_write_route_commits_on_the_audited_connection(settings: Settings)
             found |= calls(sub)
         return found
 
-    writes = [(m, r.path, calls(r.dependant)) for r in create_app(settings).routes if isinstance(r, APIRoute)
-              for m in r.methods & WRITE_METHODS if (m, r.path) not in EXPLICIT]
+    writes = [(m, c.path, calls(c.original_route.dependant)) for c in iter_route_contexts(create_app(settings).routes)
+              if isinstance(c.original_route, APIRoute)
+              for m in set(c.methods) & WRITE_METHODS if (m, c.path) not in EXPLICIT]
     assert len(writes) >= 20
     assert [(m, p) for m, p, deps in writes if get_conn not in deps] == []
