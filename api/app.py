@@ -18,6 +18,7 @@ from api.auth import make_key_holder
 from api.keys import check_configured
 from api.limits import BodyLimit
 from api.ratelimit import ConcurrencyLimit
+from api.routes import admin as admin_routes
 from api.routes import assets as asset_routes
 from api.routes import (
     audit,
@@ -34,6 +35,8 @@ from api.routes import (
     service,
     technician,
 )
+from api.routes import kpis as kpi_routes
+from api.routes import portal_reports
 from api.routes import spares as spares_routes
 from api.snapshot import InvalidateOnWrite
 from core.db import make_pool
@@ -114,8 +117,17 @@ def create_app(settings: Settings) -> FastAPI:
     app.include_router(asset_routes.router)  # asset detail with remaining useful life, predicted failures
     app.include_router(planning.router)  # contracts, forecast, capacity/coverage, escalations (feat2/plan-ahead)
     app.include_router(audit.router)  # the audit log for admins: GET /api/audit and the /audit page
+    app.include_router(kpi_routes.router)  # service KPIs: page, JSON, CSV (kpis package, docs/kpis.md)
+    app.include_router(admin_routes.router)  # master data, calendars, users, device credentials, CSV import (#15)
+    app.include_router(portal_reports.router)  # problems customers report from the portal (#15)
     if (VENDOR / "leaflet" / "dist").is_dir():  # npm ci'd by scripts/setup-web.sh; the board works without it
         app.mount("/vendor/leaflet", StaticFiles(directory=VENDOR / "leaflet" / "dist"), name="leaflet")
+    # The board's background without a tile server: Natural Earth (public domain) land and borders as TopoJSON.
+    for package, sub in (("world-atlas", ""), ("topojson-client", "dist")):
+        if (VENDOR / package / sub).is_dir():
+            app.mount(f"/vendor/{package}", StaticFiles(directory=VENDOR / package / sub), name=package)
+    if (VENDOR / "chart.js" / "dist").is_dir():  # the KPI page's trend charts (its table works without them)
+        app.mount("/vendor/chartjs", StaticFiles(directory=VENDOR / "chart.js" / "dist"), name="chartjs")
 
     @app.get("/", include_in_schema=False)
     def index() -> FileResponse:

@@ -4,7 +4,7 @@ How: the request's pooled connection is an :class:`AuditedConnection`. For a wri
 DELETE) :func:`api.deps.get_conn` arms it with the request's audit row, and the connection inserts that row just
 before its first COMMIT: the route's change and its record commit together, or roll back together, and no route
 has to remember it. A route that would rather write a richer row itself (sign-in, logout, commands) is listed in
-:data:`EXPLICIT` and calls :func:`record` inside its transaction, e.g.::
+:data:`EXPLICIT` (or :data:`EXPLICIT_PREFIXES`) and calls :func:`record` inside its transaction, e.g.::
 
     audit.record(conn, principal, "command.send", "device", device_id, {...}, client_ip=client_ip(request))
 
@@ -33,6 +33,8 @@ MAX_DETAIL_CHARS = core_audit.MAX_DETAIL_CHARS
 EXPLICIT = frozenset({("POST", "/api/auth/token"), ("POST", "/api/auth/logout"),
                       ("POST", "/api/devices/{device_id}/commands")})
 WRITE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+# Route families that write their own before/after rows inside the write's transaction (administration/).
+EXPLICIT_PREFIXES = ("/api/admin/", "/api/portal/problems")
 _log = logging.getLogger(__name__)
 
 
@@ -104,7 +106,8 @@ def arm(request: Request, conn: psycopg.Connection) -> None:
     if request.method not in WRITE_METHODS or not isinstance(conn, AuditedConnection):
         return
     scope = request.scope
-    if (scope["method"], route_template(scope)) in EXPLICIT:
+    template = route_template(scope) or ""
+    if (scope["method"], template) in EXPLICIT or template.startswith(EXPLICIT_PREFIXES):
         return
 
     def write(c: psycopg.Connection) -> None:
@@ -141,7 +144,8 @@ class AuditWrites:
         state = scope.get("state") or {}
         principal = state.get("principal")
         if not status_seen or status_seen[0] >= 400 or template is None or state.get("audited") \
-                or (scope["method"], template) in EXPLICIT or not isinstance(principal, Principal):
+                or (scope["method"], template) in EXPLICIT or template.startswith(EXPLICIT_PREFIXES) \
+                or not isinstance(principal, Principal):
             return
         action, target_type, target_id, details, ip = _entry(scope)
         details["status"] = status_seen[0]

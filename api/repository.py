@@ -149,8 +149,10 @@ def mark_action_applied(conn: psycopg.Connection, action_id: str, applied: bool)
     conn.execute(Q.mark_action_applied, {"action_id": action_id, "applied": applied})
 
 
-def mark_en_route(conn: psycopg.Connection, technician_id: int, work_order_id: int) -> dict[str, Any] | None:
-    return _one(conn, Q.mark_en_route, {"tid": technician_id, "work_order_id": work_order_id})
+def mark_en_route(conn: psycopg.Connection, technician_id: int, work_order_id: int, at: datetime | None = None
+                  ) -> dict[str, Any] | None:
+    """``at`` (when the technician set off) ends the job's wait for the KPIs (idle-while-waiting, docs/kpis.md)."""
+    return _one(conn, Q.mark_en_route, {"tid": technician_id, "work_order_id": work_order_id, "at": at})
 
 
 def portal_assets(conn: psycopg.Connection, customer_id: int) -> list[dict[str, Any]]:

@@ -151,8 +151,10 @@ class AssignResult(BaseModel):
 class TechAction(BaseModel):
     """One tap in the technician's app; ``action_id`` is generated on the phone so a replay is recognised."""
     action_id: UUID
-    action: Literal["en_route", "arrived", "completed"]
+    action: Literal["en_route", "arrived", "completed", "not_fixed"]
     at: datetime | None = None
+    # For "not_fixed": why the visit ended without the fix; a return visit on the same incident follows.
+    outcome: Literal["wrong_part", "wrong_diagnosis", "not_fixed"] | None = None
     cause: str | None = Field(None, max_length=500)
     fix: str | None = Field(None, max_length=500)
     parts_used: list[Annotated[str, Field(min_length=1, max_length=80)]] = Field(default_factory=list,
@@ -187,6 +189,17 @@ class KpiRow(BaseModel):
     nps_answers: int
     nps_net: int
     nps: float | None
+    # The service promise, from the kpis package (docs/kpis.md): on site within promise_onsite_min of incident
+    # open, a delivered response within promise_response_min, fixed at the first visit; met / judged.
+    onsite_2h_met: int = 0
+    onsite_2h_judged: int = 0
+    response_15min_met: int = 0
+    response_15min_judged: int = 0
+    first_visit_fixed: int = 0
+    first_visit_judged: int = 0
+    promise_onsite_min: int = 120
+    promise_response_min: int = 15
+    idle_while_waiting_min_per_technician: float | None = None
 
 
 class Preference(BaseModel):

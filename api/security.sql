@@ -38,4 +38,5 @@ UPDATE signing_keys SET retired_at = %(now)s WHERE retired_at IS NULL RETURNING 
 
 -- name: active_users
 -- Who may still use a token: users that exist and are not disabled, with the role and scope they hold now.
-SELECT id, role, customer_id, technician_id FROM users WHERE disabled_at IS NULL;
+-- (users.disabled: migration 0800, administration.)
+SELECT id, role, customer_id, technician_id FROM users WHERE NOT disabled;

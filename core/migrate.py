@@ -13,6 +13,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -46,6 +47,7 @@ class MigrationReport:
     storage: str  # "timescale" or "plain"
     applied: tuple[str, ...]
     version: int
+    note: str = ""  # why this storage (e.g. "TimescaleDB is installed but not preloaded …")
 
 
 def discover(directory: Path = MIGRATIONS_DIR) -> list[Migration]:
@@ -84,26 +86,89 @@ def select_sections(text: str, storage: str) -> str:
     return "\n".join(out)
 
 
-def _detect_storage(conn: psycopg.Connection) -> str:
+class StorageError(RuntimeError):
+    """The storage the operator asked for cannot be used; the message says why and what to do."""
+
+
+@dataclass(frozen=True)
+class TimescaleProbe:
+    """What the server says about TimescaleDB *before* anything is created: ``CREATE EXTENSION`` on a server where
+    the library is installed but not preloaded answers FATAL and closes the connection, so it cannot be the probe."""
+
+    available: bool  # the extension's files are installed on the server (pg_available_extensions)
+    preloaded: bool  # 'timescaledb' is in shared_preload_libraries
+    installed: bool  # already created in this database
+
+
+def probe_timescale(conn: psycopg.Connection) -> TimescaleProbe:
+    row = conn.execute("SELECT installed_version IS NOT NULL FROM pg_available_extensions "
+                       "WHERE name = 'timescaledb'").fetchone()
+    libraries = conn.execute("SELECT current_setting('shared_preload_libraries')").fetchone()
+    preloaded = "timescaledb" in [part.strip().strip('"') for part in str(libraries[0] if libraries else "").split(",")]
+    return TimescaleProbe(available=row is not None, preloaded=preloaded, installed=bool(row and row[0]))
+
+
+_HOW_TO_ENABLE = ("add timescaledb to shared_preload_libraries in postgresql.conf and restart PostgreSQL, "
+                  "or set QUIETFIX_STORAGE__BACKEND=plain")
+
+
+def choose_storage(probe: TimescaleProbe, backend: str) -> tuple[str, str]:
+    """(storage to try, why) for ``backend`` auto|timescale|plain; raises StorageError when timescale was asked
+    for explicitly and the server cannot give it. "timescale" still has to survive ``CREATE EXTENSION``."""
+    if backend not in ("auto", "timescale", "plain"):
+        raise StorageError(f"storage.backend must be auto, timescale or plain, not {backend!r}")
+    if backend == "plain":
+        return "plain", "storage.backend = plain"
+    if not probe.available:
+        if backend == "timescale":
+            raise StorageError("storage.backend = timescale, but the TimescaleDB extension is not installed on the "
+                               "PostgreSQL server: install it, or set QUIETFIX_STORAGE__BACKEND=auto")
+        return "plain", "TimescaleDB is not installed on the server: plain PostgreSQL partitioning"
+    if not probe.preloaded:
+        if backend == "timescale":
+            raise StorageError("storage.backend = timescale, but TimescaleDB is installed and not preloaded: "
+                               + _HOW_TO_ENABLE)
+        return "plain", ("TimescaleDB is installed but not preloaded, so it cannot be used: plain PostgreSQL "
+                         "partitioning (to use it, " + _HOW_TO_ENABLE.split(", or")[0] + ")")
+    return "timescale", "TimescaleDB is installed and preloaded"
+
+
+def create_timescale_extension(url: str) -> None:
+    """On a connection of its own: a FATAL answer (wrong library version, say) closes only this one."""
+    with psycopg.connect(url, autocommit=True, connect_timeout=10) as probe:
+        probe.execute("CREATE EXTENSION IF NOT EXISTS timescaledb")
+
+
+def _detect_storage(conn: psycopg.Connection, backend: str = "auto",
+                    create_extension: Callable[[], None] | None = None) -> tuple[str, str]:
+    """The database's storage path (recorded on first migrate, never changed after) and a one-line reason."""
     row = conn.execute("SELECT value FROM quietfix_meta WHERE key = 'storage'").fetchone()
     if row:
-        return str(row[0])
-    available = conn.execute(
-        "SELECT 1 FROM pg_available_extensions WHERE name = 'timescaledb'").fetchone()
-    storage = "plain"
-    if available:
+        recorded = str(row[0])
+        if backend != "auto" and backend != recorded:
+            raise StorageError(f"this database already stores telemetry with {recorded} storage; "
+                               f"storage.backend = {backend} cannot convert it: use a new database, or set "
+                               f"QUIETFIX_STORAGE__BACKEND=auto")
+        return recorded, f"{recorded} storage (recorded when this database was first migrated)"
+    storage, reason = choose_storage(probe_timescale(conn), backend)
+    if storage == "timescale" and create_extension is not None:
         try:
-            with conn.transaction():
-                conn.execute("CREATE EXTENSION IF NOT EXISTS timescaledb")
-            storage = "timescale"
-        except psycopg.Error as exc:  # e.g. not in shared_preload_libraries
-            log.warning("timescaledb present but unusable; using plain partitioning",
-                        extra={"error": str(exc).strip()})
+            create_extension()
+        except psycopg.Error as exc:
+            first_line = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+            if backend == "timescale":
+                raise StorageError(f"storage.backend = timescale, but CREATE EXTENSION timescaledb failed "
+                                   f"({first_line}): fix the server's TimescaleDB, or set "
+                                   f"QUIETFIX_STORAGE__BACKEND=auto") from exc
+            storage, reason = "plain", (f"TimescaleDB is installed but unusable ({first_line}): "
+                                        f"plain PostgreSQL partitioning")
+            log.warning("timescaledb present but unusable; using plain partitioning", extra={"error": first_line})
     conn.execute("INSERT INTO quietfix_meta (key, value) VALUES ('storage', %s)", (storage,))
-    return storage
+    return storage, reason
 
 
-def migrate(url: str, directory: Path = MIGRATIONS_DIR) -> MigrationReport:
+def migrate(url: str, directory: Path = MIGRATIONS_DIR, backend: str = "auto") -> MigrationReport:
+    """Apply what is new; ``backend`` (settings.storage.backend) is auto, timescale or plain."""
     applied: list[str] = []
     with psycopg.connect(url, autocommit=True) as conn:
         conn.execute("SELECT pg_advisory_lock(%s)", (_ADVISORY_LOCK_KEY,))
@@ -113,7 +178,7 @@ def migrate(url: str, directory: Path = MIGRATIONS_DIR) -> MigrationReport:
                 checksum text NOT NULL, applied_at timestamptz NOT NULL DEFAULT now())""")
             conn.execute("""CREATE TABLE IF NOT EXISTS quietfix_meta (
                 key text CONSTRAINT quietfix_meta_pk PRIMARY KEY, value text NOT NULL)""")
-            storage = _detect_storage(conn)
+            storage, note = _detect_storage(conn, backend, lambda: create_timescale_extension(url))
             done = {v: c for v, c in conn.execute("SELECT version, checksum FROM schema_migrations")}
             for migration in discover(directory):
                 if migration.version in done:
@@ -130,7 +195,8 @@ def migrate(url: str, directory: Path = MIGRATIONS_DIR) -> MigrationReport:
             version = conn.execute("SELECT coalesce(max(version), 0) FROM schema_migrations").fetchone()
         finally:
             conn.execute("SELECT pg_advisory_unlock(%s)", (_ADVISORY_LOCK_KEY,))
-    return MigrationReport(storage=storage, applied=tuple(applied), version=int(version[0]) if version else 0)
+    return MigrationReport(storage=storage, applied=tuple(applied), version=int(version[0]) if version else 0,
+                           note=note)
 
 
 def storage_mode(conn: psycopg.Connection) -> str | None:

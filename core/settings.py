@@ -10,9 +10,8 @@ import os
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, PositiveInt
 from pydantic_settings import BaseSettings, SettingsConfigDict
-
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 
@@ -39,6 +38,10 @@ class IngestSettings(BaseModel):
 
 
 class StorageSettings(BaseModel):
+    # auto: TimescaleDB when the server has it installed *and* preloaded, else plain partitioning (with a note
+    # saying why); timescale: fail `quietfix migrate` clearly when it cannot be used; plain: never try it.
+    # Only the first migrate of a database decides; the choice is recorded in quietfix_meta.
+    backend: Literal["auto", "timescale", "plain"] = "auto"
     # Rollup passes run this often (clock time), each within rollup_max_readings: small frequent passes keep an
     # ingest worker's maintenance short (one 60 s pass of a 150k readings/s fleet stalled a worker ~10 s).
     rollup_every_s: float = 5.0
@@ -149,6 +152,15 @@ class NotifySettings(BaseModel):
     max_attempts: int = 8
 
 
+class KpiSettings(BaseModel):
+    """The service promise the KPIs measure against (``QUIETFIX_KPIS__*``, docs/kpis.md): the same for every
+    customer, unlike contract deadlines, which come from the contract record."""
+
+    response_min: PositiveInt = 15
+    onsite_min: PositiveInt = 120
+    repair_h: PositiveInt = 24
+
+
 class ApiSettings(BaseModel):
     host: str = "127.0.0.1"
     port: int = 8000
@@ -219,6 +231,7 @@ class Settings(BaseSettings):
     mqtt_ca_file: Path | None = None
     security: SecuritySettings = Field(default_factory=SecuritySettings)
     spares: SparesSettings = Field(default_factory=SparesSettings)
+    kpis: KpiSettings = Field(default_factory=KpiSettings)
 
 
 def load_settings(**overrides: object) -> Settings:

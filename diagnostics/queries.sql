@@ -87,7 +87,7 @@ INSERT INTO work_orders (incident_id, device_id, customer_id, required_skills, e
                          created_at, onsite_due)
 VALUES (%(incident_id)s, %(device_id)s, %(customer_id)s, %(required_skills)s, %(estimated_minutes)s,
         %(lat)s, %(lon)s, %(created_at)s, %(onsite_due)s)
-ON CONFLICT (incident_id) WHERE status <> 'cancelled' DO NOTHING
+ON CONFLICT (incident_id) WHERE status IN ('open', 'assigned', 'en_route', 'on_site') DO NOTHING
 RETURNING id;
 
 -- name: has_required_parts
@@ -237,6 +237,7 @@ FROM work_orders w
 JOIN incidents i ON i.id = w.incident_id
 LEFT JOIN diagnose_repairs r ON r.work_order_id = w.id
 WHERE w.status = 'completed' AND r.work_order_id IS NULL
+  AND coalesce(w.outcome, 'fixed') = 'fixed'  -- a visit that ended unfixed repaired nothing (a return visit follows)
   AND (i.source = 'telemetry' OR (i.source = 'planning' AND left(i.fault_mode, 11) = 'preventive:'))
 ORDER BY w.completed_at, w.id
 LIMIT 200;

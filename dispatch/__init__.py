@@ -10,9 +10,18 @@ from dispatch.routing_model import RoutingData, build_model
 from dispatch.service import DispatchLoop, FreeTechnician, nearest_qualified
 from dispatch.solver import solve
 from dispatch.travel import OsrmTableProvider, StraightLineProvider, TravelTimeProvider, haversine_km
-from dispatch.visits import complete, due_arrivals, due_completions, mark_arrived
+from dispatch.visits import (
+    UNFIXED_OUTCOMES,
+    complete,
+    complete_unfixed,
+    depart,
+    due_arrivals,
+    due_completions,
+    mark_arrived,
+)
 
 __all__ = [
+    "UNFIXED_OUTCOMES",
     "Depot",
     "DispatchLoop",
     "FreeTechnician",
@@ -30,6 +39,8 @@ __all__ = [
     "build_model",
     "check_plan",
     "complete",
+    "complete_unfixed",
+    "depart",
     "due_arrivals",
     "due_completions",
     "haversine_km",

@@ -35,9 +35,38 @@ UPDATE technicians SET state = %(state)s, lat = %(lat)s, lon = %(lon)s WHERE id 
 
 -- name: complete
 UPDATE work_orders w SET status = 'completed', completed_at = %(at)s, actual_cause = %(cause)s,
-                         actual_fix = %(fix)s, notes = %(notes)s
+                         actual_fix = %(fix)s, notes = %(notes)s, outcome = 'fixed'
 WHERE w.id = %(work_order_id)s AND w.status = 'on_site'
 RETURNING w.id, w.incident_id, w.device_id, w.customer_id, w.technician_id, w.lat, w.lon;
+
+-- name: depart
+-- The technician sets off towards the job (the phone's "on my way", or the field simulation).
+UPDATE work_orders SET status = 'en_route', departed_at = %(at)s
+WHERE id = %(work_order_id)s AND status = 'assigned'
+RETURNING id, incident_id, device_id, customer_id, technician_id, eta;
+
+-- name: complete_unfixed
+-- A visit that ended without the fix (wrong part, wrong diagnosis): the visit closes, the incident stays open.
+UPDATE work_orders w SET status = 'completed', completed_at = %(at)s, outcome = %(outcome)s,
+                         actual_cause = %(cause)s, notes = %(notes)s
+WHERE w.id = %(work_order_id)s AND w.status = 'on_site'
+RETURNING w.id, w.incident_id, w.device_id, w.customer_id, w.technician_id, w.lat, w.lon, w.visit_no;
+
+-- name: create_return_visit
+-- The return visit: a new work order on the same incident, same site and skills, the same time allowance to
+-- reach the site from now as the first visit had; the parts the technician says are needed, if any.
+INSERT INTO work_orders (incident_id, device_id, customer_id, required_skills, estimated_minutes, lat, lon,
+                         created_at, onsite_due, required_parts, kind, visit_no)
+SELECT w.incident_id, w.device_id, w.customer_id, w.required_skills, w.estimated_minutes, w.lat, w.lon,
+       %(at)s, %(at)s + (w.onsite_due - w.created_at), coalesce(%(parts)s, w.required_parts), 'corrective',
+       w.visit_no + 1
+FROM work_orders w WHERE w.id = %(work_order_id)s
+ON CONFLICT (incident_id) WHERE status IN ('open', 'assigned', 'en_route', 'on_site') DO NOTHING
+RETURNING id;
+
+-- name: audit_visit
+INSERT INTO audit_log (at, actor, actor_role, action, target_type, target_id, details)
+VALUES (%(at)s, %(actor)s, 'technician', %(action)s, 'work_order', %(work_order_id)s, %(details)s);
 
 -- name: resolve_incident_onsite
 UPDATE incidents SET status = 'resolved_onsite', resolved_at = %(at)s WHERE id = %(incident_id)s;
@@ -69,8 +98,24 @@ WHERE w.status IN ('open', 'assigned', 'en_route', 'on_site')
 ORDER BY w.id;
 
 -- name: field_technicians
-SELECT id, code, name, state, lat, lon, home_lat, home_lon, skills, shift_start, shift_end, breaks
-FROM technicians ORDER BY id;
+-- A technician inside an absence or holiday (technician_absences, migration 0800) is planned as 'off', and so is
+-- a free technician on a weekday their working pattern (in their own time zone) leaves out; on a working day the
+-- day's first span and its breaks are the shift. An empty pattern (the default) means shift_start/shift_end/breaks
+-- every day, as before.
+SELECT id, code, name,
+       CASE WHEN EXISTS (SELECT 1 FROM technician_absences a WHERE a.technician_id = t.id
+                         AND a.starts_at <= %(at)s AND %(at)s < a.ends_at) THEN 'off'
+            WHEN t.state = 'free' AND t.working_pattern <> '{}' AND day.span IS NULL THEN 'off'
+            ELSE state END AS state,
+       lat, lon, home_lat, home_lon, skills,
+       coalesce((day.span ->> 'start')::time, shift_start) AS shift_start,
+       CASE WHEN day.span ->> 'end' = '24:00' THEN '23:59:59'::time
+            ELSE coalesce((day.span ->> 'end')::time, shift_end) END AS shift_end,
+       coalesce(day.span -> 'breaks', breaks) AS breaks
+FROM technicians t
+CROSS JOIN LATERAL (SELECT t.working_pattern -> extract(isodow FROM %(at)s AT TIME ZONE t.timezone)::int::text -> 0
+                    AS span) day
+ORDER BY id;
 
 -- name: van_stock
 -- Units held for active work orders count as available: those orders are being re-planned and their holds

@@ -7,7 +7,7 @@ Repositories never commit (the caller owns the transaction). Rows come back as t
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, time
+from datetime import UTC, datetime, time
 from typing import Any
 
 import psycopg
@@ -74,7 +74,8 @@ def emergency_arrivals(conn: psycopg.Connection, since: datetime) -> list[float]
     return [r["created_at"].timestamp() for r in _rows(conn, Q.emergency_arrivals, {"since": since})]
 
 
-def load_technicians(conn: psycopg.Connection, skus: list[str]) -> list[TechRow]:
+def load_technicians(conn: psycopg.Connection, skus: list[str], at: datetime | None = None) -> list[TechRow]:
+    """Technicians as the planner sees them at ``at`` (absent ones as 'off'; default: the database's now)."""
     vans: dict[int, dict[str, int]] = {}
     if skus:
         for r in _rows(conn, Q.van_stock, {"skus": skus}):
@@ -83,7 +84,8 @@ def load_technicians(conn: psycopg.Connection, skus: list[str]) -> list[TechRow]
         id=r["id"], state=r["state"], lat=r["lat"], lon=r["lon"], home_lat=r["home_lat"], home_lon=r["home_lon"],
         skills=tuple(r["skills"]), shift_start=r["shift_start"], shift_end=r["shift_end"],
         breaks=tuple((_parse_time(b["start"]), int(b["minutes"])) for b in r["breaks"]),
-        van_stock=vans.get(r["id"], {}), code=r["code"], name=r["name"]) for r in _rows(conn, Q.field_technicians)]
+        van_stock=vans.get(r["id"], {}), code=r["code"], name=r["name"])
+        for r in _rows(conn, Q.field_technicians, {"at": at or datetime.now(UTC)})]
 
 
 def load_depots(conn: psycopg.Connection, skus: list[str]) -> list[DepotRow]:

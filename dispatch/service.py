@@ -170,7 +170,7 @@ class DispatchLoop:
             cursor = repo.change_cursor(conn, at)  # read first: the rows below are at least this fresh
             orders = repo.load_orders(conn)
             skus = sorted({k for o in orders for k in (o.required_parts or {})})
-            techs = repo.load_technicians(conn, skus)
+            techs = repo.load_technicians(conn, skus, at)
             depots = repo.load_depots(conn, skus)
             stored = repo.current_plan(conn)
             arrivals = repo.emergency_arrivals(conn, to_datetime(now - pl.ARRIVAL_WINDOW_S))

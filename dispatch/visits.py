@@ -11,6 +11,7 @@ from datetime import datetime
 
 import psycopg
 from psycopg.rows import dict_row
+from psycopg.types.json import Jsonb
 
 from core.events import queue_notification, record_timeline
 from core.sql import Queries
@@ -57,6 +58,61 @@ def complete(conn: psycopg.Connection, work_order_id: int, at: datetime, *, caus
                        subject="Your equipment has been repaired",
                        body="The technician has completed the repair. How likely are you to recommend us (0-10)?")
     return str(row["device_id"])
+
+
+# Why a visit can end without the fix (work_orders.outcome).
+UNFIXED_OUTCOMES = ("wrong_part", "wrong_diagnosis", "not_fixed")
+
+
+def depart(conn: psycopg.Connection, work_order_id: int, at: datetime) -> bool:
+    """The technician sets off: the job stops waiting (the KPIs' idle-while-waiting ends here)."""
+    with conn.cursor(row_factory=dict_row) as cur:
+        row = cur.execute(Q.depart, {"work_order_id": work_order_id, "at": at}).fetchone()
+    if row is None:
+        return False
+    record_timeline(conn, customer_id=row["customer_id"], device_id=row["device_id"], at=at,
+                    kind="technician_en_route", summary="Technician on the way", incident_id=row["incident_id"],
+                    work_order_id=work_order_id, data={"eta": row["eta"].isoformat() if row["eta"] else None})
+    return True
+
+
+def complete_unfixed(conn: psycopg.Connection, work_order_id: int, at: datetime, *, outcome: str, actor: str,
+                     cause: str | None = None, notes: str | None = None,
+                     parts_needed: Mapping[str, int] | None = None) -> int | None:
+    """End a visit that did not fix the fault and open the return visit on the same incident.
+
+    Returns the return visit's work-order id (None when the order was not on site). The visit, the return
+    visit, the timeline entries and the audit row commit together in the caller's transaction; no parts are
+    booked as fitted (nothing was)."""
+    if outcome not in UNFIXED_OUTCOMES:
+        raise ValueError(f"outcome must be one of {UNFIXED_OUTCOMES}")
+    with conn.cursor(row_factory=dict_row) as cur:
+        row = cur.execute(Q.complete_unfixed, {"work_order_id": work_order_id, "at": at, "outcome": outcome,
+                                               "cause": cause, "notes": notes}).fetchone()
+        if row is None:
+            return None
+        cur.execute(Q.move_technician, {"state": "free", "lat": row["lat"], "lon": row["lon"],
+                                        "technician_id": row["technician_id"]})
+        new = cur.execute(Q.create_return_visit, {"work_order_id": work_order_id, "at": at,
+                                                  "parts": Jsonb(dict(parts_needed)) if parts_needed else None}
+                          ).fetchone()
+    return_id = int(new["id"]) if new else None
+    spares_flow.release_work_order(conn, work_order_id, at.timestamp())  # nothing was fitted: holds go back
+    why = {"wrong_part": "the part needed was not at hand", "wrong_diagnosis": "the fault was not the one diagnosed",
+           "not_fixed": "the fault could not be fixed on this visit"}[outcome]
+    record_timeline(conn, customer_id=row["customer_id"], device_id=row["device_id"], at=at,
+                    kind="visit_not_fixed", summary=f"Visit {row['visit_no']} ended without the fix: {why}",
+                    incident_id=row["incident_id"], work_order_id=work_order_id,
+                    data={"outcome": outcome, "cause": cause, "return_work_order_id": return_id})
+    if return_id is not None:
+        record_timeline(conn, customer_id=row["customer_id"], device_id=row["device_id"], at=at,
+                        kind="return_visit_created", summary=f"Return visit {row['visit_no'] + 1} needed",
+                        incident_id=row["incident_id"], work_order_id=return_id,
+                        data={"previous_work_order_id": work_order_id, "parts": dict(parts_needed or {})})
+    conn.execute(Q.audit_visit, {"at": at, "actor": actor, "action": "work_order.not_fixed",
+                                 "work_order_id": str(work_order_id),
+                                 "details": Jsonb({"outcome": outcome, "return_work_order_id": return_id})})
+    return return_id
 
 
 def due_arrivals(conn: psycopg.Connection, now: datetime) -> list[int]:

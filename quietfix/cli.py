@@ -29,21 +29,23 @@ def _stop_on_signals() -> threading.Event:
 
 def cmd_migrate(settings: Settings, args: argparse.Namespace) -> int:
     created = ensure_database(settings.database_url)
-    report = migrate(settings.database_url)
-    print(json.dumps({"database_created": created, "storage": report.storage, "schema_version": report.version,
-                      "applied": list(report.applied)}))
+    report = migrate(settings.database_url, backend=settings.storage.backend)
+    print(json.dumps({"database_created": created, "storage": report.storage, "storage_note": report.note,
+                      "schema_version": report.version, "applied": list(report.applied)}))
     return 0
 
 
 def cmd_demo(settings: Settings, args: argparse.Namespace) -> int:
-    from quietfix.demo import DemoOptions, print_result, run_demo
+    from quietfix.console import run_with_console
+    from quietfix.demo import DemoOptions, print_result
 
     options = DemoOptions(seconds=args.for_seconds, speed=args.speed, sample_interval_s=args.sample_interval,
                           devices=args.devices,
                           technicians=args.technicians, seed=args.seed,
                           fault_rate_per_device_hour=args.fault_rate, api=not args.no_api)
     stop = _stop_on_signals()
-    print_result(run_demo(settings, options, stop))
+    level = "DEBUG" if args.verbose else settings.log_level
+    print_result(run_with_console(settings, options, stop, log_json=args.log_json, level=level))
     return 0
 
 
@@ -213,6 +215,30 @@ def cmd_simulate(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_import(settings: Settings, args: argparse.Namespace) -> int:
+    """Bulk onboarding from CSV files; the last stdout line is the JSON report, exit 1 on any error."""
+    import getpass
+    from datetime import UTC, datetime
+    from pathlib import Path
+
+    from administration import Actor, csv_import
+
+    folder = Path(args.dir)
+    if not folder.is_dir():
+        print(json.dumps({"created": {}, "updated": {}, "unchanged": {}, "errors": [
+            {"file": str(folder), "line": 0, "column": "", "message": "not a directory"}]}))
+        return 1
+    files = csv_import.read_dir(folder)
+    with connect(settings.database_url) as conn:
+        report = csv_import.run_import(conn, files, Actor(f"cli:{getpass.getuser()}", role="admin"),
+                                       datetime.now(UTC), dry_run=args.dry_run)
+        conn.commit()
+    for e in report.errors:
+        print(f"{e.file}:{e.line}: {e.column or '-'}: {e.message}")
+    print(json.dumps(report.as_json(), ensure_ascii=False))
+    return 0 if report.ok else 1
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="quietfix", description=__doc__)
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
@@ -228,6 +254,8 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--seed", type=int, default=7)
     demo.add_argument("--fault-rate", type=float, default=0.05, help="faults per device per simulated hour")
     demo.add_argument("--no-api", action="store_true", help="do not start the web server")
+    demo.add_argument("--log-json", action="store_true",
+                      help="JSON logs on stdout instead of the status console (logs otherwise go to a file)")
     demo.set_defaults(func=cmd_demo)
 
     for name, func, help_text in (("ingest", cmd_ingest, "MQTT → database worker (run N of them)"),
@@ -248,6 +276,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     sub.add_parser("rotate-signing-key", help="new API token-signing key; the old one verifies until its tokens "
                    "expire").set_defaults(func=cmd_rotate_signing_key)
+    imp = sub.add_parser("import", help="onboard customers, sites, assets, technicians, contracts from CSV files")
+    imp.add_argument("dir", help="folder with customers.csv, sites.csv, assets.csv, technicians.csv, contracts.csv")
+    imp.add_argument("--dry-run", action="store_true", help="check and count, write nothing")
+    imp.set_defaults(func=cmd_import)
 
     plan = sub.add_parser("plan", help="create preventive work orders (inspections, predicted failures)")
     plan.add_argument("--days", type=int, default=7, help="items due within this many days")
@@ -272,10 +304,23 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    from quietfix.startup import explain, preflight
+
     args = build_parser().parse_args(argv)
-    settings = load_settings()
-    setup_logging("DEBUG" if args.verbose else settings.log_level, settings.log_json)
-    return int(args.func(settings, args))
+    settings: Settings | None = None
+    try:
+        settings = load_settings()
+        setup_logging("DEBUG" if args.verbose else settings.log_level, settings.log_json)
+        preflight(args.command, settings, api_port=getattr(args, "port", None),
+                  serves_api=not getattr(args, "no_api", False))
+        return int(args.func(settings, args))
+    except Exception as exc:
+        reason = explain(exc, settings)
+        if reason is None or args.verbose:
+            raise
+        # One line, what is wrong and what to do (issue #21); -v shows the traceback.
+        print(f"quietfix {args.command}: {reason}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

@@ -13,12 +13,14 @@ import os
 import secrets
 import threading
 import time
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from typing import Any
 
 import uvicorn
 from psycopg.rows import dict_row
 
+from api.notify import Notifier
 from core.clock import ScaledClock
 from core.db import connect, ensure_database
 from core.migrate import migrate
@@ -32,7 +34,7 @@ from dispatch import DispatchLoop
 from edge_agent import DeviceSpec, Fleet
 from ingest import start_ingest
 from quietfix import seed as seeding
-from quietfix.fieldsim import FieldSimulator
+from quietfix.fieldsim import FieldModel, FieldSimulator, apply_roster
 
 log = logging.getLogger(__name__)
 Q = Queries(__file__)
@@ -53,6 +55,26 @@ class DemoOptions:
     seed: int = 7
     fault_rate_per_device_hour: float = 0.05
     api: bool = True
+    # The simulated field: varying drives and repairs, failed first visits, shifts with breaks (quietfix/fieldsim.py).
+    field_model: FieldModel = field(default_factory=FieldModel)
+    # Called with the run's clock after the field, dispatch and diagnose loops stopped but while the API still
+    # serves: bench.live_day reads the product's own KPIs there, on data that no longer moves.
+    before_api_stop: Callable[[ScaledClock], None] | None = None
+    # Device ids are broker usernames: a prefix keeps a benchmark's fleet apart from a demo on the same broker.
+    id_prefix: str = ""
+
+
+class DemoMailbox:
+    """The demo customers' mailboxes (their addresses are example.com): the real sender hands each e-mail over
+    here instead of to an SMTP server, and the delivery is recorded like any other (notification_deliveries)."""
+
+    def __init__(self) -> None:
+        self.received = 0
+        self._lock = threading.Lock()
+
+    def send(self, *, to: str, subject: str, body: str, idempotency_key: str, at: float) -> None:
+        with self._lock:
+            self.received += 1
 
 
 def provision_devices(settings: Settings, devices: list[seeding.SeededDevice]) -> list[DeviceSpec]:
@@ -68,17 +90,28 @@ def counts(settings: Settings) -> dict[str, int]:
     return {k: int(v) for k, v in row.items()}
 
 
-def run_demo(settings: Settings, options: DemoOptions, stop: threading.Event | None = None) -> dict[str, Any]:
+@dataclass(frozen=True)
+class DemoRunning:
+    """What a watcher of the running demo (quietfix/console.py) reads: simulated time and ingest's running total."""
+
+    clock: ScaledClock
+    readings_stored: Callable[[], int]
+    storage: str
+
+
+def run_demo(settings: Settings, options: DemoOptions, stop: threading.Event | None = None,
+             on_running: Callable[[DemoRunning], None] | None = None) -> dict[str, Any]:
     stop = stop or threading.Event()
     ensure_database(settings.database_url)
-    report = migrate(settings.database_url)
+    report = migrate(settings.database_url, backend=settings.storage.backend)
     with connect(settings.database_url) as conn:
         seeding.reset(conn)
         devices = seeding.seed(conn, devices=options.devices, technicians=options.technicians, seed=options.seed,
-                                spares=True)
+                                spares=True, id_prefix=options.id_prefix)
+        clock = ScaledClock(options.speed)
+        apply_roster(conn, clock.now(), settings.dispatch.timezone)
         conn.commit()
     specs = provision_devices(settings, devices)
-    clock = ScaledClock(options.speed)
     db = lambda: connect(settings.database_url, autocommit=True)
 
     # The demo's region is new each run: its ingest session must not inherit a previous run's queue.
@@ -93,11 +126,15 @@ def run_demo(settings: Settings, options: DemoOptions, stop: threading.Event | N
                   sample_interval_s=options.sample_interval_s,
                   batch_interval_s=max(options.sample_interval_s, options.speed),
                   fault_rate_per_device_hour=options.fault_rate_per_device_hour)
-    field = FieldSimulator(db, clock, on_repaired=fleet.repair)
+    field_sim = FieldSimulator(db, clock, on_repaired=fleet.repair, model=options.field_model,
+                               timezone=settings.dispatch.timezone)
     commands = mqtt_channel(settings, client_id=f"diagnose-demo-{os.getpid()}")  # remote fixes reach the fleet
+    # The outbox sender, polling often enough that "customer told" is measured in simulated minutes, not tens.
+    notifier = Notifier(settings.notify.model_copy(update={"poll_interval_s": 0.2}), clock, email=DemoMailbox())
     for name, target in (("diagnose", DiagnoseLoop(db, settings.diagnostics, clock, commands=commands).run),
                          ("dispatch", DispatchLoop(db, settings.dispatch, clock, spares=settings.spares).run),
-                         ("field", field.run)):
+                         ("field", field_sim.run),
+                         ("notify", lambda stop: notifier.run(db, stop))):
         thread = threading.Thread(target=target, args=(stop,), name=name, daemon=True)
         thread.start()
         threads.append(thread)
@@ -114,6 +151,8 @@ def run_demo(settings: Settings, options: DemoOptions, stop: threading.Event | N
         log.info("api listening", extra={"url": f"http://{settings.api.host}:{settings.api.port}/",
                                          "login": "dispatcher", "password": seeding.DEMO_PASSWORD})
     fleet.start()
+    if on_running is not None:
+        on_running(DemoRunning(clock, lambda: ingest.worker.stats.readings, report.storage))
     log.info("demo running", extra={"devices": len(specs), "speed": options.speed, "storage": report.storage})
     try:
         stop.wait(options.seconds)
@@ -126,6 +165,11 @@ def run_demo(settings: Settings, options: DemoOptions, stop: threading.Event | N
             time.sleep(0.1)
         time.sleep(2 * settings.diagnostics.poll_interval_s)  # one more detection/dispatch pass on the tail
         stop.set()
+        for thread in threads:
+            if thread.name != "api":
+                thread.join(10)
+        if options.before_api_stop is not None:
+            options.before_api_stop(clock)
         if server is not None:
             server.should_exit = True
         for thread in threads:
@@ -134,9 +178,10 @@ def run_demo(settings: Settings, options: DemoOptions, stop: threading.Event | N
         commands.stop()
     result: dict[str, Any] = counts(settings)
     result["faults_injected"] = len(fleet.ground_truth)
+    result["failed_visits"] = field_sim.failed_visits
     result["storage"] = report.storage
     result["simulated_hours"] = round(options.speed * (options.seconds or 0) / 3600, 2)
-    ordered = ("devices", "readings_stored", "faults_injected", "incidents", "work_orders", "assigned",
+    ordered = ("devices", "readings_stored", "faults_injected", "incidents", "work_orders", "failed_visits", "assigned",
                "notifications", "dead_letters", "storage", "simulated_hours")
     return {k: result[k] for k in ordered}
 

@@ -1,42 +1,150 @@
-"""Simulated technicians for the demo: they arrive at the ETA and finish after the estimated repair time.
+"""Simulated technicians for the demo and bench.live_day: a field that can fail.
 
 In production these transitions come from the technician's phone; here they come from the clock, through the
-same dispatch functions, so the demo exercises the real lifecycle.
+same dispatch functions (depart, mark_arrived, complete, complete_unfixed), so the demo exercises the real
+lifecycle, return visits included. What varies (``FieldModel``):
+
+* travel: the planner's estimate times a log-normal factor (traffic is never what the model says);
+* repair: the work order's estimate times a log-normal factor;
+* first visits fail now and then: the wrong part on the van, or the fault was not the one diagnosed; the visit
+  ends unfixed and a return visit (a new work order on the same incident) goes back into dispatch;
+* technicians work shifts with breaks (``apply_roster``): nobody sets off while off shift or on a break.
+
+Every random draw is seeded by (seed, work order), so a restart replays the same field.
 """
 
 from __future__ import annotations
 
 import logging
+import random
 import threading
 from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, time, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
 
 import psycopg
+from psycopg.rows import dict_row
+from psycopg.types.json import Jsonb
 
 from core.clock import Clock, to_datetime
 from core.loops import run_polling
-from dispatch import complete, due_arrivals, due_completions, mark_arrived
+from core.sql import Queries
+from dispatch import Location, StraightLineProvider, complete, complete_unfixed, depart, mark_arrived
+from kpis.definitions import on_duty
+from kpis.models import TechnicianFacts
 
 log = logging.getLogger(__name__)
+Q = Queries(__file__)
+
+
+@dataclass(frozen=True)
+class FieldModel:
+    """How the simulated field deviates from the plan. The defaults are the demo's; ``exact()`` is the old
+    behaviour (arrive at the ETA, finish on the estimate, always fix)."""
+
+    # Log-normal sigma of actual/planned: 0.25 puts ~90 % of drives within -34 %..+51 % of the estimate.
+    travel_sigma: float = 0.25
+    # Repairs vary more than drives: 0.35 gives the long tail a field-service manager recognises.
+    repair_sigma: float = 0.35
+    # First visits that fail: industry first-time-fix rates are 75-90 %, so ~12 % fail between the two causes.
+    wrong_part_rate: float = 0.07
+    wrong_diagnosis_rate: float = 0.05
+    road_factor: float = 1.3
+    speed_kmh: float = 40.0
+    seed: int = 7
+
+    @classmethod
+    def exact(cls) -> FieldModel:
+        return cls(travel_sigma=0.0, repair_sigma=0.0, wrong_part_rate=0.0, wrong_diagnosis_rate=0.0)
+
+
+def _draws(model: FieldModel, work_order_id: int) -> tuple[float, float, float]:
+    rng = random.Random(f"{model.seed}-{work_order_id}")
+    return (rng.lognormvariate(0.0, model.travel_sigma), rng.lognormvariate(0.0, model.repair_sigma), rng.random())
+
+
+def outcome_of(model: FieldModel, work_order_id: int, visit_no: int) -> str:
+    """First visits fail at the model's rates; a return visit brings what was missing and fixes it."""
+    u = _draws(model, work_order_id)[2]
+    if visit_no > 1:
+        return "fixed"
+    if u < model.wrong_part_rate:
+        return "wrong_part"
+    if u < model.wrong_part_rate + model.wrong_diagnosis_rate:
+        return "wrong_diagnosis"
+    return "fixed"
+
+
+def _tech(row: dict[str, Any]) -> TechnicianFacts:
+    breaks = tuple((time.fromisoformat(str(b["start"])), int(b["minutes"])) for b in row["breaks"])
+    return TechnicianFacts(int(row["technician_id"]), row["code"], "", frozenset(), row["shift_start"],
+                           row["shift_end"], breaks)
 
 
 class FieldSimulator:
     def __init__(self, connect: Callable[[], psycopg.Connection], clock: Clock,
-                 on_repaired: Callable[[str], None] | None = None, poll_s: float = 0.5) -> None:
+                 on_repaired: Callable[[str], object] | None = None, poll_s: float = 0.5,
+                 model: FieldModel | None = None, timezone: str = "UTC") -> None:
         self._connect = connect
         self._clock = clock
         self._on_repaired = on_repaired
         self._poll_s = poll_s
+        self.model = model or FieldModel.exact()
+        self._tz = ZoneInfo(timezone)
+        self._travel = StraightLineProvider(self.model.road_factor, self.model.speed_kmh)
+        self.failed_visits = 0
+
+    def _arrival(self, row: dict[str, Any]) -> datetime | None:
+        """When an en-route technician reaches the site: the nominal drive from where they set off (at least
+        the plan's ETA minus departure, which covers depot pick-ups) times this work order's travel factor. The
+        technician's position is their last site until they arrive, so it is where they set off from."""
+        if row["departed_at"] is None:
+            return row["eta"]
+        start = row["departed_at"].timestamp()
+        drive = self._travel.matrix([Location(row["from_lat"], row["from_lon"]), Location(row["lat"], row["lon"])],
+                                    start)[0][1]
+        planned = max(drive, (row["eta"].timestamp() - start) if row["eta"] else 0.0)
+        return to_datetime(start + planned * _draws(self.model, int(row["id"]))[0])
+
+    def _finish(self, row: dict[str, Any]) -> datetime:
+        minutes = row["estimated_minutes"] * _draws(self.model, int(row["id"]))[1]
+        return row["arrived_at"] + timedelta(minutes=minutes)
 
     def tick(self, conn: psycopg.Connection) -> tuple[int, int]:
         now = to_datetime(self._clock.now())
         repaired: list[str] = []
-        with conn.transaction():
-            arrived = sum(mark_arrived(conn, wo, now) for wo in due_arrivals(conn, now))
-            for wo in due_completions(conn, now):
-                device_id = complete(conn, wo, now, cause="as diagnosed", fix="component replaced",
-                                     notes="simulated visit")
-                if device_id:
-                    repaired.append(device_id)
+        arrived = 0
+        with conn.transaction(), conn.cursor(row_factory=dict_row) as cur:
+            rows = cur.execute(Q.field_orders).fetchall()
+            busy = {r["technician_id"] for r in rows if r["status"] in ("en_route", "on_site")}
+            for r in rows:  # ordered by technician, then ETA: the first assigned job is the next stop
+                if r["status"] != "assigned" or r["technician_id"] in busy:
+                    continue
+                if not on_duty(_tech(r), now.timestamp(), now.timestamp() + 1.0, self._tz):
+                    continue  # off shift or on a break: sets off when back
+                busy.add(r["technician_id"])
+                depart(conn, int(r["id"]), now)
+            for r in cur.execute(Q.field_orders).fetchall():
+                if r["status"] == "en_route":
+                    at = self._arrival(r)
+                    if at is not None and at <= now:
+                        arrived += mark_arrived(conn, int(r["id"]), at)
+                elif r["status"] == "on_site" and self._finish(r) <= now:
+                    done = self._finish(r)
+                    outcome = outcome_of(self.model, int(r["id"]), int(r["visit_no"]))
+                    if outcome == "fixed":
+                        device_id = complete(conn, int(r["id"]), done, cause="as diagnosed", fix="component replaced",
+                                             notes="simulated visit")
+                        if device_id:
+                            repaired.append(device_id)
+                    else:
+                        complete_unfixed(conn, int(r["id"]), done, outcome=outcome, actor=r["code"],
+                                         cause="simulated: " + outcome.replace("_", " "),
+                                         notes="simulated visit, return visit needed")
+                        self.failed_visits += 1
+                        log.info("visit not fixed", extra={"work_order_id": r["id"], "outcome": outcome})
         for device_id in repaired:
             if self._on_repaired:
                 self._on_repaired(device_id)
@@ -44,3 +152,22 @@ class FieldSimulator:
 
     def run(self, stop: threading.Event) -> None:
         run_polling("field simulation", self._connect, self.tick, stop, self._poll_s)
+
+
+def apply_roster(conn: psycopg.Connection, start: float, timezone: str = "UTC") -> None:
+    """Shifts with breaks for the demo's technicians, relative to the run's start (local time of day):
+
+    * three in four work [start - 1 h, start + 13 h), the rest a late shift two hours later;
+    * everyone takes one 30-minute break between 3 and 8 hours into the run, staggered so that at most a couple
+      of technicians are on a break at the same time.
+    """
+    tz = ZoneInfo(timezone)
+    t0 = datetime.fromtimestamp(start, tz)
+    ids = [int(r[0]) for r in conn.execute("SELECT id FROM technicians ORDER BY id")]
+    for i, tid in enumerate(ids):
+        late = i % 4 == 3
+        shift_start = (t0 - timedelta(hours=1) + timedelta(hours=2 * late)).time().replace(second=0, microsecond=0)
+        shift_end = (t0 + timedelta(hours=13 + 2 * late)).time().replace(second=0, microsecond=0)
+        pause = (t0 + timedelta(hours=3, minutes=(i * 25) % 300)).time().replace(second=0, microsecond=0)
+        conn.execute(Q.set_roster, {"id": tid, "shift_start": shift_start, "shift_end": shift_end,
+                                    "breaks": Jsonb([{"start": pause.strftime("%H:%M"), "minutes": 30}])})

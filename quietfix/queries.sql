@@ -9,3 +9,48 @@ SELECT (SELECT count(*) FROM devices) AS devices,
 
 -- name: fleet_devices
 SELECT id, equipment_type, customer_id, lat, lon FROM devices ORDER BY id;
+
+-- name: field_orders
+-- Every active visit with its technician (position = last site until arrival, i.e. where they set off from),
+-- ordered by technician and planned arrival: a technician's first assigned job is their next stop.
+SELECT w.id, w.status, w.technician_id, w.eta, w.departed_at, w.arrived_at, w.estimated_minutes, w.visit_no,
+       w.lat, w.lon, t.lat AS from_lat, t.lon AS from_lon, t.code, t.shift_start, t.shift_end, t.breaks
+FROM work_orders w JOIN technicians t ON t.id = w.technician_id
+WHERE w.status IN ('assigned', 'en_route', 'on_site')
+ORDER BY w.technician_id, w.eta NULLS LAST, w.id;
+
+-- name: set_roster
+UPDATE technicians SET shift_start = %(shift_start)s, shift_end = %(shift_end)s, breaks = %(breaks)s
+WHERE id = %(id)s;
+
+-- name: demo_event_cursor
+-- The demo console starts after the seed: events before this are not news.
+SELECT coalesce(max(id), 0) AS after FROM timeline_events;
+
+-- name: demo_events
+-- The four events a person watching the demo cares about, one row each, in the order they happened.
+SELECT e.id, e.kind, e.at, e.device_id, e.incident_id, e.work_order_id, i.fault_mode, w.eta,
+       t.code AS technician
+FROM timeline_events e
+LEFT JOIN incidents i ON i.id = e.incident_id
+LEFT JOIN work_orders w ON w.id = e.work_order_id
+LEFT JOIN technicians t ON t.id = w.technician_id
+WHERE e.id > %(after)s
+  AND e.kind IN ('incident_opened', 'remote_fix_verified', 'technician_assigned', 'work_completed')
+ORDER BY e.id
+LIMIT 500;
+
+-- name: demo_status
+-- "Online" = heard from within %(since)s (simulated time): the demo's fleet sends one batch per `speed` simulated
+-- seconds, longer than ingest's offline timeout, so the online flag flickers there.
+SELECT (SELECT count(*) FROM devices WHERE last_seen >= %(since)s) AS devices_online,
+       (SELECT count(*) FROM devices) AS devices,
+       (SELECT count(*) FROM incidents WHERE status IN ('detected', 'remote_fix_attempted', 'work_order'))
+           AS open_incidents,
+       (SELECT count(*) FROM technicians WHERE state IN ('travelling', 'on_site')) AS technicians_busy,
+       (SELECT count(*) FROM technicians WHERE state = 'free') AS technicians_free,
+       (SELECT count(*) FROM work_orders w JOIN incidents i ON i.id = w.incident_id
+         WHERE w.visit_no = 1 AND w.arrived_at IS NOT NULL AND w.arrived_at <= i.opened_at + interval '2 hours')
+           AS onsite_within_2h,  -- first visits: a return visit (migration 0700) is not a second arrival to count
+       (SELECT count(*) FROM work_orders WHERE visit_no = 1 AND arrived_at IS NOT NULL) AS onsite_total,
+       (SELECT count(*) FROM notifications) AS notifications;

@@ -11,7 +11,7 @@ if [ -f package-lock.json ]; then
   stamp=node_modules/.quietfix-lock
   if [ ! -f "$stamp" ] || ! cmp -s package-lock.json "$stamp"; then
     if command -v npm >/dev/null 2>&1; then
-      say "installing front-end libraries (npm ci)"
+      say "installing front-end libraries with npm ci into node_modules (Leaflet, Natural Earth map data; once per package-lock.json change)"
       npm ci --no-audit --no-fund --loglevel=error >/dev/null
       cp package-lock.json "$stamp"
     else
@@ -21,7 +21,7 @@ if [ -f package-lock.json ]; then
 fi
 
 if [ ! -x /usr/bin/chromium ] || ! command -v chromedriver >/dev/null 2>&1; then
-  say "installing chromium for the browser tests"
+  say "installing Chromium with apt-get for the browser tests (a few minutes, once)"
   as_root apt-get update -qq >/dev/null
   as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver >/dev/null
 fi

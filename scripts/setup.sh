@@ -20,10 +20,10 @@ apt_install() {
 
 # 1. Python environment (re-installs only when pyproject.toml changed).
 PY=${PYTHON:-python3}
-if [ ! -x "$VENV/bin/python" ]; then say "creating virtualenv"; "$PY" -m venv "$VENV"; fi
+if [ ! -x "$VENV/bin/python" ]; then say "creating the Python virtual environment in .venv"; "$PY" -m venv "$VENV"; fi
 stamp="$VENV/.quietfix-installed"
 if [ ! -f "$stamp" ] || ! cmp -s pyproject.toml "$stamp"; then
-  say "installing python dependencies"
+  say "installing Python dependencies into .venv (pip install -e '.[dev,edge]': a minute or two the first time, only again when pyproject.toml changes)"
   "$VENV/bin/pip" install -q --upgrade pip >/dev/null
   "$VENV/bin/pip" install -q -e '.[dev,edge]'
   cp pyproject.toml "$stamp"
@@ -31,10 +31,10 @@ fi
 
 # 2. PostgreSQL (15+): start it if it is installed but down, install it if missing.
 if ! command -v pg_ctlcluster >/dev/null 2>&1 && ! command -v postgres >/dev/null 2>&1; then
-  say "installing postgresql"; apt_install postgresql postgresql-contrib
+  say "installing PostgreSQL with apt-get (a few minutes, once)"; apt_install postgresql postgresql-contrib
 fi
 if ! pg_isready -q -h 127.0.0.1 -p 5432 2>/dev/null; then
-  say "starting postgresql"
+  say "starting PostgreSQL on 127.0.0.1:5432"
   ver=$(ls /etc/postgresql 2>/dev/null | sort -V | tail -1)
   as_root pg_ctlcluster --skip-systemctl-redirect "$ver" main start || true
   for _ in $(seq 1 30); do pg_isready -q -h 127.0.0.1 -p 5432 && break; sleep 1; done
@@ -42,7 +42,7 @@ fi
 
 # 3. Mosquitto with quietfix's own configuration on its own port (not the machine's default broker).
 if ! command -v mosquitto >/dev/null 2>&1 && [ ! -x /usr/sbin/mosquitto ]; then
-  say "installing mosquitto"; apt_install mosquitto mosquitto-clients
+  say "installing Mosquitto (the MQTT broker) with apt-get, once"; apt_install mosquitto mosquitto-clients
 fi
 MOSQUITTO=$(command -v mosquitto || echo /usr/sbin/mosquitto)
 mkdir -p "$BROKER_DIR/data"
@@ -69,6 +69,7 @@ else
 fi
 
 # 4. Database and migrations.
+say "database: creating it if missing and applying migrations (quietfix migrate)"
 "$VENV/bin/quietfix" migrate
 
 # 5. Web views: front-end libraries from npm and Chromium for the browser tests (each only when missing).

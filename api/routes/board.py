@@ -10,6 +10,7 @@ import json
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, HTTPException, Request, status
 from fastapi.encoders import jsonable_encoder
@@ -26,6 +27,8 @@ from diagnostics import SLA_BY_TIER
 from diagnostics import repository as diag_repo
 from dispatch import Location, StraightLineProvider
 from dispatch import repository as plan_repo
+from kpis import Promise
+from kpis import service as kpi_service
 from spares import service as spares_flow
 
 router = APIRouter(tags=["board"])
@@ -87,15 +90,33 @@ async def board_body(app: Any) -> Body:
     return await snapshots_of(app).aget("board", await board_version(app), build)
 
 
+# Counts from kpis.strip merged into each strip row: the promise (2 h, 15 min) and first-time fix, met / judged.
+PROMISE_FIELDS = {"onsite_2h_met": "onsite_2h_met", "onsite_2h_judged": "onsite_2h_judged",
+                  "response_15min_met": "response_met", "response_15min_judged": "response_judged",
+                  "first_visit_fixed": "first_visit_fixed", "first_visit_judged": "first_visit_judged"}
+
+
 async def kpis_body(app: Any, now: datetime) -> Body:
     """Today's KPI rows (validated once per build) as the shared snapshot of the current board version."""
     start = now.astimezone(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
 
     def build() -> list[dict[str, Any]]:
+        settings = app.state.settings
+        promise = Promise(settings.kpis.response_min, settings.kpis.onsite_min, settings.kpis.repair_h)
         with shared_pool(app).connection() as conn:
             rows = repo.kpi_strip(conn, start, start + timedelta(days=1), now)
+            # The promise figures (and first-time fix) come from the kpis package, the one definition the KPI
+            # page, the API and bench.live_day also use; the SQL rows above keep the contract figures.
+            promised = kpi_service.strip(conn, now=now, promise=promise, tz=ZoneInfo(settings.dispatch.timezone))
         for row in rows:
             row["nps"] = round(100.0 * row["nps_net"] / row["nps_answers"], 1) if row["nps_answers"] else None
+            counts = promised.get((row["region"], row["tier"]), {}).get("counts", {})
+            for key, count in PROMISE_FIELDS.items():
+                row[key] = counts.get(count, 0)
+            row["promise_onsite_min"] = promise.onsite_min
+            row["promise_response_min"] = promise.response_min
+            idle = promised.get((row["region"], row["tier"]), {}).get("idle_while_waiting_min_per_technician")
+            row["idle_while_waiting_min_per_technician"] = None if idle is None else round(idle, 1)
         return [KpiRow.model_validate(row).model_dump(mode="json") for row in rows]
 
     return await snapshots_of(app).aget(("kpis", start), await board_version(app), build)

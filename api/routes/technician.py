@@ -21,7 +21,7 @@ from api.routes.board import now_of
 from api.schemas import TechAction, TechActionResult
 from core.events import record_timeline
 from dispatch import repository as plan_repo
-from dispatch.visits import complete, mark_arrived
+from dispatch.visits import complete, complete_unfixed, mark_arrived
 from planning import escalation_service
 from planning import service as planning_service
 from spares import service as spares_flow
@@ -130,7 +130,7 @@ def act(work_order_id: int, body: TechAction, request: Request, conn: Conn,
                 raise HTTPException(status.HTTP_409_CONFLICT, "action id already used for another job")
             return TechActionResult(action_id=body.action_id, work_order_id=work_order_id, applied=seen["applied"],
                                     duplicate=True, status=job["status"])
-        applied = _apply(conn, tid, work_order_id, body, at)
+        applied = _apply(conn, tid, work_order_id, body, at, principal.username)
         repo.mark_action_applied(conn, action_id, applied)
         current = repo.tech_job_owner(conn, tid, work_order_id)
     conn.commit()
@@ -138,10 +138,10 @@ def act(work_order_id: int, body: TechAction, request: Request, conn: Conn,
                             duplicate=False, status=current["status"] if current else job["status"])
 
 
-def _apply(conn: Conn, tid: int, work_order_id: int, body: TechAction, at: datetime) -> bool:
+def _apply(conn: Conn, tid: int, work_order_id: int, body: TechAction, at: datetime, actor: str) -> bool:
     """Each transition is guarded by status in SQL; a step already taken (e.g. the simulator did it) is a no-op."""
     if body.action == "en_route":
-        row = repo.mark_en_route(conn, tid, work_order_id)
+        row = repo.mark_en_route(conn, tid, work_order_id, at)
         if row is None:
             return False
         record_timeline(conn, customer_id=row["customer_id"], device_id=row["device_id"], at=at,
@@ -151,6 +151,9 @@ def _apply(conn: Conn, tid: int, work_order_id: int, body: TechAction, at: datet
         return True
     if body.action == "arrived":
         return mark_arrived(conn, work_order_id, at)
+    if body.action == "not_fixed":  # the visit ends unfixed; the return visit goes back to dispatch
+        return complete_unfixed(conn, work_order_id, at, outcome=body.outcome or "not_fixed", actor=actor,
+                                cause=body.cause, notes=body.notes) is not None
     notes = body.notes or ""
     if body.parts_used:
         notes = (notes + "\n" if notes else "") + "Parts used: " + ", ".join(body.parts_used)

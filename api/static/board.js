@@ -39,8 +39,9 @@
 
   function initMap(tileUrl) {
     if (typeof L === "undefined") { document.getElementById("map").textContent = "Map library not installed (run scripts/setup-web.sh)."; return; }
-    map = L.map("map", { zoomSnap: 0.25, attributionControl: !!tileUrl });
+    map = L.map("map", { zoomSnap: 0.25, attributionControl: !!tileUrl || !!window.QFBasemap });
     if (tileUrl) L.tileLayer(tileUrl, { maxZoom: 18, attribution: "map tiles" }).addTo(map);
+    else if (window.QFBasemap) QFBasemap.draw(map); // no tile server: Natural Earth land, water, borders (basemap.js)
     layer = L.layerGroup().addTo(map);
     map.setView([51.92, 4.48], 11);
   }
@@ -277,16 +278,18 @@
   async function drawKpis(rows) {
     const loadHtml = await loadCell();
     const total = rows.find((r) => r.region === "*" && r.tier === "*") || rows[0];
-    const cell = (v, label) => `<div class="kpi"><b>${v}</b><span>${label}</span></div>`;
+    const cell = (v, label, id) => `<div class="kpi"${id ? ` id="${id}"` : ""}><b>${v}</b><span>${label}</span></div>`;
     document.getElementById("kpi-strip").innerHTML = cell(total.incidents, "incidents today")
-      + cell(pct(total.responded_in_time, total.response_judged), "response within SLA (15 min)")
-      + cell(pct(total.onsite_in_time, total.onsite_judged), "on site within SLA (2 h)")
-      + cell(pct(total.first_visit_fixes, total.completed), "first-visit fix")
+      + cell(pct(total.response_15min_met, total.response_15min_judged), `response ≤ ${total.promise_response_min} min (promise, delivered)`, "kpi-response-promise")
+      + cell(pct(total.onsite_2h_met, total.onsite_2h_judged), `on site ≤ ${total.promise_onsite_min / 60} h from incident open (promise)`, "kpi-onsite-promise")
+      + cell(pct(total.onsite_in_time, total.onsite_judged), "on site by contract deadline", "kpi-onsite-contract")
+      + cell(pct(total.first_visit_fixed, total.first_visit_judged), "first-time fix (incidents with a finished first visit)", "kpi-ftf")
+      + cell(total.idle_while_waiting_min_per_technician ?? "–", "idle while a job waited (min per technician today)", "kpi-idle")
       + cell(total.nps ?? "–", `NPS (${total.nps_answers} answers)`)
       + (inTransit ? transitCell(inTransit) : "")
       + escalationsCell(escalationQueues) + loadHtml;
-    document.getElementById("kpi-table").innerHTML = `<tr><th scope="col">Region</th><th scope="col">Tier</th><th scope="col">Incidents</th><th scope="col">Response</th><th scope="col">On site</th><th scope="col">First-visit fix</th><th scope="col">NPS</th></tr>`
-      + rows.map((r) => `<tr><td>${r.region === "*" ? "all" : esc(r.region)}</td><td>${r.tier === "*" ? "all" : esc(r.tier)}</td><td>${r.incidents}</td><td>${pct(r.responded_in_time, r.response_judged)}</td><td>${pct(r.onsite_in_time, r.onsite_judged)}</td><td>${pct(r.first_visit_fixes, r.completed)}</td><td>${r.nps ?? "–"}</td></tr>`).join("");
+    document.getElementById("kpi-table").innerHTML = `<tr><th scope="col">Region</th><th scope="col">Tier</th><th scope="col">Incidents</th><th scope="col">On site ≤ 2 h (promise)</th><th scope="col">On site by contract</th><th scope="col">First-time fix</th><th scope="col">NPS</th></tr>`
+      + rows.map((r) => `<tr><td>${r.region === "*" ? "all" : esc(r.region)}</td><td>${r.tier === "*" ? "all" : esc(r.tier)}</td><td>${r.incidents}</td><td>${pct(r.onsite_2h_met, r.onsite_2h_judged)}</td><td>${pct(r.onsite_in_time, r.onsite_judged)}</td><td>${pct(r.first_visit_fixed, r.first_visit_judged)}</td><td>${r.nps ?? "–"}</td></tr>`).join("");
   }
 
   function tick() {
@@ -322,6 +325,7 @@
   async function loadDevices() {
     const devices = await api("/api/devices?limit=5000");
     document.getElementById("devices").innerHTML = devices.map((d) => `<option value="${esc(d.id)}">${esc(d.name)}</option>`).join("");
+    if (map && window.QFBasemap) QFBasemap.places(map, devices, await api("/api/spares/locations").catch(() => []));
   }
 
   document.getElementById("intake").addEventListener("submit", async (ev) => {

@@ -44,6 +44,7 @@
   async function refresh() {
     const [assets, pending] = await Promise.all([api("/api/portal/assets"), api("/api/portal/surveys/pending")]);
     document.getElementById("assets").innerHTML = assets.map(assetCard).join("") || "<p>No equipment registered.</p>";
+    if (window.QFReport) window.QFReport.assets(assets); // the "report a problem" form (portal-report.js)
     for (const b of document.querySelectorAll("[data-timeline]")) {
       b.addEventListener("click", async () => {
         const id = b.dataset.timeline, list = document.getElementById(`tl-${id}`);

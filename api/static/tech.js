@@ -11,7 +11,7 @@
     (c) => (c ^ (crypto.getRandomValues(new Uint8Array(1))[0] & (15 >> (c / 4)))).toString(16)));
   const NEXT = { assigned: ["en_route", "arrived"], en_route: ["arrived"], on_site: ["completed"] };
   const LABEL = { en_route: "On my way", arrived: "Arrived", completed: "Job done" };
-  const AFTER = { en_route: "en_route", arrived: "on_site", completed: "completed" };
+  const AFTER = { en_route: "en_route", arrived: "on_site", completed: "completed", not_fixed: "completed" };
 
   function showSync(text) {
     const el = document.getElementById("sync"), n = queue().length;
@@ -258,7 +258,11 @@
           <label><span>Fix</span><input name="fix" required></label>
           <label><span>Parts used (comma separated)</span><input name="parts"></label>
           <label><span>Notes</span><textarea name="notes" rows="2"></textarea></label>
-          <button type="submit">Job done</button></form>` : ""}
+          <button type="submit">Job done</button>
+          <details class="not-fixed"><summary>Could not fix it on this visit?</summary>
+            <label><span>Why</span><select name="outcome"><option value="wrong_part">the part needed was not at hand</option>
+              <option value="wrong_diagnosis">the fault is not the one diagnosed</option><option value="not_fixed">other reason</option></select></label>
+            <button type="button" data-not-fixed>Not fixed – return visit needed</button></details></form>` : ""}
         ${j.status === "completed" && j.actual_fix ? `<p class="ok">Fixed: ${esc(j.actual_fix)}</p>` : ""}
         ${escalationHtml(j)}</li>`;
     }).join("") || '<li class="job">No jobs today.</li>';
@@ -271,6 +275,10 @@
         job.actual_fix = f.get("fix");
         act(job, "completed", { cause: f.get("cause"), fix: f.get("fix"), notes: f.get("notes") || null,
           parts_used: String(f.get("parts") || "").split(",").map((s) => s.trim()).filter(Boolean) });
+      });
+      li.querySelector("button[data-not-fixed]")?.addEventListener("click", (ev) => {
+        const f = new FormData(ev.target.form);
+        act(job, "not_fixed", { outcome: f.get("outcome"), cause: f.get("cause") || null, notes: f.get("notes") || null });
       });
       const det = li.querySelector("details.escalate"), ef = li.querySelector("form.esc-form");
       if (det && ef) {

@@ -1,4 +1,4 @@
--- Trust, second pass (block 0530-0539): the API's token-signing keys, disabled users, audit read filters.
+-- Trust, second pass (block 0530-0539): the API's token-signing keys and audit read filters.
 
 -- Keys that sign API tokens when QUIETFIX_API__SECRET_KEY is not set. The first API process to start generates
 -- one (32 random bytes) and every other process reads the same row, so all workers verify each other's tokens.
@@ -13,9 +13,6 @@ CREATE TABLE signing_keys (
 );
 -- At most one key signs at a time; two processes racing to create the first key cannot both win.
 CREATE UNIQUE INDEX signing_keys_one_current_uq ON signing_keys ((true)) WHERE retired_at IS NULL;
-
--- A disabled user can no longer sign in, and tokens already issued to them are refused (api/auth.py).
-ALTER TABLE users ADD COLUMN disabled_at timestamptz;
 
 -- The admin audit reader filters by actor and by action over a time range.
 CREATE INDEX audit_log_actor_ix ON audit_log (actor, at DESC);

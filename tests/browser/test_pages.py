@@ -61,7 +61,7 @@ def test_board_shows_queue_map_kpis_and_updates_live(world: World, context) -> N
     expect(queue.first).to_have_class("late")  # an ETA past the on-site deadline is the biggest risk
     expect(queue.nth(1)).to_have_attribute("data-wo", str(world.unassigned_wo))  # then the response clock
     # incl. parts in transit (GET /api/spares/in-transit) and open escalations (GET /api/planning/escalations)
-    expect(page.locator("#kpi-strip .kpi")).to_have_count(7)
+    expect(page.locator("#kpi-strip .kpi")).to_have_count(9)
     expect(page.locator("#kpi-escalations")).to_contain_text("0escalations open")
     assert page.get_by_role("link", name="Planning").get_attribute("href") == "/planning"
     expect(page.locator("#kpi-strip")).to_contain_text("incidents today")

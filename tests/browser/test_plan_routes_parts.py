@@ -56,7 +56,7 @@ def test_dispatcher_accepts_pins_locks_and_releases_by_keyboard(world: World, co
     proposal = page.locator(f'#proposals li[data-wo="{world.unassigned_wo}"]')
     expect(proposal).to_contain_text(f"unassigned → {techs[2][1]}")
     expect(page.locator(f'#queue li[data-wo="{world.unassigned_wo}"]')).to_contain_text(f"plan: {techs[2][1]}")
-    expect(page.locator("#kpi-strip .kpi")).to_have_count(7)  # incl. parts in transit, escalations open
+    expect(page.locator("#kpi-strip .kpi")).to_have_count(9)  # incl. parts in transit, escalations open
     assert page.locator("#map path.route").count() == 2  # one route line per planned technician (GET /api/board/routes)
     assert_accessible(page)
 
@@ -158,7 +158,7 @@ def stubbed_board(world: World, context) -> Iterator[object]:
 def test_board_draws_whole_routes_pickups_and_parts_in_transit(world: World, stubbed_board) -> None:
     page = stubbed_board
     sign_in(page, f"{world.url}/board", "dispatcher")
-    expect(page.locator("#kpi-strip .kpi")).to_have_count(7)
+    expect(page.locator("#kpi-strip .kpi")).to_have_count(9)
     expect(page.locator("#kpi-transit")).to_contain_text("3parts in transit")
     assert "BRG-6204" in page.locator("#kpi-transit").get_attribute("title")
     expect(page.locator("#map path.pickup")).to_have_count(1)
@@ -177,7 +177,7 @@ def test_board_survives_missing_or_unknown_members_of_its_view(world: World, con
     stub_view(page, routes=None, in_transit={"unexpected": True}, escalations=None)
     sign_in(page, f"{world.url}/board", "dispatcher")
     expect(page.locator("#queue > li[data-wo]")).to_have_count(3)
-    expect(page.locator("#kpi-strip .kpi")).to_have_count(5)  # an unknown shape is left out, not shown as 0
+    expect(page.locator("#kpi-strip .kpi")).to_have_count(7)  # an unknown shape is left out, not shown as 0
     expect(page.locator("#lanes .lane")).to_have_count(4)
 
 

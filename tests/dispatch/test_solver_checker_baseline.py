@@ -8,7 +8,7 @@ import random
 from dataclasses import replace
 from pathlib import Path
 
-from bench.vrptw import Instance, check, datasets_dir, parse, solve_instance
+from bench.vrptw import Instance, check, parse, solve_instance
 from dispatch import Depot, Plan, Problem, Stop, check_plan, nearest_free, solve
 from tests.dispatch.conftest import NOW, job, order, solved, tech
 
@@ -118,10 +118,13 @@ def test_tiny_vrptw_solved_to_brute_force_optimum() -> None:
     assert viol == [] and len(routes) == 1 and abs(dist - best) < 1e-6
 
 
+# Shipped in the repository (tests/data/vrptw/README.md: source and MIT licence) so a clone alone passes.
+VRPTW_DATA = Path(__file__).resolve().parent.parent / "data" / "vrptw"
+
+
 def test_vrptw_checker_accepts_cvrplib_solution_of_c101() -> None:
-    base = datasets_dir() / "vrptw"
-    inst = parse(base / "solomon" / "C101.txt")
-    sol = Path(base / "solomon_cvrplib_opt_solutions" / "C101.sol").read_text().splitlines()
+    inst = parse(VRPTW_DATA / "C101.txt")
+    sol = (VRPTW_DATA / "C101.sol").read_text().splitlines()
     routes = [[int(x) for x in line.split(":")[1].split()] for line in sol if line.startswith("Route")]
     viol, dist = check(inst, routes)
     assert viol == [] and len(inst.rows) == 101 and len(routes) == 10 and dist > 820

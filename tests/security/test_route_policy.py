@@ -49,10 +49,32 @@ ANYONE = {role: ALL for role in ("admin", "dispatcher", "technician", "customer"
 # HTML/JS; every piece of data they show comes from the API routes below).
 PUBLIC = {("GET", "/healthz"), ("GET", "/readyz"), ("GET", "/metrics"), ("POST", "/api/auth/token"),
           ("GET", "/"), ("GET", "/board"), ("GET", "/tech"), ("GET", "/tech/sw.js"),
-          ("GET", "/tech/manifest.webmanifest"), ("GET", "/portal"), ("GET", "/planning"),
+          ("GET", "/tech/manifest.webmanifest"), ("GET", "/portal"), ("GET", "/planning"), ("GET", "/admin"),
           ("GET", "/audit")}
 
+ADMIN = {"admin": ALL}
 POLICY: dict[tuple[str, str], dict[str, str]] = {
+    # administration (#15): master data and accounts are the admin's; dispatchers read technicians and edit
+    # their calendars (the foreign path objects below do not exist, so a granted write answers 404/422)
+    ("GET", "/api/admin/{entity}"): STAFF,
+    ("PUT", "/api/admin/customers/{code}"): ADMIN,
+    ("PUT", "/api/admin/sites/{code}"): ADMIN,
+    ("PUT", "/api/admin/assets/{serial}"): ADMIN,
+    ("PUT", "/api/admin/technicians/{code}"): ADMIN,
+    ("PUT", "/api/admin/contracts/{code}"): ADMIN,
+    ("PUT", "/api/admin/technicians/{code}/pattern"): STAFF,
+    ("POST", "/api/admin/technicians/{code}/absences"): STAFF,
+    ("DELETE", "/api/admin/technicians/{code}/absences/{absence_id}"): STAFF,
+    ("POST", "/api/admin/devices/{device}/provision"): ADMIN,
+    ("POST", "/api/admin/devices/{device}/revoke"): ADMIN,
+    ("POST", "/api/admin/users"): ADMIN,
+    ("PUT", "/api/admin/users/{username}"): ADMIN,
+    ("POST", "/api/admin/users/{username}/disable"): ADMIN,
+    ("POST", "/api/admin/users/{username}/enable"): ADMIN,
+    ("POST", "/api/admin/users/{username}/reset-password"): ADMIN,
+    ("POST", "/api/admin/import"): ADMIN,
+    ("POST", "/api/portal/problems"): {"customer": OWN},
+    ("GET", "/api/incident-photos/{photo_id}"): {**STAFF, "customer": OWN},
     ("POST", "/api/auth/logout"): ANYONE,
     ("GET", "/api/auth/me"): ANYONE,
     ("GET", "/api/audit"): {"admin": ALL},
@@ -191,7 +213,11 @@ def world(settings: Settings, conn: psycopg.Connection) -> Iterator[tuple[TestCl
         foreign = {"device_id": devices[1], "work_order_id": str(jobs["t2"]),
                    "customer_id": str(customers["customer002"]), "webhook_id": str(hook.json()["id"]),
                    "escalation_id": str(esc.json()["id"]), "equipment_type": "pump", "fault_mode": "bearing_wear",
-                   "reservation_id": "1", "shipment_id": "1", "alert_id": "1", "photo_id": "1"}
+                   "reservation_id": "1", "shipment_id": "1", "alert_id": "1", "photo_id": "1",
+                   # administration: a list dispatchers may read, and objects that do not exist (the route must
+                   # answer 404/422 for a granted role, never touch the shared broker or a real account)
+                   "entity": "technicians", "code": "NO-SUCH-CODE", "serial": "NO-SUCH-SERIAL",
+                   "absence_id": "999999", "device": "no-such-device", "username": "no-such-user"}
         # What must never appear in an OWN list answer: the other party's device, technician code or job id.
         markers = [json.dumps(devices[1]), '"T02"']
         yield client, {"token": token, "foreign": foreign, "markers": markers,

@@ -145,7 +145,7 @@ def test_deleted_disabled_or_changed_users_lose_their_tokens(client: TestClient,
     assert client.get("/api/auth/me", headers=token("dispatcher", user_id=999_999)).status_code == 401
     staff = login(client, "dispatcher")
     with psycopg.connect(db_url) as c:
-        c.execute("UPDATE users SET disabled_at = now() WHERE username = 'dispatcher'")
+        c.execute("UPDATE users SET disabled = true WHERE username = 'dispatcher'")
     # Refused within security.revocation_refresh_s (0 here: at the next request).
     assert client.get("/api/auth/me", headers=staff).status_code == 401
     assert client.post("/api/auth/token", json={"username": "dispatcher", "password": "quietfix-demo"}) \

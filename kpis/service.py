@@ -1,0 +1,91 @@
+"""Use cases: the KPI report (page, API, CSV, bench) and today's strip on the board, from one set of facts."""
+
+from __future__ import annotations
+
+import csv
+import io
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import psycopg
+
+from kpis import repository as repo
+from kpis.models import Group, Promise, Tally
+from kpis.tally import By, last_days, rates, tally
+
+# At most this many days per report: 30 is the page's trend; a quarter bounds what one request may scan.
+MAX_DAYS = 92
+
+
+@dataclass(frozen=True)
+class Report:
+    now: datetime
+    promise: Promise
+    by: str
+    rows: list[dict[str, Any]]  # one per (day, slice), oldest first
+    summary: dict[str, Any]  # the whole window for all slices together
+
+
+def _row(g: Group, t: Tally) -> dict[str, Any]:
+    return {"day": g.day.isoformat(), "region": g.region, "tier": g.tier, "customer_id": g.customer_id,
+            **rates(t)}
+
+
+def report(conn: psycopg.Connection, *, now: datetime, promise: Promise, tz: ZoneInfo, days: int = 30,
+           by: By = "all", customer_id: int | None = None) -> Report:
+    """KPIs per day for the last ``days`` days (UTC) up to ``now``, per slice; ``customer_id`` scopes to one
+    customer (a customer sees only their own incidents and answers, and no technician figures)."""
+    if not 1 <= days <= MAX_DAYS:
+        raise ValueError(f"days must be 1..{MAX_DAYS}")
+    now = now.astimezone(UTC)
+    day_list = last_days(now, days)
+    start = datetime(day_list[0].year, day_list[0].month, day_list[0].day, tzinfo=UTC)
+    end = now + timedelta(microseconds=1)
+    incidents, visits = repo.load_incidents(conn, start, end, customer_id)
+    answers = repo.load_answers(conn, start, end, customer_id)
+    technicians = [] if customer_id is not None else repo.load_technicians(conn)
+    groups = tally(incidents, answers, technicians, visits, promise=promise, days=day_list, now=now, tz=tz, by=by)
+    total = Tally()
+    for t in groups.values():
+        total.add(t)
+    # idle minutes per technician over the window: the technicians are the same people every day
+    total.technicians = len(technicians)
+    rows = [_row(g, t) for g, t in sorted(groups.items(), key=lambda kv: (kv[0].day, kv[0].region, kv[0].tier,
+                                                                          kv[0].customer_id or 0))]
+    summary = {"from": start.isoformat(), "to": now.isoformat(), **rates(total)}
+    return Report(now, promise, by, rows, summary)
+
+
+def strip(conn: psycopg.Connection, *, now: datetime, promise: Promise, tz: ZoneInfo) -> dict[tuple[str, str], dict]:
+    """Today's KPIs per (region, tier), per region ('*' tier) and overall ('*', '*'): the board's strip."""
+    now = now.astimezone(UTC)
+    day = now.date()
+    start = datetime(day.year, day.month, day.day, tzinfo=UTC)
+    end = now + timedelta(microseconds=1)
+    incidents, visits = repo.load_incidents(conn, start, end)
+    answers = repo.load_answers(conn, start, end)
+    technicians = repo.load_technicians(conn)
+    out: dict[tuple[str, str], dict] = {}
+    for by in ("all", "region", "region_tier"):
+        for g, t in tally(incidents, answers, technicians, visits, promise=promise, days=[day], now=now, tz=tz,
+                          by=by).items():  # type: ignore[arg-type]
+            out[(g.region, g.tier)] = rates(t)
+    return out
+
+
+CSV_COLUMNS = ("day", "region", "tier", "customer_id", "incidents", "response_15min_rate", "onsite_2h_rate",
+               "onsite_contract_rate", "repair_24h_rate", "first_visit_fix_rate", "parts_at_first_visit_rate",
+               "remote_fix_rate", "nps", "p90_time_to_site_min", "idle_while_waiting_min_per_technician")
+
+
+def to_csv(rep: Report) -> str:
+    """The report's rows as CSV (one line per day and slice; empty cell = nothing judged)."""
+    buf = io.StringIO()
+    writer = csv.writer(buf, lineterminator="\n")
+    writer.writerow(CSV_COLUMNS)
+    for row in rep.rows:
+        writer.writerow(["" if row[c] is None else (round(row[c], 4) if isinstance(row[c], float) else row[c])
+                         for c in CSV_COLUMNS])
+    return buf.getvalue()

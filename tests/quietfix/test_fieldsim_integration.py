@@ -1,0 +1,87 @@
+"""The field simulation that can fail, on the real database: a first visit that lacks the part ends unfixed and a
+return visit on the same incident fixes it; nobody sets off during a break; the KPIs see all of it."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from zoneinfo import ZoneInfo
+
+import psycopg
+import pytest
+from psycopg.types.json import Jsonb
+
+from core.clock import ManualClock, to_datetime
+from diagnostics import repository as diag_repo
+from kpis import Promise, report
+from quietfix.fieldsim import FieldModel, FieldSimulator, outcome_of
+from quietfix.seed import seed
+from tests.helpers import open_work_order
+
+pytestmark = pytest.mark.integration
+
+
+def _assign(conn: psycopg.Connection, wo: int, tech: int, eta) -> None:
+    conn.execute("UPDATE work_orders SET technician_id = %s, status = 'assigned', assigned_at = %s, eta = %s "
+                 "WHERE id = %s", (tech, eta - timedelta(minutes=30), eta, wo))
+
+
+def test_failed_first_visit_gets_a_return_visit_that_fixes_it(conn: psycopg.Connection) -> None:
+    devices = seed(conn, devices=2, technicians=1, users=False)
+    clock = ManualClock()
+    t0 = to_datetime(clock.now())
+    tech = conn.execute("SELECT id FROM technicians").fetchone()[0]
+    wo = open_work_order(conn, devices[0].device_id, [], t0)
+    _assign(conn, wo, tech, t0 + timedelta(minutes=30))
+    conn.commit()
+    model = FieldModel(wrong_part_rate=1.0, seed=3)  # every first visit lacks the part
+    repaired: list[str] = []
+    sim = FieldSimulator(lambda: conn, clock, model=model, on_repaired=repaired.append)
+    for _ in range(40):  # 40 x 10 simulated minutes: drive, work, fail, return, fix
+        sim.tick(conn)
+        for (back,) in conn.execute("SELECT id FROM work_orders WHERE status = 'open'").fetchall():
+            _assign(conn, back, tech, to_datetime(clock.now()) + timedelta(minutes=20))  # what dispatch would do
+        clock.advance(600)
+    visits = conn.execute("SELECT id, visit_no, status, outcome, departed_at IS NOT NULL, arrived_at IS NOT NULL "
+                          "FROM work_orders WHERE incident_id = (SELECT incident_id FROM work_orders WHERE id = %s) "
+                          "ORDER BY id", (wo,)).fetchall()
+    assert [(v[1], v[2], v[3], v[4], v[5]) for v in visits] == [
+        (1, "completed", "wrong_part", True, True), (2, "completed", "fixed", True, True)]
+    assert outcome_of(model, visits[1][0], 2) == "fixed"
+    assert sim.failed_visits == 1 and repaired == [devices[0].device_id]
+    status = conn.execute("SELECT i.status FROM incidents i JOIN work_orders w ON w.incident_id = i.id "
+                          "WHERE w.id = %s", (wo,)).fetchone()[0]
+    assert status == "resolved_onsite"
+    kinds = [r[0] for r in conn.execute("SELECT kind FROM timeline_events WHERE work_order_id = ANY(%s) ORDER BY id",
+                                        ([v[0] for v in visits],))]
+    assert kinds.count("technician_en_route") == 2 and "visit_not_fixed" in kinds and "return_visit_created" in kinds
+    assert conn.execute("SELECT count(*) FROM audit_log WHERE action = 'work_order.not_fixed'").fetchone()[0] == 1
+    # diagnostics acts only on the visit that repaired something
+    assert [r["work_order_id"] for r in diag_repo.new_repairs(conn)] == [visits[1][0]]
+    rep = report(conn, now=to_datetime(clock.now()), promise=Promise(), tz=ZoneInfo("UTC"), days=1)
+    assert rep.summary["first_visit_fix_rate"] == 0.0 and rep.summary["parts_at_first_visit_rate"] == 0.0
+    assert rep.summary["repair_24h_rate"] == 1.0
+
+
+def test_nobody_sets_off_during_a_break_or_off_shift(conn: psycopg.Connection) -> None:
+    devices = seed(conn, devices=2, technicians=2, users=False)
+    clock = ManualClock()  # 2026-01-01 00:00 UTC
+    t0 = to_datetime(clock.now())
+    on_break, off_shift = (r[0] for r in conn.execute("SELECT id FROM technicians ORDER BY id"))
+    conn.execute("UPDATE technicians SET breaks = %s WHERE id = %s",
+                 (Jsonb([{"start": "00:00", "minutes": 30}]), on_break))
+    conn.execute("UPDATE technicians SET shift_start = '06:00', shift_end = '18:00' WHERE id = %s", (off_shift,))
+    a = open_work_order(conn, devices[0].device_id, [], t0)
+    b = open_work_order(conn, devices[1].device_id, [], t0)
+    _assign(conn, a, on_break, t0 + timedelta(minutes=45))
+    _assign(conn, b, off_shift, t0 + timedelta(hours=6, minutes=30))
+    conn.commit()
+    sim = FieldSimulator(lambda: conn, clock, model=FieldModel.exact())
+    sim.tick(conn)
+    assert conn.execute("SELECT count(*) FROM work_orders WHERE status = 'en_route'").fetchone()[0] == 0
+    clock.advance(31 * 60)  # the break is over; the other shift starts at 06:00
+    sim.tick(conn)
+    departed = dict(conn.execute("SELECT id, departed_at FROM work_orders").fetchall())
+    assert departed[a] == to_datetime(clock.now()) and departed[b] is None
+    clock.advance(6 * 3600)
+    sim.tick(conn)
+    assert conn.execute("SELECT departed_at FROM work_orders WHERE id = %s", (b,)).fetchone()[0] is not None
