@@ -46,8 +46,10 @@ STATIC = Path(__file__).with_name("static")
 VENDOR = Path(__file__).resolve().parents[1] / "node_modules"
 # Database connections per API process; requests admitted at once are capped to the same number (ConcurrencyLimit).
 POOL_MAX_SIZE = 10
-# The one route that takes photos (an escalation with up to 10 base64 photos, api/planning_schemas.py).
-PHOTO_UPLOAD_PATH = r"/api/planning/work-orders/[0-9]+/escalate"
+# Routes that take photos: an escalation (up to 10 base64 photos, api/planning_schemas.py) and a customer's
+# problem report (one photo, administration/reports.py); and the CSV import (up to 5 files of 20 MiB).
+PHOTO_UPLOAD_PATHS = (r"/api/planning/work-orders/[0-9]+/escalate", r"/api/portal/problems")
+IMPORT_UPLOAD_PATH = r"/api/admin/import"
 # Connections for the shared reads every open board depends on (one version read, snapshot builds, live cursors).
 SHARED_POOL_SIZE = 3
 
@@ -99,7 +101,8 @@ def create_app(settings: Settings) -> FastAPI:
                                "/api/board/view"))
     # Outermost: a body over the cap is refused before anything reads it, even before the concurrency gate.
     app.add_middleware(BodyLimit, max_bytes=settings.api.max_body_bytes, max_depth=settings.api.max_json_depth,
-                       per_path=[(PHOTO_UPLOAD_PATH, settings.api.max_photo_body_bytes)])
+                       per_path=[*((p, settings.api.max_photo_body_bytes) for p in PHOTO_UPLOAD_PATHS),
+                                 (IMPORT_UPLOAD_PATH, settings.api.max_import_body_bytes)])
     # Routes are matched in order (FastAPI walks every included router's routes; ~10 % of a snapshot answer's CPU
     # under bench/api_load.py): the board's, the live stream's and the plan's, which every open board repeats on
     # each change, come first. No path of theirs overlaps another router's, so the order changes no answer.

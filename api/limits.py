@@ -5,6 +5,7 @@ a route comes after the memory is spent. Here a declared ``Content-Length`` abov
 byte is read, and a chunked body is counted as it streams and refused the moment it passes the cap; the app
 only ever holds at most the cap. JSON bodies are also checked for nesting depth before they are parsed:
 Python's parser recurses, and a body of 100 000 ``[`` would otherwise reach the route as a server error.
+Uploads (multipart forms) are not buffered here: they stream to the app and are cut off at their route's cap.
 """
 
 from __future__ import annotations
@@ -58,7 +59,14 @@ class BodyLimit:
                 await _answer(send, 413, f"request body larger than {limit} bytes")
                 return
         is_json = headers.get(b"content-type", b"").split(b";")[0].strip().endswith(b"json")
-        # Read the (bounded) body here, then replay it to the app: at most ``limit`` bytes are ever held.
+        if is_json:
+            await self._json(scope, receive, send, limit)
+        else:
+            await self._streamed(scope, receive, send, limit)
+
+    async def _json(self, scope: dict[str, Any], receive: Any, send: Any, limit: int) -> None:
+        """Read the (bounded) body here, check its nesting, then replay it to the app: the app parses JSON from
+        one bytes object anyway, so at most twice ``limit`` is held, never more."""
         chunks: list[bytes] = []
         size = 0
         while True:
@@ -74,7 +82,7 @@ class BodyLimit:
             if not message.get("more_body", False):
                 break
         body = b"".join(chunks)
-        if is_json and self.max_depth and json_depth(body) > self.max_depth:
+        if self.max_depth and json_depth(body) > self.max_depth:
             await _answer(send, 422, f"JSON nested deeper than {self.max_depth} levels")
             return
         replayed = False
@@ -87,6 +95,37 @@ class BodyLimit:
             return await receive()  # after the body: wait for the client to disconnect, as the server would
 
         await self.app(scope, replay, send)
+
+    async def _streamed(self, scope: dict[str, Any], receive: Any, send: Any, limit: int) -> None:
+        """Other bodies (uploads, forms) stream through to the app, counted: past the cap the app's read fails,
+        whatever the app then answers is dropped, and the client gets the 413."""
+        size = 0
+        exceeded = started = False
+
+        async def counted() -> dict[str, Any]:
+            nonlocal size, exceeded
+            message = await receive()
+            if message["type"] == "http.request":
+                size += len(message.get("body", b""))
+                if size > limit:
+                    exceeded = True
+                    raise BodyTooLarge(limit)
+            return message
+
+        async def guarded(message: dict[str, Any]) -> None:
+            nonlocal started
+            if exceeded:
+                return
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await self.app(scope, counted, guarded)
+        except Exception:
+            if not exceeded:
+                raise
+        if exceeded and not started:
+            await _answer(send, 413, f"request body larger than {limit} bytes")
 
 
 async def _answer(send: Any, status: int, detail: str) -> None:

@@ -172,9 +172,11 @@ class ApiSettings(BaseModel):
     # (12 h after this process started at the latest); it never signs.
     previous_secret_key: str | None = None
     # Largest request body the API reads (413 before reading beyond it, api/limits.py); ample for every JSON
-    # form. Photo uploads (an escalation: up to 10 photos of 2 MB, base64) have their own limit.
+    # form. Photo uploads (an escalation: up to 10 photos of 2 MB, base64; a customer's report: one of 5 MB) and
+    # the CSV import (up to 5 files of 20 MiB, streamed, never buffered whole) have their own limits.
     max_body_bytes: int = 2 * 1024 * 1024
     max_photo_body_bytes: int = 28 * 1024 * 1024
+    max_import_body_bytes: int = 101 * 1024 * 1024
     # Deepest nesting of JSON objects/arrays accepted in a request body; the API's own schemas are 3-4 deep.
     max_json_depth: int = 32
     # Map tiles for the route board, e.g. "https://tile.openstreetmap.org/{z}/{x}/{y}.png"; empty = no tiles.

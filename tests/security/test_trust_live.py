@@ -122,6 +122,11 @@ def test_a_20mb_body_is_refused_without_the_server_holding_it(api: tuple[int, in
                          b"Transfer-Encoding: chunked\r\n\r\n",
                          (hexlen + chunk + b"\r\n" for _ in range(BODY_20MB // len(chunk))))
     assert streamed.startswith(b"HTTP/1.1 413"), streamed[:200]
+    # Not JSON (an upload, a form): streamed through to the route, counted, cut off at the cap.
+    upload = _post_raw(port, b"POST /api/auth/token HTTP/1.1\r\nHost: t\r\nContent-Type: text/plain\r\n"
+                       b"Transfer-Encoding: chunked\r\n\r\n",
+                       (hexlen + chunk + b"\r\n" for _ in range(BODY_20MB // len(chunk))))
+    assert upload.startswith(b"HTTP/1.1 413"), upload[:200]
     grown_kb = _rss_kb(pid) - before
-    assert grown_kb < 8 * 1024, f"server grew by {grown_kb} kB for two refused 20 MB bodies"
+    assert grown_kb < 8 * 1024, f"server grew by {grown_kb} kB for three refused 20 MB bodies"
     assert _status(port, "/healthz") == 200  # and it still serves
