@@ -38,9 +38,8 @@ _state_lock = threading.Lock()
 VERIFIED_TOKENS_MAX = 10_000
 # Stored signing keys are re-read this often, so a rotation by another process is seen well within a token's life.
 KEYRING_REFRESH_S = 60.0
-# A token naming an unknown key, or a user not in the cached set, triggers a re-read at most this often: often
-# enough that a user created a moment ago can use their token, rarely enough that forged tokens cannot flood
-# the database.
+# A token naming an unknown key triggers a re-read of the keys at most this often: the header is not signed, so
+# an attacker could otherwise make every request read the database.
 MISS_RELOAD_S = 1.0
 log = logging.getLogger(__name__)
 
@@ -177,12 +176,6 @@ class RevocationList:
     def add(self, jti: Any) -> None:
         self._jtis = self._jtis | {jti}
 
-    async def reload(self) -> None:
-        """Refresh now (once per ``MISS_RELOAD_S`` at most), for a member that may be newer than the set: a user
-        created after the last refresh. Bounded so a stream of tokens of deleted users cannot flood the DB."""
-        if time.monotonic() - self._loaded_at >= MISS_RELOAD_S:
-            await run_in_threadpool(self._refresh, True, MISS_RELOAD_S)
-
     def close(self) -> None:
         with self._refreshing:
             if self._close is not None:
@@ -203,12 +196,12 @@ class RevocationList:
                 await run_in_threadpool(self._refresh, first)
         return jti in self._jtis
 
-    def _refresh(self, wait: bool, max_age_s: float | None = None) -> None:
+    def _refresh(self, wait: bool) -> None:
         # The very first load must finish (no set yet); later ones are skipped if another thread is at it.
         if not self._refreshing.acquire(blocking=wait):
             return
         try:
-            if time.monotonic() - self._loaded_at < (self._refresh_s if max_age_s is None else max_age_s):
+            if time.monotonic() - self._loaded_at < self._refresh_s:
                 return
             try:
                 self._jtis = set(self._load())
@@ -234,6 +227,7 @@ def revocations(app: Any) -> RevocationList:
                 # Same connection, same refresh: users that exist and are enabled, with their current role/scope.
                 app.state.active_users = RevocationList(loader.active_users,
                                                         app.state.settings.security.revocation_refresh_s)
+                app.state.user_lookup = loader.user_active
     return found
 
 
@@ -338,9 +332,11 @@ async def current_principal(request: Request,
     users = active_users(app)
     member = (principal.user_id, principal.role, principal.customer_id, principal.technician_id)
     if not await users.holds(member):
-        await users.reload()
-        if not await users.holds(member):
+        # Not in this process's copy: a user created since it was read, or one deleted, disabled or changed.
+        # One primary-key read decides (only a correctly signed token gets this far).
+        if await run_in_threadpool(app.state.user_lookup, principal.user_id) != member:
             raise InvalidToken("user unknown, disabled or changed")
+        users.add(member)
     request.state.principal = principal
     await _limit_writes(request, principal)
     return principal

@@ -40,3 +40,7 @@ UPDATE signing_keys SET retired_at = %(now)s WHERE retired_at IS NULL RETURNING 
 -- Who may still use a token: users that exist and are not disabled, with the role and scope they hold now.
 -- (users.disabled: migration 0800, administration.)
 SELECT id, role, customer_id, technician_id FROM users WHERE NOT disabled;
+
+-- name: user_active
+-- One user's current role and scope, when a token names a user the cached set does not hold (created since).
+SELECT id, role, customer_id, technician_id FROM users WHERE id = %(id)s AND NOT disabled;

@@ -46,6 +46,13 @@ class RevokedLoader:
             self._conn.close()
             raise
 
+    def user_active(self, user_id: int) -> tuple[int, str, int | None, int | None] | None:
+        """One enabled user's (id, role, customer_id, technician_id), None if there is no such enabled user."""
+        if self._conn is None or self._conn.closed:
+            self._conn = psycopg.connect(self._url, autocommit=True, connect_timeout=CONNECT_TIMEOUT_S)
+        row = self._conn.execute(Q.user_active, {"id": user_id}).fetchone()
+        return tuple(row) if row else None  # type: ignore[return-value]
+
     def close(self) -> None:
         if self._conn is not None:
             self._conn.close()

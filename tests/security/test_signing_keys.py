@@ -13,7 +13,7 @@ import psycopg
 import pytest
 from fastapi.testclient import TestClient
 
-from api import keys
+from api import auth, keys
 from api.app import create_app
 from api.auth import TOKEN_TTL_S, InvalidToken, Principal, decode_token, issue_token, key_holder
 from api.keys import PUBLISHED_SECRETS, SigningKeyError
@@ -86,6 +86,9 @@ def test_rotation_keeps_issued_tokens_until_they_expire(seeded: Settings, db_url
             after = login(fresh, "dispatcher")
             assert key_holder(fresh.app).ring.current.kid != old_kid
             assert fresh.get("/api/auth/me", headers=before).status_code == 200  # the old key still verifies
+        # This process started moments ago; an unknown kid re-reads the keys at most once per MISS_RELOAD_S (the
+        # header is unsigned). Age its last read as production time would.
+        key_holder(c.app)._loaded_at -= auth.MISS_RELOAD_S
         assert c.get("/api/auth/me", headers=after).status_code == 200
     with psycopg.connect(db_url) as conn:
         ring_later = keys.load(conn, TOKEN_TTL_S, now=datetime.now(UTC) + timedelta(seconds=TOKEN_TTL_S + 60))
