@@ -26,6 +26,7 @@ from api.routes import (
     board,
     board_view,
     commands,
+    detection,
     diagnostics,
     fleet,
     health,
@@ -120,6 +121,7 @@ def create_app(settings: Settings) -> FastAPI:
     app.include_router(asset_routes.router)  # asset detail with remaining useful life, predicted failures
     app.include_router(planning.router)  # contracts, forecast, capacity/coverage, escalations (feat2/plan-ahead)
     app.include_router(audit.router)  # the audit log for admins: GET /api/audit and the /audit page
+    app.include_router(detection.router)  # is detection keeping up: stalled devices, clock faults (issue #19)
     app.include_router(kpi_routes.router)  # service KPIs: page, JSON, CSV (kpis package, docs/kpis.md)
     app.include_router(admin_routes.router)  # master data, calendars, users, device credentials, CSV import (#15)
     app.include_router(portal_reports.router)  # problems customers report from the portal (#15)

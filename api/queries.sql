@@ -87,14 +87,17 @@ GROUP BY t.id ORDER BY t.code;
 
 -- name: board_queue
 -- Active work orders with their incident's SLA clocks, most at risk first: an ETA already past the on-site
--- deadline, then the next deadline that can still be missed (response until assigned, then on site).
+-- deadline, then the next deadline or service target that can still be missed (response until assigned, then
+-- on site).
 SELECT w.id, w.incident_id, w.device_id, w.customer_id, w.status, w.required_skills, w.estimated_minutes,
        w.lat, w.lon, w.technician_id, t.code AS technician_code, w.assigned_at, w.eta, w.arrived_at,
        w.pinned_technician_id, w.locked,
        i.source, i.severity, i.fault_mode, i.summary, i.opened_at, i.response_due, i.onsite_due,
        c.name AS customer_name, c.tier, c.region, d.name AS device_name,
        (w.eta IS NOT NULL AND w.arrived_at IS NULL AND w.eta > i.onsite_due) AS eta_late,
-       CASE WHEN w.assigned_at IS NULL THEN i.response_due ELSE i.onsite_due END AS next_due
+       -- the earlier of the service target and the contract deadline (least() skips a missing target)
+       CASE WHEN w.assigned_at IS NULL THEN least(i.response_target, i.response_due)
+            ELSE least(i.onsite_target, i.onsite_due) END AS next_due
 FROM work_orders w
 JOIN incidents i ON i.id = w.incident_id
 JOIN customers c ON c.id = w.customer_id

@@ -148,7 +148,7 @@ def copy_ceiling(url: str, data: list[bytes], rows: int) -> float:
         conn.execute("CREATE INDEX ON bench_copy_ceiling (device_id, ts DESC)")
         conn.execute("CREATE INDEX ON bench_copy_ceiling USING brin (ts) WITH (pages_per_range = 32)")
         t0 = time.perf_counter()
-        sql = "COPY bench_copy_ceiling (device_id, ts, signals, readings) FROM STDIN (FORMAT BINARY)"
+        sql = "COPY bench_copy_ceiling (device_id, ts, signals, readings, batch_id) FROM STDIN (FORMAT BINARY)"
         with conn.transaction(), conn.cursor() as cur, cur.copy(sql) as cp:
             cp.write(SIGNATURE)
             for block in data:

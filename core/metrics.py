@@ -41,6 +41,17 @@ DETECTION_LATENCY = Histogram("quietfix_detection_latency_seconds",
 DETECTION_DECISION_LATENCY = Histogram("quietfix_detection_decision_latency_seconds",
                                        "From the deciding reading's ingest receive time to the incident committed",
                                        buckets=(0.05, 0.1, 0.25, 0.5, 1, 1.5, 2, 3, 5, 10, 30))
+# Detection must never go silent (issue #19): device clocks, samples too late to feed the detectors, the watchdog.
+CLOCK_FAULT_BATCHES = Counter("quietfix_clock_fault_batches",
+                              "Telemetry batches stamped too far ahead of their receive time (stored apart)")
+DIAGNOSE_LATE_SAMPLES = Counter("quietfix_diagnose_late_samples",
+                                "Samples older than what the device's detectors already saw (not fed to them)")
+DETECTION_STALL = Gauge("quietfix_detection_stall_seconds",
+                        "Per device: wall seconds its oldest committed, not yet evaluated batch has waited "
+                        "for diagnose (0: caught up)", ["device_id"])
+DETECTION_STALLED_DEVICES = Gauge("quietfix_detection_stalled_devices",
+                                  "Devices whose data has waited longer than the stall threshold")
+DETECTION_STALL_ALARM = Gauge("quietfix_detection_stall_alarm", "1 while the detection_stalled alarm is raised")
 PLAN_COMPUTED_AT = Gauge("quietfix_plan_computed_timestamp_seconds", "When the current dispatch plan was computed")
 PLAN_AGE = Gauge("quietfix_plan_age_seconds", "Wall seconds since the current dispatch plan was computed (NaN: none)")
 SLA_AT_RISK = Gauge("quietfix_sla_at_risk_work_orders",

@@ -10,7 +10,7 @@ import os
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, Field, PositiveInt
+from pydantic import BaseModel, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
@@ -23,6 +23,10 @@ class IngestSettings(BaseModel):
     batch_max_wait_s: float = 0.05
     # A device silent for this long is marked offline even if its last-will never arrived (e.g. broker restart).
     offline_after_s: float = 120.0
+    # A batch whose newest sample is stamped more than this (seconds) ahead of its receive time has a clock
+    # fault: its readings are stored apart (telemetry_clock_faults) and a sensor-health finding goes on the
+    # timeline; they never reach the detectors or the latest values (docs/contracts.md, "Device clocks").
+    clock_skew_max_s: float = 300.0
     # N workers share the load through `$share/<group>/...`. Mosquitto 2.0 does not restore shared
     # subscriptions after a broker restart and drops what it queued for them; the edge agents resend it, because
     # they keep every batch until ingest's end-to-end ack (qf/v1/{id}/ack). "" = one exclusive persistent
@@ -72,6 +76,14 @@ class DiagnosticsSettings(BaseModel):
     rul_every_s: float = 600.0
     # RUL rows older than this (clock seconds) are pruned; a month shows how a prediction converged.
     rul_retention_s: float = 30 * 86400.0
+    # Batches diagnose evaluates per pass, in ingest commit order: a backlog is worked off over several passes.
+    max_batches_per_pass: int = 20_000
+    # Detection watchdog (diagnostics/watchdog.py): a device whose committed data has waited longer than this
+    # (wall seconds) for diagnose is stalled; any stalled device raises the `detection_stalled` alarm, which
+    # clears once diagnose has caught up.
+    stall_alarm_s: float = 300.0
+    # How often the watchdog looks (wall seconds).
+    watchdog_every_s: float = 5.0
     # `quietfix diagnose` serves Prometheus metrics on 127.0.0.1:<port> (None: not served).
     metrics_port: int | None = 9108
 
@@ -152,15 +164,6 @@ class NotifySettings(BaseModel):
     max_attempts: int = 8
 
 
-class KpiSettings(BaseModel):
-    """The service promise the KPIs measure against (``QUIETFIX_KPIS__*``, docs/kpis.md): the same for every
-    customer, unlike contract deadlines, which come from the contract record."""
-
-    response_min: PositiveInt = 15
-    onsite_min: PositiveInt = 120
-    repair_h: PositiveInt = 24
-
-
 class ApiSettings(BaseModel):
     host: str = "127.0.0.1"
     port: int = 8000
@@ -206,6 +209,15 @@ class SecuritySettings(BaseModel):
     write_window_s: float = 60.0
 
 
+class ServiceSettings(BaseModel):
+    """The organisation's service targets (issue #14): every corrective job carries them beside its contract
+    deadlines, the optimiser aims at them, a contract's ``target_*`` columns may override them."""
+
+    response_min: int = Field(default=15, gt=0)  # the customer has a response (plan or ETA) within 15 min
+    onsite_min: int = Field(default=120, gt=0)  # a technician on site within 2 h of the incident opening
+    repair_h: int = Field(default=24, gt=0)  # verified fixed within 24 h
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="QUIETFIX_", env_nested_delimiter="__", extra="ignore")
 
@@ -233,7 +245,7 @@ class Settings(BaseSettings):
     mqtt_ca_file: Path | None = None
     security: SecuritySettings = Field(default_factory=SecuritySettings)
     spares: SparesSettings = Field(default_factory=SparesSettings)
-    kpis: KpiSettings = Field(default_factory=KpiSettings)
+    service: ServiceSettings = Field(default_factory=ServiceSettings)
 
 
 def load_settings(**overrides: object) -> Settings:

@@ -10,7 +10,11 @@ from diagnostics.incidents import (
     IncidentPolicy,
     IncidentState,
     InvalidTransition,
+    ServiceClocks,
+    ServiceTargets,
     SlaDeadlines,
+    contract_targets,
+    service_clocks,
     sla_class,
     step,
     transition,
@@ -22,11 +26,12 @@ from diagnostics.normal_model import NormalModel, train_normal_model
 from diagnostics.remote import CommandChannel, MqttCommandChannel
 from diagnostics.repository import predicted_failures
 from diagnostics.rul import RulModel, RulPolicy, WearTracker
-from diagnostics.service import SLA_BY_TIER, DiagnoseLoop, LoopPolicy
+from diagnostics.service import DiagnoseLoop, LoopPolicy, service_targets
+from diagnostics.watchdog import DetectionWatchdog, WatchdogReport, start_watchdog
 
 __all__ = [
-    "SLA_BY_TIER",
     "CommandChannel",
+    "DetectionWatchdog",
     "DeviceMonitor",
     "DiagnoseLoop",
     "FaultHypothesis",
@@ -43,16 +48,23 @@ __all__ = [
     "Part",
     "RulModel",
     "RulPolicy",
+    "ServiceClocks",
+    "ServiceTargets",
     "SlaDeadlines",
+    "WatchdogReport",
     "WearTracker",
     "WorkOrderFeedback",
     "apply_feedback",
     "classify",
+    "contract_targets",
     "default_config",
     "equipment_config",
     "load_knowledge",
     "predicted_failures",
+    "service_clocks",
+    "service_targets",
     "sla_class",
+    "start_watchdog",
     "step",
     "train_normal_model",
     "transition",

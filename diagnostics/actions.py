@@ -33,7 +33,9 @@ from diagnostics.incidents import (
     IncidentEvent,
     IncidentState,
     InvalidTransition,
+    ServiceClocks,
     coverage_clock_start,
+    service_clocks,
     sla_class,
     transition,
 )
@@ -51,6 +53,11 @@ DEFAULT_REPAIR_MIN = 120  # and gets a typical two-hour slot
 def _clock_start(ctx: repo.DeviceContext, at: datetime) -> datetime:
     """SLA clocks start when the covering contract's coverage hours open (at once inside them / no contract)."""
     return coverage_clock_start(at, ctx.coverage_days, ctx.coverage_start, ctx.coverage_end)
+
+
+def _clocks(ctx: repo.DeviceContext, opened: datetime, severity: int, loop: DiagnoseLoop) -> ServiceClocks:
+    """Service targets (from the opening) and contract deadlines (from the clock start) of a corrective job."""
+    return service_clocks(opened, _clock_start(ctx, opened), severity, ctx.deadlines, ctx.targets(loop.targets))
 
 
 def _label(mode: str) -> str:
@@ -117,8 +124,7 @@ class Actions:
     def _opened(self, ctx: repo.DeviceContext, inc: Incident, received_at: float | None = None) -> None:
         entry = self.loop.knowledge(ctx.equipment_type, inc.mode)
         severity = max(inc.severity, entry.severity if entry else 1)
-        sla = sla_class(severity, ctx.tier)
-        clock = _clock_start(ctx, self.at)
+        sla = _clocks(ctx, self.at, severity, self.loop)
         why: dict[str, Any] = {"hypothesis": inc.evidence, "confidence": inc.confidence}
         if received_at is not None:  # where detection latency is measured from (bench.detect_latency, metrics)
             why["detection"] = {"deciding_reading_at": to_datetime(inc.last_abnormal_at).isoformat(),
@@ -133,9 +139,8 @@ class Actions:
         db_id = repo.open_incident(
             self.conn, device_id=ctx.id, customer_id=ctx.customer_id, fault_mode=inc.mode, detector="monitor",
             severity=severity, summary=summary, evidence=why, opened_at=self.at, confidence=inc.confidence,
-            response_due=clock + timedelta(minutes=sla.response_min),
-            onsite_due=clock + timedelta(minutes=sla.on_site_min),
-            repair_due=clock + timedelta(minutes=sla.repair_min))
+            response_due=sla.response_due, onsite_due=sla.onsite_due, repair_due=sla.repair_due,
+            response_target=sla.response_target, onsite_target=sla.onsite_target, repair_target=sla.repair_target)
         if db_id is None:  # another writer (or a previous life of this loop) holds the open incident: adopt it
             existing = repo.find_open(self.conn, ctx.id, inc.mode)
             self._rename(inc.id, str(existing) if existing is not None else inc.id)
@@ -209,7 +214,9 @@ class Actions:
         skills = list(entry.skills) if entry else list(DEFAULT_SKILLS)
         minutes = entry.repair_minutes if entry else DEFAULT_REPAIR_MIN
         parts = [{"sku": p.sku, "qty": p.qty} for p in entry.parts] if entry else []
-        sla = sla_class(upd.severity, ctx.tier)
+        # The contract deadline runs from the visit's decision (as before); the target stays the incident's own,
+        # from its opening (create_work_order reads it): a remote attempt first does not restart the promise.
+        sla = sla_class(upd.severity, ctx.deadlines)
         wo = repo.create_work_order(self.conn, parts=parts, incident_id=int(inc.id), device_id=ctx.id,
                                     customer_id=ctx.customer_id, required_skills=skills, estimated_minutes=minutes,
                                     lat=ctx.lat, lon=ctx.lon, created_at=self.at,
@@ -271,7 +278,7 @@ class Actions:
 
     def _escalated(self, ctx: repo.DeviceContext, inc: Incident, detail: Mapping[str, Any]) -> None:
         """Severity rose: tighter deadlines (incident and live work order), the customer told, the timeline."""
-        sla = sla_class(inc.severity, ctx.tier)
+        sla = sla_class(inc.severity, ctx.deadlines)
         opened = _clock_start(ctx, repo.incident_opened_at(self.conn, int(inc.id)) or to_datetime(inc.opened_at))
         due = repo.tighten_sla(self.conn, int(inc.id), response_due=opened + timedelta(minutes=sla.response_min),
                                onsite_due=opened + timedelta(minutes=sla.on_site_min),

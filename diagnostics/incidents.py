@@ -156,18 +156,57 @@ def transition(state: IncidentState, incident_id: str, to: str, now: float,
 
 @dataclass(frozen=True)
 class SlaDeadlines:
+    """Minutes from the clock start to response, on site and repaired. As contract deadlines they come from the
+    contract row, else the ``sla_tier_defaults`` table (migration 0640), never from constants in code."""
+
     response_min: int
     on_site_min: int
     repair_min: int
 
 
-SLA_BY_TIER = {
-    "standard": SlaDeadlines(15, 120, 24 * 60),  # product promise: answer in 15 min, on site within 2 h
-    "silver": SlaDeadlines(15, 120, 24 * 60),
-    "gold": SlaDeadlines(10, 90, 12 * 60),  # key accounts buy tighter response and half the repair time
-    "key": SlaDeadlines(10, 90, 12 * 60),
-    "bronze": SlaDeadlines(30, 240, 48 * 60),  # cheapest contract: next-business-day style
-}
+@dataclass(frozen=True)
+class ServiceTargets:
+    """The organisation's service targets (settings ``service.*``; a contract's ``target_*`` columns override
+    them). Counted from the incident's opening whatever the coverage hours: the promise holds 365 days a year,
+    while a contract's deadlines may be longer and start when coverage opens."""
+
+    response_min: int = 15
+    on_site_min: int = 120
+    repair_min: int = 24 * 60
+
+
+@dataclass(frozen=True)
+class ServiceClocks:
+    """Both clocks of one corrective job, as absolute times: the targets the dispatcher aims at and the contract
+    deadlines the customer may claim against."""
+
+    response_target: datetime
+    onsite_target: datetime
+    repair_target: datetime
+    response_due: datetime
+    onsite_due: datetime
+    repair_due: datetime
+
+
+def contract_targets(org: ServiceTargets, response_min: int | None = None, onsite_min: int | None = None,
+                     repair_h: int | None = None) -> ServiceTargets:
+    """The organisation's targets with a contract's overrides (None: no override)."""
+    return ServiceTargets(response_min or org.response_min, onsite_min or org.on_site_min,
+                          repair_h * 60 if repair_h else org.repair_min)
+
+
+def service_clocks(opened_at: datetime, clock_start: datetime, severity: int, deadlines: SlaDeadlines,
+                   targets: ServiceTargets) -> ServiceClocks:
+    """Targets from the opening, deadlines (by severity, ``sla_class``) from when the contract's clock starts."""
+    d = sla_class(severity, deadlines)
+    return ServiceClocks(opened_at + timedelta(minutes=targets.response_min),
+                         opened_at + timedelta(minutes=targets.on_site_min),
+                         opened_at + timedelta(minutes=targets.repair_min),
+                         clock_start + timedelta(minutes=d.response_min),
+                         clock_start + timedelta(minutes=d.on_site_min),
+                         clock_start + timedelta(minutes=d.repair_min))
+
+
 LOW_SEVERITY_FACTOR = 2  # severity-1 (no production impact) incidents get twice as long
 
 
@@ -198,9 +237,9 @@ def coverage_clock_start(at: datetime, days: Sequence[int] | None, start: time |
     return at
 
 
-def sla_class(severity: int, customer_tier: str = "standard") -> SlaDeadlines:
-    """Deadlines in minutes from incident opening, by severity (1..3) and customer tier."""
-    base = SLA_BY_TIER.get(customer_tier.lower(), SLA_BY_TIER["standard"])
+def sla_class(severity: int, base: SlaDeadlines) -> SlaDeadlines:
+    """Contract deadlines in minutes from the clock start by severity (1..3): ``base`` is the contract's (or its
+    tier default's) deadlines, which severity 1 (no production impact) stretches."""
     if severity <= 1:
         f = LOW_SEVERITY_FACTOR
         return SlaDeadlines(base.response_min * f, base.on_site_min * f, base.repair_min * f)

@@ -1,24 +1,34 @@
 -- name: new_batches
--- Which devices sent data since the last pass: ingest_batches only says *who* has news; readings are then read
--- per device from its own watermark, so a batch that commits late with a lower id is still picked up.
-SELECT b.device_id, max(b.id) AS max_id, max(b.last_ts) AS last_ts, max(b.received_at) AS received_at
-FROM ingest_batches b
-WHERE b.id > %(after_id)s
-GROUP BY b.device_id;
+-- What arrived since the last pass, in ingest commit order (migration 0230): each batch is evaluated once,
+-- whatever its device timestamps. arrival values become visible in increasing order, so nothing is skipped.
+SELECT id, device_id, arrival, first_ts, last_ts, received_at, clock_offset_ms
+FROM ingest_batches
+WHERE arrival > %(after)s
+ORDER BY arrival
+LIMIT %(limit)s;
+
+-- name: device_batches
+SELECT id, device_id, arrival, first_ts, last_ts, received_at, clock_offset_ms
+FROM ingest_batches
+WHERE device_id = %(device_id)s AND arrival > %(after)s AND arrival <= %(upto)s
+ORDER BY arrival;
+
+-- name: batch_samples
+-- Exactly these batches' samples: the device/time-span predicates reach the (device_id, ts) index and prune
+-- partitions, batch_id picks this batch's rows (NULL: written before 0230 or through the telemetry view).
+SELECT s.device_id, s.ts, s.signals, s.readings
+FROM unnest(%(ids)s::bigint[], %(device_ids)s::text[], %(firsts)s::timestamptz[], %(lasts)s::timestamptz[])
+     AS b(id, device_id, first_ts, last_ts)
+JOIN telemetry_samples s ON s.device_id = b.device_id AND s.ts >= b.first_ts AND s.ts <= b.last_ts
+                        AND (s.batch_id = b.id OR s.batch_id IS NULL)
+ORDER BY s.device_id, s.ts;
 
 -- name: device_readings
--- One device's readings after its watermark, oldest first (pivoted into samples by the caller).
+-- One device's readings in a time window, oldest first (pivoted into samples by the caller).
 SELECT ts, signal, value
 FROM telemetry
 WHERE device_id = %(device_id)s AND ts > %(after)s AND ts <= %(until)s
 ORDER BY ts, signal;
-
--- name: many_device_readings
--- The same for every device that is keeping up, in one round trip (telemetry columns only).
-SELECT t.device_id, t.ts, t.signal, t.value
-FROM unnest(%(device_ids)s::text[], %(afters)s::timestamptz[], %(untils)s::timestamptz[]) AS w(device_id, after_ts, until_ts)
-JOIN telemetry t ON t.device_id = w.device_id AND t.ts > w.after_ts AND t.ts <= w.until_ts
-ORDER BY t.device_id, t.ts, t.signal;
 
 -- name: load_progress
 SELECT device_id, watermark, batch_id FROM diagnose_progress;
@@ -31,17 +41,29 @@ ON CONFLICT ON CONSTRAINT diagnose_progress_pk DO UPDATE
 
 -- name: devices
 -- tier: the SLA tier of the asset's covering contract (planning's device_contracts view), else the customer's;
--- coverage_*: that contract's coverage hours (SLA clocks start when they open; 24:00 read as end of day).
+-- coverage_*: that contract's coverage hours (SLA clocks start when they open; 24:00 read as end of day);
+-- response_min/onsite_min/repair_h: the contract's deadlines, else its tier's default (sla_tier_defaults; the
+-- last fallback only for a tier without a row); target_*: the contract's overrides of the service targets.
 SELECT d.id, d.customer_id, d.equipment_type, d.name, d.lat, d.lon, d.online, coalesce(dc.sla_tier, c.tier) AS tier,
        c.name AS customer_name, dc.coverage_days, dc.coverage_start,
-       CASE WHEN dc.coverage_end = '24:00' THEN '23:59:59.999999'::time ELSE dc.coverage_end END AS coverage_end
-FROM devices d JOIN customers c ON c.id = d.customer_id LEFT JOIN device_contracts dc ON dc.device_id = d.id;
+       CASE WHEN dc.coverage_end = '24:00' THEN '23:59:59.999999'::time ELSE dc.coverage_end END AS coverage_end,
+       coalesce(dc.response_min, t.response_min, 15) AS response_min,
+       coalesce(dc.onsite_min, t.onsite_min, 120) AS onsite_min,
+       coalesce(dc.repair_h, t.repair_h, 24) AS repair_h,
+       dc.target_response_min, dc.target_onsite_min, dc.target_repair_h
+FROM devices d JOIN customers c ON c.id = d.customer_id LEFT JOIN device_contracts dc ON dc.device_id = d.id
+LEFT JOIN sla_tier_defaults t ON t.tier = coalesce(dc.sla_tier, c.tier);
 
 -- name: device_context
 SELECT d.id, d.customer_id, d.equipment_type, d.name, d.lat, d.lon, d.online, coalesce(dc.sla_tier, c.tier) AS tier,
        c.name AS customer_name, dc.coverage_days, dc.coverage_start,
-       CASE WHEN dc.coverage_end = '24:00' THEN '23:59:59.999999'::time ELSE dc.coverage_end END AS coverage_end
+       CASE WHEN dc.coverage_end = '24:00' THEN '23:59:59.999999'::time ELSE dc.coverage_end END AS coverage_end,
+       coalesce(dc.response_min, t.response_min, 15) AS response_min,
+       coalesce(dc.onsite_min, t.onsite_min, 120) AS onsite_min,
+       coalesce(dc.repair_h, t.repair_h, 24) AS repair_h,
+       dc.target_response_min, dc.target_onsite_min, dc.target_repair_h
 FROM devices d JOIN customers c ON c.id = d.customer_id LEFT JOIN device_contracts dc ON dc.device_id = d.id
+LEFT JOIN sla_tier_defaults t ON t.tier = coalesce(dc.sla_tier, c.tier)
 WHERE d.id = %(device_id)s;
 
 -- name: live_incidents
@@ -58,10 +80,11 @@ WHERE source = 'telemetry'
 
 -- name: open_incident
 INSERT INTO incidents (device_id, customer_id, fault_mode, detector, severity, status, summary, evidence,
-                       opened_at, response_due, onsite_due, repair_due, last_abnormal_at, confidence)
+                       opened_at, response_due, onsite_due, repair_due, last_abnormal_at, confidence,
+                       response_target, onsite_target, repair_target)
 VALUES (%(device_id)s, %(customer_id)s, %(fault_mode)s, %(detector)s, %(severity)s, %(status)s, %(summary)s,
         %(evidence)s, %(opened_at)s, %(response_due)s, %(onsite_due)s, %(repair_due)s, %(opened_at)s,
-        %(confidence)s)
+        %(confidence)s, %(response_target)s, %(onsite_target)s, %(repair_target)s)
 ON CONFLICT (device_id, fault_mode) WHERE status NOT IN ('resolved_remote', 'resolved_onsite', 'closed')
 DO NOTHING
 RETURNING id;
@@ -84,9 +107,11 @@ UPDATE incidents SET last_abnormal_at = %(last_abnormal_at)s WHERE id = %(id)s;
 
 -- name: create_work_order
 INSERT INTO work_orders (incident_id, device_id, customer_id, required_skills, estimated_minutes, lat, lon,
-                         created_at, onsite_due)
+                         created_at, onsite_due, onsite_target)
 VALUES (%(incident_id)s, %(device_id)s, %(customer_id)s, %(required_skills)s, %(estimated_minutes)s,
-        %(lat)s, %(lon)s, %(created_at)s, %(onsite_due)s)
+        %(lat)s, %(lon)s, %(created_at)s, %(onsite_due)s,
+        -- the service target is the incident's (from its opening), not restarted by a later visit
+        coalesce(%(onsite_target)s::timestamptz, (SELECT onsite_target FROM incidents WHERE id = %(incident_id)s)))
 ON CONFLICT (incident_id) WHERE status IN ('open', 'assigned', 'en_route', 'on_site') DO NOTHING
 RETURNING id;
 
@@ -186,14 +211,14 @@ UPDATE work_orders SET required_parts = %(parts)s WHERE id = %(id)s;
 -- ---------------------------------------------------------------------------------------------------------
 
 -- name: load_checkpoints
-SELECT device_id, fingerprint, watermark, state FROM detector_state;
+SELECT device_id, fingerprint, watermark, state, arrival FROM detector_state;
 
 -- name: save_checkpoint
-INSERT INTO detector_state (device_id, fingerprint, watermark, state, saved_at)
-VALUES (%(device_id)s, %(fingerprint)s, %(watermark)s, %(state)s, %(at)s)
+INSERT INTO detector_state (device_id, fingerprint, watermark, state, saved_at, arrival)
+VALUES (%(device_id)s, %(fingerprint)s, %(watermark)s, %(state)s, %(at)s, %(arrival)s)
 ON CONFLICT ON CONSTRAINT detector_state_pk DO UPDATE
     SET fingerprint = excluded.fingerprint, watermark = excluded.watermark, state = excluded.state,
-        saved_at = excluded.saved_at;
+        saved_at = excluded.saved_at, arrival = excluded.arrival;
 
 -- name: delete_checkpoint
 DELETE FROM detector_state WHERE device_id = %(device_id)s;
@@ -277,3 +302,34 @@ RETURNING id, onsite_due;
 
 -- name: incident_opened_at
 SELECT opened_at FROM incidents WHERE id = %(id)s;
+
+-- ---------------------------------------------------------------------------------------------------------
+-- Detection watchdog and board (migration 0230)
+-- ---------------------------------------------------------------------------------------------------------
+
+-- name: pending_by_device
+-- Committed batches after diagnose's arrival cursor, per device (the arrival index keeps this cheap when
+-- diagnose keeps up; a stopped diagnose makes it grow, which is the point).
+SELECT b.device_id, min(b.received_at) AS oldest, count(*) AS batches
+FROM ingest_batches b
+WHERE b.arrival > coalesce((SELECT p.batch_id FROM diagnose_progress p WHERE p.device_id = '*'), 0)
+GROUP BY b.device_id;
+
+-- name: raise_alarm
+INSERT INTO ops_alarms (kind, raised_at, detail) VALUES (%(kind)s, %(at)s, %(detail)s)
+ON CONFLICT (kind) WHERE cleared_at IS NULL DO NOTHING
+RETURNING id;
+
+-- name: refresh_alarm
+UPDATE ops_alarms SET detail = %(detail)s WHERE kind = %(kind)s AND cleared_at IS NULL;
+
+-- name: clear_alarm
+UPDATE ops_alarms SET cleared_at = %(at)s WHERE kind = %(kind)s AND cleared_at IS NULL;
+
+-- name: open_alarms
+SELECT kind, raised_at, detail FROM ops_alarms WHERE cleared_at IS NULL ORDER BY raised_at;
+
+-- name: clock_faults
+-- Devices whose newest batch had a clock fault (ingest keeps devices.clock_fault_at).
+SELECT id AS device_id, name, clock_fault_at AS since, clock_offset_ms / 1000.0 AS offset_s
+FROM devices WHERE clock_fault_at IS NOT NULL ORDER BY clock_fault_at;

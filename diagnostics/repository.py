@@ -16,6 +16,14 @@ from psycopg.rows import class_row, dict_row
 from psycopg.types.json import Jsonb
 
 from core.sql import Queries
+from diagnostics.incidents import (
+    ServiceClocks,
+    ServiceTargets,
+    SlaDeadlines,
+    contract_targets,
+    coverage_clock_start,
+    service_clocks,
+)
 from diagnostics.knowledge import _seed
 
 Q = Queries(__file__)
@@ -37,24 +45,71 @@ class DeviceContext:
     coverage_days: list[int] | None = None
     coverage_start: time | None = None
     coverage_end: time | None = None
+    # The covering contract's deadlines (minutes, minutes, hours), else its tier's row in sla_tier_defaults.
+    response_min: int = 15
+    onsite_min: int = 120
+    repair_h: int = 24
+    # The contract's overrides of the organisation's service targets (None: the settings' targets apply).
+    target_response_min: int | None = None
+    target_onsite_min: int | None = None
+    target_repair_h: int | None = None
+
+    @property
+    def deadlines(self) -> SlaDeadlines:
+        return SlaDeadlines(self.response_min, self.onsite_min, self.repair_h * 60)
+
+    def targets(self, org: ServiceTargets) -> ServiceTargets:
+        return contract_targets(org, self.target_response_min, self.target_onsite_min, self.target_repair_h)
 
 
 @dataclass(frozen=True)
-class NewData:
+class Arrived:
+    """One ingest batch, in commit order (``arrival``, migration 0230)."""
+
+    id: int
     device_id: str
-    max_id: int
+    arrival: int
+    first_ts: datetime
     last_ts: datetime
-    received_at: datetime  # newest batch's ingest receive time: where detection latency is measured from
+    received_at: datetime  # ingest receive time: where detection latency and the watchdog's stall are measured from
+    clock_offset_ms: int | None  # set: a clock fault, its readings are stored apart and not evaluated
 
 
-def new_batches(conn: psycopg.Connection, after_id: int) -> list[NewData]:
-    with conn.cursor(row_factory=class_row(NewData)) as cur:
-        return cur.execute(Q.new_batches, {"after_id": after_id}).fetchall()
+def new_batches(conn: psycopg.Connection, after: int, limit: int) -> list[Arrived]:
+    """The batches committed after arrival number ``after``, oldest arrival first (at most ``limit``)."""
+    with conn.cursor(row_factory=class_row(Arrived)) as cur:
+        return cur.execute(Q.new_batches, {"after": after, "limit": limit}).fetchall()
+
+
+def device_batches(conn: psycopg.Connection, device_id: str, after: int, upto: int) -> list[Arrived]:
+    """One device's batches with arrival in (after, upto]: what a restored checkpoint has not seen yet."""
+    with conn.cursor(row_factory=class_row(Arrived)) as cur:
+        return cur.execute(Q.device_batches, {"device_id": device_id, "after": after, "upto": upto}).fetchall()
+
+
+def batch_samples(conn: psycopg.Connection, batches: Sequence[Arrived]
+                  ) -> dict[str, list[tuple[datetime, dict[str, float]]]]:
+    """The samples of exactly these batches (by the batch id ingest stores on each row), per device, oldest first;
+    rows with the same timestamp (the ``telemetry`` view's one-signal rows) are merged into one sample."""
+    if not batches:
+        return {}
+    rows = conn.execute(Q.batch_samples, {"ids": [b.id for b in batches],
+                                          "device_ids": [b.device_id for b in batches],
+                                          "firsts": [b.first_ts for b in batches],
+                                          "lasts": [b.last_ts for b in batches]}).fetchall()
+    out: dict[str, list[tuple[datetime, dict[str, float]]]] = {}
+    for device_id, ts, signals, readings in rows:
+        samples = out.setdefault(device_id, [])
+        if samples and samples[-1][0] == ts:
+            samples[-1][1].update(zip(signals, readings))
+        else:
+            samples.append((ts, dict(zip(signals, readings))))
+    return out
 
 
 def device_samples(conn: psycopg.Connection, device_id: str, after: datetime,
                    until: datetime) -> Iterator[tuple[datetime, dict[str, float]]]:
-    """The device's readings in (after, until], grouped into one sample per timestamp, oldest first."""
+    """The device's readings in (after, until] by time, grouped into one sample per timestamp, oldest first."""
     rows = conn.execute(Q.device_readings, {"device_id": device_id, "after": after, "until": until}).fetchall()
     cur_ts: datetime | None = None
     values: dict[str, float] = {}
@@ -68,28 +123,8 @@ def device_samples(conn: psycopg.Connection, device_id: str, after: datetime,
         yield cur_ts, values
 
 
-def many_device_samples(conn: psycopg.Connection, windows: Sequence[tuple[str, datetime, datetime]]
-                        ) -> dict[str, list[tuple[datetime, dict[str, float]]]]:
-    """Like :func:`device_samples` for many (device, after, until] windows in one query."""
-    rows = conn.execute(Q.many_device_readings, {"device_ids": [w[0] for w in windows],
-                                                 "afters": [w[1] for w in windows],
-                                                 "untils": [w[2] for w in windows]}).fetchall()
-    out: dict[str, list[tuple[datetime, dict[str, float]]]] = {}
-    cur_key: tuple[str, datetime] | None = None
-    values: dict[str, float] = {}
-    for device_id, ts, signal, value in rows:
-        if (device_id, ts) != cur_key:
-            if cur_key is not None:
-                out.setdefault(cur_key[0], []).append((cur_key[1], values))
-            cur_key, values = (device_id, ts), {}
-        values[signal] = value
-    if cur_key is not None:
-        out.setdefault(cur_key[0], []).append((cur_key[1], values))
-    return out
-
-
 def load_progress(conn: psycopg.Connection) -> tuple[int, dict[str, datetime]]:
-    """(last ingest batch id seen, device -> watermark)."""
+    """(arrival number evaluated up to, device -> newest reading time evaluated)."""
     cursor, marks = 0, {}
     for device_id, watermark, batch_id in conn.execute(Q.load_progress):
         if device_id == CURSOR_ROW:
@@ -115,6 +150,17 @@ def device_context(conn: psycopg.Connection, device_id: str) -> DeviceContext | 
         return cur.execute(Q.device_context, {"device_id": device_id}).fetchone()
 
 
+def clocks_for(conn: psycopg.Connection, device_id: str, at: datetime, severity: int,
+               org: ServiceTargets) -> ServiceClocks | None:
+    """Service targets and contract deadlines of a corrective job on ``device_id`` opened at ``at`` (the board's
+    phone/e-mail intake; the diagnose loop computes the same from its cached contexts). None: unknown device."""
+    ctx = device_context(conn, device_id)
+    if ctx is None:
+        return None
+    start = coverage_clock_start(at, ctx.coverage_days, ctx.coverage_start, ctx.coverage_end)
+    return service_clocks(at, start, severity, ctx.deadlines, ctx.targets(org))
+
+
 def live_incidents(conn: psycopg.Connection, since: datetime) -> list[dict[str, Any]]:
     with conn.cursor(row_factory=dict_row) as cur:
         return cur.execute(Q.live_incidents, {"since": since}).fetchall()
@@ -125,7 +171,8 @@ def open_incident(conn: psycopg.Connection, **fields: object) -> int | None:
 
     Also used by the board's phone/e-mail intake, which passes ``status='work_order'`` and no confidence.
     """
-    params = {"status": "detected", "confidence": 1.0, **fields}
+    params = {"status": "detected", "confidence": 1.0, "response_target": None, "onsite_target": None,
+              "repair_target": None, **fields}
     params["evidence"] = Jsonb(params.get("evidence") or {})
     row = conn.execute(Q.open_incident, params).fetchone()
     return int(row[0]) if row else None
@@ -150,7 +197,7 @@ def touch_incidents(conn: psycopg.Connection, last_abnormal: Mapping[int, dateti
 
 def create_work_order(conn: psycopg.Connection, *, parts: Sequence[Mapping[str, Any]] = (), **fields: object) -> int | None:
     """Create the visit; the parts go to ``required_parts`` when the dispatch schema has that column."""
-    row = conn.execute(Q.create_work_order, fields).fetchone()
+    row = conn.execute(Q.create_work_order, {"onsite_target": None, **fields}).fetchone()
     if row is None:
         return None
     wo = int(row[0])
@@ -270,6 +317,7 @@ class Checkpoint:
     fingerprint: str
     watermark: datetime
     state: dict[str, Any]
+    arrival: int | None = None  # the arrival cursor the state includes (None: saved before migration 0230)
 
 
 def load_checkpoints(conn: psycopg.Connection) -> dict[str, Checkpoint]:
@@ -280,7 +328,8 @@ def load_checkpoints(conn: psycopg.Connection) -> dict[str, Checkpoint]:
 def save_checkpoints(conn: psycopg.Connection, rows: Sequence[Checkpoint], at: datetime) -> None:
     with conn.cursor() as cur:
         cur.executemany(Q.save_checkpoint, [{"device_id": c.device_id, "fingerprint": c.fingerprint,
-                                             "watermark": c.watermark, "state": Jsonb(c.state), "at": at}
+                                             "watermark": c.watermark, "state": Jsonb(c.state), "at": at,
+                                             "arrival": c.arrival}
                                             for c in rows])
 
 
@@ -359,3 +408,33 @@ def tighten_work_order(conn: psycopg.Connection, incident_id: int, onsite_due: d
 def incident_opened_at(conn: psycopg.Connection, incident_id: int) -> datetime | None:
     row = conn.execute(Q.incident_opened_at, {"id": incident_id}).fetchone()
     return row[0] if row else None
+
+
+# --- detection watchdog and board (migration 0230) ----------------------------------------------------------
+
+def pending_by_device(conn: psycopg.Connection) -> list[tuple[str, datetime, int]]:
+    """(device, oldest receive time, batches) of committed batches diagnose has not evaluated yet."""
+    return [(d, oldest, int(n)) for d, oldest, n in conn.execute(Q.pending_by_device)]
+
+
+def raise_alarm(conn: psycopg.Connection, kind: str, at: datetime, detail: Mapping[str, Any]) -> bool:
+    """Open the alarm (True) or refresh the open one's detail (False)."""
+    row = conn.execute(Q.raise_alarm, {"kind": kind, "at": at, "detail": Jsonb(dict(detail))}).fetchone()
+    if row is not None:
+        return True
+    conn.execute(Q.refresh_alarm, {"kind": kind, "detail": Jsonb(dict(detail))})
+    return False
+
+
+def clear_alarm(conn: psycopg.Connection, kind: str, at: datetime) -> bool:
+    return conn.execute(Q.clear_alarm, {"kind": kind, "at": at}).rowcount > 0
+
+
+def open_alarms(conn: psycopg.Connection) -> list[dict[str, Any]]:
+    with conn.cursor(row_factory=dict_row) as cur:
+        return cur.execute(Q.open_alarms).fetchall()
+
+
+def clock_faults(conn: psycopg.Connection) -> list[dict[str, Any]]:
+    with conn.cursor(row_factory=dict_row) as cur:
+        return cur.execute(Q.clock_faults).fetchall()

@@ -1,15 +1,26 @@
 """The diagnose loop: stream new telemetry through per-device monitors, decide incidents, fix or dispatch.
 
-Each pass (``tick``): read which devices sent batches since the last pass (``ingest_batches``), feed each
-device's readings after its watermark to its :class:`DeviceMonitor` in time order, classify the active findings,
-advance the pure incident state machine and act on its events in one transaction: incident rows, a remote
-command when the knowledge base names one and the device is online (the customer is not bothered), otherwise a
-work order with skills, parts and SLA, plus timeline events and the customer notification. Progress (batch
-cursor, per-device watermarks), incident state and the detectors' own state (checkpointed per device every
-``checkpoint_every_s`` and on shutdown, diagnostics/checkpoint.py) live in the database, so a restart resumes
+Each pass (``tick``): read the batches ingest committed since the last pass, in commit order (``arrival``,
+migration 0230), feed their samples to each device's :class:`DeviceMonitor` in time order, classify the active
+findings, advance the pure incident state machine and act on its events in one transaction: incident rows, a
+remote command when the knowledge base names one and the device is online (the customer is not bothered),
+otherwise a work order with skills, parts and SLA, plus timeline events and the customer notification. Progress
+(the arrival cursor, and per device the newest reading time evaluated), incident state and the detectors' own
+state (checkpointed per device every ``checkpoint_every_s`` and on shutdown, diagnostics/checkpoint.py, with the
+arrival cursor they include) live in the database, so a restart resumes
 where it stopped with warm detectors. A completed on-site repair resets the device's detectors (the old fault's
 baselines and latches must not re-fire) and is then verified from telemetry before the incident closes.
 Remaining useful life is estimated from the same stream (diagnostics/rul.py, ``WearTracker``).
+
+Why arrival order, not device time (issue #19): progress used to be a per-device watermark on the device's own
+timestamps, so one batch stamped a day ahead (or a demo run whose simulated clock ended ahead of the next one's)
+hid every later reading "before the watermark" and detection went silent. Now each committed batch is evaluated
+exactly once whatever its timestamps. Time order per device is kept by one rule: a sample is fed to the detectors
+only if it is newer than the newest sample they already saw (``DeviceMonitor.last_t``); an older one (late data,
+e.g. a backlog sent after live data) is counted (``quietfix_diagnose_late_samples``) and not fed, because the
+streaming detectors' rates and baselines assume time moves forward. Within one pass a device's new samples are
+sorted by time first, so data that is merely out of order inside a pass is fed in order. Batches with a clock
+fault are stored apart by ingest and never fed (docs/contracts.md, "Device clocks").
 """
 
 from __future__ import annotations
@@ -19,7 +30,7 @@ import threading
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 import psycopg
@@ -28,14 +39,13 @@ from core import commands as core_commands
 from core import metrics
 from core.clock import Clock, to_datetime
 from core.loops import run_polling
-from core.settings import DiagnosticsSettings
+from core.settings import DiagnosticsSettings, ServiceSettings
 from diagnostics import checkpoint
 from diagnostics import repository as repo
 from diagnostics.actions import Actions, Outgoing
 from diagnostics.classify import classify
 from diagnostics.config import equipment_config
-from diagnostics.incidents import OPEN_STATES, Incident, IncidentPolicy, IncidentState, step
-from diagnostics.incidents import SLA_BY_TIER as _TIERS
+from diagnostics.incidents import OPEN_STATES, Incident, IncidentPolicy, IncidentState, ServiceTargets, step
 from diagnostics.knowledge import KnowledgeEntry, load_knowledge
 from diagnostics.models import FaultHypothesis
 from diagnostics.monitor import DeviceMonitor
@@ -44,10 +54,11 @@ from diagnostics.remote import CommandChannel
 from diagnostics.rul import LIKELY_MODE, WearTracker, asset_rul, limits_from_config
 
 log = logging.getLogger(__name__)
-# (response, on site, repair) deadlines in seconds per customer tier, severity 2 (the board's manual incidents).
-SLA_BY_TIER: dict[str, tuple[float, float, float]] = {
-    tier: (d.response_min * 60.0, d.on_site_min * 60.0, d.repair_min * 60.0) for tier, d in _TIERS.items()}
-EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def service_targets(settings: ServiceSettings) -> ServiceTargets:
+    """The organisation's service targets from the settings (``service.*``)."""
+    return ServiceTargets(settings.response_min, settings.onsite_min, settings.repair_h * 60)
 
 
 @dataclass(frozen=True)
@@ -66,12 +77,9 @@ class LoopPolicy:
     refresh_every_s: float = 60.0  # knowledge base, device list and models are re-read this often
     silence: bool = True  # a device that stops reporting opens communication_loss
     watch_s: float = 1800.0  # a severity-1 fault with no remote fix is watched 30 min before a visit: often it clears
-    max_samples_per_device: int = 20_000  # per pass; a device back from a long outage catches up over passes
     # After an on-site repair the fault must stay away this long (telemetry time) before the repair counts as
     # verified and the incident closes: the same quiet period as an auto-resolution.
     repair_verify_s: float = 900.0
-    # Devices whose new data spans at most this (clock seconds) are read together in one query per pass.
-    bulk_read_s: float = 3600.0
 
 
 def monitor_config(equipment_type: str, config: Mapping[str, Any] | None,
@@ -115,8 +123,10 @@ def focus(state: IncidentState, asset_id: str, hyps: list[FaultHypothesis]) -> l
 class DiagnoseLoop:
     def __init__(self, connect: Callable[[], psycopg.Connection], settings: DiagnosticsSettings, clock: Clock,
                  *, policy: LoopPolicy | None = None, commands: CommandChannel | None = None,
-                 config: dict | None = None) -> None:
+                 config: dict | None = None, targets: ServiceTargets | None = None) -> None:
         self._connect = connect
+        # The organisation's service targets (settings ``service``): every corrective job carries them.
+        self.targets = targets or ServiceTargets()
         self._settings = settings
         self._clock = clock
         self.policy = policy or LoopPolicy()
@@ -280,7 +290,7 @@ class DiagnoseLoop:
     def state(self, value: IncidentState) -> None:
         self._state = value
 
-    def _monitor(self, ctx: repo.DeviceContext) -> DeviceMonitor:
+    def _monitor(self, ctx: repo.DeviceContext, conn: psycopg.Connection | None = None) -> DeviceMonitor:
         mon = self._monitors.get(ctx.id)
         if mon is None:
             model = self._models.get(ctx.equipment_type)
@@ -290,7 +300,7 @@ class DiagnoseLoop:
             cfg["silence_s"] = max(float(cfg.get("silence_s", 300)), self._settings.stale_after_s)
             mon = DeviceMonitor(ctx.id, ctx.equipment_type, cfg, model)
             wear = WearTracker(limits_from_config(mon.cfg))
-            self._resume(ctx.id, mon, wear, cfg, model)
+            self._resume(ctx.id, mon, wear, cfg, model, conn)
             self._monitors[ctx.id] = mon
             self._wear[ctx.id] = wear
         return mon
@@ -302,9 +312,10 @@ class DiagnoseLoop:
         return checkpoint.fingerprint(mon, checkpoint.fingerprint(wear), cfg, model.version if model else None)
 
     def _resume(self, device_id: str, mon: DeviceMonitor, wear: WearTracker, cfg: Mapping[str, Any],
-                model: NormalModel | None) -> None:
-        """Restore a fresh monitor from the device's checkpoint when it fits; readings after the checkpoint's
-        watermark are replayed from telemetry (the progress watermark is moved back to it)."""
+                model: NormalModel | None, conn: psycopg.Connection | None) -> None:
+        """Restore a fresh monitor from the device's checkpoint when it fits; the device's batches that arrived
+        after the checkpoint and before the progress cursor (evaluated by a process that then crashed) are
+        replayed into it, so it ends where that process was."""
         cp = self._checkpoints.pop(device_id, None)
         if cp is None:
             return
@@ -322,12 +333,13 @@ class DiagnoseLoop:
             mon.__dict__.update(fresh.__dict__)
             wear.__dict__.update(WearTracker(wear.limits, wear.policy).__dict__)
             return
-        mark = self._marks.get(device_id)
-        if mark is None or cp.watermark < mark:
-            self._marks[device_id] = cp.watermark  # replay what the crashed process saw after its checkpoint
-            self._dirty.add(device_id)
         self._saved_t[device_id] = mon.last_t
         self.restored += 1
+        if conn is not None and cp.arrival is not None and cp.arrival < self._cursor:
+            missed = [b for b in repo.device_batches(conn, device_id, cp.arrival, self._cursor)
+                      if b.clock_offset_ms is None]
+            for ts, values in repo.batch_samples(conn, missed).get(device_id, []):
+                self._feed(mon, wear, ts.timestamp(), values)
 
     def _save_checkpoints(self, conn: psycopg.Connection, now: float, force: bool = False) -> int:
         rows = []
@@ -337,7 +349,8 @@ class DiagnoseLoop:
                 continue
             wear = self._wear[device_id]
             rows.append(repo.Checkpoint(device_id, self._fingerprint(mon, wear, mon.cfg, mon.model), mark,
-                                        {"monitor": checkpoint.snapshot(mon), "wear": checkpoint.snapshot(wear)}))
+                                        {"monitor": checkpoint.snapshot(mon), "wear": checkpoint.snapshot(wear)},
+                                        self._cursor))
             self._saved_t[device_id] = mon.last_t
         if rows:
             repo.save_checkpoints(conn, rows, to_datetime(now))
@@ -396,46 +409,42 @@ class DiagnoseLoop:
 
     # --- detection ------------------------------------------------------------------------------------------
 
+    @staticmethod
+    def _feed(mon: DeviceMonitor, wear: WearTracker, t: float, values: Mapping[str, float]) -> bool:
+        """Feed one sample if it is newer than what the detectors saw (the per-device time-order rule)."""
+        if mon.last_t is not None and t <= mon.last_t:
+            metrics.DIAGNOSE_LATE_SAMPLES.inc()
+            return False
+        mon.observe(t, values)
+        wear.observe(t, values)
+        return True
+
     def _ingest(self, conn: psycopg.Connection, act: Actions, now: float) -> None:
-        news = repo.new_batches(conn, self._cursor)
-        start_cursor, truncated = self._cursor, False
+        news = repo.new_batches(conn, self._cursor, self._settings.max_batches_per_pass)
         if any(n.device_id not in self._devices for n in news):
             self._refresh(conn, now)
-        work: list[tuple[repo.DeviceContext, DeviceMonitor, datetime, datetime]] = []
+        readable = []
         for n in news:
-            self._cursor = max(self._cursor, n.max_id)
-            ctx = self._devices.get(n.device_id)
-            if ctx is None:
+            if n.device_id not in self._devices:
                 continue
-            if n.last_ts <= self._marks.get(ctx.id, EPOCH):
-                continue  # late data older than what the monitor already saw: cannot be replayed in order
-            mon = self._monitor(ctx)
-            mark = self._marks.get(ctx.id, EPOCH)  # a restored checkpoint may have moved it back
-            self._received[ctx.id] = n.received_at.timestamp()
-            work.append((ctx, mon, mark, n.last_ts))
-        # Devices that are keeping up (the usual case at fleet load) are read in one query: one round trip per
-        # device made the pass, and so detection latency, grow with the fleet. A device catching up on a long
-        # backlog is read on its own, capped per pass.
-        small = [(c.id, a, u) for c, _, a, u in work if (u - a).total_seconds() <= self.policy.bulk_read_s]
-        bulk = repo.many_device_samples(conn, small) if small else {}
-        for ctx, mon, mark, until in work:
+            self._received[n.device_id] = max(self._received.get(n.device_id, 0.0), n.received_at.timestamp())
+            if n.clock_offset_ms is None:
+                readable.append(n)  # a clock fault's readings are stored apart: nothing to evaluate
+        # One query for the whole pass; each device's samples come sorted by time (the per-device order rule).
+        for device_id, samples in repo.batch_samples(conn, readable).items():
+            ctx = self._devices[device_id]
+            mon = self._monitor(ctx, conn)
             wear = self._wear[ctx.id]
-            samples = bulk.get(ctx.id, []) if ctx.id in {d for d, _, _ in small} \
-                else repo.device_samples(conn, ctx.id, mark, until)
             last_t: float | None = None
-            for count, (ts, values) in enumerate(samples, 1):
-                last_t = ts.timestamp()
-                mon.observe(last_t, values)
-                wear.observe(last_t, values)
-                self._marks[ctx.id] = ts
-                self._dirty.add(ctx.id)
-                if count >= self.policy.max_samples_per_device:
-                    truncated = True  # come back for the rest next pass; watermarks skip what was done
-                    break
+            for ts, values in samples:
+                if self._feed(mon, wear, ts.timestamp(), values):
+                    last_t = ts.timestamp()
+                    self._marks[ctx.id] = ts
+                    self._dirty.add(ctx.id)
             if last_t is not None:
                 self._decide(act, ctx, mon, last_t)
-        if truncated:
-            self._cursor = start_cursor
+        if news:
+            self._cursor = news[-1].arrival
         if self.policy.silence:
             for mon in self._monitors.values():
                 if mon.check_silence(now):

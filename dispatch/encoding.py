@@ -17,7 +17,7 @@ import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from dispatch.models import TIER_WEIGHT, Job, Location, Problem, Technician
+from dispatch.models import TIER_WEIGHT, Job, Location, Params, Problem, Technician
 from dispatch.routing_model import RoutingData
 from dispatch.travel import TravelTimeProvider
 
@@ -135,6 +135,7 @@ def encode(problem: Problem, travel: TravelTimeProvider) -> Encoding:
     enc_reasons: dict[str, str] = {}
     windows: dict[int, tuple[int, int]] = {}
     soft: dict[int, tuple[int, int]] = {}
+    site: dict[int, list[tuple[int, int]]] = {}
     allowed: dict[int, list[int]] = {}
     disj: list[tuple[list[int], int]] = []
     pairs: list[tuple[int, int]] = []
@@ -244,13 +245,12 @@ def encode(problem: Problem, travel: TravelTimeProvider) -> Encoding:
                 windows[n] = (max(0, _rel(job.window[0], now) + 1), max(0, _rel(job.window[1], now)))
             if job.preventive and bound is None:  # a visit: no promise, a gentle pull towards its suggested start
                 soft[n] = (max(0, _rel(deadline, now)), p.preventive_lateness_per_s)
+            elif job.preventive and not on_site_now:
+                soft[n] = _hinge(deadline, p.lateness_per_s * weight, now, p)
             elif not on_site_now:
-                coeff = p.lateness_per_s * weight
-                if (
-                    deadline - p.deadline_margin_s <= now
-                ):  # promise already broken: don't let it make other jobs late too
-                    coeff = max(1, coeff // p.broken_promise_discount)
-                soft[n] = (max(0, _rel(deadline - p.deadline_margin_s, now)), coeff)
+                soft[n], extra = arrival_costs(job, weight, now, p)
+                if extra:
+                    site[n] = extra
         if job.in_progress_by in tech_index:
             node = job_nodes[job.id][0]
             first[tech_index[job.in_progress_by]] = pickup_of.get(node, node)
@@ -324,6 +324,8 @@ def encode(problem: Problem, travel: TravelTimeProvider) -> Encoding:
         horizon=horizon,
         windows=windows,
         soft_deadlines=soft,
+        site_costs=site,
+        global_span_cost=p.balance_per_s,
         vehicle_start_window=start_win,
         vehicle_end_max=end_max,
         vehicle_soft_end=soft_end,
@@ -341,6 +343,37 @@ def encode(problem: Problem, travel: TravelTimeProvider) -> Encoding:
         enc.warm_routes_previous_only = warm_routes(enc, problem)
         enc.warm_routes = with_new_jobs(enc, enc.warm_routes_previous_only)
     return enc
+
+
+def _hinge(at: float, coeff: int, now: float, p: Params) -> tuple[int, int]:
+    """Lateness past ``at`` less the planning margin, ``coeff`` per second; discounted when already broken:
+    rushing a lost promise only makes other jobs late too, it still costs enough to be served soon."""
+    if at - p.deadline_margin_s <= now:
+        coeff = max(1, coeff // p.broken_promise_discount)
+    return max(0, _rel(at - p.deadline_margin_s, now)), coeff
+
+
+def arrival_costs(job: Job, weight: int, now: float,
+                  p: Params) -> tuple[tuple[int, int], list[tuple[int, int]]]:
+    """The objective's terms on a corrective job's arrival (``weight`` = tier weight x priority):
+
+    * lateness past the service target (``lateness_per_s``; the time dimension's soft bound),
+    * steeper past the contract deadline (``deadline_lateness_per_s`` more; merged into the target's bound
+      when both fall together),
+    * the priority-weighted time to site (``time_to_site_per_s`` from now).
+
+    A job without a target aims at its deadline (callers that only know deadlines keep their meaning)."""
+    deadline = job.onsite_deadline if job.onsite_deadline is not None else job.created_at + p.default_onsite_s
+    target = job.onsite_target if job.onsite_target is not None else deadline
+    late, past_deadline = p.lateness_per_s * weight, p.deadline_lateness_per_s * weight
+    extra: list[tuple[int, int]] = []
+    if p.time_to_site_per_s > 0:
+        extra.append((0, max(1, round(p.time_to_site_per_s * weight))))
+    if past_deadline > 0 and _rel(deadline, now) == _rel(target, now):
+        return _hinge(target, late + past_deadline, now, p), extra
+    if past_deadline > 0:
+        extra.append(_hinge(deadline, past_deadline, now, p))
+    return _hinge(target, late, now, p), extra
 
 
 def van_demand(problem: Problem) -> list[dict[str, int]]:

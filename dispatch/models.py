@@ -43,7 +43,11 @@ class Job:
     priority: int = 1
     tier: Tier = "standard"
     created_at: float = 0.0
-    onsite_deadline: float | None = None
+    onsite_deadline: float | None = None  # the contract's deadline (None: created_at + Params.default_onsite_s)
+    # The organisation's service target for being on site (None: created_at + Params.default_onsite_s). The
+    # optimiser aims at it; the contract deadline, which may be later (coverage hours) or earlier (key
+    # accounts), costs more on top (docs/dispatch.md, "Objective").
+    onsite_target: float | None = None
     repair_deadline: float | None = None
     window: tuple[float, float] | None = None
     required_parts: tuple[tuple[str, int], ...] = ()
@@ -98,10 +102,11 @@ class Stop:
 class Params:
     """Tuning of the objective. Costs are in "seconds of driving": one unit = one second behind the wheel."""
 
-    # Dropping must be the last resort, never a way to save km *or lateness*: the penalty exceeds the lateness
-    # cost of a job served a full day late (lateness_per_s 10 × 86 400 s = 864 000). With 8 h here, a
-    # 50-technician × 300-job re-plan dropped every job (lateness made serving dearer than dropping).
-    drop_penalty_s: int = 1_000_000
+    # Dropping must be the last resort, never a way to save km *or lateness*: the penalty exceeds the cost of a
+    # job served a full day late past both its target and its deadline ((time_to_site_per_s 1 + lateness_per_s
+    # 10 + deadline_lateness_per_s 20) × 86 400 s = 2 678 400). With 8 h here, a 50-technician × 300-job
+    # re-plan dropped every job (lateness made serving dearer than dropping).
+    drop_penalty_s: int = 3_000_000
     # Drop penalty of a preventive visit (not tier-weighted): 2 h of driving, so a visit is served when it only
     # costs km, but it is the first thing dropped when serving it would make an emergency late: 12 min of a
     # bronze emergency's lateness (10/s) or 2.4 min of a gold one's already cost more. An emergency's drop
@@ -116,7 +121,21 @@ class Params:
     # costs 20 s of driving, so the 2-hour promise dominates km. At 1 the day simulation traded lateness for
     # km (93 % on site in 2 h); at 10 it keeps ≥ 95 % while still driving ~40 % less than the baseline.
     lateness_per_s: int = 10
-    # Plan to arrive this much before the on-site deadline: later arrivals in a re-planned day push planned
+    # Per second from now until a job's technician is on site, times the tier weight and priority: the
+    # priority-weighted time to site. Without it the optimiser was indifferent between arriving at once and just
+    # before the target, so it saved km by queueing jobs on one route while free technicians watched (issue
+    # #14). At 1, a standard job (weight 2) waiting an hour costs as much as two hours of driving, so a free
+    # qualified technician is sent rather than the job queued behind another one.
+    time_to_site_per_s: float = 1.0  # x weight, rounded to a whole cost unit (at least 1) per second
+    # Per second past the *contract deadline* on top of the target's lateness (times the weight): breaking the
+    # contract costs three times as much as missing the promise alone.
+    deadline_lateness_per_s: int = 20
+    # Per second of the longest route (global span, on a copy of the time dimension): an explicit balance term.
+    # Off by default: the time-to-site term already spreads the work (a queued job costs its wait), and this one
+    # cost the day simulation dearly (seed 3, rate 13, same load: km per job 16.3 -> 21.3, on site in 2 h 97.4 %
+    # -> 93.9 %): every re-plan reshuffled routes to shorten the longest. Kept as a knob (test_objective.py).
+    balance_per_s: int = 0
+    # Plan to arrive this much before the on-site target and deadline: later arrivals in a re-planned day push planned
     # visits back, and a plan that just meets every deadline misses many after the next incident. 15 min
     # was chosen on seed 1 of the day simulation (93 % -> 96 % on site in 2 h); other seeds are held out.
     deadline_margin_s: float = 15 * 60.0

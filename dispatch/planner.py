@@ -99,6 +99,7 @@ class OrderRow:
     kind: str = "corrective"  # or "preventive": a window of days instead of the 2-hour promise
     earliest_start: float | None = None
     latest_start: float | None = None
+    onsite_target: float | None = None  # the service target (None: a row from before targets, or preventive)
 
 
 @dataclass(frozen=True)
@@ -318,8 +319,9 @@ def preemptions(problem: Problem, plan: Plan, travel: TravelTimeProvider) -> lis
     arrive = {s.job_id: s.eta for stops in plan.routes.values() for s in stops if s.kind == "job"}
     default = problem.params.default_onsite_s
 
-    def due(j: Job) -> float:
-        return j.onsite_deadline if j.onsite_deadline is not None else j.created_at + default
+    def due(j: Job) -> float:  # the earlier of the service target and the contract deadline
+        deadline = j.onsite_deadline if j.onsite_deadline is not None else j.created_at + default
+        return min(deadline, j.onsite_target) if j.onsite_target is not None else deadline
 
     at_risk = sorted((j for j in problem.jobs if not j.preventive and not j.in_progress_by
                       and due(j) > problem.now and (j.id not in arrive or arrive[j.id] > due(j))),
@@ -353,10 +355,11 @@ def preventive_fields(earliest: float | None, latest: float | None, now: float, 
     priority, its window of days as a hard service-start window, and that window's end as the deadline (no
     2-hour promise). A committed visit (technician sent) keeps no window: it was honoured when they set off."""
     if committed or earliest is None or latest is None:
-        return {"priority": 1, "tier": "bronze", "preventive": True}
+        return {"priority": 1, "tier": "bronze", "preventive": True, "onsite_target": None}
     lo = max(earliest, now)
     hi = max(latest, lo + PREVENTIVE_OVERDUE_S)
-    return {"priority": 1, "tier": "bronze", "window": (lo, hi), "onsite_deadline": hi, "preventive": True}
+    return {"priority": 1, "tier": "bronze", "window": (lo, hi), "onsite_deadline": hi, "preventive": True,
+            "onsite_target": None}
 
 
 def build_problem(now: float, orders: list[OrderRow], techs: list[TechRow], depots: list[DepotRow],
@@ -377,7 +380,7 @@ def build_problem(now: float, orders: list[OrderRow], techs: list[TechRow], depo
             pinned = o.technician_id  # a further job assigned by hand: the dispatcher's decision stands
         parts = tuple(sorted((str(k), int(v)) for k, v in (o.required_parts or {}).items() if int(v) > 0))
         fields: dict = {"priority": 2 if o.severity >= CRITICAL_SEVERITY else 1, "tier": o.tier,
-                        "onsite_deadline": o.onsite_due}
+                        "onsite_deadline": o.onsite_due, "onsite_target": o.onsite_target}
         if o.kind == "preventive":
             fields |= preventive_fields(o.earliest_start, o.latest_start, now,
                                         o.id in committed or o.status in ("en_route", "on_site"))

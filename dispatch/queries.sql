@@ -54,13 +54,16 @@ RETURNING w.id, w.incident_id, w.device_id, w.customer_id, w.technician_id, w.la
 
 -- name: create_return_visit
 -- The return visit: a new work order on the same incident, same site and skills, the same time allowance to
--- reach the site from now as the first visit had; the parts the technician says are needed, if any.
+-- reach the site from now as the first visit had (deadline and service target); the parts the technician says
+-- are needed, if any.
 INSERT INTO work_orders (incident_id, device_id, customer_id, required_skills, estimated_minutes, lat, lon,
-                         created_at, onsite_due, required_parts, kind, visit_no)
+                         created_at, onsite_due, required_parts, kind, visit_no, onsite_target)
 SELECT w.incident_id, w.device_id, w.customer_id, w.required_skills, w.estimated_minutes, w.lat, w.lon,
        %(at)s, %(at)s + (w.onsite_due - w.created_at), coalesce(%(parts)s, w.required_parts), 'corrective',
-       w.visit_no + 1
-FROM work_orders w WHERE w.id = %(work_order_id)s
+       w.visit_no + 1,
+       -- the service target's allowance again (the first visit's target counted from the incident's opening)
+       %(at)s + (coalesce(w.onsite_target, i.onsite_target) - i.opened_at)
+FROM work_orders w JOIN incidents i ON i.id = w.incident_id WHERE w.id = %(work_order_id)s
 ON CONFLICT (incident_id) WHERE status IN ('open', 'assigned', 'en_route', 'on_site') DO NOTHING
 RETURNING id;
 
@@ -92,7 +95,8 @@ SELECT pg_try_advisory_xact_lock(7305119300);
 -- name: active_orders
 SELECT w.id, w.status, w.lat, w.lon, w.required_skills, w.estimated_minutes, c.tier, i.severity,
        w.created_at, w.onsite_due, w.technician_id, w.assigned_at, w.eta, w.arrived_at, w.pinned_technician_id,
-       w.locked, w.required_parts, w.kind, w.earliest_start, w.latest_start
+       w.locked, w.required_parts, w.kind, w.earliest_start, w.latest_start,
+       CASE WHEN w.kind = 'corrective' THEN coalesce(w.onsite_target, i.onsite_target) END AS onsite_target
 FROM work_orders w JOIN customers c ON c.id = w.customer_id JOIN incidents i ON i.id = w.incident_id
 WHERE w.status IN ('open', 'assigned', 'en_route', 'on_site')
 ORDER BY w.id;

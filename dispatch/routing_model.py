@@ -29,6 +29,10 @@ class RoutingData:
     horizon: int
     windows: dict[int, tuple[int, int]] = field(default_factory=dict)  # hard service-start windows
     soft_deadlines: dict[int, tuple[int, int]] = field(default_factory=dict)  # node -> (deadline, cost/unit)
+    # Further convex cost pieces on a node's arrival: node -> [(bound, cost per unit past it)], e.g. (0, w) for
+    # the weighted time to site and (contract deadline, extra) beside the target in ``soft_deadlines``.
+    site_costs: dict[int, list[tuple[int, int]]] = field(default_factory=dict)
+    global_span_cost: int = 0  # per unit of the longest route (max end - min start): balance
     demand: list[int] | None = None  # None = capacity constraint off
     capacity: list[int] | None = None
     vehicle_start_window: list[tuple[int, int]] | None = None  # shift start range per vehicle
@@ -61,6 +65,7 @@ class RoutingModel:
     manager: pywrapcp.RoutingIndexManager
     routing: pywrapcp.RoutingModel
     time: pywrapcp.RoutingDimension
+    transit: int = -1  # the registered time transit callback (service + travel), shared by the site dimensions
 
 
 def add_arc_costs(m: RoutingModel) -> None:
@@ -76,6 +81,7 @@ def add_time_dimension(m: RoutingModel) -> pywrapcp.RoutingDimension:
     d = m.data
     transit = [[d.service[i] + d.travel[i][j] for j in range(d.num_nodes)] for i in range(d.num_nodes)]
     evaluator = m.routing.RegisterTransitMatrix(transit)
+    m.transit = evaluator
     m.routing.AddDimension(evaluator, d.horizon, d.horizon, False, TIME)
     return m.routing.GetDimensionOrDie(TIME)
 
@@ -126,6 +132,38 @@ def add_soft_deadlines(m: RoutingModel) -> None:
     """On-site deadline: lateness costs ``coeff`` per unit (coeff grows with the customer tier)."""
     for node, (deadline, coeff) in m.data.soft_deadlines.items():
         m.time.SetCumulVarSoftUpperBound(m.manager.NodeToIndex(node), deadline, coeff)
+
+
+def add_site_costs(m: RoutingModel) -> None:
+    """More than one cost piece on a node's arrival (weighted time to site, lateness past the contract deadline
+    beside the target's): OR-Tools allows one soft upper bound per cumul variable and its Python API has no
+    piecewise-linear cumul cost, so the k-th further piece of every node goes on the k-th "site" dimension, a
+    copy of the time dimension (same transits, time windows' openings and shift starts; breaks are not copied,
+    so these pieces may see an arrival up to a break earlier than the plan: they only steer the search).
+    Each copy's cumuls are set as early as its constraints allow, which is when the technician can be there."""
+    d = m.data
+    depth = max([len(p) for p in d.site_costs.values()] + [1 if d.global_span_cost > 0 else 0])
+    for k in range(depth):
+        name = f"site_{k}"
+        m.routing.AddDimension(m.transit, d.horizon, d.horizon, False, name)
+        dim = m.routing.GetDimensionOrDie(name)
+        for node, (lo, _) in d.windows.items():
+            dim.CumulVar(m.manager.NodeToIndex(node)).SetMin(lo)
+        if d.vehicle_start_window is not None:
+            for v, (lo, _) in enumerate(d.vehicle_start_window):
+                dim.CumulVar(m.routing.Start(v)).SetMin(lo)
+        for node, pieces in d.site_costs.items():
+            if k < len(pieces):
+                bound, coeff = pieces[k]
+                dim.SetCumulVarSoftUpperBound(m.manager.NodeToIndex(node), bound, coeff)
+
+
+def add_balance(m: RoutingModel) -> None:
+    """Balance: the longest route (latest end less earliest start over all technicians) costs per unit. On the
+    first site dimension, not the time dimension: there a later departure shortens the span, and the search
+    held technicians back (the plan's times come from the time dimension, whose starts must stay free)."""
+    if m.data.global_span_cost > 0:
+        m.routing.GetDimensionOrDie("site_0").SetGlobalSpanCostCoefficient(m.data.global_span_cost)
 
 
 def add_capacity(m: RoutingModel) -> None:
@@ -223,6 +261,8 @@ def build_model(data: RoutingData) -> RoutingModel:
     add_shifts(m)
     add_overtime(m)
     add_soft_deadlines(m)
+    add_site_costs(m)
+    add_balance(m)
     add_capacity(m)
     add_van_stock(m)
     add_vehicle_restrictions(m)

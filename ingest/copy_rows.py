@@ -1,6 +1,7 @@
 """PostgreSQL binary COPY data for ``telemetry_samples`` rows, built per batch. Pure: no I/O.
 
-Why hand-built: one row per sample is ``(device_id text, ts timestamptz, signals text[], readings float8[])``.
+Why hand-built: one row per sample is ``(device_id text, ts timestamptz, signals text[], readings float8[],
+batch_id int8)``.
 Within a batch the device and (normally) the signal names are the same for every sample, so their encoded bytes
 are computed once and only the timestamp and the values change. A whole batch is packed by ONE ``struct`` call
 whose argument list is filled with C-level slice assignments (one per signal column), so there is no Python code
@@ -29,7 +30,7 @@ TRAILER = b"\xff\xff"
 PG_EPOCH_US = 946_684_800_000_000  # 2000-01-01T00:00:00Z in µs since the Unix epoch: timestamptz's zero
 TEXT_OID = 25
 FLOAT8_OID = 701
-FIELDS = 4  # device_id, ts, signals, readings: the column list of ingest's COPY statement
+FIELDS = 5  # device_id, ts, signals, readings, batch_id: the column list of ingest's COPY statement
 
 _NAME = itemgetter(0)
 _VALUE = itemgetter(1)
@@ -70,26 +71,31 @@ def _parts(device_id: str, names: tuple[str, ...]) -> tuple[bytes, bytes]:
 
 @lru_cache(maxsize=512)
 def _packer(head_len: int, mid_len: int, n: int, samples: int) -> tuple[struct.Struct, list[object]]:
-    """A Struct for ``samples`` rows of ``n`` values and an argument template (head, ts, mid, 8, v, 8, v, ...)."""
-    row = f"{head_len}sq{mid_len}s" + "id" * n
-    template: list[object] = ([b"", 0, b""] + [8, 0.0] * n) * samples
+    """A Struct for ``samples`` rows of ``n`` values and an argument template
+    (head, ts, mid, 8, v, 8, v, ..., 8, batch_id)."""
+    row = f"{head_len}sq{mid_len}s" + "id" * n + "iq"
+    template: list[object] = ([b"", 0, b""] + [8, 0.0] * n + [8, 0]) * samples
     return struct.Struct(">" + row * samples), template
 
 
-def encode_rows(device_id: str, samples: Sequence[Sample]) -> BatchRows:
-    """COPY tuples for one batch's samples, in sample order (one device: consecutive index entries)."""
+def encode_rows(device_id: str, samples: Sequence[Sample], batch_id: int = 0) -> BatchRows:
+    """COPY tuples for one batch's samples, in sample order (one device: consecutive index entries).
+
+    ``batch_id`` (``ingest_batches.id``) goes into every row: diagnose reads a batch's samples by it."""
     names = tuple(map(_NAME, samples[0].values))
     if all(tuple(map(_NAME, s.values)) == names for s in samples):
-        return _encode_uniform(device_id, names, samples)
-    return _encode_general(device_id, samples)
+        return _encode_uniform(device_id, names, samples, batch_id)
+    return _encode_general(device_id, samples, batch_id)
 
 
-def _encode_uniform(device_id: str, names: tuple[str, ...], samples: Sequence[Sample]) -> BatchRows:
+def _encode_uniform(device_id: str, names: tuple[str, ...], samples: Sequence[Sample],
+                    batch_id: int) -> BatchRows:
     n, count = len(names), len(samples)
     head, mid = _parts(device_id, names)
     packer, template = _packer(len(head), len(mid), n, count)
     args = template.copy()
-    stride = 3 + 2 * n
+    stride = 5 + 2 * n
+    args[stride - 1::stride] = [batch_id] * count
     args[0::stride] = [head] * count
     t_list = [s.t_ms for s in samples]
     args[1::stride] = [t * 1000 - PG_EPOCH_US for t in t_list]
@@ -103,7 +109,7 @@ def _encode_uniform(device_id: str, names: tuple[str, ...], samples: Sequence[Sa
     return BatchRows(packer.pack(*args), count, n * count, newest)
 
 
-def _encode_general(device_id: str, samples: Sequence[Sample]) -> BatchRows:
+def _encode_general(device_id: str, samples: Sequence[Sample], batch_id: int) -> BatchRows:
     """Samples with differing signal sets: one Struct call per sample; newest value folded per reading."""
     out: list[bytes] = []
     newest: dict[str, tuple[int, float]] = {}
@@ -115,7 +121,8 @@ def _encode_general(device_id: str, samples: Sequence[Sample]) -> BatchRows:
         packer, template = _packer(len(head), len(mid), len(names), 1)
         args = template.copy()
         args[0], args[1], args[2] = head, s.t_ms * 1000 - PG_EPOCH_US, mid
-        args[4::2] = values
+        args[4:4 + 2 * len(values):2] = values
+        args[-1] = batch_id
         out.append(packer.pack(*args))
         readings += len(names)
         for name, value in s.values:

@@ -3,11 +3,32 @@ SELECT id FROM devices;
 
 -- name: claim_batches
 -- Record each (device, seq) once; the RETURNING rows are the batches not seen before, the only ones to COPY.
-INSERT INTO ingest_batches (device_id, seq, readings, first_ts, last_ts, received_at)
+INSERT INTO ingest_batches (device_id, seq, readings, first_ts, last_ts, received_at, clock_offset_ms)
 SELECT * FROM unnest(%s::text[], %s::bigint[], %s::integer[], %s::timestamptz[], %s::timestamptz[],
-                     %s::timestamptz[])
+                     %s::timestamptz[], %s::bigint[])
 ON CONFLICT ON CONSTRAINT ingest_batches_pk DO NOTHING
-RETURNING device_id, seq;
+RETURNING id, device_id, seq;
+
+-- name: arrival_lock
+-- Held from here to the commit (transaction-scoped): arrival numbers are taken in commit order (migration 0230).
+SELECT pg_advisory_xact_lock(7305119230);
+
+-- name: stamp_arrival
+-- The batches' position in commit order, which diagnose follows (taken under arrival_lock, last in the transaction).
+UPDATE ingest_batches SET arrival = nextval('ingest_arrival_seq') WHERE id = ANY(%s::bigint[]);
+
+-- name: copy_clock_faults
+-- Readings of a batch stamped too far ahead of its receive time: kept, apart from telemetry (migration 0230).
+COPY telemetry_clock_faults (device_id, ts, signals, readings, batch_id) FROM STDIN (FORMAT BINARY);
+
+-- name: clock_state
+-- A device's clock is faulty while its newest batch is. Only devices whose state changes are updated and
+-- returned (one timeline event per change, not per batch).
+UPDATE devices d SET clock_fault_at = CASE WHEN s.offset_ms IS NULL THEN NULL ELSE s.at END,
+                     clock_offset_ms = s.offset_ms
+FROM unnest(%s::text[], %s::bigint[], %s::timestamptz[]) AS s(id, offset_ms, at)
+WHERE d.id = s.id AND (d.clock_fault_at IS NULL) = (s.offset_ms IS NOT NULL)
+RETURNING d.id, d.customer_id, s.offset_ms;
 
 -- name: stored_batches
 -- What was stored under these (device, seq)s: the fingerprint that tells a redelivery from a replay.
@@ -17,7 +38,7 @@ FROM ingest_batches b JOIN unnest(%s::text[], %s::bigint[]) AS k(device_id, seq)
 
 -- name: copy_telemetry
 -- One row per sample (migration 0110); the binary data is built by ingest/copy_rows.py.
-COPY telemetry_samples (device_id, ts, signals, readings) FROM STDIN (FORMAT BINARY);
+COPY telemetry_samples (device_id, ts, signals, readings, batch_id) FROM STDIN (FORMAT BINARY);
 
 -- name: queue_rollups
 -- What this transaction wrote, per device, for the next rollup refresh (migration 0110): committed with the rows.

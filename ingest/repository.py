@@ -30,15 +30,25 @@ def known_devices(conn: psycopg.Connection) -> set[str]:
 
 
 def write_batches(conn: psycopg.Connection, batches: Sequence[TelemetryBatch], received_at: datetime,
-                  seen_before: list[TelemetryBatch] | None = None) -> int:
+                  seen_before: list[TelemetryBatch] | None = None, *,
+                  clock_skew_max_s: float | None = None) -> int:
     """Store the batches not stored before; returns the number of readings written. Caller commits.
 
     Batches whose (device, seq) was already claimed (earlier, or earlier in this same call) are appended to
     ``seen_before`` when given, for :func:`replays_with_other_content`.
 
-    One row per sample goes to ``telemetry_samples`` (migration 0110): the COPY data is built per batch by
-    ``ingest.copy_rows`` and written as binary COPY blocks, so the claim, the rows and the latest values cost
-    Python work per batch, not per reading.
+    One row per sample goes to ``telemetry_samples`` (migration 0110), tagged with its batch id: the COPY data is
+    built per batch by ``ingest.copy_rows`` and written as binary COPY blocks, so the claim, the rows and the
+    latest values cost Python work per batch, not per reading.
+
+    Device clocks (migration 0230): a batch whose newest sample is more than ``clock_skew_max_s`` ahead of
+    ``received_at`` is a clock fault. Its readings go to ``telemetry_clock_faults`` (kept, but out of telemetry,
+    rollups and latest values, which a day-ahead timestamp would otherwise pin), the offset is recorded on its
+    claim row, and a change of the device's clock state is a timeline event.
+
+    Last, the new batches get their ``arrival`` number under a transaction-scoped advisory lock: the lock is held
+    until the caller commits, so arrival numbers become visible in commit order and diagnose, which follows them,
+    never skips a batch that committed late. Call this last in the transaction (the lock serialises commits).
     """
     unique: dict[tuple[str, int], TelemetryBatch] = {}
     for b in batches:
@@ -49,40 +59,58 @@ def write_batches(conn: psycopg.Connection, batches: Sequence[TelemetryBatch], r
     tz = received_at.tzinfo
     firsts = [datetime.fromtimestamp(min(s.t_ms for s in b.samples) / 1000, tz=tz) for b in items]
     lasts = [datetime.fromtimestamp(max(s.t_ms for s in b.samples) / 1000, tz=tz) for b in items]
+    received_ms = round(received_at.timestamp() * 1000)
+    skew_ms = None if clock_skew_max_s is None else clock_skew_max_s * 1000
+    offsets = [None if skew_ms is None or round(last.timestamp() * 1000) - received_ms <= skew_ms
+               else round(last.timestamp() * 1000) - received_ms for last in lasts]
     with conn.cursor() as cur:
         cur.execute(Q.claim_batches, (
             [b.device_id for b in items], [b.seq for b in items], [b.reading_count for b in items],
-            firsts, lasts, [received_at] * len(items)))
-        new = {(d, s) for d, s in cur.fetchall()}
+            firsts, lasts, [received_at] * len(items), offsets))
+        ids = {(d, s): int(i) for i, d, s in cur.fetchall()}
         if seen_before is not None:
             firsts_of = {(b.device_id, b.seq): b for b in items}
             seen_before.extend(b for b in batches
-                               if (b.device_id, b.seq) not in new or firsts_of[(b.device_id, b.seq)] is not b)
-        if not new:
+                               if (b.device_id, b.seq) not in ids or firsts_of[(b.device_id, b.seq)] is not b)
+        if not ids:
             return 0
         latest: dict[tuple[str, str], tuple[int, float]] = {}
         written = 0
+        faulty = [b for b, off in zip(items, offsets) if off is not None and (b.device_id, b.seq) in ids]
         with cur.copy(Q.copy_telemetry) as copy:
             copy.write(SIGNATURE)  # block mode: the file header and trailer are ours to send
-            for b in items:
-                if (b.device_id, b.seq) in new:
-                    rows = encode_rows(b.device_id, b.samples)
+            for b, off in zip(items, offsets):
+                key = (b.device_id, b.seq)
+                if key in ids and off is None:
+                    rows = encode_rows(b.device_id, b.samples, ids[key])
                     copy.write(rows.data)
                     written += rows.readings
                     for name, t_ms, value in rows.newest:
                         _fold(latest, (b.device_id, name), t_ms, value)
             copy.write(TRAILER)
+        if faulty:
+            with cur.copy(Q.copy_clock_faults) as copy:
+                copy.write(SIGNATURE)
+                for b in faulty:
+                    copy.write(encode_rows(b.device_id, b.samples, ids[(b.device_id, b.seq)]).data)
+                    written += b.reading_count
+                copy.write(TRAILER)
         keys = sorted(latest)  # one lock order for every worker: concurrent upserts cannot deadlock
         spans: dict[str, tuple[datetime, datetime, int]] = {}
-        for b, first, last in zip(items, firsts, lasts):
-            if (b.device_id, b.seq) in new:
+        clock: dict[str, int | None] = {}  # device -> offset of its newest new batch (None: clock plausible)
+        for b, first, last, off in zip(items, firsts, lasts, offsets):
+            if (b.device_id, b.seq) in ids:
+                clock[b.device_id] = off
+                if off is not None:
+                    continue
                 prev = spans.get(b.device_id)
                 n = b.reading_count
                 spans[b.device_id] = ((first, last, n) if prev is None
                                       else (min(prev[0], first), max(prev[1], last), prev[2] + n))
         devices = sorted({b.device_id for b in items})
-        # Three statements that need no answer: one round trip instead of three (on a busy machine every round
-        # trip waits for both processes to be scheduled again).
+        changed = conn.cursor()
+        # Statements whose answers are read afterwards: one round trip instead of several (on a busy machine
+        # every round trip waits for both processes to be scheduled again).
         with conn.pipeline():
             cur.execute(Q.upsert_latest, (
                 [k[0] for k in keys], [k[1] for k in keys],
@@ -90,6 +118,22 @@ def write_batches(conn: psycopg.Connection, batches: Sequence[TelemetryBatch], r
             cur.execute(Q.queue_rollups, (list(spans), [v[0] for v in spans.values()],
                                           [v[1] for v in spans.values()], [v[2] for v in spans.values()]))
             cur.execute(Q.mark_seen, (devices, [received_at] * len(devices)))
+            changed.execute(Q.clock_state, (list(clock), list(clock.values()), [received_at] * len(clock)))
+            cur.execute(Q.arrival_lock)
+            cur.execute(Q.stamp_arrival, (list(ids.values()),))
+        for device_id, customer_id, offset_ms in changed.fetchall():
+            if offset_ms is None:
+                record_timeline(conn, device_id=device_id, customer_id=customer_id, at=received_at,
+                                kind="clock_fault", summary=f"{device_id}: clock plausible again",
+                                data={"finding": "clock_fault", "category": "sensor_health", "active": False})
+            else:
+                record_timeline(conn, device_id=device_id, customer_id=customer_id, at=received_at,
+                                kind="clock_fault",
+                                summary=f"{device_id}: clock fault, readings stamped {offset_ms / 3.6e6:.1f} h "
+                                        "ahead of their arrival (stored apart, not evaluated)",
+                                data={"finding": "clock_fault", "category": "sensor_health", "active": True,
+                                      "offset_s": offset_ms / 1000})
+        changed.close()
     return written
 
 

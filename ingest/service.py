@@ -265,7 +265,8 @@ class IngestWorker:
                 if reason is not None:
                     dead.append(repo.DeadLetter(received, msg.topic, device_id, reason, msg.payload))
             seen_before: list[TelemetryBatch] = []
-            written = repo.write_batches(conn, batches, received, seen_before)
+            written = repo.write_batches(conn, batches, received, seen_before,
+                                         clock_skew_max_s=self._settings.clock_skew_max_s)
             for b in repo.replays_with_other_content(conn, seen_before):  # rare: only batches seen before
                 dead.append(repo.DeadLetter(received, topic(b.device_id, "telemetry"), b.device_id,
                                             f"replayed seq {b.seq} with other content", payload_of[id(b)]))
@@ -281,7 +282,10 @@ class IngestWorker:
         metrics.INGEST_READINGS.inc(written)
         metrics.INGEST_DUPLICATES.inc(sum(b.reading_count for b in batches) - written - replayed_readings)
         metrics.INGEST_BACKLOG.set(self.backlog)
-        newest = [b.samples[-1].t_ms for b in batches if b.samples]  # devices send samples in time order
+        skew_ms = self._settings.clock_skew_max_s * 1000
+        metrics.CLOCK_FAULT_BATCHES.inc(sum(1 for b in batches if b.samples[-1].t_ms - now_ms > skew_ms))
+        newest = [b.samples[-1].t_ms for b in batches
+                  if b.samples and b.samples[-1].t_ms - now_ms <= skew_ms]  # devices send samples in time order
         if newest:
             metrics.INGEST_LAG.set(max(0.0, now - max(newest) / 1000))
         for letter in dead:

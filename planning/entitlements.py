@@ -7,10 +7,10 @@ planning and back-office views apply to incidents and work orders after the fact
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import date, datetime, time, timedelta
 
-from diagnostics import sla_class
+from diagnostics import ServiceTargets, SlaDeadlines, contract_targets, service_clocks
 from planning.models import Contract, Entitlement
 
 # Search horizon for the next coverage window: a contract covering at least one day a week opens within 8 days.
@@ -54,19 +54,35 @@ def clock_start(contract: Contract, at: datetime) -> datetime:
     return at  # a contract with no coverage days: do not invent a delay
 
 
+def contract_deadlines(contract: Contract | None, tier: str,
+                       tier_defaults: Mapping[str, SlaDeadlines]) -> SlaDeadlines:
+    """The contract's own deadlines, else its tier's row of ``sla_tier_defaults``; a tier without a row (not
+    possible with the shipped table) falls back to the service targets' defaults."""
+    if contract is not None and contract.response_min and contract.onsite_min and contract.repair_h:
+        return SlaDeadlines(contract.response_min, contract.onsite_min, contract.repair_h * 60)
+    if tier in tier_defaults:
+        return tier_defaults[tier]
+    t = ServiceTargets()
+    return SlaDeadlines(t.response_min, t.on_site_min, t.repair_min)
+
+
 def entitlement(contract: Contract | None, customer_tier: str, severity: int, opened_at: datetime,
-                parts: Sequence[str] = ()) -> Entitlement:
-    """The SLA clocks and billing for an incident. Without a contract the customer's tier applies from the
-    moment of opening and everything is billable (time and materials)."""
+                parts: Sequence[str] = (), *, tier_defaults: Mapping[str, SlaDeadlines] | None = None,
+                targets: ServiceTargets | None = None) -> Entitlement:
+    """The SLA clocks, service targets and billing for an incident. Without a contract the customer's tier
+    applies from the moment of opening and everything is billable (time and materials). Targets run from the
+    opening (the organisation's, ``targets``, with the contract's overrides); deadlines from the clock start."""
+    org = targets or ServiceTargets()
     if contract is None:
-        sla = sla_class(severity, customer_tier)
-        return Entitlement(None, customer_tier, True, opened_at,
-                           opened_at + timedelta(minutes=sla.response_min),
-                           opened_at + timedelta(minutes=sla.on_site_min),
-                           opened_at + timedelta(minutes=sla.repair_min),
-                           True, tuple(parts), (), False, "no contract: time and materials")
+        c = service_clocks(opened_at, opened_at, severity,
+                           contract_deadlines(None, customer_tier, tier_defaults or {}), org)
+        return Entitlement(None, customer_tier, True, opened_at, c.response_due, c.onsite_due, c.repair_due,
+                           True, tuple(parts), (), False, "no contract: time and materials",
+                           c.response_target, c.onsite_target, c.repair_target)
     start = clock_start(contract, opened_at)
-    sla = sla_class(severity, contract.sla_tier)
+    deadlines = contract_deadlines(contract, contract.sla_tier, tier_defaults or {})
+    own = contract_targets(org, contract.target_response_min, contract.target_onsite_min, contract.target_repair_h)
+    c = service_clocks(opened_at, start, severity, deadlines, own)
     covered_hours = in_coverage(contract, opened_at)
     warranty = contract.warranty_until is not None and opened_at.date() <= contract.warranty_until
     covered = tuple(p for p in parts if warranty or contract.parts_included or p in contract.included_parts)
@@ -78,11 +94,9 @@ def entitlement(contract: Contract | None, customer_tier: str, severity: int, op
         reason = "outside coverage hours: clocks start when coverage opens, labour billable"
     else:
         reason = "within contract coverage"
-    return Entitlement(contract.code, contract.sla_tier, covered_hours, start,
-                       start + timedelta(minutes=sla.response_min),
-                       start + timedelta(minutes=sla.on_site_min),
-                       start + timedelta(minutes=sla.repair_min),
-                       labour_billable, billable, covered, warranty, reason)
+    return Entitlement(contract.code, contract.sla_tier, covered_hours, start, c.response_due, c.onsite_due,
+                       c.repair_due, labour_billable, billable, covered, warranty, reason,
+                       c.response_target, c.onsite_target, c.repair_target)
 
 
 def next_inspection(contract: Contract) -> date | None:

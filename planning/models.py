@@ -34,6 +34,14 @@ class Contract:
     included_parts: tuple[str, ...] = ()
     inspection_interval_days: int | None = None
     last_inspection_on: date | None = None
+    # Contract deadlines (the row's, else its tier's defaults: resolved by the repository) and the contract's
+    # overrides of the organisation's service targets; None = not set.
+    response_min: int | None = None
+    onsite_min: int | None = None
+    repair_h: int | None = None
+    target_response_min: int | None = None
+    target_onsite_min: int | None = None
+    target_repair_h: int | None = None
 
     @property
     def is_24x7(self) -> bool:
@@ -56,6 +64,10 @@ class Entitlement:
     covered_parts: tuple[str, ...]
     warranty: bool
     reason: str
+    # The organisation's service targets (from the opening, whatever the coverage hours): what dispatch aims at.
+    response_target: datetime | None = None
+    onsite_target: datetime | None = None
+    repair_target: datetime | None = None
 
 
 @dataclass(frozen=True)

@@ -3,7 +3,12 @@
 SELECT id, code, customer_id, device_id, name, sla_tier, coverage_days, coverage_start,
        CASE WHEN coverage_end = '24:00' THEN '23:59:59.999999'::time ELSE coverage_end END AS coverage_end,
        starts_on, ends_on, warranty_until, labour_included, parts_included, included_parts,
-       inspection_interval_days, last_inspection_on
+       inspection_interval_days, last_inspection_on,
+       -- the contract's deadlines, else its tier's defaults; its overrides of the service targets
+       coalesce(response_min, (SELECT t.response_min FROM sla_tier_defaults t WHERE t.tier = sla_tier)) AS response_min,
+       coalesce(onsite_min, (SELECT t.onsite_min FROM sla_tier_defaults t WHERE t.tier = sla_tier)) AS onsite_min,
+       coalesce(repair_h, (SELECT t.repair_h FROM sla_tier_defaults t WHERE t.tier = sla_tier)) AS repair_h,
+       target_response_min, target_onsite_min, target_repair_h
 FROM contracts
 WHERE customer_id = %(customer_id)s
 ORDER BY id;
@@ -12,7 +17,12 @@ ORDER BY id;
 SELECT id, code, customer_id, device_id, name, sla_tier, coverage_days, coverage_start,
        CASE WHEN coverage_end = '24:00' THEN '23:59:59.999999'::time ELSE coverage_end END AS coverage_end,
        starts_on, ends_on, warranty_until, labour_included, parts_included, included_parts,
-       inspection_interval_days, last_inspection_on
+       inspection_interval_days, last_inspection_on,
+       -- the contract's deadlines, else its tier's defaults; its overrides of the service targets
+       coalesce(response_min, (SELECT t.response_min FROM sla_tier_defaults t WHERE t.tier = sla_tier)) AS response_min,
+       coalesce(onsite_min, (SELECT t.onsite_min FROM sla_tier_defaults t WHERE t.tier = sla_tier)) AS onsite_min,
+       coalesce(repair_h, (SELECT t.repair_h FROM sla_tier_defaults t WHERE t.tier = sla_tier)) AS repair_h,
+       target_response_min, target_onsite_min, target_repair_h
 FROM contracts
 ORDER BY id;
 
@@ -221,3 +231,6 @@ WHERE w.kind = 'preventive' AND w.status = 'completed' AND left(w.preventive_key
   AND w.preventive_key = 'rul:' || w.device_id || ':' || coalesce(r.fault_mode, r.signal)
 ORDER BY w.device_id, w.completed_at DESC
 RETURNING device_id, estimated_at;
+
+-- name: sla_tier_defaults
+SELECT tier, response_min, onsite_min, repair_h FROM sla_tier_defaults;

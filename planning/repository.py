@@ -15,6 +15,7 @@ from psycopg.rows import dict_row
 from psycopg.types.json import Jsonb
 
 from core.sql import Queries
+from diagnostics import SlaDeadlines
 from planning.models import Contract
 
 Q = Queries(__file__)
@@ -28,7 +29,15 @@ def _contract(row: dict[str, Any]) -> Contract:
                     warranty_until=row["warranty_until"], labour_included=row["labour_included"],
                     parts_included=row["parts_included"], included_parts=tuple(row["included_parts"]),
                     inspection_interval_days=row["inspection_interval_days"],
-                    last_inspection_on=row["last_inspection_on"])
+                    last_inspection_on=row["last_inspection_on"], response_min=row.get("response_min"),
+                    onsite_min=row.get("onsite_min"), repair_h=row.get("repair_h"),
+                    target_response_min=row.get("target_response_min"),
+                    target_onsite_min=row.get("target_onsite_min"), target_repair_h=row.get("target_repair_h"))
+
+
+def sla_tier_defaults(conn: psycopg.Connection) -> dict[str, SlaDeadlines]:
+    """Contract deadlines per SLA tier for incidents without a contract of their own (migration 0640)."""
+    return {r[0]: SlaDeadlines(int(r[1]), int(r[2]), int(r[3]) * 60) for r in conn.execute(Q.sla_tier_defaults)}
 
 
 def contracts_of_customer(conn: psycopg.Connection, customer_id: int) -> list[Contract]:

@@ -48,7 +48,8 @@ def entitled(conn: psycopg.Connection, row: dict[str, Any],
         if cache is not None:
             cache[cid] = contracts
     k = covering(contracts, row["device_id"], cid, row["opened_at"])
-    return k, entitlement(k, row["customer_tier"], int(row["severity"]), row["opened_at"], _parts(row["parts"]))
+    return k, entitlement(k, row["customer_tier"], int(row["severity"]), row["opened_at"], _parts(row["parts"]),
+                          tier_defaults=repo.sla_tier_defaults(conn))
 
 
 def _work_order_view(row: dict[str, Any], k: Contract | None, e: Entitlement) -> dict[str, Any]:

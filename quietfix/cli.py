@@ -64,7 +64,7 @@ def cmd_ingest(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def cmd_diagnose(settings: Settings, args: argparse.Namespace) -> int:
-    from diagnostics import DiagnoseLoop
+    from diagnostics import DiagnoseLoop, service_targets
     from diagnostics.remote import mqtt_channel
 
     # detection latency and friends for Prometheus (core/metrics.py)
@@ -72,7 +72,7 @@ def cmd_diagnose(settings: Settings, args: argparse.Namespace) -> int:
     channel = mqtt_channel(settings)  # remote fixes: commands out, results in
     try:
         DiagnoseLoop(lambda: connect(settings.database_url, autocommit=True), settings.diagnostics, _clock(args),
-                     commands=channel).run(_stop_on_signals())
+                     commands=channel, targets=service_targets(settings.service)).run(_stop_on_signals())
     finally:
         channel.stop()
     return 0
@@ -177,6 +177,7 @@ def cmd_api(settings: Settings, args: argparse.Namespace) -> int:
 
     from api.app import create_app
     from api.keys import SigningKeyError
+    from diagnostics import start_watchdog
 
     try:  # a refused signing key stops here, in one line, before any worker starts
         app = create_app(settings)
@@ -185,6 +186,10 @@ def cmd_api(settings: Settings, args: argparse.Namespace) -> int:
         return 2
     host, port = args.host or settings.api.host, args.port or settings.api.port
     workers = args.workers or settings.api.workers
+    # The detection watchdog (issue #19) runs beside the API, not inside the diagnose process it watches: its
+    # gauges are on this process's /metrics (with --workers N: the alarm row, log lines and the board only).
+    start_watchdog(lambda: connect(settings.database_url, autocommit=True), settings.diagnostics, SystemClock(),
+                   threading.Event())
     if workers > 1:
         # Each worker process builds its own app (pool, live feeds, snapshots) from the same environment.
         uvicorn.run("api.app:create_app_from_env", factory=True, workers=workers, host=host, port=port,

@@ -28,7 +28,7 @@ from core.mqtt import BrokerAddress
 from core.provision import provision
 from core.settings import Settings
 from core.sql import Queries
-from diagnostics import DiagnoseLoop
+from diagnostics import DetectionWatchdog, DiagnoseLoop, service_targets
 from diagnostics.remote import mqtt_channel
 from dispatch import DispatchLoop
 from edge_agent import DeviceSpec, Fleet
@@ -77,6 +77,19 @@ class DemoMailbox:
             self.received += 1
 
 
+def batch_interval_s(options: DemoOptions) -> float:
+    """Clock seconds one fleet message spans: one message per device per real second or so, whatever the speed."""
+    return max(options.sample_interval_s, options.speed)
+
+
+def offline_after_s(configured: float, options: DemoOptions) -> float:
+    """Ingest's staleness limit for the demo: ten of the fleet's batch intervals (ten real seconds). At 300x a batch
+    spans 300 clock seconds, longer than the default 120 s limit, so every device went "offline (stale)" between
+    two of its own batches and back (a log line and a timeline event per device per maintenance pass). Three
+    intervals (3 real seconds) still let a loaded 2-core machine flap each device a few times per run."""
+    return max(configured, 10 * batch_interval_s(options))
+
+
 def provision_devices(settings: Settings, devices: list[seeding.SeededDevice]) -> list[DeviceSpec]:
     """Fresh per-device credentials (username == device id), confirmed against the broker before use."""
     passwords = provision(settings, [d.device_id for d in devices])
@@ -118,20 +131,24 @@ def run_demo(settings: Settings, options: DemoOptions, stop: threading.Event | N
     # (A shared group also hands messages to offline members' sessions, so the group is the run's own too.)
     settings.ingest.worker_id = settings.ingest.shared_group = f"demo-{secrets.token_hex(4)}"
     settings.ingest.session_expiry_s = 60
+    settings.ingest.offline_after_s = offline_after_s(settings.ingest.offline_after_s, options)
     ingest = start_ingest(settings, clock)
     threads: list[threading.Thread] = []
     address = BrokerAddress.from_url(settings.mqtt_url)
     # One message per device per real second or so, whatever the speed: batches span `speed` clock seconds.
     fleet = Fleet(specs, host=address.host, port=address.port, clock=clock.now, seed=options.seed,
                   sample_interval_s=options.sample_interval_s,
-                  batch_interval_s=max(options.sample_interval_s, options.speed),
+                  batch_interval_s=batch_interval_s(options),
                   fault_rate_per_device_hour=options.fault_rate_per_device_hour)
     field_sim = FieldSimulator(db, clock, on_repaired=fleet.repair, model=options.field_model,
                                timezone=settings.dispatch.timezone)
     commands = mqtt_channel(settings, client_id=f"diagnose-demo-{os.getpid()}")  # remote fixes reach the fleet
     # The outbox sender, polling often enough that "customer told" is measured in simulated minutes, not tens.
     notifier = Notifier(settings.notify.model_copy(update={"poll_interval_s": 0.2}), clock, email=DemoMailbox())
-    for name, target in (("diagnose", DiagnoseLoop(db, settings.diagnostics, clock, commands=commands).run),
+    targets = service_targets(settings.service)
+    for name, target in (("diagnose", DiagnoseLoop(db, settings.diagnostics, clock, commands=commands,
+                                                   targets=targets).run),
+                         ("watchdog", DetectionWatchdog(db, settings.diagnostics, clock).run),
                          ("dispatch", DispatchLoop(db, settings.dispatch, clock, spares=settings.spares).run),
                          ("field", field_sim.run),
                          ("notify", lambda stop: notifier.run(db, stop))):

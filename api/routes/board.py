@@ -23,8 +23,8 @@ from api.schemas import AssignRequest, AssignResult, IntakeRequest, IntakeResult
 from api.snapshot import Body, board_version, conditional, shared_pool, shared_read, snapshots_of
 from core.clock import SystemClock, to_datetime
 from core.events import queue_notification, record_timeline
-from diagnostics import SLA_BY_TIER
 from diagnostics import repository as diag_repo
+from diagnostics import service_targets
 from dispatch import Location, StraightLineProvider
 from dispatch import repository as plan_repo
 from kpis import Promise
@@ -102,7 +102,7 @@ async def kpis_body(app: Any, now: datetime) -> Body:
 
     def build() -> list[dict[str, Any]]:
         settings = app.state.settings
-        promise = Promise(settings.kpis.response_min, settings.kpis.onsite_min, settings.kpis.repair_h)
+        promise = Promise(settings.service.response_min, settings.service.onsite_min, settings.service.repair_h)
         with shared_pool(app).connection() as conn:
             rows = repo.kpi_strip(conn, start, start + timedelta(days=1), now)
             # The promise figures (and first-time fix) come from the kpis package, the one definition the KPI
@@ -128,16 +128,19 @@ def intake(body: IntakeRequest, request: Request, conn: Conn, principal: Staff) 
     device = repo.intake_device(conn, body.device_id)
     if device is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, "device not found")
-    response_s, onsite_s, repair_s = SLA_BY_TIER.get(device["tier"], SLA_BY_TIER["standard"])
     at = now_of(request)
-    onsite_due = at + timedelta(seconds=onsite_s)
+    clocks = diag_repo.clocks_for(conn, device["id"], at, body.severity,
+                                  service_targets(request.app.state.settings.service))
+    assert clocks is not None  # intake_device found it in this transaction
+    onsite_due = clocks.onsite_due
     with conn.transaction():
         incident_id = diag_repo.open_incident(
             conn, device_id=device["id"], customer_id=device["customer_id"], fault_mode=body.fault_mode,
             detector="manual", severity=body.severity, status="work_order", summary=body.summary,
             evidence={"reported_by": body.reported_by, "channel": body.source, "taken_by": principal.username},
-            opened_at=at, response_due=at + timedelta(seconds=response_s), onsite_due=onsite_due,
-            repair_due=at + timedelta(seconds=repair_s))
+            opened_at=at, response_due=clocks.response_due, onsite_due=onsite_due, repair_due=clocks.repair_due,
+            response_target=clocks.response_target, onsite_target=clocks.onsite_target,
+            repair_target=clocks.repair_target)
         if incident_id is None:
             raise HTTPException(status.HTTP_409_CONFLICT, "an incident with this fault is already open on the asset")
         repo.set_incident_source(conn, incident_id, body.source)
@@ -155,7 +158,7 @@ def intake(body: IntakeRequest, request: Request, conn: Conn, principal: Staff) 
                                 f"we will tell you the arrival time.")
     conn.commit()  # before the response: the caller may act on the new ids at once
     return IntakeResult(incident_id=incident_id, work_order_id=work_order_id,
-                        response_due=at + timedelta(seconds=response_s), onsite_due=onsite_due)
+                        response_due=clocks.response_due, onsite_due=onsite_due)
 
 
 @router.post("/api/board/work-orders/{work_order_id}/assign", response_model=AssignResult)

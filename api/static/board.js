@@ -322,6 +322,23 @@
     await drawKpis(v.kpis);
   }
 
+  // GET /api/detection/health: devices whose data waits for detection longer than the threshold (the watchdog's
+  // alarm) and devices with a clock fault. Shown only when something is wrong; polled, not on every live change.
+  async function drawDetection() {
+    const h = await optional("/api/detection/health");
+    const box = document.getElementById("detection");
+    if (!h || (!h.alarm && !h.stalled.length && !h.clock_faults.length)) { box.hidden = true; return; }
+    box.hidden = false;
+    const msg = document.getElementById("detection-msg");
+    msg.className = h.alarm || h.stalled.length ? "msg risk" : "msg";
+    msg.textContent = h.stalled.length
+      ? `Detection stalled for ${h.stalled.length} device${h.stalled.length === 1 ? "" : "s"} (data waiting over ${Math.round(h.threshold_s)} s).`
+      : (h.alarm ? "Detection alarm open; catching up." : "Detection is keeping up.");
+    document.getElementById("detection-list").innerHTML =
+      h.stalled.slice(0, 20).map((d) => `<li>${esc(d.device_id)}: waiting ${Math.round(d.waiting_s)} s (${d.batches} batch${d.batches === 1 ? "" : "es"})</li>`).join("") +
+      h.clock_faults.slice(0, 20).map((f) => `<li>${esc(f.name)}: clock fault, ${f.offset_s == null ? "" : `${(f.offset_s / 3600).toFixed(1)} h ahead, `}readings stored apart</li>`).join("");
+  }
+
   async function loadDevices() {
     const devices = await api("/api/devices?limit=5000");
     document.getElementById("devices").innerHTML = devices.map((d) => `<option value="${esc(d.id)}">${esc(d.name)}</option>`).join("");
@@ -346,8 +363,9 @@
     document.getElementById("app").hidden = false;
     const first = await api("/api/board");
     initMap(first.tile_url);
-    await refresh(); loadDevices();
+    await refresh(); loadDevices(); drawDetection();
     setInterval(tick, 1000);
+    setInterval(drawDetection, 15000);
     setInterval(drawLanes, 60000);
     const live = document.getElementById("live");
     QF.live(refresh, (on) => { live.textContent = on ? "live" : "reconnecting…"; live.className = `chip ${on ? "ok" : "risk"}`; });

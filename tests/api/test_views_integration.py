@@ -70,8 +70,14 @@ def test_phone_intake_joins_the_same_queue_and_clock(world) -> None:
     opened = to_datetime(w["clock"].now())
     tier = w["conn"].execute("SELECT c.tier FROM customers c JOIN devices d ON d.customer_id = c.id "
                              "WHERE d.id = %s", (device,)).fetchone()[0]
-    from diagnostics import SLA_BY_TIER
-    assert made["onsite_due"].startswith((opened + timedelta(seconds=SLA_BY_TIER[tier][1])).isoformat()[:19])
+    onsite_min, coverage_days = w["conn"].execute(
+        "SELECT t.onsite_min, dc.coverage_days FROM sla_tier_defaults t LEFT JOIN device_contracts dc "
+        "ON dc.device_id = %s WHERE t.tier = %s", (device, tier)).fetchone()
+    if coverage_days is None:  # without a covering contract the clock starts at once
+        assert made["onsite_due"].startswith((opened + timedelta(minutes=onsite_min)).isoformat()[:19])
+    target, = w["conn"].execute("SELECT onsite_target FROM work_orders WHERE id = %s",
+                                (made["work_order_id"],)).fetchone()
+    assert abs(target - (opened + timedelta(hours=2))) < timedelta(seconds=1)  # the service target, from the report, whatever the contract
     queue = client.get("/api/board", headers=h).json()["queue"]
     mine = next(q for q in queue if q["id"] == made["work_order_id"])
     assert mine["source"] == "phone" and mine["status"] == "open"

@@ -8,8 +8,11 @@ from typing import Any
 import psycopg
 
 from core.clock import ManualClock, to_datetime
+from core.contracts import Sample, TelemetryBatch
+from core.settings import IngestSettings
 from diagnostics import DiagnoseLoop
 from edge_agent.simulator import Equipment
+from ingest.repository import write_batches
 
 STEP_S = 10.0  # sample interval: coarse enough to keep the tests fast, fine enough for 60-120 s confirmations
 CHUNK_S = 600.0  # one ingest batch (and one diagnose pass) per 10 simulated minutes
@@ -34,17 +37,14 @@ class Site:
                 on_tick()
 
     def write(self, t0: float, t1: float) -> None:
+        """One batch per device through ingest's own write path (claim, COPY with batch id, arrival stamp)."""
         self.seq += 1
-        with self.conn.cursor() as cur:
-            for dev, eq in self.equipment.items():
-                ts = [t0 + self.step_s * i for i in range(int((t1 - t0) / self.step_s))]
-                with cur.copy("COPY telemetry (device_id, signal, ts, value) FROM STDIN") as cp:
-                    for t in ts:
-                        for sig, v in eq.sample(t).items():
-                            cp.write_row((dev, sig, to_datetime(t), v))
-                cur.execute("INSERT INTO ingest_batches (device_id, seq, readings, first_ts, last_ts, received_at) "
-                            "VALUES (%s, %s, %s, %s, %s, %s)",
-                            (dev, self.seq, len(ts) * 5, to_datetime(ts[0]), to_datetime(ts[-1]), to_datetime(t1)))
+        batches = []
+        for dev, eq in self.equipment.items():
+            ts = [t0 + self.step_s * i for i in range(int((t1 - t0) / self.step_s))]
+            samples = tuple(Sample(round(t * 1000), tuple(eq.sample(t).items())) for t in ts)
+            batches.append(TelemetryBatch(device_id=dev, seq=self.seq, samples=samples))
+        write_batches(self.conn, batches, to_datetime(t1), clock_skew_max_s=IngestSettings().clock_skew_max_s)
         self.conn.commit()
 
     def pump(self) -> str:

@@ -2,9 +2,22 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
+
 import pytest
 
-from diagnostics import FaultHypothesis, Finding, IncidentPolicy, IncidentState, InvalidTransition, sla_class
+from diagnostics import (
+    FaultHypothesis,
+    Finding,
+    IncidentPolicy,
+    IncidentState,
+    InvalidTransition,
+    ServiceTargets,
+    SlaDeadlines,
+    contract_targets,
+    service_clocks,
+    sla_class,
+)
 from diagnostics.incidents import step, transition
 
 POLICY = IncidentPolicy(min_confidence=0.4, resolve_after_s=900, flap_window_s=3600)
@@ -97,17 +110,28 @@ def test_work_order_is_not_auto_resolved():
     assert kinds == [] and state.incidents[0].state == "work_order"
 
 
-@pytest.mark.parametrize("tier,resp,site,repair", [("standard", 15, 120, 1440), ("gold", 10, 90, 720),
-                                                   ("key", 10, 90, 720), ("bronze", 30, 240, 2880),
-                                                   ("unknown", 15, 120, 1440)])
-def test_sla_by_tier(tier, resp, site, repair):
-    d = sla_class(3, tier)
-    assert (d.response_min, d.on_site_min, d.repair_min) == (resp, site, repair)
+def test_contract_deadlines_come_from_the_given_row_and_low_severity_stretches_them():
+    base = SlaDeadlines(10, 90, 720)  # a key contract's row (sla_tier_defaults or the contract's own columns)
+    assert sla_class(3, base) == sla_class(2, base) == base
+    assert sla_class(1, base) == SlaDeadlines(20, 180, 1440)
 
 
-def test_sla_low_severity_is_looser():
-    assert sla_class(1, "standard").on_site_min > sla_class(2, "standard").on_site_min
-    assert sla_class(2, "gold") == sla_class(3, "gold")
+def test_service_targets_run_from_the_opening_and_deadlines_from_the_clock_start():
+    opened = datetime(2026, 1, 3, 2, 0, tzinfo=UTC)  # Saturday night, outside office-hours coverage
+    start = datetime(2026, 1, 5, 7, 0, tzinfo=UTC)  # coverage opens Monday 07:00
+    c = service_clocks(opened, start, 2, SlaDeadlines(15, 120, 1440), ServiceTargets())
+    assert (c.response_target, c.onsite_target, c.repair_target) == (
+        opened + timedelta(minutes=15), opened + timedelta(hours=2), opened + timedelta(hours=24))
+    assert c.onsite_due == start + timedelta(hours=2) and c.onsite_due - c.onsite_target > timedelta(days=2)
+    # severity 1 stretches the contract's deadline, never the organisation's promise
+    low = service_clocks(opened, opened, 1, SlaDeadlines(15, 120, 1440), ServiceTargets())
+    assert low.onsite_due == opened + timedelta(hours=4) and low.onsite_target == opened + timedelta(hours=2)
+
+
+def test_a_contract_may_override_the_service_targets():
+    org = ServiceTargets(15, 120, 1440)
+    assert contract_targets(org) == org
+    assert contract_targets(org, onsite_min=60, repair_h=8) == ServiceTargets(15, 60, 480)
 
 
 def test_coverage_clock_start_waits_for_the_contracts_coverage_hours() -> None:

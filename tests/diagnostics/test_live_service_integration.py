@@ -383,8 +383,8 @@ def test_automatic_remote_fix_result_is_recognised_by_ingest_no_dead_letter(site
 def test_incident_opened_out_of_coverage_hours_starts_its_sla_clocks_when_coverage_opens(site: Site) -> None:
     from datetime import time
 
+    from diagnostics import SlaDeadlines, sla_class
     from diagnostics import repository as diag_repo
-    from diagnostics import sla_class
 
     target = site.pump()
     (customer_id,), = q(site.conn, "SELECT customer_id FROM devices WHERE id = %s", target)
@@ -405,12 +405,21 @@ def test_incident_opened_out_of_coverage_hours_starts_its_sla_clocks_when_covera
                    "LEFT JOIN device_contracts dc ON dc.device_id = i.device_id WHERE i.device_id = %s", target)
     opens = opened.replace(hour=7, minute=0, second=0, microsecond=0)
     assert opened < opens
-    sla = sla_class(sev, tier)
+    sla = sla_class(sev, SlaDeadlines(*q(site.conn, "SELECT response_min, onsite_min, repair_h * 60 FROM "
+                                         "sla_tier_defaults WHERE tier = %s", tier)[0]))
     assert (response - opens, onsite - opens, repair - opens) == (
         timedelta(minutes=sla.response_min), timedelta(minutes=sla.on_site_min), timedelta(minutes=sla.repair_min))
     for (due,) in q(site.conn, "SELECT w.onsite_due FROM work_orders w JOIN incidents i ON i.id = w.incident_id "
                                "WHERE i.device_id = %s", target):
         assert due >= opens + timedelta(minutes=sla.on_site_min)  # the visit's deadline counts from 07:00 too
+    # The service targets do not wait for coverage: on site within 2 h of the opening (settings' defaults).
+    targets = q(site.conn, "SELECT i.response_target, i.onsite_target, i.repair_target, w.onsite_target "
+                           "FROM incidents i LEFT JOIN work_orders w ON w.incident_id = i.id WHERE i.device_id = %s",
+                target)
+    for response_t, onsite_t, repair_t, wo_onsite_t in targets:
+        assert (response_t - opened, onsite_t - opened, repair_t - opened) == (
+            timedelta(minutes=15), timedelta(hours=2), timedelta(hours=24))
+        assert wo_onsite_t in (None, onsite_t)  # a visit carries the incident's target, not a restarted one
     # 24x7 (or no contract): clocks start at once, as before.
     site.conn.execute("UPDATE contracts SET coverage_days = '{1,2,3,4,5,6,7}', coverage_start = '00:00', "
                       "coverage_end = '24:00' WHERE customer_id = %s", (customer_id,))

@@ -58,9 +58,10 @@ def test_window_not_binding_when_open_now() -> None:
 
 
 def _deadline_problem(deadline_b: float) -> Problem:
-    # A lies on the way to B; distance alone says A first; a tight deadline on B says B first.
+    # A lies on the way to B; distance alone says A first; a tight deadline on B says B first. The time-to-site
+    # term is off here (it alone would put the key account first, test_objective.py): this pair is the deadline's.
     jobs = (job("A", 2, duration_s=3600.0), job("B", 4, tier="key", onsite_deadline=deadline_b))
-    return Problem(NOW, jobs, (tech("t", 0),))
+    return Problem(NOW, jobs, (tech("t", 0),), params=Params(time_to_site_per_s=0))
 
 
 def test_onsite_deadline_binding_reorders() -> None:

@@ -196,3 +196,16 @@ def test_van_stock_used_up_and_no_depot_still_plans_a_visit_with_the_part_by_cou
     p = build_problem(NOW, orders, [techrow(1, van_stock={"BRG": 1})], [], None, UTC)
     plan = solve(p, 1.0, solution_limit=500)
     assert check_plan(p, plan) == [] and not plan.dropped  # spares sends the second part by courier
+
+
+def test_a_corrective_job_carries_its_service_target_beside_its_contract_deadline() -> None:
+    """Issue #14: an office-hours contract at night has its deadline the next morning; the job still aims at the
+    2-hour target, and a preventive visit carries none."""
+    night = order(1, onsite_due=NOW + 20 * 3600, onsite_target=NOW + 6600)
+    visit = order(2, kind="preventive", earliest_start=NOW, latest_start=NOW + 86400, onsite_due=NOW + 86400,
+                  onsite_target=NOW + 6600)
+    job, prev = build_problem(NOW, [night, visit], [techrow(1)], [], None, UTC).jobs
+    assert (job.onsite_target, job.onsite_deadline) == (NOW + 6600, NOW + 20 * 3600)
+    assert prev.onsite_target is None
+    plan = solve(build_problem(NOW, [night], [techrow(1)], [], None, UTC), 0.3)
+    assert plan.routes["1"][0].eta <= NOW + 6600  # on site within the target, not merely the next-morning deadline

@@ -1,14 +1,21 @@
 from datetime import UTC, date, datetime, time, timedelta
+from functools import partial
 
+from diagnostics import SlaDeadlines
 from planning.entitlements import (
     clock_start,
     coverage_label,
     covering,
-    entitlement,
     in_coverage,
     next_inspection,
 )
+from planning.entitlements import entitlement as _entitlement
 from planning.models import Contract
+
+# The rows migration 0640 ships in sla_tier_defaults (the repository reads them; these tests pass them in).
+TIER_DEFAULTS = {"key": SlaDeadlines(10, 90, 720), "gold": SlaDeadlines(10, 90, 720),
+                 "standard": SlaDeadlines(15, 120, 1440), "bronze": SlaDeadlines(30, 240, 2880)}
+entitlement = partial(_entitlement, tier_defaults=TIER_DEFAULTS)
 
 OFFICE = {"coverage_days": (1, 2, 3, 4, 5), "coverage_start": time(7), "coverage_end": time(19)}
 ALWAYS = {"coverage_days": (1, 2, 3, 4, 5, 6, 7), "coverage_start": time(0), "coverage_end": time.max}
@@ -75,3 +82,12 @@ def test_inspection_schedule_and_labels() -> None:
     assert next_inspection(contract()) is None
     assert coverage_label(k) == "Mon-Fri 07:00-19:00"
     assert coverage_label(contract(**ALWAYS)) == "24x7"
+
+
+def test_a_contracts_own_deadlines_win_over_its_tier_defaults_and_targets_run_from_the_opening() -> None:
+    own = contract(onsite_min=480, response_min=60, repair_h=48)
+    e = entitlement(own, "standard", 2, SATURDAY_03)
+    assert e.onsite_due == datetime(2026, 1, 12, 15, 0, tzinfo=UTC)  # Monday 07:00 + 8 h
+    assert e.onsite_target == SATURDAY_03 + timedelta(hours=2)  # the promise does not wait for coverage
+    tight = entitlement(contract(target_onsite_min=60), "standard", 2, MONDAY_10)
+    assert tight.onsite_target == MONDAY_10 + timedelta(hours=1) and tight.onsite_due == MONDAY_10 + timedelta(hours=2)

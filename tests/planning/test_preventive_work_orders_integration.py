@@ -79,6 +79,11 @@ def test_dispatch_plans_preventive_visits_in_their_window_and_defers_them_for_em
     now = to_datetime(clock.now())
     one_inspection_due(conn, now, interval_days=30, last_days_ago=30)
     conn.execute("UPDATE technicians SET shift_start = '00:00', shift_end = '23:59:59'")
+    # Fewer qualified technicians than visits (the demo seed's former skill mix: nobody holds instrumentation),
+    # so a visit is still unstarted when the emergencies come.
+    conn.execute("UPDATE technicians SET skills = CASE code WHEN 'T01' THEN '{mechanical,electrical}'::text[] "
+                 "WHEN 'T02' THEN '{mechanical}'::text[] WHEN 'T03' THEN '{refrigeration,electrical}'::text[] "
+                 "ELSE '{refrigeration,mechanical}'::text[] END")
     created = service.create_preventive_work_orders(conn, now)["created"]
     assert created
     conn.commit()

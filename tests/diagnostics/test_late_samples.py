@@ -1,0 +1,31 @@
+"""The per-device time-order rule of the diagnose loop (issue #19): the detectors only ever see time move forward.
+
+A sample no newer than the newest one a device's detectors already saw (late data, e.g. a backlog that arrives
+after live data) is counted and not fed; everything newer is fed once, in time order.
+"""
+
+from __future__ import annotations
+
+from prometheus_client import REGISTRY
+
+from diagnostics import DeviceMonitor, DiagnoseLoop
+from diagnostics.rul import WearTracker, limits_from_config
+from diagnostics.service import monitor_config
+
+from .synth import stream
+
+
+def late_total() -> float:
+    return REGISTRY.get_sample_value("quietfix_diagnose_late_samples_total") or 0.0
+
+
+def test_late_samples_are_counted_and_never_fed_to_the_detectors() -> None:
+    mon = DeviceMonitor("pump-9001", "pump", monitor_config("pump", None, None), None)
+    wear = WearTracker(limits_from_config(mon.cfg))
+    samples = list(stream("pump", 0, 6, seed=3))
+    before = late_total()
+    fed = [DiagnoseLoop._feed(mon, wear, t, v) for t, v in (samples[0], samples[3], samples[1], samples[3],
+                                                            samples[5], samples[4])]
+    assert fed == [True, True, False, False, True, False]
+    assert mon.last_t == samples[5][0]
+    assert late_total() - before == 3
