@@ -50,7 +50,7 @@ ANYONE = {role: ALL for role in ("admin", "dispatcher", "technician", "customer"
 PUBLIC = {("GET", "/healthz"), ("GET", "/readyz"), ("GET", "/metrics"), ("POST", "/api/auth/token"),
           ("GET", "/"), ("GET", "/board"), ("GET", "/tech"), ("GET", "/tech/sw.js"),
           ("GET", "/tech/manifest.webmanifest"), ("GET", "/portal"), ("GET", "/planning"), ("GET", "/admin"),
-          ("GET", "/audit")}
+          ("GET", "/audit"), ("GET", "/kpis")}
 
 ADMIN = {"admin": ALL}
 POLICY: dict[tuple[str, str], dict[str, str]] = {
@@ -78,6 +78,11 @@ POLICY: dict[tuple[str, str], dict[str, str]] = {
     ("POST", "/api/auth/logout"): ANYONE,
     ("GET", "/api/auth/me"): ANYONE,
     ("GET", "/api/audit"): {"admin": ALL},
+    # KPIs (#14): staff read every slice; a customer's answer is forced to their own customer's slice
+    ("GET", "/api/kpis"): {**STAFF, "customer": OWN},
+    ("GET", "/api/kpis.csv"): {**STAFF, "customer": OWN},
+    # detection watchdog (#19): an operations view
+    ("GET", "/api/detection/health"): STAFF,
     ("GET", "/api/live"): SCOPED,  # a stream: not requested here (tests/api covers its scope)
     # devices, telemetry, timelines, incidents, work orders, technicians, commands
     ("GET", "/api/devices"): SCOPED,
