@@ -33,11 +33,11 @@ from api.routes import (
     planning,
     plans,
     portal,
+    portal_reports,
     service,
     technician,
 )
 from api.routes import kpis as kpi_routes
-from api.routes import portal_reports
 from api.routes import spares as spares_routes
 from api.snapshot import InvalidateOnWrite
 from core.db import make_pool

@@ -34,7 +34,7 @@ def test_injected_fault_becomes_incident_and_assigned_work_order(settings: Setti
     conn.commit()
     specs = provision_devices(settings, devices)
     clock = ScaledClock(SPEED)
-    db = lambda: connect(settings.database_url, autocommit=True)  # noqa: E731
+    db = lambda: connect(settings.database_url, autocommit=True)
     ingest = start_ingest(settings, clock)
     address = BrokerAddress.from_url(settings.mqtt_url)
     fleet = Fleet(specs, host=address.host, port=address.port, clock=clock.now, seed=3, sample_interval_s=5.0,
