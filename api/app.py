@@ -10,13 +10,18 @@ import psycopg
 from fastapi import FastAPI, Request
 from fastapi.responses import FileResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
+from starlette.concurrency import run_in_threadpool
 
 from api import live
-from api.audit import AuditWrites
+from api.audit import AuditedConnection, AuditWrites
+from api.auth import make_key_holder
+from api.keys import check_configured
+from api.limits import BodyLimit
 from api.ratelimit import ConcurrencyLimit
 from api.routes import admin as admin_routes
 from api.routes import assets as asset_routes
 from api.routes import (
+    audit,
     auth,
     board,
     board_view,
@@ -28,11 +33,11 @@ from api.routes import (
     planning,
     plans,
     portal,
+    portal_reports,
     service,
     technician,
 )
 from api.routes import kpis as kpi_routes
-from api.routes import portal_reports
 from api.routes import spares as spares_routes
 from api.snapshot import InvalidateOnWrite
 from core.db import make_pool
@@ -42,14 +47,28 @@ STATIC = Path(__file__).with_name("static")
 VENDOR = Path(__file__).resolve().parents[1] / "node_modules"
 # Database connections per API process; requests admitted at once are capped to the same number (ConcurrencyLimit).
 POOL_MAX_SIZE = 10
+# Routes that take photos: an escalation (up to 10 base64 photos, api/planning_schemas.py) and a customer's
+# problem report (one photo, administration/reports.py); and the CSV import (up to 5 files of 20 MiB).
+PHOTO_UPLOAD_PATHS = (r"/api/planning/work-orders/[0-9]+/escalate", r"/api/portal/problems")
+IMPORT_UPLOAD_PATH = r"/api/admin/import"
 # Connections for the shared reads every open board depends on (one version read, snapshot builds, live cursors).
 SHARED_POOL_SIZE = 3
 
 
 def create_app(settings: Settings) -> FastAPI:
+    """The API app; raises :class:`api.keys.SigningKeyError` at once for a configured signing key that must not
+    be used (too short, or published), so a misconfigured API never starts."""
+    if settings.api.secret_key is not None:
+        check_configured(settings.api.secret_key)
+    if settings.api.previous_secret_key is not None:
+        check_configured(settings.api.previous_secret_key, "QUIETFIX_API__PREVIOUS_SECRET_KEY")
+
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        app.state.pool = make_pool(settings.database_url, min_size=1, max_size=POOL_MAX_SIZE, name="api")
+        app.state.pool = make_pool(settings.database_url, min_size=1, max_size=POOL_MAX_SIZE, name="api",
+                                   connection_class=AuditedConnection)
+        # Signing keys before the first request: configured ones, or the database's (created on first start).
+        app.state.keys = await run_in_threadpool(make_key_holder, settings)
         # The shared reads (snapshot version and builds, live cursors: api/snapshot.py) get connections of their
         # own: behind the gated requests holding every pooled connection, 200 boards waited seconds (feat3/apiload).
         app.state.shared_pool = make_pool(settings.database_url, min_size=1, max_size=SHARED_POOL_SIZE,
@@ -81,6 +100,10 @@ def create_app(settings: Settings) -> FastAPI:
                        exempt=("/metrics", "/api/live", "/api/board", "/api/board/kpis", "/api/board/routes",
                                "/api/spares/in-transit", "/api/plans/current", "/api/planning/escalations",
                                "/api/board/view"))
+    # Outermost: a body over the cap is refused before anything reads it, even before the concurrency gate.
+    app.add_middleware(BodyLimit, max_bytes=settings.api.max_body_bytes, max_depth=settings.api.max_json_depth,
+                       per_path=[*((p, settings.api.max_photo_body_bytes) for p in PHOTO_UPLOAD_PATHS),
+                                 (IMPORT_UPLOAD_PATH, settings.api.max_import_body_bytes)])
     # Routes are matched in order (FastAPI walks every included router's routes; ~10 % of a snapshot answer's CPU
     # under bench/api_load.py): the board's, the live stream's and the plan's, which every open board repeats on
     # each change, come first. No path of theirs overlaps another router's, so the order changes no answer.
@@ -97,6 +120,7 @@ def create_app(settings: Settings) -> FastAPI:
     app.include_router(spares_routes.router)  # spares: stock, reservations, shipments, replenishment, alerts
     app.include_router(asset_routes.router)  # asset detail with remaining useful life, predicted failures
     app.include_router(planning.router)  # contracts, forecast, capacity/coverage, escalations (feat2/plan-ahead)
+    app.include_router(audit.router)  # the audit log for admins: GET /api/audit and the /audit page
     app.include_router(detection.router)  # is detection keeping up: stalled devices, clock faults (issue #19)
     app.include_router(kpi_routes.router)  # service KPIs: page, JSON, CSV (kpis package, docs/kpis.md)
     app.include_router(admin_routes.router)  # master data, calendars, users, device credentials, CSV import (#15)

@@ -1,70 +1,35 @@
-"""The audit log: who did what, when, to what.
+"""The API's side of the audit log (core/audit.py): every write request's row in the write's own transaction.
 
-Every successful write request is audited by :class:`AuditWrites` (below) with the route, its path parameters
-and the caller, so an override or configuration change cannot go unrecorded because a route forgot. A route may
-instead call :func:`record` inside its own transaction for a richer entry (the action and its record then commit
-or vanish together) and be listed in ``EXPLICIT``, e.g.::
+How: the request's pooled connection is an :class:`AuditedConnection`. For a write request (POST, PUT, PATCH,
+DELETE) :func:`api.deps.get_conn` arms it with the request's audit row, and the connection inserts that row just
+before its first COMMIT: the route's change and its record commit together, or roll back together, and no route
+has to remember it. A route that would rather write a richer row itself (sign-in, logout, commands) is listed in
+:data:`EXPLICIT` (or :data:`EXPLICIT_PREFIXES`) and calls :func:`record` inside its transaction, e.g.::
 
-    audit.record(conn, principal, "incident.override", "incident", str(incident_id),
-                 {"from": old, "to": new}, client_ip=client_ip(request))
+    audit.record(conn, principal, "command.send", "device", device_id, {...}, client_ip=client_ip(request))
+
+A write route without the request's connection would still be audited by :class:`AuditWrites`, after the fact
+and with an ERROR log (which fails any test that reaches it); none exists:
+tests/security/test_audit_writes.py::test_every_write_route_commits_on_the_audited_connection.
 """
 
 from __future__ import annotations
 
 import logging
-from datetime import UTC, datetime
+from collections.abc import MutableMapping
+from datetime import datetime
 from typing import Any
 
 import psycopg
 from fastapi import Request
-from psycopg.rows import dict_row
-from psycopg.types.json import Jsonb
+from psycopg.pq import TransactionStatus
 from starlette.concurrency import run_in_threadpool
 
 from api.auth import Principal
-from core.sql import Queries
+from core import audit as core_audit
+from core.audit import Actor
 
-Q = Queries(__file__, "security.sql")
-# Details are for people reading the log; a client cannot make one entry arbitrarily large.
-MAX_DETAIL_CHARS = 4000
-
-
-def client_ip(request: Request) -> str | None:
-    """The peer address as the server saw it. Behind a reverse proxy run uvicorn with --proxy-headers and
-    --forwarded-allow-ips set to the proxy only, so X-Forwarded-For cannot be forged by clients."""
-    return request.client.host if request.client else None
-
-
-def record(conn: psycopg.Connection, actor: Principal | str, action: str, target_type: str | None = None,
-           target_id: str | None = None, details: dict[str, Any] | None = None, *, client_ip: str | None = None,
-           at: datetime | None = None) -> None:
-    principal = actor if isinstance(actor, Principal) else None
-    payload = details or {}
-    if len(repr(payload)) > MAX_DETAIL_CHARS:
-        payload = {"truncated": repr(payload)[:MAX_DETAIL_CHARS]}
-    conn.execute(Q.insert_audit, {
-        "at": at or datetime.now(UTC),
-        "actor": principal.username if principal else str(actor),
-        "user_id": principal.user_id if principal else None,
-        "role": principal.role if principal else None,
-        "action": action, "target_type": target_type, "target_id": target_id,
-        "details": Jsonb(payload), "client_ip": client_ip})
-
-
-def recent(conn: psycopg.Connection, limit: int = 100, offset: int = 0,
-           action: str | None = None) -> list[dict[str, Any]]:
-    with conn.cursor(row_factory=dict_row) as cur:
-        return cur.execute(Q.list_audit, {"limit": limit, "offset": offset, "action": action}).fetchall()
-
-
-# --- Every successful write through the API, recorded by one middleware -------------------------------------------
-# Overrides (assign, pin, lock, release, escalation decisions), configuration changes (knowledge base, spares
-# master data, customer preferences and webhooks) and every write route added later are audited without each
-# route remembering to: a route that is not in EXPLICIT gets one audit row per successful (2xx/3xx) POST, PUT,
-# PATCH or DELETE, written right after the route's own transaction committed. Trade-off: that row is not in the
-# action's transaction, so a process killed between the two loses it (logged as an error when the insert fails);
-# it never records an action that rolled back, because it looks at the response status. Routes in EXPLICIT write
-# richer rows inside their own transaction instead (sign-in, logout, commands).
+MAX_DETAIL_CHARS = core_audit.MAX_DETAIL_CHARS
 EXPLICIT = frozenset({("POST", "/api/auth/token"), ("POST", "/api/auth/logout"),
                       ("POST", "/api/devices/{device_id}/commands")})
 WRITE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
@@ -73,27 +38,92 @@ EXPLICIT_PREFIXES = ("/api/admin/", "/api/portal/problems")
 _log = logging.getLogger(__name__)
 
 
-def route_template(scope: dict[str, Any]) -> str | None:
+def client_ip(request: Request) -> str | None:
+    """The peer address as the server saw it. Behind a reverse proxy run uvicorn with --proxy-headers and
+    --forwarded-allow-ips set to the proxy only, so X-Forwarded-For cannot be forged by clients."""
+    return request.client.host if request.client else None
+
+
+def actor_of(principal: Principal | str) -> Actor:
+    if isinstance(principal, Principal):
+        return Actor(principal.username, principal.user_id, principal.role)
+    return Actor(str(principal))
+
+
+def record(conn: psycopg.Connection, actor: Principal | str, action: str, target_type: str | None = None,
+           target_id: str | None = None, details: dict[str, Any] | None = None, *, client_ip: str | None = None,
+           at: datetime | None = None) -> None:
+    core_audit.record(conn, actor_of(actor), action, target_type, target_id, details, client_ip=client_ip, at=at)
+
+
+class AuditedConnection(psycopg.Connection):  # type: ignore[type-arg]
+    """A pooled connection that writes the armed audit row into the request's first transaction (once).
+
+    Two ways a route commits: ``conn.commit()`` (the row is inserted just before), or a ``with
+    conn.transaction():`` block opened on an idle connection, whose exit commits without calling ``commit()``:
+    there the row is inserted first, so the block becomes a savepoint inside the transaction that carries the
+    row, and that transaction commits when the request's connection is released (:func:`api.deps.get_conn`)."""
+
+    pending_audit: Any = None  # (conn) -> None, set by api.deps.get_conn for a write request
+
+    def _fire(self) -> None:
+        pending, self.pending_audit = self.pending_audit, None
+        if pending is not None:
+            pending(self)
+
+    def commit(self) -> None:
+        self._fire()
+        super().commit()
+
+    def transaction(self, *args: Any, **kwargs: Any) -> Any:
+        if self.pending_audit is not None and self.info.transaction_status == TransactionStatus.IDLE:
+            self._fire()
+        return super().transaction(*args, **kwargs)
+
+
+def route_template(scope: MutableMapping[str, Any]) -> str | None:
     """The matched route's path template (``/api/work-orders/{work_order_id}/pin``), None if nothing matched."""
     route = scope.get("route")
     path = getattr(route, "path_format", None) or getattr(route, "path", None)
     return path if isinstance(path, str) else None
 
 
-def _principal_of(app: Any, scope: dict[str, Any]) -> Principal | None:
-    from api.auth import verified_principal  # the route already checked signature, expiry and revocation
+def _entry(scope: MutableMapping[str, Any]) -> tuple[str, str | None, str | None, dict[str, Any], str | None]:
+    template = route_template(scope) or scope["path"]
+    params = {k: str(v) for k, v in (scope.get("path_params") or {}).items()}
+    target_type, target_id = next(iter(params.items()), (None, None))
+    details: dict[str, Any] = {"method": scope["method"], "route": template, "path": scope["path"],
+                               "params": params}
+    if scope.get("query_string"):
+        details["query"] = scope["query_string"].decode("latin-1")[:500]
+    client = scope.get("client")
+    action = f"api.{getattr(scope.get('route'), 'name', None) or 'write'}"
+    return action, target_type, target_id, details, client[0] if client else None
 
-    for name, value in scope.get("headers", ()):
-        if name == b"authorization" and value[:7].lower() == b"bearer ":
-            try:
-                return verified_principal(app, value[7:].decode("latin-1"))
-            except Exception:  # noqa: BLE001 - not a valid token: the route refused it, nothing to audit
-                return None
-    return None
+
+def arm(request: Request, conn: psycopg.Connection) -> None:
+    """Make ``conn`` write this write request's audit row before it commits (see the module docstring)."""
+    if request.method not in WRITE_METHODS or not isinstance(conn, AuditedConnection):
+        return
+    scope = request.scope
+    template = route_template(scope) or ""
+    if (scope["method"], template) in EXPLICIT or template.startswith(EXPLICIT_PREFIXES):
+        return
+
+    def write(c: psycopg.Connection) -> None:
+        principal = getattr(request.state, "principal", None)
+        if principal is None:  # public write (none today): nobody to attribute it to
+            return
+        action, target_type, target_id, details, ip = _entry(scope)
+        record(c, principal, action, target_type, target_id, details, client_ip=ip)
+        scope.setdefault("state", {})["audited"] = True
+
+    conn.pending_audit = write
 
 
 class AuditWrites:
-    """ASGI middleware: one ``audit_log`` row per successful write request outside :data:`EXPLICIT`."""
+    """ASGI middleware, the fallback: a successful write request that no transaction audited (its route has no
+    request connection) gets its row after the fact, with an error logged: such a route is a defect."""
 
     def __init__(self, app: Any) -> None:
         self.app = app
@@ -111,26 +141,20 @@ class AuditWrites:
 
         await self.app(scope, receive, capture)
         template = route_template(scope)
-        if not status_seen or status_seen[0] >= 400 or template is None \
-                or (scope["method"], template) in EXPLICIT or template.startswith(EXPLICIT_PREFIXES):
+        state = scope.get("state") or {}
+        principal = state.get("principal")
+        if not status_seen or status_seen[0] >= 400 or template is None or state.get("audited") \
+                or (scope["method"], template) in EXPLICIT or template.startswith(EXPLICIT_PREFIXES) \
+                or not isinstance(principal, Principal):
             return
+        action, target_type, target_id, details, ip = _entry(scope)
+        details["status"] = status_seen[0]
         app = scope["app"]
-        principal = _principal_of(app, scope)
-        if principal is None:
-            return
-        params = {k: str(v) for k, v in (scope.get("path_params") or {}).items()}
-        target_type, target_id = next(iter(params.items()), (None, None))
-        details = {"method": scope["method"], "route": template, "path": scope["path"], "params": params,
-                   "status": status_seen[0]}
-        if scope.get("query_string"):
-            details["query"] = scope["query_string"].decode("latin-1")[:500]
-        client = scope.get("client")
-        action = f"api.{getattr(scope.get('route'), 'name', None) or 'write'}"
+        _log.error("write audited outside its transaction", extra={"action": action, "path": scope["path"]})
 
         def write() -> None:
             with app.state.pool.connection() as conn:
-                record(conn, principal, action, target_type, target_id, details,
-                       client_ip=client[0] if client else None)
+                record(conn, principal, action, target_type, target_id, details, client_ip=ip)
 
         try:
             await run_in_threadpool(write)

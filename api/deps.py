@@ -9,12 +9,24 @@ import psycopg
 from fastapi import Depends, Request
 from starlette.concurrency import run_in_threadpool
 
+from api import audit
+from api.audit import AuditedConnection
+
 T = TypeVar("T")
 
 
 def get_conn(request: Request) -> Iterator[psycopg.Connection]:
+    """The request's connection; for a write request it commits the request's audit row with the route's own
+    first commit (api/audit.py), and a route that did not commit is committed here, still with its row."""
     with request.app.state.pool.connection() as conn:
-        yield conn
+        audit.arm(request, conn)
+        try:
+            yield conn
+            if getattr(conn, "pending_audit", None) is not None:
+                conn.commit()
+        finally:
+            if isinstance(conn, AuditedConnection):
+                conn.pending_audit = None
 
 
 Conn = Annotated[psycopg.Connection, Depends(get_conn)]

@@ -93,8 +93,10 @@ SELECT w.id, w.incident_id, w.device_id, w.customer_id, w.status, w.required_ski
        w.lat, w.lon, w.technician_id, t.code AS technician_code, w.assigned_at, w.eta, w.arrived_at,
        w.pinned_technician_id, w.locked,
        i.source, i.severity, i.fault_mode, i.summary, i.opened_at, i.response_due, i.onsite_due,
+       i.response_target, i.onsite_target,
        c.name AS customer_name, c.tier, c.region, d.name AS device_name,
        (w.eta IS NOT NULL AND w.arrived_at IS NULL AND w.eta > i.onsite_due) AS eta_late,
+       (w.eta IS NOT NULL AND w.arrived_at IS NULL AND w.eta > i.onsite_target) AS eta_past_target,
        -- the earlier of the service target and the contract deadline (least() skips a missing target)
        CASE WHEN w.assigned_at IS NULL THEN least(i.response_target, i.response_due)
             ELSE least(i.onsite_target, i.onsite_due) END AS next_due

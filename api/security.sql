@@ -21,3 +21,26 @@ SELECT jti FROM revoked_tokens WHERE expires_at > %(now)s;
 -- A technician may command a device only while one of their own jobs on it is active.
 SELECT EXISTS (SELECT 1 FROM work_orders WHERE device_id = %(device_id)s AND technician_id = %(tid)s
                AND status IN ('assigned', 'en_route', 'on_site')) AS allowed;
+
+-- name: signing_keys
+-- Keys that may still verify a token: the current one, and retired ones whose tokens have not all expired.
+SELECT kid, secret, retired_at FROM signing_keys
+WHERE retired_at IS NULL OR retired_at > %(now)s - make_interval(secs => %(ttl_s)s)
+ORDER BY created_at DESC;
+
+-- name: create_first_signing_key
+-- The first process to start creates the key; the others' inserts hit the one-current index and do nothing.
+INSERT INTO signing_keys (kid, secret, created_at) VALUES (%(kid)s, %(secret)s, %(now)s)
+ON CONFLICT DO NOTHING;
+
+-- name: retire_signing_key
+UPDATE signing_keys SET retired_at = %(now)s WHERE retired_at IS NULL RETURNING kid;
+
+-- name: active_users
+-- Who may still use a token: users that exist and are not disabled, with the role and scope they hold now.
+-- (users.disabled: migration 0800, administration.)
+SELECT id, role, customer_id, technician_id FROM users WHERE NOT disabled;
+
+-- name: user_active
+-- One user's current role and scope, when a token names a user the cached set does not hold (created since).
+SELECT id, role, customer_id, technician_id FROM users WHERE id = %(id)s AND NOT disabled;

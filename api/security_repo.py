@@ -36,6 +36,23 @@ class RevokedLoader:
             self._conn.close()
             raise
 
+    def active_users(self) -> set[tuple[int, str, int | None, int | None]]:
+        """(id, role, customer_id, technician_id) of every enabled user: a token must match one exactly."""
+        if self._conn is None or self._conn.closed:
+            self._conn = psycopg.connect(self._url, autocommit=True, connect_timeout=CONNECT_TIMEOUT_S)
+        try:
+            return {tuple(row) for row in self._conn.execute(Q.active_users)}  # type: ignore[misc]
+        except psycopg.OperationalError:
+            self._conn.close()
+            raise
+
+    def user_active(self, user_id: int) -> tuple[int, str, int | None, int | None] | None:
+        """One enabled user's (id, role, customer_id, technician_id), None if there is no such enabled user."""
+        if self._conn is None or self._conn.closed:
+            self._conn = psycopg.connect(self._url, autocommit=True, connect_timeout=CONNECT_TIMEOUT_S)
+        row = self._conn.execute(Q.user_active, {"id": user_id}).fetchone()
+        return tuple(row) if row else None  # type: ignore[return-value]
+
     def close(self) -> None:
         if self._conn is not None:
             self._conn.close()

@@ -16,9 +16,11 @@ def connect(url: str, *, autocommit: bool = False) -> psycopg.Connection:
     return psycopg.connect(url, autocommit=autocommit)
 
 
-def make_pool(url: str, *, min_size: int = 1, max_size: int = 8, name: str = "quietfix") -> ConnectionPool:
+def make_pool(url: str, *, min_size: int = 1, max_size: int = 8, name: str = "quietfix",
+              connection_class: type[psycopg.Connection] = psycopg.Connection) -> ConnectionPool:
     """A pool that opens lazily-but-now, and waits for the database rather than failing fast at start-up."""
-    pool = ConnectionPool(url, min_size=min_size, max_size=max_size, name=name, open=False)
+    pool = ConnectionPool(url, min_size=min_size, max_size=max_size, name=name, open=False,
+                          connection_class=connection_class)
     pool.open(wait=False)
     return pool
 

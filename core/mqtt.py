@@ -47,7 +47,7 @@ class BrokerAddress:
     tls: bool
 
     @classmethod
-    def from_url(cls, url: str) -> "BrokerAddress":
+    def from_url(cls, url: str) -> BrokerAddress:
         parsed = urlparse(url)
         tls = parsed.scheme in ("mqtts", "ssl")
         return cls(parsed.hostname or "127.0.0.1", parsed.port or (8883 if tls else 1883), tls)

@@ -10,7 +10,7 @@ import os
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, Field, PositiveInt
+from pydantic import BaseModel, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
@@ -172,26 +172,31 @@ class NotifySettings(BaseModel):
     max_attempts: int = 8
 
 
-class KpiSettings(BaseModel):
-    """The service promise the KPIs measure against (``QUIETFIX_KPIS__*``, docs/kpis.md): the same for every
-    customer, unlike contract deadlines, which come from the contract record."""
-
-    response_min: PositiveInt = 15
-    onsite_min: PositiveInt = 120
-    repair_h: PositiveInt = 24
-
-
 class ApiSettings(BaseModel):
     host: str = "127.0.0.1"
     port: int = 8000
-    # Signs API tokens; the default is for local development only and is refused by `quietfix api --production`.
-    secret_key: str = "dev-insecure-local-only-change-me-in-production"
+    # Signs API tokens. Unset: the first API process generates a random key and keeps it in the database
+    # (table signing_keys), shared by every process. Set: at least 32 bytes, never a value ever published in the
+    # repository, or `quietfix api` refuses to start (api/keys.py).
+    secret_key: str | None = None
+    # After changing secret_key, set this to the old value: tokens it signed stay valid until they expire
+    # (12 h after this process started at the latest); it never signs.
+    previous_secret_key: str | None = None
+    # Largest request body the API reads (413 before reading beyond it, api/limits.py); ample for every JSON
+    # form. Photo uploads (an escalation: up to 10 photos of 2 MB, base64; a customer's report: one of 5 MB) and
+    # the CSV import (up to 5 files of 20 MiB, streamed, never buffered whole) have their own limits.
+    max_body_bytes: int = 2 * 1024 * 1024
+    max_photo_body_bytes: int = 28 * 1024 * 1024
+    max_import_body_bytes: int = 101 * 1024 * 1024
+    # Deepest nesting of JSON objects/arrays accepted in a request body; the API's own schemas are 3-4 deep.
+    max_json_depth: int = 32
     # Map tiles for the route board, e.g. "https://tile.openstreetmap.org/{z}/{x}/{y}.png"; empty = no tiles.
     tile_url: str = ""
     # API processes for `quietfix api` (uvicorn workers). 1 is right for a laptop and the demo; each process holds
     # its own pool (10 connections), live feeds and board snapshots, so N processes cost N x 10 connections.
     # bench/api_load.py measures the difference (README); state shared between processes lives in PostgreSQL
-    # (revoked tokens), except the login rate limiter, which is per process (N x the attempts per window).
+    # (revoked tokens, signing keys), except the login and write rate limiters, which are per process (N x the
+    # attempts per window).
     workers: int = 1
 
 
@@ -206,6 +211,10 @@ class SecuritySettings(BaseModel):
     # Each API process re-reads the revoked-token list this often: a logout handled by another process takes
     # effect within this delay, in the process that handled it immediately.
     revocation_refresh_s: float = 5.0
+    # Writes (POST/PUT/PATCH/DELETE) allowed per signed-in user in the sliding window: a dispatcher at work
+    # makes a few a minute, a runaway script thousands. Per API process, like the login limit.
+    write_requests: int = 120
+    write_window_s: float = 60.0
 
 
 class ServiceSettings(BaseModel):
@@ -244,7 +253,6 @@ class Settings(BaseSettings):
     mqtt_ca_file: Path | None = None
     security: SecuritySettings = Field(default_factory=SecuritySettings)
     spares: SparesSettings = Field(default_factory=SparesSettings)
-    kpis: KpiSettings = Field(default_factory=KpiSettings)
     service: ServiceSettings = Field(default_factory=ServiceSettings)
 
 

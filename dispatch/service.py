@@ -32,7 +32,7 @@ from zoneinfo import ZoneInfo
 import psycopg
 from psycopg.rows import dict_row
 
-from core import metrics
+from core import audit, metrics
 from core.clock import Clock, to_datetime
 from core.events import queue_notification, record_timeline
 from core.loops import run_polling
@@ -46,6 +46,8 @@ from dispatch.travel import StraightLineProvider, haversine_km
 from spares import service as spares_flow
 
 log = logging.getLogger(__name__)
+# Assignments are decisions a dispatcher would otherwise make: audited, in the transaction that makes them.
+DISPATCH_ACTOR = audit.Actor("process:dispatch")
 Q = Queries(__file__)
 
 
@@ -274,6 +276,9 @@ class DispatchLoop:
                 continue  # a further job of the same technician (assigned by hand): stays assigned
             row = repo.order_for_notice(conn, o.id)
             if row is not None and repo.unassign(conn, o.id):
+                audit.record(conn, DISPATCH_ACTOR, "dispatch.unassign", "work_order", str(o.id),
+                             {"technician_id": o.technician_id,
+                              "reason": plan.dropped.get(str(o.id), "re-planned")}, at=at)
                 record_timeline(conn, customer_id=row["customer_id"], device_id=row["device_id"], at=at,
                                 kind="technician_unassigned", summary="Technician re-planned to another job",
                                 incident_id=row["incident_id"], work_order_id=o.id,
@@ -309,6 +314,9 @@ class DispatchLoop:
                         incident_id=row["incident_id"], work_order_id=row["id"],
                         data={"technician": tech.code, "eta": eta.isoformat(), "travel_s": round(eta.timestamp() - now),
                               "previous_technician_id": previous_tech, "planner": "optimiser"})
+        audit.record(conn, DISPATCH_ACTOR, "dispatch.assign", "work_order", str(row["id"]),
+                     {"technician": tech.code, "previous_technician_id": previous_tech, "eta": eta.isoformat(),
+                      "planner": "optimiser"}, at=at)
         queue_notification(conn, customer_id=row["customer_id"], device_id=row["device_id"],
                            incident_id=row["incident_id"], at=at, kind="technician_assigned",
                            subject=f"Technician on the way to {row['device_name']}",
@@ -352,6 +360,8 @@ class DispatchLoop:
                 cur.execute(Q.assign, {"technician_id": tech.id, "at": at, "eta": eta,
                                        "work_order_id": order["id"]})
                 cur.execute(Q.set_technician_state, {"state": "travelling", "technician_id": tech.id})
+                audit.record(conn, DISPATCH_ACTOR, "dispatch.assign", "work_order", str(order["id"]),
+                             {"technician": tech.code, "eta": eta.isoformat(), "planner": "nearest"}, at=at)
                 late = eta > order["onsite_due"]
                 summary = f"{tech.name} assigned, arriving {eta:%H:%M} UTC" + (" (after the 2 h target)" if late else "")
                 record_timeline(conn, customer_id=order["customer_id"], device_id=order["device_id"], at=at,

@@ -116,18 +116,59 @@ def cmd_notify(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+def _cli_actor() -> object:
+    """The person at the command line, for the audit log (the OS account: the CLI has no sign-in)."""
+    import getpass
+
+    from core.audit import Actor
+
+    return Actor(f"cli:{getpass.getuser()}")
+
+
+def _audit_cli(settings: Settings, action: str, device_ids: list[str], details: dict[str, object]) -> None:
+    """Credentials live in the broker's files, not in a transaction: the row is written right after the change
+    (a failure here is an error the operator sees, and the change itself is already in force)."""
+    from core import audit
+
+    with connect(settings.database_url) as conn:
+        for device_id in device_ids:
+            audit.record(conn, _cli_actor(), action, "device", device_id, details)  # type: ignore[arg-type]
+        conn.commit()
+
+
 def cmd_provision(settings: Settings, args: argparse.Namespace) -> int:
     """Print each device's new password once (JSON); the broker keeps only its hash."""
     from core.provision import provision
 
-    print(json.dumps(provision(settings, args.device_ids)))
+    creds = provision(settings, args.device_ids)
+    _audit_cli(settings, "device.provision", sorted(creds), {})
+    print(json.dumps(creds))
     return 0
 
 
 def cmd_revoke(settings: Settings, args: argparse.Namespace) -> int:
     from core.provision import revoke
 
-    print(json.dumps({"revoked": revoke(settings, args.device_ids)}))
+    removed = revoke(settings, args.device_ids)
+    _audit_cli(settings, "device.revoke", list(args.device_ids), {"credentials_removed": removed})
+    print(json.dumps({"revoked": removed}))
+    return 0
+
+
+def cmd_rotate_signing_key(settings: Settings, args: argparse.Namespace) -> int:
+    """New stored token-signing key; the old one verifies until its tokens expire (api/keys.py)."""
+    from api import keys
+    from core import audit
+
+    if settings.api.secret_key is not None:
+        print("quietfix rotate-signing-key: QUIETFIX_API__SECRET_KEY is set, so stored keys are not used; rotate "
+              "it by moving the old value to QUIETFIX_API__PREVIOUS_SECRET_KEY", file=sys.stderr)
+        return 2
+    with connect(settings.database_url) as conn:
+        kid = keys.rotate(conn)
+        audit.record(conn, _cli_actor(), "signing_key.rotate", "signing_key", kid)  # type: ignore[arg-type]
+        conn.commit()
+    print(json.dumps({"signing_key": kid}))
     return 0
 
 
@@ -135,8 +176,14 @@ def cmd_api(settings: Settings, args: argparse.Namespace) -> int:
     import uvicorn
 
     from api.app import create_app
+    from api.keys import SigningKeyError
     from diagnostics import start_watchdog
 
+    try:  # a refused signing key stops here, in one line, before any worker starts
+        app = create_app(settings)
+    except SigningKeyError as exc:
+        print(f"quietfix api: {exc}", file=sys.stderr)
+        return 2
     host, port = args.host or settings.api.host, args.port or settings.api.port
     workers = args.workers or settings.api.workers
     # The detection watchdog (issue #19) runs beside the API, not inside the diagnose process it watches: its
@@ -148,7 +195,7 @@ def cmd_api(settings: Settings, args: argparse.Namespace) -> int:
         uvicorn.run("api.app:create_app_from_env", factory=True, workers=workers, host=host, port=port,
                     log_level="warning")
         return 0
-    uvicorn.run(create_app(settings), host=host, port=port, log_level="warning")
+    uvicorn.run(app, host=host, port=port, log_level="warning")
     return 0
 
 
@@ -232,6 +279,8 @@ def build_parser() -> argparse.ArgumentParser:
     rev.add_argument("device_ids", nargs="+")
     rev.set_defaults(func=cmd_revoke)
 
+    sub.add_parser("rotate-signing-key", help="new API token-signing key; the old one verifies until its tokens "
+                   "expire").set_defaults(func=cmd_rotate_signing_key)
     imp = sub.add_parser("import", help="onboard customers, sites, assets, technicians, contracts from CSV files")
     imp.add_argument("dir", help="folder with customers.csv, sites.csv, assets.csv, technicians.csv, contracts.csv")
     imp.add_argument("--dry-run", action="store_true", help="check and count, write nothing")

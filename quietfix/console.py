@@ -138,7 +138,8 @@ class DemoConsole:
         c = self.console
         c.print(Text("quietfix demo", style="bold"), f"— {devices} simulated devices, time runs {speed:g}× faster")
         if url:
-            c.print(f"  web:      {url}  (board /static/board.html, technicians' phone /static/tech.html)")
+            c.print(f"  web:      {url}board (route board) · {url}tech (technician phone) · {url}portal · {url}kpis · "
+                    f"{url}admin")
             c.print(f"  sign in:  {', '.join(users)} — password {password}")
         else:
             c.print("  web:      off (--no-api)")

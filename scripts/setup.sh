@@ -70,7 +70,7 @@ fi
 
 # 4. Database and migrations.
 say "database: creating it if missing and applying migrations (quietfix migrate)"
-"$VENV/bin/quietfix" migrate
+QUIETFIX_LOG_LEVEL=WARNING "$VENV/bin/quietfix" migrate  # one JSON summary line, not one log line per migration
 
 # 5. Web views: front-end libraries from npm and Chromium for the browser tests (each only when missing).
 bash scripts/setup-web.sh

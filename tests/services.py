@@ -18,7 +18,7 @@ from pathlib import Path
 from core import broker
 
 ROOT = Path(__file__).resolve().parents[1]
-PG_BIN = Path(sorted(Path("/usr/lib/postgresql").glob("*/bin"))[-1]) if Path("/usr/lib/postgresql").exists() else None
+PG_BIN = max(Path("/usr/lib/postgresql").glob("*/bin")) if Path("/usr/lib/postgresql").exists() else None
 
 
 def free_port() -> int:
@@ -35,7 +35,7 @@ def port_open(port: int) -> bool:
         return False
 
 
-def _wait(predicate, timeout_s: float, what: str) -> None:  # noqa: ANN001
+def _wait(predicate, timeout_s: float, what: str) -> None:
     deadline = time.monotonic() + timeout_s
     while not predicate():
         if time.monotonic() > deadline:

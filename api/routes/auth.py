@@ -10,7 +10,7 @@ from fastapi import APIRouter, FastAPI, HTTPException, Request, Response, status
 
 from api import audit, security_repo
 from api import repository as repo
-from api.auth import AnyUser, Principal, burn_verify, issue_token, revocations, verify_password
+from api.auth import AnyUser, Principal, burn_verify, issue_token, key_holder, revocations, verify_password
 from api.deps import Conn
 from api.ratelimit import SlidingWindowLimiter, retry_after_header
 from api.schemas import Token, TokenRequest
@@ -63,7 +63,7 @@ def login(body: TokenRequest, request: Request, conn: Conn) -> Token:
     principal = Principal(user["id"], user["username"], user["role"], user["customer_id"], user["technician_id"])
     audit.record(conn, principal, "auth.login", "user", user["username"], client_ip=ip)
     conn.commit()
-    return Token(access_token=issue_token(principal, request.app.state.settings.api.secret_key), role=user["role"])
+    return Token(access_token=issue_token(principal, key_holder(request.app).ring.current), role=user["role"])
 
 
 @router.post("/logout", status_code=status.HTTP_204_NO_CONTENT)

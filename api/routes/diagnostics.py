@@ -54,8 +54,9 @@ def _out(row: dict[str, Any]) -> dict[str, Any]:
 
 def _row(conn: Conn, equipment_type: str, fault_mode: str) -> dict[str, Any] | None:
     row = repo.knowledge_get(conn, equipment_type, fault_mode)
-    if row is None and repo.seed_knowledge(conn):  # first use of a fresh database: load the shipped seed
-        conn.commit()
+    # First use of a fresh database: load the shipped seed. Committed with the request (a read's connection
+    # commits on release; an edit commits the seed, the edit and its audit row together).
+    if row is None and repo.seed_knowledge(conn):
         row = repo.knowledge_get(conn, equipment_type, fault_mode)
     return row
 

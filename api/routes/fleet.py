@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 from fastapi import APIRouter, HTTPException, Query, Request, status
 
@@ -42,7 +42,7 @@ async def latest(device_id: str, request: Request, principal: AnyUser) -> list[d
 @router.get("/{device_id}/telemetry", response_model=list[WindowPoint])
 async def window(device_id: str, request: Request, principal: AnyUser, start: datetime, end: datetime,
                  bucket_s: int = Query(60, ge=1, le=86400)) -> list[dict]:
-    start, end = (t if t.tzinfo else t.replace(tzinfo=timezone.utc) for t in (start, end))  # naive means UTC
+    start, end = (t if t.tzinfo else t.replace(tzinfo=UTC) for t in (start, end))  # naive means UTC
     if end <= start or end - start > timedelta(days=31):
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, "window must be positive and at most 31 days")
 

@@ -5,6 +5,7 @@ import socket
 import psycopg
 from fastapi import APIRouter, Request, Response, status
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from psycopg_pool import PoolTimeout
 
 from api import repository as repo
 from api.schemas import Health
@@ -29,7 +30,7 @@ def healthz(request: Request) -> Health:
         with request.app.state.pool.connection(timeout=2.0) as conn:
             return Health(status="ok", database=True, storage=repo.storage_mode(conn),
                           counts={k: int(v) for k, v in repo.counts(conn).items()})
-    except (psycopg.Error, Exception):  # pool timeout raises its own error type
+    except (psycopg.Error, PoolTimeout):  # the pool raises its own error type when no connection comes
         return Health(status="degraded", database=False)
 
 

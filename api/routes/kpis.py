@@ -30,7 +30,7 @@ def kpi_page() -> FileResponse:
 
 
 def _promise(request: Request) -> Promise:
-    k = request.app.state.settings.kpis
+    k = request.app.state.settings.service
     return Promise(k.response_min, k.onsite_min, k.repair_h)
 
 

@@ -104,7 +104,7 @@ def _public_host(url: str) -> bool:
     """Refuse loopback, private and link-local targets given literally, so a customer cannot point the sender at
     services inside our network. (Names resolving to such addresses are the deployment's egress policy's job.)"""
     host = (urlsplit(url).hostname or "").lower()
-    if not host or host == "localhost" or host.endswith(".localhost") or host.endswith(".internal"):
+    if not host or host == "localhost" or host.endswith((".localhost", ".internal")):
         return False
     try:
         ip = ipaddress.ip_address(host)

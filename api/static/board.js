@@ -85,12 +85,14 @@
     if (!fitted && pts.length) { map.fitBounds(pts, { padding: [20, 20] }); fitted = true; }
   }
 
-  // The deadline that can still be missed: response until assigned, then on site until arrived.
+  // The clock that can still be missed: the promise (service target: respond 15 min, on site 2 h from the
+  // incident's opening) until assigned, then on site until arrived. The contract deadline, which may be a day
+  // later, is shown beside it but never as the headline: a dispatcher works to the promise.
   function riskOf(q) {
     if (q.arrived_at) return { label: "on site", cls: "ok", due: null };
-    const due = q.assigned_at ? q.onsite_due : q.response_due;
+    const due = q.assigned_at ? (q.onsite_target || q.onsite_due) : (q.response_target || q.response_due);
     const c = countdown(due);
-    return { label: q.assigned_at ? "on site in" : "respond in", cls: q.eta_late ? "late" : c.cls, due };
+    return { label: q.assigned_at ? "on site in" : "respond in", cls: q.eta_late || q.eta_past_target ? "late" : c.cls, due };
   }
 
   // The optimiser's proposals: jobs the current plan gives to a technician other than the one holding them
@@ -178,9 +180,9 @@
           ${q.locked ? '<span class="chip pin">locked</span>' : ""}</div>
         <div class="muted">${esc(q.customer_name)} · ${esc(q.summary)}</div>
         <div class="row">${r.due ? `<span>${r.label}</span> <span class="clock" data-due="${esc(r.due)}"></span>` : `<span class="ok">on site since ${hm(q.arrived_at)}</span>`}
-          ${!q.assigned_at ? `<span>· on site in</span> <span class="clock" data-due="${esc(q.onsite_due)}"></span>` : ""}
-          ${q.assigned_at && !q.arrived_at ? `<span class="muted">response by ${hm(q.response_due)}; on site due ${hm(q.onsite_due)}</span>` : ""}
-          ${q.technician_code ? `<span>tech <b>${esc(q.technician_code)}</b> ETA ${hm(q.eta)}${q.eta_late ? ' <b class="late">after deadline</b>' : ""}</span>` : '<b class="late">unassigned</b>'}
+          ${!q.assigned_at ? `<span>· on site in</span> <span class="clock" data-due="${esc(q.onsite_target || q.onsite_due)}"></span>` : ""}
+          ${!q.arrived_at ? `<span class="muted">promise: on site by ${hm(q.onsite_target || q.onsite_due)} · contract: on site by ${hm(q.onsite_due)}</span>` : ""}
+          ${q.technician_code ? `<span>tech <b>${esc(q.technician_code)}</b> ETA ${hm(q.eta)}${q.eta_late ? ' <b class="late">after contract deadline</b>' : q.eta_past_target ? ' <b class="late">after the promise</b>' : ""}</span>` : '<b class="late">unassigned</b>'}
           ${x ? `<span class="muted">plan: ${esc(codeOf(x.technician_id))}, stop ${x.seq + 1}, ETA ${hm(x.eta)}</span>` : ""}</div>
         ${q.arrived_at ? "" : `<form class="assign" data-wo="${q.id}"><label><span class="sr-only">Technician for work order ${q.id}</span>
           <select name="technician_id" aria-label="Technician for work order ${q.id}" data-key="sel-${q.id}">${options}</select></label>

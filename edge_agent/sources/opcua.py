@@ -81,7 +81,7 @@ class OpcUaSource:
                 await self._disconnect(client)
 
         try:
-            asyncio.run(asyncio.wait_for(once(), timeout_s))
+            _run_on_own_thread(lambda: asyncio.wait_for(once(), timeout_s))
             sink.ok(self.name)
         except Exception as exc:  # noqa: BLE001 - any protocol failure is a health report, never a crash
             sink.failed(self.name, describe(exc))
@@ -194,3 +194,23 @@ class OpcUaSource:
                 await asyncio.wait_for(client.nodes.server_state.read_value(), self.timeout_s)
             except Exception as exc:
                 raise SourceError(f"session lost: {describe(exc)}") from exc
+
+
+def _run_on_own_thread(make: Any) -> Any:
+    """Run ``make()``'s coroutine to completion on a fresh thread with its own event loop: ``read_once`` is
+    called from synchronous code that may itself sit inside a running loop (a host application, a test runner
+    with a browser driver), where ``asyncio.run`` refuses to start."""
+    result: dict[str, Any] = {}
+
+    def body() -> None:
+        try:
+            result["value"] = asyncio.run(make())
+        except BaseException as exc:  # noqa: BLE001 - re-raised in the caller's thread
+            result["error"] = exc
+
+    worker = threading.Thread(target=body, name="qf-opcua-once", daemon=True)
+    worker.start()
+    worker.join()
+    if "error" in result:
+        raise result["error"]
+    return result.get("value")

@@ -4,6 +4,7 @@ and revoked tokens, and a coalesced version read never answers a caller with a r
 from __future__ import annotations
 
 import asyncio
+import secrets
 import threading
 import time
 from types import SimpleNamespace
@@ -16,11 +17,11 @@ from api import auth
 from api.auth import Principal, RevocationList, issue_token, verified_principal
 from api.snapshot import FreshRead
 
-SECRET = "s" * 32
+SECRET = secrets.token_urlsafe(32)
 
 
 def app_with(secret: str = SECRET) -> SimpleNamespace:
-    return SimpleNamespace(state=SimpleNamespace(settings=SimpleNamespace(api=SimpleNamespace(secret_key=secret))))
+    return SimpleNamespace(state=SimpleNamespace(settings=SimpleNamespace(api=SimpleNamespace(secret_key=secret, previous_secret_key=None))))
 
 
 def test_a_verified_token_is_reused_until_it_expires() -> None:

@@ -1,7 +1,7 @@
 """The three faces on the real database: board (intake, assignment, KPIs), technician actions, portal, live."""
 
 from collections.abc import Iterator
-from datetime import timedelta
+from datetime import datetime, timedelta
 from uuid import uuid4
 
 import psycopg
@@ -81,6 +81,10 @@ def test_phone_intake_joins_the_same_queue_and_clock(world) -> None:
     queue = client.get("/api/board", headers=h).json()["queue"]
     mine = next(q for q in queue if q["id"] == made["work_order_id"])
     assert mine["source"] == "phone" and mine["status"] == "open"
+    # the board's clocks: the promise (service targets) beside the contract deadlines, each under its own name
+    assert datetime.fromisoformat(mine["onsite_target"]) == target
+    assert datetime.fromisoformat(mine["onsite_due"]) == datetime.fromisoformat(made["onsite_due"])
+    assert mine["response_target"] is not None and mine["eta_past_target"] is False
     assert queue[0]["id"] == made["work_order_id"]  # unassigned: its response deadline comes first
     assert timeline_kinds(w["conn"], made["work_order_id"]) == ["incident_reported"]
     kinds = [r[0] for r in w["conn"].execute("SELECT kind FROM notifications WHERE incident_id = %s",

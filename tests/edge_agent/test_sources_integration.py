@@ -258,13 +258,17 @@ def test_opcua_timeout_then_recovery() -> None:
 
 def test_opcua_basic256sha256_sign_and_encrypt_with_certificates(tmp_path: Path) -> None:
     import asyncio
+    from concurrent.futures import ThreadPoolExecutor
 
     from tests.edge_agent.servers import make_certificate
 
     server = OpcUaServer(edge_port(), ["temp", "pressure"], secure_dir=tmp_path).start()
     try:
         server.write("temp", 30.0)
-        cert, key = asyncio.run(make_certificate(tmp_path, "client", "urn:freeopcua:client", False))
+        # On a loop of its own: in a whole-suite run the browser tests' driver keeps a loop running on this thread.
+        with ThreadPoolExecutor(1) as own_loop:
+            cert, key = own_loop.submit(asyncio.run, make_certificate(tmp_path, "client", "urn:freeopcua:client",
+                                                                      False)).result()
         plain = ua_source(server, "polling")
         secure = {**plain, "name": "ua_secure", "security_policy": "Basic256Sha256",
                   "security_mode": "SignAndEncrypt", "certificate": str(cert), "private_key": str(key)}

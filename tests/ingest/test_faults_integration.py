@@ -118,8 +118,8 @@ class StreamingDevice:
         for seq in range(first, first + count):
             samples = [{"t": self.t0 + seq * 1000 + i, "m": {"pressure_bar": float(seq)}}
                        for i in range(READINGS_PER_BATCH)]
-            payload = ('{"v":1,"device_id":"%s","seq":%d,"samples":%s}' % (
-                self.device_id, seq, str(samples).replace("'", '"'))).encode()
+            body = str(samples).replace("'", '"')
+            payload = f'{{"v":1,"device_id":"{self.device_id}","seq":{seq},"samples":{body}}}'.encode()
             self.infos.append(self.client.publish(f"qf/v1/{self.device_id}/telemetry", payload, qos=1))
             time.sleep(pause_s)
 

@@ -18,7 +18,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from api.app import create_app
-from api.auth import Principal, issue_token
+from api.auth import Principal, issue_token, key_holder
 from api.routes.commands import CommandPublisher
 from core.clock import ManualClock, to_datetime
 from core.commands import record_command_result
@@ -61,15 +61,17 @@ def test_unauthenticated_and_forged_tokens_get_401_on_every_route(world, setting
     dev = w["devices"][0]
     now = time.time()
     admin = Principal(1, "admin", "admin")
+    key = key_holder(client.app).ring
     bad_tokens = {
         "none": None,
         "garbage": "Bearer forged",
         "other secret": f"Bearer {issue_token(admin, 'another-secret-of-at-least-32-bytes!')}",
-        "expired": f"Bearer {issue_token(admin, settings.api.secret_key, now=now - 13 * 3600)}",
+        "expired": f"Bearer {issue_token(admin, key.current, now=now - 13 * 3600)}",
         "alg none": "Bearer " + jwt.encode({"sub": "1", "role": "admin", "exp": int(now) + 60}, key=None,
                                            algorithm="none"),
         "unknown role": "Bearer " + jwt.encode({"sub": "1", "role": "root", "exp": int(now) + 60},
-                                               settings.api.secret_key, algorithm="HS256"),
+                                               key.current.secret, algorithm="HS256",
+                                               headers={"kid": key.current.kid}),
     }
     paths = client.get("/openapi.json").json()["paths"]
     routes = [(method.upper(), path) for path, ops in paths.items() for method in ops if path not in PUBLIC]

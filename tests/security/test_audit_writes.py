@@ -14,7 +14,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from api.app import create_app
-from api.audit import EXPLICIT, WRITE_METHODS
+from api.audit import EXPLICIT, EXPLICIT_PREFIXES, WRITE_METHODS
 from core.clock import ManualClock, to_datetime
 from core.settings import Settings
 from quietfix.seed import seed
@@ -75,3 +75,25 @@ def test_every_write_route_is_audited_by_the_middleware_or_explicitly(settings: 
     writes = {(m, p) for m, p in app_routes(create_app(settings)) if m in WRITE_METHODS}
     assert EXPLICIT <= writes  # the explicit list names real routes (sign-in, logout, commands)
     assert len(writes - EXPLICIT) >= 20  # the rest go through AuditWrites, which needs no per-route line
+
+
+def test_every_write_route_commits_on_the_audited_connection(settings: Settings) -> None:
+    """A write route's audit row is armed on its ``Conn`` (api.deps.get_conn): a route without one would only be
+    audited after the fact, outside its transaction."""
+    from fastapi.routing import APIRoute
+
+    from api.deps import get_conn
+    from tests.security.test_route_policy import iter_route_contexts
+
+    def calls(dependant: object) -> set[object]:
+        found = {getattr(dependant, "call", None)}
+        for sub in getattr(dependant, "dependencies", ()):
+            found |= calls(sub)
+        return found
+
+    writes = [(m, c.path, calls(c.original_route.dependant)) for c in iter_route_contexts(create_app(settings).routes)
+              if isinstance(c.original_route, APIRoute)
+              for m in set(c.methods) & WRITE_METHODS
+              if (m, c.path) not in EXPLICIT and not c.path.startswith(EXPLICIT_PREFIXES)]
+    assert len(writes) >= 20
+    assert [(m, p) for m, p, deps in writes if get_conn not in deps] == []

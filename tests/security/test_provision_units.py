@@ -43,3 +43,22 @@ def test_hash_format_is_mosquittos_pbkdf2_sha512() -> None:
     parts = broker.hash_password("secret", salt=b"0123456789ab").split("$")
     assert parts[1:3] == ["7", str(broker.PBKDF2_ITERATIONS)] and len(parts) == 5
     assert broker.hash_password("secret", salt=b"0123456789ab") != broker.hash_password("other", salt=b"0123456789ab")
+
+
+def test_concurrent_provisioners_lose_no_entry(tmp_path: Path) -> None:
+    """The password file's read-modify-write is serialised (``broker.passwd_lock``): 8 writers, 8 entries."""
+    import threading
+
+    passwd = tmp_path / "passwd"
+    start = threading.Barrier(8)
+
+    def write(i: int) -> None:
+        start.wait()
+        broker.upsert_credentials(passwd, [(f"dev-{i}", f"pw-{i}")])
+
+    threads = [threading.Thread(target=write, args=(i,)) for i in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sorted(broker.read_passwd(passwd)) == sorted(f"dev-{i}" for i in range(8))

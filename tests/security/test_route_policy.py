@@ -29,7 +29,7 @@ from fastapi.routing import APIRoute, iter_route_contexts
 from fastapi.testclient import TestClient
 
 from api.app import create_app
-from api.auth import ROLES, Principal, issue_token
+from api.auth import ROLES, Principal, issue_token, key_holder
 from core.clock import ManualClock, to_datetime
 from core.settings import Settings
 from quietfix.seed import seed
@@ -49,7 +49,8 @@ ANYONE = {role: ALL for role in ("admin", "dispatcher", "technician", "customer"
 # HTML/JS; every piece of data they show comes from the API routes below).
 PUBLIC = {("GET", "/healthz"), ("GET", "/readyz"), ("GET", "/metrics"), ("POST", "/api/auth/token"),
           ("GET", "/"), ("GET", "/board"), ("GET", "/tech"), ("GET", "/tech/sw.js"),
-          ("GET", "/tech/manifest.webmanifest"), ("GET", "/portal"), ("GET", "/planning"), ("GET", "/admin")}
+          ("GET", "/tech/manifest.webmanifest"), ("GET", "/portal"), ("GET", "/planning"), ("GET", "/admin"),
+          ("GET", "/audit"), ("GET", "/kpis")}
 
 ADMIN = {"admin": ALL}
 POLICY: dict[tuple[str, str], dict[str, str]] = {
@@ -76,6 +77,12 @@ POLICY: dict[tuple[str, str], dict[str, str]] = {
     ("GET", "/api/incident-photos/{photo_id}"): {**STAFF, "customer": OWN},
     ("POST", "/api/auth/logout"): ANYONE,
     ("GET", "/api/auth/me"): ANYONE,
+    ("GET", "/api/audit"): {"admin": ALL},
+    # KPIs (#14): staff read every slice; a customer's answer is forced to their own customer's slice
+    ("GET", "/api/kpis"): {**STAFF, "customer": OWN},
+    ("GET", "/api/kpis.csv"): {**STAFF, "customer": OWN},
+    # detection watchdog (#19): an operations view
+    ("GET", "/api/detection/health"): STAFF,
     ("GET", "/api/live"): SCOPED,  # a stream: not requested here (tests/api covers its scope)
     # devices, telemetry, timelines, incidents, work orders, technicians, commands
     ("GET", "/api/devices"): SCOPED,
@@ -199,7 +206,7 @@ def world(settings: Settings, conn: psycopg.Connection) -> Iterator[tuple[TestCl
     with TestClient(create_app(settings)) as client:
         def token(username: str) -> dict[str, str]:
             _, uid, role, cid, tid = users[username]
-            return {"Authorization": f"Bearer {issue_token(Principal(uid, username, role, cid, tid), settings.api.secret_key)}"}
+            return {"Authorization": f"Bearer {issue_token(Principal(uid, username, role, cid, tid), key_holder(client.app).ring.current)}"}
 
         # The other party's objects, created through the API as their owners would.
         hook = client.post("/api/portal/webhooks", headers=token("customer002"),
@@ -244,7 +251,7 @@ def _principal_for(role: str, world: dict[str, Any]) -> dict[str, str]:
 def test_each_role_is_refused_or_scoped_on_every_route(world, settings: Settings) -> None:
     client, w = world
     w["token_for_unknown"] = lambda role: {
-        "Authorization": f"Bearer {issue_token(Principal(999_999, f'new-{role}', role), settings.api.secret_key)}"}
+        "Authorization": f"Bearer {issue_token(Principal(999_999, f'new-{role}', role), key_holder(client.app).ring.current)}"}
     problems: list[str] = []
     checked = 0
     for (method, path), grants in sorted(POLICY.items()):
