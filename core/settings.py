@@ -86,6 +86,14 @@ class DiagnosticsSettings(BaseModel):
     watchdog_every_s: float = 5.0
     # `quietfix diagnose` serves Prometheus metrics on 127.0.0.1:<port> (None: not served).
     metrics_port: int | None = 9108
+    # Decision window of a remote fix (clock seconds): a command the device did not accept, or a condition not
+    # clear this long after the command, gets its visit at once; verifying a fix that cleared goes on beside
+    # it (docs/kpis.md, "Remote fix and the 2-hour promise"). 10 min: a reset acts in seconds, and the on-site
+    # promise (2 h from incident open) cannot spare more before dispatch starts.
+    remote_decision_s: float = 600.0
+    # A minor (severity-1) fault with no remote fix is watched this long (clock seconds) before its visit, at
+    # most what leaves the on-site target minus the travel reserve (LoopPolicy.travel_reserve_s).
+    watch_s: float = 600.0
 
 
 class DispatchSettings(BaseModel):

@@ -29,6 +29,7 @@ from core.contracts import CommandResult
 from core.events import queue_notification, record_timeline
 from diagnostics import repository as repo
 from diagnostics.incidents import (
+    OPEN_STATES,
     Incident,
     IncidentEvent,
     IncidentState,
@@ -163,14 +164,34 @@ class Actions:
             self._visit(ctx, inc, None)
 
     def check_watch(self) -> None:
-        """Minor incidents still open after the watch period (or grown severe) get their visit now."""
+        """Minor incidents get their visit once the watch period is over and the fault is still there (or at once
+        when it grew severe). One that has cleared by then stays watched: the state machine closes it after its
+        quiet period, or it comes back and gets its visit then."""
         for inc in self.loop.state.incidents:
             if inc.state != "detected" or not inc.id.isdigit():
                 continue
-            if inc.severity >= 3 or self.now - inc.opened_at >= self.loop.policy.watch_s:
-                ctx = self.loop.device(inc.asset_id)
-                if ctx is not None:
-                    self._visit(ctx, inc, None)
+            ctx = self.loop.device(inc.asset_id)
+            if ctx is None:
+                continue
+            if inc.severity >= 3 or (self.now - inc.opened_at >= self.watch_window(ctx) and not self._clear(inc)):
+                self._visit(ctx, inc, None)
+
+    def watch_window(self, ctx: repo.DeviceContext) -> float:
+        """How long a minor fault is watched: the policy's watch, but never more than leaves the travel reserve
+        of the on-site target (the contract's own target when it has one)."""
+        pol = self.loop.policy
+        target_s = ctx.targets(self.loop.targets).on_site_min * 60.0
+        return max(0.0, min(pol.watch_s, target_s - pol.travel_reserve_s))
+
+    def _clear(self, inc: Incident) -> bool:
+        """The condition is not present in the newest telemetry evaluated for the device."""
+        mark = self.loop.watermark(inc.asset_id)
+        return mark is not None and mark.timestamp() > inc.last_abnormal_at
+
+    def _stayed_clear(self, inc: Incident) -> bool:
+        """Clear for the state machine's quiet period, in telemetry time (a silent device verifies nothing)."""
+        mark = self.loop.watermark(inc.asset_id)
+        return mark is not None and mark.timestamp() - inc.last_abnormal_at >= self.loop.policy.incident.resolve_after_s
 
     def _rename(self, old: str, new: str, severity: int | None = None) -> None:
         st = self.loop.state
@@ -253,20 +274,94 @@ class Actions:
                            f"{ctx.name} answered the remote fix: {'done' if r.ok else 'failed'}", {"ok": r.ok, **r.result})
             if not r.ok and inc.state == "remote_fix_attempted":
                 self._visit(ctx, inc, f"failed on the device ({r.result.get('reason', 'no reason given')})")
+            elif r.ok and inc.state == "remote_fix_attempted":
+                self._cleared_by_device(ctx, inc, r.result)
+
+    def _cleared_by_device(self, ctx: repo.DeviceContext, inc: Incident, result: Mapping[str, Any]) -> None:
+        """The device says the command cleared this fault: start its detectors afresh, as after a repair. Why: a
+        step detector latches a fall for up to an hour after the recovery, so a motor restarted in seconds still
+        "looked" tripped for ~50 min and the decision window would send a technician to a running machine. The
+        device's word is not taken as the fix: a fault still there re-fires within its confirmation time (well
+        inside the window) and gets its visit; verification needs the quiet period in telemetry as before. Not
+        done while another incident is open on the device: a fresh monitor would hide that one's evidence."""
+        cleared = result.get("cleared")
+        if not isinstance(cleared, list) or inc.mode not in cleared:
+            return
+        if any(i.asset_id == ctx.id and i.id != inc.id and i.state in OPEN_STATES for i in self.loop.state.incidents):
+            return
+        self.loop.reset_device(self.conn, ctx.id, wear=False)
+        self._timeline(ctx, inc, "detectors_reset",
+                       f"{ctx.name} reports the remote fix cleared {_label(inc.mode)}: detectors reset, verifying "
+                       "from telemetry", {"cleared": cleared})
 
     def check_attempts(self) -> None:
+        """Decide remote attempts within the decision window, and keep verifying them beside the visit.
+
+        While the incident waits on the attempt (remote_fix_attempted): no answer within the command's TTL, or
+        the condition still present once ``decide_s`` has passed since the command (it never cleared, or cleared
+        and came back) -> the visit is created now. A fix that cleared is left to the state machine, which
+        resolves it remotely after its quiet period. Once the visit exists (work_order), the attempt is still
+        verified: clear for the quiet period -> resolved remotely and the visit cancelled if nobody has set off.
+        """
+        pol = self.loop.policy
         for a in repo.pending_attempts(self.conn):
-            if a["incident_status"] != "remote_fix_attempted":
-                repo.close_attempt(self.conn, a["id"], "verified" if a["incident_status"] == "resolved_remote"
-                                   else "not_verified")
+            status = a["incident_status"]
+            inc = self._incident(str(a["incident_id"]))
+            ctx = self.loop.device(a["device_id"])
+            if status == "resolved_remote":
+                repo.close_attempt(self.conn, a["id"], "verified")
+                continue
+            if status not in ("remote_fix_attempted", "work_order") or inc is None or ctx is None:
+                repo.close_attempt(self.conn, a["id"], "not_verified")
                 continue
             timeout = a["status"] == "sent" and self.at > a["expires_at"]
-            if not timeout and self.at <= a["verify_until"]:
+            if status == "work_order":
+                if a["status"] == "acked" and self._stayed_clear(inc):
+                    repo.close_attempt(self.conn, a["id"], "verified")
+                    self._verified_beside_visit(ctx, inc)
+                elif timeout or self.at > a["verify_until"]:
+                    repo.close_attempt(self.conn, a["id"], "timeout" if timeout else "not_verified")
                 continue
-            repo.close_attempt(self.conn, a["id"], "timeout" if timeout else "not_verified")
-            ctx, inc = self.loop.device(a["device_id"]), self._incident(str(a["incident_id"]))
-            if ctx is not None and inc is not None:
-                self._visit(ctx, inc, "got no answer from the device" if timeout else "did not clear the condition")
+            if timeout:
+                repo.close_attempt(self.conn, a["id"], "timeout")
+                self._visit(ctx, inc, "got no answer from the device")
+            elif self.at > a["verify_until"]:
+                repo.close_attempt(self.conn, a["id"], "not_verified")
+                self._visit(ctx, inc, "did not clear the condition")
+            elif (self.at - a["sent_at"]).total_seconds() >= pol.decide_s and not self._clear(inc):
+                # Not closed: verification goes on beside the visit (a late clearing may still cancel it).
+                minutes = round(pol.decide_s / 60)
+                self._visit(ctx, inc, f"had not cleared the condition within {minutes} minutes")
+
+    def _verified_beside_visit(self, ctx: repo.DeviceContext, inc: Incident) -> None:
+        """A remote fix verified after its visit was created: cancel the visit if nobody has set off (timeline,
+        audit, customer told), else let the technician go on (the visit confirms the fix on site)."""
+        cancelled = repo.cancel_unstarted_visit(self.conn, int(inc.id))
+        if cancelled is None:
+            self._timeline(ctx, inc, "remote_fix_verified",
+                           f"{_label(inc.mode)} on {ctx.name}: remote fix verified, the technician is already on "
+                           "the way and will confirm on site", {"visit_cancelled": False})
+            return
+        upd = self._step(inc.id, "resolved_remote", {"visit_cancelled": cancelled["id"]})
+        if upd is None:
+            return
+        self._save(upd)
+        wo = cancelled["id"]
+        self._timeline(ctx, upd, "remote_fix_verified",
+                       f"{_label(inc.mode)} on {ctx.name}: signals normal again after the remote fix",
+                       {"visit_cancelled": True}, wo)
+        self._timeline(ctx, upd, "visit_cancelled",
+                       f"Technician visit for {_label(inc.mode)} on {ctx.name} cancelled: the remote fix held",
+                       {"technician_id": cancelled["technician_id"], "visit_no": cancelled["visit_no"]}, wo)
+        repo.audit(self.conn, self.at, "work_order.cancelled", "work_order", str(wo),
+                   {"incident_id": int(inc.id), "reason": "remote fix verified before departure",
+                    "technician_id": cancelled["technician_id"]})
+        queue_notification(self.conn, customer_id=ctx.customer_id, device_id=ctx.id, incident_id=int(inc.id),
+                           at=self.at, kind="visit_cancelled", subject=f"{ctx.name} is working again",
+                           body=f"The {_label(inc.mode)} on {ctx.name} was fixed remotely and has stayed fixed, so "
+                                "the technician visit we announced is no longer needed and has been cancelled.")
+        log.info("visit cancelled: remote fix verified", extra={"incident_id": inc.id, "work_order_id": wo,
+                                                                "device_id": ctx.id})
 
     def _incident(self, incident_id: str) -> Incident | None:
         try:

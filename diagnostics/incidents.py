@@ -6,7 +6,10 @@ service layer only has to persist ``IncidentState`` and act on the returned even
 recently resolved incident (instead of opening a new one) suppress flapping.
 
 Lifecycle: detected -> remote_fix_attempted -> resolved_remote | work_order -> resolved_onsite -> closed
-(detected may also go straight to work_order, and an auto-resolved incident goes to closed).
+(detected may also go straight to work_order, and an auto-resolved incident goes to closed). A remote fix is
+given a short decision window before the visit is created (diagnostics/actions.py), and its verification goes
+on beside the visit: work_order -> resolved_remote when the fix is verified before anyone set off (the visit
+is cancelled: the "unfelt" service).
 """
 
 from __future__ import annotations
@@ -23,7 +26,7 @@ TRANSITIONS: dict[str, frozenset[str]] = {
     "detected": frozenset({"remote_fix_attempted", "work_order", "closed"}),
     "remote_fix_attempted": frozenset({"resolved_remote", "work_order"}),
     "resolved_remote": frozenset({"closed", "detected"}),
-    "work_order": frozenset({"resolved_onsite"}),
+    "work_order": frozenset({"resolved_onsite", "resolved_remote"}),
     "resolved_onsite": frozenset({"closed"}),
     "closed": frozenset({"detected"}),
 }

@@ -333,3 +333,16 @@ SELECT kind, raised_at, detail FROM ops_alarms WHERE cleared_at IS NULL ORDER BY
 -- Devices whose newest batch had a clock fault (ingest keeps devices.clock_fault_at).
 SELECT id AS device_id, name, clock_fault_at AS since, clock_offset_ms / 1000.0 AS offset_s
 FROM devices WHERE clock_fault_at IS NOT NULL ORDER BY clock_fault_at;
+
+-- name: cancel_unstarted_visit
+-- A verified remote fix makes the incident's live visit unnecessary, but only while nobody has set off: the
+-- conditions are re-checked in the UPDATE itself, so a technician departing in the same instant (the phone's
+-- "on my way", dispatch/visits.depart) either wins (0 rows: the visit goes ahead) or finds the order cancelled.
+UPDATE work_orders SET status = 'cancelled',
+       notes = concat_ws(E'\n', notes, 'cancelled: remote fix verified before departure')
+WHERE incident_id = %(incident_id)s AND status IN ('open', 'assigned') AND departed_at IS NULL
+RETURNING id, technician_id, visit_no;
+
+-- name: audit_diagnose
+INSERT INTO audit_log (at, actor, actor_role, action, target_type, target_id, details)
+VALUES (%(at)s, 'diagnose', 'system', %(action)s, %(target_type)s, %(target_id)s, %(details)s);

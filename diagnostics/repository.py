@@ -232,6 +232,20 @@ def close_attempt(conn: psycopg.Connection, attempt_id: int, status: str) -> Non
     conn.execute(Q.close_attempt, {"id": attempt_id, "status": status})
 
 
+def cancel_unstarted_visit(conn: psycopg.Connection, incident_id: int) -> dict[str, Any] | None:
+    """Cancel the incident's live visit if nobody has set off yet; returns the cancelled order (None: none was
+    waiting, or the technician is already on the way)."""
+    row = conn.execute(Q.cancel_unstarted_visit, {"incident_id": incident_id}).fetchone()
+    return None if row is None else {"id": int(row[0]), "technician_id": row[1], "visit_no": int(row[2])}
+
+
+def audit(conn: psycopg.Connection, at: datetime, action: str, target_type: str, target_id: str,
+          details: Mapping[str, Any]) -> None:
+    """An audit_log row for a write the diagnose loop decided on its own (no person behind it)."""
+    conn.execute(Q.audit_diagnose, {"at": at, "action": action, "target_type": target_type,
+                                    "target_id": target_id, "details": Jsonb(dict(details))})
+
+
 # --- knowledge base -----------------------------------------------------------------------------------------
 
 def seed_knowledge(conn: psycopg.Connection, doc: Mapping[str, Any] | None = None) -> int:

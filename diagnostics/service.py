@@ -71,12 +71,25 @@ class LoopPolicy:
     # ...but never less than this many wall seconds: under a scaled clock (demo at 300x) 5 simulated minutes are
     # one real second, less than a device's command round trip
     command_ttl_wall_s: float = 30.0
-    # after a command the condition must clear and stay clear for resolve_after_s: step detectors latch a fall for
-    # up to an hour after the recovery, so two hours
+    # Decision window (issue #14): the on-site promise counts from incident open, so a remote fix may not spend it.
+    # A command the device did not accept, or a condition still present decide_s after the command, gets its visit
+    # at once; a fix that cleared is verified (clear for resolve_after_s) beside it, and a verified fix cancels a
+    # visit nobody has set off for yet. Settings: diagnostics.remote_decision_s.
+    decide_s: float = 600.0
+    # How long verification of a remote fix may go on at all (step detectors latch a fall for up to an hour after
+    # the recovery, so two hours); past it an unverified attempt is closed, and the visit (if any) goes ahead.
     verify_s: float = 7200.0
     refresh_every_s: float = 60.0  # knowledge base, device list and models are re-read this often
     silence: bool = True  # a device that stops reporting opens communication_loss
-    watch_s: float = 1800.0  # a severity-1 fault with no remote fix is watched 30 min before a visit: often it clears
+    # A severity-1 fault with no remote fix is watched before its visit, because minor faults often clear by
+    # themselves. It was 30 min, which with the 2-h promise counted from incident open left too little for the
+    # rest of the chain (plan, assign, set off, drive: p90 ~60-75 min in bench.live_day). 10 min: a transient
+    # (load step, short sensor glitch) has cleared by then; a fault still present at the end of the watch gets its
+    # visit at once, one that has cleared keeps being watched until it auto-resolves or comes back.
+    watch_s: float = 600.0
+    # ... and never more than what leaves this much of the on-site target for dispatch and travel (a contract with
+    # a shorter target shortens the watch): 90 min covers the demo's p90 drive with room for a busy technician.
+    travel_reserve_s: float = 5400.0
     # After an on-site repair the fault must stay away this long (telemetry time) before the repair counts as
     # verified and the incident closes: the same quiet period as an auto-resolution.
     repair_verify_s: float = 900.0
@@ -129,7 +142,7 @@ class DiagnoseLoop:
         self.targets = targets or ServiceTargets()
         self._settings = settings
         self._clock = clock
-        self.policy = policy or LoopPolicy()
+        self.policy = policy or LoopPolicy(decide_s=settings.remote_decision_s, watch_s=settings.watch_s)
         self.commands = commands
         self._config = config
         self.incidents_opened = 0
@@ -357,11 +370,13 @@ class DiagnoseLoop:
         self._checkpoint_wall = time.monotonic()
         return len(rows)
 
-    def reset_device(self, conn: psycopg.Connection, device_id: str) -> None:
-        """Forget the device's detector state and baselines (after an on-site repair): the next reading starts
-        a fresh monitor, so the repaired fault's latches and drifted baselines cannot re-fire."""
+    def reset_device(self, conn: psycopg.Connection, device_id: str, *, wear: bool = True) -> None:
+        """Forget the device's detector state and baselines (after an on-site repair, or a remote reset the device
+        says cleared the fault): the next reading starts a fresh monitor, so the fixed fault's latches and drifted
+        baselines cannot re-fire. ``wear=False`` keeps the wear history (a reset replaced no part)."""
         self._monitors.pop(device_id, None)
-        self._wear.pop(device_id, None)
+        if wear:
+            self._wear.pop(device_id, None)
         self._saved_t.pop(device_id, None)
         self._checkpoints.pop(device_id, None)
         repo.delete_checkpoint(conn, device_id)

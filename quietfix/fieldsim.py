@@ -95,6 +95,11 @@ class FieldSimulator:
         self._tz = ZoneInfo(timezone)
         self._travel = StraightLineProvider(self.model.road_factor, self.model.speed_kmh)
         self.failed_visits = 0
+        # When each en-route technician arrives, fixed once (at departure, or when first seen en route after a
+        # restart). Why: the re-plan moves an en-route job's ETA when the technician is late, and recomputing the
+        # arrival from the moved ETA times the same >1 travel factor put it past the new ETA again, every time: a
+        # technician set off at 08:18 for a 40-min drive "arrived" at 14:41 (bench.live_day seed 3, issue #14).
+        self._arrive_at: dict[int, datetime | None] = {}
 
     def _arrival(self, row: dict[str, Any]) -> datetime | None:
         """When an en-route technician reaches the site: the nominal drive from where they set off (at least
@@ -126,9 +131,14 @@ class FieldSimulator:
                     continue  # off shift or on a break: sets off when back
                 busy.add(r["technician_id"])
                 depart(conn, int(r["id"]), now)
-            for r in cur.execute(Q.field_orders).fetchall():
+            rows = cur.execute(Q.field_orders).fetchall()
+            en_route = {int(r["id"]) for r in rows if r["status"] == "en_route"}
+            self._arrive_at = {k: v for k, v in self._arrive_at.items() if k in en_route}
+            for r in rows:
                 if r["status"] == "en_route":
-                    at = self._arrival(r)
+                    if int(r["id"]) not in self._arrive_at:
+                        self._arrive_at[int(r["id"])] = self._arrival(r)
+                    at = self._arrive_at[int(r["id"])]
                     if at is not None and at <= now:
                         arrived += mark_arrived(conn, int(r["id"]), at)
                 elif r["status"] == "on_site" and self._finish(r) <= now:

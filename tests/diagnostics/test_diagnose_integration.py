@@ -96,9 +96,9 @@ def test_minor_fault_that_clears_is_auto_resolved_without_a_visit(site: Site) ->
     site.run(loop, 1800)
     target = pump(site)
     site.equipment[target].inject("sensor_spike", site.clock.now(), develop_s=600, signal="pressure_bar")
-    site.run(loop, 1200)
+    site.run(loop, 600)  # opened and watched (LoopPolicy.watch_s, 10 min: a visit if still present then)
     assert q(site.conn, "SELECT fault_mode, status FROM incidents") == [("sensor_spike", "detected")]
-    site.equipment[target].repair()  # the noise source went away by itself
+    site.equipment[target].repair()  # the noise source went away by itself, within the watch
     site.run(loop, 2400)
     assert q(site.conn, "SELECT fault_mode, status, closed_at IS NOT NULL FROM incidents") == [
         ("sensor_spike", "closed", True)]
@@ -118,10 +118,10 @@ def _remote_case(site: Site, answer: bool) -> tuple[FakeChannel, str]:
         for cmd in channel.sent:
             if not cmd.get("answered"):
                 cmd["answered"] = True
-                if answer:
-                    site.equipment[target].reset()
-                channel.pending.append(CommandResult(target, cmd["id"], answer,
-                                                     {} if answer else {"reason": "interlock active"}, None))
+                cleared = [f.mode for f in site.equipment[target].reset()] if answer else []
+                # what the edge agent answers (edge_agent/agent.py, _cmd_reset): the fault modes the reset cleared
+                channel.pending.append(CommandResult(target, cmd["id"], answer, {"subsystem": "all", "cleared": cleared}
+                                                     if answer else {"reason": "interlock active"}, None))
 
     site.run(loop, 2 * 3600, on_tick=device_answers)  # step detectors latch up to an hour, then 15 min clear
     return channel, target

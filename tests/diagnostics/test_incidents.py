@@ -103,6 +103,19 @@ def test_remote_fix_pending_auto_resolves_to_resolved_remote():
     assert kinds == ["auto_resolved"] and state.incidents[0].state == "resolved_remote"
 
 
+def test_remote_fix_verified_beside_its_visit_resolves_remotely_but_an_onsite_one_cannot_go_back():
+    state, _ = run([(0, [hyp()])])
+    iid = state.incidents[0].id
+    state, _ = transition(state, iid, "remote_fix_attempted", 10)
+    state, _ = transition(state, iid, "work_order", 610)  # the decision window passed with the fault present
+    ok, ev = transition(state, iid, "resolved_remote", 2000, {"visit_cancelled": 5})
+    assert ok.get(iid).state == "resolved_remote" and ok.get(iid).resolved_at == 2000
+    assert ev.detail == {"from": "work_order", "to": "resolved_remote", "visit_cancelled": 5}
+    onsite, _ = transition(state, iid, "resolved_onsite", 3000)
+    with pytest.raises(InvalidTransition):
+        transition(onsite, iid, "resolved_remote", 3100)
+
+
 def test_work_order_is_not_auto_resolved():
     state, _ = run([(0, [hyp()])])
     state, _ = transition(state, state.incidents[0].id, "work_order", 10)

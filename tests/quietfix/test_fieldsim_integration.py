@@ -13,7 +13,7 @@ from psycopg.types.json import Jsonb
 from core.clock import ManualClock, to_datetime
 from diagnostics import repository as diag_repo
 from kpis import Promise, report
-from quietfix.fieldsim import FieldModel, FieldSimulator, outcome_of
+from quietfix.fieldsim import FieldModel, FieldSimulator, _draws, outcome_of
 from quietfix.seed import seed
 from tests.helpers import open_work_order
 
@@ -85,3 +85,29 @@ def test_nobody_sets_off_during_a_break_or_off_shift(conn: psycopg.Connection) -
     clock.advance(6 * 3600)
     sim.tick(conn)
     assert conn.execute("SELECT departed_at FROM work_orders WHERE id = %s", (b,)).fetchone()[0] is not None
+
+
+def test_late_technician_arrives_though_the_replan_moves_the_eta(conn: psycopg.Connection) -> None:
+    """The drive is fixed when the technician sets off: a re-plan that moves the ETA of a late (en-route) job does
+    not move the arrival again (it used to: the moved ETA times the travel factor was always past it)."""
+    devices = seed(conn, devices=1, technicians=1, users=False)
+    clock = ManualClock()
+    t0 = to_datetime(clock.now())
+    tech = conn.execute("SELECT id FROM technicians").fetchone()[0]
+    wo = open_work_order(conn, devices[0].device_id, [], t0)
+    _assign(conn, wo, tech, t0 + timedelta(minutes=30))
+    conn.commit()
+    # a field in which this order's drive takes longer than planned (travel factor > 1.1)
+    model = next(m for m in (FieldModel(seed=s) for s in range(100)) if _draws(m, wo)[0] > 1.1)
+    sim = FieldSimulator(lambda: conn, clock, model=model)
+    sim.tick(conn)
+    assert conn.execute("SELECT status FROM work_orders WHERE id = %s", (wo,)).fetchone()[0] == "en_route"
+    for _ in range(24):  # two hours in 5-minute steps; dispatch keeps moving the ETA 5 minutes ahead
+        clock.advance(300)
+        conn.execute("UPDATE work_orders SET eta = %s WHERE id = %s AND status = 'en_route'",
+                     (to_datetime(clock.now()) + timedelta(minutes=5), wo))
+        conn.commit()
+        sim.tick(conn)
+    (status, arrived), = conn.execute("SELECT status, arrived_at FROM work_orders WHERE id = %s", (wo,)).fetchall()
+    assert status == "on_site"  # before the fix: still "en route", 5 minutes away, after two hours
+    assert arrived - t0 < timedelta(hours=2)
