@@ -19,7 +19,7 @@ import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 import psycopg
 
@@ -35,20 +35,43 @@ from diagnostics.incidents import (
     IncidentState,
     InvalidTransition,
     ServiceClocks,
+    ServiceTargets,
     coverage_clock_start,
     service_clocks,
     sla_class,
     transition,
 )
 from diagnostics.knowledge import KnowledgeEntry
-from diagnostics.remote import COMMANDS, ISSUER
-
-if TYPE_CHECKING:
-    from diagnostics.service import DiagnoseLoop
+from diagnostics.models import FaultHypothesis
+from diagnostics.policy import LoopPolicy
+from diagnostics.remote import COMMANDS, ISSUER, CommandChannel
 
 log = logging.getLogger(__name__)
 DEFAULT_SKILLS = ("mechanical",)  # a fault mode missing from the knowledge base: a generalist looks first
 DEFAULT_REPAIR_MIN = 120  # and gets a typical two-hour slot
+
+
+class LoopView(Protocol):
+    """What the responses need of the live loop (``diagnostics.service.DiagnoseLoop`` provides it): named here so
+    that this module does not import the loop that imports it."""
+
+    policy: LoopPolicy
+    commands: CommandChannel | None
+    targets: ServiceTargets
+    state: IncidentState
+
+    @property
+    def command_ttl_s(self) -> float: ...
+
+    def device(self, device_id: str) -> repo.DeviceContext | None: ...
+
+    def knowledge(self, equipment_type: str, mode: str) -> KnowledgeEntry | None: ...
+
+    def reset_device(self, conn: psycopg.Connection, device_id: str, *, wear: bool = True) -> None: ...
+
+    def watermark(self, device_id: str) -> datetime | None: ...
+
+    def hypotheses(self, device_id: str) -> list[FaultHypothesis]: ...
 
 
 def _clock_start(ctx: repo.DeviceContext, at: datetime) -> datetime:
@@ -56,7 +79,7 @@ def _clock_start(ctx: repo.DeviceContext, at: datetime) -> datetime:
     return coverage_clock_start(at, ctx.coverage_days, ctx.coverage_start, ctx.coverage_end)
 
 
-def _clocks(ctx: repo.DeviceContext, opened: datetime, severity: int, loop: DiagnoseLoop) -> ServiceClocks:
+def _clocks(ctx: repo.DeviceContext, opened: datetime, severity: int, loop: LoopView) -> ServiceClocks:
     """Service targets (from the opening) and contract deadlines (from the clock start) of a corrective job."""
     return service_clocks(opened, _clock_start(ctx, opened), severity, ctx.deadlines, ctx.targets(loop.targets))
 
@@ -74,7 +97,7 @@ class Outgoing:
 
 
 class Actions:
-    def __init__(self, conn: psycopg.Connection, loop: DiagnoseLoop, now: float) -> None:
+    def __init__(self, conn: psycopg.Connection, loop: LoopView, now: float) -> None:
         self.conn, self.loop, self.now, self.at = conn, loop, now, to_datetime(now)
         self.opened = 0
         self.outgoing: list[Outgoing] = []
