@@ -305,7 +305,12 @@
 
   async function load() {
     if (queue().length) return; // the server does not know our queued steps yet; keep the optimistic view
-    try { jobs = await api("/api/tech/jobs"); localStorage.setItem(JOBS, JSON.stringify(jobs)); }
+    try {
+      const fresh = await api("/api/tech/jobs");
+      // A step taken while this answer was on its way (a tap just before the signal dropped) is newer than it.
+      if (queue().length) return;
+      jobs = fresh; localStorage.setItem(JOBS, JSON.stringify(jobs));
+    }
     catch (e) { if (e instanceof QF.HttpError) throw e; showSync("Offline – showing the last known jobs."); }
     draw();
   }
