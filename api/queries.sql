@@ -125,7 +125,7 @@ WITH inc AS (
     LEFT JOIN LATERAL (SELECT x.assigned_at, x.arrived_at, x.status FROM work_orders x
                        WHERE x.incident_id = i.id AND x.status <> 'cancelled' ORDER BY x.id LIMIT 1) w ON true
     WHERE i.opened_at >= %(start)s AND i.opened_at < %(end)s
-      AND i.source <> 'planning'  -- preventive visits have a window of days, not the SLA promise
+      AND i.source NOT IN ('planning', 'import')  -- preventive visits: a window of days; import: before quietfix
 ), inc_k AS (
     SELECT CASE WHEN GROUPING(region) = 1 THEN '*' ELSE region END AS region,
            CASE WHEN GROUPING(tier) = 1 THEN '*' ELSE tier END AS tier,

@@ -14,7 +14,7 @@ SELECT i.id, i.customer_id, c.region, c.tier, i.source, i.opened_at, i.onsite_du
               WHERE n.incident_id = i.id AND n.kind = ANY(%(response_kinds)s)),
              CASE WHEN i.source = ANY(%(ack_sources)s) THEN i.opened_at END) AS responded_at
 FROM incidents i JOIN customers c ON c.id = i.customer_id
-WHERE i.opened_at >= %(start)s AND i.opened_at < %(end)s AND i.source <> 'planning'
+WHERE i.opened_at >= %(start)s AND i.opened_at < %(end)s AND i.source NOT IN ('planning', 'import')
   AND (%(customer_id)s::bigint IS NULL OR i.customer_id = %(customer_id)s)
 ORDER BY i.opened_at, i.id;
 
