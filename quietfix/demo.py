@@ -216,7 +216,7 @@ def run_demo(settings: Settings, options: DemoOptions, stop: threading.Event | N
     result["emails_received"] = mail_sink.received
     ordered = ("devices", "readings_stored", "faults_injected", "incidents", "work_orders", "failed_visits", "assigned",
                "notifications", "notifications_sent", "emails_received", "preventive_work_orders", "dead_letters",
-               "storage", "simulated_hours")
+               "storage", "simulated_hours", "history_incidents")
     return {k: result[k] for k in ordered}
 
 
