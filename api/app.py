@@ -35,6 +35,7 @@ from api.routes import (
     portal,
     portal_reports,
     service,
+    spares_orders,
     technician,
 )
 from api.routes import kpis as kpi_routes
@@ -118,6 +119,7 @@ def create_app(settings: Settings) -> FastAPI:
     for module in (technician, portal):  # the other two faces (board, live stream and plan: first, above)
         app.include_router(module.router)
     app.include_router(spares_routes.router)  # spares: stock, reservations, shipments, replenishment, alerts
+    app.include_router(spares_orders.router)  # replenishment -> purchase orders and transfers, the /spares page
     app.include_router(asset_routes.router)  # asset detail with remaining useful life, predicted failures
     app.include_router(planning.router)  # contracts, forecast, capacity/coverage, escalations (feat2/plan-ahead)
     app.include_router(audit.router)  # the audit log for admins: GET /api/audit and the /audit page
