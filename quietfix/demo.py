@@ -37,7 +37,7 @@ from quietfix import seed as seeding
 from quietfix.fieldsim import FieldModel, FieldSimulator, apply_roster
 from quietfix.mailsink import SmtpSink
 from quietfix.planner import DEMO_EVERY_CLOCK_S, PreventivePlanner
-from quietfix.seed_history import seed_incident_history
+from quietfix.seed_history import seed_history
 
 log = logging.getLogger(__name__)
 Q = Queries(__file__)
@@ -65,8 +65,9 @@ class DemoOptions:
     before_api_stop: Callable[[ScaledClock], None] | None = None
     # Device ids are broker usernames: a prefix keeps a benchmark's fleet apart from a demo on the same broker.
     id_prefix: str = ""
-    # Weeks of past incidents seeded before the run (quietfix/seed_history.py), so /planning has a forecast and a
-    # roster. 0 (the default, for benchmarks reading the KPIs) seeds none; `quietfix demo` asks for four.
+    # Weeks of past incidents seeded before the run, and inspection rounds spread over each contract's interval
+    # (quietfix/seed_history.py), so /planning has a forecast and a roster, and inspections come due as in a
+    # region with a past. 0 (the default, for benchmarks reading the KPIs) seeds none; `quietfix demo` asks for four.
     history_weeks: int = 0
 
 
@@ -122,8 +123,8 @@ def run_demo(settings: Settings, options: DemoOptions, stop: threading.Event | N
                                 spares=True, id_prefix=options.id_prefix)
         clock = ScaledClock(options.speed)
         apply_roster(conn, clock.now(), settings.dispatch.timezone)
-        seed_incident_history(conn, clock.now(), weeks=options.history_weeks, timezone=settings.dispatch.timezone,
-                              mean_per_hour=options.devices * options.fault_rate_per_device_hour, seed=options.seed)
+        seed_history(conn, clock.now(), weeks=options.history_weeks, timezone=settings.dispatch.timezone,
+                     mean_per_hour=options.devices * options.fault_rate_per_device_hour, seed=options.seed)
         conn.commit()
     specs = provision_devices(settings, devices)
     db = lambda: connect(settings.database_url, autocommit=True)

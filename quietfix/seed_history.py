@@ -6,6 +6,11 @@ forecast and the roster empty. These incidents are drawn at random, Poisson per 
 desk sees (busier in working hours, quieter at night and at weekends), over the demo's own assets and fault
 modes, at the rate the demo's fleet simulator injects faults. They are stored with source ``import`` (migration
 0660): the forecast learns from them, the service KPIs do not count them (quietfix handled none of them).
+
+The same history includes the contracts' past inspection rounds: the seed's contracts were last inspected at
+their start (2024), so every customer's inspection was two years overdue and the planner's first pass sent the
+whole fleet an inspection at once (52 of the first day's 92 work orders in a 240 s demo). A region with a past
+has its rounds spread over each contract's interval.
 """
 
 from __future__ import annotations
@@ -80,3 +85,26 @@ def seed_incident_history(conn: psycopg.Connection, now: float, *, weeks: int, m
             "VALUES (%s, %s, 'import', %s, 'import', 2, 'closed', %s, %s, %s, %s, %s, %s, %s, %s)",
             [(*r, r[-1]) for r in rows])
     return len(rows)
+
+
+def stagger_inspections(conn: psycopg.Connection, now: float, *, seed: int = 7) -> int:
+    """Give every contract with an inspection schedule a last round at a random day within its interval before
+    ``now`` (uniform), as a region in service for years has. Returns how many contracts; the caller commits."""
+    rng = random.Random(seed + 2)
+    today = datetime.fromtimestamp(now, UTC).date()
+    rows = conn.execute("SELECT id, inspection_interval_days FROM contracts "
+                        "WHERE inspection_interval_days IS NOT NULL ORDER BY id").fetchall()
+    for contract_id, every in rows:
+        conn.execute("UPDATE contracts SET last_inspection_on = %s WHERE id = %s",
+                     (today - timedelta(days=rng.randrange(int(every))), contract_id))
+    return len(rows)
+
+
+def seed_history(conn: psycopg.Connection, now: float, *, weeks: int, mean_per_hour: float, timezone: str = "UTC",
+                 seed: int = 7) -> int:
+    """The demo's past: ``weeks`` of closed incidents and inspection rounds spread over their intervals (nothing
+    when ``weeks`` is 0). Returns the number of incidents; the caller commits."""
+    if weeks <= 0:
+        return 0
+    stagger_inspections(conn, now, seed=seed)
+    return seed_incident_history(conn, now, weeks=weeks, mean_per_hour=mean_per_hour, timezone=timezone, seed=seed)

@@ -18,7 +18,7 @@ from planning import service as planning
 from quietfix.mailsink import SmtpSink
 from quietfix.planner import PreventivePlanner
 from quietfix.seed import seed
-from quietfix.seed_history import seed_incident_history
+from quietfix.seed_history import seed_incident_history, stagger_inspections
 
 pytestmark = pytest.mark.integration
 
@@ -107,3 +107,24 @@ def test_seeded_history_feeds_forecast_and_roster_but_not_the_kpis(conn: psycopg
     assert roster["rows"] and sum(r["technicians_needed"] for r in roster["rows"]) > 0
     incidents, _ = load_incidents(conn, at - timedelta(weeks=5), at + timedelta(hours=1))
     assert incidents == []  # quietfix handled none of them: no response or on-site figure counts them
+
+
+def test_inspection_rounds_are_spread_over_their_intervals_so_only_those_due_are_planned(
+        conn: psycopg.Connection) -> None:
+    seed(conn, devices=40, technicians=2, users=False)
+    clock = ManualClock()
+    today = to_datetime(clock.now()).date()
+    assert stagger_inspections(conn, clock.now(), seed=5) > 0
+    # One round falls due today whatever the draw, so the pass has something to plan.
+    conn.execute("UPDATE contracts SET last_inspection_on = %s::date - inspection_interval_days + 1 WHERE id = "
+                 "(SELECT min(id) FROM contracts WHERE inspection_interval_days IS NOT NULL AND device_id IS NULL)",
+                 (today,))
+    rows = conn.execute("SELECT c.id, c.last_inspection_on, c.inspection_interval_days, count(d.id) FROM contracts c "
+                        "JOIN devices d ON d.customer_id = c.customer_id "
+                        "WHERE c.inspection_interval_days IS NOT NULL AND c.device_id IS NULL "
+                        "GROUP BY c.id").fetchall()
+    assert all(today - timedelta(days=every) < last <= today for _, last, every, _ in rows)
+    due = sum(n for _, last, every, n in rows if last + timedelta(days=every) <= today + timedelta(days=7))
+    out = PreventivePlanner(clock).tick(conn)
+    planned = [c for c in out["created"] if c["reason"] == "inspection"]
+    assert 0 < len(planned) == due < sum(n for *_, n in rows)  # those due, not the whole fleet at once
