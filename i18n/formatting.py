@@ -50,6 +50,8 @@ def _zone_label(v: datetime, zone: str | None, locale: str) -> str:
     if short and short[:1] not in "+-":
         return short
     offset = int((local.utcoffset() or timedelta(0)).total_seconds() // 60)
+    if offset == 0:
+        return "GMT"
     hours, minutes = divmod(abs(offset), 60)
     return f"GMT{'-' if offset < 0 else '+'}{hours}" + (f":{minutes:02d}" if minutes else "")
 

@@ -2,7 +2,8 @@
 
 Supported: ``{name}``; ``{name, number}``; ``{name, time|date|datetime}`` (formatted in the reader's zone, with
 the zone shown); ``{n, plural, =0 {…} one {…} other {…}}`` with ``#``; ``{x, select, a {…} other {…}}``;
-``''`` for an apostrophe and ``'{…}'`` for literal braces. Anything else is a ``MessageError`` when the
+``''`` for an apostrophe and ``'{…}'`` for literal braces. A parameter may itself be a message,
+``{"key": …, "params": …, "text": fallback}`` (a fault's name inside an e-mail), rendered in the same language. Anything else is a ``MessageError`` when the
 catalogue is loaded (tests load every message), not a surprise in front of a customer.
 Why not a full ICU library: none is kept up for Python; the subset is ~100 lines and both sides test it.
 """
@@ -158,7 +159,9 @@ def render_message(parts: list[Part], params: dict[str, Any], locale: str, zone:
             out.append(format_number(_n or 0, locale))
             continue
         v = params.get(name)
-        if kind == "":
+        if kind == "" and isinstance(v, dict) and "key" in v:
+            out.append(_nested(v, locale, zone))
+        elif kind == "":
             out.append("" if v is None else str(v))
         elif kind == "number":
             out.append(format_number(v or 0, locale))
@@ -173,6 +176,17 @@ def render_message(parts: list[Part], params: dict[str, Any], locale: str, zone:
         else:  # select
             out.append(render_message(options.get(str(v)) or options["other"], params, locale, zone, _n))
     return "".join(out)
+
+
+def _nested(v: dict[str, Any], locale: str, zone: str | None) -> str:
+    """A parameter that is itself a message (``{"key": "fault.bearing_wear"}``), e.g. a fault's name inside an
+    e-mail: rendered in the same language; its ``text`` (or the key) when no catalogue has the key."""
+    from i18n.catalogue import translate  # the catalogue module imports this one
+
+    try:
+        return translate(str(v["key"]), locale, zone, **dict(v.get("params") or {}))
+    except MessageError:
+        return str(v.get("text") or v["key"])
 
 
 def _when(v: Any, kind: str, locale: str, zone: str | None) -> str:
