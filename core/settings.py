@@ -166,6 +166,15 @@ class SparesSettings(BaseModel):
     fill_target: float = 0.95
     # Vans carry a part only when it is likely needed before the next nightly restock (cycle service level).
     van_service_level: float = 0.8
+    # Levels as bench.spares_month measures quietfix: ONE aggregate fill target per location, spent on the parts
+    # that serve the most demand per unit of stock value (spares.replenishment.cost_weighted_base_stock), each
+    # location topped up to its levels at every daily review. False: the per-SKU targets above (fill_target,
+    # van_service_level), order only at or below the reorder point.
+    cost_weighted: bool = True
+    # Aggregate fill target of a depot or the warehouse over lead time + review (cost_weighted levels).
+    depot_system_fill: float = Field(default=0.99, gt=0, lt=1)
+    # Aggregate fill target of a van over the day until its next refill (cost_weighted levels).
+    van_system_fill: float = Field(default=0.95, gt=0, lt=1)
 
 
 class NotifySettings(BaseModel):
