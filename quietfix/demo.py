@@ -69,6 +69,9 @@ class DemoOptions:
     # (quietfix/seed_history.py), so /planning has a forecast and a roster, and inspections come due as in a
     # region with a past. 0 (the default, for benchmarks reading the KPIs) seeds none; `quietfix demo` asks for four.
     history_weeks: int = 0
+    # Run the preventive planner (`quietfix plan`) as a thread on the demo's clock. Off by default so a benchmark
+    # built on the demo (bench.live_day) keeps measuring the same world; `quietfix demo` turns it on.
+    preventive_planner: bool = False
 
 
 def batch_interval_s(options: DemoOptions) -> float:
@@ -166,7 +169,8 @@ def run_demo(settings: Settings, options: DemoOptions, stop: threading.Event | N
                          ("dispatch", DispatchLoop(db, dispatch_settings, clock, spares=settings.spares).run),
                          ("field", field_sim.run),
                          ("notify", lambda stop: notifier.run(db, stop)),
-                         ("plan", lambda stop: planner.run(db, stop, plan_every_s))):
+                         *((("plan", lambda stop: planner.run(db, stop, plan_every_s)),)
+                           if options.preventive_planner else ())):
         thread = threading.Thread(target=target, args=(stop,), name=name, daemon=True)
         thread.start()
         threads.append(thread)
