@@ -13,10 +13,10 @@ PROMISE = Promise()
 
 
 def incident(arrived_h: float | None, resolved_h: float | None = None, pauses=(), windows=()) -> IncidentFacts:
-    at = lambda h: None if h is None else T0 + timedelta(hours=h)  # noqa: E731
+    at = lambda h: None if h is None else T0 + timedelta(hours=h)
     visit = Visit(1, 1, 1, "completed" if resolved_h else "on_site", (), T0, None, at(arrived_h),
                   at(resolved_h), "fixed" if resolved_h else None)
-    s = lambda h: T0.timestamp() + h * 3600  # noqa: E731
+    s = lambda h: T0.timestamp() + h * 3600
     return IncidentFacts(1, 1, "r", "standard", "telemetry", T0, T0 + timedelta(hours=2), at(resolved_h), False,
                          T0, (visit,), tuple((s(a), s(b) if b is not None else math.inf) for a, b in pauses),
                          tuple((s(a), s(b)) for a, b in windows))
