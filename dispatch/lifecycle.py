@@ -24,6 +24,7 @@ from core import audit
 from core.events import queue_notification, record_timeline
 from core.sql import Queries
 from dispatch.models import LifecycleOutcome
+from i18n import Message
 from spares import service as spares_flow
 
 Q = Queries(__file__, "lifecycle.sql")
@@ -162,9 +163,8 @@ def cancel(conn: psycopg.Connection, work_order_id: int, *, reason: str, note: s
                  {**data, "before": state["status"]}, at=at)
     queue_notification(conn, customer_id=state["customer_id"], device_id=state["device_id"],
                        incident_id=state["incident_id"], at=at, kind="visit_cancelled",
-                       subject="Your service visit was cancelled",
-                       body=f"The visit was cancelled: {label}." + (
-                           "" if closed else " We will plan a new visit and tell you the time."))
+                       message=Message("notify.visitCancelled" if closed else "notify.visitCancelledRequeued",
+                                       {"device": state["device_name"]}))
     return LifecycleOutcome(work_order_id, "cancel", True, "cancelled", incident_closed=closed,
                             requeued_work_order_id=requeued)
 
@@ -224,8 +224,8 @@ def reschedule(conn: psycopg.Connection, work_order_id: int, *, earliest: dateti
                  {**data, "before": state["status"]}, at=at)
     queue_notification(conn, customer_id=state["customer_id"], device_id=state["device_id"],
                        incident_id=state["incident_id"], at=at, kind="visit_rescheduled",
-                       subject="Your service visit was rescheduled",
-                       body=f"A technician will arrive between {earliest:%Y-%m-%d %H:%M} and {latest:%H:%M} UTC.")
+                       message=Message("notify.visitRescheduled", {"device": state["device_name"],
+                                                                   "earliest": earliest, "latest": latest}))
     return LifecycleOutcome(work_order_id, "reschedule", True, "open", sla_paused=pauses,
                             onsite_due=row["onsite_due"])
 

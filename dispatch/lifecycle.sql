@@ -5,8 +5,9 @@
 -- name: order_state
 SELECT w.id, w.status, w.kind, w.incident_id, w.device_id, w.customer_id, w.technician_id, w.appointment_start,
        w.appointment_end, w.cancel_reason, w.onsite_due, w.onsite_target,
-       h.kind AS hold_kind, h.started_by AS hold_by
+       h.kind AS hold_kind, h.started_by AS hold_by, d.name AS device_name
 FROM work_orders w
+JOIN devices d ON d.id = w.device_id
 LEFT JOIN work_order_pauses h ON h.work_order_id = w.id AND h.ended_at IS NULL AND h.kind <> 'customer_window' WHERE w.id = %(work_order_id)s FOR UPDATE OF w;
 
 -- name: cancel_reasons

@@ -88,6 +88,10 @@ def test_cancel_with_a_closing_reason_closes_the_incident(world) -> None:
                     "ON i.id = w.incident_id JOIN technicians t ON t.id = %s WHERE w.id = %s", w["tech1"], wo) == [
         ("cancelled", "customer_withdrew", "closed", "free")]
     assert kinds(c, wo)[-2:] == ["work_order_cancelled", "incident_closed"]
+    # the customer is told, in their language (the outbox keeps the catalogue message)
+    assert fresh(c, "SELECT kind, message->>'key' FROM notifications WHERE incident_id = (SELECT incident_id FROM "
+                    "work_orders WHERE id = %s) AND kind = 'visit_cancelled'", wo) == [
+        ("visit_cancelled", "notify.visitCancelled")]
     [(action, actor, role, details)] = audits(c, wo)
     assert (action, actor, role) == ("work_order.cancel", "dispatcher", "dispatcher")
     assert details["reason"] == "customer_withdrew" and details["before"] == "assigned"
