@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 from typing import Any
+from uuid import UUID
 
 import psycopg
 from psycopg.rows import dict_row
@@ -210,7 +211,7 @@ def reschedule(conn: psycopg.Connection, work_order_id: int, *, earliest: dateti
         conn.execute(Q.insert_pause, {"work_order_id": work_order_id, "incident_id": state["incident_id"],
                                       "kind": "customer_window", "note": note, "pauses_sla": pauses,
                                       "started_at": at, "ended_at": earliest, "window_end": latest,
-                                      "actor": actor.name})
+                                      "actor": actor.name, "request_id": None})
     if not resumed:
         _release(conn, state, at)
     data = {"earliest_start": earliest.isoformat(), "latest_start": latest.isoformat(), "note": note,
@@ -231,13 +232,21 @@ def reschedule(conn: psycopg.Connection, work_order_id: int, *, earliest: dateti
 
 
 def hold(conn: psycopg.Connection, work_order_id: int, *, kind: str, note: str | None, actor: audit.Actor,
-         at: datetime, technician_id: int | None = None) -> LifecycleOutcome:
+         at: datetime, technician_id: int | None = None, request_id: UUID | None = None) -> LifecycleOutcome:
     """Put the job on hold (the customer asked to wait, no access) or awaiting parts. The optimiser leaves it out
     until it is resumed; the SLA clocks stop if the contract says so for this kind of pause. ``technician_id``:
-    a technician acting on their own job (only theirs; the caller allows them 'awaiting_parts' only)."""
+    a technician acting on their own job (only theirs; the caller allows them 'awaiting_parts' only).
+    ``request_id``: the phone's id for the tap; a replay of it changes nothing whatever happened since."""
     if kind not in HOLD_KINDS:
         raise LifecycleInvalid("kind", f"one of {list(HOLD_KINDS)}")
     note = _note(note)
+    if request_id is not None:
+        seen = _row(conn, Q.pause_by_request, {"request_id": request_id})
+        if seen is not None:
+            if seen["work_order_id"] != work_order_id or seen["started_by"] != actor.name or seen["kind"] != kind:
+                raise LifecycleConflict("request_id already used for another request", "")
+            state = _state(conn, work_order_id)
+            return LifecycleOutcome(work_order_id, "hold", False, state["status"], hold_kind=state["hold_kind"])
     state = _state(conn, work_order_id, technician_id, actor)
     row = _row(conn, Q.hold, {"work_order_id": work_order_id, "tid": technician_id})
     if row is None:
@@ -247,7 +256,7 @@ def hold(conn: psycopg.Connection, work_order_id: int, *, kind: str, note: str |
     pauses, contract = _pauses_sla(conn, work_order_id, kind)
     conn.execute(Q.insert_pause, {"work_order_id": work_order_id, "incident_id": state["incident_id"], "kind": kind,
                                   "note": note, "pauses_sla": pauses, "started_at": at, "ended_at": None,
-                                  "window_end": None, "actor": actor.name})
+                                  "window_end": None, "actor": actor.name, "request_id": request_id})
     _release(conn, state, at)
     data = {"kind": kind, "note": note, "by": actor.name, "sla_paused": pauses, "contract": contract,
             "technician_id": state["technician_id"]}

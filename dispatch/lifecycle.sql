@@ -10,6 +10,9 @@ FROM work_orders w
 JOIN devices d ON d.id = w.device_id
 LEFT JOIN work_order_pauses h ON h.work_order_id = w.id AND h.ended_at IS NULL AND h.kind <> 'customer_window' WHERE w.id = %(work_order_id)s FOR UPDATE OF w;
 
+-- name: pause_by_request
+SELECT work_order_id, kind, started_by FROM work_order_pauses WHERE request_id = %(request_id)s;
+
 -- name: cancel_reasons
 SELECT code, label, closes_incident FROM work_order_cancel_reasons ORDER BY sort, code;
 
@@ -67,9 +70,9 @@ RETURNING id, incident_id, device_id, customer_id;
 
 -- name: insert_pause
 INSERT INTO work_order_pauses (work_order_id, incident_id, kind, note, pauses_sla, started_at, ended_at, window_end,
-                               started_by)
+                               started_by, request_id)
 VALUES (%(work_order_id)s, %(incident_id)s, %(kind)s, %(note)s, %(pauses_sla)s, %(started_at)s, %(ended_at)s,
-        %(window_end)s, %(actor)s)
+        %(window_end)s, %(actor)s, %(request_id)s)
 RETURNING id;
 
 -- name: resume

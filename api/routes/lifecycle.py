@@ -12,8 +12,9 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
+from uuid import UUID
 
 from fastapi import APIRouter, Depends, HTTPException, Request, status
 from pydantic import BaseModel, Field
@@ -22,6 +23,7 @@ from api.audit import actor_of
 from api.auth import Principal, Staff, require_roles
 from api.deps import Conn
 from api.routes.board import now_of
+from api.routes.technician import MAX_OFFLINE
 from core.audit import Actor
 from dispatch import lifecycle
 from dispatch.models import LifecycleOutcome
@@ -47,6 +49,10 @@ class RescheduleRequest(BaseModel):
 class HoldRequest(BaseModel):
     kind: Literal["on_hold", "awaiting_parts"]
     note: str | None = Field(None, max_length=lifecycle.MAX_NOTE)
+    request_id: UUID | None = Field(None, description="The phone's id for this tap (offline replay): a request "
+                                                      "with an id already seen changes nothing.")
+    at: datetime | None = Field(None, description="When the tap happened (a replay arrives late); used when "
+                                                  "plausible (not ahead of the server, within the offline limit).")
 
 
 class LifecycleResult(BaseModel):
@@ -66,6 +72,15 @@ class CancelReason(BaseModel):
     code: str
     label: str
     closes_incident: bool
+
+
+def _when(sent: datetime | None, now: datetime) -> datetime:
+    """The tap's time when plausible (the phone's offline replay, as api/routes/technician.py), else now."""
+    if sent is not None and sent.tzinfo is None:
+        sent = sent.replace(tzinfo=UTC)
+    if sent is None or sent > now or now - sent > MAX_OFFLINE:
+        return now
+    return sent
 
 
 def _actor(principal: Principal, request: Request) -> Actor:
@@ -126,8 +141,8 @@ def hold(work_order_id: int, body: HoldRequest, request: Request, conn: Conn,
             raise HTTPException(status.HTTP_403_FORBIDDEN, "a technician may only mark their job awaiting parts")
         tid = int(principal.technician_id)
     return _step(conn, lambda: lifecycle.hold(conn, work_order_id, kind=body.kind, note=body.note,
-                                              actor=_actor(principal, request), at=now_of(request),
-                                              technician_id=tid))
+                                              actor=_actor(principal, request), at=_when(body.at, now_of(request)),
+                                              technician_id=tid, request_id=body.request_id))
 
 
 @router.post("/api/work-orders/{work_order_id}/resume", response_model=LifecycleResult)

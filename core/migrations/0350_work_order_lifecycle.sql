@@ -84,6 +84,9 @@ CREATE TABLE work_order_pauses (
     window_end    timestamptz,
     started_by    text NOT NULL,
     ended_by      text,
+    -- The phone's id for the tap (a technician's "awaiting parts"): a replay of the same tap finds it and changes
+    -- nothing, even after the job was resumed and given back to the same technician.
+    request_id    uuid CONSTRAINT work_order_pauses_request_uq UNIQUE,
     CONSTRAINT work_order_pauses_order_ck CHECK (ended_at IS NULL OR ended_at >= started_at),
     CONSTRAINT work_order_pauses_window_ck CHECK ((kind = 'customer_window') = (window_end IS NOT NULL))
 );

@@ -229,12 +229,22 @@ def test_technician_marks_only_their_own_job_awaiting_parts(world) -> None:
                        headers=tech).status_code == 404  # tech02's job
     assert client.post(f"/api/work-orders/{wo}/hold", json={"kind": "on_hold"}, headers=tech).status_code == 403
     assert client.post(f"/api/work-orders/{wo}/resume", headers=tech).status_code == 403
-    r = client.post(f"/api/work-orders/{wo}/hold", json={"kind": "awaiting_parts"}, headers=tech)
+    tap = {"kind": "awaiting_parts", "request_id": "5b0c1d8e-2f44-4f1e-9d43-0c1b2a3d4e5f",
+           "at": (w["at"] - timedelta(minutes=3)).isoformat()}  # tapped offline 3 min ago
+    r = client.post(f"/api/work-orders/{wo}/hold", json=tap, headers=tech)
     assert r.status_code == 200 and r.json()["changed"], r.text
-    replay = client.post(f"/api/work-orders/{wo}/hold", json={"kind": "awaiting_parts"}, headers=tech)
+    replay = client.post(f"/api/work-orders/{wo}/hold", json=tap, headers=tech)
     assert replay.status_code == 200 and not replay.json()["changed"]  # the phone replaying its queue
+    assert fresh(c, "SELECT started_at FROM work_order_pauses WHERE work_order_id = %s", wo) == [
+        (w["at"] - timedelta(minutes=3),)]  # the pause starts at the tap
     assert client.post(f"/api/work-orders/{wo}/hold", json={"kind": "awaiting_parts"},
                        headers=login(client, "tech02")).status_code == 404
     [(action, actor, role, _)] = audits(c, wo)
     assert (action, actor, role) == ("work_order.awaiting_parts", "tech01", "technician")
     assert fresh(c, "SELECT state FROM technicians WHERE id = %s", w["tech1"]) == [("free",)]
+    # resumed and given back to the same technician: a late replay of the same tap still changes nothing
+    assert client.post(f"/api/work-orders/{wo}/resume", headers=w["disp"]).json()["changed"]
+    c.execute("UPDATE work_orders SET status = 'assigned', technician_id = %s WHERE id = %s", (w["tech1"], wo))
+    c.commit()
+    late = client.post(f"/api/work-orders/{wo}/hold", json=tap, headers=tech)
+    assert late.status_code == 200 and not late.json()["changed"] and late.json()["status"] == "assigned"
