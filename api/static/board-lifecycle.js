@@ -1,10 +1,11 @@
 // The route board's work-order lifecycle: cancel with a reason, reschedule to the customer's window, hold /
 // awaiting parts and resume (POST /api/work-orders/{id}/{cancel|reschedule|hold|resume}, api/routes/lifecycle.py),
-// and the held job's badge with its paused (or running) SLA clock. board.js calls badges(q), actions(q) and bind().
+// and the held job's badge with its paused (or running) SLA clock. board.js calls risk(q), badges(q), actions(q)
+// and bind().
 // Every visible string of this feature is in TEXT below, as i18n catalogue keys (board.lifecycle.*).
 "use strict";
 const QFLifecycle = (() => {
-  const { api, esc, now } = QF;
+  const { api, esc, now, countdown } = QF;
   // Every word of this feature, by catalogue key (i18n/catalogues/*.json, board.lifecycle.*).
   const t = QF.t;
   const TEXT = {
@@ -25,6 +26,7 @@ const QFLifecycle = (() => {
     badge: (kind) => t("board.lifecycle.badge", { kind: kind || "on_hold" }),
     pausedLeft: (min) => t("board.lifecycle.pausedLeft", { min }), pausedLate: (min) => t("board.lifecycle.pausedLate", { min }),
     running: () => t("board.lifecycle.running"),
+    onsiteInWindow: () => t("board.lifecycle.onsiteInWindow"),
     window: (start, end) => t("board.lifecycle.window", { start, end }),
     done: {
       cancel: (id, r) => (r.incident_closed ? t("board.lifecycle.doneCancelClosed", { id })
@@ -68,6 +70,14 @@ const QFLifecycle = (() => {
       out.push(`<span class="chip window" data-window>${esc(TEXT.window(q.appointment_start, q.appointment_end))}</span>`);
     }
     return out.join(" ");
+  }
+
+  // The queue's headline clock for a job waiting for the customer's window: the customer has their time (no
+  // response clock), the job's own on-site clock runs to the window's end. null: board.js decides as before.
+  function risk(q) {
+    if (!q.appointment_start || q.assigned_at || q.arrived_at) return null;
+    const due = q.onsite_target || q.onsite_due;
+    return { label: TEXT.onsiteInWindow(), cls: countdown(due).cls, due, window: true };
   }
 
   function actions(q) {
@@ -153,5 +163,5 @@ const QFLifecycle = (() => {
     }
   }
 
-  return { badges, actions, bind, TEXT };
+  return { badges, actions, bind, risk, TEXT };
 })();

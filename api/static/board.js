@@ -90,6 +90,8 @@
   // later, is shown beside it but never as the headline: a dispatcher works to the promise.
   function riskOf(q) {
     if (q.status === "on_hold") return { label: "", cls: "held", due: null, held: true }; // its clock: QFLifecycle.badges
+    const booked = QFLifecycle.risk(q); // waiting for the customer's window
+    if (booked) return booked;
     if (q.arrived_at) return { label: "on site", cls: "ok", due: null };
     const due = q.assigned_at ? (q.onsite_target || q.onsite_due) : (q.response_target || q.response_due);
     const c = countdown(due);
@@ -182,7 +184,7 @@
           ${QFLifecycle.badges(q)}</div>
         <div class="muted">${esc(q.customer_name)} · ${esc(q.summary)}</div>
         <div class="row">${r.held ? "" : r.due ? `<span>${r.label}</span> <span class="clock" data-due="${esc(r.due)}"></span>` : `<span class="ok">on site since ${hm(q.arrived_at)}</span>`}
-          ${!q.assigned_at && !r.held ? `<span>· on site in</span> <span class="clock" data-due="${esc(q.onsite_target || q.onsite_due)}"></span>` : ""}
+          ${!q.assigned_at && !r.held && !r.window ? `<span>· on site in</span> <span class="clock" data-due="${esc(q.onsite_target || q.onsite_due)}"></span>` : ""}
           ${!q.arrived_at ? `<span class="muted">promise: on site by ${hm(q.onsite_target || q.onsite_due)} · contract: on site by ${hm(q.onsite_due)}</span>` : ""}
           ${q.technician_code ? `<span>tech <b>${esc(q.technician_code)}</b> ETA ${hm(q.eta)}${q.eta_late ? ' <b class="late">after contract deadline</b>' : q.eta_past_target ? ' <b class="late">after the promise</b>' : ""}</span>` : r.held ? "" : '<b class="late">unassigned</b>'}
           ${x ? `<span class="muted">plan: ${esc(codeOf(x.technician_id))}, stop ${x.seq + 1}, ETA ${hm(x.eta)}</span>` : ""}</div>

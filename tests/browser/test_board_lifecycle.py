@@ -58,6 +58,7 @@ def test_dispatcher_reschedules_to_the_customers_window(world: World, context) -
     expect(page.locator("#board-msg")).to_contain_text(f"Work order #{wo} rescheduled")
     item = page.locator(f'#queue li[data-wo="{wo}"]')
     expect(item.locator("[data-window]")).to_contain_text("customer window")
+    expect(item).to_contain_text("on site (customer window) in")  # no response clock: the customer has a time
     status, tech, a_start, a_end = _row(world.db_url, "SELECT status, technician_id, appointment_start, "
                                                       "appointment_end FROM work_orders WHERE id = %s", wo)
     assert (status, tech) == ("open", None)
