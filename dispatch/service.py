@@ -40,6 +40,7 @@ from core.settings import DispatchSettings, SparesSettings
 from core.sql import Queries
 from dispatch import planner as pl
 from dispatch import repository as repo
+from dispatch.appointments import defer_appointments
 from dispatch.models import Location, Plan, Problem
 from dispatch.solver import solve
 from dispatch.travel import StraightLineProvider, TravelTimeProvider, haversine_km, select_provider
@@ -190,6 +191,8 @@ class DispatchLoop:
         # (planner.admit_preventive, the same gate the day simulation measures); the rest listed as dropped.
         problem, deferred = pl.admit_preventive(
             pl.build_problem(plan_at, orders, techs, depots, previous, self._tz), arrivals)
+        problem, later = defer_appointments(problem)  # customer windows beyond the look-ahead wait
+        deferred = {**deferred, **later}
         started, clock_started = time.perf_counter(), self._clock.now()
         plan = pl.with_deferred(self._solve(problem, budget, self._travel(plan_at)), deferred)
         seconds = time.perf_counter() - started

@@ -32,6 +32,16 @@ WHERE w.kind = 'corrective' AND w.created_at < %(end)s
   AND (w.completed_at IS NULL OR w.completed_at >= %(start)s OR w.incident_id = ANY(%(incident_ids)s))
 ORDER BY w.id;
 
+-- name: pauses
+-- SLA pauses the contract allowed (work_order_pauses, 0350) of the given incidents, as known at :end (a pause
+-- still running then has no end yet). A customer window also gives the window itself (on time inside it).
+-- A window cut short (rescheduled again, cancelled: ended_by set) is no longer the customer's.
+SELECT incident_id, kind, started_at, CASE WHEN ended_at < %(end)s THEN ended_at END AS ended_at,
+       CASE WHEN kind = 'customer_window' AND ended_by IS NULL THEN ended_at END AS window_start, window_end
+FROM work_order_pauses
+WHERE pauses_sla AND incident_id = ANY(%(incident_ids)s) AND started_at < %(end)s
+ORDER BY incident_id, started_at;
+
 -- name: technicians
 SELECT id, code, region, skills, shift_start, shift_end, breaks FROM technicians ORDER BY id;
 

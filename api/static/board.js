@@ -89,6 +89,9 @@
   // incident's opening) until assigned, then on site until arrived. The contract deadline, which may be a day
   // later, is shown beside it but never as the headline: a dispatcher works to the promise.
   function riskOf(q) {
+    if (q.status === "on_hold") return { label: "", cls: "held", due: null, held: true }; // its clock: QFLifecycle.badges
+    const booked = QFLifecycle.risk(q); // waiting for the customer's window
+    if (booked) return booked;
     if (q.arrived_at) return { label: "on site", cls: "ok", due: null };
     const due = q.assigned_at ? (q.onsite_target || q.onsite_due) : (q.response_target || q.response_due);
     const c = countdown(due);
@@ -177,14 +180,16 @@
         <div class="row"><strong>#${q.id} ${esc(q.device_name)}</strong><span class="chip">${esc(q.tier)}</span>
           <span class="chip">${esc(q.source)}</span><span class="chip">${esc(q.status)}</span>
           ${q.pinned_technician_id != null ? `<span class="chip pin">pinned to ${esc(codeOf(q.pinned_technician_id))}</span>` : ""}
-          ${q.locked ? '<span class="chip pin">locked</span>' : ""}</div>
+          ${q.locked ? '<span class="chip pin">locked</span>' : ""}
+          ${QFLifecycle.badges(q)}</div>
         <div class="muted">${esc(q.customer_name)} · ${esc(q.summary)}</div>
-        <div class="row">${r.due ? `<span>${r.label}</span> <span class="clock" data-due="${esc(r.due)}"></span>` : `<span class="ok">on site since ${hm(q.arrived_at)}</span>`}
-          ${!q.assigned_at ? `<span>· on site in</span> <span class="clock" data-due="${esc(q.onsite_target || q.onsite_due)}"></span>` : ""}
+        <div class="row">${r.held ? "" : r.due ? `<span>${r.label}</span> <span class="clock" data-due="${esc(r.due)}"></span>` : `<span class="ok">on site since ${hm(q.arrived_at)}</span>`}
+          ${!q.assigned_at && !r.held && !r.window ? `<span>· on site in</span> <span class="clock" data-due="${esc(q.onsite_target || q.onsite_due)}"></span>` : ""}
           ${!q.arrived_at ? `<span class="muted">promise: on site by ${hm(q.onsite_target || q.onsite_due)} · contract: on site by ${hm(q.onsite_due)}</span>` : ""}
-          ${q.technician_code ? `<span>tech <b>${esc(q.technician_code)}</b> ETA ${hm(q.eta)}${q.eta_late ? ' <b class="late">after contract deadline</b>' : q.eta_past_target ? ' <b class="late">after the promise</b>' : ""}</span>` : '<b class="late">unassigned</b>'}
+          ${q.technician_code ? `<span>tech <b>${esc(q.technician_code)}</b> ETA ${hm(q.eta)}${q.eta_late ? ' <b class="late">after contract deadline</b>' : q.eta_past_target ? ' <b class="late">after the promise</b>' : ""}</span>` : r.held ? "" : '<b class="late">unassigned</b>'}
           ${x ? `<span class="muted">plan: ${esc(codeOf(x.technician_id))}, stop ${x.seq + 1}, ETA ${hm(x.eta)}</span>` : ""}</div>
-        ${q.arrived_at ? "" : `<form class="assign" data-wo="${q.id}"><label><span class="sr-only">Technician for work order ${q.id}</span>
+        ${QFLifecycle.actions(q)}
+        ${q.arrived_at || r.held ? "" : `<form class="assign" data-wo="${q.id}"><label><span class="sr-only">Technician for work order ${q.id}</span>
           <select name="technician_id" aria-label="Technician for work order ${q.id}" data-key="sel-${q.id}">${options}</select></label>
           <button type="submit" class="secondary" data-key="assign-${q.id}">${q.technician_id ? "Reassign" : "Assign"}</button>
           <button type="button" class="secondary" data-act="pin" data-key="pin-${q.id}" title="The optimiser keeps this job with the chosen technician">Pin<span class="sr-only"> work order ${q.id} to the chosen technician</span></button>
@@ -216,6 +221,7 @@
         });
       }
     }
+    QFLifecycle.bind(data.queue, say, refresh); // cancel / reschedule / hold / resume (board-lifecycle.js)
     if (focusKey) document.querySelector(`[data-key="${CSS.escape(focusKey)}"]`)?.focus();
     tick();
   }

@@ -18,6 +18,13 @@ const QF = (() => {
     const txt = `${Math.floor(a / 3600) ? Math.floor(a / 3600) + "h " : ""}${String(Math.floor(a / 60) % 60).padStart(2, "0")}:${String(a % 60).padStart(2, "0")}`;
     return { s, text: s < 0 ? t("common.late", { time: txt }) : txt, cls: s < 0 ? "late" : s < 600 ? "risk" : "ok" };
   }
+  // An error's words: a string detail, a conflict's {reason}, or a 422's [{field, reason}] / FastAPI [{loc, msg}].
+  function detailText(d) {
+    if (typeof d === "string") return d;
+    if (d && typeof d.reason === "string") return d.reason;
+    if (Array.isArray(d)) return d.map((e) => `${e.field ?? (e.loc || []).slice(-1)[0] ?? ""}: ${e.reason ?? e.msg ?? ""}`).join("; ");
+    return "";
+  }
   class HttpError extends Error { constructor(status, detail) { super(detail); this.status = status; } }
   async function api(path, { method = "GET", body } = {}) {
     const headers = { Authorization: `Bearer ${token}` };
@@ -28,7 +35,7 @@ const QF = (() => {
     if (r.headers.has("X-Server-Now")) setServerNow(r.headers.get("X-Server-Now"));
     if (r.status === 401) { logout(false); throw new HttpError(401, "signed out"); }
     const data = r.headers.get("content-type")?.includes("json") ? await r.json() : null;
-    if (!r.ok) throw new HttpError(r.status, typeof data?.detail === "string" ? data.detail : `HTTP ${r.status}`);
+    if (!r.ok) throw new HttpError(r.status, detailText(data?.detail) || `HTTP ${r.status}`);
     return data;
   }
   // An explicit sign-out also forgets this phone's cached jobs and unsent actions (after asking); an expired

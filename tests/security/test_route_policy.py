@@ -116,6 +116,12 @@ POLICY: dict[tuple[str, str], dict[str, str]] = {
     ("POST", "/api/work-orders/{work_order_id}/pin"): STAFF,
     ("POST", "/api/work-orders/{work_order_id}/lock"): STAFF,
     ("POST", "/api/work-orders/{work_order_id}/release"): STAFF,
+    # work-order lifecycle (#15 item 3): a technician may mark only their own job awaiting parts
+    ("GET", "/api/work-orders/cancel-reasons"): STAFF,
+    ("POST", "/api/work-orders/{work_order_id}/cancel"): STAFF,
+    ("POST", "/api/work-orders/{work_order_id}/reschedule"): STAFF,
+    ("POST", "/api/work-orders/{work_order_id}/hold"): {**STAFF, "technician": OWN},
+    ("POST", "/api/work-orders/{work_order_id}/resume"): STAFF,
     # the technician's phone
     ("GET", "/api/tech/jobs"): {"technician": OWN},
     ("POST", "/api/tech/jobs/{work_order_id}/actions"): {"technician": OWN},
@@ -182,6 +188,10 @@ BODIES: dict[tuple[str, str], Any] = {
     ("POST", "/api/tech/jobs/{work_order_id}/actions"): {"action_id": str(uuid.UUID(int=7)), "action": "en_route"},
     ("POST", "/api/planning/work-orders/{work_order_id}/escalate"): {"reason": "policy test"},
     ("POST", "/api/planning/escalations/{escalation_id}"): {"action": "acknowledge"},
+    ("POST", "/api/work-orders/{work_order_id}/cancel"): {"reason": "duplicate"},
+    ("POST", "/api/work-orders/{work_order_id}/reschedule"): {"earliest_start": "2030-01-01T09:00:00Z",
+                                                              "latest_start": "2030-01-01T12:00:00Z"},
+    ("POST", "/api/work-orders/{work_order_id}/hold"): {"kind": "awaiting_parts"},
 }
 QUERIES = {("GET", "/api/devices/{device_id}/telemetry"): {"start": "2026-01-01T00:00:00Z",
                                                            "end": "2026-01-02T00:00:00Z"}}
