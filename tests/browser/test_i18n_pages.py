@@ -24,7 +24,7 @@ pytestmark = pytest.mark.integration
 EN = json.loads((CATALOGUES / "en.json").read_text(encoding="utf-8"))
 ZH = json.loads((CATALOGUES / "zh-CN.json").read_text(encoding="utf-8"))
 NAMESPACES = sorted({k.split(".", 1)[0] for k in EN})
-RAW_KEY = re.compile(r"\b(?:%s)\.[a-z][A-Za-z0-9_]*(?:\.[A-Za-z0-9_-]+)*\b" % "|".join(NAMESPACES))
+RAW_KEY = re.compile(r"\b(?:" + "|".join(NAMESPACES) + r")\.[a-z][A-Za-z0-9_]*(?:\.[A-Za-z0-9_-]+)*\b")
 # Data-labelling namespaces (fault names, skills, equipment) also occur inside data the server wrote in English
 # (incident summaries like "bearing wear suspected"): not page text, so not checked.
 DATA_LABELS = ("fault.", "common.skill.", "common.equipment.", "common.tier.", "common.source.", "common.role.")
@@ -116,6 +116,7 @@ def test_language_switch_saves_the_choice_and_is_audited(world: World, browser) 
     try:
         page = ctx.new_page()
         _sign_in(page, f"{world.url}/board", "dispatcher")
+        expect(page.locator("#app")).to_be_visible()  # signed in
         expect(page.locator("h1")).to_have_text("Route board")
         with page.expect_navigation():
             page.locator(".who [data-lang-switch] select").select_option("zh-CN")
@@ -125,6 +126,7 @@ def test_language_switch_saves_the_choice_and_is_audited(world: World, browser) 
         try:
             p2 = other.new_page()
             _sign_in(p2, f"{world.url}/board", "dispatcher")
+            expect(p2.locator("#app")).to_be_visible()
             expect(p2.locator("h1")).to_have_text("调度看板")
         finally:
             other.close()
