@@ -209,7 +209,12 @@
   // Live updates re-draw the list: first keep what is being typed (escalation drafts, open disclosures) and
   // where the keyboard focus is, so a technician mid-form loses neither.
   let caret = null;
+  const unfixedOpen = new Set(); // jobs whose "could not fix it" disclosure is open: kept across re-draws
   function captureUi() {
+    for (const det of document.querySelectorAll("form.done-form[data-wo] details.not-fixed")) {
+      const wo = det.closest("form").dataset.wo;
+      if (det.open) unfixedOpen.add(wo); else unfixedOpen.delete(wo);
+    }
     for (const det of document.querySelectorAll("details.escalate[data-wo]")) {
       const d = drafts[det.dataset.wo] || (drafts[det.dataset.wo] = {}), f = det.querySelector("form");
       d.open = det.open;
@@ -257,7 +262,7 @@
           <label><span>${esc(QF.t("tech.done.parts"))}</span><input name="parts"></label>
           <label><span>${esc(QF.t("tech.done.notes"))}</span><textarea name="notes" rows="2"></textarea></label>
           <button type="submit">${esc(QF.t("tech.step.done"))}</button>
-          <details class="not-fixed"><summary>${esc(QF.t("tech.notFixed.question"))}</summary>
+          <details class="not-fixed"${unfixedOpen.has(String(j.id)) ? " open" : ""}><summary>${esc(QF.t("tech.notFixed.question"))}</summary>
             <label><span>${esc(QF.t("tech.notFixed.why"))}</span><select name="outcome"><option value="wrong_part">${esc(QF.t("tech.notFixed.wrongPart"))}</option>
               <option value="wrong_diagnosis">${esc(QF.t("tech.notFixed.wrongDiagnosis"))}</option><option value="not_fixed">${esc(QF.t("tech.notFixed.other"))}</option></select></label>
             <button type="button" data-not-fixed>${esc(QF.t("tech.notFixed.submit"))}</button></details></form>` : ""}
