@@ -332,9 +332,9 @@ FROM devices d JOIN customers c ON c.id = d.customer_id
 WHERE d.id = %(device_id)s;
 
 -- name: user_locale
--- The account's own language and zone, whether the user chose them (migration 0550), and its customer's or
+-- The account's own language and zone, when the user chose each (migration 0550), and its customer's or
 -- technician's (i18n.resolve_locale picks).
-SELECT u.language, u.timezone, u.locale_chosen_at,
+SELECT u.language, u.timezone, u.language_chosen_at, u.timezone_chosen_at,
        coalesce(c.language, t.language) AS linked_language, coalesce(c.timezone, t.timezone) AS linked_timezone
 FROM users u
 LEFT JOIN customers c ON c.id = u.customer_id AND u.role = 'customer'
@@ -343,5 +343,6 @@ WHERE u.id = %(user_id)s;
 
 -- name: set_user_locale
 UPDATE users SET language = coalesce(%(language)s, language), timezone = coalesce(%(timezone)s, timezone),
-       locale_chosen_at = %(at)s
+       language_chosen_at = CASE WHEN %(language)s::text IS NULL THEN language_chosen_at ELSE %(at)s END,
+       timezone_chosen_at = CASE WHEN %(timezone)s::text IS NULL THEN timezone_chosen_at ELSE %(at)s END
 WHERE id = %(user_id)s;

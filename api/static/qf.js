@@ -10,6 +10,8 @@ const QF = (() => {
   const esc = (v) => String(v ?? "").replace(/[&<>"']/g, (c) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" }[c]));
   const t = I18N.t;
   const hm = (v) => I18N.time(v); // "14:05 GMT+8": the viewer's zone, always named
+  // A stored code shown to people (a status, a state, a tier): its catalogue name under `prefix`, else as stored.
+  const label = (prefix, v) => (v == null ? "" : I18N.has(`${prefix}.${v}`) ? t(`${prefix}.${v}`) : String(v));
   let catalogue = null; // the viewer's catalogue, loaded once per page before anything is drawn
   const now = () => Date.now() + skew;
   function setServerNow(iso) { if (iso) skew = Date.parse(iso) - Date.now(); }
@@ -123,5 +125,5 @@ const QF = (() => {
     }
     connect();
   }
-  return { api, start, live, esc, hm, t, countdown, now, setServerNow, logout, HttpError };
+  return { api, start, live, esc, hm, t, label, countdown, now, setServerNow, logout, HttpError };
 })();
