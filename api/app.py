@@ -35,6 +35,7 @@ from api.routes import (
     portal,
     portal_reports,
     service,
+    tech_steps,
     technician,
 )
 from api.routes import kpis as kpi_routes
@@ -117,6 +118,7 @@ def create_app(settings: Settings) -> FastAPI:
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     for module in (technician, portal):  # the other two faces (board, live stream and plan: first, above)
         app.include_router(module.router)
+    app.include_router(tech_steps.router)  # fix codes and the signature image (issue #15 item 3, #16 item 6)
     app.include_router(spares_routes.router)  # spares: stock, reservations, shipments, replenishment, alerts
     app.include_router(asset_routes.router)  # asset detail with remaining useful life, predicted failures
     app.include_router(planning.router)  # contracts, forecast, capacity/coverage, escalations (feat2/plan-ahead)
