@@ -99,12 +99,18 @@ SELECT w.id, w.incident_id, w.device_id, w.customer_id, w.status, w.required_ski
        (w.eta IS NOT NULL AND w.arrived_at IS NULL AND w.eta > i.onsite_target) AS eta_past_target,
        -- the earlier of the service target and the contract deadline (least() skips a missing target)
        CASE WHEN w.assigned_at IS NULL THEN least(i.response_target, i.response_due)
-            ELSE least(i.onsite_target, i.onsite_due) END AS next_due
+            ELSE least(i.onsite_target, i.onsite_due) END AS next_due,
+       -- the visit (2 = first return visit), why the visit before failed, and this visit's times (#15 item 3)
+       w.visit_no, pv.outcome AS previous_outcome, pv.found_fault_mode AS previous_found_fault_mode,
+       w.departed_at
 FROM work_orders w
 JOIN incidents i ON i.id = w.incident_id
 JOIN customers c ON c.id = w.customer_id
 JOIN devices d ON d.id = w.device_id
 LEFT JOIN technicians t ON t.id = w.technician_id
+LEFT JOIN LATERAL (SELECT p.outcome, p.found_fault_mode FROM work_orders p
+                   WHERE p.incident_id = w.incident_id AND p.visit_no < w.visit_no
+                   ORDER BY p.visit_no DESC, p.id DESC LIMIT 1) pv ON w.visit_no > 1
 WHERE w.status IN ('open', 'assigned', 'en_route', 'on_site')
 ORDER BY (w.arrived_at IS NOT NULL), eta_late DESC, next_due, w.id
 LIMIT %(limit)s;
@@ -214,12 +220,26 @@ VALUES (%(action_id)s, %(tid)s, %(work_order_id)s, %(action)s, %(at)s, false, %(
 ON CONFLICT (action_id) DO NOTHING
 RETURNING action_id;
 
+-- name: record_step_action
+-- The newer phone steps (sign-off, parts return; migration 0360): same idempotency, their own table. An id
+-- already used by a lifecycle action counts as used.
+INSERT INTO technician_step_actions (action_id, technician_id, work_order_id, action, received_at, applied)
+SELECT %(action_id)s::uuid, %(tid)s::bigint, %(work_order_id)s::bigint, %(action)s::text, %(at)s::timestamptz, false
+WHERE NOT EXISTS (SELECT 1 FROM technician_actions WHERE action_id = %(action_id)s::uuid)
+ON CONFLICT (action_id) DO NOTHING
+RETURNING action_id;
+
 -- name: action_result
 SELECT action_id, work_order_id, action, applied, technician_id FROM technician_actions
-WHERE action_id = %(action_id)s;
+WHERE action_id = %(action_id)s
+UNION ALL
+SELECT action_id, work_order_id, action, applied, technician_id FROM technician_step_actions
+WHERE action_id = %(action_id)s
+LIMIT 1;
 
 -- name: mark_action_applied
-UPDATE technician_actions SET applied = %(applied)s WHERE action_id = %(action_id)s;
+WITH a AS (UPDATE technician_actions SET applied = %(applied)s WHERE action_id = %(action_id)s)
+UPDATE technician_step_actions SET applied = %(applied)s WHERE action_id = %(action_id)s;
 
 -- name: mark_en_route
 -- Only the assigned technician's own job, only from 'assigned': a replayed tap changes nothing.

@@ -78,7 +78,7 @@ def return_to_depot(conn: psycopg.Connection, work_order_id: int, technician_id:
                     depot_id: int | None, at: datetime, actor: audit.Actor) -> dict[str, int]:
     """Move unused units of this job from the technician's van to a depot; raises ReturnRefused."""
     if not parts:
-        raise ReturnRefused("parts", "name at least one part to return")
+        raise ReturnRefused("parts_used", "name at least one part to return")
     if depot_id is None:
         raise ReturnRefused("depot_id", "choose the depot the parts go back to")
     with conn.cursor(row_factory=dict_row) as cur:
@@ -88,11 +88,11 @@ def return_to_depot(conn: psycopg.Connection, work_order_id: int, technician_id:
     if depot is None:
         raise ReturnRefused("depot_id", "no such depot or warehouse")
     if van is None or wo is None:
-        raise ReturnRefused("parts", "you have no van stock for this job")
+        raise ReturnRefused("parts_used", "you have no van stock for this job")
     left = returnable(conn, [work_order_id]).get(work_order_id, {})
     for sku, qty in parts.items():
         if qty > left.get(sku, 0):
-            raise ReturnRefused("parts", f"{sku}: this job left {left.get(sku, 0)} unit(s) to return, not {qty}")
+            raise ReturnRefused("parts_used", f"{sku}: this job left {left.get(sku, 0)} unit(s) to return, not {qty}")
     repo = SparesRepository(conn)
     ts = at.timestamp()
     note = f"returned to depot {depot['name']}"
@@ -101,7 +101,7 @@ def return_to_depot(conn: psycopg.Connection, work_order_id: int, technician_id:
             repo.issue(work_order_id, int(van["id"]), sku, qty, ts, note)
             repo.return_unused(work_order_id, int(depot["id"]), sku, qty, ts)
     except InsufficientStock as exc:  # the van no longer holds them (used on another job): nothing moves
-        raise ReturnRefused("parts", f"not in your van any more ({exc})") from None
+        raise ReturnRefused("parts_used", f"not in your van any more ({exc})") from None
     moved = dict(sorted(parts.items()))
     record_timeline(conn, customer_id=wo["customer_id"], device_id=wo["device_id"], at=at,
                     kind="parts_returned", summary=f"Unused parts returned to {depot['name']}: {_fmt(moved)}",

@@ -50,7 +50,14 @@ CREATE TABLE work_order_signoffs (
     technician_id bigint CONSTRAINT work_order_signoffs_technician_fk REFERENCES technicians (id)
 );
 
--- New phone steps, replayed with their action id like the others.
-ALTER TABLE technician_actions DROP CONSTRAINT technician_actions_action_ck;
-ALTER TABLE technician_actions ADD CONSTRAINT technician_actions_action_ck
-    CHECK (action IN ('en_route', 'arrived', 'completed', 'not_fixed', 'signoff', 'return_parts'));
+-- New phone steps are replayed with their action id like the others. technician_actions (0500) is created after
+-- this block's number, so its action CHECK cannot be widened here: the new steps get their own table with the
+-- same columns, and the API answers a replay from either (api/repository.py).
+CREATE TABLE technician_step_actions (
+    action_id     uuid CONSTRAINT technician_step_actions_pk PRIMARY KEY,
+    technician_id bigint NOT NULL CONSTRAINT technician_step_actions_technician_fk REFERENCES technicians (id),
+    work_order_id bigint NOT NULL CONSTRAINT technician_step_actions_work_order_fk REFERENCES work_orders (id),
+    action        text NOT NULL CONSTRAINT technician_step_actions_action_ck CHECK (action IN ('signoff', 'return_parts')),
+    received_at   timestamptz NOT NULL,
+    applied       boolean NOT NULL DEFAULT false
+);
