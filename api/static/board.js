@@ -10,6 +10,20 @@
   // older server, no plan yet) or fails is simply left out; the board works without it.
   let plan = null, routes = new Map(), inTransit = null, escalationQueues = null;
   const absent = new Set(); // endpoints that answered 404/405: not asked again on this page
+  // Return visits (#15 item 3): the queue says which visit a job is and why the one before failed. Strings here,
+  // in one place, for the i18n catalogue.
+  const VISIT = { visit: (n) => `visit ${n}`, why: { wrong_part: "part missing", wrong_diagnosis: "wrong diagnosis",
+    not_fixed: "not fixed" }, setOff: "set off", travel: "travel", min: "min" };
+  function visitChip(q) {
+    if (!(q.visit_no > 1)) return "";
+    const why = VISIT.why[q.previous_outcome] || q.previous_outcome || "";
+    return `<span class="chip late return-visit">${VISIT.visit(q.visit_no)}${why ? ` · ${VISIT.visit(q.visit_no - 1)}: ${esc(why)}` : ""}</span>`;
+  }
+  function travelText(q) {
+    if (!q.departed_at) return "";
+    const end = q.arrived_at ? Date.parse(q.arrived_at) : now();
+    return `<span class="muted travel">${VISIT.setOff} ${hm(q.departed_at)} · ${VISIT.travel} ${Math.max(0, Math.round((end - Date.parse(q.departed_at)) / 60e3))} ${VISIT.min}</span>`;
+  }
   async function optional(path) {
     if (absent.has(path)) return null;
     try { return await api(path); } catch (e) {
@@ -175,7 +189,7 @@
       const controls = q.pinned_technician_id != null || q.locked;
       return `<li class="${r.cls}" data-wo="${q.id}">
         <div class="row"><strong>#${q.id} ${esc(q.device_name)}</strong><span class="chip">${esc(q.tier)}</span>
-          <span class="chip">${esc(q.source)}</span><span class="chip">${esc(q.status)}</span>
+          <span class="chip">${esc(q.source)}</span><span class="chip">${esc(q.status)}</span>${visitChip(q)}
           ${q.pinned_technician_id != null ? `<span class="chip pin">pinned to ${esc(codeOf(q.pinned_technician_id))}</span>` : ""}
           ${q.locked ? '<span class="chip pin">locked</span>' : ""}</div>
         <div class="muted">${esc(q.customer_name)} · ${esc(q.summary)}</div>
@@ -183,7 +197,7 @@
           ${!q.assigned_at ? `<span>· on site in</span> <span class="clock" data-due="${esc(q.onsite_target || q.onsite_due)}"></span>` : ""}
           ${!q.arrived_at ? `<span class="muted">promise: on site by ${hm(q.onsite_target || q.onsite_due)} · contract: on site by ${hm(q.onsite_due)}</span>` : ""}
           ${q.technician_code ? `<span>tech <b>${esc(q.technician_code)}</b> ETA ${hm(q.eta)}${q.eta_late ? ' <b class="late">after contract deadline</b>' : q.eta_past_target ? ' <b class="late">after the promise</b>' : ""}</span>` : '<b class="late">unassigned</b>'}
-          ${x ? `<span class="muted">plan: ${esc(codeOf(x.technician_id))}, stop ${x.seq + 1}, ETA ${hm(x.eta)}</span>` : ""}</div>
+          ${x ? `<span class="muted">plan: ${esc(codeOf(x.technician_id))}, stop ${x.seq + 1}, ETA ${hm(x.eta)}</span>` : ""}${travelText(q)}</div>
         ${q.arrived_at ? "" : `<form class="assign" data-wo="${q.id}"><label><span class="sr-only">Technician for work order ${q.id}</span>
           <select name="technician_id" aria-label="Technician for work order ${q.id}" data-key="sel-${q.id}">${options}</select></label>
           <button type="submit" class="secondary" data-key="assign-${q.id}">${q.technician_id ? "Reassign" : "Assign"}</button>

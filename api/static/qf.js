@@ -25,7 +25,8 @@ const QF = (() => {
     if (r.headers.has("X-Server-Now")) setServerNow(r.headers.get("X-Server-Now"));
     if (r.status === 401) { logout(false); throw new HttpError(401, "signed out"); }
     const data = r.headers.get("content-type")?.includes("json") ? await r.json() : null;
-    if (!r.ok) throw new HttpError(r.status, typeof data?.detail === "string" ? data.detail : `HTTP ${r.status}`);
+    if (!r.ok) throw new HttpError(r.status, typeof data?.detail === "string" ? data.detail
+      : Array.isArray(data?.detail) ? data.detail.map((d) => d.reason || d.msg || "").join("; ") : `HTTP ${r.status}`);
     return data;
   }
   // An explicit sign-out also forgets this phone's cached jobs and unsent actions (after asking); an expired
