@@ -10,19 +10,18 @@
   // older server, no plan yet) or fails is simply left out; the board works without it.
   let plan = null, routes = new Map(), inTransit = null, escalationQueues = null;
   const absent = new Set(); // endpoints that answered 404/405: not asked again on this page
-  // Return visits (#15 item 3): the queue says which visit a job is and why the one before failed. Strings here,
-  // in one place, for the i18n catalogue.
-  const VISIT = { visit: (n) => `visit ${n}`, why: { wrong_part: "part missing", wrong_diagnosis: "wrong diagnosis",
-    not_fixed: "not fixed" }, setOff: "set off", travel: "travel", min: "min" };
+  // Return visits (#15 item 3): the queue says which visit a job is and why the one before failed (board.visit.*).
   function visitChip(q) {
     if (!(q.visit_no > 1)) return "";
-    const why = VISIT.why[q.previous_outcome] || q.previous_outcome || "";
-    return `<span class="chip late return-visit">${VISIT.visit(q.visit_no)}${why ? ` · ${VISIT.visit(q.visit_no - 1)}: ${esc(why)}` : ""}</span>`;
+    const why = q.previous_outcome ? QF.t(`board.visit.why.${q.previous_outcome}`) : "";
+    const nth = (n) => QF.t("board.visit.nth", { n });
+    return `<span class="chip late return-visit">${esc(nth(q.visit_no))}${why ? ` · ${esc(nth(q.visit_no - 1))}: ${esc(why)}` : ""}</span>`;
   }
   function travelText(q) {
     if (!q.departed_at) return "";
     const end = q.arrived_at ? Date.parse(q.arrived_at) : now();
-    return `<span class="muted travel">${VISIT.setOff} ${hm(q.departed_at)} · ${VISIT.travel} ${Math.max(0, Math.round((end - Date.parse(q.departed_at)) / 60e3))} ${VISIT.min}</span>`;
+    const n = Math.max(0, Math.round((end - Date.parse(q.departed_at)) / 60e3));
+    return `<span class="muted travel">${esc(QF.t("board.visit.setOff", { at: hm(q.departed_at) }))} · ${esc(QF.t("board.visit.travel", { n }))}</span>`;
   }
   async function optional(path) {
     if (absent.has(path)) return null;

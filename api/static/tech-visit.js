@@ -6,24 +6,45 @@
 "use strict";
 const QFVisit = (() => {
   const { api, esc } = QF;
+  // Every visible string of this module, from the i18n catalogues (keys tech.visit/done/signoff/returns.*).
+  const t = (key, params) => QF.t(key, params);
   const S = {
-    visitOf: (n, total) => `Visit ${n}${total > 1 ? ` of ${total}` : ""} on this incident`,
-    returnVisit: "Return visit",
-    previous: (n) => `Visit ${n}`,
-    found: "found",
-    travel: "Travel", onSite: "On site", min: "min",
-    faultFound: "Fault found", fix: "Fix", chooseFix: "Choose the fix…", partsUsed: "Parts used",
-    otherParts: "Other parts used (SKU or SKU x2, comma separated)", notes: "Notes",
-    jobDone: "Job done", notFixedQ: "Could not fix it on this visit?", why: "Why",
-    wrongPart: "the part needed was not at hand", wrongDiagnosis: "the fault is not the one diagnosed",
-    otherReason: "other reason", notFixed: "Not fixed – return visit needed",
-    signoff: "Customer sign-off", signerName: "Customer's name", signHere: "Signature (draw with a finger)",
-    clear: "Clear", saveSignoff: "Save sign-off", signedBy: "Signed off by", signatureOf: (n) => `Signature of ${n}`,
-    needName: "Write the customer's name.", needSignature: "Ask the customer to sign in the box.",
-    queuedSignoff: "Sign-off saved on the phone; it is sent when you have signal.",
-    unusedInVan: "Unused parts from this job in your van", returnTo: "Return to depot", depot: "Depot",
-    returnBtn: "Return to depot", returned: "Returned to the depot.",
-    refused: (why) => `Not accepted: ${why}`,
+    visitOf: (n, total) => (total > 1 ? t("tech.visit.visitOf", { n, total }) : t("tech.visit.visitNo", { n })),
+    get returnVisit() { return t("tech.visit.returnVisit"); },
+    get visit() { return t("tech.visit.label"); },
+    previous: (n) => t("tech.visit.previous", { n }),
+    found: (mode) => t("tech.visit.found", { mode }),
+    get times() { return t("tech.visit.times"); },
+    timesValue: (travel, onsite) => t("tech.visit.timesValue", { travel, onsite }),
+    minutes: (n) => t("tech.visit.minutes", { n }),
+    outcome: (o) => t(`tech.visit.outcome.${o}`),
+    get faultFound() { return t("tech.done.faultFound"); },
+    get fix() { return t("tech.done.fix"); },
+    get chooseFix() { return t("tech.done.chooseFix"); },
+    partsUsed: (sku) => t("tech.done.partsUsed", { sku }),
+    get otherParts() { return t("tech.done.otherParts"); },
+    get notes() { return t("tech.done.notes"); },
+    get jobDone() { return t("tech.done.jobDone"); },
+    get notFixedQ() { return t("tech.done.notFixedQ"); },
+    get why() { return t("tech.done.why"); },
+    get wrongPart() { return t("tech.done.wrongPart"); },
+    get wrongDiagnosis() { return t("tech.done.wrongDiagnosis"); },
+    get otherReason() { return t("tech.done.otherReason"); },
+    get notFixed() { return t("tech.done.notFixed"); },
+    get signoff() { return t("tech.signoff.title"); },
+    get signerName() { return t("tech.signoff.name"); },
+    get signHere() { return t("tech.signoff.signHere"); },
+    get clear() { return t("tech.signoff.clear"); },
+    get saveSignoff() { return t("tech.signoff.save"); },
+    signedBy: (name) => t("tech.signoff.signedBy", { name }),
+    signatureOf: (name) => t("tech.signoff.imageAlt", { name }),
+    get needName() { return t("tech.signoff.needName"); },
+    get needSignature() { return t("tech.signoff.needSignature"); },
+    get unusedInVan() { return t("tech.returns.unused"); },
+    get depot() { return t("tech.returns.depot"); },
+    get returnBtn() { return t("tech.returns.button"); },
+    get returned() { return t("tech.returns.done"); },
+    refused: (reason) => t("tech.step.refused", { reason }),
   };
   const LISTS = "qf-tech-lists";
   let lists = JSON.parse(localStorage.getItem(LISTS) || '{"fix_codes": [], "fault_modes": {}}');
@@ -32,19 +53,19 @@ const QFVisit = (() => {
     catch (e) { /* offline: the cached lists stay */ }
   }
   const modeText = (m) => String(m || "").replace(/_/g, " ");
-  const mins = (m) => (m == null ? "–" : `${Math.round(m)} ${S.min}`);
+  const mins = (m) => (m == null ? "–" : S.minutes(Math.round(m)));
 
   // --- which visit, why the last one failed, times ------------------------------------------------------
   function visitHtml(j) {
     const p = j.previous_visit, rows = [];
     if ((j.visit_no || 1) > 1 || (j.visits || 1) > 1) {
-      rows.push(`<dt>${j.visit_no > 1 ? `<span class="chip late">${S.returnVisit}</span>` : "Visit"}</dt><dd class="visit-no">${esc(S.visitOf(j.visit_no || 1, j.visits || 1))}</dd>`);
+      rows.push(`<dt>${j.visit_no > 1 ? `<span class="chip late">${S.returnVisit}</span>` : S.visit}</dt><dd class="visit-no">${esc(S.visitOf(j.visit_no || 1, j.visits || 1))}</dd>`);
     }
     if (p) {
-      rows.push(`<dt>${esc(S.previous(p.visit_no))}</dt><dd class="prev-visit">${esc(p.outcome_text || p.outcome || "")}${p.found_fault_mode ? ` <span class="muted">(${S.found}: ${esc(modeText(p.found_fault_mode))})</span>` : ""}${p.notes ? `<br><span class="muted">${esc(p.notes)}</span>` : ""}</dd>`);
+      rows.push(`<dt>${esc(S.previous(p.visit_no))}</dt><dd class="prev-visit">${esc(p.outcome ? S.outcome(p.outcome) : "")}${p.found_fault_mode ? ` <span class="muted">(${esc(S.found(modeText(p.found_fault_mode)))})</span>` : ""}${p.notes ? `<br><span class="muted">${esc(p.notes)}</span>` : ""}</dd>`);
     }
     if (j.travel_min != null || j.onsite_min != null) {
-      rows.push(`<dt>${S.travel} / ${S.onSite}</dt><dd class="visit-times">${S.travel} ${mins(j.travel_min)} · ${S.onSite} ${mins(j.onsite_min)}</dd>`);
+      rows.push(`<dt>${S.times}</dt><dd class="visit-times">${esc(S.timesValue(mins(j.travel_min), mins(j.onsite_min)))}</dd>`);
     }
     return rows.join("");
   }
@@ -65,7 +86,7 @@ const QFVisit = (() => {
   function completionHtml(j) {
     const modes = modesFor(j), parts = (j.parts || []).filter((p) => p && p.sku), d = filled[j.id] || {};
     const mode = d.fault_mode || j.fault_mode;
-    const partInputs = parts.map((p, i) => `<label><span>${S.partsUsed}: ${esc(p.sku)}</span><input name="part-${i}" data-sku="${esc(p.sku)}" type="number" min="0" max="99" step="1" value="${esc(d[`part-${i}`] ?? p.qty ?? 1)}"></label>`).join("");
+    const partInputs = parts.map((p, i) => `<label><span>${esc(S.partsUsed(p.sku))}</span><input name="part-${i}" data-sku="${esc(p.sku)}" type="number" min="0" max="99" step="1" value="${esc(d[`part-${i}`] ?? p.qty ?? 1)}"></label>`).join("");
     return `<form class="done-form" data-wo="${j.id}">
       <label for="fm-${j.id}">${S.faultFound}</label><select id="fm-${j.id}" name="fault_mode" required>${modes.map((m) => `<option value="${esc(m)}"${m === mode ? " selected" : ""}>${esc(modeText(m))}</option>`).join("")}</select>
       <label for="fc-${j.id}">${S.fix}</label><select id="fc-${j.id}" name="fix_code" required>${fixOptions(mode, d.fix_code)}</select>
@@ -111,7 +132,7 @@ const QFVisit = (() => {
   function signoffHtml(j) {
     if (j.signoff) {
       const src = j.signoff.local || "";
-      return `<div class="signed"><p class="ok">${S.signedBy} <b>${esc(j.signoff.signer_name)}</b></p>
+      return `<div class="signed"><p class="ok">${esc(S.signedBy(j.signoff.signer_name))}</p>
         <img class="signature" alt="${esc(S.signatureOf(j.signoff.signer_name))}" ${src ? `src="${esc(src)}"` : `data-sig-url="${esc(j.signoff.signature_url || "")}"`}></div>`;
     }
     if (!["on_site", "completed"].includes(j.status)) return "";
