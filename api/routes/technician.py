@@ -138,10 +138,12 @@ def act(work_order_id: int, body: TechAction, request: Request, conn: Conn,
                                     duplicate=True, status=job["status"])
         actor = audit.Actor(principal.username, principal.user_id, principal.role)
         applied = _apply(conn, tid, work_order_id, body, at, actor)
-        if applied:  # each step in the audit log with the business action, beside the API's generic row
+        # each step in the audit log with the business action, beside the API's generic row (not_fixed, signoff
+        # and return_parts write their own, with their details, in dispatch/)
+        if applied and body.action in ("en_route", "arrived", "completed"):
             audit.record(conn, actor, f"work_order.{body.action}", "work_order", str(work_order_id),
                          {"action_id": action_id, "fix_code": body.fix_code, "fault_mode": body.fault_mode}
-                         if body.action in ("completed", "not_fixed") else {"action_id": action_id}, at=at)
+                         if body.action == "completed" else {"action_id": action_id}, at=at)
         repo.mark_action_applied(conn, action_id, applied)
         current = repo.tech_job_owner(conn, tid, work_order_id)
     conn.commit()

@@ -165,7 +165,7 @@ const QFVisit = (() => {
     form.signer_name.addEventListener("input", () => { d.name = form.signer_name.value; });
     const at = (ev) => { const r = canvas.getBoundingClientRect(); return [(ev.clientX - r.left) * W / r.width, (ev.clientY - r.top) * H / r.height]; };
     let current = null;
-    canvas.addEventListener("pointerdown", (ev) => { ev.preventDefault(); canvas.setPointerCapture?.(ev.pointerId); current = [at(ev)]; d.strokes.push(current); paint(canvas, d.strokes); });
+    canvas.addEventListener("pointerdown", (ev) => { ev.preventDefault(); d.msg = form.querySelector(".sign-msg").textContent = ""; canvas.setPointerCapture?.(ev.pointerId); current = [at(ev)]; d.strokes.push(current); paint(canvas, d.strokes); });
     canvas.addEventListener("pointermove", (ev) => { if (!current) return; current.push(at(ev)); paint(canvas, d.strokes); });
     for (const end of ["pointerup", "pointercancel", "pointerleave"]) canvas.addEventListener(end, () => { current = null; });
     form.querySelector("[data-clear]").addEventListener("click", () => { d.strokes = []; paint(canvas, d.strokes); });

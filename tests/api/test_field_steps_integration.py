@@ -158,6 +158,7 @@ def test_return_visit_shows_why_and_times_per_visit(world) -> None:
     clock.advance(50 * 60)
     r = step(client, h, wo, "not_fixed", outcome="wrong_diagnosis", fault_mode="seal_leak", notes="It is the seal")
     assert r.json()["applied"]
+    assert len(audited(conn, "work_order.not_fixed")) == 1  # one audit row per step
     conn.rollback()
     back = conn.execute("SELECT id FROM work_orders WHERE incident_id = (SELECT incident_id FROM work_orders "
                         "WHERE id = %s) AND visit_no = 2", (wo,)).fetchone()[0]
