@@ -36,6 +36,7 @@ from api.routes import (
     portal_reports,
     service,
     spares_orders,
+    tech_steps,
     technician,
 )
 from api.routes import kpis as kpi_routes
@@ -122,6 +123,7 @@ def create_app(settings: Settings) -> FastAPI:
     app.mount("/i18n", StaticFiles(directory=I18N_CATALOGUES), name="i18n")
     for module in (technician, portal):  # the other two faces (board, live stream and plan: first, above)
         app.include_router(module.router)
+    app.include_router(tech_steps.router)  # fix codes and the signature image (issue #15 item 3, #16 item 6)
     app.include_router(spares_routes.router)  # spares: stock, reservations, shipments, replenishment, alerts
     app.include_router(spares_orders.router)  # replenishment -> purchase orders and transfers, the /spares page
     app.include_router(asset_routes.router)  # asset detail with remaining useful life, predicted failures

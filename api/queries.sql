@@ -103,7 +103,10 @@ SELECT w.id, w.incident_id, w.device_id, w.customer_id, w.status, w.required_ski
        CASE WHEN w.assigned_at IS NULL THEN least(i.response_target, i.response_due)
             ELSE least(clk.onsite_target, clk.onsite_due) END AS next_due,
        w.appointment_start, w.appointment_end, h.kind AS hold_kind, h.started_at AS held_since,
-       h.pauses_sla AS hold_pauses_sla, h.note AS hold_note, clk.moved AS clock_moved
+       h.pauses_sla AS hold_pauses_sla, h.note AS hold_note, clk.moved AS clock_moved,
+       -- the visit (2 = first return visit), why the visit before failed, and this visit's times (#15 item 3)
+       w.visit_no, pv.outcome AS previous_outcome, pv.found_fault_mode AS previous_found_fault_mode,
+       w.departed_at
 FROM work_orders w
 JOIN incidents i ON i.id = w.incident_id
 JOIN customers c ON c.id = w.customer_id
@@ -117,6 +120,9 @@ CROSS JOIN LATERAL (
     FROM (SELECT w.appointment_start IS NOT NULL
                  OR EXISTS (SELECT 1 FROM work_order_pauses p WHERE p.work_order_id = w.id AND p.pauses_sla
                             AND p.ended_at IS NOT NULL AND p.kind <> 'customer_window') AS moved) m) clk
+LEFT JOIN LATERAL (SELECT p.outcome, p.found_fault_mode FROM work_orders p
+                   WHERE p.incident_id = w.incident_id AND p.visit_no < w.visit_no
+                   ORDER BY p.visit_no DESC, p.id DESC LIMIT 1) pv ON w.visit_no > 1
 WHERE w.status IN ('open', 'assigned', 'en_route', 'on_site', 'on_hold')
 ORDER BY (w.arrived_at IS NOT NULL), (w.status = 'on_hold'), eta_late DESC, next_due, w.id
 LIMIT %(limit)s;
@@ -226,12 +232,26 @@ VALUES (%(action_id)s, %(tid)s, %(work_order_id)s, %(action)s, %(at)s, false, %(
 ON CONFLICT (action_id) DO NOTHING
 RETURNING action_id;
 
+-- name: record_step_action
+-- The newer phone steps (sign-off, parts return; migration 0360): same idempotency, their own table. An id
+-- already used by a lifecycle action counts as used.
+INSERT INTO technician_step_actions (action_id, technician_id, work_order_id, action, received_at, applied)
+SELECT %(action_id)s::uuid, %(tid)s::bigint, %(work_order_id)s::bigint, %(action)s::text, %(at)s::timestamptz, false
+WHERE NOT EXISTS (SELECT 1 FROM technician_actions WHERE action_id = %(action_id)s::uuid)
+ON CONFLICT (action_id) DO NOTHING
+RETURNING action_id;
+
 -- name: action_result
 SELECT action_id, work_order_id, action, applied, technician_id FROM technician_actions
-WHERE action_id = %(action_id)s;
+WHERE action_id = %(action_id)s
+UNION ALL
+SELECT action_id, work_order_id, action, applied, technician_id FROM technician_step_actions
+WHERE action_id = %(action_id)s
+LIMIT 1;
 
 -- name: mark_action_applied
-UPDATE technician_actions SET applied = %(applied)s WHERE action_id = %(action_id)s;
+WITH a AS (UPDATE technician_actions SET applied = %(applied)s WHERE action_id = %(action_id)s)
+UPDATE technician_step_actions SET applied = %(applied)s WHERE action_id = %(action_id)s;
 
 -- name: mark_en_route
 -- Only the assigned technician's own job, only from 'assigned': a replayed tap changes nothing.

@@ -154,7 +154,7 @@ class AssignResult(BaseModel):
 class TechAction(BaseModel):
     """One tap in the technician's app; ``action_id`` is generated on the phone so a replay is recognised."""
     action_id: UUID
-    action: Literal["en_route", "arrived", "completed", "not_fixed"]
+    action: Literal["en_route", "arrived", "completed", "not_fixed", "signoff", "return_parts"]
     at: datetime | None = None
     # For "not_fixed": why the visit ended without the fix; a return visit on the same incident follows.
     outcome: Literal["wrong_part", "wrong_diagnosis", "not_fixed"] | None = None
@@ -163,6 +163,15 @@ class TechAction(BaseModel):
     parts_used: list[Annotated[str, Field(min_length=1, max_length=80)]] = Field(default_factory=list,
                                                                                   max_length=30)
     notes: str | None = Field(None, max_length=2000)
+    # Structured outcome ("completed", "not_fixed"): the fault mode found and a fix code from GET
+    # /api/tech/fix-codes; the knowledge base learns from these (dispatch/outcomes.py).
+    fault_mode: str | None = Field(None, min_length=1, max_length=60)
+    fix_code: str | None = Field(None, min_length=1, max_length=40)
+    # "signoff": the customer's name and signature drawn on the phone (PNG data URL; dispatch/signoff.py).
+    signer_name: str | None = Field(None, max_length=200)
+    signature: str | None = Field(None, max_length=90_000)
+    # "return_parts": unused parts of this job from the van to a depot ("SKU" or "SKU x2" lines, as parts_used).
+    depot_id: int | None = None
 
 
 class TechActionResult(BaseModel):

@@ -1,8 +1,10 @@
 """Knowledge base: what a fault mode means on an equipment type and what to do about it.
 
 Seeded from ``knowledge_base.json`` and refined by closed work orders: :func:`apply_feedback` counts the
-causes, fixes and parts technicians actually report, and once real observations exist the most frequent
-ones become the suggestion. Everything is frozen; updates return new objects (the caller persists them).
+structured outcome technicians report (the fault mode they found, a fix code from the fix_codes list, the parts
+the ledger booked as fitted), and once real observations exist the most frequent ones become the suggestion.
+Free text is not learned from (it stays in the visit's notes): "as diagnosed" is not a cause. Everything is
+frozen; updates return new objects (the caller persists them).
 """
 
 from __future__ import annotations
@@ -38,13 +40,22 @@ class KnowledgeEntry:
     fix_counts: tuple[tuple[str, int], ...] = ()
     part_counts: tuple[tuple[str, int], ...] = ()  # sku -> times used (closed work orders)
     minutes_observed: tuple[int, ...] = field(default=())
+    # Fault modes technicians found when this mode was diagnosed (itself = the diagnosis confirmed).
+    found_counts: tuple[tuple[str, int], ...] = ()
+
+    @property
+    def confirmed_rate(self) -> float | None:
+        """Share of visits on this diagnosis that found this very mode (None before any structured report)."""
+        total = sum(n for _, n in self.found_counts)
+        return dict(self.found_counts).get(self.mode, 0) / total if total else None
 
 
 @dataclass(frozen=True)
 class WorkOrderFeedback:
-    """What the technician reported when closing a work order."""
+    """What the technician reported when closing a work order: ``fix`` is a fix code; ``actual_cause`` is only
+    counted when given (structured reports leave it None: the found mode is the cause)."""
 
-    actual_cause: str
+    actual_cause: str | None
     fix: str
     parts_used: tuple[Part, ...] = ()
     repair_minutes: int | None = None
@@ -57,7 +68,8 @@ def _entry(equipment_type: str, mode: str, d: Mapping[str, Any]) -> KnowledgeEnt
                           tuple((str(k), int(n)) for k, n in d.get("cause_counts", ())),
                           tuple((str(k), int(n)) for k, n in d.get("fix_counts", ())),
                           tuple((str(k), int(n)) for k, n in d.get("part_counts", ())),
-                          tuple(int(m) for m in d.get("minutes_observed", ())))
+                          tuple(int(m) for m in d.get("minutes_observed", ())),
+                          tuple((str(k), int(n)) for k, n in d.get("found_counts", ())))
 
 
 def entry_to_doc(e: KnowledgeEntry) -> dict[str, Any]:
@@ -67,7 +79,7 @@ def entry_to_doc(e: KnowledgeEntry) -> dict[str, Any]:
             "parts": [{"sku": p.sku, "qty": p.qty} for p in e.parts], "repair_minutes": e.repair_minutes,
             "severity": e.severity, "cause_counts": [list(c) for c in e.cause_counts],
             "fix_counts": [list(c) for c in e.fix_counts], "part_counts": [list(c) for c in e.part_counts],
-            "minutes_observed": list(e.minutes_observed)}
+            "minutes_observed": list(e.minutes_observed), "found_counts": [list(c) for c in e.found_counts]}
 
 
 def load_knowledge(doc: Mapping[str, Any] | None = None) -> dict[tuple[str, str], KnowledgeEntry]:
@@ -90,14 +102,15 @@ def _bump(counts: tuple[tuple[str, int], ...], key: str, by: int = 1) -> tuple[t
 
 def apply_feedback(entry: KnowledgeEntry, fb: WorkOrderFeedback) -> KnowledgeEntry:
     """New entry with the feedback counted; the most frequent cause and parts become the suggestion."""
-    causes = entry.cause_counts or ((entry.probable_cause, SEED_WEIGHT),)
-    causes = _bump(causes, fb.actual_cause)
+    causes = entry.cause_counts
+    if fb.actual_cause is not None:
+        causes = _bump(causes or ((entry.probable_cause, SEED_WEIGHT),), fb.actual_cause)
     fixes = _bump(entry.fix_counts, fb.fix)
     part_counts = entry.part_counts
     for p in fb.parts_used:
         part_counts = _bump(part_counts, p.sku, 1)
     minutes = entry.minutes_observed + ((fb.repair_minutes,) if fb.repair_minutes is not None else ())
-    best_cause = causes[0][0]
+    best_cause = causes[0][0] if causes else entry.probable_cause
     parts = entry.parts
     used_skus = {p.sku: p.qty for p in fb.parts_used}
     if part_counts:
@@ -111,3 +124,8 @@ def apply_feedback(entry: KnowledgeEntry, fb: WorkOrderFeedback) -> KnowledgeEnt
         est = ordered[len(ordered) // 2]  # median: one disastrous job should not double every estimate
     return replace(entry, probable_cause=best_cause, cause_counts=causes, fix_counts=fixes,
                    part_counts=part_counts, parts=parts, minutes_observed=minutes, repair_minutes=est)
+
+
+def count_found(entry: KnowledgeEntry, found_mode: str) -> KnowledgeEntry:
+    """The diagnosed mode's entry learns what was actually found (how often this diagnosis holds)."""
+    return replace(entry, found_counts=_bump(entry.found_counts, found_mode))

@@ -162,14 +162,20 @@ ON CONFLICT ON CONSTRAINT knowledge_base_pk DO UPDATE
 RETURNING version;
 
 -- name: unapplied_feedback
--- Completed work orders of telemetry incidents whose technician report was not yet counted.
-SELECT w.id, d.equipment_type, i.fault_mode, w.actual_cause, w.actual_fix,
-       extract(epoch FROM (w.completed_at - w.arrived_at))::integer / 60 AS repair_minutes
+-- Completed visits of telemetry incidents not yet counted: the structured outcome (found mode, fix code), the
+-- parts the ledger booked as fitted (consumed or issued, less returned), and the minutes on site.
+SELECT w.id, d.equipment_type, i.fault_mode, w.found_fault_mode, w.fix_code, w.outcome,
+       extract(epoch FROM (w.completed_at - w.arrived_at))::integer / 60 AS repair_minutes,
+       (SELECT jsonb_object_agg(f.sku, f.qty) FROM (
+            SELECT l.sku, sum(CASE WHEN l.kind = 'return' THEN -l.qty ELSE l.qty END) AS qty
+            FROM stock_ledger l WHERE l.work_order_id = w.id AND l.kind IN ('consume', 'issue', 'return')
+            GROUP BY l.sku) f) AS parts_fitted
 FROM work_orders w
 JOIN incidents i ON i.id = w.incident_id
 JOIN devices d ON d.id = w.device_id
 LEFT JOIN knowledge_feedback k ON k.work_order_id = w.id
-WHERE w.status = 'completed' AND w.actual_cause IS NOT NULL AND k.work_order_id IS NULL
+WHERE w.status = 'completed' AND w.completed_at IS NOT NULL AND i.fault_mode IS NOT NULL
+  AND k.work_order_id IS NULL
 ORDER BY w.id
 LIMIT 100;
 

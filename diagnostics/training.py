@@ -13,7 +13,14 @@ import psycopg
 
 from core.clock import to_datetime
 from diagnostics import repository as repo
-from diagnostics.knowledge import WorkOrderFeedback, apply_feedback, entry_to_doc, load_knowledge
+from diagnostics.knowledge import (
+    Part,
+    WorkOrderFeedback,
+    apply_feedback,
+    count_found,
+    entry_to_doc,
+    load_knowledge,
+)
 from diagnostics.normal_model import train_normal_model
 
 log = logging.getLogger(__name__)
@@ -52,22 +59,33 @@ def train(conn: psycopg.Connection, equipment_type: str, start: datetime, end: d
 
 
 def apply_work_order_feedback(conn: psycopg.Connection, now: float) -> int:
-    """Count technicians' reports (actual cause/fix) of completed work orders into the knowledge base."""
+    """Count technicians' structured reports of completed visits into the knowledge base.
+
+    A report is the fault mode found and the fix code (dispatch.outcomes), the parts the ledger booked as fitted
+    and the time on site. The diagnosed mode's entry learns what was found (``found_counts``); the found mode's
+    entry learns the fix, the parts and the minutes. Visits closed without a structured outcome (free text only)
+    are marked seen and teach nothing."""
     pending = repo.unapplied_feedback(conn)
     if not pending:
         return 0
     kb = load_knowledge(repo.knowledge_doc(conn))
     at = to_datetime(now)
     for wo in pending:
-        key = (wo["equipment_type"], wo["fault_mode"])
-        entry = kb.get(key)
-        if entry is not None:
-            fb = WorkOrderFeedback(actual_cause=wo["actual_cause"], fix=wo["actual_fix"] or "unspecified",
-                                   parts_used=(),
-                                   repair_minutes=wo["repair_minutes"] if wo["repair_minutes"] else None)
-            entry = apply_feedback(entry, fb)
-            kb[key] = entry
-            repo.knowledge_put(conn, key[0], key[1], entry_to_doc(entry), at, f"work_order:{wo['id']}")
+        if wo["found_fault_mode"] and wo["fix_code"]:
+            changed: set[tuple[str, str]] = set()
+            diagnosed = (wo["equipment_type"], wo["fault_mode"])
+            found = (wo["equipment_type"], wo["found_fault_mode"])
+            if diagnosed in kb:
+                kb[diagnosed] = count_found(kb[diagnosed], wo["found_fault_mode"])
+                changed.add(diagnosed)
+            if found in kb and wo["outcome"] == "fixed":
+                parts = tuple(Part(sku, int(q)) for sku, q in sorted((wo["parts_fitted"] or {}).items()) if int(q) > 0)
+                fb = WorkOrderFeedback(actual_cause=None, fix=wo["fix_code"], parts_used=parts,
+                                       repair_minutes=wo["repair_minutes"] if wo["repair_minutes"] else None)
+                kb[found] = apply_feedback(kb[found], fb)
+                changed.add(found)
+            for key in sorted(changed):
+                repo.knowledge_put(conn, key[0], key[1], entry_to_doc(kb[key]), at, f"work_order:{wo['id']}")
         repo.mark_feedback(conn, wo["id"], at)
     return len(pending)
 

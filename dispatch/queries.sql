@@ -35,7 +35,8 @@ UPDATE technicians SET state = %(state)s, lat = %(lat)s, lon = %(lon)s WHERE id 
 
 -- name: complete
 UPDATE work_orders w SET status = 'completed', completed_at = %(at)s, actual_cause = %(cause)s,
-                         actual_fix = %(fix)s, notes = %(notes)s, outcome = 'fixed'
+                         actual_fix = %(fix)s, notes = %(notes)s, outcome = 'fixed',
+                         fix_code = %(fix_code)s, found_fault_mode = %(fault_mode)s
 WHERE w.id = %(work_order_id)s AND w.status = 'on_site'
 RETURNING w.id, w.incident_id, w.device_id, w.customer_id, w.technician_id, w.lat, w.lon;
 
@@ -48,7 +49,7 @@ RETURNING id, incident_id, device_id, customer_id, technician_id, eta;
 -- name: complete_unfixed
 -- A visit that ended without the fix (wrong part, wrong diagnosis): the visit closes, the incident stays open.
 UPDATE work_orders w SET status = 'completed', completed_at = %(at)s, outcome = %(outcome)s,
-                         actual_cause = %(cause)s, notes = %(notes)s
+                         actual_cause = %(cause)s, notes = %(notes)s, found_fault_mode = %(fault_mode)s
 WHERE w.id = %(work_order_id)s AND w.status = 'on_site'
 RETURNING w.id, w.incident_id, w.device_id, w.customer_id, w.technician_id, w.lat, w.lon, w.visit_no;
 

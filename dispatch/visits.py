@@ -37,14 +37,18 @@ def mark_arrived(conn: psycopg.Connection, work_order_id: int, at: datetime) -> 
 
 def complete(conn: psycopg.Connection, work_order_id: int, at: datetime, *, cause: str | None = None,
              fix: str | None = None, notes: str | None = None,
-             parts_used: Mapping[str, int] | None = None) -> str | None:
+             parts_used: Mapping[str, int] | None = None, fix_code: str | None = None,
+             fault_mode: str | None = None) -> str | None:
     """Close the visit; returns the repaired device's id, or None when the order was not on site.
+
+    ``fault_mode`` (the mode the technician found) and ``fix_code`` (from fix_codes) are the structured outcome
+    the knowledge base learns from (dispatch.outcomes); ``cause``/``fix``/``notes`` are free text for people.
 
     The parts are booked in the same transaction (``spares.service.complete_job``): ``parts_used`` (SKU -> units)
     is what the technician reported; None means "as planned" (the work order's required parts)."""
     with conn.cursor(row_factory=dict_row) as cur:
         row = cur.execute(Q.complete, {"work_order_id": work_order_id, "at": at, "cause": cause, "fix": fix,
-                                       "notes": notes}).fetchone()
+                                       "notes": notes, "fix_code": fix_code, "fault_mode": fault_mode}).fetchone()
         if row is None:
             return None
         cur.execute(Q.move_technician, {"state": "free", "lat": row["lat"], "lon": row["lon"],
@@ -53,7 +57,8 @@ def complete(conn: psycopg.Connection, work_order_id: int, at: datetime, *, caus
     fitted = spares_flow.complete_job(conn, work_order_id, row["technician_id"], parts_used, at.timestamp())
     record_timeline(conn, customer_id=row["customer_id"], device_id=row["device_id"], at=at, kind="work_completed",
                     summary=f"Repair completed{': ' + fix if fix else ''}", incident_id=row["incident_id"],
-                    work_order_id=work_order_id, data={"cause": cause, "fix": fix, "parts_fitted": fitted})
+                    work_order_id=work_order_id, data={"cause": cause, "fix": fix, "parts_fitted": fitted, "fix_code": fix_code,
+                          "fault_mode": fault_mode})
     queue_notification(conn, customer_id=row["customer_id"], device_id=row["device_id"],
                        incident_id=row["incident_id"], at=at, kind="work_completed",
                        message=Message("notify.completed"))
@@ -78,7 +83,7 @@ def depart(conn: psycopg.Connection, work_order_id: int, at: datetime) -> bool:
 
 def complete_unfixed(conn: psycopg.Connection, work_order_id: int, at: datetime, *, outcome: str, actor: str,
                      cause: str | None = None, notes: str | None = None,
-                     parts_needed: Mapping[str, int] | None = None) -> int | None:
+                     parts_needed: Mapping[str, int] | None = None, fault_mode: str | None = None) -> int | None:
     """End a visit that did not fix the fault and open the return visit on the same incident.
 
     Returns the return visit's work-order id (None when the order was not on site). The visit, the return
@@ -88,7 +93,7 @@ def complete_unfixed(conn: psycopg.Connection, work_order_id: int, at: datetime,
         raise ValueError(f"outcome must be one of {UNFIXED_OUTCOMES}")
     with conn.cursor(row_factory=dict_row) as cur:
         row = cur.execute(Q.complete_unfixed, {"work_order_id": work_order_id, "at": at, "outcome": outcome,
-                                               "cause": cause, "notes": notes}).fetchone()
+                                               "cause": cause, "notes": notes, "fault_mode": fault_mode}).fetchone()
         if row is None:
             return None
         cur.execute(Q.move_technician, {"state": "free", "lat": row["lat"], "lon": row["lon"],
@@ -103,7 +108,8 @@ def complete_unfixed(conn: psycopg.Connection, work_order_id: int, at: datetime,
     record_timeline(conn, customer_id=row["customer_id"], device_id=row["device_id"], at=at,
                     kind="visit_not_fixed", summary=f"Visit {row['visit_no']} ended without the fix: {why}",
                     incident_id=row["incident_id"], work_order_id=work_order_id,
-                    data={"outcome": outcome, "cause": cause, "return_work_order_id": return_id})
+                    data={"outcome": outcome, "cause": cause, "fault_mode": fault_mode,
+                          "return_work_order_id": return_id})
     if return_id is not None:
         record_timeline(conn, customer_id=row["customer_id"], device_id=row["device_id"], at=at,
                         kind="return_visit_created", summary=f"Return visit {row['visit_no'] + 1} needed",

@@ -34,7 +34,7 @@ from dispatch import DispatchLoop
 from edge_agent import DeviceSpec, Fleet
 from ingest import start_ingest
 from quietfix import seed as seeding
-from quietfix.fieldsim import FieldModel, FieldSimulator, apply_roster
+from quietfix.fieldsim import FieldModel, FieldSimulator, apply_roster, fleet_truth
 from quietfix.mailsink import SmtpSink
 from quietfix.planner import DEMO_EVERY_CLOCK_S, PreventivePlanner
 from quietfix.seed_history import seed_history
@@ -149,7 +149,8 @@ def run_demo(settings: Settings, options: DemoOptions, stop: threading.Event | N
     # their production polls (0.5 s, 1 s) were 2 and 4 simulated minutes between a work order and its
     # assignment and departure, a delay the real system (1x) does not have, taken out of the 2-h promise.
     field_sim = FieldSimulator(db, clock, on_repaired=fleet.repair, model=options.field_model,
-                               timezone=settings.dispatch.timezone, poll_s=simulated_minute_s(0.5, options))
+                               timezone=settings.dispatch.timezone, poll_s=simulated_minute_s(0.5, options),
+                               true_fault=fleet_truth(fleet))  # visits report the true fault mode (#16 item 6)
     dispatch_settings = settings.dispatch.model_copy(
         update={"poll_interval_s": simulated_minute_s(settings.dispatch.poll_interval_s, options)})
     commands = mqtt_channel(settings, client_id=f"diagnose-demo-{os.getpid()}")  # remote fixes reach the fleet

@@ -8,7 +8,11 @@ lifecycle, return visits included. What varies (``FieldModel``):
 * repair: the work order's estimate times a log-normal factor;
 * first visits fail now and then: the wrong part on the van, or the fault was not the one diagnosed; the visit
   ends unfixed and a return visit (a new work order on the same incident) goes back into dispatch;
-* technicians work shifts with breaks (``apply_roster``): nobody sets off while off shift or on a break.
+* technicians work shifts with breaks (``apply_roster``): nobody sets off while off shift or on a break;
+* a visit reports a structured outcome as a technician would (issue #16 item 6): the fault mode *found* is the
+  device's true fault (the simulated fleet's ground truth, ``true_fault``), not the diagnosis, and the fix code is
+  one the fix_codes list gives for that mode. Without a ground truth (no fleet) the found mode is left unknown,
+  so the knowledge base learns nothing rather than "as diagnosed".
 
 Every random draw is seeded by (seed, work order), so a restart replays the same field.
 """
@@ -86,8 +90,10 @@ def _tech(row: dict[str, Any]) -> TechnicianFacts:
 class FieldSimulator:
     def __init__(self, connect: Callable[[], psycopg.Connection], clock: Clock,
                  on_repaired: Callable[[str], object] | None = None, poll_s: float = 0.5,
-                 model: FieldModel | None = None, timezone: str = "UTC") -> None:
+                 model: FieldModel | None = None, timezone: str = "UTC",
+                 true_fault: Callable[[str], str | None] | None = None) -> None:
         self._connect = connect
+        self._true_fault = true_fault
         self._clock = clock
         self._on_repaired = on_repaired
         self._poll_s = poll_s
@@ -144,21 +150,30 @@ class FieldSimulator:
                 elif r["status"] == "on_site" and self._finish(r) <= now:
                     done = self._finish(r)
                     outcome = outcome_of(self.model, int(r["id"]), int(r["visit_no"]))
+                    found = self._true_fault(str(r["device_id"])) if self._true_fault else None
                     if outcome == "fixed":
-                        device_id = complete(conn, int(r["id"]), done, cause="as diagnosed", fix="component replaced",
-                                             notes="simulated visit")
+                        code = self._fix_code(cur, found, int(r["id"])) if found else None
+                        device_id = complete(conn, int(r["id"]), done, notes="simulated visit", fault_mode=found,
+                                             fix_code=code, fix=code)
                         if device_id:
                             repaired.append(device_id)
                     else:
                         complete_unfixed(conn, int(r["id"]), done, outcome=outcome, actor=r["code"],
-                                         cause="simulated: " + outcome.replace("_", " "),
-                                         notes="simulated visit, return visit needed")
+                                         notes="simulated visit, return visit needed", fault_mode=found)
                         self.failed_visits += 1
                         log.info("visit not fixed", extra={"work_order_id": r["id"], "outcome": outcome})
         for device_id in repaired:
             if self._on_repaired:
                 self._on_repaired(device_id)
         return arrived, len(repaired)
+
+    def _fix_code(self, cur: psycopg.Cursor[Any], mode: str, work_order_id: int) -> str:
+        """One of the fix codes listed for the mode (seeded by work order: a restart picks the same); "other"
+        when the list has none for it."""
+        codes = [row["code"] for row in cur.execute(Q.fix_codes_for_mode, {"mode": mode}).fetchall()]
+        if not codes:
+            return "other"
+        return random.Random(f"{self.model.seed}-fix-{work_order_id}").choice(codes)
 
     def run(self, stop: threading.Event) -> None:
         run_polling("field simulation", self._connect, self.tick, stop, self._poll_s)
@@ -181,3 +196,18 @@ def apply_roster(conn: psycopg.Connection, start: float, timezone: str = "UTC") 
         pause = (t0 + timedelta(hours=3, minutes=(i * 25) % 300)).time().replace(second=0, microsecond=0)
         conn.execute(Q.set_roster, {"id": tid, "shift_start": shift_start, "shift_end": shift_end,
                                     "breaks": Jsonb([{"start": pause.strftime("%H:%M"), "minutes": 30}])})
+
+
+def fleet_truth(fleet: Any) -> Callable[[str], str | None]:
+    """The simulated fleet's ground truth as the field simulation asks it: the device's active fault mode (the
+    earliest-onset one), or None. ``fleet`` is an ``edge_agent.fleet.Fleet`` (typed loosely: the composition
+    root owns both)."""
+    def truth(device_id: str) -> str | None:
+        try:
+            agent = fleet.agent(device_id)
+        except KeyError:
+            return None
+        with agent.lock:
+            active = sorted(agent.equipment.active_faults, key=lambda f: f.onset_s)
+        return active[0].mode if active else None
+    return truth

@@ -18,8 +18,9 @@ SELECT id, equipment_type, customer_id, lat, lon FROM devices ORDER BY id;
 -- Every active visit with its technician (position = last site until arrival, i.e. where they set off from),
 -- ordered by technician and planned arrival: a technician's first assigned job is their next stop.
 SELECT w.id, w.status, w.technician_id, w.eta, w.departed_at, w.arrived_at, w.estimated_minutes, w.visit_no,
-       w.lat, w.lon, t.lat AS from_lat, t.lon AS from_lon, t.code, t.shift_start, t.shift_end, t.breaks
-FROM work_orders w JOIN technicians t ON t.id = w.technician_id
+       w.lat, w.lon, t.lat AS from_lat, t.lon AS from_lon, t.code, t.shift_start, t.shift_end, t.breaks,
+       w.device_id, i.fault_mode
+FROM work_orders w JOIN technicians t ON t.id = w.technician_id JOIN incidents i ON i.id = w.incident_id
 WHERE w.status IN ('assigned', 'en_route', 'on_site')
 ORDER BY w.technician_id, w.eta NULLS LAST, w.id;
 
@@ -58,3 +59,7 @@ SELECT (SELECT count(*) FROM devices WHERE last_seen >= %(since)s) AS devices_on
            AS onsite_within_2h,  -- first visits: a return visit (migration 0700) is not a second arrival to count
        (SELECT count(*) FROM work_orders WHERE visit_no = 1 AND arrived_at IS NOT NULL) AS onsite_total,
        (SELECT count(*) FROM notifications) AS notifications;
+
+-- name: fix_codes_for_mode
+-- The fix codes a technician would choose for a fault mode, in the list's order (the simulation picks one).
+SELECT code FROM fix_codes WHERE active AND %(mode)s = ANY(fault_modes) ORDER BY sort_order, code;

@@ -17,10 +17,13 @@ from psycopg.types.json import Jsonb
 from api import repository as repo
 from api.auth import Principal, require_roles
 from api.deps import Conn, in_pool
+from api.routes import tech_steps
 from api.routes.board import now_of
 from api.schemas import TechAction, TechActionResult
+from core import audit
 from core.events import record_timeline
 from dispatch import repository as plan_repo
+from dispatch.parts_return import report_unused
 from dispatch.visits import complete, complete_unfixed, mark_arrived
 from planning import escalation_service
 from planning import service as planning_service
@@ -99,6 +102,7 @@ def _jobs(conn: Conn, tid: int, now: datetime) -> list[dict[str, Any]]:
         row["parts"] = parts.get(row["id"], [])
         row["navigate"] = f"geo:{row['lat']:.6f},{row['lon']:.6f}"
         row["maps_url"] = (f"https://www.openstreetmap.org/directions?to={row['lat']:.6f}%2C{row['lon']:.6f}")
+    tech_steps.enrich_jobs(conn, rows, now)
     return rows
 
 
@@ -122,6 +126,8 @@ def act(work_order_id: int, body: TechAction, request: Request, conn: Conn,
         job = repo.tech_job_owner(conn, tid, work_order_id)
         if job is None:  # someone else's job or none at all: indistinguishable on purpose
             raise HTTPException(status.HTTP_404_NOT_FOUND, "job not found")
+        if body.action in ("completed", "not_fixed"):
+            tech_steps.check_completion(conn, work_order_id, body)  # 422 before anything is written
         fresh = repo.record_action(conn, action_id=action_id, technician_id=tid, work_order_id=work_order_id,
                                    action=body.action, at=now, parts=Jsonb(body.parts_used))
         if not fresh:
@@ -130,7 +136,14 @@ def act(work_order_id: int, body: TechAction, request: Request, conn: Conn,
                 raise HTTPException(status.HTTP_409_CONFLICT, "action id already used for another job")
             return TechActionResult(action_id=body.action_id, work_order_id=work_order_id, applied=seen["applied"],
                                     duplicate=True, status=job["status"])
-        applied = _apply(conn, tid, work_order_id, body, at, principal.username)
+        actor = audit.Actor(principal.username, principal.user_id, principal.role)
+        applied = _apply(conn, tid, work_order_id, body, at, actor)
+        # each step in the audit log with the business action, beside the API's generic row (not_fixed, signoff
+        # and return_parts write their own, with their details, in dispatch/)
+        if applied and body.action in ("en_route", "arrived", "completed"):
+            audit.record(conn, actor, f"work_order.{body.action}", "work_order", str(work_order_id),
+                         {"action_id": action_id, "fix_code": body.fix_code, "fault_mode": body.fault_mode}
+                         if body.action == "completed" else {"action_id": action_id}, at=at)
         repo.mark_action_applied(conn, action_id, applied)
         current = repo.tech_job_owner(conn, tid, work_order_id)
     conn.commit()
@@ -138,8 +151,12 @@ def act(work_order_id: int, body: TechAction, request: Request, conn: Conn,
                             duplicate=False, status=current["status"] if current else job["status"])
 
 
-def _apply(conn: Conn, tid: int, work_order_id: int, body: TechAction, at: datetime, actor: str) -> bool:
+def _apply(conn: Conn, tid: int, work_order_id: int, body: TechAction, at: datetime, actor: audit.Actor) -> bool:
     """Each transition is guarded by status in SQL; a step already taken (e.g. the simulator did it) is a no-op."""
+    if body.action == "signoff":
+        return tech_steps.sign_off(conn, tid, work_order_id, body, at, actor)
+    if body.action == "return_parts":
+        return tech_steps.return_parts(conn, tid, work_order_id, body, at, actor)
     if body.action == "en_route":
         row = repo.mark_en_route(conn, tid, work_order_id, at)
         if row is None:
@@ -152,16 +169,17 @@ def _apply(conn: Conn, tid: int, work_order_id: int, body: TechAction, at: datet
     if body.action == "arrived":
         return mark_arrived(conn, work_order_id, at)
     if body.action == "not_fixed":  # the visit ends unfixed; the return visit goes back to dispatch
-        return complete_unfixed(conn, work_order_id, at, outcome=body.outcome or "not_fixed", actor=actor,
-                                cause=body.cause, notes=body.notes) is not None
+        return complete_unfixed(conn, work_order_id, at, outcome=body.outcome or "not_fixed", actor=actor.name,
+                                cause=body.cause, notes=body.notes, fault_mode=body.fault_mode) is not None
     notes = body.notes or ""
     if body.parts_used:
         notes = (notes + "\n" if notes else "") + "Parts used: " + ", ".join(body.parts_used)
     # Parts: the lines the technician typed ("BRG-6204", "BRG-6204 x2"); none reported = as planned.
     used = parse_parts_used(body.parts_used) or None
     if complete(conn, work_order_id, at, cause=body.cause, fix=body.fix, notes=notes or None,
-                parts_used=used) is None:
+                parts_used=used, fix_code=body.fix_code, fault_mode=body.fault_mode) is None:
         return False
+    report_unused(conn, work_order_id, at, actor)  # what went back into the van: timeline + audit
     # A preventive repair of a predicted failure resolves the prediction now, not at the next planning run, so
     # spares stop reserving for it (a no-op for every other job).
     planning_service.resolve_predictions(conn, work_order_id)

@@ -10,6 +10,19 @@
   // older server, no plan yet) or fails is simply left out; the board works without it.
   let plan = null, routes = new Map(), inTransit = null, escalationQueues = null;
   const absent = new Set(); // endpoints that answered 404/405: not asked again on this page
+  // Return visits (#15 item 3): the queue says which visit a job is and why the one before failed (board.visit.*).
+  function visitChip(q) {
+    if (!(q.visit_no > 1)) return "";
+    const why = q.previous_outcome ? QF.t(`board.visit.why.${q.previous_outcome}`) : "";
+    const nth = (n) => QF.t("board.visit.nth", { n });
+    return `<span class="chip late return-visit">${esc(nth(q.visit_no))}${why ? ` · ${esc(nth(q.visit_no - 1))}: ${esc(why)}` : ""}</span>`;
+  }
+  function travelText(q) {
+    if (!q.departed_at) return "";
+    const end = q.arrived_at ? Date.parse(q.arrived_at) : now();
+    const n = Math.max(0, Math.round((end - Date.parse(q.departed_at)) / 60e3));
+    return `<span class="muted travel">${esc(QF.t("board.visit.setOff", { at: hm(q.departed_at) }))} · ${esc(QF.t("board.visit.travel", { n }))}</span>`;
+  }
   async function optional(path) {
     if (absent.has(path)) return null;
     try { return await api(path); } catch (e) {
@@ -178,7 +191,7 @@
       const controls = q.pinned_technician_id != null || q.locked;
       return `<li class="${r.cls}" data-wo="${q.id}">
         <div class="row"><strong>#${q.id} ${esc(q.device_name)}</strong><span class="chip">${esc(label("common.tier", q.tier))}</span>
-          <span class="chip">${esc(label("common.source", q.source))}</span><span class="chip">${esc(label("common.woStatus", q.status))}</span>
+          <span class="chip">${esc(label("common.source", q.source))}</span><span class="chip">${esc(label("common.woStatus", q.status))}</span>${visitChip(q)}
           ${q.pinned_technician_id != null ? `<span class="chip pin">${esc(QF.t("board.queue.pinnedTo", { tech: codeOf(q.pinned_technician_id) }))}</span>` : ""}
           ${q.locked ? `<span class="chip pin">${esc(QF.t("board.queue.locked"))}</span>` : ""}
           ${QFLifecycle.badges(q)}</div>
@@ -187,7 +200,7 @@
           ${!q.assigned_at && !r.held && !r.window ? `<span>· ${esc(QF.t("board.risk.onSiteIn"))}</span> <span class="clock" data-due="${esc(q.onsite_target || q.onsite_due)}"></span>` : ""}
           ${!q.arrived_at ? `<span class="muted">${esc(QF.t("board.queue.promise", { promise: hm(q.onsite_target || q.onsite_due), contract: hm(q.onsite_due) }))}</span>` : ""}
           ${q.technician_code ? `<span>${esc(QF.t("board.queue.tech"))} <b>${esc(q.technician_code)}</b> ${esc(QF.t("board.eta", { eta: hm(q.eta) }))}${q.eta_late ? ` <b class="late">${esc(QF.t("board.queue.afterContract"))}</b>` : q.eta_past_target ? ` <b class="late">${esc(QF.t("board.queue.afterPromise"))}</b>` : ""}</span>` : r.held ? "" : `<b class="late">${esc(QF.t("board.unassigned"))}</b>`}
-          ${x ? `<span class="muted">${esc(QF.t("board.queue.plan", { tech: codeOf(x.technician_id), n: x.seq + 1, eta: hm(x.eta) }))}</span>` : ""}</div>
+          ${x ? `<span class="muted">${esc(QF.t("board.queue.plan", { tech: codeOf(x.technician_id), n: x.seq + 1, eta: hm(x.eta) }))}</span>` : ""}${travelText(q)}</div>
         ${QFLifecycle.actions(q)}
         ${q.arrived_at || r.held ? "" : `<form class="assign" data-wo="${q.id}"><label><span class="sr-only">${esc(QF.t("board.queue.techFor", { id: q.id }))}</span>
           <select name="technician_id" aria-label="${esc(QF.t("board.queue.techFor", { id: q.id }))}" data-key="sel-${q.id}">${options}</select></label>

@@ -38,6 +38,7 @@
         } catch (e) {
           if (!(e instanceof QF.HttpError) || e.status === 401) break; // offline or signed out: keep it
           if (item.kind === "escalate") refused(item, e); // 4xx: refused for good, the draft comes back
+          else QFVisit.refusedStep(jobs.find((j) => String(j.id) === String(item.work_order_id)), item.body, e);
         }
         saveQueue(queue().filter((x) => itemId(x) !== itemId(item)));
       }
@@ -47,10 +48,14 @@
     else draw();
   }
 
+  // Bumped whenever a step is queued: a job list answer requested before it is older than the phone's view.
+  let epoch = 0;
   function act(job, action, extra = {}) {
     const body = { action_id: uuid(), action, at: new Date(QF.now()).toISOString(), ...extra };
+    epoch++;
     saveQueue([...queue(), { work_order_id: job.id, body }]);
-    job.status = AFTER[action]; // optimistic: the phone shows the step at once, online or not
+    if (AFTER[action]) job.status = AFTER[action]; // optimistic: the phone shows the step at once, online or not
+    job.notice = null;
     localStorage.setItem(JOBS, JSON.stringify(jobs));
     draw();
     flush();
@@ -175,6 +180,7 @@
     const f = new FormData(form);
     const body = { escalation_key: uuid(), reason: String(f.get("reason")).trim(), notes: String(f.get("notes") || ""),
       photos: d.photo ? [d.photo] : [], telemetry_minutes: Math.max(0, Math.min(1440, parseInt(f.get("minutes"), 10) || 0)) };
+    epoch++;
     try { saveQueue([...queue(), { kind: "escalate", work_order_id: job.id, body, draft: { photoName: d.photoName } }]); }
     catch (e) { // localStorage full (a large photo): keep the draft, say so
       d.msg = QF.t("tech.esc.storageFull");
@@ -251,38 +257,22 @@
           <dt>${esc(QF.t("tech.job.contact"))}</dt><dd>${j.customer_email ? `<a href="mailto:${esc(j.customer_email)}">${esc(j.customer_email)}</a>` : "–"}</dd>
           <dt>${esc(QF.t("tech.job.asset"))}</dt><dd>${esc(j.device_id)} (${esc(label("common.equipment", j.equipment_type))})</dd>
           <dt>${esc(QF.t("tech.job.cause"))}</dt><dd>${cause(j)}</dd>
-          <dt>${esc(QF.t("tech.job.skills"))}</dt><dd>${esc((j.required_skills || []).map((s) => label("common.skill", s)).join(", ") || "–")}</dd>${partsHtml(j)}</dl>
+          <dt>${esc(QF.t("tech.job.skills"))}</dt><dd>${esc((j.required_skills || []).map((s) => label("common.skill", s)).join(", ") || "–")}</dd>${partsHtml(j)}${QFVisit.visitHtml(j)}</dl>
         <div id="chart-${j.id}"></div>
         <div class="actions"><a class="btn secondary" href="${esc(j.navigate)}">${esc(QF.t("tech.navigate"))}</a>
           <a class="btn secondary" href="${esc(j.maps_url)}" target="_blank" rel="noopener">${esc(QF.t("tech.map"))}</a>
           ${next.filter((a) => a !== "completed").map((a) => `<button data-act="${a}">${esc(QF.t(LABEL[a]))}</button>`).join("")}</div>
-        ${next.includes("completed") ? `<form class="done-form" data-wo="${j.id}">
-          <label><span>${esc(QF.t("tech.done.cause"))}</span><input name="cause" required></label>
-          <label><span>${esc(QF.t("tech.done.fix"))}</span><input name="fix" required></label>
-          <label><span>${esc(QF.t("tech.done.parts"))}</span><input name="parts"></label>
-          <label><span>${esc(QF.t("tech.done.notes"))}</span><textarea name="notes" rows="2"></textarea></label>
-          <button type="submit">${esc(QF.t("tech.step.done"))}</button>
-          <details class="not-fixed"${unfixedOpen.has(String(j.id)) ? " open" : ""}><summary>${esc(QF.t("tech.notFixed.question"))}</summary>
-            <label><span>${esc(QF.t("tech.notFixed.why"))}</span><select name="outcome"><option value="wrong_part">${esc(QF.t("tech.notFixed.wrongPart"))}</option>
-              <option value="wrong_diagnosis">${esc(QF.t("tech.notFixed.wrongDiagnosis"))}</option><option value="not_fixed">${esc(QF.t("tech.notFixed.other"))}</option></select></label>
-            <button type="button" data-not-fixed>${esc(QF.t("tech.notFixed.submit"))}</button></details></form>` : ""}
+        ${next.includes("completed") ? QFVisit.completionHtml(j) : ""}
         ${j.status === "completed" && j.actual_fix ? `<p class="ok">${esc(QF.t("tech.job.fixed", { fix: j.actual_fix }))}</p>` : ""}
+        ${QFVisit.noticeHtml(j)}${QFVisit.signoffHtml(j)}${QFVisit.returnsHtml(j)}
         ${escalationHtml(j)}</li>`;
     }).join("") || `<li class="job">${esc(QF.t("tech.noJobs"))}</li>`;
     for (const li of document.querySelectorAll("li.job[data-wo]")) {
       const job = jobs.find((j) => String(j.id) === li.dataset.wo);
       li.querySelectorAll("button[data-act]").forEach((b) => b.addEventListener("click", () => act(job, b.dataset.act)));
-      li.querySelector("form.done-form")?.addEventListener("submit", (ev) => {
-        ev.preventDefault();
-        const f = new FormData(ev.target);
-        job.actual_fix = f.get("fix");
-        act(job, "completed", { cause: f.get("cause"), fix: f.get("fix"), notes: f.get("notes") || null,
-          parts_used: String(f.get("parts") || "").split(",").map((s) => s.trim()).filter(Boolean) });
-      });
-      li.querySelector("button[data-not-fixed]")?.addEventListener("click", (ev) => {
-        const f = new FormData(ev.target.form);
-        act(job, "not_fixed", { outcome: f.get("outcome"), cause: f.get("cause") || null, notes: f.get("notes") || null });
-      });
+      QFVisit.bindCompletion(li, job, act);
+      QFVisit.bindSignoff(li, job, act);
+      QFVisit.bindReturns(li, job, act);
       const det = li.querySelector("details.escalate"), ef = li.querySelector("form.esc-form");
       if (det && ef) {
         const d = () => drafts[job.id] || (drafts[job.id] = {});
@@ -302,16 +292,19 @@
       }
       loadChart(job);
     }
+    QFVisit.showSignatures(document);
     const el = focusedAfterDraw(focused);
     if (el) { el.focus(); if (caret) try { el.setSelectionRange(...caret); } catch (e) { /* number inputs */ } }
   }
 
   async function load() {
     if (queue().length) return; // the server does not know our queued steps yet; keep the optimistic view
+    const asked = epoch;
     try {
       const fresh = await api("/api/tech/jobs");
-      // A step taken while this answer was on its way (a tap just before the signal dropped) is newer than it.
-      if (queue().length) return;
+      // A step taken while this answer was on its way (a tap just before the signal dropped) is newer than it,
+      // even when that step was already sent (the load after the send brings the newer view).
+      if (queue().length || asked !== epoch) return;
       jobs = fresh; localStorage.setItem(JOBS, JSON.stringify(jobs));
     }
     catch (e) { if (e instanceof QF.HttpError) throw e; showSync(QF.t("tech.offline")); }
@@ -321,6 +314,7 @@
   QF.start(document.getElementById("login"), ["technician"], async () => {
     document.getElementById("app").hidden = false;
     draw(); showSync();
+    await QFVisit.loadLists();
     await load();
     flush();
     window.addEventListener("online", flush);

@@ -114,9 +114,9 @@ def test_technician_completes_a_job_offline_at_phone_size(world: World, phone) -
     expect(page.locator("#sync")).to_be_hidden()
     phone.set_offline(True)  # a basement without signal
     job.get_by_role("button", name="Arrived").click()
-    job.get_by_label("Actual cause").fill("Worn bearing on the drive end")
-    job.get_by_label("Fix").fill("Bearing replaced, shaft aligned")
-    job.get_by_label("Parts used").fill("6204-2RS bearing, grease")
+    job.get_by_label("Fault found").select_option("bearing_wear")  # structured outcome (#16 item 6)
+    job.get_by_label("Fix", exact=True).select_option("bearing_replaced")
+    job.get_by_label("Other parts used").fill("6204-2RS bearing, grease")
     job.get_by_role("button", name="Job done").click()
     expect(page.locator("#sync")).to_contain_text("2 actions waiting to sync")
     shot(page, "tech-offline")

@@ -56,22 +56,30 @@ def test_staff_edit_knowledge_and_the_loop_sees_it(client: TestClient, conn: psy
 
 
 def test_closed_work_orders_grow_the_knowledge_base(conn: psycopg.Connection) -> None:
+    """Structured outcomes teach (#16 item 6): found fault mode, fix code, the ledger's fitted parts, minutes on
+    site; the diagnosed mode learns how often it held. Free text alone teaches nothing."""
     devices = seed(conn, devices=3, technicians=1, users=False)
     repo.seed_knowledge(conn)
     pump = next(d for d in devices if d.equipment_type == "pump")
     at = to_datetime(ManualClock().now())
-    for cause in ("Lubrication starved", "Lubrication starved"):
-        wo = open_work_order(conn, pump.device_id, ["mechanical"], at)
-        conn.execute("UPDATE work_orders SET status = 'completed', arrived_at = %s, completed_at = %s, "
-                     "actual_cause = %s, actual_fix = 'Regreased bearing' WHERE id = %s",
-                     (at, at + timedelta(minutes=40), cause, wo))
+    reports = (("bearing_wear", "bearing_lubricated", None), ("bearing_wear", "bearing_lubricated", None),
+               ("seal_leak", "seal_replaced", None), (None, None, "as diagnosed"))
+    for found, code, cause in reports:
+        wo = open_work_order(conn, pump.device_id, ["mechanical"], at)  # diagnosed: bearing_wear
+        conn.execute("UPDATE work_orders SET status = 'completed', outcome = 'fixed', arrived_at = %s, "
+                     "completed_at = %s, found_fault_mode = %s, fix_code = %s, actual_cause = %s WHERE id = %s",
+                     (at, at + timedelta(minutes=40), found, code, cause, wo))
         conn.execute("UPDATE incidents SET status = 'resolved_onsite' WHERE id = "
                      "(SELECT incident_id FROM work_orders WHERE id = %s)", (wo,))
-    assert apply_work_order_feedback(conn, ManualClock().now()) == 2
+    assert apply_work_order_feedback(conn, ManualClock().now()) == 4
     assert apply_work_order_feedback(conn, ManualClock().now()) == 0  # each report counts once
-    entry = load_knowledge(repo.knowledge_doc(conn))[("pump", "bearing_wear")]
-    assert entry.probable_cause == "Lubrication starved"  # two reports outweigh the seed's one
-    assert entry.repair_minutes == 40 and dict(entry.fix_counts) == {"Regreased bearing": 2}
+    kb = load_knowledge(repo.knowledge_doc(conn))
+    bearing, seal = kb[("pump", "bearing_wear")], kb[("pump", "seal_leak")]
+    assert dict(bearing.found_counts) == {"bearing_wear": 2, "seal_leak": 1}
+    assert bearing.confirmed_rate == pytest.approx(2 / 3)
+    assert dict(bearing.fix_counts) == {"bearing_lubricated": 2} and bearing.repair_minutes == 40
+    assert dict(seal.fix_counts) == {"seal_replaced": 1}  # the found mode learns the fix, not the diagnosis
+    assert "as diagnosed" not in dict(bearing.cause_counts)  # free text is not learned from
 
 
 def test_normal_models_are_trained_from_healthy_history_and_versioned(conn: psycopg.Connection) -> None:

@@ -111,3 +111,39 @@ def test_late_technician_arrives_though_the_replan_moves_the_eta(conn: psycopg.C
     (status, arrived), = conn.execute("SELECT status, arrived_at FROM work_orders WHERE id = %s", (wo,)).fetchall()
     assert status == "on_site"  # before the fix: still "en route", 5 minutes away, after two hours
     assert arrived - t0 < timedelta(hours=2)
+
+
+def test_visits_report_the_true_fault_mode_and_the_knowledge_base_learns_it(conn: psycopg.Connection) -> None:
+    """#16 item 6: the diagnosis said bearing wear, the (simulated) device really has a seal leak. The visit reports
+    what was found with a fix code from the list, and the knowledge base learns the seal fix and that this
+    diagnosis did not hold; without a ground truth the visit reports no mode and teaches nothing."""
+    from diagnostics.knowledge import load_knowledge
+    from diagnostics.training import apply_work_order_feedback
+
+    devices = seed(conn, devices=2, technicians=2, users=False)
+    diag_repo.seed_knowledge(conn)
+    clock = ManualClock()
+    t0 = to_datetime(clock.now())
+    techs = [r[0] for r in conn.execute("SELECT id FROM technicians ORDER BY id")]
+    pump = next(d for d in devices if d.equipment_type == "pump")
+    other = next(d for d in devices if d != pump)
+    known = open_work_order(conn, pump.device_id, [], t0)  # diagnosed bearing_wear (tests.helpers)
+    unknown = open_work_order(conn, other.device_id, [], t0)
+    _assign(conn, known, techs[0], t0 + timedelta(minutes=20))
+    _assign(conn, unknown, techs[1], t0 + timedelta(minutes=20))
+    conn.commit()
+    truth = {pump.device_id: "seal_leak"}
+    sim = FieldSimulator(lambda: conn, clock, model=FieldModel.exact(), true_fault=truth.get)
+    for _ in range(30):
+        sim.tick(conn)
+        clock.advance(600)
+    rows = {r[0]: r[1:] for r in conn.execute(
+        "SELECT id, status, found_fault_mode, fix_code, actual_cause FROM work_orders").fetchall()}
+    assert rows[known][:2] == ("completed", "seal_leak") and rows[known][3] is None  # no "as diagnosed"
+    seal_codes = {r[0] for r in conn.execute("SELECT code FROM fix_codes WHERE 'seal_leak' = ANY(fault_modes)")}
+    assert rows[known][2] in seal_codes
+    assert rows[unknown] == ("completed", None, None, None)
+    assert apply_work_order_feedback(conn, clock.now()) == 2
+    kb = load_knowledge(diag_repo.knowledge_doc(conn))
+    assert dict(kb[("pump", "bearing_wear")].found_counts) == {"seal_leak": 1}
+    assert dict(kb[("pump", "seal_leak")].fix_counts) == {rows[known][2]: 1}

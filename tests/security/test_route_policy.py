@@ -125,6 +125,9 @@ POLICY: dict[tuple[str, str], dict[str, str]] = {
     # the technician's phone
     ("GET", "/api/tech/jobs"): {"technician": OWN},
     ("POST", "/api/tech/jobs/{work_order_id}/actions"): {"technician": OWN},
+    # reference lists of the completion form, and the customer's drawn sign-off of a visit (#15 item 3, #16 item 6)
+    ("GET", "/api/tech/fix-codes"): {**STAFF, "technician": ALL},
+    ("GET", "/api/work-orders/{work_order_id}/signoff.png"): {**STAFF, "technician": OWN, "customer": OWN},
     # the customer portal
     ("GET", "/api/portal/assets"): {"customer": OWN},
     ("GET", "/api/portal/surveys/pending"): {"customer": OWN},
