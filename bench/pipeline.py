@@ -166,8 +166,9 @@ def run_bench(args: argparse.Namespace) -> dict[str, Any]:
                           "QUIETFIX_INGEST__METRICS_PORT": str(free_port())} if kind == "ingest" else
                          {"QUIETFIX_DIAGNOSTICS__WORKER_ID": f"bench-diagnose-{os.getpid()}-{i}",
                           "QUIETFIX_DIAGNOSTICS__METRICS_PORT": str(free_port())})
+                prof = ["-m", "cProfile", "-o", f"{args.profile_dir}/{kind}-{i}.prof"] if args.profile_dir else []
                 with open(tmp / f"{kind}-{i}.log", "wb") as err:
-                    procs[kind].append(subprocess.Popen([sys.executable, "-m", "quietfix.cli", kind],
+                    procs[kind].append(subprocess.Popen([sys.executable, *prof, "-m", "quietfix.cli", kind],
                                                         env={**env, **extra}, cwd=ROOT,
                                                         stdout=subprocess.DEVNULL, stderr=err))
         time.sleep(5.0)  # connect, subscribe, load state, share the leases
@@ -258,6 +259,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--diagnose-workers", type=int, default=1)
     p.add_argument("--seed", type=int, default=1)
     p.add_argument("--database-url", default="")
+    p.add_argument("--profile-dir", default="", help="run the workers under cProfile, writing <kind>-<i>.prof here")
     args = p.parse_args(argv)
     command = "python -m bench.pipeline " + " ".join(argv if argv is not None else sys.argv[1:])
     log("run as: " + command)

@@ -9,10 +9,11 @@ devices before evaluating anything. That is the fencing that keeps "exactly one 
 that pauses and wakes up.
 
 Sharing: every live worker (``diagnose_workers.seen_at`` within the TTL) targets ceil(PARTITIONS / live) leases.
-A worker under its share claims free or expired leases (``FOR UPDATE SKIP LOCKED``: a lease another pass holds is
-never waited on); a worker over its share (a worker joined) releases the excess, after checkpointing those
-devices in the same transaction, so the next owner resumes with warm detectors and nothing is evaluated twice.
-A dead worker's leases expire after ``lease_ttl_s`` and the survivors, now counting one worker fewer, take them.
+Expired leases (their owner died, or stalled longer than ``lease_ttl_s``) are taken at once whatever the share,
+so a dead worker's devices are watched again one TTL after its last renewal. A worker under its share claims
+free leases (``FOR UPDATE SKIP LOCKED``: a lease another pass holds is never waited on); a worker over its share
+(a worker joined) releases the excess, after checkpointing those devices in the same transaction, so the next
+owner resumes with warm detectors and nothing is evaluated twice.
 
 Wall time (the database's ``clock_timestamp()``), never the simulated clock: leases are about processes.
 """
@@ -75,11 +76,12 @@ class Leases:
         kept = frozenset(int(r[0]) for r in conn.execute(Q.renew, args))
         live = int(conn.execute(Q.live_workers, args).fetchone()[0])  # type: ignore[index]
         share = math.ceil(PARTITIONS / max(live, 1))
-        gained: frozenset[int] = frozenset()
+        gained = frozenset(int(r[0]) for r in conn.execute(Q.claim_expired, args))
         release: frozenset[int] = frozenset()
-        if len(kept) < share:
-            gained = frozenset(int(r[0]) for r in conn.execute(Q.claim, {**args, "need": share - len(kept)}))
-        elif len(kept) > share:
+        mine = len(kept) + len(gained)
+        if mine < share:
+            gained |= frozenset(int(r[0]) for r in conn.execute(Q.claim, {**args, "need": share - mine}))
+        elif mine > share and not gained:  # never hand over in the pass that took over a dead worker's devices
             release = frozenset(sorted(kept)[share:])
         before = self.held
         now_held = kept | gained

@@ -28,13 +28,24 @@ RETURNING part;
 -- name: live_workers
 SELECT count(*) FROM diagnose_workers WHERE seen_at > clock_timestamp() - make_interval(secs => %(ttl)s);
 
--- name: claim
--- Free or expired leases, lowest partition first; one another pass holds (locked) is skipped, never waited on.
+-- name: claim_expired
+-- Another worker's lease it did not renew in time: that worker is dead (or stalled, and then it drops the lease at
+-- its next renewal). Taken whatever our share, so its devices are watched again at once; sharing evens out later.
 UPDATE diagnose_leases l
 SET owner = %(me)s, expires_at = clock_timestamp() + make_interval(secs => %(ttl)s), moved_at = clock_timestamp(),
     moves = l.moves + 1
 WHERE l.part IN (SELECT part FROM diagnose_leases
-                 WHERE owner IS NULL OR expires_at < clock_timestamp()
+                 WHERE owner IS NOT NULL AND owner <> %(me)s AND expires_at < clock_timestamp()
+                 FOR UPDATE SKIP LOCKED)
+RETURNING l.part;
+
+-- name: claim
+-- Free leases (released by a worker over its share, or never taken), lowest partition first, up to our share; one
+-- another pass holds (locked) is skipped, never waited on.
+UPDATE diagnose_leases l
+SET owner = %(me)s, expires_at = clock_timestamp() + make_interval(secs => %(ttl)s), moved_at = clock_timestamp(),
+    moves = l.moves + 1
+WHERE l.part IN (SELECT part FROM diagnose_leases WHERE owner IS NULL
                  ORDER BY part LIMIT %(need)s FOR UPDATE SKIP LOCKED)
 RETURNING l.part;
 
