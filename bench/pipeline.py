@@ -20,7 +20,9 @@ Reported (last stdout line, one JSON object):
   ingest receive time of the deciding reading -> incident visible to a poller here (as bench.detect_latency).
 - ``backlog_at_end_s``: once publishing stops, how long until every published reading is stored and every
   diagnose partition's cursor has passed the last batch (capped at DRAIN_MAX_S).
-- ``cpu_s``: CPU seconds per process kind (publisher = this process, which also polls), and load averages.
+- ``cpu_s``: CPU seconds per process kind after the drain (publisher = this process, which also polls), per
+  sample (diagnose) and per message (ingest), and the load averages: on a shared machine the CPU cost is the
+  figure to size by, the wall-clock ones depend on what else runs.
 """
 
 from __future__ import annotations
@@ -201,7 +203,6 @@ def run_bench(args: argparse.Namespace) -> dict[str, Any]:
                 if dead:
                     raise RuntimeError(f"a worker exited; see {tmp}")
             end_pub = time.time()
-            cpu = {k: round(sum(cpu_s(p.pid) for p in ps), 1) for k, ps in procs.items()}
             backlog = None
             while time.time() - end_pub < DRAIN_MAX_S:
                 if caught_up(conn, fleet.readings):
@@ -209,6 +210,8 @@ def run_bench(args: argparse.Namespace) -> dict[str, Any]:
                     break
                 time.sleep(0.2)
             time.sleep(2.0)  # the last incidents become visible
+            # after the drain: what it cost to store and evaluate everything published (idle polling included)
+            cpu = {k: round(sum(cpu_s(p.pid) for p in ps), 1) for k, ps in procs.items()}
             stored, _ = counts(conn)
             distinct = int(conn.execute("SELECT count(*) FROM (SELECT DISTINCT device_id, ts, signal FROM telemetry) x"
                                         ).fetchone()[0])  # type: ignore[index]
@@ -231,6 +234,9 @@ def run_bench(args: argparse.Namespace) -> dict[str, Any]:
                                     "p99": round(percentile(lat, 0.99), 3) if lat else None, "n": len(lat)},
             "backlog_at_end_s": backlog if backlog is not None else f">{DRAIN_MAX_S:.0f}",
             "cpu_s": cpu, "publisher_late_ticks": fleet.late_ticks,
+            # per sample (5 readings) published, when the drain finished (backlog_at_end_s is a number)
+            "diagnose_cpu_us_per_sample": round(cpu["diagnose"] / (fleet.readings / SIGNALS_PER_SAMPLE) * 1e6, 1),
+            "ingest_cpu_us_per_message": round(cpu["ingest"] / max(fleet.published, 1) * 1e6, 1),
             "config": {"devices": args.devices, "sample_s": args.sample_s, "batch_s": args.batch_s,
                        "seconds": args.seconds, "faults": args.faults, "ingest_workers": args.ingest_workers,
                        "diagnose_workers": args.diagnose_workers, "seed": args.seed, "storage": report.storage},
