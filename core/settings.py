@@ -94,6 +94,12 @@ class DiagnosticsSettings(BaseModel):
     # A minor (severity-1) fault with no remote fix is watched this long (clock seconds) before its visit, at
     # most what leaves the on-site target minus the travel reserve (LoopPolicy.travel_reserve_s).
     watch_s: float = 600.0
+    # Scale-out (diagnostics/leases.py): this worker's name in the lease table (None: host-pid-random, unique per
+    # process). Give each replica a stable one to keep its MQTT session (remote-fix results) across restarts.
+    worker_id: str | None = None
+    # A worker that has not renewed its leases for this long (wall seconds) is dead: the others take its devices
+    # over (resuming from the checkpoints). Devices move within about this plus one pass.
+    lease_ttl_s: float = 10.0
 
 
 class DispatchSettings(BaseModel):

@@ -74,6 +74,8 @@ class LoopView(Protocol):
 
     def hypotheses(self, device_id: str) -> list[FaultHypothesis]: ...
 
+    def owns(self, device_id: str) -> bool: ...
+
 
 def _clock_start(ctx: repo.DeviceContext, at: datetime) -> datetime:
     """SLA clocks start when the covering contract's coverage hours open (at once inside them / no contract)."""
@@ -337,6 +339,8 @@ class Actions:
         """
         pol = self.loop.policy
         for a in repo.pending_attempts(self.conn):
+            if not self.loop.owns(a["device_id"]):
+                continue  # another diagnose worker's device (diagnostics/leases.py)
             status = a["incident_status"]
             inc = self._incident(str(a["incident_id"]))
             ctx = self.loop.device(a["device_id"])
@@ -453,7 +457,7 @@ class Actions:
     def check_repairs(self) -> None:
         for r in repo.verifying_repairs(self.conn):
             ctx = self.loop.device(r["device_id"])
-            if ctx is None:
+            if ctx is None or not self.loop.owns(ctx.id):
                 continue
             incident_id, wo = int(r["incident_id"]), int(r["work_order_id"])
             again = self.loop.state.open_for(ctx.id, r["fault_mode"])

@@ -217,7 +217,7 @@ UPDATE work_orders SET required_parts = %(parts)s WHERE id = %(id)s;
 -- ---------------------------------------------------------------------------------------------------------
 
 -- name: load_checkpoints
-SELECT device_id, fingerprint, watermark, state, arrival FROM detector_state;
+SELECT device_id, fingerprint, watermark, state, arrival FROM detector_state WHERE device_id = ANY(%(ids)s::text[]);
 
 -- name: save_checkpoint
 INSERT INTO detector_state (device_id, fingerprint, watermark, state, saved_at, arrival)

@@ -134,10 +134,15 @@ def load_progress(conn: psycopg.Connection) -> tuple[int, dict[str, datetime]]:
     return cursor, marks
 
 
-def save_progress(conn: psycopg.Connection, cursor: int, marks: Mapping[str, datetime]) -> None:
-    ids = [CURSOR_ROW, *marks]
-    conn.execute(Q.save_progress, {"device_ids": ids, "watermarks": [None, *marks.values()],
-                                   "batch_ids": [cursor] + [0] * len(marks)})
+def save_progress(conn: psycopg.Connection, cursor: int | None, marks: Mapping[str, datetime]) -> None:
+    """Device watermarks, and the single-cursor row when given (leased workers keep cursors per partition:
+    diagnostics/leases.py ``save_cursors``, which also maintains this row as the slowest partition's cursor)."""
+    ids = ([CURSOR_ROW] if cursor is not None else []) + list(marks)
+    if not ids:
+        return
+    head: list[Any] = [None] if cursor is not None else []
+    conn.execute(Q.save_progress, {"device_ids": ids, "watermarks": [*head, *marks.values()],
+                                   "batch_ids": ([cursor] if cursor is not None else []) + [0] * len(marks)})
 
 
 def devices(conn: psycopg.Connection) -> dict[str, DeviceContext]:
@@ -334,9 +339,9 @@ class Checkpoint:
     arrival: int | None = None  # the arrival cursor the state includes (None: saved before migration 0230)
 
 
-def load_checkpoints(conn: psycopg.Connection) -> dict[str, Checkpoint]:
+def load_checkpoints(conn: psycopg.Connection, device_ids: Sequence[str]) -> dict[str, Checkpoint]:
     with conn.cursor(row_factory=class_row(Checkpoint)) as cur:
-        return {c.device_id: c for c in cur.execute(Q.load_checkpoints)}
+        return {c.device_id: c for c in cur.execute(Q.load_checkpoints, {"ids": list(device_ids)})}
 
 
 def save_checkpoints(conn: psycopg.Connection, rows: Sequence[Checkpoint], at: datetime) -> None:

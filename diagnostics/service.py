@@ -28,6 +28,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+import zlib
 from collections.abc import Callable, Mapping
 from dataclasses import replace
 from datetime import datetime
@@ -41,12 +42,14 @@ from core.clock import Clock, to_datetime
 from core.loops import run_polling
 from core.settings import DiagnosticsSettings, ServiceSettings
 from diagnostics import checkpoint
+from diagnostics import leases as lease_store
 from diagnostics import repository as repo
 from diagnostics.actions import Actions, Outgoing
 from diagnostics.classify import classify
 from diagnostics.config import equipment_config
 from diagnostics.incidents import OPEN_STATES, Incident, IncidentState, ServiceTargets, step
 from diagnostics.knowledge import KnowledgeEntry, load_knowledge
+from diagnostics.leases import LeaseChange, Leases, default_worker_id, partition
 from diagnostics.models import FaultHypothesis
 from diagnostics.monitor import DeviceMonitor
 from diagnostics.normal_model import NormalModel
@@ -114,7 +117,9 @@ class DiagnoseLoop:
         self._config = config
         self.incidents_opened = 0
         self._ready = False
-        self._cursor = 0
+        # Leases (diagnostics/leases.py): the partitions this worker holds and each one's arrival cursor.
+        self.leases = Leases(settings.worker_id or default_worker_id(), settings.lease_ttl_s)
+        self._cursors: dict[int, int] = {}
         self._marks: dict[str, datetime] = {}
         self._dirty: set[str] = set()  # devices whose watermark moved this pass (only those are written)
         self._monitors: dict[str, DeviceMonitor] = {}
@@ -126,7 +131,10 @@ class DiagnoseLoop:
         self._wear: dict[str, WearTracker] = {}
         self._checkpoints: dict[str, repo.Checkpoint] = {}
         self._saved_t: dict[str, float | None] = {}  # device -> monitor.last_t at its last checkpoint
-        self._checkpoint_wall = time.monotonic()
+        # device -> when (monotonic) its next periodic checkpoint is due: spread over the interval by device, so
+        # a pass never snapshots the whole fleet at once (a snapshot is ~1 ms and ~20 kB per device)
+        self._cp_due: dict[str, float] = {}
+        self._fps: dict[tuple[str, str | None], str] = {}  # (type, model version) -> state-shape fingerprint
         self._rul_at = float("-inf")
         self._received: dict[str, float] = {}  # device -> newest batch receive time (clock s) of this pass
         self.restored = 0  # monitors resumed from a checkpoint (observability and tests)
@@ -141,12 +149,14 @@ class DiagnoseLoop:
         self.shutdown()
 
     def shutdown(self) -> None:
-        """Checkpoint every monitor's detector state (called when the loop stops): the next process resumes."""
+        """Checkpoint every monitor's detector state (called when the loop stops) and hand the leases back, so
+        the other workers (or the next process) resume at once with warm detectors."""
         if not self._ready:
             return
         try:
             with self._connect() as conn, conn.transaction():
                 n = self._save_checkpoints(conn, self._clock.now(), force=True)
+                self.leases.leave(conn)
             log.info("detector state checkpointed on shutdown", extra={"devices": n})
         except psycopg.Error as exc:
             log.warning("shutdown checkpoint failed", extra={"error": str(exc).strip()[:200]})
@@ -161,22 +171,25 @@ class DiagnoseLoop:
                 self._load(conn, now)
             elif now - self._refreshed_at >= self.policy.refresh_every_s:
                 self._refresh(conn, now)
+            self._lease(conn, now)
             act = Actions(conn, self, now)
-            self._feedback(conn, now)
-            act.repairs(repo.new_repairs(conn))
+            if 0 in self.leases.held:  # fleet-wide work: one worker does it (the holder of partition 0)
+                self._feedback(conn, now)
+            act.repairs([r for r in repo.new_repairs(conn) if self.owns(r["device_id"])])
             results = self.commands.drain() if self.commands is not None else []
-            act.command_results(results)
+            # every worker hears every result (exclusive sessions); each acts on its own devices' only
+            act.command_results([r for r in results if self.owns(r.device_id)])
             self._ingest(conn, act, now)
             act.flush_touches()
             act.check_attempts()
             act.check_watch()
             act.check_repairs()
-            repo.save_progress(conn, self._cursor, {d: self._marks[d] for d in self._dirty})
+            repo.save_progress(conn, None, {d: self._marks[d] for d in self._dirty})
+            lease_store.save_cursors(conn, self._cursors)
             self._dirty = set()
             if now - self._rul_at >= self._settings.rul_every_s:
                 self._estimate_rul(conn, now)
-            if time.monotonic() - self._checkpoint_wall >= self._settings.checkpoint_every_s:
-                self._save_checkpoints(conn, now)
+            self._save_checkpoints(conn, now)  # the devices whose periodic checkpoint is due
         self._publish(conn, act.outgoing)
         self._observe_latency(act.detections)
         self.incidents_opened += act.opened
@@ -216,12 +229,14 @@ class DiagnoseLoop:
 
     def _load(self, conn: psycopg.Connection, now: float) -> None:
         repo.seed_knowledge(conn)
-        self._cursor, self._marks = repo.load_progress(conn)
+        _, self._marks = repo.load_progress(conn)
         self._dirty = set()
         self._monitors = {}
         self._wear = {}
         self._saved_t = {}
-        self._checkpoints = repo.load_checkpoints(conn)
+        self._checkpoints = {}  # loaded per partition as leases are gained
+        self._cursors = {}
+        self.leases.reset()  # what the database says we hold is re-learnt by the next renewal
         self._refresh(conn, now)
         self._ready = True
 
@@ -231,6 +246,8 @@ class DiagnoseLoop:
         since = to_datetime(now - self.policy.incident.flap_window_s)
         incidents = []
         for r in repo.live_incidents(conn, since):
+            if not self.owns(r["device_id"]):
+                continue  # another worker's device: that worker's state machine decides it
             incidents.append(Incident(
                 str(r["id"]), r["device_id"], r["fault_mode"], r["status"], int(r["severity"]),
                 float(r["confidence"]), r["opened_at"].timestamp(), r["last_abnormal_at"].timestamp(),
@@ -250,6 +267,40 @@ class DiagnoseLoop:
             self._monitors = {}  # a new model version: monitors restart on it (checkpoints of the old one no longer fit)
         self._models = models
         self._refreshed_at = now
+
+    # --- leases: which devices are this worker's ---------------------------------------------------------------
+
+    def owns(self, device_id: str) -> bool:
+        return partition(device_id) in self.leases.held
+
+    def _lease(self, conn: psycopg.Connection, now: float) -> None:
+        """Renew the leases (row-locked until this pass commits), then follow what moved: partitions over our share
+        are checkpointed and handed back in this transaction; partitions lost (we stalled past the TTL) are dropped
+        unwritten; partitions gained start from their stored cursor and their devices' checkpoints."""
+        change: LeaseChange = self.leases.renew(conn)
+        if change.release:
+            self._save_checkpoints(conn, now, force=True, parts=change.release)
+            self.leases.release(conn, change.release)
+        if change.gained:
+            stored = lease_store.load_cursors(conn)
+            for p in change.gained:
+                self._cursors[p] = stored.get(p, 0)
+            ids = [d for d in self._devices if partition(d) in change.gained]
+            self._checkpoints.update(repo.load_checkpoints(conn, ids))
+            self._marks.update(lease_store.load_marks(conn, ids))
+        if change.release or change.lost or change.gained:
+            held = self.leases.held
+            for p in set(self._cursors) - held:
+                del self._cursors[p]
+            for d in [d for d in self._monitors if partition(d) not in held]:
+                self._monitors.pop(d)
+                self._wear.pop(d, None)
+                self._saved_t.pop(d, None)
+            self._checkpoints = {d: c for d, c in self._checkpoints.items() if partition(d) in held}
+            self._refresh(conn, now)  # the state machine's view: the incidents of the devices we hold now
+            log.info("diagnose leases moved", extra={"worker_id": self.leases.worker_id, "held": len(held),
+                                                     "gained": len(change.gained), "lost": len(change.lost),
+                                                     "released": len(change.release)})
 
     @property
     def command_ttl_s(self) -> float:
@@ -289,7 +340,14 @@ class DiagnoseLoop:
 
     def _fingerprint(self, mon: DeviceMonitor, wear: WearTracker, cfg: Mapping[str, Any],
                      model: NormalModel | None) -> str:
-        return checkpoint.fingerprint(mon, checkpoint.fingerprint(wear), cfg, model.version if model else None)
+        """The state shape's fingerprint, computed once per equipment type and model version: every monitor of a
+        type is built from the same config (monitor_config), and the shape is fixed at construction."""
+        key = (mon.equipment_type, model.version if model else None)
+        fp = self._fps.get(key)
+        if fp is None:
+            fp = checkpoint.fingerprint(mon, checkpoint.fingerprint(wear), cfg, model.version if model else None)
+            self._fps[key] = fp
+        return fp
 
     def _resume(self, device_id: str, mon: DeviceMonitor, wear: WearTracker, cfg: Mapping[str, Any],
                 model: NormalModel | None, conn: psycopg.Connection | None) -> None:
@@ -315,26 +373,39 @@ class DiagnoseLoop:
             return
         self._saved_t[device_id] = mon.last_t
         self.restored += 1
-        if conn is not None and cp.arrival is not None and cp.arrival < self._cursor:
-            missed = [b for b in repo.device_batches(conn, device_id, cp.arrival, self._cursor)
+        cursor = self._cursors.get(partition(device_id), 0)
+        if conn is not None and cp.arrival is not None and cp.arrival < cursor:
+            missed = [b for b in repo.device_batches(conn, device_id, cp.arrival, cursor)
                       if b.clock_offset_ms is None]
             for ts, values in repo.batch_samples(conn, missed).get(device_id, []):
                 self._feed(mon, wear, ts.timestamp(), values)
 
-    def _save_checkpoints(self, conn: psycopg.Connection, now: float, force: bool = False) -> int:
+    def _save_checkpoints(self, conn: psycopg.Connection, now: float, force: bool = False,
+                          parts: frozenset[int] | None = None) -> int:
         rows = []
+        wall = time.monotonic()
+        every = self._settings.checkpoint_every_s
         for device_id, mon in self._monitors.items():
+            part = partition(device_id)
+            if parts is not None and part not in parts:
+                continue
+            if not force:
+                due = self._cp_due.get(device_id)
+                if due is None:  # first sight: due somewhere in the coming interval, the same place every time
+                    due = self._cp_due[device_id] = wall + every * (zlib.crc32(device_id.encode()) % 997) / 997
+                if due > wall:
+                    continue
+                self._cp_due[device_id] = wall + every
             mark = self._marks.get(device_id)
             if mark is None or mon.last_t is None or (not force and self._saved_t.get(device_id) == mon.last_t):
                 continue
             wear = self._wear[device_id]
             rows.append(repo.Checkpoint(device_id, self._fingerprint(mon, wear, mon.cfg, mon.model), mark,
                                         {"monitor": checkpoint.snapshot(mon), "wear": checkpoint.snapshot(wear)},
-                                        self._cursor))
+                                        self._cursors.get(part, 0)))
             self._saved_t[device_id] = mon.last_t
         if rows:
             repo.save_checkpoints(conn, rows, to_datetime(now))
-        self._checkpoint_wall = time.monotonic()
         return len(rows)
 
     def reset_device(self, conn: psycopg.Connection, device_id: str, *, wear: bool = True) -> None:
@@ -402,12 +473,16 @@ class DiagnoseLoop:
         return True
 
     def _ingest(self, conn: psycopg.Connection, act: Actions, now: float) -> None:
-        news = repo.new_batches(conn, self._cursor, self._settings.max_batches_per_pass)
+        # One scan from the slowest held partition's cursor; each batch is evaluated by its device's partition
+        # only if that partition's cursor has not passed it yet (exactly once across workers and hand-overs).
+        held = self._cursors
+        news = repo.new_batches(conn, min(held.values()), self._settings.max_batches_per_pass) if held else []
         if any(n.device_id not in self._devices for n in news):
             self._refresh(conn, now)
         readable = []
         for n in news:
-            if n.device_id not in self._devices:
+            part = partition(n.device_id)
+            if n.device_id not in self._devices or part not in held or n.arrival <= held[part]:
                 continue
             self._received[n.device_id] = max(self._received.get(n.device_id, 0.0), n.received_at.timestamp())
             if n.clock_offset_ms is None:
@@ -426,7 +501,8 @@ class DiagnoseLoop:
             if last_t is not None:
                 self._decide(act, ctx, mon, last_t)
         if news:
-            self._cursor = news[-1].arrival
+            for part in held:
+                held[part] = max(held[part], news[-1].arrival)
         if self.policy.silence:
             for mon in self._monitors.values():
                 if mon.check_silence(now):

@@ -4,8 +4,8 @@ SELECT id FROM devices;
 -- name: claim_batches
 -- Record each (device, seq) once; the RETURNING rows are the batches not seen before, the only ones to COPY.
 INSERT INTO ingest_batches (device_id, seq, readings, first_ts, last_ts, received_at, clock_offset_ms)
-SELECT * FROM unnest(%s::text[], %s::bigint[], %s::integer[], %s::timestamptz[], %s::timestamptz[],
-                     %s::timestamptz[], %s::bigint[])
+SELECT * FROM unnest(%b::text[], %b::bigint[], %b::integer[], %b::timestamptz[], %b::timestamptz[],
+                     %b::timestamptz[], %b::bigint[])
 ON CONFLICT ON CONSTRAINT ingest_batches_pk DO NOTHING
 RETURNING id, device_id, seq;
 
@@ -15,7 +15,7 @@ SELECT pg_advisory_xact_lock(7305119230);
 
 -- name: stamp_arrival
 -- The batches' position in commit order, which diagnose follows (taken under arrival_lock, last in the transaction).
-UPDATE ingest_batches SET arrival = nextval('ingest_arrival_seq') WHERE id = ANY(%s::bigint[]);
+UPDATE ingest_batches SET arrival = nextval('ingest_arrival_seq') WHERE id = ANY(%b::bigint[]);
 
 -- name: copy_clock_faults
 -- Readings of a batch stamped too far ahead of its receive time: kept, apart from telemetry (migration 0230).
@@ -26,14 +26,14 @@ COPY telemetry_clock_faults (device_id, ts, signals, readings, batch_id) FROM ST
 -- returned (one timeline event per change, not per batch).
 UPDATE devices d SET clock_fault_at = CASE WHEN s.offset_ms IS NULL THEN NULL ELSE s.at END,
                      clock_offset_ms = s.offset_ms
-FROM unnest(%s::text[], %s::bigint[], %s::timestamptz[]) AS s(id, offset_ms, at)
+FROM unnest(%b::text[], %b::bigint[], %b::timestamptz[]) AS s(id, offset_ms, at)
 WHERE d.id = s.id AND (d.clock_fault_at IS NULL) = (s.offset_ms IS NOT NULL)
 RETURNING d.id, d.customer_id, s.offset_ms;
 
 -- name: stored_batches
 -- What was stored under these (device, seq)s: the fingerprint that tells a redelivery from a replay.
 SELECT b.device_id, b.seq, b.readings, b.first_ts, b.last_ts
-FROM ingest_batches b JOIN unnest(%s::text[], %s::bigint[]) AS k(device_id, seq)
+FROM ingest_batches b JOIN unnest(%b::text[], %b::bigint[]) AS k(device_id, seq)
      ON b.device_id = k.device_id AND b.seq = k.seq;
 
 -- name: copy_telemetry
@@ -43,11 +43,11 @@ COPY telemetry_samples (device_id, ts, signals, readings, batch_id) FROM STDIN (
 -- name: queue_rollups
 -- What this transaction wrote, per device, for the next rollup refresh (migration 0110): committed with the rows.
 INSERT INTO rollup_dirty (device_id, first_ts, last_ts, readings)
-SELECT * FROM unnest(%s::text[], %s::timestamptz[], %s::timestamptz[], %s::bigint[]);
+SELECT * FROM unnest(%b::text[], %b::timestamptz[], %b::timestamptz[], %b::bigint[]);
 
 -- name: upsert_latest
 INSERT INTO telemetry_latest (device_id, signal, ts, value)
-SELECT * FROM unnest(%s::text[], %s::text[], %s::timestamptz[], %s::double precision[])
+SELECT * FROM unnest(%b::text[], %b::text[], %b::timestamptz[], %b::double precision[])
 ON CONFLICT ON CONSTRAINT telemetry_latest_pk DO UPDATE
     SET ts = excluded.ts, value = excluded.value
     WHERE telemetry_latest.ts < excluded.ts;
@@ -61,7 +61,7 @@ SELECT * FROM unnest(%s::timestamptz[], %s::text[], %s::text[], %s::text[], %s::
 UPDATE devices d SET last_seen = s.seen,
                      online = true,
                      status_changed_at = CASE WHEN d.online THEN d.status_changed_at ELSE s.seen END
-FROM unnest(%s::text[], %s::timestamptz[]) AS s(id, seen)
+FROM unnest(%b::text[], %b::timestamptz[]) AS s(id, seen)
 WHERE d.id = s.id AND (d.last_seen IS NULL OR d.last_seen < s.seen);
 
 -- name: set_status

@@ -66,11 +66,17 @@ def cmd_ingest(settings: Settings, args: argparse.Namespace) -> int:
 
 def cmd_diagnose(settings: Settings, args: argparse.Namespace) -> int:
     from diagnostics import DiagnoseLoop, service_targets
-    from diagnostics.remote import mqtt_channel
 
     # detection latency and friends for Prometheus (core/metrics.py)
+    from diagnostics.leases import default_worker_id
+    from diagnostics.remote import mqtt_channel
+
+    if getattr(args, "worker_id", None):
+        settings.diagnostics.worker_id = args.worker_id
+    # N workers share the fleet through leases (diagnostics/leases.py); each needs its own MQTT session
+    settings.diagnostics.worker_id = settings.diagnostics.worker_id or default_worker_id()
     serve_process_metrics("diagnose", settings.diagnostics.metrics_port, settings.metrics_host)
-    channel = mqtt_channel(settings)  # remote fixes: commands out, results in
+    channel = mqtt_channel(settings, client_id=f"diagnose-{settings.diagnostics.worker_id}")  # remote fixes
     try:
         DiagnoseLoop(lambda: connect(settings.database_url, autocommit=True), settings.diagnostics, _clock(args),
                      commands=channel, targets=service_targets(settings.service)).run(_stop_on_signals())
@@ -268,12 +274,15 @@ def build_parser() -> argparse.ArgumentParser:
     demo.set_defaults(func=cmd_demo)
 
     for name, func, help_text in (("ingest", cmd_ingest, "MQTT → database worker (run N of them)"),
-                                  ("diagnose", cmd_diagnose, "detectors → incidents and work orders"),
+                                  ("diagnose", cmd_diagnose, "detectors → incidents and work orders (run N of them)"),
                                   ("dispatch", cmd_dispatch, "assign technicians to work orders")):
         p = sub.add_parser(name, help=help_text)
         p.add_argument("--speed", type=float, default=1.0, help="clock speed (must match the fleet's)")
         if name == "ingest":
             p.add_argument("--worker-id", default=None, help="stable MQTT client id of this worker")
+        if name == "diagnose":
+            p.add_argument("--worker-id", default=None,
+                           help="this worker's name in the lease table and its MQTT session (run N of them)")
         p.set_defaults(func=func)
 
     prov = sub.add_parser("provision", help="create (or rotate) per-device broker credentials")

@@ -188,7 +188,7 @@ def reset(conn: psycopg.Connection) -> None:
     """
     conn.execute("TRUNCATE users, notifications, timeline_events, work_orders, incidents, technicians, "
                  "telemetry_samples, telemetry_latest, ingest_batches, dead_letters, devices, customers, "
-                 "diagnose_progress, detector_state, diagnose_repairs, normal_models, knowledge_feedback, "
-                 "rul_estimates, remote_fix_attempts, plans, plan_stops, plan_drops, reservations, shipments, "
-                 "telemetry_1m, telemetry_1h, rollup_dirty, telemetry_clock_faults, ops_alarms "
+                 "diagnose_progress, detector_state, diagnose_leases, diagnose_workers, diagnose_repairs, "
+                 "normal_models, knowledge_feedback, rul_estimates, remote_fix_attempts, plans, plan_stops, "
+                 "plan_drops, reservations, shipments, telemetry_1m, telemetry_1h, rollup_dirty, telemetry_clock_faults, ops_alarms "
                  "RESTART IDENTITY CASCADE")

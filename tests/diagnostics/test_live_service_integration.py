@@ -121,7 +121,9 @@ def test_crashed_loop_replays_from_its_last_periodic_checkpoint(site: Site) -> N
     site.run(a, 1200)
     target = site.pump()
     assert q(site.conn, "SELECT watermark FROM diagnose_progress WHERE device_id = %s", target)[0][0] > saved[target]
-    b = make_loop(site)  # a new process after a crash: no shutdown checkpoint
+    # a new process after a crash (no shutdown checkpoint), under the replica's stable worker id: it renews the
+    # leases it held at once (a new id would wait for them to expire: tests/diagnostics/test_leases_integration.py)
+    b = make_loop(site, worker_id=a.leases.worker_id)
     site.run(b, CHUNK_S)
     assert b.restored == 3
     feed(a, site, target, a.watermark(target), to_datetime(site.clock.now()))
