@@ -65,11 +65,12 @@ class RulModel:
     window: int = WINDOW
     random_state: int = 0
     max_iter: int = MAX_ITER
+    cap: int = RUL_CAP  # the live fleet's cycles are 10-minute buckets, its wear hours long (diagnostics/rul_learned.py)
 
     def fit(self, histories: Sequence[np.ndarray]) -> RulModel:
         """Fit on run-to-failure histories (each cycles x sensors, ending at failure)."""
         x = np.vstack([window_features(h, self.window) for h in histories])
-        y = np.concatenate([capped_rul(len(h)) for h in histories])
+        y = np.concatenate([capped_rul(len(h), self.cap) for h in histories])
         self._reg = HistGradientBoostingRegressor(learning_rate=LEARNING_RATE, max_iter=self.max_iter,
                                                   max_leaf_nodes=MAX_LEAF_NODES,
                                                   random_state=self.random_state).fit(x, y)
@@ -78,7 +79,7 @@ class RulModel:
     def predict_last(self, history: np.ndarray) -> float:
         """RUL estimate at the last cycle of a (possibly truncated) history, clipped to [0, cap]."""
         feats = window_features(history, self.window)[-1:]
-        return float(np.clip(self._reg.predict(feats)[0], 0, RUL_CAP))
+        return float(np.clip(self._reg.predict(feats)[0], 0, self.cap))
 
 
 def phm08_score(pred: np.ndarray, true: np.ndarray) -> float:

@@ -53,6 +53,7 @@ from diagnostics.normal_model import NormalModel
 from diagnostics.policy import LoopPolicy
 from diagnostics.remote import CommandChannel
 from diagnostics.rul import LIKELY_MODE, WearTracker, asset_rul, limits_from_config
+from diagnostics.rul_live import LearnedRul, equipment_lookup
 
 log = logging.getLogger(__name__)
 
@@ -128,6 +129,7 @@ class DiagnoseLoop:
         self._saved_t: dict[str, float | None] = {}  # device -> monitor.last_t at its last checkpoint
         self._checkpoint_wall = time.monotonic()
         self._rul_at = float("-inf")
+        self._learned_rul = LearnedRul()  # the fleet's learned RUL model where trained, else the trend (rul_live.py)
         self._received: dict[str, float] = {}  # device -> newest batch receive time (clock s) of this pass
         self.restored = 0  # monitors resumed from a checkpoint (observability and tests)
 
@@ -385,7 +387,7 @@ class DiagnoseLoop:
                 "fault_mode": mode if status in ("degrading", "at_limit") else None,
                 "signals": [{k: v for k, v in vars(e).items() if v is not None} for e in per_signal]})
         if rows:
-            repo.insert_rul(conn, rows)
+            repo.insert_rul(conn, self._learned_rul.apply(conn, rows, now, equipment_lookup(self._devices)))
         repo.prune_rul(conn, to_datetime(now - self._settings.rul_retention_s))
         self._rul_at = now
 
