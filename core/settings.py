@@ -109,9 +109,10 @@ class TrainingSettings(BaseModel):
     # Training waits until a type's healthy history spans this long: a model that never saw the whole daily
     # load cycle calls the unseen part of the day abnormal.
     min_span_s: float = 20 * 3600.0
-    # Samples within this long before an incident opened (the fault was developing) and after it closed are not
-    # healthy: 8 h covers the slowest wear the fleet shows before an alarm.
+    # Samples within this long before an incident opened are not healthy (the fault was already developing):
+    # 8 h covers the slowest wear the fleet shows before an alarm.
     exclude_before_s: float = 8 * 3600.0
+    # ...nor those until this long after it closed (a repaired asset settles, its detectors re-verify it).
     exclude_after_s: float = 3600.0
     # Samples per equipment type fed to one fit (evenly thinned per device above this): bounded memory and time.
     max_samples: int = 60_000

@@ -190,3 +190,20 @@ class TrainingJob:
                 self.rul_trained += 1
                 done.append({"model": "rul", **out})
         return done
+
+
+def model_versions(conn: psycopg.Connection) -> dict[str, Any]:
+    """Every stored version of both model kinds; the newest per type is the one in use (``current``), and a type
+    with a normal model has its drift detectors on (diagnostics/service.py, ``monitor_config``)."""
+    out: dict[str, Any] = {"normal": [], "rul": []}
+    for kind, rows in (("normal", lrepo.normal_model_versions(conn)), ("rul", lrepo.rul_model_versions(conn))):
+        seen: set[str] = set()
+        for r in rows:
+            out[kind].append({**r, "current": r["equipment_type"] not in seen})
+            seen.add(r["equipment_type"])
+    trained = {r["equipment_type"] for r in out["normal"]}
+    learned = {r["equipment_type"] for r in out["rul"]}
+    out["equipment_types"] = [{"equipment_type": eq, "drift_detectors": eq in trained,
+                               "rul_method": "learned" if eq in learned else "trend"}
+                              for eq in lrepo.equipment_types(conn)]
+    return out

@@ -78,6 +78,19 @@ def cmd_diagnose(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_train(settings: Settings, args: argparse.Namespace) -> int:
+    """Normal models and the fleet's RUL model, learned from stored history on a schedule (diagnostics/trainer.py)."""
+    from diagnostics.trainer import TrainingJob
+
+    job = TrainingJob(lambda: connect(settings.database_url, autocommit=True), settings.training, _clock(args))
+    if args.once:
+        with connect(settings.database_url, autocommit=True) as conn:
+            print(json.dumps(job.tick(conn), default=str))
+        return 0
+    job.run(_stop_on_signals())
+    return 0
+
+
 def cmd_dispatch(settings: Settings, args: argparse.Namespace) -> int:
     from dispatch import DispatchLoop
 
@@ -271,6 +284,11 @@ def build_parser() -> argparse.ArgumentParser:
         if name == "ingest":
             p.add_argument("--worker-id", default=None, help="stable MQTT client id of this worker")
         p.set_defaults(func=func)
+
+    train = sub.add_parser("train", help="learn normal models and the fleet's RUL model from stored history")
+    train.add_argument("--speed", type=float, default=1.0, help="clock speed (must match the fleet's)")
+    train.add_argument("--once", action="store_true", help="one look (train what is due), print it and exit")
+    train.set_defaults(func=cmd_train)
 
     prov = sub.add_parser("provision", help="create (or rotate) per-device broker credentials")
     prov.add_argument("device_ids", nargs="+")

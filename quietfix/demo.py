@@ -30,11 +30,13 @@ from core.settings import Settings
 from core.sql import Queries
 from diagnostics import DetectionWatchdog, DiagnoseLoop, service_targets
 from diagnostics.remote import mqtt_channel
+from diagnostics.trainer import TrainingJob
 from dispatch import DispatchLoop
 from edge_agent import DeviceSpec, Fleet
 from ingest import start_ingest
 from quietfix import seed as seeding
 from quietfix.fieldsim import FieldModel, FieldSimulator, apply_roster
+from quietfix.seed_telemetry_history import seed_history
 
 log = logging.getLogger(__name__)
 Q = Queries(__file__)
@@ -62,6 +64,8 @@ class DemoOptions:
     before_api_stop: Callable[[ScaledClock], None] | None = None
     # Device ids are broker usernames: a prefix keeps a benchmark's fleet apart from a demo on the same broker.
     id_prefix: str = ""
+    # Seed two days of past telemetry (with a few repaired wear failures) so models are learned at once.
+    history: bool = True
 
 
 class DemoMailbox:
@@ -129,6 +133,8 @@ def run_demo(settings: Settings, options: DemoOptions, stop: threading.Event | N
                                 spares=True, id_prefix=options.id_prefix)
         clock = ScaledClock(options.speed)
         apply_roster(conn, clock.now(), settings.dispatch.timezone)
+        history = seed_history(conn, [(d.device_id, d.equipment_type) for d in devices], clock.now(),
+                               seed=options.seed) if options.history else None  # models learn from it at once
         conn.commit()
     specs = provision_devices(settings, devices)
     db = lambda: connect(settings.database_url, autocommit=True)
@@ -157,12 +163,15 @@ def run_demo(settings: Settings, options: DemoOptions, stop: threading.Event | N
     # The outbox sender, polling often enough that "customer told" is measured in simulated minutes, not tens.
     notifier = Notifier(settings.notify.model_copy(update={"poll_interval_s": 0.2}), clock, email=DemoMailbox())
     targets = service_targets(settings.service)
+    # `quietfix train`: looks every 2 wall s (ten simulated minutes at 300x) whether a model is due.
+    trainer = TrainingJob(db, settings.training.model_copy(update={"poll_interval_s": 2.0}), clock)
     for name, target in (("diagnose", DiagnoseLoop(db, settings.diagnostics, clock, commands=commands,
                                                    targets=targets).run),
                          ("watchdog", DetectionWatchdog(db, settings.diagnostics, clock).run),
                          ("dispatch", DispatchLoop(db, dispatch_settings, clock, spares=settings.spares).run),
                          ("field", field_sim.run),
-                         ("notify", lambda stop: notifier.run(db, stop))):
+                         ("notify", lambda stop: notifier.run(db, stop)),
+                         ("train", trainer.run)):
         thread = threading.Thread(target=target, args=(stop,), name=name, daemon=True)
         thread.start()
         threads.append(thread)
@@ -209,8 +218,14 @@ def run_demo(settings: Settings, options: DemoOptions, stop: threading.Event | N
     result["failed_visits"] = field_sim.failed_visits
     result["storage"] = report.storage
     result["simulated_hours"] = round(options.speed * (options.seconds or 0) / 3600, 2)
+    result["normal_models_trained"] = trainer.normal_trained
+    result["rul_models_trained"] = trainer.rul_trained
+    # Seeded history is in readings_stored, incidents and work_orders too: reported apart so it is not read as live.
+    result["history_readings_seeded"] = history.readings if history else 0
+    result["history_failures_seeded"] = history.failures if history else 0
     ordered = ("devices", "readings_stored", "faults_injected", "incidents", "work_orders", "failed_visits", "assigned",
-               "notifications", "dead_letters", "storage", "simulated_hours")
+               "notifications", "dead_letters", "storage", "simulated_hours", "normal_models_trained",
+               "rul_models_trained", "history_readings_seeded", "history_failures_seeded")
     return {k: result[k] for k in ordered}
 
 

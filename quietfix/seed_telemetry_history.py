@@ -28,7 +28,7 @@ from edge_agent.simulator import APPLICABLE_TYPES, DEFAULT_DEVELOP_S, Equipment
 
 Q = Queries(__file__, "seed_history.sql")
 HOURS = 48.0  # two days: a whole load cycle of healthy history after the oldest seeded failure's repair
-STEP_S = 60.0  # one sample a minute: ten per 10-minute RUL cycle, ~170k samples for 60 devices
+STEP_S = 120.0  # one sample per 2 minutes: five per 10-minute RUL cycle, ~86k samples for 60 devices
 FAILURES_PER_TYPE = 10  # above the trainer's 8-failure minimum: a learned RUL model per type from the start
 WEAR_MODES = ("bearing_wear", "clogged_filter", "overheating", "refrigerant_leak", "seal_leak")
 REPAIR_AFTER_S = 5400.0  # failure -> repaired on site 1.5 h later (inside the 2-h promise)
@@ -50,15 +50,15 @@ class _Failure:
     failed: float
 
 
-def _plan(devices: Sequence[tuple[str, str]], start: float, rng: random.Random,
-          per_type: int) -> dict[str, _Failure]:
+def _plan(devices: Sequence[tuple[str, str]], start: float, rng: random.Random, per_type: int,
+          wear_modes: Sequence[str]) -> dict[str, _Failure]:
     """One wear failure on ``per_type`` devices of each type, all within the first half of the history."""
     out: dict[str, _Failure] = {}
     by_type: dict[str, list[str]] = {}
     for device_id, eq in devices:
         by_type.setdefault(eq, []).append(device_id)
     for eq, ids in sorted(by_type.items()):
-        modes = [m for m in WEAR_MODES if eq in APPLICABLE_TYPES[m]]
+        modes = [m for m in wear_modes if eq in APPLICABLE_TYPES[m]]
         if not modes:
             continue
         for device_id in rng.sample(ids, min(per_type, len(ids))):
@@ -71,13 +71,13 @@ def _plan(devices: Sequence[tuple[str, str]], start: float, rng: random.Random,
 
 def seed_history(conn: psycopg.Connection, devices: Sequence[tuple[str, str]], now: float, *, seed: int = 7,
                  hours: float = HOURS, step_s: float = STEP_S,
-                 failures_per_type: int = FAILURES_PER_TYPE) -> SeededHistory:
+                 failures_per_type: int = FAILURES_PER_TYPE, modes: Sequence[str] = WEAR_MODES) -> SeededHistory:
     """Write ``hours`` of history before ``now`` for (device id, equipment type) pairs; the caller commits."""
     conn.execute(Q.reset_learned)
     start = now - hours * 3600
     conn.execute("SELECT quietfix_ensure_partitions(%s, %s)", (to_datetime(start), to_datetime(now)))
     rng = random.Random(f"{seed}:history")
-    plan = _plan(devices, start, rng, failures_per_type)
+    plan = _plan(devices, start, rng, failures_per_type, modes)
     samples = readings = 0
     n = int(hours * 3600 // step_s)
     with conn.cursor().copy(Q.copy_samples) as cp:

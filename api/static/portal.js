@@ -22,6 +22,7 @@
       <div class="muted">${esc(a.equipment_type)} · ${esc(a.id)} · last seen ${when(a.last_seen)}</div>
       ${contractLine(a.contract)}
       ${incidents}
+      ${QFRul.block(a.rul)}
       ${latest ? `<table><caption class="sr-only">Latest values of ${esc(a.name)}</caption>${latest}</table>` : '<p class="muted">No readings yet.</p>'}
       <button class="secondary" data-timeline="${esc(a.id)}" aria-expanded="${open.has(a.id)}">${open.has(a.id) ? "Hide" : "Show"} timeline</button>
       <ol class="timeline" id="tl-${esc(a.id)}" ${open.has(a.id) ? "" : "hidden"}></ol></article>`;
