@@ -98,3 +98,17 @@ ORDER BY device_id, estimated_at DESC, id DESC;
 
 -- name: rul_model_heads
 SELECT equipment_type, max(version) FROM rul_models GROUP BY 1;
+
+-- name: healthy_lives
+-- Assets of one type with no incident since their last completed repair (or ever): lives still running, the
+-- censored side of the run-to-failure data (what did not fail, and for how long).
+SELECT d.id AS device_id, r.life_start
+FROM devices d
+CROSS JOIN LATERAL (SELECT max(w.completed_at) AS life_start FROM work_orders w
+                    WHERE w.device_id = d.id AND w.status = 'completed'
+                      AND coalesce(w.outcome, 'fixed') = 'fixed') r
+WHERE d.equipment_type = %(equipment_type)s
+  AND NOT EXISTS (SELECT 1 FROM incidents i WHERE i.device_id = d.id
+                  AND i.opened_at > coalesce(r.life_start, '-infinity'::timestamptz))
+ORDER BY d.id
+LIMIT %(limit)s;

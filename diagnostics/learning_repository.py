@@ -114,3 +114,7 @@ def rul_model_heads(conn: psycopg.Connection) -> dict[str, int]:
 
 def rul_model(conn: psycopg.Connection, equipment_type: str) -> tuple[int, dict[str, Any]] | None:
     return latest_rul_models(conn).get(equipment_type)
+
+
+def healthy_lives(conn: psycopg.Connection, equipment_type: str, limit: int) -> list[dict[str, Any]]:
+    return _rows(conn, Q.healthy_lives, {"equipment_type": equipment_type, "limit": limit})

@@ -37,7 +37,7 @@ from diagnostics import repository as repo
 from diagnostics.config import equipment_config
 from diagnostics.normal_model import train_normal_model
 from diagnostics.rul import LIKELY_MODE, limits_from_config
-from diagnostics.rul_learned import CYCLE_S, Failure, bucket_history, train_learned
+from diagnostics.rul_learned import CAP_CYCLES, CYCLE_S, Failure, bucket_history, train_learned
 
 log = logging.getLogger(__name__)
 MIN_SAMPLES = 200  # as diagnostics.training: fewer healthy samples cannot describe a type's normal behaviour
@@ -124,6 +124,25 @@ def failure_histories(conn: psycopg.Connection, labelled: list[dict[str, Any]],
     return out
 
 
+def censored_lives(conn: psycopg.Connection, equipment_type: str, signals: list[str], now: float,
+                   limit: int) -> list[np.ndarray]:
+    """Lives still running without an incident, up to ``CAP_CYCLES`` before now: known to have at least that
+    much life left at their end (the trees must also see what a healthy asset looks like, not only failures)."""
+    end = now - CAP_CYCLES * CYCLE_S
+    out = []
+    for r in lrepo.healthy_lives(conn, equipment_type, limit):
+        floor = to_datetime(max(now - MAX_LIFE_S, 0.0))
+        start = r["life_start"] if r["life_start"] is not None and r["life_start"] > floor else None
+        start = start or lrepo.first_sample(conn, r["device_id"], floor, to_datetime(end))
+        if start is None or start.timestamp() >= end:
+            continue
+        rows = lrepo.cycle_means(conn, r["device_id"], signals, start, to_datetime(end), CYCLE_S)
+        h = bucket_history(rows, signals, start.timestamp(), end)
+        if len(h):
+            out.append(h)
+    return out
+
+
 def train_rul(conn: psycopg.Connection, equipment_type: str, now: float, s: TrainingSettings,
               known_failures: int) -> dict[str, Any] | None:
     """Train the type's next RUL model when enough (and more than last time) failures are labelled."""
@@ -132,8 +151,9 @@ def train_rul(conn: psycopg.Connection, equipment_type: str, now: float, s: Trai
         return None
     signals = sorted(limits_from_config(equipment_config(equipment_type)))
     failures = failure_histories(conn, labelled, signals)
+    lives = censored_lives(conn, equipment_type, signals, now, limit=2 * len(failures))
     try:
-        model = train_learned(equipment_type, signals, failures)
+        model = train_learned(equipment_type, signals, failures, lives)
     except ValueError as exc:
         log.info("RUL model not trained", extra={"equipment_type": equipment_type, "error": str(exc)})
         return None
