@@ -3,7 +3,7 @@
 "use strict";
 (() => {
   const { api, esc } = QF;
-  const TEXT = { title: (n) => `Asset: ${n}`, notFound: "Asset not found.", contract: "Contract", none: "No service contract: time and materials",
+  const TEXT = { title: (n) => n, notFound: "Asset not found.", contract: "Contract", none: "No service contract: time and materials",
     team: "Team", online: "online", offline: "offline", close: "Close" };
   const panel = document.getElementById("asset-panel"), body = document.getElementById("asset-body");
   async function show(id) {
