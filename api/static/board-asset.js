@@ -3,20 +3,19 @@
 "use strict";
 (() => {
   const { api, esc } = QF;
-  const TEXT = { title: (n) => n, notFound: "Asset not found.", contract: "Contract", none: "No service contract: time and materials",
-    team: "Team", online: "online", offline: "offline", close: "Close" };
+  const t = (k, p) => I18N.t(k, p);
   const panel = document.getElementById("asset-panel"), body = document.getElementById("asset-body");
   async function show(id) {
     panel.hidden = false;
     let a;
-    try { a = await api(`/api/assets/${encodeURIComponent(id)}`); } catch (e) { body.innerHTML = `<p class="msg">${esc(TEXT.notFound)}</p>`; return; }
+    try { a = await api(`/api/assets/${encodeURIComponent(id)}`); } catch (e) { body.innerHTML = `<p class="msg">${esc(t("board.asset.notFound"))}</p>`; return; }
     const k = a.contract;
-    body.innerHTML = `<h3 id="asset-name">${esc(TEXT.title(a.name))} <span class="chip ${a.online ? "ok" : "late"}">${a.online ? TEXT.online : TEXT.offline}</span></h3>
+    body.innerHTML = `<h3 id="asset-name">${esc(a.name)} <span class="chip ${a.online ? "ok" : "late"}">${esc(t(a.online ? "board.asset.online" : "board.asset.offline"))}</span></h3>
       <div class="muted">${esc(a.equipment_type)} · ${esc(a.id)} · ${esc(a.customer_name || "")} · ${esc(a.region)}</div>
-      <div>${esc(TEXT.contract)}: ${k ? `<b>${esc(k.name)}</b> · ${esc(k.sla_tier)} · ${esc(k.coverage)}` : esc(TEXT.none)}</div>
-      ${a.team?.length ? `<div>${esc(TEXT.team)}: ${a.team.map((t) => esc(t.name)).join(", ")}</div>` : ""}
+      <div>${esc(t("board.asset.contract"))}: ${k ? `<b>${esc(k.name)}</b> · ${esc(k.sla_tier)} · ${esc(k.coverage)}` : esc(t("board.asset.noContract"))}</div>
+      ${a.team?.length ? `<div>${esc(t("board.asset.team"))}: ${a.team.map((m) => esc(m.name)).join(", ")}</div>` : ""}
       ${QFRul.block(a.rul)}
-      <button type="button" class="secondary" id="asset-close">${esc(TEXT.close)}</button>`;
+      <button type="button" class="secondary" id="asset-close">${esc(t("board.asset.close"))}</button>`;
     document.getElementById("asset-close").addEventListener("click", () => { panel.hidden = true; });
     document.getElementById("asset-h").focus();
   }

@@ -174,7 +174,7 @@
       const r = riskOf(q), x = p.get(q.id);
       const controls = q.pinned_technician_id != null || q.locked;
       return `<li class="${r.cls}" data-wo="${q.id}">
-        <div class="row"><strong>#${q.id} ${esc(q.device_name)}</strong><button type="button" class="link" data-asset="${esc(q.device_id)}">asset<span class="sr-only"> ${esc(q.device_name)}</span></button><span class="chip">${esc(q.tier)}</span>
+        <div class="row"><strong>#${q.id} ${esc(q.device_name)}</strong><button type="button" class="link" data-asset="${esc(q.device_id)}">${esc(QF.t("board.asset.link"))}<span class="sr-only"> ${esc(q.device_name)}</span></button><span class="chip">${esc(q.tier)}</span>
           <span class="chip">${esc(q.source)}</span><span class="chip">${esc(q.status)}</span>
           ${q.pinned_technician_id != null ? `<span class="chip pin">pinned to ${esc(codeOf(q.pinned_technician_id))}</span>` : ""}
           ${q.locked ? '<span class="chip pin">locked</span>' : ""}</div>
