@@ -144,10 +144,11 @@ def censored_lives(conn: psycopg.Connection, equipment_type: str, signals: list[
 
 
 def train_rul(conn: psycopg.Connection, equipment_type: str, now: float, s: TrainingSettings,
-              known_failures: int) -> dict[str, Any] | None:
-    """Train the type's next RUL model when enough (and more than last time) failures are labelled."""
+              known_failures: int, *, aged: bool = False) -> dict[str, Any] | None:
+    """Train the type's next RUL model when enough failures are labelled and either more than last time or the
+    last version is older than ``retrain_after_s`` (the lives still running have grown since)."""
     labelled = labelled_failures(conn, equipment_type, now)
-    if len(labelled) < s.rul_min_failures or len(labelled) <= known_failures:
+    if len(labelled) < s.rul_min_failures or (len(labelled) <= known_failures and not aged):
         return None
     signals = sorted(limits_from_config(equipment_config(equipment_type)))
     failures = failure_histories(conn, labelled, signals)
@@ -203,9 +204,10 @@ class TrainingJob:
                     self.normal_trained += 1
                     done.append({"model": "normal", **out})
             prev = latest_rul.get(eq)
-            # The same failures would fit the same trees: a new version only when more have been labelled.
+            # A new version when more failures have been labelled, or on the normal models' schedule.
             known = 0 if prev is None else int(prev["metrics"].get("labelled", prev["failures"]))
-            out = train_rul(conn, eq, now, s, known)
+            aged = prev is not None and now - prev["trained_at"].timestamp() >= s.retrain_after_s
+            out = train_rul(conn, eq, now, s, known, aged=aged)
             if out is not None:
                 self.rul_trained += 1
                 done.append({"model": "rul", **out})

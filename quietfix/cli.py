@@ -80,7 +80,7 @@ def cmd_diagnose(settings: Settings, args: argparse.Namespace) -> int:
 
 def cmd_train(settings: Settings, args: argparse.Namespace) -> int:
     """Normal models and the fleet's RUL model, learned from stored history on a schedule (diagnostics/trainer.py)."""
-    from diagnostics.trainer import TrainingJob
+    from diagnostics import TrainingJob
 
     job = TrainingJob(lambda: connect(settings.database_url, autocommit=True), settings.training, _clock(args))
     if args.once:

@@ -28,9 +28,8 @@ from core.mqtt import BrokerAddress
 from core.provision import provision
 from core.settings import Settings
 from core.sql import Queries
-from diagnostics import DetectionWatchdog, DiagnoseLoop, service_targets
+from diagnostics import DetectionWatchdog, DiagnoseLoop, TrainingJob, service_targets
 from diagnostics.remote import mqtt_channel
-from diagnostics.trainer import TrainingJob
 from dispatch import DispatchLoop
 from edge_agent import DeviceSpec, Fleet
 from ingest import start_ingest

@@ -14,7 +14,7 @@ from pydantic import BaseModel
 
 from api.auth import Principal, require_roles
 from api.deps import Conn
-from diagnostics.trainer import model_versions
+from diagnostics import model_versions
 
 router = APIRouter(tags=["diagnostics"])
 ModelReaders = Annotated[Principal, Depends(require_roles("admin", "dispatcher", "support", "engineering"))]

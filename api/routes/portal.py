@@ -22,7 +22,7 @@ from api.deps import Conn, in_pool
 from api.routes.board import now_of
 from api.schemas import Preference, SurveyRequest, WebhookCreated, WebhookRequest
 from core.events import record_timeline
-from diagnostics.learning_repository import latest_rul_many
+from diagnostics import latest_rul_many
 from planning.service import asset_contracts
 
 router = APIRouter(tags=["portal"])

@@ -133,6 +133,10 @@ def test_live_rul_is_learned_from_repaired_failures_and_falls_back_to_the_trend(
     # Only pumps had repaired failures (4 >= rul_min_failures): the others stay on the trend.
     assert set(rul) == {"pump"} and rul["pump"]["failures"] == len(pumps)
     assert rul["pump"]["metrics"]["holdout_rmse_h"] > 0
+    assert job.tick(site.loop_conn) == []  # no new failure labelled, not aged: no new version
+    aged = TrainingJob(lambda: site.loop_conn, FAST.model_copy(update={"retrain_after_s": 0.0}), site.clock)
+    assert {(d["model"], d["equipment_type"], d["version"]) for d in aged.tick(site.loop_conn)
+            if d["model"] == "rul"} == {("rul", "pump", 2)}
 
     target = pumps[0]
     site.equipment[target].inject("bearing_wear", site.clock.now(), develop_s=4 * 3600)
