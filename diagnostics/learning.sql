@@ -112,3 +112,13 @@ WHERE d.equipment_type = %(equipment_type)s
                   AND i.opened_at > coalesce(r.life_start, '-infinity'::timestamptz))
 ORDER BY d.id
 LIMIT %(limit)s;
+
+-- name: cycle_means_many
+-- cycle_means for several devices over one span (the diagnose loop's incremental RUL pass: one query per pass).
+SELECT s.device_id,
+       extract(epoch FROM date_bin(make_interval(secs => %(cycle_s)s), s.ts, 'epoch'::timestamptz))::float8
+           AS bucket,
+       r.signal, avg(r.value) AS mean
+FROM telemetry_samples s CROSS JOIN LATERAL unnest(s.signals, s.readings) AS r(signal, value)
+WHERE s.device_id = ANY(%(devices)s) AND s.ts >= %(start)s AND s.ts < %(end)s AND r.signal = ANY(%(signals)s)
+GROUP BY 1, 2, 3 ORDER BY 1, 2;

@@ -118,3 +118,12 @@ def rul_model(conn: psycopg.Connection, equipment_type: str) -> tuple[int, dict[
 
 def healthy_lives(conn: psycopg.Connection, equipment_type: str, limit: int) -> list[dict[str, Any]]:
     return _rows(conn, Q.healthy_lives, {"equipment_type": equipment_type, "limit": limit})
+
+
+def cycle_means_many(conn: psycopg.Connection, devices: Sequence[str], signals: Sequence[str], start: datetime,
+                     end: datetime, cycle_s: float) -> dict[str, list[tuple[float, str, float]]]:
+    out: dict[str, list[tuple[float, str, float]]] = {}
+    for d, b, s, v in conn.execute(Q.cycle_means_many, {"devices": list(devices), "signals": list(signals),
+                                                        "start": start, "end": end, "cycle_s": cycle_s}):
+        out.setdefault(d, []).append((float(b), s, float(v)))
+    return out

@@ -5,10 +5,11 @@ the estimate with the learned model's (diagnostics/rul_learned.py) where the ass
 has at least ``MIN_CYCLES`` of history since its last repair, and stamps every row with ``method``: 'learned' or
 'trend'. An asset already at its limit keeps the trend row (it has no remaining life to estimate).
 
-The learned model needs the history since the last repair (its baseline and age features), which the loop's
-streaming state does not keep; so each asset's cycle means are read from the database once and then extended
-incrementally, one query per asset per completed cycle. A new repair (a new life) or a new model version
-restarts an asset's history.
+The learned model needs the history since the last repair (its baseline feature), which the loop's streaming
+state does not keep; so each asset's cycle means are read from the database once and then extended
+incrementally: one query per equipment type per pass, and one vectorised prediction for all its assets (per-asset
+queries and predictions took about a second per pass for 60 assets and left the 300x demo's detection behind).
+A new repair (a new life) or a new model version restarts an asset's history.
 """
 
 from __future__ import annotations
@@ -18,11 +19,19 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
 import psycopg
 
 from core.clock import to_datetime
 from diagnostics import learning_repository as lrepo
-from diagnostics.rul_learned import CYCLE_S, HEALTHY_FRAC, MIN_CYCLES, LearnedRulModel, bucket_history
+from diagnostics.rul_learned import (
+    CYCLE_S,
+    HEALTHY_FRAC,
+    MIN_CYCLES,
+    LearnedRulModel,
+    bucket_history,
+    fleet_features,
+)
 
 log = logging.getLogger(__name__)
 MAX_LIFE_S = 7 * 86400.0  # same bound as training (diagnostics/trainer.py): older history is not read
@@ -50,18 +59,23 @@ class LearnedRul:
         self._refresh_models(conn)
         if not self._models:
             return rows
-        mine = [r for r in rows if (equipment_of(r["device_id"]) or "") in self._models]
-        repairs = lrepo.last_repairs(conn, [r["device_id"] for r in mine])
-        for r in mine:
-            model = self._models[equipment_of(r["device_id"]) or ""]
-            try:
-                history = self._history(conn, r["device_id"], model, repairs.get(r["device_id"]), now)
-            except (ValueError, KeyError) as exc:
-                log.warning("learned RUL skipped", extra={"device_id": r["device_id"], "error": str(exc)[:200]})
+        by_type: dict[str, list[dict[str, Any]]] = {}
+        for r in rows:
+            eq = equipment_of(r["device_id"]) or ""
+            if eq in self._models and r["status"] != "at_limit":
+                by_type.setdefault(eq, []).append(r)
+        if not by_type:
+            return rows
+        repairs = lrepo.last_repairs(conn, [r["device_id"] for rs in by_type.values() for r in rs])
+        for eq, mine in by_type.items():  # one query and one vectorised prediction per type
+            model = self._models[eq]
+            histories = self._histories(conn, [r["device_id"] for r in mine], model, repairs, now)
+            ready = [(r, histories[r["device_id"]]) for r in mine if r["device_id"] in histories]
+            if not ready:
                 continue
-            if history is None or r["status"] == "at_limit":
-                continue
-            self._estimate(r, model, model.predict_last(history), now)
+            last = np.vstack([fleet_features(h, model.window)[-1:] for _, h in ready])
+            for (r, _), cycles in zip(ready, np.clip(model.predict_features(last), 0, model.cap), strict=True):
+                self._estimate(r, model, float(cycles), now)
         return rows
 
     def _refresh_models(self, conn: psycopg.Connection) -> None:
@@ -78,27 +92,41 @@ class LearnedRul:
         self._models, self._versions = models, heads
         self._lives = {}  # features of a new model version may differ: read each history afresh
 
-    def _history(self, conn: psycopg.Connection, device_id: str, model: LearnedRulModel, repaired: Any,
-                 now: float) -> Any:
-        """The asset's cycles x signals since its last repair (complete cycles only); None while too short."""
+    def _histories(self, conn: psycopg.Connection, devices: list[str], model: LearnedRulModel,
+                   repairs: Mapping[str, Any], now: float) -> dict[str, np.ndarray]:
+        """Each asset's cycles x signals since its last repair (complete cycles only), when long enough."""
         floor = now - MAX_LIFE_S
-        life = self._lives.get(device_id)
-        start = repaired.timestamp() if repaired is not None and repaired.timestamp() > floor else None
-        if life is None or (start is not None and start > life.start):
-            if start is None:
-                first = lrepo.first_sample(conn, device_id, to_datetime(floor), to_datetime(now))
-                if first is None:
-                    return None
-                start = first.timestamp()
-            life = _Life(start, start)
-            self._lives[device_id] = life
         until = now - now % CYCLE_S
-        if until > life.done_until:
-            life.rows += lrepo.cycle_means(conn, device_id, model.signals, to_datetime(life.done_until),
-                                           to_datetime(until), CYCLE_S)
-            life.done_until = until
-        h = bucket_history(life.rows, model.signals, life.start, until)
-        return h if len(h) >= MIN_CYCLES else None
+        for device_id in devices:
+            life = self._lives.get(device_id)
+            repaired = repairs.get(device_id)
+            start = repaired.timestamp() if repaired is not None and repaired.timestamp() > floor else None
+            if life is None or (start is not None and start > life.start):  # first look, or a new life
+                if start is None:
+                    first = lrepo.first_sample(conn, device_id, to_datetime(floor), to_datetime(now))
+                    if first is None:
+                        continue
+                    start = first.timestamp()
+                self._lives[device_id] = _Life(start, start)
+        stale = [d for d in devices if d in self._lives and self._lives[d].done_until < until]
+        if stale:
+            since = min(self._lives[d].done_until for d in stale)
+            fresh = lrepo.cycle_means_many(conn, stale, model.signals, to_datetime(since), to_datetime(until),
+                                           CYCLE_S)
+            for d in stale:
+                life = self._lives[d]
+                life.rows += [r for r in fresh.get(d, []) if r[0] >= life.done_until - life.done_until % CYCLE_S
+                              and r[0] >= life.start - life.start % CYCLE_S]
+                life.done_until = until
+        out = {}
+        for d in devices:
+            life = self._lives.get(d)
+            if life is None:
+                continue
+            h = bucket_history(life.rows, model.signals, life.start, until)
+            if len(h) >= MIN_CYCLES:
+                out[d] = h
+        return out
 
     @staticmethod
     def _estimate(row: dict[str, Any], model: LearnedRulModel, cycles: float, now: float) -> None:

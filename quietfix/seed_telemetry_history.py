@@ -52,7 +52,7 @@ class _Failure:
 
 def _plan(devices: Sequence[tuple[str, str]], start: float, rng: random.Random, per_type: int,
           wear_modes: Sequence[str]) -> dict[str, _Failure]:
-    """One wear failure on ``per_type`` devices of each type, all within the first half of the history."""
+    """One wear failure on ``per_type`` devices of each type, all in the first 19 hours of the history."""
     out: dict[str, _Failure] = {}
     by_type: dict[str, list[str]] = {}
     for device_id, eq in devices:
@@ -64,7 +64,9 @@ def _plan(devices: Sequence[tuple[str, str]], start: float, rng: random.Random, 
         for device_id in rng.sample(ids, min(per_type, len(ids))):
             mode = rng.choice(modes)
             develop = DEFAULT_DEVELOP_S[mode] * rng.uniform(0.5, 1.5)
-            failed = start + develop + 2 * 3600 + rng.uniform(0, 12 * 3600)
+            # failed within the first 19 h: more than a day before the clock starts, so no seeded incident counts
+            # as "today" on the board, and every repaired asset has 20+ healthy hours after its repair
+            failed = start + develop + 3600 + rng.uniform(0, 6 * 3600)
             out[device_id] = _Failure(device_id, mode, failed - develop, failed)
     return out
 
