@@ -122,3 +122,8 @@ SELECT s.device_id,
 FROM telemetry_samples s CROSS JOIN LATERAL unnest(s.signals, s.readings) AS r(signal, value)
 WHERE s.device_id = ANY(%(devices)s) AND s.ts >= %(start)s AND s.ts < %(end)s AND r.signal = ANY(%(signals)s)
 GROUP BY 1, 2, 3 ORDER BY 1, 2;
+
+-- name: first_samples
+SELECT device_id, min(ts) FROM telemetry_samples
+WHERE device_id = ANY(%(devices)s) AND ts >= %(since)s AND ts < %(until)s
+GROUP BY device_id;

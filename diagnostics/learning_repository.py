@@ -127,3 +127,9 @@ def cycle_means_many(conn: psycopg.Connection, devices: Sequence[str], signals: 
                                                         "start": start, "end": end, "cycle_s": cycle_s}):
         out.setdefault(d, []).append((float(b), s, float(v)))
     return out
+
+
+def first_samples(conn: psycopg.Connection, devices: Sequence[str], since: datetime,
+                  until: datetime) -> dict[str, datetime]:
+    return {d: t for d, t in conn.execute(Q.first_samples, {"devices": list(devices), "since": since,
+                                                             "until": until})}

@@ -24,6 +24,7 @@ import psycopg
 
 from core.clock import to_datetime
 from diagnostics import learning_repository as lrepo
+from diagnostics.rul import BASELINE
 from diagnostics.rul_learned import (
     CYCLE_S,
     HEALTHY_FRAC,
@@ -42,6 +43,7 @@ class _Life:
     start: float  # clock s: the asset's last repair, or its first telemetry within MAX_LIFE_S
     done_until: float  # cycle boundary up to which the means are read
     rows: list[tuple[float, str, float]] = field(default_factory=list)
+    head_end: float = 0.0  # end of the life's first BASELINE cycles (kept for the baseline feature)
 
 
 class LearnedRul:
@@ -94,20 +96,40 @@ class LearnedRul:
 
     def _histories(self, conn: psycopg.Connection, devices: list[str], model: LearnedRulModel,
                    repairs: Mapping[str, Any], now: float) -> dict[str, np.ndarray]:
-        """Each asset's cycles x signals since its last repair (complete cycles only), when long enough."""
+        """Each asset's cycles x signals since its last repair (complete cycles only), when long enough.
+
+        Only what the features read is kept: the life's first ``BASELINE`` cycles (the asset's own baseline)
+        and the last ``window`` cycles (level and slope); the cycles between are forward-filled, which no feature
+        of the last row looks at. So the first look reads two short spans, not days of telemetry.
+        """
         floor = now - MAX_LIFE_S
         until = now - now % CYCLE_S
-        for device_id in devices:
-            life = self._lives.get(device_id)
-            repaired = repairs.get(device_id)
-            start = repaired.timestamp() if repaired is not None and repaired.timestamp() > floor else None
-            if life is None or (start is not None and start > life.start):  # first look, or a new life
+        tail = (model.window + 1) * CYCLE_S
+        born = [d for d in devices if d not in self._lives or self._new_life(d, repairs.get(d), floor)]
+        if born:
+            firsts = lrepo.first_samples(conn, born, to_datetime(floor), to_datetime(now))
+            heads: dict[str, float] = {}
+            for d in born:
+                repaired = repairs.get(d)
+                start = repaired.timestamp() if repaired is not None and repaired.timestamp() > floor else None
+                start = start if start is not None else (firsts[d].timestamp() if d in firsts else None)
                 if start is None:
-                    first = lrepo.first_sample(conn, device_id, to_datetime(floor), to_datetime(now))
-                    if first is None:
-                        continue
-                    start = first.timestamp()
-                self._lives[device_id] = _Life(start, start)
+                    self._lives.pop(d, None)
+                    continue
+                heads[d] = start
+            got: dict[str, list[tuple[float, str, float]]] = {}
+            for start in set(heads.values()):  # exact life starts (a repair mid-cycle): one query per distinct start
+                same = [d for d, s in heads.items() if s == start]
+                hi = min(until, start - start % CYCLE_S + BASELINE * CYCLE_S)
+                if hi > start:
+                    got.update(lrepo.cycle_means_many(conn, same, model.signals, to_datetime(start),
+                                                      to_datetime(hi), CYCLE_S))
+            if heads:
+                for d, start in heads.items():
+                    first = start - start % CYCLE_S
+                    head_end = min(until, first + BASELINE * CYCLE_S)
+                    rows = [r for r in got.get(d, []) if first <= r[0] < head_end]
+                    self._lives[d] = _Life(start, max(head_end, until - tail), rows, head_end)
         stale = [d for d in devices if d in self._lives and self._lives[d].done_until < until]
         if stale:
             since = min(self._lives[d].done_until for d in stale)
@@ -115,8 +137,9 @@ class LearnedRul:
                                            CYCLE_S)
             for d in stale:
                 life = self._lives[d]
-                life.rows += [r for r in fresh.get(d, []) if r[0] >= life.done_until - life.done_until % CYCLE_S
-                              and r[0] >= life.start - life.start % CYCLE_S]
+                keep_from = until - tail
+                life.rows = ([r for r in life.rows if r[0] < life.head_end or r[0] >= keep_from]
+                             + [r for r in fresh.get(d, []) if r[0] >= life.done_until])
                 life.done_until = until
         out = {}
         for d in devices:
@@ -127,6 +150,10 @@ class LearnedRul:
             if len(h) >= MIN_CYCLES:
                 out[d] = h
         return out
+
+    def _new_life(self, device_id: str, repaired: Any, floor: float) -> bool:
+        """A repair after the life we track began: the asset starts a new life (its history restarts)."""
+        return repaired is not None and repaired.timestamp() > max(floor, self._lives[device_id].start)
 
     @staticmethod
     def _estimate(row: dict[str, Any], model: LearnedRulModel, cycles: float, now: float) -> None:

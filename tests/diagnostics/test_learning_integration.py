@@ -16,6 +16,7 @@ from fastapi.testclient import TestClient
 from core.clock import ManualClock, to_datetime
 from core.settings import TrainingSettings
 from diagnostics import learning_repository as lrepo
+from diagnostics.rul_learned import CYCLE_S, LearnedRulModel, bucket_history
 from diagnostics.trainer import TrainingJob
 from quietfix.seed import DEMO_PASSWORD, seed
 from quietfix.seed_telemetry_history import seed_history
@@ -148,6 +149,16 @@ def test_live_rul_is_learned_from_repaired_failures_and_falls_back_to_the_trend(
         assert latest[device_id][0] == ("learned" if e.equipment_type == "pump" else "trend"), device_id
     _, status, rul_s, low = latest[target]
     assert status == "degrading" and rul_s < 4 * 3600 and low <= rul_s
+    # The loop keeps only the spans the features read (life's head, last window): same estimate as the full
+    # history read back from the database.
+    model = LearnedRulModel.from_doc(lrepo.latest_rul_models(site.conn)["pump"][1])
+    at = q(site.conn, "SELECT extract(epoch FROM max(estimated_at))::float8 FROM rul_estimates")[0][0]
+    start = lrepo.last_repairs(site.conn, [target])[target].timestamp()  # every pump was repaired once
+    until = at - at % CYCLE_S
+    full = bucket_history(lrepo.cycle_means(site.conn, target, model.signals, to_datetime(start),
+                                            to_datetime(until), CYCLE_S), model.signals, start, until)
+    site.conn.commit()
+    assert model.predict_last(full) * CYCLE_S == pytest.approx(rul_s)
     healthy = [latest[p][1] for p in pumps[1:]]
     assert healthy.count("healthy") >= len(healthy) - 1  # the unworn pumps: no failure in sight
 
