@@ -35,7 +35,7 @@ from edge_agent import DeviceSpec, Fleet
 from ingest import start_ingest
 from quietfix import seed as seeding
 from quietfix.fieldsim import FieldModel, FieldSimulator, apply_roster
-from quietfix.seed_telemetry_history import seed_history
+from quietfix.seed_telemetry_history import seed_telemetry
 
 log = logging.getLogger(__name__)
 Q = Queries(__file__)
@@ -63,8 +63,9 @@ class DemoOptions:
     before_api_stop: Callable[[ScaledClock], None] | None = None
     # Device ids are broker usernames: a prefix keeps a benchmark's fleet apart from a demo on the same broker.
     id_prefix: str = ""
-    # Seed two days of past telemetry (with a few repaired wear failures) so models are learned at once.
-    history: bool = True
+    # Seed two days of past telemetry (with a few repaired wear failures, quietfix/seed_telemetry_history.py) so
+    # `quietfix train` learns the normal models and the fleet's RUL model in the demo's first seconds.
+    telemetry_history: bool = True
 
 
 class DemoMailbox:
@@ -132,8 +133,8 @@ def run_demo(settings: Settings, options: DemoOptions, stop: threading.Event | N
                                 spares=True, id_prefix=options.id_prefix)
         clock = ScaledClock(options.speed)
         apply_roster(conn, clock.now(), settings.dispatch.timezone)
-        history = seed_history(conn, [(d.device_id, d.equipment_type) for d in devices], clock.now(),
-                               seed=options.seed) if options.history else None  # models learn from it at once
+        telemetry = seed_telemetry(conn, [(d.device_id, d.equipment_type) for d in devices], clock.now(),
+                                   seed=options.seed) if options.telemetry_history else None
         conn.commit()
     specs = provision_devices(settings, devices)
     db = lambda: connect(settings.database_url, autocommit=True)
@@ -220,8 +221,8 @@ def run_demo(settings: Settings, options: DemoOptions, stop: threading.Event | N
     result["normal_models_trained"] = trainer.normal_trained
     result["rul_models_trained"] = trainer.rul_trained
     # Seeded history is in readings_stored, incidents and work_orders too: reported apart so it is not read as live.
-    result["history_readings_seeded"] = history.readings if history else 0
-    result["history_failures_seeded"] = history.failures if history else 0
+    result["history_readings_seeded"] = telemetry.readings if telemetry else 0
+    result["history_failures_seeded"] = telemetry.failures if telemetry else 0
     ordered = ("devices", "readings_stored", "faults_injected", "incidents", "work_orders", "failed_visits", "assigned",
                "notifications", "dead_letters", "storage", "simulated_hours", "normal_models_trained",
                "rul_models_trained", "history_readings_seeded", "history_failures_seeded")

@@ -26,7 +26,7 @@ from core.clock import to_datetime
 from core.sql import Queries
 from edge_agent.simulator import APPLICABLE_TYPES, DEFAULT_DEVELOP_S, Equipment
 
-Q = Queries(__file__, "seed_history.sql")
+Q = Queries(__file__, "seed_telemetry_history.sql")
 HOURS = 48.0  # two days: a whole load cycle of healthy history after the oldest seeded failure's repair
 STEP_S = 120.0  # one sample per 2 minutes: five per 10-minute RUL cycle, ~86k samples for 60 devices
 FAILURES_PER_TYPE = 10  # above the trainer's 8-failure minimum: a learned RUL model per type from the start
@@ -71,7 +71,7 @@ def _plan(devices: Sequence[tuple[str, str]], start: float, rng: random.Random, 
     return out
 
 
-def seed_history(conn: psycopg.Connection, devices: Sequence[tuple[str, str]], now: float, *, seed: int = 7,
+def seed_telemetry(conn: psycopg.Connection, devices: Sequence[tuple[str, str]], now: float, *, seed: int = 7,
                  hours: float = HOURS, step_s: float = STEP_S,
                  failures_per_type: int = FAILURES_PER_TYPE, modes: Sequence[str] = WEAR_MODES) -> SeededHistory:
     """Write ``hours`` of history before ``now`` for (device id, equipment type) pairs; the caller commits."""

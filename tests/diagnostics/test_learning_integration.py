@@ -19,7 +19,7 @@ from diagnostics import learning_repository as lrepo
 from diagnostics.rul_learned import CYCLE_S, LearnedRulModel, bucket_history
 from diagnostics.trainer import TrainingJob
 from quietfix.seed import DEMO_PASSWORD, seed
-from quietfix.seed_telemetry_history import seed_history
+from quietfix.seed_telemetry_history import seed_telemetry
 from tests.diagnostics.site import Site
 from tests.diagnostics.test_live_service_integration import make_loop, make_site, q
 
@@ -47,7 +47,7 @@ def fleet_site(conn: psycopg.Connection, db_url: str) -> Iterator[Site]:
 
 def _seed(site: Site, only: str | None = None, **kw: object) -> None:
     devices = [(d, e.equipment_type) for d, e in site.equipment.items() if only in (None, e.equipment_type)]
-    seed_history(site.conn, devices, site.clock.now(), hours=24, step_s=120, **kw)  # type: ignore[arg-type]
+    seed_telemetry(site.conn, devices, site.clock.now(), hours=24, step_s=120, **kw)  # type: ignore[arg-type]
     site.conn.commit()
 
 
