@@ -35,9 +35,11 @@ from api.routes import (
     portal,
     portal_reports,
     service,
+    spares_orders,
     technician,
 )
 from api.routes import kpis as kpi_routes
+from api.routes import lifecycle as lifecycle_routes
 from api.routes import models as model_routes
 from api.routes import spares as spares_routes
 from api.snapshot import InvalidateOnWrite
@@ -122,6 +124,7 @@ def create_app(settings: Settings) -> FastAPI:
     for module in (technician, portal):  # the other two faces (board, live stream and plan: first, above)
         app.include_router(module.router)
     app.include_router(spares_routes.router)  # spares: stock, reservations, shipments, replenishment, alerts
+    app.include_router(spares_orders.router)  # replenishment -> purchase orders and transfers, the /spares page
     app.include_router(asset_routes.router)  # asset detail with remaining useful life, predicted failures
     app.include_router(planning.router)  # contracts, forecast, capacity/coverage, escalations (feat2/plan-ahead)
     app.include_router(audit.router)  # the audit log for admins: GET /api/audit and the /audit page
@@ -129,6 +132,7 @@ def create_app(settings: Settings) -> FastAPI:
     app.include_router(kpi_routes.router)  # service KPIs: page, JSON, CSV (kpis package, docs/kpis.md)
     app.include_router(admin_routes.router)  # master data, calendars, users, device credentials, CSV import (#15)
     app.include_router(portal_reports.router)  # problems customers report from the portal (#15)
+    app.include_router(lifecycle_routes.router)  # cancel, reschedule, hold/resume a work order (#15)
     app.include_router(model_routes.router)  # learned model versions in use (#16): GET /api/models
     if (VENDOR / "leaflet" / "dist").is_dir():  # npm ci'd by scripts/setup-web.sh; the board works without it
         app.mount("/vendor/leaflet", StaticFiles(directory=VENDOR / "leaflet" / "dist"), name="leaflet")

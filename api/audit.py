@@ -31,7 +31,12 @@ from core.audit import Actor
 
 MAX_DETAIL_CHARS = core_audit.MAX_DETAIL_CHARS
 EXPLICIT = frozenset({("POST", "/api/auth/token"), ("POST", "/api/auth/logout"),
-                      ("POST", "/api/devices/{device_id}/commands")})
+                      ("POST", "/api/devices/{device_id}/commands"),
+                      # work-order lifecycle (api/routes/lifecycle.py): rows with the reason, window or pause
+                      ("POST", "/api/work-orders/{work_order_id}/cancel"),
+                      ("POST", "/api/work-orders/{work_order_id}/reschedule"),
+                      ("POST", "/api/work-orders/{work_order_id}/hold"),
+                      ("POST", "/api/work-orders/{work_order_id}/resume")})
 WRITE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 # Route families that write their own before/after rows inside the write's transaction (administration/).
 EXPLICIT_PREFIXES = ("/api/admin/", "/api/portal/problems")

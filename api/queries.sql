@@ -88,25 +88,37 @@ GROUP BY t.id ORDER BY t.code;
 -- name: board_queue
 -- Active work orders with their incident's SLA clocks, most at risk first: an ETA already past the on-site
 -- deadline, then the next deadline or service target that can still be missed (response until assigned, then
--- on site).
+-- on site). Held jobs (0350) come after the running ones, with their hold; a job whose on-site clock moved (a hold
+-- that paused it, the customer's window) shows its own clock (work_orders.onsite_due/target) instead of the
+-- incident's original one.
 SELECT w.id, w.incident_id, w.device_id, w.customer_id, w.status, w.required_skills, w.estimated_minutes,
        w.lat, w.lon, w.technician_id, t.code AS technician_code, w.assigned_at, w.eta, w.arrived_at,
        w.pinned_technician_id, w.locked,
-       i.source, i.severity, i.fault_mode, i.summary, i.opened_at, i.response_due, i.onsite_due,
-       i.response_target, i.onsite_target,
+       i.source, i.severity, i.fault_mode, i.summary, i.opened_at, i.response_due, clk.onsite_due,
+       i.response_target, clk.onsite_target,
        c.name AS customer_name, c.tier, c.region, d.name AS device_name,
-       (w.eta IS NOT NULL AND w.arrived_at IS NULL AND w.eta > i.onsite_due) AS eta_late,
-       (w.eta IS NOT NULL AND w.arrived_at IS NULL AND w.eta > i.onsite_target) AS eta_past_target,
+       (w.eta IS NOT NULL AND w.arrived_at IS NULL AND w.eta > clk.onsite_due) AS eta_late,
+       (w.eta IS NOT NULL AND w.arrived_at IS NULL AND w.eta > clk.onsite_target) AS eta_past_target,
        -- the earlier of the service target and the contract deadline (least() skips a missing target)
        CASE WHEN w.assigned_at IS NULL THEN least(i.response_target, i.response_due)
-            ELSE least(i.onsite_target, i.onsite_due) END AS next_due
+            ELSE least(clk.onsite_target, clk.onsite_due) END AS next_due,
+       w.appointment_start, w.appointment_end, h.kind AS hold_kind, h.started_at AS held_since,
+       h.pauses_sla AS hold_pauses_sla, h.note AS hold_note, clk.moved AS clock_moved
 FROM work_orders w
 JOIN incidents i ON i.id = w.incident_id
 JOIN customers c ON c.id = w.customer_id
 JOIN devices d ON d.id = w.device_id
 LEFT JOIN technicians t ON t.id = w.technician_id
-WHERE w.status IN ('open', 'assigned', 'en_route', 'on_site')
-ORDER BY (w.arrived_at IS NOT NULL), eta_late DESC, next_due, w.id
+LEFT JOIN work_order_pauses h ON h.work_order_id = w.id AND h.ended_at IS NULL AND h.kind <> 'customer_window'
+CROSS JOIN LATERAL (
+    SELECT m.moved,
+           CASE WHEN m.moved THEN w.onsite_due ELSE i.onsite_due END AS onsite_due,
+           CASE WHEN m.moved THEN coalesce(w.onsite_target, i.onsite_target) ELSE i.onsite_target END AS onsite_target
+    FROM (SELECT w.appointment_start IS NOT NULL
+                 OR EXISTS (SELECT 1 FROM work_order_pauses p WHERE p.work_order_id = w.id AND p.pauses_sla
+                            AND p.ended_at IS NOT NULL AND p.kind <> 'customer_window') AS moved) m) clk
+WHERE w.status IN ('open', 'assigned', 'en_route', 'on_site', 'on_hold')
+ORDER BY (w.arrived_at IS NOT NULL), (w.status = 'on_hold'), eta_late DESC, next_due, w.id
 LIMIT %(limit)s;
 
 -- name: kpi_strip
@@ -125,7 +137,7 @@ WITH inc AS (
     LEFT JOIN LATERAL (SELECT x.assigned_at, x.arrived_at, x.status FROM work_orders x
                        WHERE x.incident_id = i.id AND x.status <> 'cancelled' ORDER BY x.id LIMIT 1) w ON true
     WHERE i.opened_at >= %(start)s AND i.opened_at < %(end)s
-      AND i.source <> 'planning'  -- preventive visits have a window of days, not the SLA promise
+      AND i.source NOT IN ('planning', 'import')  -- preventive visits: a window of days; import: before quietfix
 ), inc_k AS (
     SELECT CASE WHEN GROUPING(region) = 1 THEN '*' ELSE region END AS region,
            CASE WHEN GROUPING(tier) = 1 THEN '*' ELSE tier END AS tier,
@@ -320,9 +332,9 @@ FROM devices d JOIN customers c ON c.id = d.customer_id
 WHERE d.id = %(device_id)s;
 
 -- name: user_locale
--- The account's own language and zone, whether the user chose them (migration 0550), and its customer's or
+-- The account's own language and zone, when the user chose each (migration 0550), and its customer's or
 -- technician's (i18n.resolve_locale picks).
-SELECT u.language, u.timezone, u.locale_chosen_at,
+SELECT u.language, u.timezone, u.language_chosen_at, u.timezone_chosen_at,
        coalesce(c.language, t.language) AS linked_language, coalesce(c.timezone, t.timezone) AS linked_timezone
 FROM users u
 LEFT JOIN customers c ON c.id = u.customer_id AND u.role = 'customer'
@@ -331,5 +343,6 @@ WHERE u.id = %(user_id)s;
 
 -- name: set_user_locale
 UPDATE users SET language = coalesce(%(language)s, language), timezone = coalesce(%(timezone)s, timezone),
-       locale_chosen_at = %(at)s
+       language_chosen_at = CASE WHEN %(language)s::text IS NULL THEN language_chosen_at ELSE %(at)s END,
+       timezone_chosen_at = CASE WHEN %(timezone)s::text IS NULL THEN timezone_chosen_at ELSE %(at)s END
 WHERE id = %(user_id)s;

@@ -112,6 +112,8 @@ class Health(BaseModel):
     status: str
     database: bool
     broker: bool | None = None
+    # The routing server (dispatch.travel_provider "osrm"): None when the straight-line estimate is used.
+    travel: bool | None = None
     storage: str | None = None
     counts: dict[str, int] = {}
 

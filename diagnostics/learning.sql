@@ -15,11 +15,13 @@ FROM rul_models ORDER BY equipment_type, version DESC;
 
 -- name: healthy_extent
 -- Healthy samples of one type in [start, end): none within exclude_before of an incident opening on the device,
--- nor before exclude_after past its close (an open incident excludes everything after it).
+-- nor before exclude_after past its close (an open incident excludes everything after it). Imported tickets
+-- (source 'import', migration 0660: the previous system's history) are not read here: they predate this
+-- system's telemetry, and the demo's are drawn at random over assets whose simulated readings stayed healthy.
 SELECT count(*) AS samples, min(s.ts) AS first_ts, max(s.ts) AS last_ts, count(DISTINCT s.device_id) AS devices
 FROM telemetry_samples s JOIN devices d ON d.id = s.device_id
 WHERE d.equipment_type = %(equipment_type)s AND s.ts >= %(start)s AND s.ts < %(end)s
-  AND NOT EXISTS (SELECT 1 FROM incidents i WHERE i.device_id = s.device_id
+  AND NOT EXISTS (SELECT 1 FROM incidents i WHERE i.device_id = s.device_id AND i.source <> 'import'
                   AND s.ts > i.opened_at - make_interval(secs => %(before_s)s)
                   AND s.ts < coalesce(i.closed_at, i.resolved_at, 'infinity') + make_interval(secs => %(after_s)s));
 
@@ -30,7 +32,7 @@ SELECT device_id, ts, signals, readings FROM (
            row_number() OVER (PARTITION BY s.device_id ORDER BY s.ts) AS n
     FROM telemetry_samples s JOIN devices d ON d.id = s.device_id
     WHERE d.equipment_type = %(equipment_type)s AND s.ts >= %(start)s AND s.ts < %(end)s
-      AND NOT EXISTS (SELECT 1 FROM incidents i WHERE i.device_id = s.device_id
+      AND NOT EXISTS (SELECT 1 FROM incidents i WHERE i.device_id = s.device_id AND i.source <> 'import'
                       AND s.ts > i.opened_at - make_interval(secs => %(before_s)s)
                       AND s.ts < coalesce(i.closed_at, i.resolved_at, 'infinity')
                                  + make_interval(secs => %(after_s)s))
@@ -108,7 +110,7 @@ CROSS JOIN LATERAL (SELECT max(w.completed_at) AS life_start FROM work_orders w
                     WHERE w.device_id = d.id AND w.status = 'completed'
                       AND coalesce(w.outcome, 'fixed') = 'fixed') r
 WHERE d.equipment_type = %(equipment_type)s
-  AND NOT EXISTS (SELECT 1 FROM incidents i WHERE i.device_id = d.id
+  AND NOT EXISTS (SELECT 1 FROM incidents i WHERE i.device_id = d.id AND i.source <> 'import'
                   AND i.opened_at > coalesce(r.life_start, '-infinity'::timestamptz))
 ORDER BY d.id
 LIMIT %(limit)s;

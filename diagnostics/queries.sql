@@ -337,10 +337,11 @@ FROM devices WHERE clock_fault_at IS NOT NULL ORDER BY clock_fault_at;
 -- name: cancel_unstarted_visit
 -- A verified remote fix makes the incident's live visit unnecessary, but only while nobody has set off: the
 -- conditions are re-checked in the UPDATE itself, so a technician departing in the same instant (the phone's
--- "on my way", dispatch/visits.depart) either wins (0 rows: the visit goes ahead) or finds the order cancelled.
+-- "on my way", dispatch/visits.depart) either wins (0 rows: the visit goes ahead) or finds the order cancelled. A
+-- held job (on_hold, 0350) needs no visit either.
 UPDATE work_orders SET status = 'cancelled',
        notes = concat_ws(E'\n', notes, 'cancelled: remote fix verified before departure')
-WHERE incident_id = %(incident_id)s AND status IN ('open', 'assigned') AND departed_at IS NULL
+WHERE incident_id = %(incident_id)s AND status IN ('open', 'assigned', 'on_hold') AND departed_at IS NULL
 RETURNING id, technician_id, visit_no;
 
 -- name: audit_diagnose

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import datetime
 from types import MappingProxyType
 from typing import Literal
 
@@ -183,3 +184,20 @@ class Problem:
     depots: tuple[Depot, ...] = ()
     previous_plan: Plan | None = None
     params: Params = field(default_factory=Params)
+
+
+@dataclass(frozen=True)
+class LifecycleOutcome:
+    """What a cancel / reschedule / hold / resume did (dispatch/lifecycle.py). ``changed`` is False for a
+    repeated request that found the job already there (nothing was written)."""
+
+    work_order_id: int
+    action: str  # cancel | reschedule | hold | resume
+    changed: bool
+    status: str  # the work order's status afterwards
+    incident_closed: bool = False
+    requeued_work_order_id: int | None = None
+    hold_kind: str | None = None
+    sla_paused: bool = False
+    paused_s: float = 0.0
+    onsite_due: datetime | None = None

@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
+from dispatch.appointments import appointment_fields
 from dispatch.models import Depot, Job, Location, Params, Plan, Problem, Stop, Technician
 from dispatch.travel import TravelTimeProvider, haversine_km
 from spares.allocation import PlannedParts
@@ -384,6 +385,9 @@ def build_problem(now: float, orders: list[OrderRow], techs: list[TechRow], depo
         if o.kind == "preventive":
             fields |= preventive_fields(o.earliest_start, o.latest_start, now,
                                         o.id in committed or o.status in ("en_route", "on_site"))
+        else:  # a rescheduled job: the customer's window, hard (dispatch/appointments.py)
+            fields |= appointment_fields(o.earliest_start, o.latest_start, now,
+                                         o.id in committed or o.status in ("en_route", "on_site"))
         jobs.append(Job(
             id=str(o.id), location=loc, required_skills=frozenset(o.required_skills),
             duration_s=max(60.0, o.estimated_minutes * 60.0),

@@ -95,7 +95,10 @@ SELECT pg_try_advisory_xact_lock(7305119300);
 -- name: active_orders
 SELECT w.id, w.status, w.lat, w.lon, w.required_skills, w.estimated_minutes, c.tier, i.severity,
        w.created_at, w.onsite_due, w.technician_id, w.assigned_at, w.eta, w.arrived_at, w.pinned_technician_id,
-       w.locked, w.required_parts, w.kind, w.earliest_start, w.latest_start,
+       w.locked, w.required_parts, w.kind,
+       -- a preventive visit's window of days, or the window the customer chose for a rescheduled job (0350)
+       coalesce(w.earliest_start, w.appointment_start) AS earliest_start,
+       coalesce(w.latest_start, w.appointment_end) AS latest_start,
        CASE WHEN w.kind = 'corrective' THEN coalesce(w.onsite_target, i.onsite_target) END AS onsite_target
 FROM work_orders w JOIN customers c ON c.id = w.customer_id JOIN incidents i ON i.id = w.incident_id
 WHERE w.status IN ('open', 'assigned', 'en_route', 'on_site')

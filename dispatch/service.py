@@ -40,9 +40,10 @@ from core.settings import DispatchSettings, SparesSettings
 from core.sql import Queries
 from dispatch import planner as pl
 from dispatch import repository as repo
+from dispatch.appointments import defer_appointments
 from dispatch.models import Location, Plan, Problem
 from dispatch.solver import solve
-from dispatch.travel import StraightLineProvider, haversine_km
+from dispatch.travel import StraightLineProvider, TravelTimeProvider, haversine_km, select_provider
 from i18n import Message
 from spares import service as spares_flow
 
@@ -89,7 +90,7 @@ _executor: ProcessPoolExecutor | None = None
 _executor_lock = threading.Lock()
 
 
-def _solve_job(problem: Problem, time_limit_s: float, travel: StraightLineProvider) -> Plan:
+def _solve_job(problem: Problem, time_limit_s: float, travel: TravelTimeProvider) -> Plan:
     """Runs in the solver process; returns a picklable plan."""
     return pl.plain_plan(solve(problem, time_limit_s, travel=travel))
 
@@ -150,10 +151,13 @@ class DispatchLoop:
 
     # --- optimiser --------------------------------------------------------------------------------------
 
-    def _travel(self, now: float) -> StraightLineProvider:
+    def _travel(self, now: float) -> TravelTimeProvider:
+        """The configured provider (dispatch.travel_provider): straight line, or OSRM falling back to it."""
         offset = self._tz.utcoffset(to_datetime(now).replace(tzinfo=None))
-        return StraightLineProvider(self._settings.road_factor, self._settings.speed_kmh,
-                                    utc_offset_h=offset.total_seconds() / 3600.0 if offset else 0.0)
+        straight = StraightLineProvider(self._settings.road_factor, self._settings.speed_kmh,
+                                        utc_offset_h=offset.total_seconds() / 3600.0 if offset else 0.0)
+        s = self._settings
+        return select_provider(s.travel_provider, straight, s.osrm_url, s.osrm_timeout_s)
 
     def _tick_optimiser(self, conn: psycopg.Connection, preempted: bool = False) -> int:
         s = self._settings
@@ -187,6 +191,8 @@ class DispatchLoop:
         # (planner.admit_preventive, the same gate the day simulation measures); the rest listed as dropped.
         problem, deferred = pl.admit_preventive(
             pl.build_problem(plan_at, orders, techs, depots, previous, self._tz), arrivals)
+        problem, later = defer_appointments(problem)  # customer windows beyond the look-ahead wait
+        deferred = {**deferred, **later}
         started, clock_started = time.perf_counter(), self._clock.now()
         plan = pl.with_deferred(self._solve(problem, budget, self._travel(plan_at)), deferred)
         seconds = time.perf_counter() - started
@@ -240,7 +246,7 @@ class DispatchLoop:
                                                           "technician_id": pre.technician_id,
                                                           "emergency": pre.emergency_id})
 
-    def _solve(self, problem: Problem, budget: float, travel: StraightLineProvider) -> Plan:
+    def _solve(self, problem: Problem, budget: float, travel: TravelTimeProvider) -> Plan:
         if self._settings.solve_in_subprocess:
             try:
                 return _solver_pool().submit(_solve_job, problem, budget, travel).result()

@@ -6,6 +6,7 @@ the day simulation) and OSRM's table service (real roads) for production.
 
 from __future__ import annotations
 
+import logging
 import math
 from collections.abc import Sequence
 from typing import Protocol
@@ -13,6 +14,8 @@ from typing import Protocol
 import httpx
 
 from dispatch.models import Location
+
+log = logging.getLogger(__name__)
 
 EARTH_RADIUS_KM = 6371.0088  # IUGG mean Earth radius
 
@@ -102,3 +105,43 @@ class OsrmTableProvider:
         if len(durations) != n or any(len(row) != n for row in durations):
             raise RuntimeError("OSRM table has the wrong shape")
         return [[self.unreachable_s if d is None else float(d) for d in row] for row in durations]
+
+    def healthy(self, timeout_s: float = 2.0) -> bool:
+        """Can the server answer a table now? One two-point table (a point to itself): cheap for OSRM, and it
+        goes through the same service and profile the planner uses, unlike a bare TCP connect."""
+        try:
+            m = OsrmTableProvider(self.base_url, timeout_s=timeout_s, client=self._client).matrix(
+                [Location(0.0, 0.0), Location(0.0, 0.0)], 0.0)
+        except (httpx.HTTPError, RuntimeError, ValueError, KeyError, TypeError):
+            return False
+        return len(m) == 2
+
+
+class FallbackProvider:
+    """``primary`` (OSRM) while it answers, ``fallback`` (straight line) for a matrix it fails on: a routing
+    server outage makes plans less exact for a while, it does not stop dispatch (every failure is logged)."""
+
+    def __init__(self, primary: TravelTimeProvider, fallback: TravelTimeProvider) -> None:
+        self.primary = primary
+        self.fallback = fallback
+
+    def matrix(self, locations: Sequence[Location], depart_at: float) -> list[list[float]]:
+        try:
+            return self.primary.matrix(locations, depart_at)
+        except (httpx.HTTPError, RuntimeError, ValueError, KeyError, TypeError) as exc:
+            log.warning("travel provider failed; using the straight-line estimate",
+                        extra={"error": f"{type(exc).__name__}: {exc}"[:200]})
+            return self.fallback.matrix(locations, depart_at)
+
+
+def select_provider(kind: str, straight: StraightLineProvider, osrm_url: str | None = None,
+                    osrm_timeout_s: float = 10.0) -> TravelTimeProvider:
+    """The provider the settings name (dispatch.travel_provider): the straight-line one, or OSRM falling back
+    to it."""
+    if kind == "osrm":
+        if not osrm_url:
+            raise ValueError("travel provider 'osrm' needs its URL")
+        return FallbackProvider(OsrmTableProvider(osrm_url, timeout_s=osrm_timeout_s), straight)
+    if kind != "straight":
+        raise ValueError(f"unknown travel provider {kind!r} (straight or osrm)")
+    return straight

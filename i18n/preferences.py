@@ -9,7 +9,6 @@ technician's (the phone's day in theirs); staff get what an administrator set, e
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
 
 # What migration 0800 writes when nobody said anything: not a choice.
 UNSET_LANGUAGE, UNSET_ZONE = "en", "UTC"
@@ -21,11 +20,16 @@ class LocaleChoice:
     timezone: str | None
 
 
-def resolve_locale(*, user_language: str | None, user_timezone: str | None, chosen_at: datetime | None,
-                   linked_language: str | None = None, linked_timezone: str | None = None) -> LocaleChoice:
-    """``linked_*`` are the account's customer's or technician's values (None for staff)."""
-    if chosen_at is not None:
-        return LocaleChoice(user_language or linked_language, user_timezone or linked_timezone)
-    language = linked_language or (user_language if user_language and user_language != UNSET_LANGUAGE else None)
-    zone = linked_timezone or (user_timezone if user_timezone and user_timezone != UNSET_ZONE else None)
-    return LocaleChoice(language, zone)
+def resolve_locale(*, user_language: str | None, user_timezone: str | None, language_chosen: bool = False,
+                   timezone_chosen: bool = False, linked_language: str | None = None,
+                   linked_timezone: str | None = None) -> LocaleChoice:
+    """``*_chosen``: the user set that value themselves; ``linked_*``: the account's customer's or technician's
+    values (None for staff)."""
+    return LocaleChoice(_pick(user_language, language_chosen, linked_language, UNSET_LANGUAGE),
+                        _pick(user_timezone, timezone_chosen, linked_timezone, UNSET_ZONE))
+
+
+def _pick(own: str | None, chosen: bool, linked: str | None, unset: str) -> str | None:
+    if chosen and own:
+        return own
+    return linked or (own if own and own != unset else None)

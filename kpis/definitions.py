@@ -15,7 +15,8 @@ from kpis.models import IncidentFacts, NpsAnswer, Promise, TechnicianFacts, Visi
 
 # Notification kinds that tell the customer a plan with a time (a technician and an ETA, or a new ETA). A
 # "we detected a problem" message is not a response: it promises nothing the customer can plan around.
-RESPONSE_KINDS = ("technician_assigned", "eta_changed")
+# A visit rescheduled to the window the customer chose tells them that window: also a plan they can work with.
+RESPONSE_KINDS = ("technician_assigned", "eta_changed", "visit_rescheduled")
 # Incidents a person took on the phone were acknowledged by that person when they were opened.
 PERSON_ACK_SOURCES = ("phone",)
 
@@ -28,6 +29,27 @@ def _judge(event: datetime | None, start: datetime, limit: timedelta, now: datet
     if event is not None and event <= now:
         return event - start <= limit
     return False if now - start > limit else None
+
+
+def _clock_s(inc: IncidentFacts, until: datetime) -> float:
+    """Seconds the incident's SLA clock ran from its opening to ``until``: clock time less the pauses the contract
+    allowed (a hold the customer asked for, a part on a contract that excludes it, a customer's later window)."""
+    start, end = inc.opened_at.timestamp(), until.timestamp()
+    return end - start - measure(intersect(union(inc.pauses), [(start, end)]))
+
+
+def _judge_clock(inc: IncidentFacts, event: datetime | None, limit: timedelta, now: datetime) -> bool | None:
+    """``_judge`` on the incident's paused clock; without pauses exactly ``_judge`` from the opening."""
+    if not inc.pauses:
+        return _judge(event, inc.opened_at, limit, now)
+    if event is not None and event <= now:
+        return _clock_s(inc, event) <= limit.total_seconds()
+    return False if _clock_s(inc, now) > limit.total_seconds() else None
+
+
+def _in_window(inc: IncidentFacts, arrived: datetime | None) -> bool:
+    """Arrived inside a window the customer chose: on time, whatever the clock says."""
+    return arrived is not None and any(a <= arrived.timestamp() <= b for a, b in inc.windows)
 
 
 def needs_response(inc: IncidentFacts) -> bool:
@@ -50,17 +72,22 @@ def first_arrival(inc: IncidentFacts) -> datetime | None:
 
 
 def onsite_2h(inc: IncidentFacts, promise: Promise, now: datetime) -> bool | None:
-    """On site ≤ promise (2 h) counted from incident open (detection or report), over incidents needing a visit."""
+    """On site ≤ promise (2 h) counted from incident open (detection or report), over incidents needing a visit;
+    paused time the contract allows is not counted, and arriving inside a window the customer chose is on time."""
     if not inc.needs_visit:
         return None
-    return _judge(first_arrival(inc), inc.opened_at, timedelta(minutes=promise.onsite_min), now)
+    if _in_window(inc, first_arrival(inc)) and first_arrival(inc) <= now:  # type: ignore[operator]
+        return True
+    return _judge_clock(inc, first_arrival(inc), timedelta(minutes=promise.onsite_min), now)
 
 
 def onsite_contract(inc: IncidentFacts, now: datetime) -> bool | None:
     """On site by the contract's own deadline (incidents.onsite_due), which may be longer than the promise."""
     if not inc.needs_visit:
         return None
-    return _judge(first_arrival(inc), inc.opened_at, inc.onsite_due - inc.opened_at, now)
+    if _in_window(inc, first_arrival(inc)) and first_arrival(inc) <= now:  # type: ignore[operator]
+        return True
+    return _judge_clock(inc, first_arrival(inc), inc.onsite_due - inc.opened_at, now)
 
 
 def time_to_site_min(inc: IncidentFacts) -> float | None:
@@ -69,8 +96,9 @@ def time_to_site_min(inc: IncidentFacts) -> float | None:
 
 
 def repaired_24h(inc: IncidentFacts, promise: Promise, now: datetime) -> bool | None:
-    """Repaired ≤ promise (24 h): incident open → verified fixed (resolved remotely or on site, still resolved)."""
-    return _judge(inc.resolved_at, inc.opened_at, timedelta(hours=promise.repair_h), now)
+    """Repaired ≤ promise (24 h): incident open → verified fixed (resolved remotely or on site, still resolved),
+    less the paused time the contract allows."""
+    return _judge_clock(inc, inc.resolved_at, timedelta(hours=promise.repair_h), now)
 
 
 def first_visit_fixed(inc: IncidentFacts) -> bool | None:

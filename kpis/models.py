@@ -56,6 +56,11 @@ class IncidentFacts:
     remote_fix_verified: bool  # a remote fix was confirmed from telemetry
     responded_at: datetime | None  # first delivery of a plan/ETA notification, or a person's acknowledgement
     visits: tuple[Visit, ...] = ()
+    # SLA pauses the contract allowed (work_order_pauses with pauses_sla, 0350): epoch (start, end); end is inf while
+    # a hold runs. The on-site and repair clocks do not run inside them (docs/kpis.md, "Paused clocks").
+    pauses: tuple[tuple[float, float], ...] = ()
+    # Windows the customer chose (a reschedule whose contract pauses for it): arriving inside one is on time.
+    windows: tuple[tuple[float, float], ...] = ()
 
     @property
     def needs_visit(self) -> bool:

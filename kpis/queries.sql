@@ -14,7 +14,7 @@ SELECT i.id, i.customer_id, c.region, c.tier, i.source, i.opened_at, i.onsite_du
               WHERE n.incident_id = i.id AND n.kind = ANY(%(response_kinds)s)),
              CASE WHEN i.source = ANY(%(ack_sources)s) THEN i.opened_at END) AS responded_at
 FROM incidents i JOIN customers c ON c.id = i.customer_id
-WHERE i.opened_at >= %(start)s AND i.opened_at < %(end)s AND i.source <> 'planning'
+WHERE i.opened_at >= %(start)s AND i.opened_at < %(end)s AND i.source NOT IN ('planning', 'import')
   AND (%(customer_id)s::bigint IS NULL OR i.customer_id = %(customer_id)s)
 ORDER BY i.opened_at, i.id;
 
@@ -31,6 +31,16 @@ FROM work_orders w
 WHERE w.kind = 'corrective' AND w.created_at < %(end)s
   AND (w.completed_at IS NULL OR w.completed_at >= %(start)s OR w.incident_id = ANY(%(incident_ids)s))
 ORDER BY w.id;
+
+-- name: pauses
+-- SLA pauses the contract allowed (work_order_pauses, 0350) of the given incidents, as known at :end (a pause
+-- still running then has no end yet). A customer window also gives the window itself (on time inside it).
+-- A window cut short (rescheduled again, cancelled: ended_by set) is no longer the customer's.
+SELECT incident_id, kind, started_at, CASE WHEN ended_at < %(end)s THEN ended_at END AS ended_at,
+       CASE WHEN kind = 'customer_window' AND ended_by IS NULL THEN ended_at END AS window_start, window_end
+FROM work_order_pauses
+WHERE pauses_sla AND incident_id = ANY(%(incident_ids)s) AND started_at < %(end)s
+ORDER BY incident_id, started_at;
 
 -- name: technicians
 SELECT id, code, region, skills, shift_start, shift_end, breaks FROM technicians ORDER BY id;

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections import defaultdict
 from datetime import datetime, time
 
@@ -34,14 +35,34 @@ def load_incidents(conn: psycopg.Connection, start: datetime, end: datetime, cus
                                          "response_kinds": list(RESPONSE_KINDS),
                                          "ack_sources": list(PERSON_ACK_SOURCES)}).fetchall()
     visits = load_visits(conn, start, end, [int(r["id"]) for r in rows])
+    pauses, windows = load_pauses(conn, end, [int(r["id"]) for r in rows])
     by_incident: dict[int, list[Visit]] = defaultdict(list)
     for v in visits:
         by_incident[v.incident_id].append(v)
     incidents = [IncidentFacts(int(r["id"]), int(r["customer_id"]), r["region"], r["tier"], r["source"],
                                r["opened_at"], r["onsite_due"], r["resolved_at"], bool(r["remote_fix_verified"]),
-                               r["responded_at"], tuple(by_incident.get(int(r["id"]), ())))
+                               r["responded_at"], tuple(by_incident.get(int(r["id"]), ())),
+                               tuple(pauses.get(int(r["id"]), ())), tuple(windows.get(int(r["id"]), ())))
                  for r in rows]
     return incidents, visits
+
+
+def load_pauses(conn: psycopg.Connection, end: datetime, incident_ids: list[int]
+                ) -> tuple[dict[int, list[tuple[float, float]]], dict[int, list[tuple[float, float]]]]:
+    """Per incident: the SLA pauses its contract allowed (epoch start, end; inf while running), and the windows
+    its customer chose (epoch earliest, latest start)."""
+    pauses: dict[int, list[tuple[float, float]]] = defaultdict(list)
+    windows: dict[int, list[tuple[float, float]]] = defaultdict(list)
+    if not incident_ids:
+        return pauses, windows
+    with conn.cursor(row_factory=dict_row) as cur:
+        rows = cur.execute(Q.pauses, {"end": end, "incident_ids": incident_ids}).fetchall()
+    for r in rows:
+        stop = r["ended_at"].timestamp() if r["ended_at"] is not None else math.inf
+        pauses[int(r["incident_id"])].append((r["started_at"].timestamp(), stop))
+        if r["window_start"] is not None:
+            windows[int(r["incident_id"])].append((r["window_start"].timestamp(), r["window_end"].timestamp()))
+    return pauses, windows
 
 
 def _breaks(raw: list[dict]) -> tuple[tuple[time, int], ...]:

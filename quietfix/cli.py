@@ -42,7 +42,9 @@ def cmd_demo(settings: Settings, args: argparse.Namespace) -> int:
     options = DemoOptions(seconds=args.for_seconds, speed=args.speed, sample_interval_s=args.sample_interval,
                           devices=args.devices,
                           technicians=args.technicians, seed=args.seed,
-                          fault_rate_per_device_hour=args.fault_rate, api=not args.no_api)
+                          fault_rate_per_device_hour=args.fault_rate, api=not args.no_api,
+                          history_weeks=args.history_weeks, preventive_planner=True,
+                          telemetry_history=True)
     stop = _stop_on_signals()
     level = "DEBUG" if args.verbose else settings.log_level
     print_result(run_with_console(settings, options, stop, log_json=args.log_json, level=level))
@@ -101,22 +103,23 @@ def cmd_dispatch(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def cmd_plan(settings: Settings, args: argparse.Namespace) -> int:
-    """Preventive visits -> work orders (planning.service.create_preventive_work_orders), once or every N s."""
-    from datetime import UTC, datetime
+    """Preventive visits -> work orders (planning.service.create_preventive_work_orders), once or every N s, on
+    the shared clock (--speed, as the other processes)."""
+    from quietfix.planner import PreventivePlanner
 
-    from core.loops import run_polling
-    from planning.service import create_preventive_work_orders
+    planner = PreventivePlanner(_clock(args), days=args.days)
 
     def tick(conn) -> None:  # type: ignore[no-untyped-def]
-        with conn.transaction():
-            out = create_preventive_work_orders(conn, datetime.now(UTC), days=args.days)
+        out = planner.tick(conn)
         print(json.dumps({"created": len(out["created"]), "due": out.get("due", 0),
-                          "already_open": out.get("already_open", 0), "skipped": out.get("skipped")}))
+                          "already_open": out.get("already_open", 0), "skipped": out.get("skipped")}), flush=True)
 
     if args.every <= 0:
         with connect(settings.database_url, autocommit=True) as conn:
             tick(conn)
         return 0
+    from core.loops import run_polling
+
     run_polling("plan", lambda: connect(settings.database_url, autocommit=True), tick, _stop_on_signals(),
                 args.every)
     return 0
@@ -272,6 +275,8 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--seed", type=int, default=7)
     demo.add_argument("--fault-rate", type=float, default=0.05, help="faults per device per simulated hour")
     demo.add_argument("--no-api", action="store_true", help="do not start the web server")
+    demo.add_argument("--history-weeks", type=int, default=4,
+                      help="weeks of past incidents seeded for the forecast and roster (0: none)")
     demo.add_argument("--log-json", action="store_true",
                       help="JSON logs on stdout instead of the status console (logs otherwise go to a file)")
     demo.set_defaults(func=cmd_demo)
@@ -307,6 +312,7 @@ def build_parser() -> argparse.ArgumentParser:
     plan = sub.add_parser("plan", help="create preventive work orders (inspections, predicted failures)")
     plan.add_argument("--days", type=int, default=7, help="items due within this many days")
     plan.add_argument("--every", type=float, default=0.0, help="repeat every N seconds (0 = run once)")
+    plan.add_argument("--speed", type=float, default=1.0, help="clock speed (must match the fleet's)")
     plan.set_defaults(func=cmd_plan)
 
     sub.add_parser("notify", help="send the notification outbox (e-mail, webhooks)").set_defaults(func=cmd_notify)

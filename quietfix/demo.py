@@ -35,6 +35,9 @@ from edge_agent import DeviceSpec, Fleet
 from ingest import start_ingest
 from quietfix import seed as seeding
 from quietfix.fieldsim import FieldModel, FieldSimulator, apply_roster
+from quietfix.mailsink import SmtpSink
+from quietfix.planner import DEMO_EVERY_CLOCK_S, PreventivePlanner
+from quietfix.seed_history import seed_history
 from quietfix.seed_telemetry_history import seed_telemetry
 
 log = logging.getLogger(__name__)
@@ -63,22 +66,17 @@ class DemoOptions:
     before_api_stop: Callable[[ScaledClock], None] | None = None
     # Device ids are broker usernames: a prefix keeps a benchmark's fleet apart from a demo on the same broker.
     id_prefix: str = ""
+    # Weeks of past incidents seeded before the run, and inspection rounds spread over each contract's interval
+    # (quietfix/seed_history.py), so /planning has a forecast and a roster, and inspections come due as in a
+    # region with a past. 0 (the default, for benchmarks reading the KPIs) seeds none; `quietfix demo` asks for four.
+    history_weeks: int = 0
+    # Run the preventive planner (`quietfix plan`) as a thread on the demo's clock. Off by default so a benchmark
+    # built on the demo (bench.live_day) keeps measuring the same world; `quietfix demo` turns it on.
+    preventive_planner: bool = False
     # Seed two days of past telemetry (with a few repaired wear failures, quietfix/seed_telemetry_history.py) so
-    # `quietfix train` learns the normal models and the fleet's RUL model in the demo's first seconds.
-    telemetry_history: bool = True
-
-
-class DemoMailbox:
-    """The demo customers' mailboxes (their addresses are example.com): the real sender hands each e-mail over
-    here instead of to an SMTP server, and the delivery is recorded like any other (notification_deliveries)."""
-
-    def __init__(self) -> None:
-        self.received = 0
-        self._lock = threading.Lock()
-
-    def send(self, *, to: str, subject: str, body: str, idempotency_key: str, at: float) -> None:
-        with self._lock:
-            self.received += 1
+    # `quietfix train` learns the normal models and the fleet's RUL model in the first seconds. Off by default
+    # (bench.live_day keeps measuring the same world); `quietfix demo` turns it on.
+    telemetry_history: bool = False
 
 
 def batch_interval_s(options: DemoOptions) -> float:
@@ -133,6 +131,8 @@ def run_demo(settings: Settings, options: DemoOptions, stop: threading.Event | N
                                 spares=True, id_prefix=options.id_prefix)
         clock = ScaledClock(options.speed)
         apply_roster(conn, clock.now(), settings.dispatch.timezone)
+        seed_history(conn, clock.now(), weeks=options.history_weeks, timezone=settings.dispatch.timezone,
+                     mean_per_hour=options.devices * options.fault_rate_per_device_hour, seed=options.seed)
         telemetry = seed_telemetry(conn, [(d.device_id, d.equipment_type) for d in devices], clock.now(),
                                    seed=options.seed) if options.telemetry_history else None
         conn.commit()
@@ -160,8 +160,15 @@ def run_demo(settings: Settings, options: DemoOptions, stop: threading.Event | N
     dispatch_settings = settings.dispatch.model_copy(
         update={"poll_interval_s": simulated_minute_s(settings.dispatch.poll_interval_s, options)})
     commands = mqtt_channel(settings, client_id=f"diagnose-demo-{os.getpid()}")  # remote fixes reach the fleet
-    # The outbox sender, polling often enough that "customer told" is measured in simulated minutes, not tens.
-    notifier = Notifier(settings.notify.model_copy(update={"poll_interval_s": 0.2}), clock, email=DemoMailbox())
+    # The outbox sender, polling often enough that "customer told" is measured in simulated minutes, not tens. The
+    # customers' addresses are example.com: their e-mail goes over real SMTP to a local sink (quietfix/mailsink.py).
+    mail_sink = SmtpSink().start()
+    notifier = Notifier(settings.notify.model_copy(update={
+        "poll_interval_s": 0.2, "smtp_host": mail_sink.host, "smtp_port": mail_sink.port, "smtp_starttls": False,
+        "smtp_username": None, "smtp_password": None}), clock)
+    # The preventive planner (`quietfix plan`) on the demo's clock, once a simulated hour.
+    planner = PreventivePlanner(clock)
+    plan_every_s = max(1.0, DEMO_EVERY_CLOCK_S / options.speed)
     targets = service_targets(settings.service)
     # `quietfix train`: looks every 2 wall s (ten simulated minutes at 300x) whether a model is due.
     trainer = TrainingJob(db, settings.training.model_copy(update={"poll_interval_s": 2.0}), clock)
@@ -171,7 +178,9 @@ def run_demo(settings: Settings, options: DemoOptions, stop: threading.Event | N
                          ("dispatch", DispatchLoop(db, dispatch_settings, clock, spares=settings.spares).run),
                          ("field", field_sim.run),
                          ("notify", lambda stop: notifier.run(db, stop)),
-                         ("train", trainer.run)):
+                         ("train", trainer.run),
+                         *((("plan", lambda stop: planner.run(db, stop, plan_every_s)),)
+                           if options.preventive_planner else ())):
         thread = threading.Thread(target=target, args=(stop,), name=name, daemon=True)
         thread.start()
         threads.append(thread)
@@ -213,19 +222,22 @@ def run_demo(settings: Settings, options: DemoOptions, stop: threading.Event | N
             thread.join(10)
         ingest.stop()
         commands.stop()
+        mail_sink.stop()
     result: dict[str, Any] = counts(settings)
     result["faults_injected"] = len(fleet.ground_truth)
     result["failed_visits"] = field_sim.failed_visits
     result["storage"] = report.storage
     result["simulated_hours"] = round(options.speed * (options.seconds or 0) / 3600, 2)
+    result["emails_received"] = mail_sink.received
     result["normal_models_trained"] = trainer.normal_trained
     result["rul_models_trained"] = trainer.rul_trained
-    # Seeded history is in readings_stored, incidents and work_orders too: reported apart so it is not read as live.
+    # Seeded telemetry is in readings_stored, incidents and work_orders too: reported apart so it is not read as live.
     result["history_readings_seeded"] = telemetry.readings if telemetry else 0
     result["history_failures_seeded"] = telemetry.failures if telemetry else 0
     ordered = ("devices", "readings_stored", "faults_injected", "incidents", "work_orders", "failed_visits", "assigned",
-               "notifications", "dead_letters", "storage", "simulated_hours", "normal_models_trained",
-               "rul_models_trained", "history_readings_seeded", "history_failures_seeded")
+               "notifications", "notifications_sent", "emails_received", "preventive_work_orders", "dead_letters",
+               "storage", "simulated_hours", "history_incidents", "normal_models_trained", "rul_models_trained",
+               "history_readings_seeded", "history_failures_seeded")
     return {k: result[k] for k in ordered}
 
 

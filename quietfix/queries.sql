@@ -1,10 +1,14 @@
 -- name: demo_counts
 SELECT (SELECT count(*) FROM devices) AS devices,
        (SELECT coalesce(sum(cardinality(readings)), 0) FROM telemetry_samples) AS readings_stored,
-       (SELECT count(*) FROM incidents) AS incidents,
+       (SELECT count(*) FROM incidents WHERE source <> 'import') AS incidents,  -- this run's
+       (SELECT count(*) FROM incidents WHERE source = 'import') AS history_incidents,
        (SELECT count(*) FROM work_orders) AS work_orders,
        (SELECT count(*) FROM work_orders WHERE technician_id IS NOT NULL) AS assigned,
        (SELECT count(*) FROM notifications) AS notifications,
+       -- delivered: at least one channel accepted it (what the response KPI counts), not merely marked done
+       (SELECT count(DISTINCT notification_id) FROM notification_deliveries) AS notifications_sent,
+       (SELECT count(*) FROM work_orders WHERE kind = 'preventive') AS preventive_work_orders,
        (SELECT count(*) FROM dead_letters) AS dead_letters;
 
 -- name: fleet_devices

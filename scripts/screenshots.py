@@ -6,8 +6,8 @@
 Runs ``quietfix demo`` on a scratch database (created here, dropped afterwards) with its web server on a free
 port, waits until the demo has real work on the board (assigned work orders and a current optimiser plan, or
 ``--seconds`` run out), then signs in with Playwright driving Debian's Chromium and captures ``/board`` (desktop)
-as the dispatcher, ``/tech`` (phone viewport, 390×844) as a technician who holds a job, and ``/portal`` as a
-customer with an open incident. Nothing is staged: whatever the demo produced is what the pictures show.
+as the dispatcher in a Chinese (zh-CN, Asia/Shanghai) browser, ``/tech`` (phone viewport, 390×844, English)
+as a technician who holds a job, and ``/portal`` as a customer with an open incident. Nothing is staged: whatever the demo produced is what the pictures show.
 Progress goes to stderr; the last stdout line is one JSON object with the files and the demo state captured.
 """
 
@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -74,10 +75,10 @@ def users(url: str) -> tuple[str, str]:
 
 
 def sign_in(page, url: str, user: str) -> None:
-    page.goto(url)
-    page.get_by_label("User name").fill(user)
-    page.get_by_label("Password").fill(DEMO_PASSWORD)
-    page.get_by_role("button", name="Sign in").click()
+    page.goto(url)  # by field name: the form speaks the browser's language
+    page.locator("input[name=username]").fill(user)
+    page.locator("input[name=password]").fill(DEMO_PASSWORD)
+    page.locator("#login-form button[type=submit]").click()
 
 
 def capture(base: str, out: Path, tech: str, customer: str) -> list[str]:
@@ -88,20 +89,23 @@ def capture(base: str, out: Path, tech: str, customer: str) -> list[str]:
     with sync_playwright() as pw:
         browser = pw.chromium.launch(executable_path=CHROMIUM, args=["--headless", "--no-sandbox", "--disable-gpu"])
         try:
-            ctx = browser.new_context(viewport={"width": 1440, "height": 1100})
+            # The board as a dispatcher in Shanghai sees it (Chinese browser), the phone as an English-speaking
+            # technician: both languages in the README, each in the viewer's zone.
+            ctx = browser.new_context(viewport={"width": 1440, "height": 1100}, locale="zh-CN",
+                                      timezone_id="Asia/Shanghai")
             ctx.set_default_timeout(20_000)
             page = ctx.new_page()
             sign_in(page, f"{base}/board", "dispatcher")
             expect(page.locator("#queue > li").first).to_be_visible()
             expect(page.locator("#kpi-strip .kpi").first).to_be_visible()
-            expect(page.locator("#live")).to_have_text("live")
+            expect(page.locator("#live")).to_have_class(re.compile(r"\bok\b"))
             page.wait_for_timeout(1500)  # map markers and fitted bounds settle
             page.screenshot(path=str(out / "board.png"), full_page=True)
             files.append("board.png")
             ctx.close()
 
             ctx = browser.new_context(viewport={"width": 390, "height": 844}, device_scale_factor=2, is_mobile=True,
-                                      has_touch=True)
+                                      has_touch=True, locale="en-GB", timezone_id="Europe/London")
             ctx.set_default_timeout(20_000)
             page = ctx.new_page()
             sign_in(page, f"{base}/tech", tech)

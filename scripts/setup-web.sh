@@ -25,3 +25,11 @@ if [ ! -x /usr/bin/chromium ] || ! command -v chromedriver >/dev/null 2>&1; then
   as_root apt-get update -qq >/dev/null
   as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver >/dev/null
 fi
+
+# A Chinese font: pages in zh-CN (and the README's screenshots) draw boxes without one. WenQuanYi Micro Hei is
+# small (a few MB) and in Debian; people's own machines have their system's CJK fonts.
+if ! fc-list :lang=zh 2>/dev/null | grep -q .; then
+  say "installing a Chinese font (fonts-wqy-microhei) with apt-get for the zh-CN pages in the browser tests"
+  as_root apt-get update -qq >/dev/null
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq fonts-wqy-microhei fontconfig >/dev/null
+fi

@@ -21,3 +21,7 @@ class InvalidMovement(SparesError):
 
 class NotFound(SparesError):
     """A part, location, reservation or shipment that does not exist."""
+
+
+class OrderStateError(SparesError):
+    """A replenishment order asked to do what its status forbids (approve twice, receive a rejected one)."""

@@ -266,3 +266,46 @@ SELECT s.id, s.sku, s.qty, s.status, s.from_location_id, f.name AS from_name, s.
 FROM shipments s JOIN stock_locations f ON f.id = s.from_location_id
 LEFT JOIN stock_locations t ON t.id = s.to_location_id
 WHERE s.id = %(id)s;
+
+-- name: open_order_keys
+-- Replenishment orders still open (proposed or approved): a suggestion already ordered is not proposed again.
+SELECT kind, coalesce(from_location_id, 0) AS from_id, to_location_id, sku FROM replenishment_orders
+WHERE status IN ('proposed', 'approved');
+
+-- name: insert_order
+INSERT INTO replenishment_orders (kind, from_location_id, to_location_id, sku, qty, unit_cost, basis, proposed_at,
+                                  proposed_by)
+SELECT %(kind)s, %(from_location_id)s, %(to_location_id)s, %(sku)s, %(qty)s, p.unit_cost, %(basis)s, %(at)s, %(by)s
+FROM parts p WHERE p.sku = %(sku)s
+ON CONFLICT (kind, (coalesce(from_location_id, 0)), to_location_id, sku) WHERE status IN ('proposed', 'approved')
+DO NOTHING
+RETURNING id;
+
+-- name: lock_order
+SELECT id, kind, from_location_id, to_location_id, sku, qty, status, shipment_id FROM replenishment_orders
+WHERE id = %(id)s FOR UPDATE;
+
+-- name: decide_order
+UPDATE replenishment_orders SET status = %(status)s, decided_at = %(at)s, decided_by = %(by)s,
+       shipment_id = %(shipment_id)s
+WHERE id = %(id)s AND status = 'proposed';
+
+-- name: receive_order
+UPDATE replenishment_orders SET status = 'received', received_at = %(at)s, received_by = %(by)s,
+       received_qty = %(qty)s
+WHERE id = %(id)s AND status = 'approved';
+
+-- name: list_orders
+-- Orders for the spares page, open ones first, with the names a dispatcher recognises and the order's value.
+SELECT o.id, o.kind, o.status, o.sku, p.description, o.qty, o.unit_cost, o.qty * o.unit_cost AS value,
+       o.from_location_id, f.name AS from_name, o.to_location_id, t.name AS to_name, t.kind AS to_kind, o.basis,
+       o.proposed_at, o.proposed_by, o.decided_at, o.decided_by, o.received_at, o.received_by, o.received_qty,
+       o.shipment_id, s.status AS shipment_status, s.eta AS shipment_eta
+FROM replenishment_orders o
+JOIN parts p ON p.sku = o.sku
+JOIN stock_locations t ON t.id = o.to_location_id
+LEFT JOIN stock_locations f ON f.id = o.from_location_id
+LEFT JOIN shipments s ON s.id = o.shipment_id
+WHERE (%(status)s::text IS NULL OR o.status = %(status)s) AND (%(id)s::bigint IS NULL OR o.id = %(id)s)
+ORDER BY (o.status IN ('proposed', 'approved')) DESC, o.id DESC
+LIMIT %(limit)s;

@@ -460,10 +460,15 @@ def replenishment(conn: psycopg.Connection, now: float, settings: SparesSettings
     ``predicted`` = their expected units). Depots and the
     warehouse use the fill-rate target over lead time + review; vans (refilled nightly, lead time 0) the cycle
     service level over one day. ``order_qty`` = base stock - position when the position is at or below the
-    reorder point, else 0 (an (s, S) policy)."""
+    reorder point, else 0 (an (s, S) policy). That is the per-SKU rule (``cost_weighted=False``); by default the
+    levels are the cost-weighted ones bench.spares_month measures (spares/levels.py)."""
     from spares.replenishment import plan_target
 
     s = settings or SparesSettings()
+    if s.cost_weighted:  # the rule bench.spares_month measures (spares/levels.py)
+        from spares.levels import replenishment_cost_weighted
+
+        return replenishment_cost_weighted(conn, now, s, location_id)
     repo = SparesRepository(conn)
     locations = {int(r["id"]): r for r in repo.rows("list_locations", {"kind": None})}
     levels = {(int(r["location_id"]), r["sku"]): r for r in repo.rows("stock", {"location_id": location_id,

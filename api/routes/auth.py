@@ -84,7 +84,9 @@ def me(principal: AnyUser, conn: Conn) -> dict[str, object]:
     """Who is signed in, and the language and zone their pages use (None: the browser's; i18n.resolve_locale)."""
     row = repo.user_locale(conn, principal.user_id) or {}
     choice = resolve_locale(user_language=row.get("language"), user_timezone=row.get("timezone"),
-                            chosen_at=row.get("locale_chosen_at"), linked_language=row.get("linked_language"),
+                            language_chosen=row.get("language_chosen_at") is not None,
+                            timezone_chosen=row.get("timezone_chosen_at") is not None,
+                            linked_language=row.get("linked_language"),
                             linked_timezone=row.get("linked_timezone"))
     return {"username": principal.username, "role": principal.role, "customer_id": principal.customer_id,
             "technician_id": principal.technician_id, "language": choice.language, "timezone": choice.timezone}

@@ -10,6 +10,7 @@ from psycopg_pool import PoolTimeout
 from api import repository as repo
 from api.schemas import Health
 from core.mqtt import BrokerAddress
+from dispatch.travel import OsrmTableProvider
 
 router = APIRouter(tags=["operations"])
 
@@ -37,8 +38,12 @@ def healthz(request: Request) -> Health:
 @router.get("/readyz", response_model=Health)
 def readyz(request: Request, response: Response) -> Health:
     health = healthz(request)
-    health.broker = _broker_up(request.app.state.settings.mqtt_url)
-    if not (health.database and health.broker):
+    settings = request.app.state.settings
+    health.broker = _broker_up(settings.mqtt_url)
+    if settings.dispatch.travel_provider == "osrm":  # dispatch routes on it: not ready while it cannot answer
+        health.travel = OsrmTableProvider(settings.dispatch.osrm_url or "").healthy(
+            timeout_s=min(2.0, settings.dispatch.osrm_timeout_s))
+    if not (health.database and health.broker and health.travel is not False):
         response.status_code = status.HTTP_503_SERVICE_UNAVAILABLE
         health.status = "not ready"
     return health

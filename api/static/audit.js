@@ -11,12 +11,12 @@
     }
     try {
       const rows = await QF.api(`/api/audit?${params}`);
-      document.querySelector("#rows tbody").innerHTML = rows.map((r) => `<tr><td>${QF.esc(r.at.slice(0, 19).replace("T", " "))}</td>`
-        + `<td>${QF.esc(r.actor)}${r.actor_role ? ` <span class="muted">(${QF.esc(r.actor_role)})</span>` : ""}</td>`
+      document.querySelector("#rows tbody").innerHTML = rows.map((r) => `<tr><td>${QF.esc(I18N.datetime(r.at))}</td>`
+        + `<td>${QF.esc(r.actor)}${r.actor_role ? ` <span class="muted">(${QF.esc(QF.label("common.role", r.actor_role))})</span>` : ""}</td>`
         + `<td>${QF.esc(r.action)}</td><td>${QF.esc([r.target_type, r.target_id].filter(Boolean).join(" "))}</td>`
         + `<td><code>${QF.esc(JSON.stringify(r.details))}</code></td></tr>`).join("");
-      msg.textContent = rows.length ? `${rows.length} entries` : "No entries match.";
-    } catch (e) { msg.textContent = `Could not load the audit log: ${e.message}`; }
+      msg.textContent = rows.length ? QF.t("audit.count", { count: rows.length }) : QF.t("audit.none");
+    } catch (e) { msg.textContent = QF.t("audit.loadFailed", { error: e.message }); }
   }
   form.addEventListener("submit", (ev) => { ev.preventDefault(); load(); });
   QF.start(document.getElementById("login"), ["admin"], () => {

@@ -6,7 +6,9 @@
 (function () {
   "use strict";
   const ATLAS = "/vendor/world-atlas/countries-10m.json";
-  const ATTRIBUTION = 'Background: <a href="https://www.naturalearthdata.com/">Natural Earth</a> (public domain) via world-atlas';
+  const NATURAL_EARTH = '<a href="https://www.naturalearthdata.com/">Natural Earth</a>';
+  // In the viewer's language (board.map.attribution); drawn after sign-in, when the catalogue is loaded.
+  const attribution = () => I18N.t("board.map.attribution").replace("Natural Earth", NATURAL_EARTH);
   const SITE_LABEL_MIN_ZOOM = 12; // below this the site names would cover each other; depots are always named
 
   function bboxOfCoords(coords, box) {
@@ -49,7 +51,7 @@
         style: { color: "#9a8bb0", weight: 1.2, dashArray: "4 3", className: "basemap-border" } }).addTo(group);
     }
 
-    map.attributionControl?.addAttribution(ATTRIBUTION);
+    map.attributionControl?.addAttribution(attribution());
     return fetch(ATLAS).then((r) => { if (!r.ok) throw new Error(`${ATLAS}: ${r.status}`); return r.json(); })
       .then((topology) => {
         world = topology;

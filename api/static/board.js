@@ -1,7 +1,7 @@
 // The dispatcher's route board: map, SLA-risk queue with live countdowns, timeline lanes, intake, KPIs.
 "use strict";
 (() => {
-  const { api, esc, hm, countdown, now } = QF;
+  const { api, esc, hm, countdown, now, label } = QF; // QF.t, not t: `t` names a technician here
   const STATE_COLOUR = { free: "#0f6b23", travelling: "#0a58ca", on_site: "#6a3fb5", off: "#6b7280" };
   const LANE_BEFORE_MS = 30 * 60e3, LANE_SPAN_MS = 4.5 * 3600e3; // lanes show now-30 min .. now+4 h
   let map = null, layer = null, fitted = false, data = { technicians: [], queue: [] };
@@ -19,7 +19,7 @@
     }
   }
   const techById = () => new Map(data.technicians.map((t) => [t.id, t]));
-  const codeOf = (id) => techById().get(id)?.code || (id == null ? "nobody" : `#${id}`);
+  const codeOf = (id) => techById().get(id)?.code || (id == null ? QF.t("board.nobody") : `#${id}`);
 
   // Routes from GET /api/board/routes ({technician_id, stops}[] or {routes: [...]} or {id: stops}); without it,
   // from the current plan's routes. Stops: {work_order_id|null, kind: job|pickup, seq, eta, lat, lon, location_name}.
@@ -38,9 +38,9 @@
   }
 
   function initMap(tileUrl) {
-    if (typeof L === "undefined") { document.getElementById("map").textContent = "Map library not installed (run scripts/setup-web.sh)."; return; }
+    if (typeof L === "undefined") { document.getElementById("map").textContent = QF.t("board.map.noLibrary"); return; }
     map = L.map("map", { zoomSnap: 0.25, attributionControl: !!tileUrl || !!window.QFBasemap });
-    if (tileUrl) L.tileLayer(tileUrl, { maxZoom: 18, attribution: "map tiles" }).addTo(map);
+    if (tileUrl) L.tileLayer(tileUrl, { maxZoom: 18, attribution: QF.t("board.map.tiles") }).addTo(map);
     else if (window.QFBasemap) QFBasemap.draw(map); // no tile server: Natural Earth land, water, borders (basemap.js)
     layer = L.layerGroup().addTo(map);
     map.setView([51.92, 4.48], 11);
@@ -56,12 +56,12 @@
       if (!t) continue;
       const path = [[t.lat, t.lon], ...stops.map((x) => [x.lat, x.lon])];
       L.polyline(path, { color: STATE_COLOUR[t.state] || "#0a58ca", weight: 3, opacity: 0.8, className: "route" })
-        .bindTooltip(`${esc(t.code)}: ${stops.length} stop${stops.length === 1 ? "" : "s"}`).addTo(layer);
+        .bindTooltip(esc(QF.t("board.map.routeStops", { tech: t.code, count: stops.length }))).addTo(layer);
       for (const x of stops.filter((y) => y.kind === "pickup")) {
         const d = 0.003;
         L.polygon([[x.lat + d, x.lon], [x.lat, x.lon + d * 1.5], [x.lat - d, x.lon], [x.lat, x.lon - d * 1.5]],
           { color: "#5c3b00", weight: 2, fillColor: "#f0b429", fillOpacity: 0.9, className: "pickup" })
-          .bindTooltip(`Pick-up at ${esc(x.location_name || "depot")} for ${esc(t.code)}${x.work_order_id ? ` (job #${x.work_order_id})` : ""}, ETA ${hm(x.eta)}`).addTo(layer);
+          .bindTooltip(esc(QF.t("board.map.pickup", { place: x.location_name || QF.t("board.depot"), tech: t.code, job: x.work_order_id ?? "none", eta: hm(x.eta) }))).addTo(layer);
         pts.push([x.lat, x.lon]);
       }
     }
@@ -74,12 +74,12 @@
       const late = riskOf(q).cls;
       L.rectangle([[q.lat - 0.002, q.lon - 0.003], [q.lat + 0.002, q.lon + 0.003]], {
         color: late === "late" ? "#a4000f" : late === "risk" ? "#c46a00" : "#14324a", weight: 2, fillOpacity: 0.6 })
-        .bindTooltip(`#${q.id} ${esc(q.device_name)} · ${esc(q.customer_name)} (${esc(q.tier)}) · ${esc(q.status)}`).addTo(layer);
+        .bindTooltip(`#${q.id} ${esc(q.device_name)} · ${esc(q.customer_name)} (${esc(label("common.tier", q.tier))}) · ${esc(label("common.woStatus", q.status))}`).addTo(layer);
       pts.push([q.lat, q.lon]);
     }
     for (const t of data.technicians) {
       L.circleMarker([t.lat, t.lon], { radius: 8, color: "#fff", weight: 2, fillColor: STATE_COLOUR[t.state] || "#333", fillOpacity: 1 })
-        .bindTooltip(`${esc(t.code)} · ${esc(t.state)}`, { permanent: true, direction: "right", className: "tech-label" }).addTo(layer);
+        .bindTooltip(`${esc(t.code)} · ${esc(label("common.techState", t.state))}`, { permanent: true, direction: "right", className: "tech-label" }).addTo(layer);
       pts.push([t.lat, t.lon]);
     }
     if (!fitted && pts.length) { map.fitBounds(pts, { padding: [20, 20] }); fitted = true; }
@@ -89,10 +89,13 @@
   // incident's opening) until assigned, then on site until arrived. The contract deadline, which may be a day
   // later, is shown beside it but never as the headline: a dispatcher works to the promise.
   function riskOf(q) {
-    if (q.arrived_at) return { label: "on site", cls: "ok", due: null };
+    if (q.status === "on_hold") return { label: "", cls: "held", due: null, held: true }; // its clock: QFLifecycle.badges
+    const booked = QFLifecycle.risk(q); // waiting for the customer's window
+    if (booked) return booked;
+    if (q.arrived_at) return { label: QF.t("board.risk.onSite"), cls: "ok", due: null };
     const due = q.assigned_at ? (q.onsite_target || q.onsite_due) : (q.response_target || q.response_due);
     const c = countdown(due);
-    return { label: q.assigned_at ? "on site in" : "respond in", cls: q.eta_late || q.eta_past_target ? "late" : c.cls, due };
+    return { label: q.assigned_at ? QF.t("board.risk.onSiteIn") : QF.t("board.risk.respondIn"), cls: q.eta_late || q.eta_past_target ? "late" : c.cls, due };
   }
 
   // The optimiser's proposals: jobs the current plan gives to a technician other than the one holding them
@@ -126,7 +129,7 @@
       const r = await api(path, { method: "POST", body });
       say(done(r));
       await refresh();
-    } catch (e) { say(`Not done: ${e.message}`, false); btn.disabled = false; return; }
+    } catch (e) { say(QF.t("board.notDone", { error: e.message }), false); btn.disabled = false; return; }
     const find = (k) => k && (document.querySelector(`[data-key="${CSS.escape(k)}"]`) || document.getElementById(k));
     const again = find(focusKey) || find(thenKey);
     (again && !again.disabled ? again : document.getElementById("queue-h")).focus();
@@ -136,16 +139,16 @@
     const list = proposals(), card = document.getElementById("plan-card");
     card.hidden = !plan;
     if (!plan) return;
-    document.getElementById("plan-meta").textContent = `plan #${plan.id} of ${hm(plan.created_at)} (${plan.trigger}); ${(plan.dropped || []).length} job(s) not planned`;
+    document.getElementById("plan-meta").textContent = QF.t("board.plan.meta", { id: plan.id, at: hm(plan.created_at), trigger: plan.trigger, dropped: (plan.dropped || []).length });
     document.getElementById("proposals").innerHTML = list.map(({ q, to }) => `<li data-wo="${q.id}">
-        <span><b>#${q.id}</b> ${esc(q.device_name)}: ${q.technician_id ? esc(codeOf(q.technician_id)) : "unassigned"} → <b>${esc(codeOf(to.technician_id))}</b>, stop ${to.seq + 1}, ETA ${hm(to.eta)}</span>
-        <button type="button" class="secondary" data-key="accept-${q.id}" data-accept="${q.id}" data-tech="${to.technician_id}">Accept<span class="sr-only"> proposal for work order ${q.id}</span></button></li>`).join("")
-      || '<li class="muted">No changes proposed: the plan matches the assignments.</li>';
+        <span><b>#${q.id}</b> ${esc(q.device_name)}: ${q.technician_id ? esc(codeOf(q.technician_id)) : esc(QF.t("board.unassigned"))} → <b>${esc(codeOf(to.technician_id))}</b>, ${esc(QF.t("board.plan.stop", { n: to.seq + 1, eta: hm(to.eta) }))}</span>
+        <button type="button" class="secondary" data-key="accept-${q.id}" data-accept="${q.id}" data-tech="${to.technician_id}">${esc(QF.t("board.plan.accept"))}<span class="sr-only"> ${esc(QF.t("board.plan.acceptFor", { id: q.id }))}</span></button></li>`).join("")
+      || `<li class="muted">${esc(QF.t("board.plan.none"))}</li>`;
     const all = document.getElementById("accept-all");
     all.hidden = list.length < 2;
     for (const b of document.querySelectorAll("[data-accept]")) {
       b.addEventListener("click", () => control(b, `/api/work-orders/${b.dataset.accept}/pin`, { technician_id: Number(b.dataset.tech) },
-        () => `Accepted: work order #${b.dataset.accept} pinned to ${codeOf(Number(b.dataset.tech))}.`,
+        () => QF.t("board.plan.accepted", { id: b.dataset.accept, tech: codeOf(Number(b.dataset.tech)) }),
         document.querySelector("[data-accept]:not([data-accept='" + b.dataset.accept + "'])")?.dataset.key || "plan-h"));
     }
   }
@@ -158,14 +161,14 @@
       try { await api(`/api/work-orders/${q.id}/pin`, { method: "POST", body: { technician_id: to.technician_id } }); ok++; }
       catch (e) { failed.push(`#${q.id} (${e.message})`); }
     }
-    say(`Accepted ${ok} of ${list.length} proposal(s)${failed.length ? `; not done: ${failed.join(", ")}` : ""}.`, !failed.length);
+    say(QF.t("board.plan.acceptedAll", { ok, total: list.length, failed: failed.length ? failed.join(", ") : "none" }), !failed.length);
     btn.disabled = false;
     await refresh();
     document.getElementById("plan-h").focus();
   }
 
   function drawQueue() {
-    const options = data.technicians.map((t) => `<option value="${t.id}">${esc(t.code)} – ${esc(t.state)} (${t.active_jobs} job${t.active_jobs === 1 ? "" : "s"}; ${esc(t.skills.join(", "))})</option>`).join("");
+    const options = data.technicians.map((t) => `<option value="${t.id}">${esc(t.code)} – ${esc(label("common.techState", t.state))} (${esc(QF.t("board.techOption", { jobs: t.active_jobs, skills: t.skills.map((s) => label("common.skill", s)).join(", ") }))})</option>`).join("");
     // A redraw (live update) must not throw away a half-made choice or the keyboard focus.
     const chosen = new Map([...document.querySelectorAll("form.assign select[data-touched]")].map((el) => [el.form.dataset.wo, el.value]));
     const focusKey = document.activeElement?.dataset?.key;
@@ -174,24 +177,26 @@
       const r = riskOf(q), x = p.get(q.id);
       const controls = q.pinned_technician_id != null || q.locked;
       return `<li class="${r.cls}" data-wo="${q.id}">
-        <div class="row"><strong>#${q.id} ${esc(q.device_name)}</strong><button type="button" class="link" data-asset="${esc(q.device_id)}">${esc(QF.t("board.asset.link"))}<span class="sr-only"> ${esc(q.device_name)}</span></button><span class="chip">${esc(q.tier)}</span>
-          <span class="chip">${esc(q.source)}</span><span class="chip">${esc(q.status)}</span>
-          ${q.pinned_technician_id != null ? `<span class="chip pin">pinned to ${esc(codeOf(q.pinned_technician_id))}</span>` : ""}
-          ${q.locked ? '<span class="chip pin">locked</span>' : ""}</div>
+        <div class="row"><strong>#${q.id} ${esc(q.device_name)}</strong><button type="button" class="link" data-asset="${esc(q.device_id)}">${esc(QF.t("board.asset.link"))}<span class="sr-only"> ${esc(q.device_name)}</span></button><span class="chip">${esc(label("common.tier", q.tier))}</span>
+          <span class="chip">${esc(label("common.source", q.source))}</span><span class="chip">${esc(label("common.woStatus", q.status))}</span>
+          ${q.pinned_technician_id != null ? `<span class="chip pin">${esc(QF.t("board.queue.pinnedTo", { tech: codeOf(q.pinned_technician_id) }))}</span>` : ""}
+          ${q.locked ? `<span class="chip pin">${esc(QF.t("board.queue.locked"))}</span>` : ""}
+          ${QFLifecycle.badges(q)}</div>
         <div class="muted">${esc(q.customer_name)} · ${esc(q.summary)}</div>
-        <div class="row">${r.due ? `<span>${r.label}</span> <span class="clock" data-due="${esc(r.due)}"></span>` : `<span class="ok">on site since ${hm(q.arrived_at)}</span>`}
-          ${!q.assigned_at ? `<span>· on site in</span> <span class="clock" data-due="${esc(q.onsite_target || q.onsite_due)}"></span>` : ""}
-          ${!q.arrived_at ? `<span class="muted">promise: on site by ${hm(q.onsite_target || q.onsite_due)} · contract: on site by ${hm(q.onsite_due)}</span>` : ""}
-          ${q.technician_code ? `<span>tech <b>${esc(q.technician_code)}</b> ETA ${hm(q.eta)}${q.eta_late ? ' <b class="late">after contract deadline</b>' : q.eta_past_target ? ' <b class="late">after the promise</b>' : ""}</span>` : '<b class="late">unassigned</b>'}
-          ${x ? `<span class="muted">plan: ${esc(codeOf(x.technician_id))}, stop ${x.seq + 1}, ETA ${hm(x.eta)}</span>` : ""}</div>
-        ${q.arrived_at ? "" : `<form class="assign" data-wo="${q.id}"><label><span class="sr-only">Technician for work order ${q.id}</span>
-          <select name="technician_id" aria-label="Technician for work order ${q.id}" data-key="sel-${q.id}">${options}</select></label>
-          <button type="submit" class="secondary" data-key="assign-${q.id}">${q.technician_id ? "Reassign" : "Assign"}</button>
-          <button type="button" class="secondary" data-act="pin" data-key="pin-${q.id}" title="The optimiser keeps this job with the chosen technician">Pin<span class="sr-only"> work order ${q.id} to the chosen technician</span></button>
-          ${q.locked ? "" : `<button type="button" class="secondary" data-act="lock" data-key="lock-${q.id}" title="The optimiser keeps this job on its planned technician and order">Lock<span class="sr-only"> work order ${q.id}</span></button>`}
-          ${controls ? `<button type="button" class="secondary" data-act="release" data-key="release-${q.id}" title="Clear pin and lock: the optimiser decides again">Release<span class="sr-only"> work order ${q.id}</span></button>` : ""}</form>`}
+        <div class="row">${r.held ? "" : r.due ? `<span>${esc(r.label)}</span> <span class="clock" data-due="${esc(r.due)}"></span>` : `<span class="ok">${esc(QF.t("board.queue.onSiteSince", { at: hm(q.arrived_at) }))}</span>`}
+          ${!q.assigned_at && !r.held && !r.window ? `<span>· ${esc(QF.t("board.risk.onSiteIn"))}</span> <span class="clock" data-due="${esc(q.onsite_target || q.onsite_due)}"></span>` : ""}
+          ${!q.arrived_at ? `<span class="muted">${esc(QF.t("board.queue.promise", { promise: hm(q.onsite_target || q.onsite_due), contract: hm(q.onsite_due) }))}</span>` : ""}
+          ${q.technician_code ? `<span>${esc(QF.t("board.queue.tech"))} <b>${esc(q.technician_code)}</b> ${esc(QF.t("board.eta", { eta: hm(q.eta) }))}${q.eta_late ? ` <b class="late">${esc(QF.t("board.queue.afterContract"))}</b>` : q.eta_past_target ? ` <b class="late">${esc(QF.t("board.queue.afterPromise"))}</b>` : ""}</span>` : r.held ? "" : `<b class="late">${esc(QF.t("board.unassigned"))}</b>`}
+          ${x ? `<span class="muted">${esc(QF.t("board.queue.plan", { tech: codeOf(x.technician_id), n: x.seq + 1, eta: hm(x.eta) }))}</span>` : ""}</div>
+        ${QFLifecycle.actions(q)}
+        ${q.arrived_at || r.held ? "" : `<form class="assign" data-wo="${q.id}"><label><span class="sr-only">${esc(QF.t("board.queue.techFor", { id: q.id }))}</span>
+          <select name="technician_id" aria-label="${esc(QF.t("board.queue.techFor", { id: q.id }))}" data-key="sel-${q.id}">${options}</select></label>
+          <button type="submit" class="secondary" data-key="assign-${q.id}">${esc(q.technician_id ? QF.t("board.queue.reassign") : QF.t("board.queue.assign"))}</button>
+          <button type="button" class="secondary" data-act="pin" data-key="pin-${q.id}" title="${esc(QF.t("board.queue.pinHint"))}">${esc(QF.t("board.queue.pin"))}<span class="sr-only"> ${esc(QF.t("board.queue.pinFor", { id: q.id }))}</span></button>
+          ${q.locked ? "" : `<button type="button" class="secondary" data-act="lock" data-key="lock-${q.id}" title="${esc(QF.t("board.queue.lockHint"))}">${esc(QF.t("board.queue.lock"))}<span class="sr-only"> ${esc(QF.t("board.queue.workOrder", { id: q.id }))}</span></button>`}
+          ${controls ? `<button type="button" class="secondary" data-act="release" data-key="release-${q.id}" title="${esc(QF.t("board.queue.releaseHint"))}">${esc(QF.t("board.queue.release"))}<span class="sr-only"> ${esc(QF.t("board.queue.workOrder", { id: q.id }))}</span></button>` : ""}</form>`}
       </li>`;
-    }).join("") || '<li class="ok">No open incidents.</li>';
+    }).join("") || `<li class="ok">${esc(QF.t("board.queue.empty"))}</li>`;
     for (const form of document.querySelectorAll("form.assign")) {
       const q = data.queue.find((x) => String(x.id) === form.dataset.wo);
       const sel = form.elements.technician_id, wo = form.dataset.wo;
@@ -203,19 +208,20 @@
         ev.preventDefault();
         const tid = Number(sel.value);
         control(form.querySelector("button[type=submit]"), `/api/board/work-orders/${wo}/assign`, { technician_id: tid },
-          (r) => `Work order #${wo} assigned to ${codeOf(tid)}, ETA ${hm(r.eta)}.`);
+          (r) => QF.t("board.queue.assigned", { id: wo, tech: codeOf(tid), eta: hm(r.eta) }));
       });
       for (const b of form.querySelectorAll("button[data-act]")) {
         b.addEventListener("click", () => {
           const act = b.dataset.act, tid = Number(sel.value);
-          const msg = { pin: () => `Work order #${wo} pinned to ${codeOf(tid)}; the next re-plan keeps it there.`,
-                        lock: () => `Work order #${wo} locked to its planned technician and order.`,
-                        release: () => `Work order #${wo} released: pin and lock cleared.` }[act];
+          const msg = { pin: () => QF.t("board.queue.pinned", { id: wo, tech: codeOf(tid) }),
+                        lock: () => QF.t("board.queue.lockedDone", { id: wo }),
+                        release: () => QF.t("board.queue.released", { id: wo }) }[act];
           control(b, `/api/work-orders/${wo}/${act}`, act === "pin" ? { technician_id: tid } : undefined, msg,
             { lock: `release-${wo}`, release: `lock-${wo}` }[act]);
         });
       }
     }
+    QFLifecycle.bind(data.queue, say, refresh); // cancel / reschedule / hold / resume (board-lifecycle.js)
     if (focusKey) document.querySelector(`[data-key="${CSS.escape(focusKey)}"]`)?.focus();
     tick();
   }
@@ -236,15 +242,15 @@
           const q = x.work_order_id != null ? byId.get(x.work_order_id) : null;
           const start = Date.parse(q?.arrived_at || x.eta);
           const mins = x.start && x.end ? Math.max(5, (Date.parse(x.end) - Date.parse(x.start)) / 60e3) : x.kind === "pickup" ? 10 : q?.estimated_minutes || 45;
-          if (x.kind === "pickup") return block(start, mins, "pickup", `⇪ ${esc(x.location_name || "depot")}`, `Pick-up at ${esc(x.location_name || "depot")}${x.work_order_id ? ` for #${x.work_order_id}` : ""}, ETA ${hm(x.eta)}`);
-          return block(start, mins, q?.eta_late ? "late" : esc(q?.status || "planned"), `#${x.work_order_id} ${hm(x.eta)}`, `#${x.work_order_id} ${esc(q?.device_name || x.location_name || "")} ETA ${hm(x.eta)}`);
+          if (x.kind === "pickup") return block(start, mins, "pickup", `⇪ ${esc(x.location_name || QF.t("board.depot"))}`, esc(QF.t("board.lanes.pickup", { place: x.location_name || QF.t("board.depot"), job: x.work_order_id ?? "none", eta: hm(x.eta) })));
+          return block(start, mins, q?.eta_late ? "late" : esc(q?.status || "planned"), `#${x.work_order_id} ${hm(x.eta)}`, `#${x.work_order_id} ${esc(q?.device_name || x.location_name || "")} ${esc(QF.t("board.eta", { eta: hm(x.eta) }))}`);
         }).join("");
       } else {
         const jobs = data.queue.filter((q) => q.technician_id === t.id && q.eta).sort((a, b) => Date.parse(a.eta) - Date.parse(b.eta));
-        blocks = jobs.map((q) => block(Date.parse(q.arrived_at || q.eta), q.estimated_minutes, q.eta_late ? "late" : esc(q.status), `#${q.id} ${hm(q.eta)}`, `#${q.id} ${esc(q.device_name)} ETA ${hm(q.eta)}`)).join("");
+        blocks = jobs.map((q) => block(Date.parse(q.arrived_at || q.eta), q.estimated_minutes, q.eta_late ? "late" : esc(q.status), `#${q.id} ${hm(q.eta)}`, `#${q.id} ${esc(q.device_name)} ${esc(QF.t("board.eta", { eta: hm(q.eta) }))}`)).join("");
       }
-      return `<div class="lane"><div><b>${esc(t.code)}</b> <span class="muted">${esc(t.state)}</span></div>
-        <div class="track" role="list" aria-label="Jobs of ${esc(t.code)}"><div class="now-line" style="left:${pos(now())}%"></div>${blocks}</div></div>`;
+      return `<div class="lane"><div><b>${esc(t.code)}</b> <span class="muted">${esc(label("common.techState", t.state))}</span></div>
+        <div class="track" role="list" aria-label="${esc(QF.t("board.lanes.jobsOf", { tech: t.code }))}"><div class="now-line" style="left:${pos(now())}%"></div>${blocks}</div></div>`;
     }).join("");
   }
 
@@ -253,8 +259,8 @@
     const list = Array.isArray(t) ? t : t.shipments || t.items || null;
     if (!Number.isFinite(t.count) && !Array.isArray(list)) return ""; // not the shape we know: leave it out
     const count = Number.isFinite(t.count) ? t.count : list.length;
-    const what = (list || []).slice(0, 12).map((x) => `${x.qty ?? ""} ${x.sku ?? ""} ${x.from_name || x.from || ""} → ${x.to_name || x.to || x.location_name || ""}${x.eta ? ` ETA ${hm(x.eta)}` : ""}`.trim()).join("; ");
-    return `<div class="kpi" id="kpi-transit" tabindex="0" title="${esc(what)}"><b>${count}</b><span>parts in transit</span>${what ? `<span class="sr-only">: ${esc(what)}</span>` : ""}</div>`;
+    const what = (list || []).slice(0, 12).map((x) => `${x.qty ?? ""} ${x.sku ?? ""} ${x.from_name || x.from || ""} → ${x.to_name || x.to || x.location_name || ""}${x.eta ? ` ${QF.t("board.eta", { eta: hm(x.eta) })}` : ""}`.trim()).join("; ");
+    return `<div class="kpi" id="kpi-transit" tabindex="0" title="${esc(what)}"><b>${I18N.number(count)}</b><span>${esc(QF.t("board.kpi.inTransit"))}</span>${what ? `<span class="sr-only">: ${esc(what)}</span>` : ""}</div>`;
   }
 
   // GET /api/planning/escalations: {"2": {name, items, breached, due_soon}, "3": {...}} -> open escalations
@@ -263,7 +269,7 @@
     const tiers = q && typeof q === "object" && !Array.isArray(q) ? Object.values(q).filter((t) => t && Array.isArray(t.items)) : [];
     if (!tiers.length) return "";
     const open = tiers.reduce((n, t) => n + t.items.length, 0), breached = tiers.reduce((n, t) => n + (Number(t.breached) || 0), 0);
-    return `<a class="kpi kpi-link" id="kpi-escalations" href="/planning#esc-h"><b>${open}</b><span>escalations open${breached ? ` (${breached} past the response clock)` : ""}</span></a>`;
+    return `<a class="kpi kpi-link" id="kpi-escalations" href="/planning#esc-h"><b>${I18N.number(open)}</b><span>${esc(QF.t("board.kpi.escalations", { open, breached }))}</span></a>`;
   }
 
   // GET /api/planning/load: incidents so far today vs the forecast for the same hours, and the next day's roster
@@ -272,26 +278,27 @@
   async function loadCell() {
     if (Date.now() - loadAt > 300e3) { loadAt = Date.now(); load = await optional("/api/planning/load"); }
     if (!load || !load.forecast) return "";
-    const short = load.roster?.short_cells ? `; roster short by ${load.roster.short_technicians} next day` : "";
-    return `<a class="kpi kpi-link" id="kpi-load" href="/planning#fc-h"><b>${esc(load.actual_so_far)} / ${esc(load.forecast_so_far)}</b><span>incidents today vs forecast${short}</span></a>`;
+    const short = load.roster?.short_cells ? load.roster.short_technicians : 0;
+    return `<a class="kpi kpi-link" id="kpi-load" href="/planning#fc-h"><b>${esc(I18N.number(load.actual_so_far))} / ${esc(I18N.number(load.forecast_so_far))}</b><span>${esc(QF.t("board.kpi.load", { short }))}</span></a>`;
   }
 
-  function pct(a, b) { return b ? `${Math.round((100 * a) / b)}%` : "–"; }
+  function pct(a, b) { return b ? I18N.percent(a / b) : "–"; }
   async function drawKpis(rows) {
     const loadHtml = await loadCell();
     const total = rows.find((r) => r.region === "*" && r.tier === "*") || rows[0];
-    const cell = (v, label, id) => `<div class="kpi"${id ? ` id="${id}"` : ""}><b>${v}</b><span>${label}</span></div>`;
-    document.getElementById("kpi-strip").innerHTML = cell(total.incidents, "incidents today")
-      + cell(pct(total.response_15min_met, total.response_15min_judged), `response ≤ ${total.promise_response_min} min (promise, delivered)`, "kpi-response-promise")
-      + cell(pct(total.onsite_2h_met, total.onsite_2h_judged), `on site ≤ ${total.promise_onsite_min / 60} h from incident open (promise)`, "kpi-onsite-promise")
-      + cell(pct(total.onsite_in_time, total.onsite_judged), "on site by contract deadline", "kpi-onsite-contract")
-      + cell(pct(total.first_visit_fixed, total.first_visit_judged), "first-time fix (incidents with a finished first visit)", "kpi-ftf")
-      + cell(total.idle_while_waiting_min_per_technician ?? "–", "idle while a job waited (min per technician today)", "kpi-idle")
-      + cell(total.nps ?? "–", `NPS (${total.nps_answers} answers)`)
+    const cell = (v, text, id) => `<div class="kpi"${id ? ` id="${id}"` : ""}><b>${esc(v)}</b><span>${esc(text)}</span></div>`;
+    const num = (v, d) => (v == null ? "–" : I18N.number(v, d));
+    document.getElementById("kpi-strip").innerHTML = cell(num(total.incidents), QF.t("board.kpi.incidents"))
+      + cell(pct(total.response_15min_met, total.response_15min_judged), QF.t("board.kpi.responsePromise", { min: total.promise_response_min }), "kpi-response-promise")
+      + cell(pct(total.onsite_2h_met, total.onsite_2h_judged), QF.t("board.kpi.onsitePromise", { hours: total.promise_onsite_min / 60 }), "kpi-onsite-promise")
+      + cell(pct(total.onsite_in_time, total.onsite_judged), QF.t("board.kpi.onsiteContract"), "kpi-onsite-contract")
+      + cell(pct(total.first_visit_fixed, total.first_visit_judged), QF.t("board.kpi.ftf"), "kpi-ftf")
+      + cell(num(total.idle_while_waiting_min_per_technician), QF.t("board.kpi.idle"), "kpi-idle")
+      + cell(num(total.nps), QF.t("board.kpi.nps", { answers: total.nps_answers }))
       + (inTransit ? transitCell(inTransit) : "")
       + escalationsCell(escalationQueues) + loadHtml;
-    document.getElementById("kpi-table").innerHTML = `<tr><th scope="col">Region</th><th scope="col">Tier</th><th scope="col">Incidents</th><th scope="col">On site ≤ 2 h (promise)</th><th scope="col">On site by contract</th><th scope="col">First-time fix</th><th scope="col">NPS</th></tr>`
-      + rows.map((r) => `<tr><td>${r.region === "*" ? "all" : esc(r.region)}</td><td>${r.tier === "*" ? "all" : esc(r.tier)}</td><td>${r.incidents}</td><td>${pct(r.onsite_2h_met, r.onsite_2h_judged)}</td><td>${pct(r.onsite_in_time, r.onsite_judged)}</td><td>${pct(r.first_visit_fixed, r.first_visit_judged)}</td><td>${r.nps ?? "–"}</td></tr>`).join("");
+    document.getElementById("kpi-table").innerHTML = `<tr>${["region", "tier", "incidents", "onsitePromise", "onsiteContract", "ftf", "nps"].map((k) => `<th scope="col">${esc(QF.t(`board.kpiTable.${k}`))}</th>`).join("")}</tr>`
+      + rows.map((r) => `<tr><td>${r.region === "*" ? esc(QF.t("board.kpiTable.all")) : esc(r.region)}</td><td>${r.tier === "*" ? esc(QF.t("board.kpiTable.all")) : esc(label("common.tier", r.tier))}</td><td>${I18N.number(r.incidents)}</td><td>${pct(r.onsite_2h_met, r.onsite_2h_judged)}</td><td>${pct(r.onsite_in_time, r.onsite_judged)}</td><td>${pct(r.first_visit_fixed, r.first_visit_judged)}</td><td>${r.nps ?? "–"}</td></tr>`).join("");
   }
 
   function tick() {
@@ -334,11 +341,11 @@
     const msg = document.getElementById("detection-msg");
     msg.className = h.alarm || h.stalled.length ? "msg risk" : "msg";
     msg.textContent = h.stalled.length
-      ? `Detection stalled for ${h.stalled.length} device${h.stalled.length === 1 ? "" : "s"} (data waiting over ${Math.round(h.threshold_s)} s).`
-      : (h.alarm ? "Detection alarm open; catching up." : "Detection is keeping up.");
+      ? QF.t("board.detection.stalled", { count: h.stalled.length, seconds: Math.round(h.threshold_s) })
+      : (h.alarm ? QF.t("board.detection.alarm") : QF.t("board.detection.ok"));
     document.getElementById("detection-list").innerHTML =
-      h.stalled.slice(0, 20).map((d) => `<li>${esc(d.device_id)}: waiting ${Math.round(d.waiting_s)} s (${d.batches} batch${d.batches === 1 ? "" : "es"})</li>`).join("") +
-      h.clock_faults.slice(0, 20).map((f) => `<li>${esc(f.name)}: clock fault, ${f.offset_s == null ? "" : `${(f.offset_s / 3600).toFixed(1)} h ahead, `}readings stored apart</li>`).join("");
+      h.stalled.slice(0, 20).map((d) => `<li>${esc(d.device_id)}: ${esc(QF.t("board.detection.waiting", { seconds: Math.round(d.waiting_s), batches: d.batches }))}</li>`).join("") +
+      h.clock_faults.slice(0, 20).map((f) => `<li>${esc(f.name)}: ${esc(f.offset_s == null ? QF.t("board.detection.clockFault") : QF.t("board.detection.clockAhead", { hours: I18N.number(f.offset_s / 3600, 1) }))}</li>`).join("");
   }
 
   async function loadDevices() {
@@ -354,9 +361,9 @@
       const r = await api("/api/board/incidents", { method: "POST", body: {
         device_id: f.get("device_id"), source: f.get("source"), summary: f.get("summary"), reported_by: f.get("reported_by") || null,
         severity: Number(f.get("severity")), required_skills: f.get("skill") ? [f.get("skill")] : [] } });
-      msg.className = "msg ok"; msg.textContent = `Incident #${r.incident_id} created (work order #${r.work_order_id}); on site due ${hm(r.onsite_due)}.`;
+      msg.className = "msg ok"; msg.textContent = QF.t("board.intake.created", { incident: r.incident_id, wo: r.work_order_id, due: hm(r.onsite_due) });
       ev.target.reset(); await refresh();
-    } catch (e) { msg.className = "msg"; msg.textContent = `Not created: ${e.message}`; }
+    } catch (e) { msg.className = "msg"; msg.textContent = QF.t("board.intake.failed", { error: e.message }); }
   });
 
   document.getElementById("accept-all").addEventListener("click", acceptAll);
@@ -370,6 +377,6 @@
     setInterval(drawDetection, 15000);
     setInterval(drawLanes, 60000);
     const live = document.getElementById("live");
-    QF.live(refresh, (on) => { live.textContent = on ? "live" : "reconnecting…"; live.className = `chip ${on ? "ok" : "risk"}`; });
+    QF.live(refresh, (on) => { live.textContent = on ? QF.t("common.live") : QF.t("common.reconnecting"); live.className = `chip ${on ? "ok" : "risk"}`; });
   });
 })();

@@ -119,9 +119,9 @@ const I18N = (() => {
     const o = decimals === undefined ? {} : { minimumFractionDigits: decimals, maximumFractionDigits: decimals };
     return new Intl.NumberFormat(lang, o).format(Number(v));
   }
-  function percent(v, decimals = 0) {
+  function percent(v, decimals = 0) { // a share (0.875) as a percentage, up to `decimals` fraction digits
     if (v === null || v === undefined || Number.isNaN(Number(v))) return "–";
-    return new Intl.NumberFormat(lang, { style: "percent", minimumFractionDigits: decimals, maximumFractionDigits: decimals }).format(Number(v));
+    return new Intl.NumberFormat(lang, { style: "percent", maximumFractionDigits: decimals }).format(Number(v));
   }
   // Fills data-i18n / data-i18n-attr elements under root, and the language switches (data-lang-switch).
   function apply(root = document) {

@@ -1,7 +1,7 @@
 // Planning page: forecast vs actual, roster coverage, coverage map with what-if, escalation queues, contracts.
 "use strict";
 (() => {
-  const { api, esc, hm } = QF;
+  const { api, esc, hm, label } = QF;
   let map = null, layer = null, coverage = null;
 
   function chart(rows) {
@@ -10,15 +10,15 @@
     const x = (i) => (i / Math.max(1, n - 1)) * (W - 10) + 5, y = (v) => H - 5 - (v / max) * (H - 15);
     const band = rows.map((r, i) => `${x(i)},${y(r.hi80)}`).concat(rows.map((r, i) => `${x(n - 1 - i)},${y(rows[n - 1 - i].lo80)}`)).join(" ");
     const line = rows.map((r, i) => `${x(i)},${y(r.mean)}`).join(" ");
-    const bars = rows.map((r, i) => r.actual == null ? "" : `<rect class="fc-actual" x="${x(i) - 3}" y="${y(r.actual)}" width="6" height="${H - 5 - y(r.actual)}"><title>${hm(r.hour)} actual ${r.actual}, forecast ${r.mean.toFixed(1)}</title></rect>`).join("");
+    const bars = rows.map((r, i) => r.actual == null ? "" : `<rect class="fc-actual" x="${x(i) - 3}" y="${y(r.actual)}" width="6" height="${H - 5 - y(r.actual)}"><title>${esc(QF.t("planning.fc.bar", { hour: hm(r.hour), actual: r.actual, forecast: I18N.number(r.mean, 1) }))}</title></rect>`).join("");
     const nowI = rows.findIndex((r) => r.actual == null);
     const now = nowI > 0 ? `<line class="fc-now" x1="${x(nowI)}" x2="${x(nowI)}" y1="0" y2="${H}"/>` : "";
     const past = rows.filter((r) => r.actual != null);
     const mae = past.length ? past.reduce((s, r) => s + Math.abs(r.actual - r.mean), 0) / past.length : null;
     const hit = past.length ? past.filter((r) => r.lo80 <= r.actual && r.actual <= r.hi80).length / past.length : null;
-    return `<svg viewBox="0 0 ${W} ${H}" preserveAspectRatio="none" role="img" aria-label="Forecast and actual incidents per hour">
+    return `<svg viewBox="0 0 ${W} ${H}" preserveAspectRatio="none" role="img" aria-label="${esc(QF.t("planning.fc.label"))}">
       <polygon class="fc-band" points="${band}"/><polyline class="fc-mean" points="${line}"/>${bars}${now}</svg>
-      <p class="muted">${mae == null ? "" : `Past 24 h: MAE ${mae.toFixed(2)} per hour, ${(hit * 100).toFixed(0)} % inside the 80 % band. `}Next 24 h: ${rows.filter((r) => r.actual == null).reduce((s, r) => s + r.mean, 0).toFixed(1)} expected.</p>`;
+      <p class="muted">${mae == null ? "" : esc(QF.t("planning.fc.past", { mae: I18N.number(mae, 2), hit: I18N.percent(hit) })) + " "}${esc(QF.t("planning.fc.next", { expected: I18N.number(rows.filter((r) => r.actual == null).reduce((s, r) => s + r.mean, 0), 1) }))}</p>`;
   }
 
   // One line over the forecast: load so far today vs forecast, the next day's roster shortfall, escalations.
@@ -26,9 +26,9 @@
   function drawKpi() {
     const parts = [];
     const l = kpi.load;
-    if (l && l.forecast) parts.push(`<b>Today so far: ${l.actual_so_far} incidents vs ${l.forecast_so_far} forecast</b> (${l.in_band_hours}/${l.hours_past} hours inside the 80 % band; ${l.forecast_day} expected over the day)`);
-    if (l && l.roster.cells) parts.push(l.roster.short_cells ? `<b class="late">Roster short by ${l.roster.short_technicians} technician(s) in ${l.roster.short_cells} shift(s)</b> next day` : `<b class="ok">Roster covers the forecast</b> next day (${l.roster.rostered} rostered, ${l.roster.needed} needed)`);
-    if (kpi.esc) parts.push(`<a href="#esc-h"><b>${kpi.esc.open} escalation(s) open</b>${kpi.esc.breached ? `, <span class="late">${kpi.esc.breached} past the response clock</span>` : ""}</a>`);
+    if (l && l.forecast) parts.push(`<b>${esc(QF.t("planning.kpi.today", { actual: l.actual_so_far, forecast: l.forecast_so_far }))}</b> ${esc(QF.t("planning.kpi.todayDetail", { inBand: l.in_band_hours, hours: l.hours_past, day: l.forecast_day }))}`);
+    if (l && l.roster.cells) parts.push(l.roster.short_cells ? `<b class="late">${esc(QF.t("planning.kpi.short", { techs: l.roster.short_technicians, shifts: l.roster.short_cells }))}</b>` : `<b class="ok">${esc(QF.t("planning.kpi.covered", { rostered: l.roster.rostered, needed: l.roster.needed }))}</b>`);
+    if (kpi.esc) parts.push(`<a href="#esc-h"><b>${esc(QF.t("planning.kpi.escalations", { open: kpi.esc.open }))}</b>${kpi.esc.breached ? `, <span class="late">${esc(QF.t("planning.kpi.breached", { count: kpi.esc.breached }))}</span>` : ""}</a>`);
     document.getElementById("load-kpi").innerHTML = parts.join(" · ");
   }
   async function loadLoad() { kpi.load = await api("/api/planning/load"); drawKpi(); }
@@ -36,18 +36,18 @@
   async function loadForecast() {
     const el = document.getElementById("forecast");
     const fc = await api("/api/planning/forecast?back_h=24&ahead_h=24");
-    if (!fc.hours.length) { el.innerHTML = `<p class="muted">${esc(fc.reason || "no forecast")}</p>`; return; }
+    if (!fc.hours.length) { el.innerHTML = `<p class="muted">${esc(fc.reason || QF.t("planning.fc.none"))}</p>`; return; }
     el.innerHTML = fc.regions.map((r) => `<div class="fc-region"><h3>${esc(r)}</h3>${chart(fc.hours.filter((h) => h.region === r))}</div>`).join("");
   }
 
   async function loadRoster() {
     const r = await api("/api/planning/roster");
     const t = document.getElementById("roster");
-    document.getElementById("roster-msg").textContent = r.reason || `Operational day from ${new Date(r.day_start).toISOString().slice(0, 16).replace("T", " ")} UTC.`;
-    t.innerHTML = `<caption class="sr-only">Technicians needed and rostered per region and shift</caption>
-      <thead><tr><th scope="col">Region</th><th scope="col">Shift</th><th scope="col">Forecast</th><th scope="col">Needed</th><th scope="col">Rostered</th><th scope="col">Gap</th><th scope="col">Skill mix</th></tr></thead><tbody>` +
+    document.getElementById("roster-msg").textContent = r.reason || QF.t("planning.roster.day", { at: I18N.datetime(r.day_start) });
+    t.innerHTML = `<caption class="sr-only">${esc(QF.t("planning.roster.caption"))}</caption>
+      <thead><tr>${["region", "shift", "forecast", "needed", "rostered", "gap", "skills"].map((k) => `<th scope="col">${esc(QF.t(`planning.roster.col.${k}`))}</th>`).join("")}</tr></thead><tbody>` +
       r.rows.map((x) => `<tr><td>${esc(x.region)}</td><td>${esc(x.shift)} ${esc(x.hours)}</td><td>${x.forecast_incidents}</td><td>${x.technicians_needed}</td><td>${x.rostered}</td>
-        <td class="${x.gap > 0 ? "gap-pos" : "gap-ok"}">${x.gap > 0 ? "+" + x.gap : x.gap}</td><td>${Object.entries(x.skill_mix).map(([k, v]) => `${v}× ${esc(k)}`).join(", ")}</td></tr>`).join("") + "</tbody>";
+        <td class="${x.gap > 0 ? "gap-pos" : "gap-ok"}">${x.gap > 0 ? "+" + x.gap : x.gap}</td><td>${Object.entries(x.skill_mix).map(([k, v]) => `${v}× ${esc(label("common.skill", k))}`).join(", ")}</td></tr>`).join("") + "</tbody>";
   }
 
   function drawCoverage() {
@@ -55,16 +55,16 @@
     const h = +document.getElementById("hour").value;
     document.getElementById("hour-out").textContent = `${String(h).padStart(2, "0")}:00`;
     const s = coverage.summary;
-    document.getElementById("cov-summary").textContent = `${Math.round(s.covered_by_hour[h] * 100)} % of ${s.sites} sites covered at this hour; ${Math.round(s.site_hours_covered * 100)} % of site-hours over the day.`;
+    document.getElementById("cov-summary").textContent = QF.t("planning.cov.summary", { share: I18N.percent(s.covered_by_hour[h]), sites: s.sites, day: I18N.percent(s.site_hours_covered) });
     document.getElementById("uncovered").innerHTML = s.uncovered_key_accounts.length
-      ? s.uncovered_key_accounts.map((a) => `<li class="late">${esc(a.customer_name)}</li>`).join("") : `<li class="ok">none</li>`;
+      ? s.uncovered_key_accounts.map((a) => `<li class="late">${esc(a.customer_name)}</li>`).join("") : `<li class="ok">${esc(QF.t("planning.none"))}</li>`;
     if (!map) return;
     layer.clearLayers();
     const pts = [];
     for (const site of coverage.sites) {
       const ok = site.covered[h];
       L.circleMarker([site.lat, site.lon], { radius: site.tier === "key" ? 8 : 5, color: ok ? "#0f6b23" : "#a4000f", fillOpacity: 0.7 })
-        .bindTooltip(`${esc(site.customer_name)} – ${esc(site.device_id)} (${esc(site.tier)}): ${ok ? site.technicians[h] + " qualified technician(s) within 2 h" : "nobody within 2 h"}`).addTo(layer);
+        .bindTooltip(`${esc(site.customer_name)} – ${esc(site.device_id)} (${esc(label("common.tier", site.tier))}): ${esc(ok ? QF.t("planning.cov.techs", { count: site.technicians[h] }) : QF.t("planning.cov.nobody"))}`).addTo(layer);
       pts.push([site.lat, site.lon]);
     }
     if (pts.length && !drawCoverage.fitted) { map.fitBounds(pts, { padding: [20, 20] }); drawCoverage.fitted = true; }
@@ -82,8 +82,8 @@
       const r = await api("/api/planning/coverage/what-if", { method: "POST", body });
       const w = r.what_if;
       msg.className = "msg ok";
-      msg.textContent = `+${w.site_hours_gained} site-hours covered, ${w.newly_covered_sites.length} site(s) now covered all day, ` +
-        `${w.newly_covered_key_accounts.length} key account(s) no longer uncovered (${w.summary.uncovered_key_accounts.length} left).`;
+      msg.textContent = QF.t("planning.whatif.result", { hours: w.site_hours_gained, sites: w.newly_covered_sites.length,
+        keys: w.newly_covered_key_accounts.length, left: w.summary.uncovered_key_accounts.length });
     } catch (e) { msg.className = "msg"; msg.textContent = e.message; }
   }
 
@@ -95,11 +95,11 @@
   // Photos are served by a role-checked URL that wants the bearer token: fetched on demand and shown inline;
   // shown ones stay open across queue re-draws (url -> object URL).
   const shown = new Map();
-  const figure = (url, label) => `<figure data-for="${esc(url)}"><img class="esc-photo" alt="${esc(label)} attached by the technician" src="${shown.get(url)}"></figure>`;
+  const figure = (url, text) => `<figure data-for="${esc(url)}"><img class="esc-photo" alt="${esc(QF.t("planning.esc.photoAlt", { label: text }))}" src="${shown.get(url)}"></figure>`;
   function photosHtml(e) {
     return (e.evidence.photos || []).filter((p) => p.url).map((p, i) => {
-      const label = `Photo ${i + 1} of escalation ${e.id}`;
-      return `<button class="secondary" data-photo="${esc(p.url)}" data-label="${esc(label)}" aria-expanded="${shown.has(p.url)}">Photo ${i + 1}<span class="sr-only"> of escalation ${e.id}</span> (${Math.round((p.bytes || 0) / 1024)} kB)</button>${shown.has(p.url) ? figure(p.url, label) : ""}`;
+      const text = QF.t("planning.esc.photoOf", { n: i + 1, id: e.id });
+      return `<button class="secondary" data-photo="${esc(p.url)}" data-label="${esc(text)}" aria-expanded="${shown.has(p.url)}">${esc(QF.t("planning.esc.photo", { n: i + 1 }))}<span class="sr-only"> ${esc(QF.t("planning.esc.ofEscalation", { id: e.id }))}</span> (${I18N.number(Math.round((p.bytes || 0) / 1024))} kB)</button>${shown.has(p.url) ? figure(p.url, text) : ""}`;
     }).join(" ");
   }
   async function showPhoto(b) {
@@ -124,14 +124,14 @@
     kpi.esc = { open: tiers.reduce((n, t) => n + t.items.length, 0), breached: tiers.reduce((n, t) => n + t.breached, 0) };
     if (document.getElementById("load-kpi")) drawKpi();
     document.getElementById("escalations").innerHTML = Object.entries(q).map(([tier, t]) => `<div class="queue-tier">
-      <h3>Tier ${tier}: ${esc(t.name)} <span class="chip ${t.breached ? "late" : "ok"}">${t.items.length} open, ${t.breached} late</span></h3>
-      <ol>${t.items.map((e) => `<li><strong>WO ${e.work_order_id}</strong> ${esc(e.device_id)} · ${esc(e.fault_mode)} — ${esc(e.reason)}
-        <span class="chip ${e.clock.state === "breached" ? "late" : e.clock.state === "due_soon" ? "risk" : "ok"}">${e.clock.minutes_left == null ? esc(e.clock.state) : e.clock.minutes_left + " min"}</span>
-        <div class="muted">by ${esc(e.raised_by)} at ${hm(e.opened_at)}; evidence: ${e.evidence.photos?.length || 0} photo(s), signals ${esc((e.evidence.signals || []).join(", ") || "none")}${e.evidence.notes ? "; notes: " + esc(e.evidence.notes) : ""}</div>
+      <h3>${esc(QF.t("planning.esc.tier", { tier, name: label("planning.esc.tierName", tier) || t.name }))} <span class="chip ${t.breached ? "late" : "ok"}">${esc(QF.t("planning.esc.counts", { open: t.items.length, late: t.breached }))}</span></h3>
+      <ol>${t.items.map((e) => `<li><strong>${esc(QF.t("planning.esc.wo", { id: e.work_order_id }))}</strong> ${esc(e.device_id)} · ${esc(label("fault", e.fault_mode))} — ${esc(e.reason)}
+        <span class="chip ${e.clock.state === "breached" ? "late" : e.clock.state === "due_soon" ? "risk" : "ok"}">${e.clock.minutes_left == null ? esc(label("planning.esc.clock", e.clock.state)) : esc(QF.t("planning.esc.minutes", { min: e.clock.minutes_left }))}</span>
+        <div class="muted">${esc(QF.t("planning.esc.evidence", { by: e.raised_by, at: hm(e.opened_at), photos: e.evidence.photos?.length || 0, signals: (e.evidence.signals || []).join(", ") || QF.t("planning.none") }))}${e.evidence.notes ? esc(QF.t("planning.esc.notes", { notes: e.evidence.notes })) : ""}</div>
         ${photosHtml(e)}
-        ${works.includes(tier) ? `<div class="actions">${e.status === "open" ? `<button class="secondary" data-act="acknowledge" data-id="${e.id}">Acknowledge</button>` : ""}
-          <button class="secondary" data-act="resolve" data-id="${e.id}">Resolve…</button>
-          ${+tier < 3 ? `<button class="secondary" data-act="escalate" data-id="${e.id}">Escalate to engineering</button>` : ""}</div>` : `<div class="muted">read only: worked by ${+tier === 2 ? "remote support" : "engineering"}</div>`}</li>`).join("") || "<li class='muted'>empty</li>"}</ol></div>`).join("");
+        ${works.includes(tier) ? `<div class="actions">${e.status === "open" ? `<button class="secondary" data-act="acknowledge" data-id="${e.id}">${esc(QF.t("planning.esc.acknowledge"))}</button>` : ""}
+          <button class="secondary" data-act="resolve" data-id="${e.id}">${esc(QF.t("planning.esc.resolve"))}</button>
+          ${+tier < 3 ? `<button class="secondary" data-act="escalate" data-id="${e.id}">${esc(QF.t("planning.esc.escalate"))}</button>` : ""}</div>` : `<div class="muted">${esc(QF.t(+tier === 2 ? "planning.esc.readOnlySupport" : "planning.esc.readOnlyEngineering"))}</div>`}</li>`).join("") || `<li class='muted'>${esc(QF.t("planning.esc.empty"))}</li>`}</ol></div>`).join("");
   }
 
   async function act(ev) {
@@ -141,34 +141,34 @@
     if (!b) return;
     const body = { action: b.dataset.act }, msg = document.getElementById("esc-msg");
     if (body.action === "resolve") {
-      body.resolution = prompt("Resolution (goes back to the technician)"); if (!body.resolution) return;
-      body.cause = prompt("Root cause (for the knowledge base; optional)") || null;
-      body.fix = prompt("Fix (optional)") || null;
+      body.resolution = prompt(QF.t("planning.esc.promptResolution")); if (!body.resolution) return;
+      body.cause = prompt(QF.t("planning.esc.promptCause")) || null;
+      body.fix = prompt(QF.t("planning.esc.promptFix")) || null;
     }
-    if (body.action === "escalate") body.resolution = prompt("Notes for engineering (optional)") || null;
-    try { await api(`/api/planning/escalations/${b.dataset.id}`, { method: "POST", body }); msg.className = "msg ok"; msg.textContent = `Escalation ${b.dataset.id}: ${body.action}d.`; }
+    if (body.action === "escalate") body.resolution = prompt(QF.t("planning.esc.promptNotes")) || null;
+    try { await api(`/api/planning/escalations/${b.dataset.id}`, { method: "POST", body }); msg.className = "msg ok"; msg.textContent = QF.t("planning.esc.done", { id: b.dataset.id, action: body.action }); }
     catch (e) { msg.className = "msg"; msg.textContent = e.message; }
     loadEscalations();
   }
 
   async function loadContracts() {
     const rows = await api("/api/planning/work-orders");
-    document.getElementById("contracts").innerHTML = `<caption class="sr-only">Covering contract and entitlement of each open work order</caption>
-      <thead><tr><th scope="col">WO</th><th scope="col">Customer</th><th scope="col">Asset</th><th scope="col">Contract</th><th scope="col">Coverage</th><th scope="col">On site due</th><th scope="col">Billable</th></tr></thead><tbody>` +
+    document.getElementById("contracts").innerHTML = `<caption class="sr-only">${esc(QF.t("planning.wo.caption"))}</caption>
+      <thead><tr>${["wo", "customer", "asset", "contract", "coverage", "due", "billable"].map((k) => `<th scope="col">${esc(QF.t(`planning.wo.col.${k}`))}</th>`).join("")}</tr></thead><tbody>` +
       (rows.map((w) => `<tr><td>${w.work_order_id}</td><td>${esc(w.customer_name)}</td><td>${esc(w.device_id)}</td>
-        <td>${w.contract ? `${esc(w.contract.code)} (${esc(w.contract.sla_tier)})` : "<span class='late'>none</span>"}</td><td>${w.contract ? esc(w.contract.coverage) : "–"}</td>
-        <td>${hm(w.entitlement.onsite_due)}</td><td>${w.entitlement.labour_billable ? "labour" : ""}${w.entitlement.billable_parts.length ? " parts" : ""}${!w.entitlement.labour_billable && !w.entitlement.billable_parts.length ? "covered" : ""} <span class="muted">${esc(w.entitlement.reason)}</span></td></tr>`).join("") || "<tr><td colspan='7' class='muted'>no open work orders</td></tr>") + "</tbody>";
+        <td>${w.contract ? `${esc(w.contract.code)} (${esc(label("common.tier", w.contract.sla_tier))})` : `<span class='late'>${esc(QF.t("planning.none"))}</span>`}</td><td>${w.contract ? esc(w.contract.coverage) : "–"}</td>
+        <td>${hm(w.entitlement.onsite_due)}</td><td>${esc([w.entitlement.labour_billable ? QF.t("planning.wo.labour") : "", w.entitlement.billable_parts.length ? QF.t("planning.wo.parts") : "", !w.entitlement.labour_billable && !w.entitlement.billable_parts.length ? QF.t("planning.wo.covered") : ""].filter(Boolean).join(" "))} <span class="muted">${esc(w.entitlement.reason)}</span></td></tr>`).join("") || `<tr><td colspan='7' class='muted'>${esc(QF.t("planning.wo.none"))}</td></tr>`) + "</tbody>";
   }
 
   async function loadPreventive() {
     const p = await api("/api/planning/preventive?days=3");
-    document.getElementById("prev-summary").textContent = `${p.visits.length} visit(s) slotted, ${p.deferred.length} deferred (no spare technician before they are due).`;
+    document.getElementById("prev-summary").textContent = QF.t("planning.prev.summary", { slotted: p.visits.length, deferred: p.deferred.length });
     const rows = p.visits.slice(0, 50);
-    document.getElementById("preventive").innerHTML = `<caption class="sr-only">Preventive visits with their service windows</caption>
-      <thead><tr><th scope="col">Visit</th><th scope="col">Why</th><th scope="col">Window (UTC)</th><th scope="col">Skills</th><th scope="col">Minutes</th></tr></thead><tbody>` +
-      (rows.map((v) => `<tr><td>${esc(v.id)}</td><td>${v.reason === "rul" ? "predicted failure (RUL)" : "contract inspection"}</td>
-        <td>${esc(v.window_start.slice(0, 16).replace("T", " "))} – ${hm(v.window_end)}</td><td>${esc(v.skills.join(", ") || "any")}</td><td>${v.duration_min}</td></tr>`).join("") ||
-        "<tr><td colspan='5' class='muted'>nothing due</td></tr>") + "</tbody>";
+    document.getElementById("preventive").innerHTML = `<caption class="sr-only">${esc(QF.t("planning.prev.caption"))}</caption>
+      <thead><tr>${["visit", "why", "window", "skills", "minutes"].map((k) => `<th scope="col">${esc(QF.t(`planning.prev.col.${k}`))}</th>`).join("")}</tr></thead><tbody>` +
+      (rows.map((v) => `<tr><td>${esc(v.id)}</td><td>${esc(QF.t(v.reason === "rul" ? "planning.prev.rul" : "planning.prev.inspection"))}</td>
+        <td>${esc(I18N.datetime(v.window_start))} – ${hm(v.window_end)}</td><td>${esc(v.skills.map((s) => label("common.skill", s)).join(", ") || QF.t("planning.prev.any"))}</td><td>${I18N.number(v.duration_min)}</td></tr>`).join("") ||
+        `<tr><td colspan='5' class='muted'>${esc(QF.t("planning.prev.none"))}</td></tr>`) + "</tbody>";
   }
 
   function refresh() {
@@ -180,7 +180,7 @@
     role = me?.role || "dispatcher";
     if (role === "support" || role === "engineering") { // escalation desks: their queues only, nothing to plan
       for (const sec of document.querySelectorAll("#app > section")) if (!sec.querySelector("#escalations")) sec.remove();
-      Object.assign(document.querySelector(".skip"), { href: "#esc-h", textContent: "Skip to the escalations" });
+      Object.assign(document.querySelector(".skip"), { href: "#esc-h", textContent: QF.t("planning.skipEsc") });
       document.querySelector("header nav").hidden = true;
       loadEscalations().catch((e) => console.warn("escalations", e.message));
       document.getElementById("escalations").addEventListener("click", act);
@@ -189,7 +189,7 @@
       return;
     }
     if (typeof L !== "undefined") { map = L.map("map"); layer = L.layerGroup().addTo(map); map.setView([51.92, 4.48], 10); }
-    else document.getElementById("map").textContent = "Map library not installed (run scripts/setup-web.sh).";
+    else document.getElementById("map").textContent = QF.t("board.map.noLibrary");
     document.getElementById("hour").addEventListener("input", drawCoverage);
     document.getElementById("whatif").addEventListener("submit", whatIf);
     document.getElementById("escalations").addEventListener("click", act);

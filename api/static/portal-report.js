@@ -17,7 +17,7 @@ window.QFReport = (() => {
       const body = await r.json().catch(() => ({}));
       msg.classList.toggle("ok", r.ok);
       if (r.ok) {
-        msg.textContent = `Thank you: report ${body.incident_id} is in our queue. We will be on site by ${QF.hm(body.onsite_due)} UTC.`;
+        msg.textContent = QF.t("portal.report.thanks", { id: body.incident_id, at: QF.hm(body.onsite_due) });
         form.reset();
         return;
       }
@@ -25,7 +25,7 @@ window.QFReport = (() => {
         const el = form.querySelector(`[name="${d.field}"]`);
         if (el) { el.setAttribute("aria-invalid", "true"); document.getElementById(`report-${d.field}-err`).textContent = d.reason; }
       }
-      msg.textContent = typeof body.detail === "string" ? body.detail : "Please correct the marked fields.";
+      msg.textContent = typeof body.detail === "string" ? body.detail : QF.t("portal.report.fix");
     });
   }
   function assets(list) {

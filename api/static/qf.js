@@ -10,6 +10,8 @@ const QF = (() => {
   const esc = (v) => String(v ?? "").replace(/[&<>"']/g, (c) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" }[c]));
   const t = I18N.t;
   const hm = (v) => I18N.time(v); // "14:05 GMT+8": the viewer's zone, always named
+  // A stored code shown to people (a status, a state, a tier): its catalogue name under `prefix`, else as stored.
+  const label = (prefix, v) => (v == null ? "" : I18N.has(`${prefix}.${v}`) ? t(`${prefix}.${v}`) : String(v));
   let catalogue = null; // the viewer's catalogue, loaded once per page before anything is drawn
   const now = () => Date.now() + skew;
   function setServerNow(iso) { if (iso) skew = Date.parse(iso) - Date.now(); }
@@ -17,6 +19,13 @@ const QF = (() => {
     const s = Math.round((Date.parse(due) - now()) / 1000), a = Math.abs(s);
     const txt = `${Math.floor(a / 3600) ? Math.floor(a / 3600) + "h " : ""}${String(Math.floor(a / 60) % 60).padStart(2, "0")}:${String(a % 60).padStart(2, "0")}`;
     return { s, text: s < 0 ? t("common.late", { time: txt }) : txt, cls: s < 0 ? "late" : s < 600 ? "risk" : "ok" };
+  }
+  // An error's words: a string detail, a conflict's {reason}, or a 422's [{field, reason}] / FastAPI [{loc, msg}].
+  function detailText(d) {
+    if (typeof d === "string") return d;
+    if (d && typeof d.reason === "string") return d.reason;
+    if (Array.isArray(d)) return d.map((e) => `${e.field ?? (e.loc || []).slice(-1)[0] ?? ""}: ${e.reason ?? e.msg ?? ""}`).join("; ");
+    return "";
   }
   class HttpError extends Error { constructor(status, detail) { super(detail); this.status = status; } }
   async function api(path, { method = "GET", body } = {}) {
@@ -28,7 +37,7 @@ const QF = (() => {
     if (r.headers.has("X-Server-Now")) setServerNow(r.headers.get("X-Server-Now"));
     if (r.status === 401) { logout(false); throw new HttpError(401, "signed out"); }
     const data = r.headers.get("content-type")?.includes("json") ? await r.json() : null;
-    if (!r.ok) throw new HttpError(r.status, typeof data?.detail === "string" ? data.detail : `HTTP ${r.status}`);
+    if (!r.ok) throw new HttpError(r.status, detailText(data?.detail) || `HTTP ${r.status}`);
     return data;
   }
   // An explicit sign-out also forgets this phone's cached jobs and unsent actions (after asking); an expired
@@ -116,5 +125,5 @@ const QF = (() => {
     }
     connect();
   }
-  return { api, start, live, esc, hm, t, countdown, now, setServerNow, logout, HttpError };
+  return { api, start, live, esc, hm, t, label, countdown, now, setServerNow, logout, HttpError };
 })();

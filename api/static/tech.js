@@ -2,7 +2,7 @@
 // replayed online (the server answers a replay with the first result, so nothing happens twice).
 "use strict";
 (() => {
-  const { api, esc, hm } = QF;
+  const { api, esc, hm, label } = QF;
   const QUEUE = "qf-tech-queue", JOBS = "qf-tech-jobs";
   let jobs = JSON.parse(localStorage.getItem(JOBS) || "[]");
   const queue = () => JSON.parse(localStorage.getItem(QUEUE) || "[]");
@@ -10,13 +10,13 @@
   const uuid = () => (crypto.randomUUID ? crypto.randomUUID() : "10000000-1000-4000-8000-100000000000".replace(/[018]/g,
     (c) => (c ^ (crypto.getRandomValues(new Uint8Array(1))[0] & (15 >> (c / 4)))).toString(16)));
   const NEXT = { assigned: ["en_route", "arrived"], en_route: ["arrived"], on_site: ["completed"] };
-  const LABEL = { en_route: "On my way", arrived: "Arrived", completed: "Job done" };
+  const LABEL = { en_route: "tech.step.enRoute", arrived: "tech.step.arrived", completed: "tech.step.done" }; // catalogue keys
   const AFTER = { en_route: "en_route", arrived: "on_site", completed: "completed", not_fixed: "completed" };
 
   function showSync(text) {
     const el = document.getElementById("sync"), n = queue().length;
     el.hidden = !n && !text;
-    el.textContent = text || (n ? `${n} action${n > 1 ? "s" : ""} waiting to sync${navigator.onLine ? "…" : " (offline)"}` : "");
+    el.textContent = text || (n ? QF.t(navigator.onLine ? "tech.sync.waiting" : "tech.sync.waitingOffline", { count: n }) : "");
   }
 
   // Queue items: {work_order_id, body: {action_id, ...}} (a job step) or {kind: "escalate", work_order_id,
@@ -57,15 +57,15 @@
   }
 
   function chartSvg(points, limit, signal) {
-    if (!points.length) return '<p class="muted">No readings around the fault.</p>';
+    if (!points.length) return `<p class="muted">${esc(QF.t("tech.chart.none"))}</p>`;
     const W = 320, H = 120, P = 22;
     const xs = points.map((p) => Date.parse(p.bucket)), ys = points.map((p) => p.avg);
     const lo = Math.min(...ys, limit ?? Infinity), hi = Math.max(...ys, limit ?? -Infinity);
     const x = (t) => P + ((t - xs[0]) / Math.max(1, xs[xs.length - 1] - xs[0])) * (W - 2 * P);
     const y = (v) => H - P - ((v - lo) / Math.max(1e-9, hi - lo)) * (H - 2 * P);
     const line = points.map((p, i) => `${x(xs[i]).toFixed(1)},${y(p.avg).toFixed(1)}`).join(" ");
-    return `<svg class="chart" viewBox="0 0 ${W} ${H}" role="img" aria-label="${esc(signal)} around the fault, ${ys.length} points from ${lo.toFixed(1)} to ${hi.toFixed(1)}">
-      ${limit != null ? `<line x1="${P}" x2="${W - P}" y1="${y(limit)}" y2="${y(limit)}" stroke="#a4000f" stroke-dasharray="4 3"/><text x="${W - P}" y="${y(limit) - 3}" text-anchor="end">limit ${limit}</text>` : ""}
+    return `<svg class="chart" viewBox="0 0 ${W} ${H}" role="img" aria-label="${esc(QF.t("tech.chart.label", { signal, count: ys.length, lo: I18N.number(lo, 1), hi: I18N.number(hi, 1) }))}">
+      ${limit != null ? `<line x1="${P}" x2="${W - P}" y1="${y(limit)}" y2="${y(limit)}" stroke="#a4000f" stroke-dasharray="4 3"/><text x="${W - P}" y="${y(limit) - 3}" text-anchor="end">${esc(QF.t("tech.chart.limit", { limit: I18N.number(limit) }))}</text>` : ""}
       <polyline points="${line}" fill="none" stroke="#0a58ca" stroke-width="2"/>
       <text x="${P}" y="12">${esc(signal)}</text><text x="${P}" y="${H - 5}">${hm(points[0].bucket)}</text>
       <text x="${W - P}" y="${H - 5}" text-anchor="end">${hm(points[points.length - 1].bucket)}</text></svg>`;
@@ -80,28 +80,28 @@
     try {
       const rows = await api(`/api/devices/${encodeURIComponent(job.device_id)}/telemetry?start=${start.toISOString()}&end=${end.toISOString()}&bucket_s=60`);
       const signal = ev.signal || rows[0]?.signal;
-      el.innerHTML = chartSvg(rows.filter((r) => r.signal === signal), ev.limit, signal || "signal");
-    } catch (e) { el.textContent = "Chart unavailable."; }
+      el.innerHTML = chartSvg(rows.filter((r) => r.signal === signal), ev.limit, signal || QF.t("tech.chart.signal"));
+    } catch (e) { el.textContent = QF.t("tech.chart.unavailable"); }
   }
 
   function cause(job) {
     const ev = job.evidence || {};
-    if (ev.signal) return `${esc(job.summary)} <span class="muted">(worst ${esc(ev.worst)} vs limit ${esc(ev.limit)})</span>`;
+    if (ev.signal) return `${esc(job.summary)} <span class="muted">${esc(QF.t("tech.cause.worst", { worst: I18N.number(ev.worst), limit: I18N.number(ev.limit) }))}</span>`;
     return esc(job.summary);
   }
 
   // Parts per job (when the server sends them): [{sku, qty, source_kind: van|depot|courier, location_name, lat,
   // lon, status}]. Without the field the job shows no parts section; the phone works as before.
-  const SOURCE = { van: "in your van", depot: "collect at", courier: "courier delivers to" };
-  const navTo = (p) => (Number.isFinite(p.lat) && Number.isFinite(p.lon) ? `geo:${p.lat},${p.lon}?q=${p.lat},${p.lon}(${encodeURIComponent(p.location_name || "pick-up")})` : null);
+  const SOURCE = { van: "tech.parts.van", depot: "tech.parts.depot", courier: "tech.parts.courier" }; // catalogue keys
+  const navTo = (p) => (Number.isFinite(p.lat) && Number.isFinite(p.lon) ? `geo:${p.lat},${p.lon}?q=${p.lat},${p.lon}(${encodeURIComponent(p.location_name || QF.t("tech.parts.pickup"))})` : null);
   function partsOf(j) { return Array.isArray(j.parts) ? j.parts.filter((p) => p && p.sku) : []; }
   function partsHtml(j) {
     const parts = partsOf(j);
     if (!parts.length) return "";
-    return `<dt>Parts</dt><dd><ul class="parts">${parts.map((p) => {
-      const where = p.source_kind === "van" ? SOURCE.van : `${SOURCE[p.source_kind] || "from"} ${esc(p.location_name || "?")}`;
+    return `<dt>${esc(QF.t("tech.job.parts"))}</dt><dd><ul class="parts">${parts.map((p) => {
+      const where = p.source_kind === "van" ? esc(QF.t(SOURCE.van)) : esc(QF.t(SOURCE[p.source_kind] || "tech.parts.from", { place: p.location_name || "?" }));
       const nav = p.source_kind !== "van" ? navTo(p) : null;
-      return `<li class="part ${esc(p.source_kind || "")}">${esc(p.qty ?? 1)} × <b>${esc(p.sku)}</b> – ${where}${p.status ? ` <span class="chip">${esc(String(p.status).replace("_", " "))}</span>` : ""}${nav ? ` <a href="${esc(nav)}">Navigate<span class="sr-only"> to ${esc(p.location_name || "pick-up")}</span></a>` : ""}</li>`;
+      return `<li class="part ${esc(p.source_kind || "")}">${esc(p.qty ?? 1)} × <b>${esc(p.sku)}</b> – ${where}${p.status ? ` <span class="chip">${esc(label("tech.partStatus", p.status))}</span>` : ""}${nav ? ` <a href="${esc(nav)}">${esc(QF.t("tech.navigate"))}<span class="sr-only"> ${esc(QF.t("tech.navigateTo", { place: p.location_name || QF.t("tech.parts.pickup") }))}</span></a>` : ""}</li>`;
     }).join("")}</ul></dd>`;
   }
   // "Parts to collect and where": depot and courier parts of the active jobs, grouped by place in route order.
@@ -118,8 +118,8 @@
     el.hidden = !places.size;
     document.getElementById("collect-list").innerHTML = [...places.values()].map(({ p, items }) => {
       const nav = navTo(p);
-      return `<li><b>${esc(p.location_name || "?")}</b>${p.source_kind === "courier" ? " (courier)" : ""}: ${items.map((x) => `${esc(x.qty ?? 1)} × ${esc(x.sku)} for ${esc(x.job.device_name)}${x.status ? ` (${esc(String(x.status).replace("_", " "))})` : ""}`).join(", ")}
-        ${nav ? `<a class="btn secondary" href="${esc(nav)}">Navigate<span class="sr-only"> to ${esc(p.location_name || "pick-up")}</span></a>` : ""}</li>`;
+      return `<li><b>${esc(p.location_name || "?")}</b>${p.source_kind === "courier" ? ` ${esc(QF.t("tech.collect.courier"))}` : ""}: ${items.map((x) => `${esc(x.qty ?? 1)} × ${esc(x.sku)} ${esc(QF.t("tech.collect.for", { device: x.job.device_name }))}${x.status ? ` (${esc(label("tech.partStatus", x.status))})` : ""}`).join(", ")}
+        ${nav ? `<a class="btn secondary" href="${esc(nav)}">${esc(QF.t("tech.navigate"))}<span class="sr-only"> ${esc(QF.t("tech.navigateTo", { place: p.location_name || QF.t("tech.parts.pickup") }))}</span></a>` : ""}</li>`;
     }).join("");
   }
 
@@ -128,29 +128,27 @@
   // instead of opening a second one. The job list carries each job's escalations (status, tier, answer clock,
   // answer); queued ones show as such until they are sent.
   const drafts = {}; // work order id -> {open, reason, notes, minutes, photo, photoName, msg}: survives re-draws
-  const STATUS = { open: "waiting for an answer", acknowledged: "being looked at", resolved: "answered",
-    escalated: "passed on to engineering" };
   function escalationItem(e) {
-    return `<li class="esc ${esc(e.status)}"><b>${esc(e.tier_name || "Remote support")}</b>: ${esc(e.reason)} –
-      <span class="chip">${esc(STATUS[e.status] || e.status)}</span>${e.status === "open" && e.respond_due ? ` <span class="muted">(answer due ${hm(e.respond_due)})</span>` : ""}
-      ${e.resolution ? `<div class="answer">Answer: ${esc(e.resolution)}${e.fix ? ` <span class="muted">(fix: ${esc(e.fix)})</span>` : ""}</div>` : ""}</li>`;
+    return `<li class="esc ${esc(e.status)}"><b>${esc(e.tier ? label("tech.esc.tier", e.tier) : e.tier_name || QF.t("tech.esc.remoteSupport"))}</b>: ${esc(e.reason)} –
+      <span class="chip">${esc(label("tech.esc.status", e.status))}</span>${e.status === "open" && e.respond_due ? ` <span class="muted">${esc(QF.t("tech.esc.due", { at: hm(e.respond_due) }))}</span>` : ""}
+      ${e.resolution ? `<div class="answer">${esc(QF.t("tech.esc.answer", { text: e.resolution }))}${e.fix ? ` <span class="muted">${esc(QF.t("tech.esc.fix", { fix: e.fix }))}</span>` : ""}</div>` : ""}</li>`;
   }
   function escalationHtml(j) {
     const pending = queue().filter((x) => x.kind === "escalate" && String(x.work_order_id) === String(j.id));
-    const list = (j.escalations || []).map(escalationItem).concat(pending.map((x) => `<li class="esc queued"><b>Remote support</b>: ${esc(x.body.reason)} –
-      <span class="chip">${navigator.onLine ? "sending…" : "queued: sends when you have signal"}</span>${x.body.photos.length ? ' <span class="muted">(with photo)</span>' : ""}</li>`)).join("");
+    const list = (j.escalations || []).map(escalationItem).concat(pending.map((x) => `<li class="esc queued"><b>${esc(QF.t("tech.esc.remoteSupport"))}</b>: ${esc(x.body.reason)} –
+      <span class="chip">${esc(QF.t(navigator.onLine ? "tech.esc.sending" : "tech.esc.queued"))}</span>${x.body.photos.length ? ` <span class="muted">${esc(QF.t("tech.esc.withPhoto"))}</span>` : ""}</li>`)).join("");
     const d = drafts[j.id] || {};
     const form = j.status === "completed" ? "" : `<details class="escalate" data-wo="${j.id}"${d.open ? " open" : ""}>
-      <summary>Escalate<span class="sr-only"> ${esc(j.device_name)} to remote support</span></summary>
+      <summary>${esc(QF.t("tech.esc.escalate"))}<span class="sr-only"> ${esc(QF.t("tech.esc.escalateWhat", { device: j.device_name }))}</span></summary>
       <form class="esc-form" data-wo="${j.id}">
-        <label><span>Reason</span><input name="reason" required maxlength="2000" value="${esc(d.reason || "")}"></label>
-        <label><span>Notes for support</span><textarea name="notes" rows="2" maxlength="8000">${esc(d.notes || "")}</textarea></label>
-        <label><span>Photo (optional)</span><input name="photo" type="file" accept="image/*" capture="environment"></label>
-        <p class="muted photo-state">${d.photo ? `Photo attached: ${esc(d.photoName || "image")}` : ""}</p>
-        <label><span>Telemetry window (minutes before now)</span><input name="minutes" type="number" min="0" max="1440" step="1" value="${esc(d.minutes ?? 60)}"></label>
-        <button type="submit">Send escalation</button>
+        <label><span>${esc(QF.t("tech.esc.reason"))}</span><input name="reason" required maxlength="2000" value="${esc(d.reason || "")}"></label>
+        <label><span>${esc(QF.t("tech.esc.notes"))}</span><textarea name="notes" rows="2" maxlength="8000">${esc(d.notes || "")}</textarea></label>
+        <label><span>${esc(QF.t("tech.esc.photo"))}</span><input name="photo" type="file" accept="image/*" capture="environment"></label>
+        <p class="muted photo-state">${d.photo ? esc(QF.t("tech.esc.photoAttached", { name: d.photoName || "image" })) : ""}</p>
+        <label><span>${esc(QF.t("tech.esc.window"))}</span><input name="minutes" type="number" min="0" max="1440" step="1" value="${esc(d.minutes ?? 60)}"></label>
+        <button type="submit">${esc(QF.t("tech.esc.send"))}</button>
         <p class="msg esc-msg" role="status" aria-live="polite">${esc(d.msg || "")}</p></form></details>`;
-    return (list ? `<ul class="escalations" tabindex="-1" aria-label="Escalations of ${esc(j.device_name)}">${list}</ul>` : "") + form;
+    return (list ? `<ul class="escalations" tabindex="-1" aria-label="${esc(QF.t("tech.esc.of", { device: j.device_name }))}">${list}</ul>` : "") + form;
   }
 
   // A phone photo is several MB: scaled to ≤ 1024 px and sent as a JPEG data URL (the API's photos are strings).
@@ -179,7 +177,7 @@
       photos: d.photo ? [d.photo] : [], telemetry_minutes: Math.max(0, Math.min(1440, parseInt(f.get("minutes"), 10) || 0)) };
     try { saveQueue([...queue(), { kind: "escalate", work_order_id: job.id, body, draft: { photoName: d.photoName } }]); }
     catch (e) { // localStorage full (a large photo): keep the draft, say so
-      d.msg = "Not queued: the phone's storage is full. Try without the photo.";
+      d.msg = QF.t("tech.esc.storageFull");
       const el = document.querySelector(`form.esc-form[data-wo="${job.id}"] .esc-msg`);
       if (el) el.textContent = d.msg;
       return;
@@ -205,13 +203,18 @@
   function refused(item, err) {
     const b = item.body;
     drafts[item.work_order_id] = { open: true, reason: b.reason, notes: b.notes, minutes: b.telemetry_minutes,
-      photo: b.photos[0] || null, photoName: item.draft?.photoName, msg: `Not sent: ${err.message}` };
+      photo: b.photos[0] || null, photoName: item.draft?.photoName, msg: QF.t("tech.esc.notSent", { error: err.message }) };
   }
 
   // Live updates re-draw the list: first keep what is being typed (escalation drafts, open disclosures) and
   // where the keyboard focus is, so a technician mid-form loses neither.
   let caret = null;
+  const unfixedOpen = new Set(); // jobs whose "could not fix it" disclosure is open: kept across re-draws
   function captureUi() {
+    for (const det of document.querySelectorAll("form.done-form[data-wo] details.not-fixed")) {
+      const wo = det.closest("form").dataset.wo;
+      if (det.open) unfixedOpen.add(wo); else unfixedOpen.delete(wo);
+    }
     for (const det of document.querySelectorAll("details.escalate[data-wo]")) {
       const d = drafts[det.dataset.wo] || (drafts[det.dataset.wo] = {}), f = det.querySelector("form");
       d.open = det.open;
@@ -242,30 +245,30 @@
     document.getElementById("jobs").innerHTML = jobs.map((j) => {
       const next = NEXT[j.status] || [];
       return `<li class="job ${esc(j.status)}" data-wo="${j.id}"><h2>${j.status === "completed" ? "" : `<span class="order">${++n}</span>`}
-        ${esc(j.device_name)} <span class="chip">${esc(j.status.replace("_", " "))}</span></h2>
-        <dl><dt>ETA</dt><dd>${hm(j.eta)} <span class="muted">(due ${hm(j.onsite_due)})</span></dd>
-          <dt>Customer</dt><dd>${esc(j.customer_name)}</dd>
-          <dt>Contact</dt><dd>${j.customer_email ? `<a href="mailto:${esc(j.customer_email)}">${esc(j.customer_email)}</a>` : "–"}</dd>
-          <dt>Asset</dt><dd>${esc(j.device_id)} (${esc(j.equipment_type)})</dd>
-          <dt>Probable cause</dt><dd>${cause(j)}</dd>
-          <dt>Skills</dt><dd>${esc((j.required_skills || []).join(", ") || "–")}</dd>${partsHtml(j)}</dl>
+        ${esc(j.device_name)} <span class="chip">${esc(label("common.woStatus", j.status))}</span></h2>
+        <dl><dt>${esc(QF.t("tech.job.eta"))}</dt><dd>${hm(j.eta)} <span class="muted">${esc(QF.t("tech.job.due", { at: hm(j.onsite_due) }))}</span></dd>
+          <dt>${esc(QF.t("tech.job.customer"))}</dt><dd>${esc(j.customer_name)}</dd>
+          <dt>${esc(QF.t("tech.job.contact"))}</dt><dd>${j.customer_email ? `<a href="mailto:${esc(j.customer_email)}">${esc(j.customer_email)}</a>` : "–"}</dd>
+          <dt>${esc(QF.t("tech.job.asset"))}</dt><dd>${esc(j.device_id)} (${esc(label("common.equipment", j.equipment_type))})</dd>
+          <dt>${esc(QF.t("tech.job.cause"))}</dt><dd>${cause(j)}</dd>
+          <dt>${esc(QF.t("tech.job.skills"))}</dt><dd>${esc((j.required_skills || []).map((s) => label("common.skill", s)).join(", ") || "–")}</dd>${partsHtml(j)}</dl>
         <div id="chart-${j.id}"></div>
-        <div class="actions"><a class="btn secondary" href="${esc(j.navigate)}">Navigate</a>
-          <a class="btn secondary" href="${esc(j.maps_url)}" target="_blank" rel="noopener">Map</a>
-          ${next.filter((a) => a !== "completed").map((a) => `<button data-act="${a}">${LABEL[a]}</button>`).join("")}</div>
+        <div class="actions"><a class="btn secondary" href="${esc(j.navigate)}">${esc(QF.t("tech.navigate"))}</a>
+          <a class="btn secondary" href="${esc(j.maps_url)}" target="_blank" rel="noopener">${esc(QF.t("tech.map"))}</a>
+          ${next.filter((a) => a !== "completed").map((a) => `<button data-act="${a}">${esc(QF.t(LABEL[a]))}</button>`).join("")}</div>
         ${next.includes("completed") ? `<form class="done-form" data-wo="${j.id}">
-          <label><span>Actual cause</span><input name="cause" required></label>
-          <label><span>Fix</span><input name="fix" required></label>
-          <label><span>Parts used (comma separated)</span><input name="parts"></label>
-          <label><span>Notes</span><textarea name="notes" rows="2"></textarea></label>
-          <button type="submit">Job done</button>
-          <details class="not-fixed"><summary>Could not fix it on this visit?</summary>
-            <label><span>Why</span><select name="outcome"><option value="wrong_part">the part needed was not at hand</option>
-              <option value="wrong_diagnosis">the fault is not the one diagnosed</option><option value="not_fixed">other reason</option></select></label>
-            <button type="button" data-not-fixed>Not fixed – return visit needed</button></details></form>` : ""}
-        ${j.status === "completed" && j.actual_fix ? `<p class="ok">Fixed: ${esc(j.actual_fix)}</p>` : ""}
+          <label><span>${esc(QF.t("tech.done.cause"))}</span><input name="cause" required></label>
+          <label><span>${esc(QF.t("tech.done.fix"))}</span><input name="fix" required></label>
+          <label><span>${esc(QF.t("tech.done.parts"))}</span><input name="parts"></label>
+          <label><span>${esc(QF.t("tech.done.notes"))}</span><textarea name="notes" rows="2"></textarea></label>
+          <button type="submit">${esc(QF.t("tech.step.done"))}</button>
+          <details class="not-fixed"${unfixedOpen.has(String(j.id)) ? " open" : ""}><summary>${esc(QF.t("tech.notFixed.question"))}</summary>
+            <label><span>${esc(QF.t("tech.notFixed.why"))}</span><select name="outcome"><option value="wrong_part">${esc(QF.t("tech.notFixed.wrongPart"))}</option>
+              <option value="wrong_diagnosis">${esc(QF.t("tech.notFixed.wrongDiagnosis"))}</option><option value="not_fixed">${esc(QF.t("tech.notFixed.other"))}</option></select></label>
+            <button type="button" data-not-fixed>${esc(QF.t("tech.notFixed.submit"))}</button></details></form>` : ""}
+        ${j.status === "completed" && j.actual_fix ? `<p class="ok">${esc(QF.t("tech.job.fixed", { fix: j.actual_fix }))}</p>` : ""}
         ${escalationHtml(j)}</li>`;
-    }).join("") || '<li class="job">No jobs today.</li>';
+    }).join("") || `<li class="job">${esc(QF.t("tech.noJobs"))}</li>`;
     for (const li of document.querySelectorAll("li.job[data-wo]")) {
       const job = jobs.find((j) => String(j.id) === li.dataset.wo);
       li.querySelectorAll("button[data-act]").forEach((b) => b.addEventListener("click", () => act(job, b.dataset.act)));
@@ -289,8 +292,8 @@
           const file = ef.photo.files[0], state = ef.querySelector(".photo-state");
           if (!file) { d().photo = null; state.textContent = ""; return; }
           let text;
-          try { d().photo = await photoDataUrl(file); d().photoName = file.name; text = `Photo attached: ${file.name}`; }
-          catch (e) { d().photo = null; text = "That file could not be read as an image."; }
+          try { d().photo = await photoDataUrl(file); d().photoName = file.name; text = QF.t("tech.esc.photoAttached", { name: file.name }); }
+          catch (e) { d().photo = null; text = QF.t("tech.esc.notImage"); }
           // the list may have been re-drawn while the image was read: write to the current form
           const cur = document.querySelector(`form.esc-form[data-wo="${job.id}"] .photo-state`);
           (cur || state).textContent = text;
@@ -311,7 +314,7 @@
       if (queue().length) return;
       jobs = fresh; localStorage.setItem(JOBS, JSON.stringify(jobs));
     }
-    catch (e) { if (e instanceof QF.HttpError) throw e; showSync("Offline – showing the last known jobs."); }
+    catch (e) { if (e instanceof QF.HttpError) throw e; showSync(QF.t("tech.offline")); }
     draw();
   }
 

@@ -35,7 +35,7 @@ def test_planning_page_shows_forecast_roster_coverage_escalations_and_contracts(
     expect(kpi).to_contain_text("Today so far:")
     expect(kpi).to_contain_text("forecast")
     expect(kpi).to_contain_text("next day")
-    expect(kpi).to_contain_text("1 escalation(s) open")
+    expect(kpi).to_contain_text("1 escalation open")
     expect(page.locator("#roster tbody tr")).to_have_count(3)
     expect(page.locator("#contracts tbody tr")).to_have_count(3)
     expect(page.locator("#contracts")).to_contain_text("SC-")

@@ -86,7 +86,7 @@ def test_technician_escalates_from_the_phone_and_staff_answer(world: World, phon
     desk.wait_for_url("**/planning")
     tier2 = desk.locator(".queue-tier").first
     expect(tier2).to_contain_text("Noise persists after regreasing")
-    expect(tier2).to_contain_text("1 photo(s)")
+    expect(tier2).to_contain_text("1 photo,")
     assert desk.locator("#forecast").count() == 0 and desk.locator(".queue-tier").count() == 1
     tier2.get_by_role("button", name="Photo 1").click()
     expect(tier2.locator("img.esc-photo")).to_be_visible()

@@ -9,6 +9,8 @@ EXPECTED_TABLES = {"customers", "devices", "technicians", "incidents", "work_ord
                    "timeline_events", "users", "telemetry_samples", "ingest_batches", "telemetry_latest", "dead_letters",
                    "schema_migrations", "quietfix_meta",
                    "sites", "assets", "technician_absences", "incident_photos"}  # administration (0800)
+# work-order lifecycle (0350): cancel reasons, SLA pause rules, pauses
+LIFECYCLE_TABLES = {"work_order_cancel_reasons", "sla_pause_rules", "work_order_pauses"}
 
 
 def test_migrations_yield_the_expected_schema(conn: psycopg.Connection, migrated_template) -> None:
@@ -16,6 +18,7 @@ def test_migrations_yield_the_expected_schema(conn: psycopg.Connection, migrated
         "SELECT relname FROM pg_class WHERE relkind IN ('r', 'p') AND NOT relispartition "
         "AND relnamespace = 'public'::regnamespace")}
     assert EXPECTED_TABLES <= tables
+    assert LIFECYCLE_TABLES <= tables
     indexes = {r[0] for r in conn.execute("SELECT indexname FROM pg_indexes WHERE schemaname = 'public'")}
     assert {"telemetry_samples_device_ts_ix", "incidents_open_uq", "ingest_batches_pk"} <= indexes
     view = conn.execute("SELECT relkind FROM pg_class WHERE relname = 'telemetry'").fetchone()[0]

@@ -15,7 +15,7 @@ from core.settings import PROJECT_ROOT, Settings
 
 COMPOSE = PROJECT_ROOT / "deploy" / "compose.yaml"
 PROCESS_COMMANDS = {"migrate": "migrate", "ingest": "ingest", "diagnose": "diagnose", "dispatch": "dispatch",
-                    "train": "train", "api": "api"}
+                    "api": "api", "notify": "notify", "plan": "plan", "train": "train"}
 
 
 def compose() -> dict[str, Any]:
@@ -69,7 +69,7 @@ def test_services_timescaledb_broker_migrations_and_scaled_ingest() -> None:
     assert ingest["environment"]["QUIETFIX_INGEST__SHARED_GROUP"]  # one group: the broker splits the stream
     assert "--worker-id" in " ".join(ingest["command"])  # a stable, distinct session per replica
     assert "container_name" not in ingest  # a fixed name would forbid scaling
-    for name in ("ingest", "diagnose", "dispatch", "api"):  # nothing starts before the schema is migrated
+    for name in ("ingest", "diagnose", "dispatch", "api", "notify", "plan"):  # nothing starts before the schema is migrated
         assert services[name]["depends_on"]["migrate"]["condition"] == "service_completed_successfully", name
         env = services[name]["environment"]
         assert env["QUIETFIX_DATABASE_URL"].split("@")[1].startswith("db:")

@@ -50,7 +50,7 @@ ANYONE = {role: ALL for role in ("admin", "dispatcher", "technician", "customer"
 PUBLIC = {("GET", "/healthz"), ("GET", "/readyz"), ("GET", "/metrics"), ("POST", "/api/auth/token"),
           ("GET", "/"), ("GET", "/board"), ("GET", "/tech"), ("GET", "/tech/sw.js"),
           ("GET", "/tech/manifest.webmanifest"), ("GET", "/portal"), ("GET", "/planning"), ("GET", "/admin"),
-          ("GET", "/audit"), ("GET", "/kpis")}
+          ("GET", "/audit"), ("GET", "/kpis"), ("GET", "/spares")}
 
 ADMIN = {"admin": ALL}
 POLICY: dict[tuple[str, str], dict[str, str]] = {
@@ -117,6 +117,12 @@ POLICY: dict[tuple[str, str], dict[str, str]] = {
     ("POST", "/api/work-orders/{work_order_id}/pin"): STAFF,
     ("POST", "/api/work-orders/{work_order_id}/lock"): STAFF,
     ("POST", "/api/work-orders/{work_order_id}/release"): STAFF,
+    # work-order lifecycle (#15 item 3): a technician may mark only their own job awaiting parts
+    ("GET", "/api/work-orders/cancel-reasons"): STAFF,
+    ("POST", "/api/work-orders/{work_order_id}/cancel"): STAFF,
+    ("POST", "/api/work-orders/{work_order_id}/reschedule"): STAFF,
+    ("POST", "/api/work-orders/{work_order_id}/hold"): {**STAFF, "technician": OWN},
+    ("POST", "/api/work-orders/{work_order_id}/resume"): STAFF,
     # the technician's phone
     ("GET", "/api/tech/jobs"): {"technician": OWN},
     ("POST", "/api/tech/jobs/{work_order_id}/actions"): {"technician": OWN},
@@ -151,6 +157,11 @@ POLICY: dict[tuple[str, str], dict[str, str]] = {
     ("GET", "/api/spares/van-restock"): {**STAFF, "technician": OWN},
     ("GET", "/api/spares/alerts"): STAFF,
     ("POST", "/api/spares/alerts/{alert_id}/ack"): STAFF,
+    ("GET", "/api/spares/orders"): STAFF,
+    ("POST", "/api/spares/orders/propose"): STAFF,
+    ("POST", "/api/spares/orders/{order_id}/approve"): STAFF,
+    ("POST", "/api/spares/orders/{order_id}/reject"): STAFF,
+    ("POST", "/api/spares/orders/{order_id}/receive"): STAFF,
     # planning: contracts, forecast, capacity, escalations
     ("GET", "/api/planning/work-orders/{work_order_id}/contract"): SCOPED,
     ("GET", "/api/planning/work-orders"): STAFF,
@@ -178,6 +189,10 @@ BODIES: dict[tuple[str, str], Any] = {
     ("POST", "/api/tech/jobs/{work_order_id}/actions"): {"action_id": str(uuid.UUID(int=7)), "action": "en_route"},
     ("POST", "/api/planning/work-orders/{work_order_id}/escalate"): {"reason": "policy test"},
     ("POST", "/api/planning/escalations/{escalation_id}"): {"action": "acknowledge"},
+    ("POST", "/api/work-orders/{work_order_id}/cancel"): {"reason": "duplicate"},
+    ("POST", "/api/work-orders/{work_order_id}/reschedule"): {"earliest_start": "2030-01-01T09:00:00Z",
+                                                              "latest_start": "2030-01-01T12:00:00Z"},
+    ("POST", "/api/work-orders/{work_order_id}/hold"): {"kind": "awaiting_parts"},
 }
 QUERIES = {("GET", "/api/devices/{device_id}/telemetry"): {"start": "2026-01-01T00:00:00Z",
                                                            "end": "2026-01-02T00:00:00Z"}}
@@ -220,7 +235,7 @@ def world(settings: Settings, conn: psycopg.Connection) -> Iterator[tuple[TestCl
         foreign = {"device_id": devices[1], "work_order_id": str(jobs["t2"]),
                    "customer_id": str(customers["customer002"]), "webhook_id": str(hook.json()["id"]),
                    "escalation_id": str(esc.json()["id"]), "equipment_type": "pump", "fault_mode": "bearing_wear",
-                   "reservation_id": "1", "shipment_id": "1", "alert_id": "1", "photo_id": "1",
+                   "reservation_id": "1", "shipment_id": "1", "alert_id": "1", "order_id": "1", "photo_id": "1",
                    # administration: a list dispatchers may read, and objects that do not exist (the route must
                    # answer 404/422 for a granted role, never touch the shared broker or a real account)
                    "entity": "technicians", "code": "NO-SUCH-CODE", "serial": "NO-SUCH-SERIAL",

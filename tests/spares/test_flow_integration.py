@@ -552,4 +552,5 @@ def test_replenishment_counts_predicted_failures_once_and_only_within_the_horizo
     row = got[(nearest, NONE)]
     assert row["predicted"] == pytest.approx(2.0, abs=1e-3) and row["announced"] == 0
     assert row["mean_demand"] == pytest.approx(2.0, abs=1e-3)
-    assert row["reorder_point"] >= 2 and row["order_qty"] == row["base_stock"] >= 2  # nothing on hand: order it
+    # nothing on hand: order it (cost-weighted levels, the default: topped up whenever below the level)
+    assert row["order_qty"] == row["base_stock"] >= 2 and row["reorder_point"] == row["base_stock"] - 1
