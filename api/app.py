@@ -41,6 +41,7 @@ from api.routes import (
 )
 from api.routes import kpis as kpi_routes
 from api.routes import lifecycle as lifecycle_routes
+from api.routes import models as model_routes
 from api.routes import spares as spares_routes
 from api.snapshot import InvalidateOnWrite
 from core.db import make_pool
@@ -134,6 +135,7 @@ def create_app(settings: Settings) -> FastAPI:
     app.include_router(admin_routes.router)  # master data, calendars, users, device credentials, CSV import (#15)
     app.include_router(portal_reports.router)  # problems customers report from the portal (#15)
     app.include_router(lifecycle_routes.router)  # cancel, reschedule, hold/resume a work order (#15)
+    app.include_router(model_routes.router)  # learned model versions in use (#16): GET /api/models
     if (VENDOR / "leaflet" / "dist").is_dir():  # npm ci'd by scripts/setup-web.sh; the board works without it
         app.mount("/vendor/leaflet", StaticFiles(directory=VENDOR / "leaflet" / "dist"), name="leaflet")
     # The board's background without a tile server: Natural Earth (public domain) land and borders as TopoJSON.

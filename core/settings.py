@@ -102,6 +102,30 @@ class DiagnosticsSettings(BaseModel):
     lease_ttl_s: float = 10.0
 
 
+class TrainingSettings(BaseModel):
+    """`quietfix train` (diagnostics/trainer.py): normal models and the fleet's RUL model, learned in the product."""
+
+    # Wall seconds between looks at whether a model is due (a look is a few small queries).
+    poll_interval_s: float = 60.0
+    # A model older than this (clock seconds) is retrained from the latest history; a week follows seasons
+    # and replaced parts without churning the detectors (a new version restarts every monitor of its type).
+    retrain_after_s: float = 7 * 86400.0
+    # Healthy history a normal model is trained on: the last this-many clock seconds.
+    window_s: float = 7 * 86400.0
+    # Training waits until a type's healthy history spans this long: a model that never saw the whole daily
+    # load cycle calls the unseen part of the day abnormal.
+    min_span_s: float = 20 * 3600.0
+    # Samples within this long before an incident opened are not healthy (the fault was already developing):
+    # 8 h covers the slowest wear the fleet shows before an alarm.
+    exclude_before_s: float = 8 * 3600.0
+    # ...nor those until this long after it closed (a repaired asset settles, its detectors re-verify it).
+    exclude_after_s: float = 3600.0
+    # Samples per equipment type fed to one fit (evenly thinned per device above this): bounded memory and time.
+    max_samples: int = 60_000
+    # Completed repairs of wear failures needed before a learned RUL model replaces the trend for a type.
+    rul_min_failures: int = 8
+
+
 class DispatchSettings(BaseModel):
     poll_interval_s: float = 1.0
     # `quietfix dispatch` serves Prometheus metrics (plan age, SLA at risk) on 127.0.0.1:<port> (None: not served).
@@ -284,6 +308,7 @@ class Settings(BaseSettings):
     security: SecuritySettings = Field(default_factory=SecuritySettings)
     spares: SparesSettings = Field(default_factory=SparesSettings)
     service: ServiceSettings = Field(default_factory=ServiceSettings)
+    training: TrainingSettings = Field(default_factory=TrainingSettings)
 
 
 def load_settings(**overrides: object) -> Settings:

@@ -20,6 +20,7 @@ from diagnostics.incidents import (
     transition,
 )
 from diagnostics.knowledge import KnowledgeEntry, Part, WorkOrderFeedback, apply_feedback, load_knowledge
+from diagnostics.learning_repository import latest_rul_many
 from diagnostics.models import FaultHypothesis, Finding
 from diagnostics.monitor import DeviceMonitor
 from diagnostics.normal_model import NormalModel, train_normal_model
@@ -27,6 +28,7 @@ from diagnostics.remote import CommandChannel, MqttCommandChannel
 from diagnostics.repository import predicted_failures
 from diagnostics.rul import RulModel, RulPolicy, WearTracker
 from diagnostics.service import DiagnoseLoop, LoopPolicy, service_targets
+from diagnostics.trainer import TrainingJob, model_versions
 from diagnostics.watchdog import DetectionWatchdog, WatchdogReport, start_watchdog
 
 __all__ = [
@@ -51,6 +53,7 @@ __all__ = [
     "ServiceClocks",
     "ServiceTargets",
     "SlaDeadlines",
+    "TrainingJob",
     "WatchdogReport",
     "WearTracker",
     "WorkOrderFeedback",
@@ -59,7 +62,9 @@ __all__ = [
     "contract_targets",
     "default_config",
     "equipment_config",
+    "latest_rul_many",
     "load_knowledge",
+    "model_versions",
     "predicted_failures",
     "service_clocks",
     "service_targets",

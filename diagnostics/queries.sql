@@ -232,10 +232,10 @@ DELETE FROM detector_state WHERE device_id = %(device_id)s;
 -- name: insert_rul
 INSERT INTO rul_estimates (device_id, estimated_at, status, signal, direction, level, threshold, slope_per_h,
                            rul_s, rul_low_s, rul_high_s, failure_at, failure_earliest_at, failure_latest_at,
-                           fault_mode, signals)
+                           fault_mode, signals, method)
 VALUES (%(device_id)s, %(estimated_at)s, %(status)s, %(signal)s, %(direction)s, %(level)s, %(threshold)s,
         %(slope_per_h)s, %(rul_s)s, %(rul_low_s)s, %(rul_high_s)s, %(failure_at)s, %(failure_earliest_at)s,
-        %(failure_latest_at)s, %(fault_mode)s, %(signals)s);
+        %(failure_latest_at)s, %(fault_mode)s, %(signals)s, %(method)s);
 
 -- name: prune_rul
 DELETE FROM rul_estimates WHERE estimated_at < %(before)s;

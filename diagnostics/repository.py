@@ -360,7 +360,8 @@ def delete_checkpoint(conn: psycopg.Connection, device_id: str) -> None:
 
 def insert_rul(conn: psycopg.Connection, rows: Sequence[Mapping[str, Any]]) -> None:
     with conn.cursor() as cur:
-        cur.executemany(Q.insert_rul, [{**r, "signals": Jsonb(r.get("signals") or [])} for r in rows])
+        cur.executemany(Q.insert_rul, [{**r, "signals": Jsonb(r.get("signals") or []),
+                                        "method": r.get("method", "trend")} for r in rows])
 
 
 def prune_rul(conn: psycopg.Connection, before: datetime) -> None:

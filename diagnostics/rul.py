@@ -12,7 +12,7 @@ how far this unit has moved (it cut FD001 cross-validated RMSE from ~16.7 to ~13
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -65,11 +65,15 @@ class RulModel:
     window: int = WINDOW
     random_state: int = 0
     max_iter: int = MAX_ITER
+    cap: int = RUL_CAP  # the live fleet's cycles are 10-minute buckets, its wear hours long (diagnostics/rul_learned.py)
+    features: Callable[[np.ndarray, int], np.ndarray] = window_features
 
-    def fit(self, histories: Sequence[np.ndarray]) -> RulModel:
-        """Fit on run-to-failure histories (each cycles x sensors, ending at failure)."""
-        x = np.vstack([window_features(h, self.window) for h in histories])
-        y = np.concatenate([capped_rul(len(h)) for h in histories])
+    def fit(self, histories: Sequence[np.ndarray], censored: Sequence[np.ndarray] = ()) -> RulModel:
+        """Fit on run-to-failure histories (each cycles x sensors, ending at failure), plus optional censored
+        ones: lives known to have run at least ``cap`` cycles past their end without failing (target: the cap)."""
+        x = np.vstack([self.features(h, self.window) for h in [*histories, *censored]])
+        y = np.concatenate([capped_rul(len(h), self.cap) for h in histories]
+                           + [np.full(len(h), float(self.cap)) for h in censored])
         self._reg = HistGradientBoostingRegressor(learning_rate=LEARNING_RATE, max_iter=self.max_iter,
                                                   max_leaf_nodes=MAX_LEAF_NODES,
                                                   random_state=self.random_state).fit(x, y)
@@ -77,8 +81,8 @@ class RulModel:
 
     def predict_last(self, history: np.ndarray) -> float:
         """RUL estimate at the last cycle of a (possibly truncated) history, clipped to [0, cap]."""
-        feats = window_features(history, self.window)[-1:]
-        return float(np.clip(self._reg.predict(feats)[0], 0, RUL_CAP))
+        feats = self.features(history, self.window)[-1:]
+        return float(np.clip(self._reg.predict(feats)[0], 0, self.cap))
 
 
 def phm08_score(pred: np.ndarray, true: np.ndarray) -> float:

@@ -56,6 +56,7 @@ from diagnostics.normal_model import NormalModel
 from diagnostics.policy import LoopPolicy
 from diagnostics.remote import CommandChannel
 from diagnostics.rul import LIKELY_MODE, WearTracker, asset_rul, limits_from_config
+from diagnostics.rul_live import LearnedRul, equipment_lookup
 
 log = logging.getLogger(__name__)
 
@@ -136,6 +137,7 @@ class DiagnoseLoop:
         self._cp_due: dict[str, float] = {}
         self._fps: dict[tuple[str, str | None], str] = {}  # (type, model version) -> state-shape fingerprint
         self._rul_at = float("-inf")
+        self._learned_rul = LearnedRul()  # the fleet's learned RUL model where trained, else the trend (rul_live.py)
         self._received: dict[str, float] = {}  # device -> newest batch receive time (clock s) of this pass
         self.restored = 0  # monitors resumed from a checkpoint (observability and tests)
 
@@ -456,7 +458,7 @@ class DiagnoseLoop:
                 "fault_mode": mode if status in ("degrading", "at_limit") else None,
                 "signals": [{k: v for k, v in vars(e).items() if v is not None} for e in per_signal]})
         if rows:
-            repo.insert_rul(conn, rows)
+            repo.insert_rul(conn, self._learned_rul.apply(conn, rows, now, equipment_lookup(self._devices)))
         repo.prune_rul(conn, to_datetime(now - self._settings.rul_retention_s))
         self._rul_at = now
 

@@ -43,7 +43,8 @@ def cmd_demo(settings: Settings, args: argparse.Namespace) -> int:
                           devices=args.devices,
                           technicians=args.technicians, seed=args.seed,
                           fault_rate_per_device_hour=args.fault_rate, api=not args.no_api,
-                          history_weeks=args.history_weeks, preventive_planner=True)
+                          history_weeks=args.history_weeks, preventive_planner=True,
+                          telemetry_history=True)
     stop = _stop_on_signals()
     level = "DEBUG" if args.verbose else settings.log_level
     print_result(run_with_console(settings, options, stop, log_json=args.log_json, level=level))
@@ -82,6 +83,19 @@ def cmd_diagnose(settings: Settings, args: argparse.Namespace) -> int:
                      commands=channel, targets=service_targets(settings.service)).run(_stop_on_signals())
     finally:
         channel.stop()
+    return 0
+
+
+def cmd_train(settings: Settings, args: argparse.Namespace) -> int:
+    """Normal models and the fleet's RUL model, learned from stored history on a schedule (diagnostics/trainer.py)."""
+    from diagnostics import TrainingJob
+
+    job = TrainingJob(lambda: connect(settings.database_url, autocommit=True), settings.training, _clock(args))
+    if args.once:
+        with connect(settings.database_url, autocommit=True) as conn:
+            print(json.dumps(job.tick(conn), default=str))
+        return 0
+    job.run(_stop_on_signals())
     return 0
 
 
@@ -284,6 +298,11 @@ def build_parser() -> argparse.ArgumentParser:
             p.add_argument("--worker-id", default=None,
                            help="this worker's name in the lease table and its MQTT session (run N of them)")
         p.set_defaults(func=func)
+
+    train = sub.add_parser("train", help="learn normal models and the fleet's RUL model from stored history")
+    train.add_argument("--speed", type=float, default=1.0, help="clock speed (must match the fleet's)")
+    train.add_argument("--once", action="store_true", help="one look (train what is due), print it and exit")
+    train.set_defaults(func=cmd_train)
 
     prov = sub.add_parser("provision", help="create (or rotate) per-device broker credentials")
     prov.add_argument("device_ids", nargs="+")

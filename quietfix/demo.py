@@ -28,7 +28,7 @@ from core.mqtt import BrokerAddress
 from core.provision import provision
 from core.settings import Settings
 from core.sql import Queries
-from diagnostics import DetectionWatchdog, DiagnoseLoop, service_targets
+from diagnostics import DetectionWatchdog, DiagnoseLoop, TrainingJob, service_targets
 from diagnostics.remote import mqtt_channel
 from dispatch import DispatchLoop
 from edge_agent import DeviceSpec, Fleet
@@ -38,6 +38,7 @@ from quietfix.fieldsim import FieldModel, FieldSimulator, apply_roster, fleet_tr
 from quietfix.mailsink import SmtpSink
 from quietfix.planner import DEMO_EVERY_CLOCK_S, PreventivePlanner
 from quietfix.seed_history import seed_history
+from quietfix.seed_telemetry_history import seed_telemetry
 
 log = logging.getLogger(__name__)
 Q = Queries(__file__)
@@ -72,6 +73,10 @@ class DemoOptions:
     # Run the preventive planner (`quietfix plan`) as a thread on the demo's clock. Off by default so a benchmark
     # built on the demo (bench.live_day) keeps measuring the same world; `quietfix demo` turns it on.
     preventive_planner: bool = False
+    # Seed two days of past telemetry (with a few repaired wear failures, quietfix/seed_telemetry_history.py) so
+    # `quietfix train` learns the normal models and the fleet's RUL model in the first seconds. Off by default
+    # (bench.live_day keeps measuring the same world); `quietfix demo` turns it on.
+    telemetry_history: bool = False
 
 
 def batch_interval_s(options: DemoOptions) -> float:
@@ -128,6 +133,8 @@ def run_demo(settings: Settings, options: DemoOptions, stop: threading.Event | N
         apply_roster(conn, clock.now(), settings.dispatch.timezone)
         seed_history(conn, clock.now(), weeks=options.history_weeks, timezone=settings.dispatch.timezone,
                      mean_per_hour=options.devices * options.fault_rate_per_device_hour, seed=options.seed)
+        telemetry = seed_telemetry(conn, [(d.device_id, d.equipment_type) for d in devices], clock.now(),
+                                   seed=options.seed) if options.telemetry_history else None
         conn.commit()
     specs = provision_devices(settings, devices)
     db = lambda: connect(settings.database_url, autocommit=True)
@@ -164,12 +171,15 @@ def run_demo(settings: Settings, options: DemoOptions, stop: threading.Event | N
     planner = PreventivePlanner(clock)
     plan_every_s = max(1.0, DEMO_EVERY_CLOCK_S / options.speed)
     targets = service_targets(settings.service)
+    # `quietfix train`: looks every 2 wall s (ten simulated minutes at 300x) whether a model is due.
+    trainer = TrainingJob(db, settings.training.model_copy(update={"poll_interval_s": 2.0}), clock)
     for name, target in (("diagnose", DiagnoseLoop(db, settings.diagnostics, clock, commands=commands,
                                                    targets=targets).run),
                          ("watchdog", DetectionWatchdog(db, settings.diagnostics, clock).run),
                          ("dispatch", DispatchLoop(db, dispatch_settings, clock, spares=settings.spares).run),
                          ("field", field_sim.run),
                          ("notify", lambda stop: notifier.run(db, stop)),
+                         ("train", trainer.run),
                          *((("plan", lambda stop: planner.run(db, stop, plan_every_s)),)
                            if options.preventive_planner else ())):
         thread = threading.Thread(target=target, args=(stop,), name=name, daemon=True)
@@ -220,9 +230,15 @@ def run_demo(settings: Settings, options: DemoOptions, stop: threading.Event | N
     result["storage"] = report.storage
     result["simulated_hours"] = round(options.speed * (options.seconds or 0) / 3600, 2)
     result["emails_received"] = mail_sink.received
+    result["normal_models_trained"] = trainer.normal_trained
+    result["rul_models_trained"] = trainer.rul_trained
+    # Seeded telemetry is in readings_stored, incidents and work_orders too: reported apart so it is not read as live.
+    result["history_readings_seeded"] = telemetry.readings if telemetry else 0
+    result["history_failures_seeded"] = telemetry.failures if telemetry else 0
     ordered = ("devices", "readings_stored", "faults_injected", "incidents", "work_orders", "failed_visits", "assigned",
                "notifications", "notifications_sent", "emails_received", "preventive_work_orders", "dead_letters",
-               "storage", "simulated_hours", "history_incidents")
+               "storage", "simulated_hours", "history_incidents", "normal_models_trained", "rul_models_trained",
+               "history_readings_seeded", "history_failures_seeded")
     return {k: result[k] for k in ordered}
 
 

@@ -22,6 +22,7 @@ from api.deps import Conn, in_pool
 from api.routes.board import now_of
 from api.schemas import Preference, SurveyRequest, WebhookCreated, WebhookRequest
 from core.events import record_timeline
+from diagnostics import latest_rul_many
 from planning.service import asset_contracts
 
 router = APIRouter(tags=["portal"])
@@ -49,7 +50,8 @@ async def assets(request: Request, principal: Customer) -> list[dict[str, Any]]:
     def load(conn: psycopg.Connection) -> list[dict[str, Any]]:
         rows = repo.portal_assets(conn, cid)
         contracts = asset_contracts(conn, cid, [r["id"] for r in rows], now)
-        return [{**r, "contract": contracts.get(r["id"])} for r in rows]
+        rul = latest_rul_many(conn, [r["id"] for r in rows])  # remaining life and its interval, per asset (#16)
+        return [{**r, "contract": contracts.get(r["id"]), "rul": rul.get(r["id"])} for r in rows]
 
     return await in_pool(request, load)
 

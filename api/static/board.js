@@ -190,7 +190,7 @@
       const r = riskOf(q), x = p.get(q.id);
       const controls = q.pinned_technician_id != null || q.locked;
       return `<li class="${r.cls}" data-wo="${q.id}">
-        <div class="row"><strong>#${q.id} ${esc(q.device_name)}</strong><span class="chip">${esc(label("common.tier", q.tier))}</span>
+        <div class="row"><strong>#${q.id} ${esc(q.device_name)}</strong><button type="button" class="link" data-asset="${esc(q.device_id)}">${esc(QF.t("board.asset.link"))}<span class="sr-only"> ${esc(q.device_name)}</span></button><span class="chip">${esc(label("common.tier", q.tier))}</span>
           <span class="chip">${esc(label("common.source", q.source))}</span><span class="chip">${esc(label("common.woStatus", q.status))}</span>${visitChip(q)}
           ${q.pinned_technician_id != null ? `<span class="chip pin">${esc(QF.t("board.queue.pinnedTo", { tech: codeOf(q.pinned_technician_id) }))}</span>` : ""}
           ${q.locked ? `<span class="chip pin">${esc(QF.t("board.queue.locked"))}</span>` : ""}

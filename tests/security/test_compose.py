@@ -15,7 +15,7 @@ from core.settings import PROJECT_ROOT, Settings
 
 COMPOSE = PROJECT_ROOT / "deploy" / "compose.yaml"
 PROCESS_COMMANDS = {"migrate": "migrate", "ingest": "ingest", "diagnose": "diagnose", "dispatch": "dispatch",
-                    "api": "api", "notify": "notify", "plan": "plan"}
+                    "api": "api", "notify": "notify", "plan": "plan", "train": "train"}
 
 
 def compose() -> dict[str, Any]:

@@ -101,6 +101,7 @@ POLICY: dict[tuple[str, str], dict[str, str]] = {
     ("GET", "/api/assets/{device_id}/timeline"): SCOPED,
     ("GET", "/api/assets/{device_id}/rul"): SCOPED,
     ("GET", "/api/predicted-failures"): {**STAFF, "customer": OWN},
+    ("GET", "/api/models"): {**STAFF, "support": ALL, "engineering": ALL},  # fleet-wide, no customer data
     # knowledge base: reference for everyone, edited by staff (a configuration change, audited)
     ("GET", "/api/knowledge"): ANYONE,
     ("GET", "/api/knowledge/{equipment_type}/{fault_mode}"): ANYONE,
