@@ -14,11 +14,13 @@ orders assigned along a current optimiser plan), then runs:
   from ``ingest_batches`` and reported (``ingest.committed_per_s``);
 * the API: ``uvicorn`` with ``--workers`` processes on a free loopback port, configured like ``quietfix api``
   (uvicorn's defaults: httptools and uvloop when installed, 5 s keep-alive);
-* a writer that commits a board-visible change (a timeline event) every ``WRITE_EVERY_S`` = 2 s. The live feed
-  polls every 2 s (api/live.py), so no board can be asked to refresh more often than this: it is the busiest
-  control room the design allows, and every board refreshes on every change;
-* ``--clients`` simulated users over the lean client of bench/lean_http.py (each user a browser tab: up to six
-  connections, an ETag cache, idle connections closed before the server's keep-alive ends them), split over
+* a writer that commits a board-visible change (a timeline event) every ``WRITE_EVERY_S`` = 2 s on average (the
+  old live poll period, kept so runs stay comparable; live feeds now wake on NOTIFY, api/live.py), and every board
+  refreshes on every change: the busiest control room of the earlier runs;
+* ``--clients`` simulated users, each signed in as its OWN account (bench/api_load_env.py ``create_users``:
+  dispatchers, and technicians and customers bound round-robin to distinct seeded technicians and customers, each
+  page over that account's own devices), so every phone and portal is its own scope and feed as in production,
+  over the lean client of bench/lean_http.py (each user a browser tab: up to six connections, an ETag cache, idle connections closed before the server's keep-alive ends them), split over
   ``--generators`` processes. Two modes:
 
   ``--think S`` > 0 (default 5; the headline, ``mode: "users"``): users behave like the pages in api/static.
@@ -36,12 +38,12 @@ orders assigned along a current optimiser plan), then runs:
   ``--streams`` (default: all users) users hold a stream; the others only interact.
 
   ``--think 0`` (``mode: "closed"``, saturation): every user loops over a board-heavy request mix
-  (``request_mix``) with no pause; streams stay open but do not trigger refreshes. By Little's law latency is
+  (``request_mix``, each user its own role's share of it, over its own devices) with no pause; streams stay open but do not trigger refreshes. By Little's law latency is
   then ~ users / throughput whatever the server does, so only ``requests_per_s`` means something: it is the
   API's capacity on this host, not a user-facing latency.
 
-Figures: ``requests_per_s``, ``p50_ms``/``p99_ms`` over every HTTP request in the window (304s included: they
-are answers), ``errors`` (HTTP >= 400, failures and 10 s timeouts, streams that failed or dropped; each failure
+Figures: ``requests_per_s``, ``p50_ms``/``p99_ms`` over every HTTP request STARTED in the window (304s included:
+they are answers; a request still in flight when the window closes is awaited and counted with its latency), ``errors`` (HTTP >= 400, failures and 10 s timeouts, streams that failed or dropped; each failure
 is explained in ``failures``: reused or fresh connection, idle time, whether any answer byte had arrived),
 ``live.change_p99_ms`` (commit of the writer's event to a dispatcher's stream announcing it),
 ``live.refresh_p99_ms`` (commit to that dispatcher's board having re-read everything, KPIs last), the server's
@@ -70,7 +72,7 @@ import threading
 import time
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 import psycopg
@@ -78,7 +80,6 @@ import psycopg
 from bench.api_load_env import (
     SERVER_KEEPALIVE_S,
     WRITE_EVERY_S,
-    BenchUser,
     Ingest,
     create_users,
     free_port,
@@ -90,6 +91,7 @@ from bench.api_load_env import (
     wait_ready,
     writer,
 )
+from bench.api_load_pages import Page, route_of, user_pages, user_roles
 from bench.lean_http import Browser, BrowserStats, HttpFailure
 from bench.stats import percentile
 from core.db import drop_database
@@ -107,8 +109,6 @@ DEBOUNCE_S = 0.15
 BROWSER_CONNS = 6
 # The client's idle limit, safely below uvicorn's default keep-alive (SERVER_KEEPALIVE_S, what `quietfix api` runs).
 CLIENT_IDLE_S = 4.0
-# Share of users on the route board; the rest are technicians' phones and customers' portals, half each.
-DISPATCHER_SHARE = 0.8
 # Failures described one by one in the JSON (the rest are counted).
 FAILURES_SHOWN = 20
 
@@ -154,92 +154,6 @@ class LiveTally:
     refreshed: list[tuple[float, str]] = field(default_factory=list)  # dispatchers' refresh done (time, cursor)
     refreshes: int = 0
     coalesced: int = 0  # debounced changes that came while a refresh ran: folded into one trailing refresh
-
-
-@dataclass(frozen=True)
-class Page:
-    """What one kind of user's page asks for (mirrors api/static): ``load`` when it opens and ``refresh`` on a
-    live change are batches of parallel GETs run in order; ``browse`` are single reads behind interactions."""
-
-    role: str
-    load: tuple[tuple[str, ...], ...]
-    refresh: tuple[tuple[str, ...], ...]
-    browse: tuple[str, ...]
-
-
-def telemetry_window(device: str) -> str:
-    now = datetime.now(UTC)
-    window = f"start={(now - timedelta(hours=1)).isoformat()}&end={now.isoformat()}".replace("+", "%2B")
-    return f"/api/devices/{device}/telemetry?{window}&bucket_s=60"
-
-
-def pages(devices: list[str], customer_devices: list[str], tech_devices: list[str]) -> dict[str, Page]:
-    """The three faces. Dispatcher: board.js (start: /api/board, refresh(), device list; refresh: one
-    /api/board/view — board, plan, routes, in-transit, escalations and KPIs in one answer). Technician: tech.js
-    ``load`` (its jobs). Customer: portal.js (assets and pending surveys; preferences on open). All start with
-    qf.js's /api/auth/me."""
-    board_refresh = (("/api/board/view",),)
-    portal_refresh = (("/api/portal/assets", "/api/portal/surveys/pending"),)
-    return {
-        "dispatcher": Page("dispatcher", (("/api/auth/me",), ("/api/board",), *board_refresh,
-                                          ("/api/devices?limit=5000",)), board_refresh,
-                           ("/api/incidents?open_only=true", "/api/work-orders", "/api/technicians",
-                            "/api/devices?limit=100", *(f"/api/devices/{d}/telemetry/latest" for d in devices[:4]),
-                            *(telemetry_window(d) for d in devices[:2]), f"/api/devices/{devices[0]}")),
-        "technician": Page("technician", (("/api/auth/me",), ("/api/tech/jobs",)), (("/api/tech/jobs",),),
-                           (*(f"/api/devices/{d}" for d in tech_devices[:1]),
-                            *(telemetry_window(d) for d in tech_devices[:1]), "/api/plans/current")),
-        "customer": Page("customer", (("/api/auth/me",), *portal_refresh, ("/api/portal/preferences",)),
-                         portal_refresh,
-                         (*(f"/api/devices/{d}/timeline?limit=50" for d in customer_devices[:2]), "/api/incidents",
-                          "/api/portal/assets")),
-    }
-
-
-def user_roles(users: int) -> list[str]:
-    """``DISPATCHER_SHARE`` dispatchers, then technicians and customers alternating (at least one of each kind
-    from three users on)."""
-    n_disp = max(1, round(users * DISPATCHER_SHARE))
-    n_disp = min(n_disp, users - 2) if users >= 3 else min(n_disp, users)
-    rest = users - n_disp
-    return ["dispatcher"] * n_disp + [("technician" if i % 2 == 0 else "customer") for i in range(rest)]
-
-
-def request_mix(devices: list[str], customer_devices: list[str], tech_devices: list[str]) -> list[tuple[str, str]]:
-    """Closed-loop (``--think 0``) mix of (role, path): mostly what boards re-read on every live change, then
-    the lists a dispatcher opens, a technician's phone and customers' portals."""
-    mix = [("dispatcher", "/api/board/view")] * 8 + [("dispatcher", "/api/board")] * 2
-    mix += [("dispatcher", "/api/board/kpis")] * 2
-    mix += [("dispatcher", "/api/plans/current")] * 4 + [("dispatcher", "/api/board/routes")] * 2
-    mix += [("dispatcher", "/api/incidents?open_only=true"), ("dispatcher", "/api/work-orders"),
-            ("dispatcher", "/api/technicians"), ("dispatcher", "/api/devices?limit=100")]
-    mix += [("dispatcher", f"/api/devices/{d}/telemetry/latest") for d in devices[:4]]
-    mix += [("dispatcher", telemetry_window(d)) for d in devices[:2]]
-    mix += [("technician", "/api/tech/jobs"), ("technician", "/api/plans/current")]
-    mix += [("technician", f"/api/devices/{d}") for d in tech_devices[:1]]
-    mix += [("customer", "/api/portal/assets"), ("customer", "/api/incidents")]
-    mix += [("customer", f"/api/devices/{d}/timeline?limit=50") for d in customer_devices[:2]]
-    return mix
-
-
-def user_pages(world: dict[str, Any], users: list[BenchUser]) -> tuple[list[Page], list[tuple[str, ...]]]:
-    """Each user's page and closed-loop paths, over its own devices (a portal its customer's assets, a phone its
-    first job's device): with distinct accounts, another customer's device would be a 404, not a load."""
-    page_set, mixes = [], []
-    for u in users:
-        own = list(u.devices)
-        cdevs = own if u.role == "customer" else world["customer_devices"]
-        tdevs = own if u.role == "technician" else world["tech_devices"]
-        page_set.append(pages(world["devices"], cdevs, tdevs)[u.role])
-        mixes.append(tuple(path for role, path in request_mix(world["devices"], cdevs, tdevs) if role == u.role))
-    return page_set, mixes
-
-
-def route_of(path: str) -> str:
-    """A path without its query and ids, for per-route figures."""
-    base = path.split("?")[0]
-    parts = ["{id}" if i == 3 and base.startswith("/api/devices/") else p for i, p in enumerate(base.split("/"))]
-    return "/".join(parts)
 
 
 def sse_events(buf: str) -> tuple[list[tuple[str, str]], str]:
@@ -429,7 +343,7 @@ async def run_load(share: Share) -> dict[str, Any]:
                           stream=has_stream, timed=role == "dispatcher", measuring=measuring, mix=share.mixes[i]))
     # Pages open spread over most of the warm-up, not all in the same millisecond.
     tasks = [asyncio.create_task(u.run(deadline, rng.uniform(0, WARMUP_S * 0.6))) for u in users]
-    stop, lags = asyncio.Event(), []
+    stop, lags = asyncio.Event(), list[float]()
     lag_task = asyncio.create_task(loop_lag(stop, lags))
     await asyncio.sleep(WARMUP_S)
     tally.measuring = measuring[0] = True
@@ -646,7 +560,9 @@ def main(argv: list[str] | None = None) -> int:
     result = summarise(tally, live, args, elapsed, ingest_figures, loads, command, cpu_s,
                        change_delays_ms(live.arrivals, writes), change_delays_ms(live.refreshed, writes), generator)
     # The load generator's own CPU (also inside "generator"), where earlier runs printed it.
-    result["generator_cpu_s"] = result["generator"].get("cpu_s")  # type: ignore[union-attr]
+    gen_figures = result["generator"]
+    assert isinstance(gen_figures, dict)
+    result["generator_cpu_s"] = gen_figures.get("cpu_s")
     log(f"done: {result['requests']} requests, {result['errors']} errors")
     print(json.dumps(result), flush=True)
     return 0

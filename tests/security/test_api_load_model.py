@@ -16,7 +16,8 @@ from typing import Any, TypeVar
 import pytest
 
 from bench import api_load
-from bench.api_load import LiveTally, Page, Tally, User, pages, sse_events, user_roles
+from bench.api_load import LiveTally, Tally, User, sse_events
+from bench.api_load_pages import Page, pages, user_roles
 from bench.lean_http import Browser, HttpFailure, parse_head
 
 STATIC = Path(__file__).resolve().parents[2] / "api" / "static"
