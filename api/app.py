@@ -81,6 +81,7 @@ def create_app(settings: Settings) -> FastAPI:
         try:
             yield
         finally:
+            await live.stop(app)  # the LISTEN connection (api/live_listen.py), if a live stream started it
             app.state.shared_pool.close()
             app.state.pool.close()
 

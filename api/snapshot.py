@@ -33,7 +33,8 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
 
-# No older than the live stream's poll period (api/live.py POLL_S): a board is never staler than its live feed.
+# The age bound for what the version cannot see (time-dependent judgements); the old live poll period (api/live.py
+# POLL_S), kept: live feeds now wake on NOTIFY, but a 2 s bound on those judgements is what boards were built for.
 MAX_AGE_S = 2.0
 
 

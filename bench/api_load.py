@@ -14,11 +14,13 @@ orders assigned along a current optimiser plan), then runs:
   from ``ingest_batches`` and reported (``ingest.committed_per_s``);
 * the API: ``uvicorn`` with ``--workers`` processes on a free loopback port, configured like ``quietfix api``
   (uvicorn's defaults: httptools and uvloop when installed, 5 s keep-alive);
-* a writer that commits a board-visible change (a timeline event) every ``WRITE_EVERY_S`` = 2 s. The live feed
-  polls every 2 s (api/live.py), so no board can be asked to refresh more often than this: it is the busiest
-  control room the design allows, and every board refreshes on every change;
-* ``--clients`` simulated users over the lean client of bench/lean_http.py (each user a browser tab: up to six
-  connections, an ETag cache, idle connections closed before the server's keep-alive ends them), split over
+* a writer that commits a board-visible change (a timeline event) every ``WRITE_EVERY_S`` = 2 s on average (the
+  old live poll period, kept so runs stay comparable; live feeds now wake on NOTIFY, api/live.py), and every board
+  refreshes on every change: the busiest control room of the earlier runs;
+* ``--clients`` simulated users, each signed in as its OWN account (bench/api_load_env.py ``create_users``:
+  dispatchers, and technicians and customers bound round-robin to distinct seeded technicians and customers, each
+  page over that account's own devices), so every phone and portal is its own scope and feed as in production,
+  over the lean client of bench/lean_http.py (each user a browser tab: up to six connections, an ETag cache, idle connections closed before the server's keep-alive ends them), split over
   ``--generators`` processes. Two modes:
 
   ``--think S`` > 0 (default 5; the headline, ``mode: "users"``): users behave like the pages in api/static.
@@ -36,12 +38,12 @@ orders assigned along a current optimiser plan), then runs:
   ``--streams`` (default: all users) users hold a stream; the others only interact.
 
   ``--think 0`` (``mode: "closed"``, saturation): every user loops over a board-heavy request mix
-  (``request_mix``) with no pause; streams stay open but do not trigger refreshes. By Little's law latency is
+  (``request_mix``, each user its own role's share of it, over its own devices) with no pause; streams stay open but do not trigger refreshes. By Little's law latency is
   then ~ users / throughput whatever the server does, so only ``requests_per_s`` means something: it is the
   API's capacity on this host, not a user-facing latency.
 
-Figures: ``requests_per_s``, ``p50_ms``/``p99_ms`` over every HTTP request in the window (304s included: they
-are answers), ``errors`` (HTTP >= 400, failures and 10 s timeouts, streams that failed or dropped; each failure
+Figures: ``requests_per_s``, ``p50_ms``/``p99_ms`` over every HTTP request STARTED in the window (304s included:
+they are answers; a request still in flight when the window closes is awaited and counted with its latency), ``errors`` (HTTP >= 400, failures and 10 s timeouts, streams that failed or dropped; each failure
 is explained in ``failures``: reused or fresh connection, idle time, whether any answer byte had arrived),
 ``live.change_p99_ms`` (commit of the writer's event to a dispatcher's stream announcing it),
 ``live.refresh_p99_ms`` (commit to that dispatcher's board having re-read everything, KPIs last), the server's
@@ -64,38 +66,39 @@ import json
 import multiprocessing as mp
 import os
 import random
-import shutil
-import socket
 import subprocess
 import sys
-import tempfile
 import threading
 import time
-import urllib.error
-import urllib.request
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
-from pathlib import Path
+from datetime import datetime
 from typing import Any
 
 import psycopg
 
+from bench.api_load_env import (
+    SERVER_KEEPALIVE_S,
+    WRITE_EVERY_S,
+    Ingest,
+    create_users,
+    free_port,
+    log,
+    prepare_database,
+    server_cpu_s,
+    sign_in_all,
+    start_server,
+    wait_ready,
+    writer,
+)
+from bench.api_load_pages import Page, route_of, user_pages, user_roles
 from bench.lean_http import Browser, BrowserStats, HttpFailure
-from bench.procs import stop_processes
 from bench.stats import percentile
-from core.db import drop_database, ensure_database
-from core.migrate import migrate
+from core.db import drop_database
 from core.settings import load_settings
 
-# How long the server gets to start (migrations are done beforehand; this is import time plus the pool).
-SERVER_START_TIMEOUT_S = 60.0
 # A request slower than this counts as an error: the user gave up long before.
 REQUEST_TIMEOUT_S = 10.0
-# The writer's period: one board-visible change (timeline event) every 2 s = the live feed's poll period.
-WRITE_EVERY_S = 2.0
-# Open work orders in the seeded region (a third assigned, the rest planned later in routes or unassigned).
-OPEN_JOBS = 45
 # Ramp-up before the measurement window: pages load (spread over most of it), streams subscribe, caches warm.
 WARMUP_S = 5.0
 # Mean think time between a user's interactions (see the module docstring for why 5 s).
@@ -104,17 +107,10 @@ THINK_S = 5.0
 DEBOUNCE_S = 0.15
 # Browsers open at most six HTTP/1.1 connections per host; the live stream holds one.
 BROWSER_CONNS = 6
-# uvicorn's default keep-alive (what `quietfix api` runs with) and the client's idle limit, safely below it.
-SERVER_KEEPALIVE_S = 5.0
+# The client's idle limit, safely below uvicorn's default keep-alive (SERVER_KEEPALIVE_S, what `quietfix api` runs).
 CLIENT_IDLE_S = 4.0
-# Share of users on the route board; the rest are technicians' phones and customers' portals, half each.
-DISPATCHER_SHARE = 0.8
 # Failures described one by one in the JSON (the rest are counted).
 FAILURES_SHOWN = 20
-
-
-def log(message: str) -> None:
-    print(f"[api_load {time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
 
 
 def make_app():
@@ -132,8 +128,12 @@ class Tally:
     failures: list[str] = field(default_factory=list)
     measuring: bool = False
 
-    def record(self, path: str, started: float, status: str, failed: bool, why: str | None = None) -> None:
-        if not self.measuring:
+    def record(self, path: str, started: float, counted: bool, status: str, failed: bool,
+               why: str | None = None) -> None:
+        """One answered (or failed) request; ``counted``: it STARTED inside the window (``measuring`` when it
+        was sent). A request still in flight when the window closes is awaited and counted with its full
+        latency: dropping it would hide exactly the slowest answers."""
+        if not counted:
             return
         ms = (time.perf_counter() - started) * 1000
         self.statuses[status] += 1
@@ -154,79 +154,6 @@ class LiveTally:
     refreshed: list[tuple[float, str]] = field(default_factory=list)  # dispatchers' refresh done (time, cursor)
     refreshes: int = 0
     coalesced: int = 0  # debounced changes that came while a refresh ran: folded into one trailing refresh
-
-
-@dataclass(frozen=True)
-class Page:
-    """What one kind of user's page asks for (mirrors api/static): ``load`` when it opens and ``refresh`` on a
-    live change are batches of parallel GETs run in order; ``browse`` are single reads behind interactions."""
-
-    role: str
-    load: tuple[tuple[str, ...], ...]
-    refresh: tuple[tuple[str, ...], ...]
-    browse: tuple[str, ...]
-
-
-def telemetry_window(device: str) -> str:
-    now = datetime.now(UTC)
-    window = f"start={(now - timedelta(hours=1)).isoformat()}&end={now.isoformat()}".replace("+", "%2B")
-    return f"/api/devices/{device}/telemetry?{window}&bucket_s=60"
-
-
-def pages(devices: list[str], customer_devices: list[str], tech_devices: list[str]) -> dict[str, Page]:
-    """The three faces. Dispatcher: board.js (start: /api/board, refresh(), device list; refresh: one
-    /api/board/view — board, plan, routes, in-transit, escalations and KPIs in one answer). Technician: tech.js
-    ``load`` (its jobs). Customer: portal.js (assets and pending surveys; preferences on open). All start with
-    qf.js's /api/auth/me."""
-    board_refresh = (("/api/board/view",),)
-    portal_refresh = (("/api/portal/assets", "/api/portal/surveys/pending"),)
-    return {
-        "dispatcher": Page("dispatcher", (("/api/auth/me",), ("/api/board",), *board_refresh,
-                                          ("/api/devices?limit=5000",)), board_refresh,
-                           ("/api/incidents?open_only=true", "/api/work-orders", "/api/technicians",
-                            "/api/devices?limit=100", *(f"/api/devices/{d}/telemetry/latest" for d in devices[:4]),
-                            *(telemetry_window(d) for d in devices[:2]), f"/api/devices/{devices[0]}")),
-        "technician": Page("technician", (("/api/auth/me",), ("/api/tech/jobs",)), (("/api/tech/jobs",),),
-                           (*(f"/api/devices/{d}" for d in tech_devices[:1]),
-                            *(telemetry_window(d) for d in tech_devices[:1]), "/api/plans/current")),
-        "customer": Page("customer", (("/api/auth/me",), *portal_refresh, ("/api/portal/preferences",)),
-                         portal_refresh,
-                         (*(f"/api/devices/{d}/timeline?limit=50" for d in customer_devices[:2]), "/api/incidents",
-                          "/api/portal/assets")),
-    }
-
-
-def user_roles(users: int) -> list[str]:
-    """``DISPATCHER_SHARE`` dispatchers, then technicians and customers alternating (at least one of each kind
-    from three users on)."""
-    n_disp = max(1, round(users * DISPATCHER_SHARE))
-    n_disp = min(n_disp, users - 2) if users >= 3 else min(n_disp, users)
-    rest = users - n_disp
-    return ["dispatcher"] * n_disp + [("technician" if i % 2 == 0 else "customer") for i in range(rest)]
-
-
-def request_mix(devices: list[str], customer_devices: list[str], tech_devices: list[str]) -> list[tuple[str, str]]:
-    """Closed-loop (``--think 0``) mix of (role, path): mostly what boards re-read on every live change, then
-    the lists a dispatcher opens, a technician's phone and customers' portals."""
-    mix = [("dispatcher", "/api/board/view")] * 8 + [("dispatcher", "/api/board")] * 2
-    mix += [("dispatcher", "/api/board/kpis")] * 2
-    mix += [("dispatcher", "/api/plans/current")] * 4 + [("dispatcher", "/api/board/routes")] * 2
-    mix += [("dispatcher", "/api/incidents?open_only=true"), ("dispatcher", "/api/work-orders"),
-            ("dispatcher", "/api/technicians"), ("dispatcher", "/api/devices?limit=100")]
-    mix += [("dispatcher", f"/api/devices/{d}/telemetry/latest") for d in devices[:4]]
-    mix += [("dispatcher", telemetry_window(d)) for d in devices[:2]]
-    mix += [("technician", "/api/tech/jobs"), ("technician", "/api/plans/current")]
-    mix += [("technician", f"/api/devices/{d}") for d in tech_devices[:1]]
-    mix += [("customer", "/api/portal/assets"), ("customer", "/api/incidents")]
-    mix += [("customer", f"/api/devices/{d}/timeline?limit=50") for d in customer_devices[:2]]
-    return mix
-
-
-def route_of(path: str) -> str:
-    """A path without its query and ids, for per-route figures."""
-    base = path.split("?")[0]
-    parts = ["{id}" if i == 3 and base.startswith("/api/devices/") else p for i, p in enumerate(base.split("/"))]
-    return "/".join(parts)
 
 
 def sse_events(buf: str) -> tuple[list[tuple[str, str]], str]:
@@ -251,25 +178,27 @@ class User:
 
     def __init__(self, browser: Browser, page: Page, think_s: float, rng: random.Random, tally: Tally,
                  live: LiveTally, *, stream: bool, timed: bool, measuring: list[bool],
-                 mix: list[tuple[str, str]] | None = None, tokens: dict[str, str] | None = None) -> None:
+                 mix: tuple[str, ...] = ()) -> None:
         self.browser, self.page, self.think_s, self.rng = browser, page, think_s, rng
         self.tally, self.live, self.has_stream, self.timed, self.measuring = tally, live, stream, timed, measuring
-        self.mix, self.tokens = mix, tokens
+        self.mix = mix  # closed loop: this user's paths (its own role's share of request_mix)
         self.timer: asyncio.TimerHandle | None = None
         self.busy = False
         self.again = False  # a change came while a refresh ran: board.js refreshes once more
         self.cursor: str | None = None  # timeline cursor of the last change event seen
         self.refresh_task: asyncio.Task[None] | None = None
+        self.closing = False  # past the deadline: refreshes in flight finish, no new one starts
 
     async def get(self, path: str, headers: dict[str, str] | None = None) -> None:
-        started = time.perf_counter()
+        started, counted = time.perf_counter(), self.tally.measuring
         try:
             reply = await self.browser.get(path, headers)
         except HttpFailure as exc:
-            self.tally.record(path, started, exc.kind, True, str(exc))
+            self.tally.record(path, started, counted, exc.kind, True, str(exc))
             return
         failed = reply.status >= 400
-        self.tally.record(path, started, str(reply.status), failed, f"HTTP {reply.status}" if failed else None)
+        self.tally.record(path, started, counted, str(reply.status), failed,
+                          f"HTTP {reply.status}" if failed else None)
 
     async def batch(self, paths: tuple[str, ...]) -> None:
         if len(paths) == 1:
@@ -297,14 +226,16 @@ class User:
         try:
             while True:  # board.js: do { again = false; ... } while (again)
                 self.again = False
-                cursor = self.cursor
+                cursor, counted = self.cursor, self.measuring[0]
                 for paths in self.page.refresh:
+                    if self.closing:  # the window is over: send nothing new (what was sent is awaited)
+                        return
                     await self.batch(paths)
-                if self.measuring[0]:
+                if counted:
                     self.live.refreshes += 1
                     if self.timed and cursor is not None:
                         self.live.refreshed.append((time.time(), cursor))
-                if not self.again:
+                if not self.again or self.closing:
                     break
         finally:
             self.busy = False
@@ -358,15 +289,15 @@ class User:
                         break
                     await self.get(self.rng.choice(self.page.browse))
                 else:
-                    assert self.mix is not None and self.tokens is not None
-                    role, path = self.rng.choice(self.mix)
-                    await self.get(path, {"Authorization": f"Bearer {self.tokens[role]}"})
+                    await self.get(self.rng.choice(self.mix))
         finally:
+            self.closing = True
             if self.timer is not None:
                 self.timer.cancel()
-            for task in (stream, self.refresh_task):
-                if task is not None and not task.done():
-                    task.cancel()
+            if stream is not None and not stream.done():
+                stream.cancel()
+            # A refresh in flight at the deadline started in the window: await it (each request has its own
+            # REQUEST_TIMEOUT_S) so its requests are counted, instead of cancelling them unanswered.
             await asyncio.gather(*(t for t in (stream, self.refresh_task) if t is not None), return_exceptions=True)
             self.browser.close()
 
@@ -377,9 +308,9 @@ class Share:
 
     host: str
     port: int
-    tokens: dict[str, str]
-    pages: dict[str, Page]
-    mix: list[tuple[str, str]]
+    tokens: tuple[str, ...]  # each user's own sign-in
+    pages: tuple[Page, ...]  # each user's page (its own devices)
+    mixes: tuple[tuple[str, ...], ...]  # each user's closed-loop paths
     roles: tuple[str, ...]
     streams: tuple[bool, ...]
     think_s: float
@@ -405,15 +336,14 @@ async def run_load(share: Share) -> dict[str, Any]:
     rng = random.Random(share.seed)
     users = []
     for i, (role, has_stream) in enumerate(zip(share.roles, share.streams, strict=True)):
-        auth = {"Authorization": f"Bearer {share.tokens[role]}"}
+        auth = {"Authorization": f"Bearer {share.tokens[i]}"}
         browser = Browser(share.host, share.port, max_conns=BROWSER_CONNS, idle_s=CLIENT_IDLE_S,
                           timeout_s=REQUEST_TIMEOUT_S, headers=auth, stats=stats)
-        users.append(User(browser, share.pages[role], share.think_s, random.Random(share.seed + i), tally, live,
-                          stream=has_stream, timed=role == "dispatcher", measuring=measuring, mix=share.mix,
-                          tokens=share.tokens))
+        users.append(User(browser, share.pages[i], share.think_s, random.Random(share.seed + i), tally, live,
+                          stream=has_stream, timed=role == "dispatcher", measuring=measuring, mix=share.mixes[i]))
     # Pages open spread over most of the warm-up, not all in the same millisecond.
     tasks = [asyncio.create_task(u.run(deadline, rng.uniform(0, WARMUP_S * 0.6))) for u in users]
-    stop, lags = asyncio.Event(), []
+    stop, lags = asyncio.Event(), list[float]()
     lag_task = asyncio.create_task(loop_lag(stop, lags))
     await asyncio.sleep(WARMUP_S)
     tally.measuring = measuring[0] = True
@@ -444,13 +374,13 @@ def generator_process(share: Share, out: Any) -> None:
     out.put(result)
 
 
-def run_generators(host: str, port: int, tokens: dict[str, str], page_set: dict[str, Page],
-                   mix: list[tuple[str, str]], clients: int, streams: int, think_s: float, duration_s: float,
+def run_generators(host: str, port: int, roles: list[str], tokens: list[str], page_set: list[Page],
+                   mixes: list[tuple[str, ...]], streams: int, think_s: float, duration_s: float,
                    generators: int) -> tuple[Tally, LiveTally, float, dict[str, Any]]:
     """The users, dealt round-robin over ``generators`` processes (so each gets the same role mix)."""
     from bench import api_load as me  # noqa: PLW0406 - by module name, not __main__: what spawned children import
 
-    roles = user_roles(clients)
+    clients = len(roles)
     has_stream = [i < streams for i in range(clients)]
     if streams < clients:  # streams go to every kind of user in proportion, not only to dispatchers
         order = sorted(range(clients), key=lambda i: (i * 7919) % clients)
@@ -461,7 +391,8 @@ def run_generators(host: str, port: int, tokens: dict[str, str], page_set: dict[
     out = ctx.Queue()
     start_wall = time.time() + 3.0  # after every process has started and imported
     procs = [ctx.Process(target=me.generator_process, daemon=True, args=(me.Share(
-        host, port, tokens, page_set, mix, tuple(roles[g::generators]), tuple(has_stream[g::generators]), think_s,
+        host, port, tuple(tokens[g::generators]), tuple(page_set[g::generators]), tuple(mixes[g::generators]),
+        tuple(roles[g::generators]), tuple(has_stream[g::generators]), think_s,
         start_wall, duration_s, 1000 * g), out)) for g in range(generators)]
     for proc in procs:
         proc.start()
@@ -489,193 +420,6 @@ def run_generators(host: str, port: int, tokens: dict[str, str], page_set: dict[
         for key in ("cpu_s", "connections_opened", "idle_closed", "lags"):
             gen[key] += part[key]
     return tally, live, max(p["elapsed"] for p in parts), gen
-
-
-def writer(url: str, customer_id: int, device_id: str, stop: threading.Event, writes: list[tuple[float, str]],
-           ) -> None:
-    """A board-visible change every WRITE_EVERY_S on average: a timeline event, committed; (commit wall time, its
-    id). The gaps are uniform in 0.5-1.5 x the mean: at a fixed period equal to the live feed's poll period the
-    two lock in phase and every change would show the same, arbitrary delay."""
-    rng = random.Random(7)
-    with psycopg.connect(url, autocommit=True) as conn:
-        while not stop.wait(WRITE_EVERY_S * rng.uniform(0.5, 1.5)):
-            row = conn.execute("INSERT INTO timeline_events (device_id, customer_id, at, kind, summary) "
-                               "VALUES (%s, %s, now(), 'note', 'bench change') RETURNING id",
-                               (device_id, customer_id)).fetchone()
-            assert row is not None
-            writes.append((time.time(), str(row[0])))
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def prepare_database(url: str, devices: int) -> dict[str, Any]:
-    """Scratch database: migrated, seeded, an hour of telemetry for 20 devices, OPEN_JOBS open work orders of
-    which a third are assigned, all of them on a current plan's routes (what a busy board shows)."""
-    from quietfix.seed import seed
-
-    drop_database(url)
-    ensure_database(url)
-    report = migrate(url)
-    with psycopg.connect(url) as conn:
-        seeded = seed(conn, devices=devices, technicians=max(2, devices // 20), users=True)
-        now = datetime.now(UTC)
-        if report.storage == "plain":
-            conn.execute("SELECT quietfix_ensure_partitions(%s, %s)", (now - timedelta(days=1), now + timedelta(days=1)))
-        # One row per sample (migration 0110): the API reads them through the reading-level view `telemetry`.
-        rows = [(d.device_id, now - timedelta(seconds=s), ["pressure_bar"], [4.0 + (s % 7) / 10])
-                for d in seeded[:20] for s in range(0, 3600, 30)]
-        techs = [r[0] for r in conn.execute("SELECT id FROM technicians ORDER BY code")]
-        with conn.cursor() as cur:
-            cur.executemany("INSERT INTO telemetry_samples (device_id, ts, signals, readings) "
-                            "VALUES (%s, %s, %s, %s)", rows)
-            cur.executemany("INSERT INTO telemetry_latest VALUES (%s, 'pressure_bar', %s, 4.2)",
-                            [(d.device_id, now) for d in seeded])
-            plan = cur.execute("INSERT INTO plans (created_at, trigger, planner, is_current) "
-                               "VALUES (%s, 'start', 'optimiser', true) RETURNING id", (now,)).fetchone()
-            assert plan is not None
-            for j, d in enumerate(seeded[:OPEN_JOBS]):
-                opened = now - timedelta(minutes=j % 50)
-                row = cur.execute(
-                    "INSERT INTO incidents (device_id, customer_id, fault_mode, detector, severity, status, summary, "
-                    "opened_at, response_due, onsite_due, repair_due) VALUES (%s, %s, 'bench', 'bench', 2, "
-                    "'work_order', 'bench', %s, %s, %s, %s) RETURNING id",
-                    (d.device_id, d.customer_id, opened, opened + timedelta(minutes=15),
-                     opened + timedelta(hours=2), opened + timedelta(hours=24))).fetchone()
-                assert row is not None
-                tech, seq = techs[j % len(techs)], j // len(techs)
-                eta = now + timedelta(minutes=20 + 60 * seq)
-                assigned = seq == 0
-                row = cur.execute(
-                    "INSERT INTO work_orders (incident_id, device_id, customer_id, lat, lon, created_at, onsite_due, "
-                    "technician_id, status, assigned_at, eta) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s) "
-                    "RETURNING id",
-                    (row[0], d.device_id, d.customer_id, d.lat, d.lon, opened, opened + timedelta(hours=2),
-                     tech if assigned else None, "assigned" if assigned else "open", now if assigned else None,
-                     eta if assigned else None)).fetchone()
-                assert row is not None
-                cur.execute("INSERT INTO plan_stops (plan_id, technician_id, seq, kind, work_order_id, eta, start_at, "
-                            "end_at) VALUES (%s, %s, %s, 'job', %s, %s, %s, %s)",
-                            (plan[0], tech, seq, row[0], eta, eta, eta + timedelta(minutes=45)))
-            conn.execute("UPDATE technicians SET state = 'travelling'")
-        conn.commit()
-    customer1 = [d.device_id for d in seeded if d.customer_id == seeded[0].customer_id]
-    return {"devices": [d.device_id for d in seeded], "customer_devices": customer1,
-            "tech_devices": [seeded[0].device_id], "customer_id": seeded[0].customer_id,
-            "typed": [(d.device_id, d.equipment_type) for d in seeded], "storage": report.storage}
-
-
-def start_server(url: str, port: int, workers: int) -> subprocess.Popen[bytes]:
-    env = {**os.environ, "QUIETFIX_DATABASE_URL": url, "QUIETFIX_LOG_LEVEL": "WARNING",
-           # One sign-in per role is all the benchmark does; keep the limiter out of the measurement anyway.
-           "QUIETFIX_SECURITY__LOGIN_ATTEMPTS": "1000"}
-    # uvicorn's defaults otherwise, as `quietfix api` runs it (keep-alive SERVER_KEEPALIVE_S, httptools/uvloop).
-    cmd = [sys.executable, "-m", "uvicorn", "--factory", "bench.api_load:make_app", "--host", "127.0.0.1",
-           "--port", str(port), "--workers", str(workers), "--log-level", "warning", "--no-access-log",
-           "--timeout-keep-alive", str(int(SERVER_KEEPALIVE_S))]
-    return subprocess.Popen(cmd, env=env, cwd=os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-
-
-def wait_ready(base: str, proc: subprocess.Popen[bytes]) -> None:
-    deadline = time.monotonic() + SERVER_START_TIMEOUT_S
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"server exited with {proc.returncode}")
-        try:
-            with urllib.request.urlopen(f"{base}/healthz", timeout=1.0) as r:
-                if json.loads(r.read()).get("database"):
-                    return
-        except (OSError, ValueError):
-            pass
-        time.sleep(0.2)
-    raise RuntimeError("server did not become healthy in time")
-
-
-def sign_in(base: str, username: str, password: str) -> str:
-    req = urllib.request.Request(f"{base}/api/auth/token", method="POST",
-                                 data=json.dumps({"username": username, "password": password}).encode(),
-                                 headers={"Content-Type": "application/json"})
-    with urllib.request.urlopen(req, timeout=10) as r:
-        return str(json.loads(r.read())["access_token"])
-
-
-class Ingest:
-    """Ingest at a fixed rate beside the API, wired exactly like bench.ingest (private broker, N workers)."""
-
-    def __init__(self, url: str, devices: list[tuple[str, str]], rate: float, workers: int, seconds: float,
-                 readings_per_message: int) -> None:
-        from bench.ingest import BENCH_PASSWORD, BENCH_USER, BenchConfig
-        from core.broker import upsert_credentials
-        from tests.services import PrivateBroker
-
-        self.url, self.devices, self.rate, self.seconds = url, devices, rate, seconds
-        self.cfg = BenchConfig(devices=len(devices), readings_per_message=readings_per_message, seconds=seconds,
-                               workers=workers, rate=rate)
-        self.tmp = Path(tempfile.mkdtemp(prefix="qf-api-load-"))
-        base = load_settings()
-        self.broker = PrivateBroker(self.tmp / "broker", base.mqtt_username, base.mqtt_password)
-        with (self.broker.dir / "acl").open("a") as acl:
-            acl.write(f"\nuser {BENCH_USER}\ntopic readwrite qf/v1/#\n")
-        upsert_credentials(self.broker.dir / "passwd", [(BENCH_USER, BENCH_PASSWORD)])
-        self.workers: list[subprocess.Popen] = []
-        self.publisher: Any = None
-        self.pipe: Any = None
-
-    def start(self) -> None:
-        from bench.ingest import BENCH_PASSWORD, BENCH_USER, SEQ_BASE, start_ingest_workers, wait_subscribed
-        from bench.ingest_publisher import PublisherConfig, run_publisher
-
-        self.broker.start()
-        self.workers = start_ingest_workers(self.cfg, self.url, self.broker, 1.0, self.tmp)
-        wait_subscribed(self.broker, self.url, self.devices, self.cfg.workers)
-        ctx = mp.get_context("spawn")
-        pcfg = PublisherConfig("127.0.0.1", self.broker.port, BENCH_USER, BENCH_PASSWORD, tuple(self.devices),
-                               self.cfg.readings_per_message, self.rate, self.seconds, 1.0, 100, SEQ_BASE,
-                               time.time())
-        self.pipe, child = ctx.Pipe(duplex=False)
-        self.publisher = ctx.Process(target=run_publisher, args=(pcfg, child, f"api-load-pub-{os.getpid()}"),
-                                     daemon=True)
-        self.publisher.start()
-        # Drain the publisher's progress reports so its pipe never fills.
-        threading.Thread(target=self._drain, name="publisher-pipe", daemon=True).start()
-
-    def _drain(self) -> None:
-        try:
-            while True:
-                msg = self.pipe.recv()
-                if "error" in msg:
-                    log(f"publisher error: {msg['error']}")
-                if msg.get("final"):
-                    return
-        except (EOFError, OSError):
-            return
-
-    def committed(self) -> int:
-        with psycopg.connect(self.url) as conn:
-            row = conn.execute("SELECT coalesce(sum(readings), 0) FROM ingest_batches").fetchone()
-        return int(row[0]) if row else 0
-
-    def stop(self) -> None:
-        if self.publisher is not None and self.publisher.is_alive():
-            self.publisher.terminate()
-        stop_processes(self.workers, timeout_s=15)
-        self.broker.stop(kill=True)
-        shutil.rmtree(self.tmp, ignore_errors=True)
-
-
-def server_cpu_s(proc: subprocess.Popen[bytes]) -> float:
-    """CPU seconds of the uvicorn process and its worker processes so far (Linux /proc)."""
-    from bench.ingest import cpu_seconds
-
-    pids = [proc.pid]
-    try:
-        pids += [int(p) for p in Path(f"/proc/{proc.pid}/task/{proc.pid}/children").read_text().split()]
-    except OSError:
-        pass
-    return sum(cpu_seconds(pid) for pid in pids)
 
 
 def change_delays_ms(arrivals: list[tuple[float, str]], writes: list[tuple[float, str]]) -> list[float]:
@@ -759,11 +503,13 @@ def main(argv: list[str] | None = None) -> int:
     log(f"run as: {command}")
     loads = [os.getloadavg()[0]]
     url = psycopg.conninfo.make_conninfo(load_settings().database_url, dbname=args.database)
-    world = prepare_database(url, args.devices)
+    roles = user_roles(args.clients)
+    world = prepare_database(url, args.devices, technicians=roles.count("technician"))
+    bench_users = create_users(url, world, roles)
     port = free_port()
     base = f"http://127.0.0.1:{port}"
     ingest: Ingest | None = None
-    proc = start_server(url, port, args.workers)
+    proc = start_server(url, port, args.workers, logins=len(bench_users))
     stop = threading.Event()
     writes: list[tuple[float, str]] = []
     ingest_figures: dict[str, Any] = {"rate_target": args.ingest_rate}
@@ -775,13 +521,9 @@ def main(argv: list[str] | None = None) -> int:
             ingest.start()
             time.sleep(3.0)  # the publisher's process start-up; the rate settles before the load starts
             log(f"ingest running: {args.ingest_workers} workers, publishing {args.ingest_rate:,.0f} readings/s")
-        from quietfix.seed import DEMO_PASSWORD
-
-        tokens = {role: sign_in(base, user, DEMO_PASSWORD)
-                  for role, user in (("dispatcher", "dispatcher"), ("customer", "customer001"),
-                                     ("technician", "tech01"))}
-        page_set = pages(world["devices"], world["customer_devices"], world["tech_devices"])
-        mix = request_mix(world["devices"], world["customer_devices"], world["tech_devices"])
+        tokens = sign_in_all(base, bench_users)  # one account per user, not one shared login per role
+        page_set, mixes = user_pages(world, bench_users)
+        log(f"{len(tokens)} distinct users signed in")
         threading.Thread(target=writer, args=(url, world["customer_id"], world["devices"][0], stop, writes),
                          daemon=True).start()
         mode = f"users, think {args.think:g} s" if args.think > 0 else "closed loop (saturation)"
@@ -796,7 +538,7 @@ def main(argv: list[str] | None = None) -> int:
 
         threading.Thread(target=sample_load, daemon=True).start()
         cpu0 = server_cpu_s(proc)
-        tally, live, elapsed, generator = run_generators("127.0.0.1", port, tokens, page_set, mix, args.clients,
+        tally, live, elapsed, generator = run_generators("127.0.0.1", port, roles, tokens, page_set, mixes,
                                                          args.streams, args.think, args.duration, args.generators)
         sampler_stop.set()
         cpu_s = server_cpu_s(proc) - cpu0  # includes the warm-up, like the counts below
@@ -818,7 +560,9 @@ def main(argv: list[str] | None = None) -> int:
     result = summarise(tally, live, args, elapsed, ingest_figures, loads, command, cpu_s,
                        change_delays_ms(live.arrivals, writes), change_delays_ms(live.refreshed, writes), generator)
     # The load generator's own CPU (also inside "generator"), where earlier runs printed it.
-    result["generator_cpu_s"] = result["generator"].get("cpu_s")  # type: ignore[union-attr]
+    gen_figures = result["generator"]
+    assert isinstance(gen_figures, dict)
+    result["generator_cpu_s"] = gen_figures.get("cpu_s")
     log(f"done: {result['requests']} requests, {result['errors']} errors")
     print(json.dumps(result), flush=True)
     return 0

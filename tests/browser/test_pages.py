@@ -141,6 +141,37 @@ def test_technician_completes_a_job_offline_at_phone_size(world: World, phone) -
     shot(page, "tech-done")
 
 
+def test_a_job_assigned_elsewhere_reaches_the_open_phone_without_a_reload(world: World, phone) -> None:
+    """The phone's live stream wakes on the database's NOTIFY (api/live.py; the safety poll is 20 s away)."""
+    page = phone.new_page()
+    sign_in(page, f"{world.url}/tech", "tech01")
+    expect(page.locator(f'li.job[data-wo="{world.assigned_wo}"]')).to_be_visible()
+    expect(page.locator(f'li.job[data-wo="{world.unassigned_wo}"]')).to_have_count(0)
+    with psycopg.connect(world.db_url) as c:  # a dispatcher assigns it on another API process: one transaction
+        c.execute("UPDATE work_orders SET status = 'assigned', assigned_at = now(), eta = now() + interval '1 hour', "
+                  "technician_id = (SELECT technician_id FROM work_orders WHERE id = %s) WHERE id = %s",
+                  (world.assigned_wo, world.unassigned_wo))
+        c.execute("INSERT INTO timeline_events (customer_id, at, kind, summary, work_order_id) "
+                  "SELECT customer_id, now(), 'technician_assigned', 'T01', id FROM work_orders WHERE id = %s",
+                  (world.unassigned_wo,))
+    expect(page.locator(f'li.job[data-wo="{world.unassigned_wo}"]')).to_be_visible()
+
+
+def test_a_visit_completed_elsewhere_reaches_the_open_portal_without_a_reload(world: World, context) -> None:
+    """The portal's live stream wakes on NOTIFY too: the finished visit's survey appears by itself."""
+    page = context.new_page()
+    sign_in(page, f"{world.url}/portal", "customer001")
+    expect(page.locator(f'form.survey[data-wo="{world.completed_wo}"]')).to_be_visible()
+    expect(page.locator(f'form.survey[data-wo="{world.assigned_wo}"]')).to_have_count(0)
+    with psycopg.connect(world.db_url) as c:  # the technician's phone completes the job (another process)
+        c.execute("UPDATE work_orders SET status = 'completed', arrived_at = now(), completed_at = now(), "
+                  "actual_fix = 'bearing replaced' WHERE id = %s", (world.assigned_wo,))
+        c.execute("INSERT INTO timeline_events (customer_id, at, kind, summary, work_order_id) "
+                  "SELECT customer_id, now(), 'completed', 'bearing replaced', id FROM work_orders WHERE id = %s",
+                  (world.assigned_wo,))
+    expect(page.locator(f'form.survey[data-wo="{world.assigned_wo}"]')).to_be_visible()
+
+
 def test_customer_sees_health_and_answers_nps_once(world: World, context) -> None:
     page = context.new_page()
     sign_in(page, f"{world.url}/portal", "customer001")

@@ -8,6 +8,7 @@ import asyncio
 import random
 import re
 import threading
+import time
 from collections.abc import Coroutine
 from pathlib import Path
 from typing import Any, TypeVar
@@ -15,7 +16,8 @@ from typing import Any, TypeVar
 import pytest
 
 from bench import api_load
-from bench.api_load import LiveTally, Page, Tally, User, pages, sse_events, user_roles
+from bench.api_load import LiveTally, Tally, User, sse_events
+from bench.api_load_pages import Page, pages, user_roles
 from bench.lean_http import Browser, HttpFailure, parse_head
 
 STATIC = Path(__file__).resolve().parents[2] / "api" / "static"
@@ -116,6 +118,44 @@ def test_changes_are_debounced_and_a_change_during_a_refresh_gets_one_trailing_r
     assert live.refreshes == 2 and live.coalesced == 1  # "4" and "5" were one debounced change
     assert [cursor for _, cursor in live.refreshed] == ["3", "5"]
     assert len(tally.latencies_ms) == 6 and tally.errors == 0
+
+
+def test_requests_started_in_the_window_are_counted_even_when_answered_after_it() -> None:
+    """#16 item 7: every request STARTED in the window counts, with its latency, even if the window closed while
+    it was in flight; one sent before the window does not; a refresh in flight at the deadline is awaited (its
+    request counted), and sends nothing new."""
+    page = Page("dispatcher", (), (("/a",), ("/kpis",)), ("/x",))
+
+    async def scenario() -> tuple[FakeBrowser, Tally]:
+        browser, live, tally = FakeBrowser(), LiveTally(), Tally(measuring=False)
+        user = User(browser, page, 5.0, random.Random(1), tally, live, stream=False, timed=True, measuring=[False])
+        early = asyncio.create_task(user.get("/early"))  # sent during the warm-up
+        await browser.called.wait()
+        tally.measuring = user.measuring[0] = True
+        browser.called.clear()
+        late = asyncio.create_task(user.get("/late"))  # sent in the window ...
+        await browser.called.wait()
+        tally.measuring = user.measuring[0] = False  # ... which closes before either is answered
+        browser.release.set()
+        await asyncio.gather(early, late)
+        browser.release.clear()
+        browser.called.clear()
+        tally.measuring = user.measuring[0] = True
+        user.busy = True
+        user.refresh_task = asyncio.create_task(user.refresh())  # a refresh in flight at the deadline
+        await browser.called.wait()
+        tally.measuring = user.measuring[0] = False
+        winding_down = asyncio.create_task(user.run(time.monotonic(), 0.0))  # past its deadline: only the finally
+        for _ in range(5):
+            await asyncio.sleep(0)
+        assert not user.refresh_task.done()  # awaited, not cancelled
+        browser.release.set()
+        await winding_down
+        return browser, tally
+
+    browser, tally = run(scenario())
+    assert sorted(tally.by_route) == ["/a", "/late"] and len(tally.latencies_ms) == 2 and tally.errors == 0
+    assert "/kpis" not in browser.paths  # nothing new is sent after the deadline
 
 
 class Served:

@@ -9,7 +9,8 @@ import math
 import threading
 
 from api.ratelimit import ConcurrencyLimit
-from bench.api_load import LiveTally, Tally, change_delays_ms, request_mix, summarise
+from bench.api_load import LiveTally, Tally, change_delays_ms, summarise
+from bench.api_load_pages import request_mix
 from core import metrics
 
 
