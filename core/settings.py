@@ -125,6 +125,11 @@ class DispatchSettings(BaseModel):
     solve_in_subprocess: bool = True
     # Old plans are kept this long (clock seconds) for audit, then pruned.
     plan_retention_s: float = 2 * 24 * 3600.0
+    # From this many technicians on duty (and more than one region) a re-plan solves one model per region,
+    # each with its share of replan_budget_s (dispatch/regional.py); 0 = always one model. One model of 50
+    # technicians x 300 jobs already fills a 5 s budget (bench.dispatch_day --scale-only); 500 x 3,000 by
+    # region: bench.dispatch_regional.
+    regional_min_technicians: int = 200
 
 
 class SparesSettings(BaseModel):

@@ -96,7 +96,8 @@ SELECT pg_try_advisory_xact_lock(7305119300);
 SELECT w.id, w.status, w.lat, w.lon, w.required_skills, w.estimated_minutes, c.tier, i.severity,
        w.created_at, w.onsite_due, w.technician_id, w.assigned_at, w.eta, w.arrived_at, w.pinned_technician_id,
        w.locked, w.required_parts, w.kind, w.earliest_start, w.latest_start,
-       CASE WHEN w.kind = 'corrective' THEN coalesce(w.onsite_target, i.onsite_target) END AS onsite_target
+       CASE WHEN w.kind = 'corrective' THEN coalesce(w.onsite_target, i.onsite_target) END AS onsite_target,
+       c.region
 FROM work_orders w JOIN customers c ON c.id = w.customer_id JOIN incidents i ON i.id = w.incident_id
 WHERE w.status IN ('open', 'assigned', 'en_route', 'on_site')
 ORDER BY w.id;
@@ -115,7 +116,7 @@ SELECT id, code, name,
        coalesce((day.span ->> 'start')::time, shift_start) AS shift_start,
        CASE WHEN day.span ->> 'end' = '24:00' THEN '23:59:59'::time
             ELSE coalesce((day.span ->> 'end')::time, shift_end) END AS shift_end,
-       coalesce(day.span -> 'breaks', breaks) AS breaks
+       coalesce(day.span -> 'breaks', breaks) AS breaks, region
 FROM technicians t
 CROSS JOIN LATERAL (SELECT t.working_pattern -> extract(isodow FROM %(at)s AT TIME ZONE t.timezone)::int::text -> 0
                     AS span) day
