@@ -58,6 +58,13 @@ def _judge(event: datetime | None, start: datetime, limit: timedelta, at: dateti
     return False if at - start > limit else None
 
 
+def as_of(visits: list[dict[str, Any]], at: datetime) -> list[dict[str, Any]]:
+    """Visit rows as known at ``at``: a later departure, arrival or completion has not happened yet (a job
+    cancelled after its technician set off later than ``at`` was still waiting unstarted at ``at``)."""
+    keys = ("departed_at", "arrived_at", "completed_at")
+    return [{**v, **{k: (v[k] if v[k] is not None and v[k] <= at else None) for k in keys}} for v in visits]
+
+
 def measure(conn: psycopg.Connection, at: datetime, road_factor: float, tz: ZoneInfo) -> dict[str, Any]:
     """The KPIs from raw rows, as of ``at``; independent of the kpis package (same definitions, docs/kpis.md)."""
     incidents = _rows(conn, """
@@ -71,6 +78,7 @@ def measure(conn: psycopg.Connection, at: datetime, road_factor: float, tz: Zone
         SELECT id, incident_id, technician_id, status, required_skills, created_at, departed_at, arrived_at,
                completed_at, outcome, lat, lon
         FROM work_orders WHERE kind = 'corrective' AND created_at <= %(at)s ORDER BY id""", at=at)
+    visits = as_of(visits, at)
     by_inc: dict[int, list[dict[str, Any]]] = {}
     for v in visits:
         by_inc.setdefault(v["incident_id"], []).append(v)
@@ -141,19 +149,16 @@ def _edges(techs: list[dict[str, Any]], visits: list[dict[str, Any]], t0: dateti
     return sorted(p for p in points if t0 <= p <= at)
 
 
-def _idle_and_km(conn: psycopg.Connection, visits: list[dict[str, Any]], at: datetime, road_factor: float,
-                 tz: ZoneInfo) -> tuple[float | None, float | None]:
-    """Idle-while-waiting by an exact sweep over the instants where the state can change (the package
-    integrates interval unions; this walks segments, with its own predicates), and kilometres driven: home →
-    each site in order of arrival, haversine × road factor, per visit made."""
-    techs = _rows(conn, "SELECT id, skills, shift_start, shift_end, breaks, home_lat, home_lon FROM technicians")
+def idle_while_waiting_min(techs: list[dict[str, Any]], visits: list[dict[str, Any]], at: datetime,
+                           tz: ZoneInfo) -> float:
+    """Idle-while-waiting minutes per technician up to ``at`` by an exact sweep over the instants where the state
+    can change (the kpis package integrates interval unions; this walks segments with its own predicates)."""
     if not techs or not visits:
-        return (0.0 if techs else None), None
+        return 0.0
     t0 = min(v["created_at"] for v in visits)
     mine = {t["id"]: [v for v in visits if v["technician_id"] == t["id"]] for t in techs}
     idle_s = 0.0
-    edges = _edges(techs, visits, t0, at, tz)
-    for a, b in itertools.pairwise(edges):
+    for a, b in itertools.pairwise(_edges(techs, visits, t0, at, tz)):
         sample = a + (b - a) / 2  # the state is constant on (a, b)
         waiting = [set(v["required_skills"]) for v in visits
                    if v["created_at"] <= sample and not (v["status"] == "cancelled" and v["departed_at"] is None
@@ -167,15 +172,25 @@ def _idle_and_km(conn: psycopg.Connection, visits: list[dict[str, Any]], at: dat
                        for v in mine[t["id"]])
             if not busy and any(w <= set(t["skills"]) for w in waiting) and _on_duty(t, sample, tz):
                 idle_s += (b - a).total_seconds()
+    return idle_s / 60.0 / len(techs)
+
+
+def _idle_and_km(conn: psycopg.Connection, visits: list[dict[str, Any]], at: datetime, road_factor: float,
+                 tz: ZoneInfo) -> tuple[float | None, float | None]:
+    """Idle-while-waiting (``idle_while_waiting_min``) and kilometres driven: home → each site in order of
+    arrival, haversine × road factor, per visit made."""
+    techs = _rows(conn, "SELECT id, skills, shift_start, shift_end, breaks, home_lat, home_lon FROM technicians")
+    if not techs or not visits:
+        return (0.0 if techs else None), None
     km, made = 0.0, 0
     for t in techs:
         here = Location(t["home_lat"], t["home_lon"])
-        for v in sorted((v for v in mine[t["id"]] if v["arrived_at"] is not None and v["arrived_at"] <= at),
-                        key=lambda v: v["arrived_at"]):
+        for v in sorted((v for v in visits if v["technician_id"] == t["id"] and v["arrived_at"] is not None
+                         and v["arrived_at"] <= at), key=lambda v: v["arrived_at"]):
             there = Location(v["lat"], v["lon"])
             km += haversine_km(here, there) * road_factor
             here, made = there, made + 1
-    return idle_s / 60.0 / len(techs), (km / made if made else None)
+    return idle_while_waiting_min(techs, visits, at, tz), (km / made if made else None)
 
 
 def reported(settings: Settings, at: datetime, days: int) -> dict[str, Any]:
