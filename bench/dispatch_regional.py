@@ -150,6 +150,7 @@ def main(argv: list[str] | None = None) -> None:
         "load_avg_1m_end": round(os.getloadavg()[0], 2),
         "partition_wall_s_max": max((r["wall_s"] for r in regions), default=None),
         "partition_budget_s": [r["budget_s"] for r in regions],
+        "partitions_nearest_free_fallback": sum(1 for r in regions if r["fallback"]),
     }
     print(f"regional: {out}; first violations: {violations[:3]}", file=sys.stderr)
     if a.monolithic:

@@ -17,6 +17,10 @@ Rules (issue #17, docs/dispatch.md "Regional partitioning"):
   is dropped with the solver's reason.
 * The budget: each partition gets the time left times its share of the nodes left (jobs + technicians), so
   the whole re-plan ends within the budget whatever the sizes, and a small region does not starve a big one.
+* A partition whose search ends without any solution (a starved machine: the first solution of 50 x 300 costs
+  ~2 CPU-s) is planned by the nearest-free rule instead (``dispatch.baseline``, the loop's fallback policy:
+  committed work kept, each free technician sent to the nearest job they may take), not left with every job
+  dropped; the report marks it.
 * Each partition sees all depots and its technicians' part of the previous plan (warm start, reassignment
   costs).
 """
@@ -29,6 +33,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 from types import MappingProxyType
 
+from dispatch.baseline import nearest_free
 from dispatch.encoding import REASON_NO_SKILL, committed_tech, qualified
 from dispatch.models import Job, Plan, Problem, Technician
 from dispatch.solver import solve
@@ -127,7 +132,7 @@ def solve_by_region(problem: Problem, time_limit_s: float, travel: TravelTimePro
     for part, weight in sorted(zip(parts, weights, strict=True), key=lambda pw: (-pw[1], pw[0].region)):
         sub = part.problem
         t0 = time.perf_counter()
-        budget = 0.0
+        budget, fallback = 0.0, False
         if not sub.jobs:
             plan = Plan(MappingProxyType({t.id: () for t in sub.technicians}), MappingProxyType({}))
         elif not sub.technicians:
@@ -137,10 +142,12 @@ def solve_by_region(problem: Problem, time_limit_s: float, travel: TravelTimePro
             budget = max(MIN_PARTITION_S, left * weight / max(1, left_weight))
             left_weight -= weight
             plan = run(sub, budget)
+            if plan.objective == float("inf"):  # the search found nothing in its budget (solver.solve)
+                plan, fallback = nearest_free(sub, travel), True
         plans.append(plan)
         report.append({"region": part.region, "technicians": len(sub.technicians), "jobs": len(sub.jobs),
                        "cross_region": len(part.cross_region), "budget_s": round(budget, 3),
-                       "wall_s": round(time.perf_counter() - t0, 3)})
+                       "wall_s": round(time.perf_counter() - t0, 3), "fallback": fallback})
     return merge(plans), report
 
 

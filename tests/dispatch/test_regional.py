@@ -98,3 +98,15 @@ def test_threshold_decides_and_one_region_is_never_split() -> None:
     one = replace(problem, technicians=tuple(replace(t, region="north") for t in problem.technicians))
     assert not should_partition(one, 1)
     assert check_plan(problem, plan_fleet(problem, 1.0, min_technicians=4)) == []
+
+
+def test_a_partition_whose_search_finds_nothing_is_dispatched_nearest_free() -> None:
+    problem = _world()
+
+    def starved(p: Problem, budget: float) -> Plan:  # what solve returns when no solution came in time
+        return Plan({t.id: () for t in p.technicians}, {j.id: "capacity" for j in p.jobs}, float("inf"))
+
+    plan, report = solve_by_region(problem, 1.0, solver=starved)
+    assert all(r["fallback"] for r in report if r["jobs"])
+    assert plan.technician_of("jn") in ("n1", "n2") and plan.technician_of("js") in ("s1", "s2")
+    assert check_plan(problem, plan) == []
