@@ -17,8 +17,8 @@ Rules (issue #17, docs/dispatch.md "Regional partitioning"):
   is dropped with the solver's reason.
 * The budget: each partition gets the time left times its share of the nodes left (jobs + technicians), so
   the whole re-plan ends within the budget whatever the sizes, and a small region does not starve a big one.
-* A partition whose search ends without any solution (a starved machine: the first solution of 50 x 300 costs
-  ~2 CPU-s) is planned by the nearest-free rule instead (``dispatch.baseline``, the loop's fallback policy:
+* A partition whose search ends without a real solution (a starved machine: the first solution of 50 x 300
+  costs ~2 CPU-s; ``starved``) is planned by the nearest-free rule instead (``dispatch.baseline``, the loop's fallback policy:
   committed work kept, each free technician sent to the nearest job they may take), not left with every job
   dropped; the report marks it.
 * Each partition sees all depots and its technicians' part of the previous plan (warm start, reassignment
@@ -142,13 +142,24 @@ def solve_by_region(problem: Problem, time_limit_s: float, travel: TravelTimePro
             budget = max(MIN_PARTITION_S, left * weight / max(1, left_weight))
             left_weight -= weight
             plan = run(sub, budget)
-            if plan.objective == float("inf"):  # the search found nothing in its budget (solver.solve)
+            if starved(plan, sub):
                 plan, fallback = nearest_free(sub, travel), True
         plans.append(plan)
         report.append({"region": part.region, "technicians": len(sub.technicians), "jobs": len(sub.jobs),
                        "cross_region": len(part.cross_region), "budget_s": round(budget, 3),
                        "wall_s": round(time.perf_counter() - t0, 3), "fallback": fallback})
     return merge(plans), report
+
+
+def starved(plan: Plan, problem: Problem) -> bool:
+    """The search ended before a real first solution: nothing found (objective inf), or what OR-Tools hands back
+    when the limit cuts the first-solution heuristic short (every job unperformed, committed ones too: any real
+    solution keeps those, each costs 10^9 left out)."""
+    if plan.objective == float("inf"):
+        return True
+    committed = [j.id for j in problem.jobs if j.in_progress_by]
+    served = plan.kpis.get("assigned", 0.0)
+    return (bool(problem.jobs) and served == 0) or any(j in plan.dropped for j in committed)
 
 
 def should_partition(problem: Problem, min_technicians: int) -> bool:

@@ -110,3 +110,14 @@ def test_a_partition_whose_search_finds_nothing_is_dispatched_nearest_free() -> 
     assert all(r["fallback"] for r in report if r["jobs"])
     assert plan.technician_of("jn") in ("n1", "n2") and plan.technician_of("js") in ("s1", "s2")
     assert check_plan(problem, plan) == []
+
+
+def test_a_first_solution_cut_short_counts_as_starved() -> None:
+    problem = _world()
+
+    def cut_short(p: Problem, budget: float) -> Plan:  # OR-Tools' answer when the limit cuts the heuristic
+        return Plan({t.id: () for t in p.technicians}, {j.id: "capacity" for j in p.jobs}, 3e6,
+                    {"assigned": 0.0})
+
+    plan, report = solve_by_region(problem, 1.0, solver=cut_short)
+    assert all(r["fallback"] for r in report if r["jobs"]) and plan.technician_of("jn") is not None
