@@ -369,8 +369,6 @@ def arrival_costs(job: Job, weight: int, now: float,
     target = job.onsite_target if job.onsite_target is not None else deadline
     k = max(1, p.cost_units_per_s)
     late, past_deadline = k * p.lateness_per_s * weight, k * p.deadline_lateness_per_s * weight
-    if job.onsite_target is None:
-        past_deadline = 0  # a caller that only knows a deadline: lateness past it as before targets existed
     extra: list[tuple[int, int]] = []
     if p.time_to_site_per_s > 0:
         start = 0 if p.time_to_site_window_s is None else max(0, _rel(target - p.time_to_site_window_s, now))

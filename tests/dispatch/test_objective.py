@@ -131,33 +131,6 @@ def test_balance_not_binding_when_splitting_makes_the_longest_day_longer() -> No
     assert sorted(order(plan, "t1")) == ["E", "N"] and order(plan, "t2") == []
 
 
-# --- a job that only knows a deadline (no service target): lateness past it alone, as before targets ---------
-
-def test_deadline_only_job_pays_the_target_lateness_alone_past_its_deadline() -> None:
-    p = Params()
-    only = job("j", 1.0, onsite_deadline=NOW + 7200)  # no onsite_target: the day simulation's jobs
-    (bound, coeff), extra = arrival_costs(only, 2, NOW, p)
-    assert (bound, coeff) == (7200 - 900, p.lateness_per_s * 2) and extra == [(0, p.time_to_site_per_s * 2)]
-
-
-def _late_either_way() -> Problem:
-    # One technician, two jobs on opposite sides, both due in 20 min (deadline only). Far F is key (weight 10),
-    # near N standard (2): F first makes N later, N first makes F later. Whichever order, lateness binds.
-    jobs = (job("N", 2.0, tier="standard", onsite_deadline=NOW + 1200),
-            job("F", -6.0, tier="key", onsite_deadline=NOW + 1200))
-    return Problem(NOW, jobs, (tech("t", 0.0),), params=ISOLATED)
-
-
-def test_deadline_only_lateness_binding_serves_the_heavier_job_first() -> None:
-    assert order(solved(_late_either_way()), "t") == ["F", "N"]
-
-
-def test_deadline_only_lateness_not_binding_when_both_deadlines_are_far() -> None:
-    p = _late_either_way()
-    far = tuple(dataclasses.replace(j, onsite_deadline=NOW + 8 * 3600) for j in p.jobs)
-    assert order(solved(Problem(p.now, far, p.technicians, params=ISOLATED)), "t") == ["N", "F"]
-
-
 # --- cost units per driving second: a time-to-site weight below one driving second per second ---------------
 
 def test_cost_units_scale_every_term_alike_so_the_plan_does_not_change() -> None:
