@@ -46,8 +46,15 @@ class Config:
     max_duration_min: float = 90.0
     skills_per_tech: int = 2
     replan_seconds: float = 1.0
+    # Stop each search after this many solutions instead of at the wall-clock budget: the same plans whatever
+    # the machine's load (for comparing objectives on a shared machine); None = the wall-clock budget.
+    solution_limit: int | None = None
     lateness_per_s: int = Params().lateness_per_s
     deadline_margin_s: float = Params().deadline_margin_s
+    time_to_site_per_s: float = Params().time_to_site_per_s
+    deadline_lateness_per_s: int = Params().deadline_lateness_per_s
+    cost_units_per_s: int = Params().cost_units_per_s
+    time_to_site_window_s: float | None = Params().time_to_site_window_s
 
 
 def point(rng: random.Random, size_km: float) -> Location:
@@ -189,7 +196,10 @@ def simulate(
             tuple(open_jobs),
             techs_now,
             previous_plan=plan,
-            params=Params(lateness_per_s=cfg.lateness_per_s, deadline_margin_s=cfg.deadline_margin_s),
+            params=Params(lateness_per_s=cfg.lateness_per_s, deadline_margin_s=cfg.deadline_margin_s,
+                          time_to_site_per_s=cfg.time_to_site_per_s, time_to_site_window_s=cfg.time_to_site_window_s,
+                          deadline_lateness_per_s=cfg.deadline_lateness_per_s,
+                          cost_units_per_s=cfg.cost_units_per_s),
         )
         deferred: dict[str, str] = {}
         if visits:
@@ -199,7 +209,10 @@ def simulate(
             plan = nearest_free(problem, travel)
         else:
             t0 = time.perf_counter()
-            plan = solve(problem, cfg.replan_seconds, seed=cfg.seed, travel=travel)
+            if cfg.solution_limit is None:
+                plan = solve(problem, cfg.replan_seconds, seed=cfg.seed, travel=travel)
+            else:
+                plan = solve(problem, 60.0, seed=cfg.seed, travel=travel, solution_limit=cfg.solution_limit)
             res.replan_s.append(time.perf_counter() - t0)
             res.violations += len(check_plan(problem, plan, travel))
         plan = with_deferred(plan, deferred)
@@ -365,6 +378,16 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument(
         "--margin-s", type=float, default=Params().deadline_margin_s, help="plan-ahead margin (s)"
     )
+    ap.add_argument("--time-to-site-per-s", type=float, default=Params().time_to_site_per_s,
+                    help="time-to-site cost weight (0: off)")
+    ap.add_argument("--time-to-site-window-s", type=float, default=Params().time_to_site_window_s,
+                    help="time-to-site cost starts this long before the target (negative: from now)")
+    ap.add_argument("--deadline-lateness-per-s", type=int, default=Params().deadline_lateness_per_s,
+                    help="extra lateness cost past the contract deadline")
+    ap.add_argument("--cost-units-per-s", type=int, default=Params().cost_units_per_s)
+    ap.add_argument("--policy", choices=("both", "optimiser", "baseline"), default="both")
+    ap.add_argument("--solution-limit", type=int, default=None,
+                    help="stop each re-plan after N solutions (load-independent comparisons) instead of the budget")
     ap.add_argument("--scale-check", action="store_true", help="also time one 50-tech/300-job re-plan")
     ap.add_argument("--scale-only", action="store_true", help="only the scale check, no simulated day")
     ap.add_argument("--scale-seconds", type=float, default=5.0)
@@ -377,12 +400,19 @@ def main(argv: list[str] | None = None) -> None:
         rate_per_h=a.rate,
         arrival_hours=a.hours,
         replan_seconds=a.replan_seconds,
+        solution_limit=a.solution_limit,
         lateness_per_s=a.lateness_per_s,
         deadline_margin_s=a.margin_s,
+        time_to_site_per_s=a.time_to_site_per_s,
+        deadline_lateness_per_s=a.deadline_lateness_per_s,
+        cost_units_per_s=a.cost_units_per_s,
+        time_to_site_window_s=None if a.time_to_site_window_s is None or a.time_to_site_window_s < 0
+        else a.time_to_site_window_s,
     )
     print(f"dispatch_day: {cfg}", file=sys.stderr)
     out: dict[str, object] = {"config": cfg.__dict__}
-    for policy in () if a.scale_only else ("baseline", "optimiser"):
+    policies = ("baseline", "optimiser") if a.policy == "both" else (a.policy,)
+    for policy in () if a.scale_only else policies:
         t0 = time.perf_counter()
         out[policy] = simulate(cfg, policy)
         print(f"{policy}: {out[policy]} ({time.perf_counter() - t0:.0f}s)", file=sys.stderr)

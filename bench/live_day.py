@@ -7,13 +7,14 @@ The demo's default world (60 devices, 12 technicians, their tiers and contracts,
 ``quietfix.demo.run_demo``: fleet → MQTT → ingest → diagnose → dispatch (the chosen policy) → notify → API, with
 the field simulation that can fail (quietfix/fieldsim.py). When the simulated hours are over, the loops stop and,
 while the API still serves, this script (1) reads ``GET /api/kpis`` as the dispatcher, ``at`` a fixed instant,
-and (2) computes the same KPIs from the raw timestamps with its own SQL and a 10-second sweep for
+and (2) computes the same KPIs from the raw timestamps with its own SQL and an exact sweep for
 idle-while-waiting (deliberately not the kpis package's code). The last line is one JSON object.
 """
 
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import logging
 import math
@@ -39,8 +40,6 @@ from quietfix.seed import DEMO_PASSWORD
 KEYS = ("onsite_2h_rate", "p90_time_to_site_min", "idle_while_waiting_min_per_technician", "first_visit_fix_rate",
         "repair_24h_rate", "response_15min_rate")
 PLAN_KINDS = ("technician_assigned", "eta_changed")
-# Idle-while-waiting is checked by sampling every 10 simulated seconds: each on/off edge costs at most 10 s.
-SWEEP_S = 10
 
 
 def _rows(conn: psycopg.Connection, sql: str, **params: Any) -> list[dict[str, Any]]:
@@ -59,6 +58,13 @@ def _judge(event: datetime | None, start: datetime, limit: timedelta, at: dateti
     return False if at - start > limit else None
 
 
+def as_of(visits: list[dict[str, Any]], at: datetime) -> list[dict[str, Any]]:
+    """Visit rows as known at ``at``: a later departure, arrival or completion has not happened yet (a job
+    cancelled after its technician set off later than ``at`` was still waiting unstarted at ``at``)."""
+    keys = ("departed_at", "arrived_at", "completed_at")
+    return [{**v, **{k: (v[k] if v[k] is not None and v[k] <= at else None) for k in keys}} for v in visits]
+
+
 def measure(conn: psycopg.Connection, at: datetime, road_factor: float, tz: ZoneInfo) -> dict[str, Any]:
     """The KPIs from raw rows, as of ``at``; independent of the kpis package (same definitions, docs/kpis.md)."""
     incidents = _rows(conn, """
@@ -72,13 +78,16 @@ def measure(conn: psycopg.Connection, at: datetime, road_factor: float, tz: Zone
         SELECT id, incident_id, technician_id, status, required_skills, created_at, departed_at, arrived_at,
                completed_at, outcome, lat, lon
         FROM work_orders WHERE kind = 'corrective' AND created_at <= %(at)s ORDER BY id""", at=at)
+    visits = as_of(visits, at)
     by_inc: dict[int, list[dict[str, Any]]] = {}
     for v in visits:
         by_inc.setdefault(v["incident_id"], []).append(v)
     onsite, response, repair, ftf, to_site = [], [], [], [], []
     for inc in incidents:
         vs = [v for v in by_inc.get(inc["id"], []) if v["status"] != "cancelled"]
-        arrived = sorted((v for v in vs if v["arrived_at"] is not None and v["arrived_at"] <= at),
+        # the first arrival of any visit, a later-cancelled one too: someone was on site (docs/kpis.md)
+        arrived = sorted((v for v in by_inc.get(inc["id"], []) if v["arrived_at"] is not None
+                          and v["arrived_at"] <= at),
                          key=lambda v: v["arrived_at"])
         first = arrived[0] if arrived else None
         if vs:
@@ -119,30 +128,60 @@ def _on_duty(t: dict[str, Any], moment: datetime, tz: ZoneInfo) -> bool:
     return True
 
 
-def _idle_and_km(conn: psycopg.Connection, visits: list[dict[str, Any]], at: datetime, road_factor: float,
-                 tz: ZoneInfo) -> tuple[float | None, float | None]:
-    """Idle-while-waiting by sampling every SWEEP_S (the package integrates intervals; this sweep checks it), and
-    kilometres driven: home → each site in order of arrival, haversine × road factor, per visit made."""
-    techs = _rows(conn, "SELECT id, skills, shift_start, shift_end, breaks, home_lat, home_lon FROM technicians")
+def _edges(techs: list[dict[str, Any]], visits: list[dict[str, Any]], t0: datetime, at: datetime,
+           tz: ZoneInfo) -> list[datetime]:
+    """Every instant in (t0, at) at which anything idle-while-waiting depends on can change: a job created,
+    started or completed, a shift or a break beginning or ending. Between two edges nothing changes, so the
+    state at a segment's middle holds for the whole segment: the sweep is exact, not sampled."""
+    points = {t0, at}
+    for v in visits:
+        points.update(x for x in (v["created_at"], v["departed_at"], v["arrived_at"], v["completed_at"]) if x)
+    first, last = t0.astimezone(tz).date() - timedelta(days=1), at.astimezone(tz).date() + timedelta(days=1)
+    day = first
+    while day <= last:
+        for t in techs:
+            for tod in (t["shift_start"], t["shift_end"]):
+                points.add(datetime.combine(day, tod, tz))
+            for b in t["breaks"]:
+                s = datetime.combine(day, time.fromisoformat(b["start"]), tz)
+                points.update((s, s + timedelta(minutes=int(b["minutes"]))))
+        day += timedelta(days=1)
+    return sorted(p for p in points if t0 <= p <= at)
+
+
+def idle_while_waiting_min(techs: list[dict[str, Any]], visits: list[dict[str, Any]], at: datetime,
+                           tz: ZoneInfo) -> float:
+    """Idle-while-waiting minutes per technician up to ``at`` by an exact sweep over the instants where the state
+    can change (the kpis package integrates interval unions; this walks segments with its own predicates)."""
     if not techs or not visits:
-        return (0.0 if techs else None), None
-    t0 = min(v["created_at"] for v in visits).replace(second=0, microsecond=0)
-    idle_min = 0.0
-    m = t0
-    while m < at:
-        sample = m + timedelta(seconds=SWEEP_S / 2)  # the middle of the step
+        return 0.0
+    t0 = min(v["created_at"] for v in visits)
+    mine = {t["id"]: [v for v in visits if v["technician_id"] == t["id"]] for t in techs}
+    idle_s = 0.0
+    for a, b in itertools.pairwise(_edges(techs, visits, t0, at, tz)):
+        sample = a + (b - a) / 2  # the state is constant on (a, b)
         waiting = [set(v["required_skills"]) for v in visits
                    if v["created_at"] <= sample and not (v["status"] == "cancelled" and v["departed_at"] is None
                                                          and v["arrived_at"] is None)
                    and sample < min(v["departed_at"] or v["arrived_at"] or at, at)]
-        if waiting:
-            for t in techs:
-                busy = any(v["technician_id"] == t["id"] and (v["departed_at"] or v["arrived_at"]) is not None
-                           and (v["departed_at"] or v["arrived_at"]) <= sample < min(v["completed_at"] or at, at)
-                           for v in visits)
-                if not busy and any(w <= set(t["skills"]) for w in waiting) and _on_duty(t, sample, tz):
-                    idle_min += SWEEP_S / 60.0
-        m += timedelta(seconds=SWEEP_S)
+        if not waiting:
+            continue
+        for t in techs:
+            busy = any((v["departed_at"] or v["arrived_at"]) is not None
+                       and (v["departed_at"] or v["arrived_at"]) <= sample < min(v["completed_at"] or at, at)
+                       for v in mine[t["id"]])
+            if not busy and any(w <= set(t["skills"]) for w in waiting) and _on_duty(t, sample, tz):
+                idle_s += (b - a).total_seconds()
+    return idle_s / 60.0 / len(techs)
+
+
+def _idle_and_km(conn: psycopg.Connection, visits: list[dict[str, Any]], at: datetime, road_factor: float,
+                 tz: ZoneInfo) -> tuple[float | None, float | None]:
+    """Idle-while-waiting (``idle_while_waiting_min``) and kilometres driven: home → each site in order of
+    arrival, haversine × road factor, per visit made."""
+    techs = _rows(conn, "SELECT id, skills, shift_start, shift_end, breaks, home_lat, home_lon FROM technicians")
+    if not techs or not visits:
+        return (0.0 if techs else None), None
     km, made = 0.0, 0
     for t in techs:
         here = Location(t["home_lat"], t["home_lon"])
@@ -151,7 +190,7 @@ def _idle_and_km(conn: psycopg.Connection, visits: list[dict[str, Any]], at: dat
             there = Location(v["lat"], v["lon"])
             km += haversine_km(here, there) * road_factor
             here, made = there, made + 1
-    return idle_min / len(techs), (km / made if made else None)
+    return idle_while_waiting_min(techs, visits, at, tz), (km / made if made else None)
 
 
 def reported(settings: Settings, at: datetime, days: int) -> dict[str, Any]:

@@ -171,6 +171,12 @@ class DispatchSettings(BaseModel):
                              "(QUIETFIX_DISPATCH__OSRM_URL, e.g. http://osrm:5000)")
         return self
 
+    # From this many technicians on duty (and more than one region) a re-plan solves one model per region,
+    # each with its share of replan_budget_s (dispatch/regional.py); 0 = always one model. One model of 50
+    # technicians x 300 jobs already fills a 5 s budget (bench.dispatch_day --scale-only); 500 x 3,000 by
+    # region: bench.dispatch_regional.
+    regional_min_technicians: int = 200
+
 
 class SparesSettings(BaseModel):
     """Spares in the live flow (docs/spares.md, "Live flow"): courier lane, reach of the out-of-stock alert and the

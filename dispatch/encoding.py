@@ -110,6 +110,7 @@ def unservable_reason(
 def encode(problem: Problem, travel: TravelTimeProvider) -> Encoding:
     """Translate the snapshot into model data (times are integer seconds after ``problem.now``)."""
     p, now = problem.params, problem.now
+    k = max(1, p.cost_units_per_s)  # cost units per second of driving (models.Params)
     techs = list(problem.technicians)
     tech_index = {t.id: v for v, t in enumerate(techs)}
     by_id = {t.id: t for t in techs}
@@ -231,7 +232,7 @@ def encode(problem: Problem, travel: TravelTimeProvider) -> Encoding:
             if job.required_parts and tech is not None and has_parts(tech.van_stock, job.required_parts):
                 van_use[node] = job.required_parts  # the committed job's parts come out of the same van
         weight = TIER_WEIGHT.get(job.tier, 1) * max(1, job.priority)
-        penalty = drop_penalty(job, bound, p.drop_penalty_s, p.preventive_drop_penalty_s)
+        penalty = k * drop_penalty(job, bound, p.drop_penalty_s, p.preventive_drop_penalty_s)
         disj.append(([n for n, _ in copies], penalty))
         job_nodes[job.id] = [n for n, _ in copies]
         deadline = (
@@ -244,9 +245,9 @@ def encode(problem: Problem, travel: TravelTimeProvider) -> Encoding:
             if job.window is not None:
                 windows[n] = (max(0, _rel(job.window[0], now) + 1), max(0, _rel(job.window[1], now)))
             if job.preventive and bound is None:  # a visit: no promise, a gentle pull towards its suggested start
-                soft[n] = (max(0, _rel(deadline, now)), p.preventive_lateness_per_s)
+                soft[n] = (max(0, _rel(deadline, now)), k * p.preventive_lateness_per_s)
             elif job.preventive and not on_site_now:
-                soft[n] = _hinge(deadline, p.lateness_per_s * weight, now, p)
+                soft[n] = _hinge(deadline, k * p.lateness_per_s * weight, now, p)
             elif not on_site_now:
                 soft[n], extra = arrival_costs(job, weight, now, p)
                 if extra:
@@ -264,7 +265,7 @@ def encode(problem: Problem, travel: TravelTimeProvider) -> Encoding:
             lo = max(lo, _rel(t.busy_until, now) + 1)
         end_max.append(max(lo, _rel(t.shift_end + p.max_overtime_s, now)))
         start_win.append((lo, end_max[-1]))
-        soft_end.append((max(0, _rel(t.shift_end, now)), p.overtime_per_s))
+        soft_end.append((max(0, _rel(t.shift_end, now)), k * p.overtime_per_s))
         bs = [
             (max(0, _rel(a, now) + 1), _rel(b, now) - max(0, _rel(a, now) + 1))
             for a, b in t.breaks
@@ -305,7 +306,7 @@ def encode(problem: Problem, travel: TravelTimeProvider) -> Encoding:
                     for v in range(nv):
                         if v != tv:
                             reassign.setdefault(v, {}).update(
-                                {node: p.reassign_penalty_s for node in job_nodes[s.job_id]}
+                                {node: k * p.reassign_penalty_s for node in job_nodes[s.job_id]}
                             )
     skus = sorted({sku for parts in van_use.values() for sku, _ in parts})
     van_stock = []
@@ -317,7 +318,7 @@ def encode(problem: Problem, travel: TravelTimeProvider) -> Encoding:
     data = RoutingData(
         van_stock=van_stock,
         travel=travel_int,
-        cost=travel_int,
+        cost=travel_int if k == 1 else [[k * x for x in row] for row in travel_int],
         service=service,
         starts=starts,
         ends=ends,
@@ -325,7 +326,7 @@ def encode(problem: Problem, travel: TravelTimeProvider) -> Encoding:
         windows=windows,
         soft_deadlines=soft,
         site_costs=site,
-        global_span_cost=p.balance_per_s,
+        global_span_cost=k * p.balance_per_s,
         vehicle_start_window=start_win,
         vehicle_end_max=end_max,
         vehicle_soft_end=soft_end,
@@ -360,15 +361,18 @@ def arrival_costs(job: Job, weight: int, now: float,
     * lateness past the service target (``lateness_per_s``; the time dimension's soft bound),
     * steeper past the contract deadline (``deadline_lateness_per_s`` more; merged into the target's bound
       when both fall together),
-    * the priority-weighted time to site (``time_to_site_per_s`` from now).
+    * the priority-weighted time to site (``time_to_site_per_s``), from ``time_to_site_window_s`` before the
+      target (from now when that is None or already passed).
 
     A job without a target aims at its deadline (callers that only know deadlines keep their meaning)."""
     deadline = job.onsite_deadline if job.onsite_deadline is not None else job.created_at + p.default_onsite_s
     target = job.onsite_target if job.onsite_target is not None else deadline
-    late, past_deadline = p.lateness_per_s * weight, p.deadline_lateness_per_s * weight
+    k = max(1, p.cost_units_per_s)
+    late, past_deadline = k * p.lateness_per_s * weight, k * p.deadline_lateness_per_s * weight
     extra: list[tuple[int, int]] = []
     if p.time_to_site_per_s > 0:
-        extra.append((0, max(1, round(p.time_to_site_per_s * weight))))
+        start = 0 if p.time_to_site_window_s is None else max(0, _rel(target - p.time_to_site_window_s, now))
+        extra.append((start, max(1, round(k * p.time_to_site_per_s * weight))))
     if past_deadline > 0 and _rel(deadline, now) == _rel(target, now):
         return _hinge(target, late + past_deadline, now, p), extra
     if past_deadline > 0:

@@ -101,6 +101,7 @@ class OrderRow:
     earliest_start: float | None = None
     latest_start: float | None = None
     onsite_target: float | None = None  # the service target (None: a row from before targets, or preventive)
+    region: str | None = None  # the customer's region (dispatch.regional)
 
 
 @dataclass(frozen=True)
@@ -118,6 +119,7 @@ class TechRow:
     van_stock: Mapping[str, int] = field(default_factory=dict)
     code: str = ""
     name: str = ""
+    region: str | None = None
 
 
 @dataclass(frozen=True)
@@ -391,7 +393,7 @@ def build_problem(now: float, orders: list[OrderRow], techs: list[TechRow], depo
         jobs.append(Job(
             id=str(o.id), location=loc, required_skills=frozenset(o.required_skills),
             duration_s=max(60.0, o.estimated_minutes * 60.0),
-            created_at=o.created_at, required_parts=parts, **fields,
+            created_at=o.created_at, required_parts=parts, region=o.region, **fields,
             pinned_to=None if o.id in committed else (str(pinned) if pinned is not None else None),
             locked=o.locked and o.id not in committed,
             in_progress_by=str(committed[o.id]) if o.id in committed else None,
@@ -411,7 +413,7 @@ def build_problem(now: float, orders: list[OrderRow], techs: list[TechRow], depo
         technicians.append(Technician(
             id=str(t.id), skills=frozenset(t.skills), home=Location(t.home_lat, t.home_lon), position=position,
             shift_start=shift[0], shift_end=shift[1], breaks=break_windows(shift, t.breaks, tz),
-            state=state, busy_until=busy, van_stock=dict(t.van_stock)))  # type: ignore[arg-type]
+            state=state, busy_until=busy, van_stock=dict(t.van_stock), region=t.region))  # type: ignore[arg-type]
     return Problem(now, tuple(jobs), tuple(technicians),
                    tuple(Depot(str(d.id), Location(d.lat, d.lon), dict(d.stock)) for d in depots),
                    previous, p)

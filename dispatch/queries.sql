@@ -100,7 +100,8 @@ SELECT w.id, w.status, w.lat, w.lon, w.required_skills, w.estimated_minutes, c.t
        -- a preventive visit's window of days, or the window the customer chose for a rescheduled job (0350)
        coalesce(w.earliest_start, w.appointment_start) AS earliest_start,
        coalesce(w.latest_start, w.appointment_end) AS latest_start,
-       CASE WHEN w.kind = 'corrective' THEN coalesce(w.onsite_target, i.onsite_target) END AS onsite_target
+       CASE WHEN w.kind = 'corrective' THEN coalesce(w.onsite_target, i.onsite_target) END AS onsite_target,
+       c.region
 FROM work_orders w JOIN customers c ON c.id = w.customer_id JOIN incidents i ON i.id = w.incident_id
 WHERE w.status IN ('open', 'assigned', 'en_route', 'on_site')
 ORDER BY w.id;
@@ -119,7 +120,7 @@ SELECT id, code, name,
        coalesce((day.span ->> 'start')::time, shift_start) AS shift_start,
        CASE WHEN day.span ->> 'end' = '24:00' THEN '23:59:59'::time
             ELSE coalesce((day.span ->> 'end')::time, shift_end) END AS shift_end,
-       coalesce(day.span -> 'breaks', breaks) AS breaks
+       coalesce(day.span -> 'breaks', breaks) AS breaks, region
 FROM technicians t
 CROSS JOIN LATERAL (SELECT t.working_pattern -> extract(isodow FROM %(at)s AT TIME ZONE t.timezone)::int::text -> 0
                     AS span) day

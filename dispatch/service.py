@@ -42,7 +42,7 @@ from dispatch import planner as pl
 from dispatch import repository as repo
 from dispatch.appointments import defer_appointments
 from dispatch.models import Location, Plan, Problem
-from dispatch.solver import solve
+from dispatch.regional import plan_fleet
 from dispatch.travel import StraightLineProvider, TravelTimeProvider, haversine_km, select_provider
 from i18n import Message
 from spares import service as spares_flow
@@ -90,9 +90,10 @@ _executor: ProcessPoolExecutor | None = None
 _executor_lock = threading.Lock()
 
 
-def _solve_job(problem: Problem, time_limit_s: float, travel: TravelTimeProvider) -> Plan:
-    """Runs in the solver process; returns a picklable plan."""
-    return pl.plain_plan(solve(problem, time_limit_s, travel=travel))
+def _solve_job(problem: Problem, time_limit_s: float, travel: TravelTimeProvider,
+               regional_min_technicians: int = 0) -> Plan:
+    """Runs in the solver process; returns a picklable plan (by region for a large fleet: dispatch.regional)."""
+    return pl.plain_plan(plan_fleet(problem, time_limit_s, travel, regional_min_technicians))
 
 
 def _warm_up() -> None:
@@ -249,11 +250,12 @@ class DispatchLoop:
     def _solve(self, problem: Problem, budget: float, travel: TravelTimeProvider) -> Plan:
         if self._settings.solve_in_subprocess:
             try:
-                return _solver_pool().submit(_solve_job, problem, budget, travel).result()
+                return _solver_pool().submit(_solve_job, problem, budget, travel,
+                                             self._settings.regional_min_technicians).result()
             except Exception as exc:  # noqa: BLE001 - a broken worker must not stop dispatch; solve here
                 log.warning("solver process failed; solving in-process", extra={"error": repr(exc)[:200]})
                 shutdown_solver_pool()
-        return pl.plain_plan(solve(problem, budget, travel=travel))
+        return _solve_job(problem, budget, travel, self._settings.regional_min_technicians)
 
     def _apply(self, conn: psycopg.Connection, plan: Plan, previous: Plan | None, orders: list[pl.OrderRow],
                techs: dict[int, pl.TechRow], now: float) -> int:

@@ -161,7 +161,7 @@ def extract_plan(problem: Problem, enc: Encoding, model: RoutingModel, solution:
     return Plan(
         MappingProxyType(routes),
         MappingProxyType(dropped),
-        float(solution.ObjectiveValue()),
+        float(solution.ObjectiveValue()) / max(1, problem.params.cost_units_per_s),
         MappingProxyType(kpis),
     )
 

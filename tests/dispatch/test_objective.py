@@ -7,6 +7,8 @@ the others are switched off in ``Params`` (each alone would also move the jobs, 
 
 from __future__ import annotations
 
+import dataclasses
+
 from dispatch import Params, Problem
 from dispatch.encoding import arrival_costs
 from tests.dispatch.conftest import NOW, at, job, order, solved, tech
@@ -127,3 +129,45 @@ def test_balance_binding_splits_the_work() -> None:
 def test_balance_not_binding_when_splitting_makes_the_longest_day_longer() -> None:
     plan = solved(_balance_problem(60.0))
     assert sorted(order(plan, "t1")) == ["E", "N"] and order(plan, "t2") == []
+
+
+# --- cost units per driving second: a time-to-site weight below one driving second per second ---------------
+
+def test_cost_units_scale_every_term_alike_so_the_plan_does_not_change() -> None:
+    base = _queue_or_send(6.0)
+    one = solved(base, solution_limit=50)
+    four = solved(Problem(base.now, base.jobs, base.technicians,
+                          params=Params(balance_per_s=0, cost_units_per_s=4)), solution_limit=50)
+    assert {t: order(one, t) for t in one.routes} == {t: order(four, t) for t in four.routes}
+    assert four.objective == one.objective
+
+
+def test_fractional_time_to_site_binding_queues_where_a_whole_second_would_send() -> None:
+    # t2 is 7.5 km away (~12 min from B, there and home again): at 1/s x weight 2 (standard) B's ~33-min wait
+    # behind A costs more than t2's drive and wait; at 0.25/s (half a driving second per second of wait) it does
+    # not, and t1 does both.
+    base = _queue_or_send(7.5)
+    whole = solved(base)
+    quarter = solved(Problem(base.now, base.jobs, base.technicians,
+                             params=Params(balance_per_s=0, time_to_site_per_s=0.25, cost_units_per_s=4)))
+    assert len(order(whole, "t1")) == 1 and len(order(whole, "t2")) == 1
+    assert sorted(order(quarter, "t1")) == ["A", "B"] and order(quarter, "t2") == []
+
+
+# --- the time-to-site window: where the pull starts, relative to the target -----------------------------------
+
+def _windowed(target_in_s: float) -> Problem:
+    base = _queue_or_send(6.0)
+    jobs = tuple(dataclasses.replace(j, onsite_target=NOW + target_in_s, onsite_deadline=NOW + 24 * 3600)
+                 for j in base.jobs)
+    return Problem(NOW, jobs, base.technicians, params=Params(balance_per_s=0, time_to_site_window_s=3600.0))
+
+
+def test_time_to_site_window_binding_sends_the_free_technician_when_the_target_is_near() -> None:
+    plan = solved(_windowed(3600.0))  # the whole wait lies inside the last hour before the target
+    assert len(order(plan, "t1")) == 1 and len(order(plan, "t2")) == 1
+
+
+def test_time_to_site_window_not_binding_well_inside_the_target() -> None:
+    plan = solved(_windowed(4 * 3600.0))  # arrivals within the first two hours of a 4-hour target: km decide
+    assert sorted(order(plan, "t1")) == ["A", "B"] and order(plan, "t2") == []
