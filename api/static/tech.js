@@ -19,11 +19,13 @@
     el.textContent = text || (n ? QF.t(navigator.onLine ? "tech.sync.waiting" : "tech.sync.waitingOffline", { count: n }) : "");
   }
 
-  // Queue items: {work_order_id, body: {action_id, ...}} (a job step) or {kind: "escalate", work_order_id,
-  // body: {escalation_key, ...}, draft} (an escalation with its evidence; draft = what the form held).
-  const itemId = (x) => x.body.action_id || x.body.escalation_key;
+  // Queue items: {work_order_id, body: {action_id, ...}} (a job step), {kind: "escalate", work_order_id,
+  // body: {escalation_key, ...}, draft} (an escalation with its evidence; draft = what the form held), or
+  // {kind: "hold", work_order_id, body: {kind: "awaiting_parts", request_id, at}} (the job waits for a part: the
+  // dispatcher's lifecycle route, replay-safe by request_id, dated at the tap).
+  const itemId = (x) => x.body.action_id || x.body.escalation_key || x.body.request_id;
   const itemUrl = (x) => (x.kind === "escalate" ? `/api/planning/work-orders/${x.work_order_id}/escalate`
-    : `/api/tech/jobs/${x.work_order_id}/actions`);
+    : x.kind === "hold" ? `/api/work-orders/${x.work_order_id}/hold` : `/api/tech/jobs/${x.work_order_id}/actions`);
 
   // Replays queued items in order; stops at the first network failure and tries again later.
   let flushing = false;
@@ -38,6 +40,7 @@
         } catch (e) {
           if (!(e instanceof QF.HttpError) || e.status === 401) break; // offline or signed out: keep it
           if (item.kind === "escalate") refused(item, e); // 4xx: refused for good, the draft comes back
+          else if (item.kind === "hold") heldRefused(item, e);
           else QFVisit.refusedStep(jobs.find((j) => String(j.id) === String(item.work_order_id)), item.body, e);
         }
         saveQueue(queue().filter((x) => itemId(x) !== itemId(item)));
@@ -46,6 +49,25 @@
     showSync();
     if (!queue().length) await load();
     else draw();
+  }
+
+  // "Waiting for a part": the job leaves this technician's list once the server has it (the dispatcher plans
+  // it again when the part is there); until then the phone shows it held, online or not.
+  function awaitParts(job) {
+    const body = { kind: "awaiting_parts", request_id: uuid(), at: new Date(QF.now()).toISOString() };
+    epoch++;
+    saveQueue([...queue(), { kind: "hold", work_order_id: job.id, body, before: job.status }]);
+    job.status = "on_hold";
+    job.notice = null;
+    localStorage.setItem(JOBS, JSON.stringify(jobs));
+    draw();
+    flush();
+  }
+  function heldRefused(item, err) {
+    const job = jobs.find((j) => String(j.id) === String(item.work_order_id));
+    if (!job) return;
+    job.status = item.before || job.status;
+    job.notice = QFVisit.S.refused(err.message);
   }
 
   // Bumped whenever a step is queued: a job list answer requested before it is older than the phone's view.
@@ -261,7 +283,8 @@
         <div id="chart-${j.id}"></div>
         <div class="actions"><a class="btn secondary" href="${esc(j.navigate)}">${esc(QF.t("tech.navigate"))}</a>
           <a class="btn secondary" href="${esc(j.maps_url)}" target="_blank" rel="noopener">${esc(QF.t("tech.map"))}</a>
-          ${next.filter((a) => a !== "completed").map((a) => `<button data-act="${a}">${esc(QF.t(LABEL[a]))}</button>`).join("")}</div>
+          ${next.filter((a) => a !== "completed").map((a) => `<button data-act="${a}">${esc(QF.t(LABEL[a]))}</button>`).join("")}
+          ${j.status === "assigned" || j.status === "en_route" ? `<button type="button" class="secondary" data-hold="awaiting_parts">${esc(QF.t("tech.step.awaitingParts"))}</button>` : ""}</div>
         ${next.includes("completed") ? QFVisit.completionHtml(j) : ""}
         ${j.status === "completed" && j.actual_fix ? `<p class="ok">${esc(QF.t("tech.job.fixed", { fix: j.actual_fix }))}</p>` : ""}
         ${QFVisit.noticeHtml(j)}${QFVisit.signoffHtml(j)}${QFVisit.returnsHtml(j)}
@@ -270,6 +293,7 @@
     for (const li of document.querySelectorAll("li.job[data-wo]")) {
       const job = jobs.find((j) => String(j.id) === li.dataset.wo);
       li.querySelectorAll("button[data-act]").forEach((b) => b.addEventListener("click", () => act(job, b.dataset.act)));
+      li.querySelector("button[data-hold]")?.addEventListener("click", () => awaitParts(job));
       QFVisit.bindCompletion(li, job, act);
       QFVisit.bindSignoff(li, job, act);
       QFVisit.bindReturns(li, job, act);

@@ -160,3 +160,39 @@ def test_return_visit_explains_the_first_and_unused_parts_go_back_to_a_depot(wor
     assert [a for (a,) in audits] == ["van", "depot"]
     expect(job.locator("form.return-form")).to_have_count(0)
     assert depot_name
+
+
+def test_waiting_for_a_part_is_tapped_offline_and_reaches_the_board_once(world: World, phone) -> None:
+    """The technician's "waiting for a part" (issue #15 item 3): tapped without signal, queued, replayed once the
+    phone is back; the job leaves the phone's list, the SLA pause starts at the tap, and a replay changes nothing."""
+    page = phone.new_page()
+    sign_in(page, f"{world.url}/tech", "tech01")
+    job = page.locator(f'li.job[data-wo="{world.assigned_wo}"]')
+    expect(job).to_be_visible()
+    phone.set_offline(True)
+    page.wait_for_function("() => !navigator.onLine")
+    job.get_by_role("button", name="Waiting for a part").click()
+    expect(job.locator(".chip").first).to_contain_text("on hold")  # shown at once, before the server knows
+    expect(page.locator("#sync")).to_contain_text("1 action")
+    queued = page.evaluate("() => JSON.parse(localStorage.getItem('qf-tech-queue'))")
+    assert [q["kind"] for q in queued] == ["hold"] and queued[0]["body"]["kind"] == "awaiting_parts"
+    assert rows(world.db_url, "SELECT status FROM work_orders WHERE id = %s", world.assigned_wo) != [("on_hold",)]
+
+    phone.set_offline(False)
+    expect(page.locator("#sync")).to_be_hidden(timeout=20_000)
+    expect(job).to_have_count(0)  # no longer this technician's until it is planned again
+    [(status,)] = rows(world.db_url, "SELECT status FROM work_orders WHERE id = %s", world.assigned_wo)
+    [(kind, started)] = rows(world.db_url, "SELECT kind, started_at FROM work_order_pauses WHERE work_order_id = %s",
+                             world.assigned_wo)
+    assert status == "on_hold" and kind == "awaiting_parts"
+    tapped = datetime.fromisoformat(queued[0]["body"]["at"])
+    assert abs((started - tapped).total_seconds()) < 1  # the pause starts at the tap, not at the replay
+
+    token = page.evaluate("localStorage.getItem('qf-token')")
+    r = page.request.post(f"{world.url}/api/work-orders/{world.assigned_wo}/hold", data=queued[0]["body"],
+                          headers={"Authorization": "Bearer " + token})  # a flaky network sends it again
+    assert r.ok and r.json()["changed"] is False
+    assert len(rows(world.db_url, "SELECT 1 FROM work_order_pauses WHERE work_order_id = %s", world.assigned_wo)) == 1
+    audited = [a for (a,) in rows(world.db_url, "SELECT action FROM audit_log WHERE target_id = %s",
+                                  str(world.assigned_wo)) if a == "work_order.awaiting_parts"]
+    assert audited == ["work_order.awaiting_parts"]
