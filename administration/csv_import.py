@@ -193,3 +193,14 @@ def _refers_to_invalid(entity: str, raw: Mapping[str, str], invalid: dict[str, s
     """A row naming a row of this import that is itself invalid: that row's error is already reported."""
     return any(raw.get(column, "").strip() in invalid.get(target, set())
                for (source, column), target in REFERENCES.items() if source == entity)
+
+
+def render(entity: str, rows: list[Mapping[str, Any]]) -> bytes:
+    """One import file (UTF-8, header first) from rows keyed by its columns: what an organisation's export
+    would hand ``quietfix import``, and what the demo's seed writes (quietfix/seed.py)."""
+    out = io.StringIO(newline="")
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(COLUMNS[entity])
+    for row in rows:
+        writer.writerow(["" if row.get(c) is None else row[c] for c in COLUMNS[entity]])
+    return out.getvalue().encode("utf-8")

@@ -20,7 +20,7 @@ from __future__ import annotations
 import dataclasses
 import itertools
 import math
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, time, timedelta
 from zoneinfo import ZoneInfo
@@ -100,6 +100,9 @@ class OrderRow:
     earliest_start: float | None = None
     latest_start: float | None = None
     onsite_target: float | None = None  # the service target (None: a row from before targets, or preventive)
+    # A preventive visit's service-start windows inside its window of days (site access x contract coverage,
+    # planning/windows.py, migration 0650); None: the whole window of days.
+    service_windows: tuple[tuple[float, float], ...] | None = None
 
 
 @dataclass(frozen=True)
@@ -349,13 +352,21 @@ def with_deferred(plan: Plan, deferred: Mapping[str, str]) -> Plan:
     return Plan(plan.routes, {**plan.dropped, **deferred}, plan.objective, plan.kpis)
 
 
-def preventive_fields(earliest: float | None, latest: float | None, now: float, committed: bool) -> dict:
+def preventive_fields(earliest: float | None, latest: float | None, now: float, committed: bool,
+                      windows: Sequence[tuple[float, float]] | None = None) -> dict:
     """``Job`` fields of a preventive visit (the live loop and the day simulation both build visits with this):
     flagged ``preventive`` (its own low drop penalty, below every emergency, see ``Params``), lowest tier and
     priority, its window of days as a hard service-start window, and that window's end as the deadline (no
-    2-hour promise). A committed visit (technician sent) keeps no window: it was honoured when they set off."""
+    2-hour promise). A committed visit (technician sent) keeps no window: it was honoured when they set off.
+    With ``windows`` (the site's access and the contract's coverage hours), the window is the first of them still
+    open: the optimiser never starts the visit at 02:00 at a site open 08:00-18:00; once it closes, the next
+    re-plan offers the next day's."""
     if committed or earliest is None or latest is None:
         return {"priority": 1, "tier": "bronze", "preventive": True, "onsite_target": None}
+    current = next(((max(a, now), b) for a, b in windows or () if b >= now), None)
+    if current is not None:
+        return {"priority": 1, "tier": "bronze", "window": current, "onsite_deadline": current[1],
+                "preventive": True, "onsite_target": None}
     lo = max(earliest, now)
     hi = max(latest, lo + PREVENTIVE_OVERDUE_S)
     return {"priority": 1, "tier": "bronze", "window": (lo, hi), "onsite_deadline": hi, "preventive": True,
@@ -383,7 +394,7 @@ def build_problem(now: float, orders: list[OrderRow], techs: list[TechRow], depo
                         "onsite_deadline": o.onsite_due, "onsite_target": o.onsite_target}
         if o.kind == "preventive":
             fields |= preventive_fields(o.earliest_start, o.latest_start, now,
-                                        o.id in committed or o.status in ("en_route", "on_site"))
+                                        o.id in committed or o.status in ("en_route", "on_site"), o.service_windows)
         jobs.append(Job(
             id=str(o.id), location=loc, required_skills=frozenset(o.required_skills),
             duration_s=max(60.0, o.estimated_minutes * 60.0),

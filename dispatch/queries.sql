@@ -95,7 +95,7 @@ SELECT pg_try_advisory_xact_lock(7305119300);
 -- name: active_orders
 SELECT w.id, w.status, w.lat, w.lon, w.required_skills, w.estimated_minutes, c.tier, i.severity,
        w.created_at, w.onsite_due, w.technician_id, w.assigned_at, w.eta, w.arrived_at, w.pinned_technician_id,
-       w.locked, w.required_parts, w.kind, w.earliest_start, w.latest_start,
+       w.locked, w.required_parts, w.kind, w.earliest_start, w.latest_start, w.service_windows,
        CASE WHEN w.kind = 'corrective' THEN coalesce(w.onsite_target, i.onsite_target) END AS onsite_target
 FROM work_orders w JOIN customers c ON c.id = w.customer_id JOIN incidents i ON i.id = w.incident_id
 WHERE w.status IN ('open', 'assigned', 'en_route', 'on_site')

@@ -66,7 +66,8 @@ def load_orders(conn: psycopg.Connection) -> list[OrderRow]:
         technician_id=r["technician_id"], assigned_at=_epoch(r["assigned_at"]), eta=_epoch(r["eta"]),
         arrived_at=_epoch(r["arrived_at"]), pinned_technician_id=r["pinned_technician_id"], locked=r["locked"],
         required_parts=r["required_parts"], kind=r["kind"], earliest_start=_epoch(r["earliest_start"]),
-        latest_start=_epoch(r["latest_start"]), onsite_target=_epoch(r["onsite_target"]))
+        latest_start=_epoch(r["latest_start"]), onsite_target=_epoch(r["onsite_target"]),
+        service_windows=tuple((float(a), float(b)) for a, b in r["service_windows"]) if r["service_windows"] else None)
         for r in _rows(conn, Q.active_orders)]
 
 

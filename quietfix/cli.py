@@ -88,24 +88,21 @@ def cmd_dispatch(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def cmd_plan(settings: Settings, args: argparse.Namespace) -> int:
-    """Preventive visits -> work orders (planning.service.create_preventive_work_orders), once or every N s."""
-    from datetime import UTC, datetime
+    """Preventive visits -> work orders (planning.service.create_preventive_work_orders), once or every N s, on
+    the shared clock (``--speed`` as the other processes)."""
+    from planning.planner_loop import PreventivePlanner
 
-    from core.loops import run_polling
-    from planning.service import create_preventive_work_orders
-
-    def tick(conn) -> None:  # type: ignore[no-untyped-def]
-        with conn.transaction():
-            out = create_preventive_work_orders(conn, datetime.now(UTC), days=args.days)
+    def show(out: dict) -> None:  # type: ignore[type-arg]
         print(json.dumps({"created": len(out["created"]), "due": out.get("due", 0),
-                          "already_open": out.get("already_open", 0), "skipped": out.get("skipped")}))
+                          "already_open": out.get("already_open", 0), "skipped": out.get("skipped")}), flush=True)
 
+    planner = PreventivePlanner(lambda: connect(settings.database_url, autocommit=True), _clock(args),
+                                days=args.days, every_s=args.every, on_pass=show)
     if args.every <= 0:
         with connect(settings.database_url, autocommit=True) as conn:
-            tick(conn)
+            planner.tick(conn)
         return 0
-    run_polling("plan", lambda: connect(settings.database_url, autocommit=True), tick, _stop_on_signals(),
-                args.every)
+    planner.run(_stop_on_signals())
     return 0
 
 
@@ -289,6 +286,7 @@ def build_parser() -> argparse.ArgumentParser:
     plan = sub.add_parser("plan", help="create preventive work orders (inspections, predicted failures)")
     plan.add_argument("--days", type=int, default=7, help="items due within this many days")
     plan.add_argument("--every", type=float, default=0.0, help="repeat every N seconds (0 = run once)")
+    plan.add_argument("--speed", type=float, default=1.0, help="clock speed (must match the other processes')")
     plan.set_defaults(func=cmd_plan)
 
     sub.add_parser("notify", help="send the notification outbox (e-mail, webhooks)").set_defaults(func=cmd_notify)

@@ -179,5 +179,7 @@ def apply_roster(conn: psycopg.Connection, start: float, timezone: str = "UTC") 
         shift_start = (t0 - timedelta(hours=1) + timedelta(hours=2 * late)).time().replace(second=0, microsecond=0)
         shift_end = (t0 + timedelta(hours=13 + 2 * late)).time().replace(second=0, microsecond=0)
         pause = (t0 + timedelta(hours=3, minutes=(i * 25) % 300)).time().replace(second=0, microsecond=0)
+        breaks = [{"start": pause.strftime("%H:%M"), "minutes": 30}]
+        span = {"start": shift_start.strftime("%H:%M"), "end": shift_end.strftime("%H:%M"), "breaks": breaks}
         conn.execute(Q.set_roster, {"id": tid, "shift_start": shift_start, "shift_end": shift_end,
-                                    "breaks": Jsonb([{"start": pause.strftime("%H:%M"), "minutes": 30}])})
+                                    "breaks": Jsonb(breaks), "pattern": Jsonb({str(d): [span] for d in range(1, 8)})})

@@ -20,7 +20,9 @@ WHERE w.status IN ('assigned', 'en_route', 'on_site')
 ORDER BY w.technician_id, w.eta NULLS LAST, w.id;
 
 -- name: set_roster
-UPDATE technicians SET shift_start = %(shift_start)s, shift_end = %(shift_end)s, breaks = %(breaks)s
+-- The weekly working pattern (what dispatch reads, migration 0800) is the same shift every day.
+UPDATE technicians SET shift_start = %(shift_start)s, shift_end = %(shift_end)s, breaks = %(breaks)s,
+       working_pattern = %(pattern)s
 WHERE id = %(id)s;
 
 -- name: demo_event_cursor

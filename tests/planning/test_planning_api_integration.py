@@ -65,7 +65,7 @@ def test_work_orders_show_their_contract(world) -> None:
 def test_forecast_vs_actual_and_roster_suggestion(world) -> None:
     client, w = world
     fc = client.get("/api/planning/forecast?back_h=24&ahead_h=24", headers=w["headers"]).json()
-    assert fc["history_incidents"] > 0 and fc["regions"] == ["rotterdam"]
+    assert fc["history_incidents"] > 0 and fc["regions"] == ["shanghai"]
     past = [h for h in fc["hours"] if h["actual"] is not None]
     assert len(past) == 24 and len(fc["hours"]) == 48
     assert all(h["lo80"] <= h["mean"] <= h["hi95"] + 1 for h in fc["hours"])
