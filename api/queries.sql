@@ -196,6 +196,7 @@ UPDATE technicians SET state = 'travelling' WHERE id = %(technician_id)s AND sta
 SELECT w.id, w.incident_id, w.device_id, w.status, w.eta, w.onsite_due, w.assigned_at, w.arrived_at,
        w.completed_at, w.estimated_minutes, w.required_skills, w.lat, w.lon, w.actual_cause, w.actual_fix,
        d.name AS device_name, d.equipment_type, c.name AS customer_name, c.email AS customer_email,
+       c.timezone AS customer_timezone,
        i.summary, i.evidence, i.fault_mode, i.severity, i.opened_at, i.source
 FROM work_orders w
 JOIN devices d ON d.id = w.device_id
@@ -318,3 +319,10 @@ SELECT c.id AS customer_id, c.name AS customer_name, c.tier AS customer_tier,
                        ORDER BY 4 DESC, 5 DESC NULLS LAST LIMIT 5) x), '[]') AS team
 FROM devices d JOIN customers c ON c.id = d.customer_id
 WHERE d.id = %(device_id)s;
+
+-- name: viewer_zone
+-- The zone a signed-in person reads times in (issue #15 item 4): a technician their own, a customer their
+-- company's, anyone else their account's.
+SELECT coalesce((SELECT timezone FROM technicians WHERE id = %(tid)s),
+                (SELECT timezone FROM customers WHERE id = %(cid)s),
+                (SELECT timezone FROM users WHERE id = %(uid)s)) AS timezone;

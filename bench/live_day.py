@@ -123,7 +123,8 @@ def _idle_and_km(conn: psycopg.Connection, visits: list[dict[str, Any]], at: dat
                  tz: ZoneInfo) -> tuple[float | None, float | None]:
     """Idle-while-waiting by sampling every SWEEP_S (the package integrates intervals; this sweep checks it), and
     kilometres driven: home → each site in order of arrival, haversine × road factor, per visit made."""
-    techs = _rows(conn, "SELECT id, skills, shift_start, shift_end, breaks, home_lat, home_lon FROM technicians")
+    techs = _rows(conn, "SELECT id, skills, shift_start, shift_end, breaks, home_lat, home_lon, timezone "
+                        "FROM technicians")
     if not techs or not visits:
         return (0.0 if techs else None), None
     t0 = min(v["created_at"] for v in visits).replace(second=0, microsecond=0)
@@ -140,7 +141,7 @@ def _idle_and_km(conn: psycopg.Connection, visits: list[dict[str, Any]], at: dat
                 busy = any(v["technician_id"] == t["id"] and (v["departed_at"] or v["arrived_at"]) is not None
                            and (v["departed_at"] or v["arrived_at"]) <= sample < min(v["completed_at"] or at, at)
                            for v in visits)
-                if not busy and any(w <= set(t["skills"]) for w in waiting) and _on_duty(t, sample, tz):
+                if not busy and any(w <= set(t["skills"]) for w in waiting) and _on_duty(t, sample, ZoneInfo(t["timezone"]) if t["timezone"] else tz):
                     idle_min += SWEEP_S / 60.0
         m += timedelta(seconds=SWEEP_S)
     km, made = 0.0, 0
@@ -192,7 +193,8 @@ def main(argv: list[str] | None = None) -> None:
         with psycopg.connect(settings.database_url) as conn:
             row = conn.execute("SELECT min(opened_at) FROM incidents").fetchone()
             first = (row[0] if row else None) or at
-        days = (at.date() - first.date()).days + 1
+        org = ZoneInfo(settings.org.timezone)  # the KPIs' days are the organisation's
+        days = (at.astimezone(org).date() - first.astimezone(org).date()).days + 1
         out["reported"] = {k: v for k, v in reported(settings, at, days).items() if k in KEYS}
         with psycopg.connect(settings.database_url) as conn:
             out["measured"] = measure(conn, at, settings.dispatch.road_factor, ZoneInfo(settings.dispatch.timezone))

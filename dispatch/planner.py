@@ -120,6 +120,8 @@ class TechRow:
     van_stock: Mapping[str, int] = field(default_factory=dict)
     code: str = ""
     name: str = ""
+    # The technician's IANA zone: their shift and breaks are times of day there (None: the loop's zone).
+    timezone: str | None = None
 
 
 @dataclass(frozen=True)
@@ -405,7 +407,8 @@ def build_problem(now: float, orders: list[OrderRow], techs: list[TechRow], depo
             pickup_depot=trips[committed[o.id]].pickup_depot if committed.get(o.id) in trips else None))
     technicians: list[Technician] = []
     for t in on_duty.values():
-        shift = shift_window(now, t.shift_start, t.shift_end, tz)
+        t_tz = ZoneInfo(t.timezone) if t.timezone else tz  # a technician's day is in their own zone
+        shift = shift_window(now, t.shift_start, t.shift_end, t_tz)
         position, state, busy = Location(t.lat, t.lon), "free", None
         job = by_tech.get(t.id)
         if job is not None and job.status == "on_site":
@@ -417,7 +420,7 @@ def build_problem(now: float, orders: list[OrderRow], techs: list[TechRow], depo
             position = trips[t.id].position
         technicians.append(Technician(
             id=str(t.id), skills=frozenset(t.skills), home=Location(t.home_lat, t.home_lon), position=position,
-            shift_start=shift[0], shift_end=shift[1], breaks=break_windows(shift, t.breaks, tz),
+            shift_start=shift[0], shift_end=shift[1], breaks=break_windows(shift, t.breaks, t_tz),
             state=state, busy_until=busy, van_stock=dict(t.van_stock)))  # type: ignore[arg-type]
     return Problem(now, tuple(jobs), tuple(technicians),
                    tuple(Depot(str(d.id), Location(d.lat, d.lon), dict(d.stock)) for d in depots),

@@ -86,7 +86,7 @@ def load_technicians(conn: psycopg.Connection, skus: list[str], at: datetime | N
         id=r["id"], state=r["state"], lat=r["lat"], lon=r["lon"], home_lat=r["home_lat"], home_lon=r["home_lon"],
         skills=tuple(r["skills"]), shift_start=r["shift_start"], shift_end=r["shift_end"],
         breaks=tuple((_parse_time(b["start"]), int(b["minutes"])) for b in r["breaks"]),
-        van_stock=vans.get(r["id"], {}), code=r["code"], name=r["name"])
+        van_stock=vans.get(r["id"], {}), code=r["code"], name=r["name"], timezone=r["timezone"])
         for r in _rows(conn, Q.field_technicians, {"at": at or datetime.now(UTC)})]
 
 

@@ -33,7 +33,7 @@ WHERE w.kind = 'corrective' AND w.created_at < %(end)s
 ORDER BY w.id;
 
 -- name: technicians
-SELECT id, code, region, skills, shift_start, shift_end, breaks FROM technicians ORDER BY id;
+SELECT id, code, region, skills, shift_start, shift_end, breaks, timezone FROM technicians ORDER BY id;
 
 -- name: nps_answers
 SELECT s.customer_id, c.region, c.tier, s.score, s.answered_at

@@ -97,7 +97,8 @@ def proposal(conn: psycopg.Connection, now: datetime, tz: str) -> dict[str, Any]
             "shifts": [_view(s) for s in shifts], "short": short, "approved": approved}
 
 
-def approve(conn: psycopg.Connection, now: datetime, tz: str, day_start: datetime, actor: Actor) -> dict[str, Any]:
+def approve(conn: psycopg.Connection, now: datetime, tz: str, day_start: datetime, actor: Actor, *,
+            client_ip: str | None = None) -> dict[str, Any]:
     """Write the current proposal for the day starting at ``day_start`` as shifts (replacing an earlier approval of
     that day), audited. ``day_start`` is the proposal the dispatcher looked at: another day is refused (stale).
     Caller commits."""
@@ -116,7 +117,7 @@ def approve(conn: psycopg.Connection, now: datetime, tz: str, day_start: datetim
     audit.record(conn, actor, "planning.roster.approved", "roster", day.isoformat(), {
         "day_start": p["day_start"].isoformat(), "timezone": tz, "replaced": replaced, "short": p["short"],
         "shifts": [{"code": s["code"], "shift": s["shift"], "starts_at": s["starts_at"].isoformat(),
-                    "ends_at": s["ends_at"].isoformat()} for s in p["shifts"]]}, at=now)
+                    "ends_at": s["ends_at"].isoformat()} for s in p["shifts"]]}, client_ip=client_ip, at=now)
     return {"day": day, "day_start": p["day_start"], "created": len(p["shifts"]), "replaced": replaced,
             "short": p["short"], "shifts": p["shifts"]}
 

@@ -269,8 +269,13 @@ def roster_suggestion(conn: psycopg.Connection, now: datetime, tz: str = "UTC",
         by_region.setdefault(h["region"], {})[h["hour"]] = h["mean"]
     sites = _sites(conn)
     profiles, shares = _region_profiles(sites)
+    from planning.roster import rostered_on, shift_span
+
     bases = _bases(conn)
-    regions_of = {t["code"]: t["region"] for t in repo.technicians(conn)}
+    techs = repo.technicians(conn)
+    regions_of = {t["code"]: t["region"] for t in techs}
+    shifts = rostered_on(conn, day_start, tz)  # an approved roster's shifts stand in for those technicians' patterns
+    approved = {t["code"]: shifts[int(t["id"])] for t in techs if int(t["id"]) in shifts}
     rows = []
     day_hours = [day_start.astimezone(UTC) + timedelta(hours=i) for i in range(24)]
     demand = {}
@@ -282,7 +287,10 @@ def roster_suggestion(conn: psycopg.Connection, now: datetime, tz: str = "UTC",
     for c, n in sorted(need.items()):
         s = next(x for x in SHIFTS if x.name == c.shift)
         mid_h = ((s.start_h + s.end_h) / 2) % 24
-        rostered = sum(1 for b in bases if regions_of.get(b.id) == c.region and b.on_shift(mid_h))
+        a, z = shift_span(day_start, c.shift, ZoneInfo(tz))
+        mid = a + (z - a) / 2
+        rostered = sum(1 for b in bases if regions_of.get(b.id) == c.region and (
+            any(x <= mid < y for x, y in approved[b.id]) if b.id in approved else b.on_shift(mid_h)))
         mix: dict[str, int] = {}
         for pair in skill_mix(n, shares.get(c.region, {})):
             key = "+".join(sorted(pair))

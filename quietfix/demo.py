@@ -121,6 +121,12 @@ class DemoRunning:
 def run_demo(settings: Settings, options: DemoOptions, stop: threading.Event | None = None,
              on_running: Callable[[DemoRunning], None] | None = None) -> dict[str, Any]:
     stop = stop or threading.Event()
+    # The demo's region is Shanghai (quietfix/seed.py): its day, and its rush hours, are Shanghai's unless the
+    # operator chose otherwise.
+    if "timezone" not in settings.org.model_fields_set:
+        settings.org.timezone = seeding.TIMEZONE
+    if "timezone" not in settings.dispatch.model_fields_set:
+        settings.dispatch.timezone = seeding.TIMEZONE
     ensure_database(settings.database_url)
     report = migrate(settings.database_url, backend=settings.storage.backend)
     with connect(settings.database_url) as conn:

@@ -14,7 +14,8 @@ SELECT id, equipment_type, customer_id, lat, lon FROM devices ORDER BY id;
 -- Every active visit with its technician (position = last site until arrival, i.e. where they set off from),
 -- ordered by technician and planned arrival: a technician's first assigned job is their next stop.
 SELECT w.id, w.status, w.technician_id, w.eta, w.departed_at, w.arrived_at, w.estimated_minutes, w.visit_no,
-       w.lat, w.lon, t.lat AS from_lat, t.lon AS from_lon, t.code, t.shift_start, t.shift_end, t.breaks
+       w.lat, w.lon, t.lat AS from_lat, t.lon AS from_lon, t.code, t.shift_start, t.shift_end, t.breaks,
+       t.timezone
 FROM work_orders w JOIN technicians t ON t.id = w.technician_id
 WHERE w.status IN ('assigned', 'en_route', 'on_site')
 ORDER BY w.technician_id, w.eta NULLS LAST, w.id;

@@ -11,7 +11,7 @@ from fastapi.testclient import TestClient
 from api.app import create_app
 from core.clock import ManualClock, to_datetime
 from core.settings import Settings
-from quietfix.seed import DEMO_PASSWORD, seed
+from quietfix.seed import CENTER, DEMO_PASSWORD, seed
 from tests.dispatch.test_dispatch_integration import open_work_order
 
 pytestmark = pytest.mark.integration
@@ -87,7 +87,7 @@ def test_coverage_map_and_what_if_depot(world, conn: psycopg.Connection) -> None
     assert cov["summary"]["sites"] == 12 and len(cov["sites"][0]["covered"]) == 24
     assert cov["summary"]["covered_by_hour"][3] == 0.0 and cov["summary"]["covered_by_hour"][10] > 0.5
     assert cov["summary"]["uncovered_key_accounts"]
-    body = {"add_depots": [{"lat": 51.92, "lon": 4.48, "shift_start_h": 17, "shift_end_h": 8}]}
+    body = {"add_depots": [{"lat": CENTER[0], "lon": CENTER[1], "shift_start_h": 17, "shift_end_h": 8}]}
     r = client.post("/api/planning/coverage/what-if", json=body, headers=w["headers"])
     assert r.status_code == 200, r.text
     wi = r.json()["what_if"]
