@@ -319,10 +319,3 @@ SELECT c.id AS customer_id, c.name AS customer_name, c.tier AS customer_tier,
                        ORDER BY 4 DESC, 5 DESC NULLS LAST LIMIT 5) x), '[]') AS team
 FROM devices d JOIN customers c ON c.id = d.customer_id
 WHERE d.id = %(device_id)s;
-
--- name: viewer_zone
--- The zone a signed-in person reads times in (issue #15 item 4): a technician their own, a customer their
--- company's, anyone else their account's.
-SELECT coalesce((SELECT timezone FROM technicians WHERE id = %(tid)s),
-                (SELECT timezone FROM customers WHERE id = %(cid)s),
-                (SELECT timezone FROM users WHERE id = %(uid)s)) AS timezone;

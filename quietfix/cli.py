@@ -217,6 +217,21 @@ def cmd_simulate(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_seed_files(settings: Settings, args: argparse.Namespace) -> int:
+    """Write the demo region's import files (what `quietfix demo` imports) to DIR: an example of every column."""
+    from pathlib import Path
+
+    from quietfix.seed import demo_world
+
+    out = Path(args.dir)
+    out.mkdir(parents=True, exist_ok=True)
+    world = demo_world(devices=args.devices, technicians=args.technicians, seed=args.seed)
+    for name, data in world.files.items():
+        (out / name).write_bytes(data)
+    print(json.dumps({"dir": str(out), "files": sorted(world.files)}))
+    return 0
+
+
 def cmd_import(settings: Settings, args: argparse.Namespace) -> int:
     """Bulk onboarding from CSV files; the last stdout line is the JSON report, exit 1 on any error."""
     import getpass
@@ -282,6 +297,12 @@ def build_parser() -> argparse.ArgumentParser:
     imp.add_argument("dir", help="folder with customers.csv, sites.csv, assets.csv, technicians.csv, contracts.csv")
     imp.add_argument("--dry-run", action="store_true", help="check and count, write nothing")
     imp.set_defaults(func=cmd_import)
+    files = sub.add_parser("seed-files", help="write the demo region's CSV files (the ones the demo imports)")
+    files.add_argument("dir")
+    files.add_argument("--devices", type=int, default=60)
+    files.add_argument("--technicians", type=int, default=12)
+    files.add_argument("--seed", type=int, default=7)
+    files.set_defaults(func=cmd_seed_files)
 
     plan = sub.add_parser("plan", help="create preventive work orders (inspections, predicted failures)")
     plan.add_argument("--days", type=int, default=7, help="items due within this many days")

@@ -143,7 +143,7 @@ def demo_world(*, devices: int = 60, technicians: int = 12, seed: int = 7, id_pr
                       "skills": ";".join(SKILL_SETS[i % len(SKILL_SETS)]), "home_lat": f"{lat:.6f}",
                       "home_lon": f"{lon:.6f}", "shift": "24x7", "timezone": TIMEZONE})
     files = {"customers.csv": render("customers", customers), "sites.csv": render("sites", sites),
-             "assets.csv": render("assets", assets), "technicians.csv": render("technicians", techs),
+             "assets.csv": render("assets", assets), "technicians.csv": render("technicians", techs, ("language",)),
              "contracts.csv": render("contracts", contracts)}
     return DemoWorld(files, customers, out, techs)
 
@@ -171,8 +171,8 @@ def seed(conn: psycopg.Connection, *, devices: int = 60, technicians: int = 12, 
         cur.executemany("UPDATE customers SET region = %s, lat = %s, lon = %s WHERE code = %s",
                         [(REGION, c["lat"], c["lon"], c["code"]) for c in world.customers])
         conn.execute("UPDATE devices SET region = %s WHERE id = ANY(%s)", (REGION, [d for d, _, _ in world.devices]))
-        cur.executemany("UPDATE technicians SET region = %s, language = %s WHERE code = %s",
-                        [(REGION, t["language"], t["code"]) for t in world.technicians])
+        cur.executemany("UPDATE technicians SET region = %s WHERE code = %s",
+                        [(REGION, t["code"]) for t in world.technicians])
     located = {str(r[0]): (float(r[1]), float(r[2])) for r in
                conn.execute("SELECT id, lat, lon FROM devices WHERE id = ANY(%s)", ([d for d, _, _ in world.devices],))}
     out = [SeededDevice(d, eq, ids[c], *located[d]) for d, eq, c in world.devices]

@@ -78,12 +78,6 @@ def logout(principal: AnyUser, request: Request, conn: Conn) -> Response:
 
 
 @router.get("/me")
-def me(principal: AnyUser, request: Request, conn: Conn) -> dict[str, object]:
-    """Who is signed in, and the zones pages show times in: ``timezone`` the viewer's (a technician's own, a
-    customer's company's, else the account's) and ``org_timezone`` the organisation's ("today" on the KPIs)."""
-    row = conn.execute(repo.Q.viewer_zone, {"tid": principal.technician_id, "cid": principal.customer_id,
-                                            "uid": principal.user_id}).fetchone()
-    org = request.app.state.settings.org.timezone
+def me(principal: AnyUser) -> dict[str, object]:
     return {"username": principal.username, "role": principal.role, "customer_id": principal.customer_id,
-            "technician_id": principal.technician_id, "timezone": (row[0] if row else None) or org,
-            "org_timezone": org}
+            "technician_id": principal.technician_id}

@@ -64,6 +64,7 @@ async def kpis(request: Request, principal: KpiReader, days: Days = 30, by: By =
     rep = await _report(request, principal, days, by, at)
     p = rep.promise
     return {"now": rep.now, "by": rep.by, "rows": rep.rows, "summary": rep.summary,
+            "timezone": request.app.state.settings.org.timezone,  # the zone of the days (org.timezone)
             "promise": {"response_min": p.response_min, "onsite_min": p.onsite_min, "repair_h": p.repair_h}}
 
 

@@ -79,7 +79,7 @@ def _tz(request: Request) -> str:
 def load_today(request: Request, conn: Conn, principal: Staff) -> dict[str, Any]:
     """KPI line for the board and the planning page: incidents so far today vs the forecast for the same hours,
     the day's expected total, and the next operational day's roster shortfall."""
-    return service.load_today(conn, now_of(request), _tz(request))
+    return {**service.load_today(conn, now_of(request), _tz(request)), "timezone": _tz(request)}
 
 
 @router.get("/api/planning/roster")
