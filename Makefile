@@ -12,7 +12,7 @@ test: setup
 	.venv/bin/python -m pytest $(ARGS)
 
 lint:
-	.venv/bin/ruff check core edge_agent ingest diagnostics dispatch spares planning kpis administration api quietfix bench tests
+	.venv/bin/ruff check core edge_agent ingest diagnostics dispatch spares planning kpis administration i18n api quietfix bench tests
 
 # README screenshots at the demo's state (scratch database, dropped after): docs/screenshots/*.png
 screenshots: setup

@@ -21,6 +21,7 @@ from administration.service import audit
 from core.events import queue_notification, record_timeline
 from diagnostics import ServiceTargets
 from diagnostics import repository as diag_repo
+from i18n import Message
 
 PHOTO_TYPES = ("image/jpeg", "image/png", "image/webp")  # what browsers show inline; no SVG (script inside)
 MAX_PHOTO_BYTES = 5 * 1024 * 1024  # a phone photo, resized by the page; bigger uploads are refused
@@ -123,9 +124,7 @@ def report_problem(conn: psycopg.Connection, customer_id: int, asset: str, summa
                     work_order_id=work_order_id, data={"source": "portal", "reported_by": actor.name,
                                                        "photo_id": photo_id})
     queue_notification(conn, customer_id=customer_id, device_id=device["device_id"], incident_id=incident_id,
-                       at=at, kind="incident_reported", subject=f"We registered your report on {device['name']}",
-                       body=f"Thank you for reporting: {summary[:200]}. A technician is being planned; we will "
-                            f"tell you the arrival time.")
+                       at=at, kind="incident_reported", message=Message("notify.reported", {"device": device["name"], "summary": summary[:200]}))
     audit(conn, actor, at, "portal.problem_reported", "incident", str(incident_id),
           {"before": None, "after": {"device_id": device["device_id"], "work_order_id": work_order_id,
                                      "photo_id": photo_id, "contract": due.contract}})

@@ -44,6 +44,7 @@ from core.db import make_pool
 from core.settings import Settings
 
 STATIC = Path(__file__).with_name("static")
+I18N_CATALOGUES = Path(__file__).resolve().parents[1] / "i18n" / "catalogues"
 VENDOR = Path(__file__).resolve().parents[1] / "node_modules"
 # Database connections per API process; requests admitted at once are capped to the same number (ConcurrencyLimit).
 POOL_MAX_SIZE = 10
@@ -115,6 +116,8 @@ def create_app(settings: Settings) -> FastAPI:
         return JSONResponse({"detail": "invalid input"}, status_code=422)
 
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
+    # The message catalogues, public like the page shells: the pages translate before anyone signs in.
+    app.mount("/i18n", StaticFiles(directory=I18N_CATALOGUES), name="i18n")
     for module in (technician, portal):  # the other two faces (board, live stream and plan: first, above)
         app.include_router(module.router)
     app.include_router(spares_routes.router)  # spares: stock, reservations, shipments, replenishment, alerts

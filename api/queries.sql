@@ -319,3 +319,18 @@ SELECT c.id AS customer_id, c.name AS customer_name, c.tier AS customer_tier,
                        ORDER BY 4 DESC, 5 DESC NULLS LAST LIMIT 5) x), '[]') AS team
 FROM devices d JOIN customers c ON c.id = d.customer_id
 WHERE d.id = %(device_id)s;
+
+-- name: user_locale
+-- The account's own language and zone, whether the user chose them (migration 0550), and its customer's or
+-- technician's (i18n.resolve_locale picks).
+SELECT u.language, u.timezone, u.locale_chosen_at,
+       coalesce(c.language, t.language) AS linked_language, coalesce(c.timezone, t.timezone) AS linked_timezone
+FROM users u
+LEFT JOIN customers c ON c.id = u.customer_id AND u.role = 'customer'
+LEFT JOIN technicians t ON t.id = u.technician_id AND u.role = 'technician'
+WHERE u.id = %(user_id)s;
+
+-- name: set_user_locale
+UPDATE users SET language = coalesce(%(language)s, language), timezone = coalesce(%(timezone)s, timezone),
+       locale_chosen_at = %(at)s
+WHERE id = %(user_id)s;

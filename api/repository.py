@@ -206,3 +206,12 @@ def deactivate_webhook(conn: psycopg.Connection, customer_id: int, webhook_id: i
 
 def asset_people(conn: psycopg.Connection, device_id: str) -> dict[str, Any] | None:
     return _one(conn, Q.asset_people, {"device_id": device_id})
+
+
+def user_locale(conn: psycopg.Connection, user_id: int) -> dict[str, Any] | None:
+    return _one(conn, Q.user_locale, {"user_id": user_id})
+
+
+def set_user_locale(conn: psycopg.Connection, user_id: int, language: str | None, timezone: str | None,
+                    at: datetime) -> None:
+    conn.execute(Q.set_user_locale, {"user_id": user_id, "language": language, "timezone": timezone, "at": at})

@@ -5,8 +5,9 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any, Literal
 from uuid import UUID
+from zoneinfo import available_timezones
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, field_validator
 
 
 class TokenRequest(BaseModel):
@@ -217,3 +218,17 @@ class WebhookCreated(BaseModel):
     id: int
     url: str
     secret: str  # shown once; the receiver verifies X-Quietfix-Signature with it
+
+
+class LocalePatch(BaseModel):
+    """The signed-in user's own language (one the catalogues have) and IANA time zone; either may be left out."""
+
+    language: Literal["en", "zh-CN"] | None = None
+    timezone: str | None = Field(default=None, min_length=1, max_length=64)
+
+    @field_validator("timezone")
+    @classmethod
+    def _iana(cls, v: str | None) -> str | None:
+        if v is not None and v not in available_timezones():
+            raise ValueError(f"{v!r} is not an IANA time zone (like Asia/Shanghai)")
+        return v

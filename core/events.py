@@ -13,6 +13,7 @@ import psycopg
 from psycopg.types.json import Jsonb
 
 from core.sql import Queries
+from i18n import Message, translate
 
 Q = Queries(__file__)
 
@@ -25,11 +26,20 @@ def record_timeline(conn: psycopg.Connection, *, customer_id: int, at: datetime,
         "incident_id": incident_id, "work_order_id": work_order_id, "data": Jsonb(data or {})})
 
 
-def queue_notification(conn: psycopg.Connection, *, customer_id: int, at: datetime, kind: str, subject: str,
-                       body: str, device_id: str | None = None, incident_id: int | None = None,
+def queue_notification(conn: psycopg.Connection, *, customer_id: int, at: datetime, kind: str,
+                       subject: str | None = None, body: str | None = None, message: Message | None = None,
+                       device_id: str | None = None, incident_id: int | None = None,
                        channel: str = "email") -> int:
+    """``message`` (catalogue key ``K`` with ``K.subject`` and ``K.body``) lets the sender write the notification
+    in the customer's language and zone; ``subject``/``body`` default to its English rendering in UTC."""
+    if message is not None:
+        subject = subject or translate(f"{message.key}.subject", "en", "UTC", **message.params)
+        body = body or translate(f"{message.key}.body", "en", "UTC", **message.params)
+    if subject is None or body is None:
+        raise ValueError("a notification needs a subject and a body, or a message")
     row = conn.execute(Q.insert_notification, {
         "customer_id": customer_id, "device_id": device_id, "incident_id": incident_id, "kind": kind,
-        "channel": channel, "subject": subject, "body": body, "created_at": at}).fetchone()
+        "channel": channel, "subject": subject, "body": body, "created_at": at,
+        "message": Jsonb(message.to_json()) if message is not None else None}).fetchone()
     assert row is not None
     return int(row[0])

@@ -4,7 +4,7 @@ VALUES (%(device_id)s, %(customer_id)s, %(at)s, %(kind)s, %(summary)s, %(inciden
         %(data)s);
 
 -- name: insert_notification
-INSERT INTO notifications (customer_id, device_id, incident_id, kind, channel, subject, body, created_at)
+INSERT INTO notifications (customer_id, device_id, incident_id, kind, channel, subject, body, created_at, message)
 VALUES (%(customer_id)s, %(device_id)s, %(incident_id)s, %(kind)s, %(channel)s, %(subject)s, %(body)s,
-        %(created_at)s)
+        %(created_at)s, %(message)s)
 RETURNING id;

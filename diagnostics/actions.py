@@ -45,6 +45,7 @@ from diagnostics.knowledge import KnowledgeEntry
 from diagnostics.models import FaultHypothesis
 from diagnostics.policy import LoopPolicy
 from diagnostics.remote import COMMANDS, ISSUER, CommandChannel
+from i18n import Message
 
 log = logging.getLogger(__name__)
 DEFAULT_SKILLS = ("mechanical",)  # a fault mode missing from the knowledge base: a generalist looks first
@@ -88,6 +89,11 @@ def _label(mode: str) -> str:
     return mode.replace("_", " ")
 
 
+def _fault(mode: str) -> dict[str, str]:
+    """A fault's name as a nested catalogue message (``fault.<mode>``), its English label where none exists."""
+    return {"key": f"fault.{mode}", "text": _label(mode)}
+
+
 @dataclass(frozen=True)
 class Outgoing:
     """A remote command recorded in this pass, to publish once the pass has committed."""
@@ -119,7 +125,7 @@ class Actions:
             self._timeline(ctx, inc, "incident_reopened", f"{_label(inc.mode)} came back on {ctx.name}",
                            {"reopen_count": inc.reopen_count})
             # It came back after a remote fix or an auto-resolution: a reset does not hold, send a person.
-            self._visit(ctx, inc, "recurred after it had cleared")
+            self._visit(ctx, inc, "recurred after it had cleared", Message("notify.remoteFix.recurred"))
         elif ev.kind == "escalated":
             self._escalated(ctx, inc, ev.detail)
         elif ev.kind == "auto_resolved":
@@ -250,7 +256,9 @@ class Actions:
                        {"command_id": cid, "command": fix})
         self.outgoing.append(Outgoing(issued, int(inc.id)))
 
-    def _visit(self, ctx: repo.DeviceContext, inc: Incident, reason: str | None) -> None:
+    def _visit(self, ctx: repo.DeviceContext, inc: Incident, reason: str | None,
+               why: Message | None = None) -> None:
+        """``why``: ``reason`` as a catalogue message, for the customer's e-mail in their language."""
         upd = self._step(inc.id, "work_order", {"reason": reason} if reason else None)
         if upd is None:
             return
@@ -272,12 +280,11 @@ class Actions:
         self._timeline(ctx, upd, "work_order_created",
                        f"Technician visit needed for {_label(inc.mode)} on {ctx.name}"
                        + (f" ({reason})" if reason else ""), {"skills": skills, "parts": parts}, wo)
-        what = f"We detected {_label(inc.mode)} on {ctx.name}."
-        if reason:
-            what += f" We tried to fix it remotely, but it {reason}."
+        why_text = why.to_json() | {"text": reason} if why else {"key": "", "text": reason or ""}
         queue_notification(self.conn, customer_id=ctx.customer_id, device_id=ctx.id, incident_id=int(inc.id),
-                           at=self.at, kind="incident_detected", subject=f"We detected a problem on {ctx.name}",
-                           body=f"{what} A technician is being dispatched; we will tell you the arrival time.")
+                           at=self.at, kind="incident_detected", message=Message("notify.detected", {
+                               "device": ctx.name, "fault": _fault(inc.mode), "attempted": "yes" if reason else "no",
+                               "reason": why_text}))
         log.info("work order created", extra={"incident_id": inc.id, "work_order_id": wo, "device_id": ctx.id})
 
     # --- remote fix outcomes --------------------------------------------------------------------------------
@@ -296,7 +303,9 @@ class Actions:
             self._timeline(ctx, inc, "remote_fix_result",
                            f"{ctx.name} answered the remote fix: {'done' if r.ok else 'failed'}", {"ok": r.ok, **r.result})
             if not r.ok and inc.state == "remote_fix_attempted":
-                self._visit(ctx, inc, f"failed on the device ({r.result.get('reason', 'no reason given')})")
+                detail = str(r.result.get("reason", "no reason given"))
+                self._visit(ctx, inc, f"failed on the device ({detail})",
+                            Message("notify.remoteFix.failed", {"detail": detail}))
             elif r.ok and inc.state == "remote_fix_attempted":
                 self._cleared_by_device(ctx, inc, r.result)
 
@@ -347,14 +356,15 @@ class Actions:
                 continue
             if timeout:
                 repo.close_attempt(self.conn, a["id"], "timeout")
-                self._visit(ctx, inc, "got no answer from the device")
+                self._visit(ctx, inc, "got no answer from the device", Message("notify.remoteFix.noAnswer"))
             elif self.at > a["verify_until"]:
                 repo.close_attempt(self.conn, a["id"], "not_verified")
-                self._visit(ctx, inc, "did not clear the condition")
+                self._visit(ctx, inc, "did not clear the condition", Message("notify.remoteFix.notCleared"))
             elif (self.at - a["sent_at"]).total_seconds() >= pol.decide_s and not self._clear(inc):
                 # Not closed: verification goes on beside the visit (a late clearing may still cancel it).
                 minutes = round(pol.decide_s / 60)
-                self._visit(ctx, inc, f"had not cleared the condition within {minutes} minutes")
+                self._visit(ctx, inc, f"had not cleared the condition within {minutes} minutes",
+                            Message("notify.remoteFix.notClearedWithin", {"minutes": minutes}))
 
     def _verified_beside_visit(self, ctx: repo.DeviceContext, inc: Incident) -> None:
         """A remote fix verified after its visit was created: cancel the visit if nobody has set off (timeline,
@@ -380,9 +390,8 @@ class Actions:
                    {"incident_id": int(inc.id), "reason": "remote fix verified before departure",
                     "technician_id": cancelled["technician_id"]})
         queue_notification(self.conn, customer_id=ctx.customer_id, device_id=ctx.id, incident_id=int(inc.id),
-                           at=self.at, kind="visit_cancelled", subject=f"{ctx.name} is working again",
-                           body=f"The {_label(inc.mode)} on {ctx.name} was fixed remotely and has stayed fixed, so "
-                                "the technician visit we announced is no longer needed and has been cancelled.")
+                           at=self.at, kind="visit_cancelled",
+                           message=Message("notify.cancelled", {"device": ctx.name, "fault": _fault(inc.mode)}))
         log.info("visit cancelled: remote fix verified", extra={"incident_id": inc.id, "work_order_id": wo,
                                                                 "device_id": ctx.id})
 
@@ -407,12 +416,11 @@ class Actions:
             data |= {k: due[k].isoformat() for k in ("response_due", "onsite_due", "repair_due")}
         self._timeline(ctx, inc, "incident_escalated",
                        f"{_label(inc.mode)} on {ctx.name} got worse (severity {detail.get('to')})", data)
-        when = f" A technician is due on site by {due['onsite_due']:%H:%M} UTC." if due else ""
         queue_notification(self.conn, customer_id=ctx.customer_id, device_id=ctx.id, incident_id=int(inc.id),
-                           at=self.at, kind="incident_escalated", subject=f"The problem on {ctx.name} got worse",
-                           body=f"The {_label(inc.mode)} we detected on {ctx.name} has become more severe "
-                                f"(severity {detail.get('from')} to {detail.get('to')}). We have raised its "
-                                f"priority.{when}")
+                           at=self.at, kind="incident_escalated", message=Message("notify.escalated", {
+                               "device": ctx.name, "fault": _fault(inc.mode), "from": detail.get("from"),
+                               "to": detail.get("to"), "hasDue": "yes" if due else "no",
+                               "due": due["onsite_due"].isoformat() if due else None}))
         log.info("incident escalated", extra={"incident_id": inc.id, "device_id": ctx.id,
                                               "severity": inc.severity, "work_orders": work_orders})
 

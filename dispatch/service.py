@@ -43,6 +43,7 @@ from dispatch import repository as repo
 from dispatch.models import Location, Plan, Problem
 from dispatch.solver import solve
 from dispatch.travel import StraightLineProvider, haversine_km
+from i18n import Message
 from spares import service as spares_flow
 
 log = logging.getLogger(__name__)
@@ -319,8 +320,8 @@ class DispatchLoop:
                       "planner": "optimiser"}, at=at)
         queue_notification(conn, customer_id=row["customer_id"], device_id=row["device_id"],
                            incident_id=row["incident_id"], at=at, kind="technician_assigned",
-                           subject=f"Technician on the way to {row['device_name']}",
-                           body=f"{tech.name} will arrive at {eta:%H:%M} UTC to fix {row['device_name']}.")
+                           message=Message("notify.assigned", {"technician": tech.name, "eta": eta,
+                                                               "device": row["device_name"]}))
         log.info("work order assigned", extra={"work_order_id": row["id"], "technician": tech.code,
                                                "eta": eta.isoformat(), "late": late})
 
@@ -333,8 +334,8 @@ class DispatchLoop:
                               "previous_eta": row["eta"].isoformat() if row["eta"] else None})
         queue_notification(conn, customer_id=row["customer_id"], device_id=row["device_id"],
                            incident_id=row["incident_id"], at=at, kind="eta_changed",
-                           subject=f"New arrival time for {row['device_name']}",
-                           body=f"{tech.name} will now arrive at {eta:%H:%M} UTC.")
+                           message=Message("notify.etaChanged", {"technician": tech.name, "eta": eta,
+                                                                 "device": row["device_name"]}))
 
     # --- nearest (fallback) -----------------------------------------------------------------------------
 
@@ -370,8 +371,8 @@ class DispatchLoop:
                                 data={"technician": tech.code, "eta": eta.isoformat(), "travel_s": round(seconds)})
                 queue_notification(conn, customer_id=order["customer_id"], device_id=order["device_id"],
                                    incident_id=order["incident_id"], at=at, kind="technician_assigned",
-                                   subject=f"Technician on the way to {order['device_name']}",
-                                   body=f"{tech.name} will arrive at {eta:%H:%M} UTC to fix {order['device_name']}.")
+                                   message=Message("notify.assigned", {"technician": tech.name, "eta": eta,
+                                                                       "device": order["device_name"]}))
                 log.info("work order assigned", extra={"work_order_id": order["id"], "technician": tech.code,
                                                        "eta": eta.isoformat(), "late": late})
                 count += 1

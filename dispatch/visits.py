@@ -15,6 +15,7 @@ from psycopg.types.json import Jsonb
 
 from core.events import queue_notification, record_timeline
 from core.sql import Queries
+from i18n import Message
 from spares import service as spares_flow
 
 Q = Queries(__file__)
@@ -55,8 +56,7 @@ def complete(conn: psycopg.Connection, work_order_id: int, at: datetime, *, caus
                     work_order_id=work_order_id, data={"cause": cause, "fix": fix, "parts_fitted": fitted})
     queue_notification(conn, customer_id=row["customer_id"], device_id=row["device_id"],
                        incident_id=row["incident_id"], at=at, kind="work_completed",
-                       subject="Your equipment has been repaired",
-                       body="The technician has completed the repair. How likely are you to recommend us (0-10)?")
+                       message=Message("notify.completed"))
     return str(row["device_id"])
 
 

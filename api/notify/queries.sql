@@ -3,7 +3,7 @@
 -- name: claim_due
 -- One due row, locked; concurrent senders skip it. Rows past max_attempts wait for a human.
 SELECT n.id, n.customer_id, n.device_id, n.incident_id, n.kind, n.subject, n.body, n.created_at, n.attempts,
-       c.email
+       n.message, c.email, c.language, c.timezone
 FROM notifications n JOIN customers c ON c.id = n.customer_id
 WHERE n.sent_at IS NULL AND n.attempts < %(max_attempts)s
   AND (n.next_attempt_at IS NULL OR n.next_attempt_at <= %(now)s)

@@ -17,6 +17,7 @@ import psycopg
 
 from api.notify import repository as repo
 from api.notify.config import NotifyConfig
+from api.notify.language import localised
 from api.notify.policy import backoff_s, choose_targets
 from api.notify.smtp import SmtpSender
 from api.notify.webhook import WebhookSender
@@ -57,12 +58,14 @@ class Notifier:
 
     def _deliver(self, conn: psycopg.Connection, row: dict[str, Any]) -> int:
         key = f"quietfix-notification-{row['id']}"
+        row = localised(row)
         endpoints = repo.webhook_endpoints(conn, row["customer_id"])
         targets = choose_targets(row["kind"], row["email"], list(endpoints),
                                  repo.preferences(conn, row["customer_id"]))
         already = repo.delivered_targets(conn, row["id"])
         errors: list[str] = []
         payload = {"id": row["id"], "kind": row["kind"], "subject": row["subject"], "body": row["body"],
+                   "language": row["language"],
                    "customer_id": row["customer_id"], "device_id": row["device_id"],
                    "incident_id": row["incident_id"], "created_at": row["created_at"].isoformat()}
         for target in targets:

@@ -13,8 +13,10 @@ from api import repository as repo
 from api.auth import AnyUser, Principal, burn_verify, issue_token, key_holder, revocations, verify_password
 from api.deps import Conn
 from api.ratelimit import SlidingWindowLimiter, retry_after_header
-from api.schemas import Token, TokenRequest
+from api.schemas import LocalePatch, Token, TokenRequest
 from core import metrics
+from core.clock import SystemClock, to_datetime
+from i18n import resolve_locale
 
 
 @asynccontextmanager
@@ -78,6 +80,28 @@ def logout(principal: AnyUser, request: Request, conn: Conn) -> Response:
 
 
 @router.get("/me")
-def me(principal: AnyUser) -> dict[str, object]:
+def me(principal: AnyUser, conn: Conn) -> dict[str, object]:
+    """Who is signed in, and the language and zone their pages use (None: the browser's; i18n.resolve_locale)."""
+    row = repo.user_locale(conn, principal.user_id) or {}
+    choice = resolve_locale(user_language=row.get("language"), user_timezone=row.get("timezone"),
+                            chosen_at=row.get("locale_chosen_at"), linked_language=row.get("linked_language"),
+                            linked_timezone=row.get("linked_timezone"))
     return {"username": principal.username, "role": principal.role, "customer_id": principal.customer_id,
-            "technician_id": principal.technician_id}
+            "technician_id": principal.technician_id, "language": choice.language, "timezone": choice.timezone}
+
+
+@router.patch("/me", responses={422: {"description": "not a supported language or not an IANA zone"}})
+def set_my_locale(body: LocalePatch, principal: AnyUser, request: Request, conn: Conn) -> dict[str, object]:
+    """A person changes their own language or zone (the switch on every page); audited with before/after."""
+    if body.language is None and body.timezone is None:
+        return me(principal, conn)  # nothing to change, nothing chosen
+    before = repo.user_locale(conn, principal.user_id) or {}
+    at = to_datetime(getattr(request.app.state, "clock", SystemClock()).now())  # the demo's clock when set
+    repo.set_user_locale(conn, principal.user_id, body.language, body.timezone, at)
+    audit.record(conn, principal, "auth.locale_changed", "user", principal.username,
+                 {"before": {"language": before.get("language"), "timezone": before.get("timezone")},
+                  "after": {"language": body.language or before.get("language"),
+                            "timezone": body.timezone or before.get("timezone")}},
+                 client_ip=audit.client_ip(request))
+    conn.commit()
+    return me(principal, conn)

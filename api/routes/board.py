@@ -27,6 +27,7 @@ from diagnostics import repository as diag_repo
 from diagnostics import service_targets
 from dispatch import Location, StraightLineProvider
 from dispatch import repository as plan_repo
+from i18n import Message
 from kpis import Promise
 from kpis import service as kpi_service
 from spares import service as spares_flow
@@ -153,9 +154,7 @@ def intake(body: IntakeRequest, request: Request, conn: Conn, principal: Staff) 
                         incident_id=incident_id, work_order_id=work_order_id,
                         data={"source": body.source, "reported_by": body.reported_by, "taken_by": principal.username})
         queue_notification(conn, customer_id=device["customer_id"], device_id=device["id"], incident_id=incident_id,
-                           at=at, kind="incident_reported", subject=f"We registered your report on {device['name']}",
-                           body=f"Thank you for reporting: {body.summary}. A technician is being dispatched; "
-                                f"we will tell you the arrival time.")
+                           at=at, kind="incident_reported", message=Message("notify.reported", {"device": device["name"], "summary": body.summary}))
     conn.commit()  # before the response: the caller may act on the new ids at once
     return IntakeResult(incident_id=incident_id, work_order_id=work_order_id,
                         response_due=clocks.response_due, onsite_due=onsite_due)
@@ -198,8 +197,8 @@ def assign(work_order_id: int, body: AssignRequest, request: Request, conn: Conn
                               "eta": eta.isoformat(), "manual": True})
         queue_notification(conn, customer_id=wo["customer_id"], device_id=wo["device_id"],
                            incident_id=wo["incident_id"], at=at, kind="technician_assigned",
-                           subject="A technician is on the way",
-                           body=f"Technician {tech['code']} will arrive around {eta.strftime('%H:%M')} UTC.")
+                           message=Message("notify.assignedManual", {"technician": tech.get("name") or tech["code"],
+                                                                     "eta": eta}))
     conn.commit()
     return AssignResult(work_order_id=work_order_id, technician_id=tech["id"], eta=eta,
                         previous_technician_id=previous)

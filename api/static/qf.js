@@ -1,4 +1,5 @@
 // quietfix shared client: sign-in, authenticated fetch, live updates (SSE read with fetch), formatting.
+// Words and formats come from i18n.js (I18N, loaded first): t() for text, hm() for a time in the viewer's zone.
 "use strict";
 const QF = (() => {
   const KEY = "qf-token";
@@ -7,13 +8,15 @@ const QF = (() => {
   let token = localStorage.getItem(KEY);
   let skew = 0; // server clock minus browser clock, ms (the demo's server may run on simulated time)
   const esc = (v) => String(v ?? "").replace(/[&<>"']/g, (c) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" }[c]));
-  const hm = (v) => v ? new Date(v).toISOString().slice(11, 16) : "–";
+  const t = I18N.t;
+  const hm = (v) => I18N.time(v); // "14:05 GMT+8": the viewer's zone, always named
+  let catalogue = null; // the viewer's catalogue, loaded once per page before anything is drawn
   const now = () => Date.now() + skew;
   function setServerNow(iso) { if (iso) skew = Date.parse(iso) - Date.now(); }
   function countdown(due) {
     const s = Math.round((Date.parse(due) - now()) / 1000), a = Math.abs(s);
     const txt = `${Math.floor(a / 3600) ? Math.floor(a / 3600) + "h " : ""}${String(Math.floor(a / 60) % 60).padStart(2, "0")}:${String(a % 60).padStart(2, "0")}`;
-    return { s, text: s < 0 ? `${txt} late` : txt, cls: s < 0 ? "late" : s < 600 ? "risk" : "ok" };
+    return { s, text: s < 0 ? t("common.late", { time: txt }) : txt, cls: s < 0 ? "late" : s < 600 ? "risk" : "ok" };
   }
   class HttpError extends Error { constructor(status, detail) { super(detail); this.status = status; } }
   async function api(path, { method = "GET", body } = {}) {
@@ -33,23 +36,25 @@ const QF = (() => {
   function logout(reload = true) {
     if (reload) {
       const pending = JSON.parse(localStorage.getItem("qf-tech-queue") || "[]").length;
-      if (pending && !confirm(`${pending} action(s) have not been sent yet and will be lost. Sign out anyway?`)) return;
+      if (pending && !confirm(t("common.logout.pendingConfirm", { count: pending }))) return;
       ["qf-me", "qf-tech-jobs", "qf-tech-queue", "qf-tech-escalations"].forEach((k) => localStorage.removeItem(k));
     }
     token = null; localStorage.removeItem(KEY);
     if (reload) location.reload();
   }
   function loginForm(root, roles, onReady) {
-    root.innerHTML = `<section class="login card" aria-labelledby="login-h"><h2 id="login-h">Sign in</h2>
-      <form id="login-form"><label><span>User name</span><input name="username" autocomplete="username" required></label>
-      <label><span>Password</span><input name="password" type="password" autocomplete="current-password" required></label>
-      <button type="submit">Sign in</button><p class="msg" role="alert" id="login-msg"></p></form></section>`;
+    root.innerHTML = `<section class="login card" aria-labelledby="login-h"><h2 id="login-h">${esc(t("auth.signIn.title"))}</h2>
+      <form id="login-form"><label><span>${esc(t("auth.signIn.username"))}</span><input name="username" autocomplete="username" required></label>
+      <label><span>${esc(t("auth.signIn.password"))}</span><input name="password" type="password" autocomplete="current-password" required></label>
+      <button type="submit">${esc(t("auth.signIn.submit"))}</button><p class="msg" role="alert" id="login-msg"></p>
+      <p class="lang-row"><span data-lang-switch></span></p></form></section>`;
+    I18N.apply(root);
     root.querySelector("#login-form").addEventListener("submit", async (ev) => {
       ev.preventDefault();
       const f = new FormData(ev.target);
       const r = await fetch("/api/auth/token", { method: "POST", headers: { "Content-Type": "application/json" },
         body: JSON.stringify({ username: f.get("username"), password: f.get("password") }) });
-      if (!r.ok) { root.querySelector("#login-msg").textContent = "Wrong user name or password."; return; }
+      if (!r.ok) { root.querySelector("#login-msg").textContent = t("auth.signIn.wrong"); return; }
       const t = await r.json();
       token = t.access_token; localStorage.setItem(KEY, token);
       if (roles && !roles.includes(t.role)) { location.href = HOME[t.role] || "/"; return; }
@@ -59,6 +64,8 @@ const QF = (() => {
   }
   // Shows the sign-in form until a user with one of `roles` is signed in, then calls onReady(me).
   async function start(root, roles, onReady) {
+    if (!catalogue) catalogue = I18N.load().catch(() => "en"); // offline without a cached catalogue: English keys' fallback
+    await catalogue;
     if (!token) return loginForm(root, roles, onReady);
     let me;
     try { me = await api("/api/auth/me"); } catch (e) {
@@ -67,9 +74,17 @@ const QF = (() => {
       if (!me) return loginForm(root, roles, onReady);
     }
     localStorage.setItem("qf-me", JSON.stringify(me));
+    // The signed-in person's language and zone (their own, else their customer's or technician's record; the
+    // API resolves it) win over the device's; with neither, the browser's language and zone stay.
+    I18N.setZone(me.timezone);
+    if (me.language && I18N.negotiate(me.language) !== I18N.lang) {
+      I18N.remember(me.language);
+      try { await I18N.load(me.language); } catch (e) { /* keep the loaded one */ }
+    }
+    I18N.onSwitch = (language) => api("/api/auth/me", { method: "PATCH", body: { language } });
     root.replaceChildren();
     if (roles && !roles.includes(me.role)) { location.href = HOME[me.role] || "/"; return; }
-    document.querySelectorAll("[data-who]").forEach((el) => { el.textContent = `${me.username} (${me.role})`; });
+    document.querySelectorAll("[data-who]").forEach((el) => { el.textContent = `${me.username} (${t(`common.role.${me.role}`)})`; });
     document.querySelectorAll("[data-logout]").forEach((el) => { el.hidden = false; el.onclick = () => logout(); });
     onReady(me);
   }
@@ -101,5 +116,5 @@ const QF = (() => {
     }
     connect();
   }
-  return { api, start, live, esc, hm, countdown, now, setServerNow, logout, HttpError };
+  return { api, start, live, esc, hm, t, countdown, now, setServerNow, logout, HttpError };
 })();

@@ -193,7 +193,35 @@ class Source(Protocol):
     def read_once(self, sink: Sink, timeout_s: float) -> None: ...
 
 
-class PollingSource:
+class ThreadedSource:
+    """The one background thread a source reads on, and the event that stops it.
+
+    Every source (polling, CAN listening, OPC UA subscriptions) runs the same way: ``start`` launches a daemon
+    thread named after the source, ``stop`` sets the event its loops watch and waits a bounded time, so a wedged
+    driver can delay the agent's shutdown but never hang it.
+    """
+
+    name: str
+    #: how long ``stop`` waits for the thread; a driver blocked in I/O gets this long to notice the event
+    join_timeout_s: float = 10.0
+
+    def _init_thread(self) -> None:
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def _start_thread(self, target: Callable[[], object]) -> None:
+        self._stop.clear()
+        self._thread = threading.Thread(target=target, name=f"qf-src-{self.name}", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(self.join_timeout_s)
+            self._thread = None
+
+
+class PollingSource(ThreadedSource):
     """Base of request/response protocols (Modbus, OPC UA polling): a thread polls every ``interval_s``.
 
     Subclasses implement ``connect``, ``poll`` (one raw value per signal, via the sink) and ``close``. Any
@@ -206,8 +234,7 @@ class PollingSource:
         self.name = name
         self.signals = list(signals)
         self.interval_s = interval_s
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
+        self._init_thread()
         self.polls = 0
 
     # to implement -------------------------------------------------------------------------------------------
@@ -222,15 +249,7 @@ class PollingSource:
 
     # shared -------------------------------------------------------------------------------------------------
     def start(self, sink: Sink) -> None:
-        self._stop.clear()
-        self._thread = threading.Thread(target=self._run, args=(sink,), name=f"qf-src-{self.name}", daemon=True)
-        self._thread.start()
-
-    def stop(self) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(10)
-            self._thread = None
+        self._start_thread(lambda: self._run(sink))
 
     def read_once(self, sink: Sink, timeout_s: float) -> None:
         try:

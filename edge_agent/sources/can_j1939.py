@@ -13,13 +13,12 @@ so a *timeout* is a PGN that stopped arriving for ``timeout_s``. Values keep the
 from __future__ import annotations
 
 import logging
-import threading
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from edge_agent.sources.base import RETRY_MAX_S, RETRY_MIN_S, SignalSpec, Sink, describe
+from edge_agent.sources.base import RETRY_MAX_S, RETRY_MIN_S, SignalSpec, Sink, ThreadedSource, describe
 
 log = logging.getLogger(__name__)
 
@@ -75,7 +74,7 @@ def j1939_invalid(raw: int, length: int) -> str | None:
     return None
 
 
-class CanJ1939Source:
+class CanJ1939Source(ThreadedSource):
     kind = "can"
 
     def __init__(
@@ -98,8 +97,7 @@ class CanJ1939Source:
         self.by_pgn: dict[int, list[_Decoder]] = {}
         for d in self.decoders:
             self.by_pgn.setdefault(d.pgn, []).append(d)
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
+        self._init_thread()
         self.frames = 0
 
     def _decoders(self, dbc: str) -> list[_Decoder]:
@@ -158,15 +156,7 @@ class CanJ1939Source:
         return can.Bus(**kwargs)
 
     def start(self, sink: Sink) -> None:
-        self._stop.clear()
-        self._thread = threading.Thread(target=self._run, args=(sink,), name=f"qf-src-{self.name}", daemon=True)
-        self._thread.start()
-
-    def stop(self) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(10)
-            self._thread = None
+        self._start_thread(lambda: self._run(sink))
 
     def read_once(self, sink: Sink, timeout_s: float) -> None:
         """Listen until every configured PGN was seen once, or ``timeout_s``."""

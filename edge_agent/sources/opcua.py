@@ -16,7 +16,15 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from edge_agent.sources.base import RETRY_MAX_S, RETRY_MIN_S, SignalSpec, Sink, SourceError, describe
+from edge_agent.sources.base import (
+    RETRY_MAX_S,
+    RETRY_MIN_S,
+    SignalSpec,
+    Sink,
+    SourceError,
+    ThreadedSource,
+    describe,
+)
 
 log = logging.getLogger(__name__)
 
@@ -29,8 +37,10 @@ def _ms(dt: datetime | None) -> int | None:
     return None if dt is None else round(dt.timestamp() * 1000)
 
 
-class OpcUaSource:
+class OpcUaSource(ThreadedSource):
     kind = "opcua"
+    #: an asyncua session closes with a round-trip to the server, so it gets longer than the other sources
+    join_timeout_s = 15.0
 
     def __init__(
         self,
@@ -56,21 +66,11 @@ class OpcUaSource:
         # asyncua logs a lost session as ERROR once per second until it is closed; the source reports the outage
         # once, as a health event, and reconnects itself
         logging.getLogger("asyncua.client.ua_session").setLevel(logging.CRITICAL)
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
+        self._init_thread()
 
     # ---- Source interface ------------------------------------------------------------------------------------
     def start(self, sink: Sink) -> None:
-        self._stop.clear()
-        self._thread = threading.Thread(target=lambda: asyncio.run(self._main(sink)), name=f"qf-src-{self.name}",
-                                        daemon=True)
-        self._thread.start()
-
-    def stop(self) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(15)
-            self._thread = None
+        self._start_thread(lambda: asyncio.run(self._main(sink)))
 
     def read_once(self, sink: Sink, timeout_s: float) -> None:
         async def once() -> None:

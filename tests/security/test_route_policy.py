@@ -77,6 +77,7 @@ POLICY: dict[tuple[str, str], dict[str, str]] = {
     ("GET", "/api/incident-photos/{photo_id}"): {**STAFF, "customer": OWN},
     ("POST", "/api/auth/logout"): ANYONE,
     ("GET", "/api/auth/me"): ANYONE,
+    ("PATCH", "/api/auth/me"): ANYONE,  # one's own language and zone (#21)
     ("GET", "/api/audit"): {"admin": ALL},
     # KPIs (#14): staff read every slice; a customer's answer is forced to their own customer's slice
     ("GET", "/api/kpis"): {**STAFF, "customer": OWN},
