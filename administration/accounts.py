@@ -51,14 +51,17 @@ def _password(given: str | None) -> str:
 
 
 def create_user(conn: psycopg.Connection, a: UserAccount, password: str | None, actor: Actor,
-                at: datetime) -> tuple[dict[str, Any], str]:
-    """The new account and its first password (generated unless given), shown to the admin once."""
+                at: datetime, *, password_hash: str | None = None) -> tuple[dict[str, Any], str]:
+    """The new account and its first password (generated unless given), shown to the admin once.
+
+    ``password_hash``: an argon2 hash of ``password`` made by the caller, for a batch of accounts sharing one
+    known password (the demo's users): hashing is deliberately slow, and once is enough."""
     if repo.one(conn, "user_by_name", {"username": a.username}) is not None:
         raise Conflict(f"user {a.username!r} exists")
     customer_id, technician_id = _scope(conn, a)
     secret = _password(password)
     row = repo.one(conn, "insert_user", {
-        "username": a.username, "password_hash": _hasher.hash(secret), "role": a.role, "customer_id": customer_id,
+        "username": a.username, "password_hash": password_hash or _hasher.hash(secret), "role": a.role, "customer_id": customer_id,
         "technician_id": technician_id, "email": a.email, "language": a.language, "timezone": a.timezone})
     assert row is not None
     audit(conn, actor, at, "admin.user.created", "user", a.username, changes(None, row["row"]))

@@ -31,6 +31,9 @@ COLUMNS: dict[str, tuple[str, ...]] = {
     "contracts": ("code", "customer_code", "tier", "coverage", "response_min", "onsite_min", "repair_h",
                   "starts_on", "ends_on"),
 }
+# Columns a file may add after the required ones (the admin API's fields the issue's formats leave out): a
+# technician's language (the phone's), van and home base.
+OPTIONAL: dict[str, tuple[str, ...]] = {"technicians": ("language", "van", "home_base")}
 KEY = {"customers": "code", "sites": "code", "assets": "serial", "technicians": "code", "contracts": "code"}
 # Dependency order: what a row refers to is written before it.
 ORDER = ("customers", "sites", "contracts", "technicians", "assets")
@@ -82,9 +85,11 @@ def parse_file(entity: str, data: bytes) -> tuple[list[Parsed], list[RowError]]:
         return [], [RowError(name, 1, "", f"unreadable CSV: {exc}")]
     expected = COLUMNS[entity]
     missing = [c for c in expected if c not in header]
-    unknown = [c for c in header if c not in expected]
+    optional = OPTIONAL.get(entity, ())
+    unknown = [c for c in header if c not in expected and c not in optional]
     errors += [RowError(name, 1, c, "missing column") for c in missing]
-    errors += [RowError(name, 1, c, f"unknown column (expected {','.join(expected)})") for c in unknown]
+    errors += [RowError(name, 1, c, f"unknown column (expected {','.join(expected)}"
+                        + (f"; optional {','.join(optional)})" if optional else ")")) for c in unknown]
     dupes = {c for c in header if header.count(c) > 1}
     errors += [RowError(name, 1, c, "column appears twice") for c in sorted(dupes)]
     if errors:
@@ -193,3 +198,15 @@ def _refers_to_invalid(entity: str, raw: Mapping[str, str], invalid: dict[str, s
     """A row naming a row of this import that is itself invalid: that row's error is already reported."""
     return any(raw.get(column, "").strip() in invalid.get(target, set())
                for (source, column), target in REFERENCES.items() if source == entity)
+
+
+def render(entity: str, rows: list[Mapping[str, Any]], optional: tuple[str, ...] = ()) -> bytes:
+    """One import file (UTF-8, header first) from rows keyed by its columns (and the ``optional`` ones named):
+    what an organisation's export would hand ``quietfix import``, and what the demo's seed writes."""
+    columns = COLUMNS[entity] + tuple(c for c in optional if c in OPTIONAL.get(entity, ()))
+    out = io.StringIO(newline="")
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(columns)
+    for row in rows:
+        writer.writerow(["" if row.get(c) is None else row[c] for c in columns])
+    return out.getvalue().encode("utf-8")

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Annotated
 from uuid import UUID
 
-from pydantic import BaseModel, Field
+from pydantic import AwareDatetime, BaseModel, Field
 
 
 class EscalationRequest(BaseModel):
@@ -38,3 +38,10 @@ class TechnicianWhatIf(BaseModel):
 class WhatIfRequest(BaseModel):
     add_technicians: list[TechnicianWhatIf] = Field(default_factory=list, max_length=20)
     add_depots: list[TechnicianWhatIf] = Field(default_factory=list, max_length=10)
+
+
+class RosterApproval(BaseModel):
+    """The proposal the dispatcher approves, named by its operational day's start (as GET .../roster/proposal
+    gave it): a proposal for another day by now is refused rather than approved unseen."""
+
+    day_start: AwareDatetime

@@ -214,6 +214,7 @@ UPDATE technicians SET state = 'travelling' WHERE id = %(technician_id)s AND sta
 SELECT w.id, w.incident_id, w.device_id, w.status, w.eta, w.onsite_due, w.assigned_at, w.arrived_at,
        w.completed_at, w.estimated_minutes, w.required_skills, w.lat, w.lon, w.actual_cause, w.actual_fix,
        d.name AS device_name, d.equipment_type, c.name AS customer_name, c.email AS customer_email,
+       c.timezone AS customer_timezone,
        i.summary, i.evidence, i.fault_mode, i.severity, i.opened_at, i.source
 FROM work_orders w
 JOIN devices d ON d.id = w.device_id

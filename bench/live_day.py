@@ -128,6 +128,11 @@ def _on_duty(t: dict[str, Any], moment: datetime, tz: ZoneInfo) -> bool:
     return True
 
 
+def _zone(t: dict[str, Any], fallback: ZoneInfo) -> ZoneInfo:
+    """A technician's shift and breaks are times of day in their own zone (the loop's zone when unset)."""
+    return ZoneInfo(t["timezone"]) if t.get("timezone") else fallback
+
+
 def _edges(techs: list[dict[str, Any]], visits: list[dict[str, Any]], t0: datetime, at: datetime,
            tz: ZoneInfo) -> list[datetime]:
     """Every instant in (t0, at) at which anything idle-while-waiting depends on can change: a job created,
@@ -140,10 +145,11 @@ def _edges(techs: list[dict[str, Any]], visits: list[dict[str, Any]], t0: dateti
     day = first
     while day <= last:
         for t in techs:
+            t_tz = _zone(t, tz)
             for tod in (t["shift_start"], t["shift_end"]):
-                points.add(datetime.combine(day, tod, tz))
+                points.add(datetime.combine(day, tod, t_tz))
             for b in t["breaks"]:
-                s = datetime.combine(day, time.fromisoformat(b["start"]), tz)
+                s = datetime.combine(day, time.fromisoformat(b["start"]), t_tz)
                 points.update((s, s + timedelta(minutes=int(b["minutes"]))))
         day += timedelta(days=1)
     return sorted(p for p in points if t0 <= p <= at)
@@ -170,7 +176,7 @@ def idle_while_waiting_min(techs: list[dict[str, Any]], visits: list[dict[str, A
             busy = any((v["departed_at"] or v["arrived_at"]) is not None
                        and (v["departed_at"] or v["arrived_at"]) <= sample < min(v["completed_at"] or at, at)
                        for v in mine[t["id"]])
-            if not busy and any(w <= set(t["skills"]) for w in waiting) and _on_duty(t, sample, tz):
+            if not busy and any(w <= set(t["skills"]) for w in waiting) and _on_duty(t, sample, _zone(t, tz)):
                 idle_s += (b - a).total_seconds()
     return idle_s / 60.0 / len(techs)
 
@@ -179,7 +185,8 @@ def _idle_and_km(conn: psycopg.Connection, visits: list[dict[str, Any]], at: dat
                  tz: ZoneInfo) -> tuple[float | None, float | None]:
     """Idle-while-waiting (``idle_while_waiting_min``) and kilometres driven: home → each site in order of
     arrival, haversine × road factor, per visit made."""
-    techs = _rows(conn, "SELECT id, skills, shift_start, shift_end, breaks, home_lat, home_lon FROM technicians")
+    techs = _rows(conn, "SELECT id, skills, shift_start, shift_end, breaks, home_lat, home_lon, timezone "
+                        "FROM technicians")
     if not techs or not visits:
         return (0.0 if techs else None), None
     km, made = 0.0, 0
@@ -231,7 +238,8 @@ def main(argv: list[str] | None = None) -> None:
         with psycopg.connect(settings.database_url) as conn:
             row = conn.execute("SELECT min(opened_at) FROM incidents").fetchone()
             first = (row[0] if row else None) or at
-        days = (at.date() - first.date()).days + 1
+        org = ZoneInfo(settings.org.timezone)  # the KPIs' days are the organisation's
+        days = (at.astimezone(org).date() - first.astimezone(org).date()).days + 1
         out["reported"] = {k: v for k, v in reported(settings, at, days).items() if k in KEYS}
         with psycopg.connect(settings.database_url) as conn:
             out["measured"] = measure(conn, at, settings.dispatch.road_factor, ZoneInfo(settings.dispatch.timezone))

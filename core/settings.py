@@ -10,7 +10,7 @@ import os
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, Field, model_validator
+from pydantic import BaseModel, Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
@@ -148,7 +148,8 @@ class DispatchSettings(BaseModel):
     max_replan_interval_s: float = 600.0
     # A customer is told again only when the technician changes or the ETA moves by more than this.
     eta_notice_threshold_s: float = 15 * 60.0
-    # Technicians' shift and break times of day are in this time zone.
+    # Shift and break times of day of a technician without a zone of their own are in this time zone (each
+    # technician's row has one: timezone, migration 0800), and so are the travel model's rush hours.
     timezone: str = "UTC"
     # OR-Tools holds the GIL while it searches; a separate process keeps the other loops of `quietfix demo`
     # (ingest, API) running during a re-plan.
@@ -286,6 +287,27 @@ class ServiceSettings(BaseModel):
     repair_h: int = Field(default=24, gt=0)  # verified fixed within 24 h
 
 
+class OrgSettings(BaseModel):
+    """The service organisation itself (issue #15 item 4)."""
+
+    # The organisation's own zone: "today" on the KPIs, the board's strip and the planning page is its day, and
+    # the roster's operational day starts at 06:00 there. Customers', sites' and technicians' times are each in
+    # their own zone (their rows' timezone); `quietfix demo` runs a Shanghai region and sets Asia/Shanghai
+    # unless this is set.
+    timezone: str = "UTC"
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, v: str) -> str:
+        from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+        try:
+            ZoneInfo(v)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"{v!r} is not an IANA time zone (like Asia/Shanghai, Europe/Amsterdam)") from None
+        return v
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="QUIETFIX_", env_nested_delimiter="__", extra="ignore")
 
@@ -315,6 +337,7 @@ class Settings(BaseSettings):
     spares: SparesSettings = Field(default_factory=SparesSettings)
     service: ServiceSettings = Field(default_factory=ServiceSettings)
     training: TrainingSettings = Field(default_factory=TrainingSettings)
+    org: OrgSettings = Field(default_factory=OrgSettings)
 
 
 def load_settings(**overrides: object) -> Settings:

@@ -20,7 +20,7 @@ from __future__ import annotations
 import dataclasses
 import itertools
 import math
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, time, timedelta
 from zoneinfo import ZoneInfo
@@ -102,6 +102,9 @@ class OrderRow:
     latest_start: float | None = None
     onsite_target: float | None = None  # the service target (None: a row from before targets, or preventive)
     region: str | None = None  # the customer's region (dispatch.regional)
+    # A preventive visit's service-start windows inside its window of days (site access x contract coverage,
+    # planning/windows.py, migration 0650); None: the whole window of days.
+    service_windows: tuple[tuple[float, float], ...] | None = None
 
 
 @dataclass(frozen=True)
@@ -120,6 +123,8 @@ class TechRow:
     code: str = ""
     name: str = ""
     region: str | None = None
+    # The technician's IANA zone: their shift and breaks are times of day there (None: the loop's zone).
+    timezone: str | None = None
 
 
 @dataclass(frozen=True)
@@ -352,13 +357,21 @@ def with_deferred(plan: Plan, deferred: Mapping[str, str]) -> Plan:
     return Plan(plan.routes, {**plan.dropped, **deferred}, plan.objective, plan.kpis)
 
 
-def preventive_fields(earliest: float | None, latest: float | None, now: float, committed: bool) -> dict:
+def preventive_fields(earliest: float | None, latest: float | None, now: float, committed: bool,
+                      windows: Sequence[tuple[float, float]] | None = None) -> dict:
     """``Job`` fields of a preventive visit (the live loop and the day simulation both build visits with this):
     flagged ``preventive`` (its own low drop penalty, below every emergency, see ``Params``), lowest tier and
     priority, its window of days as a hard service-start window, and that window's end as the deadline (no
-    2-hour promise). A committed visit (technician sent) keeps no window: it was honoured when they set off."""
+    2-hour promise). A committed visit (technician sent) keeps no window: it was honoured when they set off.
+    With ``windows`` (the site's access and the contract's coverage hours), the window is the first of them still
+    open: the optimiser never starts the visit at 02:00 at a site open 08:00-18:00; once it closes, the next
+    re-plan offers the next day's."""
     if committed or earliest is None or latest is None:
         return {"priority": 1, "tier": "bronze", "preventive": True, "onsite_target": None}
+    current = next(((max(a, now), b) for a, b in windows or () if b >= now), None)
+    if current is not None:
+        return {"priority": 1, "tier": "bronze", "window": current, "onsite_deadline": current[1],
+                "preventive": True, "onsite_target": None}
     lo = max(earliest, now)
     hi = max(latest, lo + PREVENTIVE_OVERDUE_S)
     return {"priority": 1, "tier": "bronze", "window": (lo, hi), "onsite_deadline": hi, "preventive": True,
@@ -386,7 +399,7 @@ def build_problem(now: float, orders: list[OrderRow], techs: list[TechRow], depo
                         "onsite_deadline": o.onsite_due, "onsite_target": o.onsite_target}
         if o.kind == "preventive":
             fields |= preventive_fields(o.earliest_start, o.latest_start, now,
-                                        o.id in committed or o.status in ("en_route", "on_site"))
+                                        o.id in committed or o.status in ("en_route", "on_site"), o.service_windows)
         else:  # a rescheduled job: the customer's window, hard (dispatch/appointments.py)
             fields |= appointment_fields(o.earliest_start, o.latest_start, now,
                                          o.id in committed or o.status in ("en_route", "on_site"))
@@ -400,7 +413,8 @@ def build_problem(now: float, orders: list[OrderRow], techs: list[TechRow], depo
             pickup_depot=trips[committed[o.id]].pickup_depot if committed.get(o.id) in trips else None))
     technicians: list[Technician] = []
     for t in on_duty.values():
-        shift = shift_window(now, t.shift_start, t.shift_end, tz)
+        t_tz = ZoneInfo(t.timezone) if t.timezone else tz  # a technician's day is in their own zone
+        shift = shift_window(now, t.shift_start, t.shift_end, t_tz)
         position, state, busy = Location(t.lat, t.lon), "free", None
         job = by_tech.get(t.id)
         if job is not None and job.status == "on_site":
@@ -412,7 +426,7 @@ def build_problem(now: float, orders: list[OrderRow], techs: list[TechRow], depo
             position = trips[t.id].position
         technicians.append(Technician(
             id=str(t.id), skills=frozenset(t.skills), home=Location(t.home_lat, t.home_lon), position=position,
-            shift_start=shift[0], shift_end=shift[1], breaks=break_windows(shift, t.breaks, tz),
+            shift_start=shift[0], shift_end=shift[1], breaks=break_windows(shift, t.breaks, t_tz),
             state=state, busy_until=busy, van_stock=dict(t.van_stock), region=t.region))  # type: ignore[arg-type]
     return Problem(now, tuple(jobs), tuple(technicians),
                    tuple(Depot(str(d.id), Location(d.lat, d.lon), dict(d.stock)) for d in depots),

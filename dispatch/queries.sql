@@ -99,7 +99,7 @@ SELECT w.id, w.status, w.lat, w.lon, w.required_skills, w.estimated_minutes, c.t
        w.locked, w.required_parts, w.kind,
        -- a preventive visit's window of days, or the window the customer chose for a rescheduled job (0350)
        coalesce(w.earliest_start, w.appointment_start) AS earliest_start,
-       coalesce(w.latest_start, w.appointment_end) AS latest_start,
+       coalesce(w.latest_start, w.appointment_end) AS latest_start, w.service_windows,
        CASE WHEN w.kind = 'corrective' THEN coalesce(w.onsite_target, i.onsite_target) END AS onsite_target,
        c.region
 FROM work_orders w JOIN customers c ON c.id = w.customer_id JOIN incidents i ON i.id = w.incident_id
@@ -110,20 +110,27 @@ ORDER BY w.id;
 -- A technician inside an absence or holiday (technician_absences, migration 0800) is planned as 'off', and so is
 -- a free technician on a weekday their working pattern (in their own time zone) leaves out; on a working day the
 -- day's first span and its breaks are the shift. An empty pattern (the default) means shift_start/shift_end/breaks
--- every day, as before.
-SELECT id, code, name,
+-- every day, as before. An approved roster shift (migration 0810) running now or starting within 24 h takes the
+-- place of the pattern (planning/roster.py). Times of day are the technician's own zone (``timezone``).
+SELECT id, code, name, timezone,
        CASE WHEN EXISTS (SELECT 1 FROM technician_absences a WHERE a.technician_id = t.id
                          AND a.starts_at <= %(at)s AND %(at)s < a.ends_at) THEN 'off'
-            WHEN t.state = 'free' AND t.working_pattern <> '{}' AND day.span IS NULL THEN 'off'
+            WHEN t.state = 'free' AND r.starts_at IS NULL AND t.working_pattern <> '{}' AND day.span IS NULL THEN 'off'
             ELSE state END AS state,
        lat, lon, home_lat, home_lon, skills,
-       coalesce((day.span ->> 'start')::time, shift_start) AS shift_start,
-       CASE WHEN day.span ->> 'end' = '24:00' THEN '23:59:59'::time
+       CASE WHEN r.starts_at IS NOT NULL THEN (r.starts_at AT TIME ZONE t.timezone)::time
+            ELSE coalesce((day.span ->> 'start')::time, shift_start) END AS shift_start,
+       CASE WHEN r.starts_at IS NOT NULL THEN (r.ends_at AT TIME ZONE t.timezone)::time
+            WHEN day.span ->> 'end' = '24:00' THEN '23:59:59'::time
             ELSE coalesce((day.span ->> 'end')::time, shift_end) END AS shift_end,
        coalesce(day.span -> 'breaks', breaks) AS breaks, region
 FROM technicians t
 CROSS JOIN LATERAL (SELECT t.working_pattern -> extract(isodow FROM %(at)s AT TIME ZONE t.timezone)::int::text -> 0
                     AS span) day
+LEFT JOIN LATERAL (SELECT starts_at, ends_at FROM roster_shifts rs
+                   WHERE rs.technician_id = t.id AND rs.ends_at > %(at)s
+                     AND rs.starts_at < %(at)s::timestamptz + interval '24 hours'
+                   ORDER BY rs.starts_at LIMIT 1) r ON true
 ORDER BY id;
 
 -- name: van_stock
@@ -258,6 +265,7 @@ ORDER BY p.technician_id, p.seq;
 SELECT w.id, w.incident_id, w.device_id, w.status, w.eta, w.onsite_due, w.assigned_at, w.arrived_at,
        w.completed_at, w.estimated_minutes, w.required_skills, w.lat, w.lon, w.actual_cause, w.actual_fix,
        d.name AS device_name, d.equipment_type, c.name AS customer_name, c.email AS customer_email,
+       c.timezone AS customer_timezone,
        i.summary, i.evidence, i.fault_mode, i.severity, i.opened_at, i.source
 FROM work_orders w
 JOIN devices d ON d.id = w.device_id

@@ -66,7 +66,8 @@ def load_orders(conn: psycopg.Connection) -> list[OrderRow]:
         technician_id=r["technician_id"], assigned_at=_epoch(r["assigned_at"]), eta=_epoch(r["eta"]),
         arrived_at=_epoch(r["arrived_at"]), pinned_technician_id=r["pinned_technician_id"], locked=r["locked"],
         required_parts=r["required_parts"], kind=r["kind"], earliest_start=_epoch(r["earliest_start"]),
-        latest_start=_epoch(r["latest_start"]), onsite_target=_epoch(r["onsite_target"]), region=r["region"])
+        latest_start=_epoch(r["latest_start"]), onsite_target=_epoch(r["onsite_target"]), region=r["region"],
+        service_windows=tuple((float(a), float(b)) for a, b in r["service_windows"]) if r["service_windows"] else None)
         for r in _rows(conn, Q.active_orders)]
 
 
@@ -85,7 +86,7 @@ def load_technicians(conn: psycopg.Connection, skus: list[str], at: datetime | N
         id=r["id"], state=r["state"], lat=r["lat"], lon=r["lon"], home_lat=r["home_lat"], home_lon=r["home_lon"],
         skills=tuple(r["skills"]), shift_start=r["shift_start"], shift_end=r["shift_end"],
         breaks=tuple((_parse_time(b["start"]), int(b["minutes"])) for b in r["breaks"]),
-        van_stock=vans.get(r["id"], {}), code=r["code"], name=r["name"], region=r["region"])
+        van_stock=vans.get(r["id"], {}), code=r["code"], name=r["name"], region=r["region"], timezone=r["timezone"])
         for r in _rows(conn, Q.field_technicians, {"at": at or datetime.now(UTC)})]
 
 

@@ -224,9 +224,11 @@ def idle_while_waiting_s(tech: TechnicianFacts, visits: Sequence[Visit], start: 
 
 
 def day_bounds(day: date, now: datetime) -> tuple[float, float]:
-    """A UTC day, cut at ``now`` (nothing after now has happened yet)."""
-    start = datetime(day.year, day.month, day.day, tzinfo=now.tzinfo).timestamp()
-    return start, min(start + 86400.0, now.timestamp())
+    """A day in ``now``'s zone (the organisation's), cut at ``now`` (nothing after now has happened yet); a day
+    with a clock change is as long as its wall clock says."""
+    start = datetime(day.year, day.month, day.day, tzinfo=now.tzinfo)
+    end = datetime.combine(day + timedelta(days=1), start.timetz())
+    return start.timestamp(), min(end.timestamp(), now.timestamp())
 
 
 def percentile(values: Sequence[float], q: float) -> float | None:

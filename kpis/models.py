@@ -81,6 +81,7 @@ class TechnicianFacts:
     shift_start: time
     shift_end: time
     breaks: tuple[tuple[time, int], ...] = ()  # (local start, minutes)
+    timezone: str | None = None  # the zone of the shift's times of day (None: the report's zone)
 
 
 @dataclass(frozen=True)

@@ -43,7 +43,7 @@ WHERE pauses_sla AND incident_id = ANY(%(incident_ids)s) AND started_at < %(end)
 ORDER BY incident_id, started_at;
 
 -- name: technicians
-SELECT id, code, region, skills, shift_start, shift_end, breaks FROM technicians ORDER BY id;
+SELECT id, code, region, skills, shift_start, shift_end, breaks, timezone FROM technicians ORDER BY id;
 
 -- name: nps_answers
 SELECT s.customer_id, c.region, c.tier, s.score, s.answered_at

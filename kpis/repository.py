@@ -73,7 +73,7 @@ def load_technicians(conn: psycopg.Connection) -> list[TechnicianFacts]:
     with conn.cursor(row_factory=dict_row) as cur:
         rows = cur.execute(Q.technicians).fetchall()
     return [TechnicianFacts(int(r["id"]), r["code"], r["region"], frozenset(r["skills"]), r["shift_start"],
-                            r["shift_end"], _breaks(r["breaks"])) for r in rows]
+                            r["shift_end"], _breaks(r["breaks"]), r["timezone"]) for r in rows]
 
 
 def load_answers(conn: psycopg.Connection, start: datetime, end: datetime, customer_id: int | None = None

@@ -5,7 +5,7 @@ from __future__ import annotations
 import csv
 import io
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -35,13 +35,15 @@ def _row(g: Group, t: Tally) -> dict[str, Any]:
 
 def report(conn: psycopg.Connection, *, now: datetime, promise: Promise, tz: ZoneInfo, days: int = 30,
            by: By = "all", customer_id: int | None = None) -> Report:
-    """KPIs per day for the last ``days`` days (UTC) up to ``now``, per slice; ``customer_id`` scopes to one
-    customer (a customer sees only their own incidents and answers, and no technician figures)."""
+    """KPIs per day for the last ``days`` days up to ``now``, per slice; ``customer_id`` scopes to one
+    customer (a customer sees only their own incidents and answers, and no technician figures). Days are the
+    organisation's (``tz``, setting org.timezone): "today" starts at its midnight, and the times in the report
+    carry its offset."""
     if not 1 <= days <= MAX_DAYS:
         raise ValueError(f"days must be 1..{MAX_DAYS}")
-    now = now.astimezone(UTC)
+    now = now.astimezone(tz)
     day_list = last_days(now, days)
-    start = datetime(day_list[0].year, day_list[0].month, day_list[0].day, tzinfo=UTC)
+    start = datetime.combine(day_list[0], datetime.min.time(), tz)
     end = now + timedelta(microseconds=1)
     incidents, visits = repo.load_incidents(conn, start, end, customer_id)
     answers = repo.load_answers(conn, start, end, customer_id)
@@ -59,10 +61,11 @@ def report(conn: psycopg.Connection, *, now: datetime, promise: Promise, tz: Zon
 
 
 def strip(conn: psycopg.Connection, *, now: datetime, promise: Promise, tz: ZoneInfo) -> dict[tuple[str, str], dict]:
-    """Today's KPIs per (region, tier), per region ('*' tier) and overall ('*', '*'): the board's strip."""
-    now = now.astimezone(UTC)
+    """Today's KPIs per (region, tier), per region ('*' tier) and overall ('*', '*'): the board's strip. Today is
+    the organisation's day (``tz``)."""
+    now = now.astimezone(tz)
     day = now.date()
-    start = datetime(day.year, day.month, day.day, tzinfo=UTC)
+    start = datetime.combine(day, datetime.min.time(), tz)
     end = now + timedelta(microseconds=1)
     incidents, visits = repo.load_incidents(conn, start, end)
     answers = repo.load_answers(conn, start, end)

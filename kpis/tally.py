@@ -82,7 +82,8 @@ def tally(incidents: Sequence[IncidentFacts], answers: Sequence[NpsAnswer], tech
             for tech in technicians:
                 g = _group(day, by, tech.region, "*", None)
                 per_group[g] += 1
-                out[g].idle_while_waiting_min += d.idle_while_waiting_s(tech, visits, start, end, tz) / 60.0
+                zone = ZoneInfo(tech.timezone) if tech.timezone else tz  # their shift is their local time
+                out[g].idle_while_waiting_min += d.idle_while_waiting_s(tech, visits, start, end, zone) / 60.0
             for g, n in per_group.items():
                 out[g].technicians = n
     return dict(out)

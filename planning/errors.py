@@ -11,4 +11,8 @@ class Forbidden(PermissionError):
     """The caller may see the escalation but not act on it (another tier's queue)."""
 
 
-__all__ = ["Forbidden", "InvalidEscalation", "InvalidPhoto", "NotFound"]
+class StaleProposal(ValueError):
+    """The roster proposal a dispatcher approves is not the current one (another day, or nothing to approve)."""
+
+
+__all__ = ["Forbidden", "InvalidEscalation", "InvalidPhoto", "NotFound", "StaleProposal"]

@@ -35,6 +35,11 @@ VALUES (%(code)s, %(customer_id)s, %(device_id)s, %(name)s, %(sla_tier)s, %(cove
         %(included_parts)s, %(inspection_interval_days)s, %(last_inspection_on)s)
 RETURNING id;
 
+-- name: set_contract_terms
+UPDATE contracts SET parts_included = %(parts_included)s, inspection_interval_days = %(inspection_interval_days)s,
+       last_inspection_on = %(last_inspection_on)s
+WHERE customer_id = %(customer_id)s AND device_id IS NULL;
+
 -- name: work_order_subject
 -- A work order with what its entitlement depends on: the incident's opening, severity and planned parts.
 SELECT w.id, w.incident_id, w.device_id, w.customer_id, w.status, i.opened_at, i.severity, c.tier AS customer_tier,
@@ -182,7 +187,13 @@ WHERE kind = 'preventive' AND left(preventive_key, 4) = 'rul:' AND status = 'com
 GROUP BY 1, 2;
 
 -- name: device_site
-SELECT d.id, d.customer_id, d.lat, d.lon, d.name FROM devices d WHERE d.id = %(device_id)s;
+-- Where a preventive visit goes, and when the site lets a technician in (its access hours, in the customer's
+-- zone; a device on no site: always).
+SELECT d.id, d.customer_id, d.lat, d.lon, d.name, c.timezone,
+       coalesce(s.access_days, '{1,2,3,4,5,6,7}') AS access_days, coalesce(s.access_start, '00:00') AS access_start,
+       CASE WHEN s.access_end IS NULL OR s.access_end = '24:00' THEN NULL ELSE s.access_end END AS access_end
+FROM devices d JOIN customers c ON c.id = d.customer_id LEFT JOIN sites s ON s.id = d.site_id
+WHERE d.id = %(device_id)s;
 
 -- name: insert_preventive_incident
 -- The incident a preventive work order hangs off (source 'planning'); none if one is already open for the asset
@@ -196,9 +207,10 @@ RETURNING id;
 
 -- name: insert_preventive_work_order
 INSERT INTO work_orders (incident_id, device_id, customer_id, required_skills, estimated_minutes, lat, lon,
-                         created_at, onsite_due, required_parts, kind, earliest_start, latest_start, preventive_key)
+                         created_at, onsite_due, required_parts, kind, earliest_start, latest_start, preventive_key,
+                         service_windows)
 VALUES (%(incident_id)s, %(device_id)s, %(customer_id)s, %(skills)s, %(minutes)s, %(lat)s, %(lon)s, %(at)s,
-        %(latest_start)s, %(parts)s, 'preventive', %(earliest_start)s, %(latest_start)s, %(key)s)
+        %(latest_start)s, %(parts)s, 'preventive', %(earliest_start)s, %(latest_start)s, %(key)s, %(windows)s)
 RETURNING id;
 
 -- name: inspections_done
@@ -234,3 +246,23 @@ RETURNING device_id, estimated_at;
 
 -- name: sla_tier_defaults
 SELECT tier, response_min, onsite_min, repair_h FROM sla_tier_defaults;
+
+-- name: roster_technicians
+-- Who the roster can name: every technician with region and skills (codes order the choice among equals).
+SELECT id, code, region, skills FROM technicians ORDER BY code;
+
+-- name: roster_absences
+SELECT technician_id, starts_at, ends_at FROM technician_absences
+WHERE starts_at < %(to)s AND ends_at > %(from)s;
+
+-- name: approved_shifts
+SELECT r.technician_id, t.code, t.name, r.region, r.shift, r.starts_at, r.ends_at, r.approved_by, r.approved_at
+FROM roster_shifts r JOIN technicians t ON t.id = r.technician_id
+WHERE r.roster_day = %(day)s ORDER BY r.starts_at, t.code;
+
+-- name: delete_day_shifts
+DELETE FROM roster_shifts WHERE roster_day = %(day)s;
+
+-- name: insert_shift
+INSERT INTO roster_shifts (technician_id, roster_day, region, shift, starts_at, ends_at, approved_by, approved_at)
+VALUES (%(technician_id)s, %(day)s, %(region)s, %(shift)s, %(starts_at)s, %(ends_at)s, %(by)s, %(at)s);

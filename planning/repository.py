@@ -66,6 +66,15 @@ def insert_contract(conn: psycopg.Connection, *, code: str, customer_id: int, na
     return int(row[0])
 
 
+def set_contract_terms(conn: psycopg.Connection, *, customer_id: int, parts_included: bool,
+                       inspection_interval_days: int | None, last_inspection_on: date | None) -> int:
+    """Terms an imported customer-wide contract has no CSV column for (parts, inspection schedule); the number
+    of contracts changed."""
+    return conn.execute(Q.set_contract_terms, {
+        "customer_id": customer_id, "parts_included": parts_included,
+        "inspection_interval_days": inspection_interval_days, "last_inspection_on": last_inspection_on}).rowcount
+
+
 def work_order_subject(conn: psycopg.Connection, work_order_id: int) -> dict[str, Any] | None:
     with conn.cursor(row_factory=dict_row) as cur:
         return cur.execute(Q.work_order_subject, {"work_order_id": work_order_id}).fetchone()
@@ -197,7 +206,8 @@ def device_site(conn: psycopg.Connection, device_id: str) -> dict[str, Any] | No
 def insert_preventive(conn: psycopg.Connection, *, device_id: str, customer_id: int, lat: float, lon: float,
                       fault_mode: str, summary: str, evidence: dict[str, Any], at: datetime,
                       earliest_start: datetime, latest_start: datetime, skills: list[str], minutes: int,
-                      parts: dict[str, int], key: str) -> tuple[int, int] | None:
+                      parts: dict[str, int], key: str,
+                      windows: list[tuple[float, float]] | None = None) -> tuple[int, int] | None:
     """Incident + work order of one preventive visit; None when the asset already has an open visit of this
     kind (its incident is still open)."""
     row = conn.execute(Q.insert_preventive_incident, {
@@ -209,7 +219,8 @@ def insert_preventive(conn: psycopg.Connection, *, device_id: str, customer_id: 
     wo = conn.execute(Q.insert_preventive_work_order, {
         "incident_id": incident_id, "device_id": device_id, "customer_id": customer_id, "skills": skills,
         "minutes": minutes, "lat": lat, "lon": lon, "at": at, "latest_start": latest_start,
-        "parts": Jsonb(parts) if parts else None, "earliest_start": earliest_start, "key": key}).fetchone()
+        "parts": Jsonb(parts) if parts else None, "earliest_start": earliest_start, "key": key,
+        "windows": Jsonb([list(w) for w in windows]) if windows else None}).fetchone()
     assert wo is not None
     return incident_id, int(wo[0])
 

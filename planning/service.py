@@ -269,8 +269,13 @@ def roster_suggestion(conn: psycopg.Connection, now: datetime, tz: str = "UTC",
         by_region.setdefault(h["region"], {})[h["hour"]] = h["mean"]
     sites = _sites(conn)
     profiles, shares = _region_profiles(sites)
+    from planning.roster import rostered_on, shift_span
+
     bases = _bases(conn)
-    regions_of = {t["code"]: t["region"] for t in repo.technicians(conn)}
+    techs = repo.technicians(conn)
+    regions_of = {t["code"]: t["region"] for t in techs}
+    shifts = rostered_on(conn, day_start, tz)  # an approved roster's shifts stand in for those technicians' patterns
+    approved = {t["code"]: shifts[int(t["id"])] for t in techs if int(t["id"]) in shifts}
     rows = []
     day_hours = [day_start.astimezone(UTC) + timedelta(hours=i) for i in range(24)]
     demand = {}
@@ -282,7 +287,10 @@ def roster_suggestion(conn: psycopg.Connection, now: datetime, tz: str = "UTC",
     for c, n in sorted(need.items()):
         s = next(x for x in SHIFTS if x.name == c.shift)
         mid_h = ((s.start_h + s.end_h) / 2) % 24
-        rostered = sum(1 for b in bases if regions_of.get(b.id) == c.region and b.on_shift(mid_h))
+        a, z = shift_span(day_start, c.shift, ZoneInfo(tz))
+        mid = a + (z - a) / 2
+        rostered = sum(1 for b in bases if regions_of.get(b.id) == c.region and (
+            any(x <= mid < y for x, y in approved[b.id]) if b.id in approved else b.on_shift(mid_h)))
         mix: dict[str, int] = {}
         for pair in skill_mix(n, shares.get(c.region, {})):
             key = "+".join(sorted(pair))
@@ -383,6 +391,7 @@ def create_preventive_work_orders(conn: psycopg.Connection, now: datetime,
     orders are skipped). Finished inspection rounds move their contract's schedule on first. Caller commits."""
     from diagnostics import predicted_failures
     from planning.preventive import PreventiveOrder, inspection_key, inspection_window, rul_key, rul_window
+    from planning.windows import visit_windows
 
     if not repo.try_lock_preventive(conn):
         return {"skipped": "another planning run holds the lock", "created": []}
@@ -397,13 +406,16 @@ def create_preventive_work_orders(conn: psycopg.Connection, now: datetime,
     by_customer: dict[int, list[str]] = {}
     for s in sites:
         by_customer.setdefault(int(s["customer_id"]), []).append(s["device_id"])
-    for k in repo.all_contracts(conn):
+    contracts = repo.all_contracts(conn)
+    under: dict[str, Contract] = {}  # an inspection's key -> its contract (whose coverage hours it keeps)
+    for k in contracts:
         due = next_inspection(k)
         if due is None or due > horizon.date() or k.device_id is not None:
             continue
         due_start = datetime.combine(due, datetime.min.time(), tzinfo=UTC).timestamp()
         lo, hi = inspection_window(due_start, INSPECTION_WINDOW_DAYS, t)
         for device_id in by_customer.get(k.customer_id, []):
+            under[inspection_key(k.id, due.isoformat(), device_id)] = k
             wanted.append(PreventiveOrder(inspection_key(k.id, due.isoformat(), device_id), "inspection", device_id,
                                           "inspection", lo, hi, INSPECTION_MIN, (), {},
                                           f"Scheduled inspection under contract {k.code} (due {due.isoformat()})"))
@@ -429,12 +441,15 @@ def create_preventive_work_orders(conn: psycopg.Connection, now: datetime,
         site = repo.device_site(conn, o.device_id)
         if site is None:
             continue
-        start_at, end_at = datetime.fromtimestamp(o.earliest_start, UTC), datetime.fromtimestamp(o.latest_start, UTC)
+        k = under.get(o.key) or covering(contracts, o.device_id, int(site["customer_id"]), now)
+        windows = visit_windows(site, k, o.earliest_start, o.latest_start, o.estimated_minutes)
+        lo, hi = (windows[0][0], windows[-1][1]) if windows else (o.earliest_start, o.latest_start)
+        start_at, end_at = datetime.fromtimestamp(lo, UTC), datetime.fromtimestamp(hi, UTC)
         ids = repo.insert_preventive(
             conn, device_id=o.device_id, customer_id=int(site["customer_id"]), lat=site["lat"], lon=site["lon"],
             fault_mode=o.fault_mode, summary=o.summary, at=now, earliest_start=start_at, latest_start=end_at,
             evidence={"preventive": o.reason, "key": o.key}, skills=list(o.skills), minutes=o.estimated_minutes,
-            parts=o.parts, key=o.key)
+            parts=o.parts, key=o.key, windows=windows)
         if ids is None:
             skipped_open += 1
             continue

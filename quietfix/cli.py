@@ -110,24 +110,20 @@ def cmd_dispatch(settings: Settings, args: argparse.Namespace) -> int:
 
 def cmd_plan(settings: Settings, args: argparse.Namespace) -> int:
     """Preventive visits -> work orders (planning.service.create_preventive_work_orders), once or every N s, on
-    the shared clock (--speed, as the other processes)."""
-    from quietfix.planner import PreventivePlanner
+    the shared clock (``--speed`` as the other processes)."""
+    from planning.planner_loop import PreventivePlanner
 
-    planner = PreventivePlanner(_clock(args), days=args.days)
-
-    def tick(conn) -> None:  # type: ignore[no-untyped-def]
-        out = planner.tick(conn)
+    def show(out: dict) -> None:  # type: ignore[type-arg]
         print(json.dumps({"created": len(out["created"]), "due": out.get("due", 0),
                           "already_open": out.get("already_open", 0), "skipped": out.get("skipped")}), flush=True)
 
+    planner = PreventivePlanner(lambda: connect(settings.database_url, autocommit=True), _clock(args),
+                                days=args.days, every_s=args.every, on_pass=show)
     if args.every <= 0:
         with connect(settings.database_url, autocommit=True) as conn:
-            tick(conn)
+            planner.tick(conn)
         return 0
-    from core.loops import run_polling
-
-    run_polling("plan", lambda: connect(settings.database_url, autocommit=True), tick, _stop_on_signals(),
-                args.every)
+    planner.run(_stop_on_signals())
     return 0
 
 
@@ -242,6 +238,21 @@ def cmd_simulate(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_seed_files(settings: Settings, args: argparse.Namespace) -> int:
+    """Write the demo region's import files (what `quietfix demo` imports) to DIR: an example of every column."""
+    from pathlib import Path
+
+    from quietfix.seed import demo_world
+
+    out = Path(args.dir)
+    out.mkdir(parents=True, exist_ok=True)
+    world = demo_world(devices=args.devices, technicians=args.technicians, seed=args.seed)
+    for name, data in world.files.items():
+        (out / name).write_bytes(data)
+    print(json.dumps({"dir": str(out), "files": sorted(world.files)}))
+    return 0
+
+
 def cmd_import(settings: Settings, args: argparse.Namespace) -> int:
     """Bulk onboarding from CSV files; the last stdout line is the JSON report, exit 1 on any error."""
     import getpass
@@ -317,11 +328,17 @@ def build_parser() -> argparse.ArgumentParser:
     imp.add_argument("dir", help="folder with customers.csv, sites.csv, assets.csv, technicians.csv, contracts.csv")
     imp.add_argument("--dry-run", action="store_true", help="check and count, write nothing")
     imp.set_defaults(func=cmd_import)
+    files = sub.add_parser("seed-files", help="write the demo region's CSV files (the ones the demo imports)")
+    files.add_argument("dir")
+    files.add_argument("--devices", type=int, default=60)
+    files.add_argument("--technicians", type=int, default=12)
+    files.add_argument("--seed", type=int, default=7)
+    files.set_defaults(func=cmd_seed_files)
 
     plan = sub.add_parser("plan", help="create preventive work orders (inspections, predicted failures)")
     plan.add_argument("--days", type=int, default=7, help="items due within this many days")
     plan.add_argument("--every", type=float, default=0.0, help="repeat every N seconds (0 = run once)")
-    plan.add_argument("--speed", type=float, default=1.0, help="clock speed (must match the fleet's)")
+    plan.add_argument("--speed", type=float, default=1.0, help="clock speed (must match the other processes')")
     plan.set_defaults(func=cmd_plan)
 
     sub.add_parser("notify", help="send the notification outbox (e-mail, webhooks)").set_defaults(func=cmd_notify)

@@ -33,14 +33,17 @@ from diagnostics.remote import mqtt_channel
 from dispatch import DispatchLoop
 from edge_agent import DeviceSpec, Fleet
 from ingest import start_ingest
+from planning.planner_loop import PreventivePlanner
 from quietfix import seed as seeding
 from quietfix.fieldsim import FieldModel, FieldSimulator, apply_roster, fleet_truth
 from quietfix.mailsink import SmtpSink
-from quietfix.planner import DEMO_EVERY_CLOCK_S, PreventivePlanner
 from quietfix.seed_history import seed_history
 from quietfix.seed_telemetry_history import seed_telemetry
 
 log = logging.getLogger(__name__)
+# The planner looks a week ahead; once a simulated hour is often enough for inspections (due by the day) and for
+# predicted failures (hours to days of lead), and cheap: one locked pass over contracts and predictions.
+PLAN_EVERY_CLOCK_S = 3600.0
 Q = Queries(__file__)
 
 # After the fleet stops, give ingest this long to commit what is still in flight before counting.
@@ -123,6 +126,12 @@ class DemoRunning:
 def run_demo(settings: Settings, options: DemoOptions, stop: threading.Event | None = None,
              on_running: Callable[[DemoRunning], None] | None = None) -> dict[str, Any]:
     stop = stop or threading.Event()
+    # The demo's region is Shanghai (quietfix/seed.py): its day, and its rush hours, are Shanghai's unless the
+    # operator chose otherwise.
+    if "timezone" not in settings.org.model_fields_set:
+        settings.org.timezone = seeding.TIMEZONE
+    if "timezone" not in settings.dispatch.model_fields_set:
+        settings.dispatch.timezone = seeding.TIMEZONE
     ensure_database(settings.database_url)
     report = migrate(settings.database_url, backend=settings.storage.backend)
     with connect(settings.database_url) as conn:
@@ -168,8 +177,7 @@ def run_demo(settings: Settings, options: DemoOptions, stop: threading.Event | N
         "poll_interval_s": 0.2, "smtp_host": mail_sink.host, "smtp_port": mail_sink.port, "smtp_starttls": False,
         "smtp_username": None, "smtp_password": None}), clock)
     # The preventive planner (`quietfix plan`) on the demo's clock, once a simulated hour.
-    planner = PreventivePlanner(clock)
-    plan_every_s = max(1.0, DEMO_EVERY_CLOCK_S / options.speed)
+    planner = PreventivePlanner(db, clock, every_s=max(1.0, PLAN_EVERY_CLOCK_S / options.speed))
     targets = service_targets(settings.service)
     # `quietfix train`: looks every 2 wall s (ten simulated minutes at 300x) whether a model is due.
     trainer = TrainingJob(db, settings.training.model_copy(update={"poll_interval_s": 2.0}), clock)
@@ -180,7 +188,7 @@ def run_demo(settings: Settings, options: DemoOptions, stop: threading.Event | N
                          ("field", field_sim.run),
                          ("notify", lambda stop: notifier.run(db, stop)),
                          ("train", trainer.run),
-                         *((("plan", lambda stop: planner.run(db, stop, plan_every_s)),)
+                         *((("plan", planner.run),)
                            if options.preventive_planner else ())):
         thread = threading.Thread(target=target, args=(stop,), name=name, daemon=True)
         thread.start()

@@ -133,7 +133,8 @@ class FieldSimulator:
             for r in rows:  # ordered by technician, then ETA: the first assigned job is the next stop
                 if r["status"] != "assigned" or r["technician_id"] in busy:
                     continue
-                if not on_duty(_tech(r), now.timestamp(), now.timestamp() + 1.0, self._tz):
+                zone = ZoneInfo(r["timezone"]) if r["timezone"] else self._tz  # shifts are the technician's local time
+                if not on_duty(_tech(r), now.timestamp(), now.timestamp() + 1.0, zone):
                     continue  # off shift or on a break: sets off when back
                 busy.add(r["technician_id"])
                 depart(conn, int(r["id"]), now)
@@ -180,22 +181,24 @@ class FieldSimulator:
 
 
 def apply_roster(conn: psycopg.Connection, start: float, timezone: str = "UTC") -> None:
-    """Shifts with breaks for the demo's technicians, relative to the run's start (local time of day):
+    """Shifts with breaks for the demo's technicians, relative to the run's start (local time of day in each
+    technician's zone; ``timezone`` for a technician without one):
 
     * three in four work [start - 1 h, start + 13 h), the rest a late shift two hours later;
     * everyone takes one 30-minute break between 3 and 8 hours into the run, staggered so that at most a couple
       of technicians are on a break at the same time.
     """
-    tz = ZoneInfo(timezone)
-    t0 = datetime.fromtimestamp(start, tz)
-    ids = [int(r[0]) for r in conn.execute("SELECT id FROM technicians ORDER BY id")]
-    for i, tid in enumerate(ids):
+    rows = [(int(r[0]), r[1]) for r in conn.execute("SELECT id, timezone FROM technicians ORDER BY id")]
+    for i, (tid, zone) in enumerate(rows):
+        t0 = datetime.fromtimestamp(start, ZoneInfo(zone or timezone))  # in the technician's own zone
         late = i % 4 == 3
         shift_start = (t0 - timedelta(hours=1) + timedelta(hours=2 * late)).time().replace(second=0, microsecond=0)
         shift_end = (t0 + timedelta(hours=13 + 2 * late)).time().replace(second=0, microsecond=0)
         pause = (t0 + timedelta(hours=3, minutes=(i * 25) % 300)).time().replace(second=0, microsecond=0)
+        breaks = [{"start": pause.strftime("%H:%M"), "minutes": 30}]
+        span = {"start": shift_start.strftime("%H:%M"), "end": shift_end.strftime("%H:%M"), "breaks": breaks}
         conn.execute(Q.set_roster, {"id": tid, "shift_start": shift_start, "shift_end": shift_end,
-                                    "breaks": Jsonb([{"start": pause.strftime("%H:%M"), "minutes": 30}])})
+                                    "breaks": Jsonb(breaks), "pattern": Jsonb({str(d): [span] for d in range(1, 8)})})
 
 
 def fleet_truth(fleet: Any) -> Callable[[str], str | None]:

@@ -19,13 +19,15 @@ SELECT id, equipment_type, customer_id, lat, lon FROM devices ORDER BY id;
 -- ordered by technician and planned arrival: a technician's first assigned job is their next stop.
 SELECT w.id, w.status, w.technician_id, w.eta, w.departed_at, w.arrived_at, w.estimated_minutes, w.visit_no,
        w.lat, w.lon, t.lat AS from_lat, t.lon AS from_lon, t.code, t.shift_start, t.shift_end, t.breaks,
-       w.device_id, i.fault_mode
+       w.device_id, i.fault_mode, t.timezone
 FROM work_orders w JOIN technicians t ON t.id = w.technician_id JOIN incidents i ON i.id = w.incident_id
 WHERE w.status IN ('assigned', 'en_route', 'on_site')
 ORDER BY w.technician_id, w.eta NULLS LAST, w.id;
 
 -- name: set_roster
-UPDATE technicians SET shift_start = %(shift_start)s, shift_end = %(shift_end)s, breaks = %(breaks)s
+-- The weekly working pattern (what dispatch reads, migration 0800) is the same shift every day.
+UPDATE technicians SET shift_start = %(shift_start)s, shift_end = %(shift_end)s, breaks = %(breaks)s,
+       working_pattern = %(pattern)s
 WHERE id = %(id)s;
 
 -- name: demo_event_cursor

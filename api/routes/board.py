@@ -108,7 +108,7 @@ async def kpis_body(app: Any, now: datetime) -> Body:
             rows = repo.kpi_strip(conn, start, start + timedelta(days=1), now)
             # The promise figures (and first-time fix) come from the kpis package, the one definition the KPI
             # page, the API and bench.live_day also use; the SQL rows above keep the contract figures.
-            promised = kpi_service.strip(conn, now=now, promise=promise, tz=ZoneInfo(settings.dispatch.timezone))
+            promised = kpi_service.strip(conn, now=now, promise=promise, tz=ZoneInfo(settings.org.timezone))
         for row in rows:
             row["nps"] = round(100.0 * row["nps_net"] / row["nps_answers"], 1) if row["nps_answers"] else None
             counts = promised.get((row["region"], row["tier"]), {}).get("counts", {})

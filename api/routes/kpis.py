@@ -45,13 +45,13 @@ async def _report(request: Request, principal: Principal, days: int, by: str, at
     customer_id = None if principal.sees_everything else principal.customer_id
     if customer_id is not None:
         by = "customer"
-    tz = ZoneInfo(request.app.state.settings.dispatch.timezone)
+    tz = ZoneInfo(request.app.state.settings.org.timezone)  # "today" is the organisation's day
     promise = _promise(request)
     return await in_pool(request, lambda conn: report(conn, now=now, promise=promise, tz=tz, days=days,
                                                        by=by, customer_id=customer_id))  # type: ignore[arg-type]
 
 
-Days = Annotated[int, Query(ge=1, le=MAX_DAYS, description="days back from today (UTC), today included")]
+Days = Annotated[int, Query(ge=1, le=MAX_DAYS, description="days back from today (the organisation's day, setting org.timezone), today included")]
 By = Annotated[Literal["all", "region", "tier", "customer"], Query(description="one row per day and this slice")]
 At = Annotated[datetime | None, Query(description="compute as of this instant (ISO 8601 with zone; ≤ now)")]
 
@@ -59,11 +59,12 @@ At = Annotated[datetime | None, Query(description="compute as of this instant (I
 @router.get("/api/kpis")
 async def kpis(request: Request, principal: KpiReader, days: Days = 30, by: By = "all",
                at: At = None) -> dict[str, Any]:
-    """KPIs per day (UTC) and slice, and a summary over the whole window; definitions in docs/kpis.md. Each rate
+    """KPIs per day (the organisation's, org.timezone) and slice, and a summary over the whole window; definitions in docs/kpis.md. Each rate
     is met / judged (``counts``); null = nothing judged yet."""
     rep = await _report(request, principal, days, by, at)
     p = rep.promise
     return {"now": rep.now, "by": rep.by, "rows": rep.rows, "summary": rep.summary,
+            "timezone": request.app.state.settings.org.timezone,  # the zone of the days (org.timezone)
             "promise": {"response_min": p.response_min, "onsite_min": p.onsite_min, "repair_h": p.repair_h}}
 
 

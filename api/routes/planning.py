@@ -15,13 +15,15 @@ from fastapi import APIRouter, HTTPException, Query, Request, Response, status
 from fastapi.responses import FileResponse
 
 from api import repository as api_repo
+from api.audit import actor_of, client_ip
 from api.auth import AnyUser, EscalationDesk, Principal, Staff
 from api.deps import Conn
-from api.planning_schemas import EscalationRequest, EscalationUpdate, WhatIfRequest
+from api.planning_schemas import EscalationRequest, EscalationUpdate, RosterApproval, WhatIfRequest
 from api.routes.board import NOT_MODIFIED, STATIC, now_of
 from api.snapshot import Body, conditional, shared_body
 from planning import escalation, escalation_service, service
-from planning.errors import Forbidden, InvalidEscalation, InvalidPhoto, NotFound
+from planning import roster as roster_approval
+from planning.errors import Forbidden, InvalidEscalation, InvalidPhoto, NotFound, StaleProposal
 
 router = APIRouter(tags=["planning"])
 
@@ -69,14 +71,15 @@ def forecast(request: Request, conn: Conn, principal: Staff, back_h: int = Query
 
 
 def _tz(request: Request) -> str:
-    return str(request.app.state.settings.dispatch.timezone)
+    """The organisation's zone: "today" and the roster's operational day are its (setting org.timezone)."""
+    return str(request.app.state.settings.org.timezone)
 
 
 @router.get("/api/planning/load")
 def load_today(request: Request, conn: Conn, principal: Staff) -> dict[str, Any]:
     """KPI line for the board and the planning page: incidents so far today vs the forecast for the same hours,
     the day's expected total, and the next operational day's roster shortfall."""
-    return service.load_today(conn, now_of(request), _tz(request))
+    return {**service.load_today(conn, now_of(request), _tz(request)), "timezone": _tz(request)}
 
 
 @router.get("/api/planning/roster")
@@ -84,6 +87,29 @@ def roster(request: Request, conn: Conn, principal: Staff,
            target: float = Query(0.95, ge=0.5, le=0.999)) -> dict[str, Any]:
     """Technicians and skill mix per region and shift needed for the next operational day, vs rostered."""
     return service.roster_suggestion(conn, now_of(request), _tz(request), target)
+
+
+@router.get("/api/planning/roster/proposal")
+def roster_proposal(request: Request, conn: Conn, principal: Staff) -> dict[str, Any]:
+    """The roster suggestion with the technicians it would name per region and shift (``shifts``), the cells it
+    cannot fill (``short``) and the shifts already approved for that day (``approved``); times carry the
+    organisation's offset, ``timezone`` names it."""
+    return roster_approval.proposal(conn, now_of(request), _tz(request))
+
+
+@router.post("/api/planning/roster/approve")
+def roster_approve(body: RosterApproval, request: Request, conn: Conn, principal: Staff) -> dict[str, Any]:
+    """Approve the current proposal: its shifts become the named technicians' shifts for that day (dispatch
+    plans with them at once), replacing an earlier approval of the day; audited. 409 if the proposal is for
+    another day than ``day_start`` (reload), or there is none."""
+    try:
+        out = roster_approval.approve(conn, now_of(request), _tz(request), body.day_start, actor_of(principal),
+                             client_ip=client_ip(request))
+    except StaleProposal as e:
+        conn.rollback()
+        raise HTTPException(status.HTTP_409_CONFLICT, str(e)) from None
+    conn.commit()
+    return out
 
 
 @router.get("/api/planning/coverage")

@@ -40,8 +40,29 @@
     el.innerHTML = fc.regions.map((r) => `<div class="fc-region"><h3>${esc(r)}</h3>${chart(fc.hours.filter((h) => h.region === r))}</div>`).join("");
   }
 
+  // The proposal names technicians per shift; a dispatcher approves it and the shifts are what dispatch plans with.
+  let proposal = null;
+  function drawApproval(p) {
+    proposal = p;
+    const who = (s) => `${esc(s.code)} ${esc(s.shift)} ${esc(QF.hm(s.starts_at))}–${esc(QF.hm(s.ends_at))}`;
+    document.getElementById("roster-proposed").innerHTML = p.shifts.length
+      ? QF.t("planning.roster.proposed", { n: p.shifts.length }) + " " + p.shifts.map(who).join(", ") : "";
+    document.getElementById("roster-approve").disabled = !p.shifts.length;
+    document.getElementById("roster-approved").innerHTML = p.approved.length
+      ? `<li><b>${esc(QF.t("planning.roster.approvedTitle", { n: p.approved.length }))}</b></li>` + p.approved.map((s) => `<li>${who(s)}</li>`).join("") : "";
+  }
+  async function approveRoster() {
+    const msg = document.getElementById("roster-approve-msg");
+    try {
+      const out = await api("/api/planning/roster/approve", { method: "POST", body: { day_start: proposal.day_start } });
+      msg.textContent = QF.t("planning.roster.approvedMsg", { n: out.created, short: out.short.length });
+      await loadRoster();
+    } catch (e) { msg.textContent = e.message; }
+  }
+
   async function loadRoster() {
-    const r = await api("/api/planning/roster");
+    const r = await api("/api/planning/roster/proposal");
+    drawApproval(r);
     const t = document.getElementById("roster");
     document.getElementById("roster-msg").textContent = r.reason || QF.t("planning.roster.day", { at: I18N.datetime(r.day_start) });
     t.innerHTML = `<caption class="sr-only">${esc(QF.t("planning.roster.caption"))}</caption>
@@ -188,9 +209,10 @@
       setInterval(() => loadEscalations().catch(() => {}), 30e3); // the live stream carries no escalation changes for desks
       return;
     }
-    if (typeof L !== "undefined") { map = L.map("map"); layer = L.layerGroup().addTo(map); map.setView([51.92, 4.48], 10); }
+    if (typeof L !== "undefined") { map = L.map("map"); layer = L.layerGroup().addTo(map); map.setView([31.23, 121.47], 10); }
     else document.getElementById("map").textContent = QF.t("board.map.noLibrary");
     document.getElementById("hour").addEventListener("input", drawCoverage);
+    document.getElementById("roster-approve").addEventListener("click", approveRoster);
     document.getElementById("whatif").addEventListener("submit", whatIf);
     document.getElementById("escalations").addEventListener("click", act);
     refresh();

@@ -8,7 +8,8 @@ pytestmark = pytest.mark.integration
 EXPECTED_TABLES = {"customers", "devices", "technicians", "incidents", "work_orders", "notifications",
                    "timeline_events", "users", "telemetry_samples", "ingest_batches", "telemetry_latest", "dead_letters",
                    "schema_migrations", "quietfix_meta",
-                   "sites", "assets", "technician_absences", "incident_photos"}  # administration (0800)
+                   "sites", "assets", "technician_absences", "incident_photos",  # administration (0800)
+                   "roster_shifts"}  # approved roster (0810)
 # work-order lifecycle (0350): cancel reasons, SLA pause rules, pauses
 LIFECYCLE_TABLES = {"work_order_cancel_reasons", "sla_pause_rules", "work_order_pauses"}
 

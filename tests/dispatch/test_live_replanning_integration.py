@@ -20,7 +20,7 @@ from core.settings import DispatchSettings, Settings
 from dispatch import DispatchLoop, check_plan, mark_arrived
 from dispatch import repository as repo
 from dispatch.encoding import REASON_NO_SKILL
-from quietfix.seed import SeededDevice, seed
+from quietfix.seed import CENTER, SeededDevice, seed
 from tests.helpers import login
 
 pytestmark = pytest.mark.integration
@@ -186,8 +186,8 @@ def test_part_missing_from_the_van_is_picked_up_at_a_depot_first(world, conn) ->
     at = to_datetime(clock.now())
     conn.execute("INSERT INTO parts (sku, description, equipment_types, unit_cost, weight_kg) "
                  "VALUES ('BRG-6204', 'bearing', '{pump}', 12, 0.2)")
-    depot = conn.execute("INSERT INTO stock_locations (kind, name, lat, lon) VALUES ('depot', 'Depot Noord', "
-                         "51.95, 4.45) RETURNING id").fetchone()[0]
+    depot = conn.execute("INSERT INTO stock_locations (kind, name, lat, lon) VALUES ('depot', 'Depot North', "
+                         "%s, %s) RETURNING id", (CENTER[0] + 0.03, CENTER[1] - 0.03)).fetchone()[0]
     conn.execute("INSERT INTO stock_levels (location_id, sku, on_hand) VALUES (%s, 'BRG-6204', 5)", (depot,))
     for (tech,) in conn.execute("SELECT id FROM technicians").fetchall():  # vans exist, but without the part
         conn.execute("INSERT INTO stock_locations (kind, name, lat, lon, technician_id) "

@@ -13,7 +13,6 @@ from psycopg.types.json import Jsonb
 
 from core.db import drop_database, ensure_database
 from core.migrate import MIGRATIONS_DIR, migrate
-from quietfix.seed import seed
 from tests.helpers import open_work_order
 from tests.planning.test_escalation_integration import PNG
 
@@ -31,9 +30,15 @@ def test_inline_photos_move_out_of_the_evidence(db_url: str, tmp_path: Path) -> 
         inline = "data:image/png;base64," + base64.b64encode(PNG).decode()
         svg = "data:image/svg+xml;base64," + base64.b64encode(b"<svg/>").decode()
         with psycopg.connect(url) as conn:
-            devices = seed(conn, devices=1, technicians=1, users=False)
+            # The schema before 0620 (no sites, no import): the smallest world, written directly.
+            cid = conn.execute("INSERT INTO customers (name, tier, lat, lon) VALUES ('c', 'gold', 31.2, 121.4) "
+                               "RETURNING id").fetchone()[0]
+            conn.execute("INSERT INTO devices (id, customer_id, equipment_type, name, lat, lon) "
+                         "VALUES ('mig-pump-1', %s, 'pump', 'p', 31.2, 121.4)", (cid,))
+            conn.execute("INSERT INTO technicians (code, name, skills, home_lat, home_lon, lat, lon) "
+                         "VALUES ('T01', 't', '{mechanical}', 31.2, 121.4, 31.2, 121.4)")
             at = datetime(2026, 1, 5, 8, tzinfo=UTC)
-            wo = open_work_order(conn, devices[0].device_id, ["mechanical"], at)
+            wo = open_work_order(conn, "mig-pump-1", ["mechanical"], at)
             esc = conn.execute(
                 "INSERT INTO escalations (work_order_id, incident_id, device_id, tier, raised_by, reason, evidence,"
                 " opened_at, respond_due) SELECT id, incident_id, device_id, 2, 'tech01', 'noise', %s, %s, %s"

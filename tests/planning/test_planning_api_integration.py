@@ -11,7 +11,7 @@ from fastapi.testclient import TestClient
 from api.app import create_app
 from core.clock import ManualClock, to_datetime
 from core.settings import Settings
-from quietfix.seed import DEMO_PASSWORD, seed
+from quietfix.seed import CENTER, DEMO_PASSWORD, seed
 from tests.dispatch.test_dispatch_integration import open_work_order
 
 pytestmark = pytest.mark.integration
@@ -65,7 +65,7 @@ def test_work_orders_show_their_contract(world) -> None:
 def test_forecast_vs_actual_and_roster_suggestion(world) -> None:
     client, w = world
     fc = client.get("/api/planning/forecast?back_h=24&ahead_h=24", headers=w["headers"]).json()
-    assert fc["history_incidents"] > 0 and fc["regions"] == ["rotterdam"]
+    assert fc["history_incidents"] > 0 and fc["regions"] == ["shanghai"]
     past = [h for h in fc["hours"] if h["actual"] is not None]
     assert len(past) == 24 and len(fc["hours"]) == 48
     assert all(h["lo80"] <= h["mean"] <= h["hi95"] + 1 for h in fc["hours"])
@@ -87,7 +87,7 @@ def test_coverage_map_and_what_if_depot(world, conn: psycopg.Connection) -> None
     assert cov["summary"]["sites"] == 12 and len(cov["sites"][0]["covered"]) == 24
     assert cov["summary"]["covered_by_hour"][3] == 0.0 and cov["summary"]["covered_by_hour"][10] > 0.5
     assert cov["summary"]["uncovered_key_accounts"]
-    body = {"add_depots": [{"lat": 51.92, "lon": 4.48, "shift_start_h": 17, "shift_end_h": 8}]}
+    body = {"add_depots": [{"lat": CENTER[0], "lon": CENTER[1], "shift_start_h": 17, "shift_end_h": 8}]}
     r = client.post("/api/planning/coverage/what-if", json=body, headers=w["headers"])
     assert r.status_code == 200, r.text
     wi = r.json()["what_if"]

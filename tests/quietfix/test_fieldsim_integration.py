@@ -67,6 +67,7 @@ def test_nobody_sets_off_during_a_break_or_off_shift(conn: psycopg.Connection) -
     clock = ManualClock()  # 2026-01-01 00:00 UTC
     t0 = to_datetime(clock.now())
     on_break, off_shift = (r[0] for r in conn.execute("SELECT id FROM technicians ORDER BY id"))
+    conn.execute("UPDATE technicians SET timezone = 'UTC'")  # shifts and breaks are in the technician's zone
     conn.execute("UPDATE technicians SET breaks = %s WHERE id = %s",
                  (Jsonb([{"start": "00:00", "minutes": 30}]), on_break))
     conn.execute("UPDATE technicians SET shift_start = '06:00', shift_end = '18:00' WHERE id = %s", (off_shift,))

@@ -15,8 +15,8 @@ from core.clock import ManualClock, to_datetime
 from core.settings import NotifySettings
 from kpis.repository import load_incidents
 from planning import service as planning
+from planning.planner_loop import PreventivePlanner
 from quietfix.mailsink import SmtpSink
-from quietfix.planner import PreventivePlanner
 from quietfix.seed import seed
 from quietfix.seed_history import seed_incident_history, stagger_inspections
 
@@ -66,24 +66,21 @@ def test_planner_creates_preventive_orders_on_the_clock_it_is_given(conn: psycop
     conn.commit()
     # A clock far from the wall clock: the orders carry its time, not the machine's.
     clock = ManualClock(start=to_datetime(ManualClock().now()).timestamp() + 90 * 86400)
-    planner = PreventivePlanner(clock)
     stop = threading.Event()
     passes = []
 
-    def tick(c: psycopg.Connection) -> object:
-        out = PreventivePlanner.tick(planner, c)
+    def seen(out: dict) -> None:  # type: ignore[type-arg]
         passes.append(out)
         stop.set()
-        return out
 
-    planner.tick = tick  # type: ignore[method-assign]
-    with psycopg.connect(conn.info.dsn, autocommit=True) as other:
-        PreventivePlanner.run(planner, lambda: psycopg.connect(other.info.dsn, autocommit=True), stop, 0.01)
+    planner = PreventivePlanner(lambda: psycopg.connect(conn.info.dsn, autocommit=True), clock, every_s=0.01,
+                                on_pass=seen)
+    planner.run(stop)
     assert planner.created > 0 and len(passes[0]["created"]) == planner.created
     created = {r[0] for r in conn.execute("SELECT created_at FROM work_orders WHERE kind = 'preventive'")}
     assert created == {to_datetime(clock.now())}
     # A second pass on the same clock finds the same items due and creates nothing twice.
-    assert PreventivePlanner(clock).tick(conn)["created"] == []
+    assert PreventivePlanner(lambda: conn, clock).tick(conn)["created"] == []
 
 
 def test_seeded_history_feeds_forecast_and_roster_but_not_the_kpis(conn: psycopg.Connection) -> None:
@@ -125,6 +122,6 @@ def test_inspection_rounds_are_spread_over_their_intervals_so_only_those_due_are
                         "GROUP BY c.id").fetchall()
     assert all(today - timedelta(days=every) < last <= today for _, last, every, _ in rows)
     due = sum(n for _, last, every, n in rows if last + timedelta(days=every) <= today + timedelta(days=7))
-    out = PreventivePlanner(clock).tick(conn)
+    out = PreventivePlanner(lambda: conn, clock).tick(conn)
     planned = [c for c in out["created"] if c["reason"] == "inspection"]
     assert 0 < len(planned) == due < sum(n for *_, n in rows)  # those due, not the whole fleet at once

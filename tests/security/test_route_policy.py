@@ -171,6 +171,8 @@ POLICY: dict[tuple[str, str], dict[str, str]] = {
     ("GET", "/api/planning/customers/{customer_id}/contracts"): {**STAFF, "customer": OWN},
     ("GET", "/api/planning/forecast"): STAFF,
     ("GET", "/api/planning/roster"): STAFF,
+    ("GET", "/api/planning/roster/proposal"): STAFF,
+    ("POST", "/api/planning/roster/approve"): STAFF,
     ("GET", "/api/planning/coverage"): STAFF,
     ("POST", "/api/planning/coverage/what-if"): STAFF,
     ("POST", "/api/planning/work-orders/{work_order_id}/escalate"): {**STAFF, "technician": OWN},

@@ -17,13 +17,19 @@ from core.clock import ManualClock, to_datetime
 from core.settings import DispatchSettings, Settings
 from dispatch import DispatchLoop, check_plan, complete, mark_arrived
 from dispatch import repository as plan_repo
-from quietfix.seed import SeededDevice, seed
+from quietfix.seed import CENTER, SeededDevice, seed
 from spares import service as flow
 from spares.models import ShipmentStatus
 from tests.dispatch.test_live_replanning_integration import work_order
 from tests.helpers import login
 
 pytestmark = pytest.mark.integration
+
+
+def here(lat: float, lon: float) -> tuple[float, float]:
+    """A point written for the old Rotterdam region (51.92 N, 4.48 E), moved to the seeded region around CENTER
+    with the same distances (longitude degrees scaled by the cosine of the latitude)."""
+    return round(lat - 51.92 + CENTER[0], 6), round(CENTER[1] + (lon - 4.48) * 0.72, 6)
 SETTINGS = DispatchSettings(replan_budget_s=0.5, min_replan_interval_s=0.0, solve_in_subprocess=False)
 SKU, OTHER, NONE = "BRG-6204", "SEAL-9", "PCB-X1"
 
@@ -87,8 +93,8 @@ def world(settings: Settings, db_url: str, conn: psycopg.Connection) -> Iterator
     for code, tid in techs.items():
         lat, lon = conn.execute("SELECT lat, lon FROM technicians WHERE id = %s", (tid,)).fetchone()
         vans[code] = repo.add_location(LocationKind.VAN, f"Van {code}", GeoPoint(lat, lon), tid).id
-    depot = repo.add_location(LocationKind.DEPOT, "Depot Centrum", GeoPoint(51.92, 4.48)).id
-    far = repo.add_location(LocationKind.DEPOT, "Depot Far", GeoPoint(53.2, 6.5)).id  # ~190 km: out of reach
+    depot = repo.add_location(LocationKind.DEPOT, "Depot Centrum", GeoPoint(*here(51.92, 4.48))).id
+    far = repo.add_location(LocationKind.DEPOT, "Depot Far", GeoPoint(*here(53.2, 6.5))).id  # ~190 km: out of reach
     repo.receive(depot, SKU, 3, at)
     repo.receive(depot, OTHER, 2, at)
     repo.receive(far, OTHER, 5, at)
@@ -148,8 +154,8 @@ def test_depot_pickup_is_held_and_unused_parts_go_back_into_the_van(world: World
     assert jobs[0]["seq"] == 0 and jobs[0]["status"] == "assigned"
     [part] = jobs[0]["parts"]
     assert {k: part[k] for k in ("sku", "qty", "source_kind", "location_name", "lat", "lon", "status")} == {
-        "sku": SKU, "qty": 2, "source_kind": "depot", "location_name": "Depot Centrum", "lat": 51.92,
-        "lon": 4.48, "status": "reserved"}
+        "sku": SKU, "qty": 2, "source_kind": "depot", "location_name": "Depot Centrum", "lat": here(51.92, 4.48)[0],
+        "lon": here(51.92, 4.48)[1], "status": "reserved"}
     routes = w.client.get("/api/board/routes", headers=login(w.client, "dispatcher")).json()
     [route] = [r for r in routes if r["technician_id"] == w.techs["T02"]]
     assert [(s["kind"], s["work_order_id"], s["seq"], s["location_name"]) for s in route["stops"]] == [
@@ -363,8 +369,8 @@ def test_api_roles_and_forbidden_paths(world: World) -> None:
                   ).status_code == 201
     assert c.post("/api/spares/parts", headers=d, json={"sku": "NEW-1", "description": "again", "unit_cost": 3,
                                                          "weight_kg": 0.1}).status_code == 409
-    loc = c.post("/api/spares/locations", headers=d, json={"kind": "depot", "name": "Depot Zuid", "lat": 51.85,
-                                                            "lon": 4.5})
+    loc = c.post("/api/spares/locations", headers=d, json={"kind": "depot", "name": "Depot Zuid", "lat": here(51.85, 4.5)[0],
+                                                            "lon": here(51.85, 4.5)[1]})
     assert loc.status_code == 201
     assert c.post("/api/spares/locations", headers=d, json={"kind": "van", "name": "x", "lat": 51.85,
                                                              "lon": 4.5}).status_code == 422
@@ -392,7 +398,7 @@ def test_api_roles_and_forbidden_paths(world: World) -> None:
     assert c.post("/api/spares/shipments", headers=d, json={"sku": SKU, "qty": 1, "from_location_id": w.depot}
                   ).status_code == 422
     big = c.post("/api/spares/shipments", headers=d, json={"sku": SKU, "qty": 50, "from_location_id": w.depot,
-                                                            "to_site": {"lat": 51.9, "lon": 4.4}}).json()
+                                                            "to_site": dict(zip(("lat", "lon"), here(51.9, 4.4), strict=True))}).json()
     assert c.post(f"/api/spares/shipments/{big['id']}/status", headers=d, json={"status": "picked"}
                   ).status_code == 409  # more than the depot has: refused, nothing moved
     stock = {(r["location_id"], r["sku"]): r for r in c.get("/api/spares/stock", headers=d).json()}
@@ -407,7 +413,7 @@ def test_replenishment_counts_open_jobs_and_suggests_transfers_and_van_lists(wor
     repo = SparesRepository(w.conn)
     at = w.clock.now()
     near = w.conn.execute("INSERT INTO stock_locations (kind, name, lat, lon) VALUES ('depot', 'Depot Oost', "
-                          "51.93, 4.55) RETURNING id").fetchone()[0]
+                          "%s, %s) RETURNING id", here(51.93, 4.55)).fetchone()[0]
     repo.receive(near, OTHER, 12, at - 40 * 86_400)
     repo.receive(near, SKU, 5, at - 40 * 86_400)
     for day in range(30):  # a month of van consumption history at T01
@@ -419,7 +425,7 @@ def test_replenishment_counts_open_jobs_and_suggests_transfers_and_van_lists(wor
     d = login(w.client, "dispatcher")
     rows = w.client.get("/api/spares/replenishment", headers=d).json()
     by = {(r["location_id"], r["sku"]): r for r in rows}
-    nearest = min((w.depot, 51.92, 4.48), (near, 51.93, 4.55),
+    nearest = min((w.depot, *here(51.92, 4.48)), (near, *here(51.93, 4.55)),
                   key=lambda x: (x[1] - w.devices[0].lat) ** 2 + (x[2] - w.devices[0].lon) ** 2)[0]
     assert by[(nearest, SKU)]["announced"] == 2 and by[(nearest, SKU)]["mean_demand"] >= 2
     van = by[(w.vans["T01"], SKU)]
@@ -440,7 +446,7 @@ def test_shipment_pick_of_a_courier_hold_never_overdraws(world: World) -> None:
     from spares.allocation import PlannedParts
     from spares.models import GeoPoint
     wo = work_order(w.conn, w.devices[0], ["mechanical"], to_datetime(w.clock.now()), parts={OTHER: 2})
-    job = PlannedParts(wo, w.techs["T03"], "van", None, {OTHER: 2}, GeoPoint(51.9, 4.47))
+    job = PlannedParts(wo, w.techs["T03"], "van", None, {OTHER: 2}, GeoPoint(*here(51.9, 4.47)))
     with w.conn.transaction():
         result = flow.apply_plan(w.conn, [job], w.clock.now())
     w.conn.commit()
@@ -546,7 +552,7 @@ def test_replenishment_counts_predicted_failures_once_and_only_within_the_horizo
     w.conn.commit()
 
     got = {k: r for k, r in rows().items() if k[1] == NONE}
-    nearest = min((w.depot, 51.92, 4.48), (w.far_depot, 53.2, 6.5),
+    nearest = min((w.depot, *here(51.92, 4.48)), (w.far_depot, *here(53.2, 6.5)),
                   key=lambda x: (x[1] - same[0].lat) ** 2 + (x[2] - same[0].lon) ** 2)[0]
     assert list(got) == [(nearest, NONE)]
     row = got[(nearest, NONE)]
