@@ -25,7 +25,7 @@ def test_dispatcher_approves_and_receives_a_transfer_on_the_spares_page(world: W
     sign_in(page, f"{world.url}/spares", "dispatcher")
     page.get_by_role("button", name="Propose from current advice").click()
     expect(page.locator("#msg")).to_contain_text("new orders proposed")
-    row = page.locator("#orders tbody tr", has_text="Depot Zuid").filter(has_text=w["a"]).first
+    row = page.locator("#orders tbody tr", has_text="Depot South").filter(has_text=w["a"]).first
     expect(row).to_contain_text("Transfer")
     order_id = row.get_attribute("data-order")
     assert_accessible(page)

@@ -33,7 +33,8 @@ def _auth(client: TestClient, user: str) -> dict[str, str]:
 def test_me_resolves_language_and_zone_and_a_user_changes_their_own(client: TestClient, conn) -> None:
     staff, tech = _auth(client, "dispatcher"), _auth(client, "tech01")
     me = client.get("/api/auth/me", headers=staff).json()
-    assert (me["language"], me["timezone"]) == (None, None)  # nothing chosen: the browser's
+    # language not chosen: the browser's; the zone is the one the organisation gave the account (the seed: Shanghai)
+    assert (me["language"], me["timezone"]) == (None, "Asia/Shanghai")
     me = client.get("/api/auth/me", headers=tech).json()
     assert (me["language"], me["timezone"]) == ("zh-CN", "Asia/Urumqi")  # the technician's own record
 

@@ -20,7 +20,7 @@ DAY = 86_400.0
 
 def test_live_levels_are_the_benchs_cost_weighted_levels(conn: psycopg.Connection) -> None:
     seed(conn, devices=4, technicians=2, users=False, spares=True)
-    depot = conn.execute("SELECT id FROM stock_locations WHERE name = 'Depot Noord'").fetchone()[0]
+    depot = conn.execute("SELECT id FROM stock_locations WHERE name = 'Depot North'").fetchone()[0]
     cheap, dear = [r[0] for r in conn.execute("SELECT sku FROM parts ORDER BY sku LIMIT 2")]
     conn.execute("UPDATE parts SET unit_cost = 20 WHERE sku = %s", (cheap,))
     conn.execute("UPDATE parts SET unit_cost = 1500 WHERE sku = %s", (dear,))

@@ -27,11 +27,11 @@ def _ids(conn: psycopg.Connection) -> dict[str, int]:
 
 
 def short_depot(conn: psycopg.Connection) -> dict[str, Any]:
-    """Depot Noord fitted two of SKU A and two of SKU B a day for a month; Depot Zuid holds its 3 of A (true
+    """Depot North fitted two of SKU A and two of SKU B a day for a month; Depot South holds its 3 of A (true
     excess: no demand there); nobody but Noord holds B (warehouse and Zuid counted out), so B must be bought.
     The caller commits."""
     loc = _ids(conn)
-    noord, zuid, wh = loc["Depot Noord"], loc["Depot Zuid"], loc["Central warehouse"]
+    noord, zuid, wh = loc["Depot North"], loc["Depot South"], loc["Central warehouse"]
     a, b = [r[0] for r in conn.execute("SELECT sku FROM parts ORDER BY sku LIMIT 2")]
     repo = SparesRepository(conn)
     now = time.time()
