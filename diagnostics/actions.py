@@ -68,7 +68,8 @@ class LoopView(Protocol):
 
     def knowledge(self, equipment_type: str, mode: str) -> KnowledgeEntry | None: ...
 
-    def reset_device(self, conn: psycopg.Connection, device_id: str, *, wear: bool = True) -> None: ...
+    def reset_device(self, conn: psycopg.Connection, device_id: str, *, wear: bool = True,
+                     since: datetime | None = None) -> None: ...
 
     def watermark(self, device_id: str) -> datetime | None: ...
 
@@ -436,7 +437,7 @@ class Actions:
             ctx = self.loop.device(r["device_id"])
             repo.insert_repair(self.conn, work_order_id=r["work_order_id"], incident_id=r["incident_id"],
                                device_id=r["device_id"], completed_at=r["completed_at"], at=self.at)
-            self.loop.reset_device(self.conn, r["device_id"])
+            self.loop.reset_device(self.conn, r["device_id"], since=r["completed_at"])
             try:
                 inc = self.loop.state.get(str(r["incident_id"]))
                 if inc.state in ("work_order", "detected", "remote_fix_attempted"):

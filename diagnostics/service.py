@@ -122,6 +122,9 @@ class DiagnoseLoop:
         self.leases = Leases(settings.worker_id or default_worker_id(), settings.lease_ttl_s)
         self._cursors: dict[int, int] = {}
         self._marks: dict[str, datetime] = {}
+        # After an on-site repair: readings stamped before the visit was completed still describe the broken
+        # machine; some arrive after the reset (batches in flight), and a fresh monitor must not learn from them.
+        self._fresh_from: dict[str, float] = {}
         self._dirty: set[str] = set()  # devices whose watermark moved this pass (only those are written)
         self._monitors: dict[str, DeviceMonitor] = {}
         self._devices: dict[str, repo.DeviceContext] = {}
@@ -410,11 +413,15 @@ class DiagnoseLoop:
             repo.save_checkpoints(conn, rows, to_datetime(now))
         return len(rows)
 
-    def reset_device(self, conn: psycopg.Connection, device_id: str, *, wear: bool = True) -> None:
+    def reset_device(self, conn: psycopg.Connection, device_id: str, *, wear: bool = True,
+                     since: datetime | None = None) -> None:
         """Forget the device's detector state and baselines (after an on-site repair, or a remote reset the device
         says cleared the fault): the next reading starts a fresh monitor, so the fixed fault's latches and drifted
-        baselines cannot re-fire. ``wear=False`` keeps the wear history (a reset replaced no part)."""
+        baselines cannot re-fire. ``wear=False`` keeps the wear history (a reset replaced no part). ``since``: the
+        repair's completion; readings stamped up to then are not fed to the fresh monitor (they arrive late)."""
         self._monitors.pop(device_id, None)
+        if since is not None:
+            self._fresh_from[device_id] = since.timestamp()
         if wear:
             self._wear.pop(device_id, None)
         self._saved_t.pop(device_id, None)
@@ -495,7 +502,14 @@ class DiagnoseLoop:
             mon = self._monitor(ctx, conn)
             wear = self._wear[ctx.id]
             last_t: float | None = None
+            cut = self._fresh_from.get(device_id)
             for ts, values in samples:
+                if cut is not None:
+                    if ts.timestamp() <= cut:
+                        metrics.DIAGNOSE_LATE_SAMPLES.inc()  # the broken machine's reading, after the repair
+                        continue
+                    self._fresh_from.pop(device_id, None)  # a reading after the repair: the rule has done its job
+                    cut = None
                 if self._feed(mon, wear, ts.timestamp(), values):
                     last_t = ts.timestamp()
                     self._marks[ctx.id] = ts

@@ -149,7 +149,10 @@ class FieldSimulator:
                     if at is not None and at <= now:
                         arrived += mark_arrived(conn, int(r["id"]), at)
                 elif r["status"] == "on_site" and self._finish(r) <= now:
-                    done = self._finish(r)
+                    # Recorded now, not at the drawn finish (up to one tick earlier): the simulated machine is
+                    # repaired below, at this instant, and a completion stamped before it would date the broken
+                    # machine's last readings as after the repair (the detectors would learn them as normal).
+                    done = now
                     outcome = outcome_of(self.model, int(r["id"]), int(r["visit_no"]))
                     found = self._true_fault(str(r["device_id"])) if self._true_fault else None
                     if outcome == "fixed":

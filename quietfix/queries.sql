@@ -1,10 +1,13 @@
 -- name: demo_counts
 SELECT (SELECT count(*) FROM devices) AS devices,
        (SELECT coalesce(sum(cardinality(readings)), 0) FROM telemetry_samples) AS readings_stored,
-       (SELECT count(*) FROM incidents WHERE source <> 'import') AS incidents,  -- this run's
+       -- this run's: not the imported ticket history, nor the seeded run-to-failure history (detector 'history')
+       (SELECT count(*) FROM incidents WHERE source <> 'import' AND detector <> 'history') AS incidents,
        (SELECT count(*) FROM incidents WHERE source = 'import') AS history_incidents,
-       (SELECT count(*) FROM work_orders) AS work_orders,
-       (SELECT count(*) FROM work_orders WHERE technician_id IS NOT NULL) AS assigned,
+       (SELECT count(*) FROM work_orders w JOIN incidents i ON i.id = w.incident_id
+        WHERE i.detector <> 'history') AS work_orders,
+       (SELECT count(*) FROM work_orders w JOIN incidents i ON i.id = w.incident_id
+        WHERE i.detector <> 'history' AND w.technician_id IS NOT NULL) AS assigned,
        (SELECT count(*) FROM notifications) AS notifications,
        -- delivered: at least one channel accepted it (what the response KPI counts), not merely marked done
        (SELECT count(DISTINCT notification_id) FROM notification_deliveries) AS notifications_sent,
