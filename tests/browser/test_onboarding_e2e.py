@@ -14,6 +14,8 @@ import threading
 import time
 import uuid
 from collections.abc import Iterator
+from datetime import datetime
+from zoneinfo import ZoneInfo
 
 import psycopg
 import pytest
@@ -144,4 +146,21 @@ def test_onboard_from_empty_database_to_an_assigned_incident(empty_site: str, br
     expect(item).to_contain_text("tech T-E2E")
     expect(item).to_contain_text("Van der Laan Koeltechniek")
     shot(board, "onboarding-assigned")
+    # The customer's own account (made by the admin), on the portal: the ETA in the customer's zone, named, whatever
+    # the zone of the browser (this one runs in UTC).
+    token = board.evaluate("localStorage.getItem('qf-token')")
+    made = board.request.post(f"{empty_site}/api/admin/users", headers={"Authorization": "Bearer " + token},
+                              data={"username": "vdl-ops", "role": "customer", "customer_code": "VDL",
+                                    "password": "vdl-ops-password-1", "timezone": "Europe/Amsterdam"})
+    assert made.status == 201, made.text()
+    portal = browser.new_context(viewport={"width": 390, "height": 844}, timezone_id="UTC", locale="en")
+    portal.set_default_timeout(15_000)
+    page = portal.new_page()
+    page.goto(f"{empty_site}/portal")
+    page.locator("input[name=username]").fill("vdl-ops")
+    page.locator("input[name=password]").fill("vdl-ops-password-1")
+    page.locator("#login-form button[type=submit]").click()
+    offset_h = int(datetime.now(ZoneInfo("Europe/Amsterdam")).utcoffset().total_seconds() // 3600)
+    expect(page.locator("#main")).to_contain_text(f"GMT+{offset_h}")  # CET or CEST, as the incident's ETA carries
+    portal.close()
     context.close()
