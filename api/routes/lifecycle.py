@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Annotated, Any, Literal
 from uuid import UUID
 
@@ -23,7 +23,7 @@ from api.audit import actor_of
 from api.auth import Principal, Staff, require_roles
 from api.deps import Conn
 from api.routes.board import now_of
-from api.routes.technician import MAX_OFFLINE
+from api.routes.technician import tap_time  # the phone's tap time, as its job steps use
 from core.audit import Actor
 from dispatch import lifecycle
 from dispatch.models import LifecycleOutcome
@@ -72,15 +72,6 @@ class CancelReason(BaseModel):
     code: str
     label: str
     closes_incident: bool
-
-
-def _when(sent: datetime | None, now: datetime) -> datetime:
-    """The tap's time when plausible (the phone's offline replay, as api/routes/technician.py), else now."""
-    if sent is not None and sent.tzinfo is None:
-        sent = sent.replace(tzinfo=UTC)
-    if sent is None or sent > now or now - sent > MAX_OFFLINE:
-        return now
-    return sent
 
 
 def _actor(principal: Principal, request: Request) -> Actor:
@@ -141,7 +132,7 @@ def hold(work_order_id: int, body: HoldRequest, request: Request, conn: Conn,
             raise HTTPException(status.HTTP_403_FORBIDDEN, "a technician may only mark their job awaiting parts")
         tid = int(principal.technician_id)
     return _step(conn, lambda: lifecycle.hold(conn, work_order_id, kind=body.kind, note=body.note,
-                                              actor=_actor(principal, request), at=_when(body.at, now_of(request)),
+                                              actor=_actor(principal, request), at=tap_time(body.at, now_of(request)),
                                               technician_id=tid, request_id=body.request_id))
 
 

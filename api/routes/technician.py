@@ -106,7 +106,7 @@ def _jobs(conn: Conn, tid: int, now: datetime) -> list[dict[str, Any]]:
     return rows
 
 
-def _when(sent: datetime | None, now: datetime) -> datetime:
+def tap_time(sent: datetime | None, now: datetime) -> datetime:
     """When the tap happened: the phone's time if plausible (an offline replay arrives late), else now."""
     if sent is not None and sent.tzinfo is None:
         sent = sent.replace(tzinfo=UTC)
@@ -120,7 +120,7 @@ def act(work_order_id: int, body: TechAction, request: Request, conn: Conn,
         principal: Technician) -> TechActionResult:
     tid = _tid(principal)
     now = now_of(request)
-    at = _when(body.at, now)
+    at = tap_time(body.at, now)
     action_id = str(body.action_id)
     with conn.transaction():
         job = repo.tech_job_owner(conn, tid, work_order_id)
