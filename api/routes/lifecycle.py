@@ -24,7 +24,6 @@ from api.auth import Principal, Staff, require_roles
 from api.deps import Conn
 from api.routes.board import now_of
 from api.routes.technician import tap_time  # the phone's tap time, as its job steps use
-from core.audit import Actor
 from dispatch import lifecycle
 from dispatch.models import LifecycleOutcome
 
@@ -74,10 +73,6 @@ class CancelReason(BaseModel):
     closes_incident: bool
 
 
-def _actor(principal: Principal, request: Request) -> Actor:
-    return actor_of(principal)
-
-
 @contextmanager
 def _answers() -> Iterator[None]:
     """Domain outcomes to HTTP: not found 404, not allowed from this status 409, bad input 422."""
@@ -109,7 +104,7 @@ def cancel_reasons(conn: Conn, principal: Staff) -> list[dict[str, Any]]:
 def cancel(work_order_id: int, body: CancelRequest, request: Request, conn: Conn,
            principal: Staff) -> LifecycleResult:
     return _step(conn, lambda: lifecycle.cancel(conn, work_order_id, reason=body.reason, note=body.note,
-                                                actor=_actor(principal, request), at=now_of(request)))
+                                                actor=actor_of(principal), at=now_of(request)))
 
 
 @router.post("/api/work-orders/{work_order_id}/reschedule", response_model=LifecycleResult)
@@ -117,7 +112,7 @@ def reschedule(work_order_id: int, body: RescheduleRequest, request: Request, co
                principal: Staff) -> LifecycleResult:
     return _step(conn, lambda: lifecycle.reschedule(
         conn, work_order_id, earliest=body.earliest_start, latest=body.latest_start, note=body.note,
-        actor=_actor(principal, request), at=now_of(request)))
+        actor=actor_of(principal), at=now_of(request)))
 
 
 @router.post("/api/work-orders/{work_order_id}/hold", response_model=LifecycleResult)
@@ -132,11 +127,11 @@ def hold(work_order_id: int, body: HoldRequest, request: Request, conn: Conn,
             raise HTTPException(status.HTTP_403_FORBIDDEN, "a technician may only mark their job awaiting parts")
         tid = int(principal.technician_id)
     return _step(conn, lambda: lifecycle.hold(conn, work_order_id, kind=body.kind, note=body.note,
-                                              actor=_actor(principal, request), at=tap_time(body.at, now_of(request)),
+                                              actor=actor_of(principal), at=tap_time(body.at, now_of(request)),
                                               technician_id=tid, request_id=body.request_id))
 
 
 @router.post("/api/work-orders/{work_order_id}/resume", response_model=LifecycleResult)
 def resume(work_order_id: int, request: Request, conn: Conn, principal: Staff) -> LifecycleResult:
-    return _step(conn, lambda: lifecycle.resume(conn, work_order_id, actor=_actor(principal, request),
+    return _step(conn, lambda: lifecycle.resume(conn, work_order_id, actor=actor_of(principal),
                                                 at=now_of(request)))
