@@ -5,9 +5,11 @@ transaction; planning-relevant changes wake the dispatch loop through its change
 
 from administration import accounts, csv_import, reports, service, validation
 from administration.errors import AdminError, Conflict, NotFound, Rejected
-from administration.models import Actor, FieldError, ImportReport, RowError
+from administration.models import PAUSE_KINDS, TIERS, Actor, FieldError, ImportReport, RowError
 
 __all__ = [
+    "PAUSE_KINDS",
+    "TIERS",
     "Actor",
     "AdminError",
     "Conflict",

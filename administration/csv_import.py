@@ -1,7 +1,7 @@
 """Bulk onboarding from CSV files (``quietfix import DIR``, and the admin page's upload): all or nothing.
 
 Files: customers.csv, sites.csv, assets.csv, technicians.csv, contracts.csv (UTF-8, header first, any may be
-absent). Every row is validated (administration.validation), keys must be unique per file, references must
+absent; optional columns in OPTIONAL). Every row is validated (administration.validation), keys must be unique per file, references must
 name a row of the same import or one already stored; then all rows are upserted in one transaction, in
 dependency order. Any error rolls the whole transaction back, as does a dry run, so the counts of a dry
 run are exactly what the real run would do.
@@ -21,7 +21,7 @@ import psycopg
 
 from administration import service, validation
 from administration.errors import Rejected
-from administration.models import ENTITIES, Actor, FieldError, ImportReport, Outcome, RowError
+from administration.models import ENTITIES, PAUSE_KINDS, Actor, FieldError, ImportReport, Outcome, RowError
 
 COLUMNS: dict[str, tuple[str, ...]] = {
     "customers": ("code", "name", "tier", "email", "phone", "language", "timezone"),
@@ -32,8 +32,11 @@ COLUMNS: dict[str, tuple[str, ...]] = {
                   "starts_on", "ends_on"),
 }
 # Columns a file may add after the required ones (the admin API's fields the issue's formats leave out): a
-# technician's language (the phone's), van and home base.
-OPTIONAL: dict[str, tuple[str, ...]] = {"technicians": ("language", "van", "home_base")}
+# technician's language (the phone's), van and home base; a contract's own SLA pause rules (yes, no or default
+# per kind; a file without the column leaves the stored rule alone).
+OPTIONAL: dict[str, tuple[str, ...]] = {
+    "technicians": ("language", "van", "home_base"),
+    "contracts": tuple(validation.pause_column(k) for k in PAUSE_KINDS)}
 KEY = {"customers": "code", "sites": "code", "assets": "serial", "technicians": "code", "contracts": "code"}
 # Dependency order: what a row refers to is written before it.
 ORDER = ("customers", "sites", "contracts", "technicians", "assets")

@@ -14,6 +14,8 @@ TIERS = ("key", "gold", "standard", "bronze")
 ROLES = ("admin", "dispatcher", "technician", "customer", "support", "engineering")
 ABSENCE_KINDS = ("holiday", "sick", "training", "absence")
 ENTITIES = ("customers", "sites", "assets", "technicians", "contracts")
+# The waits that may stop a job's SLA clocks (sla_pause_rules.kind, migration 0350; docs/kpis.md "Paused clocks").
+PAUSE_KINDS = ("on_hold", "awaiting_parts", "customer_window")
 
 
 @dataclass(frozen=True)
@@ -110,6 +112,10 @@ class Contract:
     repair_h: int | None
     starts_on: date
     ends_on: date | None
+    # The contract's own SLA pause rules, only for the kinds the input named: (kind, True = the wait stops the
+    # clock, False = it runs, None = follow the tier's default). A kind not named keeps what is stored, so an
+    # import file without the pause columns never erases rules entered on the admin page.
+    pauses: tuple[tuple[str, bool | None], ...] = ()
 
 
 @dataclass(frozen=True)

@@ -173,10 +173,37 @@ WHERE (k.customer_id, k.sla_tier, k.coverage_days, k.coverage_start, k.coverage_
 RETURNING k.id, (xmax = 0) AS inserted, to_jsonb(k) AS row;
 
 -- name: list_contracts
+-- pause_<kind>: the contract's own SLA pause rule (NULL: it follows its tier's default, tier_pause_<kind>).
 SELECT k.id, k.code, c.code AS customer_code, k.name, k.sla_tier AS tier, k.coverage_days,
        k.coverage_start::text AS coverage_start, k.coverage_end::text AS coverage_end, k.response_min,
-       k.onsite_min, k.repair_h, k.starts_on, k.ends_on
+       k.onsite_min, k.repair_h, k.starts_on, k.ends_on,
+       (SELECT r.pauses_sla FROM sla_pause_rules r WHERE r.contract_code = k.code AND r.kind = 'on_hold')
+           AS pause_on_hold,
+       (SELECT r.pauses_sla FROM sla_pause_rules r WHERE r.contract_code = k.code AND r.kind = 'awaiting_parts')
+           AS pause_awaiting_parts,
+       (SELECT r.pauses_sla FROM sla_pause_rules r WHERE r.contract_code = k.code AND r.kind = 'customer_window')
+           AS pause_customer_window,
+       (SELECT jsonb_object_agg(r.kind, r.pauses_sla) FROM sla_pause_rules r WHERE r.tier = k.sla_tier)
+           AS tier_pauses
 FROM contracts k JOIN customers c ON c.id = k.customer_id ORDER BY k.code LIMIT %(limit)s;
+
+-- name: contract_pause_rules
+-- A contract's own SLA pause rules (sla_pause_rules, migration 0350), locked for the change that reads them.
+SELECT kind, pauses_sla FROM sla_pause_rules WHERE contract_code = %(code)s ORDER BY kind FOR UPDATE;
+
+-- name: set_contract_pause_rule
+INSERT INTO sla_pause_rules (contract_code, kind, pauses_sla) VALUES (%(code)s, %(kind)s, %(pauses)s)
+ON CONFLICT (contract_code, kind) WHERE contract_code IS NOT NULL DO UPDATE SET pauses_sla = EXCLUDED.pauses_sla;
+
+-- name: delete_contract_pause_rule
+DELETE FROM sla_pause_rules WHERE contract_code = %(code)s AND kind = %(kind)s;
+
+-- name: tier_pause_rules
+SELECT tier, kind, pauses_sla FROM sla_pause_rules WHERE tier IS NOT NULL ORDER BY tier, kind FOR UPDATE;
+
+-- name: set_tier_pause_rule
+INSERT INTO sla_pause_rules (tier, kind, pauses_sla) VALUES (%(tier)s, %(kind)s, %(pauses)s)
+ON CONFLICT (tier, kind) WHERE tier IS NOT NULL DO UPDATE SET pauses_sla = EXCLUDED.pauses_sla;
 
 -- name: user_by_name
 SELECT id, to_jsonb(u) - 'password_hash' AS row FROM users u WHERE username = %(username)s FOR UPDATE;

@@ -131,13 +131,72 @@ def upsert_technician(conn: psycopg.Connection, t: Technician, actor: Actor, at:
 
 
 def upsert_contract(conn: psycopg.Connection, k: Contract, actor: Actor, at: datetime) -> Outcome:
+    """The contract, then the pause rules it names (Contract.pauses); a change to the rules alone makes the
+    contract "updated" (an import counts it, the audit log has the rules' before and after)."""
     customer_id = _require(conn, "customer_ids", k.customer_code, "customer_code", "customer")
     days, start, end = _hours_params(k.coverage)
-    return _upsert(conn, actor, at, "contract", k.code, "contract_by_code", {"code": k.code}, "upsert_contract",
-                   {"code": k.code, "customer_id": customer_id, "name": f"{k.tier.title()} service", "tier": k.tier,
-                    "coverage_days": days, "coverage_start": start, "coverage_end": end,
-                    "response_min": k.response_min, "onsite_min": k.onsite_min, "repair_h": k.repair_h,
-                    "starts_on": k.starts_on, "ends_on": k.ends_on})
+    out = _upsert(conn, actor, at, "contract", k.code, "contract_by_code", {"code": k.code}, "upsert_contract",
+                  {"code": k.code, "customer_id": customer_id, "name": f"{k.tier.title()} service", "tier": k.tier,
+                   "coverage_days": days, "coverage_start": start, "coverage_end": end,
+                   "response_min": k.response_min, "onsite_min": k.onsite_min, "repair_h": k.repair_h,
+                   "starts_on": k.starts_on, "ends_on": k.ends_on})
+    rules, changed = set_contract_pauses(conn, k.code, k.pauses, actor, at)
+    result = "updated" if changed and out.result == "unchanged" else out.result
+    return Outcome(result, {**out.row, "pause_rules": rules})
+
+
+# --- SLA pause rules (sla_pause_rules): whether a hold, a wait for parts or the customer's window stops the clock --
+
+def set_contract_pauses(conn: psycopg.Connection, code: str, pauses: tuple[tuple[str, bool | None], ...],
+                        actor: Actor, at: datetime) -> tuple[dict[str, bool], bool]:
+    """Apply a contract's own rules for the kinds named (None: drop the contract's rule, the tier's applies).
+    Returns the contract's rules after the change and whether anything changed (audited once, before/after).
+    Pauses already running keep the decision taken when they started (docs/kpis.md "Paused clocks")."""
+    before = {r["kind"]: r["pauses_sla"] for r in repo.rows(conn, "contract_pause_rules", {"code": code})}
+    after = dict(before)
+    for kind, rule in pauses:
+        if rule is None:
+            after.pop(kind, None)
+        else:
+            after[kind] = rule
+    if after == before:
+        return before, False
+    for kind in sorted(set(before) | set(after)):
+        if kind not in after:
+            conn.execute(repo.Q.delete_contract_pause_rule, {"code": code, "kind": kind})
+        elif before.get(kind) != after[kind]:
+            conn.execute(repo.Q.set_contract_pause_rule, {"code": code, "kind": kind, "pauses": after[kind]})
+    audit(conn, actor, at, "admin.sla_pause_rules.updated", "contract", code, _rule_changes(before, after))
+    return after, True
+
+
+def set_tier_pauses(conn: psycopg.Connection, tier: str, rules: dict[str, bool], actor: Actor,
+                    at: datetime) -> tuple[dict[str, bool], bool]:
+    """A tier's default rules (what every contract of the tier without its own rule follows), audited."""
+    stored = repo.rows(conn, "tier_pause_rules", {})
+    before = {r["kind"]: r["pauses_sla"] for r in stored if r["tier"] == tier}
+    after = {**before, **rules}
+    if after == before:
+        return before, False
+    for kind, rule in sorted(rules.items()):
+        if before.get(kind) != rule:
+            conn.execute(repo.Q.set_tier_pause_rule, {"tier": tier, "kind": kind, "pauses": rule})
+    audit(conn, actor, at, "admin.sla_pause_rules.updated", "tier", tier, _rule_changes(before, after))
+    return after, True
+
+
+def pause_rules(conn: psycopg.Connection) -> dict[str, dict[str, bool]]:
+    """Every tier's default rules: {tier: {kind: pauses}} (the contracts' own rules are in their list)."""
+    out: dict[str, dict[str, bool]] = {}
+    for r in repo.rows(conn, "tier_pause_rules", {}):
+        out.setdefault(r["tier"], {})[r["kind"]] = r["pauses_sla"]
+    return out
+
+
+def _rule_changes(before: dict[str, bool], after: dict[str, bool]) -> dict[str, Any]:
+    """Before/after of the kinds that changed; a kind absent on one side is null there (the tier's rule)."""
+    kinds = sorted(k for k in set(before) | set(after) if before.get(k) != after.get(k))
+    return {"before": {k: before.get(k) for k in kinds}, "after": {k: after.get(k) for k in kinds}}
 
 
 # --- technicians' calendars (admins and dispatchers) -----------------------------------------------------------

@@ -16,6 +16,7 @@ from zoneinfo import available_timezones
 
 from administration.models import (
     ABSENCE_KINDS,
+    PAUSE_KINDS,
     ROLES,
     TIERS,
     Absence,
@@ -241,6 +242,29 @@ def iso_datetime(v: str) -> datetime:
     return at
 
 
+# How a pause rule is written in a CSV cell or an API field (JSON true/false arrive as "True"/"False").
+PAUSES = ("yes", "true", "pauses", "paused")
+RUNS = ("no", "false", "runs")
+TIER_DEFAULT = ("default", "tier")
+
+
+def pause_rule(v: str) -> bool | None:
+    """Whether a wait stops the SLA clock: yes (pauses), no (the clock runs) or default (the tier's rule)."""
+    word = v.strip().lower()
+    if word in PAUSES:
+        return True
+    if word in RUNS:
+        return False
+    if word in TIER_DEFAULT:
+        return None
+    raise Invalid(f"{v!r} is not a pause rule: yes (the clock stops), no (it runs) or default (the tier's rule)")
+
+
+def pause_column(kind: str) -> str:
+    """The CSV column / API field of a contract's rule for ``kind`` (pause_on_hold, ...)."""
+    return f"pause_{kind}"
+
+
 def hours(v: str) -> Hours:
     return parse_hours(v)
 
@@ -344,7 +368,33 @@ def contract(data: Mapping[str, Any]) -> Contract | list[FieldError]:
         r.errors.append(FieldError("ends_on", "ends before it starts"))
     if v["response_min"] and v["onsite_min"] and v["onsite_min"] < v["response_min"]:
         r.errors.append(FieldError("onsite_min", "on-site deadline is shorter than the response deadline"))
+    # Only the kinds the input names (a column present, even empty = the tier's default): see Contract.pauses.
+    v["pauses"] = tuple((kind, r.get(pause_column(kind), pause_rule, required=False))
+                        for kind in PAUSE_KINDS if pause_column(kind) in data)
     return _done(r, lambda: Contract(**v))
+
+
+def tier_pause_rules(data: Mapping[str, Any]) -> dict[str, bool] | list[FieldError]:
+    """A tier's default pause rules ``{kind: yes|no}`` (any subset of the kinds, at least one). A tier's rule is
+    the last word (no rule above it), so "default" is refused here."""
+    if not isinstance(data, Mapping) or not data:
+        return [FieldError("rules", f"name at least one of {', '.join(PAUSE_KINDS)}")]
+    out: dict[str, bool] = {}
+    errors: list[FieldError] = []
+    for kind, raw in data.items():
+        if kind not in PAUSE_KINDS:
+            errors.append(FieldError(str(kind), f"unknown kind: one of {', '.join(PAUSE_KINDS)}"))
+            continue
+        try:
+            rule = pause_rule("" if raw is None else str(raw))
+        except Invalid as exc:
+            errors.append(FieldError(kind, str(exc)))
+            continue
+        if rule is None:
+            errors.append(FieldError(kind, "a tier's rule is yes or no (it is the default contracts follow)"))
+            continue
+        out[kind] = rule
+    return errors or out
 
 
 def user(data: Mapping[str, Any]) -> UserAccount | list[FieldError]:

@@ -18,6 +18,8 @@ from fastapi import APIRouter, Body, Depends, File, HTTPException, Request, Uplo
 from fastapi.responses import FileResponse, JSONResponse
 
 from administration import (
+    PAUSE_KINDS,
+    TIERS,
     Actor,
     Conflict,
     FieldError,
@@ -73,6 +75,31 @@ def _valid(check: Callable[[dict[str, Any]], Any], body: dict[str, Any]) -> Any:
 @router.get("/admin", include_in_schema=False)
 def admin_page() -> FileResponse:
     return FileResponse(STATIC / "admin.html")
+
+
+# --- SLA pause rules: tier defaults (a contract's own rules travel with the contract) ---------------------------
+
+@router.get("/api/admin/sla-pause-rules")
+def get_pause_rules(conn: Conn, principal: Admin) -> dict[str, Any]:
+    """Each tier's default: whether a hold, a wait for parts or the customer's window stops the SLA clocks."""
+    return {"kinds": list(PAUSE_KINDS), "tiers": service.pause_rules(conn)}
+
+
+@router.put("/api/admin/sla-pause-rules/{tier}")
+def put_pause_rules(tier: str, body: Annotated[dict[str, Any], Body()], request: Request, conn: Conn,
+                    principal: Admin) -> JSONResponse:
+    """``{"on_hold": "yes", "awaiting_parts": "no", ...}`` (any of the kinds; yes/no or true/false). A change
+    applies to pauses that start afterwards; running pauses keep the rule they started under."""
+    errors: list[FieldError] = []
+    if tier not in TIERS:
+        errors.append(FieldError("tier", f"unknown tier {tier!r}: one of {', '.join(TIERS)}"))
+    rules = validation.tier_pause_rules(body)
+    if isinstance(rules, list) or errors:
+        raise unprocessable(errors + (rules if isinstance(rules, list) else []))
+    with _errors(), conn.transaction():
+        after, changed = service.set_tier_pauses(conn, tier, rules, actor_of(principal, request), now_of(request))
+    conn.commit()
+    return JSONResponse({"result": "updated" if changed else "unchanged", "tier": tier, "rules": after})
 
 
 # --- lists ---------------------------------------------------------------------------------------------------------

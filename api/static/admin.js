@@ -5,6 +5,10 @@
   const { esc } = QF;
   const TIERS = ["key", "gold", "standard", "bronze"];
   const ROLES = ["admin", "dispatcher", "technician", "customer", "support", "engineering"];
+  // SLA pause rules (sla_pause_rules): per contract yes / no / the tier's default; per tier yes / no.
+  const PAUSE_KINDS = ["on_hold", "awaiting_parts", "customer_window"];
+  const PAUSE_COLS = PAUSE_KINDS.map((k) => `pause_${k}`);
+  const pauseWord = (v) => (v === true ? "yes" : v === false ? "no" : "default");
   // Labels come from the catalogue: admin.field.<name> (also the column headers), admin.hint.<name> (placeholders).
   const f = (name, extra = {}) => ({ name, ...extra });
   const SPEC = {
@@ -23,10 +27,11 @@
       fields: [f("code"), f("name"), f("email"), f("skills"),
         f("home_lat"), f("home_lon"), f("shift"),
         f("timezone"), f("van"), f("home_base")] },
-    contracts: { key: "code", cols: ["code", "customer_code", "tier", "coverage_days", "coverage_start", "coverage_end", "response_min", "onsite_min", "repair_h", "starts_on", "ends_on"],
+    contracts: { key: "code", cols: ["code", "customer_code", "tier", "coverage_days", "coverage_start", "coverage_end", "response_min", "onsite_min", "repair_h", "starts_on", "ends_on", ...PAUSE_COLS],
       fields: [f("code"), f("customer_code"), f("tier", { options: TIERS }),
         f("coverage"), f("response_min"),
-        f("onsite_min"), f("repair_h"), f("starts_on", { type: "date" }), f("ends_on", { type: "date" })] },
+        f("onsite_min"), f("repair_h"), f("starts_on", { type: "date" }), f("ends_on", { type: "date" }),
+        ...PAUSE_COLS.map((c) => f(c, { options: ["default", "yes", "no"], labels: "admin.pause" }))] },
     users: { key: "username", cols: ["username", "role", "customer_code", "technician_code", "email", "timezone", "disabled"],
       fields: [f("username"), f("role", { options: ROLES }), f("customer_code"),
         f("technician_code"), f("email"), f("language"),
@@ -53,13 +58,16 @@
     document.getElementById("secret-done").onclick = () => { box.hidden = true; document.getElementById("secret").textContent = ""; };
   }
   const cell = (v) => Array.isArray(v) ? (v.length && typeof v[0] === "object" ? `${v.length}` : v.join(", ")) : v === true ? QF.t("admin.yes") : v === false ? QF.t("admin.no") : v ?? "";
+  // A contract's rule, or which rule its tier's default gives it (so the list says what the clock does).
+  const pauseCell = (row, col) => row[col] != null ? QF.t(`admin.pause.${pauseWord(row[col])}`)
+    : QF.t("admin.pause.defaultIs", { rule: QF.t(`admin.pause.${pauseWord((row.tier_pauses || {})[col.slice(6)] ?? false)}`) });
   const fieldLabel = (name) => (I18N.has(`admin.field.${name}`) ? QF.t(`admin.field.${name}`) : name);
   const hint = (name) => (I18N.has(`admin.hint.${name}`) ? QF.t(`admin.hint.${name}`) : "");
   const title = (id) => QF.t(`admin.tab.${id}`);
 
   function formHtml(id, fields) {
     return `<form class="form" data-form="${id}" novalidate>${fields.map((x) => `<label><span>${esc(fieldLabel(x.name))}</span>${x.options
-      ? `<select name="${x.name}" aria-describedby="${id}-${x.name}-err">${x.options.map((o) => `<option value="${o}">${esc(QF.label(x.name === "role" ? "common.role" : x.name === "tier" ? "common.tier" : "common.equipment", o))}</option>`).join("")}</select>`
+      ? `<select name="${x.name}" aria-describedby="${id}-${x.name}-err">${x.options.map((o) => `<option value="${o}">${esc(QF.label(x.labels || (x.name === "role" ? "common.role" : x.name === "tier" ? "common.tier" : "common.equipment"), o))}</option>`).join("")}</select>`
       : `<input name="${x.name}" type="${x.type || "text"}" placeholder="${esc(hint(x.name))}" aria-describedby="${id}-${x.name}-err">`}
       <span class="err" id="${id}-${x.name}-err"></span></label>`).join("")}
       <div class="actions"><button type="submit">${esc(QF.t("admin.save"))}</button><button type="reset" class="secondary">${esc(QF.t("admin.clear"))}</button>
@@ -84,7 +92,7 @@
     const rows = r.ok ? r.data : [];
     const actions = id === "devices" || id === "users";
     panel.querySelector(".list").innerHTML = `<table><caption class="sr-only">${esc(title(id))}</caption><thead><tr>${spec.cols.map((c) => `<th scope="col">${esc(fieldLabel(c))}</th>`).join("")}${actions ? `<th>${esc(QF.t("admin.actions"))}</th>` : ""}</tr></thead>
-      <tbody>${rows.map((row) => `<tr data-key="${esc(row[spec.key])}">${spec.cols.map((c) => `<td>${esc(cell(row[c]))}</td>`).join("")}${actions ? `<td>${rowActions(id, row)}</td>` : ""}</tr>`).join("")}</tbody></table>`;
+      <tbody>${rows.map((row) => `<tr data-key="${esc(row[spec.key])}">${spec.cols.map((c) => `<td${PAUSE_COLS.includes(c) ? ` data-col="${c}"` : ""}>${esc(PAUSE_COLS.includes(c) ? pauseCell(row, c) : cell(row[c]))}</td>`).join("")}${actions ? `<td>${rowActions(id, row)}</td>` : ""}</tr>`).join("")}</tbody></table>`;
     panel.querySelectorAll("tbody tr").forEach((tr, i) => tr.addEventListener("click", (ev) => {
       if (ev.target.closest("button")) return;
       fill(panel, id, rows[i]);
@@ -120,6 +128,7 @@
     const v = { ...row, access_hours: hours(row.access_days, row.access_start, row.access_end),
       shift: first ? hours(wdays, first.start, first.end) : "",
       coverage: hours(row.coverage_days, row.coverage_start, row.coverage_end), skills: (row.skills || []).join?.(";") };
+    if (id === "contracts") for (const c of PAUSE_COLS) v[c] = pauseWord(row[c]);
     for (const el of form.elements) if (el.name && v[el.name] != null && el.type !== "password") el.value = v[el.name];
     form.querySelector("input,select").focus();
   }
@@ -182,6 +191,38 @@
     }));
   }
 
+  function pauseHtml() {
+    const c = (k, p) => esc(QF.t(`admin.pause.${k}`, p));
+    return `<section class="card" aria-labelledby="pause-h"><h2 id="pause-h">${c("title")}</h2><p class="muted">${c("help")}</p>
+      <table id="tier-pauses"><thead><tr><th scope="col">${esc(fieldLabel("tier"))}</th>${PAUSE_COLS.map((k) => `<th scope="col">${esc(fieldLabel(k))}</th>`).join("")}<th></th></tr></thead>
+      <tbody>${TIERS.map((t) => `<tr data-tier="${t}"><th scope="row">${esc(QF.label("common.tier", t))}</th>${PAUSE_KINDS.map((k) => `<td><select name="${k}" aria-label="${esc(`${QF.label("common.tier", t)}: ${fieldLabel(`pause_${k}`)}`)}">${["yes", "no"].map((o) => `<option value="${o}">${c(o)}</option>`).join("")}</select></td>`).join("")}
+        <td><button type="button" class="secondary" data-save-tier="${t}">${c("save", { tier: QF.label("common.tier", t) })}</button></td></tr>`).join("")}</tbody></table>
+      <p class="msg" id="pause-msg" role="status" aria-live="polite"></p></section>`;
+  }
+  async function loadPauses(panel) {
+    const r = await call("/api/admin/sla-pause-rules");
+    if (!r.ok) return;
+    for (const [tier, rules] of Object.entries(r.data.tiers)) {
+      for (const [kind, pauses] of Object.entries(rules)) {
+        const sel = panel.querySelector(`tr[data-tier="${tier}"] select[name="${kind}"]`);
+        if (sel) sel.value = pauseWord(pauses);
+      }
+    }
+  }
+  function bindPauses(panel) {
+    loadPauses(panel);
+    panel.querySelectorAll("[data-save-tier]").forEach((b) => b.addEventListener("click", async () => {
+      const tier = b.dataset.saveTier, tr = panel.querySelector(`tr[data-tier="${tier}"]`);
+      const body = Object.fromEntries([...tr.querySelectorAll("select")].map((s) => [s.name, s.value]));
+      const r = await call(`/api/admin/sla-pause-rules/${tier}`, { method: "PUT", body });
+      const msg = panel.querySelector("#pause-msg");
+      msg.classList.toggle("ok", r.ok);
+      msg.textContent = r.ok ? QF.t("admin.pause.saved", { result: r.data.result, tier: QF.label("common.tier", tier) })
+        : Array.isArray(r.data?.detail) ? r.data.detail.map((x) => `${x.field}: ${x.reason}`).join("; ") : r.data?.detail || `HTTP ${r.status}`;
+      renderList("contracts", panel);
+    }));
+  }
+
   function importHtml() {
     const c = (k) => esc(QF.t(`admin.import.${k}`));
     return `<section class="card" aria-labelledby="imp-h"><h2 id="imp-h">${c("title")}</h2>
@@ -216,11 +257,12 @@
     document.getElementById("tabs").innerHTML = ids.map((id) => `<button role="tab" data-tab="${id}" aria-controls="panel-${id}">${esc(title(id))}</button>`).join("");
     document.getElementById("panels").innerHTML = ids.map((id) => `<section class="panel" role="tabpanel" id="panel-${id}" data-panel="${id}" aria-label="${id}" hidden>
       ${id === "import" ? importHtml() : `${SPEC[id].fields.length && me.role === "admin" ? `<section class="card"><h2>${esc(QF.t("admin.addOrChange", { title: title(id) }))}</h2>${formHtml(id, SPEC[id].fields)}</section>` : `<p class="msg" role="status"></p>`}
-      ${id === "technicians" ? calendarHtml() : ""}<section class="card list"></section>`}</section>`).join("");
+      ${id === "technicians" ? calendarHtml() : ""}${id === "contracts" && me.role === "admin" ? pauseHtml() : ""}<section class="card list"></section>`}</section>`).join("");
     for (const id of ids) {
       const panel = document.querySelector(`[data-panel="${id}"]`);
       if (id === "import") bindImport(panel); else bindForm(id, panel);
       if (id === "technicians") bindCalendar(panel);
+      if (id === "contracts") bindPauses(panel);
     }
     document.querySelectorAll("#tabs button").forEach((b) => b.addEventListener("click", () => show(b.dataset.tab)));
     show(ids.includes(location.hash.slice(1)) ? location.hash.slice(1) : ids[0]);

@@ -119,3 +119,24 @@ def test_absence_and_working_pattern() -> None:
                               "breaks": [{"start": "18:00", "minutes": 30}]}])
     assert isinstance(bad, list) and [e.field for e in bad] == ["days[0]", "days[1]"]
     assert v.working_pattern("Mon-Fri") == [FieldError("days", "a list of at most 14 working spans")]
+
+
+def test_contract_pause_rules_only_for_the_kinds_named() -> None:
+    base = {"code": "K1", "customer_code": "C1", "tier": "gold", "coverage": "24x7", "starts_on": "2026-01-01"}
+    assert v.contract(base).pauses == ()  # not named: the stored rules stay as they are
+    k = v.contract({**base, "pause_on_hold": "No", "pause_awaiting_parts": "yes", "pause_customer_window": ""})
+    assert k.pauses == (("on_hold", False), ("awaiting_parts", True), ("customer_window", None))
+    assert v.contract({**base, "pause_on_hold": True, "pause_customer_window": "default"}).pauses == (
+        ("on_hold", True), ("customer_window", None))
+    bad = fields(v.contract({**base, "pause_on_hold": "sometimes", "pause_awaiting_parts": "1"}))
+    assert set(bad) == {"pause_on_hold", "pause_awaiting_parts"}
+    assert "default (the tier's rule)" in bad["pause_on_hold"]
+
+
+def test_tier_pause_rules_are_yes_or_no() -> None:
+    assert v.tier_pause_rules({"on_hold": "yes", "awaiting_parts": False}) == {"on_hold": True,
+                                                                             "awaiting_parts": False}
+    assert set(fields(v.tier_pause_rules({"on_hold": "default", "nap": "yes", "customer_window": None}))) == {
+        "on_hold", "nap", "customer_window"}
+    assert fields(v.tier_pause_rules({})) == {"rules": "name at least one of on_hold, awaiting_parts, "
+                                                       "customer_window"}
