@@ -93,7 +93,7 @@
     const actions = id === "devices" || id === "users";
     panel.querySelector(".list").innerHTML = `<table><caption class="sr-only">${esc(title(id))}</caption><thead><tr>${spec.cols.map((c) => `<th scope="col">${esc(fieldLabel(c))}</th>`).join("")}${actions ? `<th>${esc(QF.t("admin.actions"))}</th>` : ""}</tr></thead>
       <tbody>${rows.map((row) => `<tr data-key="${esc(row[spec.key])}">${spec.cols.map((c) => `<td${PAUSE_COLS.includes(c) ? ` data-col="${c}"` : ""}>${esc(PAUSE_COLS.includes(c) ? pauseCell(row, c) : cell(row[c]))}</td>`).join("")}${actions ? `<td>${rowActions(id, row)}</td>` : ""}</tr>`).join("")}</tbody></table>`;
-    panel.querySelectorAll("tbody tr").forEach((tr, i) => tr.addEventListener("click", (ev) => {
+    panel.querySelectorAll(".list tbody tr").forEach((tr, i) => tr.addEventListener("click", (ev) => {
       if (ev.target.closest("button")) return;
       fill(panel, id, rows[i]);
     }));

@@ -128,8 +128,8 @@ def test_bad_pause_rules_answer_422_and_write_nothing(client: TestClient, conn: 
         r = client.put(f"/api/admin/sla-pause-rules/{tier}", headers=admin, json=body)
         assert r.status_code == 422 and field in {d["field"] for d in r.json()["detail"]}, (tier, body, r.text)
     assert rules(conn, "K-ACME") == {} and pause_audits(conn) == []
-    tiers = dict(((t, k), p) for t, k, p in conn.execute(
-        "SELECT tier, kind, pauses_sla FROM sla_pause_rules WHERE tier IS NOT NULL"))
+    tiers = {(t, k): p for t, k, p in conn.execute(
+        "SELECT tier, kind, pauses_sla FROM sla_pause_rules WHERE tier IS NOT NULL")}
     assert tiers[("gold", "on_hold")] is True and tiers[("standard", "awaiting_parts")] is True
 
 

@@ -12,6 +12,7 @@ from playwright.sync_api import expect
 
 from core.provision import revoke
 from core.settings import Settings
+from quietfix.seed import DEMO_PASSWORD
 from tests.administration.onboarding import write
 from tests.browser.conftest import World, shot, sign_in
 from tests.browser.test_pages import assert_accessible
@@ -141,3 +142,66 @@ def test_customer_reports_a_problem_from_the_portal(world: World, context, tmp_p
                         "WHERE p.incident_id = i.id) FROM incidents i JOIN work_orders w ON w.incident_id = i.id "
                         "WHERE i.device_id = %s AND i.fault_mode = 'customer_report'", (asset,)).fetchone()
     assert row == ("portal", "work_order", "open", 1)
+
+
+def test_admin_edits_sla_pause_rules_per_tier_and_per_contract(world: World, context, browser) -> None:
+    """Tier defaults in their card, a contract's own rules in its form; the list says what each contract's clock
+    does (its rule, or its tier's default); a refused value is shown at its field; the card in Chinese too."""
+    page = context.new_page()
+    sign_in(page, f"{world.url}/admin", "admin")
+    save(page, "Customers", {"code": "PAU", "name": "Pause Test BV", "tier": "gold", "timezone": "Europe/Amsterdam"})
+    expect(page.locator("[data-panel='customers'] tr[data-key='PAU']")).to_be_visible()
+    page.get_by_role("tab", name="Contracts").click()
+    gold = page.locator("#tier-pauses tr[data-tier='gold']")
+    expect(gold.locator("select[name='on_hold']")).to_have_value("yes")
+    expect(gold.locator("select[name='awaiting_parts']")).to_have_value("no")
+    try:
+        gold.locator("select[name='on_hold']").select_option("no")
+        gold.get_by_role("button", name="Save gold").click()
+        expect(page.locator("#pause-msg")).to_have_text("Updated: gold")
+        with psycopg.connect(world.db_url) as c:
+            assert c.execute("SELECT pauses_sla FROM sla_pause_rules WHERE tier = 'gold' AND kind = 'on_hold'"
+                             ).fetchone() == (False,)
+        save(page, "Contracts", {"code": "K-PAU", "customer_code": "PAU", "tier": "gold", "coverage": "24x7",
+                                 "starts_on": "2026-01-01", "pause_awaiting_parts": "yes"})
+        row = page.locator("[data-panel='contracts'] tr[data-key='K-PAU']")
+        expect(row.locator("td[data-col='pause_awaiting_parts']")).to_have_text("Stops the clock")
+        expect(row.locator("td[data-col='pause_on_hold']")).to_have_text("Tier default: Clock runs")
+        expect(row.locator("td[data-col='pause_customer_window']")).to_have_text("Tier default: Stops the clock")
+        # The stored rules fill the form; a value the server refuses is shown at its field, nothing written.
+        row.locator("td").first.click()
+        form = page.locator("[data-form='contracts']")
+        expect(form.locator("[name='pause_awaiting_parts']")).to_have_value("yes")
+        expect(form.locator("[name='pause_on_hold']")).to_have_value("default")
+        form.locator("[name='pause_on_hold']").evaluate("s => s.add(new Option('maybe', 'maybe', true, true))")
+        form.get_by_role("button", name="Save").click()
+        expect(form.locator("#contracts-pause_on_hold-err")).to_contain_text("yes (the clock stops), no (it runs)")
+        expect(form.locator("[name='pause_on_hold']")).to_have_attribute("aria-invalid", "true")
+        assert_accessible(page)
+        shot(page, "admin-pause-rules")
+        with psycopg.connect(world.db_url) as c:
+            assert dict(c.execute("SELECT kind, pauses_sla FROM sla_pause_rules WHERE contract_code = 'K-PAU'"
+                                  ).fetchall()) == {"awaiting_parts": True}
+            assert [r[0] for r in c.execute("SELECT target_type FROM audit_log WHERE action = "
+                                            "'admin.sla_pause_rules.updated' ORDER BY id")] == ["tier", "contract"]
+        zh = browser.new_context(locale="zh-CN")
+        try:
+            p2 = zh.new_page()
+            sign_in_zh(p2, f"{world.url}/admin#contracts")
+            card = p2.locator("#tier-pauses")
+            expect(card).to_contain_text("客户暂停时停止计时")
+            expect(p2.locator("[data-panel='contracts'] tr[data-key='K-PAU'] td[data-col='pause_on_hold']")
+                   ).to_have_text("按等级默认：继续计时")
+            expect(p2.locator("#pause-h")).to_have_text("SLA 计时暂停：各等级默认规则")
+        finally:
+            zh.close()
+    finally:
+        with psycopg.connect(world.db_url) as c:  # the browser tests share one world: put gold's default back
+            c.execute("UPDATE sla_pause_rules SET pauses_sla = true WHERE tier = 'gold' AND kind = 'on_hold'")
+
+
+def sign_in_zh(page, url: str) -> None:
+    page.goto(url)
+    page.locator("input[name=username]").fill("admin")
+    page.locator("input[name=password]").fill(DEMO_PASSWORD)
+    page.locator("#login-form button[type=submit]").click()
