@@ -3,6 +3,12 @@
 Jobs are taken first-come-first-served; each goes to the closest qualified technician who is free now (no
 current job, on shift). A technician lacking the parts drives to the nearest depot that has them first. Jobs for
 which nobody is free wait (they are reported as dropped *for this round* with the reason).
+
+A job rescheduled to the customer's window (dispatch/appointments.py) is the customer's word: nobody is sent
+who would arrive more than ``APPOINTMENT_LEAD_S`` before it opens (they would stand at the door while other jobs
+wait; the job is taken up on a later round, when the window comes near), and the visit starts inside it, not
+before. The same rule serves the loop's ``planner="nearest"`` policy (dispatch/service.py) through
+``appointment_start``.
 """
 
 from __future__ import annotations
@@ -14,6 +20,24 @@ from dispatch.models import Plan, Problem, Stop
 from dispatch.travel import StraightLineProvider, TravelTimeProvider
 
 REASON_NONE_FREE = "no qualified technician free"
+REASON_WINDOW_LATER = "the customer's window is not open yet"
+# How early a technician may be sent ahead of the customer's window: a quarter of an hour at the door is the
+# usual courtesy margin; later than that and one technician idles while the queue waits. The loops re-plan far
+# more often than this (poll every few seconds), so a job is never missed for waiting.
+APPOINTMENT_LEAD_S = 15 * 60.0
+
+
+def appointment_start(window: tuple[float, float] | None, arrive: float, now: float) -> float | None:
+    """When a technician arriving at ``arrive`` starts a job with the customer's window ``(earliest, latest
+    start)``: at arrival, or when the window opens if they come early. None: too early to send anyone yet (they
+    would arrive more than APPOINTMENT_LEAD_S before it opens). No window, or a window that has already passed
+    (the job is late; the dispatcher reschedules): start on arrival. A window that this arrival misses is still
+    started on arrival (late but as soon as possible); callers that can choose another technician check it."""
+    if window is None or window[1] < now:
+        return arrive
+    if arrive < window[0] - APPOINTMENT_LEAD_S:
+        return None
+    return max(arrive, window[0])
 
 
 def nearest_free(problem: Problem, travel: TravelTimeProvider | None = None) -> Plan:
@@ -63,6 +87,7 @@ def nearest_free(problem: Problem, travel: TravelTimeProvider | None = None) -> 
             )
             continue
         best, best_t, stops = None, float("inf"), []
+        too_early = False
         for tech in cands:
             stops_t, here, clock = [], tech.position, now
             if job.required_parts and not has_parts(tech.van_stock, job.required_parts):
@@ -84,19 +109,27 @@ def nearest_free(problem: Problem, travel: TravelTimeProvider | None = None) -> 
                 )
                 here, clock = d.location, arrive + p.pickup_duration_s
             eta = clock + travel.matrix([here, job.location], now)[0][1]
-            start = max(eta, job.window[0]) if job.window else eta
-            if job.window and start > job.window[1]:
-                continue
+            if job.window and not job.preventive:  # the customer's window: not sent long before it opens
+                begin = appointment_start(job.window, eta, now)
+                if begin is None:
+                    too_early = True
+                    continue
+                start = begin
+            else:
+                start = max(eta, job.window[0]) if job.window else eta
             for a, b in tech.breaks:  # take the break before starting rather than interrupting the job
                 if start < b and start + job.duration_s > a:
                     start = max(start, b)
+            latest = job.window[1] if job.window is not None else None
+            if latest is not None and (job.preventive or latest >= now) and start > latest:
+                continue  # checked after the break: a break may push the start out of the window
             if start + job.duration_s > tech.shift_end + p.max_overtime_s:
                 continue
             stops_t.append(Stop("job", job.id, None, (), eta, start, start + job.duration_s))
             if eta < best_t:
                 best, best_t, stops = tech, eta, stops_t
         if best is None:
-            dropped[job.id] = REASON_NONE_FREE
+            dropped[job.id] = REASON_WINDOW_LATER if too_early else REASON_NONE_FREE
             continue
         routes[best.id].extend(stops)
         busy.add(best.id)

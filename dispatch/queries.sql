@@ -1,6 +1,7 @@
 -- name: unassigned_work_orders
+-- appointment_start/end: the customer's window (earliest arrival, latest start) of a rescheduled job, or NULL.
 SELECT w.id, w.incident_id, w.device_id, w.customer_id, w.required_skills, w.lat, w.lon, w.onsite_due,
-       w.created_at, c.tier, d.name AS device_name
+       w.created_at, c.tier, d.name AS device_name, w.appointment_start, w.appointment_end
 FROM work_orders w JOIN customers c ON c.id = w.customer_id JOIN devices d ON d.id = w.device_id
 WHERE w.status = 'open'
 ORDER BY w.onsite_due, w.id

@@ -12,8 +12,9 @@ open with their reason on the timeline. In the same transaction the parts every 
 about parts nobody within reach has (docs/dispatch.md, "Whole routes and parts in the live flow").
 
 ``planner="nearest"``: the foundation's policy, kept as a fallback: every open work order gets the nearest
-qualified free technician. Rows are locked with SKIP LOCKED, so two dispatch processes never assign the same
-technician or work order twice.
+qualified free technician; a job rescheduled to the customer's window waits until the window is near and starts
+inside it (``dispatch.baseline.appointment_start``, the rule the regional fallback uses too). Rows are locked
+with SKIP LOCKED, so two dispatch processes never assign the same technician or work order twice.
 """
 
 from __future__ import annotations
@@ -26,7 +27,6 @@ import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
-from datetime import timedelta
 from zoneinfo import ZoneInfo
 
 import psycopg
@@ -41,6 +41,7 @@ from core.sql import Queries
 from dispatch import planner as pl
 from dispatch import repository as repo
 from dispatch.appointments import defer_appointments
+from dispatch.baseline import appointment_start
 from dispatch.models import Location, Plan, Problem
 from dispatch.regional import plan_fleet
 from dispatch.travel import StraightLineProvider, TravelTimeProvider, haversine_km, select_provider
@@ -364,8 +365,11 @@ class DispatchLoop:
                 if choice is None:
                     continue
                 tech, seconds = choice
+                start = appointment_start(_window(order), now + seconds, now)
+                if start is None:  # the customer's window is not near yet: nobody is sent to wait at the door
+                    continue
                 techs.remove(tech)
-                eta = at + timedelta(seconds=seconds)
+                eta = to_datetime(start)
                 cur.execute(Q.assign, {"technician_id": tech.id, "at": at, "eta": eta,
                                        "work_order_id": order["id"]})
                 cur.execute(Q.set_technician_state, {"state": "travelling", "technician_id": tech.id})
@@ -376,7 +380,8 @@ class DispatchLoop:
                 record_timeline(conn, customer_id=order["customer_id"], device_id=order["device_id"], at=at,
                                 kind="technician_assigned", summary=summary, incident_id=order["incident_id"],
                                 work_order_id=order["id"],
-                                data={"technician": tech.code, "eta": eta.isoformat(), "travel_s": round(seconds)})
+                                data={"technician": tech.code, "eta": eta.isoformat(), "travel_s": round(seconds),
+                                      "planner": "nearest"})
                 queue_notification(conn, customer_id=order["customer_id"], device_id=order["device_id"],
                                    incident_id=order["incident_id"], at=at, kind="technician_assigned",
                                    message=Message("notify.assigned", {"technician": tech.name, "eta": eta,
@@ -386,6 +391,13 @@ class DispatchLoop:
                 count += 1
         self.assigned += count
         return count
+
+
+def _window(order: dict) -> tuple[float, float] | None:
+    """The customer's window of an order row (epoch seconds), or None."""
+    if order["appointment_start"] is None or order["appointment_end"] is None:
+        return None
+    return order["appointment_start"].timestamp(), order["appointment_end"].timestamp()
 
 
 def _export_metrics(problem: Problem, plan: Plan) -> None:
