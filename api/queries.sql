@@ -21,6 +21,14 @@ WHERE d.id = %(device_id)s
   AND (%(all)s OR d.customer_id = %(cid)s
        OR d.id IN (SELECT device_id FROM work_orders WHERE technician_id = %(tid)s));
 
+-- name: asset_open_incidents
+-- The asset's open incidents (a detector's suspicion, or a reported problem), newest first: the RUL panel says
+-- when one is open, because an estimate from a wear trend can be "healthy" while a detector suspects a fault.
+SELECT i.id, i.fault_mode, i.source, i.detector, i.status, i.opened_at
+FROM incidents i
+WHERE i.device_id = %(device_id)s AND i.status NOT IN ('resolved_remote', 'resolved_onsite', 'closed')
+ORDER BY i.opened_at DESC, i.id DESC;
+
 -- name: latest_telemetry
 SELECT signal, ts, value FROM telemetry_latest WHERE device_id = %(device_id)s ORDER BY signal;
 
@@ -268,7 +276,9 @@ SELECT d.id, d.name, d.equipment_type, d.online, d.last_seen,
                  FROM telemetry_latest l WHERE l.device_id = d.id), '[]') AS latest,
        coalesce((SELECT jsonb_agg(jsonb_build_object('id', i.id, 'summary', i.summary, 'status', i.status,
                                                      'opened_at', i.opened_at, 'onsite_due', i.onsite_due,
-                                                     'eta', w.eta, 'work_order_status', w.status)
+                                                     'eta', w.eta, 'work_order_status', w.status,
+                                                     'fault_mode', i.fault_mode, 'source', i.source,
+                                                     'detector', i.detector)
                                   ORDER BY i.opened_at)
                  FROM incidents i LEFT JOIN work_orders w ON w.incident_id = i.id AND w.status <> 'cancelled'
                  WHERE i.device_id = d.id

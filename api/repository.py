@@ -41,6 +41,10 @@ def get_device(conn: psycopg.Connection, p: Principal, device_id: str) -> dict[s
     return _one(conn, Q.get_device, {**_scope(p), "device_id": device_id})
 
 
+def asset_open_incidents(conn: psycopg.Connection, device_id: str) -> list[dict[str, Any]]:
+    return _all(conn, Q.asset_open_incidents, {"device_id": device_id})
+
+
 def latest_telemetry(conn: psycopg.Connection, device_id: str) -> list[dict[str, Any]]:
     return _all(conn, Q.latest_telemetry, {"device_id": device_id})
 

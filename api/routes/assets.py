@@ -83,6 +83,18 @@ class TeamMember(BaseModel):
     last_visit: datetime | None = None
 
 
+class OpenIncident(BaseModel):
+    """An open incident on the asset (a detector's suspicion or a reported problem): shown beside the RUL,
+    which is a separate estimate and can see no failure coming while a detector already suspects one."""
+
+    id: int
+    fault_mode: str
+    source: str
+    detector: str
+    status: str
+    opened_at: datetime
+
+
 class Asset(BaseModel):
     id: str
     customer_id: int
@@ -98,6 +110,7 @@ class Asset(BaseModel):
     customer_tier: str | None = None
     contract: AssetContract | None = None  # covering contract now; null = time and materials
     team: list[TeamMember] = []
+    open_incidents: list[OpenIncident] = []
 
 
 class AssetTimeline(BaseModel):
@@ -136,13 +149,15 @@ def _asset(conn: Conn, principal: AnyUser, device_id: str, at: datetime) -> dict
     people = api_repo.asset_people(conn, device_id) or {}
     contract = asset_contracts(conn, int(device["customer_id"]), [device_id], at)[device_id]
     return {**device, "rul": repo.latest_rul(conn, device_id), "customer_name": people.get("customer_name"),
-            "customer_tier": people.get("customer_tier"), "contract": contract, "team": people.get("team", [])}
+            "customer_tier": people.get("customer_tier"), "contract": contract, "team": people.get("team", []),
+            "open_incidents": api_repo.asset_open_incidents(conn, device_id)}
 
 
 @router.get("/api/assets/{device_id}", response_model=Asset)
 def asset(device_id: str, request: Request, conn: Conn, principal: AnyUser) -> dict[str, Any]:
     """The asset with its product (equipment type), customer, covering contract (tier, coverage hours,
-    warranty), the technicians who look after it, and its latest remaining-useful-life estimate."""
+    warranty), the technicians who look after it, its latest remaining-useful-life estimate, and its open
+    incidents (so a page never shows "no failure in sight" without saying a fault is suspected)."""
     return _asset(conn, principal, device_id, now_of(request))
 
 

@@ -14,7 +14,7 @@
       <div class="muted">${esc(a.equipment_type)} · ${esc(a.id)} · ${esc(a.customer_name || "")} · ${esc(a.region)}</div>
       <div>${esc(t("board.asset.contract"))}: ${k ? `<b>${esc(k.name)}</b> · ${esc(k.sla_tier)} · ${esc(k.coverage)}` : esc(t("board.asset.noContract"))}</div>
       ${a.team?.length ? `<div>${esc(t("board.asset.team"))}: ${a.team.map((m) => esc(m.name)).join(", ")}</div>` : ""}
-      ${QFRul.block(a.rul)}
+      ${QFRul.block(a.rul, a.open_incidents)}
       <button type="button" class="secondary" id="asset-close">${esc(t("board.asset.close"))}</button>`;
     document.getElementById("asset-close").addEventListener("click", () => { panel.hidden = true; });
     document.getElementById("asset-h").focus();

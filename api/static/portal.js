@@ -22,7 +22,7 @@
       <div class="muted">${esc(label("common.equipment", a.equipment_type))} · ${esc(a.id)} · ${esc(QF.t("portal.asset.lastSeen", { at: when(a.last_seen) }))}</div>
       ${contractLine(a.contract)}
       ${incidents}
-      ${QFRul.block(a.rul)}
+      ${QFRul.block(a.rul, a.open_incidents)}
       ${latest ? `<table><caption class="sr-only">${esc(QF.t("portal.asset.latest", { name: a.name }))}</caption>${latest}</table>` : `<p class="muted">${esc(QF.t("portal.asset.noReadings"))}</p>`}
       <button class="secondary" data-timeline="${esc(a.id)}" aria-expanded="${open.has(a.id)}">${esc(QF.t(open.has(a.id) ? "portal.timeline.hide" : "portal.timeline.show"))}</button>
       <ol class="timeline" id="tl-${esc(a.id)}" ${open.has(a.id) ? "" : "hidden"}></ol></article>`;
