@@ -236,31 +236,18 @@ ORDER BY (w.status = 'completed'), w.eta NULLS LAST, w.id;
 SELECT id, status FROM work_orders WHERE id = %(work_order_id)s AND technician_id = %(tid)s FOR UPDATE;
 
 -- name: record_action
+-- Every phone step, keyed by the phone's id (one table since migration 0820): a replayed id inserts nothing.
 INSERT INTO technician_actions (action_id, technician_id, work_order_id, action, received_at, applied, parts_used)
 VALUES (%(action_id)s, %(tid)s, %(work_order_id)s, %(action)s, %(at)s, false, %(parts)s)
 ON CONFLICT (action_id) DO NOTHING
 RETURNING action_id;
 
--- name: record_step_action
--- The newer phone steps (sign-off, parts return; migration 0360): same idempotency, their own table. An id
--- already used by a lifecycle action counts as used.
-INSERT INTO technician_step_actions (action_id, technician_id, work_order_id, action, received_at, applied)
-SELECT %(action_id)s::uuid, %(tid)s::bigint, %(work_order_id)s::bigint, %(action)s::text, %(at)s::timestamptz, false
-WHERE NOT EXISTS (SELECT 1 FROM technician_actions WHERE action_id = %(action_id)s::uuid)
-ON CONFLICT (action_id) DO NOTHING
-RETURNING action_id;
-
 -- name: action_result
 SELECT action_id, work_order_id, action, applied, technician_id FROM technician_actions
-WHERE action_id = %(action_id)s
-UNION ALL
-SELECT action_id, work_order_id, action, applied, technician_id FROM technician_step_actions
-WHERE action_id = %(action_id)s
-LIMIT 1;
+WHERE action_id = %(action_id)s;
 
 -- name: mark_action_applied
-WITH a AS (UPDATE technician_actions SET applied = %(applied)s WHERE action_id = %(action_id)s)
-UPDATE technician_step_actions SET applied = %(applied)s WHERE action_id = %(action_id)s;
+UPDATE technician_actions SET applied = %(applied)s WHERE action_id = %(action_id)s;
 
 -- name: mark_en_route
 -- Only the assigned technician's own job, only from 'assigned': a replayed tap changes nothing.

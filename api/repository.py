@@ -137,15 +137,11 @@ def tech_job_owner(conn: psycopg.Connection, technician_id: int, work_order_id: 
     return _one(conn, Q.tech_job_owner, {"tid": technician_id, "work_order_id": work_order_id})
 
 
-# Phone steps recorded in technician_step_actions (migration 0360) rather than technician_actions.
-STEP_ACTIONS = frozenset({"signoff", "return_parts"})
-
-
 def record_action(conn: psycopg.Connection, *, action_id: str, technician_id: int, work_order_id: int,
                   action: str, at: datetime, parts: Any) -> bool:
-    """True when this action id is new; False when it was already received (a replay)."""
-    query = Q.record_step_action if action in STEP_ACTIONS else Q.record_action
-    return _one(conn, query, {"action_id": action_id, "tid": technician_id,
+    """True when this action id is new; False when it was already received (a replay). Every kind of phone
+    step shares one table (technician_actions, migration 0820), so an id is used once whatever the step."""
+    return _one(conn, Q.record_action, {"action_id": action_id, "tid": technician_id,
                                         "work_order_id": work_order_id, "action": action, "at": at,
                                         "parts": parts}) is not None
 
