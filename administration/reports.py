@@ -120,7 +120,7 @@ def report_problem(conn: psycopg.Connection, customer_id: int, asset: str, summa
             "sha256": hashlib.sha256(data).hexdigest(), "at": at})
         photo_id = int(row["id"]) if row else None
     record_timeline(conn, customer_id=customer_id, device_id=device["device_id"], at=at, kind="incident_reported",
-                    summary=f"Reported in the portal: {summary[:200]}", incident_id=incident_id,
+                    message=Message("summary.reportedPortal", {"text": summary[:200]}), incident_id=incident_id,
                     work_order_id=work_order_id, data={"source": "portal", "reported_by": actor.name,
                                                        "photo_id": photo_id})
     queue_notification(conn, customer_id=customer_id, device_id=device["device_id"], incident_id=incident_id,

@@ -44,7 +44,8 @@ ORDER BY signal, bucket;
 
 -- name: list_incidents
 SELECT i.id, i.device_id, i.customer_id, i.source, i.fault_mode, i.detector, i.severity, i.status, i.summary,
-       i.evidence, i.opened_at, i.response_due, i.onsite_due, i.repair_due, i.resolved_at, c.tier
+       i.summary_message, i.evidence, i.opened_at, i.response_due, i.onsite_due, i.repair_due, i.resolved_at,
+       c.tier
 FROM incidents i JOIN customers c ON c.id = i.customer_id
 WHERE (%(all)s OR i.customer_id = %(cid)s
        OR i.id IN (SELECT incident_id FROM work_orders WHERE technician_id = %(tid)s))
@@ -67,7 +68,7 @@ WHERE (%(all)s OR id = %(tid)s)
 ORDER BY code;
 
 -- name: device_timeline
-SELECT id, at, kind, summary, incident_id, work_order_id, data FROM timeline_events
+SELECT id, at, kind, summary, message, incident_id, work_order_id, data FROM timeline_events
 WHERE device_id = %(device_id)s ORDER BY at DESC, id DESC LIMIT %(limit)s;
 
 -- name: counts
@@ -102,7 +103,8 @@ GROUP BY t.id ORDER BY t.code;
 SELECT w.id, w.incident_id, w.device_id, w.customer_id, w.status, w.required_skills, w.estimated_minutes,
        w.lat, w.lon, w.technician_id, t.code AS technician_code, w.assigned_at, w.eta, w.arrived_at,
        w.pinned_technician_id, w.locked,
-       i.source, i.severity, i.fault_mode, i.summary, i.opened_at, i.response_due, clk.onsite_due,
+       i.source, i.severity, i.fault_mode, i.summary, i.summary_message, i.opened_at, i.response_due,
+       clk.onsite_due,
        i.response_target, clk.onsite_target,
        c.name AS customer_name, c.tier, c.region, d.name AS device_name,
        (w.eta IS NOT NULL AND w.arrived_at IS NULL AND w.eta > clk.onsite_due) AS eta_late,
@@ -223,7 +225,7 @@ SELECT w.id, w.incident_id, w.device_id, w.status, w.eta, w.onsite_due, w.assign
        w.completed_at, w.estimated_minutes, w.required_skills, w.lat, w.lon, w.actual_cause, w.actual_fix,
        d.name AS device_name, d.equipment_type, c.name AS customer_name, c.email AS customer_email,
        c.timezone AS customer_timezone,
-       i.summary, i.evidence, i.fault_mode, i.severity, i.opened_at, i.source
+       i.summary, i.summary_message, i.evidence, i.fault_mode, i.severity, i.opened_at, i.source
 FROM work_orders w
 JOIN devices d ON d.id = w.device_id
 JOIN customers c ON c.id = w.customer_id
@@ -261,7 +263,8 @@ SELECT d.id, d.name, d.equipment_type, d.online, d.last_seen,
        coalesce((SELECT jsonb_agg(jsonb_build_object('signal', l.signal, 'value', l.value, 'ts', l.ts)
                                   ORDER BY l.signal)
                  FROM telemetry_latest l WHERE l.device_id = d.id), '[]') AS latest,
-       coalesce((SELECT jsonb_agg(jsonb_build_object('id', i.id, 'summary', i.summary, 'status', i.status,
+       coalesce((SELECT jsonb_agg(jsonb_build_object('id', i.id, 'summary', i.summary,
+                                                     'summary_message', i.summary_message, 'status', i.status,
                                                      'opened_at', i.opened_at, 'onsite_due', i.onsite_due,
                                                      'eta', w.eta, 'work_order_status', w.status,
                                                      'fault_mode', i.fault_mode, 'source', i.source,

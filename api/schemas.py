@@ -57,7 +57,8 @@ class Incident(BaseModel):
     detector: str
     severity: int
     status: str
-    summary: str
+    summary: str  # English, as written; summary_message renders it in the reader's language (migration 0821)
+    summary_message: dict[str, Any] | None = None
     evidence: dict[str, Any]
     opened_at: datetime
     response_due: datetime
@@ -102,7 +103,8 @@ class TimelineEvent(BaseModel):
     id: int
     at: datetime
     kind: str
-    summary: str
+    summary: str  # English, as written; message renders it in the reader's language (migration 0821)
+    message: dict[str, Any] | None = None
     incident_id: int | None
     work_order_id: int | None
     data: dict[str, Any]

@@ -18,12 +18,26 @@ from i18n import Message, translate
 Q = Queries(__file__)
 
 
-def record_timeline(conn: psycopg.Connection, *, customer_id: int, at: datetime, kind: str, summary: str,
-                    device_id: str | None = None, incident_id: int | None = None,
-                    work_order_id: int | None = None, data: dict[str, Any] | None = None) -> None:
+def record_timeline(conn: psycopg.Connection, *, customer_id: int, at: datetime, kind: str,
+                    summary: str | None = None, device_id: str | None = None, incident_id: int | None = None,
+                    work_order_id: int | None = None, data: dict[str, Any] | None = None,
+                    message: Message | None = None) -> None:
+    """``message`` (a catalogue key and its parameters) lets each page show the event in its reader's language
+    and zone (migration 0821); ``summary`` defaults to its English rendering in UTC, for readers that do not
+    translate and for the rows' search. Without a message, ``summary`` is the only text."""
+    if message is not None:
+        summary = summary or summary_text(message)
+    if summary is None:
+        raise ValueError("a timeline event needs a summary or a message")
     conn.execute(Q.insert_timeline, {
         "device_id": device_id, "customer_id": customer_id, "at": at, "kind": kind, "summary": summary,
-        "incident_id": incident_id, "work_order_id": work_order_id, "data": Jsonb(data or {})})
+        "incident_id": incident_id, "work_order_id": work_order_id, "data": Jsonb(data or {}),
+        "message": Jsonb(message.to_json()) if message is not None else None})
+
+
+def summary_text(message: Message) -> str:
+    """The English (UTC) text of a stored summary message: what ``summary`` columns keep beside it."""
+    return translate(message.key, "en", "UTC", **message.params)
 
 
 def queue_notification(conn: psycopg.Connection, *, customer_id: int, at: datetime, kind: str,

@@ -27,6 +27,7 @@ import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
+from datetime import datetime
 from zoneinfo import ZoneInfo
 
 import psycopg
@@ -290,7 +291,7 @@ class DispatchLoop:
                              {"technician_id": o.technician_id,
                               "reason": plan.dropped.get(str(o.id), "re-planned")}, at=at)
                 record_timeline(conn, customer_id=row["customer_id"], device_id=row["device_id"], at=at,
-                                kind="technician_unassigned", summary="Technician re-planned to another job",
+                                kind="technician_unassigned", message=Message("summary.unassigned"),
                                 incident_id=row["incident_id"], work_order_id=o.id,
                                 data={"technician_id": o.technician_id,
                                       "reason": plan.dropped.get(str(o.id), "re-planned")})
@@ -318,9 +319,9 @@ class DispatchLoop:
                        previous_tech: int | None) -> None:
         at = to_datetime(now)
         late = eta > row["onsite_due"]
-        summary = f"{tech.name} assigned, arriving {eta:%H:%M} UTC" + (" (after the 2 h target)" if late else "")
         record_timeline(conn, customer_id=row["customer_id"], device_id=row["device_id"], at=at,
-                        kind="technician_reassigned" if previous_tech else "technician_assigned", summary=summary,
+                        kind="technician_reassigned" if previous_tech else "technician_assigned",
+                        message=assigned_message(tech.name, eta, late),
                         incident_id=row["incident_id"], work_order_id=row["id"],
                         data={"technician": tech.code, "eta": eta.isoformat(), "travel_s": round(eta.timestamp() - now),
                               "previous_technician_id": previous_tech, "planner": "optimiser"})
@@ -337,7 +338,7 @@ class DispatchLoop:
     def _tell_eta(self, conn: psycopg.Connection, row: dict, tech: pl.TechRow, eta) -> None:
         at = to_datetime(self._clock.now())
         record_timeline(conn, customer_id=row["customer_id"], device_id=row["device_id"], at=at, kind="eta_changed",
-                        summary=f"New arrival time {eta:%H:%M} UTC", incident_id=row["incident_id"],
+                        message=Message("summary.etaChanged", {"eta": eta}), incident_id=row["incident_id"],
                         work_order_id=row["id"],
                         data={"technician": tech.code, "eta": eta.isoformat(),
                               "previous_eta": row["eta"].isoformat() if row["eta"] else None})
@@ -376,9 +377,9 @@ class DispatchLoop:
                 audit.record(conn, DISPATCH_ACTOR, "dispatch.assign", "work_order", str(order["id"]),
                              {"technician": tech.code, "eta": eta.isoformat(), "planner": "nearest"}, at=at)
                 late = eta > order["onsite_due"]
-                summary = f"{tech.name} assigned, arriving {eta:%H:%M} UTC" + (" (after the 2 h target)" if late else "")
                 record_timeline(conn, customer_id=order["customer_id"], device_id=order["device_id"], at=at,
-                                kind="technician_assigned", summary=summary, incident_id=order["incident_id"],
+                                kind="technician_assigned", message=assigned_message(tech.name, eta, late),
+                                incident_id=order["incident_id"],
                                 work_order_id=order["id"],
                                 data={"technician": tech.code, "eta": eta.isoformat(), "travel_s": round(seconds),
                                       "planner": "nearest"})
@@ -391,6 +392,11 @@ class DispatchLoop:
                 count += 1
         self.assigned += count
         return count
+
+
+def assigned_message(technician: str, eta: datetime, late: bool) -> Message:
+    """The timeline's "assigned, arriving at" in the reader's language and zone (English/UTC in ``summary``)."""
+    return Message("summary.assigned", {"technician": technician, "eta": eta, "late": "yes" if late else "no"})
 
 
 def _window(order: dict) -> tuple[float, float] | None:

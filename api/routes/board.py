@@ -150,7 +150,9 @@ def intake(body: IntakeRequest, request: Request, conn: Conn, principal: Staff) 
             required_skills=body.required_skills, estimated_minutes=body.estimated_minutes, lat=device["lat"],
             lon=device["lon"], created_at=at, onsite_due=onsite_due)
         record_timeline(conn, customer_id=device["customer_id"], device_id=device["id"], at=at,
-                        kind="incident_reported", summary=f"Reported by {body.source}: {body.summary}",
+                        kind="incident_reported",
+                        message=Message("summary.reported", {"source": {"key": f"common.source.{body.source}",
+                                                                        "text": body.source}, "text": body.summary}),
                         incident_id=incident_id, work_order_id=work_order_id,
                         data={"source": body.source, "reported_by": body.reported_by, "taken_by": principal.username})
         queue_notification(conn, customer_id=device["customer_id"], device_id=device["id"], incident_id=incident_id,
@@ -190,8 +192,8 @@ def assign(work_order_id: int, body: AssignRequest, request: Request, conn: Conn
         repo.set_travelling(conn, tech["id"])
         record_timeline(conn, customer_id=wo["customer_id"], device_id=wo["device_id"], at=at,
                         kind="technician_reassigned" if previous else "technician_assigned",
-                        summary=f"Technician {tech['code']} assigned by {principal.username}, "
-                                f"ETA {eta.strftime('%H:%M')}",
+                        message=Message("summary.assignedManual", {"technician": tech["code"],
+                                                                   "by": principal.username, "eta": eta}),
                         incident_id=wo["incident_id"], work_order_id=work_order_id,
                         data={"technician_id": tech["id"], "previous_technician_id": previous,
                               "eta": eta.isoformat(), "manual": True})

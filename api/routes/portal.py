@@ -23,6 +23,7 @@ from api.routes.board import now_of
 from api.schemas import Preference, SurveyRequest, WebhookCreated, WebhookRequest
 from core.events import record_timeline
 from diagnostics import latest_rul_many
+from i18n import Message
 from planning.service import asset_contracts
 
 router = APIRouter(tags=["portal"])
@@ -77,7 +78,7 @@ def answer_survey(body: SurveyRequest, request: Request, conn: Conn, principal: 
         if survey_id is None:
             raise HTTPException(status.HTTP_409_CONFLICT, "already answered")
         record_timeline(conn, customer_id=cid, device_id=wo["device_id"], at=at, kind="survey_answered",
-                        summary=f"Customer rated the visit {body.score}/10", work_order_id=body.work_order_id,
+                        message=Message("summary.rated", {"score": body.score}), work_order_id=body.work_order_id,
                         data={"score": body.score})
     conn.commit()
     return {"id": survey_id, "work_order_id": body.work_order_id, "score": body.score}

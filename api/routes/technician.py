@@ -25,6 +25,7 @@ from core.events import record_timeline
 from dispatch import repository as plan_repo
 from dispatch.parts_return import report_unused
 from dispatch.visits import complete, complete_unfixed, mark_arrived
+from i18n import Message
 from planning import escalation_service
 from planning import service as planning_service
 from spares import service as spares_flow
@@ -162,7 +163,7 @@ def _apply(conn: Conn, tid: int, work_order_id: int, body: TechAction, at: datet
         if row is None:
             return False
         record_timeline(conn, customer_id=row["customer_id"], device_id=row["device_id"], at=at,
-                        kind="technician_en_route", summary="Technician on the way",
+                        kind="technician_en_route", message=Message("summary.enRoute"),
                         incident_id=row["incident_id"], work_order_id=work_order_id,
                         data={"eta": row["eta"].isoformat() if row["eta"] else None})
         return True

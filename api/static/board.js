@@ -195,7 +195,7 @@
           ${q.pinned_technician_id != null ? `<span class="chip pin">${esc(QF.t("board.queue.pinnedTo", { tech: codeOf(q.pinned_technician_id) }))}</span>` : ""}
           ${q.locked ? `<span class="chip pin">${esc(QF.t("board.queue.locked"))}</span>` : ""}
           ${QFLifecycle.badges(q)}</div>
-        <div class="muted">${esc(q.customer_name)} · ${esc(q.summary)}</div>
+        <div class="muted">${esc(q.customer_name)} · ${esc(I18N.message(q.summary_message, q.summary))}</div>
         <div class="row">${r.held ? "" : r.due ? `<span>${esc(r.label)}</span> <span class="clock" data-due="${esc(r.due)}"></span>` : `<span class="ok">${esc(QF.t("board.queue.onSiteSince", { at: hm(q.arrived_at) }))}</span>`}
           ${!q.assigned_at && !r.held && !r.window ? `<span>· ${esc(QF.t("board.risk.onSiteIn"))}</span> <span class="clock" data-due="${esc(q.onsite_target || q.onsite_due)}"></span>` : ""}
           ${!q.arrived_at ? `<span class="muted">${esc(QF.t("board.queue.promise", { promise: hm(q.onsite_target || q.onsite_due), contract: hm(q.onsite_due) }))}</span>` : ""}

@@ -77,7 +77,7 @@ const I18N = (() => {
       if (p.kind === "#") return number(n);
       const v = params[p.name];
       switch (p.kind) {
-        case "": return v ?? "";
+        case "": return v !== null && typeof v === "object" && "key" in v ? nested(v) : v ?? "";
         case "number": return number(v);
         case "time": return time(v);
         case "date": return date(v);
@@ -101,6 +101,12 @@ const I18N = (() => {
     return render(ps, params);
   }
   function has(key) { return key in messages || key in fallback; }
+  // A parameter that is itself a message ({key, params, text}: a fault's name inside a summary), in the same
+  // language; its text (or the key) when no catalogue has it. Same rule as i18n/message.py.
+  function nested(v) { return has(v.key) ? t(v.key, v.params || {}) : String(v.text ?? v.key); }
+  // A stored message (a timeline event's or an incident's summary, migration 0821) in the viewer's language;
+  // `text` (what the server wrote, English) for rows without one or with a key this page does not know.
+  function message(m, text) { return m && m.key && has(m.key) ? t(m.key, m.params || {}) : text ?? ""; }
   // --- dates and numbers: Intl, in the viewer's zone, always naming the zone ---
   const cache = new Map();
   function fmt(kind, opts) {
@@ -153,7 +159,7 @@ const I18N = (() => {
     el.replaceChildren(sel);
   }
   return {
-    SUPPORTED, load, t, has, time, datetime, date, number, percent, apply, negotiate, preferred,
+    SUPPORTED, load, t, has, message, time, datetime, date, number, percent, apply, negotiate, preferred,
     get lang() { return lang; }, get zone() { return zone; },
     setZone(z) { if (z) { try { new Intl.DateTimeFormat("en", { timeZone: z }); zone = z; cache.clear(); } catch (e) { /* unknown zone: keep the browser's */ } } },
     remember(l) { localStorage.setItem(LANG_KEY, negotiate(l)); },

@@ -13,7 +13,7 @@
 
   function assetCard(a) {
     const latest = a.latest.map((r) => `<tr><th scope="row">${esc(r.signal)}</th><td>${I18N.number(r.value, 2)}</td><td class="muted">${hm(r.ts)}</td></tr>`).join("");
-    const incidents = a.open_incidents.map((i) => `<div class="incident" role="status"><b>${esc(i.summary)}</b><br>
+    const incidents = a.open_incidents.map((i) => `<div class="incident" role="status"><b>${esc(I18N.message(i.summary_message, i.summary))}</b><br>
       ${i.eta ? `${esc(QF.t("portal.incident.expected"))} <b>${hm(i.eta)}</b>` : esc(QF.t("portal.incident.scheduling"))}${i.work_order_status === "on_site" ? ` – <b>${esc(QF.t("portal.incident.onSite"))}</b>` : ""}
       <span class="muted">${esc(QF.t("portal.incident.promised", { at: hm(i.onsite_due) }))}</span></div>`).join("");
     return `<article class="card asset" aria-labelledby="asset-${esc(a.id)}">
@@ -28,10 +28,12 @@
       <ol class="timeline" id="tl-${esc(a.id)}" ${open.has(a.id) ? "" : "hidden"}></ol></article>`;
   }
 
-  // A timeline event in the reader's words: its kind's catalogue message with the event's data (times in the
-  // reader's zone), else the summary the server wrote (English) for kinds without one.
+  // A timeline event in the reader's words: the message it was stored with (migration 0821), else its kind's
+  // catalogue message with the event's data (times in the reader's zone), else the summary the server wrote
+  // (English) for older rows of kinds without one.
   function timelineText(e) {
     const key = `portal.event.${e.kind}`, d = e.data || {};
+    if (e.message && I18N.has(e.message.key)) return I18N.message(e.message, e.summary);
     if (!I18N.has(key)) return e.summary;
     return QF.t(key, { ...d, eta: d.eta ? hm(d.eta) : "–", technician: d.technician || "", fix: d.fix || "" });
   }

@@ -113,8 +113,9 @@
 
   function cause(job) {
     const ev = job.evidence || {};
-    if (ev.signal) return `${esc(job.summary)} <span class="muted">${esc(QF.t("tech.cause.worst", { worst: I18N.number(ev.worst), limit: I18N.number(ev.limit) }))}</span>`;
-    return esc(job.summary);
+    const summary = I18N.message(job.summary_message, job.summary); // the viewer's language (migration 0821)
+    if (ev.signal) return `${esc(summary)} <span class="muted">${esc(QF.t("tech.cause.worst", { worst: I18N.number(ev.worst), limit: I18N.number(ev.limit) }))}</span>`;
+    return esc(summary);
   }
 
   // Parts per job (when the server sends them): [{sku, qty, source_kind: van|depot|courier, location_name, lat,
