@@ -30,7 +30,7 @@ def mark_arrived(conn: psycopg.Connection, work_order_id: int, at: datetime) -> 
                                         "technician_id": row["technician_id"]})
     on_time = at <= row["onsite_due"]
     record_timeline(conn, customer_id=row["customer_id"], device_id=row["device_id"], at=at, kind="technician_arrived",
-                    summary="Technician on site" + ("" if on_time else " (after the on-site deadline)"),
+                    message=Message("summary.arrived", {"late": "no" if on_time else "yes"}),
                     incident_id=row["incident_id"], work_order_id=work_order_id, data={"on_time": on_time})
     return True
 
@@ -56,7 +56,8 @@ def complete(conn: psycopg.Connection, work_order_id: int, at: datetime, *, caus
         cur.execute(Q.resolve_incident_onsite, {"incident_id": row["incident_id"], "at": at})
     fitted = spares_flow.complete_job(conn, work_order_id, row["technician_id"], parts_used, at.timestamp())
     record_timeline(conn, customer_id=row["customer_id"], device_id=row["device_id"], at=at, kind="work_completed",
-                    summary=f"Repair completed{': ' + fix if fix else ''}", incident_id=row["incident_id"],
+                    message=Message("summary.completed", {"hasFix": "yes" if fix else "no", "fix": fix or ""}),
+                    incident_id=row["incident_id"],
                     work_order_id=work_order_id, data={"cause": cause, "fix": fix, "parts_fitted": fitted, "fix_code": fix_code,
                           "fault_mode": fault_mode})
     queue_notification(conn, customer_id=row["customer_id"], device_id=row["device_id"],
@@ -76,7 +77,7 @@ def depart(conn: psycopg.Connection, work_order_id: int, at: datetime) -> bool:
     if row is None:
         return False
     record_timeline(conn, customer_id=row["customer_id"], device_id=row["device_id"], at=at,
-                    kind="technician_en_route", summary="Technician on the way", incident_id=row["incident_id"],
+                    kind="technician_en_route", message=Message("summary.enRoute"), incident_id=row["incident_id"],
                     work_order_id=work_order_id, data={"eta": row["eta"].isoformat() if row["eta"] else None})
     return True
 
@@ -103,16 +104,16 @@ def complete_unfixed(conn: psycopg.Connection, work_order_id: int, at: datetime,
                           ).fetchone()
     return_id = int(new["id"]) if new else None
     spares_flow.release_work_order(conn, work_order_id, at.timestamp())  # nothing was fitted: holds go back
-    why = {"wrong_part": "the part needed was not at hand", "wrong_diagnosis": "the fault was not the one diagnosed",
-           "not_fixed": "the fault could not be fixed on this visit"}[outcome]
     record_timeline(conn, customer_id=row["customer_id"], device_id=row["device_id"], at=at,
-                    kind="visit_not_fixed", summary=f"Visit {row['visit_no']} ended without the fix: {why}",
+                    kind="visit_not_fixed",
+                    message=Message("summary.notFixed", {"visit": row["visit_no"], "why": outcome}),
                     incident_id=row["incident_id"], work_order_id=work_order_id,
                     data={"outcome": outcome, "cause": cause, "fault_mode": fault_mode,
                           "return_work_order_id": return_id})
     if return_id is not None:
         record_timeline(conn, customer_id=row["customer_id"], device_id=row["device_id"], at=at,
-                        kind="return_visit_created", summary=f"Return visit {row['visit_no'] + 1} needed",
+                        kind="return_visit_created",
+                        message=Message("summary.returnVisit", {"visit": row["visit_no"] + 1}),
                         incident_id=row["incident_id"], work_order_id=return_id,
                         data={"previous_work_order_id": work_order_id, "parts": dict(parts_needed or {})})
     conn.execute(Q.audit_visit, {"at": at, "actor": actor, "action": "work_order.not_fixed",
