@@ -35,7 +35,6 @@ HOLD_KINDS = ("on_hold", "awaiting_parts")
 MAX_WINDOW_AHEAD = timedelta(days=60)
 MIN_WINDOW = timedelta(minutes=15)
 MAX_NOTE = 500
-_HOLD_SUMMARY = {"on_hold": "On hold", "awaiting_parts": "Awaiting parts"}
 
 
 class LifecycleNotFound(LookupError):
@@ -94,11 +93,18 @@ def _pauses_sla(conn: psycopg.Connection, work_order_id: int, kind: str) -> tupl
     return bool(row["pauses_sla"]), row["contract_code"]
 
 
-def _timeline(conn: psycopg.Connection, state: dict[str, Any], at: datetime, kind: str, summary: str,
+def _timeline(conn: psycopg.Connection, state: dict[str, Any], at: datetime, kind: str, message: Message,
               data: dict[str, Any], work_order_id: int | None = None) -> None:
+    """A transition on the record, as a catalogue message (shown in the reader's language; English in summary)."""
     record_timeline(conn, customer_id=state["customer_id"], device_id=state["device_id"], at=at, kind=kind,
-                    summary=summary, incident_id=state["incident_id"],
+                    message=message, incident_id=state["incident_id"],
                     work_order_id=work_order_id or state["id"], data=data)
+
+
+def _reason(code: str, label: str) -> dict[str, str]:
+    """A cancel reason as a nested message: the board's catalogue name for it (board.lifecycle.reason<Code>),
+    else the label stored with it (a reason added later, without a catalogue entry)."""
+    return {"key": "board.lifecycle.reason" + "".join(w.title() for w in code.split("_")), "text": label}
 
 
 def _release(conn: psycopg.Connection, state: dict[str, Any], at: datetime) -> None:
@@ -153,12 +159,13 @@ def cancel(conn: psycopg.Connection, work_order_id: int, *, reason: str, note: s
     label = reasons[reason]["label"]
     data = {"reason": reason, "note": note, "by": actor.name, "incident_closed": closed,
             "requeued_work_order_id": requeued, "technician_id": state["technician_id"]}
-    _timeline(conn, state, at, "work_order_cancelled", f"Visit cancelled: {label}", data)
+    why = _reason(reason, label)
+    _timeline(conn, state, at, "work_order_cancelled", Message("summary.cancelled", {"reason": why}), data)
     if closed:
-        _timeline(conn, state, at, "incident_closed", f"Incident closed with the cancelled visit ({label})",
+        _timeline(conn, state, at, "incident_closed", Message("summary.incidentClosed", {"reason": why}),
                   {"reason": reason})
     elif requeued is not None:
-        _timeline(conn, state, at, "work_order_requeued", "Incident stays open: a new work order is in the queue",
+        _timeline(conn, state, at, "work_order_requeued", Message("summary.requeued"),
                   {"previous_work_order_id": work_order_id}, work_order_id=requeued)
     audit.record(conn, actor, "work_order.cancel", "work_order", str(work_order_id),
                  {**data, "before": state["status"]}, at=at)
@@ -219,8 +226,8 @@ def reschedule(conn: psycopg.Connection, work_order_id: int, *, earliest: dateti
             "previous_window": [state["appointment_start"].isoformat(), state["appointment_end"].isoformat()]
             if state["appointment_start"] else None}
     _timeline(conn, state, at, "work_order_rescheduled",
-              f"Rescheduled to the customer's window {earliest:%Y-%m-%d %H:%M}–{latest:%H:%M} UTC"
-              + ("; SLA clock paused until then" if pauses and earliest > at else ""), data)
+              Message("summary.rescheduled", {"earliest": earliest, "latest": latest,
+                                              "paused": "yes" if pauses and earliest > at else "no"}), data)
     audit.record(conn, actor, "work_order.reschedule", "work_order", str(work_order_id),
                  {**data, "before": state["status"]}, at=at)
     queue_notification(conn, customer_id=state["customer_id"], device_id=state["device_id"],
@@ -261,8 +268,8 @@ def hold(conn: psycopg.Connection, work_order_id: int, *, kind: str, note: str |
     data = {"kind": kind, "note": note, "by": actor.name, "sla_paused": pauses, "contract": contract,
             "technician_id": state["technician_id"]}
     _timeline(conn, state, at, f"work_order_{kind}",
-              f"{_HOLD_SUMMARY[kind]}{': ' + note if note else ''} — SLA clock "
-              + ("paused" if pauses else "keeps running (contract)"), data)
+              Message("summary.hold", {"kind": kind, "hasNote": "yes" if note else "no", "note": note or "",
+                                       "paused": "yes" if pauses else "no"}), data)
     audit.record(conn, actor, f"work_order.{kind}", "work_order", str(work_order_id),
                  {**data, "before": state["status"]}, at=at)
     return LifecycleOutcome(work_order_id, "hold", True, "on_hold", hold_kind=kind, sla_paused=pauses)
@@ -282,15 +289,11 @@ def resume(conn: psycopg.Connection, work_order_id: int, *, actor: audit.Actor, 
     data = {"by": actor.name, "hold_kind": state["hold_kind"], "paused_s": round(shift.total_seconds()),
             "onsite_due": row["onsite_due"].isoformat()}
     _timeline(conn, state, at, "work_order_resumed",
-              "Back in the queue" + (f"; SLA clock paused {_duration(shift)}" if shift else ""), data)
+              Message("summary.resumed", {"paused": "yes" if shift else "no",
+                                          "minutes": round(shift.total_seconds() / 60)}), data)
     audit.record(conn, actor, "work_order.resume", "work_order", str(work_order_id), data, at=at)
     return LifecycleOutcome(work_order_id, "resume", True, "open", sla_paused=bool(shift),
                             paused_s=shift.total_seconds(), onsite_due=row["onsite_due"])
-
-
-def _duration(d: timedelta) -> str:
-    minutes = round(d.total_seconds() / 60)
-    return f"{minutes // 60} h {minutes % 60:02d} min" if minutes >= 60 else f"{minutes} min"
 
 
 def _cannot(step: str, state: dict[str, Any], kind: str | None = None) -> str:

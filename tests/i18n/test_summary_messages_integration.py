@@ -11,10 +11,12 @@ import pytest
 from fastapi.testclient import TestClient
 
 from api.app import create_app
+from core import audit
 from core.clock import ManualClock
 from core.events import record_timeline
 from core.settings import DispatchSettings, Settings
 from dispatch import DispatchLoop
+from dispatch.lifecycle import cancel, hold, resume
 from i18n import Message, render
 from quietfix.seed import seed
 from tests.helpers import login, open_work_order
@@ -72,3 +74,23 @@ def test_the_nearest_loop_writes_its_assignment_as_a_message(settings: Settings,
         "WHERE e.work_order_id = %s AND e.kind = 'technician_assigned'", (wo,)).fetchone()
     assert message["key"] == "summary.assigned" and message["params"]["late"] == "no"
     assert summary.endswith(f"assigned, arriving {eta.astimezone(UTC):%H:%M} UTC")
+
+
+def test_lifecycle_transitions_are_written_as_messages(conn: psycopg.Connection) -> None:
+    devices = seed(conn, devices=2, technicians=1, users=False)
+    wo = open_work_order(conn, devices[0].device_id, ["mechanical"], AT)
+    actor = audit.Actor("dispatcher")
+    hold(conn, wo, kind="awaiting_parts", note="BRG-6204", actor=actor, at=AT)
+    resume(conn, wo, actor=actor, at=AT + timedelta(minutes=30))
+    cancel(conn, wo, reason="customer_withdrew", note=None, actor=actor, at=AT + timedelta(minutes=40))
+    conn.commit()
+    rows = conn.execute("SELECT kind, summary, message FROM timeline_events WHERE work_order_id = %s ORDER BY id",
+                        (wo,)).fetchall()
+    by_kind = {k: (s, m) for k, s, m in rows}
+    summary, message = by_kind["work_order_awaiting_parts"]
+    assert summary.startswith("Awaiting parts: BRG-6204 — SLA clock ")
+    assert render(message, "zh-CN", "Asia/Shanghai").startswith("等待备件：BRG-6204 — SLA 计时")
+    summary, message = by_kind["work_order_cancelled"]
+    assert message["params"]["reason"]["key"] == "board.lifecycle.reasonCustomerWithdrew"
+    assert not render(message, "zh-CN", "UTC").endswith(message["params"]["reason"]["text"])  # its Chinese name
+    assert all(m is not None for _, _, m in rows)
