@@ -26,7 +26,7 @@ import psycopg
 from core import commands as core_commands
 from core.clock import to_datetime
 from core.contracts import CommandResult
-from core.events import queue_notification, record_timeline
+from core.events import queue_notification, record_timeline, summary_text
 from diagnostics import repository as repo
 from diagnostics.incidents import (
     OPEN_STATES,
@@ -125,7 +125,8 @@ class Actions:
             return  # never persisted (deduplicated against a row another writer holds)
         self._save(inc)
         if ev.kind == "reopened":
-            self._timeline(ctx, inc, "incident_reopened", f"{_label(inc.mode)} came back on {ctx.name}",
+            self._timeline(ctx, inc, "incident_reopened",
+                           Message("summary.incidentReopened", {"mode": _fault(inc.mode), "device": ctx.name}),
                            {"reopen_count": inc.reopen_count})
             # It came back after a remote fix or an auto-resolution: a reset does not hold, send a person.
             self._visit(ctx, inc, "recurred after it had cleared", Message("notify.remoteFix.recurred"))
@@ -133,7 +134,8 @@ class Actions:
             self._escalated(ctx, inc, ev.detail)
         elif ev.kind == "auto_resolved":
             kind = "remote_fix_verified" if inc.state == "resolved_remote" else "incident_auto_resolved"
-            self._timeline(ctx, inc, kind, f"{_label(inc.mode)} on {ctx.name}: signals normal again",
+            self._timeline(ctx, inc, kind,
+                           Message("summary.incidentNormal", {"mode": _fault(inc.mode), "device": ctx.name}),
                            {"normal_for_s": ev.detail.get("normal_for_s")})
 
     def touch(self, inc: Incident) -> None:
@@ -149,10 +151,13 @@ class Actions:
                              confidence=inc.confidence, last_abnormal_at=to_datetime(inc.last_abnormal_at),
                              reopen_count=inc.reopen_count, at=self.at, evidence=evidence)
 
-    def _timeline(self, ctx: repo.DeviceContext, inc: Incident, kind: str, summary: str,
+    def _timeline(self, ctx: repo.DeviceContext, inc: Incident, kind: str, summary: str | Message,
                   data: dict[str, Any] | None = None, work_order_id: int | None = None) -> None:
+        """``summary`` as a catalogue message where converted (shown in the reader's language, migration 0821)."""
+        message = summary if isinstance(summary, Message) else None
         record_timeline(self.conn, customer_id=ctx.customer_id, device_id=ctx.id, at=self.at, kind=kind,
-                        summary=summary, incident_id=int(inc.id), work_order_id=work_order_id, data=data)
+                        summary=None if message else summary, message=message, incident_id=int(inc.id),
+                        work_order_id=work_order_id, data=data)
 
     def _opened(self, ctx: repo.DeviceContext, inc: Incident, received_at: float | None = None) -> None:
         entry = self.loop.knowledge(ctx.equipment_type, inc.mode)
@@ -166,12 +171,14 @@ class Actions:
             why |= {"probable_cause": entry.probable_cause, "diagnostic_steps": list(entry.diagnostic_steps),
                     "skills": list(entry.skills), "parts": [{"sku": p.sku, "qty": p.qty} for p in entry.parts],
                     "repair_minutes": entry.repair_minutes, "remote_fix": entry.remote_fix}
-        summary = f"{_label(inc.mode)} suspected on {ctx.name} (confidence {inc.confidence:.0%})"
-        if entry is not None:
-            summary += f": {entry.probable_cause}"
+        said = Message("summary.incidentSuspected", {
+            "mode": _fault(inc.mode), "device": ctx.name, "pct": round(inc.confidence * 100),
+            "hasCause": "yes" if entry is not None else "no", "cause": entry.probable_cause if entry else ""})
+        summary = summary_text(said)  # English beside the message, for readers that do not translate
         db_id = repo.open_incident(
             self.conn, device_id=ctx.id, customer_id=ctx.customer_id, fault_mode=inc.mode, detector="monitor",
-            severity=severity, summary=summary, evidence=why, opened_at=self.at, confidence=inc.confidence,
+            severity=severity, summary=summary, summary_message=said.to_json(), evidence=why, opened_at=self.at,
+            confidence=inc.confidence,
             response_due=sla.response_due, onsite_due=sla.onsite_due, repair_due=sla.repair_due,
             response_target=sla.response_target, onsite_target=sla.onsite_target, repair_target=sla.repair_target)
         if db_id is None:  # another writer (or a previous life of this loop) holds the open incident: adopt it
@@ -184,7 +191,7 @@ class Actions:
         self.opened += 1
         if received_at is not None:
             self.detections.append((db_id, received_at, inc.onset_at))
-        self._timeline(ctx, inc, "incident_opened", summary, {"confidence": inc.confidence, "severity": severity})
+        self._timeline(ctx, inc, "incident_opened", said, {"confidence": inc.confidence, "severity": severity})
         log.info("incident opened", extra={"incident_id": db_id, "device_id": ctx.id, "fault_mode": inc.mode})
         command = COMMANDS.get(entry.remote_fix or "") if entry is not None else None
         if command is not None and self.loop.policy.remote_fix and self.loop.commands is not None and ctx.online:

@@ -81,10 +81,10 @@ WHERE source = 'telemetry'
 -- name: open_incident
 INSERT INTO incidents (device_id, customer_id, fault_mode, detector, severity, status, summary, evidence,
                        opened_at, response_due, onsite_due, repair_due, last_abnormal_at, confidence,
-                       response_target, onsite_target, repair_target)
+                       response_target, onsite_target, repair_target, summary_message)
 VALUES (%(device_id)s, %(customer_id)s, %(fault_mode)s, %(detector)s, %(severity)s, %(status)s, %(summary)s,
         %(evidence)s, %(opened_at)s, %(response_due)s, %(onsite_due)s, %(repair_due)s, %(opened_at)s,
-        %(confidence)s, %(response_target)s, %(onsite_target)s, %(repair_target)s)
+        %(confidence)s, %(response_target)s, %(onsite_target)s, %(repair_target)s, %(summary_message)s)
 ON CONFLICT (device_id, fault_mode) WHERE status NOT IN ('resolved_remote', 'resolved_onsite', 'closed')
 DO NOTHING
 RETURNING id;

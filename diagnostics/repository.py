@@ -177,8 +177,10 @@ def open_incident(conn: psycopg.Connection, **fields: object) -> int | None:
     Also used by the board's phone/e-mail intake, which passes ``status='work_order'`` and no confidence.
     """
     params = {"status": "detected", "confidence": 1.0, "response_target": None, "onsite_target": None,
-              "repair_target": None, **fields}
+              "repair_target": None, "summary_message": None, **fields}
     params["evidence"] = Jsonb(params.get("evidence") or {})
+    if params["summary_message"] is not None:  # the summary as a catalogue message (migration 0821)
+        params["summary_message"] = Jsonb(params["summary_message"])
     row = conn.execute(Q.open_incident, params).fetchone()
     return int(row[0]) if row else None
 

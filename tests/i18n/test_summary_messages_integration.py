@@ -12,13 +12,15 @@ from fastapi.testclient import TestClient
 
 from api.app import create_app
 from core import audit
-from core.clock import ManualClock
+from core.clock import ManualClock, to_datetime
 from core.events import record_timeline
-from core.settings import DispatchSettings, Settings
+from core.settings import DiagnosticsSettings, DispatchSettings, Settings
+from diagnostics import DiagnoseLoop, LoopPolicy
 from dispatch import DispatchLoop
 from dispatch.lifecycle import cancel, hold, resume
 from i18n import Message, render
 from quietfix.seed import seed
+from tests.diagnostics.site import Site
 from tests.helpers import login, open_work_order
 
 pytestmark = pytest.mark.integration
@@ -94,3 +96,30 @@ def test_lifecycle_transitions_are_written_as_messages(conn: psycopg.Connection)
     assert message["params"]["reason"]["key"] == "board.lifecycle.reasonCustomerWithdrew"
     assert not render(message, "zh-CN", "UTC").endswith(message["params"]["reason"]["text"])  # its Chinese name
     assert all(m is not None for _, _, m in rows)
+
+
+def test_a_detected_incident_carries_its_summary_as_a_message(conn: psycopg.Connection, db_url: str) -> None:
+    """The diagnose loop (real detectors, the edge simulator's signals) opens a bearing-wear incident: its summary
+    and its timeline entry are messages; English beside them as before."""
+    devices = seed(conn, devices=3, technicians=1, users=False)
+    clock = ManualClock()
+    conn.execute("SELECT quietfix_ensure_partitions(%s, %s)", (to_datetime(clock.now()),
+                                                              to_datetime(clock.now() + 3 * 86400)))
+    conn.execute("UPDATE devices SET online = true")
+    conn.commit()
+    with psycopg.connect(db_url, autocommit=True) as loop_conn:
+        site = Site(conn, loop_conn, clock, devices)
+        loop = DiagnoseLoop(lambda: loop_conn, DiagnosticsSettings(), clock, policy=LoopPolicy(silence=False))
+        site.run(loop, 1800)
+        target = site.pump()
+        site.equipment[target].inject("bearing_wear", clock.now(), develop_s=1800)
+        site.run(loop, 5400)
+    summary, message, name = conn.execute(
+        "SELECT i.summary, i.summary_message, d.name FROM incidents i JOIN devices d ON d.id = i.device_id "
+        "WHERE i.device_id = %s AND i.fault_mode = 'bearing_wear'", (target,)).fetchone()
+    assert message["key"] == "summary.incidentSuspected" and message["params"]["mode"]["key"] == "fault.bearing_wear"
+    assert summary.startswith(f"bearing wear suspected on {name} (confidence ")
+    assert render(message, "zh-CN", "Asia/Shanghai").startswith(f"{name} 疑似轴承磨损（置信度 ")
+    opened = conn.execute("SELECT message FROM timeline_events WHERE device_id = %s AND kind = 'incident_opened'",
+                          (target,)).fetchone()[0]
+    assert opened == message
