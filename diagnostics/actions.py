@@ -154,10 +154,10 @@ class Actions:
     def _timeline(self, ctx: repo.DeviceContext, inc: Incident, kind: str, summary: str | Message,
                   data: dict[str, Any] | None = None, work_order_id: int | None = None) -> None:
         """``summary`` as a catalogue message where converted (shown in the reader's language, migration 0821)."""
-        message = summary if isinstance(summary, Message) else None
+        message, text = (summary, None) if isinstance(summary, Message) else (None, summary)
         record_timeline(self.conn, customer_id=ctx.customer_id, device_id=ctx.id, at=self.at, kind=kind,
-                        summary=None if message else summary, message=message, incident_id=int(inc.id),
-                        work_order_id=work_order_id, data=data)
+                        summary=text, message=message, incident_id=int(inc.id), work_order_id=work_order_id,
+                        data=data)
 
     def _opened(self, ctx: repo.DeviceContext, inc: Incident, received_at: float | None = None) -> None:
         entry = self.loop.knowledge(ctx.equipment_type, inc.mode)
