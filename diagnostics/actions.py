@@ -197,8 +197,9 @@ class Actions:
         if command is not None and self.loop.policy.remote_fix and self.loop.commands is not None and ctx.online:
             self._remote(ctx, inc, entry.remote_fix or "", command)  # type: ignore[union-attr]
         elif entry is not None and entry.severity <= 1:
-            self._timeline(ctx, inc, "incident_watching", f"Watching {_label(inc.mode)} on {ctx.name}: minor, "
-                           "a visit follows only if it persists", {"watch_s": self.loop.policy.watch_s})
+            self._timeline(ctx, inc, "incident_watching",
+                           Message("summary.watching", {"mode": _fault(inc.mode), "device": ctx.name}),
+                           {"watch_s": self.loop.policy.watch_s})
         else:
             self._visit(ctx, inc, None)
 
@@ -262,7 +263,8 @@ class Actions:
                             sent_at=self.at, expires_at=to_datetime(expires),
                             verify_until=to_datetime(self.now + pol.verify_s))
         self._save(upd, {"remote_fix": {"command": fix, "command_id": cid}})
-        self._timeline(ctx, upd, "remote_fix_sent", f"Remote {fix} sent to {ctx.name} for {_label(inc.mode)}",
+        self._timeline(ctx, upd, "remote_fix_sent",
+                       Message("summary.remoteFixSent", {"mode": _fault(inc.mode), "device": ctx.name, "fix": fix}),
                        {"command_id": cid, "command": fix})
         self.outgoing.append(Outgoing(issued, int(inc.id)))
 
@@ -287,10 +289,11 @@ class Actions:
                                         **({"reason": reason} if reason else {})}})
         if wo is None:
             return  # a live work order exists for this incident already
-        self._timeline(ctx, upd, "work_order_created",
-                       f"Technician visit needed for {_label(inc.mode)} on {ctx.name}"
-                       + (f" ({reason})" if reason else ""), {"skills": skills, "parts": parts}, wo)
         why_text = why.to_json() | {"text": reason} if why else {"key": "", "text": reason or ""}
+        self._timeline(ctx, upd, "work_order_created",
+                       Message("summary.visitNeeded", {"mode": _fault(inc.mode), "device": ctx.name,
+                                                       "hasReason": "yes" if reason else "no", "reason": why_text}),
+                       {"skills": skills, "parts": parts}, wo)
         queue_notification(self.conn, customer_id=ctx.customer_id, device_id=ctx.id, incident_id=int(inc.id),
                            at=self.at, kind="incident_detected", message=Message("notify.detected", {
                                "device": ctx.name, "fault": _fault(inc.mode), "attempted": "yes" if reason else "no",
@@ -311,7 +314,8 @@ class Actions:
             if ctx is None or inc is None:
                 continue
             self._timeline(ctx, inc, "remote_fix_result",
-                           f"{ctx.name} answered the remote fix: {'done' if r.ok else 'failed'}", {"ok": r.ok, **r.result})
+                           Message("summary.remoteFixResult", {"device": ctx.name, "ok": "yes" if r.ok else "no"}),
+                           {"ok": r.ok, **r.result})
             if not r.ok and inc.state == "remote_fix_attempted":
                 detail = str(r.result.get("reason", "no reason given"))
                 self._visit(ctx, inc, f"failed on the device ({detail})",
@@ -333,8 +337,8 @@ class Actions:
             return
         self.loop.reset_device(self.conn, ctx.id, wear=False)
         self._timeline(ctx, inc, "detectors_reset",
-                       f"{ctx.name} reports the remote fix cleared {_label(inc.mode)}: detectors reset, verifying "
-                       "from telemetry", {"cleared": cleared})
+                       Message("summary.remoteCleared", {"mode": _fault(inc.mode), "device": ctx.name}),
+                       {"cleared": cleared})
 
     def check_attempts(self) -> None:
         """Decide remote attempts within the decision window, and keep verifying them beside the visit.
@@ -384,8 +388,8 @@ class Actions:
         cancelled = repo.cancel_unstarted_visit(self.conn, int(inc.id))
         if cancelled is None:
             self._timeline(ctx, inc, "remote_fix_verified",
-                           f"{_label(inc.mode)} on {ctx.name}: remote fix verified, the technician is already on "
-                           "the way and will confirm on site", {"visit_cancelled": False})
+                           Message("summary.remoteVerifiedOnTheWay", {"mode": _fault(inc.mode), "device": ctx.name}),
+                           {"visit_cancelled": False})
             return
         upd = self._step(inc.id, "resolved_remote", {"visit_cancelled": cancelled["id"]})
         if upd is None:
@@ -393,10 +397,10 @@ class Actions:
         self._save(upd)
         wo = cancelled["id"]
         self._timeline(ctx, upd, "remote_fix_verified",
-                       f"{_label(inc.mode)} on {ctx.name}: signals normal again after the remote fix",
+                       Message("summary.remoteVerified", {"mode": _fault(inc.mode), "device": ctx.name}),
                        {"visit_cancelled": True}, wo)
         self._timeline(ctx, upd, "visit_cancelled",
-                       f"Technician visit for {_label(inc.mode)} on {ctx.name} cancelled: the remote fix held",
+                       Message("summary.visitCancelledRemote", {"mode": _fault(inc.mode), "device": ctx.name}),
                        {"technician_id": cancelled["technician_id"], "visit_no": cancelled["visit_no"]}, wo)
         repo.audit(self.conn, self.at, "work_order.cancelled", "work_order", str(wo),
                    {"incident_id": int(inc.id), "reason": "remote fix verified before departure",
@@ -427,7 +431,8 @@ class Actions:
         if due:
             data |= {k: due[k].isoformat() for k in ("response_due", "onsite_due", "repair_due")}
         self._timeline(ctx, inc, "incident_escalated",
-                       f"{_label(inc.mode)} on {ctx.name} got worse (severity {detail.get('to')})", data)
+                       Message("summary.escalated", {"mode": _fault(inc.mode), "device": ctx.name,
+                                                     "to": detail.get("to")}), data)
         queue_notification(self.conn, customer_id=ctx.customer_id, device_id=ctx.id, incident_id=int(inc.id),
                            at=self.at, kind="incident_escalated", message=Message("notify.escalated", {
                                "device": ctx.name, "fault": _fault(inc.mode), "from": detail.get("from"),
@@ -457,7 +462,7 @@ class Actions:
                 record_timeline(self.conn, customer_id=ctx.customer_id, device_id=ctx.id, at=self.at,
                                 kind="detectors_reset", incident_id=int(r["incident_id"]),
                                 work_order_id=int(r["work_order_id"]),
-                                summary=f"Repair reported on {ctx.name}: detectors reset, verifying from telemetry",
+                                message=Message("summary.repairReported", {"device": ctx.name}),
                                 data={"verify_s": self.loop.policy.repair_verify_s})
             log.info("detectors reset after repair", extra={"device_id": r["device_id"],
                                                             "work_order_id": r["work_order_id"]})
@@ -473,7 +478,8 @@ class Actions:
                 repo.decide_repair(self.conn, wo, "recurred", self.at)
                 record_timeline(self.conn, customer_id=ctx.customer_id, device_id=ctx.id, at=self.at,
                                 kind="repair_not_verified", incident_id=incident_id, work_order_id=wo,
-                                summary=f"{_label(r['fault_mode'])} came back on {ctx.name} after the repair",
+                                message=Message("summary.repairRecurred", {"mode": _fault(r["fault_mode"]),
+                                                                           "device": ctx.name}),
                                 data={"new_incident_id": again.id})
                 continue
             mark = self.loop.watermark(ctx.id)
@@ -485,7 +491,7 @@ class Actions:
             repo.decide_repair(self.conn, wo, "verified", self.at)
             record_timeline(self.conn, customer_id=ctx.customer_id, device_id=ctx.id, at=self.at,
                             kind="repair_verified", incident_id=incident_id, work_order_id=wo,
-                            summary=f"Repair verified on {ctx.name}: signals normal since the visit",
+                            message=Message("summary.repairVerified", {"device": ctx.name}),
                             data={"normal_for_s": mark.timestamp() - r["completed_at"].timestamp()})
             if repo.close_incident(self.conn, incident_id, self.at):
                 # out of the state machine: a recurrence is a new incident with its own visit, not a reopening
@@ -493,4 +499,5 @@ class Actions:
                                                       if i.id != str(incident_id)))
                 record_timeline(self.conn, customer_id=ctx.customer_id, device_id=ctx.id, at=self.at,
                                 kind="incident_closed", incident_id=incident_id, work_order_id=wo,
-                                summary=f"{_label(r['fault_mode'])} on {ctx.name} closed")
+                                message=Message("summary.incidentClosedFault", {"mode": _fault(r["fault_mode"]),
+                                                                                "device": ctx.name}))
