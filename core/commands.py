@@ -20,6 +20,7 @@ from psycopg.types.json import Jsonb
 from core.contracts import CommandResult, PayloadError, decode_command_result, encode_command
 from core.events import record_timeline
 from core.sql import Queries
+from i18n import Message
 
 log = logging.getLogger(__name__)
 Q = Queries(__file__, "commands.sql")
@@ -49,7 +50,7 @@ def issue(conn: psycopg.Connection, *, device_id: str, cmd: str, args: dict[str,
         "user_id": user_id, "issued_at": issued_at, "expires_at": expires_at}).fetchone()
     assert row is not None
     record_timeline(conn, customer_id=int(row[0]), device_id=device_id, at=issued_at, kind="command",
-                    summary=f"command '{cmd}' sent by {issued_by}",
+                    message=Message("summary.commandSent", {"cmd": cmd, "by": issued_by}),
                     data={"command_id": command.id, "cmd": cmd, "args": args,
                           "expires_at": expires_at.isoformat()})
     return command
@@ -75,7 +76,8 @@ def record_command_result(conn: psycopg.Connection, result: CommandResult, recei
     cmd, expires_at, customer_id = row
     late = at > expires_at
     record_timeline(conn, customer_id=int(customer_id), device_id=result.device_id, at=at, kind="command_result",
-                    summary=f"command '{cmd}' {'succeeded' if result.ok else 'failed'}" + (" (late)" if late else ""),
+                    message=Message("summary.commandResult", {"cmd": cmd, "ok": "yes" if result.ok else "no",
+                                                              "late": "yes" if late else "no"}),
                     data={"command_id": result.command_id, "ok": result.ok, "result": result.result, "late": late,
                           "device_t_ms": result.t_ms})
     return True

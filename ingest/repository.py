@@ -11,6 +11,7 @@ import psycopg
 from core.contracts import TelemetryBatch
 from core.events import record_timeline
 from core.sql import Queries
+from i18n import Message
 from ingest.copy_rows import SIGNATURE, TRAILER, encode_rows
 
 Q = Queries(__file__)
@@ -124,13 +125,13 @@ def write_batches(conn: psycopg.Connection, batches: Sequence[TelemetryBatch], r
         for device_id, customer_id, offset_ms in changed.fetchall():
             if offset_ms is None:
                 record_timeline(conn, device_id=device_id, customer_id=customer_id, at=received_at,
-                                kind="clock_fault", summary=f"{device_id}: clock plausible again",
+                                kind="clock_fault", message=Message("summary.clockOk", {"device": device_id}),
                                 data={"finding": "clock_fault", "category": "sensor_health", "active": False})
             else:
                 record_timeline(conn, device_id=device_id, customer_id=customer_id, at=received_at,
                                 kind="clock_fault",
-                                summary=f"{device_id}: clock fault, readings stamped {offset_ms / 3.6e6:.1f} h "
-                                        "ahead of their arrival (stored apart, not evaluated)",
+                                message=Message("summary.clockFault", {"device": device_id,
+                                                                       "hours": f"{offset_ms / 3.6e6:.1f}"}),
                                 data={"finding": "clock_fault", "category": "sensor_health", "active": True,
                                       "offset_s": offset_ms / 1000})
         changed.close()
@@ -179,14 +180,17 @@ def set_status(conn: psycopg.Connection, device_id: str, online: bool, at: datet
     row = conn.execute(Q.set_status, {"device_id": device_id, "online": online, "at": at}).fetchone()
     if row:
         record_timeline(conn, device_id=row[0], customer_id=row[1], at=at, kind="device_status",
-                        summary=f"{device_id} is {'online' if online else 'offline'}", data={"online": online})
+                        message=Message("summary.deviceStatus", {"device": device_id,
+                                                                 "online": "yes" if online else "no"}),
+                        data={"online": online})
 
 
 def mark_stale_offline(conn: psycopg.Connection, now: datetime, timeout: timedelta) -> list[str]:
     rows = conn.execute(Q.mark_stale_offline, {"now": now, "timeout": timeout}).fetchall()
     for device_id, customer_id, at in rows:
         record_timeline(conn, device_id=device_id, customer_id=customer_id, at=at, kind="device_status",
-                        summary=f"{device_id} is offline (silent for {timeout.total_seconds():.0f} s)",
+                        message=Message("summary.deviceSilent", {"device": device_id,
+                                                                 "seconds": f"{timeout.total_seconds():.0f}"}),
                         data={"online": False, "reason": "stale"})
     return [r[0] for r in rows]
 
