@@ -23,6 +23,7 @@ from psycopg.rows import dict_row
 from core import audit
 from core.events import record_timeline
 from core.sql import Queries
+from i18n import Message
 from spares.errors import InsufficientStock
 from spares.repository import SparesRepository
 
@@ -51,7 +52,7 @@ def report_unused(conn: psycopg.Connection, work_order_id: int, at: datetime, ac
     if not unused or wo is None:
         return unused
     record_timeline(conn, customer_id=wo["customer_id"], device_id=wo["device_id"], at=at, kind="parts_returned",
-                    summary=f"Unused parts back in the van: {_fmt(unused)}", incident_id=wo["incident_id"],
+                    message=Message("summary.partsToVan", {"parts": _fmt(unused)}), incident_id=wo["incident_id"],
                     work_order_id=work_order_id, data={"to": "van", "parts": unused})
     audit.record(conn, actor, "work_order.parts_returned", "work_order", str(work_order_id),
                  {"to": "van", "parts": unused}, at=at)
@@ -104,7 +105,8 @@ def return_to_depot(conn: psycopg.Connection, work_order_id: int, technician_id:
         raise ReturnRefused("parts_used", f"not in your van any more ({exc})") from None
     moved = dict(sorted(parts.items()))
     record_timeline(conn, customer_id=wo["customer_id"], device_id=wo["device_id"], at=at,
-                    kind="parts_returned", summary=f"Unused parts returned to {depot['name']}: {_fmt(moved)}",
+                    kind="parts_returned",
+                    message=Message("summary.partsToDepot", {"depot": depot["name"], "parts": _fmt(moved)}),
                     incident_id=wo["incident_id"], work_order_id=work_order_id,
                     data={"to": "depot", "depot_id": int(depot["id"]), "parts": moved})
     audit.record(conn, actor, "work_order.parts_returned", "work_order", str(work_order_id),

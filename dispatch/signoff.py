@@ -23,6 +23,7 @@ from psycopg.rows import dict_row
 from core import audit
 from core.events import record_timeline
 from core.sql import Queries
+from i18n import Message
 
 Q = Queries(__file__, "signoff.sql")
 PREFIX = "data:image/png;base64,"
@@ -105,7 +106,7 @@ def record_signoff(conn: psycopg.Connection, work_order_id: int, technician_id: 
     if row is None:
         raise AlreadySigned(f"work order {work_order_id} is already signed off")
     record_timeline(conn, customer_id=wo["customer_id"], device_id=wo["device_id"], at=at,
-                    kind="customer_signed_off", summary=f"Signed off by the customer: {name}",
+                    kind="customer_signed_off", message=Message("summary.signedOff", {"name": name}),
                     incident_id=wo["incident_id"], work_order_id=work_order_id,
                     data={"signer_name": name, "signature_url": signature_url(work_order_id),
                           "bytes": len(sig.png)})

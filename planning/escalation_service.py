@@ -11,6 +11,7 @@ from uuid import UUID
 import psycopg
 
 from core.events import record_timeline
+from i18n import Message
 from planning import escalation
 from planning import repository as repo
 from planning.errors import Forbidden, NotFound
@@ -65,7 +66,7 @@ def escalate_work_order(conn: psycopg.Connection, work_order_id: int, *, raised_
             raise NotFound(f"work order {work_order_id}")
         return seen
     record_timeline(conn, customer_id=int(subject["customer_id"]), device_id=subject["device_id"], at=now,
-                    kind="escalated_tier2", summary=f"Escalated to remote technical support: {reason}",
+                    kind="escalated_tier2", message=Message("summary.escalatedTier2", {"reason": reason}),
                     incident_id=int(subject["incident_id"]), work_order_id=work_order_id,
                     data={"escalation_id": esc_id})
     log.info("job escalated", extra={"work_order_id": work_order_id, "escalation_id": esc_id, "tier": 2,
@@ -170,12 +171,10 @@ def act_on_escalation(conn: psycopg.Connection, escalation_id: int, action: str,
         raise escalation.InvalidEscalation("a resolution is required")
     if not repo.set_escalation_status(conn, escalation_id, status, now, resolution, cause, fix):
         raise escalation.InvalidEscalation("escalation changed meanwhile")
-    summary = f"{escalation.TIER_NAMES[int(row['tier'])]} {status} the escalation"
     new_id = None
     if action == "resolve":
         if cause:
             repo.work_order_feedback(conn, int(row["work_order_id"]), cause, fix or resolution or "")
-        summary += f": {resolution}"
     elif action == "escalate":
         subject = repo.work_order_subject(conn, int(row["work_order_id"]))
         sla_tier = entitled(conn, subject)[1].sla_tier if subject else "standard"
@@ -185,7 +184,11 @@ def act_on_escalation(conn: psycopg.Connection, escalation_id: int, action: str,
             opened_at=now, respond_due=escalation.respond_due(int(row["tier"]) + 1, now, sla_tier),
             parent_id=escalation_id)
     record_timeline(conn, customer_id=int(row["customer_id"]), device_id=row["device_id"], at=now,
-                    kind=f"escalation_{status}", summary=summary, incident_id=int(row["incident_id"]),
+                    kind=f"escalation_{status}",
+                    message=Message("summary.escalationStep", {
+                        "tier": int(row["tier"]), "status": status,
+                        "hasResolution": "yes" if action == "resolve" else "no", "resolution": resolution or ""}),
+                    incident_id=int(row["incident_id"]),
                     work_order_id=int(row["work_order_id"]),
                     data={"escalation_id": escalation_id, "by": by, "next_escalation_id": new_id})
     out = escalation_view(repo.escalation(conn, escalation_id), now)  # type: ignore[arg-type]
