@@ -196,17 +196,22 @@ const QFVisit = (() => {
   }
 
   // --- unused parts back to a depot ------------------------------------------------------------------------
+  // The depot chosen per job, kept across re-draws: a live update re-draws the list, and the select would fall
+  // back to the nearest depot, so the parts silently went to a depot the technician did not choose.
+  const depotChoice = {}; // work order id -> depot id (string)
   function returnsHtml(j) {
     const left = j.returnable || [];
     if (!left.length) return "";
     const depots = j.return_depots || [];
+    const chosen = depotChoice[j.id];
     return `<form class="return-form" data-wo="${j.id}"><p><b>${S.unusedInVan}:</b> ${left.map((p) => `${esc(p.qty)} × ${esc(p.sku)}`).join(", ")}</p>
-      <label for="rd-${j.id}">${S.depot}</label><select id="rd-${j.id}" name="depot_id">${depots.map((x) => `<option value="${esc(x.id)}">${esc(x.name)}</option>`).join("")}</select>
+      <label for="rd-${j.id}">${S.depot}</label><select id="rd-${j.id}" name="depot_id">${depots.map((x) => `<option value="${esc(x.id)}"${String(x.id) === chosen ? " selected" : ""}>${esc(x.name)}</option>`).join("")}</select>
       <button type="submit" class="secondary">${S.returnBtn}</button></form>`;
   }
   function bindReturns(li, job, act) {
     const form = li.querySelector("form.return-form");
     if (!form) return;
+    form.depot_id.addEventListener("change", () => { depotChoice[job.id] = form.depot_id.value; });
     form.addEventListener("submit", (ev) => {
       ev.preventDefault();
       const parts = (job.returnable || []).map((p) => `${p.sku} x${p.qty}`);
