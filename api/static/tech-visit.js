@@ -95,8 +95,7 @@ const QFVisit = (() => {
       <label><span>${S.notes}</span><textarea name="notes" rows="2" maxlength="2000">${esc(d.notes || "")}</textarea></label>
       <button type="submit">${S.jobDone}</button>
       <details class="not-fixed"><summary>${S.notFixedQ}</summary>
-        <label for="nf-${j.id}">${S.why}</label><select id="nf-${j.id}" name="outcome"><option value="wrong_part">${S.wrongPart}</option>
-          <option value="wrong_diagnosis">${S.wrongDiagnosis}</option><option value="not_fixed">${S.otherReason}</option></select>
+        <label for="nf-${j.id}">${S.why}</label><select id="nf-${j.id}" name="outcome">${[["wrong_part", S.wrongPart], ["wrong_diagnosis", S.wrongDiagnosis], ["not_fixed", S.otherReason]].map(([v, text]) => `<option value="${v}"${v === d.outcome ? " selected" : ""}>${text}</option>`).join("")}</select>
         <button type="button" data-not-fixed>${S.notFixed}</button></details></form>`;
   }
   function bindCompletion(li, job, act) {
