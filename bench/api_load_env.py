@@ -1,6 +1,7 @@
 """The world bench/api_load.py runs in: scratch database, distinct users, the API server, ingest, the writer.
 
-Split from bench/api_load.py (which keeps the simulated users and the figures) so each file reads on its own.
+Split from bench/api_load.py (which runs the generators and reports the figures; the simulated users are in
+bench/api_load_users.py) so each file reads on its own.
 """
 
 from __future__ import annotations

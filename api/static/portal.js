@@ -43,12 +43,19 @@
     document.getElementById(`tl-${id}`).innerHTML = events.map((e) => `<li><span class="muted">${when(e.at)}</span> ${esc(timelineText(e))}</li>`).join("") || `<li>${esc(QF.t("portal.timeline.empty"))}</li>`;
   }
 
+  // A live update re-draws the list: what the customer chose and wrote is kept per work order (a refresh that
+  // was already on its way when they clicked used to wipe the score, and "Send answer" then did nothing), and the
+  // thanks for an answer stays until the page is reloaded, even though the survey is no longer pending.
+  const drafts = {}; // work order id -> {score, comment}
+  const thanked = new Set(); // work order ids answered on this page
+  const thanksHtml = (wo) => `<form class="survey" data-wo="${esc(wo)}"><p class="ok" role="status">${esc(QF.t("portal.survey.thanks"))}</p></form>`;
   function surveyForm(s) {
-    const scale = Array.from({ length: 11 }, (_, n) => `<label><input type="radio" name="score" value="${n}" required><span>${n}</span></label>`).join("");
+    const d = drafts[s.work_order_id] || {};
+    const scale = Array.from({ length: 11 }, (_, n) => `<label><input type="radio" name="score" value="${n}" required${String(n) === d.score ? " checked" : ""}><span>${n}</span></label>`).join("");
     return `<form class="survey" data-wo="${s.work_order_id}"><p>${esc(QF.t("portal.survey.visit", { device: s.device_name, at: when(s.completed_at) }))}${s.actual_fix ? ` – ${esc(s.actual_fix)}` : ""}</p>
       <fieldset><legend>${esc(QF.t("portal.survey.question"))}</legend>
       <div class="scale">${scale}</div><div class="ends"><span>${esc(QF.t("portal.survey.low"))}</span><span>${esc(QF.t("portal.survey.high"))}</span></div></fieldset>
-      <label><span>${esc(QF.t("portal.survey.comment"))}</span><input name="comment" maxlength="1000"></label>
+      <label><span>${esc(QF.t("portal.survey.comment"))}</span><input name="comment" maxlength="1000" value="${esc(d.comment || "")}"></label>
       <p><button type="submit">${esc(QF.t("portal.survey.send"))}</button></p><p class="msg" role="status" aria-live="polite"></p></form>`;
   }
 
@@ -65,14 +72,22 @@
     }
     for (const id of open) loadTimeline(id);
     const box = document.getElementById("surveys");
-    box.hidden = !pending.length;
-    document.getElementById("survey-list").innerHTML = pending.map(surveyForm).join("");
+    const unanswered = pending.filter((s) => !thanked.has(String(s.work_order_id)));
+    box.hidden = !unanswered.length && !thanked.size;
+    document.getElementById("survey-list").innerHTML = unanswered.map(surveyForm).join("") + [...thanked].map(thanksHtml).join("");
     for (const form of document.querySelectorAll("form.survey")) {
+      if (!form.querySelector("button")) continue; // already answered
+      const wo = form.dataset.wo;
+      const keep = () => { const f = new FormData(form); drafts[wo] = { score: f.get("score") ?? undefined, comment: f.get("comment") || "" }; };
+      form.addEventListener("input", keep);
+      form.addEventListener("change", keep);
       form.addEventListener("submit", async (ev) => {
         ev.preventDefault();
         const f = new FormData(form), msg = form.querySelector(".msg");
         try {
-          await api("/api/portal/surveys", { method: "POST", body: { work_order_id: Number(form.dataset.wo), score: Number(f.get("score")), comment: f.get("comment") || null } });
+          await api("/api/portal/surveys", { method: "POST", body: { work_order_id: Number(wo), score: Number(f.get("score")), comment: f.get("comment") || null } });
+          thanked.add(wo);
+          delete drafts[wo];
           form.innerHTML = `<p class="ok" role="status">${esc(QF.t("portal.survey.thanks"))}</p>`;
         } catch (e) { msg.textContent = QF.t("portal.notSent", { error: e.message }); }
       });

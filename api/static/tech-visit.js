@@ -95,8 +95,7 @@ const QFVisit = (() => {
       <label><span>${S.notes}</span><textarea name="notes" rows="2" maxlength="2000">${esc(d.notes || "")}</textarea></label>
       <button type="submit">${S.jobDone}</button>
       <details class="not-fixed"><summary>${S.notFixedQ}</summary>
-        <label for="nf-${j.id}">${S.why}</label><select id="nf-${j.id}" name="outcome"><option value="wrong_part">${S.wrongPart}</option>
-          <option value="wrong_diagnosis">${S.wrongDiagnosis}</option><option value="not_fixed">${S.otherReason}</option></select>
+        <label for="nf-${j.id}">${S.why}</label><select id="nf-${j.id}" name="outcome">${[["wrong_part", S.wrongPart], ["wrong_diagnosis", S.wrongDiagnosis], ["not_fixed", S.otherReason]].map(([v, text]) => `<option value="${v}"${v === d.outcome ? " selected" : ""}>${text}</option>`).join("")}</select>
         <button type="button" data-not-fixed>${S.notFixed}</button></details></form>`;
   }
   function bindCompletion(li, job, act) {
@@ -196,17 +195,22 @@ const QFVisit = (() => {
   }
 
   // --- unused parts back to a depot ------------------------------------------------------------------------
+  // The depot chosen per job, kept across re-draws: a live update re-draws the list, and the select would fall
+  // back to the nearest depot, so the parts silently went to a depot the technician did not choose.
+  const depotChoice = {}; // work order id -> depot id (string)
   function returnsHtml(j) {
     const left = j.returnable || [];
     if (!left.length) return "";
     const depots = j.return_depots || [];
+    const chosen = depotChoice[j.id];
     return `<form class="return-form" data-wo="${j.id}"><p><b>${S.unusedInVan}:</b> ${left.map((p) => `${esc(p.qty)} × ${esc(p.sku)}`).join(", ")}</p>
-      <label for="rd-${j.id}">${S.depot}</label><select id="rd-${j.id}" name="depot_id">${depots.map((x) => `<option value="${esc(x.id)}">${esc(x.name)}</option>`).join("")}</select>
+      <label for="rd-${j.id}">${S.depot}</label><select id="rd-${j.id}" name="depot_id">${depots.map((x) => `<option value="${esc(x.id)}"${String(x.id) === chosen ? " selected" : ""}>${esc(x.name)}</option>`).join("")}</select>
       <button type="submit" class="secondary">${S.returnBtn}</button></form>`;
   }
   function bindReturns(li, job, act) {
     const form = li.querySelector("form.return-form");
     if (!form) return;
+    form.depot_id.addEventListener("change", () => { depotChoice[job.id] = form.depot_id.value; });
     form.addEventListener("submit", (ev) => {
       ev.preventDefault();
       const parts = (job.returnable || []).map((p) => `${p.sku} x${p.qty}`);

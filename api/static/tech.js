@@ -317,6 +317,10 @@
       }
       loadChart(job);
     }
+    for (const wo of unfixedOpen) { // captured above, re-applied here: the disclosure stays open across re-draws
+      const det = document.querySelector(`form.done-form[data-wo="${wo}"] details.not-fixed`);
+      if (det) det.open = true;
+    }
     QFVisit.showSignatures(document);
     const el = focusedAfterDraw(focused);
     if (el) { el.focus(); if (caret) try { el.setSelectionRange(...caret); } catch (e) { /* number inputs */ } }

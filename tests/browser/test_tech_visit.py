@@ -137,9 +137,15 @@ def test_return_visit_explains_the_first_and_unused_parts_go_back_to_a_depot(wor
     job.get_by_role("button", name="Job done").click()
     form = job.locator("form.return-form")
     expect(form).to_contain_text(f"2 × {sku}", timeout=20_000)  # back in the van, from the server's view
+    choice = form.get_by_label("Depot")
+    assert choice.locator("option").first.get_attribute("value") != str(depot)  # not the nearest, offered first
+    choice.select_option(str(depot))
+    # A re-draw between the choice and the tap (a live update, or the phone losing signal as here) once put the
+    # select back on the nearest depot, and the parts went there: the whole-suite flake of this test.
+    page.evaluate("() => { document.querySelector('form.return-form').dataset.drawn = 'before'; }")
     phone.set_offline(True)
-    page.wait_for_function("() => !navigator.onLine")
-    form.get_by_label("Depot").select_option(str(depot))
+    page.wait_for_function("() => !navigator.onLine && !document.querySelector('form.return-form').dataset.drawn")
+    expect(choice).to_have_value(str(depot))
     form.get_by_role("button", name="Return to depot").click()
     expect(job).to_contain_text("Returned to the depot.")
     expect(page.locator("#sync")).to_contain_text("1 action waiting to sync")
@@ -196,3 +202,28 @@ def test_waiting_for_a_part_is_tapped_offline_and_reaches_the_board_once(world: 
     audited = [a for (a,) in rows(world.db_url, "SELECT action FROM audit_log WHERE target_id = %s",
                                   str(world.assigned_wo)) if a == "work_order.awaiting_parts"]
     assert audited == ["work_order.awaiting_parts"]
+
+
+def test_why_not_fixed_survives_a_redraw_and_is_what_the_server_records(world: World, phone) -> None:
+    """The phone re-draws its list on every live update and when the signal drops; a reason chosen in the
+    "could not fix it" form must not fall back to the first one (as the return depot once did)."""
+    page = phone.new_page()
+    sign_in(page, f"{world.url}/tech", "tech01")
+    job = page.locator(f'li.job[data-wo="{world.assigned_wo}"]')
+    job.get_by_role("button", name="On my way").click()
+    job.get_by_role("button", name="Arrived").click()
+    expect(page.locator("#sync")).to_be_hidden()
+    job.get_by_text("Could not fix it on this visit?").click()
+    why = job.get_by_label("Why")
+    why.select_option("wrong_diagnosis")  # not the first option
+    page.evaluate("() => { document.querySelector('form.done-form').dataset.drawn = 'before'; }")
+    phone.set_offline(True)  # the phone re-draws its list when the signal drops
+    page.wait_for_function("() => !navigator.onLine && !document.querySelector('form.done-form').dataset.drawn")
+    expect(why).to_have_value("wrong_diagnosis")
+    phone.set_offline(False)
+    job.get_by_role("button", name="Not fixed – return visit needed").click()
+
+    def outcome() -> list[tuple]:
+        return rows(world.db_url, "SELECT outcome FROM work_orders WHERE id = %s", world.assigned_wo)
+
+    assert wait_for(lambda: outcome() == [("wrong_diagnosis",)])

@@ -1,6 +1,6 @@
-"""The load benchmark's client model (bench/api_load.py) and its lean HTTP client (bench/lean_http.py): what a
-simulated user asks for must be what the real pages ask for, and the client must behave like a browser tab
-(ETag revalidation, no reuse of connections the server may be closing), or the figures measure something else."""
+"""The load benchmark's client model (bench/api_load.py; its users: bench/api_load_users.py) and its lean HTTP
+client (bench/lean_http.py): what a simulated user asks for must be what the real pages ask for, and the client
+must behave like a browser tab (ETag revalidation, no reuse of connections the server may be closing), or the figures measure something else."""
 
 from __future__ import annotations
 
@@ -15,9 +15,9 @@ from typing import Any, TypeVar
 
 import pytest
 
-from bench import api_load
-from bench.api_load import LiveTally, Tally, User, sse_events
+from bench import api_load_users as api_load
 from bench.api_load_pages import Page, pages, user_roles
+from bench.api_load_users import LiveTally, Tally, User, sse_events
 from bench.lean_http import Browser, HttpFailure, parse_head
 
 STATIC = Path(__file__).resolve().parents[2] / "api" / "static"
