@@ -62,6 +62,8 @@ POLICY: dict[tuple[str, str], dict[str, str]] = {
     ("PUT", "/api/admin/assets/{serial}"): ADMIN,
     ("PUT", "/api/admin/technicians/{code}"): ADMIN,
     ("PUT", "/api/admin/contracts/{code}"): ADMIN,
+    ("GET", "/api/admin/sla-pause-rules"): ADMIN,
+    ("PUT", "/api/admin/sla-pause-rules/{tier}"): ADMIN,
     ("PUT", "/api/admin/technicians/{code}/pattern"): STAFF,
     ("POST", "/api/admin/technicians/{code}/absences"): STAFF,
     ("DELETE", "/api/admin/technicians/{code}/absences/{absence_id}"): STAFF,
@@ -244,7 +246,8 @@ def world(settings: Settings, conn: psycopg.Connection) -> Iterator[tuple[TestCl
                    # administration: a list dispatchers may read, and objects that do not exist (the route must
                    # answer 404/422 for a granted role, never touch the shared broker or a real account)
                    "entity": "technicians", "code": "NO-SUCH-CODE", "serial": "NO-SUCH-SERIAL",
-                   "absence_id": "999999", "device": "no-such-device", "username": "no-such-user"}
+                   "absence_id": "999999", "device": "no-such-device", "username": "no-such-user",
+                   "tier": "no-such-tier"}
         # What must never appear in an OWN list answer: the other party's device, technician code or job id.
         markers = [json.dumps(devices[1]), '"T02"']
         yield client, {"token": token, "foreign": foreign, "markers": markers,
