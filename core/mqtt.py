@@ -7,6 +7,7 @@ Domain code never sees paho: it gets frozen :class:`InboundMessage` objects and 
 from __future__ import annotations
 
 import logging
+import struct
 import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -29,6 +30,77 @@ SESSION_EXPIRY_S = 24 * 3600
 # How many unacknowledged messages the broker may push to us (MQTT 5 Receive Maximum). It must exceed one COPY
 # batch, or the broker would stall waiting for acks we hold until the batch commits.
 RECEIVE_MAXIMUM = 4000
+# One socket read serves many packets: paho reads a packet's first byte, its length bytes and its body with separate
+# recv calls and goes back to select() after each packet (4+ syscalls per message, the largest single share of a
+# small message's ingest cost). 256 KiB holds thousands of small PUBLISH packets and one maximum-size payload.
+RECV_CHUNK = 256 * 1024
+# MQTT 5 PUBACK with reason Success and no properties: fixed header 0x40, remaining length 2, packet id.
+_PUBACK = struct.Struct(">BBH")
+_PUBACK_TYPE = 0x40
+_U16 = struct.Struct(">H")
+# The "command" under which batched raw packets are queued in paho: any value that is neither PUBLISH (paho would
+# then expect a MQTTMessageInfo to mark as published) nor DISCONNECT (it would then close the socket) works.
+_RAW_BLOCK = 0x00
+
+
+class _BufferedClient(mqtt.Client):
+    """paho's client with buffered socket reads and batched raw writes (see RECV_CHUNK, ``queue_raw``).
+
+    Only paho's socket access is replaced: packet parsing, sessions, keep-alive and reconnects stay paho's own.
+    """
+
+    def __init__(self, *args: object, **kwargs: object) -> None:
+        super().__init__(*args, **kwargs)  # type: ignore[arg-type]
+        self._qf_buf = b""
+        self._qf_pos = 0
+
+    def _sock_recv(self, bufsize: int) -> bytes:
+        buf, pos = self._qf_buf, self._qf_pos
+        if pos >= len(buf):
+            buf = super()._sock_recv(max(bufsize, RECV_CHUNK))  # BlockingIOError when the socket has nothing
+            if not buf:
+                return buf  # connection closed
+            self._qf_buf, pos = buf, 0
+        end = min(pos + bufsize, len(buf))
+        self._qf_pos = end
+        return buf[pos:end]
+
+    def loop_read(self, max_packets: int = 1) -> mqtt.MQTTErrorCode:
+        """Handle every packet already read into the buffer, not one packet per select()."""
+        rc = super().loop_read(max_packets)
+        while rc == mqtt.MQTTErrorCode.MQTT_ERR_SUCCESS and self._sock is not None and self._qf_pos < len(
+                self._qf_buf):
+            rc = super().loop_read(max_packets)
+        return rc
+
+    def reconnect(self) -> mqtt.MQTTErrorCode:
+        self._qf_buf, self._qf_pos = b"", 0  # bytes of the old connection never reach the new one's parser
+        return super().reconnect()
+
+    def queue_raw(self, data: bytes) -> None:
+        """Queue already-encoded packets as one socket write (paho queues, and wakes its loop, once per packet).
+
+        Dropped when not connected, like paho drops QoS 0 publishes and its acks then (the broker redelivers
+        unacknowledged messages on the next connection; devices resend what was never acknowledged to them).
+        """
+        if self._sock is None:
+            return
+        self._packet_queue(_RAW_BLOCK, data, 0, 0)
+
+
+def _varint(n: int) -> bytes:
+    out = bytearray()
+    while True:
+        byte, n = n & 0x7F, n >> 7
+        out.append(byte | 0x80 if n else byte)
+        if not n:
+            return bytes(out)
+
+
+def _publish_qos0(topic: bytes, payload: bytes) -> bytes:
+    """An MQTT 5 PUBLISH packet, QoS 0, no retain, no properties (property length 0)."""
+    body = _U16.pack(len(topic)) + topic + b"\x00" + payload
+    return b"\x30" + _varint(len(body)) + body
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,8 +136,8 @@ class ServerMqtt:
         self._persistent = persistent
         self._session_expiry_s = session_expiry_s
         self.connected = threading.Event()
-        self._client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=client_id,
-                                   protocol=mqtt.MQTTv5, manual_ack=manual_ack)
+        self._client = _BufferedClient(CallbackAPIVersion.VERSION2, client_id=client_id,
+                                       protocol=mqtt.MQTTv5, manual_ack=manual_ack)
         if username:
             self._client.username_pw_set(username, password)
         if self.address.tls:
@@ -92,8 +164,29 @@ class ServerMqtt:
         if message.qos > 0:
             self._client.ack(message.mid, message.qos)
 
+    def ack_many(self, messages: Sequence[InboundMessage]) -> None:
+        """:meth:`ack` for many messages in one socket write (QoS 1: raw PUBACKs; QoS 2 goes through paho)."""
+        block = b"".join([_PUBACK.pack(_PUBACK_TYPE, 2, m.mid) for m in messages if m.qos == 1])
+        if block:
+            self._client.queue_raw(block)
+        for m in messages:
+            if m.qos == 2:
+                self._client.ack(m.mid, m.qos)
+
     def publish(self, topic: str, payload: bytes, qos: int = 1, retain: bool = False) -> None:
         self._client.publish(topic, payload, qos=qos, retain=retain)
+
+    def publish_many_qos0(self, messages: Sequence[tuple[str, bytes]]) -> None:
+        """Publish (topic, payload)s at QoS 0 in one socket write: no packet ids, no PUBACKs to track.
+
+        For messages whose loss the receiver repairs itself (the end-to-end acks: a device resends what it was
+        never acknowledged, and the resend is acknowledged again)."""
+        parts = []
+        for topic, payload in messages:
+            name = topic.encode()
+            parts.append(_publish_qos0(name, payload))
+        if parts:
+            self._client.queue_raw(b"".join(parts))
 
     def _handle_connect(self, client: mqtt.Client, userdata: object, flags: object, reason: object,
                         properties: object) -> None:
