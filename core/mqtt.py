@@ -43,8 +43,10 @@ _U16 = struct.Struct(">H")
 _RAW_BLOCK = 0x00
 
 
-class _BufferedClient(mqtt.Client):
+class BufferedClient(mqtt.Client):
     """paho's client with buffered socket reads and batched raw writes (see RECV_CHUNK, ``queue_raw``).
+
+    Used by :class:`ServerMqtt`, and by benchmarks that publish for a whole fleet over one connection.
 
     Only paho's socket access is replaced: packet parsing, sessions, keep-alive and reconnects stay paho's own.
     """
@@ -177,7 +179,7 @@ class ServerMqtt:
         self._persistent = persistent
         self._session_expiry_s = session_expiry_s
         self.connected = threading.Event()
-        self._client = _BufferedClient(CallbackAPIVersion.VERSION2, client_id=client_id,
+        self._client = BufferedClient(CallbackAPIVersion.VERSION2, client_id=client_id,
                                        protocol=mqtt.MQTTv5, manual_ack=manual_ack)
         if username:
             self._client.username_pw_set(username, password)
