@@ -69,6 +69,7 @@ class BenchConfig:
     database_url: str = ""  # base URL of the server; a scratch database is created next to it
     ingest_env: dict[str, str] = field(default_factory=dict)
     profile_dir: str = ""  # run the workers under cProfile, writing ingest-<i>.prof there
+    slow_encoder: bool = False  # publish with edge_agent's encode_batch (stdlib json) instead of orjson
 
 
 def log(msg: str) -> None:
@@ -295,7 +296,8 @@ def run_bench(cfg: BenchConfig) -> dict[str, Any]:
                      "copy_ceiling_readings_per_s); rows = telemetry_samples rows, one per device sample",
             "load_avg_1m": {"start": loads[0], "max": max(loads), "mean": round(sum(loads) / len(loads), 2)},
             "config": {k: v for k, v in asdict(cfg).items() if k not in ("database_url",)},
-            "publisher": "bench.ingest_publisher (lean, edge_agent.payload.encode_batch, QoS 1)",
+            "publisher": "bench.ingest_publisher (lean, QoS 1, "
+                         + ("edge_agent.payload.encode_batch)" if cfg.slow_encoder else "orjson, schema v1)"),
             "cpus": os.cpu_count(),
         })
         log(f"sustained {result['readings_per_s']:,} readings/s committed (readings = signal values; "
@@ -321,7 +323,7 @@ def _publish_and_measure(cfg: BenchConfig, broker: PrivateBroker, devices: list[
         mine = tuple(devices[i::cfg.publishers])
         pcfg = PublisherConfig("127.0.0.1", broker.port, BENCH_USER, BENCH_PASSWORD, mine,
                                cfg.readings_per_message, cfg.rate / cfg.publishers, cfg.seconds, cfg.speed,
-                               cfg.inflight, SEQ_BASE, t0)
+                               cfg.inflight, SEQ_BASE, t0, cfg.slow_encoder)
         parent, child = ctx.Pipe(duplex=False)
         proc = ctx.Process(target=run_publisher, args=(pcfg, child, f"bench-pub-{os.getpid()}-{i}"), daemon=True)
         proc.start()
@@ -459,13 +461,16 @@ def main(argv: list[str] | None = None) -> int:
                    help="readings (signal values) in the COPY-ceiling measurement, as sample rows")
     p.add_argument("--database-url", default="", help="server to create the scratch database on")
     p.add_argument("--profile-dir", default="", help="run the workers under cProfile, writing ingest-<i>.prof here")
+    p.add_argument("--slow-encoder", action="store_true",
+                   help="publish with edge_agent.payload.encode_batch (stdlib json), the previous publisher")
     p.add_argument("--ingest-env", action="append", default=[], metavar="KEY=VALUE",
                    help="extra QUIETFIX_* settings for the ingest workers")
     args = p.parse_args(argv)
     cfg = BenchConfig(devices=args.devices, readings_per_message=args.readings_per_message, seconds=args.seconds,
                       workers=args.workers, rate=args.rate, speed=args.speed, publishers=args.publishers,
                       inflight=args.inflight, ceiling_rows=args.ceiling_rows, database_url=args.database_url,
-                      ingest_env=dict(kv.split("=", 1) for kv in args.ingest_env), profile_dir=args.profile_dir)
+                      ingest_env=dict(kv.split("=", 1) for kv in args.ingest_env), profile_dir=args.profile_dir,
+                      slow_encoder=args.slow_encoder)
     log("run as: python -m bench.ingest " + " ".join(argv if argv is not None else sys.argv[1:]))
     result = run_bench(cfg)
     result["command"] = "python -m bench.ingest " + " ".join(argv if argv is not None else sys.argv[1:])
