@@ -325,6 +325,11 @@ def run_bench(args: argparse.Namespace) -> dict[str, Any]:
             "lost": max(0, fleet.readings - distinct), "duplicated": stored - distinct, "drained": backlog is not None,
             "faults_injected": len(fleet.injected), "faults_detected": len(injected & detected),
             "incidents_on_healthy_devices": len(detected - injected),
+            # what fired there (device, fault mode, the detection's rule/finding), to tell noise from a bug
+            "healthy_incidents": [{"device_id": i["device_id"], "mode": i["mode"],
+                                   "detection": {k: v for k, v in (i["detection"] or {}).items()
+                                                 if k in ("rule", "finding", "signal", "kind", "detector")}}
+                                  for i in poller.seen.values() if i["device_id"] not in injected][:20],
             "detection_latency_s": {"p50": round(percentile(lat, 0.5), 3) if lat else None,
                                     "p99": round(percentile(lat, 0.99), 3) if lat else None, "n": len(lat)},
             "backlog_at_end_s": backlog if backlog is not None else f">{DRAIN_MAX_S:.0f}",

@@ -15,6 +15,7 @@ from urllib.parse import urlparse
 
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
+from paho.mqtt.exception import MalformedPacket
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
@@ -96,6 +97,39 @@ class BufferedClient(mqtt.Client):
         if qos == 1 and not self._manual_ack:
             return self._send_puback(mid)
         return mqtt.MQTTErrorCode.MQTT_ERR_SUCCESS
+
+    def _packet_read(self) -> mqtt.MQTTErrorCode:
+        """A packet wholly in the buffer is cut out and handled at once; anything else (a packet split across
+        reads, an empty buffer) takes paho's byte-by-byte path, which then reads through ``_sock_recv``."""
+        if self._in_packet["command"] == 0:
+            buf, start = self._qf_buf, self._qf_pos
+            end = len(buf)
+            i, length, shift = start + 1, 0, 0
+            while i < end and shift <= 21:  # remaining length: at most 4 bytes of 7 bits
+                byte = buf[i]
+                i += 1
+                length |= (byte & 0x7F) << shift
+                if not byte & 0x80:
+                    if i + length <= end:
+                        return self._handle_whole(buf[start], buf[i:i + length], i + length)
+                    break
+                shift += 7
+        return super()._packet_read()
+
+    def _handle_whole(self, command: int, packet: bytes, next_pos: int) -> mqtt.MQTTErrorCode:
+        self._qf_pos = next_pos
+        self._in_packet = {"command": command, "have_remaining": 1, "remaining_count": [], "remaining_mult": 1,
+                           "remaining_length": len(packet), "packet": packet, "to_process": 0, "pos": 0}
+        try:
+            rc = self._packet_handle()
+        except MalformedPacket as exc:
+            log.debug("malformed MQTT packet: %s", exc)
+            rc = mqtt.MQTTErrorCode.MQTT_ERR_PROTOCOL
+        self._in_packet = {"command": 0, "have_remaining": 0, "remaining_count": [], "remaining_mult": 1,
+                           "remaining_length": 0, "packet": bytearray(b""), "to_process": 0, "pos": 0}
+        with self._msgtime_mutex:
+            self._last_bytes_received = mqtt.time_func()
+        return rc
 
     def _sock_recv(self, bufsize: int) -> bytes:
         buf, pos = self._qf_buf, self._qf_pos
