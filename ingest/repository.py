@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from operator import attrgetter
 
 import psycopg
 
@@ -14,6 +15,13 @@ from core.sql import Queries
 from ingest.copy_rows import SIGNATURE, TRAILER, encode_rows
 
 Q = Queries(__file__)
+_T_MS = attrgetter("t_ms")  # min/max over a batch's sample times in C (a generator cost ~0.1 µs per sample)
+_VALUES = attrgetter("values")
+
+
+def readings_of(batch: TelemetryBatch) -> int:
+    """``batch.reading_count`` without Python code per sample."""
+    return sum(map(len, map(_VALUES, batch.samples)))
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,15 +89,16 @@ def write_batches(conn: psycopg.Connection, batches: Sequence[TelemetryBatch], r
     if not unique:
         return 0
     items = list(unique.values())
-    firsts = [min(s.t_ms for s in b.samples) for b in items]  # epoch ms
-    lasts = [max(s.t_ms for s in b.samples) for b in items]
+    firsts = [min(map(_T_MS, b.samples)) for b in items]  # epoch ms
+    lasts = [max(map(_T_MS, b.samples)) for b in items]
+    counts = [readings_of(b) for b in items]
     received_ms = round(received_at.timestamp() * 1000)
     skew_ms = None if clock_skew_max_s is None else clock_skew_max_s * 1000
     offsets = [None if skew_ms is None or last - received_ms <= skew_ms else last - received_ms for last in lasts]
     with conn.cursor() as cur:
         cur.execute(Q.claim_batches, (
             received_at, names_array([b.device_id for b in items]), ints_array([b.seq for b in items]),
-            ints_array([b.reading_count for b in items]), ints_array(firsts), ints_array(lasts),
+            ints_array(counts), ints_array(firsts), ints_array(lasts),
             ints_array(offsets)))
         ids = {(d, s): int(i) for i, d, s in cur.fetchall()}
         if seen_before is not None:
@@ -116,20 +125,19 @@ def write_batches(conn: psycopg.Connection, batches: Sequence[TelemetryBatch], r
         if faulty:
             with cur.copy(Q.copy_clock_faults) as copy:
                 copy.write(SIGNATURE)
-                for b in faulty:
+                for b in faulty:  # rare (a device clock fault): counted per sample
                     copy.write(encode_rows(b.device_id, b.samples, ids[(b.device_id, b.seq)]).data)
                     written += b.reading_count
                 copy.write(TRAILER)
         keys = sorted(latest)  # one lock order for every worker: concurrent upserts cannot deadlock
         spans: dict[str, tuple[int, int, int]] = {}  # device -> (first ms, last ms, readings)
         clock: dict[str, int | None] = {}  # device -> offset of its newest new batch (None: clock plausible)
-        for b, first, last, off in zip(items, firsts, lasts, offsets):
+        for b, first, last, off, n in zip(items, firsts, lasts, offsets, counts):
             if (b.device_id, b.seq) in ids:
                 clock[b.device_id] = off
                 if off is not None:
                     continue
                 prev = spans.get(b.device_id)
-                n = b.reading_count
                 spans[b.device_id] = ((first, last, n) if prev is None
                                       else (min(prev[0], first), max(prev[1], last), prev[2] + n))
         devices = sorted({b.device_id for b in items})

@@ -292,7 +292,8 @@ class IngestWorker:
         self._ack_devices(durable, now_ms)
         metrics.INGEST_MESSAGES.inc(len(messages))
         metrics.INGEST_READINGS.inc(written)
-        metrics.INGEST_DUPLICATES.inc(sum(b.reading_count for b in batches) - written - replayed_readings)
+        total = sum(map(repo.readings_of, batches))
+        metrics.INGEST_DUPLICATES.inc(total - written - replayed_readings)
         metrics.INGEST_BACKLOG.set(self.backlog)
         skew_ms = self._settings.clock_skew_max_s * 1000
         metrics.CLOCK_FAULT_BATCHES.inc(sum(1 for b in batches if b.samples[-1].t_ms - now_ms > skew_ms))
@@ -302,7 +303,6 @@ class IngestWorker:
             metrics.INGEST_LAG.set(max(0.0, now - max(newest) / 1000))
         for letter in dead:
             metrics.DEAD_LETTERS.labels(metrics.reason_label(letter.reason)).inc()
-        total = sum(b.reading_count for b in batches)
         self.stats.messages += len(messages)
         self.stats.readings += written
         self.stats.duplicates += total - written - replayed_readings
