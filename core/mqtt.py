@@ -118,8 +118,11 @@ class BufferedClient(mqtt.Client):
 
     def _handle_whole(self, command: int, packet: bytes, next_pos: int) -> mqtt.MQTTErrorCode:
         self._qf_pos = next_pos
+        # paho types the body as the bytearray its own reader grows; its handlers only read it, so the slice of
+        # our buffer is handed over as it is rather than copied once more.
         self._in_packet = {"command": command, "have_remaining": 1, "remaining_count": [], "remaining_mult": 1,
-                           "remaining_length": len(packet), "packet": packet, "to_process": 0, "pos": 0}
+                           "remaining_length": len(packet), "packet": packet,  # type: ignore[typeddict-item]
+                           "to_process": 0, "pos": 0}
         try:
             rc = self._packet_handle()
         except MalformedPacket as exc:
