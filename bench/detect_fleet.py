@@ -2,7 +2,7 @@
 remote fix rate.
 
 Mode: direct (no MQTT, no database). Each simulated device's ``Equipment.sample()`` feeds a ``DeviceMonitor``;
-findings go through ``classify``, ``diagnostics.service.focus`` and the incident state machine exactly as the
+findings go through ``classify``, ``diagnostics.loop_rules.focus`` and the incident state machine exactly as the
 live loop does; the live loop's responses are replayed in simulation: the knowledge base's remote command
 (``Equipment.reset()`` after a command latency) with verification, otherwise a technician visit
 (``Equipment.repair()`` after a travel delay). Normal models are trained per equipment type on healthy simulated
@@ -29,10 +29,11 @@ from dataclasses import dataclass, field
 from diagnostics.classify import classify
 from diagnostics.incidents import Incident, IncidentPolicy, IncidentState, step, transition
 from diagnostics.knowledge import load_knowledge
+from diagnostics.loop_rules import focus, monitor_config
 from diagnostics.monitor import DeviceMonitor
 from diagnostics.normal_model import NormalModel, train_normal_model
 from diagnostics.remote import COMMANDS
-from diagnostics.service import LoopPolicy, focus, monitor_config
+from diagnostics.service import LoopPolicy
 from edge_agent.models import FaultLabel
 from edge_agent.simulator import APPLICABLE_TYPES, EQUIPMENT_TYPES, FAULT_MODES, Equipment
 

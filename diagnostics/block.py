@@ -24,7 +24,6 @@ from diagnostics.models import Finding
 from diagnostics.monitor import DeviceMonitor, ModelDetector
 from diagnostics.normal_model import NormalModel
 from diagnostics.rul import WearTracker, limits_from_config
-from diagnostics.sensor_health import DropoutDetector, RangeDetector, SpikeDetector, StuckDetector
 from diagnostics.vector_base import NAN, opt
 from diagnostics.vector_detectors import VDrift, VRate, VThreshold
 from diagnostics.vector_model import VModel
@@ -292,6 +291,11 @@ class BlockMonitor:
         mon._active = {(f.detector, f.kind, () if f.detector == ModelDetector.name else f.signals)
                        if f.detector != "silence" else SILENCE_KEY: f for f in self.active(device_id)}
         mon.last_t = opt(self.last_t[i])
+        return mon, self.export_wear(device_id)
+
+    def export_wear(self, device_id: str) -> WearTracker:
+        """The device's wear history as a WearTracker (for the RUL pass and checkpoints)."""
+        i = self.rows[device_id]
         wear = WearTracker(self.limits)
         closed = self.wclosed.get(i, {})
         for j, sig in enumerate(self.wsig):
@@ -300,7 +304,7 @@ class BlockMonitor:
                 rows.append([float(self.wb[i, j]), float(self.wsum[i, j]), float(self.wn[i, j])])
             wear.buckets[sig] = rows
         wear.first_t = opt(self.wfirst[i])
-        return mon, wear
+        return wear
 
     def load(self, device_id: str, mon: DeviceMonitor, wear: WearTracker | None = None) -> None:
         """Take over a scalar monitor's (and wear tracker's) state, e.g. a restored checkpoint."""

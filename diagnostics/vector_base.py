@@ -9,6 +9,7 @@ scalar objects stay the checkpoint format and the reference the equivalence test
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import numpy as np
@@ -45,7 +46,7 @@ class Arrays:
 def opt(x: float) -> float | None:
     """A stored optional float (NaN = None) as the scalar detectors hold it."""
     x = float(x)
-    return None if x != x else x
+    return None if math.isnan(x) else x
 
 
 def since_or_t(since: np.ndarray, t: np.ndarray) -> np.ndarray:

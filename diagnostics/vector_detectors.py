@@ -9,6 +9,7 @@ Each class mirrors its scalar twin in diagnostics/detectors.py decision for deci
 from __future__ import annotations
 
 from collections import deque
+from typing import ClassVar
 
 import numpy as np
 
@@ -62,7 +63,7 @@ class VThreshold(Arrays):
         d = self.det
         up = kind == "threshold_high"
         since = opt((self.hi_since if up else self.lo_since)[i])
-        val = None if v != v else float(v)
+        val = None if np.isnan(v) else float(v)
         limit = d.high if up else d.low
         crit = d.high_critical if up else d.low_critical
         sev = d.severity
@@ -189,7 +190,7 @@ class VRate(Arrays):
         for kind in ("rate_rise", "rate_fall"):
             hold_export(getattr(self, f"{kind}_since"), getattr(self, f"{kind}_act"), i, det._holds[kind])
             st = getattr(self, f"{kind}_start")[i]
-            if st == st:
+            if not np.isnan(st):
                 det._episodes[kind] = [float(st), float(getattr(self, f"{kind}_last")[i]),
                                        float(getattr(self, f"{kind}_max")[i])]
 
@@ -197,7 +198,7 @@ class VRate(Arrays):
 class VDrift(Arrays):
     """Two-sided CUSUM + EWMA on robust z (no model: warm-up median/MAD per device) or on model residual z."""
 
-    kinds = ["drift_up", "drift_down"]
+    kinds: ClassVar[list[str]] = ["drift_up", "drift_down"]
 
     def __init__(self, det: DriftDetector, col: int, cap: int, warm: bool) -> None:
         super().__init__(cap)

@@ -6,6 +6,8 @@ of the scalar detector was numpy call overhead on one row, which a block of devi
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 import numpy as np
 
 from diagnostics.detectors import Condition
@@ -15,7 +17,7 @@ from diagnostics.vector_detectors import Status
 
 
 class VModel(Arrays):
-    kinds = ["model_deviation"]
+    kinds: ClassVar[list[str]] = ["model_deviation"]
 
     def __init__(self, det: ModelDetector, cols: list[int], cap: int) -> None:
         super().__init__(cap)

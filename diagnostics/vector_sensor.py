@@ -8,6 +8,7 @@ scalar's two-sided deviations bit for bit).
 from __future__ import annotations
 
 from collections import deque
+from typing import ClassVar
 
 import numpy as np
 
@@ -24,7 +25,7 @@ def _median_rows(s: np.ndarray, n: np.ndarray) -> np.ndarray:
 
 
 class VStuck(Arrays):
-    kinds = ["stuck"]
+    kinds: ClassVar[list[str]] = ["stuck"]
 
     def __init__(self, det: StuckDetector, col: int, cap: int) -> None:
         super().__init__(cap)
@@ -64,7 +65,7 @@ class VStuck(Arrays):
 
 
 class VSpike(Arrays):
-    kinds = ["spike"]
+    kinds: ClassVar[list[str]] = ["spike"]
 
     def __init__(self, det: SpikeDetector, col: int, cap: int) -> None:
         super().__init__(cap)
@@ -165,7 +166,7 @@ class VSpike(Arrays):
 
 
 class VRange(Arrays):
-    kinds = ["out_of_range"]
+    kinds: ClassVar[list[str]] = ["out_of_range"]
 
     def __init__(self, det: RangeDetector, col: int, cap: int) -> None:
         super().__init__(cap)
@@ -191,7 +192,7 @@ class VRange(Arrays):
 
 
 class VDropout(Arrays):
-    kinds = ["dropout"]
+    kinds: ClassVar[list[str]] = ["dropout"]
 
     def __init__(self, det: DropoutDetector, col: int, cap: int) -> None:
         super().__init__(cap)
