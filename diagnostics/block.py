@@ -15,6 +15,7 @@ unchanged, and the equivalence tests compare the two paths state for state.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -29,6 +30,7 @@ from diagnostics.vector_detectors import VDrift, VRate, VThreshold
 from diagnostics.vector_model import VModel
 from diagnostics.vector_sensor import VDropout, VRange, VSpike, VStuck
 
+log = logging.getLogger(__name__)
 Sample = tuple[float, Mapping[str, float]]
 SILENCE_KEY = ("silence", "silence", ())
 _VECTOR = {"ThresholdDetector": VThreshold, "RateDetector": VRate, "StuckDetector": VStuck,
@@ -200,6 +202,10 @@ class BlockMonitor:
             self.ksev[:, ix] = np.where(new, sev, ps)
             self.kstart[:, ix] = np.where(new, start, self.kstart[:, ix])
             self.kat[:, ix] = np.where(new, t[None, :], self.kat[:, ix])
+            if new.any():
+                for k, j in zip(*np.nonzero(new), strict=True):
+                    key = self.keys[int(k)][2]
+                    log.info("finding", extra={"device_id": self.ids[int(ix[j])], "kind": key[1], "signals": key[2]})
             first = act & ~pa
             self.kseq[:, ix] = np.where(first, self.seq + np.arange(len(stats))[:, None], self.kseq[:, ix])
             self.kact[:, ix] = act
@@ -285,7 +291,7 @@ class BlockMonitor:
     def export(self, device_id: str) -> tuple[DeviceMonitor, WearTracker]:
         """The device's state as a fresh DeviceMonitor and WearTracker (what the scalar path would hold)."""
         i = self.rows[device_id]
-        mon = DeviceMonitor(device_id, self.equipment_type, self.config, self.model)
+        mon = DeviceMonitor.from_effective(device_id, self.equipment_type, self.cfg, self.model)
         for v, det in zip(self.vdets, [*mon._detectors, *mon._drifts.values()], strict=True):
             v.export(i, det)
         mon._active = {(f.detector, f.kind, () if f.detector == ModelDetector.name else f.signals)

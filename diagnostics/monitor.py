@@ -133,8 +133,20 @@ class DeviceMonitor:
 
     def __init__(self, device_id: str, equipment_type: str, config: Mapping[str, Any] | None = None,
                  model: NormalModel | None = None) -> None:
+        self._build(device_id, equipment_type, equipment_config(equipment_type, config), model)
+
+    @classmethod
+    def from_effective(cls, device_id: str, equipment_type: str, cfg: dict[str, Any],
+                       model: NormalModel | None) -> DeviceMonitor:
+        """A fresh monitor from an already effective config (``other.cfg``), without re-merging the defaults:
+        the block path exports a monitor per checkpoint, and the merge was most of that cost."""
+        mon = cls.__new__(cls)
+        mon._build(device_id, equipment_type, cfg, model)
+        return mon
+
+    def _build(self, device_id: str, equipment_type: str, cfg: dict[str, Any], model: NormalModel | None) -> None:
         self.device_id, self.equipment_type, self.model = device_id, equipment_type, model
-        self.cfg = equipment_config(equipment_type, config)
+        self.cfg = cfg
         self._detectors, self._drifts = build_detectors(self.cfg, model)
         self._model_det = next((d for d in self._detectors if isinstance(d, ModelDetector)), None)
         self._active: dict[tuple[str, str, tuple[str, ...]], Finding] = {}
