@@ -151,12 +151,14 @@ class BlockMonitor:
 
     # --- evaluation ---------------------------------------------------------------------------------------
 
-    def observe(self, samples: Mapping[str, Sequence[Sample]]) -> None:
+    def observe(self, samples: Mapping[str, Sequence[Sample]]) -> set[str]:
         """Feed each device's new samples (time-ordered, each newer than the device's ``last_t``; the caller
-        applies the time-order rule). Devices must have been ``add``-ed."""
+        applies the time-order rule). Devices must have been ``add``-ed. Returns the devices that got a new (or
+        more severe) finding, what ``DeviceMonitor.observe`` returned per sample."""
+        self._raised: set[str] = set()
         devs = [(self.rows[d], s) for d, s in samples.items() if s]
         if not devs:
-            return
+            return self._raised
         cols = list(self.cols)
         n, width = len(devs), max(len(s) for _, s in devs)
         rows = np.array([r for r, _ in devs], dtype=np.int64)
@@ -175,6 +177,7 @@ class BlockMonitor:
                 self._step(rows, grid[:, k, 0], values[:, k])
             else:
                 self._step(rows[sel], grid[sel, k, 0], values[sel, k])
+        return self._raised
 
     def _step(self, ix: np.ndarray, t: np.ndarray, x: np.ndarray) -> None:
         stats = []
@@ -204,8 +207,9 @@ class BlockMonitor:
             self.kat[:, ix] = np.where(new, t[None, :], self.kat[:, ix])
             if new.any():
                 for k, j in zip(*np.nonzero(new), strict=True):
-                    key = self.keys[int(k)][2]
-                    log.info("finding", extra={"device_id": self.ids[int(ix[j])], "kind": key[1], "signals": key[2]})
+                    key, device_id = self.keys[int(k)][2], self.ids[int(ix[j])] or ""
+                    self._raised.add(device_id)
+                    log.info("finding", extra={"device_id": device_id, "kind": key[1], "signals": key[2]})
             first = act & ~pa
             self.kseq[:, ix] = np.where(first, self.seq + np.arange(len(stats))[:, None], self.kseq[:, ix])
             self.kact[:, ix] = act

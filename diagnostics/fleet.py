@@ -52,14 +52,17 @@ class Fleet:
         if blk is not None:
             blk.remove(device_id)
 
-    def observe(self, samples: Mapping[str, Sequence[Sample]]) -> None:
-        """Feed every device's new samples, one vectorised evaluation per block."""
+    def observe(self, samples: Mapping[str, Sequence[Sample]]) -> set[str]:
+        """Feed every device's new samples, one vectorised evaluation per block; returns the devices with a new
+        or more severe finding."""
         per: dict[int, tuple[BlockMonitor, dict[str, Sequence[Sample]]]] = {}
         for d, s in samples.items():
             blk = self._of[d]
             per.setdefault(id(blk), (blk, {}))[1][d] = s
+        raised: set[str] = set()
         for blk, part in per.values():
-            blk.observe(part)
+            raised |= blk.observe(part)
+        return raised
 
     def active(self, device_id: str) -> list[Finding]:
         return self._of[device_id].active(device_id)
