@@ -63,7 +63,8 @@ def make_stream(args: argparse.Namespace) -> tuple[dict[str, str], list[dict[str
                      develop_s=rng.uniform(30, 600))
         devs[e.device_id] = e
     sizes = [args.warm] + [args.batch] * args.passes
-    passes, k = [], 0
+    passes: list[dict[str, list[Sample]]] = []
+    k = 0
     for n in sizes:
         passes.append({d: [(T0 + (k + j) * args.sample_s, e.sample(T0 + (k + j) * args.sample_s))
                            for j in range(n)] for d, e in devs.items()})

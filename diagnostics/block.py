@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 
@@ -57,8 +57,9 @@ class BlockMonitor:
                 v: Any = VModel(det, [self.cols[s] for s in det.model.signals], cap)
                 self.vmodel = v
             else:
-                v = _VECTOR[type(det).__name__](det, self.cols[det.signal], cap)
-            self._add(v, det.name, () if isinstance(det, ModelDetector) else (det.signal,))
+                sig = cast(Any, det).signal
+                v = _VECTOR[type(det).__name__](det, self.cols[sig], cap)
+            self._add(v, det.name, () if isinstance(det, ModelDetector) else (cast(Any, det).signal,))
         self.drift_sig: list[str] = []
         for sig, det in tpl._drifts.items():
             self._add(VDrift(det, self.cols[sig], cap, warm=model is None), det.name, (sig,))
@@ -168,22 +169,22 @@ class BlockMonitor:
         pos = np.repeat(np.arange(n), lens) * width + (np.arange(len(flat)) - np.repeat(np.cumsum(lens) - lens, lens))
         grid = np.full((n * width, 1 + len(cols)), NAN)
         grid[pos] = data
-        grid = grid.reshape(n, width, 1 + len(cols))
-        values = grid[:, :, 1:]
+        cube = grid.reshape(n, width, 1 + len(cols))
+        values = cube[:, :, 1:]
         values[~np.isfinite(values)] = NAN  # the scalar detectors treat inf like a missing reading
         for k in range(width):
             sel = lens > k
             if sel.all():
-                self._step(rows, grid[:, k, 0], values[:, k])
+                self._step(rows, cube[:, k, 0], values[:, k])
             else:
-                self._step(rows[sel], grid[sel, k, 0], values[sel, k])
+                self._step(rows[sel], cube[sel, k, 0], values[sel, k])
         return self._raised
 
     def _step(self, ix: np.ndarray, t: np.ndarray, x: np.ndarray) -> None:
-        stats = []
+        stats: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
         rz_all = None
         for v in self.vdets[: self.n_det]:
-            if v is self.vmodel:
+            if isinstance(v, VModel):
                 stats += v.step(ix, t, x[:, v.cols])
                 rz_all = v.residuals(ix)
             else:

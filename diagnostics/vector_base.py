@@ -10,7 +10,7 @@ scalar objects stay the checkpoint format and the reference the equivalence test
 from __future__ import annotations
 
 import math
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -23,6 +23,9 @@ class Arrays:
     def __init__(self, cap: int) -> None:
         self._cap = cap
         self._fields: dict[str, tuple[tuple[int, ...], Any, Any]] = {}
+
+    if TYPE_CHECKING:  # state arrays are set by name in field(); to the type checker any attribute is one
+        def __getattr__(self, name: str) -> np.ndarray: ...
 
     def field(self, name: str, init: Any = NAN, shape: tuple[int, ...] = (), dtype: Any = float) -> None:
         self._fields[name] = (shape, dtype, init)

@@ -87,6 +87,10 @@ class VRate(Arrays):
     """Sliding-window slope: a per-device ring of (t, v) with NaN marking empty or evicted slots; the ring doubles
     when a device sends more samples per window than it holds, so no sample is ever dropped."""
 
+    bt: np.ndarray
+    bv: np.ndarray
+    head: np.ndarray
+
     def __init__(self, det: RateDetector, col: int, cap: int, ring: int = 32) -> None:
         super().__init__(cap)
         self.det, self.col, self.ring = det, col, ring
@@ -104,8 +108,10 @@ class VRate(Arrays):
             self.field(f"{k}_max")
 
     def _widen(self) -> None:
-        order = np.argsort(np.where(np.isnan(self.bt), np.inf, self.bt), axis=1, kind="stable")
-        bt, bv = np.take_along_axis(self.bt, order, 1), np.take_along_axis(self.bv, order, 1)
+        old_t: np.ndarray = self.bt
+        old_v: np.ndarray = self.bv
+        order = np.argsort(np.where(np.isnan(old_t), np.inf, old_t), axis=1, kind="stable")
+        bt, bv = np.take_along_axis(old_t, order, 1), np.take_along_axis(old_v, order, 1)
         n = self.ring
         self.ring *= 2
         self._fields["bt"] = ((self.ring,), float, NAN)
