@@ -65,7 +65,7 @@ def _pass(rng: random.Random, devs: dict[str, Equipment], t: dict[str, float], p
     batch = {}
     for d, e in devs.items():
         out = []
-        lost = sorted(e.sample(t[d]))[0] if d == "d1" and 40 <= p < 120 else None  # a sensor gone for a while
+        lost = min(e.sample(t[d])) if d == "d1" and 40 <= p < 120 else None  # a sensor gone for a while
         for _ in range(rng.choice([0, 1, 1, 3, 10, 10])):
             t[d] += rng.choice([1.0, 1.0, 10.0, 0.5]) + (rng.random() < 0.01) * 400  # now and then a gap
             v: dict[str, float] = e.sample(t[d])
