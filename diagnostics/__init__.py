@@ -2,8 +2,10 @@
 decide incidents (pure state machine) and estimate remaining useful life; plus the database-backed diagnose
 loop (service.py), which is the only part that does I/O."""
 
+from diagnostics.block import BlockMonitor
 from diagnostics.classify import classify
 from diagnostics.config import default_config, equipment_config
+from diagnostics.fleet import Fleet
 from diagnostics.incidents import (
     Incident,
     IncidentEvent,
@@ -33,12 +35,14 @@ from diagnostics.trainer import TrainingJob, model_versions
 from diagnostics.watchdog import DetectionWatchdog, WatchdogReport, start_watchdog
 
 __all__ = [
+    "BlockMonitor",
     "CommandChannel",
     "DetectionWatchdog",
     "DeviceMonitor",
     "DiagnoseLoop",
     "FaultHypothesis",
     "Finding",
+    "Fleet",
     "Incident",
     "IncidentEvent",
     "IncidentPolicy",
