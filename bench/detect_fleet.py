@@ -1,8 +1,9 @@
 """Detection benchmark on the edge simulator's labelled faults: precision, recall, lead time, false alarms,
 remote fix rate.
 
-Mode: direct (no MQTT, no database). Each simulated device's ``Equipment.sample()`` feeds a ``DeviceMonitor``;
-findings go through ``classify``, ``diagnostics.service.focus`` and the incident state machine exactly as the
+Mode: direct (no MQTT, no database). Each simulated device's ``Equipment.sample()`` feeds the diagnose worker's
+vectorised detectors (``diagnostics.fleet.Fleet``, one block update per time step for the whole fleet);
+findings go through ``classify``, ``diagnostics.loop_rules.focus`` and the incident state machine exactly as the
 live loop does; the live loop's responses are replayed in simulation: the knowledge base's remote command
 (``Equipment.reset()`` after a command latency) with verification, otherwise a technician visit
 (``Equipment.repair()`` after a travel delay). Normal models are trained per equipment type on healthy simulated
@@ -27,12 +28,13 @@ import time
 from dataclasses import dataclass, field
 
 from diagnostics.classify import classify
+from diagnostics.fleet import Fleet
 from diagnostics.incidents import Incident, IncidentPolicy, IncidentState, step, transition
 from diagnostics.knowledge import load_knowledge
-from diagnostics.monitor import DeviceMonitor
+from diagnostics.loop_rules import focus, monitor_config
 from diagnostics.normal_model import NormalModel, train_normal_model
 from diagnostics.remote import COMMANDS
-from diagnostics.service import LoopPolicy, focus, monitor_config
+from diagnostics.service import LoopPolicy
 from edge_agent.models import FaultLabel
 from edge_agent.simulator import APPLICABLE_TYPES, EQUIPMENT_TYPES, FAULT_MODES, Equipment
 
@@ -44,7 +46,6 @@ TRAIN_SAMPLE_S = 60.0  # healthy training history: one sample a minute over whol
 @dataclass
 class Dev:
     eq: Equipment
-    mon: DeviceMonitor
     label: FaultLabel | None = None
     reset_at: float | None = None
     repair_at: float | None = None
@@ -69,12 +70,14 @@ def run(args: argparse.Namespace) -> dict[str, float | int | str]:
     pol = LoopPolicy()
     ipol: IncidentPolicy = pol.incident
     devs: dict[str, Dev] = {}
+    fleet = Fleet()
     for i in range(args.devices):
         et = EQUIPMENT_TYPES[i % len(EQUIPMENT_TYPES)]
         did = f"{et}-{i:04d}"
         eq = Equipment(did, et, seed=args.seed)
         model = models.get(et)
-        d = Dev(eq, DeviceMonitor(did, et, monitor_config(et, None, model), model))
+        d = Dev(eq)
+        fleet.add(did, et, monitor_config(et, None, model), model)
         if rng.random() < args.fault_share:
             mode = rng.choice([m for m in FAULT_MODES if et in APPLICABLE_TYPES[m]])
             onset = T0 + rng.uniform(args.warmup_h, args.hours - args.tail_h) * 3600
@@ -87,7 +90,7 @@ def run(args: argparse.Namespace) -> dict[str, float | int | str]:
     started = time.monotonic()
     for k in range(steps):
         t = T0 + k * args.sample_s
-        for did, d in devs.items():
+        for d in devs.values():
             if d.reset_at is not None and t >= d.reset_at:
                 d.eq.reset()
                 d.reset_at = None
@@ -99,11 +102,12 @@ def run(args: argparse.Namespace) -> dict[str, float | int | str]:
                     state, _ = transition(state, iid, "closed", t)
                     outcome[iid] = "visit"
                 d.visit_for = []
-            new = d.mon.observe(t, d.eq.sample(t))
-            if not new and not any(i.asset_id == did and i.state in ("detected", "remote_fix_attempted")
+        raised = fleet.observe({did: [(t, d.eq.sample(t))] for did, d in devs.items()})
+        for did, d in devs.items():
+            if did not in raised and not any(i.asset_id == did and i.state in ("detected", "remote_fix_attempted")
                                    for i in state.incidents):
                 continue  # nothing changed and nothing to resolve: skip the classifier (hot path)
-            hyps = focus(state, did, classify(d.eq.equipment_type, d.mon.active()))
+            hyps = focus(state, did, classify(d.eq.equipment_type, fleet.active(did)))
             state, events = step(state, did, hyps, t, ipol)
             for ev in events:
                 inc = ev.incident
@@ -166,7 +170,7 @@ def score(devs: dict[str, Dev], opened: list[tuple[Incident, float]], outcome: d
     fixable = [j for j in matched if labels[j].remote_fixable]
     days = args.devices * args.hours / 24
     return {
-        "mode": "direct (Equipment.sample -> DeviceMonitor -> classify -> incident state machine; no MQTT/DB)",
+        "mode": "direct (Equipment.sample -> vectorised detectors (Fleet) -> classify -> incident state machine; no MQTT/DB)",
         "devices": args.devices, "hours": args.hours, "faults": len(labels), "incidents": len(opened),
         "precision": round(tp / len(opened), 3) if opened else 0.0,
         "recall": round(len(matched) / len(labels), 3) if labels else 0.0,

@@ -68,6 +68,8 @@ class BenchConfig:
     ceiling_rows: int = 1_000_000
     database_url: str = ""  # base URL of the server; a scratch database is created next to it
     ingest_env: dict[str, str] = field(default_factory=dict)
+    profile_dir: str = ""  # run the workers under cProfile, writing ingest-<i>.prof there
+    slow_encoder: bool = False  # publish with edge_agent's encode_batch (stdlib json) instead of orjson
 
 
 def log(msg: str) -> None:
@@ -99,6 +101,10 @@ class CommitPoller(threading.Thread):
     def committed_readings(self, until_wall: float | None = None) -> int:
         with self.lock:
             return sum(r for w, r, _, _ in self.seen.values() if until_wall is None or w <= until_wall)
+
+    def committed_batches(self, until_wall: float | None = None) -> int:
+        with self.lock:
+            return sum(1 for w, _, _, _ in self.seen.values() if until_wall is None or w <= until_wall)
 
     def run(self) -> None:
         try:
@@ -189,8 +195,10 @@ def start_ingest_workers(cfg: BenchConfig, url: str, broker: PrivateBroker, spee
                "QUIETFIX_INGEST__WORKER_ID": f"bench-ingest-{os.getpid()}-{i}",
                "QUIETFIX_INGEST__SHARED_GROUP": "ingest", "QUIETFIX_LOG_LEVEL": "WARNING",
                **cfg.ingest_env}
+        prof = ["-m", "bench.threadprof", f"{cfg.profile_dir}/ingest-{i}.prof"] if cfg.profile_dir else []
         with open(logdir / f"ingest-{i}.log", "wb") as err:  # the child keeps its own descriptor
-            procs.append(subprocess.Popen([sys.executable, "-m", "quietfix.cli", "ingest", "--speed", str(speed)],
+            procs.append(subprocess.Popen([sys.executable, *prof, "-m", "quietfix.cli", "ingest", "--speed",
+                                           str(speed)],
                                           env=env, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=err))
     return procs
 
@@ -288,7 +296,8 @@ def run_bench(cfg: BenchConfig) -> dict[str, Any]:
                      "copy_ceiling_readings_per_s); rows = telemetry_samples rows, one per device sample",
             "load_avg_1m": {"start": loads[0], "max": max(loads), "mean": round(sum(loads) / len(loads), 2)},
             "config": {k: v for k, v in asdict(cfg).items() if k not in ("database_url",)},
-            "publisher": "bench.ingest_publisher (lean, edge_agent.payload.encode_batch, QoS 1)",
+            "publisher": "bench.ingest_publisher (lean, QoS 1, "
+                         + ("edge_agent.payload.encode_batch)" if cfg.slow_encoder else "orjson, schema v1)"),
             "cpus": os.cpu_count(),
         })
         log(f"sustained {result['readings_per_s']:,} readings/s committed (readings = signal values; "
@@ -314,7 +323,7 @@ def _publish_and_measure(cfg: BenchConfig, broker: PrivateBroker, devices: list[
         mine = tuple(devices[i::cfg.publishers])
         pcfg = PublisherConfig("127.0.0.1", broker.port, BENCH_USER, BENCH_PASSWORD, mine,
                                cfg.readings_per_message, cfg.rate / cfg.publishers, cfg.seconds, cfg.speed,
-                               cfg.inflight, SEQ_BASE, t0)
+                               cfg.inflight, SEQ_BASE, t0, cfg.slow_encoder)
         parent, child = ctx.Pipe(duplex=False)
         proc = ctx.Process(target=run_publisher, args=(pcfg, child, f"bench-pub-{os.getpid()}-{i}"), daemon=True)
         proc.start()
@@ -365,6 +374,7 @@ def _publish_and_measure(cfg: BenchConfig, broker: PrivateBroker, devices: list[
     window_s = publish_end - window_start
     # Readings committed while publishing (the first commits need a published message, so none precede it).
     in_window = poller.committed_readings(until_wall=publish_end)
+    in_window_messages = poller.committed_batches(until_wall=publish_end)
     published_readings = sum(f["acked"]["readings"] for f in finals if f)
     published_messages = sum(f["acked"]["messages"] for f in finals if f)
     unacked = sum(f["unacked"] for f in finals if f)
@@ -374,6 +384,11 @@ def _publish_and_measure(cfg: BenchConfig, broker: PrivateBroker, devices: list[
     while poller.committed_readings() < published_readings and time.time() < deadline:
         time.sleep(0.2)
     drained = time.time()
+    # After the drain every published message has been received, decoded, committed and acknowledged: the
+    # workers' CPU since the window opened, over what they stored, is the cost per message and per reading.
+    total_cpu = sum(cpu_seconds(p.pid) - cpu0[p.pid] for p in workers)
+    all_messages = poller.committed_batches()
+    all_readings = poller.committed_readings()
     with poller.lock:
         seen = list(poller.seen.values())
     last_commit = max((w for w, _, _, _ in seen), default=drained)
@@ -402,6 +417,15 @@ def _publish_and_measure(cfg: BenchConfig, broker: PrivateBroker, devices: list[
         # The ingest workers' PostgreSQL backends (on this machine, from /proc) during the window: with the
         # workers' own CPU this is the load-independent cost of ingest; WAL writer/checkpointer not included.
         "postgres_ingest_backends_cpu_s": round(pg_cpu, 1),
+        # The whole worker path (paho receive, decode, claim, COPY, commit, broker and device acks) per message and
+        # per reading: the ingest processes' CPU seconds from the window's start to the end of the drain, over
+        # everything they committed (idle polling during the drain included). Load-insensitive, unlike rates.
+        "ingest_cpu_s_total": round(total_cpu, 2),
+        "ingest_cpu_us_per_message": round(total_cpu / max(1, all_messages) * 1e6, 1),
+        "ingest_cpu_us_per_reading": round(total_cpu / max(1, all_readings) * 1e6, 3),
+        "ingest_messages_per_cpu_s": round(all_messages / max(1e-9, total_cpu)),
+        "ingest_readings_per_cpu_s": round(all_readings / max(1e-9, total_cpu)),
+        "messages_committed_in_window": in_window_messages,
         "cpu_s_per_million_readings": {
             "ingest_workers": round(sum(worker_cpu.values()) / max(1, in_window) * 1e6, 2),
             "postgres_backends": round(pg_cpu / max(1, in_window) * 1e6, 2)},
@@ -436,13 +460,17 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--ceiling-rows", type=int, default=1_000_000,
                    help="readings (signal values) in the COPY-ceiling measurement, as sample rows")
     p.add_argument("--database-url", default="", help="server to create the scratch database on")
+    p.add_argument("--profile-dir", default="", help="run the workers under cProfile, writing ingest-<i>.prof here")
+    p.add_argument("--slow-encoder", action="store_true",
+                   help="publish with edge_agent.payload.encode_batch (stdlib json), the previous publisher")
     p.add_argument("--ingest-env", action="append", default=[], metavar="KEY=VALUE",
                    help="extra QUIETFIX_* settings for the ingest workers")
     args = p.parse_args(argv)
     cfg = BenchConfig(devices=args.devices, readings_per_message=args.readings_per_message, seconds=args.seconds,
                       workers=args.workers, rate=args.rate, speed=args.speed, publishers=args.publishers,
                       inflight=args.inflight, ceiling_rows=args.ceiling_rows, database_url=args.database_url,
-                      ingest_env=dict(kv.split("=", 1) for kv in args.ingest_env))
+                      ingest_env=dict(kv.split("=", 1) for kv in args.ingest_env), profile_dir=args.profile_dir,
+                      slow_encoder=args.slow_encoder)
     log("run as: python -m bench.ingest " + " ".join(argv if argv is not None else sys.argv[1:]))
     result = run_bench(cfg)
     result["command"] = "python -m bench.ingest " + " ".join(argv if argv is not None else sys.argv[1:])

@@ -2,10 +2,12 @@
 
 Why not the edge_agent ``Fleet``: it simulates equipment, keeps a SQLite buffer and one TCP connection per device,
 which costs ~7 µs per reading (docs/edge_agent.md) — 150k readings/s would need more than one of this machine's two
-cores before ingest and PostgreSQL get any. This publisher keeps what matters to ingest: the same encoder
-(``edge_agent.payload.encode_batch``), the same topics, QoS 1 with PUBACK accounting, a per-device ``seq`` that
-increases by one per message, and device timestamps taken from the (optionally scaled) clock. It publishes for
-many devices over one connection as a bench account whose ACL allows ``qf/v1/#``.
+cores before ingest and PostgreSQL get any. This publisher keeps what matters to ingest: the same schema-v1
+payload (written by orjson: the edge agent's ``encode_batch`` uses the standard library's json, which made this
+process use a third of a core at 250k readings/s; ``--slow-encoder`` in bench.ingest restores it), the same topics,
+QoS 1 with PUBACK accounting, a per-device ``seq`` that increases by one per message, and device timestamps taken
+from the (optionally scaled) clock. It publishes for many devices over one connection as a bench account whose
+ACL allows ``qf/v1/#``.
 """
 
 from __future__ import annotations
@@ -18,14 +20,19 @@ from dataclasses import dataclass
 from multiprocessing.connection import Connection
 from typing import Any
 
+import orjson
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 
+from core.mqtt import BufferedClient
 from edge_agent.payload import encode_batch, topic
 from edge_agent.simulator import NOMINAL
 
 # Distinct value sets per device type, cycled: enough variety for realistic JSON sizes, no per-reading RNG cost.
 VALUE_POOL = 64
+# Pacing: sleep only when more than this ahead of schedule, so small messages go out in short bursts instead of one
+# sleep (a syscall and a wake-up) each, which was most of this process's CPU at thousands of messages/s.
+PACING_SLACK_S = 0.002
 # Progress reports to the parent this often (wall seconds).
 REPORT_EVERY_S = 1.0
 
@@ -44,6 +51,7 @@ class PublisherConfig:
     inflight: int
     seq_base: int
     t0_wall: float  # shared anchor: device time = t0_wall + (wall - t0_wall) * speed
+    slow_encoder: bool = False  # edge_agent.payload.encode_batch (stdlib json) instead of orjson
 
 
 def _value_pool(equipment_type: str, rng: random.Random) -> list[dict[str, float]]:
@@ -69,7 +77,8 @@ def run_publisher(cfg: PublisherConfig, pipe: Connection, client_id: str) -> Non
         acked[0] += 1  # only the paho loop thread writes it
         window.release()
 
-    client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=client_id, protocol=mqtt.MQTTv5)
+    # The server adapter's paho client: one socket read serves many PUBACKs.
+    client = BufferedClient(CallbackAPIVersion.VERSION2, client_id=client_id, protocol=mqtt.MQTTv5)
     client.username_pw_set(cfg.username, cfg.password)
     client.max_inflight_messages_set(cfg.inflight)
     client.on_publish = on_publish
@@ -97,7 +106,7 @@ def run_publisher(cfg: PublisherConfig, pipe: Connection, client_id: str) -> Non
         if now - start >= cfg.seconds:
             break
         if message_period:
-            if due > now:
+            if due > now + PACING_SLACK_S:
                 time.sleep(due - now)
             due += message_period
         device_id, _ = cfg.devices[i % n_dev]
@@ -105,9 +114,15 @@ def run_publisher(cfg: PublisherConfig, pipe: Connection, client_id: str) -> Non
         step_ms = max(1, int(k * 1000 * cfg.speed / per_dev_rate)) if per_dev_rate else 1
         newest = max(dev_now_ms, last_t[device_id] + n_samples * step_ms)
         pool = pools[device_id]
-        samples = [(newest - (n_samples - 1 - j) * step_ms, pool[(i + j) % VALUE_POOL]) for j in range(n_samples)]
         last_t[device_id] = newest
-        body = encode_batch(device_id, seqs[device_id], samples)
+        if cfg.slow_encoder:
+            samples = [(newest - (n_samples - 1 - j) * step_ms, pool[(i + j) % VALUE_POOL])
+                       for j in range(n_samples)]
+            body = encode_batch(device_id, seqs[device_id], samples)
+        else:
+            body = orjson.dumps({"v": 1, "device_id": device_id, "seq": seqs[device_id], "samples": [
+                {"t": newest - (n_samples - 1 - j) * step_ms, "m": pool[(i + j) % VALUE_POOL]}
+                for j in range(n_samples)]})
         seqs[device_id] += 1
         window.acquire()
         client.publish(topic(device_id, "telemetry"), body, qos=1)

@@ -40,7 +40,11 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+import orjson
+import paho.mqtt.client as mqtt
 import psycopg
+from paho.mqtt.enums import CallbackAPIVersion
 
 from bench.detect_latency import BENCH_PASSWORD, BENCH_USER, GRADUAL, Fleet, IncidentPoller
 from bench.procs import stop_processes
@@ -48,8 +52,10 @@ from bench.stats import percentile
 from core.broker import upsert_credentials
 from core.db import drop_database, ensure_database
 from core.migrate import migrate
+from core.mqtt import BufferedClient
 from core.settings import load_settings
 from edge_agent.payload import encode_batch, topic
+from edge_agent.simulator import EQUIPMENT_TYPES, MEAN_LOAD, SIGNAL_DECIMALS, daily_load
 from quietfix.seed import seed
 from tests.services import ROOT, PrivateBroker, free_port
 
@@ -67,16 +73,60 @@ def log(msg: str) -> None:
 
 class BatchFleet(Fleet):
     """bench.detect_latency's fleet, publishing one message per device per ``batch_s`` (its samples since the
-    previous message) with the devices' slots spread over the interval."""
+    previous message) with the devices' slots spread over the interval.
+
+    Lean, so that it does not take the CPU the pipeline measures: healthy devices are sampled for a whole tick at
+    once with numpy from the simulator's own healthy model (each device's ``Equipment._terms``: nominal, load
+    gain, noise; ``daily_load``; clipping and rounding as ``Equipment.sample``), and the JSON is written by
+    orjson in the contract's schema (the edge agent's ``encode_batch`` uses the standard library, ~4x slower).
+    A device switches to its ``Equipment.sample`` for good when a fault is injected into it, so faults develop
+    exactly as in bench.detect_latency. ``--publisher slow`` keeps the per-sample simulator and encoder for
+    every device (the previous publisher) to compare.
+    """
 
     def __init__(self, port: int, devices: list[tuple[str, str]], sample_s: float, batch_s: float, seconds: float,
-                 faults: list[tuple[float, str, str]]) -> None:
+                 faults: list[tuple[float, str, str]], *, lean: bool = True, seed: int = 1) -> None:
         super().__init__(port, devices, sample_s, seconds, faults)
+        if lean:  # the server adapter's paho client: one socket read for many PUBACKs, not 3 reads + a select each
+            self.client.disconnect()
+            self.client.loop_stop()
+            self.client = BufferedClient(CallbackAPIVersion.VERSION2, client_id=f"bench-fleet-{os.getpid()}",
+                                         protocol=mqtt.MQTTv5)
+            self.client.username_pw_set(BENCH_USER, BENCH_PASSWORD)
+            self.client.max_inflight_messages_set(1000)
+            self.client.connect("127.0.0.1", port, keepalive=30)
+            self.client.loop_start()
+        self._init_model(sample_s, batch_s, lean, seed)
+
+    def _init_model(self, sample_s: float, batch_s: float, lean: bool, seed: int) -> None:
+        """Everything but the broker connection (tests build a fleet without one)."""
+        self.sample_s = sample_s
         self.batch_s = batch_s
         self.readings = 0
         self.last_sample: dict[str, float] = {}
+        self.lean = lean
+        self.thread_cpu_s = 0.0
+        self.simulated: set[str] = set()  # devices sampled by their Equipment (a fault was injected)
+        ids = list(self.equipment)
+        self.index = {d: i for i, d in enumerate(ids)}
+        terms = [self.equipment[d]._terms for d in ids]  # the simulator's healthy model, per device
+        if any(len(t) != SIGNALS_PER_SAMPLE for t in terms):
+            raise ValueError(f"every equipment type must have {SIGNALS_PER_SAMPLE} signals")
+        self.names = [tuple(n for n, _, _, _ in t) for t in terms]
+        self.nominal = np.array([[nom for _, nom, _, _ in t] for t in terms])
+        self.gain = np.array([[g for _, _, g, _ in t] for t in terms])
+        self.noise = np.array([[sd for _, _, _, sd in t] for t in terms])
+        # Chilled water may approach 0 C; every other signal is clipped at 0 (as Equipment.sample does).
+        self.floor = np.array([[-np.inf if n == "supply_temp_c" else 0.0 for n in names] for names in self.names])
+        self.rng = np.random.default_rng(seed)
 
     def run(self) -> None:
+        try:
+            self._run()
+        finally:
+            self.thread_cpu_s = time.thread_time()  # this thread only: sampling, encoding, paho publish calls
+
+    def _run(self) -> None:
         start = time.time()
         ids = list(self.equipment)
         n = len(ids)
@@ -90,7 +140,11 @@ class BatchFleet(Fleet):
                 if not eq.active_faults:
                     eq.inject(mode, now, develop_s=0.0 if mode == "motor_trip" else GRADUAL_DEVELOP_S)
                     self.injected.append({"device_id": device_id, "mode": mode, "at": now})
+                    self.simulated.add(device_id)
             due = min(n, int((now - cycle_start) / self.batch_s * n) + 1)
+            if self.lean:
+                self._publish_block(ids[slot:due], now)
+                slot = max(slot, due)
             while slot < due:
                 self._publish(ids[slot], now)
                 slot += 1
@@ -102,16 +156,52 @@ class BatchFleet(Fleet):
             else:
                 self.late_ticks += 1
 
-    def _publish(self, device_id: str, now: float) -> None:
+    def _due_times(self, device_id: str, now: float) -> list[float]:
         last = self.last_sample.get(device_id, now - self.batch_s)
         ts = []
         t = last + self.sample_s
         while t <= now:
             ts.append(t)
             t += self.sample_s
+        if ts:
+            self.last_sample[device_id] = ts[-1]
+        return ts
+
+    def _publish_block(self, device_ids: list[str], now: float) -> None:
+        """One tick's healthy devices: values for all their samples in a few numpy operations."""
+        rows: list[int] = []
+        times: list[float] = []
+        plan: list[tuple[str, int, int]] = []  # (device, first row, samples)
+        for device_id in device_ids:
+            if device_id in self.simulated:
+                self._publish(device_id, now)
+                continue
+            ts = self._due_times(device_id, now)
+            if ts:
+                plan.append((device_id, len(times), len(ts)))
+                rows.extend([self.index[device_id]] * len(ts))
+                times.extend(ts)
+        if not plan:
+            return
+        idx = np.array(rows)
+        load = np.array([daily_load(t) for t in times]) - MEAN_LOAD
+        values = (self.nominal[idx] * (1.0 + self.gain[idx] * load[:, None])
+                  + self.rng.standard_normal((len(rows), SIGNALS_PER_SAMPLE)) * self.noise[idx])
+        values = np.round(np.maximum(values, self.floor[idx]), SIGNAL_DECIMALS).tolist()
+        stamps = [int(t * 1000) for t in times]
+        for device_id, first, count in plan:
+            names = self.names[self.index[device_id]]
+            samples = [{"t": stamps[r], "m": dict(zip(names, values[r]))} for r in range(first, first + count)]
+            body = orjson.dumps({"v": 1, "device_id": device_id, "seq": self.seq[device_id], "samples": samples})
+            self.seq[device_id] += 1
+            self.client.publish(topic(device_id, "telemetry"), body, qos=1)
+            self.published += 1
+            self.readings += count * SIGNALS_PER_SAMPLE
+
+    def _publish(self, device_id: str, now: float) -> None:
+        ts = self._due_times(device_id, now)
         if not ts:
             return
-        self.last_sample[device_id] = ts[-1]
         eq = self.equipment[device_id]
         body = encode_batch(device_id, self.seq[device_id], [(int(x * 1000), eq.sample(x)) for x in ts])
         self.seq[device_id] += 1
@@ -169,7 +259,7 @@ def run_bench(args: argparse.Namespace) -> dict[str, Any]:
                           "QUIETFIX_INGEST__METRICS_PORT": str(free_port())} if kind == "ingest" else
                          {"QUIETFIX_DIAGNOSTICS__WORKER_ID": f"bench-diagnose-{os.getpid()}-{i}",
                           "QUIETFIX_DIAGNOSTICS__METRICS_PORT": str(free_port())})
-                prof = ["-m", "cProfile", "-o", f"{args.profile_dir}/{kind}-{i}.prof"] if args.profile_dir else []
+                prof = ["-m", "bench.threadprof", f"{args.profile_dir}/{kind}-{i}.prof"] if args.profile_dir else []
                 with open(tmp / f"{kind}-{i}.log", "wb") as err:
                     procs[kind].append(subprocess.Popen([sys.executable, *prof, "-m", "quietfix.cli", kind],
                                                         env={**env, **extra}, cwd=ROOT,
@@ -182,7 +272,8 @@ def run_bench(args: argparse.Namespace) -> dict[str, Any]:
             raise SystemExit(f"--seconds must exceed {WARMUP_S + FAULT_TAIL_S:.0f}")
         faults = [(rng.uniform(*window), d, "motor_trip" if rng.random() < 0.5 else rng.choice(GRADUAL))
                   for d in rng.sample([d for d, _ in devices], min(args.faults, len(devices)))]
-        fleet = BatchFleet(broker.port, devices, args.sample_s, args.batch_s, args.seconds, faults)
+        fleet = BatchFleet(broker.port, devices, args.sample_s, args.batch_s, args.seconds, faults,
+                           lean=args.publisher == "lean", seed=args.seed)
         fleet.status_online()
         poller = IncidentPoller(url)
         poller.start()
@@ -217,6 +308,7 @@ def run_bench(args: argparse.Namespace) -> dict[str, Any]:
             rows, distinct_rows = conn.execute("SELECT count(*), count(DISTINCT (device_id, ts)) FROM telemetry_samples"
                                                ).fetchone()  # type: ignore[misc]
             stored, distinct = rows * SIGNALS_PER_SAMPLE, distinct_rows * SIGNALS_PER_SAMPLE
+            messages_stored = counts(conn)[1]  # what ingest actually processed (less than published if not drained)
         cpu["publisher"] = round(time.process_time(), 1)
         poller.stop_event.set()
         poller.join(10)
@@ -234,13 +326,21 @@ def run_bench(args: argparse.Namespace) -> dict[str, Any]:
             "lost": max(0, fleet.readings - distinct), "duplicated": stored - distinct, "drained": backlog is not None,
             "faults_injected": len(fleet.injected), "faults_detected": len(injected & detected),
             "incidents_on_healthy_devices": len(detected - injected),
+            # what fired there (device, fault mode, the detection's rule/finding), to tell noise from a bug
+            "healthy_incidents": [{"device_id": i["device_id"], "mode": i["mode"],
+                                   "detection": {k: v for k, v in (i["detection"] or {}).items()
+                                                 if k in ("rule", "finding", "signal", "kind", "detector")}}
+                                  for i in poller.seen.values() if i["device_id"] not in injected][:20],
             "detection_latency_s": {"p50": round(percentile(lat, 0.5), 3) if lat else None,
                                     "p99": round(percentile(lat, 0.99), 3) if lat else None, "n": len(lat)},
             "backlog_at_end_s": backlog if backlog is not None else f">{DRAIN_MAX_S:.0f}",
             "cpu_s": cpu, "publisher_late_ticks": fleet.late_ticks,
+            "publisher": {"kind": args.publisher, "fleet_thread_cpu_s": round(fleet.thread_cpu_s, 2),
+                          "fleet_thread_cpu_us_per_message": round(fleet.thread_cpu_s / max(fleet.published, 1) * 1e6,
+                                                                   1)},
             # per sample (5 readings) published, when the drain finished (backlog_at_end_s is a number)
             "diagnose_cpu_us_per_sample": round(cpu["diagnose"] / (fleet.readings / SIGNALS_PER_SAMPLE) * 1e6, 1),
-            "ingest_cpu_us_per_message": round(cpu["ingest"] / max(fleet.published, 1) * 1e6, 1),
+            "ingest_cpu_us_per_message": round(cpu["ingest"] / max(messages_stored, 1) * 1e6, 1),
             "config": {"devices": args.devices, "sample_s": args.sample_s, "batch_s": args.batch_s,
                        "seconds": args.seconds, "faults": args.faults, "ingest_workers": args.ingest_workers,
                        "diagnose_workers": args.diagnose_workers, "seed": args.seed, "storage": report.storage},
@@ -258,6 +358,42 @@ def run_bench(args: argparse.Namespace) -> dict[str, Any]:
         shutil.rmtree(tmp, ignore_errors=True)
 
 
+def run_publisher_only(args: argparse.Namespace) -> dict[str, Any]:
+    """The fleet publisher alone against a private broker (no subscriber, no database): what it costs per message
+    and per sample, to check it leaves the machine to the processes the pipeline measures."""
+    base = load_settings()
+    tmp = Path(tempfile.mkdtemp(prefix="qf-bench-publisher-"))
+    broker = PrivateBroker(tmp / "broker", base.mqtt_username, base.mqtt_password)
+    with (broker.dir / "acl").open("a") as acl:
+        acl.write(f"\nuser {BENCH_USER}\ntopic readwrite qf/v1/#\n")
+    upsert_credentials(broker.dir / "passwd", [(BENCH_USER, BENCH_PASSWORD)])
+    fleet: BatchFleet | None = None
+    try:
+        broker.start()
+        devices = [(f"pub{i:06d}", EQUIPMENT_TYPES[i % len(EQUIPMENT_TYPES)]) for i in range(args.devices)]
+        fleet = BatchFleet(broker.port, devices, args.sample_s, args.batch_s, args.seconds, [],
+                           lean=args.publisher == "lean", seed=args.seed)
+        load0 = os.getloadavg()[0]
+        cpu0, wall0 = time.process_time(), time.time()
+        fleet.start()
+        fleet.join(args.seconds + 60)
+        time.sleep(1.0)  # the last PUBACKs
+        cpu, wall = time.process_time() - cpu0, time.time() - wall0
+        samples = fleet.readings / SIGNALS_PER_SAMPLE
+        return {"publisher": args.publisher, "devices": args.devices, "messages": fleet.published,
+                "messages_per_s": round(fleet.published / wall), "samples_per_s": round(samples / wall),
+                "process_cpu_s": round(cpu, 2), "fleet_thread_cpu_s": round(fleet.thread_cpu_s, 2),
+                "process_cpu_us_per_message": round(cpu / max(fleet.published, 1) * 1e6, 1),
+                "process_cpu_us_per_sample": round(cpu / max(samples, 1) * 1e6, 2),
+                "late_ticks": fleet.late_ticks, "load_avg_1m": {"start": load0, "end": os.getloadavg()[0]},
+                "cpus": os.cpu_count()}
+    finally:
+        if fleet is not None:
+            fleet.close()
+        broker.stop(kill=True)
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m bench.pipeline", description=__doc__.split("\n\n")[0])
     p.add_argument("--devices", type=int, default=2000)
@@ -270,9 +406,19 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--seed", type=int, default=1)
     p.add_argument("--database-url", default="")
     p.add_argument("--profile-dir", default="", help="run the workers under cProfile, writing <kind>-<i>.prof here")
+    p.add_argument("--publisher", choices=("lean", "slow"), default="lean",
+                   help="lean: healthy devices sampled per tick with numpy, orjson; slow: Equipment.sample and "
+                        "edge_agent encode_batch for every device")
+    p.add_argument("--publisher-only", action="store_true",
+                   help="measure the fleet publisher alone (private broker, no database, no workers)")
     args = p.parse_args(argv)
     command = "python -m bench.pipeline " + " ".join(argv if argv is not None else sys.argv[1:])
     log("run as: " + command)
+    if args.publisher_only:
+        only = run_publisher_only(args)
+        only["command"] = command
+        print(json.dumps(only), flush=True)
+        return 0
     result = run_bench(args)
     result["command"] = command
     result["finished_at"] = datetime.now(UTC).isoformat(timespec="seconds")

@@ -7,6 +7,7 @@ Domain code never sees paho: it gets frozen :class:`InboundMessage` objects and 
 from __future__ import annotations
 
 import logging
+import struct
 import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -14,6 +15,7 @@ from urllib.parse import urlparse
 
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
+from paho.mqtt.exception import MalformedPacket
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
@@ -29,6 +31,156 @@ SESSION_EXPIRY_S = 24 * 3600
 # How many unacknowledged messages the broker may push to us (MQTT 5 Receive Maximum). It must exceed one COPY
 # batch, or the broker would stall waiting for acks we hold until the batch commits.
 RECEIVE_MAXIMUM = 4000
+# One socket read serves many packets: paho reads a packet's first byte, its length bytes and its body with separate
+# recv calls and goes back to select() after each packet (4+ syscalls per message, the largest single share of a
+# small message's ingest cost). 256 KiB holds thousands of small PUBLISH packets and one maximum-size payload.
+RECV_CHUNK = 256 * 1024
+# MQTT 5 PUBACK with reason Success and no properties: fixed header 0x40, remaining length 2, packet id.
+_PUBACK = struct.Struct(">BBH")
+_PUBACK_TYPE = 0x40
+_U16 = struct.Struct(">H")
+# The "command" under which batched raw packets are queued in paho: any value that is neither PUBLISH (paho would
+# then expect a MQTTMessageInfo to mark as published) nor DISCONNECT (it would then close the socket) works.
+_RAW_BLOCK = 0x00
+
+
+class BufferedClient(mqtt.Client):
+    """paho's client with buffered socket reads and batched raw writes (see RECV_CHUNK, ``queue_raw``).
+
+    Used by :class:`ServerMqtt`, and by benchmarks that publish for a whole fleet over one connection.
+
+    Only paho's socket access is replaced: packet parsing, sessions, keep-alive and reconnects stay paho's own.
+    """
+
+    def __init__(self, *args: object, **kwargs: object) -> None:
+        super().__init__(*args, **kwargs)  # type: ignore[arg-type]
+        self._qf_buf = b""
+        self._qf_pos = 0
+        # Set by ServerMqtt: QoS 0/1 PUBLISH packets go straight to it as InboundMessages (see _handle_publish).
+        self.qf_on_publish: Callable[[InboundMessage], None] | None = None
+
+    def _handle_publish(self) -> mqtt.MQTTErrorCode:
+        """QoS 0/1 PUBLISH decoded straight into an :class:`InboundMessage`.
+
+        paho builds a Properties object (parsing every property in Python), an MQTTMessage and a topic match per
+        message; that was a third of a small message's ingest CPU. We never ask the broker for topic aliases
+        (no Topic Alias Maximum in CONNECT), so no property changes what a message means to us and they are
+        skipped by length. QoS 2, and anything unusual or malformed, goes to paho's own handler.
+        """
+        handler = self.qf_on_publish
+        header = self._in_packet["command"]
+        qos = (header & 0x06) >> 1
+        if handler is None or qos == 2:
+            return super()._handle_publish()
+        packet = self._in_packet["packet"]
+        try:
+            pos = 2 + ((packet[0] << 8) | packet[1])
+            topic = packet[2:pos].decode()
+            mid = 0
+            if qos:
+                mid = (packet[pos] << 8) | packet[pos + 1]
+                pos += 2
+            length = shift = 0
+            while True:  # MQTT 5 property length: a variable byte integer
+                byte = packet[pos]
+                pos += 1
+                length |= (byte & 0x7F) << shift
+                if not byte & 0x80:
+                    break
+                shift += 7
+            pos += length
+            if not topic or pos > len(packet):
+                return super()._handle_publish()
+        except (IndexError, UnicodeDecodeError):
+            return super()._handle_publish()
+        handler(InboundMessage(topic, bytes(memoryview(packet)[pos:]), mid, qos, bool(header & 0x01)))
+        if qos == 1 and not self._manual_ack:
+            return self._send_puback(mid)
+        return mqtt.MQTTErrorCode.MQTT_ERR_SUCCESS
+
+    def _packet_read(self) -> mqtt.MQTTErrorCode:
+        """A packet wholly in the buffer is cut out and handled at once; anything else (a packet split across
+        reads, an empty buffer) takes paho's byte-by-byte path, which then reads through ``_sock_recv``."""
+        if self._in_packet["command"] == 0:
+            buf, start = self._qf_buf, self._qf_pos
+            end = len(buf)
+            i, length, shift = start + 1, 0, 0
+            while i < end and shift <= 21:  # remaining length: at most 4 bytes of 7 bits
+                byte = buf[i]
+                i += 1
+                length |= (byte & 0x7F) << shift
+                if not byte & 0x80:
+                    if i + length <= end:
+                        return self._handle_whole(buf[start], buf[i:i + length], i + length)
+                    break
+                shift += 7
+        return super()._packet_read()
+
+    def _handle_whole(self, command: int, packet: bytes, next_pos: int) -> mqtt.MQTTErrorCode:
+        self._qf_pos = next_pos
+        # paho types the body as the bytearray its own reader grows; its handlers only read it, so the slice of
+        # our buffer is handed over as it is rather than copied once more.
+        self._in_packet = {"command": command, "have_remaining": 1, "remaining_count": [], "remaining_mult": 1,
+                           "remaining_length": len(packet), "packet": packet,  # type: ignore[typeddict-item]
+                           "to_process": 0, "pos": 0}
+        try:
+            rc = self._packet_handle()
+        except MalformedPacket as exc:
+            log.debug("malformed MQTT packet: %s", exc)
+            rc = mqtt.MQTTErrorCode.MQTT_ERR_PROTOCOL
+        self._in_packet = {"command": 0, "have_remaining": 0, "remaining_count": [], "remaining_mult": 1,
+                           "remaining_length": 0, "packet": bytearray(b""), "to_process": 0, "pos": 0}
+        with self._msgtime_mutex:
+            self._last_bytes_received = mqtt.time_func()
+        return rc
+
+    def _sock_recv(self, bufsize: int) -> bytes:
+        buf, pos = self._qf_buf, self._qf_pos
+        if pos >= len(buf):
+            buf = super()._sock_recv(max(bufsize, RECV_CHUNK))  # BlockingIOError when the socket has nothing
+            if not buf:
+                return buf  # connection closed
+            self._qf_buf, pos = buf, 0
+        end = min(pos + bufsize, len(buf))
+        self._qf_pos = end
+        return buf[pos:end]
+
+    def loop_read(self, max_packets: int = 1) -> mqtt.MQTTErrorCode:
+        """Handle every packet already read into the buffer, not one packet per select()."""
+        rc = super().loop_read(max_packets)
+        while rc == mqtt.MQTTErrorCode.MQTT_ERR_SUCCESS and self._sock is not None and self._qf_pos < len(
+                self._qf_buf):
+            rc = super().loop_read(max_packets)
+        return rc
+
+    def reconnect(self) -> mqtt.MQTTErrorCode:
+        self._qf_buf, self._qf_pos = b"", 0  # bytes of the old connection never reach the new one's parser
+        return super().reconnect()
+
+    def queue_raw(self, data: bytes) -> None:
+        """Queue already-encoded packets as one socket write (paho queues, and wakes its loop, once per packet).
+
+        Dropped when not connected, like paho drops QoS 0 publishes and its acks then (the broker redelivers
+        unacknowledged messages on the next connection; devices resend what was never acknowledged to them).
+        """
+        if self._sock is None:
+            return
+        self._packet_queue(_RAW_BLOCK, data, 0, 0)
+
+
+def _varint(n: int) -> bytes:
+    out = bytearray()
+    while True:
+        byte, n = n & 0x7F, n >> 7
+        out.append(byte | 0x80 if n else byte)
+        if not n:
+            return bytes(out)
+
+
+def _publish_qos0(topic: bytes, payload: bytes) -> bytes:
+    """An MQTT 5 PUBLISH packet, QoS 0, no retain, no properties (property length 0)."""
+    body = _U16.pack(len(topic)) + topic + b"\x00" + payload
+    return b"\x30" + _varint(len(body)) + body
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,8 +216,8 @@ class ServerMqtt:
         self._persistent = persistent
         self._session_expiry_s = session_expiry_s
         self.connected = threading.Event()
-        self._client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=client_id,
-                                   protocol=mqtt.MQTTv5, manual_ack=manual_ack)
+        self._client = BufferedClient(CallbackAPIVersion.VERSION2, client_id=client_id,
+                                       protocol=mqtt.MQTTv5, manual_ack=manual_ack)
         if username:
             self._client.username_pw_set(username, password)
         if self.address.tls:
@@ -75,6 +227,7 @@ class ServerMqtt:
         self._client.on_disconnect = self._handle_disconnect
         self._client.on_message = self._handle_message
         self._client.on_subscribe = self._handle_subscribe
+        self._client.qf_on_publish = self._deliver
 
     def start(self) -> None:
         props = Properties(PacketTypes.CONNECT)
@@ -92,8 +245,29 @@ class ServerMqtt:
         if message.qos > 0:
             self._client.ack(message.mid, message.qos)
 
+    def ack_many(self, messages: Sequence[InboundMessage]) -> None:
+        """:meth:`ack` for many messages in one socket write (QoS 1: raw PUBACKs; QoS 2 goes through paho)."""
+        block = b"".join([_PUBACK.pack(_PUBACK_TYPE, 2, m.mid) for m in messages if m.qos == 1])
+        if block:
+            self._client.queue_raw(block)
+        for m in messages:
+            if m.qos == 2:
+                self._client.ack(m.mid, m.qos)
+
     def publish(self, topic: str, payload: bytes, qos: int = 1, retain: bool = False) -> None:
         self._client.publish(topic, payload, qos=qos, retain=retain)
+
+    def publish_many_qos0(self, messages: Sequence[tuple[str, bytes]]) -> None:
+        """Publish (topic, payload)s at QoS 0 in one socket write: no packet ids, no PUBACKs to track.
+
+        For messages whose loss the receiver repairs itself (the end-to-end acks: a device resends what it was
+        never acknowledged, and the resend is acknowledged again)."""
+        parts = []
+        for topic, payload in messages:
+            name = topic.encode()
+            parts.append(_publish_qos0(name, payload))
+        if parts:
+            self._client.queue_raw(b"".join(parts))
 
     def _handle_connect(self, client: mqtt.Client, userdata: object, flags: object, reason: object,
                         properties: object) -> None:
@@ -122,7 +296,10 @@ class ServerMqtt:
         log.warning("mqtt disconnected", extra={"reason": str(reason)})
 
     def _handle_message(self, client: mqtt.Client, userdata: object, msg: mqtt.MQTTMessage) -> None:
+        self._deliver(InboundMessage(msg.topic, bytes(msg.payload), msg.mid, msg.qos, bool(msg.retain)))
+
+    def _deliver(self, message: InboundMessage) -> None:
         try:
-            self._on_message(InboundMessage(msg.topic, bytes(msg.payload), msg.mid, msg.qos, bool(msg.retain)))
+            self._on_message(message)
         except Exception:  # a handler bug must never kill the network loop
-            log.exception("mqtt message handler failed", extra={"topic": msg.topic})
+            log.exception("mqtt message handler failed", extra={"topic": message.topic})

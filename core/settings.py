@@ -32,6 +32,11 @@ class IngestSettings(BaseModel):
     # they keep every batch until ingest's end-to-end ack (qf/v1/{id}/ack). "" = one exclusive persistent
     # subscription, which the broker itself keeps across restarts. See docs/contracts.md, "Guarantees".
     shared_group: str = "ingest"
+    # QoS of the end-to-end acks to devices (qf/v1/{id}/ack). 0: written in one socket write per batch with no
+    # PUBACK to track (half the MQTT packets per small message); a lost ack only makes the device resend, which
+    # is stored zero times and acknowledged again (docs/contracts.md). 1: the broker also queues acks for a
+    # disconnected device, at one tracked publish per device per batch.
+    device_ack_qos: Literal[0, 1] = 0
     # How long the broker keeps a disconnected worker's session and queue (a day covers a night's outage).
     session_expiry_s: int = 24 * 3600
     # Stable client id: the broker keeps this persistent session (and its queued messages) across restarts.

@@ -2,8 +2,10 @@
 decide incidents (pure state machine) and estimate remaining useful life; plus the database-backed diagnose
 loop (service.py), which is the only part that does I/O."""
 
+from diagnostics.block import BlockMonitor
 from diagnostics.classify import classify
 from diagnostics.config import default_config, equipment_config
+from diagnostics.fleet import Fleet
 from diagnostics.incidents import (
     Incident,
     IncidentEvent,
@@ -21,23 +23,26 @@ from diagnostics.incidents import (
 )
 from diagnostics.knowledge import KnowledgeEntry, Part, WorkOrderFeedback, apply_feedback, load_knowledge
 from diagnostics.learning_repository import latest_rul_many
+from diagnostics.loop_rules import service_targets
 from diagnostics.models import FaultHypothesis, Finding
 from diagnostics.monitor import DeviceMonitor
 from diagnostics.normal_model import NormalModel, train_normal_model
 from diagnostics.remote import CommandChannel, MqttCommandChannel
 from diagnostics.repository import predicted_failures
 from diagnostics.rul import RulModel, RulPolicy, WearTracker
-from diagnostics.service import DiagnoseLoop, LoopPolicy, service_targets
+from diagnostics.service import DiagnoseLoop, LoopPolicy
 from diagnostics.trainer import TrainingJob, model_versions
 from diagnostics.watchdog import DetectionWatchdog, WatchdogReport, start_watchdog
 
 __all__ = [
+    "BlockMonitor",
     "CommandChannel",
     "DetectionWatchdog",
     "DeviceMonitor",
     "DiagnoseLoop",
     "FaultHypothesis",
     "Finding",
+    "Fleet",
     "Incident",
     "IncidentEvent",
     "IncidentPolicy",

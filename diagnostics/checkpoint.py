@@ -38,8 +38,26 @@ def _is_state_object(v: Any) -> bool:
         and type(v).__module__.startswith(ALLOWED_DATACLASS_MODULES) and type(v).__name__ != "NormalModel"
 
 
+def _floats(items: Any) -> list[Any] | None:
+    """A sequence of plain floats as JSON in one pass (windows and buffers are most of a snapshot), else None."""
+    out = []
+    for x in items:
+        if type(x) is not float:
+            return None
+        out.append(x if math.isfinite(x) else {"__f": repr(x)})
+    return out
+
+
 def encode(v: Any) -> Any:
     """A value as JSON (finite floats only: jsonb refuses NaN/Infinity)."""
+    if type(v) is float:
+        return v if math.isfinite(v) else {"__f": repr(v)}
+    if isinstance(v, list):
+        fast = _floats(v)
+        return fast if fast is not None else [encode(x) for x in v]
+    if isinstance(v, deque):
+        fast = _floats(v)
+        return {"__deque": fast if fast is not None else [encode(x) for x in v], "maxlen": v.maxlen}
     if v is None or isinstance(v, (bool, str, int)):
         return v
     if isinstance(v, (float, np.floating)):

@@ -79,23 +79,30 @@ class ModelDetector:
         return self._last
 
     def _current(self, score: float) -> list[Condition]:
-        if self._since is None:
-            return []
-        rz = self.last_residuals
-        shift_z = None
-        if self._tracker is not None and self._tracker.last_z is not None:
-            shift_z = {s: float(v) for s, v in zip(self.model.signals, self._tracker.last_z)}
-        # name the signals that tripped this confirmation: under "shift" the smoothed z says which signals
-        # moved (on a steady rig a fault moves signals together, so residuals would blur it), else residuals
-        basis = shift_z if shift_z is not None else rz
-        off = sorted((s for s in basis if abs(basis[s]) >= self.residual_z), key=lambda s: -abs(basis[s]))
-        signals = tuple(off) or (max(basis, key=lambda s: abs(basis[s])),)
-        evidence: dict[str, Any] = {"residual_z": {s: round(v, 2) for s, v in rz.items()},
-                                    "direction": {s: "up" if basis[s] > 0 else "down" for s in signals},
-                                    "model_version": self.model.version, "confirm": self.confirm}
-        if shift_z is not None:
-            evidence["shift_z"] = {s: round(v, 2) for s, v in shift_z.items()}
-        return [Condition("model_deviation", signals, severity_from_score(score), self._since, score, evidence)]
+        shift_z = self._tracker.last_z if self._tracker is not None else None
+        return model_conditions(self.model, self.confirm, self.residual_z, self._since, score,
+                                self.last_residuals, shift_z)
+
+
+def model_conditions(model: NormalModel, confirm: str, residual_z: float, since: float | None, score: float,
+                     rz: Mapping[str, float], smoothed_z: Any) -> list[Condition]:
+    """The model detector's active condition and its evidence (shared with the vectorised detector)."""
+    if since is None:
+        return []
+    shift_z = None
+    if smoothed_z is not None:
+        shift_z = {s: float(v) for s, v in zip(model.signals, smoothed_z)}
+    # name the signals that tripped this confirmation: under "shift" the smoothed z says which signals
+    # moved (on a steady rig a fault moves signals together, so residuals would blur it), else residuals
+    basis = shift_z if shift_z is not None else rz
+    off = sorted((s for s in basis if abs(basis[s]) >= residual_z), key=lambda s: -abs(basis[s]))
+    signals = tuple(off) or (max(basis, key=lambda s: abs(basis[s])),)
+    evidence: dict[str, Any] = {"residual_z": {s: round(v, 2) for s, v in rz.items()},
+                                "direction": {s: "up" if basis[s] > 0 else "down" for s in signals},
+                                "model_version": model.version, "confirm": confirm}
+    if shift_z is not None:
+        evidence["shift_z"] = {s: round(v, 2) for s, v in shift_z.items()}
+    return [Condition("model_deviation", signals, severity_from_score(score), since, score, evidence)]
 
 
 def build_detectors(cfg: Mapping[str, Any], model: NormalModel | None) -> tuple[list[Detector], dict[str, DriftDetector]]:
@@ -126,8 +133,20 @@ class DeviceMonitor:
 
     def __init__(self, device_id: str, equipment_type: str, config: Mapping[str, Any] | None = None,
                  model: NormalModel | None = None) -> None:
+        self._build(device_id, equipment_type, equipment_config(equipment_type, config), model)
+
+    @classmethod
+    def from_effective(cls, device_id: str, equipment_type: str, cfg: dict[str, Any],
+                       model: NormalModel | None) -> DeviceMonitor:
+        """A fresh monitor from an already effective config (``other.cfg``), without re-merging the defaults:
+        the block path exports a monitor per checkpoint, and the merge was most of that cost."""
+        mon = cls.__new__(cls)
+        mon._build(device_id, equipment_type, cfg, model)
+        return mon
+
+    def _build(self, device_id: str, equipment_type: str, cfg: dict[str, Any], model: NormalModel | None) -> None:
         self.device_id, self.equipment_type, self.model = device_id, equipment_type, model
-        self.cfg = equipment_config(equipment_type, config)
+        self.cfg = cfg
         self._detectors, self._drifts = build_detectors(self.cfg, model)
         self._model_det = next((d for d in self._detectors if isinstance(d, ModelDetector)), None)
         self._active: dict[tuple[str, str, tuple[str, ...]], Finding] = {}

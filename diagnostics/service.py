@@ -1,7 +1,8 @@
 """The diagnose loop: stream new telemetry through per-device monitors, decide incidents, fix or dispatch.
 
 Each pass (``tick``): read the batches ingest committed since the last pass, in commit order (``arrival``,
-migration 0230), feed their samples to each device's :class:`DeviceMonitor` in time order, classify the active
+migration 0230), feed their samples to the detectors in time order (vectorised over all devices of a type,
+diagnostics/block.py; the scalar :class:`DeviceMonitor` is the checkpoint format), classify the active
 findings, advance the pure incident state machine and act on its events in one transaction: incident rows, a
 remote command when the knowledge base names one and the device is online (the customer is not bothered),
 otherwise a work order with skills, parts and SLA, plus timeline events and the customer notification. Progress
@@ -10,7 +11,7 @@ state (checkpointed per device every ``checkpoint_every_s`` and on shutdown, dia
 arrival cursor they include) live in the database, so a restart resumes
 where it stopped with warm detectors. A completed on-site repair resets the device's detectors (the old fault's
 baselines and latches must not re-fire) and is then verified from telemetry before the incident closes.
-Remaining useful life is estimated from the same stream (diagnostics/rul.py, ``WearTracker``).
+Remaining useful life is estimated from the same stream (diagnostics/rul.py, ``WearTracker``; rul_pass.py).
 
 Why arrival order, not device time (issue #19): progress used to be a per-device watermark on the device's own
 timestamps, so one batch stamped a day ahead (or a demo run whose simulated clock ended ahead of the next one's)
@@ -30,7 +31,6 @@ import threading
 import time
 import zlib
 from collections.abc import Callable, Mapping
-from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
@@ -40,68 +40,27 @@ from core import commands as core_commands
 from core import metrics
 from core.clock import Clock, to_datetime
 from core.loops import run_polling
-from core.settings import DiagnosticsSettings, ServiceSettings
+from core.settings import DiagnosticsSettings
 from diagnostics import checkpoint
 from diagnostics import leases as lease_store
 from diagnostics import repository as repo
 from diagnostics.actions import Actions, Outgoing
 from diagnostics.classify import classify
-from diagnostics.config import equipment_config
-from diagnostics.incidents import OPEN_STATES, Incident, IncidentState, ServiceTargets, step
+from diagnostics.fleet import Fleet
+from diagnostics.incidents import Incident, IncidentState, ServiceTargets, step
 from diagnostics.knowledge import KnowledgeEntry, load_knowledge
 from diagnostics.leases import LeaseChange, Leases, default_worker_id, partition
+from diagnostics.loop_rules import focus, in_time_order, monitor_config
 from diagnostics.models import FaultHypothesis
 from diagnostics.monitor import DeviceMonitor
 from diagnostics.normal_model import NormalModel
 from diagnostics.policy import LoopPolicy
 from diagnostics.remote import CommandChannel
-from diagnostics.rul import LIKELY_MODE, WearTracker, asset_rul, limits_from_config
-from diagnostics.rul_live import LearnedRul, equipment_lookup
+from diagnostics.rul import WearTracker, limits_from_config
+from diagnostics.rul_live import LearnedRul
+from diagnostics.rul_pass import estimate_rul
 
 log = logging.getLogger(__name__)
-
-
-def service_targets(settings: ServiceSettings) -> ServiceTargets:
-    """The organisation's service targets from the settings (``service.*``)."""
-    return ServiceTargets(settings.response_min, settings.onsite_min, settings.repair_h * 60)
-
-
-def monitor_config(equipment_type: str, config: Mapping[str, Any] | None,
-                   model: NormalModel | None) -> dict[str, Any]:
-    """Detector config for one device. Without a trained normal model, drift detectors are switched off: on
-    raw signals they mistake the daily load cycle for drift (they are meant to watch the model's residuals),
-    so an untrained type relies on thresholds, rates and sensor health until `train` has run."""
-    cfg = equipment_config(equipment_type, config)
-    if model is None:
-        for sc in cfg.get("signals", {}).values():
-            sc["drift"] = False
-    return cfg
-
-
-def _signals(evidence: Mapping[str, Any]) -> set[str]:
-    sig = evidence.get("signals") or evidence.get("hypothesis", {}).get("signals") or ()
-    return set(sig)
-
-
-def focus(state: IncidentState, asset_id: str, hyps: list[FaultHypothesis]) -> list[FaultHypothesis]:
-    """The hypotheses worth feeding the incident state machine (pure; shared with bench.detect_fleet).
-
-    One symptom set explains one fault: only the best hypothesis may open an incident; runners-up (a tripped
-    motor also "looks like" a leak and a stuck sensor) only keep already-open incidents alive. And symptoms on
-    the signals of an already-open incident belong to it: a motor tripped an hour ago whose step latch expired
-    reads like a seal leak (pressure and flow low), but it is the same stopped motor.
-    """
-    kept = hyps[:1] + [h for h in hyps[1:] if state.open_for(asset_id, h.mode) is not None]
-    out = []
-    for h in kept:
-        if state.open_for(asset_id, h.mode) is None:
-            mine = _signals(h.evidence)
-            owner = next((i for i in state.incidents if i.asset_id == asset_id and i.state in OPEN_STATES
-                          and mine & _signals(i.evidence)), None)
-            if owner is not None:
-                h = replace(h, mode=owner.mode)
-        out.append(h)
-    return out
 
 
 class DiagnoseLoop:
@@ -126,13 +85,12 @@ class DiagnoseLoop:
         # machine; some arrive after the reset (batches in flight), and a fresh monitor must not learn from them.
         self._fresh_from: dict[str, float] = {}
         self._dirty: set[str] = set()  # devices whose watermark moved this pass (only those are written)
-        self._monitors: dict[str, DeviceMonitor] = {}
+        self._fleet = Fleet()  # every held device's detector state, vectorised per equipment type (fleet.py)
         self._devices: dict[str, repo.DeviceContext] = {}
         self._kb: dict[tuple[str, str], KnowledgeEntry] = {}
         self._models: dict[str, NormalModel] = {}
         self._state = IncidentState()
         self._refreshed_at = float("-inf")
-        self._wear: dict[str, WearTracker] = {}
         self._checkpoints: dict[str, repo.Checkpoint] = {}
         self._saved_t: dict[str, float | None] = {}  # device -> monitor.last_t at its last checkpoint
         # device -> when (monotonic) its next periodic checkpoint is due: spread over the interval by device, so
@@ -193,7 +151,9 @@ class DiagnoseLoop:
             lease_store.save_cursors(conn, self._cursors)
             self._dirty = set()
             if now - self._rul_at >= self._settings.rul_every_s:
-                self._estimate_rul(conn, now)
+                estimate_rul(conn, ((d, self._fleet.wear(d)) for d in self._fleet), self._learned_rul,
+                             self._devices, now, self._settings.rul_retention_s)
+                self._rul_at = now
             self._save_checkpoints(conn, now)  # the devices whose periodic checkpoint is due
         self._publish(conn, act.outgoing)
         self._observe_latency(act.detections)
@@ -236,8 +196,7 @@ class DiagnoseLoop:
         repo.seed_knowledge(conn)
         _, self._marks = repo.load_progress(conn)
         self._dirty = set()
-        self._monitors = {}
-        self._wear = {}
+        self._fleet = Fleet()
         self._saved_t = {}
         self._checkpoints = {}  # loaded per partition as leases are gained
         self._cursors = {}
@@ -269,7 +228,7 @@ class DiagnoseLoop:
                 log.warning("normal model unreadable", extra={"equipment_type": eq, "version": version,
                                                               "error": str(exc)})
         if {k: m.version for k, m in models.items()} != {k: m.version for k, m in self._models.items()}:
-            self._monitors = {}  # a new model version: monitors restart on it (checkpoints of the old one no longer fit)
+            self._fleet = Fleet()  # a new model version: detectors restart on it (old checkpoints no longer fit)
         self._models = models
         self._refreshed_at = now
 
@@ -297,9 +256,8 @@ class DiagnoseLoop:
             held = self.leases.held
             for p in set(self._cursors) - held:
                 del self._cursors[p]
-            for d in [d for d in self._monitors if partition(d) not in held]:
-                self._monitors.pop(d)
-                self._wear.pop(d, None)
+            for d in [d for d in self._fleet if partition(d) not in held]:
+                self._fleet.remove(d)
                 self._saved_t.pop(d, None)
             self._checkpoints = {d: c for d, c in self._checkpoints.items() if partition(d) in held}
             self._refresh(conn, now)  # the state machine's view: the incidents of the devices we hold now
@@ -326,20 +284,21 @@ class DiagnoseLoop:
     def state(self, value: IncidentState) -> None:
         self._state = value
 
-    def _monitor(self, ctx: repo.DeviceContext, conn: psycopg.Connection | None = None) -> DeviceMonitor:
-        mon = self._monitors.get(ctx.id)
-        if mon is None:
-            model = self._models.get(ctx.equipment_type)
-            cfg = monitor_config(ctx.equipment_type, self._config, model)
-            # Silence is judged against data that arrives in batches (minutes late under a scaled clock): never
-            # call a device silent before the settings' staleness limit.
-            cfg["silence_s"] = max(float(cfg.get("silence_s", 300)), self._settings.stale_after_s)
-            mon = DeviceMonitor(ctx.id, ctx.equipment_type, cfg, model)
-            wear = WearTracker(limits_from_config(mon.cfg))
-            self._resume(ctx.id, mon, wear, cfg, model, conn)
-            self._monitors[ctx.id] = mon
-            self._wear[ctx.id] = wear
-        return mon
+    def _ensure(self, ctx: repo.DeviceContext, conn: psycopg.Connection | None = None) -> None:
+        """Give the device a detector row (resumed from its checkpoint when one fits) if it has none yet."""
+        if ctx.id in self._fleet:
+            return
+        model = self._models.get(ctx.equipment_type)
+        cfg = monitor_config(ctx.equipment_type, self._config, model)
+        # Silence is judged against data that arrives in batches (minutes late under a scaled clock): never
+        # call a device silent before the settings' staleness limit.
+        cfg["silence_s"] = max(float(cfg.get("silence_s", 300)), self._settings.stale_after_s)
+        self._fleet.add(ctx.id, ctx.equipment_type, cfg, model)
+        self._resume(ctx, cfg, model, conn)
+
+    def monitor_state(self, device_id: str) -> tuple[DeviceMonitor, WearTracker] | None:
+        """The device's detector and wear state as the scalar objects a checkpoint stores (None: not watched)."""
+        return self._fleet.export(device_id) if device_id in self._fleet else None
 
     # --- detector checkpoints -------------------------------------------------------------------------------
 
@@ -354,14 +313,18 @@ class DiagnoseLoop:
             self._fps[key] = fp
         return fp
 
-    def _resume(self, device_id: str, mon: DeviceMonitor, wear: WearTracker, cfg: Mapping[str, Any],
-                model: NormalModel | None, conn: psycopg.Connection | None) -> None:
-        """Restore a fresh monitor from the device's checkpoint when it fits; the device's batches that arrived
-        after the checkpoint and before the progress cursor (evaluated by a process that then crashed) are
-        replayed into it, so it ends where that process was."""
+    def _resume(self, ctx: repo.DeviceContext, cfg: Mapping[str, Any], model: NormalModel | None,
+                conn: psycopg.Connection | None) -> None:
+        """Restore the device's fresh detector row from its checkpoint when it fits (restored into the scalar
+        objects, then loaded into the block); the device's batches that arrived after the checkpoint and before
+        the progress cursor (evaluated by a process that then crashed) are replayed, so it ends where that
+        process was."""
+        device_id = ctx.id
         cp = self._checkpoints.pop(device_id, None)
         if cp is None:
             return
+        mon = DeviceMonitor(device_id, ctx.equipment_type, cfg, model)
+        wear = WearTracker(limits_from_config(mon.cfg))
         if cp.fingerprint != self._fingerprint(mon, wear, mon.cfg, model):
             log.info("detector checkpoint does not fit the current config/model; relearning",
                      extra={"device_id": device_id})
@@ -369,12 +332,11 @@ class DiagnoseLoop:
         try:
             checkpoint.restore(mon, cp.state["monitor"])
             checkpoint.restore(wear, cp.state["wear"])
-        except (KeyError, TypeError, ValueError) as exc:
+            self._fleet.load(device_id, mon, wear)
+        except (KeyError, TypeError, ValueError, IndexError) as exc:
             log.warning("detector checkpoint unreadable; relearning", extra={"device_id": device_id,
                                                                              "error": str(exc)[:200]})
-            fresh = DeviceMonitor(device_id, mon.equipment_type, cfg, model)
-            mon.__dict__.update(fresh.__dict__)
-            wear.__dict__.update(WearTracker(wear.limits, wear.policy).__dict__)
+            self._fleet.add(device_id, ctx.equipment_type, cfg, model)  # a fresh row again
             return
         self._saved_t[device_id] = mon.last_t
         self.restored += 1
@@ -382,15 +344,15 @@ class DiagnoseLoop:
         if conn is not None and cp.arrival is not None and cp.arrival < cursor:
             missed = [b for b in repo.device_batches(conn, device_id, cp.arrival, cursor)
                       if b.clock_offset_ms is None]
-            for ts, values in repo.batch_samples(conn, missed).get(device_id, []):
-                self._feed(mon, wear, ts.timestamp(), values)
+            samples = [(ts.timestamp(), v) for ts, v in repo.batch_samples(conn, missed).get(device_id, [])]
+            self._fleet.observe({device_id: in_time_order(mon.last_t, samples)})
 
     def _save_checkpoints(self, conn: psycopg.Connection, now: float, force: bool = False,
                           parts: frozenset[int] | None = None) -> int:
         rows = []
         wall = time.monotonic()
         every = self._settings.checkpoint_every_s
-        for device_id, mon in self._monitors.items():
+        for device_id in self._fleet:
             part = partition(device_id)
             if parts is not None and part not in parts:
                 continue
@@ -402,9 +364,10 @@ class DiagnoseLoop:
                     continue
                 self._cp_due[device_id] = wall + every
             mark = self._marks.get(device_id)
-            if mark is None or mon.last_t is None or (not force and self._saved_t.get(device_id) == mon.last_t):
+            last_t = self._fleet.last_t(device_id)
+            if mark is None or last_t is None or (not force and self._saved_t.get(device_id) == last_t):
                 continue
-            wear = self._wear[device_id]
+            mon, wear = self._fleet.export(device_id)
             rows.append(repo.Checkpoint(device_id, self._fingerprint(mon, wear, mon.cfg, mon.model), mark,
                                         {"monitor": checkpoint.snapshot(mon), "wear": checkpoint.snapshot(wear)},
                                         self._cursors.get(part, 0)))
@@ -419,11 +382,9 @@ class DiagnoseLoop:
         says cleared the fault): the next reading starts a fresh monitor, so the fixed fault's latches and drifted
         baselines cannot re-fire. ``wear=False`` keeps the wear history (a reset replaced no part). ``since``: the
         repair's completion; readings stamped up to then are not fed to the fresh monitor (they arrive late)."""
-        self._monitors.pop(device_id, None)
+        self._fleet.remove(device_id)  # the wear history goes with the row (as before: ``wear`` is not honoured)
         if since is not None:
             self._fresh_from[device_id] = since.timestamp()
-        if wear:
-            self._wear.pop(device_id, None)
         self._saved_t.pop(device_id, None)
         self._checkpoints.pop(device_id, None)
         repo.delete_checkpoint(conn, device_id)
@@ -432,54 +393,11 @@ class DiagnoseLoop:
         return self._marks.get(device_id)
 
     def hypotheses(self, device_id: str) -> list[FaultHypothesis]:
-        mon = self._monitors.get(device_id)
         ctx = self._devices.get(device_id)
-        return classify(ctx.equipment_type, mon.active()) if mon is not None and ctx is not None else []
-
-    # --- remaining useful life ------------------------------------------------------------------------------
-
-    def _estimate_rul(self, conn: psycopg.Connection, now: float) -> None:
-        rows = []
-        at = to_datetime(now)
-        for device_id, wear in self._wear.items():
-            if wear.first_t is None:
-                continue
-            per_signal = wear.estimate(now)
-            best = asset_rul(per_signal)
-            status = best.status if best is not None else "learning"
-            rul = best.rul_s if best is not None else None
-            lo = best.rul_low_s if best is not None else None
-            hi = best.rul_high_s if best is not None else None
-            mode = LIKELY_MODE.get((best.signal, best.direction or "")) if best is not None else None
-            rows.append({
-                "device_id": device_id, "estimated_at": at, "status": status,
-                "signal": best.signal if best is not None and status in ("degrading", "at_limit") else None,
-                "direction": best.direction if best is not None else None,
-                "level": best.level if best is not None and status != "healthy" else None,
-                "threshold": best.limit if best is not None else None,
-                "slope_per_h": best.slope_per_h if best is not None and status != "healthy" else None,
-                "rul_s": rul, "rul_low_s": lo, "rul_high_s": hi,
-                "failure_at": to_datetime(now + rul) if rul is not None else None,
-                "failure_earliest_at": to_datetime(now + lo) if lo is not None else None,
-                "failure_latest_at": to_datetime(now + hi) if hi is not None else None,
-                "fault_mode": mode if status in ("degrading", "at_limit") else None,
-                "signals": [{k: v for k, v in vars(e).items() if v is not None} for e in per_signal]})
-        if rows:
-            repo.insert_rul(conn, self._learned_rul.apply(conn, rows, now, equipment_lookup(self._devices)))
-        repo.prune_rul(conn, to_datetime(now - self._settings.rul_retention_s))
-        self._rul_at = now
+        return classify(ctx.equipment_type, self._fleet.active(device_id)) \
+            if device_id in self._fleet and ctx is not None else []
 
     # --- detection ------------------------------------------------------------------------------------------
-
-    @staticmethod
-    def _feed(mon: DeviceMonitor, wear: WearTracker, t: float, values: Mapping[str, float]) -> bool:
-        """Feed one sample if it is newer than what the detectors saw (the per-device time-order rule)."""
-        if mon.last_t is not None and t <= mon.last_t:
-            metrics.DIAGNOSE_LATE_SAMPLES.inc()
-            return False
-        mon.observe(t, values)
-        wear.observe(t, values)
-        return True
 
     def _ingest(self, conn: psycopg.Connection, act: Actions, now: float) -> None:
         # One scan from the slowest held partition's cursor; each batch is evaluated by its device's partition
@@ -497,37 +415,43 @@ class DiagnoseLoop:
             if n.clock_offset_ms is None:
                 readable.append(n)  # a clock fault's readings are stored apart: nothing to evaluate
         # One query for the whole pass; each device's samples come sorted by time (the per-device order rule).
+        feed: dict[str, list[tuple[float, Mapping[str, float]]]] = {}
         for device_id, samples in repo.batch_samples(conn, readable).items():
             ctx = self._devices[device_id]
-            mon = self._monitor(ctx, conn)
-            wear = self._wear[ctx.id]
-            last_t: float | None = None
+            self._ensure(ctx, conn)
             cut = self._fresh_from.get(device_id)
+            timed = []
             for ts, values in samples:
+                t = ts.timestamp()
                 if cut is not None:
-                    if ts.timestamp() <= cut:
+                    if t <= cut:
                         metrics.DIAGNOSE_LATE_SAMPLES.inc()  # the broken machine's reading, after the repair
                         continue
                     self._fresh_from.pop(device_id, None)  # a reading after the repair: the rule has done its job
                     cut = None
-                if self._feed(mon, wear, ts.timestamp(), values):
-                    last_t = ts.timestamp()
-                    self._marks[ctx.id] = ts
-                    self._dirty.add(ctx.id)
-            if last_t is not None:
-                self._decide(act, ctx, mon, last_t)
+                timed.append((t, values, ts))
+            kept = in_time_order(self._fleet.last_t(device_id), timed)
+            if kept:
+                feed[device_id] = [(t, v) for t, v, _ in kept]
+                self._marks[device_id] = kept[-1][2]
+                self._dirty.add(device_id)
+        self._fleet.observe(feed)  # one vectorised evaluation per equipment type
+        # a device with no finding and no incident looks normal: the state machine has nothing to do for it
+        busy = self._fleet.with_findings() | {i.asset_id for i in self._state.incidents}
+        for device_id, fed in feed.items():
+            if device_id in busy:
+                self._decide(act, self._devices[device_id], fed[-1][0])
         if news:
             for part in held:
                 held[part] = max(held[part], news[-1].arrival)
         if self.policy.silence:
-            for mon in self._monitors.values():
-                if mon.check_silence(now):
-                    ctx = self._devices.get(mon.device_id)
-                    if ctx is not None:
-                        self._decide(act, ctx, mon, now)
+            for device_id in self._fleet.check_silence(now):
+                ctx = self._devices.get(device_id)
+                if ctx is not None:
+                    self._decide(act, ctx, now)
 
-    def _decide(self, act: Actions, ctx: repo.DeviceContext, mon: DeviceMonitor, t: float) -> None:
-        hyps = focus(self._state, ctx.id, classify(ctx.equipment_type, mon.active()))
+    def _decide(self, act: Actions, ctx: repo.DeviceContext, t: float) -> None:
+        hyps = focus(self._state, ctx.id, classify(ctx.equipment_type, self._fleet.active(ctx.id)))
         before = {i.id: i for i in self._state.incidents if i.asset_id == ctx.id}
         self._state, events = step(self._state, ctx.id, hyps, t, self.policy.incident)
         for ev in events:
@@ -546,4 +470,5 @@ class DiagnoseLoop:
 
         if apply_work_order_feedback(conn, now):
             self._kb = load_knowledge(repo.knowledge_doc(conn))
+
 

@@ -3,9 +3,12 @@ SELECT id FROM devices;
 
 -- name: claim_batches
 -- Record each (device, seq) once; the RETURNING rows are the batches not seen before, the only ones to COPY.
+-- Arrays arrive as literals built by ingest.repository (times as epoch milliseconds); received_at is one value.
 INSERT INTO ingest_batches (device_id, seq, readings, first_ts, last_ts, received_at, clock_offset_ms)
-SELECT * FROM unnest(%b::text[], %b::bigint[], %b::integer[], %b::timestamptz[], %b::timestamptz[],
-                     %b::timestamptz[], %b::bigint[])
+SELECT k.device_id, k.seq, k.readings, 'epoch'::timestamptz + k.first_ms * interval '1 millisecond',
+       'epoch'::timestamptz + k.last_ms * interval '1 millisecond', %s::timestamptz, k.offset_ms
+FROM unnest(%s::text[], %s::bigint[], %s::integer[], %s::bigint[], %s::bigint[], %s::bigint[])
+     AS k(device_id, seq, readings, first_ms, last_ms, offset_ms)
 ON CONFLICT ON CONSTRAINT ingest_batches_pk DO NOTHING
 RETURNING id, device_id, seq;
 
@@ -15,7 +18,7 @@ SELECT pg_advisory_xact_lock(7305119230);
 
 -- name: stamp_arrival
 -- The batches' position in commit order, which diagnose follows (taken under arrival_lock, last in the transaction).
-UPDATE ingest_batches SET arrival = nextval('ingest_arrival_seq') WHERE id = ANY(%b::bigint[]);
+UPDATE ingest_batches SET arrival = nextval('ingest_arrival_seq') WHERE id = ANY(%s::bigint[]);
 
 -- name: copy_clock_faults
 -- Readings of a batch stamped too far ahead of its receive time: kept, apart from telemetry (migration 0230).
@@ -24,9 +27,9 @@ COPY telemetry_clock_faults (device_id, ts, signals, readings, batch_id) FROM ST
 -- name: clock_state
 -- A device's clock is faulty while its newest batch is. Only devices whose state changes are updated and
 -- returned (one timeline event per change, not per batch).
-UPDATE devices d SET clock_fault_at = CASE WHEN s.offset_ms IS NULL THEN NULL ELSE s.at END,
+UPDATE devices d SET clock_fault_at = CASE WHEN s.offset_ms IS NULL THEN NULL ELSE %s::timestamptz END,
                      clock_offset_ms = s.offset_ms
-FROM unnest(%b::text[], %b::bigint[], %b::timestamptz[]) AS s(id, offset_ms, at)
+FROM unnest(%s::text[], %s::bigint[]) AS s(id, offset_ms)
 WHERE d.id = s.id AND (d.clock_fault_at IS NULL) = (s.offset_ms IS NOT NULL)
 RETURNING d.id, d.customer_id, s.offset_ms;
 
@@ -43,11 +46,14 @@ COPY telemetry_samples (device_id, ts, signals, readings, batch_id) FROM STDIN (
 -- name: queue_rollups
 -- What this transaction wrote, per device, for the next rollup refresh (migration 0110): committed with the rows.
 INSERT INTO rollup_dirty (device_id, first_ts, last_ts, readings)
-SELECT * FROM unnest(%b::text[], %b::timestamptz[], %b::timestamptz[], %b::bigint[]);
+SELECT k.device_id, 'epoch'::timestamptz + k.first_ms * interval '1 millisecond',
+       'epoch'::timestamptz + k.last_ms * interval '1 millisecond', k.readings
+FROM unnest(%s::text[], %s::bigint[], %s::bigint[], %s::bigint[]) AS k(device_id, first_ms, last_ms, readings);
 
 -- name: upsert_latest
 INSERT INTO telemetry_latest (device_id, signal, ts, value)
-SELECT * FROM unnest(%b::text[], %b::text[], %b::timestamptz[], %b::double precision[])
+SELECT k.device_id, k.signal, 'epoch'::timestamptz + k.t_ms * interval '1 millisecond', k.value
+FROM unnest(%s::text[], %s::text[], %s::bigint[], %s::double precision[]) AS k(device_id, signal, t_ms, value)
 ON CONFLICT ON CONSTRAINT telemetry_latest_pk DO UPDATE
     SET ts = excluded.ts, value = excluded.value
     WHERE telemetry_latest.ts < excluded.ts;
@@ -61,7 +67,7 @@ SELECT * FROM unnest(%s::timestamptz[], %s::text[], %s::text[], %s::text[], %s::
 UPDATE devices d SET last_seen = s.seen,
                      online = true,
                      status_changed_at = CASE WHEN d.online THEN d.status_changed_at ELSE s.seen END
-FROM unnest(%b::text[], %b::timestamptz[]) AS s(id, seen)
+FROM (SELECT id, %s::timestamptz AS seen FROM unnest(%s::text[]) AS u(id)) AS s
 WHERE d.id = s.id AND (d.last_seen IS NULL OR d.last_seen < s.seen);
 
 -- name: set_status

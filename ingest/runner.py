@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from core.clock import Clock
@@ -34,9 +35,15 @@ def start_ingest(settings: Settings, clock: Clock, *, worker_id: str | None = No
     group = settings.ingest.shared_group
     prefix = f"$share/{group}/" if group else ""
     holder: dict[str, ServerMqtt] = {}
+    if settings.ingest.device_ack_qos == 0:
+        def publish(acks: Sequence[tuple[str, bytes]]) -> None:
+            holder["mqtt"].publish_many_qos0(acks)
+    else:
+        def publish(acks: Sequence[tuple[str, bytes]]) -> None:
+            for t, p in acks:
+                holder["mqtt"].publish(t, p, qos=1)
     worker = IngestWorker(lambda: connect(settings.database_url, autocommit=True), settings.ingest, clock,
-                          ack=lambda m: holder["mqtt"].ack(m), storage=settings.storage,
-                          publish=lambda t, p: holder["mqtt"].publish(t, p, qos=1))
+                          ack=lambda ms: holder["mqtt"].ack_many(ms), storage=settings.storage, publish=publish)
     mqtt = ServerMqtt(settings.mqtt_url, worker_id, username=settings.mqtt_username,
                       password=settings.mqtt_password,
                       subscriptions=[(f"{prefix}qf/v1/+/telemetry", 1), (f"{prefix}qf/v1/+/status", 1),

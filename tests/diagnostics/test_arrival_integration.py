@@ -21,7 +21,8 @@ from prometheus_client import REGISTRY
 from core import broker
 from core.clock import ManualClock, to_datetime
 from core.settings import DiagnosticsSettings, Settings
-from diagnostics import DetectionWatchdog, DeviceMonitor, DiagnoseLoop, LoopPolicy
+from diagnostics import DetectionWatchdog, DiagnoseLoop, LoopPolicy
+from diagnostics.block import BlockMonitor
 from edge_agent.simulator import Equipment
 from ingest import start_ingest
 from quietfix.seed import seed
@@ -100,13 +101,13 @@ def rig(settings: Settings, conn: psycopg.Connection, broker_up) -> Iterator[Rig
 def fed(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, float]]:
     """Every (device, time) the detectors are fed."""
     seen: list[tuple[str, float]] = []
-    original = DeviceMonitor.observe
+    original = BlockMonitor.observe
 
-    def observe(self: DeviceMonitor, t: float, values: Any) -> Any:
-        seen.append((self.device_id, t))
-        return original(self, t, values)
+    def observe(self: BlockMonitor, samples: Any) -> Any:
+        seen.extend((d, t) for d, s in samples.items() for t, _ in s)
+        return original(self, samples)
 
-    monkeypatch.setattr(DeviceMonitor, "observe", observe)
+    monkeypatch.setattr(BlockMonitor, "observe", observe)
     return seen
 
 

@@ -10,7 +10,7 @@ from edge_agent.models import FaultLabel
 
 
 def _dev(label: FaultLabel | None) -> Dev:
-    return Dev(eq=None, mon=None, label=label)  # type: ignore[arg-type]  # scoring reads labels only
+    return Dev(eq=None, label=label)  # type: ignore[arg-type]  # scoring reads labels only
 
 
 def _inc(iid: str, asset: str, mode: str, t: float) -> Incident:

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from diagnostics.incidents import Incident, IncidentState
+from diagnostics.loop_rules import focus, monitor_config
 from diagnostics.models import FaultHypothesis
-from diagnostics.service import focus, monitor_config
 
 
 def hyp(mode: str, conf: float, *signals: str) -> FaultHypothesis:

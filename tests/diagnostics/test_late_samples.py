@@ -8,9 +8,8 @@ from __future__ import annotations
 
 from prometheus_client import REGISTRY
 
-from diagnostics import DeviceMonitor, DiagnoseLoop
-from diagnostics.rul import WearTracker, limits_from_config
-from diagnostics.service import monitor_config
+from diagnostics.fleet import Fleet
+from diagnostics.loop_rules import in_time_order, monitor_config
 
 from .synth import stream
 
@@ -20,12 +19,15 @@ def late_total() -> float:
 
 
 def test_late_samples_are_counted_and_never_fed_to_the_detectors() -> None:
-    mon = DeviceMonitor("pump-9001", "pump", monitor_config("pump", None, None), None)
-    wear = WearTracker(limits_from_config(mon.cfg))
+    fleet = Fleet()
+    fleet.add("pump-9001", "pump", monitor_config("pump", None, None), None)
     samples = list(stream("pump", 0, 6, seed=3))
     before = late_total()
-    fed = [DiagnoseLoop._feed(mon, wear, t, v) for t, v in (samples[0], samples[3], samples[1], samples[3],
-                                                            samples[5], samples[4])]
-    assert fed == [True, True, False, False, True, False]
-    assert mon.last_t == samples[5][0]
+    fed = in_time_order(fleet.last_t("pump-9001"), [samples[0], samples[3], samples[1]])
+    assert fed == [samples[0], samples[3]]
+    fleet.observe({"pump-9001": fed})
+    fed = in_time_order(fleet.last_t("pump-9001"), [samples[3], samples[5], samples[4]])
+    assert fed == [samples[5]]
+    fleet.observe({"pump-9001": fed})
+    assert fleet.last_t("pump-9001") == samples[5][0]
     assert late_total() - before == 3

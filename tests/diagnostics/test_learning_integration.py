@@ -80,7 +80,7 @@ def test_normal_models_train_from_healthy_history_are_listed_and_diagnose_switch
     loop = make_loop(site)
     site.run(loop, 600)  # before training: no model, drift detectors off
     assert loop._models == {}
-    assert not any(sc.get("drift") for sc in loop._monitors[pump].cfg["signals"].values())
+    assert not any(sc.get("drift") for sc in loop._fleet.block(pump).cfg["signals"].values())
 
     job = TrainingJob(lambda: site.loop_conn, FAST, site.clock)
     done = job.tick(site.loop_conn)
@@ -99,7 +99,7 @@ def test_normal_models_train_from_healthy_history_are_listed_and_diagnose_switch
 
     site.run(loop, 600)  # the loop's next refresh: the model is in use, drift detectors on
     assert loop._models["pump"].version == "pump-v1"
-    assert all(sc.get("drift") for sc in loop._monitors[pump].cfg["signals"].values())
+    assert all(sc.get("drift") for sc in loop._fleet.block(pump).cfg["signals"].values())
 
     with _client(settings, site) as client:
         body = client.get("/api/models", headers=_login(client, "dispatcher")).json()

@@ -21,6 +21,7 @@ from core.settings import DiagnosticsSettings
 from diagnostics import DiagnoseLoop, LoopPolicy, checkpoint
 from diagnostics import repository as repo
 from diagnostics.leases import PARTITIONS
+from diagnostics.loop_rules import in_time_order
 from quietfix.seed import seed
 from tests.diagnostics.site import CHUNK_S, Site
 
@@ -71,14 +72,21 @@ def incidents(site: Site) -> list[tuple[str, str]]:
     return [(d, m) for d, m in rows]
 
 
+def state_json(loop: DiagnoseLoop, device_id: str) -> str:
+    state = loop.monitor_state(device_id)
+    assert state is not None
+    return json.dumps(checkpoint.snapshot(state[0]), sort_keys=True)
+
+
 def reference_snapshot(site: Site, loop: DiagnoseLoop, device_id: str) -> str:
     """The detector state of a monitor that saw every reading of the device once, in order (never restarted)."""
     ref = DiagnoseLoop(lambda: site.loop_conn, DiagnosticsSettings(), site.clock)
-    mon = ref._monitor(loop.device(device_id))  # type: ignore[arg-type]
-    for ts, values in repo.device_samples(site.conn, device_id, to_datetime(0), to_datetime(site.clock.now())):
-        mon.observe(ts.timestamp(), values)
+    ref._ensure(loop.device(device_id))  # type: ignore[arg-type]
+    samples = [(ts.timestamp(), values) for ts, values in
+               repo.device_samples(site.conn, device_id, to_datetime(0), to_datetime(site.clock.now()))]
+    ref._fleet.observe({device_id: in_time_order(None, samples)})
     site.conn.commit()
-    return json.dumps(checkpoint.snapshot(mon), sort_keys=True)
+    return state_json(ref, device_id)
 
 
 @pytest.fixture()
@@ -135,5 +143,4 @@ def test_killed_worker_devices_move_and_every_fault_is_one_incident(site: Site, 
     # that saw every reading exactly once
     for d in sorted(mine_a)[:3]:
         owner = a.loop if a.loop.owns(d) else b.loop
-        assert json.dumps(checkpoint.snapshot(owner._monitors[d]), sort_keys=True) == \
-            reference_snapshot(site, owner, d)
+        assert state_json(owner, d) == reference_snapshot(site, owner, d)

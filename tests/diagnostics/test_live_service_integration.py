@@ -22,6 +22,7 @@ from core.settings import DiagnosticsSettings
 from diagnostics import DiagnoseLoop, LoopPolicy, checkpoint, predicted_failures
 from diagnostics.actions import Actions
 from diagnostics.incidents import IncidentEvent
+from diagnostics.loop_rules import in_time_order
 from dispatch.visits import complete
 from quietfix.seed import seed
 from tests.diagnostics.site import CHUNK_S, Site
@@ -80,16 +81,24 @@ def kinds(site: Site, device_id: str) -> list[str]:
 
 
 def snap(loop: DiagnoseLoop, device_id: str) -> str:
-    return json.dumps(checkpoint.snapshot(loop._monitors[device_id]), sort_keys=True)
+    state = loop.monitor_state(device_id)
+    assert state is not None
+    return json.dumps(checkpoint.snapshot(state[0]), sort_keys=True)
+
+
+def first_seen(loop: DiagnoseLoop, device_id: str) -> float:
+    """When the device's detectors first saw a reading (a reset restarts it): the dropout detector's first sample."""
+    state = loop.monitor_state(device_id)
+    assert state is not None
+    return next(d._first for d in state[0]._detectors if d.name.startswith("dropout:"))
 
 
 def feed(loop: DiagnoseLoop, site: Site, device_id: str, after: Any, until: Any) -> None:
-    """Feed an in-memory monitor the readings the other loop saw (the never-restarted reference)."""
+    """Feed an in-memory loop's detectors the readings the other loop saw (the never-restarted reference)."""
     from diagnostics import repository as repo
 
-    mon = loop._monitors[device_id]
-    for ts, values in repo.device_samples(site.conn, device_id, after, until):
-        mon.observe(ts.timestamp(), values)
+    samples = [(ts.timestamp(), values) for ts, values in repo.device_samples(site.conn, device_id, after, until)]
+    loop._fleet.observe({device_id: in_time_order(loop._fleet.last_t(device_id), samples)})
     site.conn.commit()
 
 
@@ -109,7 +118,8 @@ def test_restarted_loop_resumes_detector_state_from_its_checkpoint(site: Site) -
     feed(a, site, target, saved[target], to_datetime(site.clock.now()))  # the process that never stopped
     assert snap(b, target) == snap(a, target)
     fresh = DiagnoseLoop(lambda: site.loop_conn, DiagnosticsSettings(), site.clock)
-    assert fresh._monitor(b.device(target)) is not None and snap(fresh, target) != snap(b, target)
+    fresh._ensure(b.device(target))  # type: ignore[arg-type]
+    assert snap(fresh, target) != snap(b, target)
     assert before < to_datetime(site.clock.now())
 
 
@@ -151,11 +161,11 @@ def test_completed_visit_resets_detectors_and_the_repair_is_verified_before_clos
     site.run(loop, 3600)
     assert q(site.conn, "SELECT fault_mode, status FROM incidents WHERE device_id = %s", target) == [
         ("bearing_wear", "work_order")]
-    old_monitor = loop._monitors[target]
+    old = first_seen(loop, target)
     site.equipment[target].repair()
     wo = _visit(site, target)
     site.run(loop, CHUNK_S)
-    assert loop._monitors[target] is not old_monitor  # detectors and baselines started afresh
+    assert first_seen(loop, target) > old  # detectors and baselines started afresh (with the first reading after it)
     assert q(site.conn, "SELECT status FROM diagnose_repairs WHERE work_order_id = %s", wo) == [("verifying",)]
     assert q(site.conn, "SELECT status FROM incidents WHERE device_id = %s", target) == [("resolved_onsite",)]
     site.run(loop, 1800)

@@ -100,7 +100,7 @@ def test_model_deviation_is_one_finding_and_survives_incomplete_samples(models):
 def test_healthy_1hz_startup_has_no_rate_or_spike_findings():
     """Start-up at 1 Hz (the live fleet rate): the shipped warm-ups (spike.warmup, rate.min_span_s) keep the
     first readings' noise from tripping the rate and spike detectors on healthy equipment."""
-    from diagnostics.service import monitor_config
+    from diagnostics.loop_rules import monitor_config
     from edge_agent.simulator import Equipment
     cfg = equipment_config("pump")
     assert cfg["rate"]["min_span_s"] > 0 and cfg["spike"]["warmup"] > 10  # configured, not hard-coded

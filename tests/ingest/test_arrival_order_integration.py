@@ -29,9 +29,10 @@ def test_the_transaction_that_commits_last_gets_the_later_arrival(conn: psycopg.
     received = to_datetime(now)
     with psycopg.connect(db_url) as slow, psycopg.connect(db_url) as fast:
         # The slow transaction claims its batch first (the lower id) and is still working...
+        t_ms = round((received - timedelta(seconds=1)).timestamp() * 1000)
         (slow_id,) = slow.execute(ingest.Q.claim_batches, (
-            [first], [1], [1], [received - timedelta(seconds=1)], [received - timedelta(seconds=1)], [received],
-            [None])).fetchone()[:1]
+            received, ingest.names_array([first]), ingest.ints_array([1]), ingest.ints_array([1]),
+            ingest.ints_array([t_ms]), ingest.ints_array([t_ms]), ingest.ints_array([None]))).fetchone()[:1]
         # ...while a later one is written and committed completely.
         ingest.write_batches(fast, [one_batch(second, now - 1)], received)
         fast.commit()
@@ -41,7 +42,7 @@ def test_the_transaction_that_commits_last_gets_the_later_arrival(conn: psycopg.
         fast_id = seen[0].id
         assert slow_id < fast_id  # a reader following ids would now be past the slow batch for good
         slow.execute(ingest.Q.arrival_lock)
-        slow.execute(ingest.Q.stamp_arrival, ([slow_id],))
+        slow.execute(ingest.Q.stamp_arrival, (ingest.ints_array([slow_id]),))
         slow.commit()
     later = diag.new_batches(conn, seen[0].arrival, 100)
     assert [(b.id, b.device_id, b.arrival) for b in later] == [(slow_id, first, 2)]

@@ -118,9 +118,12 @@ def test_the_diagnose_loop_starts_a_preventively_repaired_asset_afresh(conn: psy
         _on_site(conn, order["work_order_id"], tech, now)
         assert complete(conn, order["work_order_id"], now, cause="bearing wear", fix="bearing replaced") == target
         conn.commit()
-        monitor, wear = loop._monitors[target], loop._wear[target]
+        before = loop.monitor_state(target)
         site.run(loop, CHUNK_S)
-        assert loop._monitors[target] is not monitor and loop._wear.get(target) is not wear
+        after = loop.monitor_state(target)
+        assert before is not None and after is not None
+        # detectors and wear history started afresh with the first reading after the repair
+        assert after[1].first_t is not None and before[1].first_t is not None and after[1].first_t > before[1].first_t
         assert q(conn, "SELECT status FROM diagnose_repairs WHERE work_order_id = %s",
                  order["work_order_id"]) == [("verifying",)]
         site.run(loop, 1800)
