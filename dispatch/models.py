@@ -125,23 +125,19 @@ class Params:
     # costs 20 s of driving, so the 2-hour promise dominates km. At 1 the day simulation traded lateness for
     # km (93 % on site in 2 h); at 10 it keeps ≥ 95 % while still driving ~40 % less than the baseline.
     lateness_per_s: int = 10
-    # Per second until a job's technician is on site (from ``time_to_site_window_s`` before the target), times
-    # the tier weight and priority: the priority-weighted time to site. Without it the optimiser was indifferent
-    # between arriving at once and just before the target, so it saved km by queueing jobs on one route while
-    # free technicians watched (issue #14). At 1, a standard job (weight 2) waiting half an hour inside the
-    # window costs as much as an hour of driving, so a free qualified technician is sent rather than the job
-    # queued behind another one.
+    # Per second from now until a job's technician is on site, times the tier weight and priority: the
+    # priority-weighted time to site. Without it the optimiser was indifferent between arriving at once and just
+    # before the target, so it saved km by queueing jobs on one route while free technicians watched (issue
+    # #14). At 1, a standard job (weight 2) waiting an hour costs as much as two hours of driving, so a free
+    # qualified technician is sent rather than the job queued behind another one.
     time_to_site_per_s: float = 1.0  # x weight, rounded to a whole cost unit (at least 1) per second
     # Where the time-to-site cost starts, in seconds before the service target (None: from now, every second
-    # counts). Counted from now, the term outbid driving for every job however far inside its target: the day
-    # simulation drove 18 % more per job than before the term (seed 1, rate 14, 100 solutions per re-plan:
-    # 15.34 -> 18.05 km) at the same 99.1 % on site in 2 h, sending far free technicians for arrivals that were
-    # never at risk. Counted from 45 min before the target, the cost has three pieces on the arrival: driving
-    # only until target - 45 min (km decide, the whole first 75 min of a 2-hour promise), then this weighted
-    # pull, then past target - deadline_margin_s (15 min) the steep lateness. So a free technician is sent
-    # instead of queueing a job exactly when the queue would threaten the target (docs/dispatch.md,
-    # "Objective"; chosen on day-simulation seed 4, evaluated on seeds 1 and 3).
-    time_to_site_window_s: float | None = 45 * 60.0
+    # counts). Counted from now, the term outbid driving for every job however far inside its target: the
+    # day simulation drove 11 % more per job (14.7 -> 16.3 km, seed 3) for arrivals already well within 2 h.
+    # Counted from this long before the target, an arrival early in the target's window costs only its
+    # driving (km decide, as before the term), and the pull towards the site grows as the target nears, so the
+    # plan keeps arrivals well inside it rather than just before it. See docs/dispatch.md, "Objective".
+    time_to_site_window_s: float | None = None
     # Per second past the *contract deadline* on top of the target's lateness (times the weight): breaking the
     # contract costs three times as much as missing the promise alone. (Paying only lateness_per_s past a
     # deadline-only job's deadline, as before targets, was measured and did not win back the day simulation's

@@ -14,7 +14,7 @@ from dispatch.encoding import arrival_costs
 from tests.dispatch.conftest import NOW, at, job, order, solved, tech
 
 ISOLATED = Params(time_to_site_per_s=0, balance_per_s=0)
-WINDOW_S = Params().time_to_site_window_s or 0.0  # where the default time-to-site pull starts before the target
+WINDOW_S = 45 * 60.0  # a time-to-site window (the knob is off by default: docs/dispatch.md, "Day simulation")
 
 
 # --- priority-weighted time to site: a free qualified technician does not watch a job wait ----------------------
@@ -51,8 +51,8 @@ def test_without_the_term_the_optimiser_queues_on_one_route() -> None:
 def _two_sides(tier_far: str, priority_far: int = 1) -> Problem:
     # Same km either way round (home in the middle); the nearer job first waits least in total, unless the
     # farther one weighs more.
-    # The term counted from now (FROM_NOW): with the default window both 2-hour targets are far from threatened
-    # and km alone decide; the weights act on the same pull once a wait reaches the window.
+    # The term counted from now (FROM_NOW, the default; with a window both 2-hour targets are far from threatened
+    # and km alone decide; the weights act on the same pull once a wait reaches the window).
     jobs = (job("near", 2.0, tier="standard"), job("far", -3.0, tier=tier_far, priority=priority_far))
     return Problem(NOW, jobs, (tech("t", 0.0),), params=FROM_NOW)
 
@@ -112,12 +112,10 @@ def test_deadline_costs_more_than_the_target_and_merges_when_they_coincide() -> 
     apart = job("j", 1.0, onsite_target=NOW + 7200, onsite_deadline=NOW + 3 * 3600)
     (bound, coeff), extra = arrival_costs(apart, 2, NOW, p)
     assert (bound, coeff) == (7200 - 900, p.lateness_per_s * 2)
-    assert extra == [(7200 - int(WINDOW_S), p.time_to_site_per_s * 2),
-                     (3 * 3600 - 900, p.deadline_lateness_per_s * 2)]
+    assert extra == [(0, p.time_to_site_per_s * 2), (3 * 3600 - 900, p.deadline_lateness_per_s * 2)]
     same = job("j", 1.0, onsite_target=NOW + 7200, onsite_deadline=NOW + 7200)
     (bound, coeff), extra = arrival_costs(same, 2, NOW, p)
-    assert coeff == (p.lateness_per_s + p.deadline_lateness_per_s) * 2
-    assert extra == [(7200 - int(WINDOW_S), p.time_to_site_per_s * 2)]
+    assert coeff == (p.lateness_per_s + p.deadline_lateness_per_s) * 2 and extra == [(0, p.time_to_site_per_s * 2)]
 
 
 # --- balance across technicians ------------------------------------------------------------------------------
@@ -163,19 +161,15 @@ def test_fractional_time_to_site_binding_queues_where_a_whole_second_would_send(
     assert sorted(order(quarter, "t1")) == ["A", "B"] and order(quarter, "t2") == []
 
 
-# --- the time-to-site window (the default): the pull starts 45 min before the target ----------------------------
+# --- the time-to-site window (knob, off by default): the pull starts WINDOW_S before the target ------------------
 
 
 def _windowed(target_in_s: float) -> Problem:
-    """The queue-or-send choice with the default objective: B waits ~33 min behind A on t1's route."""
-    base = _queue_or_send(6.0, Params(balance_per_s=0))
+    """The queue-or-send choice with the window on: B waits ~33 min behind A on t1's route."""
+    base = _queue_or_send(6.0, Params(balance_per_s=0, time_to_site_window_s=WINDOW_S))
     jobs = tuple(dataclasses.replace(j, onsite_target=NOW + target_in_s, onsite_deadline=NOW + 24 * 3600)
                  for j in base.jobs)
     return Problem(NOW, jobs, base.technicians, params=base.params)
-
-
-def test_the_window_is_on_by_default() -> None:
-    assert 0 < WINDOW_S < 2 * 3600
 
 
 def test_time_to_site_window_binding_sends_the_free_technician_when_the_wait_threatens_the_target() -> None:
@@ -191,7 +185,7 @@ def test_time_to_site_window_not_binding_well_inside_the_target() -> None:
 
 
 def test_time_to_site_window_starts_the_piece_before_the_target() -> None:
-    p = Params()
+    p = Params(time_to_site_window_s=WINDOW_S)
     j = job("j", 1.0, onsite_target=NOW + 7200, onsite_deadline=NOW + 7200)
     _, extra = arrival_costs(j, 2, NOW, p)
     assert extra == [(7200 - int(WINDOW_S), round(p.time_to_site_per_s * 2))]
