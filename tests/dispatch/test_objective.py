@@ -14,15 +14,19 @@ from dispatch.encoding import arrival_costs
 from tests.dispatch.conftest import NOW, at, job, order, solved, tech
 
 ISOLATED = Params(time_to_site_per_s=0, balance_per_s=0)
+WINDOW_S = 45 * 60.0  # a time-to-site window (the knob is off by default: docs/dispatch.md, "Day simulation")
 
 
 # --- priority-weighted time to site: a free qualified technician does not watch a job wait ----------------------
 
-def _queue_or_send(second_tech_km: float) -> Problem:
+FROM_NOW = Params(balance_per_s=0, time_to_site_window_s=None)  # the term alone, every second of wait counts
+
+
+def _queue_or_send(second_tech_km: float, params: Params = FROM_NOW) -> Problem:
     # Both jobs lie next to t1 and both fit the 2-hour target on t1's route one after the other (km alone says:
     # t1 does both). t2 is free and qualified, ``second_tech_km`` away.
     jobs = (job("A", 1.0), job("B", 1.5))
-    return Problem(NOW, jobs, (tech("t1", 0.0), tech("t2", second_tech_km)), params=Params(balance_per_s=0))
+    return Problem(NOW, jobs, (tech("t1", 0.0), tech("t2", second_tech_km)), params=params)
 
 
 def test_time_to_site_binding_sends_the_free_technician_instead_of_queueing() -> None:
@@ -47,8 +51,10 @@ def test_without_the_term_the_optimiser_queues_on_one_route() -> None:
 def _two_sides(tier_far: str, priority_far: int = 1) -> Problem:
     # Same km either way round (home in the middle); the nearer job first waits least in total, unless the
     # farther one weighs more.
+    # The term counted from now (FROM_NOW, the default; with a window both 2-hour targets are far from threatened
+    # and km alone decide; the weights act on the same pull once a wait reaches the window).
     jobs = (job("near", 2.0, tier="standard"), job("far", -3.0, tier=tier_far, priority=priority_far))
-    return Problem(NOW, jobs, (tech("t", 0.0),), params=Params(balance_per_s=0))
+    return Problem(NOW, jobs, (tech("t", 0.0),), params=FROM_NOW)
 
 
 def test_tier_weight_binding_serves_the_key_account_first() -> None:
@@ -137,7 +143,7 @@ def test_cost_units_scale_every_term_alike_so_the_plan_does_not_change() -> None
     base = _queue_or_send(6.0)
     one = solved(base, solution_limit=50)
     four = solved(Problem(base.now, base.jobs, base.technicians,
-                          params=Params(balance_per_s=0, cost_units_per_s=4)), solution_limit=50)
+                          params=dataclasses.replace(base.params, cost_units_per_s=4)), solution_limit=50)
     assert {t: order(one, t) for t in one.routes} == {t: order(four, t) for t in four.routes}
     assert four.objective == one.objective
 
@@ -149,25 +155,39 @@ def test_fractional_time_to_site_binding_queues_where_a_whole_second_would_send(
     base = _queue_or_send(7.5)
     whole = solved(base)
     quarter = solved(Problem(base.now, base.jobs, base.technicians,
-                             params=Params(balance_per_s=0, time_to_site_per_s=0.25, cost_units_per_s=4)))
+                             params=Params(balance_per_s=0, time_to_site_per_s=0.25, cost_units_per_s=4,
+                                           time_to_site_window_s=None)))
     assert len(order(whole, "t1")) == 1 and len(order(whole, "t2")) == 1
     assert sorted(order(quarter, "t1")) == ["A", "B"] and order(quarter, "t2") == []
 
 
-# --- the time-to-site window: where the pull starts, relative to the target -----------------------------------
+# --- the time-to-site window (knob, off by default): the pull starts WINDOW_S before the target ------------------
+
 
 def _windowed(target_in_s: float) -> Problem:
-    base = _queue_or_send(6.0)
+    """The queue-or-send choice with the window on: B waits ~33 min behind A on t1's route."""
+    base = _queue_or_send(6.0, Params(balance_per_s=0, time_to_site_window_s=WINDOW_S))
     jobs = tuple(dataclasses.replace(j, onsite_target=NOW + target_in_s, onsite_deadline=NOW + 24 * 3600)
                  for j in base.jobs)
-    return Problem(NOW, jobs, base.technicians, params=Params(balance_per_s=0, time_to_site_window_s=3600.0))
+    return Problem(NOW, jobs, base.technicians, params=base.params)
 
 
-def test_time_to_site_window_binding_sends_the_free_technician_when_the_target_is_near() -> None:
-    plan = solved(_windowed(3600.0))  # the whole wait lies inside the last hour before the target
+def test_time_to_site_window_binding_sends_the_free_technician_when_the_wait_threatens_the_target() -> None:
+    # Target 55 min away: B queued behind A arrives after ~33 min, before the lateness bound (target - 15 min),
+    # so no lateness either way; only the window's pull (from target - 45 min = 10 min from now) sends t2.
+    plan = solved(_windowed(55 * 60.0))
     assert len(order(plan, "t1")) == 1 and len(order(plan, "t2")) == 1
 
 
 def test_time_to_site_window_not_binding_well_inside_the_target() -> None:
-    plan = solved(_windowed(4 * 3600.0))  # arrivals within the first two hours of a 4-hour target: km decide
+    plan = solved(_windowed(2 * 3600.0))  # B's arrival ~33 min after a 2-hour target opened: km decide
     assert sorted(order(plan, "t1")) == ["A", "B"] and order(plan, "t2") == []
+
+
+def test_time_to_site_window_starts_the_piece_before_the_target() -> None:
+    p = Params(time_to_site_window_s=WINDOW_S)
+    j = job("j", 1.0, onsite_target=NOW + 7200, onsite_deadline=NOW + 7200)
+    _, extra = arrival_costs(j, 2, NOW, p)
+    assert extra == [(7200 - int(WINDOW_S), round(p.time_to_site_per_s * 2))]
+    late = job("j", 1.0, onsite_target=NOW + 600, onsite_deadline=NOW + 600)  # already inside the window
+    assert arrival_costs(late, 2, NOW, p)[1][0][0] == 0
