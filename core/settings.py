@@ -212,6 +212,15 @@ class SparesSettings(BaseModel):
     depot_system_fill: float = Field(default=0.99, gt=0, lt=1)
     # Aggregate fill target of a van over the day until its next refill (cost_weighted levels).
     van_system_fill: float = Field(default=0.95, gt=0, lt=1)
+    # Predicted failures (diagnostics' RUL forecasts) are loaded on the van of the technician whose territory holds
+    # the asset when due within this many days (cost_weighted levels; bench.spares_month's predict_horizon_days):
+    # long enough that the van carries the part on the days around the estimate, short enough not to haul it
+    # for weeks.
+    van_predict_horizon_days: float = Field(default=4.0, ge=0)
+    # Probability that the parts the knowledge base lists for a predicted fault mode are the ones the repair
+    # needs. 1.0 trusts the knowledge base; set it to the measured precision of part predictions (the bench states
+    # 0.65 for 10 % wrong part, 10 % wrong week and one false alarm per four signals).
+    predicted_part_confidence: float = Field(default=1.0, ge=0, le=1)
 
 
 class NotifySettings(BaseModel):

@@ -514,7 +514,7 @@ def test_a_dispatchers_manual_hold_stands_through_replans(world: World) -> None:
 
 def test_replenishment_counts_predicted_failures_once_and_only_within_the_horizon(world: World) -> None:
     """A RUL forecast (rul_estimates row -> diagnostics' predicted_failures view) is announced demand at the depot
-    nearest the asset; an asset already with an open incident, or predicted to fail far beyond lead time +
+    nearest the asset (and on its territory van); an asset already with an open incident, or predicted to fail far beyond lead time +
     review (2 + 1 days), adds nothing."""
     from datetime import timedelta
     w = world
@@ -554,7 +554,11 @@ def test_replenishment_counts_predicted_failures_once_and_only_within_the_horizo
     got = {k: r for k, r in rows().items() if k[1] == NONE}
     nearest = min((w.depot, *here(51.92, 4.48)), (w.far_depot, *here(53.2, 6.5)),
                   key=lambda x: (x[1] - same[0].lat) ** 2 + (x[2] - same[0].lon) ** 2)[0]
-    assert list(got) == [(nearest, NONE)]
+    depot_rows = {k: r for k, r in got.items() if r["kind"] == "depot"}
+    assert list(depot_rows) == [(nearest, NONE)]
+    # and on the van of the technician whose territory holds the asset (spares/stocking.py; its own test:
+    # tests/spares/test_van_stocking_integration.py)
+    assert [r["kind"] for k, r in got.items() if k not in depot_rows] == ["van"]
     row = got[(nearest, NONE)]
     assert row["predicted"] == pytest.approx(2.0, abs=1e-3) and row["announced"] == 0
     assert row["mean_demand"] == pytest.approx(2.0, abs=1e-3)
