@@ -78,7 +78,9 @@ class Sim:
             if s.issued > now:
                 continue
             van = int(self.w.asset_van[s.asset])
+            half = 2.0 * self.cfg.rul_noise_days * DAY if self.cfg.signal_bounds else None
             out.append(StockingForecast(str(s.asset), van, self.w.vans[van][1], s.est_t, {s.sku: s.qty},
+                                        s.est_t - half if half else None, s.est_t + half if half else None,
                                         confidence=s.probability, handled=(s.asset, s.sku) in self._done))
         return out
 
@@ -94,7 +96,8 @@ class Sim:
             is_van = {loc: loc in self.w.vans for loc, _ in keys}
             pmfs = location_pmfs(keys, is_van, history, pred, horizons)
             return location_levels(pmfs, is_van, self.w.cost,
-                                   LevelTargets(self.cfg.van_system_fill, self.cfg.depot_system_fill))
+                                   LevelTargets(self.cfg.van_system_fill, self.cfg.depot_system_fill,
+                                                self.cfg.van_lambda, self.cfg.depot_lambda))
         out = {}
         for key in keys:
             hist = history[key]

@@ -57,6 +57,14 @@ class Config:
     cost_weighted: bool = True
     van_system_fill: float = 0.95  # aggregate fill of a van over one day
     depot_system_fill: float = 0.99  # aggregate fill of a depot over lead time + review
+    # quietfix reads each signal with the bounds a calibrated RUL model states (estimate +- 2 sigma of its known
+    # error, as the live estimates carry failure_earliest_at/latest_at), so the van counts P(failure before its
+    # next refill); False: the estimate alone (a part counts whole once its estimate falls inside the horizon).
+    signal_bounds: bool = False
+    # The marginal rule (spares.stocking.marginal_base_stock): units served asked per euro of stock; None: the
+    # aggregate fill targets above.
+    van_lambda: float | None = None
+    depot_lambda: float | None = None
 
 
 @dataclass(frozen=True)

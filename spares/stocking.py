@@ -83,7 +83,7 @@ def predicted_by_location(forecasts: Iterable[StockingForecast], now: float, hor
         for loc, days in ((f.van_id, horizons.van_days), (f.depot_id, horizons.depot_days)):
             if loc is None:
                 continue
-            p = f.confidence * failure_probability_by(now + days * DAY_S, f.failure_at, f.earliest, f.latest)
+            p = f.confidence * _probability_between(now, now + days * DAY_S, f)
             if p < MIN_FORECAST_PROBABILITY:
                 continue
             for sku, q in sorted(f.parts.items()):
@@ -92,12 +92,25 @@ def predicted_by_location(forecasts: Iterable[StockingForecast], now: float, hor
     return out
 
 
+def _probability_between(now: float, end: float, f: StockingForecast) -> float:
+    """P(failure by ``end`` | not failed by ``now``): the forecast's time distribution (failure_probability_by)
+    conditioned on the machine still running, as it is while the forecast is live: the probability mass before
+    ``now`` is spent. A forecast with nothing left after ``now`` (overdue, no bounds) counts whole."""
+    before = failure_probability_by(now, f.failure_at, f.earliest, f.latest)
+    by_end = failure_probability_by(end, f.failure_at, f.earliest, f.latest)
+    left = 1.0 - before
+    return 1.0 if left <= 1e-9 else max(0.0, min(1.0, (by_end - before) / left))
+
+
 @dataclass(frozen=True)
 class LevelTargets:
-    """Aggregate fill per kind of location (``cost_weighted_base_stock``)."""
+    """Aggregate fill per kind of location (``cost_weighted_base_stock``), or, when ``van_lambda`` /
+    ``depot_lambda`` is set, the marginal rule ``marginal_base_stock`` with that price of a shortage."""
 
     van_fill: float
     depot_fill: float
+    van_lambda: float | None = None
+    depot_lambda: float | None = None
 
 
 def location_pmfs(keys: Iterable[tuple[int, str]], is_van: Mapping[int, bool],
@@ -120,6 +133,31 @@ def location_levels(pmfs: Mapping[int, Mapping[str, np.ndarray]], is_van: Mappin
     out: dict[tuple[int, str], int] = {}
     for loc, by_sku in pmfs.items():
         fill = targets.van_fill if is_van[loc] else targets.depot_fill
-        for sku, q in cost_weighted_base_stock(by_sku, unit_cost, fill).items():
+        lam = targets.van_lambda if is_van[loc] else targets.depot_lambda
+        levels = (marginal_base_stock(by_sku, unit_cost, lam) if lam is not None
+                  else cost_weighted_base_stock(by_sku, unit_cost, fill))
+        for sku, q in levels.items():
             out[(loc, sku)] = q
+    return out
+
+
+def marginal_base_stock(pmfs: Mapping[str, np.ndarray], unit_cost: Mapping[str, float], lam: float
+                        ) -> dict[str, int]:
+    """Base stock per SKU: hold unit S + 1 while it serves a demand with probability P(D > S) of at least
+    ``lam`` x its unit cost (``lam``: expected units served asked per euro of stock).
+
+    Why one price rather than one fill target per location: the fill target spends the same share of each
+    location's demand whatever a unit there earns, so a quiet van holds parts a busy one would use more; one
+    price for all locations of a kind puts every euro where it serves the most expected jobs (the Lagrangian of
+    the network's shortage-versus-value problem), and a predicted part weighs exactly its probability.
+    """
+    if lam <= 0:
+        raise ValueError("lam must be positive")
+    out: dict[str, int] = {}
+    for sku, pmf in pmfs.items():
+        tails = 1.0 - np.cumsum(pmf)
+        c = unit_cost.get(sku, 0.0)
+        if c <= 0.0:
+            raise ValueError(f"unit cost of {sku!r} must be positive")
+        out[sku] = int(np.count_nonzero(tails >= lam * c - 1e-12))
     return out
