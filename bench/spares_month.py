@@ -114,6 +114,8 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--predictable-share", type=float, default=0.5)
     ap.add_argument("--wrong-part-rate", type=float, default=Config.wrong_part_rate)
     ap.add_argument("--wrong-week-rate", type=float, default=Config.wrong_week_rate)
+    ap.add_argument("--fill-levels", action="store_true",
+                    help="quietfix as measured before session 6: aggregate fill on vans too, signals without bounds")
     ap.add_argument("--per-sku-levels", action="store_true",
                     help="quietfix with the earlier per-SKU targets (van cycle 97 %%, depot fill 97 %%, 3-day horizon)")
     args = ap.parse_args(argv)
@@ -126,8 +128,10 @@ def main(argv: list[str] | None = None) -> None:
     cfg = Config(seed=args.seed, days=args.days, techs=args.techs, depots=args.depots,
                  jobs_per_day=args.jobs_per_day, predictable_share=args.predictable_share,
                  wrong_part_rate=args.wrong_part_rate, wrong_week_rate=args.wrong_week_rate)
+    if args.fill_levels:
+        cfg = replace(cfg, van_lambda=None, signal_bounds=False)
     if args.per_sku_levels:
-        cfg = replace(cfg, cost_weighted=False, predict_horizon_days=3.0)
+        cfg = replace(cfg, cost_weighted=False, predict_horizon_days=3.0, van_lambda=None, signal_bounds=False)
     seeds = list(range(args.seed, args.seed + args.seeds))
     log.info("bench.spares_month %s, seeds %s, signal probability stated %.3f", cfg, seeds, signal_probability(cfg))
     t0 = time.perf_counter()

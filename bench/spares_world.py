@@ -60,10 +60,11 @@ class Config:
     # quietfix reads each signal with the bounds a calibrated RUL model states (estimate +- 2 sigma of its known
     # error, as the live estimates carry failure_earliest_at/latest_at), so the van counts P(failure before its
     # next refill); False: the estimate alone (a part counts whole once its estimate falls inside the horizon).
-    signal_bounds: bool = False
+    signal_bounds: bool = True
     # The marginal rule (spares.stocking.marginal_base_stock): units served asked per euro of stock; None: the
-    # aggregate fill targets above.
-    van_lambda: float | None = None
+    # aggregate fill targets above. Vans: 7e-5 (a 100-euro part rides along when P(needed before the next
+    # refill) >= 0.7 %), chosen on seeds 101-105 (docs/spares.md); depots keep their aggregate fill.
+    van_lambda: float | None = 7e-5
     depot_lambda: float | None = None
 
 

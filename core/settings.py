@@ -221,6 +221,10 @@ class SparesSettings(BaseModel):
     # needs. 1.0 trusts the knowledge base; set it to the measured precision of part predictions (the bench states
     # 0.65 for 10 % wrong part, 10 % wrong week and one false alarm per four signals).
     predicted_part_confidence: float = Field(default=1.0, ge=0, le=1)
+    # Vans' levels by one price instead of a fill target (spares.stocking.marginal_base_stock): a part rides in
+    # the van while P(needed before the next refill) >= van_lambda x its unit cost (7e-5: a 100-euro part at
+    # 0.7 %, a 1000-euro one at 7 %), the value bench.spares_month chose on seeds 101-105. None: van_system_fill.
+    van_lambda: float | None = Field(default=7e-5, gt=0)
 
 
 class NotifySettings(BaseModel):

@@ -59,7 +59,7 @@ def replenishment_cost_weighted(conn: psycopg.Connection, now: float, s: SparesS
             if (location_id is None or loc == location_id) and loc in locations and sku in cost}
     is_van = {loc: locations[loc]["kind"] == "van" for loc, _ in keys}
     pmfs = location_pmfs(keys, is_van, history, predicted, horizons, empty_history_days=s.history_days + 1)
-    stock = location_levels(pmfs, is_van, cost, LevelTargets(s.van_system_fill, s.depot_system_fill))
+    stock = location_levels(pmfs, is_van, cost, LevelTargets(s.van_system_fill, s.depot_system_fill, s.van_lambda))
     out: list[dict[str, Any]] = []
     for loc in sorted(pmfs):
         where = locations[loc]
