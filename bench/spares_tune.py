@@ -72,7 +72,7 @@ def main(argv: list[str] | None = None) -> None:
     t0 = time.process_time()
     streams = [make_stream(replace(Config(), seed=s)) for s in TUNING_SEEDS]
     curve = static_curve(streams)
-    rows = []
+    rows: list[dict[str, Any]] = []
     for cand in CANDIDATES:
         runs = [run_policy(replace(st, cfg=replace(st.cfg, **cand)), "quietfix") for st in streams]
         fvf = float(np.mean([r["first_visit_fix_rate"] for r in runs]))
