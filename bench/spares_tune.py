@@ -4,8 +4,9 @@ evaluates on seeds 1-10, never these).
 For speed the matched baseline is not bisected per candidate: static_sourcing is run once on a grid of safety
 factors (z = -1.5 .. 2 by 0.25), and its inventory at a candidate's first-visit rate is interpolated linearly
 between grid points (an approximation of ``static_sourcing_matched``; the curve is steep between z = -0.25 and
-0, so ratios there are rough). Rule used in session 6: among candidates with a mean first-visit rate >= 97.5 %
-on 101-105 (a margin for the evaluation seeds), the lowest ratio.
+0, so ratios there are rough). Rule used in session 6: among candidates with a mean first-visit rate >= 97.75 %
+on 101-105, the lowest ratio. Why the margin: with the previous levels the evaluation seeds ran 0.3 points
+below the tuning seeds (97.08 % vs 96.75 %), and the target is >= 97 % there.
 
 Run: ``python -m bench.spares_tune`` (about 2 CPU-minutes). Progress to stderr; one JSON line last on stdout.
 """
@@ -27,6 +28,7 @@ from bench.spares_month import MATCHED, run_policy
 from bench.spares_world import Config, Stream, make_stream
 
 log = logging.getLogger(__name__)
+MIN_TUNING_FVF = 0.9775  # see the docstring: 97 % on the evaluation seeds, plus the gap seen between the sets
 TUNING_SEEDS = (101, 102, 103, 104, 105)
 # The candidates swept in session 6 (each is a replace() on Config): the previous levels, the fill targets,
 # the signals' stated bounds, and the marginal van rule at several prices.
@@ -81,7 +83,7 @@ def main(argv: list[str] | None = None) -> None:
         rows.append({"candidate": cand, "first_visit_fix_rate": round(fvf, 4), "inventory_value_avg": round(inv),
                      "approx_ratio_to_matched": round(ratio, 3)})
         log.info("%s", rows[-1])
-    ok = [r for r in rows if r["first_visit_fix_rate"] >= 0.975]
+    ok = [r for r in rows if r["first_visit_fix_rate"] >= MIN_TUNING_FVF]
     best = min(ok, key=lambda r: r["approx_ratio_to_matched"]) if ok else None
     print(json.dumps({"bench": "spares_tune", "seeds": list(TUNING_SEEDS), "static_curve": curve,
                       "candidates": rows, "chosen": best, "cpu_s": round(time.process_time() - t0, 1)}))
