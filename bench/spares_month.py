@@ -7,7 +7,7 @@ bench/spares_sim.py. Here: the runs over seeds, the matched baseline and the rep
   mean first-visit fix rate reaches quietfix's (the fair baseline: equal service, compare inventory).
 
 Run: ``python -m bench.spares_month --seeds 10`` (seeds 1-10, averaged; quietfix's parameters were tuned on
-seeds 101-105). Progress goes to stderr; one JSON line last on stdout.
+seeds 101-130, ``python -m bench.spares_tune``). Progress goes to stderr; one JSON line last on stdout.
 """
 
 from __future__ import annotations
@@ -114,6 +114,8 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--predictable-share", type=float, default=0.5)
     ap.add_argument("--wrong-part-rate", type=float, default=Config.wrong_part_rate)
     ap.add_argument("--wrong-week-rate", type=float, default=Config.wrong_week_rate)
+    ap.add_argument("--no-transfers", action="store_true",
+                    help="quietfix as first measured in session 6: no nightly depot transfers, depot fill 0.99")
     ap.add_argument("--fill-levels", action="store_true",
                     help="quietfix as measured before session 6: aggregate fill on vans too, signals without bounds")
     ap.add_argument("--per-sku-levels", action="store_true",
@@ -128,10 +130,14 @@ def main(argv: list[str] | None = None) -> None:
     cfg = Config(seed=args.seed, days=args.days, techs=args.techs, depots=args.depots,
                  jobs_per_day=args.jobs_per_day, predictable_share=args.predictable_share,
                  wrong_part_rate=args.wrong_part_rate, wrong_week_rate=args.wrong_week_rate)
+    before_transfers = {"depot_transfers": False, "depot_system_fill": 0.99}
+    if args.no_transfers:
+        cfg = replace(cfg, **before_transfers)
     if args.fill_levels:
-        cfg = replace(cfg, van_lambda=None, signal_bounds=False)
+        cfg = replace(cfg, van_lambda=None, signal_bounds=False, **before_transfers)
     if args.per_sku_levels:
-        cfg = replace(cfg, cost_weighted=False, predict_horizon_days=3.0, van_lambda=None, signal_bounds=False)
+        cfg = replace(cfg, cost_weighted=False, predict_horizon_days=3.0, van_lambda=None, signal_bounds=False,
+                      **before_transfers)
     seeds = list(range(args.seed, args.seed + args.seeds))
     log.info("bench.spares_month %s, seeds %s, signal probability stated %.3f", cfg, seeds, signal_probability(cfg))
     t0 = time.perf_counter()
@@ -142,7 +148,7 @@ def main(argv: list[str] | None = None) -> None:
              result["target_met"])
     cfg_out = {k: v for k, v in cfg.__dict__.items() if k != "seed"}
     print(json.dumps({"bench": "spares_month", "config": cfg_out,
-                      "quietfix_tuned_on_seeds": "101-105 (never the evaluation seeds 1-10)", **result,
+                      "quietfix_tuned_on_seeds": "101-130 (never the evaluation seeds 1-10)", **result,
                       "wall_s": round(time.perf_counter() - t0, 1)}))
 
 

@@ -36,7 +36,7 @@ from bench.spares_world import (
 )
 from spares.ledger import Ledger
 from spares.models import GeoPoint, Movement, MovementKind
-from spares.replenishment import PredictedFailure, plan_target, van_restock_list
+from spares.replenishment import PredictedFailure, plan_target, suggest_transfers, van_restock_list
 from spares.sourcing import Job, PartNeed, SourceKind, StockPoint, TechnicianState, propose_sources
 from spares.stocking import (
     Horizons,
@@ -132,6 +132,8 @@ class Sim:
             for line in van_restock_list(stock, want, depot, depot_avail):
                 self._mv(MovementKind.SHIP_OUT, depot, line.sku, line.qty, now)
                 self._mv(MovementKind.RECEIPT, van, line.sku, line.qty, now)
+        if not static and self.cfg.depot_transfers:
+            self.transfer(tg, now)
         for depot in self.w.depots:
             for sku in self.w.skus:
                 pos = self.book.level(depot, sku).position
@@ -143,6 +145,21 @@ class Sim:
                     self._mv(MovementKind.TRANSIT_IN, depot, sku, target - pos, now)
                     self.inbound.append((now + DEPOT_LEAD_DAYS * DAY, depot, sku, target - pos))
         self.values.append(self.value())
+
+    def transfer(self, tg: dict[tuple[int, str], int], now: float) -> None:
+        """Depot excess to depot deficits overnight (spares.stock_plan.transfers' rule: never more than the
+        source's shelf)."""
+        keys = [(d, sku) for d in self.w.depots for sku in self.w.skus]
+        positions = {k: self.book.level(*k).position for k in keys}
+        shelf = {k: self.avail(*k) for k in keys}
+        for t in suggest_transfers(positions, {k: tg.get(k, 0) for k in keys},
+                                   lambda a, b: travel(self.w.depots[a], self.w.depots[b])):
+            qty = min(t.qty, shelf[(t.from_location_id, t.sku)])
+            if qty > 0:
+                shelf[(t.from_location_id, t.sku)] -= qty
+                self._mv(MovementKind.SHIP_OUT, t.from_location_id, t.sku, qty, now)
+                self._mv(MovementKind.RECEIPT, t.to_location_id, t.sku, qty, now)
+                self.m["transfers"] += 1
 
     def value(self) -> float:
         return sum((lv.on_hand + lv.in_transit) * self.w.cost[lv.sku] for lv in self.book.levels()

@@ -56,16 +56,21 @@ class Config:
     # (spares.replenishment.cost_weighted_base_stock); False = the earlier per-SKU targets above.
     cost_weighted: bool = True
     van_system_fill: float = 0.95  # aggregate fill of a van over one day
-    depot_system_fill: float = 0.99  # aggregate fill of a depot over lead time + review
+    depot_system_fill: float = 0.995  # aggregate fill of a depot over lead time + review (0.99 before transfers)
     # quietfix reads each signal with the bounds a calibrated RUL model states (estimate +- 2 sigma of its known
     # error, as the live estimates carry failure_earliest_at/latest_at), so the van counts P(failure before its
     # next refill); False: the estimate alone (a part counts whole once its estimate falls inside the horizon).
     signal_bounds: bool = True
     # The marginal rule (spares.stocking.marginal_base_stock): units served asked per euro of stock; None: the
     # aggregate fill targets above. Vans: 7e-5 (a 100-euro part rides along when P(needed before the next
-    # refill) >= 0.7 %), chosen on seeds 101-105 (docs/spares.md); depots keep their aggregate fill.
+    # refill) >= 0.7 %), chosen on seeds 101-105 and kept on 101-130 (docs/spares.md); depots keep their aggregate fill.
     van_lambda: float | None = 7e-5
     depot_lambda: float | None = None
+    # Nightly depot-to-depot transfers of true excess (position above target) to deficits before ordering from
+    # the warehouse, by the live advice's rule (spares.replenishment.suggest_transfers), arriving by morning:
+    # what the live product proposes first (spares/orders.py), assumed approved every night. Chosen with
+    # depot_system_fill 0.995 on seeds 101-130 (bench.spares_tune).
+    depot_transfers: bool = True
 
 
 @dataclass(frozen=True)
