@@ -208,8 +208,9 @@ class SparesSettings(BaseModel):
     # location topped up to its levels at every daily review. False: the per-SKU targets above (fill_target,
     # van_service_level), order only at or below the reorder point.
     cost_weighted: bool = True
-    # Aggregate fill target of a depot or the warehouse over lead time + review (cost_weighted levels).
-    depot_system_fill: float = Field(default=0.99, gt=0, lt=1)
+    # Aggregate fill target of a depot or the warehouse over lead time + review (cost_weighted levels). 0.995
+    # with the depot-to-depot transfers of excess proposed before purchases (bench.spares_tune, seeds 101-130).
+    depot_system_fill: float = Field(default=0.995, gt=0, lt=1)
     # Aggregate fill target of a van over the day until its next refill (cost_weighted levels).
     van_system_fill: float = Field(default=0.95, gt=0, lt=1)
     # Predicted failures (diagnostics' RUL forecasts) are loaded on the van of the technician whose territory holds
