@@ -213,10 +213,24 @@ class SparesSettings(BaseModel):
     # location topped up to its levels at every daily review. False: the per-SKU targets above (fill_target,
     # van_service_level), order only at or below the reorder point.
     cost_weighted: bool = True
-    # Aggregate fill target of a depot or the warehouse over lead time + review (cost_weighted levels).
-    depot_system_fill: float = Field(default=0.99, gt=0, lt=1)
+    # Aggregate fill target of a depot or the warehouse over lead time + review (cost_weighted levels). 0.995
+    # with the depot-to-depot transfers of excess proposed before purchases (bench.spares_tune, seeds 101-130).
+    depot_system_fill: float = Field(default=0.995, gt=0, lt=1)
     # Aggregate fill target of a van over the day until its next refill (cost_weighted levels).
     van_system_fill: float = Field(default=0.95, gt=0, lt=1)
+    # Predicted failures (diagnostics' RUL forecasts) are loaded on the van of the technician whose territory holds
+    # the asset when due within this many days (cost_weighted levels; bench.spares_month's predict_horizon_days):
+    # long enough that the van carries the part on the days around the estimate, short enough not to haul it
+    # for weeks.
+    van_predict_horizon_days: float = Field(default=4.0, ge=0)
+    # Probability that the parts the knowledge base lists for a predicted fault mode are the ones the repair
+    # needs. 1.0 trusts the knowledge base; set it to the measured precision of part predictions (the bench states
+    # 0.65 for 10 % wrong part, 10 % wrong week and one false alarm per four signals).
+    predicted_part_confidence: float = Field(default=1.0, ge=0, le=1)
+    # Vans' levels by one price instead of a fill target (spares.stocking.marginal_base_stock): a part rides in
+    # the van while P(needed before the next refill) >= van_lambda x its unit cost (7e-5: a 100-euro part at
+    # 0.7 %, a 1000-euro one at 7 %), the value bench.spares_month chose on seeds 101-105. None: van_system_fill.
+    van_lambda: float | None = Field(default=7e-5, gt=0)
 
 
 class NotifySettings(BaseModel):

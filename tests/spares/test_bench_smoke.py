@@ -100,3 +100,25 @@ def test_matched_static_reaches_quietfixs_first_visit_rate_over_the_seeds() -> N
     looser = run_policy(make_stream(replace(TINY, seed=3)), MATCHED, matched["safety_factor_z"] - 0.5)
     tighter = run_policy(make_stream(replace(TINY, seed=3)), MATCHED, matched["safety_factor_z"] + 0.5)
     assert looser["inventory_value_avg"] <= tighter["inventory_value_avg"]
+
+
+def test_nightly_depot_transfers_move_only_true_excess_and_keep_every_unit() -> None:
+    """The sim's depot-to-depot transfers (the live advice's rule): excess above a depot's target goes to a depot
+    below its target, never more than the source's shelf, never below the source's target; units are conserved."""
+    from bench.spares_sim import Sim
+    from spares.models import MovementKind
+
+    stream = make_stream(TINY)
+    sim = Sim(stream.cfg, stream.world, "quietfix", stream.failures, stream.signals, stream.unannounced,
+              static_levels(stream.world, stream.total), stream.start)
+    a, b, c = sorted(stream.world.depots)
+    sku = stream.world.skus[0]
+    sim._mv(MovementKind.RECEIPT, a, sku, 7, stream.start)
+    sim._mv(MovementKind.RECEIPT, c, sku, 2, stream.start)
+    before = sum(sim.book.level(d, sku).on_hand for d in (a, b, c))
+    sim.transfer({(a, sku): 3, (b, sku): 6, (c, sku): 2}, stream.start + 3600.0)
+    assert sim.book.level(b, sku).on_hand == 4  # all of a's excess (7 - 3), none of c's (at its target)
+    assert sim.book.level(a, sku).on_hand == 3
+    assert sim.book.level(c, sku).on_hand == 2
+    assert sum(sim.book.level(d, sku).on_hand for d in (a, b, c)) == before
+    assert sim.m["transfers"] == 1
