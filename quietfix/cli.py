@@ -115,10 +115,11 @@ def cmd_plan(settings: Settings, args: argparse.Namespace) -> int:
 
     def show(out: dict) -> None:  # type: ignore[type-arg]
         print(json.dumps({"created": len(out["created"]), "due": out.get("due", 0),
-                          "already_open": out.get("already_open", 0), "skipped": out.get("skipped")}), flush=True)
+                          "already_open": out.get("already_open", 0), "skipped": out.get("skipped"),
+                          "replenishment_proposed": out.get("replenishment_proposed", 0)}), flush=True)
 
     planner = PreventivePlanner(lambda: connect(settings.database_url, autocommit=True), _clock(args),
-                                days=args.days, every_s=args.every, on_pass=show)
+                                days=args.days, every_s=args.every, on_pass=show, spares=settings.spares)
     if args.every <= 0:
         with connect(settings.database_url, autocommit=True) as conn:
             planner.tick(conn)

@@ -176,8 +176,8 @@ def run_demo(settings: Settings, options: DemoOptions, stop: threading.Event | N
     notifier = Notifier(settings.notify.model_copy(update={
         "poll_interval_s": 0.2, "smtp_host": mail_sink.host, "smtp_port": mail_sink.port, "smtp_starttls": False,
         "smtp_username": None, "smtp_password": None}), clock)
-    # The preventive planner (`quietfix plan`) on the demo's clock, once a simulated hour.
-    planner = PreventivePlanner(db, clock, every_s=max(1.0, PLAN_EVERY_CLOCK_S / options.speed))
+    # The preventive planner (`quietfix plan`) on the demo's clock, once a simulated hour, with the daily replenishment review.
+    planner = PreventivePlanner(db, clock, every_s=max(1.0, PLAN_EVERY_CLOCK_S / options.speed), spares=settings.spares)
     targets = service_targets(settings.service)
     # `quietfix train`: looks every 2 wall s (ten simulated minutes at 300x) whether a model is due.
     trainer = TrainingJob(db, settings.training.model_copy(update={"poll_interval_s": 2.0}), clock)
@@ -244,8 +244,8 @@ def run_demo(settings: Settings, options: DemoOptions, stop: threading.Event | N
     result["history_readings_seeded"] = telemetry.readings if telemetry else 0
     result["history_failures_seeded"] = telemetry.failures if telemetry else 0
     ordered = ("devices", "readings_stored", "faults_injected", "incidents", "work_orders", "failed_visits", "assigned",
-               "notifications", "notifications_sent", "emails_received", "preventive_work_orders", "dead_letters",
-               "storage", "simulated_hours", "history_incidents", "normal_models_trained", "rul_models_trained",
+               "notifications", "notifications_sent", "emails_received", "preventive_work_orders",
+               "replenishment_proposed", "dead_letters", "storage", "simulated_hours", "history_incidents", "normal_models_trained", "rul_models_trained",
                "history_readings_seeded", "history_failures_seeded")
     return {k: result[k] for k in ordered}
 

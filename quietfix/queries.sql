@@ -12,6 +12,7 @@ SELECT (SELECT count(*) FROM devices) AS devices,
        -- delivered: at least one channel accepted it (what the response KPI counts), not merely marked done
        (SELECT count(DISTINCT notification_id) FROM notification_deliveries) AS notifications_sent,
        (SELECT count(*) FROM work_orders WHERE kind = 'preventive') AS preventive_work_orders,
+       (SELECT count(*) FROM replenishment_orders WHERE proposed_by = 'process:replenishment') AS replenishment_proposed,
        (SELECT count(*) FROM dead_letters) AS dead_letters;
 
 -- name: fleet_devices

@@ -309,3 +309,7 @@ LEFT JOIN shipments s ON s.id = o.shipment_id
 WHERE (%(status)s::text IS NULL OR o.status = %(status)s) AND (%(id)s::bigint IS NULL OR o.id = %(id)s)
 ORDER BY (o.status IN ('proposed', 'approved')) DESC, o.id DESC
 LIMIT %(limit)s;
+
+-- name: last_proposal_by
+-- When this proposer last proposed an order (any status): the nightly review runs once per review period.
+SELECT extract(epoch FROM max(proposed_at))::float8 AS at FROM replenishment_orders WHERE proposed_by = %(by)s;
