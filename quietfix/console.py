@@ -105,7 +105,9 @@ def event_lines(rows: list[dict[str, Any]]) -> list[str]:
         if kind == "incident_opened":
             out.append(f"{at}  fault detected       {device}: {fault} (incident #{r['incident_id']})")
         elif kind == "remote_fix_verified":
-            out.append(f"{at}  remote fix worked    {device}: {fault} (incident #{r['incident_id']}), no visit")
+            visit = r.get("visit_job")
+            tail = f"technician confirms on site (job #{visit})" if visit else "no visit"
+            out.append(f"{at}  remote fix worked    {device}: {fault} (incident #{r['incident_id']}), {tail}")
         elif kind == "technician_assigned":
             out.append(f"{at}  technician assigned  {r['technician'] or '?'} → {device} "
                        f"(job #{r['work_order_id']}), ETA {_hm(r['eta'])}")

@@ -41,7 +41,10 @@ SELECT coalesce(max(id), 0) AS after FROM timeline_events;
 -- name: demo_events
 -- The four events a person watching the demo cares about, one row each, in the order they happened.
 SELECT e.id, e.kind, e.at, e.device_id, e.incident_id, e.work_order_id, i.fault_mode, w.eta,
-       t.code AS technician
+       t.code AS technician,
+       -- a remote fix verified while a visit was already under way: the technician still confirms on site
+       (SELECT min(v.id) FROM work_orders v WHERE v.incident_id = e.incident_id AND v.created_at <= e.at
+          AND v.status <> 'cancelled') AS visit_job
 FROM timeline_events e
 LEFT JOIN incidents i ON i.id = e.incident_id
 LEFT JOIN work_orders w ON w.id = e.work_order_id

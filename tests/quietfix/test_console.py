@@ -152,3 +152,10 @@ def test_commands_that_cannot_start_say_why(settings: Settings, tmp_path: Path) 
                                   capture_output=True, text=True, timeout=60, check=False)
             assert done.returncode == 2, (argv, done.stderr)
             assert len(done.stderr.splitlines()) == 1 and expected in done.stderr, (argv, done.stderr)
+
+
+def test_a_remote_fix_verified_after_a_visit_was_sent_does_not_claim_no_visit() -> None:
+    # Seen in the demo: the remote fix was verified while the technician was already on site; the line said
+    # "no visit" and the next line was that technician's "job done".
+    [line] = event_lines([_row("remote_fix_verified", visit_job=33)])
+    assert line == "09:30  remote fix worked    pump-0001: overheating (incident #7), technician confirms on site (job #33)"
