@@ -41,6 +41,7 @@ from spares.repository import SparesRepository
 from spares.sourcing import CourierLane, courier_eta
 from spares.stock_plan import (  # re-exported: advice lives there
     _history,
+    covered_parts,
     replenishment,
     transfers,
     van_restock,
@@ -239,11 +240,7 @@ def scan_alerts(conn: psycopg.Connection, now: float, settings: SparesSettings |
     if not orders:
         return []
     ids = [o["id"] for o in orders]
-    covered: dict[int, dict[str, int]] = defaultdict(dict)
-    for r in repo.rows("active_plan_reservations", {"work_order_ids": ids}):
-        covered[r["work_order_id"]][r["sku"]] = covered[r["work_order_id"]].get(r["sku"], 0) + int(r["qty"])
-    for r in repo.rows("open_shipments_for_work_orders", {"work_order_ids": ids}):
-        covered[r["work_order_id"]][r["sku"]] = covered[r["work_order_id"]].get(r["sku"], 0) + int(r["qty"])
+    covered = covered_parts(repo, ids)
     known = {r["sku"] for r in repo.rows("part_exists", {"skus": sorted({k for o in orders
                                                                            for k in o["required_parts"]})})}
     wanted = {o["id"]: missing({k: int(v) for k, v in o["required_parts"].items() if k in known and int(v) > 0},

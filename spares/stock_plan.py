@@ -10,7 +10,7 @@ technician whose territory holds the asset and to the depot nearest the asset, f
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import psycopg
@@ -35,6 +35,16 @@ def _history(conn: psycopg.Connection, now: float, days: int) -> dict[tuple[int,
     return out
 
 
+def covered_parts(repo: SparesRepository, work_order_ids: Sequence[int]) -> dict[int, dict[str, int]]:
+    """Per work order, the units of each SKU already held for it or on their way to it: what its required parts
+    need not be sourced for again (the out-of-stock alert and the replenishment advice count the same)."""
+    covered: dict[int, dict[str, int]] = defaultdict(dict)
+    for name in ("active_plan_reservations", "open_shipments_for_work_orders"):
+        for r in repo.rows(name, {"work_order_ids": list(work_order_ids)}):
+            covered[r["work_order_id"]][r["sku"]] = covered[r["work_order_id"]].get(r["sku"], 0) + int(r["qty"])
+    return covered
+
+
 def _announced(conn: psycopg.Connection, depots: Mapping[int, GeoPoint]) -> dict[int, list[Any]]:
     """Parts of active work orders not yet held or shipped, each counted at the depot nearest its site."""
     from spares.replenishment import PredictedFailure
@@ -44,11 +54,7 @@ def _announced(conn: psycopg.Connection, depots: Mapping[int, GeoPoint]) -> dict
     if not orders or not depots:
         return {}
     ids = [o["id"] for o in orders]
-    covered: dict[int, dict[str, int]] = defaultdict(dict)
-    for r in repo.rows("active_plan_reservations", {"work_order_ids": ids}):
-        covered[r["work_order_id"]][r["sku"]] = covered[r["work_order_id"]].get(r["sku"], 0) + int(r["qty"])
-    for r in repo.rows("open_shipments_for_work_orders", {"work_order_ids": ids}):
-        covered[r["work_order_id"]][r["sku"]] = covered[r["work_order_id"]].get(r["sku"], 0) + int(r["qty"])
+    covered = covered_parts(repo, ids)
     out: dict[int, list[Any]] = defaultdict(list)
     for o in orders:
         site = GeoPoint(o["lat"], o["lon"])
