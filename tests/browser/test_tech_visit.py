@@ -31,18 +31,24 @@ def sign(page, job) -> None:
     page.mouse.up()
 
 
-def rows(db_url: str, sql: str, *args) -> list[tuple]:
-    with psycopg.connect(db_url) as c:
-        return c.execute(sql, args).fetchall()
-
-
-def test_structured_completion_and_sign_off_offline_then_replayed(world: World, phone) -> None:
+def on_site(world: World, phone):  # type: ignore[no-untyped-def]
+    """tech01's phone with the assigned job set off and arrived, both taps acknowledged by the server."""
     page = phone.new_page()
     sign_in(page, f"{world.url}/tech", "tech01")
     job = page.locator(f'li.job[data-wo="{world.assigned_wo}"]')
     job.get_by_role("button", name="On my way").click()
     job.get_by_role("button", name="Arrived").click()
     expect(page.locator("#sync")).to_be_hidden()
+    return page, job
+
+
+def rows(db_url: str, sql: str, *args) -> list[tuple]:
+    with psycopg.connect(db_url) as c:
+        return c.execute(sql, args).fetchall()
+
+
+def test_structured_completion_and_sign_off_offline_then_replayed(world: World, phone) -> None:
+    page, job = on_site(world, phone)
     expect(job.locator(".visit-times")).to_contain_text("Travel 0 min")  # set off and arrived just now
 
     phone.set_offline(True)  # the plant room has no signal
@@ -207,12 +213,7 @@ def test_waiting_for_a_part_is_tapped_offline_and_reaches_the_board_once(world: 
 def test_why_not_fixed_survives_a_redraw_and_is_what_the_server_records(world: World, phone) -> None:
     """The phone re-draws its list on every live update and when the signal drops; a reason chosen in the
     "could not fix it" form must not fall back to the first one (as the return depot once did)."""
-    page = phone.new_page()
-    sign_in(page, f"{world.url}/tech", "tech01")
-    job = page.locator(f'li.job[data-wo="{world.assigned_wo}"]')
-    job.get_by_role("button", name="On my way").click()
-    job.get_by_role("button", name="Arrived").click()
-    expect(page.locator("#sync")).to_be_hidden()
+    page, job = on_site(world, phone)
     job.get_by_text("Could not fix it on this visit?").click()
     why = job.get_by_label("Why")
     why.select_option("wrong_diagnosis")  # not the first option
