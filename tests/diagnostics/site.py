@@ -3,6 +3,8 @@ store them (telemetry + ingest_batches rows), with a manual clock and one diagno
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import psycopg
@@ -16,6 +18,23 @@ from ingest.repository import write_batches
 
 STEP_S = 10.0  # sample interval: coarse enough to keep the tests fast, fine enough for 60-120 s confirmations
 CHUNK_S = 600.0  # one ingest batch (and one diagnose pass) per 10 simulated minutes
+
+
+@contextmanager
+def open_site(conn: psycopg.Connection, db_url: str, *, technicians: int = 2, users: bool = False,
+              step_s: float = STEP_S) -> Iterator[Site]:
+    """Three seeded devices, online, partitions for three days from a manual clock, and the loop's own
+    autocommit connection: the world every diagnose-loop integration test starts from."""
+    from quietfix.seed import seed
+
+    devices = seed(conn, devices=3, technicians=technicians, users=users)
+    clock = ManualClock()
+    conn.execute("SELECT quietfix_ensure_partitions(%s, %s)", (to_datetime(clock.now()),
+                                                              to_datetime(clock.now() + 3 * 86400)))
+    conn.execute("UPDATE devices SET online = true")
+    conn.commit()
+    with psycopg.connect(db_url, autocommit=True) as loop_conn:
+        yield Site(conn, loop_conn, clock, devices, step_s)
 
 
 class Site:

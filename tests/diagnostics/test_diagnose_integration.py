@@ -13,12 +13,11 @@ from typing import Any
 import psycopg
 import pytest
 
-from core.clock import ManualClock, to_datetime
+from core.clock import to_datetime
 from core.contracts import CommandResult
 from core.settings import DiagnosticsSettings
 from diagnostics import DiagnoseLoop, LoopPolicy
-from quietfix.seed import seed
-from tests.diagnostics.site import Site
+from tests.diagnostics.site import Site, open_site
 
 pytestmark = pytest.mark.integration
 
@@ -42,14 +41,8 @@ class FakeChannel:
 
 @pytest.fixture()
 def site(conn: psycopg.Connection, db_url: str) -> Iterator[Site]:
-    devices = seed(conn, devices=3, technicians=2, users=False)
-    clock = ManualClock()
-    conn.execute("SELECT quietfix_ensure_partitions(%s, %s)", (to_datetime(clock.now()),
-                                                              to_datetime(clock.now() + 3 * 86400)))
-    conn.execute("UPDATE devices SET online = true")
-    conn.commit()
-    with psycopg.connect(db_url, autocommit=True) as loop_conn:
-        yield Site(conn, loop_conn, clock, devices)
+    with open_site(conn, db_url) as s:
+        yield s
 
 
 def make_loop(site: Site, commands: FakeChannel | None = None) -> DiagnoseLoop:

@@ -16,7 +16,7 @@ import psycopg
 import pytest
 from prometheus_client import REGISTRY
 
-from core.clock import ManualClock, to_datetime
+from core.clock import to_datetime
 from core.contracts import CommandResult
 from core.settings import DiagnosticsSettings
 from diagnostics import DiagnoseLoop, LoopPolicy, checkpoint, predicted_failures
@@ -24,8 +24,7 @@ from diagnostics.actions import Actions
 from diagnostics.incidents import IncidentEvent
 from diagnostics.loop_rules import in_time_order
 from dispatch.visits import complete
-from quietfix.seed import seed
-from tests.diagnostics.site import CHUNK_S, Site
+from tests.diagnostics.site import CHUNK_S, Site, open_site
 
 pytestmark = pytest.mark.integration
 
@@ -50,14 +49,8 @@ class FakeChannel:
 
 
 def make_site(conn: psycopg.Connection, db_url: str, step_s: float = 10.0) -> Iterator[Site]:
-    devices = seed(conn, devices=3, technicians=2, users=True)
-    clock = ManualClock()
-    conn.execute("SELECT quietfix_ensure_partitions(%s, %s)", (to_datetime(clock.now()),
-                                                              to_datetime(clock.now() + 3 * 86400)))
-    conn.execute("UPDATE devices SET online = true")
-    conn.commit()
-    with psycopg.connect(db_url, autocommit=True) as loop_conn:
-        yield Site(conn, loop_conn, clock, devices, step_s)
+    with open_site(conn, db_url, users=True, step_s=step_s) as s:
+        yield s
 
 
 @pytest.fixture()

@@ -12,7 +12,7 @@ from fastapi.testclient import TestClient
 
 from api.app import create_app
 from core import audit
-from core.clock import ManualClock, to_datetime
+from core.clock import ManualClock
 from core.events import record_timeline
 from core.settings import DiagnosticsSettings, DispatchSettings, Settings
 from diagnostics import DiagnoseLoop, LoopPolicy
@@ -20,7 +20,7 @@ from dispatch import DispatchLoop
 from dispatch.lifecycle import cancel, hold, resume
 from i18n import Message, render
 from quietfix.seed import seed
-from tests.diagnostics.site import Site
+from tests.diagnostics.site import open_site
 from tests.helpers import login, open_work_order
 
 pytestmark = pytest.mark.integration
@@ -101,15 +101,9 @@ def test_lifecycle_transitions_are_written_as_messages(conn: psycopg.Connection)
 def test_a_detected_incident_carries_its_summary_as_a_message(conn: psycopg.Connection, db_url: str) -> None:
     """The diagnose loop (real detectors, the edge simulator's signals) opens a bearing-wear incident: its summary
     and its timeline entry are messages; English beside them as before."""
-    devices = seed(conn, devices=3, technicians=1, users=False)
-    clock = ManualClock()
-    conn.execute("SELECT quietfix_ensure_partitions(%s, %s)", (to_datetime(clock.now()),
-                                                              to_datetime(clock.now() + 3 * 86400)))
-    conn.execute("UPDATE devices SET online = true")
-    conn.commit()
-    with psycopg.connect(db_url, autocommit=True) as loop_conn:
-        site = Site(conn, loop_conn, clock, devices)
-        loop = DiagnoseLoop(lambda: loop_conn, DiagnosticsSettings(), clock, policy=LoopPolicy(silence=False))
+    with open_site(conn, db_url, technicians=1) as site:
+        clock = site.clock
+        loop = DiagnoseLoop(lambda: site.loop_conn, DiagnosticsSettings(), clock, policy=LoopPolicy(silence=False))
         site.run(loop, 1800)
         target = site.pump()
         site.equipment[target].inject("bearing_wear", clock.now(), develop_s=1800)
