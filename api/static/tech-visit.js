@@ -82,11 +82,15 @@ const QFVisit = (() => {
     return `<option value="">${S.chooseFix}</option>` + [...fits, ...rest].map((c) => `<option value="${esc(c.code)}"${c.code === chosen ? " selected" : ""}>${esc(c.label)}</option>`).join("");
   }
   // What is being filled in survives the list being re-drawn by a live update (work order id -> field -> value).
+  // Part counts are keyed by SKU (the list may come back in another order) and are text inputs with a numeric
+  // keypad, not type=number: a number input exposes no selection, so a re-draw between selecting the old count
+  // and typing the new one put the caret before the old digits and "1" became "13" (the whole-suite flake of
+  // test_return_visit..., and what a technician would see on a slow phone).
   const filled = {};
   function completionHtml(j) {
     const modes = modesFor(j), parts = (j.parts || []).filter((p) => p && p.sku), d = filled[j.id] || {};
     const mode = d.fault_mode || j.fault_mode;
-    const partInputs = parts.map((p, i) => `<label><span>${esc(S.partsUsed(p.sku))}</span><input name="part-${i}" data-sku="${esc(p.sku)}" type="number" min="0" max="99" step="1" value="${esc(d[`part-${i}`] ?? p.qty ?? 1)}"></label>`).join("");
+    const partInputs = parts.map((p) => `<label><span>${esc(S.partsUsed(p.sku))}</span><input name="part:${esc(p.sku)}" data-sku="${esc(p.sku)}" inputmode="numeric" pattern="[0-9]{1,2}" value="${esc(d[`part:${p.sku}`] ?? p.qty ?? 1)}"></label>`).join("");
     return `<form class="done-form" data-wo="${j.id}">
       <label for="fm-${j.id}">${S.faultFound}</label><select id="fm-${j.id}" name="fault_mode" required>${modes.map((m) => `<option value="${esc(m)}"${m === mode ? " selected" : ""}>${esc(modeText(m))}</option>`).join("")}</select>
       <label for="fc-${j.id}">${S.fix}</label><select id="fc-${j.id}" name="fix_code" required>${fixOptions(mode, d.fix_code)}</select>

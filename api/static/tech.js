@@ -173,7 +173,7 @@
         <label><span>${esc(QF.t("tech.esc.notes"))}</span><textarea name="notes" rows="2" maxlength="8000">${esc(d.notes || "")}</textarea></label>
         <label><span>${esc(QF.t("tech.esc.photo"))}</span><input name="photo" type="file" accept="image/*" capture="environment"></label>
         <p class="muted photo-state">${d.photo ? esc(QF.t("tech.esc.photoAttached", { name: d.photoName || "image" })) : ""}</p>
-        <label><span>${esc(QF.t("tech.esc.window"))}</span><input name="minutes" type="number" min="0" max="1440" step="1" value="${esc(d.minutes ?? 60)}"></label>
+        <label><span>${esc(QF.t("tech.esc.window"))}</span><input name="minutes" inputmode="numeric" pattern="[0-9]{1,4}" value="${esc(d.minutes ?? 60)}"></label>
         <button type="submit">${esc(QF.t("tech.esc.send"))}</button>
         <p class="msg esc-msg" role="status" aria-live="polite">${esc(d.msg || "")}</p></form></details>`;
     return (list ? `<ul class="escalations" tabindex="-1" aria-label="${esc(QF.t("tech.esc.of", { device: j.device_name }))}">${list}</ul>` : "") + form;
@@ -323,7 +323,7 @@
     }
     QFVisit.showSignatures(document);
     const el = focusedAfterDraw(focused);
-    if (el) { el.focus(); if (caret) try { el.setSelectionRange(...caret); } catch (e) { /* number inputs */ } }
+    if (el) { el.focus(); if (caret) try { el.setSelectionRange(...caret); } catch (e) { /* inputs without a selection */ } }
   }
 
   async function load() {

@@ -174,6 +174,27 @@ def test_return_visit_explains_the_first_and_unused_parts_go_back_to_a_depot(wor
     assert depot_name
 
 
+def test_a_redraw_between_selecting_a_count_and_typing_keeps_the_selection(world: World, phone) -> None:
+    """A live update (here: the signal dropping) re-draws the list while the technician has selected the planned
+    count to type over it. The re-drawn field gets the focus and the selection back, so the typed "1" replaces
+    the "3"; a number input had no selection to restore, and "1" became "13" (fitted 13, none back in the van)."""
+    with psycopg.connect(world.db_url) as c:
+        c.execute("UPDATE work_orders SET required_parts = '{\"BRG-6205-2RS\": 3}' WHERE id = %s",
+                  (world.assigned_wo,))
+    page, job = on_site(world, phone)
+    count = job.get_by_label("Parts used: BRG-6205-2RS")
+    expect(count).to_have_value("3")
+    # Select and mark in one step: a re-draw from the arrival's own sync could detach a handle taken earlier.
+    page.evaluate("""() => {
+        const el = document.querySelector('input[data-sku="BRG-6205-2RS"]');
+        el.focus(); el.select(); el.form.dataset.drawn = 'before'; }""")
+    phone.set_offline(True)
+    page.wait_for_function("() => !navigator.onLine && !document.querySelector('form.done-form').dataset.drawn")
+    page.keyboard.insert_text("1")
+    expect(count).to_have_value("1")
+    phone.set_offline(False)
+
+
 def test_waiting_for_a_part_is_tapped_offline_and_reaches_the_board_once(world: World, phone) -> None:
     """The technician's "waiting for a part" (issue #15 item 3): tapped without signal, queued, replayed once the
     phone is back; the job leaves the phone's list, the SLA pause starts at the tap, and a replay changes nothing."""
