@@ -6,18 +6,20 @@ The board's strip, ``GET /api/kpis`` (+ CSV), the KPI page and ``bench.live_day`
 
 from kpis.definitions import RESPONSE_KINDS
 from kpis.models import IncidentFacts, NpsAnswer, Promise, TechnicianFacts, Visit
-from kpis.service import MAX_DAYS, Report, report, strip, to_csv
+from kpis.service import MAX_DAYS, Duty, Report, duty_now, report, strip, to_csv
 from kpis.tally import rates, tally
 
 __all__ = [
     "MAX_DAYS",
     "RESPONSE_KINDS",
+    "Duty",
     "IncidentFacts",
     "NpsAnswer",
     "Promise",
     "Report",
     "TechnicianFacts",
     "Visit",
+    "duty_now",
     "rates",
     "report",
     "strip",

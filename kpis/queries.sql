@@ -45,6 +45,11 @@ ORDER BY incident_id, started_at;
 -- name: technicians
 SELECT id, code, region, skills, shift_start, shift_end, breaks, timezone FROM technicians ORDER BY id;
 
+-- name: technicians_on_a_job
+-- Technicians travelling to or working at a site now (a job only assigned is not work yet: the technician may be
+-- off shift, waiting for the morning).
+SELECT DISTINCT technician_id FROM work_orders WHERE status IN ('en_route', 'on_site') AND technician_id IS NOT NULL;
+
 -- name: nps_answers
 SELECT s.customer_id, c.region, c.tier, s.score, s.answered_at
 FROM nps_surveys s JOIN customers c ON c.id = s.customer_id

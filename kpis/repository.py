@@ -76,6 +76,10 @@ def load_technicians(conn: psycopg.Connection) -> list[TechnicianFacts]:
                             r["shift_end"], _breaks(r["breaks"]), r["timezone"]) for r in rows]
 
 
+def technicians_on_a_job(conn: psycopg.Connection) -> set[int]:
+    return {int(r[0]) for r in conn.execute(Q.technicians_on_a_job).fetchall()}
+
+
 def load_answers(conn: psycopg.Connection, start: datetime, end: datetime, customer_id: int | None = None
                  ) -> list[NpsAnswer]:
     with conn.cursor(row_factory=dict_row) as cur:

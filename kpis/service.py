@@ -12,6 +12,7 @@ from zoneinfo import ZoneInfo
 import psycopg
 
 from kpis import repository as repo
+from kpis.definitions import on_duty
 from kpis.models import Group, Promise, Tally
 from kpis.tally import By, last_days, rates, tally
 
@@ -76,6 +77,33 @@ def strip(conn: psycopg.Connection, *, now: datetime, promise: Promise, tz: Zone
                           by=by).items():  # type: ignore[arg-type]
             out[(g.region, g.tier)] = rates(t)
     return out
+
+
+@dataclass(frozen=True)
+class Duty:
+    """Technicians right now: on a job (travelling or on site), on duty and free, and off duty (outside their
+    shift or on a break) with nothing in hand. "Free" alone hid a night with nobody on shift behind a queue of
+    waiting jobs."""
+
+    busy: int
+    free: int
+    off: int
+
+
+def duty_now(conn: psycopg.Connection, *, now: datetime, tz: ZoneInfo) -> Duty:
+    """Who is on a job, free or off duty at ``now``, by the shifts the idle-while-waiting KPI also uses."""
+    working = repo.technicians_on_a_job(conn)
+    t = now.timestamp()
+    busy = free = off = 0
+    for tech in repo.load_technicians(conn):
+        zone = ZoneInfo(tech.timezone) if tech.timezone else tz
+        if tech.technician_id in working:
+            busy += 1
+        elif on_duty(tech, t - 1.0, t, zone):
+            free += 1
+        else:
+            off += 1
+    return Duty(busy, free, off)
 
 
 CSV_COLUMNS = ("day", "region", "tier", "customer_id", "incidents", "response_15min_rate", "onsite_2h_rate",

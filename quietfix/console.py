@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from psycopg.rows import dict_row
 from rich.console import Console
@@ -32,12 +33,15 @@ from core.db import connect
 from core.logs import JsonFormatter
 from core.settings import Settings
 from core.sql import Queries
+from kpis import MAX_DAYS, Promise, duty_now, report
 
 Q = Queries(__file__)
 
 # A pipe or a file gets a status line this often (a terminal redraws it in place every second).
 PLAIN_STATUS_EVERY_S = 30.0
 POLL_S = 1.0
+UTC_ZONE = ZoneInfo("UTC")
+DEFAULT_PROMISE = Promise()
 # Events of one kind beyond this many per poll are summed up in one line ("… and 7 more"), so a burst of
 # assignments after a re-plan does not flood the terminal.
 MAX_EVENTS_PER_KIND = 3
@@ -74,26 +78,39 @@ class Status:
     open_incidents: int
     technicians_busy: int
     technicians_free: int
-    onsite_within_2h: int
-    onsite_total: int
+    technicians_off: int
+    response_met: int
+    response_judged: int
+    onsite_met: int
+    onsite_judged: int
     notifications: int
 
-    def line(self) -> str:
-        onsite = (f"{100 * self.onsite_within_2h / self.onsite_total:.0f}% of {self.onsite_total}"
-                  if self.onsite_total else "none yet")
-        clock = datetime.fromtimestamp(self.sim_time, UTC).strftime("%a %H:%M")
+    def line(self, tz: ZoneInfo = UTC_ZONE, promise: Promise = DEFAULT_PROMISE) -> str:
+        """The line in the organisation's time zone; the promise figures judged as the KPI page judges them (a
+        job still waiting past the promise counts as missed, not as "not yet arrived")."""
+        def pct(met: int, judged: int) -> str:
+            return f"{100 * met / judged:.0f}% of {judged}" if judged else "none yet"
+
+        def span(minutes: int) -> str:
+            return f"{minutes // 60} h" if minutes % 60 == 0 else f"{minutes} min"
+
+        clock = datetime.fromtimestamp(self.sim_time, tz).strftime("%a %H:%M")
+        off = f" / {self.technicians_off} off shift" if self.technicians_off else ""
         return (f"[{clock} sim] devices {self.devices_online}/{self.devices} online · "
                 f"{self.readings_per_s:,.0f} readings/s · {self.open_incidents} open incidents · "
-                f"technicians {self.technicians_busy} busy / {self.technicians_free} free · "
-                f"on site ≤ 2 h: {onsite} · {self.notifications} notifications")
+                f"technicians {self.technicians_busy} on a job / {self.technicians_free} free{off} · "
+                f"response ≤ {span(promise.response_min)}: {pct(self.response_met, self.response_judged)} · "
+                f"on site ≤ {span(promise.onsite_min)}: {pct(self.onsite_met, self.onsite_judged)} · "
+                f"{self.notifications} notifications")
 
 
-def _hm(value: datetime | None) -> str:
-    return value.astimezone(UTC).strftime("%H:%M") if value else "?"
+def _hm(value: datetime | None, tz: ZoneInfo = UTC_ZONE) -> str:
+    return value.astimezone(tz).strftime("%H:%M") if value else "?"
 
 
-def event_lines(rows: list[dict[str, Any]]) -> list[str]:
-    """One short line per event row of ``Q.demo_events``; a burst of one kind is summed up after a few lines."""
+def event_lines(rows: list[dict[str, Any]], tz: ZoneInfo = UTC_ZONE) -> list[str]:
+    """One short line per event row of ``Q.demo_events``, times in ``tz`` (the organisation's, as on the board);
+    a burst of one kind is summed up after a few lines."""
     out: list[str] = []
     by_kind: dict[str, int] = {}
     for r in rows:
@@ -101,7 +118,7 @@ def event_lines(rows: list[dict[str, Any]]) -> list[str]:
         by_kind[kind] = by_kind.get(kind, 0) + 1
         if by_kind[kind] > MAX_EVENTS_PER_KIND:
             continue
-        at, device, fault = _hm(r["at"]), r["device_id"], r["fault_mode"] or "fault"
+        at, device, fault = _hm(r["at"], tz), r["device_id"], r["fault_mode"] or "fault"
         if kind == "incident_opened":
             out.append(f"{at}  fault detected       {device}: {fault} (incident #{r['incident_id']})")
         elif kind == "remote_fix_verified":
@@ -110,7 +127,7 @@ def event_lines(rows: list[dict[str, Any]]) -> list[str]:
             out.append(f"{at}  remote fix worked    {device}: {fault} (incident #{r['incident_id']}), {tail}")
         elif kind == "technician_assigned":
             out.append(f"{at}  technician assigned  {r['technician'] or '?'} → {device} "
-                       f"(job #{r['work_order_id']}), ETA {_hm(r['eta'])}")
+                       f"(job #{r['work_order_id']}), ETA {_hm(r['eta'], tz)}")
         elif kind == "work_completed":
             out.append(f"{at}  job done             {device} (job #{r['work_order_id']}) by {r['technician'] or '?'}")
     names = {"incident_opened": "faults detected", "remote_fix_verified": "remote fixes",
@@ -134,6 +151,10 @@ class DemoConsole:
         self._thread: threading.Thread | None = None
         self._done = threading.Event()
         self.online_window_s = settings.ingest.offline_after_s
+        self.tz = ZoneInfo(settings.org.timezone)
+        self.promise = Promise(settings.service.response_min, settings.service.onsite_min,
+                               settings.service.repair_h)
+        self._since: float | None = None  # the run's first simulated instant: the KPIs cover the run
 
     def banner(self, *, url: str | None, users: list[str], password: str, log_path: Path | None,
                devices: int, speed: float) -> None:
@@ -175,14 +196,14 @@ class DemoConsole:
                 if self.interactive:
                     with Live(Text("starting…"), console=self.console, refresh_per_second=4,
                               transient=False) as live:
-                        self._loop(conn, clock, readings, lambda s: live.update(Text(s.line())))
+                        self._loop(conn, clock, readings, lambda s: live.update(Text(self.line(s))))
                 else:
                     last = [time.monotonic()]
 
                     def plain(s: Status) -> None:
                         if time.monotonic() - last[0] >= PLAIN_STATUS_EVERY_S:
                             last[0] = time.monotonic()
-                            self.say(s.line())
+                            self.say(self.line(s))
 
                     self._loop(conn, clock, readings, plain)
         except Exception:  # the console must never take the demo down; the log file has the cause
@@ -197,14 +218,14 @@ class DemoConsole:
             now_wall, total = time.monotonic(), readings()
             window = [w for w in window if now_wall - w[0] <= 10.0] + [(now_wall, total)]
             rate = (total - window[0][1]) / max(1e-6, now_wall - window[0][0])
-            for line in event_lines(self._events(conn)):
+            for line in event_lines(self._events(conn), self.tz):
                 self.say(line)
             status = self._status(conn, clock(), rate)
             show(status)
             if finished:
                 break
         if not self.interactive and status is not None:
-            self.say(status.line())  # the last state, whatever the timer said
+            self.say(self.line(status))  # the last state, whatever the timer said
 
     def _events(self, conn: Any) -> list[dict[str, Any]]:
         with conn.cursor(row_factory=dict_row) as cur:
@@ -213,11 +234,24 @@ class DemoConsole:
             self._cursor["after"] = rows[-1]["id"]
         return list(rows)
 
+    def line(self, status: Status) -> str:
+        return status.line(self.tz, self.promise)
+
     def _status(self, conn: Any, sim_time: float, rate: float) -> Status:
+        if self._since is None:
+            self._since = sim_time
+        now = datetime.fromtimestamp(sim_time, self.tz)
         with conn.cursor(row_factory=dict_row) as cur:
             since = datetime.fromtimestamp(sim_time - self.online_window_s, UTC)
             row = cur.execute(Q.demo_status, {"since": since}).fetchone()
-        return Status(sim_time=sim_time, readings_per_s=rate, **{k: int(v) for k, v in row.items()})
+        # The run's days (a fresh demo database has nothing older but imported history, which the KPIs skip).
+        days = (now.date() - datetime.fromtimestamp(self._since, self.tz).date()).days + 1
+        kpi = report(conn, now=now, promise=self.promise, tz=self.tz, days=min(MAX_DAYS, days)).summary["counts"]
+        duty = duty_now(conn, now=now, tz=self.tz)
+        return Status(sim_time=sim_time, readings_per_s=rate, **{k: int(v) for k, v in row.items()},
+                      technicians_busy=duty.busy, technicians_free=duty.free, technicians_off=duty.off,
+                      response_met=kpi["response_met"], response_judged=kpi["response_judged"],
+                      onsite_met=kpi["onsite_2h_met"], onsite_judged=kpi["onsite_2h_judged"])
 
 
 DEMO_USERS = ["dispatcher", "admin", "support", "engineering", "tech01…", "customer001…"]

@@ -15,7 +15,9 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import uvicorn
 from psycopg.rows import dict_row
@@ -33,6 +35,8 @@ from diagnostics.remote import mqtt_channel
 from dispatch import DispatchLoop
 from edge_agent import DeviceSpec, Fleet
 from ingest import start_ingest
+from kpis import MAX_DAYS, Promise
+from kpis import report as kpi_report
 from planning.planner_loop import PreventivePlanner
 from quietfix import seed as seeding
 from quietfix.fieldsim import FieldModel, FieldSimulator, apply_roster, fleet_truth
@@ -139,6 +143,7 @@ def run_demo(settings: Settings, options: DemoOptions, stop: threading.Event | N
         devices = seeding.seed(conn, devices=options.devices, technicians=options.technicians, seed=options.seed,
                                 spares=True, id_prefix=options.id_prefix)
         clock = ScaledClock(options.speed)
+        started = clock.now()
         apply_roster(conn, clock.now(), settings.dispatch.timezone)
         seed_history(conn, clock.now(), weeks=options.history_weeks, timezone=settings.dispatch.timezone,
                      mean_per_hour=options.devices * options.fault_rate_per_device_hour, seed=options.seed)
@@ -243,11 +248,25 @@ def run_demo(settings: Settings, options: DemoOptions, stop: threading.Event | N
     # Seeded telemetry is in readings_stored, incidents and work_orders too: reported apart so it is not read as live.
     result["history_readings_seeded"] = telemetry.readings if telemetry else 0
     result["history_failures_seeded"] = telemetry.failures if telemetry else 0
+    result["kpis"] = run_kpis(settings, started, clock.now())
     ordered = ("devices", "readings_stored", "faults_injected", "incidents", "work_orders", "failed_visits", "assigned",
                "notifications", "notifications_sent", "emails_received", "preventive_work_orders",
                "replenishment_proposed", "dead_letters", "storage", "simulated_hours", "history_incidents", "normal_models_trained", "rul_models_trained",
-               "history_readings_seeded", "history_failures_seeded")
+               "history_readings_seeded", "history_failures_seeded", "kpis")
     return {k: result[k] for k in ordered}
+
+
+def run_kpis(settings: Settings, start: float, end: float) -> dict[str, Any]:
+    """The run's service KPIs as the KPI page computes them (kpis package), over the run's days."""
+    tz = ZoneInfo(settings.org.timezone)
+    now = datetime.fromtimestamp(end, tz)
+    days = min(MAX_DAYS, (now.date() - datetime.fromtimestamp(start, tz).date()).days + 1)
+    promise = Promise(settings.service.response_min, settings.service.onsite_min, settings.service.repair_h)
+    with connect(settings.database_url) as conn:
+        summary = kpi_report(conn, now=now, promise=promise, tz=tz, days=days).summary
+    keys = ("response_15min_rate", "onsite_2h_rate", "repair_24h_rate", "first_visit_fix_rate", "remote_fix_rate",
+            "p90_time_to_site_min")
+    return {k: None if summary[k] is None else round(summary[k], 3) for k in keys}
 
 
 def print_result(result: dict[str, Any]) -> None:

@@ -55,18 +55,13 @@ ORDER BY e.id
 LIMIT 500;
 
 -- name: demo_status
+-- Technicians and the promise KPIs come from the kpis package (one definition: board, API, bench and this line).
 -- "Online" = heard from within %(since)s (simulated time): the demo's fleet sends one batch per `speed` simulated
 -- seconds, longer than ingest's offline timeout, so the online flag flickers there.
 SELECT (SELECT count(*) FROM devices WHERE last_seen >= %(since)s) AS devices_online,
        (SELECT count(*) FROM devices) AS devices,
        (SELECT count(*) FROM incidents WHERE status IN ('detected', 'remote_fix_attempted', 'work_order'))
            AS open_incidents,
-       (SELECT count(*) FROM technicians WHERE state IN ('travelling', 'on_site')) AS technicians_busy,
-       (SELECT count(*) FROM technicians WHERE state = 'free') AS technicians_free,
-       (SELECT count(*) FROM work_orders w JOIN incidents i ON i.id = w.incident_id
-         WHERE w.visit_no = 1 AND w.arrived_at IS NOT NULL AND w.arrived_at <= i.opened_at + interval '2 hours')
-           AS onsite_within_2h,  -- first visits: a return visit (migration 0700) is not a second arrival to count
-       (SELECT count(*) FROM work_orders WHERE visit_no = 1 AND arrived_at IS NOT NULL) AS onsite_total,
        (SELECT count(*) FROM notifications) AS notifications;
 
 -- name: fix_codes_for_mode

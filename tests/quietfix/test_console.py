@@ -11,12 +11,14 @@ import subprocess
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import psycopg
 import pytest
 from rich.console import Console
 
 from core.settings import Settings
+from kpis import Promise
 from quietfix.console import DemoConsole, Status, event_lines, log_to_file
 from quietfix.seed import seed
 from tests.helpers import wait_for
@@ -48,9 +50,21 @@ def test_a_burst_of_one_kind_is_summed_up() -> None:
 
 def test_status_line_says_how_it_is_going() -> None:
     s = Status(sim_time=T0.timestamp(), devices_online=58, devices=60, readings_per_s=18234.4, open_incidents=3,
-               technicians_busy=4, technicians_free=8, onsite_within_2h=9, onsite_total=10, notifications=12)
+               technicians_busy=4, technicians_free=8, technicians_off=0, response_met=10, response_judged=10,
+               onsite_met=9, onsite_judged=10, notifications=12)
     assert s.line() == ("[Mon 09:30 sim] devices 58/60 online · 18,234 readings/s · 3 open incidents · "
-                        "technicians 4 busy / 8 free · on site ≤ 2 h: 90% of 10 · 12 notifications")
+                        "technicians 4 on a job / 8 free · response ≤ 15 min: 100% of 10 · "
+                        "on site ≤ 2 h: 90% of 10 · 12 notifications")
+
+
+def test_status_line_in_the_organisations_zone_with_its_promise_and_who_is_off_shift() -> None:
+    s = Status(sim_time=T0.timestamp(), devices_online=60, devices=60, readings_per_s=9000.0, open_incidents=20,
+               technicians_busy=0, technicians_free=0, technicians_off=12, response_met=0, response_judged=0,
+               onsite_met=30, onsite_judged=40, notifications=50)
+    line = s.line(ZoneInfo("Asia/Shanghai"), Promise(response_min=10, onsite_min=90, repair_h=24))
+    assert line.startswith("[Mon 17:30 sim]")  # 09:30 UTC
+    assert "technicians 0 on a job / 0 free / 12 off shift" in line
+    assert "response ≤ 10 min: none yet" in line and "on site ≤ 90 min: 75% of 40" in line
 
 
 def test_logs_go_to_a_file_and_only_errors_reach_the_terminal(tmp_path: Path) -> None:
