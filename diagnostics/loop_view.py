@@ -21,6 +21,7 @@ from diagnostics.knowledge import KnowledgeEntry
 from diagnostics.models import FaultHypothesis
 from diagnostics.policy import LoopPolicy
 from diagnostics.remote import CommandChannel
+from i18n import term
 
 
 class LoopView(Protocol):
@@ -61,4 +62,4 @@ def corrective_clocks(ctx: repo.DeviceContext, opened: datetime, severity: int, 
 
 def fault_name(mode: str) -> dict[str, str]:
     """A fault's name as a nested catalogue message (``fault.<mode>``), its English label where none exists."""
-    return {"key": f"fault.{mode}", "text": mode.replace("_", " ")}
+    return term("fault", mode)
