@@ -10,6 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import date, datetime, time
 
+from i18n import Message
+
 TIERS = ("key", "gold", "standard", "bronze")
 ROLES = ("admin", "dispatcher", "technician", "customer", "support", "engineering")
 ABSENCE_KINDS = ("holiday", "sick", "training", "absence")
@@ -40,7 +42,8 @@ class FieldError:
     """One invalid field: the column (CSV) or field (API) and a reason a person can act on."""
 
     field: str
-    message: str
+    message: str  # English
+    said: Message | None = field(default=None, compare=False)  # the reason in the reader's language (i18n)
 
 
 @dataclass(frozen=True)
@@ -50,7 +53,8 @@ class RowError:
     file: str
     line: int
     column: str
-    message: str
+    message: str  # English
+    said: Message | None = field(default=None, compare=False)
 
 
 @dataclass(frozen=True)
@@ -185,5 +189,6 @@ class ImportReport:
 
     def as_json(self) -> dict:
         return {"created": self.created, "updated": self.updated, "unchanged": self.unchanged,
-                "errors": [{"file": e.file, "line": e.line, "column": e.column, "message": e.message}
+                "errors": [{"file": e.file, "line": e.line, "column": e.column, "message": e.message,
+                            "i18n": e.said.to_json() if e.said is not None else None}
                            for e in self.errors], "dry_run": self.dry_run}

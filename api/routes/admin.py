@@ -30,6 +30,7 @@ from administration import (
     service,
     validation,
 )
+from administration.reasons import field_error
 from api.audit import client_ip
 from api.auth import Principal, require_roles
 from api.deps import Conn, in_pool
@@ -48,9 +49,15 @@ def actor_of(principal: Principal, request: Request) -> Actor:
     return Actor(principal.username, principal.user_id, principal.role, client_ip(request))
 
 
+def field_detail(e: FieldError) -> dict[str, Any]:
+    """One 422 detail: the field, the English reason, and the reason as a catalogue message (``i18n``) that the
+    admin page and the portal show in the reader's language (null where a reason has none)."""
+    return {"field": e.field, "reason": e.message, "i18n": e.said.to_json() if e.said is not None else None}
+
+
 def unprocessable(errors: list[FieldError]) -> HTTPException:
     return HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT,
-                         [{"field": e.field, "reason": e.message} for e in errors])
+                         [field_detail(e) for e in errors])
 
 
 @contextmanager
@@ -92,7 +99,7 @@ def put_pause_rules(tier: str, body: Annotated[dict[str, Any], Body()], request:
     applies to pauses that start afterwards; running pauses keep the rule they started under."""
     errors: list[FieldError] = []
     if tier not in TIERS:
-        errors.append(FieldError("tier", f"unknown tier {tier!r}: one of {', '.join(TIERS)}"))
+        errors.append(field_error("tier", "unknownTier", value=tier, tiers=", ".join(TIERS)))
     rules = validation.tier_pause_rules(body)
     if isinstance(rules, list) or errors:
         raise unprocessable(errors + (rules if isinstance(rules, list) else []))
@@ -134,7 +141,7 @@ def put_customer(code: str, body: Fields, request: Request, conn: Conn, principa
     contacts = body.get("contacts")
     if contacts is not None and (not isinstance(contacts, list) or len(contacts) > 20 or not all(
             isinstance(c, dict) and all(isinstance(v, str) and len(v) <= 200 for v in c.values()) for c in contacts)):
-        raise unprocessable([FieldError("contacts", "a list of at most 20 objects of short texts")])
+        raise unprocessable([field_error("contacts", "contacts", max=20)])
 
     def check(b: dict[str, Any]) -> Any:
         c = validation.customer(b)
@@ -232,7 +239,7 @@ def create_user(body: Annotated[dict[str, Any], Body()], request: Request, conn:
     account = _valid(validation.user, body)
     password = body.get("password")
     if password is not None and not isinstance(password, str):
-        raise unprocessable([FieldError("password", "a text")])
+        raise unprocessable([field_error("password", "aText")])
     with _errors(), conn.transaction():
         row, secret = accounts.create_user(conn, account, password or None, actor_of(principal, request),
                                            now_of(request))
@@ -282,7 +289,7 @@ async def upload(request: Request, principal: Admin, files: Annotated[list[Uploa
     """Upload customers.csv, sites.csv, assets.csv, technicians.csv, contracts.csv (any subset). 200 with the
     report when everything held (or would, in a dry run); 422 with the same report, nothing written, otherwise."""
     if len(files) > MAX_UPLOAD_FILES:
-        raise unprocessable([FieldError("files", f"at most {MAX_UPLOAD_FILES} files")])
+        raise unprocessable([field_error("files", "tooManyFiles", max=MAX_UPLOAD_FILES)])
     data: dict[str, bytes] = {}
     for f in files:
         name = Path(f.filename or "").name
