@@ -18,7 +18,7 @@ from administration import repository as repo
 from administration.errors import Conflict, NotFound, Rejected
 from administration.models import Actor, UserAccount
 from administration.reasons import field_error
-from administration.service import _plain, audit, changes
+from administration.service import _plain, _require, audit, changes
 from core import provision
 from core.settings import Settings
 
@@ -29,18 +29,10 @@ _hasher = PasswordHasher()  # the same argon2 parameters as api/auth.py's hasher
 
 
 def _scope(conn: psycopg.Connection, a: UserAccount) -> tuple[int | None, int | None]:
-    customer_id = technician_id = None
-    if a.customer_code:
-        found = repo.ids_by_code(conn, "customer_ids", [a.customer_code])
-        if a.customer_code not in found:
-            raise Rejected([field_error("customer_code", "unknown", what="customer", code=a.customer_code)])
-        customer_id = found[a.customer_code]
-    if a.technician_code:
-        found = repo.ids_by_code(conn, "technician_ids", [a.technician_code])
-        if a.technician_code not in found:
-            raise Rejected([field_error("technician_code", "unknown", what="technician", code=a.technician_code)])
-        technician_id = found[a.technician_code]
-    return customer_id, technician_id
+    """The customer / technician a user is bound to (a code nobody has is refused, as everywhere else)."""
+    return (_require(conn, "customer_ids", a.customer_code, "customer_code", "customer") if a.customer_code else None,
+            _require(conn, "technician_ids", a.technician_code, "technician_code", "technician")
+            if a.technician_code else None)
 
 
 def _password(given: str | None) -> str:

@@ -197,6 +197,9 @@ def test_users_create_disable_reset(client: TestClient, conn: psycopg.Connection
     assert client.post("/api/admin/users", headers=admin, json={"username": "els", "role": "admin"}).status_code == 409
     bad = client.post("/api/admin/users", headers=admin, json={"username": "t9", "role": "technician"})
     assert bad.status_code == 422 and bad.json()["detail"][0]["field"] == "technician_code"
+    for role, field, code in (("technician", "technician_code", "T-NOBODY"), ("customer", "customer_code", "NOBODY")):
+        bad = client.post("/api/admin/users", headers=admin, json={"username": "x9", "role": role, field: code})
+        assert bad.status_code == 422 and bad.json()["detail"][0]["reason"] == f"unknown {role} '{code}'"
     assert client.post("/api/admin/users/els/disable", headers=admin).status_code == 200
     assert client.post("/api/auth/token", json={"username": "els", "password": first}).status_code == 401
     assert client.post("/api/admin/users/els/enable", headers=admin).status_code == 200
