@@ -7,6 +7,7 @@ so that "unchanged" can be decided by comparing it with the stored row.
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 from datetime import date, datetime, time
 
@@ -43,7 +44,8 @@ class FieldError:
 
     field: str
     message: str  # English
-    said: Message | None = field(default=None, compare=False)  # the reason in the reader's language (i18n)
+    # The reason in the reader's language (i18n); dataclasses.field, since ``field`` here is the column's name.
+    said: Message | None = dataclasses.field(default=None, compare=False)
 
 
 @dataclass(frozen=True)
