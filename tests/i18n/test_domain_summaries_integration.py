@@ -22,7 +22,7 @@ from planning import service as planning
 from quietfix.seed import seed
 from quietfix.seed_history import seed_incident_history
 from quietfix.seed_telemetry_history import seed_telemetry
-from tests.helpers import login
+from tests.helpers import login, open_work_order
 from tests.planning.test_preventive_work_orders_integration import _predict_failure, one_inspection_due
 
 pytestmark = pytest.mark.integration
@@ -97,3 +97,24 @@ def test_seeded_history_reads_in_chinese(conn: psycopg.Connection) -> None:
         else:
             assert message["params"]["mode"]["key"] == f"fault.{mode}" and zh.startswith("导入的历史记录：")
             assert not any(ch.isascii() and ch.isalpha() for ch in zh), zh  # every fault mode has a Chinese name
+
+
+def test_dispatcher_pin_lock_release_read_in_chinese(settings: Settings, conn: psycopg.Connection) -> None:
+    """The plan controls (api/routes/plans.py) write their timeline line as a message too."""
+    device = seed(conn, devices=1, technicians=1, users=True)[0].device_id
+    at = datetime(2026, 12, 7, 6, 5, tzinfo=UTC)
+    wo = open_work_order(conn, device, ["mechanical"], at)
+    tech_id, tech_code = conn.execute("SELECT id, code FROM technicians ORDER BY id LIMIT 1").fetchone()
+    conn.commit()
+    app = create_app(settings)
+    app.state.clock = ManualClock(at.timestamp())
+    with TestClient(app) as client:
+        staff = login(client, "dispatcher")
+        assert client.post(f"/api/work-orders/{wo}/pin", headers=staff, json={"technician_id": tech_id}).is_success
+        assert client.post(f"/api/work-orders/{wo}/lock", headers=staff).is_success
+        assert client.post(f"/api/work-orders/{wo}/release", headers=staff).is_success
+        events = client.get(f"/api/devices/{device}/timeline", headers=staff).json()
+    by_kind = {e["kind"]: e for e in events if e["kind"].startswith("dispatch_")}
+    assert by_kind["dispatch_pinned"]["summary"] == f"Pinned to {tech_code} by dispatcher"
+    assert [render(by_kind[k]["message"], *ZH) for k in ("dispatch_pinned", "dispatch_locked", "dispatch_released")] \
+        == [f"由 dispatcher 固定给 {tech_code}", "由 dispatcher 锁定给计划中的技术员", "由 dispatcher 解除固定和锁定"]
