@@ -16,8 +16,9 @@ from argon2 import PasswordHasher
 
 from administration import repository as repo
 from administration.errors import Conflict, NotFound, Rejected
-from administration.models import Actor, FieldError, UserAccount
-from administration.service import _plain, audit, changes
+from administration.models import Actor, UserAccount
+from administration.reasons import field_error
+from administration.service import _plain, _require, audit, changes
 from core import provision
 from core.settings import Settings
 
@@ -28,25 +29,17 @@ _hasher = PasswordHasher()  # the same argon2 parameters as api/auth.py's hasher
 
 
 def _scope(conn: psycopg.Connection, a: UserAccount) -> tuple[int | None, int | None]:
-    customer_id = technician_id = None
-    if a.customer_code:
-        found = repo.ids_by_code(conn, "customer_ids", [a.customer_code])
-        if a.customer_code not in found:
-            raise Rejected([FieldError("customer_code", f"unknown customer {a.customer_code!r}")])
-        customer_id = found[a.customer_code]
-    if a.technician_code:
-        found = repo.ids_by_code(conn, "technician_ids", [a.technician_code])
-        if a.technician_code not in found:
-            raise Rejected([FieldError("technician_code", f"unknown technician {a.technician_code!r}")])
-        technician_id = found[a.technician_code]
-    return customer_id, technician_id
+    """The customer / technician a user is bound to (a code nobody has is refused, as everywhere else)."""
+    return (_require(conn, "customer_ids", a.customer_code, "customer_code", "customer") if a.customer_code else None,
+            _require(conn, "technician_ids", a.technician_code, "technician_code", "technician")
+            if a.technician_code else None)
 
 
 def _password(given: str | None) -> str:
     if given is None:
         return secrets.token_urlsafe(PASSWORD_BYTES)
     if len(given) < MIN_PASSWORD or len(given) > 200:
-        raise Rejected([FieldError("password", f"{MIN_PASSWORD} to 200 characters")])
+        raise Rejected([field_error("password", "passwordLength", lo=MIN_PASSWORD, hi=200)])
     return given
 
 
@@ -118,7 +111,7 @@ def provision_device(conn: psycopg.Connection, settings: Settings, device_id: st
     try:
         return provision.provision(settings, [device_id])[device_id]
     except ValueError as exc:
-        raise Rejected([FieldError("device_id", str(exc))]) from None
+        raise Rejected([field_error("device_id", "notProvisionable", device=device_id, detail=str(exc))]) from None
 
 
 def revoke_device(conn: psycopg.Connection, settings: Settings, device_id: str, actor: Actor, at: datetime) -> int:

@@ -22,6 +22,7 @@ import psycopg
 from administration import service, validation
 from administration.errors import Rejected
 from administration.models import ENTITIES, PAUSE_KINDS, Actor, FieldError, ImportReport, Outcome, RowError
+from administration.reasons import english, reason
 
 COLUMNS: dict[str, tuple[str, ...]] = {
     "customers": ("code", "name", "tier", "email", "phone", "language", "timezone"),
@@ -63,6 +64,13 @@ class Parsed:
     errors: tuple[FieldError, ...]
 
 
+def row_error(file: str, line: int, column: str, key: str, /, **params: Any) -> RowError:
+    """An import problem in English and as a catalogue message (the admin page shows it in the reader's
+    language)."""
+    said = reason(key, **params)
+    return RowError(file, line, column, english(said), said)
+
+
 def read_dir(path: Path) -> dict[str, bytes]:
     """The known files present in ``path`` (file name -> bytes); others are ignored."""
     return {f"{e}.csv": (path / f"{e}.csv").read_bytes() for e in ENTITIES if (path / f"{e}.csv").is_file()}
@@ -72,29 +80,29 @@ def parse_file(entity: str, data: bytes) -> tuple[list[Parsed], list[RowError]]:
     """Rows of one file, validated; file-level errors (encoding, header, shape) as RowErrors."""
     name = f"{entity}.csv"
     if len(data) > MAX_FILE_BYTES:
-        return [], [RowError(name, 1, "", f"file larger than {MAX_FILE_BYTES // (1024 * 1024)} MB")]
+        return [], [row_error(name, 1, "", "fileTooLarge", mb=MAX_FILE_BYTES // (1024 * 1024))]
     try:
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
         line = data[:exc.start].count(b"\n") + 1
-        return [], [RowError(name, line, "", "not UTF-8 text (save the file as UTF-8)")]
+        return [], [row_error(name, line, "", "notUtf8")]
     reader = csv.reader(io.StringIO(text, newline=""), strict=True)
     errors: list[RowError] = []
     try:
         header = [h.strip() for h in next(reader)]
     except StopIteration:
-        return [], [RowError(name, 1, "", "empty file: the header line is missing")]
+        return [], [row_error(name, 1, "", "emptyFile")]
     except csv.Error as exc:
-        return [], [RowError(name, 1, "", f"unreadable CSV: {exc}")]
+        return [], [row_error(name, 1, "", "unreadableCsv", detail=str(exc))]
     expected = COLUMNS[entity]
     missing = [c for c in expected if c not in header]
     optional = OPTIONAL.get(entity, ())
     unknown = [c for c in header if c not in expected and c not in optional]
-    errors += [RowError(name, 1, c, "missing column") for c in missing]
-    errors += [RowError(name, 1, c, f"unknown column (expected {','.join(expected)}"
-                        + (f"; optional {','.join(optional)})" if optional else ")")) for c in unknown]
+    errors += [row_error(name, 1, c, "missingColumn") for c in missing]
+    errors += [row_error(name, 1, c, "unknownColumn", expected=",".join(expected),
+                         hasOptional="yes" if optional else "no", optional=",".join(optional)) for c in unknown]
     dupes = {c for c in header if header.count(c) > 1}
-    errors += [RowError(name, 1, c, "column appears twice") for c in sorted(dupes)]
+    errors += [row_error(name, 1, c, "columnTwice") for c in sorted(dupes)]
     if errors:
         return [], errors
     rows: list[Parsed] = []
@@ -105,16 +113,16 @@ def parse_file(entity: str, data: bytes) -> tuple[list[Parsed], list[RowError]]:
         except StopIteration:
             break
         except csv.Error as exc:
-            errors.append(RowError(name, line, "", f"unreadable CSV: {exc}"))
+            errors.append(row_error(name, line, "", "unreadableCsv", detail=str(exc)))
             break
         line = reader.line_num  # a quoted field may span lines: the row is reported where it ends
         if not any(f.strip() for f in fields):
             continue  # blank lines are allowed (spreadsheets add them)
         if len(rows) >= MAX_ROWS:
-            errors.append(RowError(name, line, "", f"more than {MAX_ROWS} rows"))
+            errors.append(row_error(name, line, "", "tooManyRows", max=MAX_ROWS))
             break
         if len(fields) != len(header):
-            errors.append(RowError(name, line, "", f"{len(fields)} fields, the header has {len(header)}"))
+            errors.append(row_error(name, line, "", "fieldCount", fields=len(fields), header=len(header)))
             continue
         raw = dict(zip(header, fields, strict=True))
         result = VALIDATE[entity](raw)
@@ -130,7 +138,7 @@ def run_import(conn: psycopg.Connection, files: Mapping[str, bytes], actor: Acto
     errors: list[RowError] = []
     parsed: dict[str, list[Parsed]] = {}
     unknown_files = sorted(set(files) - {f"{e}.csv" for e in ENTITIES})
-    errors += [RowError(f, 1, "", f"unknown file (expected {', '.join(e + '.csv' for e in ENTITIES)})")
+    errors += [row_error(f, 1, "", "unknownFile", expected=", ".join(e + ".csv" for e in ENTITIES))
                for f in unknown_files]
     for entity in ENTITIES:
         if f"{entity}.csv" in files:
@@ -144,11 +152,11 @@ def run_import(conn: psycopg.Connection, files: Mapping[str, bytes], actor: Acto
         seen: dict[str, int] = {}
         key = KEY[entity]
         for p in rows:
-            errors += [RowError(f"{entity}.csv", p.line, e.field, e.message) for e in p.errors]
+            errors += [RowError(f"{entity}.csv", p.line, e.field, e.message, e.said) for e in p.errors]
             k = p.raw.get(key, "").strip()
             if k in seen and k:
-                errors.append(RowError(f"{entity}.csv", p.line, key, f"duplicate {key} {k!r} (first on line "
-                                                                     f"{seen[k]})"))
+                errors.append(row_error(f"{entity}.csv", p.line, key, "duplicateKey", name=key, value=k,
+                                        first=seen[k]))
             seen.setdefault(k, p.line)
             mentioned.setdefault(entity, set()).add(k)
             if p.errors:
@@ -158,8 +166,8 @@ def run_import(conn: psycopg.Connection, files: Mapping[str, bytes], actor: Acto
         device = p.raw.get("device_id", "").strip()
         if device:
             if device in devices:
-                errors.append(RowError("assets.csv", p.line, "device_id", f"device {device!r} is already linked "
-                                                                        f"on line {devices[device]}"))
+                errors.append(row_error("assets.csv", p.line, "device_id", "deviceLinkedTwice", device=device,
+                                        first=devices[device]))
             devices.setdefault(device, p.line)
     with conn.transaction(force_rollback=True) as outer:
         _apply(conn, parsed, invalid, counts, errors, actor, at)
@@ -189,11 +197,11 @@ def _apply(conn: psycopg.Connection, parsed: dict[str, list[Parsed]], invalid: d
                 out = UPSERT[entity](conn, p.record, actor, at)
                 counts[out.result][entity] += 1
             except Rejected as exc:
-                errors += [RowError(f"{entity}.csv", p.line, e.field, e.message) for e in exc.errors]
+                errors += [RowError(f"{entity}.csv", p.line, e.field, e.message, e.said) for e in exc.errors]
                 invalid.setdefault(entity, set()).add(p.raw.get(KEY[entity], "").strip())
             except psycopg.Error as exc:
-                errors.append(RowError(f"{entity}.csv", p.line, "", f"refused by the database: "
-                                       f"{str(exc).splitlines()[0][:200]} (later rows were not checked)"))
+                errors.append(row_error(f"{entity}.csv", p.line, "", "refusedByDatabase",
+                                        detail=str(exc).splitlines()[0][:200]))
                 return
 
 

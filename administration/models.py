@@ -7,8 +7,11 @@ so that "unchanged" can be decided by comparing it with the stored row.
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 from datetime import date, datetime, time
+
+from i18n import Message
 
 TIERS = ("key", "gold", "standard", "bronze")
 ROLES = ("admin", "dispatcher", "technician", "customer", "support", "engineering")
@@ -40,7 +43,9 @@ class FieldError:
     """One invalid field: the column (CSV) or field (API) and a reason a person can act on."""
 
     field: str
-    message: str
+    message: str  # English
+    # The reason in the reader's language (i18n); dataclasses.field, since ``field`` here is the column's name.
+    said: Message | None = dataclasses.field(default=None, compare=False)
 
 
 @dataclass(frozen=True)
@@ -50,7 +55,8 @@ class RowError:
     file: str
     line: int
     column: str
-    message: str
+    message: str  # English
+    said: Message | None = field(default=None, compare=False)
 
 
 @dataclass(frozen=True)
@@ -185,5 +191,6 @@ class ImportReport:
 
     def as_json(self) -> dict:
         return {"created": self.created, "updated": self.updated, "unchanged": self.unchanged,
-                "errors": [{"file": e.file, "line": e.line, "column": e.column, "message": e.message}
+                "errors": [{"file": e.file, "line": e.line, "column": e.column, "message": e.message,
+                            "i18n": e.said.to_json() if e.said is not None else None}
                            for e in self.errors], "dry_run": self.dry_run}

@@ -16,7 +16,8 @@ import psycopg
 
 from administration import repository as repo
 from administration.errors import NotFound, Rejected
-from administration.models import Actor, FieldError
+from administration.models import Actor
+from administration.reasons import field_error
 from administration.service import audit
 from core.events import queue_notification, record_timeline
 from diagnostics import ServiceTargets
@@ -80,13 +81,13 @@ def report_problem(conn: psycopg.Connection, customer_id: int, asset: str, summa
     summary = summary.strip()
     errors = []
     if not 3 <= len(summary) <= 1000:
-        errors.append(FieldError("summary", "describe the problem in 3 to 1000 characters"))
+        errors.append(field_error("summary", "describeProblem", lo=3, hi=1000))
     if photo is not None:
         media_type, data = photo
         if media_type not in PHOTO_TYPES or not _magic_ok(media_type, data):
-            errors.append(FieldError("photo", f"a photo must be {', '.join(PHOTO_TYPES)}"))
+            errors.append(field_error("photo", "photoType", types=", ".join(PHOTO_TYPES)))
         elif len(data) > MAX_PHOTO_BYTES:
-            errors.append(FieldError("photo", f"at most {MAX_PHOTO_BYTES // (1024 * 1024)} MB"))
+            errors.append(field_error("photo", "photoSize", mb=MAX_PHOTO_BYTES // (1024 * 1024)))
     if errors:
         raise Rejected(errors)
     device = repo.one(conn, "portal_asset", {"asset": asset, "customer_id": customer_id})
@@ -106,7 +107,7 @@ def report_problem(conn: psycopg.Connection, customer_id: int, asset: str, summa
         opened_at=at, response_due=due.response_due, onsite_due=due.onsite_due, repair_due=due.repair_due,
         **targets)
     if incident_id is None:
-        raise Rejected([FieldError("asset", "a problem you reported on this asset is already open")])
+        raise Rejected([field_error("asset", "alreadyReported")])
     conn.execute(repo.Q.mark_portal_source, {"incident_id": incident_id})
     work_order_id = diag_repo.create_work_order(
         conn, incident_id=incident_id, device_id=device["device_id"], customer_id=customer_id, required_skills=[],

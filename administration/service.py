@@ -22,13 +22,13 @@ from administration.models import (
     Asset,
     Contract,
     Customer,
-    FieldError,
     Hours,
     Outcome,
     Site,
     Technician,
     WorkingDay,
 )
+from administration.reasons import field_error
 
 # Audit details are read by people; a row cannot grow without bound (api/audit.py uses the same limit).
 MAX_AUDIT_CHARS = 4000
@@ -76,7 +76,7 @@ def _hours_params(h: Hours) -> tuple[list[int], time, str]:
 def _require(conn: psycopg.Connection, query: str, code: str, field: str, what: str) -> int:
     found = repo.ids_by_code(conn, query, [code])
     if code not in found:
-        raise Rejected([FieldError(field, f"unknown {what} {code!r}")])
+        raise Rejected([field_error(field, "unknown", what=what, code=code)])
     return found[code]
 
 
@@ -101,13 +101,12 @@ def upsert_site(conn: psycopg.Connection, s: Site, actor: Actor, at: datetime) -
 def upsert_asset(conn: psycopg.Connection, a: Asset, actor: Actor, at: datetime) -> Outcome:
     sites = repo.rows(conn, "site_ids", {"codes": [a.site_code]})
     if not sites:
-        raise Rejected([FieldError("site_code", f"unknown site {a.site_code!r}")])
+        raise Rejected([field_error("site_code", "unknown", what="site", code=a.site_code)])
     site_id = int(sites[0]["id"])
     if a.device_id is not None:
         linked = repo.one(conn, "asset_of_device", {"device_id": a.device_id})
         if linked is not None and linked["serial"] != a.serial:
-            raise Rejected([FieldError("device_id", f"device {a.device_id!r} already watches asset "
-                                                    f"{linked['serial']!r}")])
+            raise Rejected([field_error("device_id", "deviceTaken", device=a.device_id, serial=linked["serial"])])
         _upsert(conn, actor, at, "device", a.device_id, "device_by_id", {"device_id": a.device_id},
                 "upsert_device", {"device_id": a.device_id, "equipment_type": a.equipment_type,
                                   "name": a.model or a.serial, "site_id": site_id})

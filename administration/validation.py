@@ -31,6 +31,7 @@ from administration.models import (
     UserAccount,
     WorkingDay,
 )
+from administration.reasons import Invalid, field_error
 
 # Codes travel in URLs, CSV files and other systems' exports: letters, digits and . _ - only, at most 40.
 CODE_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,39}$")
@@ -50,10 +51,6 @@ MAX_TEXT = 500
 T = TypeVar("T")
 
 
-class Invalid(Exception):
-    """A value that failed one rule; the message says what was expected."""
-
-
 @cache
 def _zones() -> frozenset[str]:
     return frozenset(available_timezones())
@@ -66,20 +63,20 @@ def parse_hours(text: str) -> Hours:
         return Hours(tuple(range(1, 8)), time(0), None)
     m = HOURS_RE.match(text)
     if not m:
-        raise Invalid(f"{text!r} is not hours: write 24x7 or like Mon-Fri 08:00-18:00")
+        raise Invalid("notHours", value=text)
     days: list[int] = []
     for part in re.split(r"\s*,\s*", m["days"]):
         ends = [p.strip().title() for p in part.split("-")]
         if any(e not in DAY_NAMES for e in ends):
-            raise Invalid(f"unknown day in {part!r}: use {', '.join(DAY_NAMES)}")
+            raise Invalid("unknownDay", part=part, days=", ".join(DAY_NAMES))
         a, b = DAY_NAMES.index(ends[0]) + 1, DAY_NAMES.index(ends[-1]) + 1
         if b < a:
-            raise Invalid(f"day range {part!r} runs backwards")
+            raise Invalid("dayRangeBackwards", part=part)
         days.extend(range(a, b + 1))
     start = _clock(m["start"])
     end = None if m["end"] == "24:00" else _clock(m["end"])
     if start is None or (end is not None and end <= start):
-        raise Invalid("the window must end after it starts (overnight hours are not supported)")
+        raise Invalid("windowBackwards")
     return Hours(tuple(sorted(set(days))), start, end)
 
 
@@ -105,7 +102,7 @@ def _clock(text: str) -> time | None:
     try:
         return time.fromisoformat(text)
     except ValueError:
-        raise Invalid(f"{text!r} is not a time of day (HH:MM)") from None
+        raise Invalid("notTimeOfDay", value=text) from None
 
 
 class Row:
@@ -125,12 +122,12 @@ class Row:
         raw = self.text(name)
         if raw == "" or raw == []:
             if required:
-                self.errors.append(FieldError(name, "required"))
+                self.errors.append(field_error(name, "required"))
             return default  # type: ignore[return-value]
         try:
             return rule(raw)
         except Invalid as exc:
-            self.errors.append(FieldError(name, str(exc)))
+            self.errors.append(FieldError(name, str(exc), exc.said))
             return default  # type: ignore[return-value]
 
 
@@ -138,60 +135,60 @@ class Row:
 
 def code(v: str) -> str:
     if not CODE_RE.match(v):
-        raise Invalid("use letters, digits and . _ - only (at most 40, starting with a letter or digit)")
+        raise Invalid("code")
     return v
 
 
 def device_id(v: str) -> str:
     if not DEVICE_ID_RE.match(v):
-        raise Invalid("a device id uses letters, digits and . _ - only (at most 64)")
+        raise Invalid("deviceId")
     return v
 
 
 def name(v: str) -> str:
     """Names may be in any script (中文 names are normal); only control characters and length are refused."""
     if len(v) > MAX_NAME:
-        raise Invalid(f"at most {MAX_NAME} characters")
+        raise Invalid("tooLong", max=MAX_NAME)
     if any(ord(c) < 32 or ord(c) == 127 for c in v):
-        raise Invalid("contains control characters")
+        raise Invalid("controlCharacters")
     return v
 
 
 def text(v: str) -> str:
     if len(v) > MAX_TEXT:
-        raise Invalid(f"at most {MAX_TEXT} characters")
+        raise Invalid("tooLong", max=MAX_TEXT)
     if any(ord(c) < 32 and c not in "\n\t" for c in v):
-        raise Invalid("contains control characters")
+        raise Invalid("controlCharacters")
     return v
 
 
 def tier(v: str) -> str:
     if v.lower() not in TIERS:
-        raise Invalid(f"unknown tier {v!r}: one of {', '.join(TIERS)}")
+        raise Invalid("unknownTier", value=v, tiers=", ".join(TIERS))
     return v.lower()
 
 
 def email(v: str) -> str:
     if len(v) > MAX_NAME or not EMAIL_RE.match(v):
-        raise Invalid(f"{v!r} is not an e-mail address")
+        raise Invalid("notEmail", value=v)
     return v
 
 
 def phone(v: str) -> str:
     if not PHONE_RE.match(v):
-        raise Invalid(f"{v!r} is not a phone number (digits, spaces, + ( ) . / -)")
+        raise Invalid("notPhone", value=v)
     return v
 
 
 def language(v: str) -> str:
     if not LANGUAGE_RE.match(v):
-        raise Invalid(f"{v!r} is not a language tag (like en, nl, zh-Hans)")
+        raise Invalid("notLanguage", value=v)
     return v
 
 
 def timezone(v: str) -> str:
     if v not in _zones():
-        raise Invalid(f"{v!r} is not an IANA time zone (like Europe/Amsterdam, Asia/Shanghai)")
+        raise Invalid("notTimeZone", value=v)
     return v
 
 
@@ -199,9 +196,9 @@ def _number(v: str, lo: float, hi: float, what: str) -> float:
     try:
         x = float(v)
     except ValueError:
-        raise Invalid(f"{v!r} is not a number") from None
+        raise Invalid("notNumber", value=v) from None
     if not math.isfinite(x) or not lo <= x <= hi:
-        raise Invalid(f"{what} must be between {lo:g} and {hi:g}")
+        raise Invalid("outOfRange", what=what, lo=f"{lo:g}", hi=f"{hi:g}")
     return x
 
 
@@ -217,28 +214,28 @@ def positive_int(v: str) -> int:
     try:
         x = int(v)
     except ValueError:
-        raise Invalid(f"{v!r} is not a whole number") from None
+        raise Invalid("notWholeNumber", value=v) from None
     if not 0 < x <= 1_000_000:
-        raise Invalid("must be a positive whole number")
+        raise Invalid("notPositive")
     return x
 
 
 def iso_date(v: str) -> date:
     if not re.fullmatch(r"\d{4}-\d{2}-\d{2}", v):
-        raise Invalid(f"{v!r} is not an ISO date (YYYY-MM-DD)")
+        raise Invalid("notIsoDate", value=v)
     try:
         return date.fromisoformat(v)
     except ValueError:
-        raise Invalid(f"{v!r} is not a valid date") from None
+        raise Invalid("notValidDate", value=v) from None
 
 
 def iso_datetime(v: str) -> datetime:
     try:
         at = datetime.fromisoformat(v)
     except ValueError:
-        raise Invalid(f"{v!r} is not an ISO date-time") from None
+        raise Invalid("notIsoDateTime", value=v) from None
     if at.tzinfo is None:
-        raise Invalid("give a time zone offset (like 2026-12-24T08:00+01:00)")
+        raise Invalid("needsOffset")
     return at
 
 
@@ -257,7 +254,7 @@ def pause_rule(v: str) -> bool | None:
         return False
     if word in TIER_DEFAULT:
         return None
-    raise Invalid(f"{v!r} is not a pause rule: yes (the clock stops), no (it runs) or default (the tier's rule)")
+    raise Invalid("notPauseRule", value=v)
 
 
 def pause_column(kind: str) -> str:
@@ -271,7 +268,7 @@ def hours(v: str) -> Hours:
 
 def equipment_type(v: str) -> str:
     if v not in EQUIPMENT_TYPES:
-        raise Invalid(f"unknown equipment type {v!r}: one of {', '.join(EQUIPMENT_TYPES)}")
+        raise Invalid("unknownEquipment", value=v, types=", ".join(EQUIPMENT_TYPES))
     return v
 
 
@@ -280,9 +277,9 @@ def skills(v: Any) -> tuple[str, ...]:
     items = [str(s).strip() for s in items if str(s).strip()]
     bad = [s for s in items if not SKILL_RE.match(s)]
     if bad:
-        raise Invalid(f"invalid skill {bad[0]!r}: lower-case letters, digits and _ (separate skills with ;)")
+        raise Invalid("badSkill", value=bad[0])
     if len(items) > 20:
-        raise Invalid("at most 20 skills")
+        raise Invalid("tooManySkills", max=20)
     return tuple(dict.fromkeys(items))
 
 
@@ -365,9 +362,9 @@ def contract(data: Mapping[str, Any]) -> Contract | list[FieldError]:
         "ends_on": r.get("ends_on", iso_date, required=False),
     }
     if v["starts_on"] and v["ends_on"] and v["ends_on"] < v["starts_on"]:
-        r.errors.append(FieldError("ends_on", "ends before it starts"))
+        r.errors.append(field_error("ends_on", "endsBeforeStart"))
     if v["response_min"] and v["onsite_min"] and v["onsite_min"] < v["response_min"]:
-        r.errors.append(FieldError("onsite_min", "on-site deadline is shorter than the response deadline"))
+        r.errors.append(field_error("onsite_min", "onsiteBeforeResponse"))
     # Only the kinds the input names (a column present, even empty = the tier's default): see Contract.pauses.
     v["pauses"] = tuple((kind, r.get(pause_column(kind), pause_rule, required=False))
                         for kind in PAUSE_KINDS if pause_column(kind) in data)
@@ -378,20 +375,20 @@ def tier_pause_rules(data: Mapping[str, Any]) -> dict[str, bool] | list[FieldErr
     """A tier's default pause rules ``{kind: yes|no}`` (any subset of the kinds, at least one). A tier's rule is
     the last word (no rule above it), so "default" is refused here."""
     if not isinstance(data, Mapping) or not data:
-        return [FieldError("rules", f"name at least one of {', '.join(PAUSE_KINDS)}")]
+        return [field_error("rules", "nameOneKind", kinds=", ".join(PAUSE_KINDS))]
     out: dict[str, bool] = {}
     errors: list[FieldError] = []
     for kind, raw in data.items():
         if kind not in PAUSE_KINDS:
-            errors.append(FieldError(str(kind), f"unknown kind: one of {', '.join(PAUSE_KINDS)}"))
+            errors.append(field_error(str(kind), "unknownPauseKind", kinds=", ".join(PAUSE_KINDS)))
             continue
         try:
             rule = pause_rule("" if raw is None else str(raw))
         except Invalid as exc:
-            errors.append(FieldError(kind, str(exc)))
+            errors.append(FieldError(kind, str(exc), exc.said))
             continue
         if rule is None:
-            errors.append(FieldError(kind, "a tier's rule is yes or no (it is the default contracts follow)"))
+            errors.append(field_error(kind, "tierRuleYesNo"))
             continue
         out[kind] = rule
     return errors or out
@@ -402,12 +399,12 @@ def user(data: Mapping[str, Any]) -> UserAccount | list[FieldError]:
 
     def username(v: str) -> str:
         if not USERNAME_RE.match(v):
-            raise Invalid("2 to 64 letters, digits and . _ @ -")
+            raise Invalid("username")
         return v
 
     def role(v: str) -> str:
         if v not in ROLES:
-            raise Invalid(f"unknown role {v!r}: one of {', '.join(ROLES)}")
+            raise Invalid("unknownRole", value=v, roles=", ".join(ROLES))
         return v
 
     v: dict[str, Any] = {
@@ -420,13 +417,13 @@ def user(data: Mapping[str, Any]) -> UserAccount | list[FieldError]:
         "timezone": r.get("timezone", timezone, required=False, default="UTC"),
     }
     if v["role"] == "customer" and not v["customer_code"]:
-        r.errors.append(FieldError("customer_code", "a customer user needs the customer it belongs to"))
+        r.errors.append(field_error("customer_code", "customerUserNeedsCustomer"))
     if v["role"] == "technician" and not v["technician_code"]:
-        r.errors.append(FieldError("technician_code", "a technician user needs the technician it is"))
+        r.errors.append(field_error("technician_code", "technicianUserNeedsTechnician"))
     if v["role"] != "customer" and v["customer_code"]:
-        r.errors.append(FieldError("customer_code", f"a {v['role']} is not bound to a customer"))
+        r.errors.append(field_error("customer_code", "notBoundToCustomer", role=v["role"]))
     if v["role"] != "technician" and v["technician_code"]:
-        r.errors.append(FieldError("technician_code", f"a {v['role']} is not bound to a technician"))
+        r.errors.append(field_error("technician_code", "notBoundToTechnician", role=v["role"]))
     return _done(r, lambda: UserAccount(**v))
 
 
@@ -435,7 +432,7 @@ def absence(data: Mapping[str, Any]) -> Absence | list[FieldError]:
 
     def kind(v: str) -> str:
         if v not in ABSENCE_KINDS:
-            raise Invalid(f"unknown kind {v!r}: one of {', '.join(ABSENCE_KINDS)}")
+            raise Invalid("unknownAbsenceKind", value=v, kinds=", ".join(ABSENCE_KINDS))
         return v
 
     v: dict[str, Any] = {
@@ -445,35 +442,37 @@ def absence(data: Mapping[str, Any]) -> Absence | list[FieldError]:
         "note": r.get("note", text, required=False, default=""),
     }
     if v["starts_at"] and v["ends_at"] and v["ends_at"] <= v["starts_at"]:
-        r.errors.append(FieldError("ends_at", "ends before it starts"))
+        r.errors.append(field_error("ends_at", "endsBeforeStart"))
     return _done(r, lambda: Absence(**v))
 
 
 def working_pattern(days: Any) -> tuple[WorkingDay, ...] | list[FieldError]:
     """``[{"weekday": 1, "start": "08:00", "end": "17:00", "breaks": [{"start": "12:00", "minutes": 30}]}]``."""
     if not isinstance(days, list) or len(days) > 14:
-        return [FieldError("days", "a list of at most 14 working spans")]
+        return [field_error("days", "workingSpans", max=14)]
     out: list[WorkingDay] = []
     errors: list[FieldError] = []
     for i, d in enumerate(days):
         where = f"days[{i}]"
         if not isinstance(d, dict):
-            errors.append(FieldError(where, "an object with weekday, start, end, breaks"))
+            errors.append(field_error(where, "spanObject"))
             continue
         try:
             wd = int(d.get("weekday", 0))
             if not 1 <= wd <= 7:
-                raise Invalid("weekday is 1 (Monday) to 7 (Sunday)")
+                raise Invalid("weekday")
             start, end = _clock(str(d.get("start", ""))), _clock(str(d.get("end", "")))
             if start is None or (end is not None and end <= start):
-                raise Invalid("the span must end after it starts")
+                raise Invalid("spanBackwards")
             breaks = []
             for b in d.get("breaks") or []:
                 bs, minutes = _clock(str(b.get("start", ""))), int(b.get("minutes", 0))
                 if bs is None or not 5 <= minutes <= 180 or bs < start or (end is not None and bs >= end):
-                    raise Invalid("a break starts inside the span and lasts 5 to 180 minutes")
+                    raise Invalid("breakInSpan", lo=5, hi=180)
                 breaks.append(Break(bs, minutes))
             out.append(WorkingDay(wd, start, end, tuple(breaks)))
-        except (Invalid, ValueError, TypeError, AttributeError) as exc:
-            errors.append(FieldError(where, str(exc) or "invalid span"))
+        except Invalid as exc:
+            errors.append(FieldError(where, str(exc), exc.said))
+        except (ValueError, TypeError, AttributeError):
+            errors.append(field_error(where, "invalidSpan"))
     return errors or tuple(sorted(out, key=lambda w: (w.weekday, w.start)))

@@ -10,7 +10,9 @@ ingest always finds the command a device answers.
 
 Escalation (severity rose): deadlines tightened to the new severity's SLA (incident and live work order; the
 dispatch loop re-plans on the work-order change), the customer is told, and the timeline says so. A completed
-visit resets the device's detectors; the repair is then verified from telemetry before the incident closes.
+visit resets the device's detectors; the repair is then verified from telemetry before the incident closes
+(``repairs.py``). What this needs of the loop is the ``LoopView`` protocol (``loop_view.py``), so nothing here
+imports ``service.py``, which imports this module.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
-from typing import Any, Protocol
+from typing import Any
 
 import psycopg
 
@@ -27,6 +29,7 @@ from core import commands as core_commands
 from core.clock import to_datetime
 from core.contracts import CommandResult
 from core.events import queue_notification, record_timeline, summary_text
+from diagnostics import repairs
 from diagnostics import repository as repo
 from diagnostics.incidents import (
     OPEN_STATES,
@@ -34,67 +37,19 @@ from diagnostics.incidents import (
     IncidentEvent,
     IncidentState,
     InvalidTransition,
-    ServiceClocks,
-    ServiceTargets,
-    coverage_clock_start,
-    service_clocks,
     sla_class,
     transition,
 )
 from diagnostics.knowledge import KnowledgeEntry
-from diagnostics.models import FaultHypothesis
-from diagnostics.policy import LoopPolicy
-from diagnostics.remote import COMMANDS, ISSUER, CommandChannel
+from diagnostics.loop_view import LoopView, clock_start, corrective_clocks, fault_name
+from diagnostics.remote import COMMANDS, ISSUER
 from i18n import Message
 
 log = logging.getLogger(__name__)
 DEFAULT_SKILLS = ("mechanical",)  # a fault mode missing from the knowledge base: a generalist looks first
 DEFAULT_REPAIR_MIN = 120  # and gets a typical two-hour slot
 
-
-class LoopView(Protocol):
-    """What the responses need of the live loop (``diagnostics.service.DiagnoseLoop`` provides it): named here so
-    that this module does not import the loop that imports it."""
-
-    policy: LoopPolicy
-    commands: CommandChannel | None
-    targets: ServiceTargets
-    state: IncidentState
-
-    @property
-    def command_ttl_s(self) -> float: ...
-
-    def device(self, device_id: str) -> repo.DeviceContext | None: ...
-
-    def knowledge(self, equipment_type: str, mode: str) -> KnowledgeEntry | None: ...
-
-    def reset_device(self, conn: psycopg.Connection, device_id: str, *, wear: bool = True,
-                     since: datetime | None = None) -> None: ...
-
-    def watermark(self, device_id: str) -> datetime | None: ...
-
-    def hypotheses(self, device_id: str) -> list[FaultHypothesis]: ...
-
-    def owns(self, device_id: str) -> bool: ...
-
-
-def _clock_start(ctx: repo.DeviceContext, at: datetime) -> datetime:
-    """SLA clocks start when the covering contract's coverage hours open (at once inside them / no contract)."""
-    return coverage_clock_start(at, ctx.coverage_days, ctx.coverage_start, ctx.coverage_end)
-
-
-def _clocks(ctx: repo.DeviceContext, opened: datetime, severity: int, loop: LoopView) -> ServiceClocks:
-    """Service targets (from the opening) and contract deadlines (from the clock start) of a corrective job."""
-    return service_clocks(opened, _clock_start(ctx, opened), severity, ctx.deadlines, ctx.targets(loop.targets))
-
-
-def _label(mode: str) -> str:
-    return mode.replace("_", " ")
-
-
-def _fault(mode: str) -> dict[str, str]:
-    """A fault's name as a nested catalogue message (``fault.<mode>``), its English label where none exists."""
-    return {"key": f"fault.{mode}", "text": _label(mode)}
+__all__ = ["DEFAULT_REPAIR_MIN", "DEFAULT_SKILLS", "Actions", "LoopView", "Outgoing"]
 
 
 @dataclass(frozen=True)
@@ -126,7 +81,7 @@ class Actions:
         self._save(inc)
         if ev.kind == "reopened":
             self._timeline(ctx, inc, "incident_reopened",
-                           Message("summary.incidentReopened", {"mode": _fault(inc.mode), "device": ctx.name}),
+                           Message("summary.incidentReopened", {"mode": fault_name(inc.mode), "device": ctx.name}),
                            {"reopen_count": inc.reopen_count})
             # It came back after a remote fix or an auto-resolution: a reset does not hold, send a person.
             self._visit(ctx, inc, "recurred after it had cleared", Message("notify.remoteFix.recurred"))
@@ -135,7 +90,7 @@ class Actions:
         elif ev.kind == "auto_resolved":
             kind = "remote_fix_verified" if inc.state == "resolved_remote" else "incident_auto_resolved"
             self._timeline(ctx, inc, kind,
-                           Message("summary.incidentNormal", {"mode": _fault(inc.mode), "device": ctx.name}),
+                           Message("summary.incidentNormal", {"mode": fault_name(inc.mode), "device": ctx.name}),
                            {"normal_for_s": ev.detail.get("normal_for_s")})
 
     def touch(self, inc: Incident) -> None:
@@ -162,7 +117,7 @@ class Actions:
     def _opened(self, ctx: repo.DeviceContext, inc: Incident, received_at: float | None = None) -> None:
         entry = self.loop.knowledge(ctx.equipment_type, inc.mode)
         severity = max(inc.severity, entry.severity if entry else 1)
-        sla = _clocks(ctx, self.at, severity, self.loop)
+        sla = corrective_clocks(ctx, self.at, severity, self.loop)
         why: dict[str, Any] = {"hypothesis": inc.evidence, "confidence": inc.confidence}
         if received_at is not None:  # where detection latency is measured from (bench.detect_latency, metrics)
             why["detection"] = {"deciding_reading_at": to_datetime(inc.last_abnormal_at).isoformat(),
@@ -172,7 +127,7 @@ class Actions:
                     "skills": list(entry.skills), "parts": [{"sku": p.sku, "qty": p.qty} for p in entry.parts],
                     "repair_minutes": entry.repair_minutes, "remote_fix": entry.remote_fix}
         said = Message("summary.incidentSuspected", {
-            "mode": _fault(inc.mode), "device": ctx.name, "pct": round(inc.confidence * 100),
+            "mode": fault_name(inc.mode), "device": ctx.name, "pct": round(inc.confidence * 100),
             "hasCause": "yes" if entry is not None else "no", "cause": entry.probable_cause if entry else ""})
         summary = summary_text(said)  # English beside the message, for readers that do not translate
         db_id = repo.open_incident(
@@ -198,7 +153,7 @@ class Actions:
             self._remote(ctx, inc, entry.remote_fix or "", command)  # type: ignore[union-attr]
         elif entry is not None and entry.severity <= 1:
             self._timeline(ctx, inc, "incident_watching",
-                           Message("summary.watching", {"mode": _fault(inc.mode), "device": ctx.name}),
+                           Message("summary.watching", {"mode": fault_name(inc.mode), "device": ctx.name}),
                            {"watch_s": self.loop.policy.watch_s})
         else:
             self._visit(ctx, inc, None)
@@ -264,7 +219,7 @@ class Actions:
                             verify_until=to_datetime(self.now + pol.verify_s))
         self._save(upd, {"remote_fix": {"command": fix, "command_id": cid}})
         self._timeline(ctx, upd, "remote_fix_sent",
-                       Message("summary.remoteFixSent", {"mode": _fault(inc.mode), "device": ctx.name, "fix": fix}),
+                       Message("summary.remoteFixSent", {"mode": fault_name(inc.mode), "device": ctx.name, "fix": fix}),
                        {"command_id": cid, "command": fix})
         self.outgoing.append(Outgoing(issued, int(inc.id)))
 
@@ -284,19 +239,19 @@ class Actions:
         wo = repo.create_work_order(self.conn, parts=parts, incident_id=int(inc.id), device_id=ctx.id,
                                     customer_id=ctx.customer_id, required_skills=skills, estimated_minutes=minutes,
                                     lat=ctx.lat, lon=ctx.lon, created_at=self.at,
-                                    onsite_due=_clock_start(ctx, self.at) + timedelta(minutes=sla.on_site_min))
+                                    onsite_due=clock_start(ctx, self.at) + timedelta(minutes=sla.on_site_min))
         self._save(upd, {"work_order": {"skills": skills, "parts": parts, "estimated_minutes": minutes,
                                         **({"reason": reason} if reason else {})}})
         if wo is None:
             return  # a live work order exists for this incident already
         why_text = why.to_json() | {"text": reason} if why else {"key": "", "text": reason or ""}
         self._timeline(ctx, upd, "work_order_created",
-                       Message("summary.visitNeeded", {"mode": _fault(inc.mode), "device": ctx.name,
+                       Message("summary.visitNeeded", {"mode": fault_name(inc.mode), "device": ctx.name,
                                                        "hasReason": "yes" if reason else "no", "reason": why_text}),
                        {"skills": skills, "parts": parts}, wo)
         queue_notification(self.conn, customer_id=ctx.customer_id, device_id=ctx.id, incident_id=int(inc.id),
                            at=self.at, kind="incident_detected", message=Message("notify.detected", {
-                               "device": ctx.name, "fault": _fault(inc.mode), "attempted": "yes" if reason else "no",
+                               "device": ctx.name, "fault": fault_name(inc.mode), "attempted": "yes" if reason else "no",
                                "reason": why_text}))
         log.info("work order created", extra={"incident_id": inc.id, "work_order_id": wo, "device_id": ctx.id})
 
@@ -337,7 +292,7 @@ class Actions:
             return
         self.loop.reset_device(self.conn, ctx.id, wear=False)
         self._timeline(ctx, inc, "detectors_reset",
-                       Message("summary.remoteCleared", {"mode": _fault(inc.mode), "device": ctx.name}),
+                       Message("summary.remoteCleared", {"mode": fault_name(inc.mode), "device": ctx.name}),
                        {"cleared": cleared})
 
     def check_attempts(self) -> None:
@@ -388,7 +343,7 @@ class Actions:
         cancelled = repo.cancel_unstarted_visit(self.conn, int(inc.id))
         if cancelled is None:
             self._timeline(ctx, inc, "remote_fix_verified",
-                           Message("summary.remoteVerifiedOnTheWay", {"mode": _fault(inc.mode), "device": ctx.name}),
+                           Message("summary.remoteVerifiedOnTheWay", {"mode": fault_name(inc.mode), "device": ctx.name}),
                            {"visit_cancelled": False})
             return
         upd = self._step(inc.id, "resolved_remote", {"visit_cancelled": cancelled["id"]})
@@ -397,17 +352,17 @@ class Actions:
         self._save(upd)
         wo = cancelled["id"]
         self._timeline(ctx, upd, "remote_fix_verified",
-                       Message("summary.remoteVerified", {"mode": _fault(inc.mode), "device": ctx.name}),
+                       Message("summary.remoteVerified", {"mode": fault_name(inc.mode), "device": ctx.name}),
                        {"visit_cancelled": True}, wo)
         self._timeline(ctx, upd, "visit_cancelled",
-                       Message("summary.visitCancelledRemote", {"mode": _fault(inc.mode), "device": ctx.name}),
+                       Message("summary.visitCancelledRemote", {"mode": fault_name(inc.mode), "device": ctx.name}),
                        {"technician_id": cancelled["technician_id"], "visit_no": cancelled["visit_no"]}, wo)
         repo.audit(self.conn, self.at, "work_order.cancelled", "work_order", str(wo),
                    {"incident_id": int(inc.id), "reason": "remote fix verified before departure",
                     "technician_id": cancelled["technician_id"]})
         queue_notification(self.conn, customer_id=ctx.customer_id, device_id=ctx.id, incident_id=int(inc.id),
                            at=self.at, kind="visit_cancelled",
-                           message=Message("notify.cancelled", {"device": ctx.name, "fault": _fault(inc.mode)}))
+                           message=Message("notify.cancelled", {"device": ctx.name, "fault": fault_name(inc.mode)}))
         log.info("visit cancelled: remote fix verified", extra={"incident_id": inc.id, "work_order_id": wo,
                                                                 "device_id": ctx.id})
 
@@ -422,7 +377,7 @@ class Actions:
     def _escalated(self, ctx: repo.DeviceContext, inc: Incident, detail: Mapping[str, Any]) -> None:
         """Severity rose: tighter deadlines (incident and live work order), the customer told, the timeline."""
         sla = sla_class(inc.severity, ctx.deadlines)
-        opened = _clock_start(ctx, repo.incident_opened_at(self.conn, int(inc.id)) or to_datetime(inc.opened_at))
+        opened = clock_start(ctx, repo.incident_opened_at(self.conn, int(inc.id)) or to_datetime(inc.opened_at))
         due = repo.tighten_sla(self.conn, int(inc.id), response_due=opened + timedelta(minutes=sla.response_min),
                                onsite_due=opened + timedelta(minutes=sla.on_site_min),
                                repair_due=opened + timedelta(minutes=sla.repair_min))
@@ -431,73 +386,22 @@ class Actions:
         if due:
             data |= {k: due[k].isoformat() for k in ("response_due", "onsite_due", "repair_due")}
         self._timeline(ctx, inc, "incident_escalated",
-                       Message("summary.escalated", {"mode": _fault(inc.mode), "device": ctx.name,
+                       Message("summary.escalated", {"mode": fault_name(inc.mode), "device": ctx.name,
                                                      "to": detail.get("to")}), data)
         queue_notification(self.conn, customer_id=ctx.customer_id, device_id=ctx.id, incident_id=int(inc.id),
                            at=self.at, kind="incident_escalated", message=Message("notify.escalated", {
-                               "device": ctx.name, "fault": _fault(inc.mode), "from": detail.get("from"),
+                               "device": ctx.name, "fault": fault_name(inc.mode), "from": detail.get("from"),
                                "to": detail.get("to"), "hasDue": "yes" if due else "no",
                                "due": due["onsite_due"].isoformat() if due else None}))
         log.info("incident escalated", extra={"incident_id": inc.id, "device_id": ctx.id,
                                               "severity": inc.severity, "work_orders": work_orders})
 
-    # --- on-site repairs ------------------------------------------------------------------------------------
+    # --- on-site repairs (repairs.py) -----------------------------------------------------------------------
 
     def repairs(self, completed: Sequence[Mapping[str, Any]]) -> None:
         """Completed visits: reset the device's detectors, then verify the repair from telemetry."""
-        for r in completed:
-            ctx = self.loop.device(r["device_id"])
-            repo.insert_repair(self.conn, work_order_id=r["work_order_id"], incident_id=r["incident_id"],
-                               device_id=r["device_id"], completed_at=r["completed_at"], at=self.at)
-            self.loop.reset_device(self.conn, r["device_id"], since=r["completed_at"])
-            try:
-                inc = self.loop.state.get(str(r["incident_id"]))
-                if inc.state in ("work_order", "detected", "remote_fix_attempted"):
-                    self.loop.state = self.loop.state.with_incident(
-                        replace(inc, state="resolved_onsite", resolved_at=r["completed_at"].timestamp(),
-                                updated_at=self.now))
-            except KeyError:
-                pass
-            if ctx is not None:
-                record_timeline(self.conn, customer_id=ctx.customer_id, device_id=ctx.id, at=self.at,
-                                kind="detectors_reset", incident_id=int(r["incident_id"]),
-                                work_order_id=int(r["work_order_id"]),
-                                message=Message("summary.repairReported", {"device": ctx.name}),
-                                data={"verify_s": self.loop.policy.repair_verify_s})
-            log.info("detectors reset after repair", extra={"device_id": r["device_id"],
-                                                            "work_order_id": r["work_order_id"]})
+        repairs.record_repairs(self.conn, self.loop, self.now, self.at, completed)
 
     def check_repairs(self) -> None:
-        for r in repo.verifying_repairs(self.conn):
-            ctx = self.loop.device(r["device_id"])
-            if ctx is None or not self.loop.owns(ctx.id):
-                continue
-            incident_id, wo = int(r["incident_id"]), int(r["work_order_id"])
-            again = self.loop.state.open_for(ctx.id, r["fault_mode"])
-            if again is not None and again.opened_at >= r["completed_at"].timestamp():
-                repo.decide_repair(self.conn, wo, "recurred", self.at)
-                record_timeline(self.conn, customer_id=ctx.customer_id, device_id=ctx.id, at=self.at,
-                                kind="repair_not_verified", incident_id=incident_id, work_order_id=wo,
-                                message=Message("summary.repairRecurred", {"mode": _fault(r["fault_mode"]),
-                                                                           "device": ctx.name}),
-                                data={"new_incident_id": again.id})
-                continue
-            mark = self.loop.watermark(ctx.id)
-            verified_at = r["completed_at"].timestamp() + self.loop.policy.repair_verify_s
-            if mark is None or mark.timestamp() < verified_at:
-                continue  # not enough telemetry since the visit yet
-            if any(h.mode == r["fault_mode"] for h in self.loop.hypotheses(ctx.id)):
-                continue  # still looks faulty: the state machine will open (and this will see) a new incident
-            repo.decide_repair(self.conn, wo, "verified", self.at)
-            record_timeline(self.conn, customer_id=ctx.customer_id, device_id=ctx.id, at=self.at,
-                            kind="repair_verified", incident_id=incident_id, work_order_id=wo,
-                            message=Message("summary.repairVerified", {"device": ctx.name}),
-                            data={"normal_for_s": mark.timestamp() - r["completed_at"].timestamp()})
-            if repo.close_incident(self.conn, incident_id, self.at):
-                # out of the state machine: a recurrence is a new incident with its own visit, not a reopening
-                self.loop.state = IncidentState(tuple(i for i in self.loop.state.incidents
-                                                      if i.id != str(incident_id)))
-                record_timeline(self.conn, customer_id=ctx.customer_id, device_id=ctx.id, at=self.at,
-                                kind="incident_closed", incident_id=incident_id, work_order_id=wo,
-                                message=Message("summary.incidentClosedFault", {"mode": _fault(r["fault_mode"]),
-                                                                                "device": ctx.name}))
+        """Repairs under verification: verified from telemetry, or recurred."""
+        repairs.check_repairs(self.conn, self.loop, self.at)

@@ -38,6 +38,13 @@ class Message:
                                             for k, v in self.params.items()}}
 
 
+def term(group: str, value: str) -> dict[str, str]:
+    """A catalogue name (``group.value``: a fault mode, a device event kind) as a nested message parameter, with
+    its English label (underscores as spaces) for readers whose catalogue lacks it. Why: the value comes from data
+    (a knowledge base, a device), so a name nobody has translated yet must still read as something."""
+    return {"key": f"{group}.{value}", "text": value.replace("_", " ")}
+
+
 # Parsed form: a list of parts; a part is a str or a tuple (name, type, style/options).
 Part = str | tuple[str, str, Any]
 

@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from dispatch import Job, Location
+from i18n import Message
 
 HOUR = 3600.0
 PREVENTIVE_PREFIX = "P"  # job ids of preventive visits (the day simulation scores emergencies apart)
@@ -91,7 +92,7 @@ class PreventiveOrder:
     estimated_minutes: int
     skills: tuple[str, ...]
     parts: dict[str, int]
-    summary: str
+    summary: Message  # shown in the reader's language (incidents.summary_message, migration 0821)
 
 
 def inspection_window(due_start: float, window_days: int, now: float) -> tuple[float, float]:

@@ -199,9 +199,9 @@ WHERE d.id = %(device_id)s;
 -- The incident a preventive work order hangs off (source 'planning'); none if one is already open for the asset
 -- and this mode (the previous visit is not finished).
 INSERT INTO incidents (device_id, customer_id, source, fault_mode, detector, severity, status, summary, evidence,
-                       opened_at, response_due, onsite_due, repair_due)
+                       opened_at, response_due, onsite_due, repair_due, summary_message)
 VALUES (%(device_id)s, %(customer_id)s, 'planning', %(fault_mode)s, 'planning', 1, 'work_order', %(summary)s,
-        %(evidence)s, %(at)s, %(latest_start)s, %(latest_start)s, %(latest_start)s)
+        %(evidence)s, %(at)s, %(latest_start)s, %(latest_start)s, %(latest_start)s, %(summary_message)s)
 ON CONFLICT DO NOTHING
 RETURNING id;
 

@@ -204,7 +204,8 @@ def device_site(conn: psycopg.Connection, device_id: str) -> dict[str, Any] | No
 
 
 def insert_preventive(conn: psycopg.Connection, *, device_id: str, customer_id: int, lat: float, lon: float,
-                      fault_mode: str, summary: str, evidence: dict[str, Any], at: datetime,
+                      fault_mode: str, summary: str, summary_message: dict[str, Any] | None,
+                      evidence: dict[str, Any], at: datetime,
                       earliest_start: datetime, latest_start: datetime, skills: list[str], minutes: int,
                       parts: dict[str, int], key: str,
                       windows: list[tuple[float, float]] | None = None) -> tuple[int, int] | None:
@@ -212,6 +213,7 @@ def insert_preventive(conn: psycopg.Connection, *, device_id: str, customer_id: 
     kind (its incident is still open)."""
     row = conn.execute(Q.insert_preventive_incident, {
         "device_id": device_id, "customer_id": customer_id, "fault_mode": fault_mode, "summary": summary,
+        "summary_message": Jsonb(summary_message) if summary_message is not None else None,
         "evidence": Jsonb(evidence), "at": at, "latest_start": latest_start}).fetchone()
     if row is None:
         return None

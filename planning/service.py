@@ -15,8 +15,9 @@ from zoneinfo import ZoneInfo
 import numpy as np
 import psycopg
 
-from core.events import record_timeline
+from core.events import record_timeline, summary_text
 from dispatch import Location, StraightLineProvider
+from i18n import Message
 from planning import repository as repo
 from planning.capacity import PAIRS, SHIFTS, Cell, RegionProfile, required, shift_hourly, skill_mix
 from planning.coverage import Base, Site, coverage_map, summary
@@ -418,7 +419,7 @@ def create_preventive_work_orders(conn: psycopg.Connection, now: datetime,
             under[inspection_key(k.id, due.isoformat(), device_id)] = k
             wanted.append(PreventiveOrder(inspection_key(k.id, due.isoformat(), device_id), "inspection", device_id,
                                           "inspection", lo, hi, INSPECTION_MIN, (), {},
-                                          f"Scheduled inspection under contract {k.code} (due {due.isoformat()})"))
+                                          Message("summary.inspectionDue", {"contract": k.code, "due": due.isoformat()})))
     for f in predicted_failures(conn, before=horizon):
         if f["open_incident_id"] is not None or f["failure_at"] is None:
             continue  # already being handled by the diagnose loop
@@ -431,8 +432,9 @@ def create_preventive_work_orders(conn: psycopg.Connection, now: datetime,
             key += f":r{repaired[(f['device_id'], mode)]}"
         wanted.append(PreventiveOrder(key, "rul", f["device_id"], f"preventive:{mode}",
                                       lo, hi, int(f["repair_minutes"]), tuple(f["skills"] or ()), parts,
-                                      f"Predicted {mode.replace('_', ' ')} around {f['failure_at']:%Y-%m-%d %H:%M} "
-                                      f"UTC: repair before it fails"))
+                                      Message("summary.failurePredicted", {
+                                          "mode": {"key": f"fault.{mode}", "text": mode.replace("_", " ")},
+                                          "at": f["failure_at"]})))
     created: list[dict[str, Any]] = []
     skipped_open = 0
     for o in wanted:
@@ -447,7 +449,8 @@ def create_preventive_work_orders(conn: psycopg.Connection, now: datetime,
         start_at, end_at = datetime.fromtimestamp(lo, UTC), datetime.fromtimestamp(hi, UTC)
         ids = repo.insert_preventive(
             conn, device_id=o.device_id, customer_id=int(site["customer_id"]), lat=site["lat"], lon=site["lon"],
-            fault_mode=o.fault_mode, summary=o.summary, at=now, earliest_start=start_at, latest_start=end_at,
+            fault_mode=o.fault_mode, summary=summary_text(o.summary), summary_message=o.summary.to_json(), at=now,
+            earliest_start=start_at, latest_start=end_at,
             evidence={"preventive": o.reason, "key": o.key}, skills=list(o.skills), minutes=o.estimated_minutes,
             parts=o.parts, key=o.key, windows=windows)
         if ids is None:
@@ -455,8 +458,9 @@ def create_preventive_work_orders(conn: psycopg.Connection, now: datetime,
             continue
         existing.add(o.key)
         record_timeline(conn, customer_id=int(site["customer_id"]), device_id=o.device_id, at=now,
-                        kind="preventive_planned", summary=f"{o.summary}; visit between {start_at:%Y-%m-%d} and "
-                        f"{end_at:%Y-%m-%d}", incident_id=ids[0], work_order_id=ids[1],
+                        kind="preventive_planned", message=Message("summary.preventivePlanned", {
+                            "what": o.summary.to_json(), "from": start_at, "to": end_at}),
+                        incident_id=ids[0], work_order_id=ids[1],
                         data={"reason": o.reason, "earliest_start": start_at.isoformat(), "latest_start": end_at.isoformat()})
         created.append({"work_order_id": ids[1], "incident_id": ids[0], "key": o.key, "reason": o.reason,
                         "device_id": o.device_id, "earliest_start": start_at, "latest_start": end_at})

@@ -24,7 +24,9 @@ from zoneinfo import ZoneInfo
 import psycopg
 from psycopg.types.json import Jsonb
 
+from core.events import summary_text
 from edge_agent.simulator import APPLICABLE_TYPES, FAULT_MODES
+from i18n import Message, term
 
 HOUR = 3600.0
 # Relative incident rate by local hour of day: equipment runs hardest (and people notice most) 08:00-20:00.
@@ -74,15 +76,16 @@ def seed_incident_history(conn: psycopg.Connection, now: float, *, weeks: int, m
             resolved = opened + timedelta(hours=rng.uniform(*REPAIR_HOURS))
             if resolved >= end:
                 continue  # still open at the start of the demo: history holds closed incidents only
-            rows.append((device_id, customer_id, mode, f"Imported: {mode.replace('_', ' ')}",
+            said = Message("summary.importedHistory", {"mode": term("fault", mode)})
+            rows.append((device_id, customer_id, mode, summary_text(said), Jsonb(said.to_json()),
                          Jsonb({"imported": "demo history"}), opened, opened + timedelta(minutes=15),
                          opened + timedelta(hours=2), opened + timedelta(hours=24), resolved))
         hour += timedelta(hours=1)
     with conn.cursor() as cur:
         cur.executemany(
             "INSERT INTO incidents (device_id, customer_id, source, fault_mode, detector, severity, status, summary,"
-            " evidence, opened_at, response_due, onsite_due, repair_due, resolved_at, closed_at) "
-            "VALUES (%s, %s, 'import', %s, 'import', 2, 'closed', %s, %s, %s, %s, %s, %s, %s, %s)",
+            " summary_message, evidence, opened_at, response_due, onsite_due, repair_due, resolved_at, closed_at) "
+            "VALUES (%s, %s, 'import', %s, 'import', 2, 'closed', %s, %s, %s, %s, %s, %s, %s, %s, %s)",
             [(*r, r[-1]) for r in rows])
     return len(rows)
 

@@ -19,12 +19,15 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import psycopg
+from psycopg.types.json import Jsonb
 
 from core.audit import Actor
 from core.audit import record as audit
 from core.clock import to_datetime
+from core.events import summary_text
 from core.sql import Queries
 from edge_agent.simulator import APPLICABLE_TYPES, DEFAULT_DEVELOP_S, Equipment
+from i18n import Message, term
 
 Q = Queries(__file__, "seed_telemetry_history.sql")
 HOURS = 48.0  # two days: a whole load cycle of healthy history after the oldest seeded failure's repair
@@ -109,9 +112,10 @@ def seed_telemetry(conn: psycopg.Connection, devices: Sequence[tuple[str, str]],
 def _record_failure(conn: psycopg.Connection, f: _Failure) -> None:
     """The closed incident and completed on-site repair the live loop would have left for this failure."""
     opened, repaired = to_datetime(f.failed), to_datetime(f.failed + REPAIR_AFTER_S)
+    said = Message("summary.seededHistory", {"mode": term("fault", f.mode)})
     row = conn.execute(Q.insert_incident, {"device_id": f.device_id, "mode": f.mode, "opened": opened,
                                            "due": to_datetime(f.failed + 7200), "repaired": repaired,
-                                           "summary": f"{f.mode.replace('_', ' ')} (seeded history)"}).fetchone()
+                                           "summary": summary_text(said), "message": Jsonb(said.to_json())}).fetchone()
     assert row is not None
     conn.execute(Q.insert_work_order, {"incident_id": row[0], "opened": opened, "due": to_datetime(f.failed + 7200),
                                        "arrived": to_datetime(f.failed + REPAIR_AFTER_S - 2400),

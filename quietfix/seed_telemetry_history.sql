@@ -9,9 +9,9 @@ COPY telemetry_samples (device_id, ts, signals, readings) FROM STDIN;
 
 -- name: insert_incident
 INSERT INTO incidents (device_id, customer_id, source, fault_mode, detector, severity, status, summary, opened_at,
-                       response_due, onsite_due, repair_due, resolved_at, closed_at)
+                       response_due, onsite_due, repair_due, resolved_at, closed_at, summary_message)
 SELECT d.id, d.customer_id, 'telemetry', %(mode)s, 'history', 2, 'closed', %(summary)s, %(opened)s, %(opened)s,
-       %(due)s, %(due)s, %(repaired)s, %(repaired)s
+       %(due)s, %(due)s, %(repaired)s, %(repaired)s, %(message)s
 FROM devices d WHERE d.id = %(device_id)s
 RETURNING id;
 

@@ -34,6 +34,7 @@ import psycopg
 from core.clock import to_datetime
 from core.events import record_timeline
 from core.settings import SparesSettings
+from i18n import Message
 from spares.allocation import PlannedParts, km, missing, nearest_with_stock, straight_line_s
 from spares.errors import InsufficientStock, NotFound
 from spares.models import SHIPMENT_STEPS, GeoPoint, ShipmentStatus
@@ -267,8 +268,8 @@ def scan_alerts(conn: psycopg.Connection, now: float, settings: SparesSettings |
         created.append(int(row[0]))
         record_timeline(conn, customer_id=o["customer_id"], device_id=o["device_id"], at=at,
                         kind="parts_unavailable",
-                        summary=f"Part {alert.sku} out of stock within reach (need {alert.needed}, "
-                                f"{alert.available_within_reach} available)",
+                        message=Message("summary.partOutOfStock", {
+                            "sku": alert.sku, "needed": alert.needed, "available": alert.available_within_reach}),
                         incident_id=o["incident_id"], work_order_id=o["id"],
                         data={"sku": alert.sku, "needed": alert.needed, "alert_id": int(row[0]),
                               "available_within_reach": alert.available_within_reach, "audience": "dispatcher"})

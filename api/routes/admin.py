@@ -11,8 +11,9 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import replace
+from datetime import datetime
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar
 
 from fastapi import APIRouter, Body, Depends, File, HTTPException, Request, UploadFile, status
 from fastapi.responses import FileResponse, JSONResponse
@@ -30,6 +31,7 @@ from administration import (
     service,
     validation,
 )
+from administration.reasons import field_error
 from api.audit import client_ip
 from api.auth import Principal, require_roles
 from api.deps import Conn, in_pool
@@ -42,15 +44,22 @@ Calendar = Annotated[Principal, Depends(require_roles("admin", "dispatcher"))]
 # One upload holds five CSV files; the import itself bounds each file (csv_import.MAX_FILE_BYTES).
 MAX_UPLOAD_FILES = 5
 LIST_LIMIT = 5000
+T = TypeVar("T")
 
 
 def actor_of(principal: Principal, request: Request) -> Actor:
     return Actor(principal.username, principal.user_id, principal.role, client_ip(request))
 
 
+def field_detail(e: FieldError) -> dict[str, Any]:
+    """One 422 detail: the field, the English reason, and the reason as a catalogue message (``i18n``) that the
+    admin page and the portal show in the reader's language (null where a reason has none)."""
+    return {"field": e.field, "reason": e.message, "i18n": e.said.to_json() if e.said is not None else None}
+
+
 def unprocessable(errors: list[FieldError]) -> HTTPException:
     return HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT,
-                         [{"field": e.field, "reason": e.message} for e in errors])
+                         [field_detail(e) for e in errors])
 
 
 @contextmanager
@@ -63,6 +72,16 @@ def _errors() -> Iterator[None]:
         raise HTTPException(status.HTTP_404_NOT_FOUND, str(exc)) from None
     except Conflict as exc:
         raise HTTPException(status.HTTP_409_CONFLICT, str(exc)) from None
+
+
+def _write(conn: Conn, request: Request, principal: Principal, step: Callable[[Actor, datetime], T]) -> T:
+    """One admin write: ``step(actor, at)`` in one transaction (its audit row commits with it), committed before
+    the answer, domain errors as HTTP (``_errors``). Every write route goes through here, so none can forget the
+    commit or the error mapping."""
+    with _errors(), conn.transaction():
+        out = step(actor_of(principal, request), now_of(request))
+    conn.commit()
+    return out
 
 
 def _valid(check: Callable[[dict[str, Any]], Any], body: dict[str, Any]) -> Any:
@@ -92,13 +111,12 @@ def put_pause_rules(tier: str, body: Annotated[dict[str, Any], Body()], request:
     applies to pauses that start afterwards; running pauses keep the rule they started under."""
     errors: list[FieldError] = []
     if tier not in TIERS:
-        errors.append(FieldError("tier", f"unknown tier {tier!r}: one of {', '.join(TIERS)}"))
+        errors.append(field_error("tier", "unknownTier", value=tier, tiers=", ".join(TIERS)))
     rules = validation.tier_pause_rules(body)
     if isinstance(rules, list) or errors:
         raise unprocessable(errors + (rules if isinstance(rules, list) else []))
-    with _errors(), conn.transaction():
-        after, changed = service.set_tier_pauses(conn, tier, rules, actor_of(principal, request), now_of(request))
-    conn.commit()
+    after, changed = _write(conn, request, principal,
+                            lambda actor, at: service.set_tier_pauses(conn, tier, rules, actor, at))
     return JSONResponse({"result": "updated" if changed else "unchanged", "tier": tier, "rules": after})
 
 
@@ -119,9 +137,7 @@ def listing(entity: str, request: Request, conn: Conn, principal: Calendar) -> l
 def _put(conn: Conn, request: Request, principal: Principal, check: Callable[[dict[str, Any]], Any],
          upsert: Callable[..., Any], body: dict[str, Any]) -> JSONResponse:
     record = _valid(check, body)
-    with _errors(), conn.transaction():
-        out = upsert(conn, record, actor_of(principal, request), now_of(request))
-    conn.commit()
+    out = _write(conn, request, principal, lambda actor, at: upsert(conn, record, actor, at))
     code = status.HTTP_201_CREATED if out.result == "created" else status.HTTP_200_OK
     return JSONResponse({"result": out.result, "row": service._plain(out.row)}, status_code=code)
 
@@ -134,7 +150,7 @@ def put_customer(code: str, body: Fields, request: Request, conn: Conn, principa
     contacts = body.get("contacts")
     if contacts is not None and (not isinstance(contacts, list) or len(contacts) > 20 or not all(
             isinstance(c, dict) and all(isinstance(v, str) and len(v) <= 200 for v in c.values()) for c in contacts)):
-        raise unprocessable([FieldError("contacts", "a list of at most 20 objects of short texts")])
+        raise unprocessable([field_error("contacts", "contacts", max=20)])
 
     def check(b: dict[str, Any]) -> Any:
         c = validation.customer(b)
@@ -175,9 +191,7 @@ def put_pattern(code: str, body: Annotated[dict[str, Any], Body()], request: Req
     days = validation.working_pattern(body.get("days"))
     if isinstance(days, list):
         raise unprocessable(days)
-    with _errors(), conn.transaction():
-        row = service.set_working_pattern(conn, code, days, actor_of(principal, request), now_of(request))
-    conn.commit()
+    row = _write(conn, request, principal, lambda actor, at: service.set_working_pattern(conn, code, days, actor, at))
     return service._plain(row)
 
 
@@ -186,18 +200,13 @@ def add_absence(code: str, body: Annotated[dict[str, Any], Body()], request: Req
                 principal: Calendar) -> dict[str, Any]:
     """An absence or holiday ``{kind, starts_at, ends_at, note}`` (ISO date-times with an offset)."""
     a = _valid(validation.absence, body)
-    with _errors(), conn.transaction():
-        row = service.add_absence(conn, code, a.kind, a.starts_at, a.ends_at, a.note, actor_of(principal, request),
-                                  now_of(request))
-    conn.commit()
-    return row
+    return _write(conn, request, principal,
+                  lambda actor, at: service.add_absence(conn, code, a.kind, a.starts_at, a.ends_at, a.note, actor, at))
 
 
 @router.delete("/api/admin/technicians/{code}/absences/{absence_id}", status_code=status.HTTP_204_NO_CONTENT)
 def remove_absence(code: str, absence_id: int, request: Request, conn: Conn, principal: Calendar) -> None:
-    with _errors(), conn.transaction():
-        service.remove_absence(conn, code, absence_id, actor_of(principal, request), now_of(request))
-    conn.commit()
+    _write(conn, request, principal, lambda actor, at: service.remove_absence(conn, code, absence_id, actor, at))
 
 
 # --- devices: credentials shown once ------------------------------------------------------------------------------
@@ -206,20 +215,16 @@ def remove_absence(code: str, absence_id: int, request: Request, conn: Conn, pri
 def provision(device: str, request: Request, conn: Conn, principal: Admin) -> dict[str, Any]:
     """A new broker credential for the device (rotates an existing one). The password is in this answer only."""
     settings, device_id = request.app.state.settings, device
-    with _errors(), conn.transaction():
-        password = accounts.provision_device(conn, settings, device_id, actor_of(principal, request),
-                                             now_of(request))
-    conn.commit()
+    password = _write(conn, request, principal,
+                      lambda actor, at: accounts.provision_device(conn, settings, device_id, actor, at))
     return {"device_id": device_id, "username": device_id, "password": password, "mqtt_url": settings.mqtt_url,
             "topics": f"qf/v1/{device_id}/#"}
 
 
 @router.post("/api/admin/devices/{device}/revoke")
 def revoke(device: str, request: Request, conn: Conn, principal: Admin) -> dict[str, Any]:
-    with _errors(), conn.transaction():
-        removed = accounts.revoke_device(conn, request.app.state.settings, device, actor_of(principal, request),
-                                         now_of(request))
-    conn.commit()
+    removed = _write(conn, request, principal,
+                     lambda actor, at: accounts.revoke_device(conn, request.app.state.settings, device, actor, at))
     return {"device_id": device, "revoked": bool(removed)}
 
 
@@ -232,11 +237,9 @@ def create_user(body: Annotated[dict[str, Any], Body()], request: Request, conn:
     account = _valid(validation.user, body)
     password = body.get("password")
     if password is not None and not isinstance(password, str):
-        raise unprocessable([FieldError("password", "a text")])
-    with _errors(), conn.transaction():
-        row, secret = accounts.create_user(conn, account, password or None, actor_of(principal, request),
-                                           now_of(request))
-    conn.commit()
+        raise unprocessable([field_error("password", "aText")])
+    row, secret = _write(conn, request, principal,
+                         lambda actor, at: accounts.create_user(conn, account, password or None, actor, at))
     return {"user": row, "password": secret}
 
 
@@ -244,33 +247,22 @@ def create_user(body: Annotated[dict[str, Any], Body()], request: Request, conn:
 def update_user(username: str, body: Annotated[dict[str, Any], Body()], request: Request, conn: Conn,
                 principal: Admin) -> dict[str, Any]:
     account = _valid(validation.user, {**body, "username": username})
-    with _errors(), conn.transaction():
-        row = accounts.update_user(conn, account, actor_of(principal, request), now_of(request))
-    conn.commit()
-    return row
+    return _write(conn, request, principal, lambda actor, at: accounts.update_user(conn, account, actor, at))
 
 
 @router.post("/api/admin/users/{username}/disable")
 def disable_user(username: str, request: Request, conn: Conn, principal: Admin) -> dict[str, Any]:
-    with _errors(), conn.transaction():
-        row = accounts.set_disabled(conn, username, True, actor_of(principal, request), now_of(request))
-    conn.commit()
-    return row
+    return _write(conn, request, principal, lambda actor, at: accounts.set_disabled(conn, username, True, actor, at))
 
 
 @router.post("/api/admin/users/{username}/enable")
 def enable_user(username: str, request: Request, conn: Conn, principal: Admin) -> dict[str, Any]:
-    with _errors(), conn.transaction():
-        row = accounts.set_disabled(conn, username, False, actor_of(principal, request), now_of(request))
-    conn.commit()
-    return row
+    return _write(conn, request, principal, lambda actor, at: accounts.set_disabled(conn, username, False, actor, at))
 
 
 @router.post("/api/admin/users/{username}/reset-password")
 def reset_password(username: str, request: Request, conn: Conn, principal: Admin) -> dict[str, Any]:
-    with _errors(), conn.transaction():
-        secret = accounts.reset_password(conn, username, actor_of(principal, request), now_of(request))
-    conn.commit()
+    secret = _write(conn, request, principal, lambda actor, at: accounts.reset_password(conn, username, actor, at))
     return {"username": username, "password": secret}
 
 
@@ -282,7 +274,7 @@ async def upload(request: Request, principal: Admin, files: Annotated[list[Uploa
     """Upload customers.csv, sites.csv, assets.csv, technicians.csv, contracts.csv (any subset). 200 with the
     report when everything held (or would, in a dry run); 422 with the same report, nothing written, otherwise."""
     if len(files) > MAX_UPLOAD_FILES:
-        raise unprocessable([FieldError("files", f"at most {MAX_UPLOAD_FILES} files")])
+        raise unprocessable([field_error("files", "tooManyFiles", max=MAX_UPLOAD_FILES)])
     data: dict[str, bytes] = {}
     for f in files:
         name = Path(f.filename or "").name

@@ -19,6 +19,7 @@ from api.routes.board import JSON_OBJECT, NOT_MODIFIED, now_of
 from api.snapshot import Body, board_version, conditional, shared_pool, snapshots_of
 from core.events import record_timeline
 from dispatch import repository as plans
+from i18n import Message
 
 router = APIRouter(tags=["plans"])
 
@@ -68,10 +69,11 @@ async def current(request: Request, principal: AnyUser) -> Any:
     return view
 
 
-def _audit(conn: Conn, request: Request, row: dict[str, Any], kind: str, summary: str,
+def _audit(conn: Conn, request: Request, row: dict[str, Any], kind: str, summary: Message,
            data: dict[str, Any]) -> None:
+    """``summary`` as a catalogue message: the timeline shows it in the reader's language (migration 0821)."""
     record_timeline(conn, customer_id=row["customer_id"], device_id=row["device_id"], at=now_of(request),
-                    kind=kind, summary=summary, incident_id=row["incident_id"], work_order_id=row["id"], data=data)
+                    kind=kind, message=summary, incident_id=row["incident_id"], work_order_id=row["id"], data=data)
 
 
 @router.post("/api/work-orders/{work_order_id}/pin", response_model=ControlResult)
@@ -86,7 +88,8 @@ def pin(work_order_id: int, body: PinRequest, request: Request, conn: Conn, prin
         if row["status"] in ("en_route", "on_site") and row["technician_id"] != body.technician_id:
             # Raising rolls the pin back: a technician who set off is never replaced by the planner.
             raise HTTPException(status.HTTP_409_CONFLICT, f"work order is {row['status']} with another technician")
-        _audit(conn, request, row, "dispatch_pinned", f"Pinned to {tech['code']} by {principal.username}",
+        _audit(conn, request, row, "dispatch_pinned",
+               Message("summary.pinned", {"technician": tech["code"], "by": principal.username}),
                {"technician_id": body.technician_id, "by": principal.username})
     conn.commit()
     return ControlResult(work_order_id=work_order_id, status=row["status"], action="pinned",
@@ -94,7 +97,7 @@ def pin(work_order_id: int, body: PinRequest, request: Request, conn: Conn, prin
 
 
 def _control(work_order_id: int, request: Request, conn: Conn, apply: Callable[..., dict | None], kind: str,
-             summary: str, action: str, by: str) -> ControlResult:
+             summary: Message, action: str, by: str) -> ControlResult:
     """Lock and release share one shape: change the order, audit it on the timeline, report the result."""
     with conn.transaction():
         row = apply(conn, work_order_id)
@@ -109,13 +112,13 @@ def _control(work_order_id: int, request: Request, conn: Conn, apply: Callable[.
 @router.post("/api/work-orders/{work_order_id}/lock", response_model=ControlResult)
 def lock(work_order_id: int, request: Request, conn: Conn, principal: Staff) -> ControlResult:
     return _control(work_order_id, request, conn, plans.lock, "dispatch_locked",
-                    f"Locked to its planned technician by {principal.username}", "locked", principal.username)
+                    Message("summary.locked", {"by": principal.username}), "locked", principal.username)
 
 
 @router.post("/api/work-orders/{work_order_id}/release", response_model=ControlResult)
 def release(work_order_id: int, request: Request, conn: Conn, principal: Staff) -> ControlResult:
     return _control(work_order_id, request, conn, plans.release, "dispatch_released",
-                    f"Pin and lock released by {principal.username}", "released", principal.username)
+                    Message("summary.released", {"by": principal.username}), "released", principal.username)
 
 
 async def staff_plan_body(app: Any) -> Body:

@@ -64,6 +64,8 @@
   const fieldLabel = (name) => (I18N.has(`admin.field.${name}`) ? QF.t(`admin.field.${name}`) : name);
   const hint = (name) => (I18N.has(`admin.hint.${name}`) ? QF.t(`admin.hint.${name}`) : "");
   const title = (id) => QF.t(`admin.tab.${id}`);
+  // A 422 reason (or an import problem) in the viewer's language: its catalogue message, else the English text.
+  const why = (d) => I18N.message(d.i18n, d.reason ?? d.message);
 
   function formHtml(id, fields) {
     return `<form class="form" data-form="${id}" novalidate>${fields.map((x) => `<label><span>${esc(fieldLabel(x.name))}</span>${x.options
@@ -79,9 +81,9 @@
     const unplaced = [];
     for (const d of Array.isArray(detail) ? detail : []) {
       const input = form.querySelector(`[name="${d.field}"]`);
-      if (!input) { unplaced.push(`${d.field}: ${d.reason}`); continue; }
+      if (!input) { unplaced.push(`${d.field}: ${why(d)}`); continue; }
       input.setAttribute("aria-invalid", "true");
-      form.querySelector(`#${input.getAttribute("aria-describedby")}`).textContent = d.reason;
+      form.querySelector(`#${input.getAttribute("aria-describedby")}`).textContent = why(d);
     }
     return unplaced;
   }
@@ -186,7 +188,7 @@
         r = await call(`/api/admin/technicians/${code}/absences`, { method: "POST", body: { kind: d.get("kind"), starts_at: iso(d.get("starts_at")), ends_at: iso(d.get("ends_at")), note: d.get("note") } });
       }
       msg.classList.toggle("ok", r.ok);
-      msg.textContent = r.ok ? QF.t("admin.cal.saved") : Array.isArray(r.data?.detail) ? r.data.detail.map((x) => `${x.field}: ${x.reason}`).join("; ") : r.data?.detail || `HTTP ${r.status}`;
+      msg.textContent = r.ok ? QF.t("admin.cal.saved") : Array.isArray(r.data?.detail) ? r.data.detail.map((x) => `${x.field}: ${why(x)}`).join("; ") : r.data?.detail || `HTTP ${r.status}`;
       renderList("technicians", panel);
     }));
   }
@@ -218,7 +220,7 @@
       const msg = panel.querySelector("#pause-msg");
       msg.classList.toggle("ok", r.ok);
       msg.textContent = r.ok ? QF.t("admin.pause.saved", { result: r.data.result, tier: QF.label("common.tier", tier) })
-        : Array.isArray(r.data?.detail) ? r.data.detail.map((x) => `${x.field}: ${x.reason}`).join("; ") : r.data?.detail || `HTTP ${r.status}`;
+        : Array.isArray(r.data?.detail) ? r.data.detail.map((x) => `${x.field}: ${why(x)}`).join("; ") : r.data?.detail || `HTTP ${r.status}`;
       renderList("contracts", panel);
     }));
   }
@@ -241,7 +243,7 @@
       const rep = r.data || {}, out = panel.querySelector("#import-report");
       const counts = (k) => Object.entries(rep[k] || {}).map(([e, n]) => `${e} ${n}`).join(", ");
       say(panel, r.ok ? QF.t("admin.import.done", { dry: dry ? "yes" : "no", created: counts("created"), updated: counts("updated"), unchanged: counts("unchanged") }) : QF.t("admin.import.failed", { count: (rep.errors || []).length }), r.ok);
-      out.innerHTML = (rep.errors || []).length ? `<table><caption>${esc(QF.t("admin.import.errors"))}</caption><thead><tr>${["file", "line", "column", "problem"].map((k) => `<th>${esc(QF.t(`admin.import.col.${k}`))}</th>`).join("")}</tr></thead><tbody>${rep.errors.map((e) => `<tr><td>${esc(e.file)}</td><td>${e.line}</td><td>${esc(e.column)}</td><td>${esc(e.message)}</td></tr>`).join("")}</tbody></table>` : "";
+      out.innerHTML = (rep.errors || []).length ? `<table><caption>${esc(QF.t("admin.import.errors"))}</caption><thead><tr>${["file", "line", "column", "problem"].map((k) => `<th>${esc(QF.t(`admin.import.col.${k}`))}</th>`).join("")}</tr></thead><tbody>${rep.errors.map((e) => `<tr><td>${esc(e.file)}</td><td>${e.line}</td><td>${esc(e.column)}</td><td>${esc(why(e))}</td></tr>`).join("")}</tbody></table>` : "";
     });
   }
 

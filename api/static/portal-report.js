@@ -23,7 +23,7 @@ window.QFReport = (() => {
       }
       for (const d of Array.isArray(body.detail) ? body.detail : []) {
         const el = form.querySelector(`[name="${d.field}"]`);
-        if (el) { el.setAttribute("aria-invalid", "true"); document.getElementById(`report-${d.field}-err`).textContent = d.reason; }
+        if (el) { el.setAttribute("aria-invalid", "true"); document.getElementById(`report-${d.field}-err`).textContent = I18N.message(d.i18n, d.reason); }
       }
       msg.textContent = typeof body.detail === "string" ? body.detail : QF.t("portal.report.fix");
     });

@@ -20,11 +20,12 @@ const QF = (() => {
     const txt = `${Math.floor(a / 3600) ? Math.floor(a / 3600) + "h " : ""}${String(Math.floor(a / 60) % 60).padStart(2, "0")}:${String(a % 60).padStart(2, "0")}`;
     return { s, text: s < 0 ? t("common.late", { time: txt }) : txt, cls: s < 0 ? "late" : s < 600 ? "risk" : "ok" };
   }
-  // An error's words: a string detail, a conflict's {reason}, or a 422's [{field, reason}] / FastAPI [{loc, msg}].
+  // An error's words: a string detail, a conflict's {reason}, or a 422's [{field, reason, i18n}] / FastAPI
+  // [{loc, msg}]; a reason that comes as a catalogue message (i18n, the admin API's) in the viewer's language.
   function detailText(d) {
     if (typeof d === "string") return d;
     if (d && typeof d.reason === "string") return d.reason;
-    if (Array.isArray(d)) return d.map((e) => `${e.field ?? (e.loc || []).slice(-1)[0] ?? ""}: ${e.reason ?? e.msg ?? ""}`).join("; ");
+    if (Array.isArray(d)) return d.map((e) => `${e.field ?? (e.loc || []).slice(-1)[0] ?? ""}: ${I18N.message(e.i18n, e.reason ?? e.msg ?? "")}`).join("; ");
     return "";
   }
   class HttpError extends Error { constructor(status, detail) { super(detail); this.status = status; } }

@@ -19,6 +19,7 @@ from core.mqtt import BrokerAddress
 from core.provision import revoke
 from core.settings import Settings
 from dispatch import repository as dispatch_repo
+from i18n import render
 from quietfix.seed import seed
 from tests.administration.onboarding import FILES
 from tests.helpers import DevicePublisher, login
@@ -96,8 +97,11 @@ def test_invalid_input_answers_422_with_field_and_reason_and_writes_nothing(clie
     assert {d["field"] for d in r.json()["detail"]} == {"name", "tier", "timezone"}
     r = client.put("/api/admin/sites/S1", headers=admin, json={"customer_code": "NOBODY", "name": "x", "lat": 1,
                                                                "lon": 2})
-    assert r.status_code == 422 and r.json()["detail"] == [{"field": "customer_code",
-                                                            "reason": "unknown customer 'NOBODY'"}]
+    assert r.status_code == 422 and r.json()["detail"] == [{
+        "field": "customer_code", "reason": "unknown customer 'NOBODY'",
+        "i18n": {"key": "admin.reason.unknown", "params": {"what": "customer", "code": "NOBODY"}}}]
+    # The reason as a message too, so the admin page shows it in the reader's language.
+    assert render(r.json()["detail"][0]["i18n"], "zh-CN", "Asia/Shanghai") == "未知的客户 'NOBODY'"
     r = client.put("/api/admin/customers/bad code", headers=admin, json={"name": "x", "tier": "gold"})
     assert r.status_code == 422 and r.json()["detail"][0]["field"] == "code"
     r = client.post("/api/admin/technicians/T01/absences", headers=admin,
@@ -193,6 +197,9 @@ def test_users_create_disable_reset(client: TestClient, conn: psycopg.Connection
     assert client.post("/api/admin/users", headers=admin, json={"username": "els", "role": "admin"}).status_code == 409
     bad = client.post("/api/admin/users", headers=admin, json={"username": "t9", "role": "technician"})
     assert bad.status_code == 422 and bad.json()["detail"][0]["field"] == "technician_code"
+    for role, field, code in (("technician", "technician_code", "T-NOBODY"), ("customer", "customer_code", "NOBODY")):
+        bad = client.post("/api/admin/users", headers=admin, json={"username": "x9", "role": role, field: code})
+        assert bad.status_code == 422 and bad.json()["detail"][0]["reason"] == f"unknown {role} '{code}'"
     assert client.post("/api/admin/users/els/disable", headers=admin).status_code == 200
     assert client.post("/api/auth/token", json={"username": "els", "password": first}).status_code == 401
     assert client.post("/api/admin/users/els/enable", headers=admin).status_code == 200
@@ -236,7 +243,8 @@ def test_upload_uses_the_import_and_refuses_bad_files_whole(client: TestClient, 
            *[f for f in files if f[1][0] != "sites.csv"]]
     r = client.post("/api/admin/import", headers=admin, files=bad)
     assert r.status_code == 422 and r.json()["errors"] == [
-        {"file": "sites.csv", "line": 4, "column": "lon", "message": "longitude must be between -180 and 180"}]
+        {"file": "sites.csv", "line": 4, "column": "lon", "message": "longitude must be between -180 and 180",
+         "i18n": {"key": "admin.reason.outOfRange", "params": {"what": "longitude", "lo": "-180", "hi": "180"}}}]
     conn.rollback()
     assert conn.execute("SELECT count(*) FROM customers WHERE code = 'ACME'").fetchone()[0] == 0
     ok = client.post("/api/admin/import", headers=admin, files=files)

@@ -173,7 +173,8 @@ def test_cli_exit_status_and_last_line_json(db_url: str, tmp_path: Path) -> None
     out = cli(str(bad))
     assert out.returncode == 1, out.stderr
     last = json.loads(out.stdout.strip().splitlines()[-1])
-    assert last["errors"] == [{"file": "sites.csv", "line": 4, "column": "lat", "message": "'abc' is not a number"}]
+    assert last["errors"] == [{"file": "sites.csv", "line": 4, "column": "lat", "message": "'abc' is not a number",
+                               "i18n": {"key": "admin.reason.notNumber", "params": {"value": "abc"}}}]
     out = cli(str(good), "--dry-run")
     assert out.returncode == 0, out.stderr
     assert json.loads(out.stdout.strip().splitlines()[-1])["created"]["sites"] == 2

@@ -8,6 +8,7 @@ import pytest
 
 from administration import validation as v
 from administration.models import Customer, FieldError, Hours
+from i18n import render
 
 
 def fields(result: object) -> dict[str, str]:
@@ -140,3 +141,32 @@ def test_tier_pause_rules_are_yes_or_no() -> None:
         "on_hold", "nap", "customer_window"}
     assert fields(v.tier_pause_rules({})) == {"rules": "name at least one of on_hold, awaiting_parts, "
                                                        "customer_window"}
+
+
+def _chinese(text: str) -> bool:
+    return any("\u4e00" <= ch <= "\u9fff" for ch in text)
+
+
+def test_every_reason_is_a_message_that_reads_in_chinese_and_says_the_same_in_english() -> None:
+    """The reasons reach the admin page and the portal as catalogue messages (``FieldError.said``): a zh-CN
+    reader gets Chinese, and the English text kept beside it (the API's ``reason``, CSV reports) is the
+    message's English rendering, with the offending value quoted as before."""
+    errors = [
+        *v.customer({"code": "A CME", "name": "", "tier": "platinum", "email": "nope", "phone": "call me",
+                     "language": "Dutch", "timezone": "CET+1"}),
+        *v.customer({**CUSTOMER, "name": "Acme\x00"}),
+        *v.tier_pause_rules({"on_hold": "maybe", "sleeping": "yes", "awaiting_parts": "default"}),
+        *v.working_pattern([{"weekday": 9, "start": "08:00", "end": "17:00"}, "x",
+                            {"weekday": 1, "start": "08:00", "end": "17:00", "breaks": [{"start": "x"}]},
+                            {"weekday": "Mon", "start": "08:00", "end": "17:00"}]),
+    ]
+    assert len(errors) >= 13
+    for e in errors:
+        assert e.said is not None and e.said.key.startswith("admin.reason."), e
+        assert render(e.said.to_json(), "en", "UTC") == e.message
+        zh = render(e.said.to_json(), "zh-CN", "Asia/Shanghai")
+        assert _chinese(zh) and zh != e.message, (e, zh)
+    by_field = {e.field: e.message for e in errors}
+    assert by_field["email"] == "'nope' is not an e-mail address"
+    assert by_field["on_hold"].startswith("'maybe' is not a pause rule: yes (the clock stops)")
+    assert by_field["days[3]"] == "invalid span"  # not Python's own words about int()

@@ -193,6 +193,13 @@ def test_admin_edits_sla_pause_rules_per_tier_and_per_contract(world: World, con
             expect(p2.locator("[data-panel='contracts'] tr[data-key='K-PAU'] td[data-col='pause_on_hold']")
                    ).to_have_text("按等级默认：继续计时")
             expect(p2.locator("#pause-h")).to_have_text("SLA 计时暂停：各等级默认规则")
+            # A refused value's reason in the reader's language (admin.reason.*), not the server's English.
+            p2.locator("[data-panel='contracts'] tr[data-key='K-PAU'] td").first.click()
+            f2 = p2.locator("[data-form='contracts']")
+            f2.locator("[name='pause_on_hold']").evaluate("s => s.add(new Option('maybe', 'maybe', true, true))")
+            f2.locator("button[type=submit]").click()
+            expect(f2.locator("#contracts-pause_on_hold-err")).to_have_text(
+                "'maybe' 不是暂停规则：yes（计时暂停）、no（计时继续）或 default（沿用等级的规则）")
         finally:
             zh.close()
     finally:

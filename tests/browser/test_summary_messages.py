@@ -11,8 +11,10 @@ import pytest
 from playwright.sync_api import expect
 from psycopg.types.json import Jsonb
 
+from core.contracts import EventMessage
 from core.events import record_timeline
 from i18n import Message
+from ingest.events import store_events
 from tests.browser.conftest import World, sign_in
 from tests.browser.test_pages import assert_accessible
 
@@ -29,6 +31,10 @@ def test_portal_timeline_and_incident_in_the_customers_language(world: World, co
                         message=Message("summary.rated", {"score": 9}))
         record_timeline(c, customer_id=customer, device_id=device, at=at + timedelta(seconds=1), kind="note_legacy",
                         summary="Old note, written in English")
+        # A device event as ingest writes it (ingest/events.py): its line is a message too.
+        seq = 1 + (c.execute("SELECT max(seq) FROM device_events WHERE device_id = %s", (device,)).fetchone()[0] or 0)
+        store_events(c, [EventMessage(device, seq, int(at.timestamp() * 1000) + 2000, "alarm_raised",
+                                      {"signal": "flow_lpm", "value": 3.5})], at)
         incident = c.execute(
             "INSERT INTO incidents (device_id, customer_id, fault_mode, detector, severity, status, summary, "
             "summary_message, opened_at, response_due, onsite_due, repair_due) VALUES (%s, %s, 'seal_leak', "
@@ -48,6 +54,8 @@ def test_portal_timeline_and_incident_in_the_customers_language(world: World, co
         expect(timeline).to_contain_text("客户为本次上门打分 9/10")
         expect(timeline).to_contain_text("Old note, written in English")  # a row from before: as written
         expect(timeline).not_to_contain_text("Customer rated the visit")
+        expect(timeline).to_contain_text(f"{device}：flow_lpm 报警（3.5）")
+        expect(timeline).not_to_contain_text("alarm on flow_lpm")
         assert_accessible(page)
     finally:
         with psycopg.connect(world.db_url) as c:  # the browser tests share one world

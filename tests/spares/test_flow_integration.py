@@ -17,6 +17,7 @@ from core.clock import ManualClock, to_datetime
 from core.settings import DispatchSettings, Settings
 from dispatch import DispatchLoop, check_plan, complete, mark_arrived
 from dispatch import repository as plan_repo
+from i18n import render
 from quietfix.seed import CENTER, SeededDevice, seed
 from spares import service as flow
 from spares.models import ShipmentStatus
@@ -268,10 +269,13 @@ def test_part_nobody_has_within_reach_alerts_dispatchers_once(world: World) -> N
     incident = w.conn.execute("SELECT incident_id FROM work_orders WHERE id = %s", (wo,)).fetchone()[0]
     alerts = w.conn.execute("SELECT incident_id, sku, needed, available FROM spares_alerts").fetchall()
     assert alerts == [(incident, NONE, 1, 0)]
-    events = w.conn.execute("SELECT count(*) FROM timeline_events WHERE kind = 'parts_unavailable' "
-                            "AND work_order_id = %s", (wo,)).fetchone()[0]
+    events = w.conn.execute("SELECT summary, message FROM timeline_events WHERE kind = 'parts_unavailable' "
+                            "AND work_order_id = %s", (wo,)).fetchall()
     w.conn.commit()
-    assert events == 1
+    assert len(events) == 1
+    [(summary, message)] = events  # English beside a message that reads in the dispatcher's language (0821)
+    assert summary == f"Part {NONE} out of stock within reach (need 1, 0 available)"
+    assert render(message, "zh-CN", "Asia/Shanghai") == f"备件 {NONE} 在可达范围内缺货（需要 1，可用 0）"
     assert w.holds(wo) == []
     d = login(w.client, "dispatcher")
     [alert] = w.client.get("/api/spares/alerts", headers=d).json()
