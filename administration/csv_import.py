@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import csv
 import io
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -211,7 +211,7 @@ def _refers_to_invalid(entity: str, raw: Mapping[str, str], invalid: dict[str, s
                for (source, column), target in REFERENCES.items() if source == entity)
 
 
-def render(entity: str, rows: list[Mapping[str, Any]], optional: tuple[str, ...] = ()) -> bytes:
+def render(entity: str, rows: Sequence[Mapping[str, Any]], optional: tuple[str, ...] = ()) -> bytes:
     """One import file (UTF-8, header first) from rows keyed by its columns (and the ``optional`` ones named):
     what an organisation's export would hand ``quietfix import``, and what the demo's seed writes."""
     columns = COLUMNS[entity] + tuple(c for c in optional if c in OPTIONAL.get(entity, ()))

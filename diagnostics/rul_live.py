@@ -143,10 +143,10 @@ class LearnedRul:
                 life.done_until = until
         out = {}
         for d in devices:
-            life = self._lives.get(d)
-            if life is None:
+            known = self._lives.get(d)
+            if known is None:
                 continue
-            h = bucket_history(life.rows, model.signals, life.start, until)
+            h = bucket_history(known.rows, model.signals, known.start, until)
             if len(h) >= MIN_CYCLES:
                 out[d] = h
         return out

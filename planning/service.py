@@ -443,8 +443,8 @@ def create_preventive_work_orders(conn: psycopg.Connection, now: datetime,
         site = repo.device_site(conn, o.device_id)
         if site is None:
             continue
-        k = under.get(o.key) or covering(contracts, o.device_id, int(site["customer_id"]), now)
-        windows = visit_windows(site, k, o.earliest_start, o.latest_start, o.estimated_minutes)
+        cover = under.get(o.key) or covering(contracts, o.device_id, int(site["customer_id"]), now)
+        windows = visit_windows(site, cover, o.earliest_start, o.latest_start, o.estimated_minutes)
         lo, hi = (windows[0][0], windows[-1][1]) if windows else (o.earliest_start, o.latest_start)
         start_at, end_at = datetime.fromtimestamp(lo, UTC), datetime.fromtimestamp(hi, UTC)
         ids = repo.insert_preventive(

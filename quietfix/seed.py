@@ -119,20 +119,22 @@ def demo_world(*, devices: int = 60, technicians: int = 12, seed: int = 7, id_pr
                           "timezone": TIMEZONE})
         contracts.append({"code": f"SC-{i + 1:05d}", "customer_code": code, "tier": tier,
                           "coverage": CONTRACT_TERMS[tier][0], "starts_on": CONTRACTS_FROM.isoformat()})
-    sites, assets, out = [], [], []
+    sites: list[dict[str, str]] = []
+    assets: list[dict[str, str]] = []
+    out: list[tuple[str, str, str]] = []
     for i in range(devices):
         c = customers[i % n_customers]
         eq = EQUIPMENT[i % len(EQUIPMENT)]
         device_id = f"{id_prefix}{eq}-{i + 1:04d}"
         lat, lon = _point(rng)
         zh = c["language"] == "zh-CN"
-        sites.append({"code": f"S-{device_id}", "customer_code": c["code"], "lat": f"{lat:.6f}", "lon": f"{lon:.6f}",
+        sites.append({"code": f"S-{device_id}", "customer_code": str(c["code"]), "lat": f"{lat:.6f}", "lon": f"{lon:.6f}",
                       "name": f"{ROOM_ZH[eq]} {i + 1:04d}" if zh else f"{eq.title()} room {i + 1:04d}",
                       "address": _address(lat, lon, 10 + i * 7, zh), "access_hours": "24x7"})
         # The model column names the device on the board ("Pump 0001"), as the demo always did.
         assets.append({"serial": f"SN-{device_id}", "site_code": f"S-{device_id}", "equipment_type": eq,
                        "model": f"{eq.title()} {i + 1:04d}", "installed_on": "2022-03-01", "device_id": device_id})
-        out.append((device_id, eq, c["code"]))
+        out.append((device_id, eq, str(c["code"])))
     techs = []
     for i in range(technicians):
         lat, lon = _point(rng)

@@ -49,8 +49,8 @@ def board_page() -> FileResponse:
 
 # Shared snapshot answers are JSON bytes built once per data version (api/snapshot.py), returned as a Response so
 # FastAPI validates nothing per request; the schema is still documented here, with the 304 of a revalidation.
-NOT_MODIFIED = {304: {"description": "Not modified: the `If-None-Match` ETag is still current (no body)."}}
-JSON_OBJECT = {"content": {"application/json": {"schema": {"type": "object"}}}}
+NOT_MODIFIED: dict[int | str, dict[str, Any]] = {304: {"description": "Not modified: the `If-None-Match` ETag is still current (no body)."}}
+JSON_OBJECT: dict[str, Any] = {"content": {"application/json": {"schema": {"type": "object"}}}}
 
 
 @router.get("/api/board", tags=["board"], responses={200: {
@@ -149,6 +149,8 @@ def intake(body: IntakeRequest, request: Request, conn: Conn, principal: Staff) 
             conn, incident_id=incident_id, device_id=device["id"], customer_id=device["customer_id"],
             required_skills=body.required_skills, estimated_minutes=body.estimated_minutes, lat=device["lat"],
             lon=device["lon"], created_at=at, onsite_due=onsite_due)
+        if work_order_id is None:  # the incident was opened just above: its work order cannot exist already
+            raise HTTPException(status.HTTP_409_CONFLICT, "a work order for this incident is already open")
         record_timeline(conn, customer_id=device["customer_id"], device_id=device["id"], at=at,
                         kind="incident_reported",
                         message=Message("summary.reported", {"source": {"key": f"common.source.{body.source}",
