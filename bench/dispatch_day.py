@@ -55,6 +55,8 @@ class Config:
     deadline_lateness_per_s: int = Params().deadline_lateness_per_s
     cost_units_per_s: int = Params().cost_units_per_s
     time_to_site_window_s: float | None = Params().time_to_site_window_s
+    second_pass_share: float = Params().second_pass_share
+    second_pass_allowance_s: float | None = Params().second_pass_allowance_s
 
 
 def point(rng: random.Random, size_km: float) -> Location:
@@ -199,7 +201,8 @@ def simulate(
             params=Params(lateness_per_s=cfg.lateness_per_s, deadline_margin_s=cfg.deadline_margin_s,
                           time_to_site_per_s=cfg.time_to_site_per_s, time_to_site_window_s=cfg.time_to_site_window_s,
                           deadline_lateness_per_s=cfg.deadline_lateness_per_s,
-                          cost_units_per_s=cfg.cost_units_per_s),
+                          cost_units_per_s=cfg.cost_units_per_s, second_pass_share=cfg.second_pass_share,
+                          second_pass_allowance_s=cfg.second_pass_allowance_s),
         )
         deferred: dict[str, str] = {}
         if visits:
@@ -385,6 +388,11 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--deadline-lateness-per-s", type=int, default=Params().deadline_lateness_per_s,
                     help="extra lateness cost past the contract deadline")
     ap.add_argument("--cost-units-per-s", type=int, default=Params().cost_units_per_s)
+    ap.add_argument("--second-pass-share", type=float, default=Params().second_pass_share,
+                    help="share of each re-plan's budget (or solution limit) for the distance pass (0: off)")
+    ap.add_argument("--second-pass-allowance-s", type=float, default=Params().second_pass_allowance_s,
+                    help="distance pass: max delay of a job's arrival past the main plan's (negative: up to "
+                         "its lateness bound)")
     ap.add_argument("--policy", choices=("both", "optimiser", "baseline"), default="both")
     ap.add_argument("--solution-limit", type=int, default=None,
                     help="stop each re-plan after N solutions (load-independent comparisons) instead of the budget")
@@ -408,6 +416,9 @@ def main(argv: list[str] | None = None) -> None:
         cost_units_per_s=a.cost_units_per_s,
         time_to_site_window_s=None if a.time_to_site_window_s is None or a.time_to_site_window_s < 0
         else a.time_to_site_window_s,
+        second_pass_share=a.second_pass_share,
+        second_pass_allowance_s=None if a.second_pass_allowance_s is None or a.second_pass_allowance_s < 0
+        else a.second_pass_allowance_s,
     )
     print(f"dispatch_day: {cfg}", file=sys.stderr)
     out: dict[str, object] = {"config": cfg.__dict__}
