@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from dispatch.baseline import nearest_free
 from dispatch.feasibility import check_plan
 from dispatch.models import TIERS, Job, Location, Params, Plan, Problem, Technician, TechState
-from dispatch.planner import admit_preventive, preemptions, preventive_fields, with_deferred
+from dispatch.preventive import admit_preventive, preemptions, preventive_fields, with_deferred
 from dispatch.solver import solve
 from dispatch.travel import StraightLineProvider
 from planning.preventive import PREVENTIVE_PREFIX
@@ -131,8 +131,8 @@ def simulate(
     benchmark simulates its own rosters and forecast-driven days).
 
     Preventive visits (``Job.preventive``, ``window`` = their window of days) wait from the start of the day and
-    go through the live dispatch code on every re-plan: ``planner.preventive_fields`` builds their job fields
-    and ``planner.admit_preventive`` (the live gate) decides which the policy may plan, with the emergencies
+    go through the live dispatch code on every re-plan: ``preventive.preventive_fields`` builds their job fields
+    and ``preventive.admit_preventive`` (the live gate) decides which the policy may plan, with the emergencies
     seen so far as the observed arrivals and the scenario's rate as the forecast."""
     techs, jobs = world if world is not None else scenario(cfg)
     visits = {j.id for j in jobs if j.preventive}
@@ -253,7 +253,7 @@ def simulate(
 
 
 def _visit(job: Job, now: float) -> Job:
-    """A waiting visit as the live loop builds it (``planner.preventive_fields``; ``job.window`` holds its window
+    """A waiting visit as the live loop builds it (``preventive.preventive_fields``; ``job.window`` holds its window
     of days: earliest and latest start)."""
     earliest, latest = job.window if job.window is not None else (None, None)
     return Job(**{**_fields(job), "window": None, **preventive_fields(earliest, latest, now, committed=False)})
@@ -400,7 +400,7 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--scale-only", action="store_true", help="only the scale check, no simulated day")
     ap.add_argument("--scale-seconds", type=float, default=5.0)
     ap.add_argument("--preventive", type=int, default=0,
-                    help="also run the day with N preventive visits decided by the live gate (planner.admit_preventive)")
+                    help="also run the day with N preventive visits decided by the live gate (preventive.admit_preventive)")
     a = ap.parse_args(argv)
     cfg = Config(
         technicians=a.technicians,

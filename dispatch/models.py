@@ -117,7 +117,7 @@ class Params:
     # penalty (>= 1 000 000) is 140x this, so any emergency outranks any visit.
     preventive_drop_penalty_s: int = 2 * 3600
     # Per second a preventive visit the gate admitted starts after its suggested start (now + 30 min, set by
-    # planner.admit_preventive): admitted means "starting now is safe", and without a pull the optimiser left
+    # preventive.admit_preventive): admitted means "starting now is safe", and without a pull the optimiser left
     # visits at the end of routes where the next re-plan found the gate closed (day simulation, seed 1: 1 visit
     # of 12). 1/s is a tenth of a bronze emergency's lateness, so any emergency still comes first.
     preventive_lateness_per_s: int = 1
