@@ -2,7 +2,10 @@
 
 Search: parallel cheapest insertion (robust with time windows and optional nodes), then guided local search
 until the time limit or ``solution_limit``. Warm start: the previous plan is read back with
-ReadAssignmentFromRoutes and improved with SolveFromAssignmentWithParameters.
+ReadAssignmentFromRoutes and improved with SolveFromAssignmentWithParameters. Then the distance pass
+(dispatch.second_pass) gets ``Params.second_pass_share`` of the budget (or of ``solution_limit``): km with each
+served job's arrival bounded near the main plan's; when the main plan leaves a job out, the main search gets that
+share instead.
 
 Determinism: OR-Tools' routing search is single-threaded and has no random component, so for the same problem,
 seed and parameters the search trajectory is identical. Only *where it stops* can differ when the wall-clock
@@ -108,8 +111,22 @@ def solve(
         )
     if share <= 0 or not enc.job_nodes:
         return extract_plan(problem, enc, model, solution)
-    return distance_pass(problem, enc, model, solution, remaining(),
-                         None if solution_limit is None else max(1, solution_limit - first_limit))  # type: ignore[operator]
+    rest = None if solution_limit is None else max(1, solution_limit - first_limit)  # type: ignore[operator]
+    if unserved(enc, model, solution):
+        # The main objective is not done (a job the model could serve is left out: an overloaded plan, or a
+        # search cut short on a starved machine): it gets the rest of the budget, not the distance pass.
+        params.time_limit.FromMilliseconds(int(remaining() * 1000))
+        if rest is not None:
+            params.solution_limit = rest
+        more = model.routing.SolveFromAssignmentWithParameters(solution, params)
+        return extract_plan(problem, enc, model, more if more is not None else solution)
+    return distance_pass(problem, enc, model, solution, remaining(), rest)
+
+
+def unserved(enc: Encoding, model: RoutingModel, solution: pywrapcp.Assignment) -> bool:
+    """Whether the solution leaves out a job the model holds (one the encoding did not already rule out)."""
+    served = {n for r in node_routes(model, solution) for n in r}
+    return any(not served.intersection(nodes) for nodes in enc.job_nodes.values())
 
 
 def distance_pass(problem: Problem, enc: Encoding, model: RoutingModel, solution: pywrapcp.Assignment,
