@@ -17,7 +17,8 @@ from dispatch.travel import StraightLineProvider
 from tests.dispatch.conftest import NOW, job, order, solved, tech
 
 MAIN_ONLY = Params(balance_per_s=0, second_pass_share=0)
-DEFAULT = Params(balance_per_s=0)  # the pass on, allowance 15 min
+ALLOW = Params(balance_per_s=0, second_pass_allowance_s=15 * 60.0)  # the pass on, delays of at most 15 min
+DEFAULT = Params(balance_per_s=0)  # the pass on, delays up to the lateness bound
 
 
 def _queue_or_send(a_minutes: float, params: Params, pin_b: str | None = None) -> Problem:
@@ -33,28 +34,37 @@ def _start(plan, job_id: str) -> float:  # type: ignore[no-untyped-def]
 
 def test_distance_pass_binding_takes_back_a_trip_whose_saving_delays_the_job_within_the_allowance() -> None:
     main = solved(_queue_or_send(15, MAIN_ONLY), solution_limit=60)
-    both = solved(_queue_or_send(15, DEFAULT), solution_limit=60)
+    both = solved(_queue_or_send(15, ALLOW), solution_limit=60)
     assert order(main, "t2") == ["B"]  # the main objective alone sends the free technician
     assert sorted(order(both, "t1")) == ["A", "B"] and order(both, "t2") == []
     assert both.kpis["distance_pass_saved_s"] > 0 and both.kpis["travel_s"] < main.kpis["travel_s"]
-    assert _start(both, "B") <= _start(main, "B") + DEFAULT.second_pass_allowance_s  # type: ignore[operator]
+    assert _start(both, "B") <= _start(main, "B") + ALLOW.second_pass_allowance_s  # type: ignore[operator]
 
 
 def test_distance_pass_not_binding_when_the_saving_would_make_the_job_wait_longer_than_the_allowance() -> None:
-    plan = solved(_queue_or_send(30, DEFAULT), solution_limit=60)  # B would wait ~28 min more behind A
+    plan = solved(_queue_or_send(30, ALLOW), solution_limit=60)  # B would wait ~28 min more behind A
     assert order(plan, "t1") == ["A"] and order(plan, "t2") == ["B"]
     assert "distance_pass_saved_s" not in plan.kpis
 
 
 def test_distance_pass_without_allowance_delays_up_to_the_lateness_bound() -> None:
-    unbounded = dataclasses.replace(DEFAULT, second_pass_allowance_s=None)
-    plan = solved(_queue_or_send(30, unbounded), solution_limit=60)  # B at ~33 min, target - margin = 105 min
+    plan = solved(_queue_or_send(30, DEFAULT), solution_limit=60)  # B at ~33 min, target - margin = 105 min
     assert sorted(order(plan, "t1")) == ["A", "B"] and order(plan, "t2") == []
+    assert _start(plan, "B") <= NOW + 2 * 3600 - DEFAULT.deadline_margin_s
+
+
+def test_distance_pass_not_binding_past_the_lateness_bound() -> None:
+    # Both jobs take 110 min: whichever goes second on one route would start after its target less the margin
+    # (105 min), so each gets its own technician.
+    base = _queue_or_send(110, DEFAULT)
+    jobs = tuple(dataclasses.replace(j, duration_s=110 * 60.0) for j in base.jobs)
+    plan = solved(dataclasses.replace(base, jobs=jobs), solution_limit=60)
+    assert len(order(plan, "t1")) == 1 and len(order(plan, "t2")) == 1
 
 
 def test_distance_pass_keeps_pins() -> None:
-    plan = solved(_queue_or_send(15, DEFAULT, pin_b="t2"), solution_limit=60)
-    assert order(plan, "t2") == ["B"]
+    plan = solved(_queue_or_send(30, DEFAULT, pin_b="t2"), solution_limit=60)
+    assert "B" in order(plan, "t2") and "B" not in order(plan, "t1")  # km alone would have t1 do both
 
 
 def test_distance_data_bounds_each_served_arrival_and_drops_only_the_pull() -> None:
