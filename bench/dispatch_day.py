@@ -57,6 +57,7 @@ class Config:
     time_to_site_window_s: float | None = Params().time_to_site_window_s
     second_pass_share: float = Params().second_pass_share
     second_pass_allowance_s: float | None = Params().second_pass_allowance_s
+    second_pass_extra_margin_s: float = Params().second_pass_extra_margin_s
 
 
 def point(rng: random.Random, size_km: float) -> Location:
@@ -202,7 +203,8 @@ def simulate(
                           time_to_site_per_s=cfg.time_to_site_per_s, time_to_site_window_s=cfg.time_to_site_window_s,
                           deadline_lateness_per_s=cfg.deadline_lateness_per_s,
                           cost_units_per_s=cfg.cost_units_per_s, second_pass_share=cfg.second_pass_share,
-                          second_pass_allowance_s=cfg.second_pass_allowance_s),
+                          second_pass_allowance_s=cfg.second_pass_allowance_s,
+                          second_pass_extra_margin_s=cfg.second_pass_extra_margin_s),
         )
         deferred: dict[str, str] = {}
         if visits:
@@ -393,6 +395,8 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--second-pass-allowance-s", type=float, default=Params().second_pass_allowance_s,
                     help="distance pass: max delay of a job's arrival past the main plan's (negative: up to "
                          "its lateness bound)")
+    ap.add_argument("--second-pass-extra-margin-s", type=float, default=Params().second_pass_extra_margin_s,
+                    help="distance pass: keep arrivals this much further inside the lateness bound")
     ap.add_argument("--policy", choices=("both", "optimiser", "baseline"), default="both")
     ap.add_argument("--solution-limit", type=int, default=None,
                     help="stop each re-plan after N solutions (load-independent comparisons) instead of the budget")
@@ -417,6 +421,7 @@ def main(argv: list[str] | None = None) -> None:
         time_to_site_window_s=None if a.time_to_site_window_s is None or a.time_to_site_window_s < 0
         else a.time_to_site_window_s,
         second_pass_share=a.second_pass_share,
+        second_pass_extra_margin_s=a.second_pass_extra_margin_s,
         second_pass_allowance_s=None if a.second_pass_allowance_s is None or a.second_pass_allowance_s < 0
         else a.second_pass_allowance_s,
     )

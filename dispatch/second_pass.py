@@ -50,9 +50,10 @@ def lateness_bound(data: RoutingData, node: int, pull: bool) -> int | None:
     return min(bounds) if bounds else None
 
 
-def distance_data(enc: Encoding, arrivals: dict[int, int], allowance: int | None) -> RoutingData:
+def distance_data(enc: Encoding, arrivals: dict[int, int], allowance: int | None,
+                  extra_margin: int = 0) -> RoutingData:
     """``enc.data`` without the time-to-site pull and with each served job's arrival bounded (module doc);
-    ``allowance`` None = up to the lateness bound."""
+    ``allowance`` None = up to the lateness bound, less ``extra_margin``."""
     d = enc.data
     site = {}
     for node, pieces in d.site_costs.items():
@@ -64,6 +65,7 @@ def distance_data(enc: Encoding, arrivals: dict[int, int], allowance: int | None
         late = lateness_bound(d, node, node in enc.pull_nodes)
         if late is None:
             continue
+        late -= extra_margin
         cap = late if allowance is None else min(late, first + allowance)
         lo, hi = windows.get(node, (0, d.horizon))
         windows[node] = (lo, min(hi, max(first, cap)))
@@ -76,10 +78,11 @@ def improve(
     solution: pywrapcp.Assignment,
     params: pywrapcp.DefaultRoutingSearchParameters,
     allowance: int | None,
+    extra_margin: int = 0,
 ) -> tuple[RoutingData, RoutingModel, pywrapcp.Assignment] | None:
     """Run the distance pass from the main solution; None when its model cannot read the main routes back
     (not expected: they satisfy every bound) or the search returns nothing, so the caller keeps the main plan."""
-    data = distance_data(enc, served_arrivals(enc, model, solution), allowance)
+    data = distance_data(enc, served_arrivals(enc, model, solution), allowance, extra_margin)
     second = build_model(data)
     second.routing.CloseModelWithParameters(params)
     routes = [[second.manager.NodeToIndex(n) for n in r] for r in node_routes(model, solution)]

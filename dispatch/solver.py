@@ -137,7 +137,8 @@ def distance_pass(problem: Problem, enc: Encoding, model: RoutingModel, solution
     main = extract_plan(problem, enc, model, solution)
     p = problem.params
     allowance = None if p.second_pass_allowance_s is None else int(p.second_pass_allowance_s)
-    found = improve(enc, model, solution, search_parameters(seconds, solution_limit), allowance)
+    found = improve(enc, model, solution, search_parameters(seconds, solution_limit), allowance,
+                    int(p.second_pass_extra_margin_s))
     if found is None:
         return main
     data, second, better = found
