@@ -139,16 +139,17 @@ class Params:
     # plan keeps arrivals well inside it rather than just before it. See docs/dispatch.md, "Objective".
     time_to_site_window_s: float | None = None
     # The distance pass (dispatch.second_pass): after the main solve, a second search minimises driving with
-    # every served job's arrival bounded by max(main-pass arrival + allowance, ...) capped at its lateness bound
-    # (target or deadline less the margin) -- lexicographic: the main objective first, then km. This share of
-    # the re-plan budget (or of ``solution_limit``) goes to it; 0 switches it off. Why: the time-to-site term
-    # sends a free technician to every job at once, also where a technician finishing nearby would still arrive
-    # well inside the target, and that cost the day simulation 18 % more km per job (issue #14, 15.34 -> 18.05).
-    second_pass_share: float = 0.3
+    # every served job's arrival bounded by max(main-pass arrival, min(main arrival + allowance, lateness bound))
+    # -- lexicographic: the main objective first, then km. This share of the re-plan budget (or of
+    # ``solution_limit``) goes to it; 0 (the default) switches it off. Why it exists: the time-to-site term
+    # costs the day simulation km (issue #14: 15.34 -> 18.05 km per job, seed 1). Why it is off: measured with
+    # 100 solutions per re-plan it was not reliably better -- tuning seed 4 16.93 -> 12.89 km per job but seed 5
+    # 15.74 -> 16.81 (more), p95 time to site longer on every seed, and on seed 1 (evaluation) 18.05 -> 16.95 km
+    # with on site within 2 h 99.1 % -> 96.2 % (docs/dispatch.md, "Distance pass"). 0.3 is the share measured.
+    second_pass_share: float = 0.0
     # How much later than the main pass planned it a job may be reached in the distance pass (None: up to its
-    # lateness bound, the target or deadline less the margin). None is the default: on the day simulation's
-    # tuning seed (4, rate 13, 100 solutions per re-plan) it drove 12.89 km per job against the main objective's
-    # 16.93, on site within 2 h 100 % both; an allowance of 15 min only reached 16.54. The price: a job may wait
+    # lateness bound, the target or deadline less the margin). Seed 4 (100 solutions per re-plan): None 12.89 km
+    # per job, 15 min 16.54, main alone 16.93, on site within 2 h 100 % each. The price of None: a job may wait
     # for a technician finishing nearby while a farther one is free (idle-while-waiting, docs/dispatch.md).
     second_pass_allowance_s: float | None = None
     # Extra margin under the lateness bound in the distance pass only (its arrivals stay this much further inside

@@ -17,8 +17,9 @@ from dispatch.travel import StraightLineProvider
 from tests.dispatch.conftest import NOW, job, order, solved, tech
 
 MAIN_ONLY = Params(balance_per_s=0, second_pass_share=0)
-ALLOW = Params(balance_per_s=0, second_pass_allowance_s=15 * 60.0)  # the pass on, delays of at most 15 min
-DEFAULT = Params(balance_per_s=0)  # the pass on, delays up to the lateness bound
+# The pass is off by default (Params.second_pass_share 0, docs/dispatch.md "Distance pass"): on at the measured share.
+ALLOW = Params(balance_per_s=0, second_pass_share=0.3, second_pass_allowance_s=15 * 60.0)  # delays <= 15 min
+UNTIL_BOUND = Params(balance_per_s=0, second_pass_share=0.3)  # delays up to the lateness bound
 
 
 def _queue_or_send(a_minutes: float, params: Params, pin_b: str | None = None) -> Problem:
@@ -48,27 +49,27 @@ def test_distance_pass_not_binding_when_the_saving_would_make_the_job_wait_longe
 
 
 def test_distance_pass_without_allowance_delays_up_to_the_lateness_bound() -> None:
-    plan = solved(_queue_or_send(30, DEFAULT), solution_limit=60)  # B at ~33 min, target - margin = 105 min
+    plan = solved(_queue_or_send(30, UNTIL_BOUND), solution_limit=60)  # B at ~33 min, target - margin = 105 min
     assert sorted(order(plan, "t1")) == ["A", "B"] and order(plan, "t2") == []
-    assert _start(plan, "B") <= NOW + 2 * 3600 - DEFAULT.deadline_margin_s
+    assert _start(plan, "B") <= NOW + 2 * 3600 - UNTIL_BOUND.deadline_margin_s
 
 
 def test_distance_pass_not_binding_past_the_lateness_bound() -> None:
     # Both jobs take 110 min: whichever goes second on one route would start after its target less the margin
     # (105 min), so each gets its own technician.
-    base = _queue_or_send(110, DEFAULT)
+    base = _queue_or_send(110, UNTIL_BOUND)
     jobs = tuple(dataclasses.replace(j, duration_s=110 * 60.0) for j in base.jobs)
     plan = solved(dataclasses.replace(base, jobs=jobs), solution_limit=60)
     assert len(order(plan, "t1")) == 1 and len(order(plan, "t2")) == 1
 
 
 def test_distance_pass_keeps_pins() -> None:
-    plan = solved(_queue_or_send(30, DEFAULT, pin_b="t2"), solution_limit=60)
+    plan = solved(_queue_or_send(30, UNTIL_BOUND, pin_b="t2"), solution_limit=60)
     assert "B" in order(plan, "t2") and "B" not in order(plan, "t1")  # km alone would have t1 do both
 
 
 def test_distance_data_bounds_each_served_arrival_and_drops_only_the_pull() -> None:
-    p = Params(balance_per_s=0)
+    p = UNTIL_BOUND
     jobs = (job("X", 1.0, onsite_target=NOW + 7200, onsite_deadline=NOW + 3 * 3600),
             job("L", 2.0, onsite_target=NOW + 600, onsite_deadline=NOW + 600))  # already inside the margin
     enc = encode(Problem(NOW, jobs, (tech("t", 0.0),), params=p), StraightLineProvider())
