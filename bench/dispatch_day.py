@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from dispatch.baseline import nearest_free
 from dispatch.feasibility import check_plan
 from dispatch.models import TIERS, Job, Location, Params, Plan, Problem, Technician, TechState
-from dispatch.planner import admit_preventive, preemptions, preventive_fields, with_deferred
+from dispatch.preventive import admit_preventive, preemptions, preventive_fields, with_deferred
 from dispatch.solver import solve
 from dispatch.travel import StraightLineProvider
 from planning.preventive import PREVENTIVE_PREFIX
@@ -55,6 +55,9 @@ class Config:
     deadline_lateness_per_s: int = Params().deadline_lateness_per_s
     cost_units_per_s: int = Params().cost_units_per_s
     time_to_site_window_s: float | None = Params().time_to_site_window_s
+    second_pass_share: float = Params().second_pass_share
+    second_pass_allowance_s: float | None = Params().second_pass_allowance_s
+    second_pass_extra_margin_s: float = Params().second_pass_extra_margin_s
 
 
 def point(rng: random.Random, size_km: float) -> Location:
@@ -129,8 +132,8 @@ def simulate(
     benchmark simulates its own rosters and forecast-driven days).
 
     Preventive visits (``Job.preventive``, ``window`` = their window of days) wait from the start of the day and
-    go through the live dispatch code on every re-plan: ``planner.preventive_fields`` builds their job fields
-    and ``planner.admit_preventive`` (the live gate) decides which the policy may plan, with the emergencies
+    go through the live dispatch code on every re-plan: ``preventive.preventive_fields`` builds their job fields
+    and ``preventive.admit_preventive`` (the live gate) decides which the policy may plan, with the emergencies
     seen so far as the observed arrivals and the scenario's rate as the forecast."""
     techs, jobs = world if world is not None else scenario(cfg)
     visits = {j.id for j in jobs if j.preventive}
@@ -199,7 +202,9 @@ def simulate(
             params=Params(lateness_per_s=cfg.lateness_per_s, deadline_margin_s=cfg.deadline_margin_s,
                           time_to_site_per_s=cfg.time_to_site_per_s, time_to_site_window_s=cfg.time_to_site_window_s,
                           deadline_lateness_per_s=cfg.deadline_lateness_per_s,
-                          cost_units_per_s=cfg.cost_units_per_s),
+                          cost_units_per_s=cfg.cost_units_per_s, second_pass_share=cfg.second_pass_share,
+                          second_pass_allowance_s=cfg.second_pass_allowance_s,
+                          second_pass_extra_margin_s=cfg.second_pass_extra_margin_s),
         )
         deferred: dict[str, str] = {}
         if visits:
@@ -250,7 +255,7 @@ def simulate(
 
 
 def _visit(job: Job, now: float) -> Job:
-    """A waiting visit as the live loop builds it (``planner.preventive_fields``; ``job.window`` holds its window
+    """A waiting visit as the live loop builds it (``preventive.preventive_fields``; ``job.window`` holds its window
     of days: earliest and latest start)."""
     earliest, latest = job.window if job.window is not None else (None, None)
     return Job(**{**_fields(job), "window": None, **preventive_fields(earliest, latest, now, committed=False)})
@@ -385,6 +390,13 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--deadline-lateness-per-s", type=int, default=Params().deadline_lateness_per_s,
                     help="extra lateness cost past the contract deadline")
     ap.add_argument("--cost-units-per-s", type=int, default=Params().cost_units_per_s)
+    ap.add_argument("--second-pass-share", type=float, default=Params().second_pass_share,
+                    help="share of each re-plan's budget (or solution limit) for the distance pass (0: off)")
+    ap.add_argument("--second-pass-allowance-s", type=float, default=Params().second_pass_allowance_s,
+                    help="distance pass: max delay of a job's arrival past the main plan's (negative: up to "
+                         "its lateness bound)")
+    ap.add_argument("--second-pass-extra-margin-s", type=float, default=Params().second_pass_extra_margin_s,
+                    help="distance pass: keep arrivals this much further inside the lateness bound")
     ap.add_argument("--policy", choices=("both", "optimiser", "baseline"), default="both")
     ap.add_argument("--solution-limit", type=int, default=None,
                     help="stop each re-plan after N solutions (load-independent comparisons) instead of the budget")
@@ -392,7 +404,7 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--scale-only", action="store_true", help="only the scale check, no simulated day")
     ap.add_argument("--scale-seconds", type=float, default=5.0)
     ap.add_argument("--preventive", type=int, default=0,
-                    help="also run the day with N preventive visits decided by the live gate (planner.admit_preventive)")
+                    help="also run the day with N preventive visits decided by the live gate (preventive.admit_preventive)")
     a = ap.parse_args(argv)
     cfg = Config(
         technicians=a.technicians,
@@ -408,6 +420,10 @@ def main(argv: list[str] | None = None) -> None:
         cost_units_per_s=a.cost_units_per_s,
         time_to_site_window_s=None if a.time_to_site_window_s is None or a.time_to_site_window_s < 0
         else a.time_to_site_window_s,
+        second_pass_share=a.second_pass_share,
+        second_pass_extra_margin_s=a.second_pass_extra_margin_s,
+        second_pass_allowance_s=None if a.second_pass_allowance_s is None or a.second_pass_allowance_s < 0
+        else a.second_pass_allowance_s,
     )
     print(f"dispatch_day: {cfg}", file=sys.stderr)
     out: dict[str, object] = {"config": cfg.__dict__}

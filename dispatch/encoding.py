@@ -52,6 +52,9 @@ class Encoding:
     pickup_of: dict[int, int] = field(default_factory=dict)  # job copy node -> its pick-up node
     warm_routes: list[list[int]] = field(default_factory=list)
     warm_routes_previous_only: list[list[int]] = field(default_factory=list)
+    # Job nodes whose first ``data.site_costs`` piece is the priority-weighted time to site (the pull towards
+    # the site); the distance pass (dispatch.second_pass) leaves that piece out and keeps the others.
+    pull_nodes: set[int] = field(default_factory=set)
 
 
 def qualified(job: Job, tech: Technician) -> bool:
@@ -146,6 +149,7 @@ def encode(problem: Problem, travel: TravelTimeProvider) -> Encoding:
     pickup_of: dict[int, int] = {}
     van_use: dict[int, tuple[tuple[str, int], ...]] = {}  # job copy node -> parts it takes from its van
     wanted = van_demand(problem)
+    pull_nodes: set[int] = set()
 
     def scarce(v: int, parts: tuple[tuple[str, int], ...]) -> bool:
         return any(wanted[v].get(sku, 0) > techs[v].van_stock.get(sku, 0) for sku, _ in parts)
@@ -252,6 +256,8 @@ def encode(problem: Problem, travel: TravelTimeProvider) -> Encoding:
                 soft[n], extra = arrival_costs(job, weight, now, p)
                 if extra:
                     site[n] = extra
+                if p.time_to_site_per_s > 0:  # arrival_costs puts the pull first
+                    pull_nodes.add(n)
         if job.in_progress_by in tech_index:
             node = job_nodes[job.id][0]
             first[tech_index[job.in_progress_by]] = pickup_of.get(node, node)
@@ -339,7 +345,8 @@ def encode(problem: Problem, travel: TravelTimeProvider) -> Encoding:
         ordered=ordered,
         reassign=reassign,
     )
-    enc = Encoding(data, meta, [t.id for t in techs], enc_reasons, job_nodes, pickup_of, warm)
+    enc = Encoding(data, meta, [t.id for t in techs], enc_reasons, job_nodes, pickup_of, warm,
+                   pull_nodes=pull_nodes)
     if prev is not None:
         enc.warm_routes_previous_only = warm_routes(enc, problem)
         enc.warm_routes = with_new_jobs(enc, enc.warm_routes_previous_only)

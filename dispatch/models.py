@@ -117,7 +117,7 @@ class Params:
     # penalty (>= 1 000 000) is 140x this, so any emergency outranks any visit.
     preventive_drop_penalty_s: int = 2 * 3600
     # Per second a preventive visit the gate admitted starts after its suggested start (now + 30 min, set by
-    # planner.admit_preventive): admitted means "starting now is safe", and without a pull the optimiser left
+    # preventive.admit_preventive): admitted means "starting now is safe", and without a pull the optimiser left
     # visits at the end of routes where the next re-plan found the gate closed (day simulation, seed 1: 1 visit
     # of 12). 1/s is a tenth of a bronze emergency's lateness, so any emergency still comes first.
     preventive_lateness_per_s: int = 1
@@ -138,6 +138,23 @@ class Params:
     # driving (km decide, as before the term), and the pull towards the site grows as the target nears, so the
     # plan keeps arrivals well inside it rather than just before it. See docs/dispatch.md, "Objective".
     time_to_site_window_s: float | None = None
+    # The distance pass (dispatch.second_pass): after the main solve, a second search minimises driving with
+    # every served job's arrival bounded by max(main-pass arrival, min(main arrival + allowance, lateness bound))
+    # -- lexicographic: the main objective first, then km. This share of the re-plan budget (or of
+    # ``solution_limit``) goes to it; 0 (the default) switches it off. Why it exists: the time-to-site term
+    # costs the day simulation km (issue #14: 15.34 -> 18.05 km per job, seed 1). Why it is off: measured with
+    # 100 solutions per re-plan it was not reliably better -- tuning seed 4 16.93 -> 12.89 km per job but seed 5
+    # 15.74 -> 16.81 (more), p95 time to site longer on every seed, and on seed 1 (evaluation) 18.05 -> 16.95 km
+    # with on site within 2 h 99.1 % -> 96.2 % (docs/dispatch.md, "Distance pass"). 0.3 is the share measured.
+    second_pass_share: float = 0.0
+    # How much later than the main pass planned it a job may be reached in the distance pass (None: up to its
+    # lateness bound, the target or deadline less the margin). Seed 4 (100 solutions per re-plan): None 12.89 km
+    # per job, 15 min 16.54, main alone 16.93, on site within 2 h 100 % each. The price of None: a job may wait
+    # for a technician finishing nearby while a farther one is free (idle-while-waiting, docs/dispatch.md).
+    second_pass_allowance_s: float | None = None
+    # Extra margin under the lateness bound in the distance pass only (its arrivals stay this much further inside
+    # target and deadline). A knob for measurement (0: the bound is the main model's, target less 15 min).
+    second_pass_extra_margin_s: float = 0.0
     # Per second past the *contract deadline* on top of the target's lateness (times the weight): breaking the
     # contract costs three times as much as missing the promise alone. (Paying only lateness_per_s past a
     # deadline-only job's deadline, as before targets, was measured and did not win back the day simulation's

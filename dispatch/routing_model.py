@@ -273,3 +273,15 @@ def build_model(data: RoutingData) -> RoutingModel:
     add_reassignment_cost(m)
     add_breaks(m)
     return m
+
+
+def node_routes(m: RoutingModel, solution: pywrapcp.Assignment) -> list[list[int]]:
+    """Node routes (without start/end) per vehicle: what ReadAssignmentFromRoutes reads back."""
+    out = []
+    for v in range(m.data.num_vehicles):
+        index, route = solution.Value(m.routing.NextVar(m.routing.Start(v))), []
+        while not m.routing.IsEnd(index):
+            route.append(m.manager.IndexToNode(index))
+            index = solution.Value(m.routing.NextVar(index))
+        out.append(route)
+    return out

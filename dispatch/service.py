@@ -40,6 +40,7 @@ from core.loops import run_polling
 from core.settings import DispatchSettings, SparesSettings
 from core.sql import Queries
 from dispatch import planner as pl
+from dispatch import preventive as pv
 from dispatch import repository as repo
 from dispatch.appointments import defer_appointments
 from dispatch.baseline import appointment_start
@@ -181,7 +182,7 @@ class DispatchLoop:
             techs = repo.load_technicians(conn, skus, at)
             depots = repo.load_depots(conn, skus)
             stored = repo.current_plan(conn)
-            arrivals = repo.emergency_arrivals(conn, to_datetime(now - pl.ARRIVAL_WINDOW_S))
+            arrivals = repo.emergency_arrivals(conn, to_datetime(now - pv.ARRIVAL_WINDOW_S))
         previous = stored.plan if stored is not None else None
         if not orders and (previous is None or not any(previous.routes.values())):
             self._cursor = cursor
@@ -191,17 +192,17 @@ class DispatchLoop:
         # `budget x clock rate` of clock time (300x in the demo: 25 simulated minutes for 5 s).
         plan_at = now + self._clock_rate * budget
         # Preventive visits (window of days) only while the expected emergency load leaves technicians spare
-        # (planner.admit_preventive, the same gate the day simulation measures); the rest listed as dropped.
-        problem, deferred = pl.admit_preventive(
+        # (preventive.admit_preventive, the same gate the day simulation measures); the rest listed as dropped.
+        problem, deferred = pv.admit_preventive(
             pl.build_problem(plan_at, orders, techs, depots, previous, self._tz), arrivals)
         problem, later = defer_appointments(problem)  # customer windows beyond the look-ahead wait
         deferred = {**deferred, **later}
         started, clock_started = time.perf_counter(), self._clock.now()
-        plan = pl.with_deferred(self._solve(problem, budget, self._travel(plan_at)), deferred)
+        plan = pv.with_deferred(self._solve(problem, budget, self._travel(plan_at)), deferred)
         seconds = time.perf_counter() - started
         self._clock_rate = max(0.0, (self._clock.now() - clock_started) / seconds) if seconds > 0 else 0.0
         self._wall_ready = time.monotonic() + seconds
-        pulled = [] if preempted else pl.preemptions(problem, plan, self._travel(plan_at))
+        pulled = [] if preempted else pv.preemptions(problem, plan, self._travel(plan_at))
         if pulled:  # an emergency nobody else reaches in time: suspend those visits and plan again at once
             with conn.transaction():
                 self._suspend(conn, pulled, self._clock.now())
@@ -228,8 +229,8 @@ class DispatchLoop:
                                       "dropped": len(plan.dropped), "solve_s": round(seconds, 3)})
         return count
 
-    def _suspend(self, conn: psycopg.Connection, pulled: list[pl.Preemption], now: float) -> None:
-        """Pull technicians off preventive visits for emergencies (planner.preemptions): each visit goes back to
+    def _suspend(self, conn: psycopg.Connection, pulled: list[pv.Preemption], now: float) -> None:
+        """Pull technicians off preventive visits for emergencies (preventive.preemptions): each visit goes back to
         the queue with a timeline event saying why; the technician is free where they are."""
         at = to_datetime(now)
         for pre in pulled:
@@ -244,7 +245,7 @@ class DispatchLoop:
                             incident_id=row["incident_id"], work_order_id=row["id"],
                             data={"technician_id": int(pre.technician_id),
                                   "emergency_work_order_id": int(pre.emergency_id),
-                                  "reason": pl.REASON_PREVENTIVE_PREEMPTED})
+                                  "reason": pv.REASON_PREVENTIVE_PREEMPTED})
             log.info("preventive visit suspended", extra={"work_order_id": row["id"],
                                                           "technician_id": pre.technician_id,
                                                           "emergency": pre.emergency_id})

@@ -2,7 +2,10 @@
 
 Search: parallel cheapest insertion (robust with time windows and optional nodes), then guided local search
 until the time limit or ``solution_limit``. Warm start: the previous plan is read back with
-ReadAssignmentFromRoutes and improved with SolveFromAssignmentWithParameters.
+ReadAssignmentFromRoutes and improved with SolveFromAssignmentWithParameters. Then the distance pass
+(dispatch.second_pass) gets ``Params.second_pass_share`` of the budget (or of ``solution_limit``): km with each
+served job's arrival bounded near the main plan's; when the main plan leaves a job out, the main search gets that
+share instead.
 
 Determinism: OR-Tools' routing search is single-threaded and has no random component, so for the same problem,
 seed and parameters the search trajectory is identical. Only *where it stops* can differ when the wall-clock
@@ -23,7 +26,8 @@ from ortools.constraint_solver import pywrapcp, routing_enums_pb2
 
 from dispatch.encoding import REASON_CAPACITY, Encoding, encode
 from dispatch.models import Plan, Problem, Stop
-from dispatch.routing_model import RoutingData, RoutingModel, build_model
+from dispatch.routing_model import RoutingData, RoutingModel, build_model, node_routes
+from dispatch.second_pass import improve, main_objective
 from dispatch.travel import StraightLineProvider, TravelTimeProvider
 
 log = logging.getLogger(__name__)
@@ -64,7 +68,9 @@ def solve(
     )
     enc = encode(shuffled, travel)
     model = build_model(enc.data)
-    params = search_parameters(time_limit_s, solution_limit)
+    share = min(0.9, max(0.0, problem.params.second_pass_share))
+    first_limit = None if solution_limit is None else max(1, round(solution_limit * (1 - share)))
+    params = search_parameters(time_limit_s, first_limit)
     model.routing.CloseModelWithParameters(params)
     initial = None
     if problem.previous_plan is not None and any(enc.warm_routes):
@@ -76,15 +82,17 @@ def solve(
         if initial is None:
             log.info("previous plan not feasible any more; solving from scratch")
 
-    def remaining() -> float:
-        return max(MIN_SEARCH_S, time_limit_s - (time.perf_counter() - started) - EXTRACT_RESERVE_S)
+    def remaining(part: float = 1.0) -> float:
+        left = time_limit_s - (time.perf_counter() - started) - EXTRACT_RESERVE_S
+        return max(MIN_SEARCH_S, part * left)
 
-    params.time_limit.FromMilliseconds(int(remaining() * 1000))
+    main_part = 1.0 - share
+    params.time_limit.FromMilliseconds(int(remaining(main_part) * 1000))
     solution = None
     if initial is not None:
         solution = model.routing.SolveFromAssignmentWithParameters(initial, params)
     if solution is None:
-        params.time_limit.FromMilliseconds(int(remaining() * 1000))
+        params.time_limit.FromMilliseconds(int(remaining(main_part) * 1000))
         solution = model.routing.SolveWithParameters(params)
     if solution is None and initial is not None:
         # Seen under CPU starvation (a shared machine, 1 s budget): the search ran out of time before its
@@ -101,7 +109,47 @@ def solve(
             {**{j.id: REASON_CAPACITY for j in problem.jobs}, **enc.reasons},
             float("inf"),
         )
-    return extract_plan(problem, enc, model, solution)
+    if share <= 0 or not enc.job_nodes:
+        return extract_plan(problem, enc, model, solution)
+    rest = None if solution_limit is None else max(1, solution_limit - first_limit)  # type: ignore[operator]
+    if unserved(enc, model, solution):
+        # The main objective is not done (a job the model could serve is left out: an overloaded plan, or a
+        # search cut short on a starved machine): it gets the rest of the budget, not the distance pass.
+        params.time_limit.FromMilliseconds(int(remaining() * 1000))
+        if rest is not None:
+            params.solution_limit = rest
+        more = model.routing.SolveFromAssignmentWithParameters(solution, params)
+        return extract_plan(problem, enc, model, more if more is not None else solution)
+    return distance_pass(problem, enc, model, solution, remaining(), rest)
+
+
+def unserved(enc: Encoding, model: RoutingModel, solution: pywrapcp.Assignment) -> bool:
+    """Whether the solution leaves out a job the model holds (one the encoding did not already rule out)."""
+    served = {n for r in node_routes(model, solution) for n in r}
+    return any(not served.intersection(nodes) for nodes in enc.job_nodes.values())
+
+
+def distance_pass(problem: Problem, enc: Encoding, model: RoutingModel, solution: pywrapcp.Assignment,
+                  seconds: float, solution_limit: int | None) -> Plan:
+    """The main plan improved by the distance pass (dispatch.second_pass), or the main plan when the pass finds
+    nothing. ``Plan.objective`` stays the main objective (of the routes returned); ``kpis`` tell what the pass
+    saved (``distance_pass_saved_s``: driving seconds)."""
+    main = extract_plan(problem, enc, model, solution)
+    p = problem.params
+    allowance = None if p.second_pass_allowance_s is None else int(p.second_pass_allowance_s)
+    found = improve(enc, model, solution, search_parameters(seconds, solution_limit), allowance,
+                    int(p.second_pass_extra_margin_s))
+    if found is None:
+        return main
+    data, second, better = found
+    plan = extract_plan(problem, replace(enc, data=data), second, better)
+    saved = main.kpis["travel_s"] - plan.kpis["travel_s"]
+    if saved <= 0:
+        return main
+    objective = main_objective(model, node_routes(second, better), search_parameters(max(MIN_SEARCH_S, seconds)))
+    k = max(1, p.cost_units_per_s)
+    return Plan(plan.routes, plan.dropped, main.objective if objective is None else objective / k,
+                MappingProxyType({**plan.kpis, "distance_pass_saved_s": saved}))
 
 
 def extract_plan(problem: Problem, enc: Encoding, model: RoutingModel, solution: pywrapcp.Assignment) -> Plan:
@@ -209,14 +257,7 @@ def restrict_vehicles(data: RoutingData, keep: list[int], fixed_cost: int | None
 
 def _routes(model: RoutingModel, solution: pywrapcp.Assignment) -> list[list[int]]:
     """Node routes (without start/end) per vehicle."""
-    out = []
-    for v in range(model.data.num_vehicles):
-        index, route = solution.Value(model.routing.NextVar(model.routing.Start(v))), []
-        while not model.routing.IsEnd(index):
-            route.append(model.manager.IndexToNode(index))
-            index = solution.Value(model.routing.NextVar(index))
-        out.append(route)
-    return out
+    return node_routes(model, solution)
 
 
 def search_routes(

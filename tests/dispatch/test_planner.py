@@ -154,7 +154,7 @@ def _prev(i: int, lo: float, hi: float, status: str = "open", tech: int | None =
 
 
 def test_preventive_visit_gets_its_window_lowest_tier_and_no_two_hour_deadline() -> None:
-    from dispatch.planner import PREVENTIVE_OVERDUE_S
+    from dispatch.preventive import PREVENTIVE_OVERDUE_S
 
     now = NOW
     p = build_problem(now, [_prev(1, now - 3600, now + 3 * 86400), _prev(2, now - 9000, now - 7200)],

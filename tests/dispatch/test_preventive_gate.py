@@ -1,4 +1,4 @@
-"""Preventive visits must not cost the 2-hour promise: the gate in front of the optimiser (planner.admit_preventive,
+"""Preventive visits must not cost the 2-hour promise: the gate in front of the optimiser (preventive.admit_preventive,
 its queueing model and arrival-rate estimate) and the visits' own drop penalty in the model (encoding)."""
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ import pytest
 from dispatch import Job, Location, Plan, Problem, Stop, Technician, check_plan, solve
 from dispatch.encoding import COMMITTED_PENALTY, REASON_CAPACITY, drop_penalty
 from dispatch.models import Params
-from dispatch.planner import (
+from dispatch.preventive import (
     PREVENTIVE_LOOKAHEAD_S,
     PREVENTIVE_START_S,
     REASON_PREVENTIVE_LATER,
