@@ -57,8 +57,8 @@ class SpikeDetector:
     (a trip) is left to the process detectors. "Returns" means back near the median (|z| at most
     ``RETURN_SHARE`` of the limit), not merely under the limit: a signal ramping through the limit (a motor
     heating up) with noise on top pokes out and falls back under it sample by sample, and each of those
-    was confirmed as a spike, so a developing process fault was filed as a broken sensor (bench.pipeline
-    at 20,000 devices: 11 of 40 faults). Samples between the two levels keep the excursion open; it
+    was confirmed as a spike, so a developing process fault was filed as a broken sensor (bench.pipeline's
+    fleet at 20,000 devices, seed 2: 10 of 40 faults). Samples between the two levels keep the excursion open; it
     becomes a level shift as any longer excursion does. The condition stays active for ``hold_s`` so the classifier
     and incident logic see it. Nothing is judged before ``warmup`` samples of history: a median/MAD of a
     handful of start-up readings is too narrow and reads ordinary noise as a spike.
