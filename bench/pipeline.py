@@ -9,7 +9,9 @@ processes sharing the fleet through leases (diagnostics/leases.py), all on the w
 this process (``edge_agent.simulator.Equipment``): each device takes a sample every ``--sample-s`` and publishes
 one message every ``--batch-s`` holding that interval's samples (QoS 1), devices spread evenly over the interval.
 After a warm-up, ``--faults`` faults (half motor trips, half gradual, developing over GRADUAL_DEVELOP_S) are
-injected into random devices; no fault starts in the last FAULT_TAIL_S so each can be confirmed.
+injected into random devices; no fault starts in the last ``fault_tail_s`` (develop time + the longest threshold
+confirmation + one message interval) so each can be confirmed by the data published (bench.pipeline_replay
+replays the same fleet and faults offline to judge detection quality apart from the machine's speed).
 
 Reported (last stdout line, one JSON object):
 - ``readings_per_s``: readings stored per second over the steady window (warm-up end -> publishing end), beside
@@ -46,7 +48,8 @@ import paho.mqtt.client as mqtt
 import psycopg
 from paho.mqtt.enums import CallbackAPIVersion
 
-from bench.detect_latency import BENCH_PASSWORD, BENCH_USER, GRADUAL, Fleet, IncidentPoller
+from bench.detect_latency import BENCH_PASSWORD, BENCH_USER, Fleet, IncidentPoller
+from bench.pipeline_faults import GRADUAL_DEVELOP_S, fault_outcomes, fault_tail_s, plan_faults
 from bench.procs import stop_processes
 from bench.stats import percentile
 from core.broker import upsert_credentials
@@ -60,8 +63,6 @@ from quietfix.seed import seed
 from tests.services import ROOT, PrivateBroker, free_port
 
 WARMUP_S = 30.0
-FAULT_TAIL_S = 120.0  # no fault starts later than this before the end: confirmation (60-120 s minimum durations)
-GRADUAL_DEVELOP_S = 60.0
 DRAIN_MAX_S = 120.0
 SIGNALS_PER_SAMPLE = 5
 TICK_S = 0.1  # publisher granularity: each tick publishes the devices whose slot in the batch interval is due
@@ -134,13 +135,7 @@ class BatchFleet(Fleet):
         cycle_start = start
         while not self.stop_event.is_set() and time.time() - start < self.seconds:
             now = time.time()
-            while self.faults and self.faults[0][0] <= now:
-                _, device_id, mode = self.faults.pop(0)
-                eq = self.equipment[device_id]
-                if not eq.active_faults:
-                    eq.inject(mode, now, develop_s=0.0 if mode == "motor_trip" else GRADUAL_DEVELOP_S)
-                    self.injected.append({"device_id": device_id, "mode": mode, "at": now})
-                    self.simulated.add(device_id)
+            self.inject_due(now)
             due = min(n, int((now - cycle_start) / self.batch_s * n) + 1)
             if self.lean:
                 self._publish_block(ids[slot:due], now)
@@ -155,6 +150,16 @@ class BatchFleet(Fleet):
                 self.stop_event.wait(delay)
             else:
                 self.late_ticks += 1
+
+    def inject_due(self, now: float) -> None:
+        """Inject the faults whose time has come (fault injection; bench.pipeline_replay drives it offline)."""
+        while self.faults and self.faults[0][0] <= now:
+            _, device_id, mode = self.faults.pop(0)
+            eq = self.equipment[device_id]
+            if not eq.active_faults:
+                eq.inject(mode, now, develop_s=0.0 if mode == "motor_trip" else GRADUAL_DEVELOP_S)
+                self.injected.append({"device_id": device_id, "mode": mode, "at": now})
+                self.simulated.add(device_id)
 
     def _due_times(self, device_id: str, now: float) -> list[float]:
         last = self.last_sample.get(device_id, now - self.batch_s)
@@ -267,11 +272,10 @@ def run_bench(args: argparse.Namespace) -> dict[str, Any]:
         time.sleep(5.0)  # connect, subscribe, load state, share the leases
         rng = random.Random(args.seed)
         t_start = time.time()
-        window = (t_start + WARMUP_S, t_start + args.seconds - FAULT_TAIL_S)
+        window = (t_start + WARMUP_S, t_start + args.seconds - fault_tail_s(args.batch_s))
         if window[1] <= window[0]:
-            raise SystemExit(f"--seconds must exceed {WARMUP_S + FAULT_TAIL_S:.0f}")
-        faults = [(rng.uniform(*window), d, "motor_trip" if rng.random() < 0.5 else rng.choice(GRADUAL))
-                  for d in rng.sample([d for d, _ in devices], min(args.faults, len(devices)))]
+            raise SystemExit(f"--seconds must exceed {WARMUP_S + fault_tail_s(args.batch_s):.0f}")
+        faults = plan_faults(rng, [d for d, _ in devices], args.faults, window)
         fleet = BatchFleet(broker.port, devices, args.sample_s, args.batch_s, args.seconds, faults,
                            lean=args.publisher == "lean", seed=args.seed)
         fleet.status_online()
@@ -309,6 +313,7 @@ def run_bench(args: argparse.Namespace) -> dict[str, Any]:
                                                ).fetchone()  # type: ignore[misc]
             stored, distinct = rows * SIGNALS_PER_SAMPLE, distinct_rows * SIGNALS_PER_SAMPLE
             messages_stored = counts(conn)[1]  # what ingest actually processed (less than published if not drained)
+            outcomes = fault_outcomes(conn, fleet.injected, t_start, end_pub)
         cpu["publisher"] = round(time.process_time(), 1)
         poller.stop_event.set()
         poller.join(10)
@@ -326,11 +331,7 @@ def run_bench(args: argparse.Namespace) -> dict[str, Any]:
             "lost": max(0, fleet.readings - distinct), "duplicated": stored - distinct, "drained": backlog is not None,
             "faults_injected": len(fleet.injected), "faults_detected": len(injected & detected),
             "incidents_on_healthy_devices": len(detected - injected),
-            # what fired there (device, fault mode, the detection's rule/finding), to tell noise from a bug
-            "healthy_incidents": [{"device_id": i["device_id"], "mode": i["mode"],
-                                   "detection": {k: v for k, v in (i["detection"] or {}).items()
-                                                 if k in ("rule", "finding", "signal", "kind", "detector")}}
-                                  for i in poller.seen.values() if i["device_id"] not in injected][:20],
+            **outcomes,  # per fault (missed ones first) and per healthy device's incident: what, when, from what
             "detection_latency_s": {"p50": round(percentile(lat, 0.5), 3) if lat else None,
                                     "p99": round(percentile(lat, 0.99), 3) if lat else None, "n": len(lat)},
             "backlog_at_end_s": backlog if backlog is not None else f">{DRAIN_MAX_S:.0f}",

@@ -13,7 +13,13 @@ from typing import ClassVar
 import numpy as np
 
 from diagnostics.detectors import EPS, MAD_TO_SIGMA, Condition
-from diagnostics.sensor_health import DropoutDetector, RangeDetector, SpikeDetector, StuckDetector
+from diagnostics.sensor_health import (
+    RETURN_SHARE,
+    DropoutDetector,
+    RangeDetector,
+    SpikeDetector,
+    StuckDetector,
+)
 from diagnostics.vector_base import NAN, Arrays, opt
 from diagnostics.vector_detectors import Status
 
@@ -106,7 +112,8 @@ class VSpike(Arrays):
         if len(j):
             med, sigma = self.median_sigma(j)
             z = (vj - med) / sigma
-            out = np.abs(z) > d.z_limit
+            # an open excursion ends only back near the median (sensor_health.RETURN_SHARE), else it goes on
+            out = (np.abs(z) > d.z_limit) | ((self.pn[j] > 0) & (np.abs(z) > d.z_limit * RETURN_SHARE))
             o = j[out]
             if len(o):
                 k = self.pn[o]

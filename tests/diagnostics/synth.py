@@ -43,6 +43,7 @@ FAULTS = {
     ("pump", "motor_trip"): {"current_a": -1.0, "flow_lpm": -1.0, "pressure_bar": -1.0},
     ("chiller", "refrigerant_leak"): {"supply_temp_c": 0.6, "compressor_current_a": 0.25},
     ("chiller", "bearing_wear"): {"vibration_mm_s": 1.5},
+    ("chiller", "clogged_filter"): {"condenser_pressure_bar": 0.45, "compressor_current_a": 0.2, "supply_temp_c": 0.25},
     ("compressor", "clogged_filter"): {"discharge_temp_c": 0.25, "current_a": 0.1},
     ("compressor", "overheating"): {"motor_temp_c": 0.4, "discharge_temp_c": 0.1},
     ("compressor", "bearing_wear"): {"vibration_mm_s": 1.5, "motor_temp_c": 0.1},

@@ -5,6 +5,9 @@ from __future__ import annotations
 import pytest
 
 from diagnostics import DeviceMonitor, classify
+from diagnostics.incidents import IncidentPolicy, IncidentState, step
+from diagnostics.knowledge import load_knowledge
+from diagnostics.models import Finding
 
 from .synth import FAULTS, NOMINAL, apply_fault, stream
 
@@ -58,3 +61,48 @@ def test_rules_are_data(models):
     rules = {"equipment": {"pump": [{"mode": "custom", "require": {"vibration_mm_s": "up"}}]}}
     mon = run(models, "pump", lambda k, v: apply_fault(v, "pump", "bearing_wear", min(1.0, k / 150)))
     assert classify("pump", mon.active(), rules=rules)[0].mode == "custom"
+
+
+def _spike(count: int, at: float = 100.0) -> Finding:
+    return Finding("d1", "spike:current_a", ("current_a",), "spike", 1, at, at + 1, 1.2,
+                   {"value": 13.5, "robust_z": 9.6, "count": count})
+
+
+def test_a_lone_spike_opens_no_incident_a_repeated_one_does():
+    """Healthy noise crosses the spike limit now and then at fleet scale (a 60-sample MAD is a noisy spread): one
+    spike is listed, under the incident floor; a second on the signal within the hold is a spiking sensor."""
+    policy = IncidentPolicy()
+    lone = classify("pump", [_spike(1)])
+    assert [h.mode for h in lone] == ["sensor_spike"] and lone[0].confidence < policy.min_confidence
+    assert step(IncidentState(), "d1", lone, 101.0, policy)[1] == []
+    again = classify("pump", [_spike(2, at=160.0)])
+    assert again[0].mode == "sensor_spike" and again[0].confidence >= policy.min_confidence
+    _, events = step(IncidentState(), "d1", again, 161.0, policy)
+    assert [(e.kind, e.incident.mode) for e in events] == [("opened", "sensor_spike")]
+
+
+def test_chiller_condenser_pressure_alarm_alone_is_a_clogged_condenser():
+    """Without a normal model (no drift detectors) a fouled condenser or lost condenser cooling shows only as the
+    condenser pressure alarm; there was no chiller rule for it, so the alarm held for minutes and no incident came
+    (bench.pipeline: every chiller overheating/clogged_filter fault missed)."""
+    alarm = Finding("c1", "threshold:condenser_pressure_bar", ("condenser_pressure_bar",), "threshold_high", 2,
+                    100.0, 160.0, 1.05, {"value": 21.0, "limit": 20.0, "direction": "up"})
+    hyps = classify("chiller", [alarm])
+    assert hyps[0].mode == "clogged_filter" and hyps[0].confidence >= IncidentPolicy().min_confidence
+    assert ("chiller", "clogged_filter") in load_knowledge()  # the incident gets its cause, skills and parts
+
+
+def test_a_lone_spike_hides_no_threshold_alarm_on_its_signal():
+    """A ramp through the spike limit may still leave one spike behind: the held threshold alarm on that signal is
+    the fault's evidence, while the drift a single wild reading pushed is not."""
+    spike = Finding("d1", "spike:motor_temp_c", ("motor_temp_c",), "spike", 1, 100.0, 101.0, 1.1,
+                    {"value": 80.0, "robust_z": 8.8, "count": 1})
+    alarm = Finding("d1", "threshold:motor_temp_c", ("motor_temp_c",), "threshold_high", 2, 110.0, 230.0, 1.05,
+                    {"value": 89.0, "limit": 85.0, "direction": "up"})
+    drift = Finding("d1", "drift:motor_temp_c", ("motor_temp_c",), "drift_up", 2, 101.0, 101.0, 2.0,
+                    {"direction": "up"})
+    assert classify("pump", [spike, alarm])[0].mode == "overheating"
+    assert classify("pump", [spike, drift])[0].mode == "sensor_spike"  # the spike's own echo decides nothing
+    spiking = Finding("d1", "spike:motor_temp_c", ("motor_temp_c",), "spike", 1, 100.0, 101.0, 1.1,
+                      {"value": 80.0, "robust_z": 8.8, "count": 2})
+    assert classify("pump", [spiking, alarm])[0].mode == "sensor_spike"  # a spiking sensor: nothing it reads counts

@@ -4,7 +4,13 @@ from __future__ import annotations
 
 import numpy as np
 
-from diagnostics.sensor_health import DropoutDetector, RangeDetector, SpikeDetector, StuckDetector
+from diagnostics.sensor_health import (
+    RETURN_SHARE,
+    DropoutDetector,
+    RangeDetector,
+    SpikeDetector,
+    StuckDetector,
+)
 
 from .test_detectors import feed
 
@@ -55,8 +61,9 @@ def test_dropout_after_gap():
 
 
 class _NumpySpike:
-    """The spike detector as it was before the incremental window (np.median per sample): the reference the
-    sorted-window implementation must match exactly, condition for condition."""
+    """The spike detector as it was before the incremental window (np.median per sample), with the return rule
+    (an open excursion ends only back within RETURN_SHARE of the limit): the reference the sorted-window
+    implementation must match exactly, condition for condition."""
 
     def __init__(self, signal, *, window=60, z_limit=8.0, max_len=2, hold_s=600.0, warmup=10):
         from collections import deque
@@ -74,7 +81,7 @@ class _NumpySpike:
                 med = float(np.median(arr))
                 sigma = max(float(np.median(np.abs(arr - med))) * MAD_TO_SIGMA, EPS, 1e-6 * abs(med))
                 z = (v - med) / sigma
-                if abs(z) > self.z_limit:
+                if abs(z) > self.z_limit or (self._pending and abs(z) > self.z_limit * RETURN_SHARE):
                     self._pending.append((t, v, z))
                     if len(self._pending) > self.max_len:
                         self._buf.extend(p[1] for p in self._pending)
@@ -135,3 +142,43 @@ def test_spike_warmup_suppresses_startup_false_spike():
     x = [5.0, 5.0, 5.01, 5.0, 5.0, 5.01, 5.0, 5.0, 5.01, 5.0, 5.3, 5.0] + list(5 + np.random.default_rng(1).normal(0, 0.1, 40))
     assert any(feed(SpikeDetector("x", warmup=10), x))
     assert not any(feed(SpikeDetector("x", warmup=30), x))
+
+
+def _noisy_ramp(seed: int) -> np.ndarray:
+    """A motor heating up: 60 s flat with 1 % noise, then a 40 s ramp of +50 % through the spike limit (as the
+    simulator's overheating develops in bench.pipeline), then the new level."""
+    rng = np.random.default_rng(seed)
+    level = np.concatenate([np.full(60, 55.0), np.linspace(55.0, 82.5, 40), np.full(60, 82.5)])
+    return level + rng.normal(0, 0.55, len(level))
+
+
+def _vector_spikes(x: np.ndarray) -> list[bool]:
+    from diagnostics.vector_sensor import VSpike
+    v = VSpike(SpikeDetector("x", warmup=30), 0, 1)
+    ix = np.array([0])
+    return [bool(v.step(ix, np.array([float(i)]), np.array([val]))[0][0][0]) for i, val in enumerate(x)]
+
+
+def test_noisy_ramp_through_the_limit_is_not_a_spike(monkeypatch):
+    """Samples of a ramp poke out of the limit and fall back just under it: they used to be confirmed as spikes
+    (a heating motor filed as a broken sensor). A spike ends only back near the median, on both paths."""
+    import diagnostics.sensor_health as sh
+    import diagnostics.vector_sensor as vs
+    for seed in range(10):
+        x = _noisy_ramp(seed)
+        assert not any(feed(SpikeDetector("x", warmup=30), x, dt=1.0)), seed
+        assert not any(_vector_spikes(x)), seed
+    # the old rule (back as soon as under the limit) on the same ramps: the case the test is about does occur
+    monkeypatch.setattr(sh, "RETURN_SHARE", 1.0)
+    monkeypatch.setattr(vs, "RETURN_SHARE", 1.0)
+    fired = [seed for seed in range(10) if any(feed(SpikeDetector("x", warmup=30), _noisy_ramp(seed), dt=1.0))]
+    assert fired and fired == [seed for seed in range(10) if any(_vector_spikes(_noisy_ramp(seed)))]
+
+
+def test_spike_followed_by_a_normal_reading_is_still_confirmed_on_both_paths():
+    rng = np.random.default_rng(4)
+    x = 55 + rng.normal(0, 0.55, 100)
+    x[70] = 220.0  # the simulator's spike: 4 x nominal
+    out = feed(SpikeDetector("x", warmup=30), x, dt=1.0)
+    assert out[71] and out[71][0].started_at == 70.0 and out[71][0].evidence["count"] == 1
+    assert _vector_spikes(x) == [bool(c) for c in out]
