@@ -81,10 +81,18 @@ def new_batches(conn: psycopg.Connection, after: int, limit: int) -> list[Arrive
         return cur.execute(Q.new_batches, {"after": after, "limit": limit}).fetchall()
 
 
-def device_batches(conn: psycopg.Connection, device_id: str, after: int, upto: int) -> list[Arrived]:
-    """One device's batches with arrival in (after, upto]: what a restored checkpoint has not seen yet."""
+def missed_batches(conn: psycopg.Connection, spans: Mapping[str, tuple[int, int]]) -> list[Arrived]:
+    """Many devices' batches with arrival in their own (after, upto], oldest arrival first: what restored
+    checkpoints have not seen yet. One scan of the arrival range for all of them (a hand-over restores thousands
+    of devices; one query per device re-read each device's whole batch history through the primary key)."""
+    if not spans:
+        return []
+    ids = list(spans)
+    after = [spans[d][0] for d in ids]
+    upto = [spans[d][1] for d in ids]
     with conn.cursor(row_factory=class_row(Arrived)) as cur:
-        return cur.execute(Q.device_batches, {"device_id": device_id, "after": after, "upto": upto}).fetchall()
+        return cur.execute(Q.missed_batches, {"device_ids": ids, "afters": after, "uptos": upto,
+                                              "lo": min(after), "hi": max(upto)}).fetchall()
 
 
 def batch_samples(conn: psycopg.Connection, batches: Sequence[Arrived]
@@ -339,6 +347,7 @@ class Checkpoint:
     watermark: datetime
     state: dict[str, Any]
     arrival: int | None = None  # the arrival cursor the state includes (None: saved before migration 0230)
+    blob: bytes | None = None  # packed block row (diagnostics/block_checkpoint.py); None: scalar JSON in ``state``
 
 
 def load_checkpoints(conn: psycopg.Connection, device_ids: Sequence[str]) -> dict[str, Checkpoint]:
@@ -350,7 +359,7 @@ def save_checkpoints(conn: psycopg.Connection, rows: Sequence[Checkpoint], at: d
     with conn.cursor() as cur:
         cur.executemany(Q.save_checkpoint, [{"device_id": c.device_id, "fingerprint": c.fingerprint,
                                              "watermark": c.watermark, "state": Jsonb(c.state), "at": at,
-                                             "arrival": c.arrival}
+                                             "arrival": c.arrival, "blob": c.blob}
                                             for c in rows])
 
 
