@@ -59,14 +59,17 @@ class DetectorCheckpoints:
         and one vectorised evaluation."""
         replay: dict[str, tuple[int, int]] = {}
         packed: dict[int, tuple[BlockMonitor, list[tuple[repo.DeviceContext, repo.Checkpoint, dict]]]] = {}
+        cfgs: dict[str, dict] = {}  # one effective config per type (a merge is ~0.7 ms; a hand-over has 10,000s)
         for ctx in ctxs:
             if ctx.id in self._fleet:
                 continue
             model = self._models.get(ctx.equipment_type)
-            cfg = monitor_config(ctx.equipment_type, self._config, model)
-            # Silence is judged against data that arrives in batches (minutes late under a scaled clock): never
-            # call a device silent before the settings' staleness limit.
-            cfg["silence_s"] = max(float(cfg.get("silence_s", 300)), self._settings.stale_after_s)
+            cfg = cfgs.get(ctx.equipment_type)
+            if cfg is None:
+                cfg = cfgs[ctx.equipment_type] = monitor_config(ctx.equipment_type, self._config, model)
+                # Silence is judged against data that arrives in batches (minutes late under a scaled clock): never
+                # call a device silent before the settings' staleness limit.
+                cfg["silence_s"] = max(float(cfg.get("silence_s", 300)), self._settings.stale_after_s)
             blk = self._fleet.add(ctx.id, ctx.equipment_type, cfg, model)
             cp = self._checkpoints.pop(ctx.id, None)
             if cp is None:
