@@ -144,6 +144,23 @@ def test_a_scalar_json_checkpoint_from_before_the_compact_format_still_resumes(s
              ) == [(3,)]  # rewritten compactly
 
 
+def test_a_compact_checkpoint_that_does_not_fit_relearns_only_that_device(site: Site) -> None:
+    a = make_loop(site)
+    site.run(a, 1800)
+    a.shutdown()
+    target = site.pump()
+    site.conn.execute("UPDATE detector_state SET blob = substring(blob from 9) WHERE device_id = %s", (target,))
+    site.conn.commit()
+    b = make_loop(site)
+    site.run(b, CHUNK_S)
+    assert b.restored == 2  # the other two resumed
+    this_pass = site.clock.now() - CHUNK_S
+    assert first_seen(a, target) < this_pass - 1000
+    assert first_seen(b, target) >= this_pass  # relearnt from this pass's readings, not half-restored
+    other = next(d for d in site.equipment if d != target)
+    assert first_seen(b, other) == first_seen(a, other)  # resumed
+
+
 def test_crashed_loop_replays_from_its_last_periodic_checkpoint(site: Site) -> None:
     a = make_loop(site, checkpoint_every_s=0.0)  # checkpoint on every pass
     site.run(a, 1800)
