@@ -148,7 +148,7 @@ class DetectorCheckpoints:
         missed = [b for b in repo.missed_batches(conn, spans) if b.clock_offset_ms is None]
         feed = {}
         for device_id, samples in repo.batch_samples(conn, missed).items():
-            kept = in_time_order(self._fleet.last_t(device_id), [(ts.timestamp(), v) for ts, v in samples])
+            kept = in_time_order(self._fleet.last_t(device_id), samples)
             if kept:
                 feed[device_id] = kept
         self._fleet.observe(feed)

@@ -19,7 +19,7 @@ ORDER BY b.arrival;
 -- name: batch_samples
 -- Exactly these batches' samples: the device/time-span predicates reach the (device_id, ts) index and prune
 -- partitions, batch_id picks this batch's rows (NULL: written before 0230 or through the telemetry view).
-SELECT s.device_id, s.ts, s.signals, s.readings
+SELECT s.device_id, date_part('epoch', s.ts) AS t, s.signals, s.readings
 FROM unnest(%(ids)s::bigint[], %(device_ids)s::text[], %(firsts)s::timestamptz[], %(lasts)s::timestamptz[])
      AS b(id, device_id, first_ts, last_ts)
 JOIN telemetry_samples s ON s.device_id = b.device_id AND s.ts >= b.first_ts AND s.ts <= b.last_ts

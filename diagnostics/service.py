@@ -323,20 +323,18 @@ class DiagnoseLoop(DetectorCheckpoints):
         self._ensure_many([self._devices[d] for d in got], conn)
         for device_id, samples in got.items():
             cut = self._fresh_from.get(device_id)
-            timed = []
-            for ts, values in samples:
-                t = ts.timestamp()
-                if cut is not None:
-                    if t <= cut:
-                        metrics.DIAGNOSE_LATE_SAMPLES.inc()  # the broken machine's reading, after the repair
-                        continue
+            if cut is not None:
+                # the broken machine's readings, after the repair (sorted: they come first)
+                late = next((k for k, (t, _) in enumerate(samples) if t > cut), len(samples))
+                if late:
+                    metrics.DIAGNOSE_LATE_SAMPLES.inc(late)
+                    samples = samples[late:]
+                if samples:
                     self._fresh_from.pop(device_id, None)  # a reading after the repair: the rule has done its job
-                    cut = None
-                timed.append((t, values, ts))
-            kept = in_time_order(self._fleet.last_t(device_id), timed)
+            kept = in_time_order(self._fleet.last_t(device_id), samples)
             if kept:
-                feed[device_id] = [(t, v) for t, v, _ in kept]
-                self._marks[device_id] = kept[-1][2]
+                feed[device_id] = kept
+                self._marks[device_id] = to_datetime(kept[-1][0])
                 self._dirty.add(device_id)
         self._fleet.observe(feed)  # one vectorised evaluation per equipment type
         # a device with no finding and no incident looks normal: the state machine has nothing to do for it
