@@ -223,9 +223,12 @@ UPDATE work_orders SET required_parts = %(parts)s WHERE id = %(id)s;
 SELECT device_id, fingerprint, watermark, state, arrival, blob
 FROM detector_state WHERE device_id = ANY(%(ids)s::text[]);
 
--- name: save_checkpoint
+-- name: save_checkpoints
+-- One statement for all the pass's due checkpoints (not one per device): device ids are distinct.
 INSERT INTO detector_state (device_id, fingerprint, watermark, state, saved_at, arrival, blob)
-VALUES (%(device_id)s, %(fingerprint)s, %(watermark)s, %(state)s, %(at)s, %(arrival)s, %(blob)s)
+SELECT u.device_id, u.fingerprint, u.watermark, u.state, %(at)s, u.arrival, u.blob
+FROM unnest(%(ids)s::text[], %(fps)s::text[], %(marks)s::timestamptz[], %(states)s::jsonb[], %(arrivals)s::bigint[],
+            %(blobs)s::bytea[]) AS u(device_id, fingerprint, watermark, state, arrival, blob)
 ON CONFLICT ON CONSTRAINT detector_state_pk DO UPDATE
     SET fingerprint = excluded.fingerprint, watermark = excluded.watermark, state = excluded.state,
         saved_at = excluded.saved_at, arrival = excluded.arrival, blob = excluded.blob;
