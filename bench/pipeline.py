@@ -22,6 +22,9 @@ Reported (last stdout line, one JSON object):
   ingest receive time of the deciding reading -> incident visible to a poller here (as bench.detect_latency).
 - ``backlog_at_end_s``: once publishing stops, how long until every published reading is stored and every
   diagnose partition's cursor has passed the last batch (capped at DRAIN_MAX_S).
+- ``handover`` (with ``--kill-diagnose-at S``): diagnose worker 0 is SIGKILLed S s into publishing; how many
+  partitions/devices it held, ``takeover_s`` (its leases owned by the survivors) and ``caught_up_s`` (their cursors
+  past the newest batch at takeover), from the kill (bench/pipeline_handover.py).
 - ``cpu_s``: CPU seconds per process kind after the drain (publisher = this process, which also polls), per
   sample (diagnose) and per message (ingest), and the load averages: on a shared machine the CPU cost is the
   figure to size by, the wall-clock ones depend on what else runs.
@@ -50,6 +53,7 @@ from paho.mqtt.enums import CallbackAPIVersion
 
 from bench.detect_latency import BENCH_PASSWORD, BENCH_USER, Fleet, IncidentPoller
 from bench.pipeline_faults import GRADUAL_DEVELOP_S, fault_outcomes, fault_tail_s, plan_faults
+from bench.pipeline_handover import HandOver
 from bench.procs import stop_processes
 from bench.stats import percentile
 from core.broker import upsert_credentials
@@ -246,6 +250,8 @@ def run_bench(args: argparse.Namespace) -> dict[str, Any]:
     procs: dict[str, list[subprocess.Popen]] = {"ingest": [], "diagnose": []}
     fleet: BatchFleet | None = None
     poller: IncidentPoller | None = None
+    handover: HandOver | None = None
+    victim_cpu = 0.0  # a killed worker's CPU seconds, read just before the kill
     loads = [os.getloadavg()[0]]
     try:
         ensure_database(url)
@@ -295,7 +301,14 @@ def run_bench(args: argparse.Namespace) -> dict[str, Any]:
                     steady.append((now, *counts(conn)))
                 log(f"published {fleet.published} msgs / {fleet.readings} readings, stored "
                     f"{steady[-1][1] if steady else '-'}, incidents {len(poller.seen)}, load {loads[-1]:.2f}")
-                dead = [p for ps in procs.values() for p in ps if p.poll() is not None]
+                if args.kill_diagnose_at and handover is None and now - t_start >= args.kill_diagnose_at:
+                    victim_cpu = cpu_s(procs["diagnose"][0].pid)
+                    handover = HandOver(url, procs["diagnose"][0], f"bench-diagnose-{os.getpid()}-0",
+                                        [d for d, _ in devices])
+                    handover.start()
+                    log(f"killed diagnose worker 0 at {now - t_start:.0f} s")
+                dead = [p for ps in procs.values() for p in ps
+                        if p.poll() is not None and (handover is None or p is not handover.proc)]
                 if dead:
                     raise RuntimeError(f"a worker exited; see {tmp}")
             end_pub = time.time()
@@ -307,7 +320,9 @@ def run_bench(args: argparse.Namespace) -> dict[str, Any]:
                 time.sleep(0.2)
             time.sleep(2.0)  # the last incidents become visible
             # after the drain: what it cost to store and evaluate everything published (idle polling included)
-            cpu = {k: round(sum(cpu_s(p.pid) for p in ps), 1) for k, ps in procs.items()}
+            cpu = {k: round(sum(cpu_s(p.pid) for p in ps if handover is None or p is not handover.proc), 1)
+                   for k, ps in procs.items()}
+            cpu["diagnose"] = round(cpu["diagnose"] + victim_cpu, 1)
             # one telemetry_samples row per device sample (SIGNALS_PER_SAMPLE readings each, the fleet sends all)
             rows, distinct_rows = conn.execute("SELECT count(*), count(DISTINCT (device_id, ts)) FROM telemetry_samples"
                                                ).fetchone()  # type: ignore[misc]
@@ -315,6 +330,9 @@ def run_bench(args: argparse.Namespace) -> dict[str, Any]:
             messages_stored = counts(conn)[1]  # what ingest actually processed (less than published if not drained)
             outcomes = fault_outcomes(conn, fleet.injected, t_start, end_pub)
         cpu["publisher"] = round(time.process_time(), 1)
+        if handover is not None:
+            handover.stop_event.set()
+            handover.join(10)
         poller.stop_event.set()
         poller.join(10)
         lat = [inc["seen"] - datetime.fromisoformat(inc["detection"]["received_at"]).timestamp()
@@ -346,6 +364,7 @@ def run_bench(args: argparse.Namespace) -> dict[str, Any]:
                        "seconds": args.seconds, "faults": args.faults, "ingest_workers": args.ingest_workers,
                        "diagnose_workers": args.diagnose_workers, "seed": args.seed, "storage": report.storage},
             "load_avg_1m": {"start": loads[0], "max": max(loads), "mean": round(sum(loads) / len(loads), 2)},
+            **({"handover": {"killed_at_s": args.kill_diagnose_at, **handover.result}} if handover else {}),
             "cpus": os.cpu_count(),
         }
     finally:
@@ -353,6 +372,8 @@ def run_bench(args: argparse.Namespace) -> dict[str, Any]:
             fleet.close()
         if poller is not None:
             poller.stop_event.set()
+        if handover is not None:
+            handover.stop_event.set()
         stop_processes([p for ps in procs.values() for p in ps], timeout_s=20)
         broker.stop(kill=True)
         drop_database(url)
@@ -406,6 +427,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--diagnose-workers", type=int, default=1)
     p.add_argument("--seed", type=int, default=1)
     p.add_argument("--database-url", default="")
+    p.add_argument("--kill-diagnose-at", type=float, default=0.0,
+                   help="SIGKILL diagnose worker 0 this many seconds into publishing and report how long its "
+                        "devices take to move (bench/pipeline_handover.py); needs --diagnose-workers >= 2")
     p.add_argument("--profile-dir", default="", help="run the workers under cProfile, writing <kind>-<i>.prof here")
     p.add_argument("--publisher", choices=("lean", "slow"), default="lean",
                    help="lean: healthy devices sampled per tick with numpy, orjson; slow: Equipment.sample and "

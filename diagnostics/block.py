@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping, Sequence
+from operator import itemgetter
 from typing import Any, cast
 
 import numpy as np
@@ -164,7 +165,14 @@ class BlockMonitor:
         n, width = len(devs), max(len(s) for _, s in devs)
         rows = np.array([r for r, _ in devs], dtype=np.int64)
         lens = np.array([len(s) for _, s in devs])
-        flat = [[t, *[vals.get(c, NAN) for c in cols]] for _, s in devs for t, vals in s]
+        get = itemgetter(*cols) if len(cols) > 1 else (lambda v: (v[cols[0]],))
+        flat = []
+        for _, s in devs:
+            for t, vals in s:
+                try:  # one C call per sample when every signal is there (the common case)
+                    flat.append((t, *get(vals)))
+                except KeyError:
+                    flat.append((t, *[vals.get(c, NAN) for c in cols]))
         data = np.array(flat, dtype=float)
         pos = np.repeat(np.arange(n), lens) * width + (np.arange(len(flat)) - np.repeat(np.cumsum(lens) - lens, lens))
         grid = np.full((n * width, 1 + len(cols)), NAN)

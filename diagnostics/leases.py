@@ -71,6 +71,7 @@ class Leases:
         if not self._rows_ready:
             conn.execute(Q.ensure_partitions, {"n": PARTITIONS})
             conn.execute(Q.ensure_cursors, {"n": PARTITIONS})
+            conn.execute(Q.ensure_star)
             self._rows_ready = True
         conn.execute(Q.heartbeat, args)
         kept = frozenset(int(r[0]) for r in conn.execute(Q.renew, args))
@@ -116,9 +117,13 @@ def load_cursors(conn: psycopg.Connection) -> dict[int, int]:
 
 def save_cursors(conn: psycopg.Connection, cursors: Mapping[int, int]) -> None:
     """The held partitions' cursors, and the '*' row as the slowest partition's (what the backlog watchdog and
-    health read: everything up to it has been evaluated by whichever worker holds it)."""
+    health read: everything up to it has been evaluated by whichever worker holds it). '*' is skipped when another
+    worker's uncommitted pass holds it (leases.sql): waiting serialised the workers' passes."""
     if cursors:
-        conn.execute(Q.save_cursors, {"parts": list(cursors), "cursors": list(cursors.values())})
+        cur = conn.execute(Q.save_cursors, {"parts": list(cursors), "cursors": list(cursors.values())})
+        # not written: locked by another pass (fine), or gone (the operational tables were reset): recreate it
+        if cur.rowcount == 0 and conn.execute(Q.has_star).fetchone() is None:
+            conn.execute(Q.ensure_star)
 
 
 def load_marks(conn: psycopg.Connection, device_ids: Sequence[str]) -> dict[str, datetime]:

@@ -62,18 +62,31 @@ SELECT part, owner, expires_at FROM diagnose_leases ORDER BY part;
 -- name: load_cursors
 SELECT substr(device_id, 3)::integer, batch_id FROM diagnose_progress WHERE device_id LIKE '*p%%';
 
+-- name: ensure_star
+-- The '*' row (slowest partition's cursor) exists before any pass saves cursors: save_cursors only updates it.
+INSERT INTO diagnose_progress (device_id, watermark, batch_id)
+SELECT '*', NULL, coalesce(min(batch_id), 0) FROM diagnose_progress WHERE device_id LIKE '*p%%'
+ON CONFLICT ON CONSTRAINT diagnose_progress_pk DO NOTHING;
+
+-- name: has_star
+SELECT 1 FROM diagnose_progress WHERE device_id = '*';
+
 -- name: save_cursors
+-- The held partitions' cursors, then '*' as the slowest partition's. Every worker writes '*': a pass that finds it
+-- locked (another worker's pass has not committed yet) skips it instead of waiting for that whole transaction
+-- (checkpoints, RUL...), which serialised the workers' passes. That worker writes it; a '*' a pass behind only
+-- makes the backlog watchdog see a little more backlog, never less (it is computed from committed cursors).
 WITH saved AS (
     INSERT INTO diagnose_progress (device_id, watermark, batch_id)
     SELECT '*p' || p, NULL, c FROM unnest(%(parts)s::integer[], %(cursors)s::bigint[]) AS u(p, c)
     ON CONFLICT ON CONSTRAINT diagnose_progress_pk DO UPDATE SET batch_id = excluded.batch_id
-    RETURNING device_id, batch_id)
-INSERT INTO diagnose_progress (device_id, watermark, batch_id)
-SELECT '*', NULL, min(coalesce(s.batch_id, p.batch_id))
-FROM diagnose_progress p LEFT JOIN saved s ON s.device_id = p.device_id
-WHERE p.device_id LIKE '*p%%'
-HAVING count(*) > 0
-ON CONFLICT ON CONSTRAINT diagnose_progress_pk DO UPDATE SET batch_id = excluded.batch_id;
+    RETURNING device_id, batch_id),
+star AS (SELECT device_id FROM diagnose_progress WHERE device_id = '*' FOR UPDATE SKIP LOCKED)
+UPDATE diagnose_progress d
+SET batch_id = (SELECT min(coalesce(s.batch_id, p.batch_id))
+                FROM diagnose_progress p LEFT JOIN saved s ON s.device_id = p.device_id
+                WHERE p.device_id LIKE '*p%%')
+WHERE d.device_id IN (SELECT device_id FROM star);
 
 -- name: load_marks
 SELECT device_id, watermark FROM diagnose_progress WHERE device_id = ANY(%(ids)s::text[]);

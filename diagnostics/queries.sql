@@ -7,16 +7,19 @@ WHERE arrival > %(after)s
 ORDER BY arrival
 LIMIT %(limit)s;
 
--- name: device_batches
-SELECT id, device_id, arrival, first_ts, last_ts, received_at, clock_offset_ms
-FROM ingest_batches
-WHERE device_id = %(device_id)s AND arrival > %(after)s AND arrival <= %(upto)s
-ORDER BY arrival;
+-- name: missed_batches
+-- Restored checkpoints' replay: each device's batches in its own (after, upto]; lo/hi bound the arrival index scan.
+SELECT b.id, b.device_id, b.arrival, b.first_ts, b.last_ts, b.received_at, b.clock_offset_ms
+FROM ingest_batches b
+JOIN unnest(%(device_ids)s::text[], %(afters)s::bigint[], %(uptos)s::bigint[]) AS u(device_id, after, upto)
+  ON b.device_id = u.device_id AND b.arrival > u.after AND b.arrival <= u.upto
+WHERE b.arrival > %(lo)s AND b.arrival <= %(hi)s
+ORDER BY b.arrival;
 
 -- name: batch_samples
 -- Exactly these batches' samples: the device/time-span predicates reach the (device_id, ts) index and prune
 -- partitions, batch_id picks this batch's rows (NULL: written before 0230 or through the telemetry view).
-SELECT s.device_id, s.ts, s.signals, s.readings
+SELECT s.device_id, date_part('epoch', s.ts) AS t, s.signals, s.readings
 FROM unnest(%(ids)s::bigint[], %(device_ids)s::text[], %(firsts)s::timestamptz[], %(lasts)s::timestamptz[])
      AS b(id, device_id, first_ts, last_ts)
 JOIN telemetry_samples s ON s.device_id = b.device_id AND s.ts >= b.first_ts AND s.ts <= b.last_ts
@@ -217,14 +220,18 @@ UPDATE work_orders SET required_parts = %(parts)s WHERE id = %(id)s;
 -- ---------------------------------------------------------------------------------------------------------
 
 -- name: load_checkpoints
-SELECT device_id, fingerprint, watermark, state, arrival FROM detector_state WHERE device_id = ANY(%(ids)s::text[]);
+SELECT device_id, fingerprint, watermark, state, arrival, blob
+FROM detector_state WHERE device_id = ANY(%(ids)s::text[]);
 
--- name: save_checkpoint
-INSERT INTO detector_state (device_id, fingerprint, watermark, state, saved_at, arrival)
-VALUES (%(device_id)s, %(fingerprint)s, %(watermark)s, %(state)s, %(at)s, %(arrival)s)
+-- name: save_checkpoints
+-- One statement for all the pass's due checkpoints (not one per device): device ids are distinct.
+INSERT INTO detector_state (device_id, fingerprint, watermark, state, saved_at, arrival, blob)
+SELECT u.device_id, u.fingerprint, u.watermark, u.state, %(at)s, u.arrival, u.blob
+FROM unnest(%(ids)s::text[], %(fps)s::text[], %(marks)s::timestamptz[], %(states)s::jsonb[], %(arrivals)s::bigint[],
+            %(blobs)s::bytea[]) AS u(device_id, fingerprint, watermark, state, arrival, blob)
 ON CONFLICT ON CONSTRAINT detector_state_pk DO UPDATE
     SET fingerprint = excluded.fingerprint, watermark = excluded.watermark, state = excluded.state,
-        saved_at = excluded.saved_at, arrival = excluded.arrival;
+        saved_at = excluded.saved_at, arrival = excluded.arrival, blob = excluded.blob;
 
 -- name: delete_checkpoint
 DELETE FROM detector_state WHERE device_id = %(device_id)s;

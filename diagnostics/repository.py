@@ -81,29 +81,47 @@ def new_batches(conn: psycopg.Connection, after: int, limit: int) -> list[Arrive
         return cur.execute(Q.new_batches, {"after": after, "limit": limit}).fetchall()
 
 
-def device_batches(conn: psycopg.Connection, device_id: str, after: int, upto: int) -> list[Arrived]:
-    """One device's batches with arrival in (after, upto]: what a restored checkpoint has not seen yet."""
+def missed_batches(conn: psycopg.Connection, spans: Mapping[str, tuple[int, int]]) -> list[Arrived]:
+    """Many devices' batches with arrival in their own (after, upto], oldest arrival first: what restored
+    checkpoints have not seen yet. One scan of the arrival range for all of them (a hand-over restores thousands
+    of devices; one query per device re-read each device's whole batch history through the primary key)."""
+    if not spans:
+        return []
+    ids = list(spans)
+    after = [spans[d][0] for d in ids]
+    upto = [spans[d][1] for d in ids]
     with conn.cursor(row_factory=class_row(Arrived)) as cur:
-        return cur.execute(Q.device_batches, {"device_id": device_id, "after": after, "upto": upto}).fetchall()
+        return cur.execute(Q.missed_batches, {"device_ids": ids, "afters": after, "uptos": upto,
+                                              "lo": min(after), "hi": max(upto)}).fetchall()
 
 
 def batch_samples(conn: psycopg.Connection, batches: Sequence[Arrived]
-                  ) -> dict[str, list[tuple[datetime, dict[str, float]]]]:
-    """The samples of exactly these batches (by the batch id ingest stores on each row), per device, oldest first;
-    rows with the same timestamp (the ``telemetry`` view's one-signal rows) are merged into one sample."""
+                  ) -> dict[str, list[tuple[float, dict[str, float]]]]:
+    """The samples of exactly these batches (by the batch id ingest stores on each row), per device, oldest first,
+    times as epoch seconds; rows with the same timestamp (the ``telemetry`` view's one-signal rows) are merged into
+    one sample.
+
+    Why epoch floats fetched in binary: this is the diagnose pass's per-sample path (the largest cost of a pass in
+    the session-7 profile, more than the detectors): no datetime per sample to build and convert, no text parsing
+    of the arrays. ``date_part('epoch', ts)`` is the microseconds divided by 1e6 in double precision, the same float
+    ``datetime.timestamp()`` gives."""
     if not batches:
         return {}
-    rows = conn.execute(Q.batch_samples, {"ids": [b.id for b in batches],
-                                          "device_ids": [b.device_id for b in batches],
-                                          "firsts": [b.first_ts for b in batches],
-                                          "lasts": [b.last_ts for b in batches]}).fetchall()
-    out: dict[str, list[tuple[datetime, dict[str, float]]]] = {}
-    for device_id, ts, signals, readings in rows:
-        samples = out.setdefault(device_id, [])
-        if samples and samples[-1][0] == ts:
+    with conn.cursor(binary=True) as cur:
+        rows = cur.execute(Q.batch_samples, {"ids": [b.id for b in batches],
+                                             "device_ids": [b.device_id for b in batches],
+                                             "firsts": [b.first_ts for b in batches],
+                                             "lasts": [b.last_ts for b in batches]}).fetchall()
+    out: dict[str, list[tuple[float, dict[str, float]]]] = {}
+    current = None
+    samples: list[tuple[float, dict[str, float]]] = []
+    for device_id, t, signals, readings in rows:  # ordered by device, then time
+        if device_id != current:
+            current, samples = device_id, out.setdefault(device_id, [])
+        if samples and samples[-1][0] == t:
             samples[-1][1].update(zip(signals, readings))
         else:
-            samples.append((ts, dict(zip(signals, readings))))
+            samples.append((t, dict(zip(signals, readings))))
     return out
 
 
@@ -339,19 +357,23 @@ class Checkpoint:
     watermark: datetime
     state: dict[str, Any]
     arrival: int | None = None  # the arrival cursor the state includes (None: saved before migration 0230)
+    blob: bytes | None = None  # packed block row (diagnostics/block_checkpoint.py); None: scalar JSON in ``state``
 
 
 def load_checkpoints(conn: psycopg.Connection, device_ids: Sequence[str]) -> dict[str, Checkpoint]:
-    with conn.cursor(row_factory=class_row(Checkpoint)) as cur:
+    # binary: a hand-over loads ~10 kB of blob per device for thousands of devices (text would be hex, twice that)
+    with conn.cursor(row_factory=class_row(Checkpoint), binary=True) as cur:
         return {c.device_id: c for c in cur.execute(Q.load_checkpoints, {"ids": list(device_ids)})}
 
 
 def save_checkpoints(conn: psycopg.Connection, rows: Sequence[Checkpoint], at: datetime) -> None:
-    with conn.cursor() as cur:
-        cur.executemany(Q.save_checkpoint, [{"device_id": c.device_id, "fingerprint": c.fingerprint,
-                                             "watermark": c.watermark, "state": Jsonb(c.state), "at": at,
-                                             "arrival": c.arrival}
-                                            for c in rows])
+    """Upsert the checkpoints in one statement (a pass writes a few hundred at fleet scale)."""
+    if not rows:
+        return
+    conn.execute(Q.save_checkpoints, {"ids": [c.device_id for c in rows], "fps": [c.fingerprint for c in rows],
+                                      "marks": [c.watermark for c in rows], "states": [Jsonb(c.state) for c in rows],
+                                      "arrivals": [c.arrival for c in rows], "blobs": [c.blob for c in rows],
+                                      "at": at})
 
 
 def delete_checkpoint(conn: psycopg.Connection, device_id: str) -> None:

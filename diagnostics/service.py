@@ -2,13 +2,13 @@
 
 Each pass (``tick``): read the batches ingest committed since the last pass, in commit order (``arrival``,
 migration 0230), feed their samples to the detectors in time order (vectorised over all devices of a type,
-diagnostics/block.py; the scalar :class:`DeviceMonitor` is the checkpoint format), classify the active
+diagnostics/block.py), classify the active
 findings, advance the pure incident state machine and act on its events in one transaction: incident rows, a
 remote command when the knowledge base names one and the device is online (the customer is not bothered),
 otherwise a work order with skills, parts and SLA, plus timeline events and the customer notification. Progress
 (the arrival cursor, and per device the newest reading time evaluated), incident state and the detectors' own
-state (checkpointed per device every ``checkpoint_every_s`` and on shutdown, diagnostics/checkpoint.py, with the
-arrival cursor they include) live in the database, so a restart resumes
+state (checkpointed per device every ``checkpoint_every_s`` and on shutdown as packed block rows,
+diagnostics/loop_checkpoints.py and block_checkpoint.py, with the arrival cursor they include) live in the database, so a restart resumes
 where it stopped with warm detectors. A completed on-site repair resets the device's detectors (the old fault's
 baselines and latches must not re-fire) and is then verified from telemetry before the incident closes.
 Remaining useful life is estimated from the same stream (diagnostics/rul.py, ``WearTracker``; rul_pass.py).
@@ -28,11 +28,8 @@ from __future__ import annotations
 
 import logging
 import threading
-import time
-import zlib
 from collections.abc import Callable, Mapping
 from datetime import datetime
-from typing import Any
 
 import psycopg
 
@@ -41,7 +38,6 @@ from core import metrics
 from core.clock import Clock, to_datetime
 from core.loops import run_polling
 from core.settings import DiagnosticsSettings
-from diagnostics import checkpoint
 from diagnostics import leases as lease_store
 from diagnostics import repository as repo
 from diagnostics.actions import Actions, Outgoing
@@ -50,20 +46,19 @@ from diagnostics.fleet import Fleet
 from diagnostics.incidents import Incident, IncidentState, ServiceTargets, step
 from diagnostics.knowledge import KnowledgeEntry, load_knowledge
 from diagnostics.leases import LeaseChange, Leases, default_worker_id, partition
-from diagnostics.loop_rules import focus, in_time_order, monitor_config
+from diagnostics.loop_checkpoints import DetectorCheckpoints
+from diagnostics.loop_rules import focus, in_time_order
 from diagnostics.models import FaultHypothesis
-from diagnostics.monitor import DeviceMonitor
 from diagnostics.normal_model import NormalModel
 from diagnostics.policy import LoopPolicy
 from diagnostics.remote import CommandChannel
-from diagnostics.rul import WearTracker, limits_from_config
 from diagnostics.rul_live import LearnedRul
 from diagnostics.rul_pass import estimate_rul
 
 log = logging.getLogger(__name__)
 
 
-class DiagnoseLoop:
+class DiagnoseLoop(DetectorCheckpoints):
     def __init__(self, connect: Callable[[], psycopg.Connection], settings: DiagnosticsSettings, clock: Clock,
                  *, policy: LoopPolicy | None = None, commands: CommandChannel | None = None,
                  config: dict | None = None, targets: ServiceTargets | None = None) -> None:
@@ -94,9 +89,9 @@ class DiagnoseLoop:
         self._checkpoints: dict[str, repo.Checkpoint] = {}
         self._saved_t: dict[str, float | None] = {}  # device -> monitor.last_t at its last checkpoint
         # device -> when (monotonic) its next periodic checkpoint is due: spread over the interval by device, so
-        # a pass never snapshots the whole fleet at once (a snapshot is ~1 ms and ~20 kB per device)
+        # a pass never snapshots the whole fleet at once (latency spikes, lock waits on the progress rows)
         self._cp_due: dict[str, float] = {}
-        self._fps: dict[tuple[str, str | None], str] = {}  # (type, model version) -> state-shape fingerprint
+        self._fps: dict[tuple[str, str | None], str] = {}  # (type, model version) -> scalar format fingerprint
         self._rul_at = float("-inf")
         self._learned_rul = LearnedRul()  # the fleet's learned RUL model where trained, else the trend (rul_live.py)
         self._received: dict[str, float] = {}  # device -> newest batch receive time (clock s) of this pass
@@ -284,98 +279,6 @@ class DiagnoseLoop:
     def state(self, value: IncidentState) -> None:
         self._state = value
 
-    def _ensure(self, ctx: repo.DeviceContext, conn: psycopg.Connection | None = None) -> None:
-        """Give the device a detector row (resumed from its checkpoint when one fits) if it has none yet."""
-        if ctx.id in self._fleet:
-            return
-        model = self._models.get(ctx.equipment_type)
-        cfg = monitor_config(ctx.equipment_type, self._config, model)
-        # Silence is judged against data that arrives in batches (minutes late under a scaled clock): never
-        # call a device silent before the settings' staleness limit.
-        cfg["silence_s"] = max(float(cfg.get("silence_s", 300)), self._settings.stale_after_s)
-        self._fleet.add(ctx.id, ctx.equipment_type, cfg, model)
-        self._resume(ctx, cfg, model, conn)
-
-    def monitor_state(self, device_id: str) -> tuple[DeviceMonitor, WearTracker] | None:
-        """The device's detector and wear state as the scalar objects a checkpoint stores (None: not watched)."""
-        return self._fleet.export(device_id) if device_id in self._fleet else None
-
-    # --- detector checkpoints -------------------------------------------------------------------------------
-
-    def _fingerprint(self, mon: DeviceMonitor, wear: WearTracker, cfg: Mapping[str, Any],
-                     model: NormalModel | None) -> str:
-        """The state shape's fingerprint, computed once per equipment type and model version: every monitor of a
-        type is built from the same config (monitor_config), and the shape is fixed at construction."""
-        key = (mon.equipment_type, model.version if model else None)
-        fp = self._fps.get(key)
-        if fp is None:
-            fp = checkpoint.fingerprint(mon, checkpoint.fingerprint(wear), cfg, model.version if model else None)
-            self._fps[key] = fp
-        return fp
-
-    def _resume(self, ctx: repo.DeviceContext, cfg: Mapping[str, Any], model: NormalModel | None,
-                conn: psycopg.Connection | None) -> None:
-        """Restore the device's fresh detector row from its checkpoint when it fits (restored into the scalar
-        objects, then loaded into the block); the device's batches that arrived after the checkpoint and before
-        the progress cursor (evaluated by a process that then crashed) are replayed, so it ends where that
-        process was."""
-        device_id = ctx.id
-        cp = self._checkpoints.pop(device_id, None)
-        if cp is None:
-            return
-        mon = DeviceMonitor(device_id, ctx.equipment_type, cfg, model)
-        wear = WearTracker(limits_from_config(mon.cfg))
-        if cp.fingerprint != self._fingerprint(mon, wear, mon.cfg, model):
-            log.info("detector checkpoint does not fit the current config/model; relearning",
-                     extra={"device_id": device_id})
-            return
-        try:
-            checkpoint.restore(mon, cp.state["monitor"])
-            checkpoint.restore(wear, cp.state["wear"])
-            self._fleet.load(device_id, mon, wear)
-        except (KeyError, TypeError, ValueError, IndexError) as exc:
-            log.warning("detector checkpoint unreadable; relearning", extra={"device_id": device_id,
-                                                                             "error": str(exc)[:200]})
-            self._fleet.add(device_id, ctx.equipment_type, cfg, model)  # a fresh row again
-            return
-        self._saved_t[device_id] = mon.last_t
-        self.restored += 1
-        cursor = self._cursors.get(partition(device_id), 0)
-        if conn is not None and cp.arrival is not None and cp.arrival < cursor:
-            missed = [b for b in repo.device_batches(conn, device_id, cp.arrival, cursor)
-                      if b.clock_offset_ms is None]
-            samples = [(ts.timestamp(), v) for ts, v in repo.batch_samples(conn, missed).get(device_id, [])]
-            self._fleet.observe({device_id: in_time_order(mon.last_t, samples)})
-
-    def _save_checkpoints(self, conn: psycopg.Connection, now: float, force: bool = False,
-                          parts: frozenset[int] | None = None) -> int:
-        rows = []
-        wall = time.monotonic()
-        every = self._settings.checkpoint_every_s
-        for device_id in self._fleet:
-            part = partition(device_id)
-            if parts is not None and part not in parts:
-                continue
-            if not force:
-                due = self._cp_due.get(device_id)
-                if due is None:  # first sight: due somewhere in the coming interval, the same place every time
-                    due = self._cp_due[device_id] = wall + every * (zlib.crc32(device_id.encode()) % 997) / 997
-                if due > wall:
-                    continue
-                self._cp_due[device_id] = wall + every
-            mark = self._marks.get(device_id)
-            last_t = self._fleet.last_t(device_id)
-            if mark is None or last_t is None or (not force and self._saved_t.get(device_id) == last_t):
-                continue
-            mon, wear = self._fleet.export(device_id)
-            rows.append(repo.Checkpoint(device_id, self._fingerprint(mon, wear, mon.cfg, mon.model), mark,
-                                        {"monitor": checkpoint.snapshot(mon), "wear": checkpoint.snapshot(wear)},
-                                        self._cursors.get(part, 0)))
-            self._saved_t[device_id] = mon.last_t
-        if rows:
-            repo.save_checkpoints(conn, rows, to_datetime(now))
-        return len(rows)
-
     def reset_device(self, conn: psycopg.Connection, device_id: str, *, wear: bool = True,
                      since: datetime | None = None) -> None:
         """Forget the device's detector state and baselines (after an on-site repair, or a remote reset the device
@@ -416,24 +319,22 @@ class DiagnoseLoop:
                 readable.append(n)  # a clock fault's readings are stored apart: nothing to evaluate
         # One query for the whole pass; each device's samples come sorted by time (the per-device order rule).
         feed: dict[str, list[tuple[float, Mapping[str, float]]]] = {}
-        for device_id, samples in repo.batch_samples(conn, readable).items():
-            ctx = self._devices[device_id]
-            self._ensure(ctx, conn)
+        got = repo.batch_samples(conn, readable)
+        self._ensure_many([self._devices[d] for d in got], conn)
+        for device_id, samples in got.items():
             cut = self._fresh_from.get(device_id)
-            timed = []
-            for ts, values in samples:
-                t = ts.timestamp()
-                if cut is not None:
-                    if t <= cut:
-                        metrics.DIAGNOSE_LATE_SAMPLES.inc()  # the broken machine's reading, after the repair
-                        continue
+            if cut is not None:
+                # the broken machine's readings, after the repair (sorted: they come first)
+                late = next((k for k, (t, _) in enumerate(samples) if t > cut), len(samples))
+                if late:
+                    metrics.DIAGNOSE_LATE_SAMPLES.inc(late)
+                    samples = samples[late:]
+                if samples:
                     self._fresh_from.pop(device_id, None)  # a reading after the repair: the rule has done its job
-                    cut = None
-                timed.append((t, values, ts))
-            kept = in_time_order(self._fleet.last_t(device_id), timed)
+            kept = in_time_order(self._fleet.last_t(device_id), samples)
             if kept:
-                feed[device_id] = [(t, v) for t, v, _ in kept]
-                self._marks[device_id] = kept[-1][2]
+                feed[device_id] = kept
+                self._marks[device_id] = to_datetime(kept[-1][0])
                 self._dirty.add(device_id)
         self._fleet.observe(feed)  # one vectorised evaluation per equipment type
         # a device with no finding and no incident looks normal: the state machine has nothing to do for it

@@ -45,6 +45,34 @@ class Arrays:
         for name, (_shape, _dtype, init) in self._fields.items():
             getattr(self, name)[i] = init
 
+    # --- compact checkpoints (diagnostics/block_checkpoint.py) ------------------------------------------------
+
+    def layout(self) -> list[tuple[str, tuple[int, ...], str]]:
+        """Field names, shapes and dtypes in declaration order: what a packed row means (part of its fingerprint)."""
+        return [(name, shape, np.dtype(dtype).str) for name, (shape, dtype, _init) in self._fields.items()]
+
+    def pack(self, rows: np.ndarray, skip: frozenset[str] = frozenset()) -> np.ndarray:
+        """The rows' state as one float64 matrix (rows x width), fields in declaration order. float64 holds the
+        bool and int64 fields exactly (counters and indices stay far below 2**53)."""
+        parts = [getattr(self, name)[rows].reshape(len(rows), -1).astype(float) for name in self._fields
+                 if name not in skip]
+        return np.hstack(parts) if parts else np.zeros((len(rows), 0))
+
+    def unpack(self, rows: np.ndarray, mat: np.ndarray, skip: frozenset[str] = frozenset()) -> int:
+        """Write packed rows (``pack``'s layout, one per entry of ``rows``) back; returns the width it read."""
+        pos = 0
+        n = len(rows)
+        for name, (shape, dtype, _init) in self._fields.items():
+            if name in skip:
+                continue
+            w = int(np.prod(shape)) if shape else 1
+            seg = mat[:, pos: pos + w]
+            if seg.shape[1] != w:
+                raise ValueError(f"packed row too short for {type(self).__name__}.{name}")
+            getattr(self, name)[rows] = seg.reshape((n, *shape)).astype(dtype)
+            pos += w
+        return pos
+
 
 def opt(x: float) -> float | None:
     """A stored optional float (NaN = None) as the scalar detectors hold it."""

@@ -144,3 +144,31 @@ def test_killed_worker_devices_move_and_every_fault_is_one_incident(site: Site, 
     for d in sorted(mine_a)[:3]:
         owner = a.loop if a.loop.owns(d) else b.loop
         assert state_json(owner, d) == reference_snapshot(site, owner, d)
+
+
+def test_saving_cursors_never_waits_for_another_workers_pass(conn: psycopg.Connection, db_url: str) -> None:
+    """Every worker writes the '*' row (slowest partition's cursor) each pass. Waiting on it serialised the workers:
+    a pass blocked until the other's whole transaction (checkpoints, RUL) committed. It is skipped when locked, is
+    never ahead of the committed cursors, and comes back if the operational tables were reset."""
+    from diagnostics import leases as lease_store
+    from diagnostics.leases import Leases
+
+    for name in ("a", "b"):
+        with psycopg.connect(db_url) as c, c.transaction():
+            Leases(name, 10.0).renew(c)
+    with psycopg.connect(db_url, autocommit=True) as a, psycopg.connect(db_url, autocommit=True) as b:
+        star = "SELECT batch_id FROM diagnose_progress WHERE device_id = '*'"
+        with a.transaction():
+            lease_store.save_cursors(a, {p: 100 for p in range(PARTITIONS // 2)})
+            b.execute("SET lock_timeout = '2s'")
+            with b.transaction():  # would raise LockNotAvailable if it waited for a's row lock on '*'
+                lease_store.save_cursors(b, {p: 200 for p in range(PARTITIONS // 2, PARTITIONS)})
+            assert b.execute(star).fetchone() == (0,)  # a's cursors are not committed yet: '*' stays behind
+        assert a.execute(star).fetchone() == (0,)  # a computed it before b committed: behind, never ahead
+        with a.transaction():
+            lease_store.save_cursors(a, {p: 150 for p in range(PARTITIONS // 2)})
+        assert a.execute(star).fetchone() == (150,)  # the slowest partition
+        with a.transaction():
+            a.execute("DELETE FROM diagnose_progress WHERE device_id = '*'")
+            lease_store.save_cursors(a, {p: 160 for p in range(PARTITIONS // 2)})
+        assert a.execute(star).fetchone() == (160,)

@@ -116,6 +116,51 @@ def test_restarted_loop_resumes_detector_state_from_its_checkpoint(site: Site) -
     assert before < to_datetime(site.clock.now())
 
 
+def test_a_scalar_json_checkpoint_from_before_the_compact_format_still_resumes(site: Site) -> None:
+    """Checkpoints are written as packed block rows (blob) now; rows an older diagnose wrote (scalar snapshot JSON,
+    no blob) must still resume the detectors, and the next checkpoint rewrites them compactly."""
+    a = make_loop(site)
+    site.run(a, 3600)
+    a.shutdown()
+    rows = q(site.conn, "SELECT device_id, state->>'format', blob IS NOT NULL FROM detector_state")
+    assert {(f, b) for _, f, b in rows} == {("2", True)}
+    for device_id, _, _ in rows:  # rewrite each row as the scalar format the old diagnose stored
+        state = a.monitor_state(device_id)
+        assert state is not None
+        mon, wear = state
+        site.conn.execute("UPDATE detector_state SET blob = NULL, state = %s, fingerprint = %s WHERE device_id = %s",
+                          (json.dumps({"monitor": checkpoint.snapshot(mon), "wear": checkpoint.snapshot(wear)}),
+                           a._fingerprint(mon, wear, mon.cfg, mon.model), device_id))
+    site.conn.commit()
+    saved = dict(q(site.conn, "SELECT device_id, watermark FROM detector_state"))
+    target = site.pump()
+    b = make_loop(site)
+    site.run(b, CHUNK_S)
+    assert b.restored == 3
+    feed(a, site, target, saved[target], to_datetime(site.clock.now()))
+    assert snap(b, target) == snap(a, target)
+    b.shutdown()
+    assert q(site.conn, "SELECT count(*) FROM detector_state WHERE blob IS NOT NULL AND state->>'format' = '2'"
+             ) == [(3,)]  # rewritten compactly
+
+
+def test_a_compact_checkpoint_that_does_not_fit_relearns_only_that_device(site: Site) -> None:
+    a = make_loop(site)
+    site.run(a, 1800)
+    a.shutdown()
+    target = site.pump()
+    site.conn.execute("UPDATE detector_state SET blob = substring(blob from 9) WHERE device_id = %s", (target,))
+    site.conn.commit()
+    b = make_loop(site)
+    site.run(b, CHUNK_S)
+    assert b.restored == 2  # the other two resumed
+    this_pass = site.clock.now() - CHUNK_S
+    assert first_seen(a, target) < this_pass - 1000
+    assert first_seen(b, target) >= this_pass  # relearnt from this pass's readings, not half-restored
+    other = next(d for d in site.equipment if d != target)
+    assert first_seen(b, other) == first_seen(a, other)  # resumed
+
+
 def test_crashed_loop_replays_from_its_last_periodic_checkpoint(site: Site) -> None:
     a = make_loop(site, checkpoint_every_s=0.0)  # checkpoint on every pass
     site.run(a, 1800)
