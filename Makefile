@@ -13,6 +13,7 @@ test: setup
 
 lint:
 	.venv/bin/ruff check core edge_agent ingest diagnostics dispatch spares planning kpis administration i18n api quietfix bench tests
+	.venv/bin/mypy core edge_agent ingest diagnostics dispatch spares planning kpis administration i18n api quietfix
 
 # README screenshots at the demo's state (scratch database, dropped after): docs/screenshots/*.png
 screenshots: setup
