@@ -21,20 +21,20 @@ CHUNK_S = 600.0  # one ingest batch (and one diagnose pass) per 10 simulated min
 
 
 @contextmanager
-def open_site(conn: psycopg.Connection, db_url: str, *, technicians: int = 2, users: bool = False,
-              step_s: float = STEP_S) -> Iterator[Site]:
-    """Three seeded devices, online, partitions for three days from a manual clock, and the loop's own
-    autocommit connection: the world every diagnose-loop integration test starts from."""
+def open_site(conn: psycopg.Connection, db_url: str, *, devices: int = 3, technicians: int = 2,
+              users: bool = False, step_s: float = STEP_S, days: int = 3) -> Iterator[Site]:
+    """Seeded devices (three by default), online, partitions for ``days`` days from a manual clock, and the
+    loop's own autocommit connection: the world every diagnose-loop integration test starts from."""
     from quietfix.seed import seed
 
-    devices = seed(conn, devices=3, technicians=technicians, users=users)
+    seeded = seed(conn, devices=devices, technicians=technicians, users=users)
     clock = ManualClock()
     conn.execute("SELECT quietfix_ensure_partitions(%s, %s)", (to_datetime(clock.now()),
-                                                              to_datetime(clock.now() + 3 * 86400)))
+                                                              to_datetime(clock.now() + days * 86400)))
     conn.execute("UPDATE devices SET online = true")
     conn.commit()
     with psycopg.connect(db_url, autocommit=True) as loop_conn:
-        yield Site(conn, loop_conn, clock, devices, step_s)
+        yield Site(conn, loop_conn, clock, seeded, step_s)
 
 
 class Site:

@@ -13,14 +13,14 @@ import psycopg
 import pytest
 from fastapi.testclient import TestClient
 
-from core.clock import ManualClock, to_datetime
+from core.clock import to_datetime
 from core.settings import TrainingSettings
 from diagnostics import learning_repository as lrepo
 from diagnostics.rul_learned import CYCLE_S, LearnedRulModel, bucket_history
 from diagnostics.trainer import TrainingJob
-from quietfix.seed import DEMO_PASSWORD, seed
+from quietfix.seed import DEMO_PASSWORD
 from quietfix.seed_telemetry_history import seed_telemetry
-from tests.diagnostics.site import Site
+from tests.diagnostics.site import Site, open_site
 from tests.diagnostics.test_live_service_integration import make_loop, make_site, q
 
 pytestmark = pytest.mark.integration
@@ -35,14 +35,8 @@ def slow_site(conn: psycopg.Connection, db_url: str) -> Iterator[Site]:
 @pytest.fixture()
 def fleet_site(conn: psycopg.Connection, db_url: str) -> Iterator[Site]:
     """Twelve devices (four of each type): enough pumps to learn from and to hold one out."""
-    devices = seed(conn, devices=12, technicians=2, users=True)
-    clock = ManualClock()
-    conn.execute("SELECT quietfix_ensure_partitions(%s, %s)", (to_datetime(clock.now()),
-                                                              to_datetime(clock.now() + 2 * 86400)))
-    conn.execute("UPDATE devices SET online = true")
-    conn.commit()
-    with psycopg.connect(db_url, autocommit=True) as loop_conn:
-        yield Site(conn, loop_conn, clock, devices, 60.0)
+    with open_site(conn, db_url, devices=12, users=True, step_s=60.0, days=2) as site:
+        yield site
 
 
 def _seed(site: Site, only: str | None = None, **kw: object) -> None:
