@@ -6,7 +6,7 @@ The board's strip, ``GET /api/kpis`` (+ CSV), the KPI page and ``bench.live_day`
 
 from kpis.definitions import RESPONSE_KINDS
 from kpis.models import IncidentFacts, NpsAnswer, Promise, TechnicianFacts, Visit
-from kpis.service import MAX_DAYS, Duty, Report, duty_now, report, strip, to_csv
+from kpis.service import MAX_DAYS, Duty, Report, duty_now, report, since, strip, to_csv
 from kpis.tally import rates, tally
 
 __all__ = [
@@ -22,6 +22,7 @@ __all__ = [
     "duty_now",
     "rates",
     "report",
+    "since",
     "strip",
     "tally",
     "to_csv",

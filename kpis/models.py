@@ -7,6 +7,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import date, datetime, time
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from core.settings import ServiceSettings
 
 
 @dataclass(frozen=True)
@@ -16,6 +20,11 @@ class Promise:
     response_min: int = 15
     onsite_min: int = 120
     repair_h: int = 24
+
+    @classmethod
+    def of(cls, targets: ServiceSettings) -> Promise:
+        """The promise the settings' service targets (``settings.service``) make."""
+        return cls(targets.response_min, targets.onsite_min, targets.repair_h)
 
 
 @dataclass(frozen=True)

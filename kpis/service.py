@@ -61,6 +61,13 @@ def report(conn: psycopg.Connection, *, now: datetime, promise: Promise, tz: Zon
     return Report(now, promise, by, rows, summary)
 
 
+def since(conn: psycopg.Connection, *, start: datetime, now: datetime, promise: Promise, tz: ZoneInfo) -> Report:
+    """The report over the organisation's days from ``start``'s day to ``now`` (a run of the demo: the console's
+    status line and the demo's summary read the same figures)."""
+    days = (now.astimezone(tz).date() - start.astimezone(tz).date()).days + 1
+    return report(conn, now=now, promise=promise, tz=tz, days=min(MAX_DAYS, days))
+
+
 def strip(conn: psycopg.Connection, *, now: datetime, promise: Promise, tz: ZoneInfo) -> dict[tuple[str, str], dict]:
     """Today's KPIs per (region, tier), per region ('*' tier) and overall ('*', '*'): the board's strip. Today is
     the organisation's day (``tz``)."""

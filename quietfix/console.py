@@ -33,7 +33,7 @@ from core.db import connect
 from core.logs import JsonFormatter
 from core.settings import Settings
 from core.sql import Queries
-from kpis import MAX_DAYS, Promise, duty_now, report
+from kpis import Promise, duty_now, since
 
 Q = Queries(__file__)
 
@@ -152,8 +152,7 @@ class DemoConsole:
         self._done = threading.Event()
         self.online_window_s = settings.ingest.offline_after_s
         self.tz = ZoneInfo(settings.org.timezone)
-        self.promise = Promise(settings.service.response_min, settings.service.onsite_min,
-                               settings.service.repair_h)
+        self.promise = Promise.of(settings.service)
         self._since: float | None = None  # the run's first simulated instant: the KPIs cover the run
 
     def banner(self, *, url: str | None, users: list[str], password: str, log_path: Path | None,
@@ -242,11 +241,11 @@ class DemoConsole:
             self._since = sim_time
         now = datetime.fromtimestamp(sim_time, self.tz)
         with conn.cursor(row_factory=dict_row) as cur:
-            since = datetime.fromtimestamp(sim_time - self.online_window_s, UTC)
-            row = cur.execute(Q.demo_status, {"since": since}).fetchone()
+            heard = datetime.fromtimestamp(sim_time - self.online_window_s, UTC)
+            row = cur.execute(Q.demo_status, {"since": heard}).fetchone()
         # The run's days (a fresh demo database has nothing older but imported history, which the KPIs skip).
-        days = (now.date() - datetime.fromtimestamp(self._since, self.tz).date()).days + 1
-        kpi = report(conn, now=now, promise=self.promise, tz=self.tz, days=min(MAX_DAYS, days)).summary["counts"]
+        kpi = since(conn, start=datetime.fromtimestamp(self._since, self.tz), now=now, promise=self.promise,
+                    tz=self.tz).summary["counts"]
         duty = duty_now(conn, now=now, tz=self.tz)
         return Status(sim_time=sim_time, readings_per_s=rate, **{k: int(v) for k, v in row.items()},
                       technicians_busy=duty.busy, technicians_free=duty.free, technicians_off=duty.off,

@@ -35,8 +35,7 @@ from diagnostics.remote import mqtt_channel
 from dispatch import DispatchLoop
 from edge_agent import DeviceSpec, Fleet
 from ingest import start_ingest
-from kpis import MAX_DAYS, Promise
-from kpis import report as kpi_report
+from kpis import Promise, since
 from planning.planner_loop import PreventivePlanner
 from quietfix import seed as seeding
 from quietfix.fieldsim import FieldModel, FieldSimulator, apply_roster, fleet_truth
@@ -259,11 +258,9 @@ def run_demo(settings: Settings, options: DemoOptions, stop: threading.Event | N
 def run_kpis(settings: Settings, start: float, end: float) -> dict[str, Any]:
     """The run's service KPIs as the KPI page computes them (kpis package), over the run's days."""
     tz = ZoneInfo(settings.org.timezone)
-    now = datetime.fromtimestamp(end, tz)
-    days = min(MAX_DAYS, (now.date() - datetime.fromtimestamp(start, tz).date()).days + 1)
-    promise = Promise(settings.service.response_min, settings.service.onsite_min, settings.service.repair_h)
     with connect(settings.database_url) as conn:
-        summary = kpi_report(conn, now=now, promise=promise, tz=tz, days=days).summary
+        summary = since(conn, start=datetime.fromtimestamp(start, tz), now=datetime.fromtimestamp(end, tz),
+                        promise=Promise.of(settings.service), tz=tz).summary
     keys = ("response_15min_rate", "onsite_2h_rate", "repair_24h_rate", "first_visit_fix_rate", "remote_fix_rate",
             "p90_time_to_site_min")
     return {k: None if summary[k] is None else round(summary[k], 3) for k in keys}

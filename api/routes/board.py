@@ -103,7 +103,7 @@ async def kpis_body(app: Any, now: datetime) -> Body:
 
     def build() -> list[dict[str, Any]]:
         settings = app.state.settings
-        promise = Promise(settings.service.response_min, settings.service.onsite_min, settings.service.repair_h)
+        promise = Promise.of(settings.service)
         with shared_pool(app).connection() as conn:
             rows = repo.kpi_strip(conn, start, start + timedelta(days=1), now)
             # The promise figures (and first-time fix) come from the kpis package, the one definition the KPI

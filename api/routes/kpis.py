@@ -30,8 +30,7 @@ def kpi_page() -> FileResponse:
 
 
 def _promise(request: Request) -> Promise:
-    k = request.app.state.settings.service
-    return Promise(k.response_min, k.onsite_min, k.repair_h)
+    return Promise.of(request.app.state.settings.service)
 
 
 async def _report(request: Request, principal: Principal, days: int, by: str, at: datetime | None) -> Report:
