@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import pwd
+import random
 import shutil
 import signal
 import socket
@@ -21,10 +22,23 @@ ROOT = Path(__file__).resolve().parents[1]
 PG_BIN = max(Path("/usr/lib/postgresql").glob("*/bin")) if Path("/usr/lib/postgresql").exists() else None
 
 
+# Below Linux's ephemeral range (32768-60999): a port the kernel hands out for bind(0) is also one it may give
+# any process's *outgoing* connection a moment later, so a server told to listen there can find it taken (the
+# metrics test once lost its diagnose listener that way on CI).
+_LISTEN_PORTS = range(20000, 32000)
+
+
 def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+    """A port free to listen on now, outside the range outgoing connections draw their local ports from."""
+    for _ in range(200):
+        port = random.choice(_LISTEN_PORTS)
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
+    raise RuntimeError("no free listening port between 20000 and 32000")
 
 
 def port_open(port: int) -> bool:

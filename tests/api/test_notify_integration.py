@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import socket
 import threading
 from collections.abc import Iterator
 from email import message_from_bytes
@@ -20,6 +19,7 @@ from core.clock import ManualClock, to_datetime
 from core.events import queue_notification
 from core.settings import Settings
 from quietfix.seed import seed
+from tests.services import free_port
 
 pytestmark = pytest.mark.integration
 SECRET = "whsec-test-1"
@@ -34,15 +34,9 @@ class _Inbox:
         return "250 OK"
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @pytest.fixture()
 def smtp() -> Iterator[tuple[_Inbox, int]]:
-    inbox, port = _Inbox(), _free_port()
+    inbox, port = _Inbox(), free_port()
     controller = Controller(inbox, hostname="127.0.0.1", port=port)
     controller.start()
     yield inbox, port
@@ -142,7 +136,7 @@ def test_failed_webhook_is_retried_after_backoff_without_resending_mail(db_url, 
 
 def test_unreachable_smtp_gives_up_after_max_attempts(db_url, receiver, outbox) -> None:
     clock = ManualClock()
-    notifier = Notifier(NotifyConfig(smtp_port=_free_port(), timeout_s=2, max_attempts=2), clock)
+    notifier = Notifier(NotifyConfig(smtp_port=free_port(), timeout_s=2, max_attempts=2), clock)
     with psycopg.connect(db_url, autocommit=True) as c:
         notifier.tick(c)
         clock.advance(backoff_s(1))

@@ -5,7 +5,6 @@ Chromium comes from the distribution (scripts/setup-web.sh installs it); `playwr
 
 from __future__ import annotations
 
-import socket
 import threading
 import time
 from collections.abc import Iterator
@@ -21,6 +20,7 @@ from psycopg.types.json import Jsonb
 from api.app import create_app
 from core.settings import Settings
 from quietfix.seed import DEMO_PASSWORD, seed
+from tests.services import free_port
 
 CHROMIUM = "/usr/bin/chromium"
 SHOTS = Path(__file__).resolve().parents[2] / "artifacts" / "screenshots"
@@ -92,17 +92,11 @@ def build_world(conn: psycopg.Connection) -> tuple[int, int, int]:
     return assigned, unassigned, done
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @pytest.fixture()
 def world(settings: Settings, conn: psycopg.Connection, db_url: str) -> Iterator[World]:
     assigned, unassigned, done = build_world(conn)
     conn.commit()
-    port = _free_port()
+    port = free_port()
     # Browsers keep live streams open; pages close before this teardown, and 2 s bounds any straggler.
     server = uvicorn.Server(uvicorn.Config(create_app(settings), host="127.0.0.1", port=port, log_level="warning",
                                            lifespan="on", timeout_graceful_shutdown=2))

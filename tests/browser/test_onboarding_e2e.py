@@ -9,7 +9,6 @@ inserted here as an installer would (one row in ``users``)."""
 from __future__ import annotations
 
 import re
-import socket
 import threading
 import time
 import uuid
@@ -38,6 +37,7 @@ from quietfix.seed import DEMO_PASSWORD
 from tests.browser.conftest import shot, sign_in
 from tests.browser.test_admin_page import save
 from tests.helpers import wait_for
+from tests.services import free_port
 
 pytestmark = pytest.mark.integration
 SPEED = 60.0  # one real second = one simulated minute, as tests/quietfix/test_end_to_end.py
@@ -49,9 +49,7 @@ def empty_site(settings: Settings, db_url: str) -> Iterator[str]:
         assert c.execute("SELECT count(*) FROM customers").fetchone()[0] == 0  # migrations only
         c.execute("INSERT INTO users (username, password_hash, role) VALUES ('admin', %s, 'admin')",
                   (hash_password(DEMO_PASSWORD),))
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = int(s.getsockname()[1])
+    port = free_port()
     server = uvicorn.Server(uvicorn.Config(create_app(settings), host="127.0.0.1", port=port, log_level="warning",
                                            lifespan="on", timeout_graceful_shutdown=2))
     thread = threading.Thread(target=server.run, name="uvicorn-e2e", daemon=True)

@@ -26,6 +26,7 @@ from paho.mqtt.enums import CallbackAPIVersion
 
 from edge_agent import DeviceSpec, Fleet
 from edge_agent.buffer import fresh_seq_base
+from tests.services import free_port
 
 pytestmark = pytest.mark.integration
 
@@ -215,17 +216,11 @@ def test_command_gets_result(broker_up: None, tmp_path: Path) -> None:
     assert res["c-reset"]["ok"] and res["c-reset"]["result"]["cleared"] == ["motor_trip"]
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 class OwnBroker:
     """A throwaway Mosquitto with persistence, so a subscriber's session survives a graceful restart."""
 
     def __init__(self, tmp: Path) -> None:
-        self.port = _free_port()
+        self.port = free_port()
         self.dir = tmp / "mosq"
         self.dir.mkdir()
         self.conf = tmp / "mosq.conf"

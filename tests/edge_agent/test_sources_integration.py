@@ -31,6 +31,7 @@ from tests.edge_agent.servers import (
     j1939_frame,
 )
 from tests.helpers import wait_for
+from tests.services import free_port
 
 pytestmark = pytest.mark.integration
 
@@ -44,9 +45,7 @@ def edge_port() -> int:
             except OSError:
                 continue
             return port
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+    return free_port()
 
 
 class Collector:

@@ -22,6 +22,7 @@ from kpis import Promise
 from quietfix.console import DemoConsole, Status, event_lines, log_to_file
 from quietfix.seed import seed
 from tests.helpers import wait_for
+from tests.services import free_port
 
 T0 = datetime(2026, 1, 5, 9, 30, tzinfo=UTC)
 
@@ -108,15 +109,9 @@ def test_console_reports_events_and_status_from_the_database(settings: Settings,
     assert text.splitlines()[-1].startswith("[Mon 09:30 sim] devices 0/3 online · 0 readings/s · 0 open incidents")
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def _env(settings: Settings, tmp_path: Path, **extra: str) -> dict[str, str]:
     return {**os.environ, "QUIETFIX_DATABASE_URL": settings.database_url, "XDG_STATE_HOME": str(tmp_path),
-            "QUIETFIX_BROKER_DIR": str(settings.broker_dir), "QUIETFIX_API__PORT": str(_free_port()), **extra}
+            "QUIETFIX_BROKER_DIR": str(settings.broker_dir), "QUIETFIX_API__PORT": str(free_port()), **extra}
 
 
 @pytest.mark.integration
@@ -139,7 +134,7 @@ def test_piped_demo_prints_a_short_readable_log_and_ends_with_the_json_summary(s
 
 
 def test_unreachable_database_is_one_line_and_exit_2(tmp_path: Path) -> None:
-    env = {**os.environ, "QUIETFIX_DATABASE_URL": f"postgresql://postgres@127.0.0.1:{_free_port()}/nowhere"}
+    env = {**os.environ, "QUIETFIX_DATABASE_URL": f"postgresql://postgres@127.0.0.1:{free_port()}/nowhere"}
     done = subprocess.run([sys.executable, "-m", "quietfix.cli", "migrate"], env=env, capture_output=True, check=False,
                           text=True, timeout=60)
     assert done.returncode == 2 and done.stdout == ""
@@ -153,7 +148,7 @@ def test_commands_that_cannot_start_say_why(settings: Settings, tmp_path: Path) 
     cases = [
         (["dispatch"], {"QUIETFIX_DATABASE_URL": psycopg.conninfo.make_conninfo(
             settings.database_url, dbname="quietfix_no_such_db")}, "does not exist"),
-        (["demo", "--for", "1"], {"QUIETFIX_MQTT_URL": f"mqtt://127.0.0.1:{_free_port()}"},
+        (["demo", "--for", "1"], {"QUIETFIX_MQTT_URL": f"mqtt://127.0.0.1:{free_port()}"},
          "cannot reach the MQTT broker"),
         (["api"], {"QUIETFIX_API__PORT": "not-a-port"}, "invalid setting QUIETFIX_API__PORT"),
     ]

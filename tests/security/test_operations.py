@@ -83,7 +83,8 @@ def processes(settings: Settings, tmp_path: Path) -> Iterator[dict[str, int]]:
                 proc.wait(5)
 
 
-def test_each_process_serves_its_named_metrics(processes: dict[str, int], settings: Settings) -> None:
+def test_each_process_serves_its_named_metrics(processes: dict[str, int], settings: Settings,
+                                               tmp_path: Path) -> None:
     for name, port in processes.items():
         text = None
         deadline = time.monotonic() + 60
@@ -92,7 +93,8 @@ def test_each_process_serves_its_named_metrics(processes: dict[str, int], settin
             if text and all(f"# TYPE {m} " in text for m in PROCESS_METRICS[name]):
                 break
             time.sleep(0.2)
-        assert text is not None, f"{name} serves no metrics on {port}"
+        log = (tmp_path / f"{name}.log").read_text(errors="replace")[-3000:]  # why, if it failed
+        assert text is not None, f"{name} serves no metrics on {port}; its log ends:\n{log}"
         missing = [m for m in PROCESS_METRICS[name] if f"# TYPE {m} " not in text]
         assert missing == [], (name, missing)
     with TestClient(create_app(settings)) as client:  # the API serves the same registry at /metrics
