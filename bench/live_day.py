@@ -260,7 +260,14 @@ def main(argv: list[str] | None = None) -> None:
               "failed_visits": demo.get("failed_visits"),
               "reported": {k: (round(v, 4) if isinstance(v, float) else v) for k, v in out["reported"].items()},
               "abs_diff": diffs}
+    if not demo.get("readings_stored") or not measured["incidents"]:
+        # A day in which nothing reached the database measures the wiring, not dispatch (a broker down: every
+        # KPI None and idle 0.0 looked like a quiet day). Say so in the JSON line and fail.
+        result["error"] = (f"nothing to measure: {demo.get('readings_stored', 0)} readings stored, "
+                           f"{measured['incidents']} incidents (is the broker up? `make setup` starts it)")
     print(json.dumps(result))
+    if "error" in result:
+        sys.exit(1)
 
 
 if __name__ == "__main__":

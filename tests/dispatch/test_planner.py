@@ -10,13 +10,13 @@ import pytest
 
 from dispatch import Location, Plan, Stop, check_plan, solve
 from dispatch.planner import (
-    OVERRUN_GRACE_S,
     DepotRow,
     OrderRow,
     TechRow,
     break_windows,
     build_problem,
     committed_jobs,
+    expected_remaining_s,
     first_jobs,
     interpolate,
     parts_plan,
@@ -81,7 +81,8 @@ def test_build_problem_commits_pins_and_places_a_driving_technician_on_the_way()
     assert jobs["1"].in_progress_by == "1" and jobs["2"].in_progress_by == "2"
     assert jobs["3"].pinned_to == "1" and jobs["4"].pinned_to == "2"
     assert techs["1"].position == interpolate(Location(51.9, 4.40), Location(52.0, 4.40), 0.5)
-    assert techs["2"].state == "on_site" and techs["2"].busy_until == NOW + OVERRUN_GRACE_S
+    assert techs["2"].state == "on_site"
+    assert techs["2"].busy_until == pytest.approx(NOW + expected_remaining_s(45 * 60, 3600, 0.35))
     plan = solve(p, 0.2)
     assert check_plan(p, plan) == []
     assert next(s.job_id for s in plan.routes["1"] if s.kind == "job") == "1"
@@ -209,3 +210,15 @@ def test_a_corrective_job_carries_its_service_target_beside_its_contract_deadlin
     assert prev.onsite_target is None
     plan = solve(build_problem(NOW, [night], [techrow(1)], [], None, UTC), 0.3)
     assert plan.routes["1"][0].eta <= NOW + 6600  # on site within the target, not merely the next-morning deadline
+
+
+def test_what_is_left_of_a_repair_is_its_conditional_mean_not_a_sliding_quarter_hour() -> None:
+    """Regression (issue #14, live day over 24 h): a 90-minute repair at 109 and at 150 minutes was planned to
+    end 15 minutes later at every re-plan, for two hours; its queued job waited while free technicians stood by."""
+    est = 90 * 60.0
+    assert expected_remaining_s(est, 0.0, 0.35) == pytest.approx(est * 1.0632, rel=1e-3)  # the mean, not median
+    assert expected_remaining_s(est, 30 * 60.0, 0.0) == 60 * 60.0  # sigma 0: the estimate is exact
+    overrun = [expected_remaining_s(est, m * 60.0, 0.35) / 60.0 for m in (109, 150, 200, 400)]
+    assert all(25 < left < 40 for left in overrun), overrun  # a third of the estimate, not 15 min
+    assert expected_remaining_s(est, 10 * est, 0.35) > 5 * 60.0  # deep tail: finite, never below the floor
+    assert expected_remaining_s(0.0, 100.0, 0.35) == 5 * 60.0

@@ -148,3 +148,25 @@ def test_visits_report_the_true_fault_mode_and_the_knowledge_base_learns_it(conn
     kb = load_knowledge(diag_repo.knowledge_doc(conn))
     assert dict(kb[("pump", "bearing_wear")].found_counts) == {"seal_leak": 1}
     assert dict(kb[("pump", "seal_leak")].fix_counts) == {rows[known][2]: 1}
+
+
+def test_the_demo_roster_keeps_half_the_technicians_on_shift_round_the_clock(conn: psycopg.Connection) -> None:
+    """Regression (issue #14): the demo's day shifts left nobody on duty for eight hours a night. Read back the way
+    dispatch reads it (field_technicians, shift_window), every hour of two days has six of twelve on shift, and
+    those six hold every skill the seed hands out."""
+    from dispatch.planner import shift_window
+    from dispatch.repository import load_technicians
+    from quietfix.fieldsim import apply_roster
+
+    seed(conn, devices=2, technicians=12, users=False)
+    start = ManualClock().now()
+    apply_roster(conn, start, "Asia/Shanghai")
+    all_skills = {s for r in conn.execute("SELECT skills FROM technicians") for s in r[0]}
+    for hour in range(48):
+        at = start + hour * 3600 + 900
+        techs = load_technicians(conn, [], to_datetime(at))
+        on = [t for t in techs if t.state != "off"
+              and (w := shift_window(at, t.shift_start, t.shift_end, ZoneInfo(t.timezone or "Asia/Shanghai")))[0]
+              <= at < w[1]]
+        assert len(on) == 6, (hour, [t.code for t in on])
+        assert {s for t in on for s in t.skills} == all_skills, hour
