@@ -218,7 +218,8 @@ class KpiRow(BaseModel):
 
 class Preference(BaseModel):
     """Channel on/off for one kind of message; kind '*' sets the default for every kind."""
-    kind: Literal["*", "incident_detected", "incident_reported", "technician_assigned", "work_completed"]
+    kind: Literal["*", "incident_detected", "incident_reported", "visit_planned", "technician_assigned",
+                  "work_completed"]
     channel: Literal["email", "webhook"]
     enabled: bool
 

@@ -2,6 +2,7 @@
 
 Run: QUIETFIX_DATABASE_URL=postgresql://postgres@127.0.0.1:5432/qf_scratch QUIETFIX_API__PORT=8104 \\
      python -m bench.live_day --seed 7 --hours 12 [--policy optimiser|nearest] [--speed 240]
+     [--technicians 12] [--roster day|round-the-clock]
 
 The demo's default world (60 devices, 12 technicians, their tiers and contracts, shifts with breaks) runs through
 ``quietfix.demo.run_demo``: fleet → MQTT → ingest → diagnose → dispatch (the chosen policy) → notify → API, with
@@ -35,11 +36,12 @@ from core.settings import Settings, load_settings
 from dispatch import haversine_km
 from dispatch.models import Location
 from quietfix.demo import DemoOptions, run_demo
+from quietfix.fieldsim import ROSTERS
 from quietfix.seed import DEMO_PASSWORD
 
 KEYS = ("onsite_2h_rate", "p90_time_to_site_min", "idle_while_waiting_min_per_technician", "first_visit_fix_rate",
         "repair_24h_rate", "response_15min_rate")
-PLAN_KINDS = ("technician_assigned", "eta_changed")
+PLAN_KINDS = ("visit_planned", "technician_assigned", "eta_changed")
 
 
 def _rows(conn: psycopg.Connection, sql: str, **params: Any) -> list[dict[str, Any]]:
@@ -220,6 +222,10 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--policy", choices=("optimiser", "nearest"), default="optimiser")
     # 240x: 12 simulated hours in 3 real minutes; the dispatch loop's 1 s poll is 4 simulated minutes.
     ap.add_argument("--speed", type=float, default=240.0)
+    # The world is the demo's (12 technicians on day shifts); these change it for capacity questions
+    # (how many technicians keep the promise round the clock), and the first line says what ran.
+    ap.add_argument("--technicians", type=int, default=DemoOptions.technicians)
+    ap.add_argument("--roster", choices=ROSTERS, default=DemoOptions.roster)
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, stream=sys.stderr)
     settings = load_settings(log_json=False)
@@ -245,9 +251,10 @@ def main(argv: list[str] | None = None) -> None:
             out["measured"] = measure(conn, at, settings.dispatch.road_factor, ZoneInfo(settings.dispatch.timezone))
 
     options = DemoOptions(seconds=args.hours * 3600 / args.speed, speed=args.speed, seed=args.seed,
-                          before_api_stop=read_back, id_prefix=f"ld{args.seed}{args.policy[0]}-")
-    print(f"live_day: seed {args.seed}, {args.hours} h at {args.speed}x, policy {args.policy}, db {dbname}",
-          file=sys.stderr)
+                          before_api_stop=read_back, id_prefix=f"ld{args.seed}{args.policy[0]}-",
+                          technicians=args.technicians, roster=args.roster)
+    print(f"live_day: seed {args.seed}, {args.hours} h at {args.speed}x, policy {args.policy}, "
+          f"{args.technicians} technicians on the {args.roster} roster, db {dbname}", file=sys.stderr)
     demo = run_demo(settings, options)
     measured = out["measured"]
     diffs = {k: (None if measured[k] is None or out["reported"].get(k) is None
@@ -256,6 +263,7 @@ def main(argv: list[str] | None = None) -> None:
     print(f"measured: {measured}", file=sys.stderr)
     print(f"reported - measured: {diffs} (real time {wall.perf_counter() - started:.0f} s)", file=sys.stderr)
     result = {"policy": args.policy, "seed": args.seed, "hours": args.hours, "speed": args.speed,
+              "technicians": args.technicians, "roster": args.roster,
               **{k: (round(v, 4) if isinstance(v, float) else v) for k, v in measured.items()},
               "failed_visits": demo.get("failed_visits"),
               "reported": {k: (round(v, 4) if isinstance(v, float) else v) for k, v in out["reported"].items()},

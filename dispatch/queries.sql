@@ -294,3 +294,13 @@ RETURNING id, customer_id, device_id, incident_id;
 -- name: free_technician_at
 UPDATE technicians SET state = 'free', lat = %(lat)s, lon = %(lon)s
 WHERE id = %(technician_id)s AND state <> 'off';
+
+-- name: planned_notice_rows
+-- Open work orders (not yet a technician's next stop) with what their customer was last told (dispatch/notices.py).
+SELECT w.id, w.incident_id, w.device_id, w.customer_id, w.planned_eta_told, d.name AS device_name
+FROM work_orders w JOIN devices d ON d.id = w.device_id
+WHERE w.id = ANY(%(ids)s) AND w.status = 'open'
+FOR UPDATE OF w;
+
+-- name: set_planned_eta_told
+UPDATE work_orders SET planned_eta_told = %(eta)s WHERE id = %(work_order_id)s;

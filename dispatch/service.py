@@ -39,6 +39,7 @@ from core.events import queue_notification, record_timeline
 from core.loops import run_polling
 from core.settings import DispatchSettings, SparesSettings
 from core.sql import Queries
+from dispatch import notices
 from dispatch import planner as pl
 from dispatch import preventive as pv
 from dispatch import repository as repo
@@ -296,6 +297,8 @@ class DispatchLoop:
                                 incident_id=row["incident_id"], work_order_id=o.id,
                                 data={"technician_id": o.technician_id,
                                       "reason": plan.dropped.get(str(o.id), "re-planned")})
+        # Customers of jobs further down a route hear their planned arrival now, not when the job is next.
+        notices.tell_planned(conn, plan, now, self._settings.eta_notice_threshold_s)
         before = previous.dropped if previous is not None else {}
         open_ids = {o.id for o in orders if o.status == "open"}
         for job_id, reason in plan.dropped.items():

@@ -16,7 +16,8 @@ from kpis.models import IncidentFacts, NpsAnswer, Promise, TechnicianFacts, Visi
 # Notification kinds that tell the customer a plan with a time (a technician and an ETA, or a new ETA). A
 # "we detected a problem" message is not a response: it promises nothing the customer can plan around.
 # A visit rescheduled to the window the customer chose tells them that window: also a plan they can work with.
-RESPONSE_KINDS = ("technician_assigned", "eta_changed", "visit_rescheduled")
+# A visit planned further down a route tells them its planned arrival (dispatch/notices.py), before it is next.
+RESPONSE_KINDS = ("visit_planned", "technician_assigned", "eta_changed", "visit_rescheduled")
 # Incidents a person took on the phone were acknowledged by that person when they were opened.
 PERSON_ACK_SOURCES = ("phone",)
 

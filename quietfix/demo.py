@@ -62,6 +62,9 @@ class DemoOptions:
     sample_interval_s: float = 10.0
     devices: int = 60
     technicians: int = 12
+    # The technicians' shifts (quietfix.fieldsim.apply_roster): "day" (about 14-16 h a day covered) or
+    # "round-the-clock" (four crews on 12-hour shifts, half the technicians always on).
+    roster: str = "day"
     seed: int = 7
     fault_rate_per_device_hour: float = 0.05
     api: bool = True
@@ -143,7 +146,7 @@ def run_demo(settings: Settings, options: DemoOptions, stop: threading.Event | N
                                 spares=True, id_prefix=options.id_prefix)
         clock = ScaledClock(options.speed)
         started = clock.now()
-        apply_roster(conn, clock.now(), settings.dispatch.timezone)
+        apply_roster(conn, clock.now(), settings.dispatch.timezone, options.roster)
         seed_history(conn, clock.now(), weeks=options.history_weeks, timezone=settings.dispatch.timezone,
                      mean_per_hour=options.devices * options.fault_rate_per_device_hour, seed=options.seed)
         telemetry = seed_telemetry(conn, [(d.device_id, d.equipment_type) for d in devices], clock.now(),

@@ -8,8 +8,8 @@ lifecycle, return visits included. What varies (``FieldModel``):
 * repair: the work order's estimate times a log-normal factor;
 * first visits fail now and then: the wrong part on the van, or the fault was not the one diagnosed; the visit
   ends unfixed and a return visit (a new work order on the same incident) goes back into dispatch;
-* technicians work round-the-clock shifts with breaks (``apply_roster``): nobody sets off while off shift or on a
-  break;
+* technicians work shifts with breaks (``apply_roster``: day shifts, or four crews round the clock): nobody
+  sets off while off shift or on a break;
 * a visit reports a structured outcome as a technician would (issue #16 item 6): the fault mode *found* is the
   device's true fault (the simulated fleet's ground truth, ``true_fault``), not the diagnosis, and the fix code is
   one the fix_codes list gives for that mode. Without a ground truth (no fleet) the found mode is left unknown,
@@ -184,32 +184,46 @@ class FieldSimulator:
         run_polling("field simulation", self._connect, self.tick, stop, self._poll_s)
 
 
-# The promise is kept 365 days a year, round the clock, so the demo's field force is too (issue #14: with day
-# shifts only, nobody was on shift for eight hours a night and `live_day --hours 24` kept 0.33 on site in 2 h).
-# Four crews on 12-hour shifts, each starting six hours after the previous one, so two crews (half the
-# technicians) are always on and no hand-over ends every route at once. Crew = technician index mod 4: with the
-# seed's six skill sets (seed.SKILL_SETS, index mod 6) every crew holds every skill, so no skill is missing at night.
+ROSTERS = ("day", "round-the-clock")
+# Round the clock: four crews on 12-hour shifts, each starting six hours after the previous one, so two crews
+# (half the technicians) are always on and no hand-over ends every route at once. Crew = technician index mod 4:
+# with the seed's six skill sets (seed.SKILL_SETS, index mod 6) every crew holds every skill.
 CREWS = 4
-SHIFT_H = 12
 CREW_OFFSET_H = (-1, 5, 11, 17)  # crew starts relative to the run's start: two crews are on at the start
 
 
-def apply_roster(conn: psycopg.Connection, start: float, timezone: str = "UTC") -> None:
-    """Round-the-clock shifts with breaks for the demo's technicians, relative to the run's start (local time of
-    day in each technician's zone; ``timezone`` for a technician without one):
+def _shift(i: int, t0: datetime, roster: str) -> tuple[datetime, datetime, datetime]:
+    """(start, end, break start) of technician ``i``'s shift, as datetimes in their zone."""
+    if roster == "round-the-clock":
+        begins = t0 + timedelta(hours=CREW_OFFSET_H[i % CREWS])
+        return begins, begins + timedelta(hours=12), begins + timedelta(hours=4, minutes=(i // CREWS) * 70 % 180)
+    late = i % 4 == 3
+    begins = t0 - timedelta(hours=1) + timedelta(hours=2 * late)
+    return begins, t0 + timedelta(hours=13 + 2 * late), t0 + timedelta(hours=3, minutes=(i * 25) % 300)
 
-    * four crews (technician index mod 4) on 12-hour shifts starting 1 h before, 5 h, 11 h and 17 h after the
-      start, every day: two crews are always on, overnight shifts included (they end the next morning);
-    * everyone takes one 30-minute break 4 to 7 hours into their shift, staggered within the crew.
+
+def apply_roster(conn: psycopg.Connection, start: float, timezone: str = "UTC", roster: str = "day") -> None:
+    """Shifts with breaks for the demo's technicians, relative to the run's start (local time of day in each
+    technician's zone; ``timezone`` for a technician without one).
+
+    ``day`` (the demo's default): three in four work [start - 1 h, start + 13 h), the rest a late shift two
+    hours later; one 30-minute break each between 3 and 8 hours into the run, staggered. Nobody is on for about
+    eight hours a night, so a run longer than ~14 h leaves night jobs waiting for the morning (issue #14).
+
+    ``round-the-clock``: four crews on 12-hour shifts starting 1 h before, 5 h, 11 h and 17 h after the start,
+    every day (overnight shifts end the next morning), a 30-minute break 4 to 7 hours in. Half the field force
+    is on at any hour, so it keeps the promise at night only with enough technicians: with the demo's 12 it
+    measured 0.51 on site within 2 h over 24 h and 0.91 over 12 h (bench.live_day, seed 7; docs/kpis.md).
     """
+    if roster not in ROSTERS:
+        raise ValueError(f"unknown roster {roster!r}: one of {', '.join(ROSTERS)}")
     rows = [(int(r[0]), r[1]) for r in conn.execute("SELECT id, timezone FROM technicians ORDER BY id")]
     for i, (tid, zone) in enumerate(rows):
         t0 = datetime.fromtimestamp(start, ZoneInfo(zone or timezone))  # in the technician's own zone
-        begins = t0 + timedelta(hours=CREW_OFFSET_H[i % CREWS])
+        begins, ends, pause_at = _shift(i, t0, roster)
         shift_start = begins.time().replace(second=0, microsecond=0)
-        shift_end = (begins + timedelta(hours=SHIFT_H)).time().replace(second=0, microsecond=0)
-        pause = (begins + timedelta(hours=4, minutes=(i // CREWS) * 70 % 180)).time().replace(second=0,
-                                                                                             microsecond=0)
+        shift_end = ends.time().replace(second=0, microsecond=0)
+        pause = pause_at.time().replace(second=0, microsecond=0)
         breaks = [{"start": pause.strftime("%H:%M"), "minutes": 30}]
         span = {"start": shift_start.strftime("%H:%M"), "end": shift_end.strftime("%H:%M"), "breaks": breaks}
         conn.execute(Q.set_roster, {"id": tid, "shift_start": shift_start, "shift_end": shift_end,

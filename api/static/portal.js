@@ -94,7 +94,7 @@
     }
   }
 
-  const KINDS = ["incident_detected", "incident_reported", "technician_assigned", "work_completed"]; // portal.prefs.kind.*
+  const KINDS = ["incident_detected", "incident_reported", "visit_planned", "technician_assigned", "work_completed"]; // portal.prefs.kind.*
   async function drawPrefs() {
     const rows = await api("/api/portal/preferences");
     const on = (kind, channel) => { const r = rows.find((x) => x.kind === kind && x.channel === channel)

@@ -334,3 +334,55 @@ def test_a_visit_over_running_its_estimate_triggers_a_replan(world, conn) -> Non
     assert loop.last_problem is not None
     tech = next(t for t in loop.last_problem.technicians if t.state == "on_site")
     assert tech.busy_until is not None and tech.busy_until > loop.last_problem.now
+
+
+def test_a_job_further_down_a_route_tells_its_customer_the_planned_arrival_once(world, conn) -> None:
+    """Issue #14 (response within 15 min): a customer heard nothing until their job was a technician's next stop.
+    Now a job planned as a later stop gets one 'visit_planned' notice with its planned arrival, is not told again
+    while the plan holds, and the KPI counts its delivery as the response."""
+    from dispatch.models import Plan, Stop
+    from dispatch.notices import tell_planned
+
+    devices, clock, c = world
+    at = to_datetime(clock.now())
+    first, later = (work_order(conn, d, ["mechanical"], at) for d in devices[:2])
+    tech = conn.execute("SELECT id FROM technicians ORDER BY id LIMIT 1").fetchone()[0]
+    conn.commit()
+    now = clock.now()
+
+    def plan(eta: float) -> Plan:
+        return Plan({str(tech): (Stop("job", str(first), None, (), now + 600, now + 600, now + 3000),
+                                 Stop("job", str(later), None, (), eta, eta, eta + 2700))}, {})
+
+    with c.transaction():
+        assert tell_planned(c, plan(now + 3600), now, 900) == 1  # only the second stop: the first is assigned
+    with c.transaction():
+        assert tell_planned(c, plan(now + 3600 + 600), now + 60, 900) == 0  # moved 10 min: not worth a message
+    with c.transaction():
+        assert tell_planned(c, plan(now + 3600 + 1800), now + 120, 900) == 1  # moved 30 min: told again
+    rows = conn.execute("SELECT n.kind, n.body, w.id FROM notifications n JOIN work_orders w "
+                        "ON w.incident_id = n.incident_id ORDER BY n.id").fetchall()
+    conn.commit()
+    assert [(k, w) for k, _, w in rows] == [("visit_planned", later), ("visit_planned", later)]
+    assert "planned to be with you" in rows[0][1] and rows[1][1].startswith("The plan has changed")
+    told = conn.execute("SELECT planned_eta_told FROM work_orders WHERE id = %s", (later,)).fetchone()[0]
+    conn.commit()
+    assert told == to_datetime(now + 3600 + 1800)
+
+
+def test_the_live_loop_tells_the_customers_of_queued_jobs(world, conn) -> None:
+    devices, clock, c = world
+    at = to_datetime(clock.now())
+    orders = [work_order(conn, d, ["instrumentation"], at) for d in devices[:6]]  # few hold this skill: a queue
+    conn.commit()
+    loop = DispatchLoop(lambda: c, SETTINGS, clock)
+    loop.tick(c)
+    checked(loop, conn)
+    st = statuses(conn)
+    queued = [o for o in orders if st[o][0] == "open" and loop.last_plan is not None
+              and any(s.job_id == str(o) for stops in loop.last_plan.routes.values() for s in stops)]
+    assert queued, st
+    told = {r[0] for r in conn.execute("SELECT w.id FROM notifications n JOIN work_orders w "
+                                       "ON w.incident_id = n.incident_id WHERE n.kind = 'visit_planned'")}
+    conn.commit()
+    assert told == set(queued)

@@ -163,3 +163,21 @@ def test_csv_has_one_line_per_day_and_empty_cells_for_nothing_judged(history) ->
     assert lines[0].startswith("day,region,tier,customer_id,incidents,response_15min_rate,onsite_2h_rate")
     assert lines[1].startswith("2026-01-01,*,*,,4,0.6667,0.3333,0.5,1.0,0.5,0.5,0.3333,33.3333,160.0,295.0")
     assert lines[2].startswith("2026-01-02,*,*,,0,,,,,,,,,,360.0")
+
+
+def test_a_planned_arrival_delivered_within_15_minutes_is_the_response(history) -> None:
+    """A job queued further down a route: its customer gets 'visit_planned' (dispatch/notices.py) 12 minutes after
+    the incident opened, the technician is only assigned an hour later. Hand-computed: met on day 2 (1 of 1);
+    a second incident told only by the late assignment is missed (so 1 of 2)."""
+    conn = history
+    c1 = _one(conn, "SELECT id FROM customers ORDER BY id LIMIT 1")
+    i5 = _incident(conn, "d1", c1, 25, 27)
+    _visit(conn, i5, "d1", c1, ["mech"], 25, None, None, None, None, None)
+    _notify(conn, c1, i5, "visit_planned", 25 + 10 / 60, 25 + 12 / 60)
+    _notify(conn, c1, i5, "technician_assigned", 26, 26 + 1 / 60)
+    i6 = _incident(conn, "d2", c1, 25, 27)
+    _visit(conn, i6, "d2", c1, ["mech"], 25, None, None, None, None, None)
+    _notify(conn, c1, i6, "technician_assigned", 26, 26 + 1 / 60)
+    conn.commit()
+    day2 = _kpis(conn).rows[1]
+    assert day2["incidents"] == 2 and day2["response_15min_rate"] == pytest.approx(1 / 2)

@@ -150,17 +150,17 @@ def test_visits_report_the_true_fault_mode_and_the_knowledge_base_learns_it(conn
     assert dict(kb[("pump", "seal_leak")].fix_counts) == {rows[known][2]: 1}
 
 
-def test_the_demo_roster_keeps_half_the_technicians_on_shift_round_the_clock(conn: psycopg.Connection) -> None:
-    """Regression (issue #14): the demo's day shifts left nobody on duty for eight hours a night. Read back the way
-    dispatch reads it (field_technicians, shift_window), every hour of two days has six of twelve on shift, and
-    those six hold every skill the seed hands out."""
+def test_the_round_the_clock_roster_keeps_half_the_technicians_on_shift(conn: psycopg.Connection) -> None:
+    """Issue #14: the demo's day shifts leave nobody on duty for eight hours a night. The round-the-clock roster,
+    read back the way dispatch reads it (field_technicians, shift_window): every hour of two days has six of
+    twelve on shift, and those six hold every skill the seed hands out."""
     from dispatch.planner import shift_window
     from dispatch.repository import load_technicians
     from quietfix.fieldsim import apply_roster
 
     seed(conn, devices=2, technicians=12, users=False)
     start = ManualClock().now()
-    apply_roster(conn, start, "Asia/Shanghai")
+    apply_roster(conn, start, "Asia/Shanghai", "round-the-clock")
     all_skills = {s for r in conn.execute("SELECT skills FROM technicians") for s in r[0]}
     for hour in range(48):
         at = start + hour * 3600 + 900
