@@ -25,6 +25,7 @@ from dispatch.models import TIERS, Job, Location, Params, Plan, Problem, Technic
 from dispatch.preventive import admit_preventive, preemptions, preventive_fields, with_deferred
 from dispatch.solver import solve
 from dispatch.travel import StraightLineProvider
+from kpis.definitions import intersect, measure, subtract, union
 from planning.preventive import PREVENTIVE_PREFIX
 
 CENTER = Location(48.137, 11.575)  # a European city centre; only the geometry matters
@@ -107,6 +108,8 @@ class TechSim:
     busy_until: float | None = None
     km: float = 0.0
     last_end: float = 0.0
+    departed_at: float = 0.0
+    busy: list[tuple[float, float]] = field(default_factory=list)  # set off -> done (idle-while-waiting)
 
     def position(self, t: float) -> Location:
         if self.state != "travelling" or self.leg is None:
@@ -123,6 +126,7 @@ class Result:
     violations: int = 0
     visits_done: set[str] = field(default_factory=set)  # preventive visits finished (not pulled off)
     preempted: int = 0
+    departed: dict[str, float] = field(default_factory=dict)  # job -> when its technician set off
 
 
 def simulate(
@@ -173,6 +177,7 @@ def simulate(
             s = sims[ref]
             if s.job is not None and s.job.preventive:
                 res.visits_done.add(s.job.id)
+            s.busy.append((s.departed_at, now))
             s.state, s.job, s.busy_until, s.last_end = "free", None, None, now
         committed = [(s.job, s.tech.id) for s in sims.values() if s.job is not None]
         open_jobs = [by_id[j] for j in sorted(waiting)]
@@ -224,6 +229,7 @@ def simulate(
         pulled = preemptions(problem, plan, travel) if visits else []
         for pre in pulled:  # the live loop's rule: suspend the visit, re-queue it, re-plan with the technician free
             s = sims[pre.technician_id]
+            s.busy.append((s.departed_at, now))
             s.pos, s.state, s.job, s.leg, s.busy_until = pre.position, "free", None, None, None
             res.arrival.pop(pre.visit_id, None)  # its time on site is lost: the visit starts over later
             waiting_visits.add(pre.visit_id)
@@ -247,6 +253,7 @@ def simulate(
             s.km += travel.road_km(here, job.location)
             arrive = max(now + secs, job.window[0]) if job.window is not None else now + secs  # early: wait
             s.state, s.job, s.leg = "travelling", job, (now, here, now + secs, job.location)
+            s.departed_at = res.departed[job.id] = now
             waiting.discard(job.id)
             waiting_visits.discard(job.id)
             heapq.heappush(events, (arrive, seq, "on_site", f"{tid}|{job.id}"))
@@ -315,8 +322,25 @@ def summarise(
         "replan_p95_s": round(p95(sorted(res.replan_s)), 3) if res.replan_s else None,
         "replans": len(res.replan_s),
         "checker_violations": res.violations,
+        "idle_while_waiting_min_per_technician": round(_idle_while_waiting_s(jobs, sims, res) / 60 / max(1, len(sims)),
+                                                       1),
         **_preventive_scores(preventive, res),
     }
+
+
+def _idle_while_waiting_s(jobs: list[Job], sims: dict[str, TechSim], res: Result) -> float:
+    """Seconds technicians were on shift, not on a job, while an emergency they are qualified for waited for
+    its technician to set off: the product's idle-while-waiting (docs/kpis.md), here without breaks (the day has
+    none). It says what the km of an objective were bought with: queueing jobs for a technician finishing
+    nearby saves driving while free technicians watch."""
+    end = max((b for s in sims.values() for _, b in s.busy), default=0.0)
+    total = 0.0
+    for s in sims.values():
+        free = subtract([(s.tech.shift_start, min(s.tech.shift_end, end))], union(s.busy))
+        waits = union((j.created_at, res.departed.get(j.id, end)) for j in jobs
+                      if j.required_skills <= s.tech.skills)
+        total += measure(intersect(free, waits))
+    return total
 
 
 def _preventive_scores(preventive: list[Job], res: Result) -> dict[str, float | None]:

@@ -6,7 +6,7 @@ reached the customer. The loop told a customer only when their job became a tech
 while its customer heard nothing: in ``bench.live_day --hours 24`` (round-the-clock roster) the response rate
 was 0.49, and most misses were queued jobs. A dispatcher would call at once: "a technician will be with you at
 about 15:40; we confirm when they set off". This module is that call, and the correction when the plan moves
-by more than the notice threshold (the same rule as ``eta_changed``), never on every re-plan.
+by more than twice the notice threshold (a planned time is an "about"), never on every re-plan.
 """
 
 from __future__ import annotations

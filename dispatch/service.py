@@ -298,7 +298,7 @@ class DispatchLoop:
                                 data={"technician_id": o.technician_id,
                                       "reason": plan.dropped.get(str(o.id), "re-planned")})
         # Customers of jobs further down a route hear their planned arrival now, not when the job is next.
-        notices.tell_planned(conn, plan, now, self._settings.eta_notice_threshold_s)
+        notices.tell_planned(conn, plan, now, 2 * self._settings.eta_notice_threshold_s)  # an 'about' time
         before = previous.dropped if previous is not None else {}
         open_ids = {o.id for o in orders if o.status == "open"}
         for job_id, reason in plan.dropped.items():
