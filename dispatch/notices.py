@@ -27,12 +27,13 @@ KIND = "visit_planned"
 
 
 def planned_arrivals(plan: Plan) -> dict[int, tuple[str, float]]:
-    """Work order -> (technician, planned arrival) for every job that is not its technician's first job."""
+    """Work order -> (technician, planned arrival) for every job stop of the plan. Those the loop assigned in
+    the same transaction are no longer open, so the notice query leaves them out: what remains are later stops
+    and first stops of technicians whose shift has not started (planner.may_send)."""
     out: dict[int, tuple[str, float]] = {}
     for tech_id, stops in plan.routes.items():
-        jobs = [s for s in stops if s.kind == "job" and s.job_id is not None]
-        for s in jobs[1:]:
-            if s.job_id is not None and s.job_id.isdigit():
+        for s in stops:
+            if s.kind == "job" and s.job_id is not None and s.job_id.isdigit():
                 out[int(s.job_id)] = (tech_id, s.eta)
     return out
 
@@ -43,8 +44,9 @@ def needs_notice(told: datetime | None, eta: float, threshold_s: float) -> bool:
 
 
 def tell_planned(conn: psycopg.Connection, plan: Plan, now: float, threshold_s: float) -> int:
-    """Queue a ``visit_planned`` notification (and timeline event) for each open work order the plan serves as a
-    later stop whose customer has not been told this arrival yet. Returns how many were told."""
+    """Queue a ``visit_planned`` notification (and timeline event) for each work order the plan serves that is
+    still open after the assignments (a later stop, or a technician's first before their shift) and whose customer
+    has not been told this arrival yet. Call it after the assignments. Returns how many were told."""
     arrivals = planned_arrivals(plan)
     if not arrivals:
         return 0

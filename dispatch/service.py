@@ -273,6 +273,9 @@ class DispatchLoop:
                 continue
             tech = techs[a.technician_id]
             eta = to_datetime(a.eta)
+            if row["status"] != "en_route" and not pl.may_send(tech, now, self._settings.max_replan_interval_s,
+                                                               self._tz):
+                continue  # their shift starts later: planned, not committed (pl.may_send)
             if row["status"] == "open" or row["technician_id"] != a.technician_id:
                 if row["status"] == "en_route" or not repo.assign(conn, a.work_order_id, a.technician_id, eta, at):
                     continue

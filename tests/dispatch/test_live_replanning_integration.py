@@ -9,6 +9,7 @@ from __future__ import annotations
 import itertools
 from collections.abc import Iterator
 from datetime import timedelta
+from zoneinfo import ZoneInfo
 
 import psycopg
 import pytest
@@ -347,7 +348,8 @@ def test_a_job_further_down_a_route_tells_its_customer_the_planned_arrival_once(
     at = to_datetime(clock.now())
     first, later = (work_order(conn, d, ["mechanical"], at) for d in devices[:2])
     tech = conn.execute("SELECT id FROM technicians ORDER BY id LIMIT 1").fetchone()[0]
-    conn.commit()
+    conn.execute("UPDATE work_orders SET status = 'assigned', technician_id = %s WHERE id = %s", (tech, first))
+    conn.commit()  # the loop assigns a first stop before it tells the planned ones
     now = clock.now()
 
     def plan(eta: float) -> Plan:
@@ -355,7 +357,7 @@ def test_a_job_further_down_a_route_tells_its_customer_the_planned_arrival_once(
                                  Stop("job", str(later), None, (), eta, eta, eta + 2700))}, {})
 
     with c.transaction():
-        assert tell_planned(c, plan(now + 3600), now, 900) == 1  # only the second stop: the first is assigned
+        assert tell_planned(c, plan(now + 3600), now, 900) == 1  # only the open one: the first is assigned
     with c.transaction():
         assert tell_planned(c, plan(now + 3600 + 600), now + 60, 900) == 0  # moved 10 min: not worth a message
     with c.transaction():
@@ -386,3 +388,28 @@ def test_the_live_loop_tells_the_customers_of_queued_jobs(world, conn) -> None:
                                        "ON w.incident_id = n.incident_id WHERE n.kind = 'visit_planned'")}
     conn.commit()
     assert told == set(queued)
+
+
+def test_a_technician_whose_shift_starts_later_is_planned_but_not_sent(world, conn) -> None:
+    """Regression (issue #14, live day over 24 h): a job planned for a technician whose shift starts hours later
+    was assigned at once and so committed to them; it waited for their shift while others came free. Now it stays
+    open (planned, its customer told the planned time) until their shift is near."""
+    devices, clock, c = world
+    at = to_datetime(clock.now())
+    local = at.astimezone(ZoneInfo("Asia/Shanghai"))
+    later = (local + timedelta(hours=3)).time().replace(second=0, microsecond=0)
+    ends = (local + timedelta(hours=11)).time().replace(second=0, microsecond=0)
+    conn.execute("UPDATE technicians SET shift_start = %s, shift_end = %s, timezone = 'Asia/Shanghai', "
+                 "working_pattern = '{}'", (later, ends))  # nobody on shift for three hours
+    wo = work_order(conn, devices[0], ["mechanical"], at, due_h=24)
+    conn.commit()
+    loop = DispatchLoop(lambda: c, SETTINGS, clock)
+    loop.tick(c)
+    assert loop.last_plan is not None and any(s.job_id == str(wo) for r in loop.last_plan.routes.values() for s in r)
+    assert statuses(conn)[wo] == ("open", None)
+    kinds = [k for (k,) in conn.execute("SELECT kind FROM notifications ORDER BY id")]
+    conn.commit()
+    assert kinds == ["visit_planned"]
+    clock.advance(3 * 3600 - 300)  # five minutes before the shift: the next re-plan sends the technician
+    loop.tick(c)
+    assert statuses(conn)[wo][0] == "assigned"
