@@ -297,10 +297,11 @@ WHERE id = %(technician_id)s AND state <> 'off';
 
 -- name: planned_notice_rows
 -- Open work orders (not yet a technician's next stop) with what their customer was last told (dispatch/notices.py).
-SELECT w.id, w.incident_id, w.device_id, w.customer_id, w.planned_eta_told, d.name AS device_name
+SELECT w.id, w.incident_id, w.device_id, w.customer_id, w.planned_eta_told, w.planned_told_at,
+       d.name AS device_name
 FROM work_orders w JOIN devices d ON d.id = w.device_id
 WHERE w.id = ANY(%(ids)s) AND w.status = 'open'
 FOR UPDATE OF w;
 
 -- name: set_planned_eta_told
-UPDATE work_orders SET planned_eta_told = %(eta)s WHERE id = %(work_order_id)s;
+UPDATE work_orders SET planned_eta_told = %(eta)s, planned_told_at = %(at)s WHERE id = %(work_order_id)s;

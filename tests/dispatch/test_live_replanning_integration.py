@@ -339,8 +339,8 @@ def test_a_visit_over_running_its_estimate_triggers_a_replan(world, conn) -> Non
 
 def test_a_job_further_down_a_route_tells_its_customer_the_planned_arrival_once(world, conn) -> None:
     """Issue #14 (response within 15 min): a customer heard nothing until their job was a technician's next stop.
-    Now a job planned as a later stop gets one 'visit_planned' notice with its planned arrival, is not told again
-    while the plan holds, and the KPI counts its delivery as the response."""
+    Now a job planned as a later stop gets one 'visit_planned' notice with its planned arrival, and another only
+    when the plan slipped later by more than the threshold, at most once an hour."""
     from dispatch.models import Plan, Stop
     from dispatch.notices import tell_planned
 
@@ -359,17 +359,22 @@ def test_a_job_further_down_a_route_tells_its_customer_the_planned_arrival_once(
     with c.transaction():
         assert tell_planned(c, plan(now + 3600), now, 900) == 1  # only the open one: the first is assigned
     with c.transaction():
-        assert tell_planned(c, plan(now + 3600 + 600), now + 60, 900) == 0  # moved 10 min: not worth a message
+        assert tell_planned(c, plan(now + 3600 + 600), now + 60, 900) == 0  # 10 min later: not worth a message
     with c.transaction():
-        assert tell_planned(c, plan(now + 3600 + 1800), now + 120, 900) == 1  # moved 30 min: told again
+        assert tell_planned(c, plan(now + 3600 + 1800), now + 120, 900) == 0  # 30 min later, but within the hour
+    with c.transaction():
+        assert tell_planned(c, plan(now + 600), now + 3700, 900) == 0  # earlier: the set-off notice will say so
+    with c.transaction():
+        assert tell_planned(c, plan(now + 3600 + 1800), now + 3700, 900) == 1  # 30 min later, an hour on: told
     rows = conn.execute("SELECT n.kind, n.body, w.id FROM notifications n JOIN work_orders w "
                         "ON w.incident_id = n.incident_id ORDER BY n.id").fetchall()
     conn.commit()
     assert [(k, w) for k, _, w in rows] == [("visit_planned", later), ("visit_planned", later)]
     assert "planned to be with you" in rows[0][1] and rows[1][1].startswith("The plan has changed")
-    told = conn.execute("SELECT planned_eta_told FROM work_orders WHERE id = %s", (later,)).fetchone()[0]
+    told = conn.execute("SELECT planned_eta_told, planned_told_at FROM work_orders WHERE id = %s",
+                        (later,)).fetchone()
     conn.commit()
-    assert told == to_datetime(now + 3600 + 1800)
+    assert tuple(told) == (to_datetime(now + 3600 + 1800), to_datetime(now + 3700))
 
 
 def test_the_live_loop_tells_the_customers_of_queued_jobs(world, conn) -> None:
