@@ -28,15 +28,21 @@ PG_BIN = max(Path("/usr/lib/postgresql").glob("*/bin")) if Path("/usr/lib/postgr
 _LISTEN_PORTS = range(20000, 32000)
 
 
+def bindable(port: int) -> bool:
+    """Whether a server could listen on ``port`` of 127.0.0.1 right now."""
+    with socket.socket() as s:
+        try:
+            s.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+        return True
+
+
 def free_port() -> int:
     """A port free to listen on now, outside the range outgoing connections draw their local ports from."""
     for _ in range(200):
         port = random.choice(_LISTEN_PORTS)
-        with socket.socket() as s:
-            try:
-                s.bind(("127.0.0.1", port))
-            except OSError:
-                continue
+        if bindable(port):
             return port
     raise RuntimeError("no free listening port between 20000 and 32000")
 

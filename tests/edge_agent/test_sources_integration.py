@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import math
-import socket
 import struct
 import time
 import urllib.error
@@ -31,21 +30,14 @@ from tests.edge_agent.servers import (
     j1939_frame,
 )
 from tests.helpers import wait_for
-from tests.services import free_port
+from tests.services import bindable, free_port
 
 pytestmark = pytest.mark.integration
 
 
 def edge_port() -> int:
     """A free port in 15020–15039 (this project's range for protocol test servers), else any free port."""
-    for port in range(15020, 15040):
-        with socket.socket() as s:
-            try:
-                s.bind(("127.0.0.1", port))
-            except OSError:
-                continue
-            return port
-    return free_port()
+    return next((port for port in range(15020, 15040) if bindable(port)), None) or free_port()
 
 
 class Collector:
