@@ -299,9 +299,10 @@ def _planned_pickup(previous: Plan | None, tech_id: int, job_id: int) -> str | N
     return None
 
 
-def may_send(tech: TechRow, now: float, lead_s: float, tz: ZoneInfo) -> bool:
-    """Whether a technician's first planned job may be *assigned* now: they are on shift, or their shift starts
-    within ``lead_s`` (the loop's longest gap between re-plans, so nobody starts a shift without a job).
+def may_send(shift_start: float, now: float, lead_s: float) -> bool:
+    """Whether a technician's first planned job may be *assigned* now: their shift (``Technician.shift_start``
+    of the problem the plan was made from: the shift containing the plan's moment, or the next) has started, or
+    starts within ``lead_s`` (the loop's longest gap between re-plans, so nobody starts a shift without a job).
 
     Why: an assigned job is committed (the optimiser keeps it as that technician's first stop, and the customer
     is told the technician's name and ETA). A job planned for someone whose shift starts hours later was
@@ -309,9 +310,7 @@ def may_send(tech: TechRow, now: float, lead_s: float, tz: ZoneInfo) -> bool:
     technicians who came free on the current one could not take them, and at night the day roster's jobs were
     committed to the morning's first technician. Such a job now stays planned (open, its customer told the
     planned time by dispatch.notices) and any re-plan may still give it to whoever can come sooner."""
-    zone = ZoneInfo(tech.timezone) if tech.timezone else tz
-    start, _ = shift_window(now, tech.shift_start, tech.shift_end, zone)
-    return start <= now + lead_s
+    return shift_start <= now + lead_s
 
 
 def first_jobs(plan: Plan) -> dict[int, Assignment]:

@@ -220,7 +220,8 @@ class DispatchLoop:
                       "warm_start": previous is not None, "cursor": list(cursor)}
             repo.save_plan(conn, plan, at=at, trigger=trigger, planner="optimiser", inputs=inputs,
                            solve_seconds=seconds, keep_s=s.plan_retention_s)
-            count = self._apply(conn, plan, previous, orders, {t.id: t for t in techs}, self._clock.now())
+            count = self._apply(conn, plan, previous, orders, {t.id: t for t in techs}, self._clock.now(),
+                                {int(t.id): t.shift_start for t in problem.technicians})
         self._cursor, self._last_replan = cursor, now
         self.last_problem, self.last_plan = problem, plan
         _export_metrics(problem, plan)
@@ -262,8 +263,9 @@ class DispatchLoop:
         return _solve_job(problem, budget, travel, self._settings.regional_min_technicians)
 
     def _apply(self, conn: psycopg.Connection, plan: Plan, previous: Plan | None, orders: list[pl.OrderRow],
-               techs: dict[int, pl.TechRow], now: float) -> int:
-        """Write the plan's decisions; only what changed produces events and notifications."""
+               techs: dict[int, pl.TechRow], now: float, shift_starts: dict[int, float]) -> int:
+        """Write the plan's decisions; only what changed produces events and notifications. ``shift_starts``:
+        each planned technician's shift start as the problem computed it (planner.may_send)."""
         at = to_datetime(now)
         wanted = pl.first_jobs(plan)
         count = 0
@@ -273,8 +275,8 @@ class DispatchLoop:
                 continue
             tech = techs[a.technician_id]
             eta = to_datetime(a.eta)
-            if row["status"] != "en_route" and not pl.may_send(tech, now, self._settings.max_replan_interval_s,
-                                                               self._tz):
+            if row["status"] != "en_route" and not pl.may_send(shift_starts[a.technician_id], now,
+                                                               self._settings.max_replan_interval_s):
                 continue  # their shift starts later: planned, not committed (pl.may_send)
             if row["status"] == "open" or row["technician_id"] != a.technician_id:
                 if row["status"] == "en_route" or not repo.assign(conn, a.work_order_id, a.technician_id, eta, at):
