@@ -147,6 +147,13 @@ class Params:
     # 15.74 -> 16.81 (more), p95 time to site longer on every seed, and on seed 1 (evaluation) 18.05 -> 16.95 km
     # with on site within 2 h 99.1 % -> 96.2 % (docs/dispatch.md, "Distance pass"). 0.3 is the share measured.
     second_pass_share: float = 0.0
+    # Share of the main search spent on a fresh construction beside the warm start (dispatch.solver.solve): the
+    # search then continues from whichever start costs less. Local search cannot move a job from a stocked van
+    # (one node) to a free technician who collects the part at a depot (a pick-up and job pair): no operator
+    # swaps an active node for an inactive pair on another route, so a warm start that put it on a busy van
+    # kept it there. Measured on a 18-technician shape (issue #14): the warm start alone left all 6 such jobs on
+    # busy vans in 6 of 6 cases. 0 switches it off.
+    fresh_start_share: float = 0.3
     # How much later than the main pass planned it a job may be reached in the distance pass (None: up to its
     # lateness bound, the target or deadline less the margin). Seed 4 (100 solutions per re-plan): None 12.89 km
     # per job, 15 min 16.54, main alone 16.93, on site within 2 h 100 % each. The price of None: a job may wait

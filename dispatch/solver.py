@@ -90,7 +90,12 @@ def solve(
     params.time_limit.FromMilliseconds(int(remaining(main_part) * 1000))
     solution = None
     if initial is not None:
-        solution = model.routing.SolveFromAssignmentWithParameters(initial, params)
+        fresh = min(0.9, max(0.0, problem.params.fresh_start_share))
+        start = better_start(model, initial, params, fresh, remaining(main_part), first_limit)
+        params.time_limit.FromMilliseconds(int(remaining(main_part) * 1000))
+        if first_limit is not None:
+            params.solution_limit = max(1, first_limit - round(first_limit * fresh))
+        solution = model.routing.SolveFromAssignmentWithParameters(start, params)
     if solution is None:
         params.time_limit.FromMilliseconds(int(remaining(main_part) * 1000))
         solution = model.routing.SolveWithParameters(params)
@@ -121,6 +126,30 @@ def solve(
         more = model.routing.SolveFromAssignmentWithParameters(solution, params)
         return extract_plan(problem, enc, model, more if more is not None else solution)
     return distance_pass(problem, enc, model, solution, remaining(), rest)
+
+
+def better_start(model: RoutingModel, warm: pywrapcp.Assignment, params: pywrapcp.RoutingSearchParameters,
+                 share: float, seconds: float, solution_limit: int | None) -> pywrapcp.Assignment:
+    """The warm start, or a fresh search's solution when that costs less: ``share`` of ``seconds`` (and of
+    ``solution_limit``) builds and improves a plan from scratch. Why: local search cannot carry a job from a
+    stocked van to a free technician who collects the part at a depot (a single node against a pick-up pair on
+    another route), so a previous plan that put it on a busy van would keep it there for hours
+    (``Params.fresh_start_share``). The warm start's cost is read with a one-solution search from it."""
+    if share <= 0:
+        return warm
+    check = search_parameters(max(MIN_SEARCH_S, seconds * share), 1)
+    kept = model.routing.SolveFromAssignmentWithParameters(warm, check)
+    warm_cost = kept.ObjectiveValue() if kept is not None else None
+    fresh_params = pywrapcp.DefaultRoutingSearchParameters()
+    fresh_params.CopyFrom(params)
+    fresh_params.time_limit.FromMilliseconds(max(1, int(seconds * share * 1000)))
+    if solution_limit is not None:
+        fresh_params.solution_limit = max(1, round(solution_limit * share))
+    fresh = model.routing.SolveWithParameters(fresh_params)
+    if fresh is not None and (warm_cost is None or fresh.ObjectiveValue() < warm_cost):
+        log.debug("fresh start beats the warm start", extra={"fresh": fresh.ObjectiveValue(), "warm": warm_cost})
+        return fresh
+    return warm  # ReadAssignmentFromRoutes' assignment outlives later searches (the fallback below relies on it)
 
 
 def unserved(enc: Encoding, model: RoutingModel, solution: pywrapcp.Assignment) -> bool:

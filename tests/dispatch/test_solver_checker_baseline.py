@@ -9,8 +9,8 @@ from dataclasses import replace
 from pathlib import Path
 
 from bench.vrptw import Instance, check, parse, solve_instance
-from dispatch import Depot, Plan, Problem, Stop, check_plan, nearest_free, solve
-from tests.dispatch.conftest import NOW, job, order, solved, tech
+from dispatch import Depot, Params, Plan, Problem, Stop, check_plan, nearest_free, solve
+from tests.dispatch.conftest import NOW, at, job, order, solved, tech
 
 
 def _random_problem(seed: int, n_jobs: int = 12, n_techs: int = 3) -> Problem:
@@ -154,3 +154,28 @@ def test_search_without_time_keeps_the_feasible_warm_start(monkeypatch) -> None:
     assert {j.id: plan.technician_of(j.id) for j in p.jobs} == {
         j.id: first.technician_of(j.id) for j in p.jobs
     }
+
+
+def _held_on_a_busy_van(fresh_start_share: float) -> Plan:
+    """A job planned last time for a busy technician whose van holds its filters, while a free technician could
+    collect them at a depot on the way and be there two hours sooner (issue #14, work order 14 of a 24-h run)."""
+    busy = tech("busy", 10, state="on_site", busy_until=NOW + 2 * 3600, van_stock={"filter": 2})
+    techs = (busy, tech("free", 14), tech("far", 25))
+    depots = (Depot("D", at(12), {"filter": 5}),)
+    started = job("ip", 10, in_progress_by="busy", created_at=NOW - 3600)
+    parts = (("filter", 2),)
+    before = solved(Problem(NOW, (started, job("j", 9, required_parts=parts, pinned_to="busy")), techs, depots))
+    assert before.technician_of("j") == "busy"
+    params = replace(Params(), fresh_start_share=fresh_start_share)
+    return solved(Problem(NOW + 60, (started, job("j", 9, required_parts=parts)), techs, depots, before, params))
+
+
+def test_fresh_start_binding_moves_a_job_off_a_busy_van_to_a_depot_pickup() -> None:
+    stops = _held_on_a_busy_van(0.3).routes["free"]
+    assert [(s.kind, s.job_id) for s in stops] == [("pickup", "j"), ("job", "j")]
+    assert stops[1].start < NOW + 3600
+
+
+def test_fresh_start_not_binding_the_warm_start_keeps_the_van() -> None:
+    # Without it no local-search move carries the job from the van (one node) to a pick-up pair on another route.
+    assert _held_on_a_busy_van(0.0).technician_of("j") == "busy"
