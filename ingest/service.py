@@ -243,6 +243,8 @@ class IngestWorker:
             device_id: str | None = None
             try:
                 device_id, kind = parse_topic(msg.topic)
+                if kind == "status" and not msg.payload:
+                    continue  # an empty retained message deletes the broker's copy (a retired device): no news
                 if device_id not in self._known and not unknown_seen:
                     self._known = repo.known_devices(conn)  # a device provisioned since the last refresh
                     unknown_seen = True

@@ -19,11 +19,14 @@ from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
+import paho.mqtt.client as mqtt
 import uvicorn
+from paho.mqtt.enums import CallbackAPIVersion
 from psycopg.rows import dict_row
 
 from api.notify import Notifier
 from core.clock import ScaledClock
+from core.contracts import topic as device_topic
 from core.db import connect, ensure_database
 from core.migrate import migrate
 from core.mqtt import BrokerAddress
@@ -111,6 +114,34 @@ def provision_devices(settings: Settings, devices: list[seeding.SeededDevice]) -
     """Fresh per-device credentials (username == device id), confirmed against the broker before use."""
     passwords = provision(settings, [d.device_id for d in devices])
     return [DeviceSpec(d.device_id, d.equipment_type, d.device_id, passwords[d.device_id]) for d in devices]
+
+
+def forget_retained_status(settings: Settings, specs: list[DeviceSpec]) -> int:
+    """Clear each device's retained ``status`` (an empty retained message, under its own credentials). Why: a
+    scratch fleet (``DemoOptions.id_prefix``, e.g. ``bench.live_day``) lives in its own database, but the broker
+    is shared; its retained statuses would reach the next demo's ingest, which knows none of those devices and
+    dead-letters each of them ("unknown device", 188 of them after three benchmark runs). Returns how many."""
+    address = BrokerAddress.from_url(settings.mqtt_url)
+    cleared = 0
+    for spec in specs:
+        client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=f"{spec.device_id}-retire", protocol=mqtt.MQTTv5)
+        client.username_pw_set(spec.username, spec.password)
+        if address.tls:
+            client.tls_set(ca_certs=str(settings.mqtt_ca_file) if settings.mqtt_ca_file else None)
+        try:
+            client.connect(address.host, address.port)
+            client.loop_start()
+            info = client.publish(device_topic(spec.device_id, "status"), b"", qos=1, retain=True)
+            info.wait_for_publish(5)
+            cleared += info.is_published()
+        except (OSError, RuntimeError, ValueError) as exc:
+            log.warning("could not clear a retained status", extra={"device_id": spec.device_id, "error": str(exc)})
+        finally:
+            client.disconnect()
+            client.loop_stop()
+    if cleared < len(specs):
+        log.warning("retained statuses left on the broker", extra={"left": len(specs) - cleared})
+    return cleared
 
 
 def counts(settings: Settings) -> dict[str, int]:
@@ -239,6 +270,9 @@ def run_demo(settings: Settings, options: DemoOptions, stop: threading.Event | N
         ingest.stop()
         commands.stop()
         mail_sink.stop()
+        if options.id_prefix:
+            log.info("scratch fleet's retained statuses cleared",
+                     extra={"devices": forget_retained_status(settings, specs)})
     result: dict[str, Any] = counts(settings)
     result["faults_injected"] = len(fleet.ground_truth)
     result["failed_visits"] = field_sim.failed_visits

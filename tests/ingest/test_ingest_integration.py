@@ -89,6 +89,23 @@ def test_unknown_device_is_rejected_to_dead_letters(settings: Settings, conn, de
         svc.close()
 
 
+def test_an_empty_status_clears_a_retained_message_and_is_no_dead_letter(settings: Settings, conn,
+                                                                          broker_up) -> None:
+    # How a retired scratch fleet deletes its retained statuses (quietfix.demo.forget_retained_status).
+    svc = DevicePublisher(broker_up, settings.mqtt_username, settings.mqtt_password)
+    running = start_ingest(settings, SystemClock())
+    try:
+        assert running.mqtt.connected.wait(10)
+        svc.publish("qf/v1/ghost-0002/status", b"", retain=True)
+        svc.publish("qf/v1/ghost-0002/telemetry", b"{}")  # a marker that is dead-lettered after it
+        wait_for(lambda: count(conn, "SELECT count(*) FROM dead_letters WHERE topic LIKE 'qf/v1/ghost-0002/%%'") >= 1)
+        topics = [r[0] for r in conn.execute("SELECT topic FROM dead_letters WHERE topic LIKE 'qf/v1/ghost-0002/%%'")]
+        assert topics == ["qf/v1/ghost-0002/telemetry"]
+    finally:
+        running.stop()
+        svc.close()
+
+
 def test_a_device_cannot_publish_as_another(settings: Settings, conn, device, broker_up) -> None:
     d, pub = device
     running = start_ingest(settings, SystemClock())
