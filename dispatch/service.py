@@ -46,6 +46,7 @@ from dispatch import repository as repo
 from dispatch.appointments import defer_appointments
 from dispatch.baseline import appointment_start
 from dispatch.models import Location, Plan, Problem
+from dispatch.reasons import reason_term
 from dispatch.regional import plan_fleet
 from dispatch.travel import StraightLineProvider, TravelTimeProvider, haversine_km, select_provider
 from i18n import Message
@@ -242,8 +243,7 @@ class DispatchLoop:
                 continue
             record_timeline(conn, customer_id=row["customer_id"], device_id=row["device_id"], at=at,
                             kind="preventive_suspended",
-                            summary="Preventive visit suspended: technician sent to an emergency; it will be "
-                                    "planned again",
+                            message=Message("summary.preventiveSuspended"),
                             incident_id=row["incident_id"], work_order_id=row["id"],
                             data={"technician_id": int(pre.technician_id),
                                   "emergency_work_order_id": int(pre.emergency_id),
@@ -311,7 +311,8 @@ class DispatchLoop:
                 row = repo.order_for_notice(conn, int(job_id))
                 if row is not None:
                     record_timeline(conn, customer_id=row["customer_id"], device_id=row["device_id"], at=at,
-                                    kind="dispatch_dropped", summary=f"Not planned yet: {reason}",
+                                    kind="dispatch_dropped",
+                                    message=Message("summary.notPlanned", {"reason": reason_term(reason)}),
                                     incident_id=row["incident_id"], work_order_id=int(job_id),
                                     data={"reason": reason})
         # Parts: hold what every route uses (van, depot pick-up, or a courier to the site), release what a
