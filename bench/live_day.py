@@ -226,6 +226,8 @@ def main(argv: list[str] | None = None) -> None:
     # (how many technicians keep the promise round the clock), and the first line says what ran.
     ap.add_argument("--technicians", type=int, default=DemoOptions.technicians)
     ap.add_argument("--roster", choices=ROSTERS, default=DemoOptions.roster)
+    ap.add_argument("--replenishment", action="store_true",
+                    help="run the daily replenishment review and a simulated stores clerk (vans refilled)")
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, stream=sys.stderr)
     settings = load_settings(log_json=False)
@@ -252,9 +254,10 @@ def main(argv: list[str] | None = None) -> None:
 
     options = DemoOptions(seconds=args.hours * 3600 / args.speed, speed=args.speed, seed=args.seed,
                           before_api_stop=read_back, id_prefix=f"ld{args.seed}{args.policy[0]}-",
-                          technicians=args.technicians, roster=args.roster)
+                          technicians=args.technicians, roster=args.roster, replenishment=args.replenishment)
     print(f"live_day: seed {args.seed}, {args.hours} h at {args.speed}x, policy {args.policy}, "
-          f"{args.technicians} technicians on the {args.roster} roster, db {dbname}", file=sys.stderr)
+          f"{args.technicians} technicians on the {args.roster} roster, "
+          f"replenishment {'on' if args.replenishment else 'off'}, db {dbname}", file=sys.stderr)
     demo = run_demo(settings, options)
     measured = out["measured"]
     diffs = {k: (None if measured[k] is None or out["reported"].get(k) is None
@@ -263,7 +266,7 @@ def main(argv: list[str] | None = None) -> None:
     print(f"measured: {measured}", file=sys.stderr)
     print(f"reported - measured: {diffs} (real time {wall.perf_counter() - started:.0f} s)", file=sys.stderr)
     result = {"policy": args.policy, "seed": args.seed, "hours": args.hours, "speed": args.speed,
-              "technicians": args.technicians, "roster": args.roster,
+              "technicians": args.technicians, "roster": args.roster, "replenishment": args.replenishment,
               **{k: (round(v, 4) if isinstance(v, float) else v) for k, v in measured.items()},
               "failed_visits": demo.get("failed_visits"),
               "reported": {k: (round(v, 4) if isinstance(v, float) else v) for k, v in out["reported"].items()},

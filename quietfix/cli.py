@@ -44,7 +44,7 @@ def cmd_demo(settings: Settings, args: argparse.Namespace) -> int:
                           technicians=args.technicians, seed=args.seed,
                           fault_rate_per_device_hour=args.fault_rate, api=not args.no_api,
                           history_weeks=args.history_weeks, preventive_planner=True,
-                          telemetry_history=True)
+                          telemetry_history=True, replenishment=True)
     stop = _stop_on_signals()
     level = "DEBUG" if args.verbose else settings.log_level
     print_result(run_with_console(settings, options, stop, log_json=args.log_json, level=level))

@@ -45,6 +45,7 @@ from quietfix.fieldsim import FieldModel, FieldSimulator, apply_roster, fleet_tr
 from quietfix.mailsink import SmtpSink
 from quietfix.seed_history import seed_history
 from quietfix.seed_telemetry_history import seed_telemetry
+from quietfix.storesim import StoresClerk
 
 log = logging.getLogger(__name__)
 # The planner looks a week ahead; once a simulated hour is often enough for inspections (due by the day) and for
@@ -89,6 +90,11 @@ class DemoOptions:
     # `quietfix train` learns the normal models and the fleet's RUL model in the first seconds. Off by default
     # (bench.live_day keeps measuring the same world); `quietfix demo` turns it on.
     telemetry_history: bool = False
+    # Replenishment acted on: a simulated stores clerk approves the daily review's orders and books them in when
+    # they arrive (quietfix/storesim.py), so vans are refilled; the review runs in the preventive planner, or in
+    # the clerk's thread when the planner is off. Off by default (bench.live_day keeps measuring the same world
+    # unless asked: --replenishment); `quietfix demo` turns it on.
+    replenishment: bool = False
 
 
 def batch_interval_s(options: DemoOptions) -> float:
@@ -227,7 +233,10 @@ def run_demo(settings: Settings, options: DemoOptions, stop: threading.Event | N
                          ("notify", lambda stop: notifier.run(db, stop)),
                          ("train", trainer.run),
                          *((("plan", planner.run),)
-                           if options.preventive_planner else ())):
+                           if options.preventive_planner else ()),
+                         *((("stores", StoresClerk(db, clock, every_s=simulated_minute_s(60.0, options), review=(
+                             None if options.preventive_planner else settings.spares)).run),)
+                           if options.replenishment else ())):
         thread = threading.Thread(target=target, args=(stop,), name=name, daemon=True)
         thread.start()
         threads.append(thread)
