@@ -205,6 +205,11 @@ class SparesSettings(BaseModel):
     history_days: int = 60
     depot_lead_time_days: float = 2.0
     review_days: float = 1.0
+    # The review's time of day in the organisation's zone (HH:MM): once a day at this time, not review_days after
+    # the last one, so the vans' refill is proposed in the evening and couriered overnight (before the same-day
+    # cut-off) whenever the process started. None: every review_days from the last review. `quietfix demo` sets
+    # 21:00 when its stores clerk acts on the orders.
+    review_time: str | None = Field(default=None, pattern=r"^([01]\d|2[0-3]):[0-5]\d$")
     fill_target: float = 0.95
     # Vans carry a part only when it is likely needed before the next nightly restock (cycle service level).
     van_service_level: float = 0.8

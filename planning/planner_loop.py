@@ -28,8 +28,10 @@ class PreventivePlanner:
 
     def __init__(self, connect: Callable[[], psycopg.Connection], clock: Clock, *, days: int = 7,
                  every_s: float = 60.0, on_pass: Callable[[dict[str, Any]], None] | None = None,
-                 spares: SparesSettings | None = None) -> None:
+                 spares: SparesSettings | None = None, timezone: str = "UTC") -> None:
+        """``timezone``: the organisation's, for the replenishment review's time of day (review_time)."""
         self._connect = connect
+        self._timezone = timezone
         self._spares = spares
         self._clock = clock
         self.days = days
@@ -47,7 +49,8 @@ class PreventivePlanner:
             from spares.proposer import propose_if_due
 
             with conn.transaction():  # its own transaction: a spares failure does not undo the visits
-                out["replenishment_proposed"] = len(propose_if_due(conn, self._clock.now(), self._spares))
+                out["replenishment_proposed"] = len(propose_if_due(conn, self._clock.now(), self._spares,
+                                                                           self._timezone))
         if self._on_pass is not None:
             self._on_pass(out)
         return out

@@ -119,7 +119,8 @@ def cmd_plan(settings: Settings, args: argparse.Namespace) -> int:
                           "replenishment_proposed": out.get("replenishment_proposed", 0)}), flush=True)
 
     planner = PreventivePlanner(lambda: connect(settings.database_url, autocommit=True), _clock(args),
-                                days=args.days, every_s=args.every, on_pass=show, spares=settings.spares)
+                                days=args.days, every_s=args.every, on_pass=show, spares=settings.spares,
+                                timezone=settings.org.timezone)
     if args.every <= 0:
         with connect(settings.database_url, autocommit=True) as conn:
             planner.tick(conn)

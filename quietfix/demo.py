@@ -221,7 +221,10 @@ def run_demo(settings: Settings, options: DemoOptions, stop: threading.Event | N
         "poll_interval_s": 0.2, "smtp_host": mail_sink.host, "smtp_port": mail_sink.port, "smtp_starttls": False,
         "smtp_username": None, "smtp_password": None}), clock)
     # The preventive planner (`quietfix plan`) on the demo's clock, once a simulated hour, with the daily replenishment review.
-    planner = PreventivePlanner(db, clock, every_s=max(1.0, PLAN_EVERY_CLOCK_S / options.speed), spares=settings.spares)
+    if options.replenishment and settings.spares.review_time is None:
+        settings.spares.review_time = "21:00"  # refills proposed in the evening, couriered before the cut-off
+    planner = PreventivePlanner(db, clock, every_s=max(1.0, PLAN_EVERY_CLOCK_S / options.speed), spares=settings.spares,
+                                timezone=settings.org.timezone)
     targets = service_targets(settings.service)
     # `quietfix train`: looks every 2 wall s (ten simulated minutes at 300x) whether a model is due.
     trainer = TrainingJob(db, settings.training.model_copy(update={"poll_interval_s": 2.0}), clock)
@@ -235,7 +238,8 @@ def run_demo(settings: Settings, options: DemoOptions, stop: threading.Event | N
                          *((("plan", planner.run),)
                            if options.preventive_planner else ()),
                          *((("stores", StoresClerk(db, clock, every_s=simulated_minute_s(60.0, options), review=(
-                             None if options.preventive_planner else settings.spares)).run),)
+                             None if options.preventive_planner else settings.spares),
+                                                      timezone=settings.org.timezone).run),)
                            if options.replenishment else ())):
         thread = threading.Thread(target=target, args=(stop,), name=name, daemon=True)
         thread.start()

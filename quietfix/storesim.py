@@ -40,11 +40,13 @@ class StoresClerk:
     """One pass per ``every_s`` wall seconds on ``clock``'s time: approve what is proposed, receive what is due."""
 
     def __init__(self, connect: Callable[[], psycopg.Connection], clock: Clock, *, every_s: float = 1.0,
-                 purchase_lead_s: float = 2 * 86_400.0, review: SparesSettings | None = None) -> None:
+                 purchase_lead_s: float = 2 * 86_400.0, review: SparesSettings | None = None,
+                 timezone: str = "UTC") -> None:
         """``review``: also run the daily replenishment review (``spares.proposer``) with these settings, for a
         run without the planner process that normally does it (``bench.live_day --replenishment``)."""
         self._connect = connect
         self._review = review
+        self._timezone = timezone
         self._clock = clock
         self._every_s = every_s
         self._purchase_lead_s = purchase_lead_s
@@ -55,7 +57,7 @@ class StoresClerk:
         done = ClerkTally()
         if self._review is not None:
             with conn.transaction():
-                propose_if_due(conn, now, self._review)
+                propose_if_due(conn, now, self._review, self._timezone)
         for o in orders.orders(conn, "proposed"):
             with conn.transaction():  # one decision per transaction, as a person's clicks would be
                 orders.decide(conn, int(o["id"]), True, now, CLERK)
