@@ -1,12 +1,12 @@
 """The demo's stores clerk: approves each review's proposed replenishment orders and books goods in on arrival.
 
 Why: the product proposes replenishment by itself (``spares.proposer``, the daily review) and a person approves
-it on the spares page. In the demo nobody did, so the vans were never refilled: in a 24-hour ``bench.live_day``
-run (seed 7, 18 technicians) 35 of 44 visits began with a depot pick-up because no van held the part any more,
-a detour of up to an hour taken out of the 2-hour promise. This stands in for that person, the way the field
-simulation stands in for the technicians' phones, and it goes through the product's own order flow
-(``spares.orders.decide`` and ``receive``, each audited under ``sim:stores-clerk``): a transfer is received
-when its shipment's ETA has passed, a purchase after the supplier's lead time (``purchase_lead_s``).
+it on the spares page. In the demo nobody did, so nothing proposed ever reached the stock: no depot was restocked
+from the warehouse and no van refilled (the depots went from 114 to 82 units in one 24-hour ``bench.live_day``
+run). This stands in for that person, the way the field simulation stands in for the technicians' phones, and
+it goes through the product's own order flow (``spares.orders.decide`` and ``receive``, each audited under
+``sim:stores-clerk``): a transfer is received when its shipment's ETA has passed, a purchase after the
+supplier's lead time (``purchase_lead_s``).
 """
 
 from __future__ import annotations
