@@ -23,6 +23,7 @@ from core.clock import Clock
 from core.loops import run_polling
 from core.settings import SparesSettings
 from spares import orders
+from spares.errors import InsufficientStock
 from spares.proposer import propose_if_due
 
 log = logging.getLogger(__name__)
@@ -33,6 +34,7 @@ CLERK = Actor("sim:stores-clerk")
 @dataclass
 class ClerkTally:
     approved: int = 0
+    rejected: int = 0
     received: int = 0
 
 
@@ -59,9 +61,16 @@ class StoresClerk:
             with conn.transaction():
                 propose_if_due(conn, now, self._review, self._timezone)
         for o in orders.orders(conn, "proposed"):
-            with conn.transaction():  # one decision per transaction, as a person's clicks would be
-                orders.decide(conn, int(o["id"]), True, now, CLERK)
-            done.approved += 1
+            try:
+                with conn.transaction():  # one decision per transaction, as a person's clicks would be
+                    orders.decide(conn, int(o["id"]), True, now, CLERK)
+                done.approved += 1
+            except InsufficientStock:
+                # The source gave the units to jobs since the review: a person would reject it, and the next
+                # review proposes what is still short (else this order would block every pass after it).
+                with conn.transaction():
+                    orders.decide(conn, int(o["id"]), False, now, CLERK)
+                done.rejected += 1
         for o in orders.orders(conn, "approved"):
             if o["kind"] == "transfer":
                 due = o["shipment_eta"].timestamp() if o["shipment_eta"] is not None else now
@@ -71,9 +80,11 @@ class StoresClerk:
                 with conn.transaction():
                     orders.receive(conn, int(o["id"]), now, CLERK)
                 done.received += 1
-        if done.approved or done.received:
-            log.info("stores clerk", extra={"approved": done.approved, "received": done.received})
+        if done.approved or done.rejected or done.received:
+            log.info("stores clerk", extra={"approved": done.approved, "rejected": done.rejected,
+                                            "received": done.received})
         self.tally.approved += done.approved
+        self.tally.rejected += done.rejected
         self.tally.received += done.received
         return done
 

@@ -12,6 +12,9 @@ from core.db import connect
 from core.settings import SparesSettings
 from quietfix.seed import seed
 from quietfix.storesim import CLERK, StoresClerk
+from spares.models import Movement, MovementKind
+from spares.proposer import propose_if_due
+from spares.repository import SparesRepository
 from tests.spares.test_orders_integration import short_depot
 
 pytestmark = pytest.mark.integration
@@ -57,3 +60,26 @@ def test_the_clerk_approves_the_review_and_books_goods_in_when_they_arrive(db_ur
     assert "approved" not in _status(conn)["purchase"] and noord_b() > before  # B was bought and booked in
     actions = {a for (a,) in conn.execute("SELECT DISTINCT action FROM audit_log WHERE actor = %s", (CLERK.name,))}
     assert {"spares.order.approve", "spares.order.receive"} <= actions
+
+
+def test_an_order_whose_source_emptied_since_the_review_is_rejected_and_the_rest_go_on(
+        db_url: str, conn: psycopg.Connection) -> None:
+    seed(conn, devices=4, technicians=2, users=False, spares=True)
+    world = short_depot(conn)
+    conn.commit()
+    start = float(conn.execute("SELECT extract(epoch FROM now())").fetchone()[0])  # type: ignore[index]
+    with connect(db_url, autocommit=True) as c:
+        propose_if_due(c, start, SparesSettings())
+    moved = conn.execute("SELECT id, from_location_id, sku FROM replenishment_orders WHERE kind = 'transfer' "
+                         "AND from_location_id = %s", (world["zuid"],)).fetchone()
+    assert moved is not None  # Depot South's excess of A, proposed to move
+    repo = SparesRepository(conn)  # meanwhile South's A went to jobs
+    repo.post(Movement(MovementKind.ADJUST_DOWN, world["zuid"], world["a"],
+                       repo.level(world["zuid"], world["a"]).on_hand, start, note="fitted"))
+    conn.commit()
+    clerk = StoresClerk(lambda: connect(db_url, autocommit=True), ManualClock(start + 60))
+    with connect(db_url, autocommit=True) as c:
+        done = clerk.tick(c)
+    assert done.rejected == 1 and done.approved > 0
+    statuses = dict(conn.execute("SELECT id, status FROM replenishment_orders").fetchall())
+    assert statuses.pop(moved[0]) == "rejected" and set(statuses.values()) == {"approved"}
