@@ -110,7 +110,7 @@
   async function act(id, action, key, panel) {
     const path = id === "devices" ? `/api/admin/devices/${encodeURIComponent(key)}/${action}` : `/api/admin/users/${encodeURIComponent(key)}/${action}`;
     const r = await call(path, { method: "POST" });
-    if (!r.ok) { say(panel, typeof r.data?.detail === "string" ? r.data.detail : `HTTP ${r.status}`); return; }
+    if (!r.ok) { say(panel, typeof r.data?.detail === "string" ? QF.detailText(r.data.detail) : `HTTP ${r.status}`); return; }
     if (action === "provision") showSecret(QF.t("admin.secret.device", { key, username: r.data.username, password: r.data.password, broker: r.data.mqtt_url }));
     else if (action === "reset-password") showSecret(QF.t("admin.secret.reset", { key, password: r.data.password }));
     else say(panel, QF.t("admin.actionDone", { key, action }), true);
@@ -153,7 +153,7 @@
         r = await call(`/api/admin/${id}/${encodeURIComponent(key)}`, { method: "PUT", body });
       }
       const rest = fieldErrors(form, r.ok ? [] : r.data?.detail);
-      if (!r.ok) { say(panel, rest.length ? rest.join("; ") : typeof r.data?.detail === "string" ? r.data.detail : QF.t("portal.report.fix"), false); return; }
+      if (!r.ok) { say(panel, rest.length ? rest.join("; ") : typeof r.data?.detail === "string" ? QF.detailText(r.data.detail) : QF.t("portal.report.fix"), false); return; }
       say(panel, QF.t("admin.result", { result: r.data.result || "saved", key: body[SPEC[id].key] }), true);
       renderList(id, panel);
     });
@@ -188,7 +188,7 @@
         r = await call(`/api/admin/technicians/${code}/absences`, { method: "POST", body: { kind: d.get("kind"), starts_at: iso(d.get("starts_at")), ends_at: iso(d.get("ends_at")), note: d.get("note") } });
       }
       msg.classList.toggle("ok", r.ok);
-      msg.textContent = r.ok ? QF.t("admin.cal.saved") : Array.isArray(r.data?.detail) ? r.data.detail.map((x) => `${x.field}: ${why(x)}`).join("; ") : r.data?.detail || `HTTP ${r.status}`;
+      msg.textContent = r.ok ? QF.t("admin.cal.saved") : Array.isArray(r.data?.detail) ? r.data.detail.map((x) => `${x.field}: ${why(x)}`).join("; ") : QF.detailText(r.data?.detail) || `HTTP ${r.status}`;
       renderList("technicians", panel);
     }));
   }
@@ -220,7 +220,7 @@
       const msg = panel.querySelector("#pause-msg");
       msg.classList.toggle("ok", r.ok);
       msg.textContent = r.ok ? QF.t("admin.pause.saved", { result: r.data.result, tier: QF.label("common.tier", tier) })
-        : Array.isArray(r.data?.detail) ? r.data.detail.map((x) => `${x.field}: ${why(x)}`).join("; ") : r.data?.detail || `HTTP ${r.status}`;
+        : Array.isArray(r.data?.detail) ? r.data.detail.map((x) => `${x.field}: ${why(x)}`).join("; ") : QF.detailText(r.data?.detail) || `HTTP ${r.status}`;
       renderList("contracts", panel);
     }));
   }

@@ -22,8 +22,10 @@ const QF = (() => {
   }
   // An error's words: a string detail, a conflict's {reason}, or a 422's [{field, reason, i18n}] / FastAPI
   // [{loc, msg}]; a reason that comes as a catalogue message (i18n, the admin API's) in the viewer's language.
+  // A fixed string detail is looked up as "apiError.<the English text>" (tests/i18n keeps every literal detail of
+  // api/ in the catalogues); one built at run time (an exception's text) stays as the server wrote it.
   function detailText(d) {
-    if (typeof d === "string") return d;
+    if (typeof d === "string") return I18N.message({ key: `apiError.${d}` }, d);
     if (d && typeof d.reason === "string") return d.reason;
     if (Array.isArray(d)) return d.map((e) => `${e.field ?? (e.loc || []).slice(-1)[0] ?? ""}: ${I18N.message(e.i18n, e.reason ?? e.msg ?? "")}`).join("; ");
     return "";
@@ -126,5 +128,5 @@ const QF = (() => {
     }
     connect();
   }
-  return { api, start, live, esc, hm, t, label, countdown, now, setServerNow, logout, HttpError };
+  return { api, start, live, esc, hm, t, label, countdown, now, setServerNow, logout, HttpError, detailText };
 })();

@@ -97,3 +97,15 @@ def test_every_key_the_code_uses_is_in_the_catalogues() -> None:
 def test_the_scanner_sees_keys() -> None:
     """Guards the test above against a regex that silently matches nothing."""
     assert "auth.signIn.title" in _keys_used_in_pages()
+
+
+# A fixed error detail an API route raises: HTTPException(status.HTTP_…, "text") (qf.js shows apiError.<text>).
+HTTP_DETAIL = re.compile(r"""HTTPException\(\s*status\.HTTP_[0-9A-Z_]+,\s*"([^"{}]+)"\s*[,)]""")
+
+
+def test_every_fixed_api_error_detail_reads_in_every_language() -> None:
+    details = {m for f in (ROOT / "api").rglob("*.py") for m in HTTP_DETAIL.findall(f.read_text(encoding="utf-8"))}
+    assert "part not found" in details  # the scanner sees them
+    for locale in SUPPORTED_LOCALES:
+        missing = sorted(d for d in details if f"apiError.{d}" not in _raw(locale))
+        assert not missing, f"{locale}: API error details with no apiError.* message: {missing}"
