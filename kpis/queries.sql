@@ -15,6 +15,7 @@ SELECT i.id, i.customer_id, c.region, c.tier, i.source, i.opened_at, i.onsite_du
              CASE WHEN i.source = ANY(%(ack_sources)s) THEN i.opened_at END) AS responded_at
 FROM incidents i JOIN customers c ON c.id = i.customer_id
 WHERE i.opened_at >= %(start)s AND i.opened_at < %(end)s AND i.source NOT IN ('planning', 'import')
+  AND i.detector <> 'history'  -- a past failure loaded with its telemetry for the models to learn from
   AND (%(customer_id)s::bigint IS NULL OR i.customer_id = %(customer_id)s)
 ORDER BY i.opened_at, i.id;
 
@@ -22,6 +23,7 @@ ORDER BY i.opened_at, i.id;
 -- Corrective work orders whose life overlaps [start, end): the visits of those incidents and the jobs that
 -- waited or kept a technician busy in the window (idle-while-waiting).
 -- Timestamps after :end are not known yet (a report "as of" an earlier instant): they read as NULL.
+-- Not the work orders of recorded history (detector 'history': loaded with past telemetry, never dispatched).
 SELECT w.id, w.incident_id, w.technician_id, w.status, w.required_skills, w.created_at,
        CASE WHEN w.departed_at < %(end)s THEN w.departed_at END AS departed_at,
        CASE WHEN w.arrived_at < %(end)s THEN w.arrived_at END AS arrived_at,
@@ -29,6 +31,7 @@ SELECT w.id, w.incident_id, w.technician_id, w.status, w.required_skills, w.crea
        CASE WHEN w.completed_at < %(end)s THEN w.outcome END AS outcome
 FROM work_orders w
 WHERE w.kind = 'corrective' AND w.created_at < %(end)s
+  AND NOT EXISTS (SELECT 1 FROM incidents h WHERE h.id = w.incident_id AND h.detector = 'history')
   AND (w.completed_at IS NULL OR w.completed_at >= %(start)s OR w.incident_id = ANY(%(incident_ids)s))
 ORDER BY w.id;
 

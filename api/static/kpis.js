@@ -24,6 +24,7 @@
     last = data;
     const p = data.promise, by = data.by;
     document.getElementById("promise").textContent = QF.t("kpis.promise", { response: p.response_min, onsite: p.onsite_min / 60, repair: p.repair_h });
+    document.getElementById("trend-h").textContent = QF.t("kpis.perDay", { zone: data.timezone });  // the organisation's days
     document.getElementById("summary").innerHTML = KPIS.map(([k, label, pct]) =>
       `<div class="kpi" data-kpi="${k}"><b>${fmt(data.summary[k], pct)}</b><span>${esc(label(p))}</span></div>`).join("");
     const days = [];  // every day of the window, also those without data in a slice

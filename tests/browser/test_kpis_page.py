@@ -3,6 +3,7 @@ strip showing the 2-h promise, the contract figure and idle-while-waiting as sep
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import psycopg
@@ -27,6 +28,7 @@ def test_kpi_page_draws_trends_table_slices_and_exports_csv(world: World, contex
     assert page.evaluate("() => Object.keys(Chart.instances).length") == 10  # chart.js drew every trend
     expect(page.locator("#table tr")).to_have_count(31)  # header + 30 days
     expect(page.locator("#promise")).to_contain_text("on site 2 h")
+    expect(page.locator("#trend-h")).to_have_text(re.compile(r"^Per day \([A-Za-z_/]+\)$"))  # the org's zone, named
     assert_accessible(page)
     page.locator("select[name=by]").select_option("tier")
     expect(page.locator("#table tr td:nth-child(2)").filter(has_text="all")).to_have_count(0)

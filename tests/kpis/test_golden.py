@@ -41,12 +41,12 @@ def _one(conn: psycopg.Connection, sql: str, *args: object) -> int:
 
 
 def _incident(conn, device: str, customer: int, opened: float, onsite_due: float, *, source: str = "telemetry",
-              status: str = "work_order", resolved: float | None = None) -> int:
+              status: str = "work_order", resolved: float | None = None, detector: str = "test") -> int:
     return _one(conn, "INSERT INTO incidents (device_id, customer_id, source, fault_mode, detector, severity, "
                       "status, summary, opened_at, response_due, onsite_due, repair_due, resolved_at) "
-                      "VALUES (%s, %s, %s, 'bearing_wear', 'test', 2, %s, 'test', %s, %s, %s, %s, %s) RETURNING id",
-                device, customer, source, status, h(opened), h(opened + 0.25), h(onsite_due), h(opened + 24),
-                None if resolved is None else h(resolved))
+                      "VALUES (%s, %s, %s, 'bearing_wear', %s, 2, %s, 'test', %s, %s, %s, %s, %s) RETURNING id",
+                device, customer, source, detector, status, h(opened), h(opened + 0.25), h(onsite_due),
+                h(opened + 24), None if resolved is None else h(resolved))
 
 
 def _visit(conn, incident: int, device: str, customer: int, skills: list[str], created: float, tech: int | None,
@@ -100,6 +100,10 @@ def history(conn: psycopg.Connection) -> psycopg.Connection:
                  (i3, h(9), h(9.1), h(9.3)))
     i4 = _incident(conn, "d4", c2, 20, 34, source="phone")
     _visit(conn, i4, "d4", c2, ["mech"], 20, None, None, None, None, None)
+    # Recorded history (a past failure loaded with its telemetry for the models to learn from, as the demo seeds
+    # it): its visit never set off and nobody was told, yet it changes none of the answers below.
+    i5 = _incident(conn, "d1", c1, 8, 10, status="closed", resolved=12, detector="history")
+    _visit(conn, i5, "d1", c1, ["mech"], 8, None, None, 11, 12, "fixed")
     for wo, cust, score in ((wo1, c1, 10), (wo2a, c2, 9), (wo2b, c2, 6)):
         conn.execute("INSERT INTO nps_surveys (work_order_id, customer_id, score, answered_at) VALUES (%s, %s, %s, %s)",
                      (wo, cust, score, h(14)))
