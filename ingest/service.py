@@ -236,6 +236,7 @@ class IngestWorker:
         statuses: list[tuple[str, bool]] = []
         results: list[InboundMessage] = []
         unknown_seen = False
+        stale = 0  # retained statuses of devices this deployment does not know
         # Each decoded batch's bytes (by object: two messages may carry the same seq), for a replay's dead letter.
         payload_of: dict[int, bytes] = {}
         replayed_readings = 0
@@ -249,6 +250,9 @@ class IngestWorker:
                     self._known = repo.known_devices(conn)  # a device provisioned since the last refresh
                     unknown_seen = True
                 if device_id not in self._known:
+                    if kind == "status" and msg.retain:
+                        stale += 1  # the broker's copy of another fleet's state (a retired scratch fleet, a
+                        continue  # killed benchmark): nothing sent to us, so no dead letter
                     raise PayloadError("unknown device")
                 if kind == "telemetry":
                     batch = decode_telemetry(device_id, msg.payload, now_ms=now_ms)
@@ -314,6 +318,8 @@ class IngestWorker:
         self.stats.last_commit_wall = time.time()
         if dead:
             log.warning("messages dead-lettered", extra={"count": len(dead), "reason": dead[0].reason})
+        if stale:
+            log.info("retained statuses of unknown devices skipped", extra={"count": stale})
 
     def _ack_devices(self, durable: dict[str, list[int]], now_ms: int) -> None:
         """Tell each device which of its seqs are committed: one message per device per flush, not per batch.

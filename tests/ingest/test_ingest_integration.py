@@ -106,6 +106,24 @@ def test_an_empty_status_clears_a_retained_message_and_is_no_dead_letter(setting
         svc.close()
 
 
+def test_a_retained_status_of_an_unknown_device_is_stale_broker_state_not_a_dead_letter(
+        settings: Settings, conn, broker_up) -> None:
+    # Left by another fleet on a shared broker (a killed benchmark): delivered with the retain flag on subscribe.
+    svc = DevicePublisher(broker_up, settings.mqtt_username, settings.mqtt_password)
+    svc.publish("qf/v1/ghost-0003/status", {"v": 1, "state": "offline"}, retain=True)
+    running = start_ingest(settings, SystemClock())
+    try:
+        assert running.mqtt.connected.wait(10)
+        svc.publish("qf/v1/ghost-0003/status", {"v": 1, "state": "online"})  # live, not retained: a dead letter
+        wait_for(lambda: count(conn, "SELECT count(*) FROM dead_letters WHERE topic = 'qf/v1/ghost-0003/status'") >= 1)
+        time.sleep(0.5)
+        assert count(conn, "SELECT count(*) FROM dead_letters WHERE topic = 'qf/v1/ghost-0003/status'") == 1
+    finally:
+        running.stop()
+        svc.publish("qf/v1/ghost-0003/status", b"", retain=True)  # leave the broker as it was
+        svc.close()
+
+
 def test_a_device_cannot_publish_as_another(settings: Settings, conn, device, broker_up) -> None:
     d, pub = device
     running = start_ingest(settings, SystemClock())
