@@ -1,17 +1,31 @@
 """Independent plan checker: re-derives every hard rule from the Problem, not from the model.
 
 Used by tests on every returned plan and by the benchmarks; it shares no code with the model builder except the
-travel provider (both must agree on what a minute of driving is). Travel times use the departure time
+travel provider (both must agree on what a minute of driving is) and the one constant of the break rule
+(``BREAK_FREE_START_S``: how much of a stop's start a break may not overlap). Travel times use the departure time
 ``problem.now`` exactly as the solver does.
 """
 
 from __future__ import annotations
 
 from dispatch.encoding import committed_tech, has_parts
-from dispatch.models import Job, Plan, Problem
+from dispatch.models import Job, Plan, Problem, Stop, Technician
+from dispatch.routing_model import BREAK_FREE_START_S
 from dispatch.travel import StraightLineProvider, TravelTimeProvider
 
 TOLERANCE_S = 1.0  # solver works in whole seconds; allow that rounding
+
+
+def _work_s(problem: Problem, s: Stop, jobs: dict[str, Job], tech: Technician) -> float:
+    """How long a stop's work takes: a pick-up's, or the job's (what is left of a repair under way)."""
+    if s.kind == "pickup":
+        return problem.params.pickup_duration_s
+    job = jobs.get(s.job_id or "")
+    if job is None:
+        return 0.0
+    if job.in_progress_by == tech.id and tech.state == "on_site" and tech.busy_until is not None:
+        return max(0.0, tech.busy_until - problem.now)
+    return job.duration_s
 
 
 def check_plan(problem: Problem, plan: Plan, travel: TravelTimeProvider | None = None) -> list[str]:
@@ -54,9 +68,16 @@ def check_plan(problem: Problem, plan: Plan, travel: TravelTimeProvider | None =
                 )
             if s.start + TOLERANCE_S < s.eta:
                 v.append(f"{tech_id}: stop {k} starts before arrival")
+            work = _work_s(problem, s, jobs, tech)
+            paused = 0.0  # a break inside a stop's work pauses it (routing_model.add_breaks); none in its first minute
             for a, b in tech.breaks:
-                if b > problem.now and s.start < b - TOLERANCE_S and s.end > a + TOLERANCE_S:
-                    v.append(f"{tech_id}: stop {k} overlaps break {a:.0f}-{b:.0f}")
+                if b > problem.now and s.start < b - TOLERANCE_S \
+                        and s.start + min(work, BREAK_FREE_START_S) > a + TOLERANCE_S:
+                    v.append(f"{tech_id}: stop {k} starts on break {a:.0f}-{b:.0f}")
+                elif b > problem.now and s.start < a < s.end:
+                    paused += b - a
+            if s.end + TOLERANCE_S < s.start + work + paused:
+                v.append(f"{tech_id}: stop {k} ({s.job_id}) ends before its work and breaks are done")
             if s.kind == "pickup":
                 depot = depots[s.depot_id]  # type: ignore[index]
                 if not has_parts(depot.stock, s.skus):

@@ -16,6 +16,12 @@ TIME = "time"
 CAPACITY = "capacity"
 REASSIGN = "reassign"
 
+# A break may fall inside a stop's work, which then pauses and ends that much later, but not in its first minute:
+# nobody starts a job on a break. Why not "no service may overlap a break": a three-hour repair could then never
+# straddle a 30-minute break, and a free technician with a break coming up watched the job go to a busy one
+# (issue #14, bench.live_day seed 7 over 24 h: work order 11).
+BREAK_FREE_START_S = 60
+
 
 @dataclass
 class RoutingData:
@@ -86,6 +92,36 @@ def add_time_dimension(m: RoutingModel) -> pywrapcp.RoutingDimension:
     return m.routing.GetDimensionOrDie(TIME)
 
 
+def forward_times(d: RoutingData, v: int, route: list[int]) -> tuple[list[tuple[int, int, int]], int]:
+    """(arrival, start, end) of each node of vehicle ``v``'s route, earliest first, and the arrival back at its
+    end node, under ``add_breaks``' rule: travel, waiting and a stop's work after its first minute take each
+    break's length longer; a stop does not start within a minute before or during a break. The search's own
+    cumuls are feasible but not always the earliest with breaks, and a plan tells the earliest times."""
+    breaks = sorted(d.breaks.get(v, []))
+
+    def through(t0: int, t1: int) -> int:  # the end of an activity from t0 to t1, paused by each break it meets
+        for a, dur in breaks:
+            if a < t0 < a + dur:  # begins on a break (a technician sets off after it)
+                t1 += a + dur - t0
+            elif t0 <= a < t1:
+                t1 += dur
+        return t1
+
+    t = d.vehicle_start_window[v][0] if d.vehicle_start_window is not None else 0
+    here = d.starts[v]
+    out: list[tuple[int, int, int]] = []
+    for node in route:
+        arrival = through(t, t + d.travel[here][node])
+        start = max(arrival, d.windows.get(node, (0, 0))[0])
+        for a, dur in breaks:
+            if start < a + dur and start + min(d.service[node], BREAK_FREE_START_S) > a:
+                start = a + dur
+        end = through(start + min(d.service[node], BREAK_FREE_START_S), start + d.service[node])
+        out.append((arrival, start, end))
+        t, here = end, node
+    return out, through(t, t + d.travel[here][d.ends[v]])
+
+
 def add_time_windows(m: RoutingModel) -> None:
     """Customer time windows, hard: service starts inside [a, b]; early arrivals wait (slack)."""
     for node, (lo, hi) in m.data.windows.items():
@@ -113,11 +149,13 @@ def add_overtime(m: RoutingModel) -> None:
 
 
 def add_breaks(m: RoutingModel) -> None:
-    """Fixed-time breaks as mandatory intervals: no service may overlap them (travel/wait can absorb them)."""
+    """Fixed-time breaks as mandatory intervals: a stop's first minute may not overlap one; the rest of its work,
+    the travel and the waiting absorb them (each takes the break's length longer). ``dispatch.solver`` reads the
+    times back with ``forward_times``, the same rule, since the solution's cumuls need not be the earliest."""
     if not m.data.breaks:
         return
     solver = m.routing.solver()
-    visit = [m.data.service[m.manager.IndexToNode(i)] for i in range(m.routing.Size())]
+    visit = [min(m.data.service[m.manager.IndexToNode(i)], BREAK_FREE_START_S) for i in range(m.routing.Size())]
     visit += [0] * m.data.num_vehicles  # end indices
     for v in range(m.data.num_vehicles):
         intervals = [

@@ -26,7 +26,7 @@ from ortools.constraint_solver import pywrapcp, routing_enums_pb2
 
 from dispatch.encoding import REASON_CAPACITY, Encoding, encode
 from dispatch.models import Plan, Problem, Stop
-from dispatch.routing_model import RoutingData, RoutingModel, build_model, node_routes
+from dispatch.routing_model import RoutingData, RoutingModel, build_model, forward_times, node_routes
 from dispatch.second_pass import improve, main_objective
 from dispatch.travel import StraightLineProvider, TravelTimeProvider
 
@@ -181,48 +181,47 @@ def distance_pass(problem: Problem, enc: Encoding, model: RoutingModel, solution
                 MappingProxyType({**plan.kpis, "distance_pass_saved_s": saved}))
 
 
+def _cumul_times(model: RoutingModel, solution: pywrapcp.Assignment, v: int,
+                 route: list[int]) -> tuple[list[tuple[int, int, int]], int]:
+    """(arrival, start, end) per node from the search's cumuls (the earliest times when the route has no break),
+    and the arrival back at the end node."""
+    d = model.data
+    here, free = d.starts[v], solution.Min(model.time.CumulVar(model.routing.Start(v)))
+    out: list[tuple[int, int, int]] = []
+    for node in route:
+        start = solution.Min(model.time.CumulVar(model.manager.NodeToIndex(node)))
+        out.append((free + d.travel[here][node], start, start + d.service[node]))
+        here, free = node, start + d.service[node]
+    return out, free + d.travel[here][d.ends[v]]
+
+
 def extract_plan(problem: Problem, enc: Encoding, model: RoutingModel, solution: pywrapcp.Assignment) -> Plan:
     """Routes with ETA (earliest arrival), start (earliest feasible service start) and end per stop."""
-    routing, manager, time = model.routing, model.manager, model.time
     d = enc.data
     routes: dict[str, tuple[Stop, ...]] = {}
     served: set[str] = set()
     travel_s = 0
     overtime_s = 0.0
     late = 0
+    all_routes = node_routes(model, solution)
     for v, tech in enumerate(problem.technicians):
         stops: list[Stop] = []
-        index = routing.Start(v)
-        prev_node = manager.IndexToNode(index)
-        prev_end = solution.Min(time.CumulVar(index))
-        while not routing.IsEnd(index):
-            index = solution.Value(routing.NextVar(index))
-            node = manager.IndexToNode(index)
-            travel_s += d.travel[prev_node][node]
-            if routing.IsEnd(index):
-                end_t = prev_end + d.travel[prev_node][node]
-                overtime_s += max(0.0, problem.now + end_t - tech.shift_end) if stops else 0.0
-                break
-            start = solution.Min(time.CumulVar(index))
-            eta = min(start, prev_end + d.travel[prev_node][node])
+        route = all_routes[v]
+        # With breaks the search's cumuls need not be the earliest (a break may pause work: routing_model).
+        times, back = forward_times(d, v, route) if d.breaks.get(v) else _cumul_times(model, solution, v, route)
+        here = d.starts[v]
+        for node, (arrival, start, end) in zip(route, times, strict=True):
+            travel_s += d.travel[here][node]
             meta = enc.meta[node]
             if meta.kind == "job" and node in d.soft_deadlines and start > d.soft_deadlines[node][0]:
                 late += 1
-            stops.append(
-                Stop(
-                    meta.kind,
-                    meta.job_id,
-                    meta.depot_id,
-                    meta.skus,  # type: ignore[arg-type]
-                    problem.now + eta,
-                    problem.now + start,
-                    problem.now + start + d.service[node],
-                )
-            )
+            stops.append(Stop(meta.kind, meta.job_id, meta.depot_id, meta.skus,  # type: ignore[arg-type]
+                              problem.now + min(start, arrival), problem.now + start, problem.now + end))
             if meta.kind == "job" and meta.job_id is not None:
                 served.add(meta.job_id)
-            prev_end = start + d.service[node]
-            prev_node = node
+            here = node
+        travel_s += d.travel[here][d.ends[v]]
+        overtime_s += max(0.0, problem.now + back - tech.shift_end) if stops else 0.0
         routes[tech.id] = tuple(stops)
     dropped = dict(enc.reasons)
     for job in problem.jobs:

@@ -36,8 +36,22 @@ def test_shift_start_not_binding_leaves_now() -> None:
 
 
 def test_break_binding_moves_service_after_the_break() -> None:
-    p = Problem(NOW, (job("j", 1),), (tech("t", 0, breaks=((NOW + 300, NOW + 2100),)),))
-    assert solved(p).routes["t"][0].start >= NOW + 2100
+    # The technician would arrive during the break: nobody starts a job on a break.
+    p = Problem(NOW, (job("j", 1),), (tech("t", 0, breaks=((NOW + 60, NOW + 1860),)),))
+    assert solved(p).routes["t"][0].start >= NOW + 1860
+
+
+def test_break_binding_inside_a_long_repair_pauses_it() -> None:
+    # Issue #14: a 3-h repair may straddle a 30-min break (it ends 30 min later), so the free technician is sent
+    # now instead of after the break.
+    p = Problem(NOW, (job("j", 1, duration_s=3 * 3600),), (tech("t", 0, breaks=((NOW + 3600, NOW + 5400),)),))
+    stop = solved(p).routes["t"][0]
+    assert stop.start < NOW + 600 and abs(stop.end - (stop.start + 3 * 3600 + 1800)) <= 2  # whole seconds
+
+
+def test_break_not_binding_a_long_repair_without_one_ends_on_time() -> None:
+    stop = solved(Problem(NOW, (job("j", 1, duration_s=3 * 3600),), (tech("t", 0),))).routes["t"][0]
+    assert stop.start < NOW + 600 and abs(stop.end - (stop.start + 3 * 3600)) <= 2
 
 
 def test_break_not_binding_when_later() -> None:
