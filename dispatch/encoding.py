@@ -283,7 +283,7 @@ def encode(problem: Problem, travel: TravelTimeProvider) -> Encoding:
         finish, here = start_win[v][0] + travel_int[starts[v]][node] + service[node], node
         while here in then:  # its committed pick-up first, then the job
             finish, here = finish + travel_int[here][then[here]] + service[then[here]], then[here]
-        finish += travel_int[here][ends[v]]
+        finish += travel_int[here][ends[v]] + sum(d for _, d in breaks.get(v, []))  # breaks may pause it
         end_max[v] = max(end_max[v], finish)
         start_win[v] = (start_win[v][0], end_max[v])
     for v in range(nv):  # every technician can always go straight home, however late (see home_by)
