@@ -39,7 +39,7 @@ def test_nearest_free_keeps_the_technician_free_until_the_window_is_near() -> No
 def test_nearest_free_a_break_may_not_push_the_start_out_of_the_window() -> None:
     window = (NOW + 600, NOW + 1800)
     j = job("j", 1, window=window)
-    on_break = tech("t", 0, breaks=((NOW + 900, NOW + 2700),))
+    on_break = tech("t", 0, breaks=((NOW + 600, NOW + 2400),))  # on a break from when the window opens
     plan = nearest_free(Problem(NOW, (j,), (on_break,)))
     assert plan.technician_of("j") is None and "j" in plan.dropped
 
@@ -50,3 +50,11 @@ def test_preventive_windows_keep_the_baseline_rule() -> None:
     visit = job("pm", 1, window=window, preventive=True)
     plan = nearest_free(Problem(NOW, (visit,), (tech("t", 0),)))
     assert plan.technician_of("pm") == "t" and plan.routes["t"][0].start == window[0]
+
+
+def test_nearest_free_lets_a_break_pause_a_long_repair_as_the_optimiser_does() -> None:
+    long_job = job("j", 1, duration_s=3 * 3600)
+    t = tech("t", 0, breaks=((NOW + 3600, NOW + 5400),))
+    p = Problem(NOW, (long_job,), (t,))
+    stop = nearest_free(p).routes["t"][0]
+    assert stop.start < NOW + 600 and stop.end == stop.start + 3 * 3600 + 1800 and check_plan(p, nearest_free(p)) == []
