@@ -17,7 +17,7 @@ from types import MappingProxyType
 
 from dispatch.encoding import REASON_NO_SKILL, committed_tech, has_parts, qualified
 from dispatch.models import Plan, Problem, Stop
-from dispatch.routing_model import BREAK_FREE_START_S
+from dispatch.routing_model import around_breaks
 from dispatch.travel import StraightLineProvider, TravelTimeProvider
 
 REASON_NONE_FREE = "no qualified technician free"
@@ -118,15 +118,9 @@ def nearest_free(problem: Problem, travel: TravelTimeProvider | None = None) -> 
                 start = begin
             else:
                 start = max(eta, job.window[0]) if job.window else eta
-            # The optimiser's break rule (routing_model.add_breaks): nobody starts on a break or a minute before
-            # one; a break inside the work pauses it.
-            for a, b in sorted(tech.breaks):
-                if start < b and start + min(job.duration_s, BREAK_FREE_START_S) > a:
-                    start = max(start, b)
-            end = start + job.duration_s
-            for a, b in sorted(tech.breaks):
-                if start < a < end:
-                    end += b - a
+            # The optimiser's break rule: nobody starts on a break or a minute before one; one inside the work
+            # pauses it.
+            start, end = around_breaks(start, job.duration_s, [(a, b - a) for a, b in sorted(tech.breaks)])
             latest = job.window[1] if job.window is not None else None
             if latest is not None and (job.preventive or latest >= now) and start > latest:
                 continue  # checked after the break: a break may push the start out of the window

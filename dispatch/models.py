@@ -151,7 +151,7 @@ class Params:
     # search then continues from whichever start costs less. Local search cannot move a job from a stocked van
     # (one node) to a free technician who collects the part at a depot (a pick-up and job pair): no operator
     # swaps an active node for an inactive pair on another route, so a warm start that put it on a busy van
-    # kept it there. Measured on a 18-technician shape (issue #14): the warm start alone left all 6 such jobs on
+    # kept it there. Measured on an 18-technician shape (issue #14): the warm start alone left all 6 such jobs on
     # busy vans in 6 of 6 cases. 0 switches it off.
     fresh_start_share: float = 0.3
     # How much later than the main pass planned it a job may be reached in the distance pass (None: up to its

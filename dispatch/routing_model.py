@@ -8,13 +8,16 @@ Each constraint is one named ``add_*`` function so a test can show it binding in
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import TypeVar
 
 from ortools.constraint_solver import pywrapcp
 
 TIME = "time"
 CAPACITY = "capacity"
 REASSIGN = "reassign"
+T = TypeVar("T", int, float)
 
 # A break may fall inside a stop's work, which then pauses and ends that much later, but not in its first minute:
 # nobody starts a job on a break. Why not "no service may overlap a break": a three-hour repair could then never
@@ -92,6 +95,21 @@ def add_time_dimension(m: RoutingModel) -> pywrapcp.RoutingDimension:
     return m.routing.GetDimensionOrDie(TIME)
 
 
+def around_breaks(earliest: T, work: T, breaks: Sequence[tuple[T, T]]) -> tuple[T, T]:
+    """(start, end) of ``work`` that may begin at ``earliest``, under the break rule: it does not start within
+    ``BREAK_FREE_START_S`` before or during a break (``breaks``: (start, duration), sorted), and each break that
+    falls inside it pauses it. One rule for the plan's times (``forward_times``) and the baseline (nearest_free)."""
+    start = earliest
+    for a, dur in breaks:
+        if start < a + dur and start + min(work, BREAK_FREE_START_S) > a:
+            start = a + dur
+    end = start + work
+    for a, dur in breaks:
+        if start < a < end:
+            end += dur
+    return start, end
+
+
 def forward_times(d: RoutingData, v: int, route: list[int]) -> tuple[list[tuple[int, int, int]], int]:
     """(arrival, start, end) of each node of vehicle ``v``'s route, earliest first, and the arrival back at its
     end node, under ``add_breaks``' rule: travel, waiting and a stop's work after its first minute take each
@@ -112,11 +130,7 @@ def forward_times(d: RoutingData, v: int, route: list[int]) -> tuple[list[tuple[
     out: list[tuple[int, int, int]] = []
     for node in route:
         arrival = through(t, t + d.travel[here][node])
-        start = max(arrival, d.windows.get(node, (0, 0))[0])
-        for a, dur in breaks:
-            if start < a + dur and start + min(d.service[node], BREAK_FREE_START_S) > a:
-                start = a + dur
-        end = through(start + min(d.service[node], BREAK_FREE_START_S), start + d.service[node])
+        start, end = around_breaks(max(arrival, d.windows.get(node, (0, 0))[0]), d.service[node], breaks)
         out.append((arrival, start, end))
         t, here = end, node
     return out, through(t, t + d.travel[here][d.ends[v]])
