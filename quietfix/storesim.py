@@ -52,7 +52,6 @@ class StoresClerk:
         self._clock = clock
         self._every_s = every_s
         self._purchase_lead_s = purchase_lead_s
-        self.tally = ClerkTally()
 
     def tick(self, conn: psycopg.Connection) -> ClerkTally:
         now = self._clock.now()
@@ -83,9 +82,6 @@ class StoresClerk:
         if done.approved or done.rejected or done.received:
             log.info("stores clerk", extra={"approved": done.approved, "rejected": done.rejected,
                                             "received": done.received})
-        self.tally.approved += done.approved
-        self.tally.rejected += done.rejected
-        self.tally.received += done.received
         return done
 
     def run(self, stop: threading.Event) -> None:
