@@ -43,7 +43,7 @@ from diagnostics.incidents import (
 from diagnostics.knowledge import KnowledgeEntry
 from diagnostics.loop_view import LoopView, clock_start, corrective_clocks, fault_name
 from diagnostics.remote import COMMANDS, ISSUER
-from i18n import Message
+from i18n import Message, phrase
 
 log = logging.getLogger(__name__)
 DEFAULT_SKILLS = ("mechanical",)  # a fault mode missing from the knowledge base: a generalist looks first
@@ -128,7 +128,8 @@ class Actions:
                     "repair_minutes": entry.repair_minutes, "remote_fix": entry.remote_fix}
         said = Message("summary.incidentSuspected", {
             "mode": fault_name(inc.mode), "device": ctx.name, "pct": round(inc.confidence * 100),
-            "hasCause": "yes" if entry is not None else "no", "cause": entry.probable_cause if entry else ""})
+            "hasCause": "yes" if entry is not None else "no",
+            "cause": phrase("knowledgeCause", entry.probable_cause) if entry else ""})
         summary = summary_text(said)  # English beside the message, for readers that do not translate
         db_id = repo.open_incident(
             self.conn, device_id=ctx.id, customer_id=ctx.customer_id, fault_mode=inc.mode, detector="monitor",

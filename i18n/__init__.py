@@ -19,11 +19,11 @@ from i18n.catalogue import (
     translate,
 )
 from i18n.formatting import format_date, format_datetime, format_number, format_time, zone_or_utc
-from i18n.message import Message, term
+from i18n.message import Message, phrase, term
 from i18n.preferences import LocaleChoice, resolve_locale
 
 __all__ = [
     "DEFAULT_LOCALE", "SUPPORTED_LOCALES", "Catalogue", "LocaleChoice", "Message", "MessageError", "catalogue",
     "format_date", "format_datetime", "format_number", "format_time", "negotiate", "render",
-    "resolve_locale", "term", "translate", "zone_or_utc",
+    "phrase", "resolve_locale", "term", "translate", "zone_or_utc",
 ]

@@ -45,6 +45,14 @@ def term(group: str, value: str) -> dict[str, str]:
     return {"key": f"{group}.{value}", "text": value.replace("_", " ")}
 
 
+def phrase(group: str, text: str) -> dict[str, str]:
+    """A sentence from data (a knowledge-base cause) as a nested message parameter keyed by its English wording,
+    ``group.<text>``, shown as written where no catalogue has it. Why the wording and not an id: the knowledge
+    base learns its causes from technicians' reports, so a cause is its text; a learned one nobody has
+    translated yet still reads as the technician wrote it."""
+    return {"key": f"{group}.{text}", "text": text}
+
+
 # Parsed form: a list of parts; a part is a str or a tuple (name, type, style/options).
 Part = str | tuple[str, str, Any]
 

@@ -109,3 +109,22 @@ def test_every_fixed_api_error_detail_reads_in_every_language() -> None:
     for locale in SUPPORTED_LOCALES:
         missing = sorted(d for d in details if f"apiError.{d}" not in _raw(locale))
         assert not missing, f"{locale}: API error details with no apiError.* message: {missing}"
+
+
+def test_every_knowledge_base_cause_reads_in_every_language() -> None:
+    """The seeded knowledge base's causes go into incident summaries (``phrase("knowledgeCause", …)``): a zh-CN
+    reader saw English causes inside Chinese sentences. A learned cause nobody translated reads as written."""
+    from diagnostics.knowledge import load_knowledge
+    from i18n import Message, phrase, render
+
+    causes = {e.probable_cause for e in load_knowledge().values()}
+    assert "Mechanical seal leak" in causes
+    for locale in SUPPORTED_LOCALES:
+        missing = sorted(c for c in causes if f"knowledgeCause.{c}" not in _raw(locale))
+        assert not missing, f"{locale}: knowledge-base causes with no knowledgeCause.* message: {missing}"
+    said = Message("summary.incidentSuspected", {"mode": "seal_leak", "device": "P-1", "pct": 80, "hasCause": "yes",
+                                                 "cause": phrase("knowledgeCause", "Mechanical seal leak")})
+    assert render(said, "zh-CN", None).endswith("：机械密封泄漏")
+    assert render(said, "en", None).endswith(": Mechanical seal leak")
+    learned = {**said.params, "cause": phrase("knowledgeCause", "叶轮被异物卡住")}  # a technician's own words
+    assert render(Message(said.key, learned), "en", None).endswith(": 叶轮被异物卡住")
