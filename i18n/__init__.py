@@ -24,6 +24,6 @@ from i18n.preferences import LocaleChoice, resolve_locale
 
 __all__ = [
     "DEFAULT_LOCALE", "SUPPORTED_LOCALES", "Catalogue", "LocaleChoice", "Message", "MessageError", "catalogue",
-    "format_date", "format_datetime", "format_number", "format_time", "negotiate", "render",
-    "phrase", "resolve_locale", "term", "translate", "zone_or_utc",
+    "format_date", "format_datetime", "format_number", "format_time", "negotiate", "phrase", "render",
+    "resolve_locale", "term", "translate", "zone_or_utc",
 ]
