@@ -182,6 +182,11 @@ class DispatchSettings(BaseModel):
     # technicians x 300 jobs already fills a 5 s budget (bench.dispatch_day --scale-only); 500 x 3,000 by
     # region: bench.dispatch_regional.
     regional_min_technicians: int = 200
+    # The objective's exchange rate between waiting and driving: cost per second until a job's technician is on
+    # site (times its tier weight and priority), in seconds of driving. Higher sends a free technician sooner
+    # and drives more; 0 saves driving by queueing jobs for whoever finishes nearby, inside the targets. None:
+    # the product's default (dispatch.models.Params), measured in docs/dispatch.md ("What the kilometres buy").
+    time_to_site_per_s: float | None = Field(default=None, ge=0)
 
 
 class SparesSettings(BaseModel):

@@ -45,7 +45,7 @@ from dispatch import preventive as pv
 from dispatch import repository as repo
 from dispatch.appointments import defer_appointments
 from dispatch.baseline import appointment_start
-from dispatch.models import Location, Plan, Problem
+from dispatch.models import Location, Params, Plan, Problem
 from dispatch.reasons import reason_term
 from dispatch.regional import plan_fleet
 from dispatch.travel import StraightLineProvider, TravelTimeProvider, haversine_km, select_provider
@@ -126,6 +126,21 @@ def solve_budget(jobs: int, cap_s: float) -> float:
     return min(cap_s, BUDGET_BASE_S + BUDGET_PER_JOB_S * jobs)
 
 
+# Cost units per driving second when the organisation sets its own time-to-site rate: the rate then counts in
+# steps of a quarter of a driving second per unit of weight (at 1 unit, 0.5 x a bronze weight of 1 would round
+# up to a whole second).
+RATE_COST_UNITS = 4
+
+
+def objective_params(settings: DispatchSettings) -> Params:
+    """The planner's objective with the organisation's settings applied (today: the waiting/driving rate).
+    Why a setting: what a minute of a customer's wait is worth in driving is the organisation's call, and the
+    measured trade (docs/dispatch.md, "What the kilometres buy") has no setting that wins on both."""
+    if settings.time_to_site_per_s is None:
+        return Params()
+    return Params(time_to_site_per_s=settings.time_to_site_per_s, cost_units_per_s=RATE_COST_UNITS)
+
+
 class DispatchLoop:
     def __init__(self, connect: Callable[[], psycopg.Connection], settings: DispatchSettings, clock: Clock,
                  spares: SparesSettings | None = None) -> None:
@@ -196,7 +211,7 @@ class DispatchLoop:
         # Preventive visits (window of days) only while the expected emergency load leaves technicians spare
         # (preventive.admit_preventive, the same gate the day simulation measures); the rest listed as dropped.
         problem, deferred = pv.admit_preventive(
-            pl.build_problem(plan_at, orders, techs, depots, previous, self._tz), arrivals)
+            pl.build_problem(plan_at, orders, techs, depots, previous, self._tz, objective_params(s)), arrivals)
         problem, later = defer_appointments(problem)  # customer windows beyond the look-ahead wait
         deferred = {**deferred, **later}
         started, clock_started = time.perf_counter(), self._clock.now()

@@ -79,7 +79,7 @@ def test_distance_data_bounds_each_served_arrival_and_drops_only_the_pull() -> N
     data = distance_data(enc, {x: 1000, late: 300}, allowance=900)
     assert data.windows[x] == (0, 1000 + 900)  # main arrival + allowance (below the target's bound)
     assert data.windows[late] == (0, 300)  # lateness bound passed already: no later than the main plan
-    assert data.site_costs[x] == [(3 * 3600 - 900, p.deadline_lateness_per_s * 2)]  # deadline piece kept
+    assert data.site_costs[x] == [(3 * 3600 - 900, p.cost_units_per_s * p.deadline_lateness_per_s * 2)]  # kept
     assert distance_data(enc, {x: 1000}, allowance=None).windows[x] == (0, 7200 - 900)
     assert distance_data(enc, {x: 1000}, allowance=None, extra_margin=600).windows[x] == (0, 7200 - 900 - 600)
     assert distance_data(enc, {x: 6000}, allowance=None, extra_margin=600).windows[x] == (0, 6000)  # never below

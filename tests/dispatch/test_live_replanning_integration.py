@@ -21,6 +21,7 @@ from core.settings import DispatchSettings, Settings
 from dispatch import DispatchLoop, check_plan, mark_arrived
 from dispatch import repository as repo
 from dispatch.encoding import REASON_NO_SKILL
+from dispatch.models import Params
 from quietfix.seed import CENTER, SeededDevice, seed
 from tests.helpers import login
 
@@ -418,3 +419,19 @@ def test_a_technician_whose_shift_starts_later_is_planned_but_not_sent(world, co
     clock.advance(3 * 3600 - 300)  # five minutes before the shift: the next re-plan sends the technician
     loop.tick(c)
     assert statuses(conn)[wo][0] == "assigned"
+
+
+def test_the_organisations_waiting_rate_reaches_the_live_objective(world, conn) -> None:
+    """dispatch.time_to_site_per_s (the organisation's exchange rate between waiting and driving) is what the
+    live loop plans with; unset, the product's default."""
+    devices, clock, c = world
+    work_order(conn, devices[0], ["mechanical"], to_datetime(clock.now()))
+    conn.commit()
+    for rate, expected in ((None, Params().time_to_site_per_s), (0.0, 0.0), (1.25, 1.25)):
+        loop = DispatchLoop(lambda: c, SETTINGS.model_copy(update={"time_to_site_per_s": rate}), clock)
+        loop.tick(c)
+        assert loop.last_problem is not None and loop.last_problem.params.time_to_site_per_s == expected
+        assert loop.last_problem.params.cost_units_per_s == (Params().cost_units_per_s if rate is None else 4)
+        clock.advance(60)
+    with pytest.raises(ValueError, match="greater than or equal to 0"):
+        DispatchSettings(time_to_site_per_s=-1)

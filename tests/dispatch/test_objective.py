@@ -109,13 +109,15 @@ def test_deadline_not_binding_leaves_the_order_to_the_targets() -> None:
 
 def test_deadline_costs_more_than_the_target_and_merges_when_they_coincide() -> None:
     p = Params()
+    k = p.cost_units_per_s  # every coefficient is in cost units (k per driving second)
+    pull = round(k * p.time_to_site_per_s * 2)
     apart = job("j", 1.0, onsite_target=NOW + 7200, onsite_deadline=NOW + 3 * 3600)
     (bound, coeff), extra = arrival_costs(apart, 2, NOW, p)
-    assert (bound, coeff) == (7200 - 900, p.lateness_per_s * 2)
-    assert extra == [(0, p.time_to_site_per_s * 2), (3 * 3600 - 900, p.deadline_lateness_per_s * 2)]
+    assert (bound, coeff) == (7200 - 900, k * p.lateness_per_s * 2)
+    assert extra == [(0, pull), (3 * 3600 - 900, k * p.deadline_lateness_per_s * 2)]
     same = job("j", 1.0, onsite_target=NOW + 7200, onsite_deadline=NOW + 7200)
     (bound, coeff), extra = arrival_costs(same, 2, NOW, p)
-    assert coeff == (p.lateness_per_s + p.deadline_lateness_per_s) * 2 and extra == [(0, p.time_to_site_per_s * 2)]
+    assert coeff == k * (p.lateness_per_s + p.deadline_lateness_per_s) * 2 and extra == [(0, pull)]
 
 
 # --- balance across technicians ------------------------------------------------------------------------------
@@ -152,7 +154,7 @@ def test_fractional_time_to_site_binding_queues_where_a_whole_second_would_send(
     # t2 is 7.5 km away (~12 min from B, there and home again): at 1/s x weight 2 (standard) B's ~33-min wait
     # behind A costs more than t2's drive and wait; at 0.25/s (half a driving second per second of wait) it does
     # not, and t1 does both.
-    base = _queue_or_send(7.5)
+    base = _queue_or_send(7.5, dataclasses.replace(FROM_NOW, time_to_site_per_s=1.0))
     whole = solved(base)
     quarter = solved(Problem(base.now, base.jobs, base.technicians,
                              params=Params(balance_per_s=0, time_to_site_per_s=0.25, cost_units_per_s=4,
@@ -188,6 +190,6 @@ def test_time_to_site_window_starts_the_piece_before_the_target() -> None:
     p = Params(time_to_site_window_s=WINDOW_S)
     j = job("j", 1.0, onsite_target=NOW + 7200, onsite_deadline=NOW + 7200)
     _, extra = arrival_costs(j, 2, NOW, p)
-    assert extra == [(7200 - int(WINDOW_S), round(p.time_to_site_per_s * 2))]
+    assert extra == [(7200 - int(WINDOW_S), round(p.cost_units_per_s * p.time_to_site_per_s * 2))]
     late = job("j", 1.0, onsite_target=NOW + 600, onsite_deadline=NOW + 600)  # already inside the window
     assert arrival_costs(late, 2, NOW, p)[1][0][0] == 0

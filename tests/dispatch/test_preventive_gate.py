@@ -243,9 +243,10 @@ def test_encoding_gives_an_admitted_visit_a_gentle_start_target_and_an_emergency
     kept, _ = admit_preventive(Problem(NOW, (emergency(1, "mechanical"), visit(1)), (tech(0), tech(1))))
     enc = encode(kept, StraightLineProvider())
     (e_node,), (v_node,) = enc.job_nodes["E1"], enc.job_nodes["V1"]
-    assert enc.data.soft_deadlines[v_node] == (int(PREVENTIVE_START_S), p.preventive_lateness_per_s)
+    k = p.cost_units_per_s  # coefficients in cost units
+    assert enc.data.soft_deadlines[v_node] == (int(PREVENTIVE_START_S), k * p.preventive_lateness_per_s)
     # standard tier (weight 2): its deadline is its target here, so both lateness terms sit on one bound
-    assert enc.data.soft_deadlines[e_node][1] == (p.lateness_per_s + p.deadline_lateness_per_s) * 2
+    assert enc.data.soft_deadlines[e_node][1] == k * (p.lateness_per_s + p.deadline_lateness_per_s) * 2
     assert v_node not in enc.data.site_costs  # a visit has no time-to-site pull, only its gentle start target
     penalties = {tuple(nodes): pen for nodes, pen in enc.data.disjunctions}
-    assert penalties[(v_node,)] == p.preventive_drop_penalty_s and penalties[(e_node,)] == p.drop_penalty_s * 2
+    assert penalties[(v_node,)] == k * p.preventive_drop_penalty_s and penalties[(e_node,)] == k * p.drop_penalty_s * 2
