@@ -44,7 +44,7 @@ def cmd_demo(settings: Settings, args: argparse.Namespace) -> int:
                           technicians=args.technicians, seed=args.seed,
                           fault_rate_per_device_hour=args.fault_rate, api=not args.no_api,
                           history_weeks=args.history_weeks, preventive_planner=True,
-                          telemetry_history=True, replenishment=True)
+                          telemetry_history=True, replenishment=True, roster=args.roster)
     stop = _stop_on_signals()
     level = "DEBUG" if args.verbose else settings.log_level
     print_result(run_with_console(settings, options, stop, log_json=args.log_json, level=level))
@@ -294,6 +294,10 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--seed", type=int, default=7)
     demo.add_argument("--fault-rate", type=float, default=0.05, help="faults per device per simulated hour")
     demo.add_argument("--no-api", action="store_true", help="do not start the web server")
+    # quietfix.fieldsim.ROSTERS and DemoOptions.roster, written out: the CLI imports the demo only when it runs
+    # (tests/quietfix/test_cli_demo.py keeps them equal).
+    demo.add_argument("--roster", choices=("day", "round-the-clock"), default="day",
+                      help="technicians' shifts: day (~14 h a day covered) or round-the-clock (four 12-h crews)")
     demo.add_argument("--history-weeks", type=int, default=4,
                       help="weeks of past incidents seeded for the forecast and roster (0: none)")
     demo.add_argument("--log-json", action="store_true",
