@@ -52,7 +52,8 @@ const QFVisit = (() => {
     try { lists = await api("/api/tech/fix-codes"); localStorage.setItem(LISTS, JSON.stringify(lists)); }
     catch (e) { /* offline: the cached lists stay */ }
   }
-  const modeText = (m) => String(m || "").replace(/_/g, " ");
+  // A fault's name in the viewer's language (fault.<mode>), its English label where no catalogue has it.
+  const modeText = (m) => I18N.message({ key: `fault.${m}` }, String(m || "").replace(/_/g, " "));
   const mins = (m) => (m == null ? "–" : S.minutes(Math.round(m)));
 
   // --- which visit, why the last one failed, times ------------------------------------------------------
