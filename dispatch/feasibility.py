@@ -107,11 +107,6 @@ def check_plan(problem: Problem, plan: Plan, travel: TravelTimeProvider | None =
                     job.window[0] - TOLERANCE_S <= s.start <= job.window[1] + TOLERANCE_S
                 ):
                     v.append(f"{job.id}: start outside window")
-                service = job.duration_s
-                if in_progress and tech.state == "on_site" and tech.busy_until is not None:
-                    service = max(0.0, tech.busy_until - problem.now)
-                if s.end + TOLERANCE_S < s.start + service:
-                    v.append(f"{job.id}: service too short")
                 lacks = job.required_parts and not has_parts(tech.van_stock, job.required_parts)
                 if lacks and not in_progress and not any(j == job.id for j, _ in picked) \
                         and _parts_obtainable(problem, job):

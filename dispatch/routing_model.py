@@ -103,11 +103,18 @@ def around_breaks(earliest: T, work: T, breaks: Sequence[tuple[T, T]]) -> tuple[
     for a, dur in breaks:
         if start < a + dur and start + min(work, BREAK_FREE_START_S) > a:
             start = a + dur
-    end = start + work
+    return start, paused_until(start, start + work, breaks)
+
+
+def paused_until(t0: T, t1: T, breaks: Sequence[tuple[T, T]]) -> T:
+    """When an activity from ``t0`` that would end at ``t1`` ends, paused by each break it meets (``breaks``:
+    (start, duration), sorted); one it begins on is waited out first. Travel, waiting and work alike."""
     for a, dur in breaks:
-        if start < a < end:
-            end += dur
-    return start, end
+        if a < t0 < a + dur:
+            t1 += a + dur - t0
+        elif t0 <= a < t1:
+            t1 += dur
+    return t1
 
 
 def forward_times(d: RoutingData, v: int, route: list[int]) -> tuple[list[tuple[int, int, int]], int]:
@@ -116,24 +123,15 @@ def forward_times(d: RoutingData, v: int, route: list[int]) -> tuple[list[tuple[
     break's length longer; a stop does not start within a minute before or during a break. The search's own
     cumuls are feasible but not always the earliest with breaks, and a plan tells the earliest times."""
     breaks = sorted(d.breaks.get(v, []))
-
-    def through(t0: int, t1: int) -> int:  # the end of an activity from t0 to t1, paused by each break it meets
-        for a, dur in breaks:
-            if a < t0 < a + dur:  # begins on a break (a technician sets off after it)
-                t1 += a + dur - t0
-            elif t0 <= a < t1:
-                t1 += dur
-        return t1
-
     t = d.vehicle_start_window[v][0] if d.vehicle_start_window is not None else 0
     here = d.starts[v]
     out: list[tuple[int, int, int]] = []
     for node in route:
-        arrival = through(t, t + d.travel[here][node])
+        arrival = paused_until(t, t + d.travel[here][node], breaks)
         start, end = around_breaks(max(arrival, d.windows.get(node, (0, 0))[0]), d.service[node], breaks)
         out.append((arrival, start, end))
         t, here = end, node
-    return out, through(t, t + d.travel[here][d.ends[v]])
+    return out, paused_until(t, t + d.travel[here][d.ends[v]], breaks)
 
 
 def add_time_windows(m: RoutingModel) -> None:
