@@ -13,7 +13,7 @@ from quietfix.fieldsim import ROSTERS
 
 
 def _demo_action(dest: str) -> argparse.Action:
-    demo = next(a for a in cli.build_parser()._subparsers._group_actions[0].choices.items() if a[0] == "demo")[1]
+    demo = cli.build_parser()._subparsers._group_actions[0].choices["demo"]
     return next(a for a in demo._actions if a.dest == dest)
 
 
